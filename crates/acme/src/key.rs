@@ -1,0 +1,513 @@
+//! Signing keys: the only module that names ring for signing, HMAC and digests.
+//!
+//! Account keys sign JWS (RFC 7515/7518, RFC 8555 §6.2); certificate keys sign
+//! `revokeCert` requests (§7.6). Both are held as PKCS#8 DER and loaded into ring.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject as _;
+
+use crate::error::{Error, Result};
+
+/// JWS signature algorithm (RFC 7518 §3.1, RFC 8037).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JwsAlgorithm {
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// ECDSA P-384 with SHA-384.
+    Es384,
+    /// Ed25519.
+    EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+}
+
+impl JwsAlgorithm {
+    /// The JOSE `alg` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Es384 => "ES384",
+            Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+impl fmt::Display for JwsAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which kind of account key to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum AccountKeyType {
+    /// ECDSA P-256 (ES256), supported by every CA: the default.
+    #[default]
+    EcdsaP256,
+    /// ECDSA P-384 (ES384).
+    EcdsaP384,
+    /// Ed25519 (EdDSA); not every CA accepts it.
+    Ed25519,
+    /// RSA 2048 (RS256).
+    Rsa2048,
+    /// RSA 4096 (RS256).
+    Rsa4096,
+}
+
+enum Inner {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+    Rsa(RsaKeyPair),
+}
+
+/// A private key that can sign JWS: ring key pair plus its public JWK.
+pub(crate) struct SigningKey {
+    inner: Inner,
+    alg: JwsAlgorithm,
+    pkcs8: Vec<u8>,
+    /// Public JWK members, sorted by name (the RFC 7638 required members only).
+    jwk: BTreeMap<&'static str, String>,
+    thumbprint: String,
+    rng: SystemRandom,
+}
+
+impl SigningKey {
+    /// Load a PKCS#8 v1/v2 DER private key: ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 bits.
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self> {
+        let rng = SystemRandom::new();
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        let (inner, alg, jwk) = if let Ok(kp) =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+        {
+            let jwk = ec_jwk("P-256", kp.public_key().as_ref(), 32)?;
+            (Inner::Ecdsa(kp), JwsAlgorithm::Es256, jwk)
+        } else if let Ok(kp) =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der, &rng)
+        {
+            let jwk = ec_jwk("P-384", kp.public_key().as_ref(), 48)?;
+            (Inner::Ecdsa(kp), JwsAlgorithm::Es384, jwk)
+        } else if let Ok(kp) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+            let jwk = BTreeMap::from([
+                ("crv", "Ed25519".to_owned()),
+                ("kty", "OKP".to_owned()),
+                ("x", b64(kp.public_key().as_ref())),
+            ]);
+            (Inner::Ed25519(kp), JwsAlgorithm::EdDsa, jwk)
+        } else if let Ok(kp) = RsaKeyPair::from_pkcs8(der) {
+            let c: signature::RsaPublicKeyComponents<Vec<u8>> = kp.public().into();
+            let jwk = BTreeMap::from([
+                ("e", b64(strip_zeros(&c.e))),
+                ("kty", "RSA".to_owned()),
+                ("n", b64(strip_zeros(&c.n))),
+            ]);
+            (Inner::Rsa(kp), JwsAlgorithm::Rs256, jwk)
+        } else {
+            return Err(Error::Key(
+                "unsupported PKCS#8 private key (expected ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 bits)"
+                    .into(),
+            ));
+        };
+        let thumbprint = thumbprint_of(&jwk);
+        Ok(SigningKey {
+            inner,
+            alg,
+            pkcs8: der.to_vec(),
+            jwk,
+            thumbprint,
+            rng,
+        })
+    }
+
+    /// Load from PEM: PKCS#8 `PRIVATE KEY`, or PKCS#1 `RSA PRIVATE KEY` (converted).
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<Self> {
+        Self::from_pkcs8(&pkcs8_from_pem(pem)?)
+    }
+
+    pub(crate) fn alg(&self) -> JwsAlgorithm {
+        self.alg
+    }
+
+    /// RSA modulus size in bits (None for other key types).
+    pub(crate) fn rsa_bits(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Rsa(kp) => Some(kp.public().modulus_len() * 8),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The public JWK (RFC 7517) as JSON.
+    pub(crate) fn jwk_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.jwk
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+                .collect(),
+        )
+    }
+
+    /// RFC 7638 SHA-256 thumbprint, base64url.
+    pub(crate) fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// Sign `msg` as the JWS `alg` requires (ECDSA: fixed-width r||s).
+    pub(crate) fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        let failed = |_| Error::Key("signing failed".into());
+        match &self.inner {
+            Inner::Ecdsa(kp) => Ok(kp.sign(&self.rng, msg).map_err(failed)?.as_ref().to_vec()),
+            Inner::Ed25519(kp) => Ok(kp.sign(msg).as_ref().to_vec()),
+            Inner::Rsa(kp) => {
+                let mut out = vec![0; kp.public().modulus_len()];
+                kp.sign(&signature::RSA_PKCS1_SHA256, &self.rng, msg, &mut out)
+                    .map_err(failed)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|&x| x != 0)
+        .unwrap_or(b.len().saturating_sub(1));
+    &b[start..]
+}
+
+fn ec_jwk(crv: &str, point: &[u8], len: usize) -> Result<BTreeMap<&'static str, String>> {
+    // Uncompressed point: 0x04 || X || Y.
+    if point.len() != 1 + 2 * len || point.first() != Some(&4) {
+        return Err(Error::Key("unexpected EC public key encoding".into()));
+    }
+    Ok(BTreeMap::from([
+        ("crv", crv.to_owned()),
+        ("kty", "EC".to_owned()),
+        ("x", URL_SAFE_NO_PAD.encode(&point[1..=len])),
+        ("y", URL_SAFE_NO_PAD.encode(&point[1 + len..])),
+    ]))
+}
+
+/// RFC 7638 §3: SHA-256 over the required members, sorted, without whitespace.
+fn thumbprint_of(jwk: &BTreeMap<&'static str, String>) -> String {
+    // A BTreeMap serializes in key order with no whitespace: exactly the canonical form.
+    let canonical = serde_json::to_string(jwk).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(sha256(canonical.as_bytes()))
+}
+
+/// SHA-256 digest.
+pub(crate) fn sha256(data: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// HMAC algorithm for external account binding (RFC 8555 §7.3.4, RFC 7518 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum MacAlgorithm {
+    /// HMAC-SHA-256: the default, and what every CA accepts.
+    #[default]
+    Hs256,
+    /// HMAC-SHA-384.
+    Hs384,
+    /// HMAC-SHA-512.
+    Hs512,
+}
+
+impl MacAlgorithm {
+    /// The JOSE `alg` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hs256 => "HS256",
+            Self::Hs384 => "HS384",
+            Self::Hs512 => "HS512",
+        }
+    }
+}
+
+/// HMAC `data` with `key`.
+pub(crate) fn hmac(alg: MacAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
+    let a = match alg {
+        MacAlgorithm::Hs256 => ring::hmac::HMAC_SHA256,
+        MacAlgorithm::Hs384 => ring::hmac::HMAC_SHA384,
+        MacAlgorithm::Hs512 => ring::hmac::HMAC_SHA512,
+    };
+    ring::hmac::sign(&ring::hmac::Key::new(a, key), data)
+        .as_ref()
+        .to_vec()
+}
+
+/// Fill a buffer with random bytes from the system.
+pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
+    use ring::rand::SecureRandom as _;
+    SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| Error::Key("system random generator failed".into()))
+}
+
+/// PEM-encode DER with the given label, 64 columns (RFC 7468).
+pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Read the first private key of a PEM document as PKCS#8 DER.
+pub(crate) fn pkcs8_from_pem(pem: &[u8]) -> Result<Vec<u8>> {
+    match PrivateKeyDer::from_pem_slice(pem) {
+        Ok(PrivateKeyDer::Pkcs8(k)) => Ok(k.secret_pkcs8_der().to_vec()),
+        Ok(PrivateKeyDer::Pkcs1(k)) => {
+            use rsa::pkcs1::DecodeRsaPrivateKey as _;
+            use rsa::pkcs8::EncodePrivateKey as _;
+            let key = rsa::PrivateKey::from_pkcs1_der(k.secret_pkcs1_der())
+                .map_err(|_| Error::Key("invalid PKCS#1 RSA private key".into()))?;
+            let doc = key
+                .to_pkcs8_der()
+                .map_err(|_| Error::Key("cannot convert RSA key to PKCS#8".into()))?;
+            Ok(doc.as_bytes().to_vec())
+        }
+        Ok(PrivateKeyDer::Sec1(_)) => Err(Error::Key(
+            "SEC1 \"EC PRIVATE KEY\" is not supported; convert it with `openssl pkcs8 -topk8 -nocrypt`"
+                .into(),
+        )),
+        Ok(_) => Err(Error::Key("unsupported private key format".into())),
+        Err(_) => Err(Error::Key("no PEM private key found".into())),
+    }
+}
+
+/// Generate a PKCS#8 DER key of the given kind with ring (ECDSA, Ed25519).
+fn generate_ring_pkcs8(kind: AccountKeyType) -> Result<Vec<u8>> {
+    let rng = SystemRandom::new();
+    let failed = |_| Error::Key("key generation failed".into());
+    let doc = match kind {
+        AccountKeyType::EcdsaP256 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(failed)?
+        }
+        AccountKeyType::EcdsaP384 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+                .map_err(failed)?
+        }
+        AccountKeyType::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?,
+        AccountKeyType::Rsa2048 => return generate_rsa_pkcs8(2048),
+        AccountKeyType::Rsa4096 => return generate_rsa_pkcs8(4096),
+    };
+    Ok(doc.as_ref().to_vec())
+}
+
+/// Generate an RSA key (the `rsa` crate: ring cannot generate RSA) as PKCS#8 DER.
+pub(crate) fn generate_rsa_pkcs8(bits: usize) -> Result<Vec<u8>> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::PrivateKey::new(&mut RingRng, bits)
+        .map_err(|_| Error::Key("RSA key generation failed".into()))?;
+    let doc = key
+        .to_pkcs8_der()
+        .map_err(|_| Error::Key("RSA key encoding failed".into()))?;
+    Ok(doc.as_bytes().to_vec())
+}
+
+/// rand_core adapter over ring's system RNG, for `rsa` key generation.
+struct RingRng;
+
+/// Error of [`RingRng`].
+#[derive(Debug)]
+struct RngError;
+
+impl fmt::Display for RngError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("system random generator failed")
+    }
+}
+
+impl std::error::Error for RngError {}
+
+impl rsa::rand_core::TryRng for RingRng {
+    type Error = RngError;
+    fn try_next_u32(&mut self) -> Result<u32, RngError> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, RngError> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), RngError> {
+        random_bytes(dst).map_err(|_| RngError)
+    }
+}
+
+impl rsa::rand_core::TryCryptoRng for RingRng {}
+
+/// An ACME account key (RFC 8555 §6.2). Cheap to clone; `Debug` shows no secret.
+#[derive(Clone)]
+pub struct AccountKey {
+    key: Arc<SigningKey>,
+}
+
+impl AccountKey {
+    /// Generate a new key.
+    pub fn generate(kind: AccountKeyType) -> Result<Self> {
+        Self::from_pkcs8_der(&generate_ring_pkcs8(kind)?)
+    }
+
+    /// Load a PKCS#8 DER private key (ECDSA P-256/P-384, Ed25519, RSA).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
+        Ok(AccountKey {
+            key: Arc::new(SigningKey::from_pkcs8(der)?),
+        })
+    }
+
+    /// Load a PEM private key: PKCS#8 `PRIVATE KEY` (or PKCS#1 `RSA PRIVATE KEY`).
+    pub fn from_pem(pem: &str) -> Result<Self> {
+        Ok(AccountKey {
+            key: Arc::new(SigningKey::from_pem(pem.as_bytes())?),
+        })
+    }
+
+    /// Export as PKCS#8 PEM (`PRIVATE KEY`). The result is secret.
+    pub fn to_pem(&self) -> String {
+        pem_encode("PRIVATE KEY", self.key.pkcs8_der())
+    }
+
+    /// The PKCS#8 DER encoding. The result is secret.
+    pub fn to_pkcs8_der(&self) -> Vec<u8> {
+        self.key.pkcs8_der().to_vec()
+    }
+
+    /// The JWS algorithm this key signs with.
+    pub fn algorithm(&self) -> JwsAlgorithm {
+        self.key.alg()
+    }
+
+    /// The public key as a JWK (RFC 7517).
+    pub fn public_jwk(&self) -> serde_json::Value {
+        self.key.jwk_json()
+    }
+
+    /// RFC 7638 SHA-256 thumbprint of the public key, base64url (used in key authorizations).
+    pub fn thumbprint(&self) -> &str {
+        self.key.thumbprint()
+    }
+
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+}
+
+impl fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountKey")
+            .field("alg", &format_args!("{}", self.key.alg()))
+            .field("thumbprint", &self.key.thumbprint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg)
+            .field("thumbprint", &self.thumbprint)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc7638_example() {
+        // RFC 7638 §3.1.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let jwk = BTreeMap::from([
+            ("e", "AQAB".to_owned()),
+            ("kty", "RSA".to_owned()),
+            ("n", n.to_owned()),
+        ]);
+        assert_eq!(
+            thumbprint_of(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn generated_keys_round_trip_through_pem() {
+        for (kind, alg, kty) in [
+            (AccountKeyType::EcdsaP256, JwsAlgorithm::Es256, "EC"),
+            (AccountKeyType::EcdsaP384, JwsAlgorithm::Es384, "EC"),
+            (AccountKeyType::Ed25519, JwsAlgorithm::EdDsa, "OKP"),
+        ] {
+            let k = AccountKey::generate(kind).expect("generates");
+            assert_eq!(k.algorithm(), alg);
+            assert_eq!(k.public_jwk()["kty"], kty);
+            let pem = k.to_pem();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            let back = AccountKey::from_pem(&pem).expect("loads");
+            assert_eq!(back.thumbprint(), k.thumbprint());
+            assert_eq!(back.algorithm(), alg);
+            let sig = k.signing_key().sign(b"msg").expect("signs");
+            match alg {
+                JwsAlgorithm::Es256 | JwsAlgorithm::EdDsa => assert_eq!(sig.len(), 64),
+                JwsAlgorithm::Es384 => assert_eq!(sig.len(), 96),
+                JwsAlgorithm::Rs256 => {}
+            }
+        }
+    }
+
+    #[test]
+    fn rsa_key_generates_and_imports() {
+        let k = AccountKey::generate(AccountKeyType::Rsa2048).expect("generates");
+        assert_eq!(k.algorithm(), JwsAlgorithm::Rs256);
+        assert_eq!(k.public_jwk()["e"], "AQAB");
+        let back = AccountKey::from_pem(&k.to_pem()).expect("loads");
+        assert_eq!(back.thumbprint(), k.thumbprint());
+        assert_eq!(k.signing_key().sign(b"x").expect("signs").len(), 256);
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let k = AccountKey::generate(AccountKeyType::EcdsaP256).expect("generates");
+        let dbg = format!("{k:?}");
+        let pem = k.to_pem();
+        let body: String = pem
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .chars()
+            .take(20)
+            .collect();
+        assert!(!dbg.contains(&body));
+        assert!(dbg.contains("ES256"));
+    }
+
+    #[test]
+    fn rejects_garbage_and_sec1() {
+        assert!(AccountKey::from_pem("nothing here").is_err());
+        let sec1 = pem_encode("EC PRIVATE KEY", &[0x30, 0x00]);
+        let e = AccountKey::from_pem(&sec1).expect_err("refused");
+        assert!(e.to_string().contains("openssl pkcs8"));
+    }
+}

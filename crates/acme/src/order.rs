@@ -1,0 +1,531 @@
+//! Orders, authorizations and challenges (RFC 8555 §7.4, §7.5, §8.4): create, answer,
+//! poll, finalize, download.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::account::Account;
+use crate::certkey::CertKey;
+use crate::chain::{CertificateChain, select_chain};
+use crate::client::Repeat;
+use crate::csr::csr_der;
+use crate::error::{Error, Result};
+use crate::http::{CERT_LIMIT, JSON_LIMIT, Response};
+use crate::key::sha256;
+use crate::types::{
+    AuthorizationState, AuthorizationStatus, Challenge, ChallengeStatus, ChallengeType, Identifier,
+    OrderState, OrderStatus,
+};
+
+/// First pause when polling without `Retry-After`.
+const POLL_START: Duration = Duration::from_millis(50);
+/// Longest pause between polls without `Retry-After`.
+const POLL_CAP: Duration = Duration::from_secs(2);
+
+/// Options for `newOrder` (RFC 8555 §7.4).
+#[derive(Debug, Clone, Default)]
+pub struct NewOrderOptions {
+    /// Certificate profile (draft-ietf-acme-profiles); must be offered by the directory.
+    pub profile: Option<String>,
+    /// ARI CertID of the certificate this order replaces (RFC 9773 §5).
+    pub replaces: Option<String>,
+}
+
+/// An order: its URL and the last state fetched.
+#[derive(Debug, Clone)]
+pub struct Order {
+    /// The order URL (keep it to resume the order later).
+    pub url: String,
+    /// The order object as last seen.
+    pub state: OrderState,
+    /// The server's `Retry-After` on the last fetch.
+    pub retry_after: Option<Duration>,
+}
+
+impl Order {
+    /// The order status.
+    pub fn status(&self) -> OrderStatus {
+        self.state.status
+    }
+
+    /// The names ordered, as the server lists them (`*.` prefix kept).
+    pub fn names(&self) -> Vec<String> {
+        self.state
+            .identifiers
+            .iter()
+            .map(|i| i.value.clone())
+            .collect()
+    }
+
+    fn from_response(url: String, resp: &Response) -> Result<Self> {
+        Ok(Order {
+            url,
+            state: resp.json()?,
+            retry_after: resp.retry_after(),
+        })
+    }
+}
+
+/// An authorization: its URL and state (RFC 8555 §7.1.4).
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// The authorization URL.
+    pub url: String,
+    /// The authorization object as last seen.
+    pub state: AuthorizationState,
+    /// The server's `Retry-After` on the last fetch.
+    pub retry_after: Option<Duration>,
+}
+
+impl Authorization {
+    /// The identifier being authorized (no `*.` even for a wildcard).
+    pub fn identifier(&self) -> &str {
+        &self.state.identifier.value
+    }
+
+    /// True when this authorization is for `*.<identifier>`.
+    pub fn wildcard(&self) -> bool {
+        self.state.wildcard
+    }
+
+    /// The name as ordered: `*.<identifier>` for wildcards.
+    pub fn name(&self) -> String {
+        if self.wildcard() {
+            format!("*.{}", self.identifier())
+        } else {
+            self.identifier().to_owned()
+        }
+    }
+
+    /// The status.
+    pub fn status(&self) -> AuthorizationStatus {
+        self.state.status
+    }
+
+    /// The `dns-01` challenge, if offered.
+    pub fn dns01(&self) -> Option<&Challenge> {
+        self.challenge(&ChallengeType::Dns01)
+    }
+
+    /// The challenge of a given type, if offered.
+    pub fn challenge(&self, kind: &ChallengeType) -> Option<&Challenge> {
+        self.state.challenges.iter().find(|c| &c.kind == kind)
+    }
+
+    /// The `dns-01` challenge or a typed error naming the identifier.
+    pub fn require_dns01(&self) -> Result<&Challenge> {
+        self.dns01().ok_or_else(|| Error::NoDns01Challenge {
+            identifier: self.name(),
+        })
+    }
+
+    /// Where the dns-01 TXT record goes: `_acme-challenge.<identifier>` (§8.4).
+    pub fn dns01_record_name(&self) -> String {
+        format!("_acme-challenge.{}", self.identifier())
+    }
+
+    fn failure(&self) -> Error {
+        // The failed challenge's error explains the failure best (§7.5.1).
+        let problem = self
+            .state
+            .challenges
+            .iter()
+            .filter(|c| c.status == ChallengeStatus::Invalid)
+            .find_map(|c| c.error.clone())
+            .or_else(|| self.state.challenges.iter().find_map(|c| c.error.clone()));
+        Error::AuthorizationFailed {
+            identifier: self.name(),
+            status: self.status(),
+            problem: problem.map(Box::new),
+        }
+    }
+}
+
+/// Exponential backoff that honours `Retry-After` and never runs past a deadline.
+struct Poll {
+    next: Duration,
+    started: Instant,
+    deadline: Instant,
+}
+
+impl Poll {
+    fn new(deadline: Instant) -> Self {
+        Poll {
+            next: POLL_START,
+            started: Instant::now(),
+            deadline,
+        }
+    }
+
+    /// Sleep before the next poll, or fail with `Timeout` when the deadline has passed.
+    async fn wait(
+        &mut self,
+        retry_after: Option<Duration>,
+        what: &str,
+        status: &str,
+    ) -> Result<()> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(Error::Timeout {
+                what: what.to_owned(),
+                waited: now - self.started,
+                last_status: status.to_owned(),
+            });
+        }
+        let pause = match retry_after {
+            Some(d) => d,
+            None => {
+                let d = self.next;
+                self.next = self.next.mul_f32(1.6).min(POLL_CAP);
+                d
+            }
+        };
+        tokio::time::sleep(pause.min(self.deadline - now)).await;
+        Ok(())
+    }
+}
+
+impl Account {
+    /// Create an order for DNS names, wildcards included (RFC 8555 §7.4).
+    ///
+    /// Never resent automatically once the server may have seen it (no duplicate orders).
+    pub async fn new_order(&self, names: &[String], opts: &NewOrderOptions) -> Result<Order> {
+        if names.is_empty() {
+            return Err(Error::InvalidArgument(
+                "an order needs at least one name".into(),
+            ));
+        }
+        let identifiers: Vec<Identifier> = names.iter().map(Identifier::dns).collect();
+        let mut payload = json!({ "identifiers": identifiers });
+        if let Some(profile) = &opts.profile {
+            let dir = self.client().directory();
+            if !dir.offers_profile(profile) {
+                let offered: Vec<&str> = dir.meta.profiles.keys().map(String::as_str).collect();
+                return Err(Error::Unsupported(if offered.is_empty() {
+                    format!("profile {profile:?} requested, but this CA offers no profiles")
+                } else {
+                    format!(
+                        "profile {profile:?} is not offered (offered: {})",
+                        offered.join(", ")
+                    )
+                }));
+            }
+            payload["profile"] = json!(profile);
+        }
+        if let Some(replaces) = &opts.replaces {
+            payload["replaces"] = json!(replaces);
+        }
+        let url = self.client().directory().new_order.clone();
+        let resp = self
+            .post(
+                &url,
+                payload.to_string().as_bytes(),
+                Repeat::Once,
+                JSON_LIMIT,
+            )
+            .await?;
+        let order = Order::from_response(resp.location()?, &resp)?;
+        debug!(order = %order.url, status = %order.status(), "created order");
+        Ok(order)
+    }
+
+    /// Fetch an order by URL (POST-as-GET), e.g. to resume a pending one.
+    pub async fn order(&self, url: &str) -> Result<Order> {
+        let resp = self.post(url, b"", Repeat::Safe, JSON_LIMIT).await?;
+        Order::from_response(url.to_owned(), &resp)
+    }
+
+    /// Fetch one authorization (POST-as-GET).
+    pub async fn authorization(&self, url: &str) -> Result<Authorization> {
+        let resp = self.post(url, b"", Repeat::Safe, JSON_LIMIT).await?;
+        Ok(Authorization {
+            url: url.to_owned(),
+            state: resp.json()?,
+            retry_after: resp.retry_after(),
+        })
+    }
+
+    /// Fetch every authorization of an order, concurrently, in the order's order.
+    pub async fn authorizations(&self, order: &Order) -> Result<Vec<Authorization>> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, url) in order.state.authorizations.iter().enumerate() {
+            let account = self.clone();
+            let url = url.clone();
+            set.spawn(async move { (i, account.authorization(&url).await) });
+        }
+        let mut out: Vec<Option<Authorization>> = vec![None; order.state.authorizations.len()];
+        while let Some(joined) = set.join_next().await {
+            let (i, res) = joined.map_err(|e| Error::Http {
+                url: order.url.clone(),
+                message: format!("authorization fetch task failed: {e}"),
+            })?;
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(res?);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// The key authorization `token.thumbprint` (RFC 8555 §8.1).
+    pub fn key_authorization(&self, challenge: &Challenge) -> Result<String> {
+        let token = challenge
+            .token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("challenge {} has no token", challenge.url))
+            })?;
+        Ok(format!("{token}.{}", self.key().thumbprint()))
+    }
+
+    /// The dns-01 TXT value: base64url(SHA-256(key authorization)) (RFC 8555 §8.4).
+    pub fn dns01_txt_value(&self, challenge: &Challenge) -> Result<String> {
+        Ok(URL_SAFE_NO_PAD.encode(sha256(self.key_authorization(challenge)?.as_bytes())))
+    }
+
+    /// Tell the server the challenge is ready: POST `{}` (RFC 8555 §7.5.1).
+    pub async fn respond(&self, challenge: &Challenge) -> Result<Challenge> {
+        if challenge.status != ChallengeStatus::Pending {
+            debug!(challenge = %challenge.url, status = %challenge.status, "not pending, not responding");
+            return Ok(challenge.clone());
+        }
+        let resp = self
+            .post(&challenge.url, b"{}", Repeat::Safe, JSON_LIMIT)
+            .await?;
+        resp.json()
+    }
+
+    /// Poll an authorization until it is valid; invalid (or expired, …) is an
+    /// [`Error::AuthorizationFailed`] naming the identifier.
+    pub async fn wait_authorization(&self, url: &str, deadline: Instant) -> Result<Authorization> {
+        let mut poll = Poll::new(deadline);
+        loop {
+            let authz = self.authorization(url).await?;
+            match authz.status() {
+                AuthorizationStatus::Valid => return Ok(authz),
+                AuthorizationStatus::Pending => {}
+                _ => return Err(authz.failure()),
+            }
+            let what = format!("authorization of {}", authz.name());
+            poll.wait(authz.retry_after, &what, authz.status().as_str())
+                .await?;
+        }
+    }
+
+    /// Deactivate an authorization we will not complete (RFC 8555 §7.5.2).
+    pub async fn deactivate_authorization(&self, url: &str) -> Result<Authorization> {
+        let resp = self
+            .post(
+                url,
+                br#"{"status":"deactivated"}"#,
+                Repeat::Safe,
+                JSON_LIMIT,
+            )
+            .await?;
+        Ok(Authorization {
+            url: url.to_owned(),
+            state: resp.json()?,
+            retry_after: resp.retry_after(),
+        })
+    }
+
+    async fn wait_order(
+        &self,
+        url: &str,
+        deadline: Instant,
+        done: fn(OrderStatus) -> Option<bool>,
+        expected: &'static str,
+    ) -> Result<Order> {
+        let mut poll = Poll::new(deadline);
+        loop {
+            let order = self.order(url).await?;
+            if order.status() == OrderStatus::Invalid {
+                return Err(Error::OrderFailed {
+                    url: url.to_owned(),
+                    problem: order.state.error.clone().map(Box::new),
+                });
+            }
+            match done(order.status()) {
+                Some(true) => return Ok(order),
+                Some(false) => {
+                    return Err(Error::UnexpectedStatus {
+                        what: format!("order {url}"),
+                        status: order.status().to_string(),
+                        expected,
+                    });
+                }
+                None => {}
+            }
+            poll.wait(
+                order.retry_after,
+                &format!("order {url}"),
+                order.status().as_str(),
+            )
+            .await?;
+        }
+    }
+
+    /// Poll an order until it is `ready` (every authorization valid).
+    pub async fn wait_order_ready(&self, url: &str, deadline: Instant) -> Result<Order> {
+        self.wait_order(
+            url,
+            deadline,
+            |s| match s {
+                OrderStatus::Ready | OrderStatus::Valid | OrderStatus::Processing => Some(true),
+                OrderStatus::Pending => None,
+                _ => Some(false),
+            },
+            "ready",
+        )
+        .await
+    }
+
+    /// Poll a finalized order through `processing` until it is `valid`.
+    pub async fn wait_order_valid(&self, url: &str, deadline: Instant) -> Result<Order> {
+        self.wait_order(
+            url,
+            deadline,
+            |s| match s {
+                OrderStatus::Valid => Some(true),
+                OrderStatus::Processing => None,
+                _ => Some(false),
+            },
+            "processing or valid",
+        )
+        .await
+    }
+
+    /// Finalize a `ready` order with a CSR for its names, made from `key` (RFC 8555 §7.4).
+    pub async fn finalize(&self, order: &Order, key: &CertKey) -> Result<Order> {
+        let csr = csr_der(&order.names(), key)?;
+        self.finalize_with_csr(order, &csr).await
+    }
+
+    /// Finalize a `ready` order with a DER CSR made elsewhere.
+    pub async fn finalize_with_csr(&self, order: &Order, csr_der: &[u8]) -> Result<Order> {
+        let body = json!({ "csr": URL_SAFE_NO_PAD.encode(csr_der) }).to_string();
+        let resp = self
+            .post(
+                &order.state.finalize,
+                body.as_bytes(),
+                Repeat::Once,
+                JSON_LIMIT,
+            )
+            .await?;
+        let finalized = Order::from_response(order.url.clone(), &resp)?;
+        debug!(order = %order.url, status = %finalized.status(), "finalized");
+        Ok(finalized)
+    }
+
+    /// Download one chain by URL (POST-as-GET, `application/pem-certificate-chain`).
+    async fn fetch_chain(&self, url: &str) -> Result<(CertificateChain, Vec<String>)> {
+        let resp = self.post(url, b"", Repeat::Safe, CERT_LIMIT).await?;
+        let ct = resp.content_type();
+        if ct != "application/pem-certificate-chain" {
+            return Err(Error::UnexpectedContentType {
+                url: url.to_owned(),
+                expected: "application/pem-certificate-chain",
+                got: ct,
+            });
+        }
+        let pem = String::from_utf8(resp.body.clone())
+            .map_err(|_| Error::Certificate(format!("{url}: chain is not UTF-8 PEM")))?;
+        Ok((
+            CertificateChain::from_pem(url, pem)?,
+            resp.links("alternate"),
+        ))
+    }
+
+    /// Download the default chain and every alternate (`Link: rel="alternate"`, §7.4.2).
+    pub async fn certificate_chains(&self, order: &Order) -> Result<Vec<CertificateChain>> {
+        let url = self.certificate_url(order)?;
+        let (first, alternates) = self.fetch_chain(url).await?;
+        let mut chains = vec![first];
+        for alt in alternates.iter().take(8) {
+            chains.push(self.fetch_chain(alt).await?.0);
+        }
+        Ok(chains)
+    }
+
+    /// Download the certificate, choosing the chain whose topmost issuer's CN is
+    /// `preferred_chain` (see [`select_chain`]); the default chain otherwise.
+    pub async fn download_certificate(
+        &self,
+        order: &Order,
+        preferred_chain: Option<&str>,
+    ) -> Result<CertificateChain> {
+        let Some(preferred) = preferred_chain else {
+            return Ok(self.fetch_chain(self.certificate_url(order)?).await?.0);
+        };
+        let chains = self.certificate_chains(order).await?;
+        select_chain(chains, Some(preferred))
+            .ok_or_else(|| Error::Certificate("the server returned no certificate".into()))
+    }
+
+    fn certificate_url<'a>(&self, order: &'a Order) -> Result<&'a str> {
+        order
+            .state
+            .certificate
+            .as_deref()
+            .filter(|_| order.status() == OrderStatus::Valid)
+            .ok_or_else(|| Error::UnexpectedStatus {
+                what: format!("order {}", order.url),
+                status: order.status().to_string(),
+                expected: "valid (with a certificate URL)",
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn poll_backs_off_and_times_out() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut poll = Poll::new(deadline);
+        let t0 = Instant::now();
+        poll.wait(None, "x", "pending").await.expect("waits");
+        let ms = |d: Duration| d.as_millis();
+        assert!(ms(Instant::now() - t0).abs_diff(50) <= 1);
+        poll.wait(None, "x", "pending").await.expect("waits");
+        assert!(ms(Instant::now() - t0).abs_diff(130) <= 2);
+        // Retry-After wins but never crosses the deadline.
+        poll.wait(Some(Duration::from_secs(60)), "x", "pending")
+            .await
+            .expect("waits");
+        assert_eq!(Instant::now(), deadline);
+        let e = poll
+            .wait(None, "order x", "processing")
+            .await
+            .expect_err("times out");
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("order x"));
+    }
+
+    #[test]
+    fn authorization_failure_names_identifier() {
+        let state: AuthorizationState = serde_json::from_str(
+            r#"{"status":"invalid","identifier":{"type":"dns","value":"example.org"},"wildcard":true,
+                "challenges":[{"type":"dns-01","url":"https://x/c","status":"invalid","token":"t",
+                "error":{"type":"urn:ietf:params:acme:error:unauthorized","detail":"Incorrect TXT record"}}]}"#,
+        )
+        .expect("parses");
+        let a = Authorization {
+            url: "https://x/a".into(),
+            state,
+            retry_after: None,
+        };
+        let e = a.failure();
+        assert_eq!(
+            e.to_string(),
+            "authorization for *.example.org failed (invalid): unauthorized: Incorrect TXT record"
+        );
+        assert_eq!(a.dns01_record_name(), "_acme-challenge.example.org");
+    }
+}

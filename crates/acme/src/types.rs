@@ -1,0 +1,279 @@
+//! Protocol objects as the server sends them (RFC 8555 §7.1).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Problem;
+
+/// An identifier in an order or authorization (RFC 8555 §7.1.3, §9.7.7).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identifier {
+    /// Identifier type, `dns` for everything this crate orders.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The name (for an order: `*.example.com` for a wildcard).
+    pub value: String,
+}
+
+impl Identifier {
+    /// A `dns` identifier.
+    pub fn dns(name: impl Into<String>) -> Self {
+        Identifier {
+            kind: "dns".to_owned(),
+            value: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.value)
+    }
+}
+
+macro_rules! status_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v,)*
+        }
+        impl $name {
+            /// The protocol name of this status.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s,)* }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+status_enum!(
+    /// Order status (RFC 8555 §7.1.6).
+    OrderStatus {
+        /// Authorizations not yet all valid.
+        Pending = "pending",
+        /// All authorizations valid; finalize may be called.
+        Ready = "ready",
+        /// The CA is issuing.
+        Processing = "processing",
+        /// The certificate is available.
+        Valid = "valid",
+        /// The order failed.
+        Invalid = "invalid",
+    }
+);
+
+status_enum!(
+    /// Authorization status (RFC 8555 §7.1.6).
+    AuthorizationStatus {
+        /// Awaiting a challenge response.
+        Pending = "pending",
+        /// Validated.
+        Valid = "valid",
+        /// Validation failed.
+        Invalid = "invalid",
+        /// Deactivated by the client.
+        Deactivated = "deactivated",
+        /// Expired.
+        Expired = "expired",
+        /// Revoked by the server.
+        Revoked = "revoked",
+    }
+);
+
+status_enum!(
+    /// Challenge status (RFC 8555 §7.1.6).
+    ChallengeStatus {
+        /// Not yet answered.
+        Pending = "pending",
+        /// The server is validating.
+        Processing = "processing",
+        /// Validated.
+        Valid = "valid",
+        /// Validation failed.
+        Invalid = "invalid",
+    }
+);
+
+status_enum!(
+    /// Account status (RFC 8555 §7.1.6).
+    AccountStatus {
+        /// Usable.
+        Valid = "valid",
+        /// Deactivated by the client.
+        Deactivated = "deactivated",
+        /// Revoked by the server.
+        Revoked = "revoked",
+    }
+);
+
+/// Challenge type (RFC 8555 §8).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChallengeType {
+    /// `dns-01` (RFC 8555 §8.4).
+    Dns01,
+    /// `http-01` (RFC 8555 §8.3).
+    Http01,
+    /// `tls-alpn-01` (RFC 8737).
+    TlsAlpn01,
+    /// Anything else, verbatim (e.g. `dns-persist-01`).
+    Other(String),
+}
+
+impl ChallengeType {
+    /// The protocol name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Dns01 => "dns-01",
+            Self::Http01 => "http-01",
+            Self::TlsAlpn01 => "tls-alpn-01",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChallengeType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "dns-01" => Self::Dns01,
+            "http-01" => Self::Http01,
+            "tls-alpn-01" => Self::TlsAlpn01,
+            _ => Self::Other(s),
+        })
+    }
+}
+
+impl Serialize for ChallengeType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for ChallengeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A challenge object (RFC 8555 §7.1.5, §8).
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct Challenge {
+    /// Challenge type.
+    #[serde(rename = "type")]
+    pub kind: ChallengeType,
+    /// The challenge URL (POST `{}` here to respond).
+    pub url: String,
+    /// Status.
+    pub status: ChallengeStatus,
+    /// The token (for dns-01/http-01).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// When it was validated (RFC 3339).
+    #[serde(default)]
+    pub validated: Option<String>,
+    /// Why validation failed.
+    #[serde(default)]
+    pub error: Option<Problem>,
+}
+
+/// The account object (RFC 8555 §7.1.2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AccountState {
+    /// Status.
+    pub status: AccountStatus,
+    /// Contact URLs (`mailto:`).
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// Whether the terms of service were agreed.
+    #[serde(default)]
+    pub terms_of_service_agreed: Option<bool>,
+    /// URL of the account's order list.
+    #[serde(default)]
+    pub orders: Option<String>,
+}
+
+/// The order object (RFC 8555 §7.1.3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct OrderState {
+    /// Status.
+    pub status: OrderStatus,
+    /// When the order expires (RFC 3339).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// The identifiers ordered.
+    #[serde(default)]
+    pub identifiers: Vec<Identifier>,
+    /// Authorization URLs.
+    #[serde(default)]
+    pub authorizations: Vec<String>,
+    /// Finalize URL.
+    pub finalize: String,
+    /// Certificate URL, once valid.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Why the order failed.
+    #[serde(default)]
+    pub error: Option<Problem>,
+    /// The profile the CA applies (draft-ietf-acme-profiles).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The certificate this order replaces (RFC 9773).
+    #[serde(default)]
+    pub replaces: Option<String>,
+}
+
+/// The authorization object (RFC 8555 §7.1.4).
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct AuthorizationState {
+    /// The identifier (without `*.` even for wildcards).
+    pub identifier: Identifier,
+    /// Status.
+    pub status: AuthorizationStatus,
+    /// When it expires (RFC 3339).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// Challenges offered.
+    #[serde(default)]
+    pub challenges: Vec<Challenge>,
+    /// True when this authorization is for a wildcard name.
+    #[serde(default)]
+    pub wildcard: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_authorization() {
+        let a: AuthorizationState = serde_json::from_str(
+            r#"{"status":"pending","identifier":{"type":"dns","value":"example.org"},
+                "wildcard":true,"challenges":[
+                  {"type":"dns-01","url":"https://x/c/1","status":"pending","token":"tok"},
+                  {"type":"dns-persist-01","url":"https://x/c/2","status":"pending"}]}"#,
+        )
+        .expect("parses");
+        assert!(a.wildcard);
+        assert_eq!(a.challenges[0].kind, ChallengeType::Dns01);
+        assert_eq!(
+            a.challenges[1].kind,
+            ChallengeType::Other("dns-persist-01".into())
+        );
+        assert_eq!(a.status, AuthorizationStatus::Pending);
+    }
+}

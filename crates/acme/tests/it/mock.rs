@@ -1,0 +1,420 @@
+//! Transport behaviours against a scripted plain-HTTP ACME server on loopback: badNonce
+//! retries, 5xx retries only where safe, body limits, content types, Retry-After.
+//!
+//! Pebble cannot be made to answer 5xx or oversized bodies, so these use a tiny HTTP/1.1
+//! server. Everything else is tested against Pebble.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use wildcert_acme::{
+    AccountKey, AccountKeyType, AcmeClient, ClientConfig, Error, Instant, NewAccount,
+    NewOrderOptions, OrderStatus, ProblemType,
+};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    /// The protected header of a JWS body.
+    fn jws_header(&self) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        let p = URL_SAFE_NO_PAD
+            .decode(v["protected"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        serde_json::from_slice(&p).unwrap_or_default()
+    }
+}
+
+/// A response: status, content type, extra headers, body.
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, body: serde_json::Value) -> Self {
+        Reply {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn problem(status: u16, ty: &str, detail: &str) -> Self {
+        Reply {
+            status,
+            content_type: "application/problem+json",
+            headers: Vec::new(),
+            body: serde_json::json!({
+                "type": format!("urn:ietf:params:acme:error:{ty}"),
+                "detail": detail,
+                "status": status,
+            })
+            .to_string()
+            .into_bytes(),
+        }
+    }
+
+    fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+}
+
+type Handler = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
+
+/// A scripted server: `handler(request, how many requests to this path before)`.
+struct Mock {
+    base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Mock {
+    async fn start(handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let handler: Handler = Arc::new(handler);
+        let nonce = Arc::new(AtomicU64::new(0));
+        let (seen2, base2) = (seen.clone(), base.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (seen, handler, nonce, base) =
+                    (seen2.clone(), handler.clone(), nonce.clone(), base2.clone());
+                tokio::spawn(async move {
+                    let (r, mut w) = stream.into_split();
+                    let mut r = BufReader::new(r);
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut parts = line.split_whitespace();
+                        let method = parts.next().unwrap_or_default().to_owned();
+                        let path = parts.next().unwrap_or_default().to_owned();
+                        let mut headers = HashMap::new();
+                        loop {
+                            let mut h = String::new();
+                            if r.read_line(&mut h).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                            }
+                        }
+                        let len: usize = headers
+                            .get("content-length")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let mut body = vec![0; len];
+                        if r.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let req = Seen {
+                            method,
+                            path,
+                            headers,
+                            body,
+                        };
+                        let (reply, is_head) = {
+                            let mut all = seen.lock().expect("lock");
+                            let before = all.iter().filter(|s| s.path == req.path).count();
+                            all.push(req.clone());
+                            drop(all);
+                            let reply = if req.path == "/dir" {
+                                Reply::json(200, directory(&base))
+                            } else if req.path == "/nonce" {
+                                Reply::json(200, serde_json::json!({}))
+                            } else {
+                                handler(&req, before)
+                            };
+                            (reply, req.method == "HEAD")
+                        };
+                        let n = nonce.fetch_add(1, Ordering::Relaxed);
+                        let mut out = format!(
+                            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nReplay-Nonce: nonce{n}\r\n",
+                            reply.status,
+                            reply.content_type,
+                            if is_head { 0 } else { reply.body.len() }
+                        );
+                        for (k, v) in &reply.headers {
+                            out.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        out.push_str("\r\n");
+                        let mut bytes = out.into_bytes();
+                        if !is_head {
+                            bytes.extend_from_slice(&reply.body);
+                        }
+                        if w.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Mock { base, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn seen(&self, path: &str) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+
+    async fn client(&self) -> AcmeClient {
+        AcmeClient::new(ClientConfig {
+            directory_url: self.url("/dir"),
+            allow_insecure_http: true,
+            ..Default::default()
+        })
+        .await
+        .expect("client")
+    }
+}
+
+fn directory(base: &str) -> serde_json::Value {
+    serde_json::json!({
+        "newNonce": format!("{base}/nonce"),
+        "newAccount": format!("{base}/new-acct"),
+        "newOrder": format!("{base}/new-order"),
+        "revokeCert": format!("{base}/revoke"),
+        "keyChange": format!("{base}/key-change"),
+    })
+}
+
+fn account_created(base: &str) -> Reply {
+    Reply::json(201, serde_json::json!({"status": "valid"}))
+        .header("Location", &format!("{base}/acct/1"))
+}
+
+fn order_json(base: &str, status: &str) -> serde_json::Value {
+    serde_json::json!({
+        "status": status,
+        "identifiers": [{"type": "dns", "value": "example.com"}],
+        "authorizations": [],
+        "finalize": format!("{base}/finalize/1"),
+    })
+}
+
+fn key() -> AccountKey {
+    AccountKey::generate(AccountKeyType::EcdsaP256).expect("key")
+}
+
+#[tokio::test]
+async fn bad_nonce_is_retried_with_the_fresh_nonce() {
+    let mock = Mock::start(|req, before| {
+        if req.path == "/new-acct" && before < 3 {
+            Reply::problem(400, "badNonce", "stale")
+        } else {
+            account_created("http://x")
+        }
+    })
+    .await;
+    let client = mock.client().await;
+    let account = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect("succeeds after badNonce");
+    assert_eq!(account.url(), "http://x/acct/1");
+    let posts = mock.seen("/new-acct");
+    assert_eq!(posts.len(), 4);
+    // The directory GET gave nonce0 (pooled), so attempt 1 uses it; every retry uses the
+    // nonce from the badNonce response that preceded it.
+    let nonces: Vec<String> = posts
+        .iter()
+        .map(|p| {
+            p.jws_header()["nonce"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(nonces[0], "nonce0");
+    for w in nonces.windows(2) {
+        assert_ne!(w[0], w[1], "each attempt uses a new nonce");
+    }
+    assert!(mock.seen("/nonce").is_empty(), "no HEAD newNonce needed");
+    let ua = posts[0]
+        .headers
+        .get("user-agent")
+        .cloned()
+        .unwrap_or_default();
+    assert!(ua.starts_with("wildcert/"), "{ua}");
+    assert_eq!(
+        posts[0].headers.get("content-type").map(String::as_str),
+        Some("application/jose+json")
+    );
+}
+
+#[tokio::test]
+async fn bad_nonce_retries_are_bounded() {
+    let mock = Mock::start(|_, _| Reply::problem(400, "badNonce", "always")).await;
+    let client = mock.client().await;
+    let err = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect_err("gives up");
+    assert!(err.is_problem(&ProblemType::BadNonce), "{err}");
+    assert_eq!(mock.seen("/new-acct").len(), 10);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_only_when_safe() {
+    let mock = Mock::start(|req, before| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/order/1" if before < 2 => Reply::problem(503, "serverInternal", "busy"),
+        "/order/1" => Reply::json(200, order_json("http://x", "pending")),
+        "/new-order" => Reply::problem(500, "serverInternal", "oops"),
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let client = mock.client().await;
+    let account = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect("account");
+    // POST-as-GET: retried.
+    let order = account
+        .order(&mock.url("/order/1"))
+        .await
+        .expect("retried to success");
+    assert_eq!(order.status(), OrderStatus::Pending);
+    assert_eq!(mock.seen("/order/1").len(), 3);
+    // newOrder: never resent, so no duplicate orders.
+    let err = account
+        .new_order(&["example.com".into()], &NewOrderOptions::default())
+        .await
+        .expect_err("500");
+    assert!(err.is_problem(&ProblemType::ServerInternal), "{err}");
+    assert_eq!(mock.seen("/new-order").len(), 1);
+}
+
+#[tokio::test]
+async fn bodies_and_content_types_are_checked() {
+    let mock = Mock::start(|req, _| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/big" => Reply::json(
+            200,
+            serde_json::json!({ "pad": "x".repeat(2 * 1024 * 1024) }),
+        ),
+        "/html" => Reply {
+            status: 200,
+            content_type: "text/html",
+            headers: Vec::new(),
+            body: b"<html>hi</html>".to_vec(),
+        },
+        "/new-order" => Reply {
+            status: 502,
+            content_type: "text/plain",
+            headers: Vec::new(),
+            body: b"Bad gateway\nfrom proxy".to_vec(),
+        },
+        "/limited" => {
+            Reply::problem(429, "rateLimited", "too many new orders").header("Retry-After", "120")
+        }
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let client = mock.client().await;
+    let account = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect("account");
+
+    let err = account.order(&mock.url("/big")).await.expect_err("too big");
+    assert!(matches!(err, Error::BodyTooLarge { .. }), "{err}");
+
+    let err = account
+        .order(&mock.url("/html"))
+        .await
+        .expect_err("not JSON");
+    assert!(matches!(err, Error::UnexpectedContentType { .. }), "{err}");
+
+    let err = account
+        .new_order(&["example.com".into()], &NewOrderOptions::default())
+        .await
+        .expect_err("502");
+    match &err {
+        Error::HttpStatus {
+            status, snippet, ..
+        } => {
+            assert_eq!(*status, 502);
+            assert!(snippet.contains("Bad gateway"), "{snippet}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(!err.to_string().contains('\n'));
+
+    let err = account.order(&mock.url("/limited")).await.expect_err("429");
+    assert!(err.is_problem(&ProblemType::RateLimited), "{err}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+}
+
+#[tokio::test]
+async fn polling_honours_retry_after() {
+    let mock = Mock::start(|req, before| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/order/1" if before == 0 => {
+            Reply::json(200, order_json("http://x", "processing")).header("Retry-After", "1")
+        }
+        "/order/1" => Reply::json(200, order_json("http://x", "valid")),
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let client = mock.client().await;
+    let account = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect("account");
+    let started = std::time::Instant::now();
+    let order = account
+        .wait_order_valid(
+            &mock.url("/order/1"),
+            Instant::now() + Duration::from_secs(10),
+        )
+        .await
+        .expect("valid");
+    assert_eq!(order.status(), OrderStatus::Valid);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(mock.seen("/order/1").len(), 2);
+}
+
+#[tokio::test]
+async fn plain_http_needs_the_explicit_flag() {
+    let err = AcmeClient::new(ClientConfig::new("http://127.0.0.1:9/dir"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, Error::InvalidDirectoryUrl { .. }), "{err}");
+}

@@ -1,0 +1,133 @@
+//! The command line (the CLI contract: extend it, don't rename it).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Get TLS certificates from any ACME CA with the DNS-01 challenge.
+#[derive(Debug, Parser)]
+#[command(name = "wildcert", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// ACME directory URL or a shortcut: letsencrypt, letsencrypt-staging, zerossl, google, google-staging [default: letsencrypt]
+    #[arg(long, global = true, value_name = "URL", env = "WILDCERT_SERVER")]
+    pub server: Option<String>,
+    /// Extra trusted root certificates (PEM) for the CA's HTTPS endpoint (Pebble, private CAs).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Where accounts, certificates and the journal are kept [default: /var/lib/wildcert].
+    #[arg(long, global = true, value_name = "DIR", env = "WILDCERT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Settings file (TOML).
+    #[arg(long, global = true, value_name = "FILE", env = "WILDCERT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Contact e-mail for the ACME account.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub email: Option<String>,
+    /// Agree to the CA's terms of service.
+    #[arg(long, global = true)]
+    pub agree_tos: bool,
+    /// External account binding key id (ZeroSSL, Google, step-ca with EAB).
+    #[arg(long, global = true, value_name = "ID")]
+    pub eab_kid: Option<String>,
+    /// External account binding HMAC key (base64url). Prefer WILDCERT_ACME__EAB_HMAC_KEY or eab_hmac_key_file.
+    #[arg(long, global = true, value_name = "KEY", hide_env_values = true)]
+    pub eab_hmac_key: Option<String>,
+    /// Resolver for every DNS discovery lookup (repeatable) [default: the system's].
+    #[arg(long = "resolver", global = true, value_name = "IP[:PORT]")]
+    pub resolvers: Vec<String>,
+    /// Check exactly these servers for propagation instead of the zone's NS set (repeatable).
+    #[arg(long = "authoritative", global = true, value_name = "IP[:PORT]")]
+    pub authoritative: Vec<String>,
+    /// How long to wait until every nameserver serves every value (e.g. 90s, 2m) [default: 120s].
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub propagation_timeout: Option<String>,
+    /// Print one machine-readable JSON result on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detail (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Issue one certificate now.
+    Issue(IssueArgs),
+    /// List the DNS providers and the settings each needs.
+    Providers(ProvidersArgs),
+}
+
+/// `wildcert issue`.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// A name to certify, e.g. '*.example.com' (repeatable).
+    #[arg(short = 'd', long = "domain", value_name = "NAME", required = true)]
+    pub domains: Vec<String>,
+    /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...).
+    #[arg(long, value_name = "PROVIDER")]
+    pub dns: String,
+    /// Name of the certificate in the store [default: the first name without `*.`].
+    #[arg(long, value_name = "NAME")]
+    pub cert_name: Option<String>,
+    /// Certificate key type.
+    #[arg(long, value_name = "TYPE", default_value = "ec256",
+          value_parser = ["ec256", "ec384", "ed25519", "rsa2048", "rsa3072", "rsa4096"])]
+    pub key_type: String,
+    /// ACME profile to request (when the CA offers profiles).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Prefer the chain whose top certificate was issued by this common name.
+    #[arg(long, value_name = "ISSUER_CN")]
+    pub preferred_chain: Option<String>,
+    /// Do not follow `_acme-challenge` CNAMEs (delegation).
+    #[arg(long)]
+    pub no_cname: bool,
+}
+
+/// `wildcert providers`.
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Show the settings of one provider.
+    pub name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn contract_parses_with_global_flags_anywhere() {
+        let cli = Cli::try_parse_from([
+            "wildcert", "--server", "https://127.0.0.1:14000/dir", "issue", "-d", "*.example.test", "-d",
+            "example.test", "--dns", "rfc2136", "--resolver", "127.0.0.1:53", "--resolver", "127.0.0.2",
+            "--propagation-timeout", "30s", "--json", "--key-type", "ec384",
+        ])
+        .expect("parses");
+        let Command::Issue(args) = cli.command else { panic!("issue") };
+        assert_eq!(args.domains, ["*.example.test", "example.test"]);
+        assert_eq!(cli.global.resolvers.len(), 2);
+        assert!(cli.global.json);
+        assert_eq!(args.key_type, "ec384");
+    }
+}

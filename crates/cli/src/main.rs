@@ -1,0 +1,210 @@
+//! `wildcert`: get TLS certificates from any ACME CA with the DNS-01 challenge.
+//!
+//! A thin layer over `wildcert-manager`: parse flags, layer settings, print results.
+//! Exit codes are documented in docs/operations.md.
+
+mod args;
+mod output;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use wildcert_dns::{DnsProvider, PropagationProgress};
+use wildcert_manager::issue::{IssueRequest, RunConfig};
+use wildcert_manager::providers::{self, ConfigSource};
+use wildcert_manager::settings::{Secret, Settings};
+use wildcert_manager::{IssueError, issue};
+
+use args::{Cli, Command, Global};
+
+/// Exit code when interrupted by SIGINT/SIGTERM.
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    // reqwest is built without a default crypto provider: rustls runs on ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+fn init_logging(g: &Global) {
+    let level = if g.quiet {
+        "error"
+    } else {
+        match g.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    // Our crates at the chosen level; dependencies one notch quieter.
+    let default = format!(
+        "warn,wildcert={level},wildcert_acme={level},wildcert_dns={level},wildcert_manager={level},wildcert_rfc2136={level}"
+    );
+    let filter = std::env::var("WILDCERT_LOG").ok().and_then(|f| EnvFilter::try_new(f).ok());
+    let filter = filter.unwrap_or_else(|| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Settings after layering: the file text is kept for line numbers in provider errors.
+struct Loaded {
+    settings: Settings,
+    file: Option<(std::path::PathBuf, String)>,
+}
+
+fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
+    let mut settings = Settings::load(g.config.as_deref())?;
+    let file = match &g.config {
+        Some(p) => Some((p.clone(), std::fs::read_to_string(p).unwrap_or_default())),
+        None => None,
+    };
+    // Flags win over everything.
+    if let Some(v) = &g.server {
+        settings.acme.server = Some(v.clone());
+    }
+    if let Some(v) = &g.ca_bundle {
+        settings.acme.ca_bundle = Some(v.clone());
+    }
+    if let Some(v) = &g.state_dir {
+        settings.state_dir = Some(v.clone());
+    }
+    if let Some(v) = &g.email {
+        settings.acme.email = Some(v.clone());
+    }
+    if g.agree_tos {
+        settings.acme.agree_tos = Some(true);
+    }
+    if let Some(v) = &g.eab_kid {
+        settings.acme.eab_kid = Some(v.clone());
+    }
+    if let Some(v) = &g.eab_hmac_key {
+        settings.acme.eab_hmac_key = Some(Secret::new(v.clone()));
+    }
+    if !g.resolvers.is_empty() {
+        settings.dns.resolvers = g.resolvers.clone();
+    }
+    if !g.authoritative.is_empty() {
+        settings.dns.authoritative = g.authoritative.clone();
+    }
+    if let Some(v) = &g.propagation_timeout {
+        settings.dns.propagation_timeout = Some(v.clone());
+    }
+    Ok(Loaded { settings, file })
+}
+
+fn build_provider(name: &str, loaded: &Loaded) -> Result<Arc<dyn DnsProvider>, IssueError> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let source = loaded.file.as_ref().map(|(path, text)| ConfigSource { path, text });
+    providers::build(name, &loaded.settings, source, &env)
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let out = output::Output::new(cli.global.json, cli.global.quiet);
+    match cli.command {
+        Command::Providers(a) => out.providers(a.name.as_deref()),
+        Command::Issue(a) => {
+            let result = run_issue(&cli.global, a, &out).await;
+            match result {
+                Ok(issued) => {
+                    out.issued(&issued);
+                    ExitCode::SUCCESS
+                }
+                Err(Failure::Error(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
+                Err(Failure::Interrupted) => {
+                    out.error("interrupted; the records this run published were removed", "run the command again", EXIT_INTERRUPTED.into())
+                }
+            }
+        }
+    }
+}
+
+enum Failure {
+    Error(IssueError),
+    Interrupted,
+}
+
+impl From<IssueError> for Failure {
+    fn from(e: IssueError) -> Self {
+        Failure::Error(e)
+    }
+}
+
+async fn run_issue(g: &Global, a: args::IssueArgs, out: &output::Output) -> Result<wildcert_manager::Issued, Failure> {
+    let mut loaded = load_settings(g)?;
+    if a.no_cname {
+        loaded.settings.dns.follow_cname = Some(false);
+    }
+    let cfg = RunConfig::from_settings(&loaded.settings)?;
+    let key_type = a.key_type.parse().map_err(IssueError::Acme)?;
+    let req = IssueRequest {
+        cert_name: a.cert_name.clone(),
+        names: a.domains.clone(),
+        provider_id: a.dns.clone(),
+        key_type,
+        profile: a.profile.clone().or_else(|| loaded.settings.acme.profile.clone()),
+        preferred_chain: a.preferred_chain.clone().or_else(|| loaded.settings.acme.preferred_chain.clone()),
+    };
+    // Refuse bad names and settings before anything touches the network.
+    wildcert_manager::issue::validate(&req)?;
+    let provider = build_provider(&a.dns, &loaded)?;
+    let store = wildcert_manager::store::Store::open(&cfg.state_dir).map_err(IssueError::Store)?;
+    clean_orphans(&store, false, &loaded, &cfg).await;
+    let progress: Option<Arc<dyn PropagationProgress>> = out.progress();
+    let work = issue(&cfg, &req, provider, progress);
+    tokio::select! {
+        r = work => Ok(r?),
+        () = interrupted() => {
+            // The issuance future is dropped here; its journal entry says what it published.
+            clean_orphans(&store, true, &loaded, &cfg).await;
+            Err(Failure::Interrupted)
+        }
+    }
+}
+
+async fn clean_orphans(store: &wildcert_manager::store::Store, include_self: bool, loaded: &Loaded, cfg: &RunConfig) {
+    let problems =
+        wildcert_manager::issue::recover_journal(store, include_self, |name| build_provider(name, loaded), &cfg.dns).await;
+    for p in problems {
+        tracing::warn!("{p}");
+    }
+}
+
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+

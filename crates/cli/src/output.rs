@@ -1,0 +1,136 @@
+//! What the CLI prints: people get short lines on stderr (progress) and a summary on stdout;
+//! `--json` gets exactly one JSON document on stdout. Display code is kept apart from the
+//! data types it prints (those live in the manager and are `Serialize`).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use wildcert_dns::{PropagationProgress, ServerVerdict};
+use wildcert_manager::Issued;
+use wildcert_manager::providers::{KINDS, kind};
+
+/// Where and how to print.
+pub struct Output {
+    json: bool,
+    quiet: bool,
+}
+
+impl Output {
+    /// Output for the given global flags.
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Output { json, quiet }
+    }
+
+    /// A progress reporter for long waits, when a person is watching a terminal.
+    pub fn progress(&self) -> Option<Arc<dyn PropagationProgress>> {
+        if self.quiet || self.json || !std::io::stderr().is_terminal() {
+            // Plain log lines (tracing) say the same thing.
+            None
+        } else {
+            Some(Arc::new(TerminalProgress))
+        }
+    }
+
+    /// Print the result of an issuance.
+    pub fn issued(&self, r: &Issued) {
+        if self.json {
+            let v = json!({ "ok": true, "certificate": r });
+            println!("{v}");
+            return;
+        }
+        if self.quiet {
+            return;
+        }
+        println!("Certificate `{}` stored (version {}) in {}", r.cert_name, r.version, r.live_dir.display());
+        println!("  names:     {}", r.names.join(", "));
+        println!("  issuer:    {}", r.issuer.as_deref().unwrap_or("?"));
+        println!("  valid:     {} to {}", r.not_before, r.not_after);
+        println!("  key:       {}   serial: {}", r.key_type, r.serial);
+        println!("  files:     cert.pem chain.pem fullchain.pem privkey.pem");
+        let zones: Vec<String> = r.zones.iter().map(|(z, n)| format!("{z} ({n} values)")).collect();
+        if !zones.is_empty() {
+            println!("  dns:       {}", zones.join(", "));
+        }
+        println!(
+            "  took:      {:.2} s (propagation {:.2} s, CA validation {:.2} s)",
+            r.timings_ms.total as f64 / 1000.0,
+            r.timings_ms.propagation as f64 / 1000.0,
+            r.timings_ms.validation as f64 / 1000.0
+        );
+    }
+
+    /// Print an error: one line plus a hint (or one JSON document), and return the exit code.
+    pub fn error(&self, message: &str, hint: &str, code: i32) -> ExitCode {
+        if self.json {
+            println!("{}", json!({ "ok": false, "error": message, "hint": hint, "exit_code": code }));
+        } else {
+            eprintln!("error: {message}");
+            eprintln!("hint: {hint}");
+        }
+        ExitCode::from(u8::try_from(code).unwrap_or(1))
+    }
+
+    /// `wildcert providers [NAME]`.
+    pub fn providers(&self, name: Option<&str>) -> ExitCode {
+        match name {
+            None => {
+                if self.json {
+                    println!("{}", json!({ "ok": true, "providers": KINDS }));
+                } else {
+                    for k in KINDS {
+                        println!("{:<12} {}", k.kind, k.summary);
+                    }
+                    println!("\n`wildcert providers NAME` lists the settings of one provider.");
+                }
+                ExitCode::SUCCESS
+            }
+            Some(n) => match kind(n) {
+                None => self.error(
+                    &format!("unknown DNS provider `{n}`"),
+                    &format!("known providers: {}", KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")),
+                    2,
+                ),
+                Some(k) => {
+                    if self.json {
+                        println!("{}", json!({ "ok": true, "provider": k }));
+                    } else {
+                        println!("{} — {}\n", k.kind, k.summary);
+                        println!("Settings ([providers.<id>] with kind = \"{}\", or the environment):", k.kind);
+                        for s in k.settings {
+                            println!("  {:<18} {:<28} {}", s.key, s.env, s.description);
+                            let mut extra = Vec::new();
+                            if !s.required.is_empty() && s.required != "no" {
+                                extra.push(format!("required: {}", s.required));
+                            }
+                            if !s.default.is_empty() {
+                                extra.push(format!("default: {}", s.default));
+                            }
+                            if !extra.is_empty() {
+                                println!("  {:<18} {:<28} ({})", "", "", extra.join("; "));
+                            }
+                        }
+                        println!("\nMore: {}", k.doc);
+                    }
+                    ExitCode::SUCCESS
+                }
+            },
+        }
+    }
+}
+
+/// Progress on a terminal: one line per server as it becomes ready, and a periodic summary.
+struct TerminalProgress;
+
+impl PropagationProgress for TerminalProgress {
+    fn server_ready(&self, v: &ServerVerdict) {
+        eprintln!("  ✓ {v}");
+    }
+
+    fn waiting(&self, elapsed: Duration, pending: &[ServerVerdict]) {
+        let names: Vec<String> = pending.iter().map(|v| v.to_string()).collect();
+        eprintln!("  … {:.0} s: waiting for {}", elapsed.as_secs_f64(), names.join("; "));
+    }
+}

@@ -1,0 +1,35 @@
+//! The DNS-01 layer of wildcert.
+//!
+//! - [`name`]: validated, normalised DNS names and certificate identifiers.
+//! - [`record`]: TXT record sets grouped by zone, the unit every provider publishes.
+//! - [`provider`]: the [`DnsProvider`] seam every DNS back end implements.
+//! - [`query`]: raw, uncached DNS exchanges with one server (UDP, TCP on truncation).
+//! - [`discovery`]: zone apex (SOA walk), nameservers and their addresses, CNAME delegation.
+//! - [`propagation`]: the [`PropagationChecker`] over every authoritative address.
+//! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
+//! - [`settings`]: [`Secret`] and [`SettingDoc`], shared by provider settings.
+//!
+//! Data flow (see DESIGN.md): ACME hands us `ChallengeRecord`s, we follow CNAME delegation,
+//! group the records by zone, publish each zone's set once, wait until every authoritative
+//! nameserver serves every value, and remove exactly what we added afterwards.
+
+pub mod discovery;
+pub mod name;
+pub mod propagation;
+pub mod provider;
+pub mod query;
+pub mod record;
+pub mod settings;
+pub mod solver;
+
+pub use discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
+pub use propagation::{
+    Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError, PropagationProgress,
+    PropagationReport, ServerState, ServerVerdict,
+};
+pub use settings::{Secret, SettingDoc};
+pub use solver::{CleanupError, Dns01, Dns01Error, DnsSettings, Plan, PlannedZone, Published};
+
+pub use name::{DnsName, Identifier, NameError};
+pub use provider::{Applied, DnsProvider, ProviderError};
+pub use record::{ChallengeRecord, TxtSet, Zone};

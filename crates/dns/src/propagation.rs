@@ -1,0 +1,471 @@
+//! The propagation checker: asks every address of every authoritative nameserver directly
+//! (RD=0, UDP with TCP on truncation, no cache) until each returns every expected TXT value.
+//!
+//! It never asks a recursive resolver for the TXT records (a resolver asked too early caches
+//! the NXDOMAIN for the negative TTL, RFC 2308). It polls fast at first and backs off, and its
+//! verdict names each server and what it still lacks.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::discovery::AuthServer;
+use crate::name::DnsName;
+use crate::query::{self, rcode_name};
+use crate::record::TxtSet;
+
+/// Default bound on the whole wait.
+pub const DEFAULT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What one zone must show on each of its servers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckTarget {
+    /// The zone (for reports).
+    pub zone: DnsName,
+    /// Every address to ask.
+    pub servers: Vec<AuthServer>,
+    /// The values every server must return (foreign extra values are fine).
+    pub expected: TxtSet,
+}
+
+/// Timing of the checker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckerSettings {
+    /// Bound on the whole wait.
+    pub timeout: Duration,
+    /// Bound on one query to one server.
+    pub query_timeout: Duration,
+    /// First pause between polls of one server.
+    pub first_interval: Duration,
+    /// Longest pause between polls.
+    pub max_interval: Duration,
+    /// Growth of the pause after each poll.
+    pub factor: f64,
+    /// How often progress is logged and reported.
+    pub report_every: Duration,
+}
+
+impl Default for CheckerSettings {
+    fn default() -> Self {
+        CheckerSettings {
+            timeout: DEFAULT_PROPAGATION_TIMEOUT,
+            query_timeout: query::DEFAULT_QUERY_TIMEOUT,
+            first_interval: Duration::from_millis(100),
+            max_interval: Duration::from_secs(2),
+            factor: 1.5,
+            report_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Poll pauses: `first`, ×`factor` each time, capped at `max`.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    factor: f64,
+}
+
+impl Backoff {
+    /// A schedule starting at `first`.
+    pub fn new(first: Duration, max: Duration, factor: f64) -> Self {
+        Backoff { next: first.min(max), max, factor: if factor.is_finite() && factor >= 1.0 { factor } else { 1.0 } }
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let now = self.next;
+        self.next = self.next.mul_f64(self.factor).min(self.max);
+        Some(now)
+    }
+}
+
+/// What one server showed at its last poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerState {
+    /// Not asked or not answered yet.
+    Waiting,
+    /// Answered authoritatively but some values are missing.
+    Lacking {
+        /// (name, value) pairs still missing.
+        missing: Vec<(DnsName, String)>,
+    },
+    /// Answered without the AA bit: it does not consider itself authoritative for the zone.
+    NotAuthoritative,
+    /// Answered with an error code (REFUSED, SERVFAIL, ...).
+    Rcode {
+        /// The code's name.
+        rcode: String,
+    },
+    /// Did not answer (timeout, unreachable, bad answer).
+    Failed {
+        /// What happened.
+        error: String,
+    },
+    /// Returned every expected value.
+    Ready,
+}
+
+impl fmt::Display for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerState::Waiting => f.write_str("no answer yet"),
+            ServerState::Lacking { missing } => {
+                f.write_str("lacks ")?;
+                for (i, (n, v)) in missing.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{n} \"{v}\"")?;
+                }
+                Ok(())
+            }
+            ServerState::NotAuthoritative => f.write_str("answers without the AA bit (not authoritative for the zone)"),
+            ServerState::Rcode { rcode } => write!(f, "answered {rcode}"),
+            ServerState::Failed { error } => f.write_str(error),
+            ServerState::Ready => f.write_str("has every value"),
+        }
+    }
+}
+
+/// One server's state in one zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerVerdict {
+    /// The zone.
+    pub zone: DnsName,
+    /// The server.
+    pub server: AuthServer,
+    /// Its state at the last poll.
+    pub state: ServerState,
+    /// When it became ready, counted from the start of the wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_after: Option<Duration>,
+}
+
+impl fmt::Display for ServerVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [zone {}]: {}", self.server, self.zone, self.state)
+    }
+}
+
+/// The checker gave up: some servers do not serve every value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PropagationError {
+    /// Timed out.
+    #[error("records not served by every authoritative nameserver after {} s:\n{}", .after.as_secs(), lines(.pending))]
+    Timeout {
+        /// The timeout.
+        after: Duration,
+        /// Every server that was not ready, with what it lacked or what error it gave.
+        pending: Vec<ServerVerdict>,
+    },
+    /// Nothing to check against: a zone has no server.
+    #[error("zone {zone}: no authoritative server to check")]
+    NoServers {
+        /// The zone.
+        zone: DnsName,
+    },
+}
+
+impl PropagationError {
+    /// A short hint for the CLI.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            PropagationError::Timeout { .. } => {
+                "raise --propagation-timeout for slow secondaries, or give --authoritative ADDRESS when the listed \
+                 nameservers cannot be reached from here (split horizon, hidden primary)"
+            }
+            PropagationError::NoServers { .. } => "give --authoritative ADDRESS, or check the zone's NS records",
+        }
+    }
+}
+
+fn lines(v: &[ServerVerdict]) -> String {
+    v.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n")
+}
+
+/// What the checker found when every server was ready.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropagationReport {
+    /// Time from start to the last server being ready.
+    pub elapsed: Duration,
+    /// Every server, all ready.
+    pub servers: Vec<ServerVerdict>,
+    /// Number of DNS queries sent.
+    pub queries: u64,
+}
+
+/// Optional progress reports for a CLI (tracing lines are emitted anyway).
+pub trait PropagationProgress: Send + Sync {
+    /// A server now returns every expected value.
+    fn server_ready(&self, verdict: &ServerVerdict) {
+        let _ = verdict;
+    }
+    /// Periodic (about every 2 s): the servers still pending.
+    fn waiting(&self, elapsed: Duration, pending: &[ServerVerdict]) {
+        let _ = (elapsed, pending);
+    }
+}
+
+/// Polls every authoritative server of every zone until each serves every value.
+#[derive(Clone)]
+pub struct PropagationChecker {
+    settings: CheckerSettings,
+    progress: Option<Arc<dyn PropagationProgress>>,
+}
+
+impl fmt::Debug for PropagationChecker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PropagationChecker").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl PropagationChecker {
+    /// A checker with these timings.
+    pub fn new(settings: CheckerSettings) -> Self {
+        PropagationChecker { settings, progress: None }
+    }
+
+    /// Report progress to `progress` as well as to the log.
+    pub fn with_progress(mut self, progress: Arc<dyn PropagationProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The timings in use.
+    pub fn settings(&self) -> &CheckerSettings {
+        &self.settings
+    }
+
+    /// Wait until every server of every target returns every expected value, or time out with
+    /// a verdict per pending server. All servers are polled concurrently.
+    pub async fn wait(&self, targets: &[CheckTarget]) -> Result<PropagationReport, PropagationError> {
+        let start = Instant::now();
+        let deadline = start + self.settings.timeout;
+        let mut verdicts = Vec::new();
+        let mut jobs = Vec::new();
+        for t in targets.iter().filter(|t| !t.expected.is_empty()) {
+            if t.servers.is_empty() {
+                return Err(PropagationError::NoServers { zone: t.zone.clone() });
+            }
+            for s in &t.servers {
+                jobs.push((verdicts.len(), s.clone(), t.expected.clone()));
+                verdicts.push(ServerVerdict {
+                    zone: t.zone.clone(),
+                    server: s.clone(),
+                    state: ServerState::Waiting,
+                    ready_after: None,
+                });
+            }
+        }
+        tracing::info!(
+            servers = verdicts.len(),
+            zones = targets.len(),
+            timeout_s = self.settings.timeout.as_secs(),
+            "waiting until every authoritative nameserver serves every record"
+        );
+        let shared = Arc::new(Mutex::new(verdicts));
+        let queries = Arc::new(AtomicU64::new(0));
+        let polls = join_all(jobs.into_iter().map(|(idx, server, expected)| {
+            self.poll_server(idx, server, expected, start, deadline, shared.clone(), queries.clone())
+        }));
+        tokio::pin!(polls);
+        let mut ticker = tokio::time::interval_at(start + self.settings.report_every, self.settings.report_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut polls => break,
+                _ = ticker.tick() => self.report_pending(start, &shared),
+            }
+        }
+        let verdicts = snapshot(&shared);
+        let pending: Vec<ServerVerdict> = verdicts.iter().filter(|v| v.state != ServerState::Ready).cloned().collect();
+        let queries = queries.load(Ordering::Relaxed);
+        if pending.is_empty() {
+            let elapsed = start.elapsed();
+            tracing::info!(elapsed_ms = elapsed.as_millis() as u64, queries, "every authoritative nameserver serves every record");
+            Ok(PropagationReport { elapsed, servers: verdicts, queries })
+        } else {
+            for v in &pending {
+                tracing::warn!(zone = %v.zone, server = %v.server, "gave up: {}", v.state);
+            }
+            Err(PropagationError::Timeout { after: self.settings.timeout, pending })
+        }
+    }
+
+    fn report_pending(&self, start: Instant, shared: &Mutex<Vec<ServerVerdict>>) {
+        let pending: Vec<ServerVerdict> =
+            snapshot(shared).into_iter().filter(|v| v.state != ServerState::Ready).collect();
+        if pending.is_empty() {
+            return;
+        }
+        let elapsed = start.elapsed();
+        for v in &pending {
+            tracing::info!(zone = %v.zone, server = %v.server, elapsed_s = elapsed.as_secs(), "still waiting: {}", v.state);
+        }
+        if let Some(p) = &self.progress {
+            p.waiting(elapsed, &pending);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn poll_server(
+        &self,
+        idx: usize,
+        server: AuthServer,
+        expected: TxtSet,
+        start: Instant,
+        deadline: Instant,
+        shared: Arc<Mutex<Vec<ServerVerdict>>>,
+        queries: Arc<AtomicU64>,
+    ) {
+        let mut backoff = Backoff::new(self.settings.first_interval, self.settings.max_interval, self.settings.factor);
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let qt = self.settings.query_timeout.min(deadline - now).max(Duration::from_millis(200));
+            queries.fetch_add(expected.names().count() as u64, Ordering::Relaxed);
+            let state = check_server(server.addr, &expected, qt).await;
+            tracing::debug!(server = %server, "poll: {state}");
+            let ready = state == ServerState::Ready;
+            let verdict = {
+                let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(v) = guard.get_mut(idx) else { return };
+                let keep_previous = matches!(state, ServerState::Failed { .. })
+                    && Instant::now() >= deadline
+                    && v.state != ServerState::Waiting;
+                if !keep_previous {
+                    v.state = state;
+                }
+                if ready {
+                    v.ready_after = Some(start.elapsed());
+                }
+                v.clone()
+            };
+            if ready {
+                tracing::info!(zone = %verdict.zone, server = %verdict.server,
+                    after_ms = start.elapsed().as_millis() as u64, "nameserver serves every record");
+                if let Some(p) = &self.progress {
+                    p.server_ready(&verdict);
+                }
+                return;
+            }
+            let pause = backoff.next().unwrap_or(self.settings.max_interval);
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+        }
+    }
+}
+
+fn snapshot(shared: &Mutex<Vec<ServerVerdict>>) -> Vec<ServerVerdict> {
+    shared.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Ask one server (RD=0) for every name in `expected` once and say what it lacks.
+pub async fn check_server(addr: std::net::SocketAddr, expected: &TxtSet, timeout: Duration) -> ServerState {
+    let answers = join_all(
+        expected.names().map(|name| async move { (name, query::query(addr, name, RecordType::TXT, false, timeout).await) }),
+    )
+    .await;
+    let mut missing = Vec::new();
+    for (name, answer) in answers {
+        let m = match answer {
+            Ok(m) => m,
+            Err(e) => return ServerState::Failed { error: e.short() },
+        };
+        match m.metadata.response_code {
+            ResponseCode::NoError | ResponseCode::NXDomain => {}
+            code => return ServerState::Rcode { rcode: rcode_name(code) },
+        }
+        if !m.metadata.authoritative {
+            return ServerState::NotAuthoritative;
+        }
+        let have: BTreeSet<String> = query::txt_values(&m, name).into_iter().collect();
+        for v in expected.values(name) {
+            if !have.contains(v) {
+                missing.push((name.clone(), v.to_string()));
+            }
+        }
+    }
+    if missing.is_empty() { ServerState::Ready } else { ServerState::Lacking { missing } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_schedule() {
+        let ms: Vec<u128> = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 1.5)
+            .take(11)
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(ms, [100, 150, 225, 337, 506, 759, 1139, 1708, 2000, 2000, 2000]);
+        // A silly factor never shrinks the pause.
+        let flat: Vec<u128> =
+            Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 0.1).take(3).map(|d| d.as_millis()).collect();
+        assert_eq!(flat, [100, 100, 100]);
+    }
+
+    #[test]
+    fn verdict_display_names_server_and_values() {
+        let v = ServerVerdict {
+            zone: DnsName::parse("example.test").expect("name"),
+            server: AuthServer {
+                name: Some(DnsName::parse("ns2.example.test").expect("name")),
+                addr: "127.53.0.4:53".parse().expect("addr"),
+            },
+            state: ServerState::Lacking {
+                missing: vec![(DnsName::parse("_acme-challenge.example.test").expect("name"), "tok".into())],
+            },
+            ready_after: None,
+        };
+        assert_eq!(
+            v.to_string(),
+            "ns2.example.test (127.53.0.4:53) [zone example.test]: lacks _acme-challenge.example.test \"tok\""
+        );
+    }
+
+    #[tokio::test]
+    async fn dead_server_times_out_with_verdict() {
+        // Nothing listens on this loopback port: the verdict names the address.
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = sock.local_addr().expect("addr");
+        drop(sock);
+        let mut expected = TxtSet::new();
+        expected.insert(DnsName::parse("_acme-challenge.example.test").expect("name"), "v");
+        let checker = PropagationChecker::new(CheckerSettings {
+            timeout: Duration::from_millis(700),
+            query_timeout: Duration::from_millis(200),
+            ..CheckerSettings::default()
+        });
+        let target = CheckTarget {
+            zone: DnsName::parse("example.test").expect("name"),
+            servers: vec![AuthServer { name: None, addr }],
+            expected,
+        };
+        let started = std::time::Instant::now();
+        let err = checker.wait(&[target]).await.expect_err("must time out");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let text = err.to_string();
+        assert!(text.contains(&addr.to_string()), "{text}");
+    }
+}

@@ -1,0 +1,128 @@
+//! The provider seam: every DNS back end (RFC 2136, Cloudflare, Route53, PowerDNS, exec)
+//! implements [`DnsProvider`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::name::DnsName;
+use crate::record::{TxtSet, Zone};
+
+/// What a provider reports after a publish, so the pipeline can wait for it to be applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Applied {
+    /// A provider-side change handle (Route53 change id), if the provider can report progress.
+    pub change_id: Option<String>,
+}
+
+/// A DNS back end that can add and remove TXT values.
+///
+/// Implementations must be *additive*: `publish` adds values to the RRset without removing
+/// values that are already there (another certificate's token, a user's own record), and
+/// `unpublish` deletes exactly the given values.
+#[async_trait]
+pub trait DnsProvider: Send + Sync {
+    /// Short name of the provider kind, e.g. `rfc2136`.
+    fn name(&self) -> &'static str;
+
+    /// The zone holding `fqdn`, when the provider knows its zones better than DNS does
+    /// (API listing, a configured zone). `None` means: discover it through DNS.
+    async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
+        let _ = fqdn;
+        Ok(None)
+    }
+
+    /// Add every value of `set` to `zone`, in as few requests as the back end allows.
+    async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError>;
+
+    /// Wait until a published change is live on the provider's side (Route53 `INSYNC`).
+    /// The default returns at once: most back ends apply synchronously.
+    async fn wait_applied(&self, applied: &Applied, timeout: Duration) -> Result<(), ProviderError> {
+        let _ = (applied, timeout);
+        Ok(())
+    }
+
+    /// Remove exactly the values of `set` from `zone`, leaving other values alone.
+    async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError>;
+}
+
+/// A provider failure, phrased for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// Credentials were refused (bad token, TSIG key, signature).
+    #[error("{provider}: credentials refused: {message}")]
+    Auth {
+        /// Provider kind.
+        provider: &'static str,
+        /// What the server said, secrets removed.
+        message: String,
+    },
+    /// The server does not know the zone, or our credentials may not touch it.
+    #[error("{provider}: zone `{zone}` not found or not writable: {message}")]
+    ZoneNotFound {
+        /// Provider kind.
+        provider: &'static str,
+        /// The zone asked for.
+        zone: String,
+        /// What the server said.
+        message: String,
+    },
+    /// The server refused the change itself.
+    #[error("{provider}: change refused: {message}")]
+    Rejected {
+        /// Provider kind.
+        provider: &'static str,
+        /// What the server said.
+        message: String,
+    },
+    /// Rate limited; retry after the given delay if known.
+    #[error("{provider}: rate limited{}", retry_after.map(|d| format!(" (retry after {} s)", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// Provider kind.
+        provider: &'static str,
+        /// The server's Retry-After, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The server could not be reached or did not answer in time.
+    #[error("{provider}: cannot reach {target}: {message}")]
+    Unreachable {
+        /// Provider kind.
+        provider: &'static str,
+        /// Host, address or URL we tried.
+        target: String,
+        /// The transport error.
+        message: String,
+    },
+    /// The provider's settings are incomplete or wrong.
+    #[error("{provider}: bad settings: {message}")]
+    Config {
+        /// Provider kind.
+        provider: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Anything else the provider reported.
+    #[error("{provider}: {message}")]
+    Other {
+        /// Provider kind.
+        provider: &'static str,
+        /// The message.
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// A short hint on what to do about this error, for the CLI's second line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ProviderError::Auth { .. } => "check the provider credentials (key name, secret, algorithm, token) and the clock",
+            ProviderError::ZoneNotFound { .. } => "check that the zone exists on this server/account and that the credentials may edit it",
+            ProviderError::Rejected { .. } => "check the server's update policy for TXT records at _acme-challenge names",
+            ProviderError::RateLimited { .. } => "wait and try again, or lower --parallel",
+            ProviderError::Unreachable { .. } => "check the server address and port, and that it answers from this host",
+            ProviderError::Config { .. } => "see `wildcert providers <NAME>` for the settings this provider needs",
+            ProviderError::Other { .. } => "run again with -v for details",
+        }
+    }
+}

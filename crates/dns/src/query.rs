@@ -1,0 +1,281 @@
+//! Raw DNS exchanges with one server: no cache, UDP with TCP fallback on truncation.
+//!
+//! Every exchange opens a fresh socket (UDP) or connection (TCP), so nothing is remembered
+//! between polls: what a server answers now is what we see.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hickory_net::client::Client;
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::{DnsHandle, DnsMultiplexer, NetError};
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType, TSigner};
+
+use crate::name::DnsName;
+
+/// Default time we wait for one answer from one server.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// EDNS UDP payload we advertise (DNS flag day 2020): larger answers come back truncated and
+/// are fetched again over TCP.
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// How to reach a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP, retried over TCP when the answer is truncated.
+    Udp,
+    /// TCP only.
+    Tcp,
+}
+
+/// Why an exchange with one server failed (a DNS answer with an error rcode is *not* an error
+/// here: callers look at [`Message::metadata`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// No answer in time.
+    #[error("{server}: no answer within {} ms", after.as_millis())]
+    Timeout {
+        /// The server asked.
+        server: SocketAddr,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The socket or connection failed (refused, unreachable).
+    #[error("{server}: {message}")]
+    Io {
+        /// The server asked.
+        server: SocketAddr,
+        /// The OS error.
+        message: String,
+    },
+    /// The server's TSIG on the answer was missing or wrong: it rejected our key.
+    #[error("{server}: TSIG rejected by server (bad key name, secret or algorithm, or clock skew): {message}")]
+    Tsig {
+        /// The server asked.
+        server: SocketAddr,
+        /// What hickory reported.
+        message: String,
+    },
+    /// The answer could not be parsed or did not match the question.
+    #[error("{server}: bad answer: {message}")]
+    Protocol {
+        /// The server asked.
+        server: SocketAddr,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl QueryError {
+    /// The server this error is about.
+    pub fn server(&self) -> SocketAddr {
+        match self {
+            QueryError::Timeout { server, .. }
+            | QueryError::Io { server, .. }
+            | QueryError::Tsig { server, .. }
+            | QueryError::Protocol { server, .. } => *server,
+        }
+    }
+
+    /// A short label for reports: `timeout`, `unreachable`, `TSIG rejected`, `bad answer`.
+    pub fn short(&self) -> String {
+        match self {
+            QueryError::Timeout { .. } => "timeout".into(),
+            QueryError::Io { message, .. } => format!("unreachable ({message})"),
+            QueryError::Tsig { .. } => "TSIG rejected".into(),
+            QueryError::Protocol { message, .. } => format!("bad answer ({message})"),
+        }
+    }
+
+    fn from_net(server: SocketAddr, after: Duration, e: NetError) -> Self {
+        match e {
+            NetError::Timeout => QueryError::Timeout { server, after },
+            NetError::Io(io) => QueryError::Io { server, message: io.to_string() },
+            other => {
+                let message = other.to_string();
+                let lower = message.to_ascii_lowercase();
+                // hickory reports a BADSIG/BADKEY answer (empty MAC, RFC 8945 §5.3.2) as a
+                // "truncated HMACs" error; any TSIG/HMAC failure means the key was refused.
+                if lower.contains("hmac") || lower.contains("tsig") {
+                    QueryError::Tsig { server, message }
+                } else if lower.contains("connection refused") || lower.contains("unreachable") {
+                    QueryError::Io { server, message }
+                } else {
+                    QueryError::Protocol { server, message }
+                }
+            }
+        }
+    }
+}
+
+/// Convert our name to hickory's fully qualified form.
+pub fn to_hickory(name: &DnsName) -> Name {
+    // A DnsName is validated ASCII, so this cannot fail in practice; fall back to root rather
+    // than panic.
+    Name::from_ascii(name.to_fqdn()).unwrap_or_else(|_| Name::root())
+}
+
+/// Convert a hickory name to ours; `None` for the root or anything we do not accept.
+pub fn from_hickory(name: &Name) -> Option<DnsName> {
+    if name.is_root() {
+        return None;
+    }
+    DnsName::parse(&name.to_ascii()).ok()
+}
+
+/// Ask `server` one question over UDP (TCP on truncation). `recursion_desired` sets the RD bit.
+pub async fn query(
+    server: SocketAddr,
+    name: &DnsName,
+    rtype: RecordType,
+    recursion_desired: bool,
+    timeout: Duration,
+) -> Result<Message, QueryError> {
+    query_over(Transport::Udp, server, name, rtype, recursion_desired, timeout).await
+}
+
+/// Like [`query`], over the given transport.
+pub async fn query_over(
+    transport: Transport,
+    server: SocketAddr,
+    name: &DnsName,
+    rtype: RecordType,
+    recursion_desired: bool,
+    timeout: Duration,
+) -> Result<Message, QueryError> {
+    let mut options = DnsRequestOptions::default();
+    options.recursion_desired = recursion_desired;
+    options.use_edns = true;
+    options.edns_payload_len = EDNS_PAYLOAD;
+    let q = Query::query(to_hickory(name), rtype);
+    let request = DnsRequest::from_query(q, options);
+    tracing::trace!(%server, %name, ?rtype, rd = recursion_desired, "query");
+    exchange(server, request, transport, None, timeout).await
+}
+
+/// Send a prepared request. With [`Transport::Udp`], a truncated answer is fetched again over
+/// TCP. `signer` signs the request (UPDATE) and verifies the answer's TSIG.
+pub async fn exchange(
+    server: SocketAddr,
+    request: DnsRequest,
+    transport: Transport,
+    signer: Option<TSigner>,
+    timeout: Duration,
+) -> Result<Message, QueryError> {
+    if transport == Transport::Udp {
+        let answer = send_udp(server, request.clone(), signer.clone(), timeout).await?;
+        if !answer.metadata.truncation {
+            return Ok(answer);
+        }
+        tracing::debug!(%server, "answer truncated over UDP, asking again over TCP");
+    }
+    send_tcp(server, request, signer, timeout).await
+}
+
+async fn send_udp(
+    server: SocketAddr,
+    request: DnsRequest,
+    signer: Option<TSigner>,
+    timeout: Duration,
+) -> Result<Message, QueryError> {
+    let stream = UdpClientStream::builder(server, TokioRuntimeProvider::default())
+        .with_timeout(Some(timeout))
+        .with_signer(signer)
+        .build();
+    let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
+    drive(server, &client, request, bg, timeout).await
+}
+
+async fn send_tcp(
+    server: SocketAddr,
+    request: DnsRequest,
+    signer: Option<TSigner>,
+    timeout: Duration,
+) -> Result<Message, QueryError> {
+    let (connect, handle) = TcpClientStream::new(server, None, Some(timeout), TokioRuntimeProvider::default());
+    let stream = match tokio::time::timeout(timeout, connect).await {
+        Err(_) => return Err(QueryError::Timeout { server, after: timeout }),
+        Ok(Err(e)) => return Err(QueryError::from_net(server, timeout, e)),
+        Ok(Ok(s)) => s,
+    };
+    let mut mux = DnsMultiplexer::new(stream, handle).with_timeout(timeout);
+    if let Some(signer) = signer {
+        mux = mux.with_signer(signer);
+    }
+    let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(mux);
+    drive(server, &client, request, bg, timeout).await
+}
+
+/// Run the client's background task next to our one request, so nothing outlives the call.
+async fn drive(
+    server: SocketAddr,
+    client: &Client<TokioRuntimeProvider>,
+    request: DnsRequest,
+    bg: impl std::future::Future<Output = ()>,
+    timeout: Duration,
+) -> Result<Message, QueryError> {
+    let mut responses = client.send(request);
+    let work = async {
+        tokio::pin!(bg);
+        tokio::select! {
+            biased;
+            r = responses.next() => r,
+            _ = &mut bg => responses.next().await,
+        }
+    };
+    // The transport has its own timeout; this outer bound only guards against a stuck task.
+    match tokio::time::timeout(timeout + Duration::from_millis(500), work).await {
+        Err(_) => Err(QueryError::Timeout { server, after: timeout }),
+        // The transport gave up without a reply: on loopback, an ICMP port unreachable.
+        Ok(None) => Err(QueryError::Io { server, message: "no answer (connection refused or closed)".into() }),
+        Ok(Some(Err(e))) => Err(QueryError::from_net(server, timeout, e)),
+        Ok(Some(Ok(r))) => Ok(DnsResponse::into_message(r)),
+    }
+}
+
+/// The TXT values at `name` in an answer: each record's strings joined (RFC 7208 §3.3 style).
+pub fn txt_values(answer: &Message, name: &DnsName) -> Vec<String> {
+    let want = to_hickory(name);
+    answer
+        .answers
+        .iter()
+        .filter(|r| r.name.eq_case(&want) || r.name == want)
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => {
+                let mut s = Vec::new();
+                for part in txt.txt_data.iter() {
+                    s.extend_from_slice(part);
+                }
+                Some(String::from_utf8_lossy(&s).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A one-word name for an rcode in reports (`NXDOMAIN`, `REFUSED`, ...).
+pub fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::YXDomain => "YXDOMAIN".into(),
+        ResponseCode::YXRRSet => "YXRRSET".into(),
+        ResponseCode::NXRRSet => "NXRRSET".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        ResponseCode::NotZone => "NOTZONE".into(),
+        ResponseCode::BADSIG => "BADSIG".into(),
+        ResponseCode::BADKEY => "BADKEY".into(),
+        ResponseCode::BADTIME => "BADTIME".into(),
+        other => format!("{other:?}").to_ascii_uppercase(),
+    }
+}

@@ -1,0 +1,462 @@
+//! The dns-01 pipeline the manager drives: plan (delegation, zones, nameservers), publish once
+//! per zone, wait until every authoritative server serves every value, clean up exactly what
+//! was added.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
+use crate::name::DnsName;
+use crate::propagation::{
+    CheckTarget, CheckerSettings, DEFAULT_PROPAGATION_TIMEOUT, PropagationChecker, PropagationError,
+    PropagationProgress, PropagationReport,
+};
+use crate::provider::{Applied, DnsProvider, ProviderError};
+use crate::query::DEFAULT_QUERY_TIMEOUT;
+use crate::record::{ChallengeRecord, DEFAULT_TTL, TxtSet, Zone};
+
+/// How the pipeline finds zones and checks propagation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsSettings {
+    /// Resolvers for discovery (zone, NS, addresses, CNAMEs); empty: the system's (/etc/resolv.conf).
+    pub resolvers: Vec<SocketAddr>,
+    /// When not empty, these addresses replace every zone's discovered nameservers in the
+    /// propagation check (hidden primary, split horizon).
+    pub authoritative: Vec<SocketAddr>,
+    /// Bound on the propagation wait.
+    pub propagation_timeout: Duration,
+    /// Follow `_acme-challenge` CNAMEs and publish at their target.
+    pub follow_cname: bool,
+    /// TTL of the published records.
+    pub ttl: u32,
+    /// Bound on one DNS query.
+    pub query_timeout: Duration,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            resolvers: Vec::new(),
+            authoritative: Vec::new(),
+            propagation_timeout: DEFAULT_PROPAGATION_TIMEOUT,
+            follow_cname: true,
+            ttl: DEFAULT_TTL,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+        }
+    }
+}
+
+/// One zone of a plan: what goes in, and which servers must show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedZone {
+    /// The zone.
+    pub zone: Zone,
+    /// Every value to add in this zone.
+    pub records: TxtSet,
+    /// The authoritative servers the checker asks.
+    pub servers: Vec<AuthServer>,
+}
+
+/// Everything a run will publish, grouped by zone. Journal it before publishing: `cleanup` on
+/// a deserialised plan removes the records after a crash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Provider kind that publishes this plan.
+    pub provider: String,
+    /// One entry per zone, each published with one provider call.
+    pub zones: Vec<PlannedZone>,
+    /// CNAME delegations followed while planning.
+    #[serde(default)]
+    pub delegations: Vec<Delegation>,
+}
+
+impl Plan {
+    /// Total number of (name, value) pairs.
+    pub fn len(&self) -> usize {
+        self.zones.iter().map(|z| z.records.len()).sum()
+    }
+
+    /// True when there is nothing to publish.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Merge another plan (another certificate's records) into this one, keeping one entry
+    /// per zone.
+    pub fn merge(&mut self, other: Plan) {
+        for oz in other.zones {
+            match self.zones.iter_mut().find(|z| z.zone == oz.zone) {
+                Some(z) => {
+                    z.records.extend(&oz.records);
+                    let mut servers: BTreeSet<AuthServer> = z.servers.drain(..).collect();
+                    servers.extend(oz.servers);
+                    z.servers = servers.into_iter().collect();
+                }
+                None => self.zones.push(oz),
+            }
+        }
+        for d in other.delegations {
+            if !self.delegations.contains(&d) {
+                self.delegations.push(d);
+            }
+        }
+    }
+
+    /// What the propagation checker must see.
+    pub fn check_targets(&self) -> Vec<CheckTarget> {
+        self.zones
+            .iter()
+            .map(|z| CheckTarget { zone: z.zone.name.clone(), servers: z.servers.clone(), expected: z.records.clone() })
+            .collect()
+    }
+}
+
+/// A plan whose records are published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The plan.
+    pub plan: Plan,
+    /// What the provider reported per zone, in `plan.zones` order.
+    pub applied: Vec<Applied>,
+}
+
+/// A failure of the pipeline.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Dns01Error {
+    /// Zone, nameserver or CNAME discovery failed.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The provider failed for one zone.
+    #[error("zone {zone}: {source}")]
+    Provider {
+        /// The zone.
+        zone: String,
+        /// The provider's error.
+        #[source]
+        source: ProviderError,
+    },
+    /// Not every server served every value in time.
+    #[error(transparent)]
+    Propagation(#[from] PropagationError),
+}
+
+impl Dns01Error {
+    /// A short hint for the CLI's second line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Dns01Error::Discovery(DiscoveryError::NoZone { .. }) => {
+                "check the name's spelling and that its zone is delegated; give --resolver or the provider's zone setting"
+            }
+            Dns01Error::Discovery(DiscoveryError::CnameLoop { .. } | DiscoveryError::CnameTooDeep { .. }) => {
+                "fix the _acme-challenge CNAME records, or turn CNAME following off"
+            }
+            Dns01Error::Discovery(_) => "give --resolver, or --authoritative for the propagation check",
+            Dns01Error::Provider { source, .. } => source.hint(),
+            Dns01Error::Propagation(p) => p.hint(),
+        }
+    }
+}
+
+/// Cleanup failed for some zones (the others were cleaned).
+#[derive(Debug, thiserror::Error)]
+#[error("cleanup failed in {} zone(s): {}", .failures.len(), .failures.iter().map(|(z, e)| format!("{z}: {e}")).collect::<Vec<_>>().join("; "))]
+pub struct CleanupError {
+    /// (zone, error) for each zone that could not be cleaned.
+    pub failures: Vec<(String, ProviderError)>,
+}
+
+/// The dns-01 pipeline over one provider.
+#[derive(Clone)]
+pub struct Dns01 {
+    provider: Arc<dyn DnsProvider>,
+    settings: DnsSettings,
+    progress: Option<Arc<dyn PropagationProgress>>,
+}
+
+impl fmt::Debug for Dns01 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dns01")
+            .field("provider", &self.provider.name())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dns01 {
+    /// A pipeline publishing through `provider`.
+    pub fn new(provider: Arc<dyn DnsProvider>, settings: DnsSettings) -> Self {
+        Dns01 { provider, settings, progress: None }
+    }
+
+    /// Report propagation progress to `progress` (the CLI's progress display).
+    pub fn with_progress(mut self, progress: Arc<dyn PropagationProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &DnsSettings {
+        &self.settings
+    }
+
+    async fn discovery(&self) -> Result<Discovery, Dns01Error> {
+        if self.settings.resolvers.is_empty() {
+            Ok(Discovery::system(self.settings.query_timeout).await?)
+        } else {
+            Ok(Discovery::new(self.settings.resolvers.clone(), self.settings.query_timeout))
+        }
+    }
+
+    /// Follow delegations, find each target's zone (the provider's answer first, else DNS) and
+    /// its authoritative servers, and group the records into one set per zone.
+    pub async fn plan(&self, records: &[ChallengeRecord]) -> Result<Plan, Dns01Error> {
+        let mut discovery: Option<Discovery> = None;
+        let names: BTreeSet<DnsName> = records.iter().map(|r| r.fqdn.clone()).collect();
+
+        // 1. CNAME delegation.
+        let mut target_of: HashMap<DnsName, DnsName> = HashMap::new();
+        let mut delegations = Vec::new();
+        if self.settings.follow_cname && !names.is_empty() {
+            let d = self.discovery().await?;
+            let followed = join_all(names.iter().map(|n| d.follow_cnames(n))).await;
+            for res in followed {
+                let del = res?;
+                if !del.chain.is_empty() {
+                    tracing::info!("delegated: {del}");
+                    delegations.push(del.clone());
+                }
+                target_of.insert(del.from.clone(), del.target().clone());
+            }
+            discovery = Some(d);
+        }
+
+        // 2. Zones of the targets.
+        let targets: BTreeSet<DnsName> =
+            names.iter().map(|n| target_of.get(n).cloned().unwrap_or_else(|| n.clone())).collect();
+        let mut zone_of: HashMap<DnsName, Zone> = HashMap::new();
+        for t in &targets {
+            let zone = match self.provider.zone_for(t).await {
+                Ok(Some(z)) => z,
+                Ok(None) => {
+                    if discovery.is_none() {
+                        discovery = Some(self.discovery().await?);
+                    }
+                    let d = discovery.as_ref().ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
+                    Zone::new(d.find_zone(t).await?)
+                }
+                Err(source) => return Err(Dns01Error::Provider { zone: t.to_string(), source }),
+            };
+            tracing::debug!(name = %t, zone = %zone, "zone");
+            zone_of.insert(t.clone(), zone);
+        }
+
+        // 3. Group by zone.
+        let mut sets: BTreeMap<Zone, TxtSet> = BTreeMap::new();
+        for r in records {
+            let target = target_of.get(&r.fqdn).unwrap_or(&r.fqdn);
+            let Some(zone) = zone_of.get(target) else { continue };
+            let set = sets.entry(zone.clone()).or_insert_with(|| TxtSet::with_ttl(self.settings.ttl));
+            set.insert(target.clone(), r.value.clone());
+        }
+
+        // 4. Authoritative servers.
+        let mut zones = Vec::new();
+        for (zone, set) in sets {
+            let servers = if !self.settings.authoritative.is_empty() {
+                self.settings.authoritative.iter().map(|a| AuthServer { name: None, addr: *a }).collect()
+            } else {
+                if discovery.is_none() {
+                    discovery = Some(self.discovery().await?);
+                }
+                let d = discovery.as_ref().ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
+                d.nameservers(&zone.name).await?
+            };
+            tracing::info!(
+                zone = %zone,
+                values = set.len(),
+                servers = %servers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                "planned"
+            );
+            zones.push(PlannedZone { zone, records: set, servers });
+        }
+        Ok(Plan { provider: self.provider.name().to_string(), zones, delegations })
+    }
+
+    /// Publish every zone's set with one provider call per zone, zones in parallel. If a zone
+    /// fails, the zones already published are unpublished again (best effort) and the first
+    /// error is returned.
+    pub async fn publish(&self, plan: &Plan) -> Result<Published, Dns01Error> {
+        let results = join_all(plan.zones.iter().map(|z| self.provider.publish(&z.zone, &z.records))).await;
+        let mut applied = Vec::new();
+        let mut first_error = None;
+        let mut done = Vec::new();
+        for (z, r) in plan.zones.iter().zip(results) {
+            match r {
+                Ok(a) => {
+                    tracing::info!(zone = %z.zone, values = z.records.len(), provider = self.provider.name(), "published");
+                    applied.push(a);
+                    done.push(z);
+                }
+                Err(source) => {
+                    tracing::warn!(zone = %z.zone, "publish failed: {source}");
+                    if first_error.is_none() {
+                        first_error = Some(Dns01Error::Provider { zone: z.zone.to_string(), source });
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            let undo = join_all(done.iter().map(|z| self.provider.unpublish(&z.zone, &z.records))).await;
+            for (z, r) in done.iter().zip(undo) {
+                if let Err(u) = r {
+                    tracing::warn!(zone = %z.zone, "could not remove the records again: {u}");
+                }
+            }
+            return Err(e);
+        }
+        Ok(Published { plan: plan.clone(), applied })
+    }
+
+    /// Wait for the provider to apply each change (Route53 INSYNC), then until every
+    /// authoritative server of every zone serves every value.
+    pub async fn wait_propagated(&self, published: &Published) -> Result<PropagationReport, Dns01Error> {
+        let start = Instant::now();
+        let timeout = self.settings.propagation_timeout;
+        let waits = join_all(
+            published.plan.zones.iter().zip(&published.applied).map(|(z, a)| async move {
+                (z, self.provider.wait_applied(a, timeout).await)
+            }),
+        )
+        .await;
+        for (z, r) in waits {
+            r.map_err(|source| Dns01Error::Provider { zone: z.zone.to_string(), source })?;
+        }
+        let remaining = timeout.saturating_sub(start.elapsed());
+        let mut checker = PropagationChecker::new(CheckerSettings {
+            timeout: remaining,
+            query_timeout: self.settings.query_timeout,
+            ..CheckerSettings::default()
+        });
+        if let Some(p) = &self.progress {
+            checker = checker.with_progress(p.clone());
+        }
+        Ok(checker.wait(&published.plan.check_targets()).await?)
+    }
+
+    /// Remove every value of the plan: one call per zone, every zone tried even when one fails.
+    pub async fn cleanup(&self, plan: &Plan) -> Result<(), CleanupError> {
+        let results = join_all(plan.zones.iter().map(|z| self.provider.unpublish(&z.zone, &z.records))).await;
+        let mut failures = Vec::new();
+        for (z, r) in plan.zones.iter().zip(results) {
+            match r {
+                Ok(()) => tracing::info!(zone = %z.zone, values = z.records.len(), "removed"),
+                Err(e) => {
+                    tracing::warn!(zone = %z.zone, "cleanup failed: {e}");
+                    failures.push((z.zone.to_string(), e));
+                }
+            }
+        }
+        if failures.is_empty() { Ok(()) } else { Err(CleanupError { failures }) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// Records calls; fails publish for zones named in `fail`.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+        fail: Vec<String>,
+    }
+
+    #[async_trait]
+    impl DnsProvider for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+        async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
+            // The zone is the last two labels.
+            let labels: Vec<&str> = fqdn.labels().collect();
+            let apex = labels[labels.len().saturating_sub(2)..].join(".");
+            Ok(Some(Zone::new(DnsName::parse(&apex).map_err(|e| ProviderError::Other {
+                provider: "recorder",
+                message: e.to_string(),
+            })?)))
+        }
+        async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
+            self.calls.lock().expect("lock").push(format!("publish {zone} {}", set.len()));
+            if self.fail.contains(&zone.to_string()) {
+                return Err(ProviderError::Rejected { provider: "recorder", message: "no".into() });
+            }
+            Ok(Applied::default())
+        }
+        async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
+            self.calls.lock().expect("lock").push(format!("unpublish {zone} {}", set.len()));
+            Ok(())
+        }
+    }
+
+    fn rec(name: &str, value: &str) -> ChallengeRecord {
+        ChallengeRecord { fqdn: DnsName::parse(name).expect("name"), value: value.into() }
+    }
+
+    fn settings() -> DnsSettings {
+        DnsSettings {
+            follow_cname: false,
+            authoritative: vec!["127.0.0.1:53".parse().expect("addr")],
+            ..DnsSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn one_publish_per_zone_and_undo_on_failure() {
+        let p = Arc::new(Recorder { fail: vec!["b.test".into()], ..Recorder::default() });
+        let dns = Dns01::new(p.clone(), settings());
+        let plan = dns
+            .plan(&[
+                rec("_acme-challenge.a.test", "1"),
+                rec("_acme-challenge.a.test", "2"),
+                rec("_acme-challenge.x.a.test", "3"),
+                rec("_acme-challenge.b.test", "4"),
+            ])
+            .await
+            .expect("plan");
+        assert_eq!(plan.zones.len(), 2);
+        assert_eq!(plan.len(), 4);
+        let json = serde_json::to_string(&plan).expect("json");
+        let back: Plan = serde_json::from_str(&json).expect("json");
+        assert_eq!(back, plan);
+
+        let err = dns.publish(&plan).await.expect_err("b.test fails");
+        assert!(err.to_string().contains("b.test"), "{err}");
+        let calls = p.calls.lock().expect("lock").clone();
+        assert!(calls.contains(&"publish a.test 3".to_string()), "{calls:?}");
+        assert!(calls.contains(&"unpublish a.test 3".to_string()), "{calls:?}");
+        assert!(!calls.contains(&"unpublish b.test 1".to_string()), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn merged_plans_keep_one_zone_entry() {
+        let p = Arc::new(Recorder::default());
+        let dns = Dns01::new(p.clone(), settings());
+        let mut a = dns.plan(&[rec("_acme-challenge.a.test", "1")]).await.expect("plan");
+        let b = dns.plan(&[rec("_acme-challenge.www.a.test", "2")]).await.expect("plan");
+        a.merge(b);
+        assert_eq!(a.zones.len(), 1);
+        assert_eq!(a.len(), 2);
+        dns.cleanup(&a).await.expect("cleanup");
+        assert_eq!(p.calls.lock().expect("lock").clone(), ["unpublish a.test 2"]);
+    }
+}

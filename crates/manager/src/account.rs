@@ -1,0 +1,113 @@
+//! The ACME account kept in the store: `accounts/<ca-host>/default/{account.json,key.pem}`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use wildcert_acme::{Account, AccountKey, AccountKeyType, AcmeClient, Eab, NewAccount};
+
+use crate::error::IssueError;
+use crate::store::{Store, read_json, write_atomic, write_json};
+
+/// What `account.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// The account URL (`kid`).
+    pub url: String,
+    /// The directory URL of the CA.
+    pub directory: String,
+    /// Contact addresses given at registration.
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// RFC 3339 creation time.
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+/// How to create an account when none is stored.
+#[derive(Debug, Clone, Default)]
+pub struct AccountOptions {
+    /// Contact e-mail.
+    pub email: Option<String>,
+    /// The user agreed to the terms of service.
+    pub agree_tos: bool,
+    /// External account binding.
+    pub eab: Option<Eab>,
+}
+
+/// `<ca-host>` for a directory URL: host, plus `_port` when not 443.
+pub fn ca_dir_name(directory_url: &str) -> String {
+    let rest = directory_url.split("://").nth(1).unwrap_or(directory_url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let cleaned: String = authority
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    cleaned.trim_end_matches("_443").to_string()
+}
+
+/// The account directory for this CA.
+pub fn account_dir(store: &Store, client: &AcmeClient) -> Result<PathBuf, IssueError> {
+    Ok(store.account_dir(&ca_dir_name(client.directory_url()), "default")?)
+}
+
+/// Load the stored account for this CA, or register a new one (RFC 8555 §7.3).
+pub async fn load_or_create(store: &Store, client: &AcmeClient, opts: &AccountOptions) -> Result<Account, IssueError> {
+    let dir = account_dir(store, client)?;
+    let key_path = dir.join("key.pem");
+    let rec_path = dir.join("account.json");
+    let _lock = store.lock(&format!("account-{}", ca_dir_name(client.directory_url())), std::time::Duration::from_secs(30))?;
+    if let (Some(rec), Ok(pem)) = (read_json::<AccountRecord>(&rec_path)?, std::fs::read_to_string(&key_path)) {
+        let key = AccountKey::from_pem(&pem).map_err(IssueError::Acme)?;
+        return Ok(client.account(key, rec.url));
+    }
+    let meta = &client.directory().meta;
+    if let Some(tos) = &meta.terms_of_service {
+        if !opts.agree_tos {
+            return Err(IssueError::TermsNotAgreed(tos.clone()));
+        }
+    }
+    if meta.external_account_required && opts.eab.is_none() {
+        return Err(IssueError::EabRequired);
+    }
+    crate::store::create_dir_private(&dir)?;
+    // A key left by an earlier, interrupted registration is reused: the CA then returns the
+    // same account instead of creating a second one.
+    let key = match std::fs::read_to_string(&key_path) {
+        Ok(pem) => AccountKey::from_pem(&pem).map_err(IssueError::Acme)?,
+        Err(_) => {
+            let key = AccountKey::generate(AccountKeyType::default()).map_err(IssueError::Acme)?;
+            write_atomic(&key_path, key.to_pem().as_bytes(), 0o600)?;
+            key
+        }
+    };
+    let contact: Vec<String> = opts.email.iter().cloned().collect();
+    let req = NewAccount {
+        contact: contact.clone(),
+        terms_of_service_agreed: opts.agree_tos,
+        eab: opts.eab.clone(),
+        only_return_existing: false,
+    };
+    let account = client.new_account(key, &req).await.map_err(IssueError::Acme)?;
+    let rec = AccountRecord {
+        url: account.url().to_string(),
+        directory: client.directory_url().to_string(),
+        contact,
+        created: Some(crate::verify::rfc3339(time::OffsetDateTime::now_utc())),
+    };
+    write_json(&rec_path, &rec, 0o600)?;
+    tracing::debug!(account = %account.url(), "account stored");
+    Ok(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_dir_names() {
+        assert_eq!(ca_dir_name("https://acme-v02.api.letsencrypt.org/directory"), "acme-v02.api.letsencrypt.org");
+        assert_eq!(ca_dir_name("https://127.0.0.1:14000/dir"), "127.0.0.1_14000");
+        assert_eq!(ca_dir_name("https://[::1]:14000/dir"), "__1__14000");
+    }
+}

@@ -1,0 +1,100 @@
+//! The manager's error: one variant per layer, each with a hint for the CLI.
+
+use wildcert_dns::{Dns01Error, NameError, ProviderError};
+
+use crate::settings::SettingsError;
+use crate::store::StoreError;
+use crate::verify::VerifyError;
+
+/// Why an issuance (or another lifecycle step) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// A requested name is not acceptable.
+    #[error("{0}")]
+    Name(#[from] NameError),
+    /// No names were given.
+    #[error("no names to certify")]
+    NoNames,
+    /// The settings are wrong.
+    #[error("{0}")]
+    Settings(#[from] SettingsError),
+    /// The DNS provider is unknown or misconfigured, or failed.
+    #[error("{0}")]
+    Provider(#[from] ProviderError),
+    /// A `--dns` value that names neither a configured provider nor a known kind.
+    #[error("unknown DNS provider `{0}`")]
+    UnknownProvider(String),
+    /// The DNS-01 pipeline failed (discovery, publish, propagation).
+    #[error("{0}")]
+    Dns(#[from] Dns01Error),
+    /// The CA refused or failed.
+    #[error("{0}")]
+    Acme(#[from] wildcert_acme::Error),
+    /// The CA requires agreeing to its terms of service.
+    #[error("the CA requires agreeing to its terms of service ({0})")]
+    TermsNotAgreed(String),
+    /// The CA requires external account binding.
+    #[error("the CA requires external account binding (EAB) to create an account")]
+    EabRequired,
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The issued certificate failed our checks; it was not stored.
+    #[error("{0}; it was not stored")]
+    Verify(#[from] VerifyError),
+    /// An order ended in an unexpected state.
+    #[error("{0}")]
+    Order(String),
+}
+
+impl IssueError {
+    /// A one-line hint on what to do.
+    pub fn hint(&self) -> String {
+        match self {
+            IssueError::Name(_) | IssueError::NoNames => {
+                "give DNS names such as `example.com` or `*.example.com` with -d".into()
+            }
+            IssueError::Settings(_) => "fix the setting named above; see docs/configuration.md".into(),
+            IssueError::Provider(e) => e.hint().into(),
+            IssueError::UnknownProvider(_) => {
+                "use a provider id from [providers.<id>] in the config file, or a kind listed by `wildcert providers`".into()
+            }
+            IssueError::Dns(e) => e.hint().into(),
+            IssueError::Acme(e) => acme_hint(e),
+            IssueError::TermsNotAgreed(_) => "read the terms, then pass --agree-tos (or agree_tos = true under [acme])".into(),
+            IssueError::EabRequired => "pass --eab-kid and --eab-hmac-key from your CA account's dashboard".into(),
+            IssueError::Store(e) => e.hint().into(),
+            IssueError::Verify(_) => "the previous certificate (if any) is untouched; report this to the CA operator".into(),
+            IssueError::Order(_) => "run again with -v for the protocol steps".into(),
+        }
+    }
+
+    /// The exit code for this error (documented in docs/operations.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            IssueError::Name(_) | IssueError::NoNames | IssueError::Settings(_) | IssueError::UnknownProvider(_) => 2,
+            IssueError::Provider(ProviderError::Config { .. }) => 2,
+            IssueError::TermsNotAgreed(_) | IssueError::EabRequired => 2,
+            IssueError::Provider(_) | IssueError::Dns(_) => 3,
+            IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => 4,
+            IssueError::Store(_) => 5,
+        }
+    }
+}
+
+fn acme_hint(e: &wildcert_acme::Error) -> String {
+    use wildcert_acme::ProblemType as P;
+    match e.problem_type() {
+        Some(P::RateLimited) => match e.retry_after() {
+            Some(d) => format!("the CA rate-limits you; try again in {} s", d.as_secs()),
+            None => "the CA rate-limits you; try again later".into(),
+        },
+        Some(P::Caa) => "a CAA record forbids this CA for the name; add an `issue`/`issuewild` entry for it".into(),
+        Some(P::Dns) => "the CA could not read the TXT record: check that the zone's nameservers answer from the internet".into(),
+        Some(P::Unauthorized) => "the CA saw a different TXT value: another client may be using the same name".into(),
+        Some(P::ExternalAccountRequired) => "pass --eab-kid and --eab-hmac-key".into(),
+        Some(P::RejectedIdentifier) => "the CA will not issue for this name".into(),
+        _ => "check --server and --ca-bundle, then run again with -v".into(),
+    }
+}

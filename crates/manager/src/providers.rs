@@ -1,0 +1,131 @@
+//! The provider registry: builds a [`DnsProvider`] from `--dns NAME`, where NAME is either a
+//! `[providers.<id>]` section of the config file or a provider kind configured from the
+//! environment. Layering: the file section < the provider's environment variables.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+use wildcert_dns::{DnsProvider, ProviderError, SettingDoc};
+
+use crate::error::IssueError;
+use crate::settings::{Settings, SettingsError, provider_key_line};
+
+/// One provider kind, as listed by `wildcert providers`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProviderKind {
+    /// Kind name used in `kind = "…"` and `--dns`.
+    pub kind: &'static str,
+    /// One line on what it is.
+    pub summary: &'static str,
+    /// Its settings.
+    pub settings: &'static [SettingDoc],
+    /// Its user documentation.
+    pub doc: &'static str,
+}
+
+/// Every provider kind this build knows.
+pub const KINDS: &[ProviderKind] = &[ProviderKind {
+    kind: wildcert_rfc2136::KIND,
+    summary: "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
+    settings: wildcert_rfc2136::SETTINGS,
+    doc: "docs/providers/rfc2136.md",
+}];
+
+/// Look up a kind by name.
+pub fn kind(name: &str) -> Option<&'static ProviderKind> {
+    KINDS.iter().find(|k| k.kind.eq_ignore_ascii_case(name))
+}
+
+/// Where a provider's file settings came from, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigSource<'a> {
+    /// The config file.
+    pub path: &'a Path,
+    /// Its text (to find line numbers).
+    pub text: &'a str,
+}
+
+/// Build the provider named `name` (an id in `[providers.<id>]`, or a kind).
+pub fn build(
+    name: &str,
+    settings: &Settings,
+    source: Option<ConfigSource<'_>>,
+    env: &HashMap<String, String>,
+) -> Result<Arc<dyn DnsProvider>, IssueError> {
+    let (kind_name, section) = match settings.providers.get(name) {
+        Some(section) => (section.kind.as_str(), Some(section)),
+        None => match kind(name) {
+            Some(k) => (k.kind, None),
+            None => return Err(IssueError::UnknownProvider(name.to_string())),
+        },
+    };
+    let Some(kind) = kind(kind_name) else {
+        let line = source.and_then(|s| provider_key_line(s.text, name, "kind"));
+        return Err(IssueError::Settings(SettingsError::Invalid {
+            path: source.map(|s| s.path.to_path_buf()).unwrap_or_else(|| "config".into()),
+            line,
+            message: format!(
+                "[providers.{name}]: unknown kind `{kind_name}`; known kinds: {}",
+                KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+            ),
+        }));
+    };
+    // The section as JSON, with `kind` kept (providers accept it).
+    let file_value = section.map(|s| {
+        let mut map: serde_json::Map<String, serde_json::Value> = s.settings.clone().into_iter().collect();
+        map.insert("kind".into(), serde_json::Value::String(s.kind.clone()));
+        serde_json::Value::Object(map)
+    });
+    let section_error = |e: serde_json::Error| {
+        let msg = e.to_string();
+        let key = msg.split('`').nth(1).unwrap_or("");
+        let line = source.and_then(|s| provider_key_line(s.text, name, key).or_else(|| provider_key_line(s.text, name, "")));
+        IssueError::Settings(SettingsError::Invalid {
+            path: source.map(|s| s.path.to_path_buf()).unwrap_or_else(|| "config".into()),
+            line,
+            message: format!("[providers.{name}]: {msg}"),
+        })
+    };
+    match kind.kind {
+        wildcert_rfc2136::KIND => {
+            let file: wildcert_rfc2136::Rfc2136Settings = match file_value {
+                Some(v) => serde_json::from_value(v).map_err(section_error)?,
+                None => Default::default(),
+            };
+            let env = wildcert_rfc2136::Rfc2136Settings::from_env_map(env)?;
+            let provider = wildcert_rfc2136::Rfc2136Provider::new(&file.merge(env))?;
+            Ok(Arc::new(provider))
+        }
+        other => Err(IssueError::Provider(ProviderError::Config {
+            provider: "registry",
+            message: format!("provider kind `{other}` is listed but not built in"),
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    #[test]
+    fn unknown_names_and_keys_are_clear() {
+        let s = Settings::default();
+        let env = HashMap::new();
+        assert!(matches!(build("nope", &s, None, &env), Err(IssueError::UnknownProvider(_))));
+        // A kind with no settings at all: a config error naming the missing setting.
+        let err = build("rfc2136", &s, None, &env).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("nameserver"), "{err}");
+
+        let text = "[providers.home]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1\"\nbogus = 1\n";
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        f.write_all(text.as_bytes()).expect("write");
+        let s = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect("loads");
+        let src = ConfigSource { path: f.path(), text };
+        let err = build("home", &s, Some(src), &env).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(":4") && err.contains("bogus"), "{err}");
+    }
+}

@@ -1,0 +1,404 @@
+//! Settings: built-in defaults < config file (TOML) < environment < command-line flags.
+//!
+//! The file is validated with `toml` first so that every mistake names the file, the line and
+//! the key; the `config` crate then layers the file under the `WILDCERT_*` environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Default location of the store.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/wildcert";
+/// Default propagation timeout.
+pub const DEFAULT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A secret string (API token, TSIG secret, EAB key): never printed by `Debug` or `Display`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The whole settings tree.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where accounts, certificates and the journal live.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// `[acme]`: the CA and the account.
+    #[serde(default)]
+    pub acme: AcmeSettings,
+    /// `[dns]`: discovery and propagation.
+    #[serde(default)]
+    pub dns: DnsSection,
+    /// `[providers.<id>]`: named DNS provider instances.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSection>,
+    /// `[[certificate]]` entries handled by `wildcert renew`.
+    #[serde(default, rename = "certificate")]
+    pub certificates: Vec<CertificateSettings>,
+}
+
+/// `[acme]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSettings {
+    /// Directory URL or a shortcut (`letsencrypt`, `letsencrypt-staging`, `zerossl`, `google`, `google-staging`).
+    pub server: Option<String>,
+    /// Contact e-mail for the account.
+    pub email: Option<String>,
+    /// Agree to the CA's terms of service.
+    pub agree_tos: Option<bool>,
+    /// Extra trusted roots (PEM) for the CA's HTTPS (Pebble, private CAs).
+    pub ca_bundle: Option<PathBuf>,
+    /// External account binding key id (RFC 8555 §7.3.4).
+    pub eab_kid: Option<String>,
+    /// External account binding HMAC key (base64url).
+    pub eab_hmac_key: Option<Secret>,
+    /// File holding the EAB HMAC key.
+    pub eab_hmac_key_file: Option<PathBuf>,
+    /// ACME profile to ask for (when the CA offers profiles).
+    pub profile: Option<String>,
+    /// Preferred chain: the issuer common name of the chain's top certificate.
+    pub preferred_chain: Option<String>,
+    /// Allow an `http://` directory on a loopback address (tests and local CAs only).
+    pub allow_insecure_http: Option<bool>,
+}
+
+/// `[dns]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// Resolvers used for every discovery lookup (`IP[:PORT]`).
+    #[serde(default)]
+    pub resolvers: Vec<String>,
+    /// Check exactly these servers instead of the zone's NS set (`IP[:PORT]`).
+    #[serde(default)]
+    pub authoritative: Vec<String>,
+    /// How long to wait for every nameserver to serve every value (`90s`, `2m`).
+    pub propagation_timeout: Option<String>,
+    /// Follow `_acme-challenge` CNAMEs (delegation); default true.
+    pub follow_cname: Option<bool>,
+    /// TTL of the TXT records we publish.
+    pub ttl: Option<u32>,
+}
+
+/// `[providers.<id>]`: a kind and that provider's own settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSection {
+    /// Provider kind (`rfc2136`, …).
+    pub kind: String,
+    /// Everything else in the section, validated by the provider.
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// One `[[certificate]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSettings {
+    /// Name of the certificate in the store (default: the first domain without `*.`).
+    pub name: Option<String>,
+    /// The names to certify.
+    pub domains: Vec<String>,
+    /// Provider id (`[providers.<id>]`) or kind.
+    pub provider: String,
+    /// Key type: ec256 | ec384 | ed25519 | rsa2048 | rsa3072 | rsa4096.
+    pub key_type: Option<String>,
+    /// ACME profile.
+    pub profile: Option<String>,
+    /// Command run after the certificate is stored.
+    pub deploy_hook: Option<String>,
+    /// Renew this long before expiry instead of the default policy (`30d`).
+    pub renew_before: Option<String>,
+}
+
+/// A settings error, phrased so the user finds the mistake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid, or has an unknown key or a wrong type.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        /// The file (or `environment`).
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// A value that parses but makes no sense (bad duration, bad address).
+    #[error("setting `{key}`: {message}")]
+    Value {
+        /// The key, dotted (`dns.propagation_timeout`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Settings {
+    /// Load settings: defaults < `file` (if any) < `WILDCERT_*` environment.
+    ///
+    /// Environment keys use `__` between levels: `WILDCERT_ACME__EMAIL`, `WILDCERT_DNS__PROPAGATION_TIMEOUT`.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Settings::load_with_env(file, &env)
+    }
+
+    /// Like [`Settings::load`], with an explicit environment (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Settings, SettingsError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SettingsError::Read { path: path.to_path_buf(), source })?;
+            // Validate with toml first: its errors carry the line and the key.
+            validate_toml(path, &text)?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        // Only the keys that belong to the settings tree; WILDCERT_CONFIG, WILDCERT_LOG and the
+        // like are read by the CLI itself.
+        let ours: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| {
+                k.strip_prefix("WILDCERT_").is_some_and(|rest| {
+                    rest.starts_with("ACME__") || rest.starts_with("DNS__") || rest.starts_with("PROVIDERS__") || rest == "STATE_DIR"
+                })
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("WILDCERT")
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("dns.resolvers")
+                .with_list_parse_key("dns.authoritative")
+                .try_parsing(true)
+                .source(Some(ours)),
+        );
+        let built = builder.build().map_err(|e| from_config_error(file, e))?;
+        built.try_deserialize::<Settings>().map_err(|e| from_config_error(file, e))
+    }
+
+    /// The propagation timeout, parsed.
+    pub fn propagation_timeout(&self) -> Result<Duration, SettingsError> {
+        match &self.dns.propagation_timeout {
+            None => Ok(DEFAULT_PROPAGATION_TIMEOUT),
+            Some(s) => parse_duration(s).map_err(|message| SettingsError::Value {
+                key: "dns.propagation_timeout".into(),
+                message,
+            }),
+        }
+    }
+}
+
+/// Parse a duration: `90s`, `2m`, `1h 30m`, `500ms`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(t).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `90s`, `2m` or `1h`"))
+}
+
+fn validate_toml(path: &Path, text: &str) -> Result<(), SettingsError> {
+    match toml::from_str::<Settings>(text) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            Err(SettingsError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                message: e.message().trim().to_string(),
+            })
+        }
+    }
+}
+
+fn from_config_error(file: Option<&Path>, e: config::ConfigError) -> SettingsError {
+    // Errors that survive the toml pass come from the environment.
+    let origin = match &e {
+        config::ConfigError::Type { origin: Some(o), .. } if o.contains("WILDCERT") || o == "the environment" => {
+            PathBuf::from("environment (WILDCERT_*)")
+        }
+        _ => file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("environment (WILDCERT_*)")),
+    };
+    SettingsError::Invalid { path: origin, line: None, message: e.to_string() }
+}
+
+/// The line of `key` inside `[providers.<id>]` in a config file, for error messages.
+pub fn provider_key_line(text: &str, id: &str, key: &str) -> Option<usize> {
+    let header = format!("[providers.{id}]");
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            inside = l == header || l == format!("[providers.\"{id}\"]");
+            if inside && key.is_empty() {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        if inside && l.split('=').next().map(str::trim) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn layers_file_then_environment() {
+        let f = write(
+            "[acme]\nemail = \"a@example.com\"\nserver = \"letsencrypt-staging\"\n\n[dns]\npropagation_timeout = \"30s\"\n\n[providers.home]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1:53\"\n\n[[certificate]]\ndomains = [\"*.example.com\", \"example.com\"]\nprovider = \"home\"\n",
+        );
+        let mut env = BTreeMap::new();
+        env.insert("WILDCERT_ACME__EMAIL".to_string(), "b@example.com".to_string());
+        env.insert("WILDCERT_DNS__RESOLVERS".to_string(), "127.0.0.1:5300,127.0.0.2".to_string());
+        env.insert("WILDCERT_CONFIG".to_string(), "ignored".to_string());
+        let s = Settings::load_with_env(Some(f.path()), &env).expect("valid settings");
+        assert_eq!(s.acme.email.as_deref(), Some("b@example.com"));
+        assert_eq!(s.acme.server.as_deref(), Some("letsencrypt-staging"));
+        assert_eq!(s.dns.resolvers, ["127.0.0.1:5300", "127.0.0.2"]);
+        assert_eq!(s.propagation_timeout().ok(), Some(Duration::from_secs(30)));
+        assert_eq!(s.providers["home"].kind, "rfc2136");
+        assert_eq!(s.providers["home"].settings["nameserver"], "127.0.0.1:53");
+        assert_eq!(s.certificates.len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let f = write("[acme]\nemail = \"a@example.com\"\nemial = \"typo\"\n");
+        let err = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect_err("unknown key");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("{}:3", f.path().display())), "{msg}");
+        assert!(msg.contains("emial"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_line() {
+        let f = write("[dns]\nresolvers = \"not-a-list\"\n");
+        let msg = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect_err("wrong type").to_string();
+        assert!(msg.contains(":2"), "{msg}");
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn finds_provider_key_line() {
+        let text = "[acme]\nx = 1\n[providers.home]\nkind = \"rfc2136\"\nbogus = 2\n";
+        assert_eq!(provider_key_line(text, "home", "bogus"), Some(5));
+        assert_eq!(provider_key_line(text, "home", ""), Some(3));
+    }
+}
+
+/// Directory URLs of the `--server` shortcuts.
+pub const SERVER_SHORTCUTS: &[(&str, &str)] = &[
+    ("letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"),
+    ("letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"),
+    ("zerossl", "https://acme.zerossl.com/v2/DV90"),
+    ("google", "https://dv.acme-v02.api.pki.goog/directory"),
+    ("google-staging", "https://dv.acme-v02.test-api.pki.goog/directory"),
+];
+
+/// Resolve `--server`: a shortcut name or a URL (default: Let's Encrypt).
+pub fn resolve_server(server: Option<&str>) -> Result<String, SettingsError> {
+    let s = server.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("letsencrypt");
+    if let Some((_, url)) = SERVER_SHORTCUTS.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
+        return Ok((*url).to_string());
+    }
+    if s.starts_with("https://") || s.starts_with("http://") {
+        return Ok(s.to_string());
+    }
+    Err(SettingsError::Value {
+        key: "acme.server".into(),
+        message: format!(
+            "`{s}` is neither a URL nor one of {}",
+            SERVER_SHORTCUTS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        ),
+    })
+}
+
+/// Parse `IP[:PORT]` (`[v6]:port` for IPv6 with a port); the port defaults to 53.
+pub fn parse_server_addr(key: &str, s: &str) -> Result<std::net::SocketAddr, SettingsError> {
+    let t = s.trim();
+    if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
+        return Ok(sa);
+    }
+    if let Ok(ip) = t.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    Err(SettingsError::Value {
+        key: key.into(),
+        message: format!("`{s}` is not an address; write IP or IP:PORT, e.g. 192.0.2.53 or [2001:db8::53]:5353"),
+    })
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn servers_and_addresses() {
+        assert!(resolve_server(None).is_ok_and(|u| u.contains("letsencrypt.org")));
+        assert!(resolve_server(Some("zerossl")).is_ok_and(|u| u.contains("zerossl")));
+        assert_eq!(resolve_server(Some("https://x/dir")).ok().as_deref(), Some("https://x/dir"));
+        assert!(resolve_server(Some("bogus")).is_err());
+        assert_eq!(parse_server_addr("k", "127.0.0.1").ok(), "127.0.0.1:53".parse().ok());
+        assert_eq!(parse_server_addr("k", "127.0.0.1:5353").ok(), "127.0.0.1:5353".parse().ok());
+        assert_eq!(parse_server_addr("k", "::1").ok(), "[::1]:53".parse().ok());
+        assert!(parse_server_addr("k", "ns1.example.com").is_err());
+    }
+}

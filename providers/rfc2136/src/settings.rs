@@ -1,0 +1,424 @@
+//! Settings of the rfc2136 provider: config file keys, environment variables (lego's names),
+//! layering, and validation into a ready [`Rfc2136Config`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use wildcert_dns::{DnsName, ProviderError, Secret, SettingDoc};
+
+use crate::tsig::{Algorithm, TsigKey, parse_key_file, select_key};
+
+/// Provider kind name.
+pub const KIND: &str = "rfc2136";
+
+/// Default time we wait for the server's answer to one UPDATE or query.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every setting, for `wildcert providers rfc2136` and docs/providers/rfc2136.md.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "nameserver",
+        env: "RFC2136_NAMESERVER",
+        required: "yes",
+        default: "",
+        description: "Server that takes the updates (usually the primary): host or address, optional :port (default 53)",
+    },
+    SettingDoc {
+        key: "tsig_file",
+        env: "RFC2136_TSIG_FILE",
+        required: "one of tsig_file / tsig_secret / tsig_secret_file",
+        default: "",
+        description: "BIND key file (`tsig-keygen` output) giving key name, algorithm and secret; with several keys, tsig_key chooses",
+    },
+    SettingDoc {
+        key: "tsig_key",
+        env: "RFC2136_TSIG_KEY",
+        required: "with tsig_secret / tsig_secret_file",
+        default: "",
+        description: "TSIG key name, as in named.conf (`key \"NAME\"`)",
+    },
+    SettingDoc {
+        key: "tsig_secret",
+        env: "RFC2136_TSIG_SECRET",
+        required: "one of tsig_file / tsig_secret / tsig_secret_file",
+        default: "",
+        description: "TSIG secret, base64 (prefer tsig_secret_file or tsig_file: no secret in config or environment)",
+    },
+    SettingDoc {
+        key: "tsig_secret_file",
+        env: "RFC2136_TSIG_SECRET_FILE",
+        required: "one of tsig_file / tsig_secret / tsig_secret_file",
+        default: "",
+        description: "File holding the base64 TSIG secret",
+    },
+    SettingDoc {
+        key: "tsig_algorithm",
+        env: "RFC2136_TSIG_ALGORITHM",
+        required: "no",
+        default: "hmac-sha256",
+        description: "hmac-sha256, hmac-sha384 or hmac-sha512 (any case, trailing dot optional); hmac-md5/sha1 are refused",
+    },
+    SettingDoc {
+        key: "zone",
+        env: "RFC2136_ZONE",
+        required: "no",
+        default: "asked from the nameserver (SOA)",
+        description: "Zone to update, when the server's SOA answers are not wanted or not available",
+    },
+    SettingDoc {
+        key: "tcp",
+        env: "RFC2136_TCP",
+        required: "no",
+        default: "false",
+        description: "Send updates over TCP (they go over TCP anyway when larger than 1200 bytes)",
+    },
+    SettingDoc {
+        key: "timeout",
+        env: "RFC2136_DNS_TIMEOUT",
+        required: "no",
+        default: "10",
+        description: "Seconds to wait for the server's answer",
+    },
+    SettingDoc {
+        key: "insecure_unsigned",
+        env: "RFC2136_INSECURE_UNSIGNED",
+        required: "no",
+        default: "false",
+        description: "Send unsigned updates (only for servers that allow updates by IP address); no TSIG key is then needed",
+    },
+];
+
+/// Settings as written in `[providers.<id>]` (with `kind = "rfc2136"`) or in the environment.
+/// Every field is optional here so layers can be merged; [`Rfc2136Settings::validate`] checks
+/// the result.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rfc2136Settings {
+    /// The section's `kind`; accepted so a whole `[providers.<id>]` section deserialises.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Server taking the updates: `host[:port]`.
+    pub nameserver: Option<String>,
+    /// TSIG key name.
+    pub tsig_key: Option<String>,
+    /// TSIG algorithm name.
+    pub tsig_algorithm: Option<String>,
+    /// TSIG secret (base64).
+    pub tsig_secret: Option<Secret>,
+    /// File holding the TSIG secret.
+    pub tsig_secret_file: Option<PathBuf>,
+    /// BIND key file.
+    pub tsig_file: Option<PathBuf>,
+    /// Zone to update.
+    pub zone: Option<String>,
+    /// Always use TCP.
+    pub tcp: Option<bool>,
+    /// Seconds to wait for an answer.
+    pub timeout: Option<u64>,
+    /// Allow unsigned updates.
+    pub insecure_unsigned: Option<bool>,
+}
+
+fn bad(message: impl Into<String>) -> ProviderError {
+    ProviderError::Config { provider: KIND, message: message.into() }
+}
+
+fn parse_bool(var: &str, v: &str) -> Result<bool, ProviderError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(bad(format!("{var}=`{v}`: expected true or false"))),
+    }
+}
+
+impl Rfc2136Settings {
+    /// Read the `RFC2136_*` variables from an environment map (lego's names plus ours).
+    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+        let timeout = match get("RFC2136_DNS_TIMEOUT") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .trim_end_matches('s')
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("RFC2136_DNS_TIMEOUT=`{v}`: expected a number of seconds")))?,
+            ),
+        };
+        Ok(Rfc2136Settings {
+            kind: None,
+            nameserver: get("RFC2136_NAMESERVER"),
+            tsig_key: get("RFC2136_TSIG_KEY"),
+            tsig_algorithm: get("RFC2136_TSIG_ALGORITHM"),
+            tsig_secret: get("RFC2136_TSIG_SECRET").map(Secret::new),
+            tsig_secret_file: get("RFC2136_TSIG_SECRET_FILE").map(PathBuf::from),
+            tsig_file: get("RFC2136_TSIG_FILE").map(PathBuf::from),
+            zone: get("RFC2136_ZONE"),
+            tcp: get("RFC2136_TCP").map(|v| parse_bool("RFC2136_TCP", &v)).transpose()?,
+            timeout,
+            insecure_unsigned: get("RFC2136_INSECURE_UNSIGNED")
+                .map(|v| parse_bool("RFC2136_INSECURE_UNSIGNED", &v))
+                .transpose()?,
+        })
+    }
+
+    /// Read the `RFC2136_*` variables of this process.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("RFC2136_")).collect();
+        Self::from_env_map(&env)
+    }
+
+    /// Layer `over` on top of `self`: every setting `over` gives wins.
+    pub fn merge(self, over: Rfc2136Settings) -> Rfc2136Settings {
+        Rfc2136Settings {
+            kind: over.kind.or(self.kind),
+            nameserver: over.nameserver.or(self.nameserver),
+            tsig_key: over.tsig_key.or(self.tsig_key),
+            tsig_algorithm: over.tsig_algorithm.or(self.tsig_algorithm),
+            tsig_secret: over.tsig_secret.or(self.tsig_secret),
+            tsig_secret_file: over.tsig_secret_file.or(self.tsig_secret_file),
+            tsig_file: over.tsig_file.or(self.tsig_file),
+            zone: over.zone.or(self.zone),
+            tcp: over.tcp.or(self.tcp),
+            timeout: over.timeout.or(self.timeout),
+            insecure_unsigned: over.insecure_unsigned.or(self.insecure_unsigned),
+        }
+    }
+
+    /// Check the settings, read key files, and build the provider's configuration.
+    pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
+        if let Some(kind) = &self.kind {
+            if kind != KIND {
+                return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
+            }
+        }
+        let nameserver = match self.nameserver.as_deref().map(str::trim) {
+            None | Some("") => {
+                return Err(bad("no nameserver: set `nameserver` (RFC2136_NAMESERVER) to the server taking updates, e.g. ns1.example.com or 192.0.2.1:53"));
+            }
+            Some(s) => Nameserver::parse(s)?,
+        };
+        let zone = match &self.zone {
+            None => None,
+            Some(z) => Some(DnsName::parse(z).map_err(|e| bad(format!("zone: {e}")))?),
+        };
+        let key = self.key()?;
+        let insecure = self.insecure_unsigned.unwrap_or(false);
+        if key.is_none() && !insecure {
+            return Err(bad(
+                "no TSIG key: set tsig_file (RFC2136_TSIG_FILE, a `tsig-keygen` key file) or tsig_key + \
+                 tsig_secret_file/tsig_secret; to send unsigned updates (servers that allow updates by IP \
+                 address only), set insecure_unsigned = true",
+            ));
+        }
+        if key.is_some() && insecure {
+            tracing::warn!("rfc2136: insecure_unsigned is set but a TSIG key is given; updates are signed");
+        }
+        let timeout = Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1));
+        Ok(Rfc2136Config { nameserver, key, zone, tcp: self.tcp.unwrap_or(false), timeout })
+    }
+
+    fn key(&self) -> Result<Option<TsigKey>, ProviderError> {
+        let explicit_alg = match &self.tsig_algorithm {
+            None => None,
+            Some(a) if a.trim().is_empty() => None,
+            Some(a) => Some(Algorithm::parse(a).map_err(|m| bad(format!("tsig_algorithm: {m}")))?),
+        };
+        if let Some(path) = &self.tsig_file {
+            if self.tsig_secret.is_some() || self.tsig_secret_file.is_some() {
+                return Err(bad("give either tsig_file or tsig_secret/tsig_secret_file, not both"));
+            }
+            let text = read(path, "tsig_file")?;
+            let keys = parse_key_file(&text).map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
+            let entry = select_key(&keys, self.tsig_key.as_deref())
+                .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
+            let file_alg = match &entry.algorithm {
+                None => None,
+                Some(a) => Some(
+                    Algorithm::parse(a)
+                        .map_err(|m| bad(format!("tsig_file {}: key `{}`: {m}", path.display(), entry.name)))?,
+                ),
+            };
+            let algorithm = match (file_alg, explicit_alg) {
+                (Some(f), Some(e)) if f != e => {
+                    return Err(bad(format!(
+                        "tsig_algorithm is {e} but key `{}` in {} is {f}; remove tsig_algorithm or make them agree",
+                        entry.name,
+                        path.display()
+                    )));
+                }
+                (Some(f), _) => f,
+                (None, Some(e)) => e,
+                (None, None) => Algorithm::HmacSha256,
+            };
+            let secret = entry
+                .secret
+                .as_deref()
+                .ok_or_else(|| bad(format!("tsig_file {}: key `{}` has no secret", path.display(), entry.name)))?;
+            return TsigKey::new(&entry.name, algorithm, secret)
+                .map(Some)
+                .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())));
+        }
+        let secret = match (&self.tsig_secret, &self.tsig_secret_file) {
+            (Some(_), Some(_)) => return Err(bad("give either tsig_secret or tsig_secret_file, not both")),
+            (Some(s), None) => Some(s.expose().to_string()),
+            (None, Some(p)) => Some(read(p, "tsig_secret_file")?.trim().to_string()),
+            (None, None) => None,
+        };
+        match (self.tsig_key.as_deref().map(str::trim).filter(|k| !k.is_empty()), secret) {
+            (None, None) => Ok(None),
+            (Some(name), None) => Err(bad(format!(
+                "tsig_key `{name}` has no secret: set tsig_secret_file (RFC2136_TSIG_SECRET_FILE) or tsig_secret"
+            ))),
+            (None, Some(_)) => Err(bad("a TSIG secret is given but no key name: set tsig_key (RFC2136_TSIG_KEY)")),
+            (Some(name), Some(secret)) => {
+                TsigKey::new(name, explicit_alg.unwrap_or(Algorithm::HmacSha256), &secret).map(Some).map_err(bad)
+            }
+        }
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
+    std::fs::read_to_string(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))
+}
+
+/// The server taking updates: a host name or address and a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nameserver {
+    /// Host name or IP address as given.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl Nameserver {
+    /// Parse `host`, `host:port`, `192.0.2.1`, `2001:db8::1`, `[2001:db8::1]:5353`.
+    pub fn parse(s: &str) -> Result<Self, ProviderError> {
+        let s = s.trim();
+        if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+            return Ok(Nameserver { host: sa.ip().to_string(), port: sa.port() });
+        }
+        if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+            return Ok(Nameserver { host: ip.to_string(), port: 53 });
+        }
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, p)) => {
+                let port = p.parse::<u16>().map_err(|_| bad(format!("nameserver `{s}`: bad port `{p}`")))?;
+                (h, port)
+            }
+            None => (s, 53),
+        };
+        DnsName::parse(host).map_err(|e| bad(format!("nameserver `{s}`: {e}")))?;
+        Ok(Nameserver { host: host.trim_end_matches('.').to_string(), port })
+    }
+}
+
+impl std::fmt::Display for Nameserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') { write!(f, "[{}]:{}", self.host, self.port) } else { write!(f, "{}:{}", self.host, self.port) }
+    }
+}
+
+/// Validated configuration of the provider.
+#[derive(Clone, Debug)]
+pub struct Rfc2136Config {
+    /// Server taking the updates.
+    pub nameserver: Nameserver,
+    /// TSIG key; `None` only when unsigned updates were asked for.
+    pub key: Option<TsigKey>,
+    /// Zone to update, if configured.
+    pub zone: Option<DnsName>,
+    /// Always use TCP.
+    pub tcp: bool,
+    /// Bound on one exchange.
+    pub timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn env_and_file_layers() {
+        let file: Rfc2136Settings = serde_json::from_value(serde_json::json!({
+            "kind": "rfc2136", "nameserver": "ns1.example.com", "tsig_key": "k", "tsig_secret": "c2VjcmV0", "tcp": true
+        }))
+        .expect("deserialise");
+        let envs = Rfc2136Settings::from_env_map(&env(&[
+            ("RFC2136_NAMESERVER", "192.0.2.1:5353"),
+            ("RFC2136_TSIG_ALGORITHM", "HMAC-SHA512."),
+            ("RFC2136_TCP", "false"),
+        ]))
+        .expect("env");
+        let merged = file.merge(envs);
+        let cfg = merged.validate().expect("valid");
+        assert_eq!(cfg.nameserver, Nameserver { host: "192.0.2.1".into(), port: 5353 });
+        assert!(!cfg.tcp);
+        let key = cfg.key.expect("key");
+        assert_eq!(key.algorithm, Algorithm::HmacSha512);
+        assert_eq!(key.name, "k");
+        assert!(!format!("{merged:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn unknown_keys_refused() {
+        let r: Result<Rfc2136Settings, _> = serde_json::from_value(serde_json::json!({ "nameservr": "x" }));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn missing_key_is_a_config_error_unless_insecure() {
+        let s = Rfc2136Settings { nameserver: Some("127.0.0.1".into()), ..Default::default() };
+        let e = s.validate().expect_err("no key");
+        assert!(e.to_string().contains("no TSIG key"), "{e}");
+        let s = Rfc2136Settings { insecure_unsigned: Some(true), ..s };
+        assert!(s.validate().is_ok_and(|c| c.key.is_none()));
+        let s = Rfc2136Settings { nameserver: Some("127.0.0.1".into()), tsig_key: Some("k".into()), ..Default::default() };
+        assert!(s.validate().expect_err("no secret").to_string().contains("no secret"));
+        let s = Rfc2136Settings {
+            nameserver: Some("127.0.0.1".into()),
+            tsig_key: Some("k".into()),
+            tsig_secret: Some(Secret::new("c2VjcmV0")),
+            tsig_algorithm: Some("hmac-md5".into()),
+            ..Default::default()
+        };
+        assert!(s.validate().expect_err("md5").to_string().contains("hmac-md5 is insecure"));
+    }
+
+    #[test]
+    fn nameserver_forms() {
+        let p = |s: &str| Nameserver::parse(s).map(|n| n.to_string());
+        assert_eq!(p("ns1.example.com").expect("ok"), "ns1.example.com:53");
+        assert_eq!(p("ns1.example.com.:5353").expect("ok"), "ns1.example.com:5353");
+        assert_eq!(p("192.0.2.1").expect("ok"), "192.0.2.1:53");
+        assert_eq!(p("2001:db8::1").expect("ok"), "[2001:db8::1]:53");
+        assert_eq!(p("[2001:db8::1]:5353").expect("ok"), "[2001:db8::1]:5353");
+        assert!(p("ns1.example.com:port").is_err());
+        assert!(p("bad host").is_err());
+    }
+
+    #[test]
+    fn key_file_and_algorithm_conflict() {
+        let dir = std::env::temp_dir().join(format!("wildcert-rfc2136-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("k.conf");
+        std::fs::write(&path, "key \"acme\" {\n algorithm hmac-sha384;\n secret \"c2VjcmV0\";\n};\n").expect("write");
+        let base = Rfc2136Settings {
+            nameserver: Some("127.0.0.1".into()),
+            tsig_file: Some(path.clone()),
+            ..Default::default()
+        };
+        let cfg = base.validate().expect("valid");
+        assert_eq!(cfg.key.as_ref().map(|k| k.algorithm), Some(Algorithm::HmacSha384));
+        let conflict = Rfc2136Settings { tsig_algorithm: Some("hmac-sha256".into()), ..base.clone() };
+        assert!(conflict.validate().expect_err("conflict").to_string().contains("agree"));
+        let both = Rfc2136Settings { tsig_secret: Some(Secret::new("eA==")), ..base };
+        assert!(both.validate().is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,128 @@
+//! A lab: BIND topology + Pebble + a state dir, and a way to run the binary with a bound.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wildcert_testkit::{BindOptions, BindResolver, BindTopology, Pebble, PebbleOptions};
+
+/// Bound on one run of the binary.
+pub const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Servers for one test, torn down on drop.
+pub struct Lab {
+    pub bind: BindTopology,
+    pub pebble: Pebble,
+    /// Kept alive for the lab's lifetime (Pebble asks it).
+    pub _resolver: Option<BindResolver>,
+    pub state: tempfile::TempDir,
+}
+
+/// What one run printed.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Both streams, for assertion messages.
+    pub fn all(&self) -> String {
+        format!("exit {:?} after {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.elapsed, self.stdout, self.stderr)
+    }
+}
+
+impl Lab {
+    /// `None` when the servers are missing outside CI (the test then returns early).
+    pub fn start(opts: BindOptions, via_resolver: bool) -> Option<Lab> {
+        if !wildcert_testkit::require_bind() || !wildcert_testkit::require_pebble() {
+            return None;
+        }
+        let bind = BindTopology::start(opts).expect("BIND topology starts");
+        let (resolver, dns) = if via_resolver {
+            let r = bind
+                .start_resolver_with(wildcert_testkit::ResolverOptions { lagging_only: true })
+                .expect("resolver starts");
+            let addr = r.addr();
+            (Some(r), addr)
+        } else {
+            (None, bind.lagging_secondary_addr())
+        };
+        let pebble = Pebble::start(PebbleOptions { dns_server: Some(dns), ..Default::default() }).expect("pebble starts");
+        let state = tempfile::tempdir().expect("state dir");
+        Some(Lab { bind, pebble, _resolver: resolver, state })
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// Live directory of a certificate.
+    pub fn live(&self, name: &str) -> PathBuf {
+        self.state_dir().join("certs").join(name).join("live")
+    }
+
+    /// Run `wildcert` with the lab's CA, resolver and RFC 2136 settings, plus `args`.
+    pub fn wildcert(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wildcert"));
+        cmd.arg("--server")
+            .arg(self.pebble.directory_url())
+            .arg("--ca-bundle")
+            .arg(self.pebble.ca_cert_path())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--agree-tos")
+            .arg("--email")
+            .arg("e2e@example.test")
+            .arg("--resolver")
+            .arg(self.bind.prompt_secondary_addr().to_string())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RFC2136_NAMESERVER", self.bind.primary_addr().to_string())
+            .env("RFC2136_TSIG_FILE", self.bind.tsig_key_file_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run_bounded(cmd, RUN_LIMIT)
+    }
+
+    /// TXT values at `name` on the primary.
+    pub fn primary_txt(&self, name: &str) -> Vec<String> {
+        self.bind.txt_values(self.bind.primary_addr(), name).expect("dig answers")
+    }
+}
+
+/// Run a command, killing it after `limit`.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("wildcert starts");
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("wait failed: {e}"),
+        }
+    }
+    let Output { status, stdout, stderr } = child.wait_with_output().expect("output");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// DNS SAN names of a PEM certificate, via the JSON output (kept simple: parse `--json`).
+pub fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.all()))
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests of the `wildcert` binary against real servers on loopback: Pebble as the
+//! CA, BIND 9 as a hidden primary (TSIG updates) with a prompt and a lagging secondary.
+//! Pebble validates against the *lagging* secondary, so an issuance only passes when the
+//! propagation checker really waited for every nameserver.
+
+mod lab;
+mod rfc2136;

@@ -1,0 +1,34 @@
+//! Test kit for wildcert: starts real servers (Pebble, pebble-challtestsrv, BIND) on loopback,
+//! each torn down on drop (child killed, temp dir removed, added loopback addresses removed).
+//!
+//! Every wait is bounded. Use [`require`] (or the `require_*` helpers) at the top of a test to
+//! skip when a tool is missing; under `CI=true` a missing tool panics instead.
+//! Set `WILDCERT_KIT_KEEP=1` to keep the temp dirs (configs, zones, logs) after a run.
+//!
+//! ```text
+//! if !wildcert_testkit::require_pebble() { return; }
+//! let dns = ChallTestSrv::start().expect("challtestsrv");
+//! let pebble = Pebble::start(PebbleOptions { dns_server: Some(dns.dns_addr()), ..Default::default() })
+//!     .expect("pebble");
+//! // trust pebble.ca_cert_pem(), use pebble.directory_url(), dns.set_txt(host, value).await
+//!
+//! if !wildcert_testkit::require_bind() { return; }
+//! let topo = BindTopology::start(BindOptions::default()).expect("bind");   // example.test
+//! let resolver = topo.start_resolver().expect("resolver");                // for Pebble -dnsserver
+//! ```
+
+mod bind;
+mod challtestsrv;
+mod pebble;
+mod util;
+
+pub use bind::{
+    BindOptions, BindResolver, BindTopology, ResolverOptions, soa_serial, txt_values,
+    txt_values_recursive,
+};
+pub use challtestsrv::ChallTestSrv;
+pub use pebble::{Pebble, PebbleOptions};
+pub use util::{
+    KitError, find_tool, free_port, free_tcp_port, install_crypto_provider, is_ci, is_root,
+    require, require_bind, require_pebble,
+};
