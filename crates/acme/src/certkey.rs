@@ -189,6 +189,13 @@ mod tests {
     }
 
     #[test]
+    fn loads_sec1_certificate_keys() {
+        let k = CertKey::from_pem(crate::key::tests::SEC1_P256).expect("loads");
+        assert_eq!(k.key_type(), CertKeyType::Ec256);
+        assert!(CertKey::from_pem(&k.to_pem()).is_ok());
+    }
+
+    #[test]
     fn keys_round_trip_through_pem() {
         for t in [
             CertKeyType::Ec256,

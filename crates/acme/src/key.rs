@@ -42,6 +42,48 @@ impl JwsAlgorithm {
     }
 }
 
+impl AccountKeyType {
+    /// Every type, in the order settings list them.
+    pub const ALL: [AccountKeyType; 5] = [
+        Self::EcdsaP256,
+        Self::EcdsaP384,
+        Self::Ed25519,
+        Self::Rsa2048,
+        Self::Rsa4096,
+    ];
+
+    /// The settings name (same names as certificate key types).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ec256",
+            Self::EcdsaP384 => "ec384",
+            Self::Ed25519 => "ed25519",
+            Self::Rsa2048 => "rsa2048",
+            Self::Rsa4096 => "rsa4096",
+        }
+    }
+}
+
+impl fmt::Display for AccountKeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AccountKeyType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown account key type {s:?} (expected one of ec256, ec384, ed25519, rsa2048, rsa4096)"
+                ))
+            })
+    }
+}
+
 impl fmt::Display for JwsAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -286,13 +328,104 @@ pub(crate) fn pkcs8_from_pem(pem: &[u8]) -> Result<Vec<u8>> {
                 .map_err(|_| Error::Key("cannot convert RSA key to PKCS#8".into()))?;
             Ok(doc.as_bytes().to_vec())
         }
-        Ok(PrivateKeyDer::Sec1(_)) => Err(Error::Key(
-            "SEC1 \"EC PRIVATE KEY\" is not supported; convert it with `openssl pkcs8 -topk8 -nocrypt`"
-                .into(),
-        )),
+        Ok(PrivateKeyDer::Sec1(k)) => sec1_to_pkcs8(k.secret_sec1_der()),
         Ok(_) => Err(Error::Key("unsupported private key format".into())),
         Err(_) => Err(Error::Key("no PEM private key found".into())),
     }
+}
+
+/// Read one DER TLV: (tag, value, rest). Definite lengths up to 4 bytes.
+fn der_read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// Encode one DER TLV.
+fn der_write(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = value.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// DER of the OIDs (tag and length included) we need for EC keys.
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+
+/// Wrap a SEC1 `EC PRIVATE KEY` (RFC 5915, as lego and `openssl ecparam` write) in PKCS#8.
+fn sec1_to_pkcs8(sec1: &[u8]) -> Result<Vec<u8>> {
+    let bad = || Error::Key("invalid SEC1 EC private key".into());
+    let (tag, body, _) = der_read(sec1).ok_or_else(bad)?;
+    if tag != 0x30 {
+        return Err(bad());
+    }
+    // version INTEGER, privateKey OCTET STRING, [0] parameters, [1] publicKey.
+    let (_, _, rest) = der_read(body).ok_or_else(bad)?;
+    let (_, _, mut rest) = der_read(rest).ok_or_else(bad)?;
+    let mut curve: Option<Vec<u8>> = None;
+    while let Some((tag, value, next)) = der_read(rest) {
+        if tag == 0xa0 {
+            curve = Some(value.to_vec());
+        }
+        rest = next;
+    }
+    let wrap = |curve_oid: &[u8]| {
+        let mut alg = OID_EC_PUBLIC_KEY.to_vec();
+        alg.extend_from_slice(curve_oid);
+        let mut seq = vec![0x02, 0x01, 0x00];
+        seq.extend(der_write(0x30, &alg));
+        seq.extend(der_write(0x04, sec1));
+        der_write(0x30, &seq)
+    };
+    let candidates: Vec<&[u8]> = match &curve {
+        Some(c) if c == OID_P256 || c == OID_P384 => vec![c.as_slice()],
+        Some(_) => {
+            return Err(Error::Key(
+                "unsupported EC curve (use P-256 or P-384)".into(),
+            ));
+        }
+        None => vec![OID_P256, OID_P384],
+    };
+    let rng = SystemRandom::new();
+    for oid in candidates {
+        let der = wrap(oid);
+        let alg = if oid == OID_P256 {
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING
+        } else {
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING
+        };
+        if EcdsaKeyPair::from_pkcs8(alg, &der, &rng).is_ok() {
+            return Ok(der);
+        }
+    }
+    Err(Error::Key(
+        "unusable SEC1 EC private key (it must include its public key)".into(),
+    ))
 }
 
 /// Generate a PKCS#8 DER key of the given kind with ring (ECDSA, Ed25519).
@@ -504,10 +637,56 @@ mod tests {
     }
 
     #[test]
-    fn rejects_garbage_and_sec1() {
+    fn account_key_type_names() {
+        for t in AccountKeyType::ALL {
+            assert_eq!(t.as_str().parse::<AccountKeyType>().expect("parses"), t);
+        }
+        assert!("rsa3072".parse::<AccountKeyType>().is_err());
+    }
+
+    #[test]
+    fn rejects_garbage() {
         assert!(AccountKey::from_pem("nothing here").is_err());
         let sec1 = pem_encode("EC PRIVATE KEY", &[0x30, 0x00]);
-        let e = AccountKey::from_pem(&sec1).expect_err("refused");
-        assert!(e.to_string().contains("openssl pkcs8"));
+        assert!(AccountKey::from_pem(&sec1).is_err());
+    }
+
+    /// Made with `openssl ecparam -name prime256v1|secp384r1 -genkey -noout` (test keys).
+    pub(crate) const SEC1_P256: &str = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIAx+0/60JGIsJ13twoQWrvY48AWgIbxObKhHmUJBclY6oAoGCCqGSM49
+AwEHoUQDQgAEwaa+y9SKJCjm033R6dVAfEeQy50KKj5BtCzn8juGsum0elMsPZRV
+ViTzDcNOFQuSKYLvRdLdjLOOa2o7MlKvZw==
+-----END EC PRIVATE KEY-----
+";
+    const SEC1_P384: &str = "-----BEGIN EC PRIVATE KEY-----
+MIGkAgEBBDC1K7TB/aSeF0PqPAbW4jW5rYgxEDBH5gh3TYCsFI+jLiMLdYPqJyTo
+z2yTMzwuPZugBwYFK4EEACKhZANiAAQ7uB8zams2Rau6fxlFuLXvLwxnX1Dvhyao
+dEibcMJQJT90F1h4s4W6G5JlY1WFnuCiZSVR7zjxDOs7pyRFtsc8Ep88ARSqx+cI
+hG+C4oTBMDYZ2qcy0Sn3tQazsYBY3Gw=
+-----END EC PRIVATE KEY-----
+";
+
+    #[test]
+    fn imports_sec1_ec_keys() {
+        let k = AccountKey::from_pem(SEC1_P256).expect("P-256 SEC1 loads");
+        assert_eq!(k.algorithm(), JwsAlgorithm::Es256);
+        let again = AccountKey::from_pem(&k.to_pem()).expect("PKCS#8 round trip");
+        assert_eq!(again.thumbprint(), k.thumbprint());
+        let k = AccountKey::from_pem(SEC1_P384).expect("P-384 SEC1 loads");
+        assert_eq!(k.algorithm(), JwsAlgorithm::Es384);
+    }
+
+    #[test]
+    fn imports_sec1_without_parameters() {
+        // ring's PKCS#8 holds a SEC1 ECPrivateKey without [0] parameters: unwrap it.
+        let k = AccountKey::generate(AccountKeyType::EcdsaP384).expect("key");
+        let der = k.to_pkcs8_der();
+        let (_, body, _) = der_read(&der).expect("seq");
+        let (_, _, rest) = der_read(body).expect("version");
+        let (_, _, rest) = der_read(rest).expect("alg");
+        let (tag, sec1, _) = der_read(rest).expect("octets");
+        assert_eq!(tag, 0x04);
+        let back = AccountKey::from_pem(&pem_encode("EC PRIVATE KEY", sec1)).expect("loads");
+        assert_eq!(back.thumbprint(), k.thumbprint());
     }
 }

@@ -116,7 +116,11 @@ pub enum DiscoveryError {
 }
 
 fn join(chain: &[DnsName]) -> String {
-    chain.iter().map(DnsName::as_str).collect::<Vec<_>>().join(" → ")
+    chain
+        .iter()
+        .map(DnsName::as_str)
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// The resolvers' best answer to one question.
@@ -145,10 +149,14 @@ impl Discovery {
     pub async fn system(timeout: Duration) -> Result<Self, DiscoveryError> {
         let text = tokio::fs::read_to_string("/etc/resolv.conf")
             .await
-            .map_err(|e| DiscoveryError::NoResolvers(format!("cannot read /etc/resolv.conf: {e}")))?;
+            .map_err(|e| {
+                DiscoveryError::NoResolvers(format!("cannot read /etc/resolv.conf: {e}"))
+            })?;
         let resolvers = parse_resolv_conf(&text);
         if resolvers.is_empty() {
-            return Err(DiscoveryError::NoResolvers("/etc/resolv.conf lists no usable nameserver".into()));
+            return Err(DiscoveryError::NoResolvers(
+                "/etc/resolv.conf lists no usable nameserver".into(),
+            ));
         }
         Ok(Discovery { resolvers, timeout })
     }
@@ -194,7 +202,10 @@ impl Discovery {
                         });
                     }
                     SoaVerdict::Unknown => {
-                        reasons = vec![format!("{candidate}: {} without SOA", rcode_name(m.metadata.response_code))];
+                        reasons = vec![format!(
+                            "{candidate}: {} without SOA",
+                            rcode_name(m.metadata.response_code)
+                        )];
                     }
                 },
             }
@@ -204,7 +215,10 @@ impl Discovery {
             reason: if reasons.is_empty() {
                 "no resolver knows any of its parent names".into()
             } else {
-                format!("no resolver knows any of its parent names (last: {})", reasons.join("; "))
+                format!(
+                    "no resolver knows any of its parent names (last: {})",
+                    reasons.join("; ")
+                )
             },
         })
     }
@@ -214,25 +228,30 @@ impl Discovery {
         let m = match self.ask(zone, RecordType::NS).await {
             Answer::Found(m) => m,
             Answer::Failed(r) => {
-                return Err(DiscoveryError::NoNameservers { zone: zone.clone(), reason: r.join("; ") });
+                return Err(DiscoveryError::NoNameservers {
+                    zone: zone.clone(),
+                    reason: r.join("; "),
+                });
             }
         };
         let zone_h = query::to_hickory(zone);
         let mut ns_names = BTreeSet::new();
         // Answer section, or a referral's authority section (a parent server asked about a child).
         for r in m.answers.iter().chain(m.authorities.iter()) {
-            if let RData::NS(ns) = &r.data {
-                if r.name == zone_h {
-                    if let Some(n) = from_hickory(&ns.0) {
-                        ns_names.insert(n);
-                    }
-                }
+            if let RData::NS(ns) = &r.data
+                && r.name == zone_h
+                && let Some(n) = from_hickory(&ns.0)
+            {
+                ns_names.insert(n);
             }
         }
         if ns_names.is_empty() {
             return Err(DiscoveryError::NoNameservers {
                 zone: zone.clone(),
-                reason: format!("the resolvers returned no NS records ({})", rcode_name(m.metadata.response_code)),
+                reason: format!(
+                    "the resolvers returned no NS records ({})",
+                    rcode_name(m.metadata.response_code)
+                ),
             });
         }
         let mut servers = BTreeSet::new();
@@ -249,7 +268,10 @@ impl Discovery {
                 missing.push(ns.to_string());
             }
             for ip in addrs {
-                servers.insert(AuthServer { name: Some(ns.clone()), addr: SocketAddr::new(ip, 53) });
+                servers.insert(AuthServer {
+                    name: Some(ns.clone()),
+                    addr: SocketAddr::new(ip, 53),
+                });
             }
         }
         if servers.is_empty() {
@@ -286,11 +308,17 @@ impl Discovery {
             if chain.len() > MAX_CNAME_DEPTH {
                 let mut all = vec![name.clone()];
                 all.extend(chain);
-                return Err(DiscoveryError::CnameTooDeep { chain: all, limit: MAX_CNAME_DEPTH });
+                return Err(DiscoveryError::CnameTooDeep {
+                    chain: all,
+                    limit: MAX_CNAME_DEPTH,
+                });
             }
             current = next;
         }
-        Ok(Delegation { from: name.clone(), chain })
+        Ok(Delegation {
+            from: name.clone(),
+            chain,
+        })
     }
 }
 
@@ -320,10 +348,12 @@ fn zone_from_soa_answer(m: &Message, candidate: &DnsName) -> SoaVerdict {
     // A referral (NS in authority, no AA): the delegated child is the zone.
     if !m.metadata.authoritative {
         for r in &m.authorities {
-            if r.record_type() == RecordType::NS && r.name.zone_of(&cand) && !r.name.is_root() {
-                if let Some(z) = from_hickory(&r.name) {
-                    return SoaVerdict::Zone(z);
-                }
+            if r.record_type() == RecordType::NS
+                && r.name.zone_of(&cand)
+                && !r.name.is_root()
+                && let Some(z) = from_hickory(&r.name)
+            {
+                return SoaVerdict::Zone(z);
             }
         }
     }
@@ -401,17 +431,29 @@ mod tests {
     fn resolv_conf() {
         let text = "# comment\nsearch example.com\nnameserver 127.0.0.53\nnameserver ::1 # six\nnameserver fe80::1%eth0\noptions edns0\n";
         let addrs = parse_resolv_conf(text);
-        assert_eq!(addrs, vec!["127.0.0.53:53".parse().expect("addr"), "[::1]:53".parse().expect("addr")]);
+        assert_eq!(
+            addrs,
+            vec![
+                "127.0.0.53:53".parse().expect("addr"),
+                "[::1]:53".parse().expect("addr")
+            ]
+        );
     }
 
     #[test]
     fn delegation_display_and_target() {
         let from = DnsName::parse("_acme-challenge.a.example").expect("name");
         let to = DnsName::parse("x.auth.example").expect("name");
-        let d = Delegation { from: from.clone(), chain: vec![to.clone()] };
+        let d = Delegation {
+            from: from.clone(),
+            chain: vec![to.clone()],
+        };
         assert_eq!(d.target(), &to);
         assert_eq!(d.to_string(), "_acme-challenge.a.example → x.auth.example");
-        let none = Delegation { from: from.clone(), chain: vec![] };
+        let none = Delegation {
+            from: from.clone(),
+            chain: vec![],
+        };
         assert_eq!(none.target(), &from);
     }
 }

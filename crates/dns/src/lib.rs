@@ -24,8 +24,8 @@ pub mod solver;
 
 pub use discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
 pub use propagation::{
-    Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError, PropagationProgress,
-    PropagationReport, ServerState, ServerVerdict,
+    Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError,
+    PropagationProgress, PropagationReport, ServerState, ServerVerdict,
 };
 pub use settings::{Secret, SettingDoc};
 pub use solver::{CleanupError, Dns01, Dns01Error, DnsSettings, Plan, PlannedZone, Published};

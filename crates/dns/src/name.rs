@@ -32,7 +32,9 @@ pub enum NameError {
     #[error("`{0}`: label `{1}` starts or ends with a hyphen")]
     Hyphen(String, String),
     /// A `*` anywhere but as the whole left-most label.
-    #[error("`{0}`: a wildcard is allowed only as the whole left-most label, as in `*.example.com`")]
+    #[error(
+        "`{0}`: a wildcard is allowed only as the whole left-most label, as in `*.example.com`"
+    )]
     BadWildcard(String),
     /// An IP address: DNS-01 cannot validate those (RFC 8738 needs http-01 or tls-alpn-01).
     #[error("`{0}` is an IP address: the dns-01 challenge can only validate DNS names")]
@@ -70,7 +72,8 @@ impl DnsName {
         let ascii = if s.is_ascii() {
             s.to_ascii_lowercase()
         } else {
-            idna::domain_to_ascii(s).map_err(|e| NameError::Idna(original.to_string(), e.to_string()))?
+            idna::domain_to_ascii(s)
+                .map_err(|e| NameError::Idna(original.to_string(), e.to_string()))?
         };
         validate_labels(original, &ascii, true)?;
         Ok(DnsName(ascii))
@@ -103,7 +106,9 @@ impl DnsName {
 
     /// The parent name (one label less), or `None` for a single-label name.
     pub fn parent(&self) -> Option<DnsName> {
-        self.0.split_once('.').map(|(_, rest)| DnsName(rest.to_string()))
+        self.0
+            .split_once('.')
+            .map(|(_, rest)| DnsName(rest.to_string()))
     }
 
     /// This name and every ancestor, longest first (`a.b.c`, `b.c`, `c`).
@@ -265,11 +270,17 @@ fn validate_labels(original: &str, ascii: &str, allow_underscore: bool) -> Resul
             return Err(NameError::EmptyLabel(original.to_string()));
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(NameError::LabelTooLong(original.to_string(), label.to_string()));
+            return Err(NameError::LabelTooLong(
+                original.to_string(),
+                label.to_string(),
+            ));
         }
         let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || (allow_underscore && c == '_');
         if !label.chars().all(ok) {
-            return Err(NameError::BadCharacter(original.to_string(), label.to_string()));
+            return Err(NameError::BadCharacter(
+                original.to_string(),
+                label.to_string(),
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(NameError::Hyphen(original.to_string(), label.to_string()));
@@ -284,20 +295,35 @@ mod tests {
 
     #[test]
     fn normalises_case_dot_and_idna() {
-        assert_eq!(DnsName::parse("Example.COM.").map(|n| n.to_string()), Ok("example.com".into()));
+        assert_eq!(
+            DnsName::parse("Example.COM.").map(|n| n.to_string()),
+            Ok("example.com".into())
+        );
         assert_eq!(
             Identifier::parse("*.Bücher.example").map(|n| n.to_string()),
             Ok("*.xn--bcher-kva.example".into())
         );
-        assert_eq!(DnsName::parse("a.b").map(|n| n.to_fqdn()), Ok("a.b.".into()));
+        assert_eq!(
+            DnsName::parse("a.b").map(|n| n.to_fqdn()),
+            Ok("a.b.".into())
+        );
     }
 
     #[test]
     fn wildcard_only_as_whole_leftmost_label() {
         assert!(Identifier::parse("*.example.com").is_ok_and(|i| i.is_wildcard()));
-        for bad in ["*.*.example.com", "a.*.example.com", "*", "*example.com", "f*.example.com"] {
+        for bad in [
+            "*.*.example.com",
+            "a.*.example.com",
+            "*",
+            "*example.com",
+            "f*.example.com",
+        ] {
             assert!(
-                matches!(Identifier::parse(bad), Err(NameError::BadWildcard(_) | NameError::BadCharacter(..))),
+                matches!(
+                    Identifier::parse(bad),
+                    Err(NameError::BadWildcard(_) | NameError::BadCharacter(..))
+                ),
                 "{bad} should be refused: {:?}",
                 Identifier::parse(bad)
             );
@@ -307,29 +333,81 @@ mod tests {
     #[test]
     fn refuses_bad_shapes() {
         assert_eq!(Identifier::parse(""), Err(NameError::Empty));
-        assert!(matches!(Identifier::parse("a..example.com"), Err(NameError::EmptyLabel(_))));
-        assert!(matches!(Identifier::parse(".example.com"), Err(NameError::EmptyLabel(_))));
+        assert!(matches!(
+            Identifier::parse("a..example.com"),
+            Err(NameError::EmptyLabel(_))
+        ));
+        assert!(matches!(
+            Identifier::parse(".example.com"),
+            Err(NameError::EmptyLabel(_))
+        ));
         let long = "a".repeat(64);
-        assert!(matches!(Identifier::parse(&format!("{long}.com")), Err(NameError::LabelTooLong(..))));
+        assert!(matches!(
+            Identifier::parse(&format!("{long}.com")),
+            Err(NameError::LabelTooLong(..))
+        ));
         let name = vec!["abcdefghi"; 26].join(".");
-        assert!(matches!(Identifier::parse(&name), Err(NameError::TooLong(_))));
-        assert!(matches!(Identifier::parse("192.0.2.1"), Err(NameError::IpAddress(_))));
-        assert!(matches!(Identifier::parse("2001:db8::1"), Err(NameError::IpAddress(_))));
-        assert!(matches!(Identifier::parse("exa mple.com"), Err(NameError::BadCharacter(..))));
-        assert!(matches!(Identifier::parse("-a.example.com"), Err(NameError::Hyphen(..))));
-        assert!(matches!(Identifier::parse("_x.example.com"), Err(NameError::BadCharacter(..))));
-        assert!(matches!(Identifier::parse("localhost"), Err(NameError::SingleLabel(_))));
-        assert!(matches!(Identifier::parse("example.com/x"), Err(NameError::BadCharacter(..))));
+        assert!(matches!(
+            Identifier::parse(&name),
+            Err(NameError::TooLong(_))
+        ));
+        assert!(matches!(
+            Identifier::parse("192.0.2.1"),
+            Err(NameError::IpAddress(_))
+        ));
+        assert!(matches!(
+            Identifier::parse("2001:db8::1"),
+            Err(NameError::IpAddress(_))
+        ));
+        assert!(matches!(
+            Identifier::parse("exa mple.com"),
+            Err(NameError::BadCharacter(..))
+        ));
+        assert!(matches!(
+            Identifier::parse("-a.example.com"),
+            Err(NameError::Hyphen(..))
+        ));
+        assert!(matches!(
+            Identifier::parse("_x.example.com"),
+            Err(NameError::BadCharacter(..))
+        ));
+        assert!(matches!(
+            Identifier::parse("localhost"),
+            Err(NameError::SingleLabel(_))
+        ));
+        assert!(matches!(
+            Identifier::parse("example.com/x"),
+            Err(NameError::BadCharacter(..))
+        ));
     }
 
     #[test]
     fn challenge_name_and_ancestors() {
         let id = Identifier::parse("*.sub.example.com").expect("valid");
-        assert_eq!(id.challenge_name().as_str(), "_acme-challenge.sub.example.com");
-        let names: Vec<String> = id.challenge_name().ancestors().map(|n| n.to_string()).collect();
-        assert_eq!(names, ["_acme-challenge.sub.example.com", "sub.example.com", "example.com", "com"]);
+        assert_eq!(
+            id.challenge_name().as_str(),
+            "_acme-challenge.sub.example.com"
+        );
+        let names: Vec<String> = id
+            .challenge_name()
+            .ancestors()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "_acme-challenge.sub.example.com",
+                "sub.example.com",
+                "example.com",
+                "com"
+            ]
+        );
         let zone = DnsName::parse("example.com").expect("valid");
         assert!(id.challenge_name().is_within(&zone));
-        assert!(!DnsName::parse("notexample.com").expect("valid").is_within(&zone));
+        assert!(
+            !DnsName::parse("notexample.com")
+                .expect("valid")
+                .is_within(&zone)
+        );
     }
 }

@@ -77,7 +77,15 @@ pub struct Backoff {
 impl Backoff {
     /// A schedule starting at `first`.
     pub fn new(first: Duration, max: Duration, factor: f64) -> Self {
-        Backoff { next: first.min(max), max, factor: if factor.is_finite() && factor >= 1.0 { factor } else { 1.0 } }
+        Backoff {
+            next: first.min(max),
+            max,
+            factor: if factor.is_finite() && factor >= 1.0 {
+                factor
+            } else {
+                1.0
+            },
+        }
     }
 }
 
@@ -132,7 +140,9 @@ impl fmt::Display for ServerState {
                 }
                 Ok(())
             }
-            ServerState::NotAuthoritative => f.write_str("answers without the AA bit (not authoritative for the zone)"),
+            ServerState::NotAuthoritative => {
+                f.write_str("answers without the AA bit (not authoritative for the zone)")
+            }
             ServerState::Rcode { rcode } => write!(f, "answered {rcode}"),
             ServerState::Failed { error } => f.write_str(error),
             ServerState::Ready => f.write_str("has every value"),
@@ -188,13 +198,18 @@ impl PropagationError {
                 "raise --propagation-timeout for slow secondaries, or give --authoritative ADDRESS when the listed \
                  nameservers cannot be reached from here (split horizon, hidden primary)"
             }
-            PropagationError::NoServers { .. } => "give --authoritative ADDRESS, or check the zone's NS records",
+            PropagationError::NoServers { .. } => {
+                "give --authoritative ADDRESS, or check the zone's NS records"
+            }
         }
     }
 }
 
 fn lines(v: &[ServerVerdict]) -> String {
-    v.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n")
+    v.iter()
+        .map(|s| format!("  {s}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What the checker found when every server was ready.
@@ -229,14 +244,19 @@ pub struct PropagationChecker {
 
 impl fmt::Debug for PropagationChecker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PropagationChecker").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("PropagationChecker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl PropagationChecker {
     /// A checker with these timings.
     pub fn new(settings: CheckerSettings) -> Self {
-        PropagationChecker { settings, progress: None }
+        PropagationChecker {
+            settings,
+            progress: None,
+        }
     }
 
     /// Report progress to `progress` as well as to the log.
@@ -252,14 +272,19 @@ impl PropagationChecker {
 
     /// Wait until every server of every target returns every expected value, or time out with
     /// a verdict per pending server. All servers are polled concurrently.
-    pub async fn wait(&self, targets: &[CheckTarget]) -> Result<PropagationReport, PropagationError> {
+    pub async fn wait(
+        &self,
+        targets: &[CheckTarget],
+    ) -> Result<PropagationReport, PropagationError> {
         let start = Instant::now();
         let deadline = start + self.settings.timeout;
         let mut verdicts = Vec::new();
         let mut jobs = Vec::new();
         for t in targets.iter().filter(|t| !t.expected.is_empty()) {
             if t.servers.is_empty() {
-                return Err(PropagationError::NoServers { zone: t.zone.clone() });
+                return Err(PropagationError::NoServers {
+                    zone: t.zone.clone(),
+                });
             }
             for s in &t.servers {
                 jobs.push((verdicts.len(), s.clone(), t.expected.clone()));
@@ -280,10 +305,21 @@ impl PropagationChecker {
         let shared = Arc::new(Mutex::new(verdicts));
         let queries = Arc::new(AtomicU64::new(0));
         let polls = join_all(jobs.into_iter().map(|(idx, server, expected)| {
-            self.poll_server(idx, server, expected, start, deadline, shared.clone(), queries.clone())
+            self.poll_server(
+                idx,
+                server,
+                expected,
+                start,
+                deadline,
+                shared.clone(),
+                queries.clone(),
+            )
         }));
         tokio::pin!(polls);
-        let mut ticker = tokio::time::interval_at(start + self.settings.report_every, self.settings.report_every);
+        let mut ticker = tokio::time::interval_at(
+            start + self.settings.report_every,
+            self.settings.report_every,
+        );
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -292,23 +328,40 @@ impl PropagationChecker {
             }
         }
         let verdicts = snapshot(&shared);
-        let pending: Vec<ServerVerdict> = verdicts.iter().filter(|v| v.state != ServerState::Ready).cloned().collect();
+        let pending: Vec<ServerVerdict> = verdicts
+            .iter()
+            .filter(|v| v.state != ServerState::Ready)
+            .cloned()
+            .collect();
         let queries = queries.load(Ordering::Relaxed);
         if pending.is_empty() {
             let elapsed = start.elapsed();
-            tracing::info!(elapsed_ms = elapsed.as_millis() as u64, queries, "every authoritative nameserver serves every record");
-            Ok(PropagationReport { elapsed, servers: verdicts, queries })
+            tracing::info!(
+                elapsed_ms = elapsed.as_millis() as u64,
+                queries,
+                "every authoritative nameserver serves every record"
+            );
+            Ok(PropagationReport {
+                elapsed,
+                servers: verdicts,
+                queries,
+            })
         } else {
             for v in &pending {
                 tracing::warn!(zone = %v.zone, server = %v.server, "gave up: {}", v.state);
             }
-            Err(PropagationError::Timeout { after: self.settings.timeout, pending })
+            Err(PropagationError::Timeout {
+                after: self.settings.timeout,
+                pending,
+            })
         }
     }
 
     fn report_pending(&self, start: Instant, shared: &Mutex<Vec<ServerVerdict>>) {
-        let pending: Vec<ServerVerdict> =
-            snapshot(shared).into_iter().filter(|v| v.state != ServerState::Ready).collect();
+        let pending: Vec<ServerVerdict> = snapshot(shared)
+            .into_iter()
+            .filter(|v| v.state != ServerState::Ready)
+            .collect();
         if pending.is_empty() {
             return;
         }
@@ -332,13 +385,21 @@ impl PropagationChecker {
         shared: Arc<Mutex<Vec<ServerVerdict>>>,
         queries: Arc<AtomicU64>,
     ) {
-        let mut backoff = Backoff::new(self.settings.first_interval, self.settings.max_interval, self.settings.factor);
+        let mut backoff = Backoff::new(
+            self.settings.first_interval,
+            self.settings.max_interval,
+            self.settings.factor,
+        );
         loop {
             let now = Instant::now();
             if now >= deadline {
                 return;
             }
-            let qt = self.settings.query_timeout.min(deadline - now).max(Duration::from_millis(200));
+            let qt = self
+                .settings
+                .query_timeout
+                .min(deadline - now)
+                .max(Duration::from_millis(200));
             queries.fetch_add(expected.names().count() as u64, Ordering::Relaxed);
             let state = check_server(server.addr, &expected, qt).await;
             tracing::debug!(server = %server, "poll: {state}");
@@ -380,10 +441,17 @@ fn snapshot(shared: &Mutex<Vec<ServerVerdict>>) -> Vec<ServerVerdict> {
 }
 
 /// Ask one server (RD=0) for every name in `expected` once and say what it lacks.
-pub async fn check_server(addr: std::net::SocketAddr, expected: &TxtSet, timeout: Duration) -> ServerState {
-    let answers = join_all(
-        expected.names().map(|name| async move { (name, query::query(addr, name, RecordType::TXT, false, timeout).await) }),
-    )
+pub async fn check_server(
+    addr: std::net::SocketAddr,
+    expected: &TxtSet,
+    timeout: Duration,
+) -> ServerState {
+    let answers = join_all(expected.names().map(|name| async move {
+        (
+            name,
+            query::query(addr, name, RecordType::TXT, false, timeout).await,
+        )
+    }))
     .await;
     let mut missing = Vec::new();
     for (name, answer) in answers {
@@ -393,7 +461,11 @@ pub async fn check_server(addr: std::net::SocketAddr, expected: &TxtSet, timeout
         };
         match m.metadata.response_code {
             ResponseCode::NoError | ResponseCode::NXDomain => {}
-            code => return ServerState::Rcode { rcode: rcode_name(code) },
+            code => {
+                return ServerState::Rcode {
+                    rcode: rcode_name(code),
+                };
+            }
         }
         if !m.metadata.authoritative {
             return ServerState::NotAuthoritative;
@@ -405,7 +477,11 @@ pub async fn check_server(addr: std::net::SocketAddr, expected: &TxtSet, timeout
             }
         }
     }
-    if missing.is_empty() { ServerState::Ready } else { ServerState::Lacking { missing } }
+    if missing.is_empty() {
+        ServerState::Ready
+    } else {
+        ServerState::Lacking { missing }
+    }
 }
 
 #[cfg(test)]
@@ -418,10 +494,15 @@ mod tests {
             .take(11)
             .map(|d| d.as_millis())
             .collect();
-        assert_eq!(ms, [100, 150, 225, 337, 506, 759, 1139, 1708, 2000, 2000, 2000]);
+        assert_eq!(
+            ms,
+            [100, 150, 225, 337, 506, 759, 1139, 1708, 2000, 2000, 2000]
+        );
         // A silly factor never shrinks the pause.
-        let flat: Vec<u128> =
-            Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 0.1).take(3).map(|d| d.as_millis()).collect();
+        let flat: Vec<u128> = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 0.1)
+            .take(3)
+            .map(|d| d.as_millis())
+            .collect();
         assert_eq!(flat, [100, 100, 100]);
     }
 
@@ -434,7 +515,10 @@ mod tests {
                 addr: "127.53.0.4:53".parse().expect("addr"),
             },
             state: ServerState::Lacking {
-                missing: vec![(DnsName::parse("_acme-challenge.example.test").expect("name"), "tok".into())],
+                missing: vec![(
+                    DnsName::parse("_acme-challenge.example.test").expect("name"),
+                    "tok".into(),
+                )],
             },
             ready_after: None,
         };
@@ -451,7 +535,10 @@ mod tests {
         let addr = sock.local_addr().expect("addr");
         drop(sock);
         let mut expected = TxtSet::new();
-        expected.insert(DnsName::parse("_acme-challenge.example.test").expect("name"), "v");
+        expected.insert(
+            DnsName::parse("_acme-challenge.example.test").expect("name"),
+            "v",
+        );
         let checker = PropagationChecker::new(CheckerSettings {
             timeout: Duration::from_millis(700),
             query_timeout: Duration::from_millis(200),

@@ -37,7 +37,11 @@ pub trait DnsProvider: Send + Sync {
 
     /// Wait until a published change is live on the provider's side (Route53 `INSYNC`).
     /// The default returns at once: most back ends apply synchronously.
-    async fn wait_applied(&self, applied: &Applied, timeout: Duration) -> Result<(), ProviderError> {
+    async fn wait_applied(
+        &self,
+        applied: &Applied,
+        timeout: Duration,
+    ) -> Result<(), ProviderError> {
         let _ = (applied, timeout);
         Ok(())
     }
@@ -116,12 +120,22 @@ impl ProviderError {
     /// A short hint on what to do about this error, for the CLI's second line.
     pub fn hint(&self) -> &'static str {
         match self {
-            ProviderError::Auth { .. } => "check the provider credentials (key name, secret, algorithm, token) and the clock",
-            ProviderError::ZoneNotFound { .. } => "check that the zone exists on this server/account and that the credentials may edit it",
-            ProviderError::Rejected { .. } => "check the server's update policy for TXT records at _acme-challenge names",
+            ProviderError::Auth { .. } => {
+                "check the provider credentials (key name, secret, algorithm, token) and the clock"
+            }
+            ProviderError::ZoneNotFound { .. } => {
+                "check that the zone exists on this server/account and that the credentials may edit it"
+            }
+            ProviderError::Rejected { .. } => {
+                "check the server's update policy for TXT records at _acme-challenge names"
+            }
             ProviderError::RateLimited { .. } => "wait and try again, or lower --parallel",
-            ProviderError::Unreachable { .. } => "check the server address and port, and that it answers from this host",
-            ProviderError::Config { .. } => "see `wildcert providers <NAME>` for the settings this provider needs",
+            ProviderError::Unreachable { .. } => {
+                "check the server address and port, and that it answers from this host"
+            }
+            ProviderError::Config { .. } => {
+                "see `wildcert providers <NAME>` for the settings this provider needs"
+            }
             ProviderError::Other { .. } => "run again with -v for details",
         }
     }

@@ -55,7 +55,9 @@ pub enum QueryError {
         message: String,
     },
     /// The server's TSIG on the answer was missing or wrong: it rejected our key.
-    #[error("{server}: TSIG rejected by server (bad key name, secret or algorithm, or clock skew): {message}")]
+    #[error(
+        "{server}: TSIG rejected by server (bad key name, secret or algorithm, or clock skew): {message}"
+    )]
     Tsig {
         /// The server asked.
         server: SocketAddr,
@@ -96,7 +98,10 @@ impl QueryError {
     fn from_net(server: SocketAddr, after: Duration, e: NetError) -> Self {
         match e {
             NetError::Timeout => QueryError::Timeout { server, after },
-            NetError::Io(io) => QueryError::Io { server, message: io.to_string() },
+            NetError::Io(io) => QueryError::Io {
+                server,
+                message: io.to_string(),
+            },
             other => {
                 let message = other.to_string();
                 let lower = message.to_ascii_lowercase();
@@ -137,7 +142,15 @@ pub async fn query(
     recursion_desired: bool,
     timeout: Duration,
 ) -> Result<Message, QueryError> {
-    query_over(Transport::Udp, server, name, rtype, recursion_desired, timeout).await
+    query_over(
+        Transport::Udp,
+        server,
+        name,
+        rtype,
+        recursion_desired,
+        timeout,
+    )
+    .await
 }
 
 /// Like [`query`], over the given transport.
@@ -198,9 +211,15 @@ async fn send_tcp(
     signer: Option<TSigner>,
     timeout: Duration,
 ) -> Result<Message, QueryError> {
-    let (connect, handle) = TcpClientStream::new(server, None, Some(timeout), TokioRuntimeProvider::default());
+    let (connect, handle) =
+        TcpClientStream::new(server, None, Some(timeout), TokioRuntimeProvider::default());
     let stream = match tokio::time::timeout(timeout, connect).await {
-        Err(_) => return Err(QueryError::Timeout { server, after: timeout }),
+        Err(_) => {
+            return Err(QueryError::Timeout {
+                server,
+                after: timeout,
+            });
+        }
         Ok(Err(e)) => return Err(QueryError::from_net(server, timeout, e)),
         Ok(Ok(s)) => s,
     };
@@ -231,9 +250,15 @@ async fn drive(
     };
     // The transport has its own timeout; this outer bound only guards against a stuck task.
     match tokio::time::timeout(timeout + Duration::from_millis(500), work).await {
-        Err(_) => Err(QueryError::Timeout { server, after: timeout }),
+        Err(_) => Err(QueryError::Timeout {
+            server,
+            after: timeout,
+        }),
         // The transport gave up without a reply: on loopback, an ICMP port unreachable.
-        Ok(None) => Err(QueryError::Io { server, message: "no answer (connection refused or closed)".into() }),
+        Ok(None) => Err(QueryError::Io {
+            server,
+            message: "no answer (connection refused or closed)".into(),
+        }),
         Ok(Some(Err(e))) => Err(QueryError::from_net(server, timeout, e)),
         Ok(Some(Ok(r))) => Ok(DnsResponse::into_message(r)),
     }

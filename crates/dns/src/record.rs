@@ -32,7 +32,10 @@ pub struct Zone {
 impl Zone {
     /// A zone known only by its apex name.
     pub fn new(name: DnsName) -> Self {
-        Zone { name, provider_id: None }
+        Zone {
+            name,
+            provider_id: None,
+        }
     }
 }
 
@@ -55,12 +58,18 @@ pub struct TxtSet {
 impl TxtSet {
     /// An empty set with the default TTL.
     pub fn new() -> Self {
-        TxtSet { records: BTreeMap::new(), ttl: DEFAULT_TTL }
+        TxtSet {
+            records: BTreeMap::new(),
+            ttl: DEFAULT_TTL,
+        }
     }
 
     /// An empty set with the given TTL (seconds).
     pub fn with_ttl(ttl: u32) -> Self {
-        TxtSet { records: BTreeMap::new(), ttl }
+        TxtSet {
+            records: BTreeMap::new(),
+            ttl,
+        }
     }
 
     /// Add one value at `name`; duplicates collapse.
@@ -75,7 +84,10 @@ impl TxtSet {
 
     /// The values at one name (empty when the name is absent).
     pub fn values(&self, name: &DnsName) -> impl Iterator<Item = &str> {
-        self.records.get(name).into_iter().flat_map(|v| v.iter().map(String::as_str))
+        self.records
+            .get(name)
+            .into_iter()
+            .flat_map(|v| v.iter().map(String::as_str))
     }
 
     /// Every (name, values) pair.
@@ -85,7 +97,9 @@ impl TxtSet {
 
     /// Every (name, value) pair, flattened.
     pub fn pairs(&self) -> impl Iterator<Item = (&DnsName, &str)> {
-        self.records.iter().flat_map(|(n, vs)| vs.iter().map(move |v| (n, v.as_str())))
+        self.records
+            .iter()
+            .flat_map(|(n, vs)| vs.iter().map(move |v| (n, v.as_str())))
     }
 
     /// Number of (name, value) pairs.

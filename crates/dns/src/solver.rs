@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use crate::discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
 use crate::name::DnsName;
 use crate::propagation::{
-    CheckTarget, CheckerSettings, DEFAULT_PROPAGATION_TIMEOUT, PropagationChecker, PropagationError,
-    PropagationProgress, PropagationReport,
+    CheckTarget, CheckerSettings, DEFAULT_PROPAGATION_TIMEOUT, PropagationChecker,
+    PropagationError, PropagationProgress, PropagationReport,
 };
 use crate::provider::{Applied, DnsProvider, ProviderError};
 use crate::query::DEFAULT_QUERY_TIMEOUT;
@@ -113,7 +113,11 @@ impl Plan {
     pub fn check_targets(&self) -> Vec<CheckTarget> {
         self.zones
             .iter()
-            .map(|z| CheckTarget { zone: z.zone.name.clone(), servers: z.servers.clone(), expected: z.records.clone() })
+            .map(|z| CheckTarget {
+                zone: z.zone.name.clone(),
+                servers: z.servers.clone(),
+                expected: z.records.clone(),
+            })
             .collect()
     }
 }
@@ -155,10 +159,12 @@ impl Dns01Error {
             Dns01Error::Discovery(DiscoveryError::NoZone { .. }) => {
                 "check the name's spelling and that its zone is delegated; give --resolver or the provider's zone setting"
             }
-            Dns01Error::Discovery(DiscoveryError::CnameLoop { .. } | DiscoveryError::CnameTooDeep { .. }) => {
-                "fix the _acme-challenge CNAME records, or turn CNAME following off"
+            Dns01Error::Discovery(
+                DiscoveryError::CnameLoop { .. } | DiscoveryError::CnameTooDeep { .. },
+            ) => "fix the _acme-challenge CNAME records, or turn CNAME following off",
+            Dns01Error::Discovery(_) => {
+                "give --resolver, or --authoritative for the propagation check"
             }
-            Dns01Error::Discovery(_) => "give --resolver, or --authoritative for the propagation check",
             Dns01Error::Provider { source, .. } => source.hint(),
             Dns01Error::Propagation(p) => p.hint(),
         }
@@ -193,7 +199,11 @@ impl fmt::Debug for Dns01 {
 impl Dns01 {
     /// A pipeline publishing through `provider`.
     pub fn new(provider: Arc<dyn DnsProvider>, settings: DnsSettings) -> Self {
-        Dns01 { provider, settings, progress: None }
+        Dns01 {
+            provider,
+            settings,
+            progress: None,
+        }
     }
 
     /// Report propagation progress to `progress` (the CLI's progress display).
@@ -211,7 +221,10 @@ impl Dns01 {
         if self.settings.resolvers.is_empty() {
             Ok(Discovery::system(self.settings.query_timeout).await?)
         } else {
-            Ok(Discovery::new(self.settings.resolvers.clone(), self.settings.query_timeout))
+            Ok(Discovery::new(
+                self.settings.resolvers.clone(),
+                self.settings.query_timeout,
+            ))
         }
     }
 
@@ -239,8 +252,10 @@ impl Dns01 {
         }
 
         // 2. Zones of the targets.
-        let targets: BTreeSet<DnsName> =
-            names.iter().map(|n| target_of.get(n).cloned().unwrap_or_else(|| n.clone())).collect();
+        let targets: BTreeSet<DnsName> = names
+            .iter()
+            .map(|n| target_of.get(n).cloned().unwrap_or_else(|| n.clone()))
+            .collect();
         let mut zone_of: HashMap<DnsName, Zone> = HashMap::new();
         for t in &targets {
             let zone = match self.provider.zone_for(t).await {
@@ -249,10 +264,17 @@ impl Dns01 {
                     if discovery.is_none() {
                         discovery = Some(self.discovery().await?);
                     }
-                    let d = discovery.as_ref().ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
+                    let d = discovery
+                        .as_ref()
+                        .ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
                     Zone::new(d.find_zone(t).await?)
                 }
-                Err(source) => return Err(Dns01Error::Provider { zone: t.to_string(), source }),
+                Err(source) => {
+                    return Err(Dns01Error::Provider {
+                        zone: t.to_string(),
+                        source,
+                    });
+                }
             };
             tracing::debug!(name = %t, zone = %zone, "zone");
             zone_of.insert(t.clone(), zone);
@@ -262,8 +284,12 @@ impl Dns01 {
         let mut sets: BTreeMap<Zone, TxtSet> = BTreeMap::new();
         for r in records {
             let target = target_of.get(&r.fqdn).unwrap_or(&r.fqdn);
-            let Some(zone) = zone_of.get(target) else { continue };
-            let set = sets.entry(zone.clone()).or_insert_with(|| TxtSet::with_ttl(self.settings.ttl));
+            let Some(zone) = zone_of.get(target) else {
+                continue;
+            };
+            let set = sets
+                .entry(zone.clone())
+                .or_insert_with(|| TxtSet::with_ttl(self.settings.ttl));
             set.insert(target.clone(), r.value.clone());
         }
 
@@ -271,12 +297,21 @@ impl Dns01 {
         let mut zones = Vec::new();
         for (zone, set) in sets {
             let servers = if !self.settings.authoritative.is_empty() {
-                self.settings.authoritative.iter().map(|a| AuthServer { name: None, addr: *a }).collect()
+                self.settings
+                    .authoritative
+                    .iter()
+                    .map(|a| AuthServer {
+                        name: None,
+                        addr: *a,
+                    })
+                    .collect()
             } else {
                 if discovery.is_none() {
                     discovery = Some(self.discovery().await?);
                 }
-                let d = discovery.as_ref().ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
+                let d = discovery
+                    .as_ref()
+                    .ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
                 d.nameservers(&zone.name).await?
             };
             tracing::info!(
@@ -285,16 +320,29 @@ impl Dns01 {
                 servers = %servers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
                 "planned"
             );
-            zones.push(PlannedZone { zone, records: set, servers });
+            zones.push(PlannedZone {
+                zone,
+                records: set,
+                servers,
+            });
         }
-        Ok(Plan { provider: self.provider.name().to_string(), zones, delegations })
+        Ok(Plan {
+            provider: self.provider.name().to_string(),
+            zones,
+            delegations,
+        })
     }
 
     /// Publish every zone's set with one provider call per zone, zones in parallel. If a zone
     /// fails, the zones already published are unpublished again (best effort) and the first
     /// error is returned.
     pub async fn publish(&self, plan: &Plan) -> Result<Published, Dns01Error> {
-        let results = join_all(plan.zones.iter().map(|z| self.provider.publish(&z.zone, &z.records))).await;
+        let results = join_all(
+            plan.zones
+                .iter()
+                .map(|z| self.provider.publish(&z.zone, &z.records)),
+        )
+        .await;
         let mut applied = Vec::new();
         let mut first_error = None;
         let mut done = Vec::new();
@@ -308,13 +356,20 @@ impl Dns01 {
                 Err(source) => {
                     tracing::warn!(zone = %z.zone, "publish failed: {source}");
                     if first_error.is_none() {
-                        first_error = Some(Dns01Error::Provider { zone: z.zone.to_string(), source });
+                        first_error = Some(Dns01Error::Provider {
+                            zone: z.zone.to_string(),
+                            source,
+                        });
                     }
                 }
             }
         }
         if let Some(e) = first_error {
-            let undo = join_all(done.iter().map(|z| self.provider.unpublish(&z.zone, &z.records))).await;
+            let undo = join_all(
+                done.iter()
+                    .map(|z| self.provider.unpublish(&z.zone, &z.records)),
+            )
+            .await;
             for (z, r) in done.iter().zip(undo) {
                 if let Err(u) = r {
                     tracing::warn!(zone = %z.zone, "could not remove the records again: {u}");
@@ -322,22 +377,34 @@ impl Dns01 {
             }
             return Err(e);
         }
-        Ok(Published { plan: plan.clone(), applied })
+        Ok(Published {
+            plan: plan.clone(),
+            applied,
+        })
     }
 
     /// Wait for the provider to apply each change (Route53 INSYNC), then until every
     /// authoritative server of every zone serves every value.
-    pub async fn wait_propagated(&self, published: &Published) -> Result<PropagationReport, Dns01Error> {
+    pub async fn wait_propagated(
+        &self,
+        published: &Published,
+    ) -> Result<PropagationReport, Dns01Error> {
         let start = Instant::now();
         let timeout = self.settings.propagation_timeout;
         let waits = join_all(
-            published.plan.zones.iter().zip(&published.applied).map(|(z, a)| async move {
-                (z, self.provider.wait_applied(a, timeout).await)
-            }),
+            published
+                .plan
+                .zones
+                .iter()
+                .zip(&published.applied)
+                .map(|(z, a)| async move { (z, self.provider.wait_applied(a, timeout).await) }),
         )
         .await;
         for (z, r) in waits {
-            r.map_err(|source| Dns01Error::Provider { zone: z.zone.to_string(), source })?;
+            r.map_err(|source| Dns01Error::Provider {
+                zone: z.zone.to_string(),
+                source,
+            })?;
         }
         let remaining = timeout.saturating_sub(start.elapsed());
         let mut checker = PropagationChecker::new(CheckerSettings {
@@ -353,7 +420,12 @@ impl Dns01 {
 
     /// Remove every value of the plan: one call per zone, every zone tried even when one fails.
     pub async fn cleanup(&self, plan: &Plan) -> Result<(), CleanupError> {
-        let results = join_all(plan.zones.iter().map(|z| self.provider.unpublish(&z.zone, &z.records))).await;
+        let results = join_all(
+            plan.zones
+                .iter()
+                .map(|z| self.provider.unpublish(&z.zone, &z.records)),
+        )
+        .await;
         let mut failures = Vec::new();
         for (z, r) in plan.zones.iter().zip(results) {
             match r {
@@ -364,7 +436,11 @@ impl Dns01 {
                 }
             }
         }
-        if failures.is_empty() { Ok(()) } else { Err(CleanupError { failures }) }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(CleanupError { failures })
+        }
     }
 }
 
@@ -390,26 +466,40 @@ mod tests {
             // The zone is the last two labels.
             let labels: Vec<&str> = fqdn.labels().collect();
             let apex = labels[labels.len().saturating_sub(2)..].join(".");
-            Ok(Some(Zone::new(DnsName::parse(&apex).map_err(|e| ProviderError::Other {
-                provider: "recorder",
-                message: e.to_string(),
+            Ok(Some(Zone::new(DnsName::parse(&apex).map_err(|e| {
+                ProviderError::Other {
+                    provider: "recorder",
+                    message: e.to_string(),
+                }
             })?)))
         }
         async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
-            self.calls.lock().expect("lock").push(format!("publish {zone} {}", set.len()));
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("publish {zone} {}", set.len()));
             if self.fail.contains(&zone.to_string()) {
-                return Err(ProviderError::Rejected { provider: "recorder", message: "no".into() });
+                return Err(ProviderError::Rejected {
+                    provider: "recorder",
+                    message: "no".into(),
+                });
             }
             Ok(Applied::default())
         }
         async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
-            self.calls.lock().expect("lock").push(format!("unpublish {zone} {}", set.len()));
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("unpublish {zone} {}", set.len()));
             Ok(())
         }
     }
 
     fn rec(name: &str, value: &str) -> ChallengeRecord {
-        ChallengeRecord { fqdn: DnsName::parse(name).expect("name"), value: value.into() }
+        ChallengeRecord {
+            fqdn: DnsName::parse(name).expect("name"),
+            value: value.into(),
+        }
     }
 
     fn settings() -> DnsSettings {
@@ -422,7 +512,10 @@ mod tests {
 
     #[tokio::test]
     async fn one_publish_per_zone_and_undo_on_failure() {
-        let p = Arc::new(Recorder { fail: vec!["b.test".into()], ..Recorder::default() });
+        let p = Arc::new(Recorder {
+            fail: vec!["b.test".into()],
+            ..Recorder::default()
+        });
         let dns = Dns01::new(p.clone(), settings());
         let plan = dns
             .plan(&[
@@ -443,20 +536,35 @@ mod tests {
         assert!(err.to_string().contains("b.test"), "{err}");
         let calls = p.calls.lock().expect("lock").clone();
         assert!(calls.contains(&"publish a.test 3".to_string()), "{calls:?}");
-        assert!(calls.contains(&"unpublish a.test 3".to_string()), "{calls:?}");
-        assert!(!calls.contains(&"unpublish b.test 1".to_string()), "{calls:?}");
+        assert!(
+            calls.contains(&"unpublish a.test 3".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.contains(&"unpublish b.test 1".to_string()),
+            "{calls:?}"
+        );
     }
 
     #[tokio::test]
     async fn merged_plans_keep_one_zone_entry() {
         let p = Arc::new(Recorder::default());
         let dns = Dns01::new(p.clone(), settings());
-        let mut a = dns.plan(&[rec("_acme-challenge.a.test", "1")]).await.expect("plan");
-        let b = dns.plan(&[rec("_acme-challenge.www.a.test", "2")]).await.expect("plan");
+        let mut a = dns
+            .plan(&[rec("_acme-challenge.a.test", "1")])
+            .await
+            .expect("plan");
+        let b = dns
+            .plan(&[rec("_acme-challenge.www.a.test", "2")])
+            .await
+            .expect("plan");
         a.merge(b);
         assert_eq!(a.zones.len(), 1);
         assert_eq!(a.len(), 2);
         dns.cleanup(&a).await.expect("cleanup");
-        assert_eq!(p.calls.lock().expect("lock").clone(), ["unpublish a.test 2"]);
+        assert_eq!(
+            p.calls.lock().expect("lock").clone(),
+            ["unpublish a.test 2"]
+        );
     }
 }

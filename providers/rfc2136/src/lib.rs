@@ -14,7 +14,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use hickory_proto::op::update_message::UpdateMessage;
-use hickory_proto::op::{DnsRequest, DnsRequestOptions, Edns, Message, OpCode, Query, ResponseCode};
+use hickory_proto::op::{
+    DnsRequest, DnsRequestOptions, Edns, Message, OpCode, Query, ResponseCode,
+};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use tokio::sync::OnceCell;
@@ -51,7 +53,11 @@ impl Rfc2136Provider {
 
     /// Build from a validated configuration.
     pub fn from_config(config: Rfc2136Config) -> Self {
-        Rfc2136Provider { config, server: OnceCell::new(), zones: Mutex::new(HashMap::new()) }
+        Rfc2136Provider {
+            config,
+            server: OnceCell::new(),
+            zones: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The configuration in use.
@@ -67,10 +73,15 @@ impl Rfc2136Provider {
                 if let Ok(ip) = ns.host.parse::<std::net::IpAddr>() {
                     return Ok(SocketAddr::new(ip, ns.port));
                 }
-                let found = tokio::time::timeout(self.config.timeout, tokio::net::lookup_host((ns.host.as_str(), ns.port)))
-                    .await
-                    .map_err(|_| unreachable(ns.to_string(), "name lookup timed out".into()))?
-                    .map_err(|e| unreachable(ns.to_string(), format!("cannot resolve the name: {e}")))?;
+                let found = tokio::time::timeout(
+                    self.config.timeout,
+                    tokio::net::lookup_host((ns.host.as_str(), ns.port)),
+                )
+                .await
+                .map_err(|_| unreachable(ns.to_string(), "name lookup timed out".into()))?
+                .map_err(|e| {
+                    unreachable(ns.to_string(), format!("cannot resolve the name: {e}"))
+                })?;
                 let addrs: Vec<SocketAddr> = found.collect();
                 // Prefer IPv4: loopback and most server setups listen there for sure.
                 addrs
@@ -85,7 +96,11 @@ impl Rfc2136Provider {
     }
 
     fn transport(&self, size: usize) -> Transport {
-        if self.config.tcp || size + TSIG_OVERHEAD > UDP_LIMIT { Transport::Tcp } else { Transport::Udp }
+        if self.config.tcp || size + TSIG_OVERHEAD > UDP_LIMIT {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        }
     }
 
     /// Build one UPDATE message carrying every (name, value) of `set` (RFC 2136 §2.5.1 / §2.5.4).
@@ -94,7 +109,9 @@ impl Rfc2136Provider {
         msg.metadata.op_code = OpCode::Update;
         msg.metadata.recursion_desired = false;
         let mut zq = Query::new();
-        zq.set_name(to_hickory(&zone.name)).set_query_class(DNSClass::IN).set_query_type(RecordType::SOA);
+        zq.set_name(to_hickory(&zone.name))
+            .set_query_class(DNSClass::IN)
+            .set_query_type(RecordType::SOA);
         msg.add_zone(zq);
         for (name, value) in set.pairs() {
             if !name.is_within(&zone.name) {
@@ -103,7 +120,11 @@ impl Rfc2136Provider {
                     message: format!("{name} is not inside zone {}", zone.name),
                 });
             }
-            let mut r = Record::from_rdata(to_hickory(name), set.ttl, RData::TXT(TXT::new(txt_strings(value))));
+            let mut r = Record::from_rdata(
+                to_hickory(name),
+                set.ttl,
+                RData::TXT(TXT::new(txt_strings(value))),
+            );
             match op {
                 Op::Add => r.dns_class = DNSClass::IN,
                 Op::Delete => {
@@ -127,11 +148,17 @@ impl Rfc2136Provider {
         let msg = Self::update_message(zone, set, op)?;
         let size = msg
             .to_vec()
-            .map_err(|e| ProviderError::Other { provider: KIND, message: format!("cannot encode the update: {e}") })?
+            .map_err(|e| ProviderError::Other {
+                provider: KIND,
+                message: format!("cannot encode the update: {e}"),
+            })?
             .len();
         let transport = self.transport(size);
         let signer = match &self.config.key {
-            Some(k) => Some(k.signer().map_err(|m| ProviderError::Config { provider: KIND, message: m })?),
+            Some(k) => Some(k.signer().map_err(|m| ProviderError::Config {
+                provider: KIND,
+                message: m,
+            })?),
             None => None,
         };
         let mut options = DnsRequestOptions::default();
@@ -139,9 +166,15 @@ impl Rfc2136Provider {
         let verb = if op == Op::Add { "add" } else { "delete" };
         tracing::debug!(%server, zone = %zone, values = set.len(), bytes = size, ?transport,
             key = self.config.key.as_ref().map(|k| k.name.as_str()).unwrap_or("(unsigned)"), "sending UPDATE ({verb})");
-        let answer = query::exchange(server, DnsRequest::new(msg, options), transport, signer, self.config.timeout)
-            .await
-            .map_err(|e| self.map_query_error(e))?;
+        let answer = query::exchange(
+            server,
+            DnsRequest::new(msg, options),
+            transport,
+            signer,
+            self.config.timeout,
+        )
+        .await
+        .map_err(|e| self.map_query_error(e))?;
         let code = answer.metadata.response_code;
         // A TSIG error can ride in the TSIG record even when hickory accepted the answer.
         let tsig_error = answer.signature.as_ref().and_then(|s| s.data.error);
@@ -149,7 +182,14 @@ impl Rfc2136Provider {
             tracing::debug!(%server, zone = %zone, "UPDATE ({verb}) accepted");
             return Ok(());
         }
-        Err(self.map_rcode(code, tsig_error.map(|e| format!("{e:?}")), zone, set))
+        let signed = answer.signature.is_some();
+        Err(self.map_rcode(
+            code,
+            tsig_error.map(|e| format!("{e:?}")),
+            signed,
+            zone,
+            set,
+        ))
     }
 
     fn key_desc(&self) -> String {
@@ -174,18 +214,35 @@ impl Rfc2136Provider {
                     ),
                 }
             }
-            QueryError::Timeout { after, .. } => unreachable(target, format!("no answer within {} s", after.as_secs())),
-            QueryError::Io { message, .. } => unreachable(target, message),
-            QueryError::Protocol { message, .. } => {
-                ProviderError::Other { provider: KIND, message: format!("{target}: bad answer: {message}") }
+            QueryError::Timeout { after, .. } => {
+                unreachable(target, format!("no answer within {} s", after.as_secs()))
             }
-            other => ProviderError::Other { provider: KIND, message: other.to_string() },
+            QueryError::Io { message, .. } => unreachable(target, message),
+            QueryError::Protocol { message, .. } => ProviderError::Other {
+                provider: KIND,
+                message: format!("{target}: bad answer: {message}"),
+            },
+            other => ProviderError::Other {
+                provider: KIND,
+                message: other.to_string(),
+            },
         }
     }
 
-    fn map_rcode(&self, code: ResponseCode, tsig_error: Option<String>, zone: &Zone, set: &TxtSet) -> ProviderError {
+    fn map_rcode(
+        &self,
+        code: ResponseCode,
+        tsig_error: Option<String>,
+        signed: bool,
+        zone: &Zone,
+        set: &TxtSet,
+    ) -> ProviderError {
         let ns = self.config.nameserver.to_string();
-        let names = set.names().map(DnsName::as_str).collect::<Vec<_>>().join(", ");
+        let names = set
+            .names()
+            .map(DnsName::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
         let auth = |what: &str| ProviderError::Auth {
             provider: KIND,
             message: format!(
@@ -194,16 +251,25 @@ impl Rfc2136Provider {
             ),
         };
         if let Some(t) = tsig_error {
-            return auth(&format!("{} ({})", rcode_name(code), t.to_ascii_uppercase()));
+            return auth(&format!(
+                "{} ({})",
+                rcode_name(code),
+                t.to_ascii_uppercase()
+            ));
         }
         match code {
             ResponseCode::BADSIG => auth("BADSIG (wrong secret)"),
-            ResponseCode::BADKEY => auth("BADKEY (the server has no key of this name and algorithm)"),
+            ResponseCode::BADKEY => {
+                auth("BADKEY (the server has no key of this name and algorithm)")
+            }
             ResponseCode::BADTIME => ProviderError::Auth {
                 provider: KIND,
-                message: format!("{ns} answered BADTIME: this machine's clock differs from the server's by more than 5 minutes; fix the clock (NTP)"),
+                message: format!(
+                    "{ns} answered BADTIME: this machine's clock differs from the server's by more than 5 minutes; fix the clock (NTP)"
+                ),
             },
-            ResponseCode::NotAuth if self.config.key.is_some() => ProviderError::Auth {
+            // A correctly signed NOTAUTH: the key was fine, the zone is not served there.
+            ResponseCode::NotAuth if self.config.key.is_some() && !signed => ProviderError::Auth {
                 provider: KIND,
                 message: format!(
                     "{ns} answered NOTAUTH for zone {zone}: either TSIG was rejected (bad key name, secret or algorithm, \
@@ -214,12 +280,17 @@ impl Rfc2136Provider {
             ResponseCode::NotAuth => ProviderError::ZoneNotFound {
                 provider: KIND,
                 zone: zone.to_string(),
-                message: format!("{ns} answered NOTAUTH: it is not authoritative for the zone (send updates to the primary)"),
+                message: format!(
+                    "{ns} answered NOTAUTH: it is not authoritative for zone {zone} (check the zone name, and send \
+                     updates to the zone's primary)"
+                ),
             },
             ResponseCode::NotZone => ProviderError::ZoneNotFound {
                 provider: KIND,
                 zone: zone.to_string(),
-                message: format!("{ns} answered NOTZONE: {names} is not inside zone {zone} on that server; set `zone` correctly"),
+                message: format!(
+                    "{ns} answered NOTZONE: {names} is not inside zone {zone} on that server; set `zone` correctly"
+                ),
             },
             ResponseCode::Refused if self.config.key.is_none() => ProviderError::Rejected {
                 provider: KIND,
@@ -247,7 +318,9 @@ impl Rfc2136Provider {
             },
             ResponseCode::NotImp => ProviderError::Rejected {
                 provider: KIND,
-                message: format!("{ns} answered NOTIMP: it does not support dynamic updates (RFC 2136)"),
+                message: format!(
+                    "{ns} answered NOTIMP: it does not support dynamic updates (RFC 2136)"
+                ),
             },
             ResponseCode::FormErr => ProviderError::Rejected {
                 provider: KIND,
@@ -263,17 +336,31 @@ impl Rfc2136Provider {
     /// Ask the nameserver itself for the SOA of `fqdn` and its parents.
     async fn discover_zone(&self, fqdn: &DnsName) -> Result<Zone, ProviderError> {
         let server = self.server_addr().await?;
-        let transport = if self.config.tcp { Transport::Tcp } else { Transport::Udp };
+        let transport = if self.config.tcp {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
         let timeout = self.config.timeout.min(query::DEFAULT_QUERY_TIMEOUT * 2);
         let mut last = String::new();
         for candidate in fqdn.ancestors() {
-            let m = query::query_over(transport, server, &candidate, RecordType::SOA, false, timeout)
-                .await
-                .map_err(|e| self.map_query_error(e))?;
+            let m = query::query_over(
+                transport,
+                server,
+                &candidate,
+                RecordType::SOA,
+                false,
+                timeout,
+            )
+            .await
+            .map_err(|e| self.map_query_error(e))?;
             let code = m.metadata.response_code;
             if matches!(code, ResponseCode::NoError | ResponseCode::NXDomain) {
                 let cand = to_hickory(&candidate);
-                if m.answers.iter().any(|r| r.record_type() == RecordType::SOA && r.name == cand) {
+                if m.answers
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::SOA && r.name == cand)
+                {
                     return Ok(Zone::new(candidate));
                 }
                 if let Some(owner) = m
@@ -318,7 +405,11 @@ fn txt_strings(value: &str) -> Vec<String> {
 }
 
 fn unreachable(target: String, message: String) -> ProviderError {
-    ProviderError::Unreachable { provider: KIND, target, message }
+    ProviderError::Unreachable {
+        provider: KIND,
+        target,
+        message,
+    }
 }
 
 #[async_trait]
@@ -338,12 +429,20 @@ impl DnsProvider for Rfc2136Provider {
                 message: format!("{fqdn} is not inside the configured zone {z}"),
             });
         }
-        if let Some(z) = self.zones.lock().unwrap_or_else(|p| p.into_inner()).get(fqdn) {
+        if let Some(z) = self
+            .zones
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(fqdn)
+        {
             return Ok(Some(z.clone()));
         }
         let zone = self.discover_zone(fqdn).await?;
         tracing::debug!(%fqdn, zone = %zone, server = %self.config.nameserver, "zone from the nameserver's SOA");
-        self.zones.lock().unwrap_or_else(|p| p.into_inner()).insert(fqdn.clone(), zone.clone());
+        self.zones
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fqdn.clone(), zone.clone());
         Ok(Some(zone))
     }
 
@@ -373,9 +472,17 @@ mod tests {
         let add = Rfc2136Provider::update_message(&zone, &set, Op::Add).expect("msg");
         assert_eq!(add.metadata.op_code, OpCode::Update);
         assert_eq!(add.authorities.len(), 3);
-        assert!(add.authorities.iter().all(|r| r.dns_class == DNSClass::IN && r.ttl == 60));
+        assert!(
+            add.authorities
+                .iter()
+                .all(|r| r.dns_class == DNSClass::IN && r.ttl == 60)
+        );
         let del = Rfc2136Provider::update_message(&zone, &set, Op::Delete).expect("msg");
-        assert!(del.authorities.iter().all(|r| r.dns_class == DNSClass::NONE && r.ttl == 0));
+        assert!(
+            del.authorities
+                .iter()
+                .all(|r| r.dns_class == DNSClass::NONE && r.ttl == 0)
+        );
         let outside = Zone::new(DnsName::parse("other.test").expect("name"));
         assert!(Rfc2136Provider::update_message(&outside, &set, Op::Add).is_err());
     }
@@ -384,7 +491,10 @@ mod tests {
     fn long_values_are_split() {
         let v = "x".repeat(600);
         let parts = txt_strings(&v);
-        assert_eq!(parts.iter().map(String::len).collect::<Vec<_>>(), [255, 255, 90]);
+        assert_eq!(
+            parts.iter().map(String::len).collect::<Vec<_>>(),
+            [255, 255, 90]
+        );
         assert_eq!(txt_strings("short"), ["short"]);
     }
 }

@@ -122,7 +122,10 @@ pub struct Rfc2136Settings {
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
-    ProviderError::Config { provider: KIND, message: message.into() }
+    ProviderError::Config {
+        provider: KIND,
+        message: message.into(),
+    }
 }
 
 fn parse_bool(var: &str, v: &str) -> Result<bool, ProviderError> {
@@ -139,12 +142,11 @@ impl Rfc2136Settings {
         let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
         let timeout = match get("RFC2136_DNS_TIMEOUT") {
             None => None,
-            Some(v) => Some(
-                v.trim()
-                    .trim_end_matches('s')
-                    .parse::<u64>()
-                    .map_err(|_| bad(format!("RFC2136_DNS_TIMEOUT=`{v}`: expected a number of seconds")))?,
-            ),
+            Some(v) => Some(v.trim().trim_end_matches('s').parse::<u64>().map_err(|_| {
+                bad(format!(
+                    "RFC2136_DNS_TIMEOUT=`{v}`: expected a number of seconds"
+                ))
+            })?),
         };
         Ok(Rfc2136Settings {
             kind: None,
@@ -155,7 +157,9 @@ impl Rfc2136Settings {
             tsig_secret_file: get("RFC2136_TSIG_SECRET_FILE").map(PathBuf::from),
             tsig_file: get("RFC2136_TSIG_FILE").map(PathBuf::from),
             zone: get("RFC2136_ZONE"),
-            tcp: get("RFC2136_TCP").map(|v| parse_bool("RFC2136_TCP", &v)).transpose()?,
+            tcp: get("RFC2136_TCP")
+                .map(|v| parse_bool("RFC2136_TCP", &v))
+                .transpose()?,
             timeout,
             insecure_unsigned: get("RFC2136_INSECURE_UNSIGNED")
                 .map(|v| parse_bool("RFC2136_INSECURE_UNSIGNED", &v))
@@ -165,7 +169,9 @@ impl Rfc2136Settings {
 
     /// Read the `RFC2136_*` variables of this process.
     pub fn from_env() -> Result<Self, ProviderError> {
-        let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("RFC2136_")).collect();
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("RFC2136_"))
+            .collect();
         Self::from_env_map(&env)
     }
 
@@ -188,14 +194,16 @@ impl Rfc2136Settings {
 
     /// Check the settings, read key files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
-        if let Some(kind) = &self.kind {
-            if kind != KIND {
-                return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
-            }
+        if let Some(kind) = &self.kind
+            && kind != KIND
+        {
+            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
         }
         let nameserver = match self.nameserver.as_deref().map(str::trim) {
             None | Some("") => {
-                return Err(bad("no nameserver: set `nameserver` (RFC2136_NAMESERVER) to the server taking updates, e.g. ns1.example.com or 192.0.2.1:53"));
+                return Err(bad(
+                    "no nameserver: set `nameserver` (RFC2136_NAMESERVER) to the server taking updates, e.g. ns1.example.com or 192.0.2.1:53",
+                ));
             }
             Some(s) => Nameserver::parse(s)?,
         };
@@ -213,10 +221,18 @@ impl Rfc2136Settings {
             ));
         }
         if key.is_some() && insecure {
-            tracing::warn!("rfc2136: insecure_unsigned is set but a TSIG key is given; updates are signed");
+            tracing::warn!(
+                "rfc2136: insecure_unsigned is set but a TSIG key is given; updates are signed"
+            );
         }
         let timeout = Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1));
-        Ok(Rfc2136Config { nameserver, key, zone, tcp: self.tcp.unwrap_or(false), timeout })
+        Ok(Rfc2136Config {
+            nameserver,
+            key,
+            zone,
+            tcp: self.tcp.unwrap_or(false),
+            timeout,
+        })
     }
 
     fn key(&self) -> Result<Option<TsigKey>, ProviderError> {
@@ -227,18 +243,24 @@ impl Rfc2136Settings {
         };
         if let Some(path) = &self.tsig_file {
             if self.tsig_secret.is_some() || self.tsig_secret_file.is_some() {
-                return Err(bad("give either tsig_file or tsig_secret/tsig_secret_file, not both"));
+                return Err(bad(
+                    "give either tsig_file or tsig_secret/tsig_secret_file, not both",
+                ));
             }
             let text = read(path, "tsig_file")?;
-            let keys = parse_key_file(&text).map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
+            let keys = parse_key_file(&text)
+                .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
             let entry = select_key(&keys, self.tsig_key.as_deref())
                 .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
             let file_alg = match &entry.algorithm {
                 None => None,
-                Some(a) => Some(
-                    Algorithm::parse(a)
-                        .map_err(|m| bad(format!("tsig_file {}: key `{}`: {m}", path.display(), entry.name)))?,
-                ),
+                Some(a) => Some(Algorithm::parse(a).map_err(|m| {
+                    bad(format!(
+                        "tsig_file {}: key `{}`: {m}",
+                        path.display(),
+                        entry.name
+                    ))
+                })?),
             };
             let algorithm = match (file_alg, explicit_alg) {
                 (Some(f), Some(e)) if f != e => {
@@ -252,28 +274,43 @@ impl Rfc2136Settings {
                 (None, Some(e)) => e,
                 (None, None) => Algorithm::HmacSha256,
             };
-            let secret = entry
-                .secret
-                .as_deref()
-                .ok_or_else(|| bad(format!("tsig_file {}: key `{}` has no secret", path.display(), entry.name)))?;
+            let secret = entry.secret.as_deref().ok_or_else(|| {
+                bad(format!(
+                    "tsig_file {}: key `{}` has no secret",
+                    path.display(),
+                    entry.name
+                ))
+            })?;
             return TsigKey::new(&entry.name, algorithm, secret)
                 .map(Some)
                 .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())));
         }
         let secret = match (&self.tsig_secret, &self.tsig_secret_file) {
-            (Some(_), Some(_)) => return Err(bad("give either tsig_secret or tsig_secret_file, not both")),
+            (Some(_), Some(_)) => {
+                return Err(bad("give either tsig_secret or tsig_secret_file, not both"));
+            }
             (Some(s), None) => Some(s.expose().to_string()),
             (None, Some(p)) => Some(read(p, "tsig_secret_file")?.trim().to_string()),
             (None, None) => None,
         };
-        match (self.tsig_key.as_deref().map(str::trim).filter(|k| !k.is_empty()), secret) {
+        match (
+            self.tsig_key
+                .as_deref()
+                .map(str::trim)
+                .filter(|k| !k.is_empty()),
+            secret,
+        ) {
             (None, None) => Ok(None),
             (Some(name), None) => Err(bad(format!(
                 "tsig_key `{name}` has no secret: set tsig_secret_file (RFC2136_TSIG_SECRET_FILE) or tsig_secret"
             ))),
-            (None, Some(_)) => Err(bad("a TSIG secret is given but no key name: set tsig_key (RFC2136_TSIG_KEY)")),
+            (None, Some(_)) => Err(bad(
+                "a TSIG secret is given but no key name: set tsig_key (RFC2136_TSIG_KEY)",
+            )),
             (Some(name), Some(secret)) => {
-                TsigKey::new(name, explicit_alg.unwrap_or(Algorithm::HmacSha256), &secret).map(Some).map_err(bad)
+                TsigKey::new(name, explicit_alg.unwrap_or(Algorithm::HmacSha256), &secret)
+                    .map(Some)
+                    .map_err(bad)
             }
         }
     }
@@ -297,26 +334,45 @@ impl Nameserver {
     pub fn parse(s: &str) -> Result<Self, ProviderError> {
         let s = s.trim();
         if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
-            return Ok(Nameserver { host: sa.ip().to_string(), port: sa.port() });
+            return Ok(Nameserver {
+                host: sa.ip().to_string(),
+                port: sa.port(),
+            });
         }
-        if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
-            return Ok(Nameserver { host: ip.to_string(), port: 53 });
+        if let Ok(ip) = s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+        {
+            return Ok(Nameserver {
+                host: ip.to_string(),
+                port: 53,
+            });
         }
         let (host, port) = match s.rsplit_once(':') {
             Some((h, p)) => {
-                let port = p.parse::<u16>().map_err(|_| bad(format!("nameserver `{s}`: bad port `{p}`")))?;
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| bad(format!("nameserver `{s}`: bad port `{p}`")))?;
                 (h, port)
             }
             None => (s, 53),
         };
         DnsName::parse(host).map_err(|e| bad(format!("nameserver `{s}`: {e}")))?;
-        Ok(Nameserver { host: host.trim_end_matches('.').to_string(), port })
+        Ok(Nameserver {
+            host: host.trim_end_matches('.').to_string(),
+            port,
+        })
     }
 }
 
 impl std::fmt::Display for Nameserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') { write!(f, "[{}]:{}", self.host, self.port) } else { write!(f, "{}:{}", self.host, self.port) }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -340,7 +396,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -357,7 +416,13 @@ mod tests {
         .expect("env");
         let merged = file.merge(envs);
         let cfg = merged.validate().expect("valid");
-        assert_eq!(cfg.nameserver, Nameserver { host: "192.0.2.1".into(), port: 5353 });
+        assert_eq!(
+            cfg.nameserver,
+            Nameserver {
+                host: "192.0.2.1".into(),
+                port: 5353
+            }
+        );
         assert!(!cfg.tcp);
         let key = cfg.key.expect("key");
         assert_eq!(key.algorithm, Algorithm::HmacSha512);
@@ -367,19 +432,35 @@ mod tests {
 
     #[test]
     fn unknown_keys_refused() {
-        let r: Result<Rfc2136Settings, _> = serde_json::from_value(serde_json::json!({ "nameservr": "x" }));
+        let r: Result<Rfc2136Settings, _> =
+            serde_json::from_value(serde_json::json!({ "nameservr": "x" }));
         assert!(r.is_err());
     }
 
     #[test]
     fn missing_key_is_a_config_error_unless_insecure() {
-        let s = Rfc2136Settings { nameserver: Some("127.0.0.1".into()), ..Default::default() };
+        let s = Rfc2136Settings {
+            nameserver: Some("127.0.0.1".into()),
+            ..Default::default()
+        };
         let e = s.validate().expect_err("no key");
         assert!(e.to_string().contains("no TSIG key"), "{e}");
-        let s = Rfc2136Settings { insecure_unsigned: Some(true), ..s };
+        let s = Rfc2136Settings {
+            insecure_unsigned: Some(true),
+            ..s
+        };
         assert!(s.validate().is_ok_and(|c| c.key.is_none()));
-        let s = Rfc2136Settings { nameserver: Some("127.0.0.1".into()), tsig_key: Some("k".into()), ..Default::default() };
-        assert!(s.validate().expect_err("no secret").to_string().contains("no secret"));
+        let s = Rfc2136Settings {
+            nameserver: Some("127.0.0.1".into()),
+            tsig_key: Some("k".into()),
+            ..Default::default()
+        };
+        assert!(
+            s.validate()
+                .expect_err("no secret")
+                .to_string()
+                .contains("no secret")
+        );
         let s = Rfc2136Settings {
             nameserver: Some("127.0.0.1".into()),
             tsig_key: Some("k".into()),
@@ -387,14 +468,22 @@ mod tests {
             tsig_algorithm: Some("hmac-md5".into()),
             ..Default::default()
         };
-        assert!(s.validate().expect_err("md5").to_string().contains("hmac-md5 is insecure"));
+        assert!(
+            s.validate()
+                .expect_err("md5")
+                .to_string()
+                .contains("hmac-md5 is insecure")
+        );
     }
 
     #[test]
     fn nameserver_forms() {
         let p = |s: &str| Nameserver::parse(s).map(|n| n.to_string());
         assert_eq!(p("ns1.example.com").expect("ok"), "ns1.example.com:53");
-        assert_eq!(p("ns1.example.com.:5353").expect("ok"), "ns1.example.com:5353");
+        assert_eq!(
+            p("ns1.example.com.:5353").expect("ok"),
+            "ns1.example.com:5353"
+        );
         assert_eq!(p("192.0.2.1").expect("ok"), "192.0.2.1:53");
         assert_eq!(p("2001:db8::1").expect("ok"), "[2001:db8::1]:53");
         assert_eq!(p("[2001:db8::1]:5353").expect("ok"), "[2001:db8::1]:5353");
@@ -404,20 +493,40 @@ mod tests {
 
     #[test]
     fn key_file_and_algorithm_conflict() {
-        let dir = std::env::temp_dir().join(format!("wildcert-rfc2136-unit-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("wildcert-rfc2136-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("k.conf");
-        std::fs::write(&path, "key \"acme\" {\n algorithm hmac-sha384;\n secret \"c2VjcmV0\";\n};\n").expect("write");
+        std::fs::write(
+            &path,
+            "key \"acme\" {\n algorithm hmac-sha384;\n secret \"c2VjcmV0\";\n};\n",
+        )
+        .expect("write");
         let base = Rfc2136Settings {
             nameserver: Some("127.0.0.1".into()),
             tsig_file: Some(path.clone()),
             ..Default::default()
         };
         let cfg = base.validate().expect("valid");
-        assert_eq!(cfg.key.as_ref().map(|k| k.algorithm), Some(Algorithm::HmacSha384));
-        let conflict = Rfc2136Settings { tsig_algorithm: Some("hmac-sha256".into()), ..base.clone() };
-        assert!(conflict.validate().expect_err("conflict").to_string().contains("agree"));
-        let both = Rfc2136Settings { tsig_secret: Some(Secret::new("eA==")), ..base };
+        assert_eq!(
+            cfg.key.as_ref().map(|k| k.algorithm),
+            Some(Algorithm::HmacSha384)
+        );
+        let conflict = Rfc2136Settings {
+            tsig_algorithm: Some("hmac-sha256".into()),
+            ..base.clone()
+        };
+        assert!(
+            conflict
+                .validate()
+                .expect_err("conflict")
+                .to_string()
+                .contains("agree")
+        );
+        let both = Rfc2136Settings {
+            tsig_secret: Some(Secret::new("eA==")),
+            ..base
+        };
         assert!(both.validate().is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

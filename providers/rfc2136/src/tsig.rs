@@ -26,22 +26,29 @@ impl Algorithm {
     /// algorithms are refused with a message saying what to do.
     pub fn parse(input: &str) -> Result<Self, String> {
         let n = input.trim().trim_end_matches('.').to_ascii_lowercase();
-        let core = n.strip_prefix("hmac-").or_else(|| n.strip_prefix("hmac_")).unwrap_or(&n);
+        let core = n
+            .strip_prefix("hmac-")
+            .or_else(|| n.strip_prefix("hmac_"))
+            .unwrap_or(&n);
         let fix = "generate a new key: tsig-keygen -a hmac-sha256 NAME";
         match core {
             "sha256" => Ok(Algorithm::HmacSha256),
             "sha384" => Ok(Algorithm::HmacSha384),
             "sha512" => Ok(Algorithm::HmacSha512),
-            "md5" | "md5.sig-alg.reg.int" => {
-                Err(format!("hmac-md5 is insecure and not supported (RFC 8945 §6); {fix}"))
-            }
-            "sha1" => Err(format!("hmac-sha1 is not recommended (RFC 8945 §6) and not supported; {fix}")),
+            "md5" | "md5.sig-alg.reg.int" => Err(format!(
+                "hmac-md5 is insecure and not supported (RFC 8945 §6); {fix}"
+            )),
+            "sha1" => Err(format!(
+                "hmac-sha1 is not recommended (RFC 8945 §6) and not supported; {fix}"
+            )),
             "sha224" => Err(format!("hmac-sha224 is not supported; {fix}")),
-            c if c.starts_with("sha") && c.contains('-') => {
-                Err(format!("truncated TSIG algorithm `{input}` is not supported; {fix}"))
-            }
+            c if c.starts_with("sha") && c.contains('-') => Err(format!(
+                "truncated TSIG algorithm `{input}` is not supported; {fix}"
+            )),
             "" => Err("empty TSIG algorithm; use hmac-sha256, hmac-sha384 or hmac-sha512".into()),
-            _ => Err(format!("unknown TSIG algorithm `{input}`; use hmac-sha256, hmac-sha384 or hmac-sha512")),
+            _ => Err(format!(
+                "unknown TSIG algorithm `{input}`; use hmac-sha256, hmac-sha384 or hmac-sha512"
+            )),
         }
     }
 
@@ -96,7 +103,8 @@ impl TsigKey {
         if name.is_empty() {
             return Err("empty TSIG key name".into());
         }
-        Name::from_ascii(format!("{name}.")).map_err(|e| format!("bad TSIG key name `{name}`: {e}"))?;
+        Name::from_ascii(format!("{name}."))
+            .map_err(|e| format!("bad TSIG key name `{name}`: {e}"))?;
         let compact: String = secret_b64.chars().filter(|c| !c.is_whitespace()).collect();
         if compact.is_empty() {
             return Err(format!("empty TSIG secret for key `{name}`"));
@@ -104,13 +112,19 @@ impl TsigKey {
         let secret = base64::engine::general_purpose::STANDARD
             .decode(compact.as_bytes())
             .map_err(|_| format!("the TSIG secret for key `{name}` is not valid base64 (copy it from the key file's `secret` line)"))?;
-        Ok(TsigKey { name, algorithm, secret })
+        Ok(TsigKey {
+            name,
+            algorithm,
+            secret,
+        })
     }
 
     /// The hickory signer for this key.
     pub fn signer(&self) -> Result<TSigner, String> {
-        let name = Name::from_ascii(format!("{}.", self.name)).map_err(|e| format!("bad TSIG key name: {e}"))?;
-        TSigner::new(self.secret.clone(), self.algorithm.hickory(), name, FUDGE).map_err(|e| e.to_string())
+        let name = Name::from_ascii(format!("{}.", self.name))
+            .map_err(|e| format!("bad TSIG key name: {e}"))?;
+        TSigner::new(self.secret.clone(), self.algorithm.hickory(), name, FUDGE)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -238,7 +252,11 @@ pub fn parse_key_file(text: &str) -> Result<Vec<KeyFileEntry>, String> {
             return Err(format!("key `{name}`: expected `{{` after the name"));
         }
         i += 3;
-        let mut entry = KeyFileEntry { name: normalise_key_name(&name), algorithm: None, secret: None };
+        let mut entry = KeyFileEntry {
+            name: normalise_key_name(&name),
+            algorithm: None,
+            secret: None,
+        };
         loop {
             match tokens.get(i) {
                 None => return Err(format!("key `{name}`: missing `}}`")),
@@ -277,7 +295,12 @@ pub fn parse_key_file(text: &str) -> Result<Vec<KeyFileEntry>, String> {
 
 /// Choose the key named `wanted`, or the only key when no name is given.
 pub fn select_key(keys: &[KeyFileEntry], wanted: Option<&str>) -> Result<KeyFileEntry, String> {
-    let names = || keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ");
+    let names = || {
+        keys.iter()
+            .map(|k| k.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match wanted {
         Some(w) => {
             let w = normalise_key_name(w);
@@ -292,7 +315,10 @@ pub fn select_key(keys: &[KeyFileEntry], wanted: Option<&str>) -> Result<KeyFile
         None => match keys {
             [] => Err("the file holds no `key \"NAME\" { ... };` block".into()),
             [one] => Ok(one.clone()),
-            _ => Err(format!("the file holds several keys ({}); set tsig_key to choose one", names())),
+            _ => Err(format!(
+                "the file holds several keys ({}); set tsig_key to choose one",
+                names()
+            )),
         },
     }
 }
@@ -303,18 +329,35 @@ mod tests {
 
     #[test]
     fn algorithm_names() {
-        for ok in ["hmac-sha256", "HMAC-SHA256.", "sha256", "Hmac-Sha256", " hmac-sha256. "] {
+        for ok in [
+            "hmac-sha256",
+            "HMAC-SHA256.",
+            "sha256",
+            "Hmac-Sha256",
+            " hmac-sha256. ",
+        ] {
             assert_eq!(Algorithm::parse(ok), Ok(Algorithm::HmacSha256), "{ok}");
         }
         assert_eq!(Algorithm::parse("hmac-sha384"), Ok(Algorithm::HmacSha384));
         assert_eq!(Algorithm::parse("HMAC-SHA512."), Ok(Algorithm::HmacSha512));
         let md5 = Algorithm::parse("HMAC-MD5.SIG-ALG.REG.INT").expect_err("md5");
-        assert!(md5.contains("hmac-md5 is insecure") && md5.contains("tsig-keygen -a hmac-sha256"), "{md5}");
+        assert!(
+            md5.contains("hmac-md5 is insecure") && md5.contains("tsig-keygen -a hmac-sha256"),
+            "{md5}"
+        );
         assert!(Algorithm::parse("hmac-md5").is_err());
-        assert!(Algorithm::parse("hmac-sha1").expect_err("sha1").contains("sha1"));
+        assert!(
+            Algorithm::parse("hmac-sha1")
+                .expect_err("sha1")
+                .contains("sha1")
+        );
         assert!(Algorithm::parse("hmac-sha224").is_err());
         assert!(Algorithm::parse("hmac-sha256-128").is_err());
-        assert!(Algorithm::parse("rot13").expect_err("unknown").contains("unknown TSIG algorithm"));
+        assert!(
+            Algorithm::parse("rot13")
+                .expect_err("unknown")
+                .contains("unknown TSIG algorithm")
+        );
     }
 
     #[test]
@@ -335,13 +378,26 @@ options { directory "/tmp"; };
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].name, "acme-key");
         assert_eq!(keys[0].algorithm.as_deref(), Some("hmac-sha256"));
-        assert_eq!(keys[0].secret.as_deref(), Some("c2VjcmV0LXNlY3JldC1zZWNyZXQ="));
+        assert_eq!(
+            keys[0].secret.as_deref(),
+            Some("c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
+        );
         assert_eq!(keys[1].name, "other.key");
         assert_eq!(keys[1].algorithm.as_deref(), Some("HMAC-SHA512."));
-        assert_eq!(select_key(&keys, Some("Other.Key.")).map(|k| k.name), Ok("other.key".into()));
-        assert!(select_key(&keys, None).expect_err("ambiguous").contains("acme-key, other.key"));
+        assert_eq!(
+            select_key(&keys, Some("Other.Key.")).map(|k| k.name),
+            Ok("other.key".into())
+        );
+        assert!(
+            select_key(&keys, None)
+                .expect_err("ambiguous")
+                .contains("acme-key, other.key")
+        );
         assert!(select_key(&keys, Some("nope")).is_err());
-        assert_eq!(select_key(&keys[..1], None).map(|k| k.name), Ok("acme-key".into()));
+        assert_eq!(
+            select_key(&keys[..1], None).map(|k| k.name),
+            Ok("acme-key".into())
+        );
         assert!(!format!("{:?}", keys[0]).contains("c2Vj"));
     }
 

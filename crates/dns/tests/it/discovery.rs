@@ -6,37 +6,68 @@ use crate::{discovery, name, topology};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zone_found_by_soa_walk() {
-    let Some(topo) = topology(&["example.test"]) else { return };
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
     let d = discovery(&topo);
-    for n in ["_acme-challenge.example.test", "_acme-challenge.deep.sub.example.test", "example.test"] {
-        assert_eq!(d.find_zone(&name(n)).await.expect("zone"), name("example.test"), "{n}");
+    for n in [
+        "_acme-challenge.example.test",
+        "_acme-challenge.deep.sub.example.test",
+        "example.test",
+    ] {
+        assert_eq!(
+            d.find_zone(&name(n)).await.expect("zone"),
+            name("example.test"),
+            "{n}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_zone_is_a_clear_error() {
-    let Some(topo) = topology(&["example.test"]) else { return };
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
     let d = discovery(&topo);
-    let err = d.find_zone(&name("_acme-challenge.nowhere.invalid")).await.expect_err("no zone");
+    let err = d
+        .find_zone(&name("_acme-challenge.nowhere.invalid"))
+        .await
+        .expect_err("no zone");
     assert!(matches!(err, DiscoveryError::NoZone { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("no zone found for _acme-challenge.nowhere.invalid"), "{text}");
+    assert!(
+        text.contains("no zone found for _acme-challenge.nowhere.invalid"),
+        "{text}"
+    );
     assert!(text.contains("REFUSED"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nameservers_and_every_address() {
-    let Some(topo) = topology(&["example.test"]) else { return };
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
     let d = discovery(&topo);
     let servers = d.nameservers(&name("example.test")).await.expect("ns");
     let mut got: Vec<(String, String)> = servers
         .iter()
-        .map(|s| (s.name.as_ref().map(ToString::to_string).unwrap_or_default(), s.addr.to_string()))
+        .map(|s| {
+            (
+                s.name.as_ref().map(ToString::to_string).unwrap_or_default(),
+                s.addr.to_string(),
+            )
+        })
         .collect();
     got.sort();
     let want = vec![
-        ("ns1.example.test".to_string(), topo.prompt_secondary_addr().to_string()),
-        ("ns2.example.test".to_string(), topo.lagging_secondary_addr().to_string()),
+        (
+            "ns1.example.test".to_string(),
+            topo.prompt_secondary_addr().to_string(),
+        ),
+        (
+            "ns2.example.test".to_string(),
+            topo.lagging_secondary_addr().to_string(),
+        ),
     ];
     assert_eq!(got, want);
     // The hidden primary is not in the NS set.
@@ -45,7 +76,9 @@ async fn nameservers_and_every_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cname_delegation_followed_and_loops_detected() {
-    let Some(topo) = topology(&["example.test", "auth.test"]) else { return };
+    let Some(topo) = topology(&["example.test", "auth.test"]) else {
+        return;
+    };
     topo.add_records(
         "example.test",
         &[
@@ -61,7 +94,10 @@ async fn cname_delegation_followed_and_loops_detected() {
     let from = name("_acme-challenge.deleg.example.test");
     let mut chain = None;
     for _ in 0..80 {
-        let d1 = wildcert_dns::Discovery::new(vec![topo.lagging_secondary_addr()], std::time::Duration::from_secs(2));
+        let d1 = wildcert_dns::Discovery::new(
+            vec![topo.lagging_secondary_addr()],
+            std::time::Duration::from_secs(2),
+        );
         let got = d1.follow_cnames(&from).await.expect("follow");
         if got.chain.len() == 2 {
             chain = Some(got);
@@ -71,14 +107,26 @@ async fn cname_delegation_followed_and_loops_detected() {
     }
     let chain = chain.expect("CNAME chain visible on the lagging secondary");
     assert_eq!(chain.target(), &name("_acme-challenge.deleg.auth.test"));
-    assert_eq!(chain.to_string(), "_acme-challenge.deleg.example.test → hop.example.test → _acme-challenge.deleg.auth.test");
-    assert_eq!(d.find_zone(chain.target()).await.expect("zone"), name("auth.test"));
+    assert_eq!(
+        chain.to_string(),
+        "_acme-challenge.deleg.example.test → hop.example.test → _acme-challenge.deleg.auth.test"
+    );
+    assert_eq!(
+        d.find_zone(chain.target()).await.expect("zone"),
+        name("auth.test")
+    );
 
-    let err = d.follow_cnames(&name("_acme-challenge.loop.example.test")).await.expect_err("loop");
+    let err = d
+        .follow_cnames(&name("_acme-challenge.loop.example.test"))
+        .await
+        .expect_err("loop");
     assert!(matches!(err, DiscoveryError::CnameLoop { .. }), "{err:?}");
     assert!(err.to_string().contains("CNAME loop"), "{err}");
 
     // No CNAME: the chain is empty and the target is the name itself.
-    let plain = d.follow_cnames(&name("_acme-challenge.plain.example.test")).await.expect("follow");
+    let plain = d
+        .follow_cnames(&name("_acme-challenge.plain.example.test"))
+        .await
+        .expect("follow");
     assert!(plain.chain.is_empty());
 }

@@ -13,7 +13,10 @@ use wildcert_testkit::{BindOptions, BindTopology};
 
 /// Start a topology serving `zones`, or `None` to skip.
 pub fn topology(zones: &[&str]) -> Option<BindTopology> {
-    topology_with(BindOptions { zones: zones.iter().map(|z| z.to_string()).collect(), ..BindOptions::default() })
+    topology_with(BindOptions {
+        zones: zones.iter().map(|z| z.to_string()).collect(),
+        ..BindOptions::default()
+    })
 }
 
 /// Start a topology with options, or `None` to skip.

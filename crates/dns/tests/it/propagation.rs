@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use wildcert_dns::{CheckTarget, CheckerSettings, PropagationChecker, PropagationError, ServerState, TxtSet};
+use wildcert_dns::{
+    CheckTarget, CheckerSettings, PropagationChecker, PropagationError, ServerState, TxtSet,
+};
 
 use crate::{addrs, discovery, name, topology};
 
@@ -16,30 +18,60 @@ fn expected(values: &[&str]) -> TxtSet {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_for_the_lagging_secondary() {
-    let Some(topo) = topology(&["example.test"]) else { return };
-    let servers = discovery(&topo).nameservers(&name("example.test")).await.expect("ns");
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
+    let servers = discovery(&topo)
+        .nameservers(&name("example.test"))
+        .await
+        .expect("ns");
     assert_eq!(servers.len(), 2);
     // Two values at one name (wildcard + apex) plus a foreign value that must not matter.
     topo.add_records(
         "example.test",
-        &["_acme-challenge TXT tokenA", "_acme-challenge TXT tokenB", "_acme-challenge TXT foreign"],
+        &[
+            "_acme-challenge TXT tokenA",
+            "_acme-challenge TXT tokenB",
+            "_acme-challenge TXT foreign",
+        ],
     )
     .expect("publish on the primary");
-    let checker = PropagationChecker::new(CheckerSettings { timeout: Duration::from_secs(30), ..CheckerSettings::default() });
-    let target = CheckTarget { zone: name("example.test"), servers, expected: expected(&["tokenA", "tokenB"]) };
+    let checker = PropagationChecker::new(CheckerSettings {
+        timeout: Duration::from_secs(30),
+        ..CheckerSettings::default()
+    });
+    let target = CheckTarget {
+        zone: name("example.test"),
+        servers,
+        expected: expected(&["tokenA", "tokenB"]),
+    };
     let report = checker.wait(&[target]).await.expect("propagated");
     // Right after the checker returns, the lagging secondary really serves both values.
-    let lagging = topo.txt_values(topo.lagging_secondary_addr(), "_acme-challenge.example.test").expect("dig");
-    assert!(lagging.contains(&"tokenA".to_string()) && lagging.contains(&"tokenB".to_string()), "{lagging:?}");
+    let lagging = topo
+        .txt_values(
+            topo.lagging_secondary_addr(),
+            "_acme-challenge.example.test",
+        )
+        .expect("dig");
+    assert!(
+        lagging.contains(&"tokenA".to_string()) && lagging.contains(&"tokenB".to_string()),
+        "{lagging:?}"
+    );
     assert!(report.servers.iter().all(|s| s.state == ServerState::Ready));
     assert!(report.queries >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn times_out_naming_the_dead_server() {
-    let Some(mut topo) = topology(&["example.test"]) else { return };
-    let servers = discovery(&topo).nameservers(&name("example.test")).await.expect("ns");
-    topo.add_records("example.test", &["_acme-challenge TXT tokenA"]).expect("publish");
+    let Some(mut topo) = topology(&["example.test"]) else {
+        return;
+    };
+    let servers = discovery(&topo)
+        .nameservers(&name("example.test"))
+        .await
+        .expect("ns");
+    topo.add_records("example.test", &["_acme-challenge TXT tokenA"])
+        .expect("publish");
     let dead = topo.lagging_secondary_addr();
     topo.stop_secondary(dead).expect("stop lagging secondary");
     let checker = PropagationChecker::new(CheckerSettings {
@@ -47,33 +79,68 @@ async fn times_out_naming_the_dead_server() {
         query_timeout: Duration::from_millis(500),
         ..CheckerSettings::default()
     });
-    let target = CheckTarget { zone: name("example.test"), servers: servers.clone(), expected: expected(&["tokenA"]) };
+    let target = CheckTarget {
+        zone: name("example.test"),
+        servers: servers.clone(),
+        expected: expected(&["tokenA"]),
+    };
     let started = std::time::Instant::now();
     let err = checker.wait(&[target]).await.expect_err("must time out");
-    assert!(started.elapsed() < Duration::from_secs(6), "bounded: {:?}", started.elapsed());
-    let PropagationError::Timeout { pending, .. } = &err else { panic!("{err:?}") };
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    let PropagationError::Timeout { pending, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(pending.len(), 1, "only the dead server is pending: {err}");
     assert_eq!(pending[0].server.addr, dead);
     let text = err.to_string();
-    assert!(text.contains("ns2.example.test") && text.contains(&dead.to_string()), "{text} {:?}", addrs(&[dead]));
+    assert!(
+        text.contains("ns2.example.test") && text.contains(&dead.to_string()),
+        "{text} {:?}",
+        addrs(&[dead])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verdict_lists_missing_values_per_server() {
-    let Some(topo) = topology(&["example.test"]) else { return };
-    let servers = discovery(&topo).nameservers(&name("example.test")).await.expect("ns");
-    topo.add_records("example.test", &["_acme-challenge TXT present"]).expect("publish");
-    let checker = PropagationChecker::new(CheckerSettings { timeout: Duration::from_secs(1), ..CheckerSettings::default() });
-    let target = CheckTarget { zone: name("example.test"), servers, expected: expected(&["never-published"]) };
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
+    let servers = discovery(&topo)
+        .nameservers(&name("example.test"))
+        .await
+        .expect("ns");
+    topo.add_records("example.test", &["_acme-challenge TXT present"])
+        .expect("publish");
+    let checker = PropagationChecker::new(CheckerSettings {
+        timeout: Duration::from_secs(1),
+        ..CheckerSettings::default()
+    });
+    let target = CheckTarget {
+        zone: name("example.test"),
+        servers,
+        expected: expected(&["never-published"]),
+    };
     let err = checker.wait(&[target]).await.expect_err("must time out");
     let text = err.to_string();
-    assert!(text.contains("ns1.example.test") && text.contains("ns2.example.test"), "{text}");
-    assert!(text.contains("lacks _acme-challenge.example.test \"never-published\""), "{text}");
+    assert!(
+        text.contains("ns1.example.test") && text.contains("ns2.example.test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lacks _acme-challenge.example.test \"never-published\""),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_is_not_authoritative_for_unknown_zone() {
-    let Some(topo) = topology(&["example.test"]) else { return };
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
     // Asking a server about a zone it does not serve: REFUSED, reported as such.
     let state = wildcert_dns::propagation::check_server(
         topo.prompt_secondary_addr(),
@@ -85,5 +152,10 @@ async fn primary_is_not_authoritative_for_unknown_zone() {
         Duration::from_secs(2),
     )
     .await;
-    assert_eq!(state, ServerState::Rcode { rcode: "REFUSED".into() });
+    assert_eq!(
+        state,
+        ServerState::Rcode {
+            rcode: "REFUSED".into()
+        }
+    );
 }

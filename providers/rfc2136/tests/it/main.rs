@@ -35,7 +35,10 @@ pub fn topology_with(opts: BindOptions) -> Option<BindTopology> {
 
 /// Start a topology serving `zones` with the default key.
 pub fn topology(zones: &[&str]) -> Option<BindTopology> {
-    topology_with(BindOptions { zones: zones.iter().map(|z| z.to_string()).collect(), ..BindOptions::default() })
+    topology_with(BindOptions {
+        zones: zones.iter().map(|z| z.to_string()).collect(),
+        ..BindOptions::default()
+    })
 }
 
 /// Settings pointing at the hidden primary with the topology's key given inline.
