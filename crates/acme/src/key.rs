@@ -568,7 +568,7 @@ impl fmt::Debug for SigningKey {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]

@@ -15,7 +15,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use wildcert_dns::{DnsProvider, PropagationProgress};
 use wildcert_manager::issue::{IssueRequest, RunConfig};
-use wildcert_manager::providers::{self, ConfigSource};
+use wildcert_manager::providers::{self, ConfigSource, ProviderContext};
 use wildcert_manager::settings::{Secret, Settings};
 use wildcert_manager::{IssueError, issue};
 
@@ -112,7 +112,8 @@ fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
 fn build_provider(name: &str, loaded: &Loaded) -> Result<Arc<dyn DnsProvider>, IssueError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let source = loaded.file.as_ref().map(|(path, text)| ConfigSource { path, text });
-    providers::build(name, &loaded.settings, source, &env)
+    let state_dir = loaded.settings.state_dir.clone().unwrap_or_else(|| wildcert_manager::settings::DEFAULT_STATE_DIR.into());
+    providers::build(name, &loaded.settings, source, &env, ProviderContext { state_dir: Some(&state_dir) })
 }
 
 async fn run(cli: Cli) -> ExitCode {

@@ -47,13 +47,25 @@ pub struct ConfigSource<'a> {
     pub text: &'a str,
 }
 
+/// What a provider may need besides its own settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProviderContext<'a> {
+    /// The store's root: providers that must remember things for cleanup after a crash
+    /// (Cloudflare record ids) keep them under `<state_dir>/providers/<kind>/`.
+    pub state_dir: Option<&'a Path>,
+}
+
 /// Build the provider named `name` (an id in `[providers.<id>]`, or a kind).
+///
+/// Settings layer as: the `[providers.<id>]` section < the provider's environment variables.
 pub fn build(
     name: &str,
     settings: &Settings,
     source: Option<ConfigSource<'_>>,
     env: &HashMap<String, String>,
+    ctx: ProviderContext<'_>,
 ) -> Result<Arc<dyn DnsProvider>, IssueError> {
+    let _ = ctx;
     let (kind_name, section) = match settings.providers.get(name) {
         Some(section) => (section.kind.as_str(), Some(section)),
         None => match kind(name) {
@@ -88,20 +100,28 @@ pub fn build(
             message: format!("[providers.{name}]: {msg}"),
         })
     };
+    // Each kind: file section (validated, unknown keys refused) < environment, then build.
     match kind.kind {
         wildcert_rfc2136::KIND => {
-            let file: wildcert_rfc2136::Rfc2136Settings = match file_value {
-                Some(v) => serde_json::from_value(v).map_err(section_error)?,
-                None => Default::default(),
-            };
+            let file: wildcert_rfc2136::Rfc2136Settings = from_section(file_value, section_error)?;
             let env = wildcert_rfc2136::Rfc2136Settings::from_env_map(env)?;
-            let provider = wildcert_rfc2136::Rfc2136Provider::new(&file.merge(env))?;
-            Ok(Arc::new(provider))
+            Ok(Arc::new(wildcert_rfc2136::Rfc2136Provider::new(&file.merge(env))?))
         }
         other => Err(IssueError::Provider(ProviderError::Config {
             provider: "registry",
             message: format!("provider kind `{other}` is listed but not built in"),
         })),
+    }
+}
+
+/// Deserialise a `[providers.<id>]` section (or defaults when the provider came from `--dns KIND`).
+fn from_section<S: serde::de::DeserializeOwned + Default>(
+    value: Option<serde_json::Value>,
+    on_error: impl Fn(serde_json::Error) -> IssueError,
+) -> Result<S, IssueError> {
+    match value {
+        Some(v) => serde_json::from_value(v).map_err(on_error),
+        None => Ok(S::default()),
     }
 }
 
@@ -115,9 +135,9 @@ mod tests {
     fn unknown_names_and_keys_are_clear() {
         let s = Settings::default();
         let env = HashMap::new();
-        assert!(matches!(build("nope", &s, None, &env), Err(IssueError::UnknownProvider(_))));
+        assert!(matches!(build("nope", &s, None, &env, ProviderContext::default()), Err(IssueError::UnknownProvider(_))));
         // A kind with no settings at all: a config error naming the missing setting.
-        let err = build("rfc2136", &s, None, &env).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = build("rfc2136", &s, None, &env, ProviderContext::default()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("nameserver"), "{err}");
 
         let text = "[providers.home]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1\"\nbogus = 1\n";
@@ -125,7 +145,7 @@ mod tests {
         f.write_all(text.as_bytes()).expect("write");
         let s = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect("loads");
         let src = ConfigSource { path: f.path(), text };
-        let err = build("home", &s, Some(src), &env).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = build("home", &s, Some(src), &env, ProviderContext::default()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains(":4") && err.contains("bogus"), "{err}");
     }
 }

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use wildcert_acme::{
-    AccountKey, AccountKeyType, AcmeClient, ClientConfig, Error, Instant, NewAccount,
+    AccountKey, AccountKeyType, AcmeClient, CertId, ClientConfig, Error, Instant, NewAccount,
     NewOrderOptions, OrderStatus, ProblemType,
 };
 
@@ -207,6 +207,8 @@ fn directory(base: &str) -> serde_json::Value {
         "newOrder": format!("{base}/new-order"),
         "revokeCert": format!("{base}/revoke"),
         "keyChange": format!("{base}/key-change"),
+        "renewalInfo": format!("{base}/ari"),
+        "meta": {"profiles": {"classic": "the usual", "shortlived": "six days"}},
     })
 }
 
@@ -417,4 +419,84 @@ async fn plain_http_needs_the_explicit_flag() {
         .await
         .expect_err("refused");
     assert!(matches!(err, Error::InvalidDirectoryUrl { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn renewal_info_profiles_and_replaces() {
+    let mock = Mock::start(|req, _| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/ari/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE" => Reply::json(
+            200,
+            serde_json::json!({
+                "suggestedWindow": {"start": "2025-01-02T04:00:00Z", "end": "2025-01-03T04:00:00Z"},
+                "explanationURL": "https://ca.example/why"
+            }),
+        )
+        .header("Retry-After", "21600"),
+        "/new-order" => Reply::json(201, order_json("http://x", "pending"))
+            .header("Location", "http://x/order/9"),
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let client = mock.client().await;
+    let id = CertId::from_parts(
+        &[
+            0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3, 0x7B, 0x84, 0x7B, 0xA0,
+            0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4,
+        ],
+        &[0x00, 0x87, 0x65, 0x43, 0x21],
+    );
+    let info = client.renewal_info(&id).await.expect("renewal info");
+    assert_eq!(info.retry_after, Some(Duration::from_secs(21600)));
+    assert_eq!(
+        info.explanation_url.as_deref(),
+        Some("https://ca.example/why")
+    );
+    let at = info.suggested_window.random_time();
+    assert!(at >= info.suggested_window.start && at <= info.suggested_window.end);
+    let ari_get = &mock.seen("/ari/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")[0];
+    assert_eq!(ari_get.method, "GET", "ARI is a plain GET");
+
+    let account = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect("account");
+    let order = account
+        .new_order(
+            &["*.example.com".into(), "example.com".into()],
+            &NewOrderOptions {
+                profile: Some("shortlived".into()),
+                replaces: Some(id.to_string()),
+            },
+        )
+        .await
+        .expect("order");
+    assert_eq!(order.url, "http://x/order/9");
+    let post = &mock.seen("/new-order")[0];
+    let v: serde_json::Value = serde_json::from_slice(&post.body).expect("jws");
+    let payload: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(v["payload"].as_str().unwrap_or_default())
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(payload["profile"], "shortlived");
+    assert_eq!(payload["replaces"], id.as_str());
+    assert_eq!(payload["identifiers"][0]["value"], "*.example.com");
+    assert_eq!(post.jws_header()["kid"], "http://x/acct/1");
+
+    let err = account
+        .new_order(
+            &["example.com".into()],
+            &NewOrderOptions {
+                profile: Some("tlsserver".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("not offered");
+    assert!(
+        err.to_string().contains("offered: classic, shortlived"),
+        "{err}"
+    );
 }

@@ -159,3 +159,80 @@ async fn primary_is_not_authoritative_for_unknown_zone() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_resolver_never_counts_and_progress_is_reported() {
+    use std::sync::Arc;
+    use std::sync::Mutex;
+    use wildcert_dns::{AuthServer, PropagationProgress, ServerVerdict};
+
+    #[derive(Default)]
+    struct Seen {
+        ready: Mutex<Vec<String>>,
+        waiting: Mutex<usize>,
+    }
+    impl PropagationProgress for Seen {
+        fn server_ready(&self, v: &ServerVerdict) {
+            self.ready
+                .lock()
+                .expect("lock")
+                .push(v.server.addr.to_string());
+        }
+        fn waiting(&self, _: Duration, pending: &[ServerVerdict]) {
+            assert!(!pending.is_empty());
+            *self.waiting.lock().expect("lock") += 1;
+        }
+    }
+
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
+    let resolver = topo.start_resolver().expect("resolver");
+    topo.add_records("example.test", &["_acme-challenge TXT tokenA"])
+        .expect("publish");
+    let seen = Arc::new(Seen::default());
+    let checker = PropagationChecker::new(CheckerSettings {
+        timeout: Duration::from_millis(2500),
+        report_every: Duration::from_millis(500),
+        ..CheckerSettings::default()
+    })
+    .with_progress(seen.clone());
+    // A recursive resolver (no AA bit) listed as authoritative, next to the prompt secondary.
+    let target = CheckTarget {
+        zone: name("example.test"),
+        servers: vec![
+            AuthServer {
+                name: None,
+                addr: resolver.addr(),
+            },
+            AuthServer {
+                name: None,
+                addr: topo.prompt_secondary_addr(),
+            },
+        ],
+        expected: expected(&["tokenA"]),
+    };
+    let err = checker
+        .wait(&[target])
+        .await
+        .expect_err("resolver is not authoritative");
+    let PropagationError::Timeout { pending, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(pending.len(), 1);
+    // BIND's resolver refuses RD=0 questions it has not cached; a caching resolver would
+    // answer without the AA bit. Either way it never counts as ready.
+    assert_eq!(pending[0].server.addr, resolver.addr());
+    assert!(
+        matches!(
+            &pending[0].state,
+            ServerState::NotAuthoritative | ServerState::Rcode { .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        *seen.ready.lock().expect("lock"),
+        [topo.prompt_secondary_addr().to_string()]
+    );
+    assert!(*seen.waiting.lock().expect("lock") >= 2);
+}
