@@ -90,14 +90,20 @@ impl AcmeClient {
             }
         }
         let body = serde_json::Value::Object(payload).to_string();
-        // newAccount is idempotent per key (an existing account is returned): safe to repeat.
+        // newAccount is idempotent per key (an existing account is returned), so it may be
+        // repeated — except with EAB, where some CAs accept each binding only once.
+        let repeat = if req.eab.is_some() {
+            Repeat::Once
+        } else {
+            Repeat::Safe
+        };
         let resp = self
             .post(
                 key.signing_key(),
                 KeyRef::Jwk,
                 &url,
                 body.as_bytes(),
-                Repeat::Safe,
+                repeat,
                 JSON_LIMIT,
             )
             .await?;

@@ -6,6 +6,39 @@
 //! [`Account::dns01_txt_value`] at `_acme-challenge.<name>` → [`Account::respond`] →
 //! [`Account::wait_authorization`] → [`Account::finalize`] → [`Account::wait_order_valid`] →
 //! [`Account::download_certificate`]. This crate knows nothing about DNS.
+//!
+//! ```no_run
+//! # async fn run() -> wildcert_acme::Result<()> {
+//! use std::time::Duration;
+//! use wildcert_acme::*;
+//!
+//! let client = AcmeClient::new(ClientConfig::new("https://acme-staging-v02.api.letsencrypt.org/directory")).await?;
+//! let key = AccountKey::generate(AccountKeyType::EcdsaP256)?;
+//! let account = client
+//!     .new_account(key, &NewAccount { contact: vec!["me@example.com".into()], terms_of_service_agreed: true, ..Default::default() })
+//!     .await?;
+//! let names = vec!["*.example.com".to_owned(), "example.com".to_owned()];
+//! let order = account.new_order(&names, &NewOrderOptions::default()).await?;
+//! let deadline = Instant::now() + Duration::from_secs(300);
+//! let authzs = account.authorizations(&order).await?;
+//! for a in &authzs {
+//!     let value = account.dns01_txt_value(a.require_dns01()?)?;
+//!     // publish TXT `value` at `a.dns01_record_name()` and wait for propagation …
+//! }
+//! for a in &authzs {
+//!     account.respond(a.require_dns01()?).await?;
+//! }
+//! for a in &authzs {
+//!     account.wait_authorization(&a.url, deadline).await?;
+//! }
+//! let order = account.wait_order_ready(&order.url, deadline).await?;
+//! let cert_key = CertKey::generate(CertKeyType::Ec256)?;
+//! let order = account.finalize(&order, &cert_key).await?;
+//! let order = account.wait_order_valid(&order.url, deadline).await?;
+//! let chain = account.download_certificate(&order, None).await?;
+//! println!("{}", chain.fullchain_pem());
+//! # Ok(()) }
+//! ```
 
 mod account;
 mod ari;

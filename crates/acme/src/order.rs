@@ -306,6 +306,7 @@ impl Account {
         let mut poll = Poll::new(deadline);
         loop {
             let authz = self.authorization(url).await?;
+            debug!(authz = url, status = %authz.status(), "polled authorization");
             match authz.status() {
                 AuthorizationStatus::Valid => return Ok(authz),
                 AuthorizationStatus::Pending => {}
@@ -344,6 +345,7 @@ impl Account {
         let mut poll = Poll::new(deadline);
         loop {
             let order = self.order(url).await?;
+            debug!(order = url, status = %order.status(), "polled order");
             if order.status() == OrderStatus::Invalid {
                 return Err(Error::OrderFailed {
                     url: url.to_owned(),
@@ -404,6 +406,25 @@ impl Account {
     pub async fn finalize(&self, order: &Order, key: &CertKey) -> Result<Order> {
         let csr = csr_der(&order.names(), key)?;
         self.finalize_with_csr(order, &csr).await
+    }
+
+    /// Finalize, then poll only if the CA is still `processing`: one request saved when
+    /// it issues at once.
+    pub async fn finalize_and_wait(
+        &self,
+        order: &Order,
+        key: &CertKey,
+        deadline: Instant,
+    ) -> Result<Order> {
+        let finalized = self.finalize(order, key).await?;
+        match finalized.status() {
+            OrderStatus::Valid if finalized.state.certificate.is_some() => Ok(finalized),
+            OrderStatus::Invalid => Err(Error::OrderFailed {
+                url: finalized.url.clone(),
+                problem: finalized.state.error.clone().map(Box::new),
+            }),
+            _ => self.wait_order_valid(&order.url, deadline).await,
+        }
     }
 
     /// Finalize a `ready` order with a DER CSR made elsewhere.

@@ -124,6 +124,19 @@ pub enum ServerState {
     },
     /// Returned every expected value.
     Ready,
+    /// An IPv6 address this host has no route to: skipped, as long as another address of the
+    /// zone is checked.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ServerState {
+    /// Ready, or skipped for lack of a route from this host.
+    fn is_done(&self) -> bool {
+        matches!(self, ServerState::Ready | ServerState::Skipped { .. })
+    }
 }
 
 impl fmt::Display for ServerState {
@@ -146,6 +159,7 @@ impl fmt::Display for ServerState {
             ServerState::Rcode { rcode } => write!(f, "answered {rcode}"),
             ServerState::Failed { error } => f.write_str(error),
             ServerState::Ready => f.write_str("has every value"),
+            ServerState::Skipped { reason } => write!(f, "skipped: {reason}"),
         }
     }
 }
@@ -328,9 +342,15 @@ impl PropagationChecker {
             }
         }
         let verdicts = snapshot(&shared);
+        // A zone none of whose servers was really checked does not pass on skips alone.
+        let checked: BTreeSet<&DnsName> = verdicts
+            .iter()
+            .filter(|v| v.state == ServerState::Ready)
+            .map(|v| &v.zone)
+            .collect();
         let pending: Vec<ServerVerdict> = verdicts
             .iter()
-            .filter(|v| v.state != ServerState::Ready)
+            .filter(|v| !v.state.is_done() || !checked.contains(&v.zone))
             .cloned()
             .collect();
         let queries = queries.load(Ordering::Relaxed);
@@ -360,7 +380,7 @@ impl PropagationChecker {
     fn report_pending(&self, start: Instant, shared: &Mutex<Vec<ServerVerdict>>) {
         let pending: Vec<ServerVerdict> = snapshot(shared)
             .into_iter()
-            .filter(|v| v.state != ServerState::Ready)
+            .filter(|v| !v.state.is_done())
             .collect();
         if pending.is_empty() {
             return;
@@ -404,6 +424,10 @@ impl PropagationChecker {
             let state = check_server(server.addr, &expected, qt).await;
             tracing::debug!(server = %server, "poll: {state}");
             let ready = state == ServerState::Ready;
+            if let ServerState::Skipped { reason } = &state {
+                tracing::warn!(server = %server, "not checked: {reason}");
+            }
+            let done = state.is_done();
             let verdict = {
                 let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(v) = guard.get_mut(idx) else { return };
@@ -424,6 +448,9 @@ impl PropagationChecker {
                 if let Some(p) = &self.progress {
                     p.server_ready(&verdict);
                 }
+                return;
+            }
+            if done {
                 return;
             }
             let pause = backoff.next().unwrap_or(self.settings.max_interval);
@@ -457,6 +484,11 @@ pub async fn check_server(
     for (name, answer) in answers {
         let m = match answer {
             Ok(m) => m,
+            Err(e) if addr.is_ipv6() && e.is_no_route() => {
+                return ServerState::Skipped {
+                    reason: format!("no IPv6 route from this host ({})", e.short()),
+                };
+            }
             Err(e) => return ServerState::Failed { error: e.short() },
         };
         match m.metadata.response_code {

@@ -85,6 +85,23 @@ impl QueryError {
         }
     }
 
+    /// True when this host has no route to the server's address family or network (no IPv6
+    /// connectivity): a local condition, not a server fault.
+    pub fn is_no_route(&self) -> bool {
+        match self {
+            QueryError::Io { message, .. } => {
+                let m = message.to_ascii_lowercase();
+                m.contains("network is unreachable")
+                    || m.contains("os error 101")
+                    || m.contains("address family not supported")
+                    || m.contains("os error 97")
+                    || m.contains("cannot assign requested address")
+                    || m.contains("os error 99")
+            }
+            _ => false,
+        }
+    }
+
     /// A short label for reports: `timeout`, `unreachable`, `TSIG rejected`, `bad answer`.
     pub fn short(&self) -> String {
         match self {

@@ -128,11 +128,10 @@ pub async fn issue_with(
 ) -> (Order, CertKey, CertificateChain) {
     let order = authorize(env, account, names).await;
     let key = CertKey::generate(kind).expect("cert key");
-    let order = account.finalize(&order, &key).await.expect("finalized");
     let order = account
-        .wait_order_valid(&order.url, deadline())
+        .finalize_and_wait(&order, &key, deadline())
         .await
-        .expect("order valid");
+        .expect("finalized and valid");
     let chain = account
         .download_certificate(&order, None)
         .await

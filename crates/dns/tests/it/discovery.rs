@@ -130,3 +130,24 @@ async fn cname_delegation_followed_and_loops_detected() {
         .expect("follow");
     assert!(plain.chain.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_through_a_recursive_resolver() {
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
+    let resolver = topo.start_resolver().expect("resolver");
+    let d = wildcert_dns::Discovery::new(vec![resolver.addr()], std::time::Duration::from_secs(2));
+    assert_eq!(
+        d.find_zone(&name("_acme-challenge.www.example.test"))
+            .await
+            .expect("zone"),
+        name("example.test")
+    );
+    let servers = d.nameservers(&name("example.test")).await.expect("ns");
+    let mut got: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    got.sort();
+    let mut want = topo.secondary_addrs();
+    want.sort();
+    assert_eq!(got, want);
+}

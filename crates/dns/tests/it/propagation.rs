@@ -236,3 +236,28 @@ async fn recursive_resolver_never_counts_and_progress_is_reported() {
     );
     assert!(*seen.waiting.lock().expect("lock") >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_answers_fall_back_to_tcp() {
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
+    // ~40 values of 60 characters: well over the 1232-byte EDNS size we advertise over UDP.
+    let values: Vec<String> = (0..40)
+        .map(|i| format!("{i:02}-{}", "v".repeat(57)))
+        .collect();
+    let lines: Vec<String> = values
+        .iter()
+        .map(|v| format!("_acme-challenge TXT {v}"))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    topo.add_records("example.test", &refs).expect("publish");
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let state = wildcert_dns::propagation::check_server(
+        topo.primary_addr(),
+        &expected(&refs),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(state, ServerState::Ready);
+}
