@@ -119,12 +119,30 @@ mod tests {
     #[test]
     fn contract_parses_with_global_flags_anywhere() {
         let cli = Cli::try_parse_from([
-            "wildcert", "--server", "https://127.0.0.1:14000/dir", "issue", "-d", "*.example.test", "-d",
-            "example.test", "--dns", "rfc2136", "--resolver", "127.0.0.1:53", "--resolver", "127.0.0.2",
-            "--propagation-timeout", "30s", "--json", "--key-type", "ec384",
+            "wildcert",
+            "--server",
+            "https://127.0.0.1:14000/dir",
+            "issue",
+            "-d",
+            "*.example.test",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+            "--resolver",
+            "127.0.0.1:53",
+            "--resolver",
+            "127.0.0.2",
+            "--propagation-timeout",
+            "30s",
+            "--json",
+            "--key-type",
+            "ec384",
         ])
         .expect("parses");
-        let Command::Issue(args) = cli.command else { panic!("issue") };
+        let Command::Issue(args) = cli.command else {
+            panic!("issue")
+        };
         assert_eq!(args.domains, ["*.example.test", "example.test"]);
         assert_eq!(cli.global.resolvers.len(), 2);
         assert!(cli.global.json);

@@ -29,7 +29,10 @@ fn main() -> ExitCode {
     init_logging(&cli.global);
     // reqwest is built without a default crypto provider: rustls runs on ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -53,7 +56,9 @@ fn init_logging(g: &Global) {
     let default = format!(
         "warn,wildcert={level},wildcert_acme={level},wildcert_dns={level},wildcert_manager={level},wildcert_rfc2136={level}"
     );
-    let filter = std::env::var("WILDCERT_LOG").ok().and_then(|f| EnvFilter::try_new(f).ok());
+    let filter = std::env::var("WILDCERT_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok());
     let filter = filter.unwrap_or_else(|| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -111,9 +116,24 @@ fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
 
 fn build_provider(name: &str, loaded: &Loaded) -> Result<Arc<dyn DnsProvider>, IssueError> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let source = loaded.file.as_ref().map(|(path, text)| ConfigSource { path, text });
-    let state_dir = loaded.settings.state_dir.clone().unwrap_or_else(|| wildcert_manager::settings::DEFAULT_STATE_DIR.into());
-    providers::build(name, &loaded.settings, source, &env, ProviderContext { state_dir: Some(&state_dir) })
+    let source = loaded
+        .file
+        .as_ref()
+        .map(|(path, text)| ConfigSource { path, text });
+    let state_dir = loaded
+        .settings
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| wildcert_manager::settings::DEFAULT_STATE_DIR.into());
+    providers::build(
+        name,
+        &loaded.settings,
+        source,
+        &env,
+        ProviderContext {
+            state_dir: Some(&state_dir),
+        },
+    )
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -128,9 +148,11 @@ async fn run(cli: Cli) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(Failure::Error(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-                Err(Failure::Interrupted) => {
-                    out.error("interrupted; the records this run published were removed", "run the command again", EXIT_INTERRUPTED.into())
-                }
+                Err(Failure::Interrupted) => out.error(
+                    "interrupted; the records this run published were removed",
+                    "run the command again",
+                    EXIT_INTERRUPTED.into(),
+                ),
             }
         }
     }
@@ -147,7 +169,11 @@ impl From<IssueError> for Failure {
     }
 }
 
-async fn run_issue(g: &Global, a: args::IssueArgs, out: &output::Output) -> Result<wildcert_manager::Issued, Failure> {
+async fn run_issue(
+    g: &Global,
+    a: args::IssueArgs,
+    out: &output::Output,
+) -> Result<wildcert_manager::Issued, Failure> {
     let mut loaded = load_settings(g)?;
     if a.no_cname {
         loaded.settings.dns.follow_cname = Some(false);
@@ -159,8 +185,14 @@ async fn run_issue(g: &Global, a: args::IssueArgs, out: &output::Output) -> Resu
         names: a.domains.clone(),
         provider_id: a.dns.clone(),
         key_type,
-        profile: a.profile.clone().or_else(|| loaded.settings.acme.profile.clone()),
-        preferred_chain: a.preferred_chain.clone().or_else(|| loaded.settings.acme.preferred_chain.clone()),
+        profile: a
+            .profile
+            .clone()
+            .or_else(|| loaded.settings.acme.profile.clone()),
+        preferred_chain: a
+            .preferred_chain
+            .clone()
+            .or_else(|| loaded.settings.acme.preferred_chain.clone()),
     };
     // Refuse bad names and settings before anything touches the network.
     wildcert_manager::issue::validate(&req)?;
@@ -179,9 +211,19 @@ async fn run_issue(g: &Global, a: args::IssueArgs, out: &output::Output) -> Resu
     }
 }
 
-async fn clean_orphans(store: &wildcert_manager::store::Store, include_self: bool, loaded: &Loaded, cfg: &RunConfig) {
-    let problems =
-        wildcert_manager::issue::recover_journal(store, include_self, |name| build_provider(name, loaded), &cfg.dns).await;
+async fn clean_orphans(
+    store: &wildcert_manager::store::Store,
+    include_self: bool,
+    loaded: &Loaded,
+    cfg: &RunConfig,
+) {
+    let problems = wildcert_manager::issue::recover_journal(
+        store,
+        include_self,
+        |name| build_provider(name, loaded),
+        &cfg.dns,
+    )
+    .await;
     for p in problems {
         tracing::warn!("{p}");
     }
@@ -208,4 +250,3 @@ async fn interrupted() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
-

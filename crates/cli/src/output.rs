@@ -44,13 +44,22 @@ impl Output {
         if self.quiet {
             return;
         }
-        println!("Certificate `{}` stored (version {}) in {}", r.cert_name, r.version, r.live_dir.display());
+        println!(
+            "Certificate `{}` stored (version {}) in {}",
+            r.cert_name,
+            r.version,
+            r.live_dir.display()
+        );
         println!("  names:     {}", r.names.join(", "));
         println!("  issuer:    {}", r.issuer.as_deref().unwrap_or("?"));
         println!("  valid:     {} to {}", r.not_before, r.not_after);
         println!("  key:       {}   serial: {}", r.key_type, r.serial);
         println!("  files:     cert.pem chain.pem fullchain.pem privkey.pem");
-        let zones: Vec<String> = r.zones.iter().map(|(z, n)| format!("{z} ({n} values)")).collect();
+        let zones: Vec<String> = r
+            .zones
+            .iter()
+            .map(|(z, n)| format!("{z} ({n} values)"))
+            .collect();
         if !zones.is_empty() {
             println!("  dns:       {}", zones.join(", "));
         }
@@ -65,7 +74,10 @@ impl Output {
     /// Print an error: one line plus a hint (or one JSON document), and return the exit code.
     pub fn error(&self, message: &str, hint: &str, code: i32) -> ExitCode {
         if self.json {
-            println!("{}", json!({ "ok": false, "error": message, "hint": hint, "exit_code": code }));
+            println!(
+                "{}",
+                json!({ "ok": false, "error": message, "hint": hint, "exit_code": code })
+            );
         } else {
             eprintln!("error: {message}");
             eprintln!("hint: {hint}");
@@ -90,7 +102,10 @@ impl Output {
             Some(n) => match kind(n) {
                 None => self.error(
                     &format!("unknown DNS provider `{n}`"),
-                    &format!("known providers: {}", KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")),
+                    &format!(
+                        "known providers: {}",
+                        KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+                    ),
                     2,
                 ),
                 Some(k) => {
@@ -98,7 +113,10 @@ impl Output {
                         println!("{}", json!({ "ok": true, "provider": k }));
                     } else {
                         println!("{} — {}\n", k.kind, k.summary);
-                        println!("Settings ([providers.<id>] with kind = \"{}\", or the environment):", k.kind);
+                        println!(
+                            "Settings ([providers.<id>] with kind = \"{}\", or the environment):",
+                            k.kind
+                        );
                         for s in k.settings {
                             println!("  {:<18} {:<28} {}", s.key, s.env, s.description);
                             let mut extra = Vec::new();
@@ -131,6 +149,10 @@ impl PropagationProgress for TerminalProgress {
 
     fn waiting(&self, elapsed: Duration, pending: &[ServerVerdict]) {
         let names: Vec<String> = pending.iter().map(|v| v.to_string()).collect();
-        eprintln!("  … {:.0} s: waiting for {}", elapsed.as_secs_f64(), names.join("; "));
+        eprintln!(
+            "  … {:.0} s: waiting for {}",
+            elapsed.as_secs_f64(),
+            names.join("; ")
+        );
     }
 }

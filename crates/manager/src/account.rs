@@ -41,7 +41,13 @@ pub fn ca_dir_name(directory_url: &str) -> String {
     let authority = rest.split('/').next().unwrap_or(rest);
     let cleaned: String = authority
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     cleaned.trim_end_matches("_443").to_string()
 }
@@ -52,12 +58,22 @@ pub fn account_dir(store: &Store, client: &AcmeClient) -> Result<PathBuf, IssueE
 }
 
 /// Load the stored account for this CA, or register a new one (RFC 8555 §7.3).
-pub async fn load_or_create(store: &Store, client: &AcmeClient, opts: &AccountOptions) -> Result<Account, IssueError> {
+pub async fn load_or_create(
+    store: &Store,
+    client: &AcmeClient,
+    opts: &AccountOptions,
+) -> Result<Account, IssueError> {
     let dir = account_dir(store, client)?;
     let key_path = dir.join("key.pem");
     let rec_path = dir.join("account.json");
-    let _lock = store.lock(&format!("account-{}", ca_dir_name(client.directory_url())), std::time::Duration::from_secs(30))?;
-    if let (Some(rec), Ok(pem)) = (read_json::<AccountRecord>(&rec_path)?, std::fs::read_to_string(&key_path)) {
+    let _lock = store.lock(
+        &format!("account-{}", ca_dir_name(client.directory_url())),
+        std::time::Duration::from_secs(30),
+    )?;
+    if let (Some(rec), Ok(pem)) = (
+        read_json::<AccountRecord>(&rec_path)?,
+        std::fs::read_to_string(&key_path),
+    ) {
         let key = AccountKey::from_pem(&pem).map_err(IssueError::Acme)?;
         return Ok(client.account(key, rec.url));
     }
@@ -88,7 +104,10 @@ pub async fn load_or_create(store: &Store, client: &AcmeClient, opts: &AccountOp
         eab: opts.eab.clone(),
         only_return_existing: false,
     };
-    let account = client.new_account(key, &req).await.map_err(IssueError::Acme)?;
+    let account = client
+        .new_account(key, &req)
+        .await
+        .map_err(IssueError::Acme)?;
     let rec = AccountRecord {
         url: account.url().to_string(),
         directory: client.directory_url().to_string(),
@@ -106,8 +125,14 @@ mod tests {
 
     #[test]
     fn ca_dir_names() {
-        assert_eq!(ca_dir_name("https://acme-v02.api.letsencrypt.org/directory"), "acme-v02.api.letsencrypt.org");
-        assert_eq!(ca_dir_name("https://127.0.0.1:14000/dir"), "127.0.0.1_14000");
+        assert_eq!(
+            ca_dir_name("https://acme-v02.api.letsencrypt.org/directory"),
+            "acme-v02.api.letsencrypt.org"
+        );
+        assert_eq!(
+            ca_dir_name("https://127.0.0.1:14000/dir"),
+            "127.0.0.1_14000"
+        );
         assert_eq!(ca_dir_name("https://[::1]:14000/dir"), "__1__14000");
     }
 }

@@ -46,6 +46,17 @@ pub enum IssueError {
     /// An order ended in an unexpected state.
     #[error("{0}")]
     Order(String),
+    /// An error shared by several certificates of one run (one failed publish fails every
+    /// certificate of that provider).
+    #[error("{message}")]
+    Shared {
+        /// The original error's message.
+        message: String,
+        /// The original error's hint.
+        hint: String,
+        /// The original error's exit code.
+        code: i32,
+    },
 }
 
 impl IssueError {
@@ -67,18 +78,43 @@ impl IssueError {
             IssueError::Store(e) => e.hint().into(),
             IssueError::Verify(_) => "the previous certificate (if any) is untouched; report this to the CA operator".into(),
             IssueError::Order(_) => "run again with -v for the protocol steps".into(),
+            IssueError::Shared { hint, .. } => hint.clone(),
+        }
+    }
+
+    /// A copy for every certificate an error concerns.
+    pub fn share(&self) -> IssueError {
+        match self {
+            IssueError::Shared {
+                message,
+                hint,
+                code,
+            } => IssueError::Shared {
+                message: message.clone(),
+                hint: hint.clone(),
+                code: *code,
+            },
+            other => IssueError::Shared {
+                message: other.to_string(),
+                hint: other.hint(),
+                code: other.exit_code(),
+            },
         }
     }
 
     /// The exit code for this error (documented in docs/operations.md).
     pub fn exit_code(&self) -> i32 {
         match self {
-            IssueError::Name(_) | IssueError::NoNames | IssueError::Settings(_) | IssueError::UnknownProvider(_) => 2,
+            IssueError::Name(_)
+            | IssueError::NoNames
+            | IssueError::Settings(_)
+            | IssueError::UnknownProvider(_) => 2,
             IssueError::Provider(ProviderError::Config { .. }) => 2,
             IssueError::TermsNotAgreed(_) | IssueError::EabRequired => 2,
             IssueError::Provider(_) | IssueError::Dns(_) => 3,
             IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => 4,
             IssueError::Store(_) => 5,
+            IssueError::Shared { code, .. } => *code,
         }
     }
 }

@@ -7,17 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::try_join_all;
 use serde::Serialize;
-use tracing::{info, warn};
-use wildcert_acme::{Account, AcmeClient, AuthorizationStatus, CertKey, CertKeyType, ClientConfig, NewOrderOptions};
-use wildcert_dns::{ChallengeRecord, Dns01, DnsName, DnsProvider, DnsSettings, Identifier, Plan, PropagationProgress};
+use tracing::info;
+use wildcert_acme::{AcmeClient, CertKeyType, ClientConfig};
+use wildcert_dns::{Dns01, DnsProvider, DnsSettings, Identifier, PropagationProgress};
 
-use crate::account::{self, AccountOptions};
+use crate::account::AccountOptions;
 use crate::error::IssueError;
 use crate::journal;
-use crate::store::{CertFiles, CertMeta, Store};
-use crate::verify;
+use crate::store::Store;
 
 /// Bound on waiting for the CA after the challenges are answered (validation, finalize).
 pub const CA_WAIT: Duration = Duration::from_secs(300);
@@ -78,8 +76,14 @@ pub fn validate(req: &IssueRequest) -> Result<Validated, IssueError> {
         }
     }
     let first = identifiers.first().ok_or(IssueError::NoNames)?;
-    let cert_name = req.cert_name.clone().unwrap_or_else(|| first.base().to_string());
-    Ok(Validated { cert_name, identifiers })
+    let cert_name = req
+        .cert_name
+        .clone()
+        .unwrap_or_else(|| first.base().to_string());
+    Ok(Validated {
+        cert_name,
+        identifiers,
+    })
 }
 
 /// What an issuance produced (also the `--json` result).
@@ -136,7 +140,10 @@ pub struct Timings {
 pub async fn acme_client(cfg: &RunConfig) -> Result<AcmeClient, IssueError> {
     let extra_roots_pem = match &cfg.ca_bundle {
         Some(path) => Some(std::fs::read(path).map_err(|source| {
-            IssueError::Settings(crate::settings::SettingsError::Read { path: path.clone(), source })
+            IssueError::Settings(crate::settings::SettingsError::Read {
+                path: path.clone(),
+                source,
+            })
         })?),
         None => None,
     };
@@ -151,7 +158,12 @@ pub async fn acme_client(cfg: &RunConfig) -> Result<AcmeClient, IssueError> {
 
 /// Remove records left in the journal by runs that died (and, with `include_self`, by this
 /// one). `provider_for` builds the provider named in each entry.
-pub async fn recover_journal<F>(store: &Store, include_self: bool, provider_for: F, dns: &DnsSettings) -> Vec<String>
+pub async fn recover_journal<F>(
+    store: &Store,
+    include_self: bool,
+    provider_for: F,
+    dns: &DnsSettings,
+) -> Vec<String>
 where
     F: Fn(&str) -> Result<Arc<dyn DnsProvider>, IssueError>,
 {
@@ -164,7 +176,11 @@ where
         let provider = match provider_for(&entry.provider) {
             Ok(p) => p,
             Err(e) => {
-                problems.push(format!("journal {}: provider {}: {e}", handle.path().display(), entry.provider));
+                problems.push(format!(
+                    "journal {}: provider {}: {e}",
+                    handle.path().display(),
+                    entry.provider
+                ));
                 continue;
             }
         };
@@ -181,160 +197,27 @@ where
     problems
 }
 
-/// Issue one certificate and store it.
+/// Issue one certificate and store it (a batch of one; see [`crate::pipeline`]).
 pub async fn issue(
     cfg: &RunConfig,
     req: &IssueRequest,
     provider: Arc<dyn DnsProvider>,
     progress: Option<Arc<dyn PropagationProgress>>,
 ) -> Result<Issued, IssueError> {
-    let started = Instant::now();
-    let v = validate(req)?;
-    let store = Store::open(&cfg.state_dir)?;
-    let _lock = store.lock(&v.cert_name, LOCK_WAIT)?;
-    let client = acme_client(cfg).await?;
-    let account = account::load_or_create(&store, &client, &cfg.account).await?;
-    let mut dns = Dns01::new(provider, cfg.dns.clone());
-    if let Some(p) = progress {
-        dns = dns.with_progress(p);
-    }
-    let result = issue_with(&store, &account, &dns, req, &v, started).await;
-    if let Err(e) = &result {
-        // Record the failure next to the certificate; a working live/ stays untouched.
-        if let Ok(Some(mut meta)) = store.read_meta(&v.cert_name) {
-            meta.last_error = Some(e.to_string());
-            let _ = store.write_meta(&v.cert_name, &meta);
-        }
-    }
-    result
-}
-
-async fn issue_with(
-    store: &Store,
-    account: &Account,
-    dns: &Dns01,
-    req: &IssueRequest,
-    v: &Validated,
-    started: Instant,
-) -> Result<Issued, IssueError> {
-    let mut timings = Timings::default();
-    let names: Vec<String> = v.identifiers.iter().map(Identifier::as_acme).collect();
-    let opts = NewOrderOptions { profile: req.profile.clone(), replaces: None };
-    let t = Instant::now();
-    let order = account.new_order(&names, &opts).await?;
-    info!(order = %order.url, names = ?names, "order created");
-    let authzs = account.authorizations(&order).await?;
-    let mut records = Vec::new();
-    let mut pending = Vec::new();
-    for authz in &authzs {
-        match authz.status() {
-            AuthorizationStatus::Valid => continue,
-            AuthorizationStatus::Pending => {}
-            other => {
-                return Err(IssueError::Order(format!("authorization for {} is {other}", authz.name())));
-            }
-        }
-        let challenge = authz.require_dns01()?;
-        let fqdn = DnsName::parse(&authz.dns01_record_name())?;
-        records.push(ChallengeRecord { fqdn, value: account.dns01_txt_value(challenge)? });
-        pending.push((authz.url.clone(), challenge.clone()));
-    }
-    timings.order = ms(t);
-
-    let mut zones = Vec::new();
-    let mut dns_queries = 0;
-    if !records.is_empty() {
-        let t = Instant::now();
-        let plan = dns.plan(&records).await?;
-        zones = plan.zones.iter().map(|z| (z.zone.name.to_string(), z.records.len())).collect();
-        let entry = journal::record(store, &req.provider_id, &plan)?;
-        let outcome = answer_challenges(account, dns, &plan, &pending, &mut timings, t).await;
-        // Always remove what we published: on success, on failure.
-        let cleanup = dns.cleanup(&plan).await;
-        match &cleanup {
-            Ok(()) => {
-                if let Err(e) = entry.remove() {
-                    warn!("{e}");
-                }
-            }
-            Err(e) => warn!("{e}; the journal keeps the records for the next run to remove"),
-        }
-        dns_queries = outcome?;
-    }
-
-    let t = Instant::now();
-    let deadline = wildcert_acme::Instant::now() + CA_WAIT;
-    let order = account.wait_order_ready(&order.url, deadline).await?;
-    let key = CertKey::generate(req.key_type)?;
-    let order = account.finalize(&order, &key).await?;
-    let order = account.wait_order_valid(&order.url, deadline).await?;
-    let chain = account.download_certificate(&order, req.preferred_chain.as_deref()).await?;
-    timings.finalize = ms(t);
-
-    // Check before it may replace live/.
-    let info = verify::verify(&chain.fullchain_pem(), key.public_key_raw(), &names)?;
-    let files = CertFiles { cert: info.leaf_pem.clone(), chain: info.chain_pem.clone(), privkey: key.to_pem() };
-    let version = store.install(&v.cert_name, &files)?;
-    let ari = wildcert_acme::CertId::from_pem(&info.leaf_pem).ok().map(|c| c.as_str().to_string());
-    let meta = CertMeta {
-        names: names.clone(),
-        key_type: req.key_type.as_str().to_string(),
-        provider: req.provider_id.clone(),
-        version: Some(version),
-        order_url: Some(order.url.clone()),
-        ari_cert_id: ari,
-        issued_at: Some(verify::rfc3339(time::OffsetDateTime::now_utc())),
-        not_before: Some(verify::rfc3339(info.not_before)),
-        not_after: Some(verify::rfc3339(info.not_after)),
-        server: Some(account.client().directory_url().to_string()),
-        last_error: None,
+    validate(req)?;
+    let job = crate::pipeline::Job {
+        req: req.clone(),
+        provider,
+        replaces: None,
     };
-    store.write_meta(&v.cert_name, &meta)?;
-    timings.total = ms(started);
-    info!(cert = %v.cert_name, version, ms = timings.total, "certificate stored");
-    Ok(Issued {
-        cert_name: v.cert_name.clone(),
-        version,
-        live_dir: store.live_dir(&v.cert_name)?,
-        names,
-        key_type: req.key_type.as_str().to_string(),
-        not_before: verify::rfc3339(info.not_before),
-        not_after: verify::rfc3339(info.not_after),
-        issuer: info.issuer_cn,
-        serial: info.serial_hex,
-        order_url: order.url,
-        timings_ms: timings,
-        zones,
-        acme_requests: account.client().requests_sent(),
-        dns_queries,
-    })
+    let mut outcomes = crate::pipeline::run(cfg, vec![job], 1, progress).await?;
+    match outcomes.pop() {
+        Some(o) => o.result,
+        None => Err(IssueError::Order("no result".into())),
+    }
 }
 
-/// Publish, wait for every server, answer every challenge, wait for every authorization.
-/// Returns the number of DNS queries the checker sent.
-async fn answer_challenges(
-    account: &Account,
-    dns: &Dns01,
-    plan: &Plan,
-    pending: &[(String, wildcert_acme::Challenge)],
-    timings: &mut Timings,
-    t: Instant,
-) -> Result<u64, IssueError> {
-    let published = dns.publish(plan).await?;
-    timings.publish = ms(t);
-    let t = Instant::now();
-    let report = dns.wait_propagated(&published).await?;
-    timings.propagation = ms(t);
-    info!(ms = timings.propagation, servers = report.servers.len(), "every authoritative server serves every value");
-    let t = Instant::now();
-    try_join_all(pending.iter().map(|(_, ch)| account.respond(ch))).await?;
-    let deadline = wildcert_acme::Instant::now() + CA_WAIT;
-    try_join_all(pending.iter().map(|(url, _)| account.wait_authorization(url, deadline))).await?;
-    timings.validation = ms(t);
-    Ok(report.queries)
-}
-
-fn ms(t: Instant) -> u64 {
+pub(crate) fn ms(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -359,20 +242,28 @@ mod tests {
         assert_eq!(v.cert_name, "example.com");
         assert_eq!(v.identifiers.len(), 2);
         assert!(matches!(validate(&req(&[])), Err(IssueError::NoNames)));
-        assert!(matches!(validate(&req(&["a.*.example.com"])), Err(IssueError::Name(_))));
+        assert!(matches!(
+            validate(&req(&["a.*.example.com"])),
+            Err(IssueError::Name(_))
+        ));
     }
 }
 
 impl RunConfig {
     /// Resolve settings (already layered: defaults < file < environment < flags) into a run.
     pub fn from_settings(s: &crate::settings::Settings) -> Result<RunConfig, IssueError> {
-        use crate::settings::{DEFAULT_STATE_DIR, SettingsError, parse_server_addr, resolve_server};
+        use crate::settings::{
+            DEFAULT_STATE_DIR, SettingsError, parse_server_addr, resolve_server,
+        };
         let directory_url = resolve_server(s.acme.server.as_deref())?;
         let eab_key = match (&s.acme.eab_hmac_key, &s.acme.eab_hmac_key_file) {
             (Some(k), _) => Some(k.expose().trim().to_string()),
             (None, Some(path)) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|source| SettingsError::Read { path: path.clone(), source })?
+                    .map_err(|source| SettingsError::Read {
+                        path: path.clone(),
+                        source,
+                    })?
                     .trim()
                     .to_string(),
             ),
@@ -401,7 +292,12 @@ impl RunConfig {
             .iter()
             .map(|r| parse_server_addr("dns.authoritative", r))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut dns = DnsSettings { resolvers, authoritative, propagation_timeout: s.propagation_timeout()?, ..Default::default() };
+        let mut dns = DnsSettings {
+            resolvers,
+            authoritative,
+            propagation_timeout: s.propagation_timeout()?,
+            ..Default::default()
+        };
         if let Some(f) = s.dns.follow_cname {
             dns.follow_cname = f;
         }
@@ -412,8 +308,15 @@ impl RunConfig {
             directory_url,
             ca_bundle: s.acme.ca_bundle.clone(),
             allow_insecure_http: s.acme.allow_insecure_http.unwrap_or(false),
-            state_dir: s.state_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
-            account: AccountOptions { email: s.acme.email.clone(), agree_tos: s.acme.agree_tos.unwrap_or(false), eab },
+            state_dir: s
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            account: AccountOptions {
+                email: s.acme.email.clone(),
+                agree_tos: s.acme.agree_tos.unwrap_or(false),
+                eab,
+            },
             dns,
         })
     }

@@ -34,7 +34,11 @@ impl JournalHandle {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { op: "remove", path: self.path, source: e }),
+            Err(e) => Err(StoreError::Io {
+                op: "remove",
+                path: self.path,
+                source: e,
+            }),
         }
     }
 
@@ -48,7 +52,12 @@ impl JournalHandle {
 pub fn record(store: &Store, provider: &str, plan: &Plan) -> Result<JournalHandle, StoreError> {
     let dir = store.journal_dir();
     create_dir_private(&dir)?;
-    let id = format!("{}-{}-{:08x}", time::OffsetDateTime::now_utc().unix_timestamp(), std::process::id(), rand::random::<u32>());
+    let id = format!(
+        "{}-{}-{:08x}",
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        std::process::id(),
+        rand::random::<u32>()
+    );
     let path = dir.join(format!("{id}.json"));
     let entry = JournalEntry {
         provider: provider.to_string(),
@@ -61,12 +70,21 @@ pub fn record(store: &Store, provider: &str, plan: &Plan) -> Result<JournalHandl
 }
 
 /// Entries left by runs that are no longer alive (or by this process, when `include_self`).
-pub fn orphans(store: &Store, include_self: bool) -> Result<Vec<(JournalHandle, JournalEntry)>, StoreError> {
+pub fn orphans(
+    store: &Store,
+    include_self: bool,
+) -> Result<Vec<(JournalHandle, JournalEntry)>, StoreError> {
     let dir = store.journal_dir();
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(StoreError::Io { op: "list", path: dir, source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                op: "list",
+                path: dir,
+                source: e,
+            });
+        }
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
@@ -74,7 +92,9 @@ pub fn orphans(store: &Store, include_self: bool) -> Result<Vec<(JournalHandle, 
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let Some(j) = read_json::<JournalEntry>(&path)? else { continue };
+        let Some(j) = read_json::<JournalEntry>(&path)? else {
+            continue;
+        };
         let mine = j.pid == std::process::id();
         let alive = !mine && PathBuf::from(format!("/proc/{}", j.pid)).exists();
         if (mine && include_self) || (!mine && !alive) {

@@ -5,6 +5,7 @@ pub mod account;
 pub mod error;
 pub mod issue;
 pub mod journal;
+pub mod pipeline;
 pub mod providers;
 pub mod settings;
 pub mod store;

@@ -76,7 +76,9 @@ pub fn build(
     let Some(kind) = kind(kind_name) else {
         let line = source.and_then(|s| provider_key_line(s.text, name, "kind"));
         return Err(IssueError::Settings(SettingsError::Invalid {
-            path: source.map(|s| s.path.to_path_buf()).unwrap_or_else(|| "config".into()),
+            path: source
+                .map(|s| s.path.to_path_buf())
+                .unwrap_or_else(|| "config".into()),
             line,
             message: format!(
                 "[providers.{name}]: unknown kind `{kind_name}`; known kinds: {}",
@@ -86,16 +88,21 @@ pub fn build(
     };
     // The section as JSON, with `kind` kept (providers accept it).
     let file_value = section.map(|s| {
-        let mut map: serde_json::Map<String, serde_json::Value> = s.settings.clone().into_iter().collect();
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            s.settings.clone().into_iter().collect();
         map.insert("kind".into(), serde_json::Value::String(s.kind.clone()));
         serde_json::Value::Object(map)
     });
     let section_error = |e: serde_json::Error| {
         let msg = e.to_string();
         let key = msg.split('`').nth(1).unwrap_or("");
-        let line = source.and_then(|s| provider_key_line(s.text, name, key).or_else(|| provider_key_line(s.text, name, "")));
+        let line = source.and_then(|s| {
+            provider_key_line(s.text, name, key).or_else(|| provider_key_line(s.text, name, ""))
+        });
         IssueError::Settings(SettingsError::Invalid {
-            path: source.map(|s| s.path.to_path_buf()).unwrap_or_else(|| "config".into()),
+            path: source
+                .map(|s| s.path.to_path_buf())
+                .unwrap_or_else(|| "config".into()),
             line,
             message: format!("[providers.{name}]: {msg}"),
         })
@@ -105,7 +112,9 @@ pub fn build(
         wildcert_rfc2136::KIND => {
             let file: wildcert_rfc2136::Rfc2136Settings = from_section(file_value, section_error)?;
             let env = wildcert_rfc2136::Rfc2136Settings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_rfc2136::Rfc2136Provider::new(&file.merge(env))?))
+            Ok(Arc::new(wildcert_rfc2136::Rfc2136Provider::new(
+                &file.merge(env),
+            )?))
         }
         other => Err(IssueError::Provider(ProviderError::Config {
             provider: "registry",
@@ -135,17 +144,29 @@ mod tests {
     fn unknown_names_and_keys_are_clear() {
         let s = Settings::default();
         let env = HashMap::new();
-        assert!(matches!(build("nope", &s, None, &env, ProviderContext::default()), Err(IssueError::UnknownProvider(_))));
+        assert!(matches!(
+            build("nope", &s, None, &env, ProviderContext::default()),
+            Err(IssueError::UnknownProvider(_))
+        ));
         // A kind with no settings at all: a config error naming the missing setting.
-        let err = build("rfc2136", &s, None, &env, ProviderContext::default()).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = build("rfc2136", &s, None, &env, ProviderContext::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("nameserver"), "{err}");
 
         let text = "[providers.home]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1\"\nbogus = 1\n";
         let mut f = tempfile::NamedTempFile::new().expect("temp");
         f.write_all(text.as_bytes()).expect("write");
         let s = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect("loads");
-        let src = ConfigSource { path: f.path(), text };
-        let err = build("home", &s, Some(src), &env, ProviderContext::default()).err().map(|e| e.to_string()).unwrap_or_default();
+        let src = ConfigSource {
+            path: f.path(),
+            text,
+        };
+        let err = build("home", &s, Some(src), &env, ProviderContext::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains(":4") && err.contains("bogus"), "{err}");
     }
 }

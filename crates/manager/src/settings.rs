@@ -180,8 +180,10 @@ impl Settings {
     ) -> Result<Settings, SettingsError> {
         let mut builder = config::Config::builder();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| SettingsError::Read { path: path.to_path_buf(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
             // Validate with toml first: its errors carry the line and the key.
             validate_toml(path, &text)?;
             builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
@@ -192,7 +194,10 @@ impl Settings {
             .iter()
             .filter(|(k, _)| {
                 k.strip_prefix("WILDCERT_").is_some_and(|rest| {
-                    rest.starts_with("ACME__") || rest.starts_with("DNS__") || rest.starts_with("PROVIDERS__") || rest == "STATE_DIR"
+                    rest.starts_with("ACME__")
+                        || rest.starts_with("DNS__")
+                        || rest.starts_with("PROVIDERS__")
+                        || rest == "STATE_DIR"
                 })
             })
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -208,7 +213,9 @@ impl Settings {
                 .source(Some(ours)),
         );
         let built = builder.build().map_err(|e| from_config_error(file, e))?;
-        built.try_deserialize::<Settings>().map_err(|e| from_config_error(file, e))
+        built
+            .try_deserialize::<Settings>()
+            .map_err(|e| from_config_error(file, e))
     }
 
     /// The propagation timeout, parsed.
@@ -229,14 +236,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = t.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(t).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `90s`, `2m` or `1h`"))
+    humantime::parse_duration(t)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `90s`, `2m` or `1h`"))
 }
 
 fn validate_toml(path: &Path, text: &str) -> Result<(), SettingsError> {
     match toml::from_str::<Settings>(text) {
         Ok(_) => Ok(()),
         Err(e) => {
-            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             Err(SettingsError::Invalid {
                 path: path.to_path_buf(),
                 line,
@@ -249,12 +259,20 @@ fn validate_toml(path: &Path, text: &str) -> Result<(), SettingsError> {
 fn from_config_error(file: Option<&Path>, e: config::ConfigError) -> SettingsError {
     // Errors that survive the toml pass come from the environment.
     let origin = match &e {
-        config::ConfigError::Type { origin: Some(o), .. } if o.contains("WILDCERT") || o == "the environment" => {
+        config::ConfigError::Type {
+            origin: Some(o), ..
+        } if o.contains("WILDCERT") || o == "the environment" => {
             PathBuf::from("environment (WILDCERT_*)")
         }
-        _ => file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("environment (WILDCERT_*)")),
+        _ => file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("environment (WILDCERT_*)")),
     };
-    SettingsError::Invalid { path: origin, line: None, message: e.to_string() }
+    SettingsError::Invalid {
+        path: origin,
+        line: None,
+        message: e.to_string(),
+    }
 }
 
 /// The line of `key` inside `[providers.<id>]` in a config file, for error messages.
@@ -294,8 +312,14 @@ mod tests {
             "[acme]\nemail = \"a@example.com\"\nserver = \"letsencrypt-staging\"\n\n[dns]\npropagation_timeout = \"30s\"\n\n[providers.home]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1:53\"\n\n[[certificate]]\ndomains = [\"*.example.com\", \"example.com\"]\nprovider = \"home\"\n",
         );
         let mut env = BTreeMap::new();
-        env.insert("WILDCERT_ACME__EMAIL".to_string(), "b@example.com".to_string());
-        env.insert("WILDCERT_DNS__RESOLVERS".to_string(), "127.0.0.1:5300,127.0.0.2".to_string());
+        env.insert(
+            "WILDCERT_ACME__EMAIL".to_string(),
+            "b@example.com".to_string(),
+        );
+        env.insert(
+            "WILDCERT_DNS__RESOLVERS".to_string(),
+            "127.0.0.1:5300,127.0.0.2".to_string(),
+        );
         env.insert("WILDCERT_CONFIG".to_string(), "ignored".to_string());
         let s = Settings::load_with_env(Some(f.path()), &env).expect("valid settings");
         assert_eq!(s.acme.email.as_deref(), Some("b@example.com"));
@@ -310,7 +334,8 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let f = write("[acme]\nemail = \"a@example.com\"\nemial = \"typo\"\n");
-        let err = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect_err("unknown key");
+        let err =
+            Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect_err("unknown key");
         let msg = err.to_string();
         assert!(msg.contains(&format!("{}:3", f.path().display())), "{msg}");
         assert!(msg.contains("emial"), "{msg}");
@@ -319,7 +344,9 @@ mod tests {
     #[test]
     fn wrong_type_is_reported_with_line() {
         let f = write("[dns]\nresolvers = \"not-a-list\"\n");
-        let msg = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect_err("wrong type").to_string();
+        let msg = Settings::load_with_env(Some(f.path()), &BTreeMap::new())
+            .expect_err("wrong type")
+            .to_string();
         assert!(msg.contains(":2"), "{msg}");
     }
 
@@ -346,17 +373,32 @@ mod tests {
 
 /// Directory URLs of the `--server` shortcuts.
 pub const SERVER_SHORTCUTS: &[(&str, &str)] = &[
-    ("letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"),
-    ("letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"),
+    (
+        "letsencrypt",
+        "https://acme-v02.api.letsencrypt.org/directory",
+    ),
+    (
+        "letsencrypt-staging",
+        "https://acme-staging-v02.api.letsencrypt.org/directory",
+    ),
     ("zerossl", "https://acme.zerossl.com/v2/DV90"),
     ("google", "https://dv.acme-v02.api.pki.goog/directory"),
-    ("google-staging", "https://dv.acme-v02.test-api.pki.goog/directory"),
+    (
+        "google-staging",
+        "https://dv.acme-v02.test-api.pki.goog/directory",
+    ),
 ];
 
 /// Resolve `--server`: a shortcut name or a URL (default: Let's Encrypt).
 pub fn resolve_server(server: Option<&str>) -> Result<String, SettingsError> {
-    let s = server.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("letsencrypt");
-    if let Some((_, url)) = SERVER_SHORTCUTS.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
+    let s = server
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("letsencrypt");
+    if let Some((_, url)) = SERVER_SHORTCUTS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+    {
         return Ok((*url).to_string());
     }
     if s.starts_with("https://") || s.starts_with("http://") {
@@ -366,7 +408,11 @@ pub fn resolve_server(server: Option<&str>) -> Result<String, SettingsError> {
         key: "acme.server".into(),
         message: format!(
             "`{s}` is neither a URL nor one of {}",
-            SERVER_SHORTCUTS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            SERVER_SHORTCUTS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     })
 }
@@ -377,12 +423,18 @@ pub fn parse_server_addr(key: &str, s: &str) -> Result<std::net::SocketAddr, Set
     if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
         return Ok(sa);
     }
-    if let Ok(ip) = t.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+    if let Ok(ip) = t
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
         return Ok(std::net::SocketAddr::new(ip, 53));
     }
     Err(SettingsError::Value {
         key: key.into(),
-        message: format!("`{s}` is not an address; write IP or IP:PORT, e.g. 192.0.2.53 or [2001:db8::53]:5353"),
+        message: format!(
+            "`{s}` is not an address; write IP or IP:PORT, e.g. 192.0.2.53 or [2001:db8::53]:5353"
+        ),
     })
 }
 
@@ -394,10 +446,19 @@ mod more_tests {
     fn servers_and_addresses() {
         assert!(resolve_server(None).is_ok_and(|u| u.contains("letsencrypt.org")));
         assert!(resolve_server(Some("zerossl")).is_ok_and(|u| u.contains("zerossl")));
-        assert_eq!(resolve_server(Some("https://x/dir")).ok().as_deref(), Some("https://x/dir"));
+        assert_eq!(
+            resolve_server(Some("https://x/dir")).ok().as_deref(),
+            Some("https://x/dir")
+        );
         assert!(resolve_server(Some("bogus")).is_err());
-        assert_eq!(parse_server_addr("k", "127.0.0.1").ok(), "127.0.0.1:53".parse().ok());
-        assert_eq!(parse_server_addr("k", "127.0.0.1:5353").ok(), "127.0.0.1:5353".parse().ok());
+        assert_eq!(
+            parse_server_addr("k", "127.0.0.1").ok(),
+            "127.0.0.1:53".parse().ok()
+        );
+        assert_eq!(
+            parse_server_addr("k", "127.0.0.1:5353").ok(),
+            "127.0.0.1:5353".parse().ok()
+        );
         assert_eq!(parse_server_addr("k", "::1").ok(), "[::1]:53".parse().ok());
         assert!(parse_server_addr("k", "ns1.example.com").is_err());
     }

@@ -58,7 +58,11 @@ pub enum StoreError {
 
 impl StoreError {
     fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-        move |source| StoreError::Io { op, path: path.to_path_buf(), source }
+        move |source| StoreError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// A hint for the CLI's second line.
@@ -67,9 +71,15 @@ impl StoreError {
             StoreError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
                 "run as a user who may write the state directory, or pick another with --state-dir"
             }
-            StoreError::Io { .. } => "check that the state directory exists, is writable and the disk is not full",
-            StoreError::Corrupt { .. } => "move the damaged file aside; the next run recreates what it needs",
-            StoreError::Locked { .. } => "wait for the other run to finish; the lock is released when it exits",
+            StoreError::Io { .. } => {
+                "check that the state directory exists, is writable and the disk is not full"
+            }
+            StoreError::Corrupt { .. } => {
+                "move the damaged file aside; the next run recreates what it needs"
+            }
+            StoreError::Locked { .. } => {
+                "wait for the other run to finish; the lock is released when it exits"
+            }
             StoreError::BadName(_) => "choose another --cert-name",
         }
     }
@@ -108,6 +118,18 @@ pub struct CertMeta {
     /// The last error, if the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// An order placed and not yet finished: a re-run after a crash resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_order: Option<String>,
+    /// RFC 3339 time ARI (RFC 9773) suggested for renewal (a random point in its window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ari_renew_at: Option<String>,
+    /// RFC 3339 time before which the CA asked us not to fetch renewal information again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ari_next_check: Option<String>,
+    /// RFC 3339 time of revocation, when revoked through wildcert (re-issue is then due).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
 }
 
 /// The files of one issued certificate.
@@ -123,7 +145,9 @@ pub struct CertFiles {
 
 impl std::fmt::Debug for CertFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertFiles").field("privkey", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("CertFiles")
+            .field("privkey", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,7 +211,13 @@ impl Store {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::Io { op: "list", path: dir, source: e }),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    op: "list",
+                    path: dir,
+                    source: e,
+                });
+            }
         };
         let mut names = Vec::new();
         for entry in entries {
@@ -238,21 +268,63 @@ impl Store {
             match fs::read_to_string(&p) {
                 Ok(s) => Ok(Some(s)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(StoreError::Io { op: "read", path: p, source: e }),
+                Err(e) => Err(StoreError::Io {
+                    op: "read",
+                    path: p,
+                    source: e,
+                }),
             }
         };
         match (read("cert.pem")?, read("chain.pem")?, read("privkey.pem")?) {
-            (Some(cert), Some(chain), Some(privkey)) => Ok(Some(CertFiles { cert, chain, privkey })),
+            (Some(cert), Some(chain), Some(privkey)) => Ok(Some(CertFiles {
+                cert,
+                chain,
+                privkey,
+            })),
             _ => Ok(None),
         }
     }
 
     /// Take the lock of a certificate (or any other lock name), waiting up to `wait`.
+    /// Blocks the thread while waiting: from async code use [`Store::lock_async`].
     pub fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
+        let path = self.lock_path(name)?;
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            if let Some(lock) = StoreLock::try_acquire(&path)? {
+                return Ok(lock);
+            }
+            if start.elapsed() >= wait {
+                return Err(StoreLock::locked_error(&path));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// [`Store::lock`] for async code: waits without blocking the runtime.
+    pub async fn lock_async(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
+        let path = self.lock_path(name)?;
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            if let Some(lock) = StoreLock::try_acquire(&path)? {
+                return Ok(lock);
+            }
+            if start.elapsed() >= wait {
+                return Err(StoreLock::locked_error(&path));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    fn lock_path(&self, name: &str) -> Result<PathBuf, StoreError> {
         check_name(name)?;
         let dir = self.root.join("locks");
         create_dir_private(&dir)?;
-        StoreLock::acquire(&dir.join(format!("{name}.lock")), wait)
+        Ok(dir.join(format!("{name}.lock")))
     }
 }
 
@@ -264,7 +336,8 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
-    fn acquire(path: &Path, wait: Duration) -> Result<StoreLock, StoreError> {
+    /// One attempt; `None` when another process (or handle) holds the lock.
+    fn try_acquire(path: &Path) -> Result<Option<StoreLock>, StoreError> {
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -272,26 +345,35 @@ impl StoreLock {
             .write(true)
             .open(path)
             .map_err(StoreError::io("open lock", path))?;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match FileExt::try_lock(&file) {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => {
-                    return Err(StoreError::Io { op: "lock", path: path.to_path_buf(), source: e });
-                }
+        match FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => {
+                return Err(StoreError::Io {
+                    op: "lock",
+                    path: path.to_path_buf(),
+                    source: e,
+                });
             }
-            if start.elapsed() >= wait {
-                let holder = fs::read_to_string(path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-                return Err(StoreError::Locked { path: path.to_path_buf(), holder });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(250));
         }
-        file.set_len(0).map_err(StoreError::io("write lock", path))?;
+        file.set_len(0)
+            .map_err(StoreError::io("write lock", path))?;
         let _ = write!(file, "pid {}", std::process::id());
-        Ok(StoreLock { file, path: path.to_path_buf() })
+        Ok(Some(StoreLock {
+            file,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn locked_error(path: &Path) -> StoreError {
+        let holder = fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        StoreError::Locked {
+            path: path.to_path_buf(),
+            holder,
+        }
     }
 
     /// The lock file.
@@ -313,19 +395,33 @@ fn check_name(name: &str) -> Result<(), StoreError> {
         && name != ".."
         && !name.starts_with('.')
         && name.len() <= 255
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok { Ok(()) } else { Err(StoreError::BadName(name.to_string())) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.to_string()))
+    }
 }
 
 fn ensure_newline(s: &str) -> String {
-    if s.ends_with('\n') { s.to_string() } else { format!("{s}\n") }
+    if s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
+    }
 }
 
 fn next_version(archive: &Path) -> Result<u32, StoreError> {
     let mut max = 0;
     for entry in fs::read_dir(archive).map_err(StoreError::io("list", archive))? {
         let entry = entry.map_err(StoreError::io("list", archive))?;
-        if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+        if let Some(n) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
             max = max.max(n);
         }
     }
@@ -335,9 +431,17 @@ fn next_version(archive: &Path) -> Result<u32, StoreError> {
 /// Create a directory (and parents) with mode 0700.
 pub fn create_dir_private(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new().recursive(true).mode(0o700).create(path) {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+    {
         Ok(()) => Ok(()),
-        Err(e) => Err(StoreError::Io { op: "create directory", path: path.to_path_buf(), source: e }),
+        Err(e) => Err(StoreError::Io {
+            op: "create directory",
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
@@ -346,7 +450,11 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StoreErro
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{file_name}.{}.{}.tmp", std::process::id(), rand::random::<u32>()));
+    let tmp = dir.join(format!(
+        ".{file_name}.{}.{}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -366,7 +474,9 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StoreErro
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("fsync", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io("fsync", dir))
 }
 
 fn symlink(target: PathBuf, link: &Path) -> Result<(), StoreError> {
@@ -378,17 +488,28 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::Io { op: "read", path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                op: "read",
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), message: e.to_string() })
+        .map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// Write a JSON file atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T, mode: u32) -> Result<(), StoreError> {
-    let mut bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), message: e.to_string() })?;
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     bytes.push(b'\n');
     write_atomic(path, &bytes, mode)
 }
@@ -399,25 +520,56 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn files(tag: &str) -> CertFiles {
-        CertFiles { cert: format!("CERT {tag}\n"), chain: format!("CHAIN {tag}\n"), privkey: format!("KEY {tag}\n") }
+        CertFiles {
+            cert: format!("CERT {tag}\n"),
+            chain: format!("CHAIN {tag}\n"),
+            privkey: format!("KEY {tag}\n"),
+        }
     }
 
     #[test]
     fn install_switches_live_atomically_and_keeps_archive() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::open(tmp.path().join("state")).expect("open");
-        assert_eq!(store.install("example.com", &files("1")).expect("install"), 1);
-        assert_eq!(store.install("example.com", &files("2")).expect("install"), 2);
-        let live = store.read_live("example.com").expect("read").expect("present");
+        assert_eq!(
+            store.install("example.com", &files("1")).expect("install"),
+            1
+        );
+        assert_eq!(
+            store.install("example.com", &files("2")).expect("install"),
+            2
+        );
+        let live = store
+            .read_live("example.com")
+            .expect("read")
+            .expect("present");
         assert_eq!(live.cert, "CERT 2\n");
-        let full = fs::read_to_string(store.live_dir("example.com").expect("dir").join("fullchain.pem")).expect("read");
+        let full = fs::read_to_string(
+            store
+                .live_dir("example.com")
+                .expect("dir")
+                .join("fullchain.pem"),
+        )
+        .expect("read");
         assert_eq!(full, "CERT 2\nCHAIN 2\n");
-        let old = store.cert_dir("example.com").expect("dir").join("archive/1/cert.pem");
+        let old = store
+            .cert_dir("example.com")
+            .expect("dir")
+            .join("archive/1/cert.pem");
         assert_eq!(fs::read_to_string(old).expect("read"), "CERT 1\n");
-        let key = store.live_dir("example.com").expect("dir").join("privkey.pem");
-        assert_eq!(fs::metadata(key).expect("stat").permissions().mode() & 0o777, 0o600);
+        let key = store
+            .live_dir("example.com")
+            .expect("dir")
+            .join("privkey.pem");
+        assert_eq!(
+            fs::metadata(key).expect("stat").permissions().mode() & 0o777,
+            0o600
+        );
         let dir = store.cert_dir("example.com").expect("dir");
-        assert_eq!(fs::metadata(dir).expect("stat").permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(dir).expect("stat").permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]
@@ -425,7 +577,11 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::open(tmp.path()).expect("open");
         assert!(store.read_meta("a.example").expect("read").is_none());
-        let meta = CertMeta { names: vec!["a.example".into()], key_type: "ec256".into(), ..Default::default() };
+        let meta = CertMeta {
+            names: vec!["a.example".into()],
+            key_type: "ec256".into(),
+            ..Default::default()
+        };
         store.write_meta("a.example", &meta).expect("write");
         assert_eq!(store.read_meta("a.example").expect("read"), Some(meta));
         assert_eq!(store.list().expect("list"), ["a.example"]);
@@ -436,7 +592,10 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::open(tmp.path()).expect("open");
         for bad in ["..", "../x", "a/b", "", ".hidden"] {
-            assert!(matches!(store.cert_dir(bad), Err(StoreError::BadName(_))), "{bad}");
+            assert!(
+                matches!(store.cert_dir(bad), Err(StoreError::BadName(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -444,10 +603,20 @@ mod tests {
     fn second_lock_waits_then_names_holder() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::open(tmp.path()).expect("open");
-        let first = store.lock("example.com", Duration::ZERO).expect("first lock");
-        let err = store.lock("example.com", Duration::from_millis(100)).expect_err("second lock");
-        assert!(err.to_string().contains(&format!("pid {}", std::process::id())), "{err}");
+        let first = store
+            .lock("example.com", Duration::ZERO)
+            .expect("first lock");
+        let err = store
+            .lock("example.com", Duration::from_millis(100))
+            .expect_err("second lock");
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
-        store.lock("example.com", Duration::ZERO).expect("free again");
+        store
+            .lock("example.com", Duration::ZERO)
+            .expect("free again");
     }
 }

@@ -68,9 +68,12 @@ pub fn inspect(fullchain_pem: &str) -> Result<CertInfo, VerifyError> {
     }
     let leaf = pems.first().ok_or(VerifyError::Empty)?;
     for p in &pems {
-        p.parse_x509().map_err(|e| VerifyError::Parse(e.to_string()))?;
+        p.parse_x509()
+            .map_err(|e| VerifyError::Parse(e.to_string()))?;
     }
-    let x = leaf.parse_x509().map_err(|e| VerifyError::Parse(e.to_string()))?;
+    let x = leaf
+        .parse_x509()
+        .map_err(|e| VerifyError::Parse(e.to_string()))?;
     let mut names = Vec::new();
     if let Ok(Some(san)) = x.subject_alternative_name() {
         for n in &san.value.general_names {
@@ -79,7 +82,12 @@ pub fn inspect(fullchain_pem: &str) -> Result<CertInfo, VerifyError> {
             }
         }
     }
-    let issuer_cn = x.issuer().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string);
+    let issuer_cn = x
+        .issuer()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string);
     let blocks: Vec<String> = pems.iter().map(to_pem).collect();
     Ok(CertInfo {
         leaf_pem: blocks[0].clone(),
@@ -96,31 +104,44 @@ pub fn inspect(fullchain_pem: &str) -> Result<CertInfo, VerifyError> {
 ///
 /// `public_key_raw` is our certificate key's raw public key (the SubjectPublicKeyInfo's bit
 /// string: EC point, Ed25519 key, or PKCS#1 RSAPublicKey).
-pub fn verify(fullchain_pem: &str, public_key_raw: &[u8], requested: &[String]) -> Result<CertInfo, VerifyError> {
+pub fn verify(
+    fullchain_pem: &str,
+    public_key_raw: &[u8],
+    requested: &[String],
+) -> Result<CertInfo, VerifyError> {
     let info = inspect(fullchain_pem)?;
     let leaf = Pem::iter_from_buffer(info.leaf_pem.as_bytes())
         .next()
         .ok_or(VerifyError::Empty)?
         .map_err(|e| VerifyError::Parse(e.to_string()))?;
-    let x = leaf.parse_x509().map_err(|e| VerifyError::Parse(e.to_string()))?;
+    let x = leaf
+        .parse_x509()
+        .map_err(|e| VerifyError::Parse(e.to_string()))?;
     if x.public_key().subject_public_key.data.as_ref() != public_key_raw {
         return Err(VerifyError::KeyMismatch);
     }
     let want: BTreeSet<String> = requested.iter().map(|n| n.to_ascii_lowercase()).collect();
     let got: BTreeSet<String> = info.names.iter().cloned().collect();
     if want != got {
-        return Err(VerifyError::NameMismatch { want: want.into_iter().collect(), got: got.into_iter().collect() });
+        return Err(VerifyError::NameMismatch {
+            want: want.into_iter().collect(),
+            got: got.into_iter().collect(),
+        });
     }
     let now = OffsetDateTime::now_utc();
     if now < info.not_before - time::Duration::minutes(5) || now > info.not_after {
-        return Err(VerifyError::NotValidNow { not_before: rfc3339(info.not_before), not_after: rfc3339(info.not_after) });
+        return Err(VerifyError::NotValidNow {
+            not_before: rfc3339(info.not_before),
+            not_after: rfc3339(info.not_after),
+        });
     }
     Ok(info)
 }
 
 /// Format a time as RFC 3339.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn to_pem(p: &Pem) -> String {
@@ -141,7 +162,9 @@ mod tests {
 
     fn make(names: &[&str]) -> (String, rcgen::KeyPair) {
         let key = rcgen::KeyPair::generate().expect("key");
-        let params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .expect("params");
         let cert = params.self_signed(&key).expect("cert");
         (cert.pem(), key)
     }
@@ -153,12 +176,25 @@ mod tests {
         let info = verify(&pem, &key.public_key_raw(), &want).expect("matches");
         assert_eq!(info.names.len(), 2);
         let other = rcgen::KeyPair::generate().expect("key");
-        assert_eq!(verify(&pem, &other.public_key_raw(), &want), Err(VerifyError::KeyMismatch));
+        assert_eq!(
+            verify(&pem, &other.public_key_raw(), &want),
+            Err(VerifyError::KeyMismatch)
+        );
         assert!(matches!(
             verify(&pem, &key.public_key_raw(), &["example.com".to_string()]),
             Err(VerifyError::NameMismatch { .. })
         ));
-        assert_eq!(verify("", &key.public_key_raw(), &want), Err(VerifyError::Empty));
-        assert!(matches!(verify("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &[], &want), Err(VerifyError::Parse(_))));
+        assert_eq!(
+            verify("", &key.public_key_raw(), &want),
+            Err(VerifyError::Empty)
+        );
+        assert!(matches!(
+            verify(
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                &[],
+                &want
+            ),
+            Err(VerifyError::Parse(_))
+        ));
     }
 }
