@@ -29,7 +29,10 @@ pub struct Run {
 impl Run {
     /// Both streams, for assertion messages.
     pub fn all(&self) -> String {
-        format!("exit {:?} after {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.elapsed, self.stdout, self.stderr)
+        format!(
+            "exit {:?} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
     }
 }
 
@@ -49,9 +52,18 @@ impl Lab {
         } else {
             (None, bind.lagging_secondary_addr())
         };
-        let pebble = Pebble::start(PebbleOptions { dns_server: Some(dns), ..Default::default() }).expect("pebble starts");
+        let pebble = Pebble::start(PebbleOptions {
+            dns_server: Some(dns),
+            ..Default::default()
+        })
+        .expect("pebble starts");
         let state = tempfile::tempdir().expect("state dir");
-        Some(Lab { bind, pebble, _resolver: resolver, state })
+        Some(Lab {
+            bind,
+            pebble,
+            _resolver: resolver,
+            state,
+        })
     }
 
     /// The state directory.
@@ -94,7 +106,9 @@ impl Lab {
 
     /// TXT values at `name` on the primary.
     pub fn primary_txt(&self, name: &str) -> Vec<String> {
-        self.bind.txt_values(self.bind.primary_addr(), name).expect("dig answers")
+        self.bind
+            .txt_values(self.bind.primary_addr(), name)
+            .expect("dig answers")
     }
 }
 
@@ -113,7 +127,11 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
             Err(e) => panic!("wait failed: {e}"),
         }
     }
-    let Output { status, stdout, stderr } = child.wait_with_output().expect("output");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("output");
     Run {
         code: status.code(),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -124,5 +142,6 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
 
 /// DNS SAN names of a PEM certificate, via the JSON output (kept simple: parse `--json`).
 pub fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.all()))
+    serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.all()))
 }

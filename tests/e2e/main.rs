@@ -3,5 +3,10 @@
 //! Pebble validates against the *lagging* secondary, so an issuance only passes when the
 //! propagation checker really waited for every nameserver.
 
+mod cloudflare;
+mod exec;
 mod lab;
+mod pdns;
+mod renew;
 mod rfc2136;
+mod route53;

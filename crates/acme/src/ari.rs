@@ -20,6 +20,11 @@ use crate::http::JSON_LIMIT;
 pub struct CertId(String);
 
 impl CertId {
+    /// A CertID kept from earlier (e.g. in meta.json), as its string form.
+    pub fn from_string(id: impl Into<String>) -> Self {
+        CertId(id.into())
+    }
+
     /// From the authority key identifier and the serial number's DER content bytes.
     pub fn from_parts(key_identifier: &[u8], serial: &[u8]) -> Self {
         CertId(format!(

@@ -68,8 +68,80 @@ pub struct Global {
 pub enum Command {
     /// Issue one certificate now.
     Issue(IssueArgs),
+    /// Issue what is missing and renew what is due, for every [[certificate]] in the config.
+    Renew(RenewArgs),
+    /// List the certificates in the store.
+    List,
+    /// Show one certificate: names, validity, files, renewal state.
+    Show(ShowArgs),
+    /// Revoke a certificate (it is then re-issued by the next `renew`).
+    Revoke(RevokeArgs),
+    /// Manage the ACME account.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// List the DNS providers and the settings each needs.
     Providers(ProvidersArgs),
+}
+
+/// `wildcert renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Renew now, whether due or not.
+    #[arg(long)]
+    pub force: bool,
+    /// Only these certificates (by name; repeatable).
+    #[arg(long = "cert-name", value_name = "NAME")]
+    pub cert_names: Vec<String>,
+    /// How many orders run at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub parallel: usize,
+    /// Run after each certificate is stored (overrides deploy_hook in the config).
+    #[arg(long, value_name = "CMD")]
+    pub deploy_hook: Option<String>,
+    /// Keep running: after each round, sleep until the next certificate is due.
+    #[arg(long)]
+    pub until_next: bool,
+}
+
+/// `wildcert show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Certificate name.
+    pub name: String,
+}
+
+/// `wildcert revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Certificate name.
+    pub name: String,
+    /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, …
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+    /// Sign the request with the certificate's key instead of the account key.
+    #[arg(long)]
+    pub with_cert_key: bool,
+}
+
+/// `wildcert account …`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create the account (or find the existing one for the stored key).
+    Register,
+    /// Show the account: URL, status, contact.
+    Show,
+    /// Replace the account key (RFC 8555 §7.3.5).
+    Rollover {
+        /// Type of the new key [default: the type of the current key].
+        #[arg(long, value_name = "TYPE", value_parser = ["ec256", "ec384", "ed25519"])]
+        key_type: Option<String>,
+    },
+    /// Deactivate the account at the CA (irreversible).
+    Deactivate {
+        /// Confirm: deactivation cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// `wildcert issue`.
@@ -97,6 +169,9 @@ pub struct IssueArgs {
     /// Do not follow `_acme-challenge` CNAMEs (delegation).
     #[arg(long)]
     pub no_cname: bool,
+    /// Run after the certificate is stored (environment: WILDCERT_CERT_NAME, WILDCERT_CERT_DIR, …).
+    #[arg(long, value_name = "CMD")]
+    pub deploy_hook: Option<String>,
 }
 
 /// `wildcert providers`.

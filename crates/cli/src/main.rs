@@ -3,8 +3,10 @@
 //! A thin layer over `wildcert-manager`: parse flags, layer settings, print results.
 //! Exit codes are documented in docs/operations.md.
 
+mod admin;
 mod args;
 mod output;
+mod renew;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -69,12 +71,14 @@ fn init_logging(g: &Global) {
 }
 
 /// Settings after layering: the file text is kept for line numbers in provider errors.
-struct Loaded {
-    settings: Settings,
-    file: Option<(std::path::PathBuf, String)>,
+pub(crate) struct Loaded {
+    /// The layered settings.
+    pub settings: Settings,
+    /// The config file and its text.
+    pub file: Option<(std::path::PathBuf, String)>,
 }
 
-fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
+pub(crate) fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
     let mut settings = Settings::load(g.config.as_deref())?;
     let file = match &g.config {
         Some(p) => Some((p.clone(), std::fs::read_to_string(p).unwrap_or_default())),
@@ -114,7 +118,7 @@ fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
     Ok(Loaded { settings, file })
 }
 
-fn build_provider(name: &str, loaded: &Loaded) -> Result<Arc<dyn DnsProvider>, IssueError> {
+pub(crate) fn build_provider(name: &str, loaded: &Loaded) -> Result<Arc<dyn DnsProvider>, IssueError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let source = loaded
         .file
@@ -138,13 +142,40 @@ fn build_provider(name: &str, loaded: &Loaded) -> Result<Arc<dyn DnsProvider>, I
 
 async fn run(cli: Cli) -> ExitCode {
     let out = output::Output::new(cli.global.json, cli.global.quiet);
+    let admin = match cli.command {
+        Command::List => Some(admin::AdminCommand::List),
+        Command::Show(a) => Some(admin::AdminCommand::Show(a)),
+        Command::Revoke(a) => Some(admin::AdminCommand::Revoke(a)),
+        Command::Account(a) => Some(admin::AdminCommand::Account(a)),
+        other => {
+            return run_main(cli.global, other, &out).await;
+        }
+    };
+    match (admin, load_settings(&cli.global)) {
+        (Some(cmd), Ok(loaded)) => admin::run(cmd, &loaded, &out).await,
+        (_, Err(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
+        (None, Ok(_)) => ExitCode::SUCCESS,
+    }
+}
+
+async fn run_main(global: Global, command: Command, out: &output::Output) -> ExitCode {
+    let cli = Cli { global, command };
     match cli.command {
         Command::Providers(a) => out.providers(a.name.as_deref()),
+        Command::Renew(a) => renew::run(&cli.global, a, out).await,
         Command::Issue(a) => {
-            let result = run_issue(&cli.global, a, &out).await;
+            let hook = a.deploy_hook.clone();
+            let result = run_issue(&cli.global, a, out).await;
             match result {
                 Ok(issued) => {
-                    out.issued(&issued);
+                    let report = match &hook {
+                        Some(cmd) => Some(
+                            wildcert_manager::hooks::run_deploy_hook(cmd, &issued, wildcert_manager::hooks::DEFAULT_HOOK_TIMEOUT)
+                                .await,
+                        ),
+                        None => None,
+                    };
+                    out.issued(&issued, report.as_ref());
                     ExitCode::SUCCESS
                 }
                 Err(Failure::Error(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
@@ -155,6 +186,7 @@ async fn run(cli: Cli) -> ExitCode {
                 ),
             }
         }
+        Command::List | Command::Show(_) | Command::Revoke(_) | Command::Account(_) => ExitCode::SUCCESS,
     }
 }
 
@@ -211,7 +243,7 @@ async fn run_issue(
     }
 }
 
-async fn clean_orphans(
+pub(crate) async fn clean_orphans(
     store: &wildcert_manager::store::Store,
     include_self: bool,
     loaded: &Loaded,
@@ -229,7 +261,7 @@ async fn clean_orphans(
     }
 }
 
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

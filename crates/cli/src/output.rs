@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde_json::json;
 use wildcert_dns::{PropagationProgress, ServerVerdict};
 use wildcert_manager::Issued;
+use wildcert_manager::hooks::HookReport;
+use wildcert_manager::renew::RenewOutcome;
 use wildcert_manager::providers::{KINDS, kind};
 
 /// Where and how to print.
@@ -24,6 +26,16 @@ impl Output {
         Output { json, quiet }
     }
 
+    /// `--json`: print exactly one JSON document on stdout.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// `-q`: print errors only.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// A progress reporter for long waits, when a person is watching a terminal.
     pub fn progress(&self) -> Option<Arc<dyn PropagationProgress>> {
         if self.quiet || self.json || !std::io::stderr().is_terminal() {
@@ -35,9 +47,9 @@ impl Output {
     }
 
     /// Print the result of an issuance.
-    pub fn issued(&self, r: &Issued) {
+    pub fn issued(&self, r: &Issued, hook: Option<&HookReport>) {
         if self.json {
-            let v = json!({ "ok": true, "certificate": r });
+            let v = json!({ "ok": true, "certificate": r, "hook": hook });
             println!("{v}");
             return;
         }
@@ -69,6 +81,57 @@ impl Output {
             r.timings_ms.propagation as f64 / 1000.0,
             r.timings_ms.validation as f64 / 1000.0
         );
+        if let Some(h) = hook {
+            match &h.error {
+                None => println!("  hook:      `{}` ok", h.command),
+                Some(e) => println!("  hook:      `{}` {e} (the certificate stays stored)", h.command),
+            }
+        }
+    }
+
+    /// Print the summary of a `renew` round; returns the exit code (0 when nothing failed,
+    /// else the first failure's code).
+    pub fn renewed(&self, outcomes: &[RenewOutcome]) -> i32 {
+        let code = outcomes.iter().find(|o| o.outcome == "failed").map(|o| o.code.max(1)).unwrap_or(0);
+        if self.json {
+            let count = |k: &str| outcomes.iter().filter(|o| o.outcome == k).count();
+            println!(
+                "{}",
+                json!({
+                    "ok": code == 0,
+                    "summary": { "issued": count("issued"), "renewed": count("renewed"), "skipped": count("skipped"), "failed": count("failed") },
+                    "certificates": outcomes,
+                })
+            );
+            return code;
+        }
+        for o in outcomes {
+            if self.quiet && o.outcome != "failed" {
+                continue;
+            }
+            let line = match o.outcome {
+                "skipped" => format!("{:<8} {:<32} {} until {}", o.outcome, o.name, o.detail, o.next_due.as_deref().unwrap_or("?")),
+                "failed" => format!("{:<8} {:<32} {}", o.outcome, o.name, o.detail),
+                _ => {
+                    let until = o.certificate.as_ref().map(|c| c.not_after.as_str()).unwrap_or("?");
+                    format!("{:<8} {:<32} {} (valid until {until})", o.outcome, o.name, o.detail)
+                }
+            };
+            if o.outcome == "failed" {
+                eprintln!("{line}");
+                if let Some(h) = &o.hint {
+                    eprintln!("{:<8} {:<32} hint: {h}", "", "");
+                }
+            } else {
+                println!("{line}");
+            }
+            if let Some(h) = &o.hook {
+                if let Some(e) = &h.error {
+                    eprintln!("{:<8} {:<32} deploy hook `{}` {e}", "", "", h.command);
+                }
+            }
+        }
+        code
     }
 
     /// Print an error: one line plus a hint (or one JSON document), and return the exit code.

@@ -321,3 +321,36 @@ pub fn rcode_name(code: ResponseCode) -> String {
         other => format!("{other:?}").to_ascii_uppercase(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_route_is_a_local_condition() {
+        let server: SocketAddr = "[2001:db8::1]:53".parse().expect("addr");
+        let io = |m: &str| QueryError::Io {
+            server,
+            message: m.into(),
+        };
+        assert!(io("Network is unreachable (os error 101)").is_no_route());
+        assert!(io("Address family not supported by protocol (os error 97)").is_no_route());
+        assert!(!io("Connection refused (os error 111)").is_no_route());
+        assert!(
+            !QueryError::Timeout {
+                server,
+                after: DEFAULT_QUERY_TIMEOUT
+            }
+            .is_no_route()
+        );
+    }
+
+    #[test]
+    fn names_convert_both_ways() {
+        let n = DnsName::parse("_acme-challenge.Example.test").expect("name");
+        let h = to_hickory(&n);
+        assert_eq!(h.to_ascii(), "_acme-challenge.example.test.");
+        assert_eq!(from_hickory(&h), Some(n));
+        assert_eq!(from_hickory(&Name::root()), None);
+    }
+}

@@ -251,33 +251,44 @@ impl Dns01 {
             discovery = Some(d);
         }
 
-        // 2. Zones of the targets.
-        let targets: BTreeSet<DnsName> = names
+        // 2. Zones of the targets: the provider's answer first, else DNS. All in parallel.
+        let targets: Vec<DnsName> = names
             .iter()
             .map(|n| target_of.get(n).cloned().unwrap_or_else(|| n.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
+        let from_provider = join_all(targets.iter().map(|t| self.provider.zone_for(t))).await;
         let mut zone_of: HashMap<DnsName, Zone> = HashMap::new();
-        for t in &targets {
-            let zone = match self.provider.zone_for(t).await {
-                Ok(Some(z)) => z,
-                Ok(None) => {
-                    if discovery.is_none() {
-                        discovery = Some(self.discovery().await?);
-                    }
-                    let d = discovery
-                        .as_ref()
-                        .ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
-                    Zone::new(d.find_zone(t).await?)
+        let mut unknown = Vec::new();
+        for (t, r) in targets.iter().zip(from_provider) {
+            match r {
+                Ok(Some(z)) => {
+                    zone_of.insert(t.clone(), z);
                 }
+                Ok(None) => unknown.push(t.clone()),
                 Err(source) => {
                     return Err(Dns01Error::Provider {
                         zone: t.to_string(),
                         source,
                     });
                 }
-            };
-            tracing::debug!(name = %t, zone = %zone, "zone");
-            zone_of.insert(t.clone(), zone);
+            }
+        }
+        if !unknown.is_empty() {
+            if discovery.is_none() {
+                discovery = Some(self.discovery().await?);
+            }
+            let d = discovery
+                .as_ref()
+                .ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
+            let found = join_all(unknown.iter().map(|t| d.find_zone(t))).await;
+            for (t, r) in unknown.iter().zip(found) {
+                zone_of.insert(t.clone(), Zone::new(r?));
+            }
+        }
+        for (t, z) in &zone_of {
+            tracing::debug!(name = %t, zone = %z, "zone");
         }
 
         // 3. Group by zone.
@@ -293,27 +304,30 @@ impl Dns01 {
             set.insert(target.clone(), r.value.clone());
         }
 
-        // 4. Authoritative servers.
+        // 4. Authoritative servers, every zone in parallel.
+        let servers: Vec<Vec<AuthServer>> = if !self.settings.authoritative.is_empty() {
+            let fixed: Vec<AuthServer> = self
+                .settings
+                .authoritative
+                .iter()
+                .map(|a| AuthServer {
+                    name: None,
+                    addr: *a,
+                })
+                .collect();
+            vec![fixed; sets.len()]
+        } else {
+            if discovery.is_none() {
+                discovery = Some(self.discovery().await?);
+            }
+            let d = discovery
+                .as_ref()
+                .ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
+            let found = join_all(sets.keys().map(|z| d.nameservers(&z.name))).await;
+            found.into_iter().collect::<Result<_, _>>()?
+        };
         let mut zones = Vec::new();
-        for (zone, set) in sets {
-            let servers = if !self.settings.authoritative.is_empty() {
-                self.settings
-                    .authoritative
-                    .iter()
-                    .map(|a| AuthServer {
-                        name: None,
-                        addr: *a,
-                    })
-                    .collect()
-            } else {
-                if discovery.is_none() {
-                    discovery = Some(self.discovery().await?);
-                }
-                let d = discovery
-                    .as_ref()
-                    .ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
-                d.nameservers(&zone.name).await?
-            };
+        for ((zone, set), servers) in sets.into_iter().zip(servers) {
             tracing::info!(
                 zone = %zone,
                 values = set.len(),

@@ -133,6 +133,6 @@ mod tests {
             ca_dir_name("https://127.0.0.1:14000/dir"),
             "127.0.0.1_14000"
         );
-        assert_eq!(ca_dir_name("https://[::1]:14000/dir"), "__1__14000");
+        assert_eq!(ca_dir_name("https://[::1]:14000/dir"), "___1__14000");
     }
 }

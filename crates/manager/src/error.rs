@@ -46,6 +46,25 @@ pub enum IssueError {
     /// An order ended in an unexpected state.
     #[error("{0}")]
     Order(String),
+    /// Another run stored a new version while this one waited for the lock: nothing to do.
+    #[error("`{0}` was just stored by another run")]
+    Superseded(String),
+    /// No certificate of this name in the store.
+    #[error("no certificate named `{0}` in the store")]
+    UnknownCertificate(String),
+    /// No ACME account is stored for this CA (directory URL).
+    #[error("no ACME account is stored for {0}")]
+    NoAccount(String),
+    /// A lifecycle command (revoke, account …) refused or failed, with its own hint.
+    #[error("{message}")]
+    Command {
+        /// What went wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+        /// The exit code.
+        code: i32,
+    },
     /// An error shared by several certificates of one run (one failed publish fails every
     /// certificate of that provider).
     #[error("{message}")]
@@ -79,6 +98,14 @@ impl IssueError {
             IssueError::Verify(_) => "the previous certificate (if any) is untouched; report this to the CA operator".into(),
             IssueError::Order(_) => "run again with -v for the protocol steps".into(),
             IssueError::Shared { hint, .. } => hint.clone(),
+            IssueError::UnknownCertificate(_) => {
+                "`wildcert list` shows the certificates in the store (check --state-dir)".into()
+            }
+            IssueError::NoAccount(_) => {
+                "create it with `wildcert account register --agree-tos` (check --server and --state-dir)".into()
+            }
+            IssueError::Command { hint, .. } => hint.clone(),
+            IssueError::Superseded(_) => "nothing to do".into(),
         }
     }
 
@@ -115,6 +142,9 @@ impl IssueError {
             IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => 4,
             IssueError::Store(_) => 5,
             IssueError::Shared { code, .. } => *code,
+            IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => 2,
+            IssueError::Command { code, .. } => *code,
+            IssueError::Superseded(_) => 0,
         }
     }
 }

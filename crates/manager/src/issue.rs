@@ -209,6 +209,7 @@ pub async fn issue(
         req: req.clone(),
         provider,
         replaces: None,
+        if_version: None,
     };
     let mut outcomes = crate::pipeline::run(cfg, vec![job], 1, progress).await?;
     match outcomes.pop() {

@@ -2,11 +2,14 @@
 //! on-disk store, the journal and the provider registry.
 
 pub mod account;
+pub mod admin;
 pub mod error;
+pub mod hooks;
 pub mod issue;
 pub mod journal;
 pub mod pipeline;
 pub mod providers;
+pub mod renew;
 pub mod settings;
 pub mod store;
 pub mod verify;

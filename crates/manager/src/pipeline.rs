@@ -36,6 +36,9 @@ pub struct Job {
     pub provider: Arc<dyn DnsProvider>,
     /// ARI CertID of the certificate this one replaces (RFC 9773 `replaces`).
     pub replaces: Option<String>,
+    /// Only proceed if the stored version is still this one once the lock is held (`renew`
+    /// decides before locking; another run may have stored a new version meanwhile).
+    pub if_version: Option<Option<u32>>,
 }
 
 /// The result for one certificate.
@@ -189,6 +192,12 @@ async fn place_order(
     let t = Instant::now();
     let names: Vec<String> = v.identifiers.iter().map(Identifier::as_acme).collect();
     let meta = store.read_meta(&v.cert_name).map_err(|e| fail(e.into()))?;
+    if let Some(expected) = job.if_version {
+        let now = meta.as_ref().and_then(|m| m.version);
+        if now != expected {
+            return Err(fail(IssueError::Superseded(v.cert_name.clone())));
+        }
+    }
     let order = match resume_order(account, meta.as_ref(), &names).await {
         Some(o) => o,
         None => new_order(account, &names, &job).await.map_err(fail)?,
@@ -473,6 +482,13 @@ async fn finish(
         not_before: Some(verify::rfc3339(info.not_before)),
         not_after: Some(verify::rfc3339(info.not_after)),
         server: Some(account.client().directory_url().to_string()),
+        // With ARI, the next `renew` asks the CA for its window (RFC 9773).
+        ari_next_check: account
+            .client()
+            .directory()
+            .renewal_info
+            .is_some()
+            .then(|| verify::rfc3339(time::OffsetDateTime::now_utc())),
         ..Default::default()
     };
     store.write_meta(&a.cert_name, &meta)?;

@@ -55,13 +55,13 @@ const RNDC_PORT: u16 = 953;
 const ADMIN_KEY: &str = "wildcert-kit-admin";
 
 /// A loopback address added to `lo` for the lifetime of this value.
-struct LoopbackAddr {
-    addr: Ipv4Addr,
+pub(crate) struct LoopbackAddr {
+    pub(crate) addr: Ipv4Addr,
 }
 
 impl LoopbackAddr {
     /// Adds a random unused 127.53.x.y/32 to `lo` (`ip addr add` fails on a taken one: retry).
-    fn claim() -> Result<LoopbackAddr> {
+    pub(crate) fn claim() -> Result<LoopbackAddr> {
         let ip = tool("ip")?;
         let mut last_err = String::new();
         for _ in 0..50 {

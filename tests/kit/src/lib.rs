@@ -19,14 +19,28 @@
 
 mod bind;
 mod challtestsrv;
+mod cloudflare;
+mod moto;
+mod pdns;
 mod pebble;
+mod route53;
 mod util;
+
+pub use moto::{Moto, moto_server_path, require_moto};
+pub use route53::{
+    Route53DnsBackend, Route53Fake, Route53FakeOptions, Route53Fault, Route53Request,
+};
+
+pub use pdns::{PowerDns, PowerDnsOptions, pdns_schema_path, require_pdns};
 
 pub use bind::{
     BindOptions, BindResolver, BindTopology, ResolverOptions, soa_serial, txt_values,
     txt_values_recursive,
 };
 pub use challtestsrv::ChallTestSrv;
+pub use cloudflare::{
+    CloudflareFake, CloudflareFakeOptions, FakeDnsBackend, FakeRecord, FakeRequest, FakeToken,
+};
 pub use pebble::{Pebble, PebbleOptions};
 pub use util::{
     KitError, find_tool, free_port, free_tcp_port, install_crypto_provider, is_ci, is_root,

@@ -264,3 +264,20 @@ async fn nameserver_by_host_name_and_dead_server() {
     let p = provider(&named);
     assert!(p.server_addr().await.is_ok_and(|a| a.port() == 9));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_sent_to_a_secondary_says_use_the_primary() {
+    let Some(topo) = topology(&["example.test"]) else {
+        return;
+    };
+    let s = Rfc2136Settings {
+        nameserver: Some(topo.prompt_secondary_addr().to_string()),
+        ..settings(&topo)
+    };
+    let err = provider(&s)
+        .publish(&zone("example.test"), &set(&[(APEX, "x")]))
+        .await
+        .expect_err("secondary refuses");
+    assert!(err.to_string().contains("primary"), "{err}");
+    assert!(primary_txt(&topo, APEX).is_empty());
+}

@@ -1,0 +1,267 @@
+//! `wildcert list | show NAME | revoke NAME | account register|show|rollover|deactivate`.
+//!
+//! The work is done by `wildcert_manager::admin`; this module picks the settings and prints:
+//! `--json` gets one document, `{"ok": true, <key>: …}` or the error shape of
+//! [`Output::error`].
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use wildcert_manager::IssueError;
+use wildcert_manager::admin::{
+    self, AccountInfo, CertDetails, CertSummary, Deactivated, Revoked, RolledOver,
+};
+use wildcert_manager::issue::RunConfig;
+use wildcert_manager::renew::Decision;
+use wildcert_manager::store::Store;
+
+use crate::Loaded;
+use crate::args::{AccountCommand, RevokeArgs, ShowArgs};
+use crate::output::Output;
+
+/// What an admin command was asked to do.
+pub enum AdminCommand {
+    /// `wildcert list`.
+    List,
+    /// `wildcert show NAME`.
+    Show(ShowArgs),
+    /// `wildcert revoke NAME`.
+    Revoke(RevokeArgs),
+    /// `wildcert account …`.
+    Account(AccountCommand),
+}
+
+/// Run one admin command.
+pub async fn run(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> ExitCode {
+    if let AdminCommand::Account(AccountCommand::Deactivate { yes: false }) = cmd {
+        return out.error(
+            "deactivating the ACME account cannot be undone, so it needs confirmation",
+            "run `wildcert account deactivate --yes`",
+            2,
+        );
+    }
+    match dispatch(cmd, loaded, out).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
+    }
+}
+
+async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<(), IssueError> {
+    let cfg = RunConfig::from_settings(&loaded.settings)?;
+    let now = OffsetDateTime::now_utc();
+    match cmd {
+        AdminCommand::List => {
+            let store = Store::open(&cfg.state_dir)?;
+            let certs = admin::list(&store, now)?;
+            print(out, "certificates", &certs, || print_list(&certs, &cfg));
+        }
+        AdminCommand::Show(a) => {
+            let store = Store::open(&cfg.state_dir)?;
+            let d = admin::show(&store, &a.name, &loaded.settings.certificates, now)?;
+            print(out, "certificate", &d, || print_show(&d));
+        }
+        AdminCommand::Revoke(a) => {
+            let reason = a.reason.as_deref().map(admin::parse_reason).transpose()?;
+            let r = admin::revoke(&cfg, &a.name, reason, a.with_cert_key).await?;
+            print(out, "revoked", &r, || print_revoked(&r));
+        }
+        AdminCommand::Account(AccountCommand::Register) => {
+            let a = admin::account_register(&cfg).await?;
+            print(out, "account", &a, || print_account(&a));
+        }
+        AdminCommand::Account(AccountCommand::Show) => {
+            let a = admin::account_show(&cfg).await?;
+            print(out, "account", &a, || print_account(&a));
+        }
+        AdminCommand::Account(AccountCommand::Rollover { key_type }) => {
+            let key_type = key_type
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(IssueError::Acme)?;
+            let r = admin::account_rollover(&cfg, key_type).await?;
+            print(out, "rollover", &r, || print_rollover(&r));
+        }
+        AdminCommand::Account(AccountCommand::Deactivate { .. }) => {
+            let d = admin::account_deactivate(&cfg).await?;
+            print(out, "deactivated", &d, || print_deactivated(&d));
+        }
+    }
+    Ok(())
+}
+
+/// `{"ok": true, key: value}` with `--json`; else the human form (unless `-q`).
+fn print<T: Serialize>(out: &Output, key: &str, value: &T, human: impl FnOnce()) {
+    if out.is_json() {
+        let mut doc = serde_json::Map::new();
+        doc.insert("ok".into(), json!(true));
+        doc.insert(key.into(), json!(value));
+        println!("{}", serde_json::Value::Object(doc));
+    } else if !out.is_quiet() {
+        human();
+    }
+}
+
+fn print_list(certs: &[CertSummary], cfg: &RunConfig) {
+    if certs.is_empty() {
+        println!("No certificates in {}.", cfg.state_dir.display());
+        return;
+    }
+    let width = certs.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:<width$}  {:>5}  {:<20}  {:>3}  {:<12}  NAMES",
+        "NAME", "DAYS", "NOT AFTER", "VER", "PROVIDER"
+    );
+    for c in certs {
+        if let Some(e) = &c.error {
+            println!("{:<width$}  {e}", c.name);
+            continue;
+        }
+        let days = c.days_left.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+        let version = c.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<width$}  {:>5}  {:<20}  {:>3}  {:<12}  {}",
+            c.name,
+            days,
+            c.not_after.as_deref().unwrap_or("not issued"),
+            version,
+            c.provider,
+            c.names.join(", ")
+        );
+        if let Some(t) = &c.revoked_at {
+            println!("{:<width$}  revoked at {t}; the next `renew` issues a new one", "");
+        }
+        if let Some(e) = &c.last_error {
+            println!("{:<width$}  last error: {e}", "");
+        }
+    }
+}
+
+fn print_show(d: &CertDetails) {
+    println!("Certificate `{}`", d.name);
+    println!("  names:       {}", d.meta.names.join(", "));
+    match &d.live {
+        Some(l) => {
+            println!("  issuer:      {}", l.issuer.as_deref().unwrap_or("?"));
+            println!("  serial:      {}", l.serial);
+            println!(
+                "  valid:       {} to {} ({} days left)",
+                l.not_before, l.not_after, l.days_left
+            );
+            if l.names != d.meta.names {
+                println!("  in cert:     {}", l.names.join(", "));
+            }
+        }
+        None => println!(
+            "  live:        {}",
+            d.live_error.as_deref().unwrap_or("none")
+        ),
+    }
+    let versions: Vec<String> = d.archive_versions.iter().map(u32::to_string).collect();
+    println!(
+        "  key:         {}   provider: {}   version: {} (archive: {})",
+        d.meta.key_type,
+        d.meta.provider,
+        d.meta
+            .version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into()),
+        if versions.is_empty() {
+            "empty".to_string()
+        } else {
+            versions.join(", ")
+        }
+    );
+    println!("  files:       {}", d.live_dir.display());
+    for (k, p) in &d.files {
+        println!("    {k:<10} {}", p.display());
+    }
+    let source = if d.renewal.configured {
+        "[[certificate]] in the config"
+    } else {
+        "default rule; no [[certificate]] names it, so `renew` does not handle it"
+    };
+    match &d.renewal.decision {
+        Decision::Skip { due, rule } => println!("  renewal:     due {due} ({rule}; {source})"),
+        Decision::Renew { reason } => println!("  renewal:     due now: {reason} ({source})"),
+        Decision::Issue { reason } => println!("  renewal:     issue anew: {reason} ({source})"),
+    }
+    if let Some(t) = &d.meta.revoked_at {
+        println!("  revoked:     {t}");
+    }
+    if let Some(o) = &d.meta.pending_order {
+        println!("  pending:     {o}");
+    }
+    if let Some(e) = &d.meta.last_error {
+        println!("  last error:  {e}");
+    }
+}
+
+fn print_revoked(r: &Revoked) {
+    let reason = r.reason.as_deref().unwrap_or("unspecified");
+    if r.already_revoked {
+        println!(
+            "Certificate `{}` (serial {}) was already revoked at the CA; marked for re-issue.",
+            r.name, r.serial
+        );
+    } else {
+        println!(
+            "Certificate `{}` (serial {}) revoked (reason: {reason}, signed with the {}).",
+            r.name,
+            r.serial,
+            r.signed_with.replace('_', " ")
+        );
+    }
+    println!("The next `wildcert renew` issues a new one; until then servers keep the revoked one.");
+}
+
+fn print_account(a: &AccountInfo) {
+    match a.registered_now {
+        Some(true) => println!("Account registered: {}", a.url),
+        Some(false) => println!("Account already registered: {}", a.url),
+        None => println!("Account {}", a.url),
+    }
+    println!("  status:      {}", a.ca.status);
+    println!("  directory:   {}", a.directory);
+    let contact = if a.ca.contact.is_empty() {
+        "none".to_string()
+    } else {
+        a.ca.contact.join(", ")
+    };
+    println!("  contact:     {contact}");
+    println!(
+        "  key:         {} ({}), thumbprint {}",
+        a.key.key_type, a.key.algorithm, a.key.thumbprint
+    );
+    if let Some(c) = &a.created {
+        println!("  created:     {c}");
+    }
+    if let Some(t) = &a.terms_of_service {
+        println!("  terms:       {t}");
+    }
+    println!("  stored in:   {}", a.dir.display());
+    if let Some(r) = a.recovered_rollover {
+        println!("  note:        an interrupted key rollover was {r}");
+    }
+}
+
+fn print_rollover(r: &RolledOver) {
+    println!("Account key replaced for {}", r.url);
+    println!(
+        "  old key:     {} ({}), thumbprint {}",
+        r.old_key.key_type, r.old_key.algorithm, r.old_key.thumbprint
+    );
+    println!(
+        "  new key:     {} ({}), thumbprint {}",
+        r.new_key.key_type, r.new_key.algorithm, r.new_key.thumbprint
+    );
+    println!("  stored in:   {}", r.key_path.display());
+}
+
+fn print_deactivated(d: &Deactivated) {
+    println!("Account {} is {} at the CA.", d.url, d.status);
+    println!("  moved to:    {}", d.moved_to.display());
+    println!("The next `issue` or `renew` registers a new account.");
+}

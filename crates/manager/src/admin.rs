@@ -1,0 +1,882 @@
+//! Commands over the store and the ACME account: `list`, `show`, `revoke` (RFC 8555 §7.6) and
+//! the account's register (§7.3), show, key rollover (§7.3.5) and deactivation (§7.3.6).
+//!
+//! `list` and the offline part of `show` read only the store. Everything that talks to the CA
+//! takes the lock of what it changes (the certificate, or the account) first.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tracing::{info, warn};
+use wildcert_acme::{
+    AccountKey, AccountKeyType, AcmeClient, CertKey, JwsAlgorithm, ProblemType, RevocationReason,
+    RevokeWith,
+};
+
+use crate::account::{AccountRecord, account_dir, ca_dir_name, load_or_create};
+use crate::error::IssueError;
+use crate::issue::{LOCK_WAIT, RunConfig, acme_client};
+use crate::renew::{Decision, cert_name, decide};
+use crate::settings::CertificateSettings;
+use crate::store::{CERT_FILES, CertMeta, Store, StoreError, StoreLock, read_json, write_atomic};
+use crate::verify::{inspect, rfc3339};
+
+/// How long an account command waits for another run's account lock.
+pub const ACCOUNT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Name of the account key while a rollover is in flight (RFC 8555 §7.3.5).
+const NEW_KEY: &str = "key.pem.new";
+
+/// One line of `wildcert list` (from `meta.json` alone).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CertSummary {
+    /// Store name.
+    pub name: String,
+    /// Names in the certificate.
+    pub names: Vec<String>,
+    /// RFC 3339 notAfter of the live certificate.
+    pub not_after: Option<String>,
+    /// Whole days until notAfter (negative once expired).
+    pub days_left: Option<i64>,
+    /// Archive version `live/` points at.
+    pub version: Option<u32>,
+    /// Provider id or kind.
+    pub provider: String,
+    /// Key type.
+    pub key_type: String,
+    /// RFC 3339 time it was revoked through wildcert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Why `meta.json` could not be read (the other fields are then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn parse_time(s: Option<&str>) -> Option<OffsetDateTime> {
+    s.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+}
+
+fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (not_after - now).whole_days()
+}
+
+/// `wildcert list`: every certificate in the store, sorted by name. Reads only `meta.json`.
+pub fn list(store: &Store, now: OffsetDateTime) -> Result<Vec<CertSummary>, IssueError> {
+    let mut out = Vec::new();
+    for name in store.list()? {
+        let summary = match store.read_meta(&name) {
+            Ok(Some(m)) => CertSummary {
+                days_left: parse_time(m.not_after.as_deref()).map(|t| days_left(t, now)),
+                name,
+                names: m.names,
+                not_after: m.not_after,
+                version: m.version,
+                provider: m.provider,
+                key_type: m.key_type,
+                revoked_at: m.revoked_at,
+                last_error: m.last_error,
+                error: None,
+            },
+            Ok(None) => continue,
+            Err(e) => CertSummary {
+                name,
+                names: Vec::new(),
+                not_after: None,
+                days_left: None,
+                version: None,
+                provider: String::new(),
+                key_type: String::new(),
+                revoked_at: None,
+                last_error: None,
+                error: Some(e.to_string()),
+            },
+        };
+        out.push(summary);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The parsed live certificate.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LiveCert {
+    /// Issuer common name of the leaf.
+    pub issuer: Option<String>,
+    /// Serial number, hex.
+    pub serial: String,
+    /// Subject alternative DNS names.
+    pub names: Vec<String>,
+    /// RFC 3339 notBefore.
+    pub not_before: String,
+    /// RFC 3339 notAfter.
+    pub not_after: String,
+    /// Whole days until notAfter (negative once expired).
+    pub days_left: i64,
+    /// Certificates in `fullchain.pem` (leaf included).
+    pub chain_length: usize,
+}
+
+/// When the certificate is renewed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RenewalState {
+    /// What `wildcert renew` would do now (`action`: issue | renew | skip, with reason or due).
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// A `[[certificate]]` in the settings names this certificate (else the default rule
+    /// applies and `renew` does not handle it).
+    pub configured: bool,
+}
+
+/// `wildcert show NAME`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertDetails {
+    /// Store name.
+    pub name: String,
+    /// `certs/<name>`.
+    pub dir: PathBuf,
+    /// `certs/<name>/live`.
+    pub live_dir: PathBuf,
+    /// The live files by short name (`cert`, `chain`, `fullchain`, `privkey`).
+    pub files: BTreeMap<String, PathBuf>,
+    /// `meta.json`.
+    pub meta: CertMeta,
+    /// The live certificate, parsed.
+    pub live: Option<LiveCert>,
+    /// Why the live certificate could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_error: Option<String>,
+    /// When it is renewed.
+    pub renewal: RenewalState,
+    /// Versions in `archive/`, ascending.
+    pub archive_versions: Vec<u32>,
+}
+
+/// `wildcert show NAME`: meta, files, the parsed live certificate and the renewal state.
+/// `certificates` are the `[[certificate]]` settings (the matching one sets the renewal rule).
+pub fn show(
+    store: &Store,
+    name: &str,
+    certificates: &[CertificateSettings],
+    now: OffsetDateTime,
+) -> Result<CertDetails, IssueError> {
+    let meta = store
+        .read_meta(name)?
+        .ok_or_else(|| IssueError::UnknownCertificate(name.to_string()))?;
+    let dir = store.cert_dir(name)?;
+    let live_dir = store.live_dir(name)?;
+    let files = CERT_FILES
+        .iter()
+        .map(|f| (f.trim_end_matches(".pem").to_string(), live_dir.join(f)))
+        .collect();
+    let (live, live_error) = match fs::read_to_string(live_dir.join("fullchain.pem")) {
+        Ok(pem) => match inspect(&pem) {
+            Ok(info) => (
+                Some(LiveCert {
+                    issuer: info.issuer_cn,
+                    serial: info.serial_hex,
+                    names: info.names,
+                    not_before: rfc3339(info.not_before),
+                    not_after: rfc3339(info.not_after),
+                    days_left: days_left(info.not_after, now),
+                    chain_length: 1 + pem_count(&info.chain_pem),
+                }),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            (None, Some("no live certificate yet".to_string()))
+        }
+        Err(e) => (None, Some(format!("{}: {e}", live_dir.display()))),
+    };
+    let configured = certificates
+        .iter()
+        .find(|c| cert_name(c).is_ok_and(|n| n == name));
+    let fallback;
+    let rule = match configured {
+        Some(c) => c,
+        None => {
+            fallback = settings_from_meta(name, &meta);
+            &fallback
+        }
+    };
+    let renewal = RenewalState {
+        decision: decide(Some(&meta), rule, now, false)?,
+        configured: configured.is_some(),
+    };
+    Ok(CertDetails {
+        name: name.to_string(),
+        archive_versions: archive_versions(&dir.join("archive"))?,
+        dir,
+        live_dir,
+        files,
+        meta,
+        live,
+        live_error,
+        renewal,
+    })
+}
+
+/// The default rule for a certificate that no `[[certificate]]` names.
+fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
+    CertificateSettings {
+        name: Some(name.to_string()),
+        domains: meta.names.clone(),
+        provider: meta.provider.clone(),
+        key_type: Some(meta.key_type.clone()),
+        profile: None,
+        deploy_hook: None,
+        renew_before: None,
+    }
+}
+
+fn pem_count(pem: &str) -> usize {
+    pem.matches("-----BEGIN CERTIFICATE-----").count()
+}
+
+fn archive_versions(archive: &Path) -> Result<Vec<u32>, IssueError> {
+    let entries = match fs::read_dir(archive) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(io_error("list", archive, source)),
+    };
+    let mut versions = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error("list", archive, e))?;
+        if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+            versions.push(n);
+        }
+    }
+    versions.sort_unstable();
+    Ok(versions)
+}
+
+fn io_error(op: &'static str, path: &Path, source: io::Error) -> IssueError {
+    IssueError::Store(StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Parse a revocation reason: an RFC 5280 name (any case) or its code.
+pub fn parse_reason(s: &str) -> Result<RevocationReason, IssueError> {
+    s.parse().map_err(|_| IssueError::Command {
+        message: format!("unknown revocation reason `{s}`"),
+        hint: "use unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation \
+               (or a code 0-10); the CA may accept only some"
+            .into(),
+        code: 2,
+    })
+}
+
+/// What `wildcert revoke` did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Revoked {
+    /// Store name.
+    pub name: String,
+    /// Serial number of the revoked certificate, hex.
+    pub serial: String,
+    /// The reason sent, if any.
+    pub reason: Option<String>,
+    /// `account_key` or `certificate_key`.
+    pub signed_with: &'static str,
+    /// The CA said the certificate was revoked before (`alreadyRevoked`).
+    pub already_revoked: bool,
+    /// RFC 3339 time recorded in `meta.json` (the next `renew` re-issues the certificate).
+    pub revoked_at: String,
+    /// The CA's directory URL.
+    pub server: String,
+}
+
+/// `wildcert revoke NAME`: revoke the live certificate at the CA that issued it and mark it
+/// for re-issue. `alreadyRevoked` from the CA still marks it.
+pub async fn revoke(
+    cfg: &RunConfig,
+    name: &str,
+    reason: Option<RevocationReason>,
+    with_cert_key: bool,
+) -> Result<Revoked, IssueError> {
+    let store = Store::open(&cfg.state_dir)?;
+    if store.read_meta(name)?.is_none() {
+        return Err(IssueError::UnknownCertificate(name.to_string()));
+    }
+    let _lock = store.lock_async(name, LOCK_WAIT).await?;
+    // Re-read under the lock: a concurrent run may have replaced it.
+    let meta = store
+        .read_meta(name)?
+        .ok_or_else(|| IssueError::UnknownCertificate(name.to_string()))?;
+    let live = store.read_live(name)?.ok_or_else(|| IssueError::Command {
+        message: format!("`{name}` has no live certificate to revoke"),
+        hint: format!("`wildcert show {name}` shows its state"),
+        code: 2,
+    })?;
+    let info = inspect(&live.cert)?;
+    // Revoke at the CA that issued it, with the configured trust settings.
+    let mut ca = cfg.clone();
+    if let Some(server) = &meta.server {
+        ca.directory_url = server.clone();
+    }
+    let client = acme_client(&ca).await?;
+    let result = if with_cert_key {
+        let key = CertKey::from_pem(&live.privkey)?;
+        client
+            .revoke_with_cert_key(&live.cert, reason, &key)
+            .await
+    } else {
+        let account = stored_account(&store, &client)?;
+        account
+            .account
+            .revoke(&live.cert, reason, RevokeWith::AccountKey)
+            .await
+    };
+    let already_revoked = match result {
+        Ok(()) => false,
+        Err(e) if e.is_problem(&ProblemType::AlreadyRevoked) => {
+            info!(cert = %name, "the CA says the certificate was already revoked");
+            true
+        }
+        Err(e) if e.is_problem(&ProblemType::Unauthorized) && !with_cert_key => {
+            return Err(IssueError::Command {
+                message: format!("the CA refused to revoke `{name}` with the account key: {e}"),
+                hint: "the account must be the one that issued it (or hold valid authorizations \
+                       for its names); try --with-cert-key"
+                    .into(),
+                code: 4,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut meta = meta;
+    let revoked_at = match (&meta.revoked_at, already_revoked) {
+        (Some(t), true) => t.clone(),
+        _ => rfc3339(OffsetDateTime::now_utc()),
+    };
+    meta.revoked_at = Some(revoked_at.clone());
+    store.write_meta(name, &meta)?;
+    info!(cert = %name, serial = %info.serial_hex, "certificate revoked; the next `renew` issues a new one");
+    Ok(Revoked {
+        name: name.to_string(),
+        serial: info.serial_hex,
+        reason: reason.map(|r| r.as_str().to_string()),
+        signed_with: if with_cert_key {
+            "certificate_key"
+        } else {
+            "account_key"
+        },
+        already_revoked,
+        revoked_at,
+        server: client.directory_url().to_string(),
+    })
+}
+
+/// The account key, described without its secret.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// JWS algorithm (`ES256`).
+    pub algorithm: String,
+    /// Key type name (`ec256`, `ec384`, `ed25519`, `rsa2048`, `rsa4096`).
+    pub key_type: String,
+    /// RFC 7638 thumbprint of the public key.
+    pub thumbprint: String,
+}
+
+impl KeyInfo {
+    fn of(key: &AccountKey) -> KeyInfo {
+        KeyInfo {
+            algorithm: key.algorithm().as_str().to_string(),
+            key_type: key_type_of(key).as_str().to_string(),
+            thumbprint: key.thumbprint().to_string(),
+        }
+    }
+}
+
+/// The type of an existing key (RSA size told apart by the PKCS#8 length).
+pub fn key_type_of(key: &AccountKey) -> AccountKeyType {
+    match key.algorithm() {
+        JwsAlgorithm::Es384 => AccountKeyType::EcdsaP384,
+        JwsAlgorithm::EdDsa => AccountKeyType::Ed25519,
+        JwsAlgorithm::Rs256 if key.to_pkcs8_der().len() > 1800 => AccountKeyType::Rsa4096,
+        JwsAlgorithm::Rs256 => AccountKeyType::Rsa2048,
+        _ => AccountKeyType::EcdsaP256,
+    }
+}
+
+/// The account as the CA sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AccountAtCa {
+    /// `valid`, `deactivated` or `revoked`.
+    pub status: String,
+    /// Contact URLs the CA holds.
+    pub contact: Vec<String>,
+    /// Whether the terms of service were agreed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms_of_service_agreed: Option<bool>,
+}
+
+/// `wildcert account register|show`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// The account URL.
+    pub url: String,
+    /// The CA's directory URL.
+    pub directory: String,
+    /// Contact addresses given at registration.
+    pub contact: Vec<String>,
+    /// RFC 3339 time the account was stored.
+    pub created: Option<String>,
+    /// `accounts/<ca-host>/default`.
+    pub dir: PathBuf,
+    /// The account key.
+    pub key: KeyInfo,
+    /// The CA's terms of service, when it has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms_of_service: Option<String>,
+    /// The account was created by this command (`register` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_now: Option<bool>,
+    /// The account as the CA sees it.
+    pub ca: AccountAtCa,
+    /// An interrupted key rollover this command finished (`completed` or `undone`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered_rollover: Option<&'static str>,
+}
+
+/// A stored account loaded without contacting the CA.
+struct Stored {
+    dir: PathBuf,
+    record: AccountRecord,
+    account: wildcert_acme::Account,
+}
+
+fn stored_account(store: &Store, client: &AcmeClient) -> Result<Stored, IssueError> {
+    let dir = account_dir(store, client)?;
+    let record = read_json::<AccountRecord>(&dir.join("account.json"))?;
+    let pem = match fs::read_to_string(dir.join("key.pem")) {
+        Ok(p) => Some(p),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error("read", &dir.join("key.pem"), e)),
+    };
+    let (Some(record), Some(pem)) = (record, pem) else {
+        return Err(IssueError::NoAccount(client.directory_url().to_string()));
+    };
+    let key = AccountKey::from_pem(&pem)?;
+    let account = client.account(key, record.url.clone());
+    Ok(Stored {
+        dir,
+        record,
+        account,
+    })
+}
+
+async fn account_lock(store: &Store, client: &AcmeClient) -> Result<StoreLock, IssueError> {
+    let name = format!("account-{}", ca_dir_name(client.directory_url()));
+    Ok(store.lock_async(&name, ACCOUNT_LOCK_WAIT).await?)
+}
+
+async fn ca_state(account: &wildcert_acme::Account) -> Result<AccountAtCa, IssueError> {
+    let state = account.state().await.map_err(|e| {
+        if e.is_problem(&ProblemType::Unauthorized)
+            || e.is_problem(&ProblemType::AccountDoesNotExist)
+        {
+            IssueError::Command {
+                message: format!("the CA no longer accepts the stored account: {e}"),
+                hint: "it may be deactivated; move accounts/<ca-host>/default aside (or run \
+                       `wildcert account deactivate --yes`) so the next run registers a new one"
+                    .into(),
+                code: 4,
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(AccountAtCa {
+        status: state.status.as_str().to_string(),
+        contact: state.contact,
+        terms_of_service_agreed: state.terms_of_service_agreed,
+    })
+}
+
+fn account_info(client: &AcmeClient, s: &Stored, ca: AccountAtCa) -> AccountInfo {
+    AccountInfo {
+        url: s.record.url.clone(),
+        directory: s.record.directory.clone(),
+        contact: s.record.contact.clone(),
+        created: s.record.created.clone(),
+        dir: s.dir.clone(),
+        key: KeyInfo::of(&s.account.key()),
+        terms_of_service: client.directory().meta.terms_of_service.clone(),
+        registered_now: None,
+        ca,
+        recovered_rollover: None,
+    }
+}
+
+/// `wildcert account register`: find the stored account or register one (needs the terms
+/// agreed when the CA has terms).
+pub async fn account_register(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
+    let store = Store::open(&cfg.state_dir)?;
+    let client = acme_client(cfg).await?;
+    let existed = stored_account(&store, &client).is_ok();
+    load_or_create(&store, &client, &cfg.account).await?;
+    let stored = stored_account(&store, &client)?;
+    let ca = ca_state(&stored.account).await?;
+    let mut info = account_info(&client, &stored, ca);
+    info.registered_now = Some(!existed);
+    Ok(info)
+}
+
+/// `wildcert account show`: the stored account and its state at the CA.
+pub async fn account_show(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
+    let store = Store::open(&cfg.state_dir)?;
+    let client = acme_client(cfg).await?;
+    let _lock = account_lock(&store, &client).await?;
+    let recovered = finish_interrupted_rollover(&store, &client).await?;
+    let stored = stored_account(&store, &client)?;
+    let ca = ca_state(&stored.account).await?;
+    let mut info = account_info(&client, &stored, ca);
+    info.recovered_rollover = recovered;
+    Ok(info)
+}
+
+/// What `wildcert account rollover` did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RolledOver {
+    /// The account URL (unchanged).
+    pub url: String,
+    /// The key before.
+    pub old_key: KeyInfo,
+    /// The key now in `key.pem`.
+    pub new_key: KeyInfo,
+    /// `key.pem`.
+    pub key_path: PathBuf,
+}
+
+/// `wildcert account rollover`: replace the account key (RFC 8555 §7.3.5).
+///
+/// On disk: the new key is written to `key.pem.new` and the old one copied to
+/// `key.pem.old-<time>`; only after the CA accepted the new key does `key.pem.new` replace
+/// `key.pem` (one rename) and the copy go away. If the CA refuses, `key.pem` is untouched. A
+/// run interrupted between the CA's answer and the rename is finished by the next `account`
+/// command, which asks the CA which key it holds.
+pub async fn account_rollover(
+    cfg: &RunConfig,
+    key_type: Option<AccountKeyType>,
+) -> Result<RolledOver, IssueError> {
+    let store = Store::open(&cfg.state_dir)?;
+    let client = acme_client(cfg).await?;
+    let _lock = account_lock(&store, &client).await?;
+    finish_interrupted_rollover(&store, &client).await?;
+    let stored = stored_account(&store, &client)?;
+    let old = stored.account.key();
+    let new = AccountKey::generate(key_type.unwrap_or_else(|| key_type_of(&old)))?;
+    let key_path = stored.dir.join("key.pem");
+    let new_path = stored.dir.join(NEW_KEY);
+    let backup = stored.dir.join(format!(
+        "key.pem.old-{}",
+        file_stamp(OffsetDateTime::now_utc())
+    ));
+    write_atomic(&new_path, new.to_pem().as_bytes(), 0o600)?;
+    write_atomic(&backup, old.to_pem().as_bytes(), 0o600)?;
+    if let Err(e) = stored.account.rollover(new.clone()).await {
+        // The CA kept the old key: so do we.
+        let _ = fs::remove_file(&new_path);
+        let _ = fs::remove_file(&backup);
+        return Err(IssueError::Command {
+            message: format!("the CA refused the new account key: {e}"),
+            hint: format!(
+                "the old key is still in use ({}); run again with -v for the protocol steps",
+                key_path.display()
+            ),
+            code: 4,
+        });
+    }
+    fs::rename(&new_path, &key_path).map_err(|e| io_error("rename into", &key_path, e))?;
+    fsync_dir(&stored.dir)?;
+    let _ = fs::remove_file(&backup);
+    info!(account = %stored.record.url, "account key replaced");
+    Ok(RolledOver {
+        url: stored.record.url.clone(),
+        old_key: KeyInfo::of(&old),
+        new_key: KeyInfo::of(&new),
+        key_path,
+    })
+}
+
+/// Finish a rollover that was interrupted after `key.pem.new` was written: if the CA holds
+/// the new key, switch to it; if not, drop it. Returns what was done.
+async fn finish_interrupted_rollover(
+    store: &Store,
+    client: &AcmeClient,
+) -> Result<Option<&'static str>, IssueError> {
+    let dir = account_dir(store, client)?;
+    let new_path = dir.join(NEW_KEY);
+    let pem = match fs::read_to_string(&new_path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("read", &new_path, e)),
+    };
+    let Some(record) = read_json::<AccountRecord>(&dir.join("account.json"))? else {
+        return Ok(None);
+    };
+    let Ok(new_key) = AccountKey::from_pem(&pem) else {
+        let _ = fs::remove_file(&new_path);
+        return Ok(Some("undone"));
+    };
+    let outcome = match client.find_account(new_key).await {
+        Ok(acc) if acc.url() == record.url => {
+            let key_path = dir.join("key.pem");
+            fs::rename(&new_path, &key_path).map_err(|e| io_error("rename into", &key_path, e))?;
+            fsync_dir(&dir)?;
+            warn!("finished an interrupted account key rollover: the CA holds the new key");
+            "completed"
+        }
+        Ok(_) => {
+            let _ = fs::remove_file(&new_path);
+            "undone"
+        }
+        Err(e)
+            if e.is_problem(&ProblemType::AccountDoesNotExist)
+                || e.is_problem(&ProblemType::Unauthorized) =>
+        {
+            let _ = fs::remove_file(&new_path);
+            warn!("dropped the key of an interrupted account key rollover: the CA kept the old key");
+            "undone"
+        }
+        Err(e) => return Err(e.into()),
+    };
+    remove_backups(&dir);
+    Ok(Some(outcome))
+}
+
+fn remove_backups(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_str().is_some_and(|n| n.starts_with("key.pem.old-")) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// What `wildcert account deactivate` did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Deactivated {
+    /// The account URL.
+    pub url: String,
+    /// The status the CA reports now (`deactivated`).
+    pub status: String,
+    /// Where the account directory was moved (the next run registers a new account).
+    pub moved_to: PathBuf,
+}
+
+/// `wildcert account deactivate`: deactivate at the CA (irreversible), then move the account
+/// directory aside to `default.deactivated-<time>` so the next run registers a new account.
+pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueError> {
+    let store = Store::open(&cfg.state_dir)?;
+    let client = acme_client(cfg).await?;
+    let _lock = account_lock(&store, &client).await?;
+    finish_interrupted_rollover(&store, &client).await?;
+    let stored = stored_account(&store, &client)?;
+    let state = stored.account.deactivate().await.map_err(|e| {
+        if e.is_problem(&ProblemType::Unauthorized) {
+            IssueError::Command {
+                message: format!("the CA refused to deactivate the account: {e}"),
+                hint: format!(
+                    "it may be deactivated already; move {} aside so the next run registers a new account",
+                    stored.dir.display()
+                ),
+                code: 4,
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    let moved_to = move_aside(&stored.dir, OffsetDateTime::now_utc())?;
+    Ok(Deactivated {
+        url: stored.record.url.clone(),
+        status: state.status.as_str().to_string(),
+        moved_to,
+    })
+}
+
+/// Rename `<dir>` to `<dir>.deactivated-<time>` (with a suffix if that exists).
+fn move_aside(dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
+    let base = format!(
+        "{}.deactivated-{}",
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("default"),
+        file_stamp(now)
+    );
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let mut target = parent.join(&base);
+    let mut n = 1;
+    while target.exists() {
+        n += 1;
+        target = parent.join(format!("{base}.{n}"));
+    }
+    fs::rename(dir, &target).map_err(|e| io_error("rename", dir, e))?;
+    fsync_dir(parent)?;
+    Ok(target)
+}
+
+/// `20261128T182719Z`: a time usable in file names.
+fn file_stamp(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), IssueError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("fsync", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::CertFiles;
+
+    fn self_signed(names: &[&str]) -> CertFiles {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        let cert = params.self_signed(&key).expect("cert");
+        CertFiles {
+            cert: cert.pem(),
+            chain: String::new(),
+            privkey: key.serialize_pem(),
+        }
+    }
+
+    fn meta(names: &[&str], not_after: Option<OffsetDateTime>) -> CertMeta {
+        CertMeta {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            key_type: "ec256".into(),
+            provider: "rfc2136".into(),
+            version: not_after.map(|_| 1),
+            not_before: not_after.map(|t| rfc3339(t - time::Duration::days(90))),
+            not_after: not_after.map(rfc3339),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn list_reads_meta_sorted_and_survives_damage() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        let now = OffsetDateTime::now_utc();
+        store
+            .write_meta("b.example", &meta(&["b.example"], Some(now + time::Duration::days(40))))
+            .expect("write");
+        store
+            .write_meta("a.example", &meta(&["a.example"], None))
+            .expect("write");
+        let damaged = store.cert_dir("c.example").expect("dir");
+        fs::create_dir_all(&damaged).expect("mkdir");
+        fs::write(damaged.join("meta.json"), "{not json").expect("write");
+        let l = list(&store, now).expect("list");
+        let names: Vec<&str> = l.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a.example", "b.example", "c.example"]);
+        assert_eq!(l[0].days_left, None);
+        assert_eq!(l[1].days_left, Some(39));
+        assert_eq!(l[1].provider, "rfc2136");
+        assert!(l[2].error.as_deref().is_some_and(|e| e.contains("damaged")));
+    }
+
+    #[test]
+    fn show_parses_live_and_decides_with_config_or_meta() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        let now = OffsetDateTime::now_utc();
+        assert!(matches!(
+            show(&store, "x.example", &[], now),
+            Err(IssueError::UnknownCertificate(n)) if n == "x.example"
+        ));
+        let files = self_signed(&["x.example"]);
+        store.install("x.example", &files).expect("install");
+        store.install("x.example", &files).expect("install");
+        store
+            .write_meta("x.example", &meta(&["x.example"], Some(now + time::Duration::days(80))))
+            .expect("write");
+        let d = show(&store, "x.example", &[], now).expect("show");
+        assert_eq!(d.archive_versions, [1, 2]);
+        let live = d.live.expect("live parsed");
+        assert_eq!(live.names, ["x.example"]);
+        assert_eq!(live.chain_length, 1);
+        assert!(!d.renewal.configured);
+        assert!(matches!(d.renewal.decision, Decision::Skip { .. }));
+        assert!(d.files["privkey"].ends_with("live/privkey.pem"));
+        // A [[certificate]] with other names: `renew` would issue anew.
+        let c = CertificateSettings {
+            name: Some("x.example".into()),
+            ..settings_from_meta("x.example", &meta(&["y.example"], None))
+        };
+        let d = show(&store, "x.example", &[c], now).expect("show");
+        assert!(d.renewal.configured);
+        assert!(matches!(d.renewal.decision, Decision::Issue { .. }));
+        let v = serde_json::to_value(&d.renewal).expect("json");
+        assert_eq!(v["action"], "issue");
+        assert_eq!(v["configured"], true);
+    }
+
+    #[test]
+    fn reasons_names_codes_and_errors() {
+        assert_eq!(
+            parse_reason("KEYCOMPROMISE").expect("name"),
+            RevocationReason::KeyCompromise
+        );
+        assert_eq!(
+            parse_reason("4").expect("code"),
+            RevocationReason::Superseded
+        );
+        let e = parse_reason("stolen").expect_err("unknown");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.hint().contains("keyCompromise"));
+    }
+
+    #[test]
+    fn move_aside_keeps_both_when_the_name_is_taken() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let now = OffsetDateTime::now_utc();
+        let a = tmp.path().join("default");
+        fs::create_dir(&a).expect("mkdir");
+        let first = move_aside(&a, now).expect("move");
+        fs::create_dir(&a).expect("mkdir");
+        let second = move_aside(&a, now).expect("move");
+        assert!(first.exists() && second.exists() && !a.exists());
+        assert_ne!(first, second);
+        assert!(
+            first
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("default.deactivated-2"))
+        );
+    }
+
+    #[test]
+    fn key_types_round_trip() {
+        for t in [
+            AccountKeyType::EcdsaP256,
+            AccountKeyType::EcdsaP384,
+            AccountKeyType::Ed25519,
+        ] {
+            let k = AccountKey::generate(t).expect("key");
+            assert_eq!(key_type_of(&k), t);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Settings of the exec provider: config file keys, environment variables (lego's names),
+//! layering, and validation into a ready [`ExecConfig`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use wildcert_dns::{ProviderError, SettingDoc};
+
+/// Provider kind name.
+pub const KIND: &str = "exec";
+
+/// Default bound on one run of the program.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every setting, for `wildcert providers exec` and docs/providers/exec.md.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "program",
+        env: "EXEC_PATH",
+        required: "yes",
+        default: "",
+        description: "Program run as `PROGRAM publish|unpublish FQDN VALUE` (FQDN with its trailing dot): an absolute path, a path relative to the working directory, or a name found in PATH",
+    },
+    SettingDoc {
+        key: "timeout",
+        env: "EXEC_TIMEOUT",
+        required: "no",
+        default: "60",
+        description: "Bound on one run: seconds, or a duration such as `90s` or `2m`; the program (and its process group) is killed after it",
+    },
+    SettingDoc {
+        key: "mode",
+        env: "EXEC_MODE",
+        required: "no",
+        default: "wildcert",
+        description: "`wildcert`: actions `publish`/`unpublish`; `lego`: actions `present`/`cleanup`, so scripts written for lego's exec provider work unchanged (lego's RAW mode is not supported)",
+    },
+];
+
+/// The action words passed as the program's first argument.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// `publish` / `unpublish`.
+    #[default]
+    Wildcert,
+    /// `present` / `cleanup`, as lego's exec provider (default mode) passes them.
+    Lego,
+}
+
+impl Mode {
+    /// Parse a mode name (any case).
+    pub fn parse(s: &str) -> Result<Mode, ProviderError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "wildcert" | "default" => Ok(Mode::Wildcert),
+            "lego" => Ok(Mode::Lego),
+            "raw" => Err(bad(
+                "mode `RAW` (lego's raw mode, which passes the domain, token and key authorization) is not \
+                 supported: wildcert hands the program the TXT record to publish; use mode `lego` with a script \
+                 written for lego's default mode, or `wildcert`",
+            )),
+            other => Err(bad(format!(
+                "mode `{other}`: expected `wildcert` (publish/unpublish) or `lego` (present/cleanup)"
+            ))),
+        }
+    }
+
+    /// The first argument for adding (`true`) or removing (`false`) a record.
+    pub fn verb(self, add: bool) -> &'static str {
+        match (self, add) {
+            (Mode::Wildcert, true) => "publish",
+            (Mode::Wildcert, false) => "unpublish",
+            (Mode::Lego, true) => "present",
+            (Mode::Lego, false) => "cleanup",
+        }
+    }
+}
+
+/// A timeout as written: a number of seconds, or a duration string (`90s`, `2m`, `1m 30s`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum TimeoutSetting {
+    /// Seconds.
+    Seconds(u64),
+    /// `"60"`, `"90s"`, `"2m"`.
+    Text(String),
+}
+
+impl TimeoutSetting {
+    /// The duration this stands for.
+    pub fn duration(&self) -> Result<Duration, ProviderError> {
+        let d = match self {
+            TimeoutSetting::Seconds(s) => Duration::from_secs(*s),
+            TimeoutSetting::Text(t) => {
+                let t = t.trim();
+                match t.parse::<u64>() {
+                    Ok(s) => Duration::from_secs(s),
+                    Err(_) => humantime::parse_duration(t).map_err(|e| {
+                        bad(format!(
+                            "timeout `{t}`: {e}; give seconds (60) or a duration (90s, 2m)"
+                        ))
+                    })?,
+                }
+            }
+        };
+        if d.is_zero() {
+            return Err(bad("timeout must be more than 0"));
+        }
+        Ok(d)
+    }
+}
+
+/// Settings as written in `[providers.<id>]` (with `kind = "exec"`) or in the environment.
+/// Every field is optional so layers can be merged; [`ExecSettings::validate`] checks the result.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSettings {
+    /// The section's `kind`; accepted so a whole `[providers.<id>]` section deserialises.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The program.
+    pub program: Option<String>,
+    /// Bound on one run.
+    pub timeout: Option<TimeoutSetting>,
+    /// `wildcert` or `lego`.
+    pub mode: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> ProviderError {
+    ProviderError::Config {
+        provider: KIND,
+        message: message.into(),
+    }
+}
+
+impl ExecSettings {
+    /// Read `EXEC_PATH`, `EXEC_TIMEOUT` (seconds, lego's names) and `EXEC_MODE`.
+    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+        Ok(ExecSettings {
+            kind: None,
+            program: get("EXEC_PATH"),
+            timeout: get("EXEC_TIMEOUT").map(TimeoutSetting::Text),
+            mode: get("EXEC_MODE"),
+        })
+    }
+
+    /// Read the `EXEC_*` variables of this process.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("EXEC_"))
+            .collect();
+        Self::from_env_map(&env)
+    }
+
+    /// Layer `over` on top of `self`: every setting `over` gives wins.
+    pub fn merge(self, over: ExecSettings) -> ExecSettings {
+        ExecSettings {
+            kind: over.kind.or(self.kind),
+            program: over.program.or(self.program),
+            timeout: over.timeout.or(self.timeout),
+            mode: over.mode.or(self.mode),
+        }
+    }
+
+    /// Check the settings, find the program, and build the provider's configuration.
+    pub fn validate(&self) -> Result<ExecConfig, ProviderError> {
+        if let Some(kind) = &self.kind
+            && kind != KIND
+        {
+            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
+        }
+        let program = match self.program.as_deref().map(str::trim) {
+            None | Some("") => {
+                return Err(bad(
+                    "no program: set `program` (EXEC_PATH) to the script that publishes TXT records",
+                ));
+            }
+            Some(p) => resolve_program(p)?,
+        };
+        let timeout = match &self.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => t.duration()?,
+        };
+        let mode = Mode::parse(self.mode.as_deref().unwrap_or(""))?;
+        Ok(ExecConfig {
+            program,
+            timeout,
+            mode,
+        })
+    }
+}
+
+/// An absolute path to an executable file: paths with a `/` are taken relative to the working
+/// directory, bare names are looked up in `PATH`.
+pub fn resolve_program(p: &str) -> Result<PathBuf, ProviderError> {
+    if p.contains('/') {
+        let path = Path::new(p);
+        let abs = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| {
+                    bad(format!(
+                        "program `{p}`: cannot read the working directory: {e}"
+                    ))
+                })?
+                .join(path)
+        };
+        check_executable(&abs, p)?;
+        return Ok(abs);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(p);
+        if candidate.is_file() && is_executable(&candidate) {
+            return Ok(if candidate.is_absolute() {
+                candidate
+            } else {
+                std::env::current_dir()
+                    .map(|d| d.join(&candidate))
+                    .unwrap_or(candidate)
+            });
+        }
+    }
+    Err(bad(format!(
+        "program `{p}` is not in PATH; give its absolute path"
+    )))
+}
+
+fn check_executable(abs: &Path, given: &str) -> Result<(), ProviderError> {
+    let meta = std::fs::metadata(abs)
+        .map_err(|e| bad(format!("program `{given}` ({}): {e}", abs.display())))?;
+    if !meta.is_file() {
+        return Err(bad(format!(
+            "program `{given}` ({}) is not a file",
+            abs.display()
+        )));
+    }
+    if !is_executable(abs) {
+        return Err(bad(format!(
+            "program `{given}` ({}) is not executable (chmod +x)",
+            abs.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+/// Validated configuration of the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// Absolute path of the program.
+    pub program: PathBuf,
+    /// Bound on one run.
+    pub timeout: Duration,
+    /// Action words.
+    pub mode: Mode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_and_timeouts() {
+        let file: ExecSettings = serde_json::from_value(serde_json::json!({
+            "kind": "exec", "program": "sh", "timeout": 5
+        }))
+        .expect("deserialise");
+        let cfg = file.clone().validate().expect("valid");
+        assert_eq!(cfg.timeout, Duration::from_secs(5));
+        assert!(cfg.program.is_absolute() && cfg.program.ends_with("sh"));
+        assert_eq!(cfg.mode, Mode::Wildcert);
+        let envs =
+            ExecSettings::from_env_map(&env(&[("EXEC_TIMEOUT", "2m"), ("EXEC_MODE", "LEGO")]))
+                .expect("env");
+        let cfg = file.merge(envs).validate().expect("valid");
+        assert_eq!(cfg.timeout, Duration::from_secs(120));
+        assert_eq!(cfg.mode, Mode::Lego);
+        assert_eq!(cfg.mode.verb(true), "present");
+        let text: ExecSettings =
+            serde_json::from_value(serde_json::json!({ "program": "sh", "timeout": "90s" }))
+                .expect("deserialise");
+        assert_eq!(
+            text.validate().expect("valid").timeout,
+            Duration::from_secs(90)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        let e = ExecSettings::default().validate().expect_err("no program");
+        assert!(e.to_string().contains("EXEC_PATH"), "{e}");
+        let s = |p: &str, m: Option<&str>, t: Option<&str>| ExecSettings {
+            program: Some(p.into()),
+            mode: m.map(String::from),
+            timeout: t.map(|t| TimeoutSetting::Text(t.into())),
+            ..Default::default()
+        };
+        let e = s("wildcert-no-such-program", None, None)
+            .validate()
+            .expect_err("missing");
+        assert!(e.to_string().contains("not in PATH"), "{e}");
+        let e = s("/nonexistent/prog", None, None)
+            .validate()
+            .expect_err("missing");
+        assert!(matches!(e, ProviderError::Config { .. }), "{e:?}");
+        let e = s("sh", Some("RAW"), None).validate().expect_err("raw");
+        assert!(e.to_string().contains("RAW"), "{e}");
+        let e = s("sh", None, Some("soon")).validate().expect_err("timeout");
+        assert!(e.to_string().contains("soon"), "{e}");
+        let e = s("sh", None, Some("0")).validate().expect_err("zero");
+        assert!(e.to_string().contains("more than 0"), "{e}");
+        let r: Result<ExecSettings, _> = serde_json::from_value(serde_json::json!({ "path": "x" }));
+        assert!(r.is_err());
+    }
+}

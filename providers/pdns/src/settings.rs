@@ -1,0 +1,327 @@
+//! Settings of the pdns provider: config file keys, environment variables (lego's names),
+//! layering, and validation into a ready [`PdnsConfig`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use wildcert_dns::{ProviderError, Secret, SettingDoc};
+
+/// Provider kind name.
+pub const KIND: &str = "pdns";
+
+/// Default bound on one HTTP request to the API.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// PowerDNS's own server id; almost every installation uses it.
+pub const DEFAULT_SERVER_ID: &str = "localhost";
+
+/// Every setting, for `wildcert providers pdns` and docs/providers/pdns.md.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "api_url",
+        env: "PDNS_API_URL",
+        required: "yes",
+        default: "",
+        description: "Base URL of the PowerDNS HTTP API (the webserver), e.g. http://ns1.example.com:8081; a trailing /api/v1 is accepted",
+    },
+    SettingDoc {
+        key: "api_key",
+        env: "PDNS_API_KEY",
+        required: "one of api_key / api_key_file",
+        default: "",
+        description: "API key (the server's `api-key`), sent as X-API-Key (prefer api_key_file: no secret in config or environment)",
+    },
+    SettingDoc {
+        key: "api_key_file",
+        env: "PDNS_API_KEY_FILE",
+        required: "one of api_key / api_key_file",
+        default: "",
+        description: "File holding the API key",
+    },
+    SettingDoc {
+        key: "server_id",
+        env: "PDNS_SERVER_NAME",
+        required: "no",
+        default: DEFAULT_SERVER_ID,
+        description: "PowerDNS server id in /api/v1/servers/<id>",
+    },
+    SettingDoc {
+        key: "timeout",
+        env: "PDNS_HTTP_TIMEOUT",
+        required: "no",
+        default: "30",
+        description: "Seconds to wait for one API answer (5xx answers and timeouts are retried up to 3 times)",
+    },
+];
+
+/// Settings as written in `[providers.<id>]` (with `kind = "pdns"`) or in the environment.
+/// Every field is optional so layers can be merged; [`PdnsSettings::validate`] checks the result.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdnsSettings {
+    /// The section's `kind`; accepted so a whole `[providers.<id>]` section deserialises.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Base URL of the API.
+    pub api_url: Option<String>,
+    /// The API key.
+    pub api_key: Option<Secret>,
+    /// File holding the API key.
+    pub api_key_file: Option<PathBuf>,
+    /// Server id.
+    pub server_id: Option<String>,
+    /// Seconds to wait for one answer.
+    pub timeout: Option<u64>,
+}
+
+fn bad(message: impl Into<String>) -> ProviderError {
+    ProviderError::Config {
+        provider: KIND,
+        message: message.into(),
+    }
+}
+
+impl PdnsSettings {
+    /// Read the `PDNS_*` variables from an environment map (lego's names).
+    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+        let timeout = match get("PDNS_HTTP_TIMEOUT") {
+            None => None,
+            Some(v) => Some(v.trim().trim_end_matches('s').parse::<u64>().map_err(|_| {
+                bad(format!(
+                    "PDNS_HTTP_TIMEOUT=`{v}`: expected a number of seconds"
+                ))
+            })?),
+        };
+        Ok(PdnsSettings {
+            kind: None,
+            api_url: get("PDNS_API_URL"),
+            api_key: get("PDNS_API_KEY").map(Secret::new),
+            api_key_file: get("PDNS_API_KEY_FILE").map(PathBuf::from),
+            server_id: get("PDNS_SERVER_NAME"),
+            timeout,
+        })
+    }
+
+    /// Read the `PDNS_*` variables of this process.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("PDNS_"))
+            .collect();
+        Self::from_env_map(&env)
+    }
+
+    /// Layer `over` on top of `self`: every setting `over` gives wins. A key given in one
+    /// layer replaces a key file given in a lower one, and the other way round.
+    pub fn merge(self, over: PdnsSettings) -> PdnsSettings {
+        let over_has_key = over.api_key.is_some() || over.api_key_file.is_some();
+        let (api_key, api_key_file) = if over_has_key {
+            (over.api_key, over.api_key_file)
+        } else {
+            (self.api_key, self.api_key_file)
+        };
+        PdnsSettings {
+            kind: over.kind.or(self.kind),
+            api_url: over.api_url.or(self.api_url),
+            api_key,
+            api_key_file,
+            server_id: over.server_id.or(self.server_id),
+            timeout: over.timeout.or(self.timeout),
+        }
+    }
+
+    /// Check the settings, read the key file, and build the provider's configuration.
+    pub fn validate(&self) -> Result<PdnsConfig, ProviderError> {
+        if let Some(kind) = &self.kind
+            && kind != KIND
+        {
+            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
+        }
+        let url = match self.api_url.as_deref().map(str::trim) {
+            None | Some("") => {
+                return Err(bad(
+                    "no API URL: set `api_url` (PDNS_API_URL) to the PowerDNS webserver, e.g. http://ns1.example.com:8081",
+                ));
+            }
+            Some(u) => u,
+        };
+        let api_url = normalise_url(url)?;
+        let api_key = match (&self.api_key, &self.api_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(bad("give either api_key or api_key_file, not both"));
+            }
+            (Some(k), None) => k.expose().trim().to_string(),
+            (None, Some(p)) => std::fs::read_to_string(p)
+                .map_err(|e| bad(format!("api_key_file {}: {e}", p.display())))?
+                .trim()
+                .to_string(),
+            (None, None) => {
+                return Err(bad(
+                    "no API key: set `api_key_file` (PDNS_API_KEY_FILE) or `api_key` (PDNS_API_KEY) to the server's `api-key`",
+                ));
+            }
+        };
+        if api_key.is_empty() {
+            return Err(bad("the API key is empty"));
+        }
+        if api_key.chars().any(|c| c.is_control() || !c.is_ascii()) {
+            return Err(bad(
+                "the API key contains control or non-ASCII characters; check the key file",
+            ));
+        }
+        let server_id = self
+            .server_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_SERVER_ID)
+            .to_string();
+        if server_id.contains('/') {
+            return Err(bad(format!("server_id `{server_id}` must not contain `/`")));
+        }
+        let insecure = api_url.scheme() == "http"
+            && !matches!(
+                api_url.host_str(),
+                Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
+            )
+            && !api_url.host_str().is_some_and(|h| h.starts_with("127."));
+        if insecure {
+            tracing::warn!(
+                url = %api_url,
+                "pdns: the API key is sent in clear text over http; use https (a TLS proxy) or a private network"
+            );
+        }
+        Ok(PdnsConfig {
+            api_url,
+            api_key: Secret::new(api_key),
+            server_id,
+            timeout: Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1)),
+        })
+    }
+}
+
+/// `http://host:8081`, `http://host:8081/`, `…/api` and `…/api/v1` all mean the same base.
+fn normalise_url(url: &str) -> Result<reqwest::Url, ProviderError> {
+    let mut u = reqwest::Url::parse(url).map_err(|e| {
+        bad(format!(
+            "api_url `{url}`: {e} (expected e.g. http://ns1.example.com:8081)"
+        ))
+    })?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad(format!(
+            "api_url `{url}`: the scheme must be http or https"
+        )));
+    }
+    if u.host_str().is_none() {
+        return Err(bad(format!("api_url `{url}`: no host")));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad(format!(
+            "api_url `{url}`: remove the query or fragment"
+        )));
+    }
+    let path = u.path().trim_end_matches('/').to_string();
+    let path = path
+        .strip_suffix("/api/v1")
+        .or_else(|| path.strip_suffix("/api"))
+        .unwrap_or(&path)
+        .to_string();
+    u.set_path(&path);
+    Ok(u)
+}
+
+/// Validated configuration of the provider.
+#[derive(Clone, Debug)]
+pub struct PdnsConfig {
+    /// Base URL of the webserver (without `/api/v1`).
+    pub api_url: reqwest::Url,
+    /// The API key.
+    pub api_key: Secret,
+    /// Server id.
+    pub server_id: String,
+    /// Bound on one request.
+    pub timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_and_file_layers() {
+        let file: PdnsSettings = serde_json::from_value(serde_json::json!({
+            "kind": "pdns", "api_url": "http://127.0.0.1:8081/api/v1/", "api_key": "s3cret", "server_id": "ns1"
+        }))
+        .expect("deserialise");
+        let envs = PdnsSettings::from_env_map(&env(&[
+            ("PDNS_SERVER_NAME", "localhost"),
+            ("PDNS_HTTP_TIMEOUT", "5"),
+        ]))
+        .expect("env");
+        let merged = file.merge(envs);
+        assert!(!format!("{merged:?}").contains("s3cret"));
+        let cfg = merged.validate().expect("valid");
+        assert_eq!(cfg.api_url.as_str(), "http://127.0.0.1:8081/");
+        assert_eq!(cfg.server_id, "localhost");
+        assert_eq!(cfg.timeout, Duration::from_secs(5));
+        assert_eq!(cfg.api_key.expose(), "s3cret");
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn key_file_layer_replaces_key() {
+        let dir = std::env::temp_dir().join(format!("wildcert-pdns-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("key");
+        std::fs::write(&path, "from-file\n").expect("write");
+        let file = PdnsSettings {
+            api_url: Some("https://pdns.example.com/prefix/api".into()),
+            api_key: Some(Secret::new("inline")),
+            ..Default::default()
+        };
+        let envs = PdnsSettings::from_env_map(&env(&[(
+            "PDNS_API_KEY_FILE",
+            path.to_str().expect("utf-8 path"),
+        )]))
+        .expect("env");
+        let cfg = file.merge(envs).validate().expect("valid");
+        assert_eq!(cfg.api_key.expose(), "from-file");
+        assert_eq!(cfg.api_url.as_str(), "https://pdns.example.com/prefix");
+        assert_eq!(cfg.server_id, "localhost");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_and_wrong_settings_are_clear() {
+        let e = PdnsSettings::default().validate().expect_err("no url");
+        assert!(e.to_string().contains("PDNS_API_URL"), "{e}");
+        let e = PdnsSettings {
+            api_url: Some("http://127.0.0.1:8081".into()),
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("no key");
+        assert!(e.to_string().contains("PDNS_API_KEY"), "{e}");
+        let e = PdnsSettings {
+            api_url: Some("ftp://x".into()),
+            api_key: Some(Secret::new("k")),
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("scheme");
+        assert!(e.to_string().contains("http or https"), "{e}");
+        let r: Result<PdnsSettings, _> =
+            serde_json::from_value(serde_json::json!({ "api_ur": "x" }));
+        assert!(r.is_err());
+        assert!(PdnsSettings::from_env_map(&env(&[("PDNS_HTTP_TIMEOUT", "soon")])).is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! Integration tests of the pdns provider against a real `pdns_server` (gsqlite3 backend) on
+//! loopback. Skipped when PowerDNS is missing, except under CI=true.
+
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
+use wildcert_pdns::{PdnsProvider, PdnsSettings};
+use wildcert_testkit::{PowerDns, PowerDnsOptions};
+
+const APEX: &str = "_acme-challenge.example.test";
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+fn server_with(opts: PowerDnsOptions) -> Option<PowerDns> {
+    init_logs();
+    if !wildcert_testkit::require_pdns() {
+        return None;
+    }
+    Some(PowerDns::start(opts).expect("start pdns_server"))
+}
+
+fn server(zones: &[&str]) -> Option<PowerDns> {
+    server_with(PowerDnsOptions {
+        zones: zones.iter().map(|z| z.to_string()).collect(),
+        ..Default::default()
+    })
+}
+
+fn settings(pdns: &PowerDns) -> PdnsSettings {
+    PdnsSettings {
+        api_url: Some(pdns.api_url()),
+        api_key: Some(Secret::new(pdns.api_key())),
+        timeout: Some(5),
+        ..Default::default()
+    }
+}
+
+fn provider(pdns: &PowerDns) -> PdnsProvider {
+    PdnsProvider::new(&settings(pdns)).expect("valid settings")
+}
+
+fn name(s: &str) -> DnsName {
+    DnsName::parse(s).expect("valid name")
+}
+
+fn set(pairs: &[(&str, &str)]) -> TxtSet {
+    let mut s = TxtSet::new();
+    for (n, v) in pairs {
+        s.insert(name(n), *v);
+    }
+    s
+}
+
+fn serial(pdns: &PowerDns, zone: &str) -> u32 {
+    wildcert_testkit::soa_serial(pdns.dns_addr(), zone)
+        .expect("dig")
+        .expect("SOA")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_values_one_patch_foreign_kept_then_exact_cleanup() {
+    let Some(pdns) = server(&["example.test"]) else {
+        return;
+    };
+    pdns.set_txt(APEX, &["foreign value"], 300)
+        .expect("seed foreign value");
+    let p = provider(&pdns);
+    let z = p
+        .zone_for(&name(APEX))
+        .await
+        .expect("zone_for")
+        .expect("zone");
+    assert_eq!(z.name, name("example.test"));
+    assert_eq!(z.provider_id.as_deref(), Some("example.test."));
+
+    let before = serial(&pdns, "example.test");
+    let both = set(&[
+        (APEX, "wildcard-token"),
+        (APEX, "apex-token"),
+        ("_acme-challenge.www.example.test", "www-token"),
+    ]);
+    p.publish(&z, &both).await.expect("publish");
+    // SOA-EDIT-API bumps the serial once per PATCH: one PATCH for two names and three values.
+    assert_eq!(serial(&pdns, "example.test"), before + 1);
+    assert_eq!(
+        pdns.txt_values(APEX).expect("dig"),
+        ["apex-token", "foreign value", "wildcard-token"]
+    );
+    assert_eq!(
+        pdns.txt_values("_acme-challenge.www.example.test")
+            .expect("dig"),
+        ["www-token"]
+    );
+    // The existing RRset keeps its TTL; a new one gets ours.
+    assert_eq!(pdns.txt_ttl(APEX).expect("api"), Some(300));
+    assert_eq!(
+        pdns.txt_ttl("_acme-challenge.www.example.test")
+            .expect("api"),
+        Some(60)
+    );
+
+    // Publishing again changes nothing (no PATCH at all).
+    let before = serial(&pdns, "example.test");
+    p.publish(&z, &both).await.expect("publish again");
+    assert_eq!(serial(&pdns, "example.test"), before);
+
+    p.unpublish(&z, &set(&[(APEX, "wildcard-token")]))
+        .await
+        .expect("unpublish one");
+    assert_eq!(
+        pdns.txt_values(APEX).expect("dig"),
+        ["apex-token", "foreign value"]
+    );
+    let before = serial(&pdns, "example.test");
+    p.unpublish(&z, &both).await.expect("unpublish the rest");
+    assert_eq!(serial(&pdns, "example.test"), before + 1);
+    assert_eq!(pdns.txt_values(APEX).expect("dig"), ["foreign value"]);
+    assert_eq!(pdns.txt_ttl(APEX).expect("api"), Some(300));
+    // The www RRset was ours alone: deleted, not left empty.
+    assert!(
+        pdns.txt_values("_acme-challenge.www.example.test")
+            .expect("dig")
+            .is_empty()
+    );
+    assert_eq!(
+        pdns.txt_ttl("_acme-challenge.www.example.test")
+            .expect("api"),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_when_empty_and_primary_zone_notified() {
+    let Some(pdns) = server_with(PowerDnsOptions {
+        zones: vec!["example.test".into(), "sub.example.test".into()],
+        kind: "Master".into(),
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let p = provider(&pdns);
+    // The deepest zone wins.
+    let deep = "_acme-challenge.a.sub.example.test";
+    let z = p
+        .zone_for(&name(deep))
+        .await
+        .expect("zone_for")
+        .expect("zone");
+    assert_eq!(z.name, name("sub.example.test"));
+    let ours = set(&[(deep, "one"), (deep, "two")]);
+    p.publish(&z, &ours)
+        .await
+        .expect("publish to a Master zone");
+    assert_eq!(pdns.txt_values(deep).expect("dig"), ["one", "two"]);
+    p.unpublish(&z, &ours).await.expect("unpublish");
+    assert!(pdns.txt_values(deep).expect("dig").is_empty());
+    assert_eq!(pdns.txt_ttl(deep).expect("api"), None);
+    // Removing what is not there is harmless.
+    p.unpublish(&z, &ours).await.expect("unpublish again");
+    let log = std::fs::read_to_string(pdns.log_path()).unwrap_or_default();
+    assert!(!log.contains("Exception"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_names_read_the_zone_once() {
+    let Some(pdns) = server(&["example.test"]) else {
+        return;
+    };
+    let p = provider(&pdns);
+    let z = Zone::new(name("example.test"));
+    let names: Vec<String> = (0..7)
+        .map(|i| format!("_acme-challenge.h{i}.example.test"))
+        .collect();
+    pdns.set_txt(&names[3], &["keep"], 120).expect("seed");
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "tok")).collect();
+    let before = serial(&pdns, "example.test");
+    p.publish(&z, &set(&pairs)).await.expect("publish");
+    assert_eq!(serial(&pdns, "example.test"), before + 1);
+    assert_eq!(pdns.txt_values(&names[3]).expect("dig"), ["keep", "tok"]);
+    assert_eq!(pdns.txt_values(&names[6]).expect("dig"), ["tok"]);
+    p.unpublish(&z, &set(&pairs)).await.expect("unpublish");
+    assert_eq!(pdns.txt_values(&names[3]).expect("dig"), ["keep"]);
+    assert!(pdns.txt_values(&names[0]).expect("dig").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_in_one_process_keep_both() {
+    let Some(pdns) = server(&["example.test"]) else {
+        return;
+    };
+    let p = Arc::new(provider(&pdns));
+    let z = Zone::new(name("example.test"));
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let (p, z) = (p.clone(), z.clone());
+            tokio::spawn(async move { p.publish(&z, &set(&[(APEX, &format!("v{i}"))])).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("publish");
+    }
+    assert_eq!(
+        pdns.txt_values(APEX).expect("dig"),
+        ["v0", "v1", "v2", "v3"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_key_is_an_auth_error_without_the_key() {
+    let Some(pdns) = server(&["example.test"]) else {
+        return;
+    };
+    let wrong = "wrong-key-d3Jvbmc";
+    let p = PdnsProvider::new(&PdnsSettings {
+        api_key: Some(Secret::new(wrong)),
+        ..settings(&pdns)
+    })
+    .expect("settings");
+    let e = p.zone_for(&name(APEX)).await.expect_err("401");
+    assert!(matches!(e, ProviderError::Auth { .. }), "{e:?}");
+    assert!(e.to_string().contains("401"), "{e}");
+    assert!(!e.to_string().contains(wrong) && !format!("{e:?}").contains(wrong));
+    let e = p
+        .publish(&Zone::new(name("example.test")), &set(&[(APEX, "x")]))
+        .await
+        .expect_err("401");
+    assert!(matches!(e, ProviderError::Auth { .. }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_zone_and_server_id() {
+    let Some(pdns) = server(&["example.test"]) else {
+        return;
+    };
+    let p = provider(&pdns);
+    let e = p
+        .zone_for(&name("_acme-challenge.nowhere.invalid"))
+        .await
+        .expect_err("no zone");
+    assert!(matches!(e, ProviderError::ZoneNotFound { .. }), "{e:?}");
+    assert!(e.to_string().contains("nowhere.invalid"), "{e}");
+    let e = p
+        .publish(
+            &Zone::new(name("nowhere.invalid")),
+            &set(&[("_acme-challenge.nowhere.invalid", "x")]),
+        )
+        .await
+        .expect_err("404");
+    assert!(matches!(e, ProviderError::ZoneNotFound { .. }), "{e:?}");
+    let other = PdnsProvider::new(&PdnsSettings {
+        server_id: Some("ns9".into()),
+        ..settings(&pdns)
+    })
+    .expect("settings");
+    let e = other.zone_for(&name(APEX)).await.expect_err("404");
+    assert!(e.to_string().contains("ns9"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_change_carries_the_server_message() {
+    let Some(pdns) = server(&["example.test"]) else {
+        return;
+    };
+    let p = provider(&pdns);
+    // A CNAME and other data may not share a name: PowerDNS answers 422 with a JSON error.
+    let (status, body) = pdns
+        .api_request(
+            "PATCH",
+            "/zones/example.test.",
+            Some(
+                r#"{"rrsets":[{"name":"_acme-challenge.c.example.test.","type":"CNAME","ttl":60,"changetype":"REPLACE","records":[{"content":"elsewhere.example.test.","disabled":false}]}]}"#,
+            ),
+        )
+        .expect("api");
+    assert_eq!(status, 204, "{body}");
+    let e = p
+        .publish(
+            &Zone::new(name("example.test")),
+            &set(&[("_acme-challenge.c.example.test", "x")]),
+        )
+        .await
+        .expect_err("422");
+    assert!(matches!(e, ProviderError::Rejected { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("Conflicts with pre-existing RRset"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_api_is_retried_then_reported() {
+    init_logs();
+    let port = wildcert_testkit::free_tcp_port().expect("port");
+    let p = PdnsProvider::new(&PdnsSettings {
+        api_url: Some(format!("http://127.0.0.1:{port}")),
+        api_key: Some(Secret::new("k")),
+        timeout: Some(2),
+        ..Default::default()
+    })
+    .expect("settings");
+    let start = Instant::now();
+    let e = p.zone_for(&name(APEX)).await.expect_err("refused");
+    assert!(matches!(e, ProviderError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("4 attempts"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}

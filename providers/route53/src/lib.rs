@@ -1,0 +1,671 @@
+//! Amazon Route 53 provider: SigV4-signed calls to the Route53 API (version 2013-04-01), no
+//! AWS SDK.
+//!
+//! Per zone, `publish` reads each name's TXT RRset (`ListResourceRecordSets`, UPSERT replaces a
+//! whole RRset), then sends **one** `ChangeResourceRecordSets` batch with an UPSERT per name
+//! carrying the union of the values already there and ours; `wait_applied` polls `GetChange`
+//! until `INSYNC`. `unpublish` UPSERTs what remains at each name, or DELETEs the RRset (with its
+//! exact values and TTL) when only our values were left. Throttling is retried with jittered
+//! exponential backoff, bounded in count and time.
+
+pub mod profile;
+pub mod settings;
+pub mod sigv4;
+pub mod xml;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::Method;
+use ring::rand::SecureRandom;
+use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
+
+pub use settings::{KIND, Route53Config, Route53Settings, SETTINGS};
+pub use sigv4::Credentials;
+
+use xml::{Action, ApiError, Change};
+
+/// API version prefix of every path.
+const API: &str = "/2013-04-01";
+/// Largest response body we read.
+const MAX_BODY: usize = 1 << 20;
+/// First and largest delay between retries of a throttled request.
+const RETRY_BASE: Duration = Duration::from_millis(500);
+const RETRY_CAP: Duration = Duration::from_secs(10);
+/// `GetChange` polling: first delay, growth, largest delay.
+const POLL_FIRST: Duration = Duration::from_millis(500);
+const POLL_CAP: Duration = Duration::from_secs(5);
+/// Zones asked for at once in `ListHostedZonesByName` (public and private zones may share a name).
+const ZONES_PER_PAGE: u32 = 10;
+
+/// The Route53 provider.
+#[derive(Debug)]
+pub struct Route53Provider {
+    config: Route53Config,
+    http: reqwest::Client,
+    zones: Mutex<HashMap<DnsName, Zone>>,
+}
+
+/// An existing TXT RRset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RrSet {
+    ttl: u32,
+    /// Values in presentation form, exactly as Route53 returned them.
+    values: Vec<String>,
+}
+
+/// How one attempt of a request ended.
+enum Attempt {
+    Done(String),
+    Retry { error: ProviderError, after: Option<Duration> },
+    Fail(ProviderError),
+}
+
+impl Route53Provider {
+    /// Build from settings (reads secret and shared credential files).
+    pub fn new(settings: &Route53Settings) -> Result<Self, ProviderError> {
+        Self::from_config(settings.validate()?)
+    }
+
+    /// Build from a validated configuration.
+    pub fn from_config(config: Route53Config) -> Result<Self, ProviderError> {
+        // Err means a provider is installed already: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("wildcert/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ProviderError::Config {
+                provider: KIND,
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        tracing::debug!(endpoint = %config.endpoint, credentials = %config.credentials_source,
+            access_key_id = %config.credentials.access_key_id, "route53 provider ready");
+        Ok(Route53Provider {
+            config,
+            http,
+            zones: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Route53Config {
+        &self.config
+    }
+
+    fn host_header(&self) -> String {
+        let url = &self.config.endpoint;
+        let host = url.host_str().unwrap_or_default();
+        match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        }
+    }
+
+    /// One signed request, retried while throttled; returns the response body.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<String>,
+        ctx: &Ctx<'_>,
+    ) -> Result<String, ProviderError> {
+        let start = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            match self.attempt(method.clone(), path, query, body.as_deref(), ctx).await {
+                Attempt::Done(b) => return Ok(b),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry { error, after } => {
+                    let delay = after.unwrap_or_else(|| backoff(attempt));
+                    if attempt >= self.config.max_retries || start.elapsed() + delay > self.config.retry_budget {
+                        tracing::debug!(attempts = attempt + 1, "route53: giving up on {}", ctx.action);
+                        return Err(error);
+                    }
+                    tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, "route53: {} retried: {error}", ctx.action);
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&str>,
+        ctx: &Ctx<'_>,
+    ) -> Attempt {
+        let base = self.config.endpoint.path().trim_end_matches('/');
+        let full_path = format!("{base}{API}{path}");
+        let host = self.host_header();
+        let mut headers = vec![("host".to_string(), host.clone())];
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/xml".into()));
+        }
+        let amz_date = sigv4::amz_date(time::OffsetDateTime::now_utc());
+        let signed = sigv4::sign(
+            &sigv4::Request {
+                method: method.as_str(),
+                path: &full_path,
+                query,
+                headers: &headers,
+                body: body.unwrap_or_default().as_bytes(),
+            },
+            &self.config.credentials,
+            &self.config.signing_region,
+            "route53",
+            &amz_date,
+        );
+        let qs = sigv4::canonical_query(query);
+        let url = format!(
+            "{}://{host}{}{}{qs}",
+            self.config.endpoint.scheme(),
+            sigv4::uri_encode(&full_path, true),
+            if qs.is_empty() { "" } else { "?" }
+        );
+        let mut req = self.http.request(method.clone(), &url);
+        for (k, v) in headers.iter().chain(&signed) {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        tracing::debug!(%method, path = %full_path, query = %qs, "route53: {}", ctx.action);
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let what = if e.is_timeout() { "timed out".to_string() } else { error_chain(&e) };
+                return Attempt::Retry {
+                    error: ProviderError::Unreachable {
+                        provider: KIND,
+                        target: self.config.endpoint.to_string(),
+                        message: what,
+                    },
+                    after: None,
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s.min(30)));
+        let text = match read_body(resp).await {
+            Ok(t) => t,
+            Err(m) => {
+                return Attempt::Retry {
+                    error: ProviderError::Unreachable {
+                        provider: KIND,
+                        target: self.config.endpoint.to_string(),
+                        message: m,
+                    },
+                    after: None,
+                };
+            }
+        };
+        tracing::debug!(status, bytes = text.len(), "route53: {} answered", ctx.action);
+        if (200..300).contains(&status) {
+            return Attempt::Done(text);
+        }
+        let api = xml::parse_error(&text).unwrap_or_default();
+        self.classify(status, api, retry_after, ctx)
+    }
+
+    /// Remove anything of our request the server may echo (AWS's SignatureDoesNotMatch message
+    /// quotes the canonical request, session token included), and bound the length.
+    fn sanitize(&self, message: &str) -> String {
+        let mut m = message.split("The Canonical String").next().unwrap_or_default().trim().to_string();
+        let creds = &self.config.credentials;
+        for s in [Some(&creds.secret_access_key), creds.session_token.as_ref()].into_iter().flatten() {
+            if !s.expose().is_empty() {
+                m = m.replace(s.expose(), "***");
+            }
+        }
+        let m = m.split_whitespace().collect::<Vec<_>>().join(" ");
+        if m.chars().count() > 400 {
+            format!("{}…", m.chars().take(400).collect::<String>())
+        } else {
+            m
+        }
+    }
+
+    fn classify(&self, status: u16, api: ApiError, retry_after: Option<Duration>, ctx: &Ctx<'_>) -> Attempt {
+        let message = self.sanitize(&api.message);
+        let code = api.code.as_str();
+        let said = if code.is_empty() {
+            format!("HTTP {status}")
+        } else if message.is_empty() {
+            format!("{code} (HTTP {status})")
+        } else {
+            format!("{code}: {message}")
+        };
+        let akid = &self.config.credentials.access_key_id;
+        let source = &self.config.credentials_source;
+        match code {
+            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
+                return Attempt::Retry {
+                    error: ProviderError::RateLimited { provider: KIND, retry_after },
+                    after: retry_after,
+                };
+            }
+            "PriorRequestNotComplete" => {
+                return Attempt::Retry {
+                    error: ProviderError::Other {
+                        provider: KIND,
+                        message: format!(
+                            "{}: an earlier change to this hosted zone is still being applied (PriorRequestNotComplete); try again in a minute",
+                            ctx.action
+                        ),
+                    },
+                    after: retry_after,
+                };
+            }
+            "InvalidClientTokenId" | "UnrecognizedClientException" | "NotAuthorized" => {
+                return Attempt::Fail(ProviderError::Auth {
+                    provider: KIND,
+                    message: format!(
+                        "{said} — AWS does not know access key id `{akid}` (from {source}); check AWS_ACCESS_KEY_ID, or the session token of temporary credentials"
+                    ),
+                });
+            }
+            "SignatureDoesNotMatch" | "IncompleteSignature" | "InvalidSignatureException" => {
+                return Attempt::Fail(ProviderError::Auth {
+                    provider: KIND,
+                    message: format!(
+                        "{code}: the secret access key does not belong to access key id `{akid}` (from {source}), or this machine's clock is off; check AWS_SECRET_ACCESS_KEY"
+                    ),
+                });
+            }
+            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+                return Attempt::Fail(ProviderError::Auth {
+                    provider: KIND,
+                    message: format!(
+                        "{said} — the temporary credentials of `{akid}` (from {source}) expired, or the clock is off; get fresh ones"
+                    ),
+                });
+            }
+            "AccessDenied" | "AccessDeniedException" => {
+                return Attempt::Fail(ProviderError::Auth {
+                    provider: KIND,
+                    message: format!(
+                        "{said} — access key `{akid}` (from {source}) may not call {}; grant route53:{} (see docs/providers/route53.md for the policy)",
+                        ctx.action, ctx.action
+                    ),
+                });
+            }
+            "MissingAuthenticationToken" => {
+                return Attempt::Fail(ProviderError::Auth { provider: KIND, message: said });
+            }
+            "NoSuchHostedZone" | "HostedZoneNotFound" => {
+                return Attempt::Fail(ProviderError::ZoneNotFound {
+                    provider: KIND,
+                    zone: ctx.zone.unwrap_or("?").to_string(),
+                    message: format!("{said}; check hosted_zone_id (AWS_HOSTED_ZONE_ID) and the account of `{akid}`"),
+                });
+            }
+            "InvalidChangeBatch" | "InvalidInput" | "InvalidDomainName" | "InvalidArgument" => {
+                return Attempt::Fail(ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!("{} refused: {said}", ctx.action),
+                });
+            }
+            _ => {}
+        }
+        match status {
+            429 | 500 | 502 | 503 | 504 => Attempt::Retry {
+                error: if status == 429 || code.contains("Throttl") {
+                    ProviderError::RateLimited { provider: KIND, retry_after }
+                } else {
+                    ProviderError::Other {
+                        provider: KIND,
+                        message: format!("{}: server error {said}", ctx.action),
+                    }
+                },
+                after: retry_after,
+            },
+            401 | 403 => Attempt::Fail(ProviderError::Auth {
+                provider: KIND,
+                message: format!("{said} — credentials of `{akid}` (from {source}) refused"),
+            }),
+            404 if code.is_empty() => Attempt::Fail(ProviderError::Other {
+                provider: KIND,
+                message: format!(
+                    "{}: {} answered HTTP 404 without a Route53 error; is endpoint_url a Route53 API?",
+                    ctx.action, self.config.endpoint
+                ),
+            }),
+            _ => Attempt::Fail(ProviderError::Other {
+                provider: KIND,
+                message: format!("{}: {said}", ctx.action),
+            }),
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self, body: &str, ctx: &Ctx<'_>) -> Result<T, ProviderError> {
+        quick_xml::de::from_str(body).map_err(|e| ProviderError::Other {
+            provider: KIND,
+            message: format!("{}: unexpected answer from {} ({e})", ctx.action, self.config.endpoint),
+        })
+    }
+
+    /// `ListHostedZonesByName` for exactly `name`: the zone ids of that name, public or private
+    /// as configured.
+    async fn zones_named(&self, name: &DnsName) -> Result<Vec<String>, ProviderError> {
+        let ctx = Ctx { action: "ListHostedZonesByName", zone: Some(name.as_str()) };
+        let query = vec![
+            ("dnsname".to_string(), name.to_fqdn()),
+            ("maxitems".to_string(), ZONES_PER_PAGE.to_string()),
+        ];
+        let body = self.call(Method::GET, "/hostedzonesbyname", &query, None, &ctx).await?;
+        let list: xml::ListHostedZonesByName = self.parse(&body, &ctx)?;
+        Ok(list
+            .hosted_zones
+            .items
+            .into_iter()
+            .filter(|z| xml::normalize_name(&z.name) == name.as_str())
+            .filter(|z| z.is_private() == self.config.private_zone)
+            .filter_map(|z| settings::normalize_zone_id(&z.id))
+            .collect())
+    }
+
+    /// The hosted zone id for `zone`: configured, remembered from `zone_for`, or looked up.
+    async fn zone_id(&self, zone: &Zone) -> Result<String, ProviderError> {
+        if let Some(id) = &self.config.hosted_zone_id {
+            return Ok(id.clone());
+        }
+        if let Some(id) = zone.provider_id.as_deref().and_then(settings::normalize_zone_id) {
+            return Ok(id);
+        }
+        let ids = self.zones_named(&zone.name).await?;
+        self.pick(&zone.name, ids, &[zone.name.to_string()])?
+            .ok_or_else(|| self.no_zone(&zone.name, &[zone.name.to_string()]))
+    }
+
+    fn pick(&self, name: &DnsName, ids: Vec<String>, _asked: &[String]) -> Result<Option<String>, ProviderError> {
+        match ids.len() {
+            0 => Ok(None),
+            1 => Ok(ids.into_iter().next()),
+            _ => Err(ProviderError::ZoneNotFound {
+                provider: KIND,
+                zone: name.to_string(),
+                message: format!(
+                    "{} {} hosted zones are named {name} ({}); set hosted_zone_id (AWS_HOSTED_ZONE_ID) to the one to use",
+                    ids.len(),
+                    self.visibility(),
+                    ids.join(", ")
+                ),
+            }),
+        }
+    }
+
+    fn visibility(&self) -> &'static str {
+        if self.config.private_zone { "private" } else { "public" }
+    }
+
+    fn no_zone(&self, name: &DnsName, asked: &[String]) -> ProviderError {
+        let other = if self.config.private_zone { "false (public zones)" } else { "true (private zones)" };
+        ProviderError::ZoneNotFound {
+            provider: KIND,
+            zone: name.to_string(),
+            message: format!(
+                "no {} hosted zone for {name} in the account of `{}` (asked for: {}); create the zone, set hosted_zone_id, \
+                 or set private_zone = {other}",
+                self.visibility(),
+                self.config.credentials.access_key_id,
+                asked.join(", ")
+            ),
+        }
+    }
+
+    /// The TXT RRset at `name`, if any (`ListResourceRecordSets` starting at name/type).
+    async fn txt_rrset(&self, zone_id: &str, zone: &Zone, name: &DnsName) -> Result<Option<RrSet>, ProviderError> {
+        let ctx = Ctx { action: "ListResourceRecordSets", zone: Some(zone.name.as_str()) };
+        let query = vec![
+            ("name".to_string(), name.to_fqdn()),
+            ("type".to_string(), "TXT".to_string()),
+            ("maxitems".to_string(), "1".to_string()),
+        ];
+        let body = self.call(Method::GET, &format!("/hostedzone/{zone_id}/rrset"), &query, None, &ctx).await?;
+        let list: xml::ListResourceRecordSets = self.parse(&body, &ctx)?;
+        Ok(list
+            .resource_record_sets
+            .items
+            .into_iter()
+            .find(|s| {
+                s.kind.eq_ignore_ascii_case("TXT") && s.set_identifier.is_none() && xml::normalize_name(&s.name) == name.as_str()
+            })
+            .map(|s| RrSet {
+                ttl: s.ttl.unwrap_or(0),
+                values: s.resource_records.items.into_iter().map(|r| r.value).collect(),
+            }))
+    }
+
+    /// Send one batch; the change id when Route53 still applies it (`PENDING`).
+    async fn change(&self, zone_id: &str, zone: &Zone, changes: &[Change]) -> Result<Option<String>, ProviderError> {
+        let ctx = Ctx { action: "ChangeResourceRecordSets", zone: Some(zone.name.as_str()) };
+        let body = xml::change_batch(changes);
+        let answer = self
+            .call(Method::POST, &format!("/hostedzone/{zone_id}/rrset"), &[], Some(body), &ctx)
+            .await?;
+        let info: xml::ChangeResponse = self.parse(&answer, &ctx)?;
+        let id = xml::normalize_change_id(&info.change_info.id);
+        tracing::debug!(zone = %zone, change = %id, status = %info.change_info.status, changes = changes.len(), "route53: change batch sent");
+        Ok((!info.change_info.status.eq_ignore_ascii_case("INSYNC")).then_some(id))
+    }
+
+    fn check_inside(zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
+        match set.names().find(|n| !n.is_within(&zone.name)) {
+            Some(n) => Err(ProviderError::Other {
+                provider: KIND,
+                message: format!("{n} is not inside zone {}", zone.name),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The changes that add `set` to what the zone holds (read first: UPSERT replaces an RRset).
+    async fn publish_changes(&self, zone_id: &str, zone: &Zone, set: &TxtSet) -> Result<Vec<Change>, ProviderError> {
+        let mut changes = Vec::new();
+        for (name, ours) in set.iter() {
+            let current = self.txt_rrset(zone_id, zone, name).await?;
+            let (ttl, mut values) = match current {
+                Some(c) => (c.ttl, c.values),
+                None => (set.ttl, Vec::new()),
+            };
+            let present: Vec<String> = values.iter().map(|v| xml::unquote_txt(v)).collect();
+            let missing: Vec<String> = ours.iter().filter(|v| !present.contains(v)).map(|v| xml::quote_txt(v)).collect();
+            if missing.is_empty() {
+                continue;
+            }
+            values.extend(missing);
+            changes.push(Change { action: Action::Upsert, name: name.to_fqdn(), ttl, values });
+        }
+        Ok(changes)
+    }
+
+    /// The changes that take `set` out again: the remainder UPSERTed, or the RRset DELETEd.
+    async fn unpublish_changes(&self, zone_id: &str, zone: &Zone, set: &TxtSet) -> Result<Vec<Change>, ProviderError> {
+        let mut changes = Vec::new();
+        for (name, ours) in set.iter() {
+            let Some(current) = self.txt_rrset(zone_id, zone, name).await? else {
+                continue;
+            };
+            let (mine, rest): (Vec<String>, Vec<String>) =
+                current.values.iter().cloned().partition(|v| ours.contains(&xml::unquote_txt(v)));
+            if mine.is_empty() {
+                continue;
+            }
+            changes.push(if rest.is_empty() {
+                Change { action: Action::Delete, name: name.to_fqdn(), ttl: current.ttl, values: current.values }
+            } else {
+                Change { action: Action::Upsert, name: name.to_fqdn(), ttl: current.ttl, values: rest }
+            });
+        }
+        Ok(changes)
+    }
+
+    /// `GetChange` once: true when `INSYNC`.
+    async fn change_insync(&self, id: &str) -> Result<bool, ProviderError> {
+        let ctx = Ctx { action: "GetChange", zone: None };
+        let body = self.call(Method::GET, &format!("/change/{id}"), &[], None, &ctx).await?;
+        let info: xml::ChangeResponse = self.parse(&body, &ctx)?;
+        Ok(info.change_info.status.eq_ignore_ascii_case("INSYNC"))
+    }
+}
+
+/// What a request is for, to phrase errors.
+struct Ctx<'a> {
+    action: &'static str,
+    zone: Option<&'a str>,
+}
+
+/// Delay before retry `attempt` (0-based): exponential from 0.5 s, capped at 10 s, with
+/// jitter (a random point in the upper half, so concurrent clients spread out).
+fn backoff(attempt: u32) -> Duration {
+    let full = RETRY_BASE.saturating_mul(1u32 << attempt.min(16)).min(RETRY_CAP);
+    let mut b = [0u8; 2];
+    let r = if ring::rand::SystemRandom::new().fill(&mut b).is_ok() { u16::from_le_bytes(b) } else { u16::MAX / 2 };
+    let half = full / 2;
+    half + half.mul_f64(f64::from(r) / f64::from(u16::MAX))
+}
+
+/// Read a response body, at most [`MAX_BODY`] bytes.
+async fn read_body(mut resp: reqwest::Response) -> Result<String, String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the answer: {}", error_chain(&e)))? {
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(format!("answer larger than {MAX_BODY} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
+#[async_trait]
+impl DnsProvider for Route53Provider {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
+        // A configured zone id: the apex comes from DNS, and no listing permission is needed.
+        if self.config.hosted_zone_id.is_some() {
+            return Ok(None);
+        }
+        if let Some(z) = self.zones.lock().unwrap_or_else(|p| p.into_inner()).get(fqdn) {
+            return Ok(Some(z.clone()));
+        }
+        let mut asked = Vec::new();
+        // Walk up, stopping above the top-level domain.
+        for candidate in fqdn.ancestors().filter(|n| n.label_count() >= 2) {
+            asked.push(candidate.to_string());
+            let ids = self.zones_named(&candidate).await?;
+            if let Some(id) = self.pick(&candidate, ids, &asked)? {
+                let zone = Zone { name: candidate, provider_id: Some(id) };
+                tracing::debug!(%fqdn, zone = %zone, id = zone.provider_id.as_deref().unwrap_or(""), "route53: hosted zone");
+                self.zones.lock().unwrap_or_else(|p| p.into_inner()).insert(fqdn.clone(), zone.clone());
+                return Ok(Some(zone));
+            }
+        }
+        Err(self.no_zone(fqdn, &asked))
+    }
+
+    async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
+        if set.is_empty() {
+            return Ok(Applied::default());
+        }
+        Self::check_inside(zone, set)?;
+        let zone_id = self.zone_id(zone).await?;
+        let changes = self.publish_changes(&zone_id, zone, set).await?;
+        if changes.is_empty() {
+            tracing::debug!(zone = %zone, "route53: every value is already published");
+            return Ok(Applied::default());
+        }
+        let change_id = self.change(&zone_id, zone, &changes).await?;
+        Ok(Applied { change_id })
+    }
+
+    async fn wait_applied(&self, applied: &Applied, timeout: Duration) -> Result<(), ProviderError> {
+        let Some(id) = applied.change_id.as_deref().map(xml::normalize_change_id) else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        let mut delay = POLL_FIRST;
+        let mut polls = 0u32;
+        loop {
+            polls += 1;
+            if self.change_insync(&id).await? {
+                tracing::debug!(change = %id, polls, elapsed_ms = start.elapsed().as_millis() as u64, "route53: change INSYNC");
+                return Ok(());
+            }
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(ProviderError::Other {
+                    provider: KIND,
+                    message: format!(
+                        "change {id} still PENDING after {} s ({polls} GetChange calls); Route53 usually applies changes within 60 s — \
+                         raise --propagation-timeout, or check the AWS status page",
+                        timeout.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(delay.min(left)).await;
+            delay = (delay * 2).min(POLL_CAP);
+        }
+    }
+
+    async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
+        if set.is_empty() {
+            return Ok(());
+        }
+        Self::check_inside(zone, set)?;
+        let zone_id = self.zone_id(zone).await?;
+        let changes = self.unpublish_changes(&zone_id, zone, set).await?;
+        if changes.is_empty() {
+            tracing::debug!(zone = %zone, "route53: nothing of ours left to remove");
+            return Ok(());
+        }
+        self.change(&zone_id, zone, &changes).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_bounded_and_jittered() {
+        for attempt in 0..40 {
+            let d = backoff(attempt);
+            let full = RETRY_BASE.saturating_mul(1u32 << attempt.min(16)).min(RETRY_CAP);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
+        }
+        assert!(backoff(30) <= RETRY_CAP);
+    }
+}

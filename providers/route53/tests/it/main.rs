@@ -1,0 +1,7 @@
+//! Integration tests of the route53 provider: against moto (a real XML server; request
+//! shapes, the happy path) and against the in-repo fake (PENDING→INSYNC, throttling, SigV4
+//! verification, strict DELETE).
+
+mod common;
+mod fake;
+mod moto;
