@@ -78,9 +78,14 @@ impl Lab {
 
     /// Run `wildcert` with the lab's CA, resolver and RFC 2136 settings, plus `args`.
     pub fn wildcert(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.wildcert_at(&self.pebble.directory_url(), args, env)
+    }
+
+    /// [`Lab::wildcert`] with another directory URL (e.g. a test server in front of Pebble).
+    pub fn wildcert_at(&self, server: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wildcert"));
         cmd.arg("--server")
-            .arg(self.pebble.directory_url())
+            .arg(server)
             .arg("--ca-bundle")
             .arg(self.pebble.ca_cert_path())
             .arg("--state-dir")

@@ -3,8 +3,10 @@
 //! Pebble validates against the *lagging* secondary, so an issuance only passes when the
 //! propagation checker really waited for every nameserver.
 
+mod admin;
 mod cloudflare;
 mod exec;
+mod ari;
 mod lab;
 mod pdns;
 mod renew;
