@@ -79,8 +79,27 @@ pub enum Command {
     /// Manage the ACME account.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Preflight: can issuance work? Credentials, zone, nameservers, propagation, CAA — without ordering.
+    Check(CheckArgs),
     /// List the DNS providers and the settings each needs.
     Providers(ProvidersArgs),
+}
+
+/// `wildcert check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A name to check, e.g. '*.example.com' (repeatable).
+    #[arg(short = 'd', long = "domain", value_name = "NAME", required = true)]
+    pub domains: Vec<String>,
+    /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...).
+    #[arg(long, value_name = "PROVIDER")]
+    pub dns: String,
+    /// Skip the probe record (no write to the zone): only read-only checks.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Do not follow `_acme-challenge` CNAMEs (delegation).
+    #[arg(long)]
+    pub no_cname: bool,
 }
 
 /// `wildcert renew`.

@@ -5,6 +5,7 @@
 
 mod admin;
 mod args;
+mod check;
 mod output;
 mod renew;
 
@@ -163,6 +164,7 @@ async fn run_main(global: Global, command: Command, out: &output::Output) -> Exi
     match cli.command {
         Command::Providers(a) => out.providers(a.name.as_deref()),
         Command::Renew(a) => renew::run(&cli.global, a, out).await,
+        Command::Check(a) => check::run(&cli.global, a, out).await,
         Command::Issue(a) => {
             let hook = a.deploy_hook.clone();
             let result = run_issue(&cli.global, a, out).await;
