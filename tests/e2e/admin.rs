@@ -53,7 +53,10 @@ fn list_show_and_revoke_with_account_key() {
         return;
     };
     let issued = issue_ok(&lab, &["*.example.test", "example.test"]);
-    let serial = issued["certificate"]["serial"].as_str().expect("serial").to_string();
+    let serial = issued["certificate"]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_string();
 
     // list: one entry, from meta.json.
     let run = lab.wildcert(&["--json", "list"], &[]);
@@ -66,12 +69,20 @@ fn list_show_and_revoke_with_account_key() {
     assert_eq!(certs[0]["version"], 1);
     assert_eq!(certs[0]["provider"], "rfc2136");
     assert_eq!(certs[0]["last_error"], serde_json::Value::Null);
-    assert!(certs[0]["days_left"].as_i64().is_some_and(|d| d > 0), "{}", run.all());
+    assert!(
+        certs[0]["days_left"].as_i64().is_some_and(|d| d > 0),
+        "{}",
+        run.all()
+    );
     assert_eq!(certs[0]["not_after"], issued["certificate"]["not_after"]);
     // Human form.
     let run = lab.wildcert(&["list"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
-    assert!(run.stdout.contains("example.test") && run.stdout.contains("NAME"), "{}", run.all());
+    assert!(
+        run.stdout.contains("example.test") && run.stdout.contains("NAME"),
+        "{}",
+        run.all()
+    );
 
     // show: parsed live certificate, files, renewal state, archive.
     let run = lab.wildcert(&["--json", "show", "example.test"], &[]);
@@ -100,7 +111,11 @@ fn list_show_and_revoke_with_account_key() {
     // Unknown name: exit 2, and the hint points at `wildcert list`.
     let run = lab.wildcert(&["show", "nope.test"], &[]);
     assert_eq!(run.code, Some(2), "{}", run.all());
-    assert!(run.stderr.contains("nope.test") && run.stderr.contains("wildcert list"), "{}", run.all());
+    assert!(
+        run.stderr.contains("nope.test") && run.stderr.contains("wildcert list"),
+        "{}",
+        run.all()
+    );
     let run = lab.wildcert(&["--json", "show", "nope.test"], &[]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     let v = json(&run);
@@ -114,7 +129,13 @@ fn list_show_and_revoke_with_account_key() {
 
     // revoke with the account key; meta marks it for re-issue.
     let run = lab.wildcert(
-        &["--json", "revoke", "example.test", "--reason", "keyCompromise"],
+        &[
+            "--json",
+            "revoke",
+            "example.test",
+            "--reason",
+            "keyCompromise",
+        ],
         &[],
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -152,22 +173,49 @@ fn revoke_with_the_certificate_key() {
     };
     issue_ok(&lab, &["www.example.test"]);
     let run = lab.wildcert(
-        &["--json", "revoke", "www.example.test", "--with-cert-key", "--reason", "SUPERSEDED"],
+        &[
+            "--json",
+            "revoke",
+            "www.example.test",
+            "--with-cert-key",
+            "--reason",
+            "SUPERSEDED",
+        ],
         &[],
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
     let v = json(&run);
-    assert_eq!(v["revoked"]["signed_with"], "certificate_key", "{}", run.all());
+    assert_eq!(
+        v["revoked"]["signed_with"],
+        "certificate_key",
+        "{}",
+        run.all()
+    );
     assert_eq!(v["revoked"]["reason"], "superseded");
     assert_eq!(v["revoked"]["already_revoked"], false);
     assert!(meta(&lab, "www.example.test")["revoked_at"].is_string());
     // The private key never shows up in the output.
-    let key = std::fs::read_to_string(lab.live("www.example.test").join("privkey.pem")).expect("key");
+    let key =
+        std::fs::read_to_string(lab.live("www.example.test").join("privkey.pem")).expect("key");
     let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
     assert!(!run.stdout.contains(&body) && !run.stderr.contains(&body));
-    let run = lab.wildcert(&["--json", "revoke", "www.example.test", "--with-cert-key"], &[]);
+    let run = lab.wildcert(
+        &["--json", "revoke", "www.example.test", "--with-cert-key"],
+        &[],
+    );
     assert_eq!(run.code, Some(0), "{}", run.all());
-    assert_eq!(json(&run)["revoked"]["already_revoked"], true, "{}", run.all());
+    assert_eq!(
+        json(&run)["revoked"]["already_revoked"],
+        true,
+        "{}",
+        run.all()
+    );
+    // Without a stored account, the account key cannot sign: the hint names --with-cert-key.
+    let accounts = lab.state_dir().join("accounts");
+    std::fs::rename(&accounts, lab.state_dir().join("accounts.away")).expect("move accounts");
+    let run = lab.wildcert(&["revoke", "www.example.test"], &[]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("--with-cert-key"), "{}", run.all());
     // Unknown certificate.
     let run = lab.wildcert(&["revoke", "nope.test"], &[]);
     assert_eq!(run.code, Some(2), "{}", run.all());
@@ -201,15 +249,27 @@ fn account_register_show_and_rollover() {
     let v = json(&run);
     assert_eq!(v["account"]["url"], url.as_str());
     assert_eq!(v["account"]["ca"]["status"], "valid");
-    assert_eq!(v["account"]["ca"]["contact"], serde_json::json!(["mailto:e2e@example.test"]));
-    assert_eq!(v["account"]["contact"], serde_json::json!(["e2e@example.test"]));
+    assert_eq!(
+        v["account"]["ca"]["contact"],
+        serde_json::json!(["mailto:e2e@example.test"])
+    );
+    assert_eq!(
+        v["account"]["contact"],
+        serde_json::json!(["e2e@example.test"])
+    );
     assert!(v["account"]["created"].is_string());
-    let thumb = v["account"]["key"]["thumbprint"].as_str().expect("thumb").to_string();
+    let thumb = v["account"]["key"]["thumbprint"]
+        .as_str()
+        .expect("thumb")
+        .to_string();
 
     // rollover: new key at the CA and on disk, nothing left over, the account still works.
     let account_dir = ca_accounts(&lab).join("default");
     let key_before = std::fs::read_to_string(account_dir.join("key.pem")).expect("key");
-    let run = lab.wildcert(&["--json", "account", "rollover", "--key-type", "ec384"], &[]);
+    let run = lab.wildcert(
+        &["--json", "account", "rollover", "--key-type", "ec384"],
+        &[],
+    );
     assert_eq!(run.code, Some(0), "{}", run.all());
     let v = json(&run);
     assert_eq!(v["rollover"]["old_key"]["thumbprint"], thumb.as_str());
@@ -218,7 +278,10 @@ fn account_register_show_and_rollover() {
     assert_ne!(key_before, key_after);
     assert_eq!(entries(&account_dir), ["account.json", "key.pem"]);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(account_dir.join("key.pem")).expect("stat").permissions().mode();
+    let mode = std::fs::metadata(account_dir.join("key.pem"))
+        .expect("stat")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let v = json(&lab.wildcert(&["--json", "account", "show"], &[]));
     assert_eq!(v["account"]["url"], url.as_str());
@@ -289,25 +352,35 @@ fn interrupted_rollover_is_finished_or_undone_by_the_next_account_command() {
 
     // Died before the CA answered (or the CA refused): the CA does not know `key.pem.new`,
     // so it is dropped and the old key stays.
-    let unknown = wildcert_acme::AccountKey::generate(wildcert_acme::AccountKeyType::EcdsaP256)
-        .expect("key");
+    let unknown =
+        wildcert_acme::AccountKey::generate(wildcert_acme::AccountKeyType::EcdsaP256).expect("key");
     std::fs::write(account_dir.join("key.pem.new"), unknown.to_pem()).expect("write");
     std::fs::write(account_dir.join("key.pem.old-20260101T000000Z"), &original).expect("write");
     let run = lab.wildcert(&["--json", "account", "show"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
-    assert_eq!(json(&run)["account"]["recovered_rollover"], "undone", "{}", run.all());
+    assert_eq!(
+        json(&run)["account"]["recovered_rollover"],
+        "undone",
+        "{}",
+        run.all()
+    );
     assert_eq!(entries(&account_dir), ["account.json", "key.pem"]);
     assert_eq!(std::fs::read_to_string(&key_path).expect("key"), original);
 
     // Died after the CA accepted the new key, before the rename: the next command switches.
-    let new = wildcert_acme::AccountKey::generate(wildcert_acme::AccountKeyType::EcdsaP256)
-        .expect("key");
+    let new =
+        wildcert_acme::AccountKey::generate(wildcert_acme::AccountKeyType::EcdsaP256).expect("key");
     std::fs::write(account_dir.join("key.pem.new"), new.to_pem()).expect("write");
     rollover_at_ca_only(&lab, &account_dir, &new);
     let run = lab.wildcert(&["--json", "account", "show"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let v = json(&run);
-    assert_eq!(v["account"]["recovered_rollover"], "completed", "{}", run.all());
+    assert_eq!(
+        v["account"]["recovered_rollover"],
+        "completed",
+        "{}",
+        run.all()
+    );
     assert_eq!(v["account"]["url"], url);
     assert_eq!(v["account"]["key"]["thumbprint"], new.thumbprint());
     assert_eq!(v["account"]["ca"]["status"], "valid");
@@ -321,7 +394,10 @@ fn account_deactivate_needs_yes_then_next_issue_registers_anew() {
     };
     let run = lab.wildcert(&["--json", "account", "register"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
-    let url = json(&run)["account"]["url"].as_str().expect("url").to_string();
+    let url = json(&run)["account"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
 
     let run = lab.wildcert(&["account", "deactivate"], &[]);
     assert_eq!(run.code, Some(2), "{}", run.all());
@@ -329,7 +405,10 @@ fn account_deactivate_needs_yes_then_next_issue_registers_anew() {
     let run = lab.wildcert(&["--json", "account", "deactivate"], &[]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert_eq!(json(&run)["ok"], false);
-    assert_eq!(json(&lab.wildcert(&["--json", "account", "show"], &[]))["account"]["ca"]["status"], "valid");
+    assert_eq!(
+        json(&lab.wildcert(&["--json", "account", "show"], &[]))["account"]["ca"]["status"],
+        "valid"
+    );
 
     let run = lab.wildcert(&["--json", "account", "deactivate", "--yes"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());

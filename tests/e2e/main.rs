@@ -6,9 +6,13 @@
 mod admin;
 mod cloudflare;
 mod exec;
+mod faults;
+mod hostile;
+mod interrupt;
 mod ari;
 mod lab;
 mod pdns;
 mod renew;
 mod rfc2136;
 mod route53;
+mod secrets;

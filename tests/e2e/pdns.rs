@@ -98,6 +98,7 @@ fn issue_wildcard_and_apex(kind: &str) {
     lab.pdns
         .set_txt(NAME, &["keep-me"], 120)
         .expect("seed foreign TXT");
+    let before = lab.pdns.zone_snapshot("example.test").expect("zone");
     let run = lab.wildcert(
         &[
             "--json",
@@ -133,7 +134,11 @@ fn issue_wildcard_and_apex(kind: &str) {
     let cert = std::fs::read_to_string(lab.live("example.test").join("fullchain.pem"))
         .expect("certificate");
     assert!(cert.contains("-----BEGIN CERTIFICATE-----"));
-    // The zone is as it was: the foreign value, with its TTL.
+    // The zone is as it was: the foreign value, with its TTL, and nothing else changed.
+    assert_eq!(
+        lab.pdns.zone_snapshot("example.test").expect("zone"),
+        before
+    );
     assert_eq!(lab.pdns.txt_values(NAME).expect("dig"), ["keep-me"]);
     assert_eq!(lab.pdns.txt_ttl(NAME).expect("api"), Some(120));
     let key = lab.pdns.api_key();
@@ -150,6 +155,12 @@ fn issue_wildcard_and_apex(kind: &str) {
         .count();
     // One seeding PATCH by the test, one publish, one cleanup.
     assert_eq!(patches, 3, "{log}");
+    // A primary zone is NOTIFYed after each write; a native zone is not.
+    let notifies = log
+        .lines()
+        .filter(|l| l.contains("\"PUT /api/v1/servers/localhost/zones/example.test./notify"))
+        .count();
+    assert_eq!(notifies, if kind == "Master" { 2 } else { 0 }, "{log}");
 }
 
 #[test]

@@ -122,8 +122,7 @@ fn apex_only_is_deleted_again() {
     let cleanup = fake
         .requests()
         .into_iter()
-        .filter(|r| r.action == "ChangeResourceRecordSets")
-        .next_back()
+        .rfind(|r| r.action == "ChangeResourceRecordSets")
         .expect("cleanup batch");
     assert!(
         cleanup.body.contains("<Action>DELETE</Action>"),

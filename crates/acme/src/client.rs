@@ -17,6 +17,8 @@ use crate::nonce::{Nonce, NoncePool};
 const BAD_NONCE_ATTEMPTS: u32 = 10;
 /// Attempts for requests that are safe to repeat after a 5xx or a transport error.
 const SAFE_ATTEMPTS: u32 = 4;
+/// Longest `Retry-After` of a rate limit that a safe request waits out by itself.
+const SHORT_RATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Settings for [`AcmeClient::new`].
 #[derive(Debug, Clone, Default)]
@@ -218,7 +220,11 @@ impl AcmeClient {
                 Error::HttpStatus { status, .. } => *status >= 500,
                 _ => false,
             };
-            if server_error && repeat == Repeat::Safe && failures + 1 < SAFE_ATTEMPTS {
+            // A rate limit with a short Retry-After (per-endpoint limits, RFC 8555 §6.6) is
+            // waited out for requests that are safe to repeat; long ones go to the caller.
+            let short_rate_limit = err.is_problem(&ProblemType::RateLimited)
+                && err.retry_after().is_some_and(|d| d <= SHORT_RATE_LIMIT);
+            if (server_error || short_rate_limit) && repeat == Repeat::Safe && failures + 1 < SAFE_ATTEMPTS {
                 failures += 1;
                 tokio::time::sleep(retry_pause(failures, err.retry_after())).await;
                 continue;

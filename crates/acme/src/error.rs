@@ -410,7 +410,9 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.problem_type)?;
+        // Every server-sent field goes through `one_line`: a hostile CA cannot add lines
+        // (or terminal control characters) to our one-line errors.
+        write!(f, "{}", one_line(self.problem_type.as_str()))?;
         if let Some(d) = &self.detail {
             write!(f, ": {}", one_line(d))?;
         }
@@ -418,14 +420,14 @@ impl fmt::Display for Problem {
             write!(f, " (HTTP {s})")?;
         }
         if let Some(i) = &self.instance {
-            write!(f, " [see {i}]")?;
+            write!(f, " [see {}]", one_line(i))?;
         }
         for sp in &self.subproblems {
             f.write_str("; ")?;
             if let Some(id) = &sp.identifier {
-                write!(f, "{}: ", id.value)?;
+                write!(f, "{}: ", one_line(&id.value))?;
             }
-            write!(f, "{}", sp.problem_type)?;
+            write!(f, "{}", one_line(sp.problem_type.as_str()))?;
             if let Some(d) = &sp.detail {
                 write!(f, ": {}", one_line(d))?;
             }
@@ -437,14 +439,27 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Collapse whitespace so server text stays on one line.
+/// Collapse whitespace and drop control characters so server text stays on one line.
 pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_problem_fields_stay_on_one_line() {
+        let body = br#"{"type": "urn:x\nevil", "detail": "a\r\nb\u001b[31m", "instance": "https://ca/\nx",
+            "subproblems": [{"type": "t\n", "identifier": {"type": "dns", "value": "x\ny"}}]}"#;
+        let p = Problem::from_json(body).expect("problem");
+        let shown = p.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    }
 
     #[test]
     fn parses_problem_with_subproblems() {

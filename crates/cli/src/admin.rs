@@ -119,8 +119,14 @@ fn print_list(certs: &[CertSummary], cfg: &RunConfig) {
             println!("{:<width$}  {e}", c.name);
             continue;
         }
-        let days = c.days_left.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
-        let version = c.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        let days = c
+            .days_left
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "-".into());
+        let version = c
+            .version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into());
         println!(
             "{:<width$}  {:>5}  {:<20}  {:>3}  {:<12}  {}",
             c.name,
@@ -131,7 +137,10 @@ fn print_list(certs: &[CertSummary], cfg: &RunConfig) {
             c.names.join(", ")
         );
         if let Some(t) = &c.revoked_at {
-            println!("{:<width$}  revoked at {t}; the next `renew` issues a new one", "");
+            println!(
+                "{:<width$}  revoked at {t}; the next `renew` issues a new one",
+                ""
+            );
         }
         if let Some(e) = &c.last_error {
             println!("{:<width$}  last error: {e}", "");
@@ -150,7 +159,12 @@ fn print_show(d: &CertDetails) {
                 "  valid:       {} to {} ({} days left)",
                 l.not_before, l.not_after, l.days_left
             );
-            if l.names != d.meta.names {
+            let sorted = |v: &[String]| {
+                let mut v = v.to_vec();
+                v.sort();
+                v
+            };
+            if sorted(&l.names) != sorted(&d.meta.names) {
                 println!("  in cert:     {}", l.names.join(", "));
             }
         }
@@ -214,7 +228,9 @@ fn print_revoked(r: &Revoked) {
             r.signed_with.replace('_', " ")
         );
     }
-    println!("The next `wildcert renew` issues a new one; until then servers keep the revoked one.");
+    println!(
+        "The next `wildcert renew` issues a new one; until then servers keep the revoked one."
+    );
 }
 
 fn print_account(a: &AccountInfo) {

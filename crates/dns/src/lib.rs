@@ -5,6 +5,7 @@
 //! - [`provider`]: the [`DnsProvider`] seam every DNS back end implements.
 //! - [`query`]: raw, uncached DNS exchanges with one server (UDP, TCP on truncation).
 //! - [`discovery`]: zone apex (SOA walk), nameservers and their addresses, CNAME delegation.
+//! - [`caa`]: CAA (RFC 8659/8657): the relevant record set and whether a CA may issue.
 //! - [`propagation`]: the [`PropagationChecker`] over every authoritative address.
 //! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
 //! - [`settings`]: [`Secret`] and [`SettingDoc`], shared by provider settings.
@@ -13,6 +14,7 @@
 //! group the records by zone, publish each zone's set once, wait until every authoritative
 //! nameserver serves every value, and remove exactly what we added afterwards.
 
+pub mod caa;
 pub mod discovery;
 pub mod name;
 pub mod propagation;
@@ -22,6 +24,7 @@ pub mod record;
 pub mod settings;
 pub mod solver;
 
+pub use caa::{CaaLookup, CaaPolicy, CaaRecord, CaaReport, CaaResolver, CaaSet, CaaVerdict};
 pub use discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
 pub use propagation::{
     Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError,

@@ -119,24 +119,36 @@ pub enum ProviderError {
 impl ProviderError {
     /// A short hint on what to do about this error, for the CLI's second line.
     pub fn hint(&self) -> &'static str {
+        let tsig = matches!(self.provider(), "rfc2136");
         match self {
-            ProviderError::Auth { .. } => {
-                "check the provider credentials (key name, secret, algorithm, token) and the clock"
+            ProviderError::Auth { .. } if tsig => {
+                "check the TSIG key name, secret and algorithm against the server's key, and the clock (BADTIME)"
             }
+            ProviderError::Auth { .. } => "check the credentials and that they may edit DNS records of this zone",
             ProviderError::ZoneNotFound { .. } => {
                 "check that the zone exists on this server/account and that the credentials may edit it"
             }
-            ProviderError::Rejected { .. } => {
-                "check the server's update policy for TXT records at _acme-challenge names"
+            ProviderError::Rejected { .. } if tsig => {
+                "check the server's update-policy for TXT records at _acme-challenge names"
             }
+            ProviderError::Rejected { .. } => "the message above is the provider's own; fix what it names and run again",
             ProviderError::RateLimited { .. } => "wait and try again, or lower --parallel",
-            ProviderError::Unreachable { .. } => {
-                "check the server address and port, and that it answers from this host"
-            }
-            ProviderError::Config { .. } => {
-                "see `wildcert providers <NAME>` for the settings this provider needs"
-            }
+            ProviderError::Unreachable { .. } => "check the server address and port, and that it answers from this host",
+            ProviderError::Config { .. } => "see `wildcert providers <NAME>` for the settings this provider needs",
             ProviderError::Other { .. } => "run again with -v for details",
+        }
+    }
+
+    /// The provider kind that reported the error.
+    pub fn provider(&self) -> &'static str {
+        match self {
+            ProviderError::Auth { provider, .. }
+            | ProviderError::ZoneNotFound { provider, .. }
+            | ProviderError::Rejected { provider, .. }
+            | ProviderError::RateLimited { provider, .. }
+            | ProviderError::Unreachable { provider, .. }
+            | ProviderError::Config { provider, .. }
+            | ProviderError::Other { provider, .. } => provider,
         }
     }
 }

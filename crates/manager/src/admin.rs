@@ -270,9 +270,10 @@ fn io_error(op: &'static str, path: &Path, source: io::Error) -> IssueError {
 pub fn parse_reason(s: &str) -> Result<RevocationReason, IssueError> {
     s.parse().map_err(|_| IssueError::Command {
         message: format!("unknown revocation reason `{s}`"),
-        hint: "use unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation \
+        hint:
+            "use unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation \
                (or a code 0-10); the CA may accept only some"
-            .into(),
+                .into(),
         code: 2,
     })
 }
@@ -318,7 +319,17 @@ pub async fn revoke(
         hint: format!("`wildcert show {name}` shows its state"),
         code: 2,
     })?;
-    let info = inspect(&live.cert)?;
+    let info = inspect(&live.cert).map_err(|e| IssueError::Command {
+        message: format!("the live certificate of `{name}` cannot be read: {e}"),
+        hint: format!(
+            "check {}/cert.pem; nothing was sent to the CA",
+            store
+                .live_dir(name)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        code: 5,
+    })?;
     // Revoke at the CA that issued it, with the configured trust settings.
     let mut ca = cfg.clone();
     if let Some(server) = &meta.server {
@@ -327,11 +338,16 @@ pub async fn revoke(
     let client = acme_client(&ca).await?;
     let result = if with_cert_key {
         let key = CertKey::from_pem(&live.privkey)?;
-        client
-            .revoke_with_cert_key(&live.cert, reason, &key)
-            .await
+        client.revoke_with_cert_key(&live.cert, reason, &key).await
     } else {
-        let account = stored_account(&store, &client)?;
+        let account = stored_account(&store, &client).map_err(|e| match e {
+            IssueError::NoAccount(ca) => IssueError::Command {
+                message: format!("no ACME account is stored for {ca} to sign the revocation"),
+                hint: "add --with-cert-key to sign with the certificate's own key instead".into(),
+                code: 2,
+            },
+            other => other,
+        })?;
         account
             .account
             .revoke(&live.cert, reason, RevokeWith::AccountKey)
@@ -342,6 +358,15 @@ pub async fn revoke(
         Err(e) if e.is_problem(&ProblemType::AlreadyRevoked) => {
             info!(cert = %name, "the CA says the certificate was already revoked");
             true
+        }
+        Err(e) if e.is_problem(&ProblemType::BadRevocationReason) => {
+            return Err(IssueError::Command {
+                message: format!("the CA does not accept this revocation reason: {e}"),
+                hint: "give another --reason (unspecified, keyCompromise, superseded, \
+                       cessationOfOperation and affiliationChanged are the usual ones)"
+                    .into(),
+                code: 2,
+            });
         }
         Err(e) if e.is_problem(&ProblemType::Unauthorized) && !with_cert_key => {
             return Err(IssueError::Command {
@@ -357,7 +382,11 @@ pub async fn revoke(
     let mut meta = meta;
     let revoked_at = match (&meta.revoked_at, already_revoked) {
         (Some(t), true) => t.clone(),
-        _ => rfc3339(OffsetDateTime::now_utc()),
+        _ => rfc3339(
+            OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+        ),
     };
     meta.revoked_at = Some(revoked_at.clone());
     store.write_meta(name, &meta)?;
@@ -524,6 +553,10 @@ fn account_info(client: &AcmeClient, s: &Stored, ca: AccountAtCa) -> AccountInfo
 pub async fn account_register(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
     let store = Store::open(&cfg.state_dir)?;
     let client = acme_client(cfg).await?;
+    {
+        let _lock = account_lock(&store, &client).await?;
+        finish_interrupted_rollover(&store, &client).await?;
+    }
     let existed = stored_account(&store, &client).is_ok();
     load_or_create(&store, &client, &cfg.account).await?;
     let stored = stored_account(&store, &client)?;
@@ -647,7 +680,9 @@ async fn finish_interrupted_rollover(
                 || e.is_problem(&ProblemType::Unauthorized) =>
         {
             let _ = fs::remove_file(&new_path);
-            warn!("dropped the key of an interrupted account key rollover: the CA kept the old key");
+            warn!(
+                "dropped the key of an interrupted account key rollover: the CA kept the old key"
+            );
             "undone"
         }
         Err(e) => return Err(e.into()),
@@ -659,7 +694,10 @@ async fn finish_interrupted_rollover(
 fn remove_backups(dir: &Path) {
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
-            if e.file_name().to_str().is_some_and(|n| n.starts_with("key.pem.old-")) {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("key.pem.old-"))
+            {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -699,7 +737,15 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
             e.into()
         }
     })?;
-    let moved_to = move_aside(&stored.dir, OffsetDateTime::now_utc())?;
+    let moved_to =
+        move_aside(&stored.dir, OffsetDateTime::now_utc()).map_err(|e| IssueError::Command {
+            message: format!("the account is deactivated at the CA, but {e}"),
+            hint: format!(
+                "move {} aside by hand so the next run registers a new account",
+                stored.dir.display()
+            ),
+            code: 5,
+        })?;
     Ok(Deactivated {
         url: stored.record.url.clone(),
         status: state.status.as_str().to_string(),
@@ -711,7 +757,9 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
 fn move_aside(dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
     let base = format!(
         "{}.deactivated-{}",
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("default"),
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("default"),
         file_stamp(now)
     );
     let parent = dir.parent().unwrap_or(Path::new("."));
@@ -781,7 +829,10 @@ mod tests {
         let store = Store::open(tmp.path()).expect("open");
         let now = OffsetDateTime::now_utc();
         store
-            .write_meta("b.example", &meta(&["b.example"], Some(now + time::Duration::days(40))))
+            .write_meta(
+                "b.example",
+                &meta(&["b.example"], Some(now + time::Duration::days(40))),
+            )
             .expect("write");
         store
             .write_meta("a.example", &meta(&["a.example"], None))
@@ -793,7 +844,7 @@ mod tests {
         let names: Vec<&str> = l.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["a.example", "b.example", "c.example"]);
         assert_eq!(l[0].days_left, None);
-        assert_eq!(l[1].days_left, Some(39));
+        assert_eq!(l[1].days_left, Some(40));
         assert_eq!(l[1].provider, "rfc2136");
         assert!(l[2].error.as_deref().is_some_and(|e| e.contains("damaged")));
     }
@@ -811,7 +862,10 @@ mod tests {
         store.install("x.example", &files).expect("install");
         store.install("x.example", &files).expect("install");
         store
-            .write_meta("x.example", &meta(&["x.example"], Some(now + time::Duration::days(80))))
+            .write_meta(
+                "x.example",
+                &meta(&["x.example"], Some(now + time::Duration::days(80))),
+            )
             .expect("write");
         let d = show(&store, "x.example", &[], now).expect("show");
         assert_eq!(d.archive_versions, [1, 2]);

@@ -65,6 +65,14 @@ pub enum IssueError {
         /// The exit code.
         code: i32,
     },
+    /// A CAA record (RFC 8659) forbids the CA to issue for a name: no order was placed.
+    #[error("CAA forbids issuance for {name}: {reason}")]
+    Caa {
+        /// The identifier (`*.example.com`).
+        name: String,
+        /// Which domain holds the CAA set and which record forbids.
+        reason: String,
+    },
     /// An error shared by several certificates of one run (one failed publish fails every
     /// certificate of that provider).
     #[error("{message}")]
@@ -106,6 +114,9 @@ impl IssueError {
             }
             IssueError::Command { hint, .. } => hint.clone(),
             IssueError::Superseded(_) => "nothing to do".into(),
+            IssueError::Caa { .. } => {
+                "add `0 issue \"<CA>\"` (`issuewild` for wildcards) to that CAA set, or use another CA; `wildcert check` shows the details ([dns] caa_check = false skips this check)".into()
+            }
         }
     }
 
@@ -145,6 +156,7 @@ impl IssueError {
             IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => 2,
             IssueError::Command { code, .. } => *code,
             IssueError::Superseded(_) => 0,
+            IssueError::Caa { .. } => 4,
         }
     }
 }

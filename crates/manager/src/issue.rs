@@ -37,6 +37,8 @@ pub struct RunConfig {
     pub account: AccountOptions,
     /// DNS discovery and propagation settings.
     pub dns: DnsSettings,
+    /// Check CAA before every order (`[dns] caa_check`, default true).
+    pub caa_check: bool,
 }
 
 /// One certificate to issue.
@@ -139,10 +141,10 @@ pub struct Timings {
 /// Build the ACME client for a run.
 pub async fn acme_client(cfg: &RunConfig) -> Result<AcmeClient, IssueError> {
     let extra_roots_pem = match &cfg.ca_bundle {
-        Some(path) => Some(std::fs::read(path).map_err(|source| {
-            IssueError::Settings(crate::settings::SettingsError::Read {
-                path: path.clone(),
-                source,
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            IssueError::Settings(crate::settings::SettingsError::Value {
+                key: "acme.ca_bundle".into(),
+                message: format!("cannot read {}: {e}", path.display()),
             })
         })?),
         None => None,
@@ -218,6 +220,25 @@ pub async fn issue(
     }
 }
 
+/// A secret file that group or others may read: say so (the key can create accounts).
+fn warn_if_readable_by_others(path: &std::path::Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o044 != 0 {
+                tracing::warn!(
+                    "{what} {} is readable by other users (mode {mode:04o}); chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+}
+
 pub(crate) fn ms(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -259,15 +280,14 @@ impl RunConfig {
         let directory_url = resolve_server(s.acme.server.as_deref())?;
         let eab_key = match (&s.acme.eab_hmac_key, &s.acme.eab_hmac_key_file) {
             (Some(k), _) => Some(k.expose().trim().to_string()),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|source| SettingsError::Read {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .trim()
-                    .to_string(),
-            ),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Value {
+                    key: "acme.eab_hmac_key_file".into(),
+                    message: format!("cannot read {}: {e}", path.display()),
+                })?;
+                warn_if_readable_by_others(path, "acme.eab_hmac_key_file");
+                Some(text.trim().to_string())
+            }
             (None, None) => None,
         };
         let eab = match (&s.acme.eab_kid, eab_key) {
@@ -319,6 +339,7 @@ impl RunConfig {
                 eab,
             },
             dns,
+            caa_check: s.dns.caa_check.unwrap_or(true),
         })
     }
 }

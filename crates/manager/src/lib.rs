@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod check;
 pub mod error;
 pub mod hooks;
 pub mod issue;

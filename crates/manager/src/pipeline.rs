@@ -98,7 +98,13 @@ pub async fn run_with(
     let placed: Vec<(usize, Result<Active, (String, IssueError)>)> = stream::iter(
         jobs.into_iter().enumerate(),
     )
-    .map(|(index, job)| async move { (index, place_order(store, account, index, job).await) })
+    .map(|(index, job)| async move {
+        // CAA first: never place an order that cannot succeed (`[dns] caa_check`).
+        if let Err(e) = crate::check::caa_gate(cfg, account, &job.req).await {
+            return (index, Err(e));
+        }
+        (index, place_order(store, account, index, job).await)
+    })
     .buffer_unordered(parallel)
     .collect()
     .await;

@@ -100,6 +100,8 @@ pub struct DnsSection {
     pub follow_cname: Option<bool>,
     /// TTL of the TXT records we publish.
     pub ttl: Option<u32>,
+    /// Check CAA (RFC 8659) before every order and refuse names it forbids; default true.
+    pub caa_check: Option<bool>,
 }
 
 /// `[providers.<id>]`: a kind and that provider's own settings.
@@ -247,13 +249,51 @@ fn validate_toml(path: &Path, text: &str) -> Result<(), SettingsError> {
             let line = e
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let mut message = e.message().trim().to_string();
+            // Type errors name no key: add the one on the reported line.
+            if let Some(key) = line.and_then(|l| key_at_line(text, l)) {
+                let last = key.rsplit('.').next().unwrap_or(&key);
+                if !message.contains(last) {
+                    message = format!("`{key}`: {message}");
+                }
+            }
             Err(SettingsError::Invalid {
                 path: path.to_path_buf(),
                 line,
-                message: e.message().trim().to_string(),
+                message,
             })
         }
     }
+}
+
+/// The dotted key (`acme.agree_tos`) assigned on 1-based `line`, if that line is `key = …`.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let mut section = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if i + 1 == line {
+            let (key, _) = t.split_once('=')?;
+            let key = key.trim().trim_matches('"');
+            if key.is_empty() || key.starts_with('[') {
+                return None;
+            }
+            return Some(if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            });
+        }
+        if let Some(h) = t.strip_prefix('[') {
+            section = h
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+        }
+    }
+    None
 }
 
 fn from_config_error(file: Option<&Path>, e: config::ConfigError) -> SettingsError {
@@ -348,6 +388,7 @@ mod tests {
             .expect_err("wrong type")
             .to_string();
         assert!(msg.contains(":2"), "{msg}");
+        assert!(msg.contains("dns.resolvers"), "{msg}");
     }
 
     #[test]

@@ -140,9 +140,21 @@ impl DnsProvider for ExecProvider {
     }
 
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
-        for (name, value) in set.pairs() {
+        for (name, _) in set.pairs() {
             check_inside(zone, name)?;
-            self.run_one(true, name, value).await?;
+        }
+        let mut done: Vec<(&DnsName, &str)> = Vec::new();
+        for (name, value) in set.pairs() {
+            if let Err(e) = self.run_one(true, name, value).await {
+                // The pipeline only cleans up zones that published: undo this zone's part here.
+                for (n, v) in done {
+                    if let Err(u) = self.run_one(false, n, v).await {
+                        tracing::warn!(zone = %zone, "exec: could not remove {n} again: {u}");
+                    }
+                }
+                return Err(e);
+            }
+            done.push((name, value));
         }
         Ok(Applied::default())
     }

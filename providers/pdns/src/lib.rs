@@ -340,11 +340,21 @@ impl PdnsProvider {
             let ttl = existing.and_then(|r| r.ttl).unwrap_or(set.ttl);
             match op {
                 Op::Add => {
-                    let missing: Vec<&String> = ours.iter().filter(|v| !has(v)).collect();
+                    // A disabled record with our value is not served: replace it by an enabled one.
+                    let served = |v: &str| {
+                        records
+                            .iter()
+                            .any(|r| !r.disabled && unquote_txt(&r.content) == v)
+                    };
+                    let missing: Vec<&String> = ours.iter().filter(|v| !served(v)).collect();
                     if missing.is_empty() {
                         continue;
                     }
-                    let mut all = records.clone();
+                    let mut all: Vec<Rec> = records
+                        .iter()
+                        .filter(|r| !(r.disabled && ours.contains(&unquote_txt(&r.content))))
+                        .cloned()
+                        .collect();
                     all.extend(missing.iter().map(|v| Rec {
                         content: quote_txt(v),
                         disabled: false,
@@ -420,6 +430,20 @@ impl PdnsProvider {
             url.query_pairs_mut()
                 .append_pair("zone", &candidate.to_fqdn());
             let (status, body) = self.call(Method::GET, url, None, BODY_LIMIT).await?;
+            if status == StatusCode::NOT_FOUND {
+                // The zone list itself is missing: the server id is wrong.
+                return Err(ProviderError::ZoneNotFound {
+                    provider: KIND,
+                    zone: fqdn.to_string(),
+                    message: format!(
+                        "PowerDNS at {} has no server `{}` (404 {}); PowerDNS Authoritative calls itself \
+                         `localhost`: fix server_id / PDNS_SERVER_NAME",
+                        display_url(&self.config.api_url),
+                        self.config.server_id,
+                        server_message(&body)
+                    ),
+                });
+            }
             if !status.is_success() {
                 return Err(self.error(status, &body, None));
             }

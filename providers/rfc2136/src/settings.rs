@@ -317,7 +317,29 @@ impl Rfc2136Settings {
 }
 
 fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
-    std::fs::read_to_string(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
+    warn_if_readable_by_others(path, what);
+    Ok(text)
+}
+
+/// A secret file that group or others may read: say so (the key can take over the zone).
+fn warn_if_readable_by_others(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o044 != 0 {
+                tracing::warn!(
+                    "{what} {} is readable by other users (mode {mode:04o}); chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
 }
 
 /// The server taking updates: a host name or address and a port.

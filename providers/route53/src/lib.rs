@@ -34,6 +34,8 @@ const MAX_BODY: usize = 1 << 20;
 /// First and largest delay between retries of a throttled request.
 const RETRY_BASE: Duration = Duration::from_millis(500);
 const RETRY_CAP: Duration = Duration::from_secs(10);
+/// Retries of a request that got no answer at all (connection refused, timeout).
+const TRANSPORT_RETRIES: u32 = 2;
 /// `GetChange` polling: first delay, growth, largest delay.
 const POLL_FIRST: Duration = Duration::from_millis(500);
 const POLL_CAP: Duration = Duration::from_secs(5);
@@ -46,6 +48,7 @@ pub struct Route53Provider {
     config: Route53Config,
     http: reqwest::Client,
     zones: Mutex<HashMap<DnsName, Zone>>,
+    pace: Pace,
 }
 
 /// An existing TXT RRset.
@@ -59,7 +62,10 @@ struct RrSet {
 /// How one attempt of a request ended.
 enum Attempt {
     Done(String),
-    Retry { error: ProviderError, after: Option<Duration> },
+    Retry {
+        error: ProviderError,
+        after: Option<Duration>,
+    },
     Fail(ProviderError),
 }
 
@@ -89,6 +95,7 @@ impl Route53Provider {
             config,
             http,
             zones: Mutex::new(HashMap::new()),
+            pace: Pace::new(),
         })
     }
 
@@ -118,16 +125,36 @@ impl Route53Provider {
         let start = Instant::now();
         let mut attempt: u32 = 0;
         loop {
-            match self.attempt(method.clone(), path, query, body.as_deref(), ctx).await {
+            self.pace.wait().await;
+            match self
+                .attempt(method.clone(), path, query, body.as_deref(), ctx)
+                .await
+            {
                 Attempt::Done(b) => return Ok(b),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { error, after } => {
                     let delay = after.unwrap_or_else(|| backoff(attempt));
-                    if attempt >= self.config.max_retries || start.elapsed() + delay > self.config.retry_budget {
-                        tracing::debug!(attempts = attempt + 1, "route53: giving up on {}", ctx.action);
+                    // A server that cannot be reached is retried briefly only: it is more
+                    // often a wrong endpoint than a passing outage.
+                    let limit = if matches!(error, ProviderError::Unreachable { .. }) {
+                        self.config.max_retries.min(TRANSPORT_RETRIES)
+                    } else {
+                        self.config.max_retries
+                    };
+                    if attempt >= limit || start.elapsed() + delay > self.config.retry_budget {
+                        tracing::debug!(
+                            attempts = attempt + 1,
+                            "route53: giving up on {}",
+                            ctx.action
+                        );
                         return Err(error);
                     }
-                    tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, "route53: {} retried: {error}", ctx.action);
+                    tracing::debug!(
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "route53: {} retried: {error}",
+                        ctx.action
+                    );
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -182,7 +209,11 @@ impl Route53Provider {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                let what = if e.is_timeout() { "timed out".to_string() } else { error_chain(&e) };
+                let what = if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    error_chain(&e)
+                };
                 return Attempt::Retry {
                     error: ProviderError::Unreachable {
                         provider: KIND,
@@ -213,7 +244,12 @@ impl Route53Provider {
                 };
             }
         };
-        tracing::debug!(status, bytes = text.len(), "route53: {} answered", ctx.action);
+        tracing::debug!(
+            status,
+            bytes = text.len(),
+            "route53: {} answered",
+            ctx.action
+        );
         if (200..300).contains(&status) {
             return Attempt::Done(text);
         }
@@ -224,9 +260,17 @@ impl Route53Provider {
     /// Remove anything of our request the server may echo (AWS's SignatureDoesNotMatch message
     /// quotes the canonical request, session token included), and bound the length.
     fn sanitize(&self, message: &str) -> String {
-        let mut m = message.split("The Canonical String").next().unwrap_or_default().trim().to_string();
+        let mut m = message
+            .split("The Canonical String")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let creds = &self.config.credentials;
-        for s in [Some(&creds.secret_access_key), creds.session_token.as_ref()].into_iter().flatten() {
+        for s in [Some(&creds.secret_access_key), creds.session_token.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             if !s.expose().is_empty() {
                 m = m.replace(s.expose(), "***");
             }
@@ -239,7 +283,13 @@ impl Route53Provider {
         }
     }
 
-    fn classify(&self, status: u16, api: ApiError, retry_after: Option<Duration>, ctx: &Ctx<'_>) -> Attempt {
+    fn classify(
+        &self,
+        status: u16,
+        api: ApiError,
+        retry_after: Option<Duration>,
+        ctx: &Ctx<'_>,
+    ) -> Attempt {
         let message = self.sanitize(&api.message);
         let code = api.code.as_str();
         let said = if code.is_empty() {
@@ -252,9 +302,15 @@ impl Route53Provider {
         let akid = &self.config.credentials.access_key_id;
         let source = &self.config.credentials_source;
         match code {
-            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException" => {
                 return Attempt::Retry {
-                    error: ProviderError::RateLimited { provider: KIND, retry_after },
+                    error: ProviderError::RateLimited {
+                        provider: KIND,
+                        retry_after,
+                    },
                     after: retry_after,
                 };
             }
@@ -304,13 +360,18 @@ impl Route53Provider {
                 });
             }
             "MissingAuthenticationToken" => {
-                return Attempt::Fail(ProviderError::Auth { provider: KIND, message: said });
+                return Attempt::Fail(ProviderError::Auth {
+                    provider: KIND,
+                    message: said,
+                });
             }
             "NoSuchHostedZone" | "HostedZoneNotFound" => {
                 return Attempt::Fail(ProviderError::ZoneNotFound {
                     provider: KIND,
                     zone: ctx.zone.unwrap_or("?").to_string(),
-                    message: format!("{said}; check hosted_zone_id (AWS_HOSTED_ZONE_ID) and the account of `{akid}`"),
+                    message: format!(
+                        "{said}; check hosted_zone_id (AWS_HOSTED_ZONE_ID) and the account of `{akid}`"
+                    ),
                 });
             }
             "InvalidChangeBatch" | "InvalidInput" | "InvalidDomainName" | "InvalidArgument" => {
@@ -324,7 +385,10 @@ impl Route53Provider {
         match status {
             429 | 500 | 502 | 503 | 504 => Attempt::Retry {
                 error: if status == 429 || code.contains("Throttl") {
-                    ProviderError::RateLimited { provider: KIND, retry_after }
+                    ProviderError::RateLimited {
+                        provider: KIND,
+                        retry_after,
+                    }
                 } else {
                     ProviderError::Other {
                         provider: KIND,
@@ -351,22 +415,34 @@ impl Route53Provider {
         }
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&self, body: &str, ctx: &Ctx<'_>) -> Result<T, ProviderError> {
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        body: &str,
+        ctx: &Ctx<'_>,
+    ) -> Result<T, ProviderError> {
         quick_xml::de::from_str(body).map_err(|e| ProviderError::Other {
             provider: KIND,
-            message: format!("{}: unexpected answer from {} ({e})", ctx.action, self.config.endpoint),
+            message: format!(
+                "{}: unexpected answer from {} ({e})",
+                ctx.action, self.config.endpoint
+            ),
         })
     }
 
     /// `ListHostedZonesByName` for exactly `name`: the zone ids of that name, public or private
     /// as configured.
     async fn zones_named(&self, name: &DnsName) -> Result<Vec<String>, ProviderError> {
-        let ctx = Ctx { action: "ListHostedZonesByName", zone: Some(name.as_str()) };
+        let ctx = Ctx {
+            action: "ListHostedZonesByName",
+            zone: Some(name.as_str()),
+        };
         let query = vec![
             ("dnsname".to_string(), name.to_fqdn()),
             ("maxitems".to_string(), ZONES_PER_PAGE.to_string()),
         ];
-        let body = self.call(Method::GET, "/hostedzonesbyname", &query, None, &ctx).await?;
+        let body = self
+            .call(Method::GET, "/hostedzonesbyname", &query, None, &ctx)
+            .await?;
         let list: xml::ListHostedZonesByName = self.parse(&body, &ctx)?;
         Ok(list
             .hosted_zones
@@ -383,15 +459,20 @@ impl Route53Provider {
         if let Some(id) = &self.config.hosted_zone_id {
             return Ok(id.clone());
         }
-        if let Some(id) = zone.provider_id.as_deref().and_then(settings::normalize_zone_id) {
+        if let Some(id) = zone
+            .provider_id
+            .as_deref()
+            .and_then(settings::normalize_zone_id)
+        {
             return Ok(id);
         }
         let ids = self.zones_named(&zone.name).await?;
-        self.pick(&zone.name, ids, &[zone.name.to_string()])?
+        self.pick(&zone.name, ids)?
             .ok_or_else(|| self.no_zone(&zone.name, &[zone.name.to_string()]))
     }
 
-    fn pick(&self, name: &DnsName, ids: Vec<String>, _asked: &[String]) -> Result<Option<String>, ProviderError> {
+    /// The one zone id of `name`; several zones of one name are ambiguous.
+    fn pick(&self, name: &DnsName, ids: Vec<String>) -> Result<Option<String>, ProviderError> {
         match ids.len() {
             0 => Ok(None),
             1 => Ok(ids.into_iter().next()),
@@ -409,11 +490,19 @@ impl Route53Provider {
     }
 
     fn visibility(&self) -> &'static str {
-        if self.config.private_zone { "private" } else { "public" }
+        if self.config.private_zone {
+            "private"
+        } else {
+            "public"
+        }
     }
 
     fn no_zone(&self, name: &DnsName, asked: &[String]) -> ProviderError {
-        let other = if self.config.private_zone { "false (public zones)" } else { "true (private zones)" };
+        let other = if self.config.private_zone {
+            "false (public zones)"
+        } else {
+            "true (private zones)"
+        };
         ProviderError::ZoneNotFound {
             provider: KIND,
             zone: name.to_string(),
@@ -428,34 +517,71 @@ impl Route53Provider {
     }
 
     /// The TXT RRset at `name`, if any (`ListResourceRecordSets` starting at name/type).
-    async fn txt_rrset(&self, zone_id: &str, zone: &Zone, name: &DnsName) -> Result<Option<RrSet>, ProviderError> {
-        let ctx = Ctx { action: "ListResourceRecordSets", zone: Some(zone.name.as_str()) };
+    async fn txt_rrset(
+        &self,
+        zone_id: &str,
+        zone: &Zone,
+        name: &DnsName,
+    ) -> Result<Option<RrSet>, ProviderError> {
+        let ctx = Ctx {
+            action: "ListResourceRecordSets",
+            zone: Some(zone.name.as_str()),
+        };
         let query = vec![
             ("name".to_string(), name.to_fqdn()),
             ("type".to_string(), "TXT".to_string()),
             ("maxitems".to_string(), "1".to_string()),
         ];
-        let body = self.call(Method::GET, &format!("/hostedzone/{zone_id}/rrset"), &query, None, &ctx).await?;
+        let body = self
+            .call(
+                Method::GET,
+                &format!("/hostedzone/{zone_id}/rrset"),
+                &query,
+                None,
+                &ctx,
+            )
+            .await?;
         let list: xml::ListResourceRecordSets = self.parse(&body, &ctx)?;
         Ok(list
             .resource_record_sets
             .items
             .into_iter()
             .find(|s| {
-                s.kind.eq_ignore_ascii_case("TXT") && s.set_identifier.is_none() && xml::normalize_name(&s.name) == name.as_str()
+                s.kind.eq_ignore_ascii_case("TXT")
+                    && s.set_identifier.is_none()
+                    && xml::normalize_name(&s.name) == name.as_str()
             })
             .map(|s| RrSet {
                 ttl: s.ttl.unwrap_or(0),
-                values: s.resource_records.items.into_iter().map(|r| r.value).collect(),
+                values: s
+                    .resource_records
+                    .items
+                    .into_iter()
+                    .map(|r| r.value)
+                    .collect(),
             }))
     }
 
     /// Send one batch; the change id when Route53 still applies it (`PENDING`).
-    async fn change(&self, zone_id: &str, zone: &Zone, changes: &[Change]) -> Result<Option<String>, ProviderError> {
-        let ctx = Ctx { action: "ChangeResourceRecordSets", zone: Some(zone.name.as_str()) };
+    async fn change(
+        &self,
+        zone_id: &str,
+        zone: &Zone,
+        changes: &[Change],
+    ) -> Result<Option<String>, ProviderError> {
+        let ctx = Ctx {
+            action: "ChangeResourceRecordSets",
+            zone: Some(zone.name.as_str()),
+        };
         let body = xml::change_batch(changes);
         let answer = self
-            .call(Method::POST, &format!("/hostedzone/{zone_id}/rrset"), &[], Some(body), &ctx)
+            .call(
+                Method::POST,
+                &format!("/hostedzone/{zone_id}/rrset"),
+                &[],
+                Some(body),
+                &ctx,
+            )
             .await?;
         let info: xml::ChangeResponse = self.parse(&answer, &ctx)?;
         let id = xml::normalize_change_id(&info.change_info.id);
@@ -474,7 +600,12 @@ impl Route53Provider {
     }
 
     /// The changes that add `set` to what the zone holds (read first: UPSERT replaces an RRset).
-    async fn publish_changes(&self, zone_id: &str, zone: &Zone, set: &TxtSet) -> Result<Vec<Change>, ProviderError> {
+    async fn publish_changes(
+        &self,
+        zone_id: &str,
+        zone: &Zone,
+        set: &TxtSet,
+    ) -> Result<Vec<Change>, ProviderError> {
         let mut changes = Vec::new();
         for (name, ours) in set.iter() {
             let current = self.txt_rrset(zone_id, zone, name).await?;
@@ -483,32 +614,59 @@ impl Route53Provider {
                 None => (set.ttl, Vec::new()),
             };
             let present: Vec<String> = values.iter().map(|v| xml::unquote_txt(v)).collect();
-            let missing: Vec<String> = ours.iter().filter(|v| !present.contains(v)).map(|v| xml::quote_txt(v)).collect();
+            let missing: Vec<String> = ours
+                .iter()
+                .filter(|v| !present.contains(v))
+                .map(|v| xml::quote_txt(v))
+                .collect();
             if missing.is_empty() {
                 continue;
             }
             values.extend(missing);
-            changes.push(Change { action: Action::Upsert, name: name.to_fqdn(), ttl, values });
+            changes.push(Change {
+                action: Action::Upsert,
+                name: name.to_fqdn(),
+                ttl,
+                values,
+            });
         }
         Ok(changes)
     }
 
     /// The changes that take `set` out again: the remainder UPSERTed, or the RRset DELETEd.
-    async fn unpublish_changes(&self, zone_id: &str, zone: &Zone, set: &TxtSet) -> Result<Vec<Change>, ProviderError> {
+    async fn unpublish_changes(
+        &self,
+        zone_id: &str,
+        zone: &Zone,
+        set: &TxtSet,
+    ) -> Result<Vec<Change>, ProviderError> {
         let mut changes = Vec::new();
         for (name, ours) in set.iter() {
             let Some(current) = self.txt_rrset(zone_id, zone, name).await? else {
                 continue;
             };
-            let (mine, rest): (Vec<String>, Vec<String>) =
-                current.values.iter().cloned().partition(|v| ours.contains(&xml::unquote_txt(v)));
+            let (mine, rest): (Vec<String>, Vec<String>) = current
+                .values
+                .iter()
+                .cloned()
+                .partition(|v| ours.contains(&xml::unquote_txt(v)));
             if mine.is_empty() {
                 continue;
             }
             changes.push(if rest.is_empty() {
-                Change { action: Action::Delete, name: name.to_fqdn(), ttl: current.ttl, values: current.values }
+                Change {
+                    action: Action::Delete,
+                    name: name.to_fqdn(),
+                    ttl: current.ttl,
+                    values: current.values,
+                }
             } else {
-                Change { action: Action::Upsert, name: name.to_fqdn(), ttl: current.ttl, values: rest }
+                Change {
+                    action: Action::Upsert,
+                    name: name.to_fqdn(),
+                    ttl: current.ttl,
+                    values: rest,
+                }
             });
         }
         Ok(changes)
@@ -516,10 +674,48 @@ impl Route53Provider {
 
     /// `GetChange` once: true when `INSYNC`.
     async fn change_insync(&self, id: &str) -> Result<bool, ProviderError> {
-        let ctx = Ctx { action: "GetChange", zone: None };
-        let body = self.call(Method::GET, &format!("/change/{id}"), &[], None, &ctx).await?;
+        let ctx = Ctx {
+            action: "GetChange",
+            zone: None,
+        };
+        let body = self
+            .call(Method::GET, &format!("/change/{id}"), &[], None, &ctx)
+            .await?;
         let info: xml::ChangeResponse = self.parse(&body, &ctx)?;
         Ok(info.change_info.status.eq_ignore_ascii_case("INSYNC"))
+    }
+}
+
+/// Client-side pacing at Route53's documented limit (5 requests per second per account): a
+/// token bucket holding 5, refilled at 5 per second, so small runs are not slowed and large
+/// ones are not throttled.
+#[derive(Debug)]
+struct Pace {
+    state: tokio::sync::Mutex<(f64, Instant)>,
+}
+
+impl Pace {
+    const RATE: f64 = 5.0;
+
+    fn new() -> Self {
+        Pace {
+            state: tokio::sync::Mutex::new((Self::RATE, Instant::now())),
+        }
+    }
+
+    async fn wait(&self) {
+        let mut st = self.state.lock().await;
+        let (tokens, last) = *st;
+        let now = Instant::now();
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * Self::RATE).min(Self::RATE);
+        if tokens >= 1.0 {
+            *st = (tokens - 1.0, now);
+            return;
+        }
+        let wait = Duration::from_secs_f64((1.0 - tokens) / Self::RATE);
+        // Holding the lock while sleeping keeps the waiting requests in order.
+        tokio::time::sleep(wait).await;
+        *st = (0.0, Instant::now());
     }
 }
 
@@ -532,9 +728,15 @@ struct Ctx<'a> {
 /// Delay before retry `attempt` (0-based): exponential from 0.5 s, capped at 10 s, with
 /// jitter (a random point in the upper half, so concurrent clients spread out).
 fn backoff(attempt: u32) -> Duration {
-    let full = RETRY_BASE.saturating_mul(1u32 << attempt.min(16)).min(RETRY_CAP);
+    let full = RETRY_BASE
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(RETRY_CAP);
     let mut b = [0u8; 2];
-    let r = if ring::rand::SystemRandom::new().fill(&mut b).is_ok() { u16::from_le_bytes(b) } else { u16::MAX / 2 };
+    let r = if ring::rand::SystemRandom::new().fill(&mut b).is_ok() {
+        u16::from_le_bytes(b)
+    } else {
+        u16::MAX / 2
+    };
     let half = full / 2;
     half + half.mul_f64(f64::from(r) / f64::from(u16::MAX))
 }
@@ -542,7 +744,11 @@ fn backoff(attempt: u32) -> Duration {
 /// Read a response body, at most [`MAX_BODY`] bytes.
 async fn read_body(mut resp: reqwest::Response) -> Result<String, String> {
     let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the answer: {}", error_chain(&e)))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer: {}", error_chain(&e)))?
+    {
         if buf.len() + chunk.len() > MAX_BODY {
             return Err(format!("answer larger than {MAX_BODY} bytes"));
         }
@@ -577,7 +783,12 @@ impl DnsProvider for Route53Provider {
         if self.config.hosted_zone_id.is_some() {
             return Ok(None);
         }
-        if let Some(z) = self.zones.lock().unwrap_or_else(|p| p.into_inner()).get(fqdn) {
+        if let Some(z) = self
+            .zones
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(fqdn)
+        {
             return Ok(Some(z.clone()));
         }
         let mut asked = Vec::new();
@@ -585,10 +796,16 @@ impl DnsProvider for Route53Provider {
         for candidate in fqdn.ancestors().filter(|n| n.label_count() >= 2) {
             asked.push(candidate.to_string());
             let ids = self.zones_named(&candidate).await?;
-            if let Some(id) = self.pick(&candidate, ids, &asked)? {
-                let zone = Zone { name: candidate, provider_id: Some(id) };
+            if let Some(id) = self.pick(&candidate, ids)? {
+                let zone = Zone {
+                    name: candidate,
+                    provider_id: Some(id),
+                };
                 tracing::debug!(%fqdn, zone = %zone, id = zone.provider_id.as_deref().unwrap_or(""), "route53: hosted zone");
-                self.zones.lock().unwrap_or_else(|p| p.into_inner()).insert(fqdn.clone(), zone.clone());
+                self.zones
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(fqdn.clone(), zone.clone());
                 return Ok(Some(zone));
             }
         }
@@ -610,7 +827,11 @@ impl DnsProvider for Route53Provider {
         Ok(Applied { change_id })
     }
 
-    async fn wait_applied(&self, applied: &Applied, timeout: Duration) -> Result<(), ProviderError> {
+    async fn wait_applied(
+        &self,
+        applied: &Applied,
+        timeout: Duration,
+    ) -> Result<(), ProviderError> {
         let Some(id) = applied.change_id.as_deref().map(xml::normalize_change_id) else {
             return Ok(());
         };
@@ -659,11 +880,34 @@ impl DnsProvider for Route53Provider {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn pace_allows_a_burst_then_five_per_second() {
+        let pace = Pace::new();
+        let start = Instant::now();
+        for _ in 0..5 {
+            pace.wait().await;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            start.elapsed()
+        );
+        pace.wait().await;
+        pace.wait().await;
+        let e = start.elapsed();
+        assert!(
+            e >= Duration::from_millis(350) && e < Duration::from_secs(2),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn backoff_grows_bounded_and_jittered() {
         for attempt in 0..40 {
             let d = backoff(attempt);
-            let full = RETRY_BASE.saturating_mul(1u32 << attempt.min(16)).min(RETRY_CAP);
+            let full = RETRY_BASE
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(RETRY_CAP);
             assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
         }
         assert!(backoff(30) <= RETRY_CAP);

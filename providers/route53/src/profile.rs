@@ -43,15 +43,23 @@ pub fn parse(text: &str) -> Sections {
 }
 
 /// The section of `profile` in the credentials file (`[NAME]`).
-pub fn credentials_section<'a>(sections: &'a Sections, profile: &str) -> Option<&'a HashMap<String, String>> {
+pub fn credentials_section<'a>(
+    sections: &'a Sections,
+    profile: &str,
+) -> Option<&'a HashMap<String, String>> {
     sections.get(profile)
 }
 
 /// The section of `profile` in the config file: `[profile NAME]`, or `[default]` for the default profile.
-pub fn config_section<'a>(sections: &'a Sections, profile: &str) -> Option<&'a HashMap<String, String>> {
-    sections
-        .get(&format!("profile {profile}"))
-        .or_else(|| (profile == "default").then(|| sections.get("default")).flatten())
+pub fn config_section<'a>(
+    sections: &'a Sections,
+    profile: &str,
+) -> Option<&'a HashMap<String, String>> {
+    sections.get(&format!("profile {profile}")).or_else(|| {
+        (profile == "default")
+            .then(|| sections.get("default"))
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -71,9 +79,17 @@ mod tests {
         assert_eq!(w["aws_access_key_id"], "AKIAWORK");
         assert!(!w.contains_key("aws_secret_access_key"));
 
-        let config = parse("[default]\nregion = eu-west-1\n[profile  work]\nregion=us-west-2\ns3 =\n  max_concurrent_requests = 2\n");
-        assert_eq!(config_section(&config, "default").expect("default")["region"], "eu-west-1");
-        assert_eq!(config_section(&config, "work").expect("work")["region"], "us-west-2");
+        let config = parse(
+            "[default]\nregion = eu-west-1\n[profile  work]\nregion=us-west-2\ns3 =\n  max_concurrent_requests = 2\n",
+        );
+        assert_eq!(
+            config_section(&config, "default").expect("default")["region"],
+            "eu-west-1"
+        );
+        assert_eq!(
+            config_section(&config, "work").expect("work")["region"],
+            "us-west-2"
+        );
         assert!(config_section(&config, "other").is_none());
     }
 }

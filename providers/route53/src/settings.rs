@@ -177,7 +177,12 @@ fn parse_bool(var: &str, v: &str) -> Result<bool, ProviderError> {
 impl Route53Settings {
     /// Read the `AWS_*` variables (and `HOME`) from an environment map.
     pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_string);
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         let max_retries = match get("AWS_MAX_RETRIES") {
             None => None,
             Some(v) => Some(
@@ -236,7 +241,9 @@ impl Route53Settings {
             session_token_file,
             region: over.region.or(self.region),
             profile: over.profile.or(self.profile),
-            shared_credentials_file: over.shared_credentials_file.or(self.shared_credentials_file),
+            shared_credentials_file: over
+                .shared_credentials_file
+                .or(self.shared_credentials_file),
             config_file: over.config_file.or(self.config_file),
             hosted_zone_id: over.hosted_zone_id.or(self.hosted_zone_id),
             private_zone: over.private_zone.or(self.private_zone),
@@ -253,10 +260,26 @@ impl Route53Settings {
         {
             return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
         }
-        let secret = read_secret(&self.secret_access_key, &self.secret_access_key_file, "secret_access_key")?;
-        let token = read_secret(&self.session_token, &self.session_token_file, "session_token")?;
-        let akid = self.access_key_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let profile_name = self.profile.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let secret = read_secret(
+            &self.secret_access_key,
+            &self.secret_access_key_file,
+            "secret_access_key",
+        )?;
+        let token = read_secret(
+            &self.session_token,
+            &self.session_token_file,
+            "session_token",
+        )?;
+        let akid = self
+            .access_key_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let profile_name = self
+            .profile
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let shared = SharedFiles::load(self)?;
 
         let (credentials, source) = match (akid, secret) {
@@ -278,7 +301,9 @@ impl Route53Settings {
                     "a secret access key is given but no access key id: set AWS_ACCESS_KEY_ID (access_key_id)",
                 ));
             }
-            (None, None) => shared.credentials(profile_name.unwrap_or("default"), profile_name.is_some())?,
+            (None, None) => {
+                shared.credentials(profile_name.unwrap_or("default"), profile_name.is_some())?
+            }
         };
         if credentials.access_key_id.starts_with("ASIA") && credentials.session_token.is_none() {
             tracing::warn!(
@@ -310,7 +335,9 @@ impl Route53Settings {
             )));
         }
         if endpoint.query().is_some() {
-            return Err(bad(format!("endpoint_url `{endpoint_text}`: must not carry a query string")));
+            return Err(bad(format!(
+                "endpoint_url `{endpoint_text}`: must not carry a query string"
+            )));
         }
         let hosted_zone_id = match self.hosted_zone_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
@@ -353,10 +380,16 @@ pub fn normalize_zone_id(id: &str) -> Option<String> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())).then(|| id.to_string())
 }
 
-fn read_secret(value: &Option<Secret>, file: &Option<PathBuf>, key: &str) -> Result<Option<Secret>, ProviderError> {
+fn read_secret(
+    value: &Option<Secret>,
+    file: &Option<PathBuf>,
+    key: &str,
+) -> Result<Option<Secret>, ProviderError> {
     match (value, file) {
         (Some(_), Some(_)) => Err(bad(format!("give either {key} or {key}_file, not both"))),
-        (Some(s), None) if !s.expose().trim().is_empty() => Ok(Some(Secret::new(s.expose().trim()))),
+        (Some(s), None) if !s.expose().trim().is_empty() => {
+            Ok(Some(Secret::new(s.expose().trim())))
+        }
         (Some(_), None) => Ok(None),
         (None, Some(p)) => {
             let text = read(p, &format!("{key}_file"))?;
@@ -374,6 +407,9 @@ fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
     std::fs::read_to_string(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))
 }
 
+/// A shared file: its path and sections when it exists, and the path searched.
+type Loaded = (Option<(PathBuf, profile::Sections)>, Option<PathBuf>);
+
 /// The shared credentials and config files, as far as they exist.
 struct SharedFiles {
     credentials: Option<(PathBuf, profile::Sections)>,
@@ -384,18 +420,29 @@ struct SharedFiles {
 impl SharedFiles {
     fn load(s: &Route53Settings) -> Result<SharedFiles, ProviderError> {
         let home_file = |name: &str| s.home.as_ref().map(|h| h.join(".aws").join(name));
-        let one = |explicit: &Option<PathBuf>, name: &str, what: &str| -> Result<(Option<(PathBuf, profile::Sections)>, Option<PathBuf>), ProviderError> {
-            match explicit {
-                // An explicitly named file must exist.
-                Some(p) => Ok((Some((p.clone(), profile::parse(&read(p, what)?))), Some(p.clone()))),
-                None => match home_file(name) {
-                    Some(p) if p.is_file() => Ok((Some((p.clone(), profile::parse(&read(&p, what)?))), Some(p))),
-                    Some(p) => Ok((None, Some(p))),
-                    None => Ok((None, None)),
-                },
-            }
-        };
-        let (credentials, c_path) = one(&s.shared_credentials_file, "credentials", "shared_credentials_file")?;
+        // (the file, parsed, if it exists; the path searched)
+        let one =
+            |explicit: &Option<PathBuf>, name: &str, what: &str| -> Result<Loaded, ProviderError> {
+                match explicit {
+                    // An explicitly named file must exist.
+                    Some(p) => Ok((
+                        Some((p.clone(), profile::parse(&read(p, what)?))),
+                        Some(p.clone()),
+                    )),
+                    None => match home_file(name) {
+                        Some(p) if p.is_file() => {
+                            Ok((Some((p.clone(), profile::parse(&read(&p, what)?))), Some(p)))
+                        }
+                        Some(p) => Ok((None, Some(p))),
+                        None => Ok((None, None)),
+                    },
+                }
+            };
+        let (credentials, c_path) = one(
+            &s.shared_credentials_file,
+            "credentials",
+            "shared_credentials_file",
+        )?;
         let (config, f_path) = one(&s.config_file, "config", "config_file")?;
         Ok(SharedFiles {
             credentials,
@@ -412,7 +459,11 @@ impl SharedFiles {
             .cloned()
     }
 
-    fn credentials(&self, name: &str, explicit: bool) -> Result<(Credentials, String), ProviderError> {
+    fn credentials(
+        &self,
+        name: &str,
+        explicit: bool,
+    ) -> Result<(Credentials, String), ProviderError> {
         let from_creds = self
             .credentials
             .as_ref()
@@ -441,10 +492,16 @@ impl SharedFiles {
                     )));
                 }
                 (None, None) => {
-                    let unsupported: Vec<&str> = ["role_arn", "credential_process", "sso_session", "sso_start_url", "web_identity_token_file"]
-                        .into_iter()
-                        .filter(|k| sec.contains_key(*k))
-                        .collect();
+                    let unsupported: Vec<&str> = [
+                        "role_arn",
+                        "credential_process",
+                        "sso_session",
+                        "sso_start_url",
+                        "web_identity_token_file",
+                    ]
+                    .into_iter()
+                    .filter(|k| sec.contains_key(*k))
+                    .collect();
                     if !unsupported.is_empty() {
                         return Err(bad(format!(
                             "profile `{name}` in {} uses {}, which wildcert does not run; export temporary credentials \
@@ -459,10 +516,16 @@ impl SharedFiles {
         let searched = if self.searched.is_empty() {
             "no shared files (HOME is not set)".to_string()
         } else {
-            self.searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            self.searched
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         if explicit {
-            Err(bad(format!("profile `{name}` has no credentials in {searched}")))
+            Err(bad(format!(
+                "profile `{name}` has no credentials in {searched}"
+            )))
         } else {
             Err(bad(format!(
                 "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or access_key_id and \
@@ -502,7 +565,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -524,21 +590,31 @@ mod tests {
         let cfg = merged.validate().expect("valid");
         assert_eq!(cfg.credentials.access_key_id, "AKIAFILE");
         assert_eq!(cfg.credentials.secret_access_key.expose(), "env-secret");
-        assert_eq!(cfg.credentials.session_token.as_ref().map(Secret::expose), Some("tok"));
+        assert_eq!(
+            cfg.credentials.session_token.as_ref().map(Secret::expose),
+            Some("tok")
+        );
         assert_eq!(cfg.endpoint.as_str(), "http://127.0.0.1:2/r53");
         assert_eq!(cfg.region, "eu-west-1");
         assert_eq!(cfg.signing_region, "us-east-1");
         assert_eq!(cfg.hosted_zone_id.as_deref(), Some("Z1FILE"));
         assert!(cfg.private_zone);
         let debug = format!("{merged:?} {cfg:?}");
-        assert!(!debug.contains("secret\"") && !debug.contains("env-secret") && !debug.contains("tok\""), "{debug}");
+        assert!(
+            !debug.contains("secret\"")
+                && !debug.contains("env-secret")
+                && !debug.contains("tok\""),
+            "{debug}"
+        );
     }
 
     #[test]
     fn unknown_keys_refused() {
-        let r: Result<Route53Settings, _> = serde_json::from_value(serde_json::json!({ "acces_key_id": "x" }));
+        let r: Result<Route53Settings, _> =
+            serde_json::from_value(serde_json::json!({ "acces_key_id": "x" }));
         assert!(r.is_err());
-        let r: Result<Route53Settings, _> = serde_json::from_value(serde_json::json!({ "home": "/x" }));
+        let r: Result<Route53Settings, _> =
+            serde_json::from_value(serde_json::json!({ "home": "/x" }));
         assert!(r.is_err(), "home is not a setting");
     }
 
@@ -564,7 +640,9 @@ mod tests {
         let load = |extra: &[(&str, &str)]| {
             let mut pairs = vec![("HOME", home.as_str())];
             pairs.extend_from_slice(extra);
-            Route53Settings::from_env_map(&env(&pairs)).expect("env").validate()
+            Route53Settings::from_env_map(&env(&pairs))
+                .expect("env")
+                .validate()
         };
         let d = load(&[]).expect("default profile");
         assert_eq!(d.credentials.access_key_id, "AKIADEF");
@@ -572,7 +650,10 @@ mod tests {
         assert_eq!(d.signing_region, "cn-northwest-1");
         assert_eq!(d.endpoint.as_str(), "https://route53.amazonaws.com.cn/");
         let w = load(&[("AWS_PROFILE", "work")]).expect("work");
-        assert_eq!(w.credentials.session_token.as_ref().map(Secret::expose), Some("work-token"));
+        assert_eq!(
+            w.credentials.session_token.as_ref().map(Secret::expose),
+            Some("work-token")
+        );
         assert_eq!(w.region, "eu-central-1");
         assert!(w.credentials_source.contains("profile `work`"));
         let c = load(&[("AWS_PROFILE", "cfgonly")]).expect("config file keys");
@@ -582,10 +663,15 @@ mod tests {
         let e = load(&[("AWS_PROFILE", "nope")]).expect_err("missing");
         assert!(e.to_string().contains("profile `nope`"), "{e}");
         // Explicit keys beat the profile.
-        let x = load(&[("AWS_ACCESS_KEY_ID", "AKIAENV"), ("AWS_SECRET_ACCESS_KEY", "s")]).expect("env keys");
+        let x = load(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ])
+        .expect("env keys");
         assert_eq!(x.credentials.access_key_id, "AKIAENV");
         // A named file must exist.
-        let e = load(&[("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/creds")]).expect_err("missing file");
+        let e = load(&[("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/creds")])
+            .expect_err("missing file");
         assert!(e.to_string().contains("/nonexistent/creds"), "{e}");
     }
 
@@ -593,8 +679,16 @@ mod tests {
     fn missing_credentials_and_bad_values() {
         let e = Route53Settings::default().validate().expect_err("no creds");
         assert!(e.to_string().contains("AWS_ACCESS_KEY_ID"), "{e}");
-        let s = Route53Settings { access_key_id: Some("AKIA".into()), ..Default::default() };
-        assert!(s.validate().expect_err("no secret").to_string().contains("no secret"));
+        let s = Route53Settings {
+            access_key_id: Some("AKIA".into()),
+            ..Default::default()
+        };
+        assert!(
+            s.validate()
+                .expect_err("no secret")
+                .to_string()
+                .contains("no secret")
+        );
         let ok = Route53Settings {
             access_key_id: Some("AKIA".into()),
             secret_access_key: Some(Secret::new("s")),
@@ -603,12 +697,26 @@ mod tests {
         let cfg = ok.validate().expect("valid");
         assert_eq!(cfg.endpoint.as_str(), "https://route53.amazonaws.com/");
         assert_eq!(cfg.signing_region, "us-east-1");
-        let bad_zone = Route53Settings { hosted_zone_id: Some("Z1/../x".into()), ..ok.clone() };
+        let bad_zone = Route53Settings {
+            hosted_zone_id: Some("Z1/../x".into()),
+            ..ok.clone()
+        };
         assert!(bad_zone.validate().is_err());
-        let bad_url = Route53Settings { endpoint_url: Some("ftp://x".into()), ..ok.clone() };
+        let bad_url = Route53Settings {
+            endpoint_url: Some("ftp://x".into()),
+            ..ok.clone()
+        };
         assert!(bad_url.validate().is_err());
-        let both = Route53Settings { secret_access_key_file: Some("/x".into()), ..ok };
-        assert!(both.validate().expect_err("both").to_string().contains("not both"));
+        let both = Route53Settings {
+            secret_access_key_file: Some("/x".into()),
+            ..ok
+        };
+        assert!(
+            both.validate()
+                .expect_err("both")
+                .to_string()
+                .contains("not both")
+        );
         assert!(Route53Settings::from_env_map(&env(&[("AWS_PRIVATE_ZONE", "maybe")])).is_err());
     }
 }

@@ -42,7 +42,10 @@ pub struct Request<'a> {
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -53,10 +56,16 @@ pub fn uri_encode(s: &str, keep_slash: bool) -> String {
 
 /// The canonical (and wire) query string: parameters encoded, sorted by key then value, joined by `&`.
 pub fn canonical_query(query: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> =
-        query.iter().map(|(k, v)| (uri_encode(k, false), uri_encode(v, false))).collect();
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (uri_encode(k, false), uri_encode(v, false)))
+        .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Lower-case hex.
@@ -74,11 +83,20 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> hmac::Tag {
 }
 
 /// Every header that gets signed: the request's, plus `x-amz-date` and the session token.
-fn signed_header_list(req: &Request<'_>, amz_date: &str, creds: &Credentials) -> Vec<(String, String)> {
+fn signed_header_list(
+    req: &Request<'_>,
+    amz_date: &str,
+    creds: &Credentials,
+) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = req
         .headers
         .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
         .collect();
     headers.push(("x-amz-date".into(), amz_date.into()));
     if let Some(t) = &creds.session_token {
@@ -89,11 +107,23 @@ fn signed_header_list(req: &Request<'_>, amz_date: &str, creds: &Credentials) ->
 }
 
 /// Step 1: the canonical request, and the `SignedHeaders` list.
-pub fn canonical_request(req: &Request<'_>, amz_date: &str, creds: &Credentials) -> (String, String) {
+pub fn canonical_request(
+    req: &Request<'_>,
+    amz_date: &str,
+    creds: &Credentials,
+) -> (String, String) {
     let headers = signed_header_list(req, amz_date, creds);
     let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
-    let path = if req.path.is_empty() { "/".to_string() } else { uri_encode(req.path, true) };
+    let signed = headers
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
+    let path = if req.path.is_empty() {
+        "/".to_string()
+    } else {
+        uri_encode(req.path, true)
+    };
     let text = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method,
@@ -114,13 +144,25 @@ pub fn scope(amz_date: &str, region: &str, service: &str) -> String {
 
 /// Step 2: the string to sign.
 pub fn string_to_sign(canonical_request: &str, amz_date: &str, scope: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()))
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
 }
 
 /// Step 3: the signing key (`kSigning`) and the hex signature of `string_to_sign`.
-pub fn signature(secret: &Secret, amz_date: &str, region: &str, service: &str, string_to_sign: &str) -> String {
+pub fn signature(
+    secret: &Secret,
+    amz_date: &str,
+    region: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> String {
     let date = amz_date.get(..8).unwrap_or(amz_date);
-    let k_date = hmac_sha256(format!("AWS4{}", secret.expose()).as_bytes(), date.as_bytes());
+    let k_date = hmac_sha256(
+        format!("AWS4{}", secret.expose()).as_bytes(),
+        date.as_bytes(),
+    );
     let k_region = hmac_sha256(k_date.as_ref(), region.as_bytes());
     let k_service = hmac_sha256(k_region.as_ref(), service.as_bytes());
     let k_signing = hmac_sha256(k_service.as_ref(), b"aws4_request");
@@ -183,18 +225,28 @@ mod tests {
     }
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn authorization(signed: &[(String, String)]) -> &str {
-        signed.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or("")
+        signed
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 
     /// Research §2 golden vector: byte-identical to aws-sigv4 1.6.4 for this request.
     #[test]
     fn golden_change_resource_record_sets() {
         let body = r#"<?xml version="1.0" encoding="UTF-8"?><ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>_acme-challenge.example.com.</Name><Type>TXT</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>"a"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
-        let headers = h(&[("content-type", "application/xml"), ("host", "route53.amazonaws.com")]);
+        let headers = h(&[
+            ("content-type", "application/xml"),
+            ("host", "route53.amazonaws.com"),
+        ]);
         let req = Request {
             method: "POST",
             path: "/2013-04-01/hostedzone/Z123/rrset",
@@ -202,7 +254,13 @@ mod tests {
             headers: &headers,
             body: body.as_bytes(),
         };
-        let signed = sign(&req, &example_creds(), "us-east-1", "route53", "20231114T221320Z");
+        let signed = sign(
+            &req,
+            &example_creds(),
+            "us-east-1",
+            "route53",
+            "20231114T221320Z",
+        );
         assert_eq!(
             authorization(&signed),
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/route53/aws4_request, \
@@ -216,15 +274,28 @@ mod tests {
     #[test]
     fn aws_suite_get_vanilla() {
         let headers = h(&[("Host", "example.amazonaws.com")]);
-        let req = Request { method: "GET", path: "/", query: &[], headers: &headers, body: b"" };
-        let (canonical, signed_headers) = canonical_request(&req, "20150830T123600Z", &example_creds());
+        let req = Request {
+            method: "GET",
+            path: "/",
+            query: &[],
+            headers: &headers,
+            body: b"",
+        };
+        let (canonical, signed_headers) =
+            canonical_request(&req, "20150830T123600Z", &example_creds());
         assert_eq!(
             canonical,
             "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(signed_headers, "host;x-amz-date");
-        let signed = sign(&req, &example_creds(), "us-east-1", "service", "20150830T123600Z");
+        let signed = sign(
+            &req,
+            &example_creds(),
+            "us-east-1",
+            "service",
+            "20150830T123600Z",
+        );
         assert_eq!(
             authorization(&signed),
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
@@ -243,13 +314,32 @@ mod tests {
     #[test]
     fn query_string_and_session_token() {
         let headers = h(&[("host", "route53.amazonaws.com")]);
-        let query = h(&[("name", "a b/c*"), ("maxitems", "10"), ("dnsname", "_acme-challenge.ex~ample.com.")]);
-        let creds = Credentials { session_token: Some(Secret::new("FQoGZXIvYXdzEXAMPLETOKEN")), ..example_creds() };
-        let req = Request { method: "GET", path: "/2013-04-01/hostedzonesbyname", query: &query, headers: &headers, body: b"" };
-        assert_eq!(canonical_query(&query), "dnsname=_acme-challenge.ex~ample.com.&maxitems=10&name=a%20b%2Fc%2A");
+        let query = h(&[
+            ("name", "a b/c*"),
+            ("maxitems", "10"),
+            ("dnsname", "_acme-challenge.ex~ample.com."),
+        ]);
+        let creds = Credentials {
+            session_token: Some(Secret::new("FQoGZXIvYXdzEXAMPLETOKEN")),
+            ..example_creds()
+        };
+        let req = Request {
+            method: "GET",
+            path: "/2013-04-01/hostedzonesbyname",
+            query: &query,
+            headers: &headers,
+            body: b"",
+        };
+        assert_eq!(
+            canonical_query(&query),
+            "dnsname=_acme-challenge.ex~ample.com.&maxitems=10&name=a%20b%2Fc%2A"
+        );
         let signed = sign(&req, &creds, "us-east-1", "route53", "20150830T123600Z");
         assert_eq!(
-            signed.iter().find(|(k, _)| k == "x-amz-security-token").map(|(_, v)| v.as_str()),
+            signed
+                .iter()
+                .find(|(k, _)| k == "x-amz-security-token")
+                .map(|(_, v)| v.as_str()),
             Some("FQoGZXIvYXdzEXAMPLETOKEN")
         );
         assert_eq!(
@@ -264,6 +354,9 @@ mod tests {
     fn date_format() {
         let t = time::macros::datetime!(2023-11-14 22:13:20 UTC);
         assert_eq!(amz_date(t), "20231114T221320Z");
-        assert_eq!(scope("20231114T221320Z", "us-east-1", "route53"), "20231114/us-east-1/route53/aws4_request");
+        assert_eq!(
+            scope("20231114T221320Z", "us-east-1", "route53"),
+            "20231114/us-east-1/route53/aws4_request"
+        );
     }
 }

@@ -106,9 +106,12 @@ pub fn unquote_txt(raw: &str) -> String {
             (false, _) => {}
             (true, b'"') => in_quotes = false,
             (true, b'\\') => {
-                let digits = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+                let digits = bytes
+                    .get(i + 1..i + 4)
+                    .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
                 if let Some(d) = digits {
-                    let n = (d[0] - b'0') as u32 * 64 + (d[1] - b'0') as u32 * 8 + (d[2] - b'0') as u32;
+                    let n =
+                        (d[0] - b'0') as u32 * 64 + (d[1] - b'0') as u32 * 8 + (d[2] - b'0') as u32;
                     out.push(u8::try_from(n).unwrap_or(b'?'));
                     i += 3;
                 } else if let Some(&next) = bytes.get(i + 1) {
@@ -129,7 +132,9 @@ pub fn normalize_name(name: &str) -> String {
     let mut rest = name.trim();
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
-        let code = rest.get(i + 1..i + 4).and_then(|d| u8::from_str_radix(d, 8).ok());
+        let code = rest
+            .get(i + 1..i + 4)
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
         match code {
             Some(c) => {
                 out.push(c as char);
@@ -178,7 +183,10 @@ pub struct HostedZone {
 impl HostedZone {
     /// True for a private (VPC) zone.
     pub fn is_private(&self) -> bool {
-        self.config.as_ref().and_then(|c| c.private_zone).unwrap_or(false)
+        self.config
+            .as_ref()
+            .and_then(|c| c.private_zone)
+            .unwrap_or(false)
     }
 }
 
@@ -344,7 +352,10 @@ mod tests {
             ttl: 1,
             values: vec![quote_txt("a<b&\"c")],
         }]);
-        assert!(escaped.contains(r#"<Value>"a&lt;b&amp;\"c"</Value>"#), "{escaped}");
+        assert!(
+            escaped.contains(r#"<Value>"a&lt;b&amp;\"c"</Value>"#),
+            "{escaped}"
+        );
     }
 
     #[test]
@@ -378,18 +389,32 @@ mod tests {
         .expect("sets");
         let s = &sets.resource_record_sets.items[0];
         assert_eq!((s.kind.as_str(), s.ttl), ("TXT", Some(120)));
-        let values: Vec<&str> = s.resource_records.items.iter().map(|r| r.value.as_str()).collect();
+        let values: Vec<&str> = s
+            .resource_records
+            .items
+            .iter()
+            .map(|r| r.value.as_str())
+            .collect();
         assert_eq!(values, ["\"one\"", "\"two\""]);
 
         let change: ChangeResponse = quick_xml::de::from_str(
             "<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/C2682N5HXP0BZ4</Id><Status>PENDING</Status><SubmittedAt>2017-03-10T01:36:41.958Z</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>",
         )
         .expect("change");
-        assert_eq!(normalize_change_id(&change.change_info.id), "C2682N5HXP0BZ4");
+        assert_eq!(
+            normalize_change_id(&change.change_info.id),
+            "C2682N5HXP0BZ4"
+        );
         assert_eq!(normalize_change_id("C1"), "C1");
 
         let e = parse_error(r#"<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"#).expect("error");
-        assert_eq!(e, ApiError { code: "Throttling".into(), message: "Rate exceeded".into() });
+        assert_eq!(
+            e,
+            ApiError {
+                code: "Throttling".into(),
+                message: "Rate exceeded".into()
+            }
+        );
         let e = parse_error(r#"<?xml version="1.0"?><InvalidChangeBatch xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Messages><Message>Tried to delete resource record set [name='x.', type='TXT'] but it was not found</Message></Messages><RequestId>r</RequestId></InvalidChangeBatch>"#).expect("icb");
         assert_eq!(e.code, "InvalidChangeBatch");
         assert!(e.message.contains("not found"));

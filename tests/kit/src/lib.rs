@@ -23,6 +23,7 @@ mod cloudflare;
 mod moto;
 mod pdns;
 mod pebble;
+mod proxy;
 mod route53;
 mod util;
 
@@ -42,6 +43,7 @@ pub use cloudflare::{
     CloudflareFake, CloudflareFakeOptions, FakeDnsBackend, FakeRecord, FakeRequest, FakeToken,
 };
 pub use pebble::{Pebble, PebbleOptions};
+pub use proxy::{FaultProxy, ProxyMode};
 pub use util::{
     KitError, find_tool, free_port, free_tcp_port, install_crypto_provider, is_ci, is_root,
     require, require_bind, require_pebble,

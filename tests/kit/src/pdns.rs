@@ -292,7 +292,8 @@ impl PowerDns {
         let zone = self
             .zones
             .iter()
-            .find(|z| fq == format!("{z}.") || fq.ends_with(&format!(".{z}.")))
+            .filter(|z| fq == format!("{z}.") || fq.ends_with(&format!(".{z}.")))
+            .max_by_key(|z| z.len())
             .ok_or_else(|| KitError(format!("{name} is in no zone of this server")))?;
         let (status, text) = self.api_request(
             "GET",
@@ -311,6 +312,40 @@ impl PowerDns {
                     .find(|r| r["name"] == fq.as_str() && r["type"] == "TXT")
             })
             .and_then(|r| r["ttl"].as_u64()))
+    }
+
+    /// Every RRset of `zone` except the SOA (whose serial changes with each edit), as
+    /// sorted `NAME TYPE TTL CONTENT` lines: compare snapshots to prove a zone is unchanged.
+    pub fn zone_snapshot(&self, zone: &str) -> Result<Vec<String>> {
+        let zone = zone.trim_end_matches('.');
+        let (status, text) = self.api_request("GET", &format!("/zones/{zone}."), None)?;
+        if status != 200 {
+            return Err(KitError(format!("GET {zone}: HTTP {status}: {text}")));
+        }
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| KitError(format!("bad JSON from pdns ({e}): {text}")))?;
+        let mut lines = Vec::new();
+        for rr in v["rrsets"].as_array().into_iter().flatten() {
+            if rr["type"] == "SOA" {
+                continue;
+            }
+            for rec in rr["records"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "{} {} {} {}{}",
+                    rr["name"].as_str().unwrap_or(""),
+                    rr["type"].as_str().unwrap_or(""),
+                    rr["ttl"],
+                    rec["content"].as_str().unwrap_or(""),
+                    if rec["disabled"] == true {
+                        " (disabled)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        lines.sort();
+        Ok(lines)
     }
 
     /// The DNS address (Pebble's `-dnsserver`, wildcert's `--resolver`).

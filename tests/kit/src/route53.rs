@@ -1081,16 +1081,15 @@ fn verify_sigv4(req: &Request, opts: &Route53FakeOptions) -> std::result::Result
             "host and x-amz-date must be signed",
         ));
     }
-    if let Some(token) = &opts.session_token {
-        if req.header("x-amz-security-token") != Some(token.as_str())
-            || !signed.contains(&"x-amz-security-token")
-        {
-            return Err(error(
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            ));
-        }
+    if let Some(token) = &opts.session_token
+        && (req.header("x-amz-security-token") != Some(token.as_str())
+            || !signed.contains(&"x-amz-security-token"))
+    {
+        return Err(error(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ));
     }
     let amz_date = req.header("x-amz-date").unwrap_or("");
     if !amz_date.starts_with(date) {

@@ -500,3 +500,25 @@ async fn renewal_info_profiles_and_replaces() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn short_rate_limit_on_a_safe_request_is_waited_out() {
+    let mock = Mock::start(|req, before| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/order/1" if before == 0 => {
+            Reply::problem(429, "rateLimited", "slow down").header("Retry-After", "1")
+        }
+        "/order/1" => Reply::json(200, order_json("http://x", "valid")),
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let client = mock.client().await;
+    let account = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect("account");
+    let started = std::time::Instant::now();
+    let order = account.order(&mock.url("/order/1")).await.expect("retried after 1 s");
+    assert_eq!(order.status(), OrderStatus::Valid);
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+}

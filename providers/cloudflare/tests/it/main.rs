@@ -377,3 +377,32 @@ async fn zone_id_setting_skips_the_zone_lookup() {
     assert!(matches!(err, ProviderError::Auth { .. }), "{err}");
     assert!(err.to_string().contains("Zone:Read"), "{err}");
 }
+
+#[tokio::test]
+async fn a_refused_value_rolls_back_the_zone() {
+    let fake = fake(CloudflareFakeOptions::default());
+    let state = tempfile::tempdir().expect("state");
+    let p = provider(&settings(&fake), state.path());
+    let zone = zone_of(&p).await;
+    let too_long = "x".repeat(5000);
+    let values = set(&[(NAME, "ok-1"), (NAME, "ok-2"), (NAME, too_long.as_str())]);
+    let err = p.publish(&zone, &values).await.expect_err("refused");
+    assert!(
+        matches!(&err, ProviderError::Rejected { message, .. } if message.contains("9009")),
+        "{err}"
+    );
+    assert!(
+        fake.records("example.test").is_empty(),
+        "created records removed again"
+    );
+    let zone_id = fake.zone_id("example.test").expect("id");
+    assert!(!ids_file(state.path(), &zone_id).exists());
+    // Server errors that do not stop: a bounded number of tries, then a clear error.
+    fake.fail_next_with_5xx(100);
+    let err = p
+        .publish(&zone, &set(&[(NAME, "v")]))
+        .await
+        .expect_err("502");
+    assert!(err.to_string().contains("HTTP 502"), "{err}");
+    assert!(fake.requests().iter().filter(|r| r.status == 502).count() <= 4);
+}

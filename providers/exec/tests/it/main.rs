@@ -248,3 +248,30 @@ fn missing_or_non_executable_program_is_a_config_error() {
     .expect("sh is in PATH");
     assert!(p.config().program.is_absolute());
 }
+
+#[tokio::test]
+async fn failed_publish_undoes_the_values_already_published() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("calls.log");
+    // Fails for the value `bad` only.
+    let prog = script(
+        dir.path(),
+        "partial.sh",
+        &format!(
+            "echo \"$1 $3\" >> '{}'\n[ \"$3\" = bad ] && {{ echo 'no such value' >&2; exit 1; }}\nexit 0",
+            log.display()
+        ),
+    );
+    let p = provider(&prog, None, None);
+    let records = set(&[
+        ("_acme-challenge.example.test", "a-good"),
+        ("_acme-challenge.example.test", "bad"),
+        ("_acme-challenge.example.test", "c-never"),
+    ]);
+    let e = p.publish(&zone(), &records).await.expect_err("fails");
+    assert!(e.to_string().contains("no such value"), "{e}");
+    assert_eq!(
+        calls(&log),
+        ["publish a-good", "publish bad", "unpublish a-good"]
+    );
+}

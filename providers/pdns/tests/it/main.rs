@@ -316,3 +316,36 @@ async fn unreachable_api_is_retried_then_reported() {
     assert!(e.to_string().contains("4 attempts"), "{e}");
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_copy_of_our_value_is_enabled() {
+    let Some(pdns) = server(&["example.test"]) else {
+        return;
+    };
+    let body = format!(
+        r#"{{"rrsets":[{{"name":"{APEX}.","type":"TXT","ttl":60,"changetype":"REPLACE","records":[{{"content":"\"tok\"","disabled":true}},{{"content":"\"other\"","disabled":false}}]}}]}}"#
+    );
+    let (status, text) = pdns
+        .api_request("PATCH", "/zones/example.test.", Some(&body))
+        .expect("api");
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(pdns.txt_values(APEX).expect("dig"), ["other"]);
+    let p = provider(&pdns);
+    let z = Zone::new(name("example.test"));
+    p.publish(&z, &set(&[(APEX, "tok")]))
+        .await
+        .expect("publish");
+    assert_eq!(pdns.txt_values(APEX).expect("dig"), ["other", "tok"]);
+    p.unpublish(&z, &set(&[(APEX, "tok")]))
+        .await
+        .expect("unpublish");
+    assert_eq!(pdns.txt_values(APEX).expect("dig"), ["other"]);
+    assert_eq!(
+        pdns.zone_snapshot("example.test").expect("zone"),
+        [
+            format!("{APEX}. TXT 60 \"other\""),
+            "example.test. NS 1 ns1.example.test.".to_string(),
+            format!("ns1.example.test. A 1 {}", pdns.dns_addr().ip()),
+        ]
+    );
+}

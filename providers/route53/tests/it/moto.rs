@@ -20,31 +20,67 @@ fn start() -> Option<Moto> {
 async fn wildcard_and_apex_in_one_batch_keep_foreign_values() {
     init_tracing();
     let Some(moto) = start() else { return };
-    let zone_id = moto.create_hosted_zone("example.test", false).await.expect("zone");
-    moto.upsert_txt(&zone_id, "_acme-challenge.example.test", 300, &["foreign"]).await.expect("seed");
+    let zone_id = moto
+        .create_hosted_zone("example.test", false)
+        .await
+        .expect("zone");
+    moto.upsert_txt(&zone_id, "_acme-challenge.example.test", 300, &["foreign"])
+        .await
+        .expect("seed");
     let p = provider(&settings(&moto.endpoint_url(), "AKIAMOTO", "moto-secret"));
 
-    let zone = p.zone_for(&name("_acme-challenge.www.example.test")).await.expect("zone_for").expect("a zone");
+    let zone = p
+        .zone_for(&name("_acme-challenge.www.example.test"))
+        .await
+        .expect("zone_for")
+        .expect("a zone");
     assert_eq!(zone.name.as_str(), "example.test");
     assert_eq!(zone.provider_id.as_deref(), Some(zone_id.as_str()));
 
     let set = two_names("example.test");
     let applied = p.publish(&zone, &set).await.expect("publish");
-    p.wait_applied(&applied, Duration::from_secs(10)).await.expect("INSYNC");
-    let (ttl, mut values) = moto.txt(&zone_id, "_acme-challenge.example.test").await.expect("read").expect("rrset");
+    p.wait_applied(&applied, Duration::from_secs(10))
+        .await
+        .expect("INSYNC");
+    let (ttl, mut values) = moto
+        .txt(&zone_id, "_acme-challenge.example.test")
+        .await
+        .expect("read")
+        .expect("rrset");
     values.sort();
     assert_eq!(ttl, 300, "an existing RRset keeps its TTL");
     assert_eq!(values, ["apex-token", "foreign", "wildcard-token"]);
-    let (ttl, values) = moto.txt(&zone_id, "_acme-challenge.www.example.test").await.expect("read").expect("rrset");
+    let (ttl, values) = moto
+        .txt(&zone_id, "_acme-challenge.www.example.test")
+        .await
+        .expect("read")
+        .expect("rrset");
     assert_eq!((ttl, values), (60, vec!["www-token".to_string()]));
 
     // Publishing again changes nothing (every value is there).
-    assert_eq!(p.publish(&zone, &set).await.expect("again"), Applied::default());
+    assert_eq!(
+        p.publish(&zone, &set).await.expect("again"),
+        Applied::default()
+    );
 
     p.unpublish(&zone, &set).await.expect("unpublish");
-    let (ttl, values) = moto.txt(&zone_id, "_acme-challenge.example.test").await.expect("read").expect("rrset");
-    assert_eq!((ttl, values), (300, vec!["foreign".to_string()]), "exactly the foreign value is left");
-    assert_eq!(moto.txt(&zone_id, "_acme-challenge.www.example.test").await.expect("read"), None, "ours alone: DELETEd");
+    let (ttl, values) = moto
+        .txt(&zone_id, "_acme-challenge.example.test")
+        .await
+        .expect("read")
+        .expect("rrset");
+    assert_eq!(
+        (ttl, values),
+        (300, vec!["foreign".to_string()]),
+        "exactly the foreign value is left"
+    );
+    assert_eq!(
+        moto.txt(&zone_id, "_acme-challenge.www.example.test")
+            .await
+            .expect("read"),
+        None,
+        "ours alone: DELETEd"
+    );
     // Unpublishing again is a no-op.
     p.unpublish(&zone, &set).await.expect("unpublish again");
 }
@@ -53,27 +89,65 @@ async fn wildcard_and_apex_in_one_batch_keep_foreign_values() {
 async fn zone_lookup_walks_up_and_skips_private_zones() {
     init_tracing();
     let Some(moto) = start() else { return };
-    let public = moto.create_hosted_zone("corp.test", false).await.expect("public zone");
-    let private = moto.create_hosted_zone("corp.test", true).await.expect("private zone");
-    let only_private = moto.create_hosted_zone("internal.test", true).await.expect("private zone");
-    let sub = moto.create_hosted_zone("sub.corp.test", false).await.expect("sub zone");
+    let public = moto
+        .create_hosted_zone("corp.test", false)
+        .await
+        .expect("public zone");
+    let private = moto
+        .create_hosted_zone("corp.test", true)
+        .await
+        .expect("private zone");
+    let only_private = moto
+        .create_hosted_zone("internal.test", true)
+        .await
+        .expect("private zone");
+    let sub = moto
+        .create_hosted_zone("sub.corp.test", false)
+        .await
+        .expect("sub zone");
     let s = settings(&moto.endpoint_url(), "AKIAMOTO", "moto-secret");
     let p = provider(&s);
 
-    let z = p.zone_for(&name("_acme-challenge.a.b.corp.test")).await.expect("lookup").expect("zone");
-    assert_eq!((z.name.as_str(), z.provider_id.as_deref()), ("corp.test", Some(public.as_str())));
-    let z = p.zone_for(&name("_acme-challenge.sub.corp.test")).await.expect("lookup").expect("zone");
-    assert_eq!(z.provider_id.as_deref(), Some(sub.as_str()), "the closest zone wins");
-    let e = p.zone_for(&name("_acme-challenge.internal.test")).await.expect_err("private only");
+    let z = p
+        .zone_for(&name("_acme-challenge.a.b.corp.test"))
+        .await
+        .expect("lookup")
+        .expect("zone");
+    assert_eq!(
+        (z.name.as_str(), z.provider_id.as_deref()),
+        ("corp.test", Some(public.as_str()))
+    );
+    let z = p
+        .zone_for(&name("_acme-challenge.sub.corp.test"))
+        .await
+        .expect("lookup")
+        .expect("zone");
+    assert_eq!(
+        z.provider_id.as_deref(),
+        Some(sub.as_str()),
+        "the closest zone wins"
+    );
+    let e = p
+        .zone_for(&name("_acme-challenge.internal.test"))
+        .await
+        .expect_err("private only");
     assert!(matches!(e, ProviderError::ZoneNotFound { .. }), "{e}");
     assert!(e.to_string().contains("private_zone = true"), "{e}");
 
     let mut s = s;
     s.private_zone = Some(true);
     let p = provider(&s);
-    let z = p.zone_for(&name("_acme-challenge.corp.test")).await.expect("lookup").expect("zone");
+    let z = p
+        .zone_for(&name("_acme-challenge.corp.test"))
+        .await
+        .expect("lookup")
+        .expect("zone");
     assert_eq!(z.provider_id.as_deref(), Some(private.as_str()));
-    let z = p.zone_for(&name("_acme-challenge.internal.test")).await.expect("lookup").expect("zone");
+    let z = p
+        .zone_for(&name("_acme-challenge.internal.test"))
+        .await
+        .expect("lookup")
+        .expect("zone");
     assert_eq!(z.provider_id.as_deref(), Some(only_private.as_str()));
 }
 
@@ -81,25 +155,44 @@ async fn zone_lookup_walks_up_and_skips_private_zones() {
 async fn configured_zone_id_and_unknown_zone() {
     init_tracing();
     let Some(moto) = start() else { return };
-    let zone_id = moto.create_hosted_zone("conf.test", false).await.expect("zone");
+    let zone_id = moto
+        .create_hosted_zone("conf.test", false)
+        .await
+        .expect("zone");
     let mut s = settings(&moto.endpoint_url(), "AKIAMOTO", "moto-secret");
     s.hosted_zone_id = Some(format!("/hostedzone/{zone_id}"));
     let p = provider(&s);
     // With a configured id the apex comes from DNS discovery, not the API.
-    assert_eq!(p.zone_for(&name("_acme-challenge.conf.test")).await.expect("ok"), None);
+    assert_eq!(
+        p.zone_for(&name("_acme-challenge.conf.test"))
+            .await
+            .expect("ok"),
+        None
+    );
     let zone = Zone::new(name("conf.test"));
     let mut set = TxtSet::new();
     set.insert(name("_acme-challenge.conf.test"), "only-ours");
     p.publish(&zone, &set).await.expect("publish");
     assert_eq!(
-        moto.txt(&zone_id, "_acme-challenge.conf.test").await.expect("read").map(|(_, v)| v),
+        moto.txt(&zone_id, "_acme-challenge.conf.test")
+            .await
+            .expect("read")
+            .map(|(_, v)| v),
         Some(vec!["only-ours".to_string()])
     );
     p.unpublish(&zone, &set).await.expect("unpublish");
-    assert_eq!(moto.txt(&zone_id, "_acme-challenge.conf.test").await.expect("read"), None);
+    assert_eq!(
+        moto.txt(&zone_id, "_acme-challenge.conf.test")
+            .await
+            .expect("read"),
+        None
+    );
 
     s.hosted_zone_id = Some("ZNOSUCHZONE".into());
-    let e = provider(&s).publish(&zone, &set).await.expect_err("unknown zone");
+    let e = provider(&s)
+        .publish(&zone, &set)
+        .await
+        .expect_err("unknown zone");
     assert!(matches!(e, ProviderError::ZoneNotFound { .. }), "{e}");
     assert!(e.to_string().contains("NoSuchHostedZone"), "{e}");
 }

@@ -1,0 +1,1050 @@
+//! `wildcert check`: the preflight report, and the CAA gate that runs before every order.
+//!
+//! The report answers "can DNS-01 issuance work for these names, and if not, why?" without
+//! touching the CA's order endpoints: provider and credentials (a probe TXT value published,
+//! waited for on every authoritative server and removed), zone, nameservers and every address,
+//! SOA agreement, CNAME delegation, split-horizon hints, leftover `_acme-challenge` values, and
+//! CAA (RFC 8659/8657) against the CA's `caaIdentities`.
+//!
+//! Exit codes ([`CheckReport::exit_code`]): 0 no failure, 2 settings, 3 DNS, 4 CAA forbids.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+use serde::Serialize;
+use tracing::{debug, warn};
+use wildcert_acme::Account;
+use wildcert_dns::caa::{CaaPolicy, CaaResolver, CaaVerdict, DNS01};
+use wildcert_dns::propagation::PropagationError;
+use wildcert_dns::query::{self, rcode_name};
+use wildcert_dns::{
+    AuthServer, ChallengeRecord, Dns01, Dns01Error, DnsName, DnsProvider, Identifier, Plan,
+};
+
+use crate::account::{AccountRecord, ca_dir_name};
+use crate::error::IssueError;
+use crate::issue::{IssueRequest, RunConfig, acme_client, validate};
+use crate::journal;
+use crate::store::{Store, read_json};
+
+/// Exit code when a CAA record forbids issuance.
+pub const EXIT_CAA: i32 = 4;
+/// Exit code for DNS failures (provider, zone, nameservers, propagation).
+pub const EXIT_DNS: i32 = 3;
+/// Exit code for settings failures (provider settings).
+pub const EXIT_SETTINGS: i32 = 2;
+
+/// How a finding went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Pass,
+    /// Issuance may work, but something deserves attention.
+    Warn,
+    /// Issuance will fail until this is fixed.
+    Fail,
+}
+
+impl Status {
+    /// `PASS`, `WARN`, `FAIL`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// Which exit code a failure maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Area {
+    /// DNS, provider, propagation (exit 3).
+    Dns,
+    /// CAA (exit 4).
+    Caa,
+    /// Settings (exit 2).
+    Settings,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The group: `general`, `zone <apex>`, or the names sharing one `_acme-challenge` name.
+    pub group: String,
+    /// What was checked (`provider`, `cname`, `zone`, `nameserver`, `serial`, `split-horizon`,
+    /// `orphans`, `probe`, `propagation`, `cleanup`, `ca`, `caa`).
+    pub check: String,
+    /// The outcome.
+    pub status: Status,
+    /// What was found.
+    pub message: String,
+    /// What to do (warn and fail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Which exit code a failure maps to.
+    pub area: Area,
+}
+
+/// The whole report (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// True when no finding failed.
+    pub ok: bool,
+    /// 0, or 4 when CAA forbids, 2 for provider settings, 3 for other failures.
+    pub exit_code: i32,
+    /// The names checked, as ordered (`*.example.com`).
+    pub names: Vec<String>,
+    /// Every finding, grouped (general, then each zone, then each name).
+    pub findings: Vec<Finding>,
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Publish (and remove) a probe TXT value.
+    pub probe: bool,
+    /// The provider id or kind (`--dns`), recorded in the journal for the probe.
+    pub provider_id: String,
+}
+
+/// The general group's label.
+pub const GENERAL: &str = "general";
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn push(
+        &mut self,
+        group: &str,
+        check: &str,
+        status: Status,
+        message: impl Into<String>,
+        hint: Option<String>,
+        area: Area,
+    ) {
+        let message = message.into();
+        match status {
+            Status::Pass => debug!(group, check, "pass: {message}"),
+            Status::Warn | Status::Fail => debug!(group, check, ?status, "{message}"),
+        }
+        self.0.push(Finding {
+            group: group.to_string(),
+            check: check.to_string(),
+            status,
+            message,
+            hint,
+            area,
+        });
+    }
+    fn pass(&mut self, group: &str, check: &str, message: impl Into<String>) {
+        self.push(group, check, Status::Pass, message, None, Area::Dns);
+    }
+    fn warn(&mut self, group: &str, check: &str, message: impl Into<String>, hint: impl Into<String>) {
+        self.push(group, check, Status::Warn, message, Some(hint.into()), Area::Dns);
+    }
+    fn fail(&mut self, group: &str, check: &str, message: impl Into<String>, hint: impl Into<String>) {
+        self.push(group, check, Status::Fail, message, Some(hint.into()), Area::Dns);
+    }
+}
+
+/// One `_acme-challenge` name and what DNS said about it.
+struct Group {
+    label: String,
+    ids: Vec<Identifier>,
+    challenge: DnsName,
+    target: Option<DnsName>,
+    zone: Option<DnsName>,
+}
+
+/// What we learned about one zone.
+#[derive(Default)]
+struct ZoneFacts {
+    servers: Vec<AuthServer>,
+}
+
+const DEAD_NS_HINT: &str = "the CA may ask this server and fail, and wildcert waits for every nameserver: \
+fix the server, remove its NS record, or give --authoritative with the servers that work";
+
+/// Run every check for `ids` (already validated). `provider` is the result of building the
+/// provider, so a settings error becomes a finding.
+pub async fn run_check(
+    cfg: &RunConfig,
+    ids: &[Identifier],
+    provider: Result<Arc<dyn DnsProvider>, IssueError>,
+    opts: &CheckOptions,
+) -> CheckReport {
+    let mut f = Findings::default();
+    let names: Vec<String> = ids.iter().map(Identifier::as_acme).collect();
+
+    // Provider.
+    let provider = match provider {
+        Ok(p) => {
+            f.pass(
+                GENERAL,
+                "provider",
+                format!("{} provider `{}` built from the settings", p.name(), opts.provider_id),
+            );
+            Some(p)
+        }
+        Err(e) => {
+            let area = if e.exit_code() == EXIT_SETTINGS {
+                Area::Settings
+            } else {
+                Area::Dns
+            };
+            f.push(GENERAL, "provider", Status::Fail, e.to_string(), Some(e.hint()), area);
+            None
+        }
+    };
+
+    // Resolvers.
+    let qt = cfg.dns.query_timeout;
+    let discovery = if cfg.dns.resolvers.is_empty() {
+        wildcert_dns::Discovery::system(qt).await
+    } else {
+        Ok(wildcert_dns::Discovery::new(cfg.dns.resolvers.clone(), qt))
+    };
+    let discovery = match discovery {
+        Ok(d) => {
+            f.pass(GENERAL, "resolvers", format!("asking {}", join_addrs(d.resolvers())));
+            d
+        }
+        Err(e) => {
+            f.fail(GENERAL, "resolvers", e.to_string(), "give --resolver ADDRESS");
+            return finish(names, f);
+        }
+    };
+
+    // The store: the journal (orphans, probe) and the account URL (CAA accounturi).
+    let store = match Store::open(&cfg.state_dir) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            f.warn(
+                GENERAL,
+                "store",
+                format!("cannot open the store: {e}"),
+                "give --state-dir; without it, leftover values cannot be matched to the journal",
+            );
+            None
+        }
+    };
+
+    // Groups: names sharing one `_acme-challenge` name (`*.x` and `x`).
+    let mut groups: Vec<Group> = Vec::new();
+    for id in ids {
+        let challenge = id.challenge_name();
+        match groups.iter_mut().find(|g| g.challenge == challenge) {
+            Some(g) => {
+                g.ids.push(id.clone());
+                g.label = g
+                    .ids
+                    .iter()
+                    .map(Identifier::as_acme)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+            }
+            None => groups.push(Group {
+                label: id.as_acme(),
+                ids: vec![id.clone()],
+                challenge,
+                target: None,
+                zone: None,
+            }),
+        }
+    }
+
+    // Delegation and zone per group.
+    for g in &mut groups {
+        let label = g.label.clone();
+        let target = if cfg.dns.follow_cname {
+            match discovery.follow_cnames(&g.challenge).await {
+                Ok(d) if d.chain.is_empty() => {
+                    f.pass(
+                        &label,
+                        "cname",
+                        format!("no CNAME at {}: the TXT record goes there", g.challenge),
+                    );
+                    d.target().clone()
+                }
+                Ok(d) => {
+                    f.pass(
+                        &label,
+                        "cname",
+                        format!("delegated: {d}; the TXT record goes to {}", d.target()),
+                    );
+                    d.target().clone()
+                }
+                Err(e) => {
+                    f.fail(
+                        &label,
+                        "cname",
+                        e.to_string(),
+                        "fix the _acme-challenge CNAME records, or turn CNAME following off (--no-cname)",
+                    );
+                    continue;
+                }
+            }
+        } else {
+            f.pass(
+                &label,
+                "cname",
+                format!("CNAME following is off: the TXT record goes to {}", g.challenge),
+            );
+            g.challenge.clone()
+        };
+        g.target = Some(target.clone());
+        let from_provider = match &provider {
+            Some(p) => match p.zone_for(&target).await {
+                Ok(z) => z,
+                Err(e) => {
+                    f.fail(&label, "zone", e.to_string(), e.hint());
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let zone = match from_provider {
+            Some(z) => {
+                f.pass(&label, "zone", format!("{target} is in zone {} (from the provider)", z.name));
+                z.name
+            }
+            None => match discovery.find_zone(&target).await {
+                Ok(z) => {
+                    f.pass(&label, "zone", format!("{target} is in zone {z} (SOA via the resolvers)"));
+                    z
+                }
+                Err(e) => {
+                    f.fail(
+                        &label,
+                        "zone",
+                        e.to_string(),
+                        "check the name and that its zone is delegated; give --resolver to ask another resolver",
+                    );
+                    continue;
+                }
+            },
+        };
+        g.zone = Some(zone);
+    }
+
+    // Zone facts: nameservers, each address, serials, split horizon.
+    let zones: BTreeSet<DnsName> = groups.iter().filter_map(|g| g.zone.clone()).collect();
+    let mut facts: BTreeMap<DnsName, ZoneFacts> = BTreeMap::new();
+    for zone in &zones {
+        let fz = check_zone(cfg, &discovery, zone, &mut f).await;
+        facts.insert(zone.clone(), fz);
+    }
+
+    // Leftover values at each target, before the probe.
+    let journal_entries = store
+        .as_ref()
+        .and_then(|s| journal::orphans(s, false).ok())
+        .unwrap_or_default();
+    for g in &groups {
+        let (Some(target), Some(zone)) = (&g.target, &g.zone) else {
+            continue;
+        };
+        let servers = facts.get(zone).map(|z| z.servers.as_slice()).unwrap_or(&[]);
+        check_orphans(g, target, servers, &journal_entries, qt, &mut f).await;
+    }
+
+    // The probe: publish, propagate, remove.
+    match (&provider, opts.probe) {
+        (Some(p), true) => {
+            let records: Vec<ChallengeRecord> = groups
+                .iter()
+                .filter(|g| g.zone.is_some())
+                .map(|g| ChallengeRecord {
+                    fqdn: g.challenge.clone(),
+                    value: String::new(),
+                })
+                .collect();
+            if !records.is_empty() {
+                probe(cfg, p.clone(), store.as_ref(), records, opts, &mut f).await;
+            }
+        }
+        (Some(_), false) => f.warn(
+            GENERAL,
+            "probe",
+            "skipped (--no-probe): credentials, write access and propagation were not tested",
+            "run without --no-probe to publish and remove a test TXT value",
+        ),
+        (None, _) => {}
+    }
+
+    // CAA.
+    check_caa(cfg, &discovery, store.as_ref(), &groups, &mut f).await;
+
+    finish(names, f)
+}
+
+fn finish(names: Vec<String>, f: Findings) -> CheckReport {
+    let findings = f.0;
+    let failed = |a: Area| {
+        findings
+            .iter()
+            .any(|x| x.status == Status::Fail && x.area == a)
+    };
+    let exit_code = if failed(Area::Caa) {
+        EXIT_CAA
+    } else if failed(Area::Settings) {
+        EXIT_SETTINGS
+    } else if failed(Area::Dns) {
+        EXIT_DNS
+    } else {
+        0
+    };
+    CheckReport {
+        ok: exit_code == 0,
+        exit_code,
+        names,
+        findings,
+    }
+}
+
+fn join_addrs(a: &[SocketAddr]) -> String {
+    a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn zone_group(zone: &DnsName) -> String {
+    format!("zone {zone}")
+}
+
+async fn check_zone(
+    cfg: &RunConfig,
+    discovery: &wildcert_dns::Discovery,
+    zone: &DnsName,
+    f: &mut Findings,
+) -> ZoneFacts {
+    let label = zone_group(zone);
+    let qt = cfg.dns.query_timeout;
+    let servers: Vec<AuthServer> = if !cfg.dns.authoritative.is_empty() {
+        let s: Vec<AuthServer> = cfg
+            .dns
+            .authoritative
+            .iter()
+            .map(|a| AuthServer { name: None, addr: *a })
+            .collect();
+        f.pass(
+            &label,
+            "nameservers",
+            format!("checking the given authoritative servers: {}", join_addrs(&cfg.dns.authoritative)),
+        );
+        s
+    } else {
+        match discovery.nameservers(zone).await {
+            Ok(s) => {
+                let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for a in &s {
+                    by_name
+                        .entry(a.name.as_ref().map(ToString::to_string).unwrap_or_default())
+                        .or_default()
+                        .push(a.addr.ip().to_string());
+                }
+                let list = by_name
+                    .iter()
+                    .map(|(n, a)| format!("{n} ({})", a.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                f.pass(&label, "nameservers", format!("NS set: {list}"));
+                s
+            }
+            Err(e) => {
+                f.fail(
+                    &label,
+                    "nameservers",
+                    e.to_string(),
+                    "check the zone's NS records and their A/AAAA records, or give --authoritative",
+                );
+                return ZoneFacts::default();
+            }
+        }
+    };
+
+    // SOA from every address, RD=0.
+    let answers = join_all(
+        servers
+            .iter()
+            .map(|s| query::query(s.addr, zone, RecordType::SOA, false, qt)),
+    )
+    .await;
+    let mut serials: Vec<(AuthServer, u32)> = Vec::new();
+    let mut auth_ns: Option<BTreeSet<DnsName>> = None;
+    for (s, a) in servers.iter().zip(answers) {
+        match a {
+            Ok(m) if m.metadata.response_code != ResponseCode::NoError => f.fail(
+                &label,
+                "nameserver",
+                format!("{s} answers {} for {zone}", rcode_name(m.metadata.response_code)),
+                "the server does not serve the zone: fix its configuration or the NS records",
+            ),
+            Ok(m) if !m.metadata.authoritative => f.fail(
+                &label,
+                "nameserver",
+                format!("{s} answers without the AA bit: it is not authoritative for {zone} (lame delegation)"),
+                "load the zone on this server, or fix the NS records",
+            ),
+            Ok(m) => match soa_serial(&m, zone) {
+                Some(serial) => {
+                    f.pass(
+                        &label,
+                        "nameserver",
+                        format!("{s} answers authoritatively, SOA serial {serial}"),
+                    );
+                    serials.push((s.clone(), serial));
+                }
+                None => f.fail(
+                    &label,
+                    "nameserver",
+                    format!("{s} answers authoritatively but without the SOA of {zone}"),
+                    "check the server's zone configuration",
+                ),
+            },
+            Err(e) if e.is_no_route() => f.warn(
+                &label,
+                "nameserver",
+                format!("{s} not checked: no route from this host ({})", e.short()),
+                "normal on a host without IPv6; the CA reaches it from the internet",
+            ),
+            Err(e) => f.fail(
+                &label,
+                "nameserver",
+                format!("{s} does not answer: {}", e.short()),
+                DEAD_NS_HINT,
+            ),
+        }
+    }
+    // Serial agreement.
+    let distinct: BTreeSet<u32> = serials.iter().map(|(_, n)| *n).collect();
+    match distinct.len() {
+        0 => {}
+        1 => f.pass(
+            &label,
+            "serial",
+            format!(
+                "{} answering server(s) agree on serial {}",
+                serials.len(),
+                distinct.iter().next().copied().unwrap_or_default()
+            ),
+        ),
+        _ => f.warn(
+            &label,
+            "serial",
+            format!(
+                "the nameservers disagree on the SOA serial: {}",
+                serials
+                    .iter()
+                    .map(|(s, n)| format!("{s} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "a secondary lags behind the primary (NOTIFY, also-notify, allow-transfer, refresh timer); \
+             wildcert waits for it, but the CA may ask it",
+        ),
+    }
+    // The authoritative NS set, from the first server that answered.
+    if let Some((s, _)) = serials.first()
+        && let Ok(m) = query::query(s.addr, zone, RecordType::NS, false, qt).await
+    {
+        auth_ns = Some(ns_names(&m, zone));
+    }
+    // Split horizon: the resolvers' view against the authoritative one.
+    let mut resolver_serial = None;
+    let mut resolver_ns = None;
+    for &r in discovery.resolvers() {
+        if let Ok(m) = query::query(r, zone, RecordType::SOA, true, qt).await
+            && m.metadata.response_code == ResponseCode::NoError
+        {
+            resolver_serial = soa_serial(&m, zone);
+            if let Ok(m) = query::query(r, zone, RecordType::NS, true, qt).await {
+                resolver_ns = Some(ns_names(&m, zone));
+            }
+            break;
+        }
+    }
+    let mut differences = Vec::new();
+    if let Some(rs) = resolver_serial
+        && !distinct.is_empty()
+        && !distinct.contains(&rs)
+    {
+        differences.push(format!(
+            "the resolvers see serial {rs}, the nameservers serve {}",
+            distinct.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")
+        ));
+    }
+    if cfg.dns.authoritative.is_empty()
+        && let (Some(r), Some(a)) = (&resolver_ns, &auth_ns)
+        && !r.is_empty()
+        && r != a
+    {
+        differences.push(format!(
+            "the resolvers see NS {}, the nameservers say NS {}",
+            names_list(r),
+            names_list(a)
+        ));
+    }
+    if !differences.is_empty() {
+        f.warn(
+            &label,
+            "split-horizon",
+            format!("the resolvers' view of {zone} differs from the nameservers': {}", differences.join("; ")),
+            "the CA sees the public view: make sure the nameservers the internet asks get the records \
+             (give --resolver with a public resolver, --authoritative for the public servers)",
+        );
+    } else if resolver_serial.is_some() {
+        f.pass(
+            &label,
+            "split-horizon",
+            "the resolvers and the nameservers agree on the zone (serial and NS set)",
+        );
+    }
+    ZoneFacts { servers }
+}
+
+fn soa_serial(m: &Message, zone: &DnsName) -> Option<u32> {
+    let want = query::to_hickory(zone);
+    m.answers.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) if r.name == want => Some(soa.serial),
+        _ => None,
+    })
+}
+
+fn ns_names(m: &Message, zone: &DnsName) -> BTreeSet<DnsName> {
+    let want = query::to_hickory(zone);
+    m.answers
+        .iter()
+        .filter(|r| r.name == want)
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => query::from_hickory(&ns.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn names_list(s: &BTreeSet<DnsName>) -> String {
+    s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+async fn check_orphans(
+    g: &Group,
+    target: &DnsName,
+    servers: &[AuthServer],
+    journal_entries: &[(journal::JournalHandle, journal::JournalEntry)],
+    qt: Duration,
+    f: &mut Findings,
+) {
+    if servers.is_empty() {
+        return;
+    }
+    let answers = join_all(
+        servers
+            .iter()
+            .map(|s| query::query(s.addr, target, RecordType::TXT, false, qt)),
+    )
+    .await;
+    let mut values: BTreeSet<String> = BTreeSet::new();
+    for m in answers.into_iter().flatten() {
+        values.extend(query::txt_values(&m, target));
+    }
+    if values.is_empty() {
+        f.pass(&g.label, "orphans", format!("no TXT values at {target}"));
+        return;
+    }
+    let mut ours: Vec<(String, String)> = Vec::new();
+    let mut foreign: Vec<String> = Vec::new();
+    for v in &values {
+        let entry = journal_entries.iter().find(|(_, e)| {
+            e.plan
+                .zones
+                .iter()
+                .any(|z| z.records.values(target).any(|x| x == v))
+        });
+        match entry {
+            Some((h, e)) => ours.push((v.clone(), format!("{} (provider {})", h.path().display(), e.provider))),
+            None => foreign.push(v.clone()),
+        }
+    }
+    if !ours.is_empty() {
+        f.warn(
+            &g.label,
+            "orphans",
+            format!(
+                "{} value(s) at {target} left by an interrupted wildcert run: {}",
+                ours.len(),
+                ours.iter().map(|(v, j)| format!("\"{v}\" in journal {j}")).collect::<Vec<_>>().join(", ")
+            ),
+            "remove them with `wildcert renew` (or any `wildcert issue`) using the same --state-dir: \
+             every run first removes what the journal lists",
+        );
+    }
+    if !foreign.is_empty() {
+        f.warn(
+            &g.label,
+            "orphans",
+            format!(
+                "{} value(s) at {target} not published by this wildcert (not in its journal): {}",
+                foreign.len(),
+                foreign.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ")
+            ),
+            "not ours, so wildcert leaves them alone; they do not block issuance — if they are stale \
+             (another ACME client, a manual test), remove them at the DNS provider",
+        );
+    }
+}
+
+async fn probe(
+    cfg: &RunConfig,
+    provider: Arc<dyn DnsProvider>,
+    store: Option<&Store>,
+    mut records: Vec<ChallengeRecord>,
+    opts: &CheckOptions,
+    f: &mut Findings,
+) {
+    let value = format!("wildcert-check-{:016x}", rand::random::<u64>());
+    for r in &mut records {
+        r.value = value.clone();
+    }
+    let dns = Dns01::new(provider.clone(), cfg.dns.clone());
+    let plan = match dns.plan(&records).await {
+        Ok(p) => p,
+        Err(e) => {
+            f.fail(GENERAL, "probe", format!("cannot plan the probe: {e}"), e.hint());
+            return;
+        }
+    };
+    let entry = store.and_then(|s| match journal::record(s, &opts.provider_id, &plan) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            warn!("cannot write the journal for the probe: {e}");
+            None
+        }
+    });
+    let t = Instant::now();
+    let published = match dns.publish(&plan).await {
+        Ok(p) => p,
+        Err(e) => {
+            let group = failed_zone_group(&e, &plan);
+            f.fail(&group, "probe", format!("publishing the probe failed: {e}"), e.hint());
+            if let Some(entry) = entry {
+                let _ = entry.remove();
+            }
+            return;
+        }
+    };
+    let publish_ms = t.elapsed().as_millis();
+    for z in &plan.zones {
+        let at = z.records.names().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        f.pass(
+            &zone_group(&z.zone.name),
+            "probe",
+            format!(
+                "published TXT \"{value}\" at {at} via {} in {publish_ms} ms: credentials accepted, zone writable",
+                provider.name()
+            ),
+        );
+    }
+    match dns.wait_propagated(&published).await {
+        Ok(report) => {
+            for v in &report.servers {
+                let after = v.ready_after.map(|d| d.as_secs_f64()).unwrap_or_default();
+                let msg = format!("{} served the probe after {after:.2} s", v.server);
+                if v.ready_after.is_some() {
+                    f.pass(&zone_group(&v.zone), "propagation", msg);
+                } else {
+                    f.warn(
+                        &zone_group(&v.zone),
+                        "propagation",
+                        format!("{} {}", v.server, v.state),
+                        "normal on a host without IPv6",
+                    );
+                }
+            }
+        }
+        Err(Dns01Error::Propagation(PropagationError::Timeout { after, pending })) => {
+            for v in &pending {
+                f.fail(
+                    &zone_group(&v.zone),
+                    "propagation",
+                    format!("{} did not serve the probe within {} s: {}", v.server, after.as_secs(), v.state),
+                    match &v.state {
+                        wildcert_dns::ServerState::Failed { .. } => DEAD_NS_HINT.to_string(),
+                        _ => "a slow or stuck secondary: check zone transfers from the primary, or raise \
+                              --propagation-timeout"
+                            .to_string(),
+                    },
+                );
+            }
+        }
+        Err(e) => f.fail(GENERAL, "propagation", e.to_string(), e.hint()),
+    }
+    // Always remove it, then confirm it is gone.
+    match dns.cleanup(&plan).await {
+        Ok(()) => {
+            if let Some(entry) = entry {
+                let _ = entry.remove();
+            }
+            confirm_removed(cfg, &plan, &value, f).await;
+        }
+        Err(e) => f.fail(
+            GENERAL,
+            "cleanup",
+            format!("removing the probe failed: {e}"),
+            format!(
+                "remove TXT \"{value}\" by hand; the journal keeps it, so the next `wildcert renew`/`issue` retries"
+            ),
+        ),
+    }
+}
+
+fn failed_zone_group(e: &Dns01Error, plan: &Plan) -> String {
+    match e {
+        Dns01Error::Provider { zone, .. } => plan
+            .zones
+            .iter()
+            .find(|z| z.zone.name.as_str() == zone)
+            .map(|z| zone_group(&z.zone.name))
+            .unwrap_or_else(|| GENERAL.to_string()),
+        _ => GENERAL.to_string(),
+    }
+}
+
+/// Poll every server (bounded by the propagation timeout) until the probe is gone.
+async fn confirm_removed(cfg: &RunConfig, plan: &Plan, value: &str, f: &mut Findings) {
+    let start = Instant::now();
+    let limit = cfg.dns.propagation_timeout;
+    let qt = cfg.dns.query_timeout;
+    for z in &plan.zones {
+        let mut pending: Vec<&AuthServer> = z.servers.iter().collect();
+        let mut pause = Duration::from_millis(100);
+        // Bounded: by time (limit) and by count (every pause grows to 1 s at most).
+        for _ in 0..10_000 {
+            let answers = join_all(pending.iter().map(|s| async move {
+                for name in z.records.names() {
+                    match query::query(s.addr, name, RecordType::TXT, false, qt).await {
+                        Ok(m) if query::txt_values(&m, name).iter().any(|v| v == value) => return true,
+                        Ok(_) => {}
+                        // A dead server does not serve it either; the nameserver check says so.
+                        Err(_) => {}
+                    }
+                }
+                false
+            }))
+            .await;
+            pending = pending
+                .into_iter()
+                .zip(answers)
+                .filter_map(|(s, still)| still.then_some(s))
+                .collect();
+            if pending.is_empty() || start.elapsed() >= limit {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 3 / 2).min(Duration::from_secs(1));
+        }
+        let group = zone_group(&z.zone.name);
+        if pending.is_empty() {
+            f.pass(
+                &group,
+                "cleanup",
+                format!("probe removed; gone from every nameserver after {:.2} s", start.elapsed().as_secs_f64()),
+            );
+        } else {
+            f.warn(
+                &group,
+                "cleanup",
+                format!(
+                    "probe removed at the provider, but still served after {} s by {}",
+                    limit.as_secs(),
+                    pending.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ),
+                "a lagging secondary drops it at its next zone transfer; nothing to do unless it never does",
+            );
+        }
+    }
+}
+
+/// The stored account URL for this CA, if any.
+fn stored_account_url(store: &Store, directory_url: &str) -> Option<String> {
+    let dir = store.account_dir(&ca_dir_name(directory_url), "default").ok()?;
+    read_json::<AccountRecord>(&dir.join("account.json"))
+        .ok()
+        .flatten()
+        .map(|r| r.url)
+}
+
+async fn check_caa(
+    cfg: &RunConfig,
+    discovery: &wildcert_dns::Discovery,
+    store: Option<&Store>,
+    groups: &[Group],
+    f: &mut Findings,
+) {
+    let identities = match acme_client(cfg).await {
+        Ok(c) => {
+            let ids = c.directory().meta.caa_identities.clone();
+            if ids.is_empty() {
+                f.warn(
+                    GENERAL,
+                    "ca",
+                    format!("the CA's directory ({}) lists no caaIdentities", cfg.directory_url),
+                    "CAA can only be judged for records that forbid every CA; the CA checks the rest itself",
+                );
+            } else {
+                f.pass(
+                    GENERAL,
+                    "ca",
+                    format!("the CA ({}) names itself in CAA as {}", cfg.directory_url, ids.join(", ")),
+                );
+            }
+            ids
+        }
+        Err(e) => {
+            f.warn(
+                GENERAL,
+                "ca",
+                format!("cannot read the CA's directory: {e}"),
+                format!("{}; CAA records are judged without the CA's identities", e.hint()),
+            );
+            Vec::new()
+        }
+    };
+    let account = store.and_then(|s| stored_account_url(s, &cfg.directory_url));
+    let resolver = CaaResolver::new(discovery.resolvers().to_vec(), cfg.dns.query_timeout);
+    let policy = CaaPolicy {
+        identities: &identities,
+        account_uri: account.as_deref(),
+        method: DNS01,
+    };
+    for g in groups {
+        let reports = join_all(g.ids.iter().map(|id| resolver.check(id, &policy))).await;
+        for r in reports {
+            let prefix = if g.ids.len() > 1 {
+                format!("{}: ", r.name)
+            } else {
+                String::new()
+            };
+            match &r.verdict {
+                CaaVerdict::Allowed(why) => f.pass(&g.label, "caa", format!("{prefix}{why}")),
+                CaaVerdict::Forbidden(why) => f.push(
+                    &g.label,
+                    "caa",
+                    Status::Fail,
+                    format!("{prefix}{why}"),
+                    Some(caa_hint(&identities)),
+                    Area::Caa,
+                ),
+                CaaVerdict::Undetermined(why) => {
+                    let hint = if why.contains("accounturi") {
+                        "register the account first (`wildcert account register`), then check again".to_string()
+                    } else if identities.is_empty() {
+                        "nothing to do if the record names your CA".to_string()
+                    } else {
+                        "check the resolvers (--resolver); the CA must be able to look CAA up".to_string()
+                    };
+                    f.push(&g.label, "caa", Status::Warn, format!("{prefix}{why}"), Some(hint), Area::Caa)
+                }
+            }
+        }
+    }
+}
+
+fn caa_hint(identities: &[String]) -> String {
+    let ca = identities.first().map(String::as_str).unwrap_or("<the CA's domain>");
+    format!(
+        "add `0 issue \"{ca}\"` (for wildcards `0 issuewild \"{ca}\"`) to the CAA set named above, \
+         fix its accounturi/validationmethods, or remove the critical unknown tag"
+    )
+}
+
+/// The CAA check before an order: `Err((cert name, IssueError::Caa))` when a CAA record
+/// forbids the CA for one of the names. Undecidable cases only log a warning; with
+/// `caa_check` off, or a CA without `caaIdentities`, nothing is looked up.
+pub async fn caa_gate(
+    cfg: &RunConfig,
+    account: &Account,
+    req: &IssueRequest,
+) -> Result<(), (String, IssueError)> {
+    if !cfg.caa_check {
+        return Ok(());
+    }
+    // Bad names are reported by the order step itself.
+    let Ok(v) = validate(req) else { return Ok(()) };
+    let identities = &account.client().directory().meta.caa_identities;
+    if identities.is_empty() {
+        debug!("the CA lists no caaIdentities: CAA not checked before the order");
+        return Ok(());
+    }
+    let resolvers = if cfg.dns.resolvers.is_empty() {
+        match wildcert_dns::Discovery::system(cfg.dns.query_timeout).await {
+            Ok(d) => d.resolvers().to_vec(),
+            Err(e) => {
+                warn!("CAA not checked before the order: {e}");
+                return Ok(());
+            }
+        }
+    } else {
+        cfg.dns.resolvers.clone()
+    };
+    let resolver = CaaResolver::new(resolvers, cfg.dns.query_timeout);
+    let policy = CaaPolicy {
+        identities,
+        account_uri: Some(account.url()),
+        method: DNS01,
+    };
+    let reports = join_all(v.identifiers.iter().map(|id| resolver.check(id, &policy))).await;
+    for r in reports {
+        match r.verdict {
+            CaaVerdict::Forbidden(reason) => {
+                warn!(name = %r.name, "CAA forbids issuance: {reason}");
+                return Err((
+                    v.cert_name.clone(),
+                    IssueError::Caa {
+                        name: r.name,
+                        reason,
+                    },
+                ));
+            }
+            CaaVerdict::Undetermined(reason) => {
+                warn!(name = %r.name, "CAA could not be decided (ordering anyway): {reason}")
+            }
+            CaaVerdict::Allowed(reason) => debug!(name = %r.name, "CAA: {reason}"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_prefers_caa_then_settings_then_dns() {
+        let mut f = Findings::default();
+        f.pass("g", "a", "ok");
+        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, 0);
+        f.warn("g", "b", "hmm", "h");
+        let r = finish(vec![], Findings(f.0.clone()));
+        assert!(r.ok);
+        f.fail("g", "c", "bad", "h");
+        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, EXIT_DNS);
+        f.push("g", "provider", Status::Fail, "x", None, Area::Settings);
+        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, EXIT_SETTINGS);
+        f.push("g", "caa", Status::Fail, "x", None, Area::Caa);
+        let r = finish(vec!["a".into()], Findings(f.0.clone()));
+        assert_eq!(r.exit_code, EXIT_CAA);
+        assert!(!r.ok);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["findings"][0]["status"], "pass");
+        assert!(json["findings"][0].get("hint").is_none());
+        assert_eq!(json["findings"][1]["hint"], "h");
+    }
+}

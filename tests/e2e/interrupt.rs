@@ -1,0 +1,279 @@
+//! Interruptions (issue 7): SIGTERM/SIGINT while waiting for propagation remove the records
+//! before exit (130); `kill -9` leaves a journal the next run cleans up before issuing; and
+//! `live/` is never half-written, wherever the process is killed.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wildcert_testkit::{BindOptions, PebbleOptions};
+
+use crate::faults::{assert_live_whole, journal_entries, lab_with};
+use crate::lab::{Lab, RUN_LIMIT};
+
+/// A running `wildcert` with its stderr going to a file we can poll.
+struct Running {
+    child: Child,
+    stderr_path: std::path::PathBuf,
+    started: Instant,
+}
+
+impl Running {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Wait (bounded) until stderr contains `needle`; false if the process ended first.
+    fn wait_for(&mut self, needle: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return self.stderr().contains(needle);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Wait (bounded) for the exit; returns (code, stdout, stderr).
+    fn finish(mut self, limit: Duration) -> (Option<i32>, String, String) {
+        let start = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if start.elapsed() > limit => {
+                    let _ = self.child.kill();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("wait: {e}"),
+            }
+        }
+        let status = self.child.wait().expect("wait");
+        let mut out = String::new();
+        if let Some(mut s) = self.child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        (status.code(), out, self.stderr())
+    }
+}
+
+fn spawn(lab: &Lab, args: &[&str], tag: &str) -> Running {
+    let stderr_path = lab.state_dir().join(format!("stderr-{tag}.log"));
+    let file = std::fs::File::create(&stderr_path).expect("stderr file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wildcert"));
+    cmd.arg("--server")
+        .arg(lab.pebble.directory_url())
+        .arg("--ca-bundle")
+        .arg(lab.pebble.ca_cert_path())
+        .arg("--state-dir")
+        .arg(lab.state_dir())
+        .arg("--agree-tos")
+        .arg("--email")
+        .arg("e2e@example.test")
+        .arg("--resolver")
+        .arg(lab.bind.prompt_secondary_addr().to_string())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RFC2136_NAMESERVER", lab.bind.primary_addr().to_string())
+        .env("RFC2136_TSIG_FILE", lab.bind.tsig_key_file_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(file));
+    Running {
+        child: cmd.spawn().expect("wildcert starts"),
+        stderr_path,
+        started: Instant::now(),
+    }
+}
+
+const WAITING: &str = "waiting until every authoritative";
+
+/// A dead address as the only server the propagation check asks: the run waits there
+/// (up to 60 s) with its records published, until we interrupt it.
+fn stuck_args(dead: &str) -> Vec<String> {
+    [
+        "--authoritative",
+        dead,
+        "--propagation-timeout",
+        "60s",
+        "issue",
+        "-d",
+        "*.example.test",
+        "-d",
+        "example.test",
+        "--dns",
+        "rfc2136",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn dead_addr() -> String {
+    format!("127.0.0.1:{}", wildcert_testkit::free_port().expect("port"))
+}
+
+fn interrupt_while_waiting(sig: &str) {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let dead = dead_addr();
+    let args = stuck_args(&dead);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = spawn(&lab, &argv, sig);
+    assert!(
+        run.wait_for(WAITING, Duration::from_secs(60)),
+        "never reached the propagation wait:\n{}",
+        run.stderr()
+    );
+    // The records are out there now.
+    let published = lab.primary_txt("_acme-challenge.example.test");
+    assert_eq!(published.len(), 2, "{}", run.stderr());
+    assert_eq!(journal_entries(&lab).len(), 1, "{}", run.stderr());
+    let signalled = Instant::now();
+    run.signal(sig);
+    let (code, _out, err) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(130), "{err}");
+    assert!(signalled.elapsed() < Duration::from_secs(30), "slow to stop: {err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Right after exit: nothing on the primary, no journal entry, no certificate.
+    assert!(lab.primary_txt("_acme-challenge.example.test").is_empty(), "{err}");
+    assert!(journal_entries(&lab).is_empty(), "{err}");
+    assert!(!lab.live("example.test").exists());
+}
+
+#[test]
+fn sigterm_while_waiting_removes_records_and_exits_130() {
+    interrupt_while_waiting("TERM");
+}
+
+#[test]
+fn sigint_while_waiting_removes_records_and_exits_130() {
+    interrupt_while_waiting("INT");
+}
+
+#[test]
+fn kill_9_leaves_a_journal_that_the_next_run_cleans_up() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let dead = dead_addr();
+    let args = stuck_args(&dead);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = spawn(&lab, &argv, "kill9");
+    assert!(
+        run.wait_for(WAITING, Duration::from_secs(60)),
+        "never reached the propagation wait:\n{}",
+        run.stderr()
+    );
+    run.signal("KILL");
+    let (code, _out, err) = run.finish(Duration::from_secs(10));
+    assert_eq!(code, None, "killed by a signal: {err}");
+    // The journal says what was published; the records are still there.
+    let left = journal_entries(&lab);
+    assert_eq!(left.len(), 1, "{err}");
+    let entry = std::fs::read_to_string(lab.state_dir().join("journal").join(&left[0]))
+        .expect("journal entry");
+    assert!(entry.contains("_acme-challenge.example.test"), "{entry}");
+    let stale = lab.primary_txt("_acme-challenge.example.test");
+    assert_eq!(stale.len(), 2, "{err}");
+
+    // The next run removes them first, then issues.
+    let next = lab.wildcert(
+        &[
+            "--json",
+            "issue",
+            "-d",
+            "*.example.test",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+        ],
+        &[],
+    );
+    assert_eq!(next.code, Some(0), "{}", next.all());
+    assert!(
+        next.stderr.contains("removing records left by an interrupted run"),
+        "{}",
+        next.all()
+    );
+    assert!(journal_entries(&lab).is_empty(), "{}", next.all());
+    let now = lab.primary_txt("_acme-challenge.example.test");
+    assert!(
+        now.iter().all(|v| !stale.contains(v)),
+        "stale values survived: {now:?}"
+    );
+    assert!(now.is_empty(), "{}", next.all());
+    assert_live_whole(&lab.live("example.test"), "after recovery");
+}
+
+#[test]
+fn kill_9_at_many_points_never_leaves_live_half_written() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let name = "www.example.test";
+    let args = ["issue", "-d", name, "--dns", "rfc2136"];
+    // A first version, so later kills are "forced renewals" with a previous version to keep.
+    let first = lab.wildcert(&args, &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let live = lab.live(name);
+    let archive = lab.state_dir().join("certs").join(name).join("archive");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    // Bounded: 10 kill points from 0.2 s to ~6 s, and an overall time bound.
+    let delays_ms = [200u64, 400, 700, 1000, 1400, 1900, 2500, 3300, 4300, 6000];
+    for (i, delay) in delays_ms.iter().enumerate() {
+        if Instant::now() > deadline {
+            break;
+        }
+        // What live/ points at before this run (the previous version).
+        let prev_target = std::fs::read_link(&live).expect("live is a symlink");
+        let prev_files: Vec<String> = ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"]
+            .iter()
+            .map(|f| std::fs::read_to_string(live.join(f)).expect("live file"))
+            .collect();
+        let mut run = spawn(&lab, &args, &format!("k{i}"));
+        std::thread::sleep(Duration::from_millis(*delay));
+        let finished_already = matches!(run.child.try_wait(), Ok(Some(_)));
+        if !finished_already {
+            run.signal("KILL");
+        }
+        let started = run.started;
+        let (code, _out, err) = run.finish(RUN_LIMIT);
+        let context = format!("kill after {delay} ms (run {i}, {:?}): exit {code:?}\n{err}", started.elapsed());
+        assert!(!err.contains("panicked"), "{context}");
+        assert_live_whole(&live, &context);
+        // The previous version is intact in the archive whatever happened.
+        let prev_dir = live.parent().expect("cert dir").join(&prev_target);
+        for (f, text) in ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"]
+            .iter()
+            .zip(&prev_files)
+        {
+            let now = std::fs::read_to_string(prev_dir.join(f)).expect("previous version file");
+            assert_eq!(&now, text, "previous version's {f} changed; {context}");
+        }
+        assert!(archive.exists(), "{context}");
+    }
+    // Whatever the kills left, one more run cleans the journal and issues.
+    let last = lab.wildcert(&args, &[]);
+    assert_eq!(last.code, Some(0), "{}", last.all());
+    assert!(journal_entries(&lab).is_empty(), "{}", last.all());
+    assert!(lab.primary_txt(&format!("_acme-challenge.{name}")).is_empty());
+    assert_live_whole(&live, "after the final run");
+}
