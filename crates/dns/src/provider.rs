@@ -122,7 +122,7 @@ impl ProviderError {
         let tsig = matches!(self.provider(), "rfc2136");
         match self {
             ProviderError::Auth { .. } if tsig => {
-                "check the TSIG key name, secret and algorithm against the server's key, and the clock (BADTIME)"
+                "check the TSIG credentials (key name, secret, algorithm) against the server's key, and the clock (BADTIME)"
             }
             ProviderError::Auth { .. } => "check the credentials and that they may edit DNS records of this zone",
             ProviderError::ZoneNotFound { .. } => {
