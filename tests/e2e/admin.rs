@@ -232,10 +232,36 @@ fn account_register_show_and_rollover() {
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("account register"), "{}", run.all());
 
+    // Pebble has terms of service: without --agree-tos, exit 2 naming them.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wildcert"));
+    cmd.arg("--server")
+        .arg(lab.pebble.directory_url())
+        .arg("--ca-bundle")
+        .arg(lab.pebble.ca_cert_path())
+        .arg("--state-dir")
+        .arg(lab.state_dir())
+        .args(["account", "register"])
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let run = crate::lab::run_bounded(cmd, crate::lab::RUN_LIMIT);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("terms of service") && run.stderr.contains("--agree-tos"),
+        "{}",
+        run.all()
+    );
+
     let run = lab.wildcert(&["--json", "account", "register"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let v = json(&run);
     let url = v["account"]["url"].as_str().expect("url").to_string();
+    assert!(
+        v["account"]["terms_of_service"].is_string(),
+        "{}",
+        run.all()
+    );
     assert_eq!(v["account"]["registered_now"], true);
     assert_eq!(v["account"]["ca"]["status"], "valid");
     assert_eq!(v["account"]["key"]["key_type"], "ec256");

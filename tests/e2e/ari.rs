@@ -20,8 +20,14 @@ struct AriServer {
 }
 
 fn start_ari(pebble_directory: serde_json::Value, window: Window) -> AriServer {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let base = format!("http://{addr}");
     let mut directory = pebble_directory;
@@ -63,17 +69,33 @@ fn start_ari(pebble_directory: serde_json::Value, window: Window) -> AriServer {
             });
         }
     });
-    AriServer { url: format!("{base}/dir"), requests, _runtime: runtime }
+    AriServer {
+        url: format!("{base}/dir"),
+        requests,
+        _runtime: runtime,
+    }
 }
 
 #[test]
 fn renew_follows_the_ari_window() {
-    let Some(lab) = Lab::start(BindOptions::default(), false) else { return };
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
     wildcert_testkit::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     let client = lab.pebble.http_client().expect("client");
     let directory: serde_json::Value = rt
-        .block_on(async { client.get(lab.pebble.directory_url()).send().await?.json().await })
+        .block_on(async {
+            client
+                .get(lab.pebble.directory_url())
+                .send()
+                .await?
+                .json()
+                .await
+        })
         .expect("pebble directory");
     let window: Window = Arc::new(Mutex::new((30 * 86400, 31 * 86400)));
     let ari = start_ari(directory, window.clone());
@@ -97,8 +119,22 @@ fn renew_follows_the_ari_window() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     let v = json(&run);
     assert_eq!(v["summary"]["skipped"], 1, "{}", run.all());
-    assert!(v["certificates"][0]["detail"].as_str().unwrap_or("").contains("ARI"), "{}", run.all());
-    assert!(ari.requests.lock().expect("lock").iter().any(|p| p.starts_with("/ari/")), "no renewalInfo request");
+    assert!(
+        v["certificates"][0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ARI"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        ari.requests
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|p| p.starts_with("/ari/")),
+        "no renewalInfo request"
+    );
 
     // The CA moves the window into the past (e.g. a revocation incident): renewed now,
     // long before 1/3 of the lifetime is left.
@@ -107,6 +143,17 @@ fn renew_follows_the_ari_window() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     let v = json(&run);
     assert_eq!(v["summary"]["renewed"], 1, "{}", run.all());
-    assert!(v["certificates"][0]["detail"].as_str().unwrap_or("").contains("ARI"), "{}", run.all());
-    assert!(lab.state_dir().join("certs/ari/archive/2/cert.pem").exists());
+    assert!(
+        v["certificates"][0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ARI"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        lab.state_dir()
+            .join("certs/ari/archive/2/cert.pem")
+            .exists()
+    );
 }

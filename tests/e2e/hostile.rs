@@ -56,6 +56,9 @@ fn hostile_names_are_refused_before_anything_is_published() {
         ("under_score.example.test", "character"),
         ("test", "single label"),
         ("xn--zz.example.test", "IDNA"),
+        ("xn--bcher-kvb.example.test", "IDNA"),
+        ("a\u{2488}.example.test", "IDNA"),
+        ("a\u{200d}b.example.test", "IDNA"),
     ];
     for (name, why) in cases {
         let domain = format!("--domain={name}");

@@ -4,6 +4,7 @@
 //! propagation checker really waited for every nameserver.
 
 mod admin;
+mod check;
 mod cloudflare;
 mod exec;
 mod faults;

@@ -32,7 +32,9 @@ fn certs() -> Vec<(&'static str, &'static [&'static str])> {
 
 #[test]
 fn fresh_config_issues_all_then_skips_then_forced_renewal_keeps_archive() {
-    let Some(lab) = Lab::start(BindOptions::default(), false) else { return };
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
     let hook_out = lab.state_dir().join("hook.log");
     let config = write_config(&lab, &certs(), &hook_out);
     let cfg = config.to_str().expect("utf-8");
@@ -48,36 +50,77 @@ fn fresh_config_issues_all_then_skips_then_forced_renewal_keeps_archive() {
     // The hook ran once per certificate with its variables.
     let log = std::fs::read_to_string(&hook_out).expect("hook log");
     assert_eq!(log.lines().count(), 3, "{log}");
-    let apex_line = log.lines().find(|l| l.starts_with("apex ")).expect("apex hook line");
-    assert!(apex_line.contains(&format!("apex 1 {}", lab.live("apex").join("fullchain.pem").display())), "{apex_line}");
-    assert!(apex_line.contains("*.example.test example.test"), "{apex_line}");
+    let apex_line = log
+        .lines()
+        .find(|l| l.starts_with("apex "))
+        .expect("apex hook line");
+    assert!(
+        apex_line.contains(&format!(
+            "apex 1 {}",
+            lab.live("apex").join("fullchain.pem").display()
+        )),
+        "{apex_line}"
+    );
+    assert!(
+        apex_line.contains("*.example.test example.test"),
+        "{apex_line}"
+    );
     // The zone is back to how it was.
     assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
-    assert!(lab.primary_txt("_acme-challenge.api.example.test").is_empty());
+    assert!(
+        lab.primary_txt("_acme-challenge.api.example.test")
+            .is_empty()
+    );
 
     // 2. Nothing due: a quick skip of all three, no hook.
     let run = lab.wildcert(&["--config", cfg, "--json", "renew"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(json(&run)["summary"]["skipped"], 3, "{}", run.all());
-    assert_eq!(std::fs::read_to_string(&hook_out).expect("hook log").lines().count(), 3);
+    assert_eq!(
+        std::fs::read_to_string(&hook_out)
+            .expect("hook log")
+            .lines()
+            .count(),
+        3
+    );
 
     // 3. Forced renewal of one: archive keeps version 1, live moves to version 2.
     let before = std::fs::read_to_string(lab.live("www").join("cert.pem")).expect("cert");
-    let run = lab.wildcert(&["--config", cfg, "--json", "renew", "--force", "--cert-name", "www"], &[]);
+    let run = lab.wildcert(
+        &[
+            "--config",
+            cfg,
+            "--json",
+            "renew",
+            "--force",
+            "--cert-name",
+            "www",
+        ],
+        &[],
+    );
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(json(&run)["summary"]["renewed"], 1, "{}", run.all());
     let after = std::fs::read_to_string(lab.live("www").join("cert.pem")).expect("cert");
     assert_ne!(before, after);
     let archived = lab.state_dir().join("certs/www/archive/1/cert.pem");
-    assert_eq!(std::fs::read_to_string(archived).expect("archive v1"), before);
-    assert!(lab.state_dir().join("certs/www/archive/2/cert.pem").exists());
+    assert_eq!(
+        std::fs::read_to_string(archived).expect("archive v1"),
+        before
+    );
+    assert!(
+        lab.state_dir()
+            .join("certs/www/archive/2/cert.pem")
+            .exists()
+    );
     let log = std::fs::read_to_string(&hook_out).expect("hook log");
     assert!(log.lines().any(|l| l.starts_with("www 2 ")), "{log}");
 }
 
 #[test]
 fn concurrent_renews_do_not_issue_twice_or_corrupt() {
-    let Some(lab) = Lab::start(BindOptions::default(), false) else { return };
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
     let hook_out = lab.state_dir().join("hook.log");
     let config = write_config(&lab, &certs()[..2], &hook_out);
     let cfg = config.to_str().expect("utf-8").to_string();
@@ -91,11 +134,22 @@ fn concurrent_renews_do_not_issue_twice_or_corrupt() {
     for run in [&a, &b] {
         assert!(matches!(run.code, Some(0) | Some(5)), "{}", run.all());
     }
-    assert!(a.code == Some(0) || b.code == Some(0), "{}\n{}", a.all(), b.all());
+    assert!(
+        a.code == Some(0) || b.code == Some(0),
+        "{}\n{}",
+        a.all(),
+        b.all()
+    );
     for name in ["apex", "www"] {
         let archive = lab.state_dir().join("certs").join(name).join("archive");
         let versions = std::fs::read_dir(&archive).expect("archive").count();
-        assert_eq!(versions, 1, "{name}: issued twice\n{}\n{}", a.all(), b.all());
+        assert_eq!(
+            versions,
+            1,
+            "{name}: issued twice\n{}\n{}",
+            a.all(),
+            b.all()
+        );
         assert!(lab.live(name).join("privkey.pem").exists());
     }
     assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
@@ -103,7 +157,9 @@ fn concurrent_renews_do_not_issue_twice_or_corrupt() {
 
 #[test]
 fn renew_without_certificates_is_a_clear_error() {
-    let Some(lab) = Lab::start(BindOptions::default(), false) else { return };
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
     let path = lab.state_dir().join("empty.toml");
     std::fs::write(&path, "[acme]\n").expect("write");
     let run = lab.wildcert(&["--config", path.to_str().expect("utf-8"), "renew"], &[]);

@@ -224,7 +224,10 @@ impl AcmeClient {
             // waited out for requests that are safe to repeat; long ones go to the caller.
             let short_rate_limit = err.is_problem(&ProblemType::RateLimited)
                 && err.retry_after().is_some_and(|d| d <= SHORT_RATE_LIMIT);
-            if (server_error || short_rate_limit) && repeat == Repeat::Safe && failures + 1 < SAFE_ATTEMPTS {
+            if (server_error || short_rate_limit)
+                && repeat == Repeat::Safe
+                && failures + 1 < SAFE_ATTEMPTS
+            {
                 failures += 1;
                 tokio::time::sleep(retry_pause(failures, err.retry_after())).await;
                 continue;

@@ -94,12 +94,7 @@ fn render(r: &CheckReport, quiet: bool) -> String {
             groups.push(&f.group);
         }
     }
-    let width = r
-        .findings
-        .iter()
-        .map(|f| f.check.len())
-        .max()
-        .unwrap_or(0);
+    let width = r.findings.iter().map(|f| f.check.len()).max().unwrap_or(0);
     let mut s = String::new();
     for g in groups {
         let lines: Vec<_> = r
@@ -165,7 +160,12 @@ mod tests {
             names: vec!["example.test".into()],
             findings: vec![
                 finding("general", "provider", Status::Pass, None),
-                finding("zone example.test", "nameserver", Status::Fail, Some("fix it")),
+                finding(
+                    "zone example.test",
+                    "nameserver",
+                    Status::Fail,
+                    Some("fix it"),
+                ),
                 finding("general", "ca", Status::Warn, Some("meh")),
             ],
         };
@@ -175,13 +175,16 @@ mod tests {
             "[general]\n\
              PASS  provider    provider message\n\
              WARN  ca          ca message\n\
-             \x20           hint: meh\n\
+             \x20                 hint: meh\n\
              [zone example.test]\n\
              FAIL  nameserver  nameserver message\n\
-             \x20           hint: fix it\n\
+             \x20                 hint: fix it\n\
              FAILED: 1 pass, 1 warn, 1 fail (exit 3)\n"
         );
         let quiet = render(&r, true);
-        assert!(!quiet.contains("PASS") && quiet.contains("FAIL  nameserver"), "{quiet}");
+        assert!(
+            !quiet.contains("PASS") && quiet.contains("FAIL  nameserver"),
+            "{quiet}"
+        );
     }
 }

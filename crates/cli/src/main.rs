@@ -81,10 +81,10 @@ pub(crate) struct Loaded {
 
 pub(crate) fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
     let mut settings = Settings::load(g.config.as_deref())?;
-    let file = match &g.config {
-        Some(p) => Some((p.clone(), std::fs::read_to_string(p).unwrap_or_default())),
-        None => None,
-    };
+    let file = g
+        .config
+        .as_ref()
+        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap_or_default()));
     // Flags win over everything.
     if let Some(v) = &g.server {
         settings.acme.server = Some(v.clone());
@@ -119,7 +119,10 @@ pub(crate) fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
     Ok(Loaded { settings, file })
 }
 
-pub(crate) fn build_provider(name: &str, loaded: &Loaded) -> Result<Arc<dyn DnsProvider>, IssueError> {
+pub(crate) fn build_provider(
+    name: &str,
+    loaded: &Loaded,
+) -> Result<Arc<dyn DnsProvider>, IssueError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let source = loaded
         .file
@@ -172,8 +175,12 @@ async fn run_main(global: Global, command: Command, out: &output::Output) -> Exi
                 Ok(issued) => {
                     let report = match &hook {
                         Some(cmd) => Some(
-                            wildcert_manager::hooks::run_deploy_hook(cmd, &issued, wildcert_manager::hooks::DEFAULT_HOOK_TIMEOUT)
-                                .await,
+                            wildcert_manager::hooks::run_deploy_hook(
+                                cmd,
+                                &issued,
+                                wildcert_manager::hooks::DEFAULT_HOOK_TIMEOUT,
+                            )
+                            .await,
                         ),
                         None => None,
                     };
@@ -188,7 +195,9 @@ async fn run_main(global: Global, command: Command, out: &output::Output) -> Exi
                 ),
             }
         }
-        Command::List | Command::Show(_) | Command::Revoke(_) | Command::Account(_) => ExitCode::SUCCESS,
+        Command::List | Command::Show(_) | Command::Revoke(_) | Command::Account(_) => {
+            ExitCode::SUCCESS
+        }
     }
 }
 

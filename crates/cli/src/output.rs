@@ -11,8 +11,8 @@ use serde_json::json;
 use wildcert_dns::{PropagationProgress, ServerVerdict};
 use wildcert_manager::Issued;
 use wildcert_manager::hooks::HookReport;
-use wildcert_manager::renew::RenewOutcome;
 use wildcert_manager::providers::{KINDS, kind};
+use wildcert_manager::renew::RenewOutcome;
 
 /// Where and how to print.
 pub struct Output {
@@ -84,7 +84,10 @@ impl Output {
         if let Some(h) = hook {
             match &h.error {
                 None => println!("  hook:      `{}` ok", h.command),
-                Some(e) => println!("  hook:      `{}` {e} (the certificate stays stored)", h.command),
+                Some(e) => println!(
+                    "  hook:      `{}` {e} (the certificate stays stored)",
+                    h.command
+                ),
             }
         }
     }
@@ -92,7 +95,11 @@ impl Output {
     /// Print the summary of a `renew` round; returns the exit code (0 when nothing failed,
     /// else the first failure's code).
     pub fn renewed(&self, outcomes: &[RenewOutcome]) -> i32 {
-        let code = outcomes.iter().find(|o| o.outcome == "failed").map(|o| o.code.max(1)).unwrap_or(0);
+        let code = outcomes
+            .iter()
+            .find(|o| o.outcome == "failed")
+            .map(|o| o.code.max(1))
+            .unwrap_or(0);
         if self.json {
             let count = |k: &str| outcomes.iter().filter(|o| o.outcome == k).count();
             println!(
@@ -110,11 +117,24 @@ impl Output {
                 continue;
             }
             let line = match o.outcome {
-                "skipped" => format!("{:<8} {:<32} {} until {}", o.outcome, o.name, o.detail, o.next_due.as_deref().unwrap_or("?")),
+                "skipped" => format!(
+                    "{:<8} {:<32} {} until {}",
+                    o.outcome,
+                    o.name,
+                    o.detail,
+                    o.next_due.as_deref().unwrap_or("?")
+                ),
                 "failed" => format!("{:<8} {:<32} {}", o.outcome, o.name, o.detail),
                 _ => {
-                    let until = o.certificate.as_ref().map(|c| c.not_after.as_str()).unwrap_or("?");
-                    format!("{:<8} {:<32} {} (valid until {until})", o.outcome, o.name, o.detail)
+                    let until = o
+                        .certificate
+                        .as_ref()
+                        .map(|c| c.not_after.as_str())
+                        .unwrap_or("?");
+                    format!(
+                        "{:<8} {:<32} {} (valid until {until})",
+                        o.outcome, o.name, o.detail
+                    )
                 }
             };
             if o.outcome == "failed" {
@@ -125,10 +145,10 @@ impl Output {
             } else {
                 println!("{line}");
             }
-            if let Some(h) = &o.hook {
-                if let Some(e) = &h.error {
-                    eprintln!("{:<8} {:<32} deploy hook `{}` {e}", "", "", h.command);
-                }
+            if let Some(h) = &o.hook
+                && let Some(e) = &h.error
+            {
+                eprintln!("{:<8} {:<32} deploy hook `{}` {e}", "", "", h.command);
             }
         }
         code

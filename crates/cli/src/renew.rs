@@ -24,13 +24,11 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
         let round = tokio::select! {
             r = round(g, &a, out) => r,
             () = interrupted() => {
-                if let Ok(loaded) = load_settings(g) {
-                    if let Ok(cfg) = RunConfig::from_settings(&loaded.settings) {
-                        if let Ok(store) = wildcert_manager::store::Store::open(&cfg.state_dir) {
+                if let Ok(loaded) = load_settings(g)
+                    && let Ok(cfg) = RunConfig::from_settings(&loaded.settings)
+                        && let Ok(store) = wildcert_manager::store::Store::open(&cfg.state_dir) {
                             clean_orphans(&store, true, &loaded, &cfg).await;
                         }
-                    }
-                }
                 return out.error("interrupted; the records this run published were removed", "run the command again", 130);
             }
         };
@@ -59,10 +57,14 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
 async fn round(g: &Global, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcome>, IssueError> {
     let loaded = load_settings(g)?;
     if loaded.settings.certificates.is_empty() {
-        return Err(IssueError::Settings(wildcert_manager::settings::SettingsError::Value {
-            key: "certificate".into(),
-            message: "no [[certificate]] entries: nothing to renew (add them to the --config file)".into(),
-        }));
+        return Err(IssueError::Settings(
+            wildcert_manager::settings::SettingsError::Value {
+                key: "certificate".into(),
+                message:
+                    "no [[certificate]] entries: nothing to renew (add them to the --config file)"
+                        .into(),
+            },
+        ));
     }
     let cfg = RunConfig::from_settings(&loaded.settings)?;
     let store = wildcert_manager::store::Store::open(&cfg.state_dir)?;
@@ -74,7 +76,10 @@ async fn round(g: &Global, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutco
         deploy_hook: a.deploy_hook.clone(),
         progress: out.progress(),
     };
-    renew(&cfg, &loaded.settings.certificates, &opts, |id| build_provider(id, &loaded)).await
+    renew(&cfg, &loaded.settings.certificates, &opts, |id| {
+        build_provider(id, &loaded)
+    })
+    .await
 }
 
 /// When the next round is due: the earliest due time, or an hour after a failure.

@@ -285,6 +285,21 @@ fn validate_labels(original: &str, ascii: &str, allow_underscore: bool) -> Resul
         if label.starts_with('-') || label.ends_with('-') {
             return Err(NameError::Hyphen(original.to_string(), label.to_string()));
         }
+        // Certificate names: an A-label must be valid punycode that IDNA maps back to itself
+        // (a CA refuses it otherwise, after we published records for it).
+        if !allow_underscore && label.starts_with("xn--") {
+            let (unicode, decoded) = idna::domain_to_unicode(label);
+            let canonical = decoded
+                .ok()
+                .and_then(|()| idna::domain_to_ascii(&unicode).ok())
+                .is_some_and(|back| back == label);
+            if !canonical {
+                return Err(NameError::Idna(
+                    original.to_string(),
+                    format!("label `{label}` is not a valid IDNA A-label (punycode)"),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -292,6 +307,21 @@ fn validate_labels(original: &str, ascii: &str, allow_underscore: bool) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_a_labels_are_refused() {
+        assert!(Identifier::parse("xn--bcher-kva.example").is_ok());
+        assert!(Identifier::parse("xn--.example").is_err());
+        for bad in ["xn--zz.example", "xn--a.example", "xn--bcher-kvb.example"] {
+            assert!(
+                matches!(Identifier::parse(bad), Err(NameError::Idna(..))),
+                "{bad}: {:?}",
+                Identifier::parse(bad)
+            );
+        }
+        // Plain DNS names (e.g. CNAME targets) are not judged.
+        assert!(DnsName::parse("_acme-challenge.xn--zz.example").is_ok());
+    }
 
     #[test]
     fn normalises_case_dot_and_idna() {

@@ -124,17 +124,25 @@ impl ProviderError {
             ProviderError::Auth { .. } if tsig => {
                 "check the TSIG credentials (key name, secret, algorithm) against the server's key, and the clock (BADTIME)"
             }
-            ProviderError::Auth { .. } => "check the credentials and that they may edit DNS records of this zone",
+            ProviderError::Auth { .. } => {
+                "check the credentials and that they may edit DNS records of this zone"
+            }
             ProviderError::ZoneNotFound { .. } => {
                 "check that the zone exists on this server/account and that the credentials may edit it"
             }
             ProviderError::Rejected { .. } if tsig => {
                 "check the server's update-policy for TXT records at _acme-challenge names"
             }
-            ProviderError::Rejected { .. } => "the message above is the provider's own; fix what it names and run again",
+            ProviderError::Rejected { .. } => {
+                "the message above is the provider's own; fix what it names and run again"
+            }
             ProviderError::RateLimited { .. } => "wait and try again, or lower --parallel",
-            ProviderError::Unreachable { .. } => "check the server address and port, and that it answers from this host",
-            ProviderError::Config { .. } => "see `wildcert providers <NAME>` for the settings this provider needs",
+            ProviderError::Unreachable { .. } => {
+                "check the server address and port, and that it answers from this host"
+            }
+            ProviderError::Config { .. } => {
+                "see `wildcert providers <NAME>` for the settings this provider needs"
+            }
             ProviderError::Other { .. } => "run again with -v for details",
         }
     }

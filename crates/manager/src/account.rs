@@ -78,10 +78,10 @@ pub async fn load_or_create(
         return Ok(client.account(key, rec.url));
     }
     let meta = &client.directory().meta;
-    if let Some(tos) = &meta.terms_of_service {
-        if !opts.agree_tos {
-            return Err(IssueError::TermsNotAgreed(tos.clone()));
-        }
+    if let Some(tos) = &meta.terms_of_service
+        && !opts.agree_tos
+    {
+        return Err(IssueError::TermsNotAgreed(tos.clone()));
     }
     if meta.external_account_required && opts.eab.is_none() {
         return Err(IssueError::EabRequired);

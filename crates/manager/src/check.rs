@@ -148,11 +148,37 @@ impl Findings {
     fn pass(&mut self, group: &str, check: &str, message: impl Into<String>) {
         self.push(group, check, Status::Pass, message, None, Area::Dns);
     }
-    fn warn(&mut self, group: &str, check: &str, message: impl Into<String>, hint: impl Into<String>) {
-        self.push(group, check, Status::Warn, message, Some(hint.into()), Area::Dns);
+    fn warn(
+        &mut self,
+        group: &str,
+        check: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.push(
+            group,
+            check,
+            Status::Warn,
+            message,
+            Some(hint.into()),
+            Area::Dns,
+        );
     }
-    fn fail(&mut self, group: &str, check: &str, message: impl Into<String>, hint: impl Into<String>) {
-        self.push(group, check, Status::Fail, message, Some(hint.into()), Area::Dns);
+    fn fail(
+        &mut self,
+        group: &str,
+        check: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.push(
+            group,
+            check,
+            Status::Fail,
+            message,
+            Some(hint.into()),
+            Area::Dns,
+        );
     }
 }
 
@@ -191,7 +217,11 @@ pub async fn run_check(
             f.pass(
                 GENERAL,
                 "provider",
-                format!("{} provider `{}` built from the settings", p.name(), opts.provider_id),
+                format!(
+                    "{} provider `{}` built from the settings",
+                    p.name(),
+                    opts.provider_id
+                ),
             );
             Some(p)
         }
@@ -201,7 +231,14 @@ pub async fn run_check(
             } else {
                 Area::Dns
             };
-            f.push(GENERAL, "provider", Status::Fail, e.to_string(), Some(e.hint()), area);
+            f.push(
+                GENERAL,
+                "provider",
+                Status::Fail,
+                e.to_string(),
+                Some(e.hint()),
+                area,
+            );
             None
         }
     };
@@ -215,11 +252,20 @@ pub async fn run_check(
     };
     let discovery = match discovery {
         Ok(d) => {
-            f.pass(GENERAL, "resolvers", format!("asking {}", join_addrs(d.resolvers())));
+            f.pass(
+                GENERAL,
+                "resolvers",
+                format!("asking {}", join_addrs(d.resolvers())),
+            );
             d
         }
         Err(e) => {
-            f.fail(GENERAL, "resolvers", e.to_string(), "give --resolver ADDRESS");
+            f.fail(
+                GENERAL,
+                "resolvers",
+                e.to_string(),
+                "give --resolver ADDRESS",
+            );
             return finish(names, f);
         }
     };
@@ -297,7 +343,10 @@ pub async fn run_check(
             f.pass(
                 &label,
                 "cname",
-                format!("CNAME following is off: the TXT record goes to {}", g.challenge),
+                format!(
+                    "CNAME following is off: the TXT record goes to {}",
+                    g.challenge
+                ),
             );
             g.challenge.clone()
         };
@@ -314,12 +363,20 @@ pub async fn run_check(
         };
         let zone = match from_provider {
             Some(z) => {
-                f.pass(&label, "zone", format!("{target} is in zone {} (from the provider)", z.name));
+                f.pass(
+                    &label,
+                    "zone",
+                    format!("{target} is in zone {} (from the provider)", z.name),
+                );
                 z.name
             }
             None => match discovery.find_zone(&target).await {
                 Ok(z) => {
-                    f.pass(&label, "zone", format!("{target} is in zone {z} (SOA via the resolvers)"));
+                    f.pass(
+                        &label,
+                        "zone",
+                        format!("{target} is in zone {z} (SOA via the resolvers)"),
+                    );
                     z
                 }
                 Err(e) => {
@@ -412,7 +469,10 @@ fn finish(names: Vec<String>, f: Findings) -> CheckReport {
 }
 
 fn join_addrs(a: &[SocketAddr]) -> String {
-    a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    a.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn zone_group(zone: &DnsName) -> String {
@@ -432,12 +492,18 @@ async fn check_zone(
             .dns
             .authoritative
             .iter()
-            .map(|a| AuthServer { name: None, addr: *a })
+            .map(|a| AuthServer {
+                name: None,
+                addr: *a,
+            })
             .collect();
         f.pass(
             &label,
             "nameservers",
-            format!("checking the given authoritative servers: {}", join_addrs(&cfg.dns.authoritative)),
+            format!(
+                "checking the given authoritative servers: {}",
+                join_addrs(&cfg.dns.authoritative)
+            ),
         );
         s
     } else {
@@ -578,7 +644,11 @@ async fn check_zone(
     {
         differences.push(format!(
             "the resolvers see serial {rs}, the nameservers serve {}",
-            distinct.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")
+            distinct
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
         ));
     }
     if cfg.dns.authoritative.is_empty()
@@ -631,7 +701,10 @@ fn ns_names(m: &Message, zone: &DnsName) -> BTreeSet<DnsName> {
 }
 
 fn names_list(s: &BTreeSet<DnsName>) -> String {
-    s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    s.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn check_orphans(
@@ -669,7 +742,10 @@ async fn check_orphans(
                 .any(|z| z.records.values(target).any(|x| x == v))
         });
         match entry {
-            Some((h, e)) => ours.push((v.clone(), format!("{} (provider {})", h.path().display(), e.provider))),
+            Some((h, e)) => ours.push((
+                v.clone(),
+                format!("{} (provider {})", h.path().display(), e.provider),
+            )),
             None => foreign.push(v.clone()),
         }
     }
@@ -717,7 +793,12 @@ async fn probe(
     let plan = match dns.plan(&records).await {
         Ok(p) => p,
         Err(e) => {
-            f.fail(GENERAL, "probe", format!("cannot plan the probe: {e}"), e.hint());
+            f.fail(
+                GENERAL,
+                "probe",
+                format!("cannot plan the probe: {e}"),
+                e.hint(),
+            );
             return;
         }
     };
@@ -733,7 +814,12 @@ async fn probe(
         Ok(p) => p,
         Err(e) => {
             let group = failed_zone_group(&e, &plan);
-            f.fail(&group, "probe", format!("publishing the probe failed: {e}"), e.hint());
+            f.fail(
+                &group,
+                "probe",
+                format!("publishing the probe failed: {e}"),
+                e.hint(),
+            );
             if let Some(entry) = entry {
                 let _ = entry.remove();
             }
@@ -742,7 +828,12 @@ async fn probe(
     };
     let publish_ms = t.elapsed().as_millis();
     for z in &plan.zones {
-        let at = z.records.names().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let at = z
+            .records
+            .names()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         f.pass(
             &zone_group(&z.zone.name),
             "probe",
@@ -830,7 +921,9 @@ async fn confirm_removed(cfg: &RunConfig, plan: &Plan, value: &str, f: &mut Find
             let answers = join_all(pending.iter().map(|s| async move {
                 for name in z.records.names() {
                     match query::query(s.addr, name, RecordType::TXT, false, qt).await {
-                        Ok(m) if query::txt_values(&m, name).iter().any(|v| v == value) => return true,
+                        Ok(m) if query::txt_values(&m, name).iter().any(|v| v == value) => {
+                            return true;
+                        }
                         Ok(_) => {}
                         // A dead server does not serve it either; the nameserver check says so.
                         Err(_) => {}
@@ -855,7 +948,10 @@ async fn confirm_removed(cfg: &RunConfig, plan: &Plan, value: &str, f: &mut Find
             f.pass(
                 &group,
                 "cleanup",
-                format!("probe removed; gone from every nameserver after {:.2} s", start.elapsed().as_secs_f64()),
+                format!(
+                    "probe removed; gone from every nameserver after {:.2} s",
+                    start.elapsed().as_secs_f64()
+                ),
             );
         } else {
             f.warn(
@@ -874,7 +970,9 @@ async fn confirm_removed(cfg: &RunConfig, plan: &Plan, value: &str, f: &mut Find
 
 /// The stored account URL for this CA, if any.
 fn stored_account_url(store: &Store, directory_url: &str) -> Option<String> {
-    let dir = store.account_dir(&ca_dir_name(directory_url), "default").ok()?;
+    let dir = store
+        .account_dir(&ca_dir_name(directory_url), "default")
+        .ok()?;
     read_json::<AccountRecord>(&dir.join("account.json"))
         .ok()
         .flatten()
@@ -902,7 +1000,11 @@ async fn check_caa(
                 f.pass(
                     GENERAL,
                     "ca",
-                    format!("the CA ({}) names itself in CAA as {}", cfg.directory_url, ids.join(", ")),
+                    format!(
+                        "the CA ({}) names itself in CAA as {}",
+                        cfg.directory_url,
+                        ids.join(", ")
+                    ),
                 );
             }
             ids
@@ -912,7 +1014,10 @@ async fn check_caa(
                 GENERAL,
                 "ca",
                 format!("cannot read the CA's directory: {e}"),
-                format!("{}; CAA records are judged without the CA's identities", e.hint()),
+                format!(
+                    "{}; CAA records are judged without the CA's identities",
+                    e.hint()
+                ),
             );
             Vec::new()
         }
@@ -944,13 +1049,22 @@ async fn check_caa(
                 ),
                 CaaVerdict::Undetermined(why) => {
                     let hint = if why.contains("accounturi") {
-                        "register the account first (`wildcert account register`), then check again".to_string()
+                        "register the account first (`wildcert account register`), then check again"
+                            .to_string()
                     } else if identities.is_empty() {
                         "nothing to do if the record names your CA".to_string()
                     } else {
-                        "check the resolvers (--resolver); the CA must be able to look CAA up".to_string()
+                        "check the resolvers (--resolver); the CA must be able to look CAA up"
+                            .to_string()
                     };
-                    f.push(&g.label, "caa", Status::Warn, format!("{prefix}{why}"), Some(hint), Area::Caa)
+                    f.push(
+                        &g.label,
+                        "caa",
+                        Status::Warn,
+                        format!("{prefix}{why}"),
+                        Some(hint),
+                        Area::Caa,
+                    )
                 }
             }
         }
@@ -958,7 +1072,10 @@ async fn check_caa(
 }
 
 fn caa_hint(identities: &[String]) -> String {
-    let ca = identities.first().map(String::as_str).unwrap_or("<the CA's domain>");
+    let ca = identities
+        .first()
+        .map(String::as_str)
+        .unwrap_or("<the CA's domain>");
     format!(
         "add `0 issue \"{ca}\"` (for wildcards `0 issuewild \"{ca}\"`) to the CAA set named above, \
          fix its accounturi/validationmethods, or remove the critical unknown tag"
@@ -1037,7 +1154,10 @@ mod tests {
         f.fail("g", "c", "bad", "h");
         assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, EXIT_DNS);
         f.push("g", "provider", Status::Fail, "x", None, Area::Settings);
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, EXIT_SETTINGS);
+        assert_eq!(
+            finish(vec![], Findings(f.0.clone())).exit_code,
+            EXIT_SETTINGS
+        );
         f.push("g", "caa", Status::Fail, "x", None, Area::Caa);
         let r = finish(vec!["a".into()], Findings(f.0.clone()));
         assert_eq!(r.exit_code, EXIT_CAA);

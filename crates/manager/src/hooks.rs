@@ -39,7 +39,10 @@ pub fn hook_env(issued: &Issued) -> Vec<(String, String)> {
         ("WILDCERT_CERT_DIR".into(), live.clone()),
         ("WILDCERT_CERT_PATH".into(), format!("{live}/cert.pem")),
         ("WILDCERT_CHAIN_PATH".into(), format!("{live}/chain.pem")),
-        ("WILDCERT_FULLCHAIN_PATH".into(), format!("{live}/fullchain.pem")),
+        (
+            "WILDCERT_FULLCHAIN_PATH".into(),
+            format!("{live}/fullchain.pem"),
+        ),
         ("WILDCERT_KEY_PATH".into(), format!("{live}/privkey.pem")),
         ("WILDCERT_CERT_VERSION".into(), issued.version.to_string()),
         ("WILDCERT_NOT_AFTER".into(), issued.not_after.clone()),
@@ -49,7 +52,12 @@ pub fn hook_env(issued: &Issued) -> Vec<(String, String)> {
 
 /// Run `command` for a stored certificate, bounded by `timeout`.
 pub async fn run_deploy_hook(command: &str, issued: &Issued, timeout: Duration) -> HookReport {
-    let mut report = HookReport { command: command.to_string(), exit_code: None, ok: false, error: None };
+    let mut report = HookReport {
+        command: command.to_string(),
+        exit_code: None,
+        ok: false,
+        error: None,
+    };
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -73,13 +81,22 @@ pub async fn run_deploy_hook(command: &str, issued: &Issued, timeout: Duration) 
     match waited {
         Err(_) => {
             let _ = child.kill().await;
-            report.error = Some(format!("timed out after {} s and was killed", timeout.as_secs()));
+            report.error = Some(format!(
+                "timed out after {} s and was killed",
+                timeout.as_secs()
+            ));
         }
         Ok((o, e, status)) => {
-            for line in String::from_utf8_lossy(&o).lines().filter(|l| !l.trim().is_empty()) {
+            for line in String::from_utf8_lossy(&o)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
                 info!(cert = %issued.cert_name, "hook: {line}");
             }
-            for line in String::from_utf8_lossy(&e).lines().filter(|l| !l.trim().is_empty()) {
+            for line in String::from_utf8_lossy(&e)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
                 warn!(cert = %issued.cert_name, "hook stderr: {line}");
             }
             match status {
@@ -139,17 +156,26 @@ mod tests {
     async fn hook_sees_environment_and_failures_are_reported() {
         let tmp = tempfile::tempdir().expect("tmp");
         let out = tmp.path().join("env.txt");
-        let cmd = format!("echo \"$WILDCERT_CERT_NAME|$WILDCERT_CERT_NAMES|$WILDCERT_KEY_PATH|$WILDCERT_CERT_VERSION\" > {}", out.display());
+        let cmd = format!(
+            "echo \"$WILDCERT_CERT_NAME|$WILDCERT_CERT_NAMES|$WILDCERT_KEY_PATH|$WILDCERT_CERT_VERSION\" > {}",
+            out.display()
+        );
         let r = run_deploy_hook(&cmd, &issued(tmp.path()), Duration::from_secs(10)).await;
         assert!(r.ok, "{r:?}");
         let text = std::fs::read_to_string(&out).expect("hook wrote");
         assert_eq!(
             text.trim(),
-            format!("example.com|*.example.com example.com|{}/live/privkey.pem|3", tmp.path().display())
+            format!(
+                "example.com|*.example.com example.com|{}/live/privkey.pem|3",
+                tmp.path().display()
+            )
         );
         let r = run_deploy_hook("exit 7", &issued(tmp.path()), Duration::from_secs(10)).await;
         assert_eq!((r.ok, r.exit_code), (false, Some(7)));
         let r = run_deploy_hook("sleep 5", &issued(tmp.path()), Duration::from_millis(200)).await;
-        assert!(!r.ok && r.error.as_deref().is_some_and(|e| e.contains("timed out")), "{r:?}");
+        assert!(
+            !r.ok && r.error.as_deref().is_some_and(|e| e.contains("timed out")),
+            "{r:?}"
+        );
     }
 }

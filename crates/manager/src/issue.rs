@@ -243,34 +243,6 @@ pub(crate) fn ms(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(names: &[&str]) -> IssueRequest {
-        IssueRequest {
-            cert_name: None,
-            names: names.iter().map(|s| s.to_string()).collect(),
-            provider_id: "rfc2136".into(),
-            key_type: CertKeyType::default(),
-            profile: None,
-            preferred_chain: None,
-        }
-    }
-
-    #[test]
-    fn default_cert_name_and_dedup() {
-        let v = validate(&req(&["*.Example.com", "example.com", "EXAMPLE.com."])).expect("valid");
-        assert_eq!(v.cert_name, "example.com");
-        assert_eq!(v.identifiers.len(), 2);
-        assert!(matches!(validate(&req(&[])), Err(IssueError::NoNames)));
-        assert!(matches!(
-            validate(&req(&["a.*.example.com"])),
-            Err(IssueError::Name(_))
-        ));
-    }
-}
-
 impl RunConfig {
     /// Resolve settings (already layered: defaults < file < environment < flags) into a run.
     pub fn from_settings(s: &crate::settings::Settings) -> Result<RunConfig, IssueError> {
@@ -341,5 +313,33 @@ impl RunConfig {
             dns,
             caa_check: s.dns.caa_check.unwrap_or(true),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(names: &[&str]) -> IssueRequest {
+        IssueRequest {
+            cert_name: None,
+            names: names.iter().map(|s| s.to_string()).collect(),
+            provider_id: "rfc2136".into(),
+            key_type: CertKeyType::default(),
+            profile: None,
+            preferred_chain: None,
+        }
+    }
+
+    #[test]
+    fn default_cert_name_and_dedup() {
+        let v = validate(&req(&["*.Example.com", "example.com", "EXAMPLE.com."])).expect("valid");
+        assert_eq!(v.cert_name, "example.com");
+        assert_eq!(v.identifiers.len(), 2);
+        assert!(matches!(validate(&req(&[])), Err(IssueError::NoNames)));
+        assert!(matches!(
+            validate(&req(&["a.*.example.com"])),
+            Err(IssueError::Name(_))
+        ));
     }
 }

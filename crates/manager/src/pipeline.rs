@@ -50,6 +50,9 @@ pub struct JobOutcome {
     pub result: Result<Issued, IssueError>,
 }
 
+/// The outcome of placing one job's order: the active job, or its name and error.
+type PlaceResult = Result<Active, (String, IssueError)>;
+
 /// A job with its order placed.
 struct Active {
     index: usize,
@@ -95,19 +98,17 @@ pub async fn run_with(
     let mut outcomes: Vec<Option<JobOutcome>> = (0..total).map(|_| None).collect();
 
     // Stage 1: orders and authorizations, `parallel` at a time.
-    let placed: Vec<(usize, Result<Active, (String, IssueError)>)> = stream::iter(
-        jobs.into_iter().enumerate(),
-    )
-    .map(|(index, job)| async move {
-        // CAA first: never place an order that cannot succeed (`[dns] caa_check`).
-        if let Err(e) = crate::check::caa_gate(cfg, account, &job.req).await {
-            return (index, Err(e));
-        }
-        (index, place_order(store, account, index, job).await)
-    })
-    .buffer_unordered(parallel)
-    .collect()
-    .await;
+    let placed: Vec<(usize, PlaceResult)> = stream::iter(jobs.into_iter().enumerate())
+        .map(|(index, job)| async move {
+            // CAA first: never place an order that cannot succeed (`[dns] caa_check`).
+            if let Err(e) = crate::check::caa_gate(cfg, account, &job.req).await {
+                return (index, Err(e));
+            }
+            (index, place_order(store, account, index, job).await)
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
     let mut groups: BTreeMap<String, Vec<Active>> = BTreeMap::new();
     for (index, r) in placed {
         match r {
@@ -164,11 +165,11 @@ pub async fn run_with(
         .collect();
     // Record failures next to the certificates; a working live/ stays untouched.
     for o in &outcomes {
-        if let Err(e) = &o.result {
-            if let Ok(Some(mut meta)) = store.read_meta(&o.cert_name) {
-                meta.last_error = Some(e.to_string());
-                let _ = store.write_meta(&o.cert_name, &meta);
-            }
+        if let Err(e) = &o.result
+            && let Ok(Some(mut meta)) = store.read_meta(&o.cert_name)
+        {
+            meta.last_error = Some(e.to_string());
+            let _ = store.write_meta(&o.cert_name, &meta);
         }
     }
     let _ = cfg;

@@ -26,32 +26,38 @@ pub struct ProviderKind {
 }
 
 /// Every provider kind this build knows.
-pub const KINDS: &[ProviderKind] = &[ProviderKind {
-    kind: wildcert_rfc2136::KIND,
-    summary: "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
-    settings: wildcert_rfc2136::SETTINGS,
-    doc: "docs/providers/rfc2136.md",
-}, ProviderKind {
-    kind: wildcert_pdns::KIND,
-    summary: "PowerDNS Authoritative HTTP API (X-API-Key), one PATCH per zone",
-    settings: wildcert_pdns::SETTINGS,
-    doc: "docs/providers/pdns.md",
-}, ProviderKind {
-    kind: wildcert_exec::KIND,
-    summary: "Any DNS host: runs your program as `PROGRAM publish|unpublish FQDN VALUE`",
-    settings: wildcert_exec::SETTINGS,
-    doc: "docs/providers/exec.md",
-}, ProviderKind {
-    kind: wildcert_cloudflare::KIND,
-    summary: "Cloudflare API v4 (API token with DNS:Edit, or the legacy Global API Key)",
-    settings: wildcert_cloudflare::SETTINGS,
-    doc: "docs/providers/cloudflare.md",
-}, ProviderKind {
-    kind: wildcert_route53::KIND,
-    summary: "Amazon Route 53 (SigV4; access keys, session tokens or a shared-file profile), one ChangeBatch per zone",
-    settings: wildcert_route53::SETTINGS,
-    doc: "docs/providers/route53.md",
-}];
+pub const KINDS: &[ProviderKind] = &[
+    ProviderKind {
+        kind: wildcert_rfc2136::KIND,
+        summary: "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
+        settings: wildcert_rfc2136::SETTINGS,
+        doc: "docs/providers/rfc2136.md",
+    },
+    ProviderKind {
+        kind: wildcert_pdns::KIND,
+        summary: "PowerDNS Authoritative HTTP API (X-API-Key), one PATCH per zone",
+        settings: wildcert_pdns::SETTINGS,
+        doc: "docs/providers/pdns.md",
+    },
+    ProviderKind {
+        kind: wildcert_exec::KIND,
+        summary: "Any DNS host: runs your program as `PROGRAM publish|unpublish FQDN VALUE`",
+        settings: wildcert_exec::SETTINGS,
+        doc: "docs/providers/exec.md",
+    },
+    ProviderKind {
+        kind: wildcert_cloudflare::KIND,
+        summary: "Cloudflare API v4 (API token with DNS:Edit, or the legacy Global API Key)",
+        settings: wildcert_cloudflare::SETTINGS,
+        doc: "docs/providers/cloudflare.md",
+    },
+    ProviderKind {
+        kind: wildcert_route53::KIND,
+        summary: "Amazon Route 53 (SigV4; access keys, session tokens or a shared-file profile), one ChangeBatch per zone",
+        settings: wildcert_route53::SETTINGS,
+        doc: "docs/providers/route53.md",
+    },
+];
 
 /// Look up a kind by name.
 pub fn kind(name: &str) -> Option<&'static ProviderKind> {
@@ -137,7 +143,8 @@ pub fn build(
             )?))
         }
         wildcert_cloudflare::KIND => {
-            let file: wildcert_cloudflare::CloudflareSettings = from_section(file_value, section_error)?;
+            let file: wildcert_cloudflare::CloudflareSettings =
+                from_section(file_value, section_error)?;
             let env = wildcert_cloudflare::CloudflareSettings::from_env_map(env)?;
             Ok(Arc::new(wildcert_cloudflare::CloudflareProvider::new(
                 &file.merge(env),
@@ -147,17 +154,23 @@ pub fn build(
         wildcert_pdns::KIND => {
             let file: wildcert_pdns::PdnsSettings = from_section(file_value, section_error)?;
             let env = wildcert_pdns::PdnsSettings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_pdns::PdnsProvider::new(&file.merge(env))?))
+            Ok(Arc::new(wildcert_pdns::PdnsProvider::new(
+                &file.merge(env),
+            )?))
         }
         wildcert_exec::KIND => {
             let file: wildcert_exec::ExecSettings = from_section(file_value, section_error)?;
             let env = wildcert_exec::ExecSettings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_exec::ExecProvider::new(&file.merge(env))?))
+            Ok(Arc::new(wildcert_exec::ExecProvider::new(
+                &file.merge(env),
+            )?))
         }
         wildcert_route53::KIND => {
             let file: wildcert_route53::Route53Settings = from_section(file_value, section_error)?;
             let env = wildcert_route53::Route53Settings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_route53::Route53Provider::new(&file.merge(env))?))
+            Ok(Arc::new(wildcert_route53::Route53Provider::new(
+                &file.merge(env),
+            )?))
         }
         other => Err(IssueError::Provider(ProviderError::Config {
             provider: "registry",

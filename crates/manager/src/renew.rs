@@ -61,36 +61,69 @@ pub fn cert_name(c: &CertificateSettings) -> Result<String, IssueError> {
 }
 
 fn parse_time(s: &Option<String>) -> Option<OffsetDateTime> {
-    s.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+    s.as_deref()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
 }
 
 fn normalised(names: &[String]) -> Vec<String> {
-    let mut v: Vec<String> = names.iter().map(|n| Identifier::parse(n).map(|i| i.to_string()).unwrap_or_else(|_| n.clone())).collect();
+    let mut v: Vec<String> = names
+        .iter()
+        .map(|n| {
+            Identifier::parse(n)
+                .map(|i| i.to_string())
+                .unwrap_or_else(|_| n.clone())
+        })
+        .collect();
     v.sort();
     v.dedup();
     v
 }
 
 /// Decide offline, from `meta.json` alone.
-pub fn decide(meta: Option<&CertMeta>, c: &CertificateSettings, now: OffsetDateTime, force: bool) -> Result<Decision, IssueError> {
-    let Some(meta) = meta else { return Ok(Decision::Issue { reason: "not issued yet".into() }) };
-    let (Some(not_before), Some(not_after)) = (parse_time(&meta.not_before), parse_time(&meta.not_after)) else {
-        return Ok(Decision::Issue { reason: "not issued yet".into() });
+pub fn decide(
+    meta: Option<&CertMeta>,
+    c: &CertificateSettings,
+    now: OffsetDateTime,
+    force: bool,
+) -> Result<Decision, IssueError> {
+    let Some(meta) = meta else {
+        return Ok(Decision::Issue {
+            reason: "not issued yet".into(),
+        });
+    };
+    let (Some(not_before), Some(not_after)) =
+        (parse_time(&meta.not_before), parse_time(&meta.not_after))
+    else {
+        return Ok(Decision::Issue {
+            reason: "not issued yet".into(),
+        });
     };
     if meta.version.is_none() {
-        return Ok(Decision::Issue { reason: "not issued yet".into() });
+        return Ok(Decision::Issue {
+            reason: "not issued yet".into(),
+        });
     }
     if normalised(&meta.names) != normalised(&c.domains) {
-        return Ok(Decision::Issue { reason: "the names changed".into() });
+        return Ok(Decision::Issue {
+            reason: "the names changed".into(),
+        });
     }
     if meta.revoked_at.is_some() {
-        return Ok(Decision::Issue { reason: "revoked".into() });
+        return Ok(Decision::Issue {
+            reason: "revoked".into(),
+        });
     }
     if force {
-        return Ok(Decision::Renew { reason: "--force".into() });
+        return Ok(Decision::Renew {
+            reason: "--force".into(),
+        });
     }
     let (due, rule) = if let Some(before) = &c.renew_before {
-        let d = parse_duration(before).map_err(|message| crate::settings::SettingsError::Value { key: "certificate.renew_before".into(), message })?;
+        let d =
+            parse_duration(before).map_err(|message| crate::settings::SettingsError::Value {
+                key: "certificate.renew_before".into(),
+                message,
+            })?;
         (not_after - d, format!("renew_before {before}"))
     } else if let Some(at) = parse_time(&meta.ari_renew_at) {
         (at, "ARI window".to_string())
@@ -104,9 +137,18 @@ pub fn decide(meta: Option<&CertMeta>, c: &CertificateSettings, now: OffsetDateT
         (not_after - window, rule.to_string())
     };
     if now >= due {
-        Ok(Decision::Renew { reason: if now >= not_after { "expired".into() } else { format!("due ({rule})") } })
+        Ok(Decision::Renew {
+            reason: if now >= not_after {
+                "expired".into()
+            } else {
+                format!("due ({rule})")
+            },
+        })
     } else {
-        Ok(Decision::Skip { due: rfc3339(due), rule })
+        Ok(Decision::Skip {
+            due: rfc3339(due),
+            rule,
+        })
     }
 }
 
@@ -184,7 +226,11 @@ where
                 continue;
             }
         };
-        if meta.as_ref().and_then(|m| parse_time(&m.ari_next_check)).is_some_and(|t| t <= now) {
+        if meta
+            .as_ref()
+            .and_then(|m| parse_time(&m.ari_next_check))
+            .is_some_and(|t| t <= now)
+        {
             ari_due.push(due.len());
         }
         match decide(meta.as_ref(), c, now, opts.force) {
@@ -232,12 +278,23 @@ where
             Decision::Issue { reason } => ("issued", reason.clone()),
             Decision::Renew { reason } => ("renewed", reason.clone()),
         };
-        let provider = providers.entry(c.provider.clone()).or_insert_with(|| provider_for(&c.provider).map_err(|e| format!("{e}\u{0}{}", e.hint())));
+        let provider = providers.entry(c.provider.clone()).or_insert_with(|| {
+            provider_for(&c.provider).map_err(|e| format!("{e}\u{0}{}", e.hint()))
+        });
         let provider = match provider {
             Ok(p) => p.clone(),
             Err(msg) => {
                 let (m, h) = msg.split_once('\u{0}').unwrap_or((msg.as_str(), ""));
-                outcomes.push(RenewOutcome { name, outcome: "failed", detail: m.to_string(), next_due: None, certificate: None, hook: None, hint: Some(h.to_string()), code: 2 });
+                outcomes.push(RenewOutcome {
+                    name,
+                    outcome: "failed",
+                    detail: m.to_string(),
+                    next_due: None,
+                    certificate: None,
+                    hook: None,
+                    hint: Some(h.to_string()),
+                    code: 2,
+                });
                 continue;
             }
         };
@@ -249,7 +306,10 @@ where
             }
         };
         let replaces = match &decision {
-            Decision::Renew { .. } => meta.as_ref().and_then(|m| m.ari_cert_id.clone()).filter(|_| meta.as_ref().is_some_and(|m| m.ari_next_check.is_some())),
+            Decision::Renew { .. } => meta
+                .as_ref()
+                .and_then(|m| m.ari_cert_id.clone())
+                .filter(|_| meta.as_ref().is_some_and(|m| m.ari_next_check.is_some())),
             _ => None,
         };
         let hook = opts.deploy_hook.clone().or_else(|| c.deploy_hook.clone());
@@ -327,9 +387,14 @@ fn failed(name: String, e: &IssueError) -> RenewOutcome {
 
 /// Fetch ARI for one certificate and record the window; true when meta changed.
 async fn refresh_ari(client: &wildcert_acme::AcmeClient, meta: &mut CertMeta) -> bool {
-    let Some(id) = meta.ari_cert_id.clone() else { return false };
+    let Some(id) = meta.ari_cert_id.clone() else {
+        return false;
+    };
     let now = OffsetDateTime::now_utc();
-    match client.renewal_info(&wildcert_acme::CertId::from_string(id)).await {
+    match client
+        .renewal_info(&wildcert_acme::CertId::from_string(id))
+        .await
+    {
         Ok(info) => {
             meta.ari_renew_at = Some(rfc3339(info.suggested_window.random_time()));
             let wait = info.retry_after.unwrap_or(ARI_DEFAULT_RECHECK);
@@ -376,28 +441,59 @@ mod tests {
     fn lifetime_fractions_overrides_and_ari() {
         let c = cert(&["example.com", "*.example.com"]);
         let now = OffsetDateTime::now_utc();
-        assert!(matches!(decide(None, &c, now, false), Ok(Decision::Issue { .. })));
+        assert!(matches!(
+            decide(None, &c, now, false),
+            Ok(Decision::Issue { .. })
+        ));
         // 90 days, 50 days in: 40 left > 30 → skip; 61 days in: 29 left → renew.
-        assert!(matches!(decide(Some(&meta(90, 50)), &c, now, false), Ok(Decision::Skip { .. })));
-        assert!(matches!(decide(Some(&meta(90, 61)), &c, now, false), Ok(Decision::Renew { .. })));
+        assert!(matches!(
+            decide(Some(&meta(90, 50)), &c, now, false),
+            Ok(Decision::Skip { .. })
+        ));
+        assert!(matches!(
+            decide(Some(&meta(90, 61)), &c, now, false),
+            Ok(Decision::Renew { .. })
+        ));
         // 6-day certificate: renew at half.
-        assert!(matches!(decide(Some(&meta(6, 2)), &c, now, false), Ok(Decision::Skip { .. })));
-        assert!(matches!(decide(Some(&meta(6, 4)), &c, now, false), Ok(Decision::Renew { .. })));
+        assert!(matches!(
+            decide(Some(&meta(6, 2)), &c, now, false),
+            Ok(Decision::Skip { .. })
+        ));
+        assert!(matches!(
+            decide(Some(&meta(6, 4)), &c, now, false),
+            Ok(Decision::Renew { .. })
+        ));
         // --force, names changed, revoked.
-        assert!(matches!(decide(Some(&meta(90, 1)), &c, now, true), Ok(Decision::Renew { .. })));
-        assert!(matches!(decide(Some(&meta(90, 1)), &cert(&["example.com"]), now, false), Ok(Decision::Issue { .. })));
+        assert!(matches!(
+            decide(Some(&meta(90, 1)), &c, now, true),
+            Ok(Decision::Renew { .. })
+        ));
+        assert!(matches!(
+            decide(Some(&meta(90, 1)), &cert(&["example.com"]), now, false),
+            Ok(Decision::Issue { .. })
+        ));
         let mut revoked = meta(90, 1);
         revoked.revoked_at = Some(rfc3339(now));
-        assert!(matches!(decide(Some(&revoked), &c, now, false), Ok(Decision::Issue { .. })));
+        assert!(matches!(
+            decide(Some(&revoked), &c, now, false),
+            Ok(Decision::Issue { .. })
+        ));
         // renew_before wins over the fraction.
         let mut c2 = c.clone();
         c2.renew_before = Some("60d".into());
-        assert!(matches!(decide(Some(&meta(90, 31)), &c2, now, false), Ok(Decision::Renew { .. })));
+        assert!(matches!(
+            decide(Some(&meta(90, 31)), &c2, now, false),
+            Ok(Decision::Renew { .. })
+        ));
         // ARI window wins over the fraction.
         let mut m = meta(90, 1);
         m.ari_renew_at = Some(rfc3339(now - time::Duration::minutes(1)));
-        assert!(matches!(decide(Some(&m), &c, now, false), Ok(Decision::Renew { reason }) if reason.contains("ARI")));
+        assert!(
+            matches!(decide(Some(&m), &c, now, false), Ok(Decision::Renew { reason }) if reason.contains("ARI"))
+        );
         m.ari_renew_at = Some(rfc3339(now + time::Duration::days(3)));
-        assert!(matches!(decide(Some(&m), &c, now, false), Ok(Decision::Skip { rule, .. }) if rule == "ARI window"));
+        assert!(
+            matches!(decide(Some(&m), &c, now, false), Ok(Decision::Skip { rule, .. }) if rule == "ARI window")
+        );
     }
 }

@@ -244,7 +244,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn validate_toml(path: &Path, text: &str) -> Result<(), SettingsError> {
     match toml::from_str::<Settings>(text) {
-        Ok(_) => Ok(()),
+        Ok(s) => match s.propagation_timeout() {
+            // A bad value in the file: name the file and line, not only the key.
+            Err(SettingsError::Value { key, message }) if s.dns.propagation_timeout.is_some() => {
+                Err(SettingsError::Invalid {
+                    path: path.to_path_buf(),
+                    line: text
+                        .lines()
+                        .position(|l| l.trim_start().starts_with("propagation_timeout"))
+                        .map(|i| i + 1),
+                    message: format!("`{key}`: {message}"),
+                })
+            }
+            _ => Ok(()),
+        },
         Err(e) => {
             let line = e
                 .span()

@@ -222,10 +222,10 @@ impl Store {
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(StoreError::io("list", &dir))?;
-            if let Some(n) = entry.file_name().to_str() {
-                if entry.path().join("meta.json").exists() {
-                    names.push(n.to_string());
-                }
+            if let Some(n) = entry.file_name().to_str()
+                && entry.path().join("meta.json").exists()
+            {
+                names.push(n.to_string());
             }
         }
         names.sort();

@@ -173,19 +173,19 @@ mod tests {
     fn accepts_matching_and_refuses_mismatch() {
         let (pem, key) = make(&["*.example.com", "example.com"]);
         let want = vec!["example.com".to_string(), "*.example.com".to_string()];
-        let info = verify(&pem, &key.public_key_raw(), &want).expect("matches");
+        let info = verify(&pem, key.public_key_raw(), &want).expect("matches");
         assert_eq!(info.names.len(), 2);
         let other = rcgen::KeyPair::generate().expect("key");
         assert_eq!(
-            verify(&pem, &other.public_key_raw(), &want),
+            verify(&pem, other.public_key_raw(), &want),
             Err(VerifyError::KeyMismatch)
         );
         assert!(matches!(
-            verify(&pem, &key.public_key_raw(), &["example.com".to_string()]),
+            verify(&pem, key.public_key_raw(), &["example.com".to_string()]),
             Err(VerifyError::NameMismatch { .. })
         ));
         assert_eq!(
-            verify("", &key.public_key_raw(), &want),
+            verify("", key.public_key_raw(), &want),
             Err(VerifyError::Empty)
         );
         assert!(matches!(

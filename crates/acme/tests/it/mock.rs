@@ -518,7 +518,14 @@ async fn short_rate_limit_on_a_safe_request_is_waited_out() {
         .await
         .expect("account");
     let started = std::time::Instant::now();
-    let order = account.order(&mock.url("/order/1")).await.expect("retried after 1 s");
+    let order = account
+        .order(&mock.url("/order/1"))
+        .await
+        .expect("retried after 1 s");
     assert_eq!(order.status(), OrderStatus::Valid);
-    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 }

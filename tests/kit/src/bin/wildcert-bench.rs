@@ -23,12 +23,19 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { runs: 10, certs: 100, parallel: 16, stored: 10_000 };
+    let mut a = Args {
+        runs: 10,
+        certs: 100,
+        parallel: 16,
+        stored: 10_000,
+    };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
     while let Some(k) = it.next() {
         let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
-        let n: usize = v.parse().map_err(|_| format!("{k}: `{v}` is not a number"))?;
+        let n: usize = v
+            .parse()
+            .map_err(|_| format!("{k}: `{v}` is not a number"))?;
         match k.as_str() {
             "--runs" => a.runs = n.max(1),
             "--certs" => a.certs = n.max(1),
@@ -50,7 +57,9 @@ struct Measured {
 }
 
 fn measure(mut cmd: Command, limit: Duration) -> Result<Measured, String> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let status_path = format!("/proc/{}/status", child.id());
@@ -69,15 +78,13 @@ fn measure(mut cmd: Command, limit: Duration) -> Result<Measured, String> {
         s
     });
     let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = text
-                .lines()
+        if let Some(kib) = std::fs::read_to_string(&status_path).ok().and_then(|text| {
+            text.lines()
                 .find(|l| l.starts_with("VmHWM:"))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
+        }) {
+            peak = peak.max(kib);
         }
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(st) => break st,
@@ -152,19 +159,46 @@ fn run(args: &Args) -> Result<(), String> {
         .parent()
         .map(|d| d.join("wildcert"))
         .filter(|p| p.exists())
-        .ok_or("build the wildcert binary next to this one first (cargo build --release -p wildcert)")?;
+        .ok_or(
+            "build the wildcert binary next to this one first (cargo build --release -p wildcert)",
+        )?;
     let zones = vec!["bench-a.test".to_string(), "bench-b.test".to_string()];
-    let bind = BindTopology::start(BindOptions { zones: zones.clone(), lagging_secondary: false, ..Default::default() })
-        .map_err(|e| e.to_string())?;
-    let pebble = Pebble::start(PebbleOptions { dns_server: Some(bind.prompt_secondary_addr()), ..Default::default() })
-        .map_err(|e| e.to_string())?;
-    let lab = Lab { bind, pebble, wildcert, state: tempfile::tempdir().map_err(|e| e.to_string())? };
-    println!("machine: {} cores; wildcert {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), lab.wildcert.display());
+    let bind = BindTopology::start(BindOptions {
+        zones: zones.clone(),
+        lagging_secondary: false,
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(bind.prompt_secondary_addr()),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let lab = Lab {
+        bind,
+        pebble,
+        wildcert,
+        state: tempfile::tempdir().map_err(|e| e.to_string())?,
+    };
+    println!(
+        "machine: {} cores; wildcert {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        lab.wildcert.display()
+    );
 
     // Warm-up: registers the account (not part of the figures).
     let state = lab.state.path().join("single");
     let mut c = lab.cmd(&state);
-    c.args(["--json", "issue", "-d", "warmup.bench-a.test", "--dns", "rfc2136"]);
+    c.args([
+        "--json",
+        "issue",
+        "-d",
+        "warmup.bench-a.test",
+        "--dns",
+        "rfc2136",
+    ]);
     let m = measure(c, Duration::from_secs(120))?;
     if !m.ok {
         return Err(format!("warm-up failed:\n{}\n{}", m.stdout, m.stderr));
@@ -177,22 +211,47 @@ fn run(args: &Args) -> Result<(), String> {
     let mut queries = 0u64;
     for i in 0..args.runs {
         let mut c = lab.cmd(&state);
-        c.args(["--json", "issue", "-d", "*.bench-a.test", "-d", "bench-a.test", "--dns", "rfc2136", "--cert-name", &format!("single-{i}")]);
+        c.args([
+            "--json",
+            "issue",
+            "-d",
+            "*.bench-a.test",
+            "-d",
+            "bench-a.test",
+            "--dns",
+            "rfc2136",
+            "--cert-name",
+            &format!("single-{i}"),
+        ]);
         let m = measure(c, Duration::from_secs(120))?;
         if !m.ok {
-            return Err(format!("single issuance failed:\n{}\n{}", m.stdout, m.stderr));
+            return Err(format!(
+                "single issuance failed:\n{}\n{}",
+                m.stdout, m.stderr
+            ));
         }
-        let v: serde_json::Value = serde_json::from_str(m.stdout.trim()).map_err(|e| e.to_string())?;
+        let v: serde_json::Value =
+            serde_json::from_str(m.stdout.trim()).map_err(|e| e.to_string())?;
         requests = v["certificate"]["acme_requests"].as_u64().unwrap_or(0);
         queries = v["certificate"]["dns_queries"].as_u64().unwrap_or(0);
         walls.push(m.wall.as_secs_f64());
         rss = rss.max(m.peak_rss_kib);
     }
     walls.sort_by(f64::total_cmp);
-    println!("\nN = 1 (wildcard + apex, `wildcert issue`, {} runs)", args.runs);
-    println!("  wall           median {:.3} s   p95 {:.3} s   min {:.3} s", percentile(&walls, 0.5), percentile(&walls, 0.95), walls[0]);
+    println!(
+        "\nN = 1 (wildcard + apex, `wildcert issue`, {} runs)",
+        args.runs
+    );
+    println!(
+        "  wall           median {:.3} s   p95 {:.3} s   min {:.3} s",
+        percentile(&walls, 0.5),
+        percentile(&walls, 0.95),
+        walls[0]
+    );
     println!("  peak RSS       {:.1} MB", rss as f64 / 1024.0);
-    println!("  HTTP requests  {requests} per certificate (directory, nonce, order, 2 authz, 2 challenges, polls, finalize, download)");
+    println!(
+        "  HTTP requests  {requests} per certificate (directory, nonce, order, 2 authz, 2 challenges, polls, finalize, download)"
+    );
     println!("  DNS messages   2 UPDATE (publish + cleanup) + {queries} propagation queries");
 
     // N = certs: one `renew` over a config of `certs` wildcard + apex certificates in 2 zones.
@@ -206,9 +265,15 @@ fn run(args: &Args) -> Result<(), String> {
     let config_path = lab.state.path().join("bench.toml");
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
     let mut c = lab.cmd(&state);
-    c.arg("--config").arg(&config_path).args(["--json", "renew", "--parallel", &args.parallel.to_string()]);
+    c.arg("--config").arg(&config_path).args([
+        "--json",
+        "renew",
+        "--parallel",
+        &args.parallel.to_string(),
+    ]);
     let m = measure(c, Duration::from_secs(600))?;
-    let v: serde_json::Value = serde_json::from_str(m.stdout.trim()).map_err(|e| format!("{e}: {}\n{}", m.stdout, m.stderr))?;
+    let v: serde_json::Value = serde_json::from_str(m.stdout.trim())
+        .map_err(|e| format!("{e}: {}\n{}", m.stdout, m.stderr))?;
     let certs = v["certificates"].as_array().cloned().unwrap_or_default();
     let mut lat: Vec<f64> = certs
         .iter()
@@ -217,25 +282,62 @@ fn run(args: &Args) -> Result<(), String> {
         .collect();
     lat.sort_by(f64::total_cmp);
     let issued = lat.len();
-    let max_requests = certs.iter().filter_map(|c| c["certificate"]["acme_requests"].as_u64()).max().unwrap_or(0);
-    let dns_q = certs.iter().filter_map(|c| c["certificate"]["dns_queries"].as_u64()).max().unwrap_or(0);
+    let max_requests = certs
+        .iter()
+        .filter_map(|c| c["certificate"]["acme_requests"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let dns_q = certs
+        .iter()
+        .filter_map(|c| c["certificate"]["dns_queries"].as_u64())
+        .max()
+        .unwrap_or(0);
     let zones_used = zones.len();
-    println!("\nN = {} (each wildcard + apex, {} zones, one `wildcert renew --parallel {}`)", args.certs, zones_used, args.parallel);
-    println!("  issued         {issued} of {} ({})", args.certs, v["summary"]);
-    println!("  wall           {:.3} s   ({:.1} certificates/s)", m.wall.as_secs_f64(), issued as f64 / m.wall.as_secs_f64());
-    println!("  latency        p50 {:.3} s   p95 {:.3} s   (per certificate, from the run's start)", percentile(&lat, 0.5), percentile(&lat, 0.95));
+    println!(
+        "\nN = {} (each wildcard + apex, {} zones, one `wildcert renew --parallel {}`)",
+        args.certs, zones_used, args.parallel
+    );
+    println!(
+        "  issued         {issued} of {} ({})",
+        args.certs, v["summary"]
+    );
+    println!(
+        "  wall           {:.3} s   ({:.1} certificates/s)",
+        m.wall.as_secs_f64(),
+        issued as f64 / m.wall.as_secs_f64()
+    );
+    println!(
+        "  latency        p50 {:.3} s   p95 {:.3} s   (per certificate, from the run's start)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.95)
+    );
     println!("  peak RSS       {:.1} MB", m.peak_rss_kib as f64 / 1024.0);
-    println!("  HTTP requests  {:.1} per certificate ({} in all)", max_requests as f64 / args.certs as f64, max_requests);
-    println!("  DNS messages   {} UPDATE ({} zones × publish + cleanup) + {} propagation queries", zones_used * 2, zones_used, dns_q);
+    println!(
+        "  HTTP requests  {:.1} per certificate ({} in all)",
+        max_requests as f64 / args.certs as f64,
+        max_requests
+    );
+    println!(
+        "  DNS messages   {} UPDATE ({} zones × publish + cleanup) + {} propagation queries",
+        zones_used * 2,
+        zones_used,
+        dns_q
+    );
     if !m.ok {
-        println!("  (some certificates failed: {})", m.stderr.lines().take(5).collect::<Vec<_>>().join(" | "));
+        println!(
+            "  (some certificates failed: {})",
+            m.stderr.lines().take(5).collect::<Vec<_>>().join(" | ")
+        );
     }
 
     // `renew` over `stored` certificates, none due, no network: the CA URL is a closed port.
     if args.stored > 0 {
         let store = lab.state.path().join("stored");
         let now = time::OffsetDateTime::now_utc();
-        let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let fmt = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
         let mut config = String::from("[providers.bench]\nkind = \"rfc2136\"\n\n");
         for i in 0..args.stored {
             let name = format!("s{i}");
@@ -268,16 +370,28 @@ fn run(args: &Args) -> Result<(), String> {
                 .env("RFC2136_NAMESERVER", "127.0.0.1:9")
                 .env("RFC2136_TSIG_FILE", lab.bind.tsig_key_file_path());
             let m = measure(c, Duration::from_secs(60))?;
-            let v: serde_json::Value = serde_json::from_str(m.stdout.trim()).map_err(|e| format!("{e}: {}", m.stderr))?;
+            let v: serde_json::Value =
+                serde_json::from_str(m.stdout.trim()).map_err(|e| format!("{e}: {}", m.stderr))?;
             if v["summary"]["skipped"].as_u64() != Some(args.stored as u64) || !m.ok {
-                return Err(format!("stored check did not skip everything: {}", v["summary"]));
+                return Err(format!(
+                    "stored check did not skip everything: {}",
+                    v["summary"]
+                ));
             }
             walls.push(m.wall.as_secs_f64());
             rss = rss.max(m.peak_rss_kib);
         }
         walls.sort_by(f64::total_cmp);
-        println!("\nrenew over {} stored certificates, none due (CA and DNS unreachable: proves no network)", args.stored);
-        println!("  wall           median {:.3} s   max {:.3} s   peak RSS {:.1} MB", percentile(&walls, 0.5), walls[walls.len() - 1], rss as f64 / 1024.0);
+        println!(
+            "\nrenew over {} stored certificates, none due (CA and DNS unreachable: proves no network)",
+            args.stored
+        );
+        println!(
+            "  wall           median {:.3} s   max {:.3} s   peak RSS {:.1} MB",
+            percentile(&walls, 0.5),
+            walls[walls.len() - 1],
+            rss as f64 / 1024.0
+        );
     }
     Ok(())
 }
