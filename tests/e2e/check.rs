@@ -76,10 +76,14 @@ fn config(lab: &Lab) -> String {
 }
 
 fn run(lab: &Lab, dir: &DirServer, args: &[&str]) -> Run {
+    run_env(lab, dir, args, &[])
+}
+
+fn run_env(lab: &Lab, dir: &DirServer, args: &[&str], env: &[(&str, &str)]) -> Run {
     let cfg = config(lab);
     let mut all = vec!["--config", cfg.as_str()];
     all.extend_from_slice(args);
-    lab.wildcert_at(&dir.url, &all, &[])
+    lab.wildcert_at(&dir.url, &all, env)
 }
 
 /// Findings of one check, as (status, message, hint).
@@ -110,7 +114,10 @@ fn primary_log(lab: &Lab) -> String {
 #[test]
 fn allowing_caa_passes_with_propagation_per_server() {
     let Some(lab) = Lab::start(
-        opts(&["example.test"], &[&format!("@ 60 IN CAA 0 issue \"{CA}\"")]),
+        opts(
+            &["example.test"],
+            &[&format!("@ 60 IN CAA 0 issue \"{CA}\"")],
+        ),
         false,
     ) else {
         return;
@@ -139,57 +146,106 @@ fn allowing_caa_passes_with_propagation_per_server() {
     assert_eq!(r.code, Some(0), "{}", r.all());
     let v = json(&r);
     assert_eq!(v["ok"], true, "{}", r.all());
-    assert_eq!(v["names"], serde_json::json!(["*.example.test", "example.test"]));
+    assert_eq!(
+        v["names"],
+        serde_json::json!(["*.example.test", "example.test"])
+    );
     // CAA: one pass per name, naming the record and where it sits.
     let caa = findings(&v, "caa");
     assert_eq!(caa.len(), 2, "{caa:?}");
     for (status, msg, _) in &caa {
         assert_eq!(status, "pass", "{caa:?}");
-        assert!(msg.contains("at example.test") && msg.contains(&format!("0 issue \"{CA}\"")), "{msg}");
+        assert!(
+            msg.contains("at example.test") && msg.contains(&format!("0 issue \"{CA}\"")),
+            "{msg}"
+        );
     }
     // Every nameserver answered, and both showed the probe, each with its own time.
     let ns = findings(&v, "nameserver");
     assert_eq!(ns.len(), 2, "{ns:?}");
-    assert!(ns.iter().all(|(s, m, _)| s == "pass" && m.contains("serial")), "{ns:?}");
+    assert!(
+        ns.iter()
+            .all(|(s, m, _)| s == "pass" && m.contains("serial")),
+        "{ns:?}"
+    );
     let prop = findings(&v, "propagation");
     assert_eq!(prop.len(), 2, "{prop:?}");
     for host in ["ns1.example.test", "ns2.example.test"] {
         assert!(
-            prop.iter().any(|(s, m, _)| s == "pass" && m.contains(host) && m.contains("served the probe after")),
+            prop.iter().any(|(s, m, _)| s == "pass"
+                && m.contains(host)
+                && m.contains("served the probe after")),
             "{host}: {prop:?}"
         );
     }
-    assert!(findings(&v, "cleanup").iter().all(|(s, _, _)| s == "pass"), "{}", r.all());
+    assert!(
+        findings(&v, "cleanup").iter().all(|(s, _, _)| s == "pass"),
+        "{}",
+        r.all()
+    );
     // The foreign value is reported as not ours, and survives.
     let orphans = findings(&v, "orphans");
     assert!(
-        orphans.iter().any(|(s, m, _)| s == "warn" && m.contains("not-ours") && m.contains("not published by this wildcert")),
+        orphans.iter().any(|(s, m, _)| s == "warn"
+            && m.contains("not-ours")
+            && m.contains("not published by this wildcert")),
         "{orphans:?}"
     );
-    assert_eq!(lab.primary_txt("_acme-challenge.example.test"), ["not-ours"]);
+    assert_eq!(
+        lab.primary_txt("_acme-challenge.example.test"),
+        ["not-ours"]
+    );
     let secret = lab.bind.tsig_secret_b64();
     assert!(!r.stdout.contains(secret) && !r.stderr.contains(secret));
 
     // The human form: grouped lines with the status first.
-    let r = run(&lab, &dir, &["check", "-d", "www.example.test", "--dns", "rfc2136", "--no-probe"]);
+    let r = run(
+        &lab,
+        &dir,
+        &[
+            "check",
+            "-d",
+            "www.example.test",
+            "-d",
+            "*.example.test",
+            "--dns",
+            "rfc2136",
+        ],
+    );
+    eprintln!("{}", r.stdout);
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(r.stdout.contains("[www.example.test]"), "{}", r.all());
-    assert!(r.stdout.lines().any(|l| l.starts_with("PASS  caa")), "{}", r.all());
-    assert!(r.stdout.lines().any(|l| l.starts_with("WARN  probe")), "{}", r.all());
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("PASS  caa")),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("PASS  propagation")),
+        "{}",
+        r.all()
+    );
     assert!(r.stdout.contains("hint: "), "{}", r.all());
 }
 
 #[test]
 fn forbidding_caa_fails_check_and_issue_places_no_order() {
     let Some(lab) = Lab::start(
-        opts(&["example.test"], &["@ 60 IN CAA 0 issue \"other-ca.example\""]),
+        opts(
+            &["example.test"],
+            &["@ 60 IN CAA 0 issue \"other-ca.example\""],
+        ),
         false,
     ) else {
         return;
     };
     let dir = start_directory(&lab);
     // issue first: it must stop before the order, so nothing is ever published.
-    let r = run(&lab, &dir, &["issue", "-d", "www.example.test", "--dns", "rfc2136"]);
+    let r = run(
+        &lab,
+        &dir,
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+    );
     assert_eq!(r.code, Some(4), "{}", r.all());
     let first = r
         .stderr
@@ -204,18 +260,30 @@ fn forbidding_caa_fails_check_and_issue_places_no_order() {
         r.all()
     );
     assert!(r.stderr.contains("hint: "), "{}", r.all());
-    assert!(!primary_log(&lab).contains("updating zone"), "a record was published");
     assert!(
-        !lab.state_dir().join("certs/www.example.test/meta.json").exists(),
+        !primary_log(&lab).contains("updating zone"),
+        "a record was published"
+    );
+    assert!(
+        !lab.state_dir()
+            .join("certs/www.example.test/meta.json")
+            .exists(),
         "an order was placed"
     );
 
-    // `[dns] caa_check = false` skips the gate (the CA itself does not check CAA here).
-    // Not exercised with an order to keep the test short; the check command reports instead:
+    // `check` says the same, naming the record and the fix.
     let r = run(
         &lab,
         &dir,
-        &["--json", "check", "-d", "www.example.test", "--dns", "rfc2136", "--no-probe"],
+        &[
+            "--json",
+            "check",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+            "--no-probe",
+        ],
     );
     assert_eq!(r.code, Some(4), "{}", r.all());
     let v = json(&r);
@@ -227,6 +295,62 @@ fn forbidding_caa_fails_check_and_issue_places_no_order() {
             && h.contains(&format!("0 issue \"{CA}\""))),
         "{caa:?}"
     );
+
+    // `[dns] caa_check = false` turns the gate off (Pebble itself does not check CAA).
+    let off = lab.state_dir().join("caa-off.toml");
+    std::fs::write(
+        &off,
+        "[acme]\nallow_insecure_http = true\n[dns]\ncaa_check = false\n",
+    )
+    .expect("config");
+    let r = lab.wildcert_at(
+        &dir.url,
+        &[
+            "--config",
+            off.to_str().expect("utf-8"),
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+}
+
+#[test]
+fn wrong_tsig_secret_fails_the_probe() {
+    let Some(lab) = Lab::start(opts(&["example.test"], &[]), false) else {
+        return;
+    };
+    let dir = start_directory(&lab);
+    let r = run_env(
+        &lab,
+        &dir,
+        &["--json", "check", "-d", "example.test", "--dns", "rfc2136"],
+        &[
+            ("RFC2136_TSIG_FILE", ""),
+            ("RFC2136_TSIG_KEY", lab.bind.tsig_key_name()),
+            ("RFC2136_TSIG_ALGORITHM", lab.bind.tsig_algorithm()),
+            (
+                "RFC2136_TSIG_SECRET",
+                "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=",
+            ),
+        ],
+    );
+    assert_eq!(r.code, Some(3), "{}", r.all());
+    let v = json(&r);
+    let probe = findings(&v, "probe");
+    assert!(
+        probe.iter().any(|(s, m, h)| s == "fail"
+            && m.contains("credentials refused")
+            && m.contains("TSIG")
+            && !h.is_empty()),
+        "{probe:?}"
+    );
+    assert!(!r.stdout.contains("d3Jvbmctc2VjcmV0") && !r.stderr.contains("d3Jvbmctc2VjcmV0"));
+    assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
 }
 
 #[test]
@@ -234,19 +358,33 @@ fn accounturi_must_match_our_account() {
     let Some(lab) = Lab::start(
         opts(
             &["example.test"],
-            &[&format!("@ 60 IN CAA 0 issue \"{CA}; accounturi=https://ca.example/acct/999\"")],
+            &[&format!(
+                "@ 60 IN CAA 0 issue \"{CA}; accounturi=https://ca.example/acct/999\""
+            )],
         ),
         false,
     ) else {
         return;
     };
     let dir = start_directory(&lab);
-    let args = ["--json", "check", "-d", "example.test", "--dns", "rfc2136", "--no-probe"];
+    let args = [
+        "--json",
+        "check",
+        "-d",
+        "example.test",
+        "--dns",
+        "rfc2136",
+        "--no-probe",
+    ];
     // No account yet: cannot be compared, a warning.
     let r = run(&lab, &dir, &args);
     assert_eq!(r.code, Some(0), "{}", r.all());
     let caa = findings(&json(&r), "caa");
-    assert!(caa.iter().any(|(s, m, _)| s == "warn" && m.contains("accounturi")), "{caa:?}");
+    assert!(
+        caa.iter()
+            .any(|(s, m, _)| s == "warn" && m.contains("accounturi")),
+        "{caa:?}"
+    );
 
     let r = run(&lab, &dir, &["--json", "account", "register"]);
     assert_eq!(r.code, Some(0), "{}", r.all());
@@ -255,7 +393,8 @@ fn accounturi_must_match_our_account() {
     assert_eq!(r.code, Some(4), "{}", r.all());
     let caa = findings(&json(&r), "caa");
     assert!(
-        caa.iter().any(|(s, m, _)| s == "fail" && m.contains("accounturi") && m.contains("acct/999")),
+        caa.iter()
+            .any(|(s, m, _)| s == "fail" && m.contains("accounturi") && m.contains("acct/999")),
         "{caa:?}"
     );
 
@@ -268,35 +407,61 @@ fn accounturi_must_match_our_account() {
             .next()
             .expect("one CA")
             .path();
-        serde_json::from_slice(&std::fs::read(host.join("default/account.json")).expect("account.json"))
-            .expect("json")
+        serde_json::from_slice(
+            &std::fs::read(host.join("default/account.json")).expect("account.json"),
+        )
+        .expect("json")
     };
     let url = account["url"].as_str().expect("url");
     lab.bind
         .add_records(
             "example.test",
-            &[&format!("good 60 IN CAA 0 issue \"{CA}; accounturi={url}; validationmethods=dns-01\"")],
+            &[&format!(
+                "good 60 IN CAA 0 issue \"{CA}; accounturi={url}; validationmethods=dns-01\""
+            )],
         )
         .expect("CAA for good");
     let r = run(
         &lab,
         &dir,
-        &["--json", "check", "-d", "good.example.test", "--dns", "rfc2136", "--no-probe"],
+        &[
+            "--json",
+            "check",
+            "-d",
+            "good.example.test",
+            "--dns",
+            "rfc2136",
+            "--no-probe",
+        ],
     );
     assert_eq!(r.code, Some(0), "{}", r.all());
     let caa = findings(&json(&r), "caa");
-    assert!(caa.iter().any(|(s, m, _)| s == "pass" && m.contains("at good.example.test")), "{caa:?}");
-    let r = run(&lab, &dir, &["issue", "-d", "good.example.test", "--dns", "rfc2136"]);
+    assert!(
+        caa.iter()
+            .any(|(s, m, _)| s == "pass" && m.contains("at good.example.test")),
+        "{caa:?}"
+    );
+    let r = run(
+        &lab,
+        &dir,
+        &["issue", "-d", "good.example.test", "--dns", "rfc2136"],
+    );
     assert_eq!(r.code, Some(0), "{}", r.all());
 
     // validationmethods without dns-01 forbids.
     lab.bind
         .add_records(
             "example.test",
-            &[&format!("http 60 IN CAA 0 issue \"{CA}; validationmethods=http-01\"")],
+            &[&format!(
+                "http 60 IN CAA 0 issue \"{CA}; validationmethods=http-01\""
+            )],
         )
         .expect("CAA for http");
-    let r = run(&lab, &dir, &["issue", "-d", "http.example.test", "--dns", "rfc2136"]);
+    let r = run(
+        &lab,
+        &dir,
+        &["issue", "-d", "http.example.test", "--dns", "rfc2136"],
+    );
     assert_eq!(r.code, Some(4), "{}", r.all());
     assert!(r.stderr.contains("validationmethods"), "{}", r.all());
 }
@@ -306,7 +471,10 @@ fn critical_unknown_tag_forbids() {
     let Some(lab) = Lab::start(
         opts(
             &["example.test"],
-            &[&format!("@ 60 IN CAA 0 issue \"{CA}\""), "@ 60 IN CAA 128 tbs \"x\""],
+            &[
+                &format!("@ 60 IN CAA 0 issue \"{CA}\""),
+                "@ 60 IN CAA 128 tbs \"x\"",
+            ],
         ),
         false,
     ) else {
@@ -316,12 +484,21 @@ fn critical_unknown_tag_forbids() {
     let r = run(
         &lab,
         &dir,
-        &["--json", "check", "-d", "*.example.test", "--dns", "rfc2136", "--no-probe"],
+        &[
+            "--json",
+            "check",
+            "-d",
+            "*.example.test",
+            "--dns",
+            "rfc2136",
+            "--no-probe",
+        ],
     );
     assert_eq!(r.code, Some(4), "{}", r.all());
     let caa = findings(&json(&r), "caa");
     assert!(
-        caa.iter().any(|(s, m, _)| s == "fail" && m.contains("128 tbs \"x\"") && m.contains("critical")),
+        caa.iter()
+            .any(|(s, m, _)| s == "fail" && m.contains("128 tbs \"x\"") && m.contains("critical")),
         "{caa:?}"
     );
 }
@@ -353,13 +530,28 @@ fn dead_nameserver_is_named() {
     let ns = findings(&v, "nameserver");
     let needle = format!("ns2.example.test ({dead})");
     assert!(
-        ns.iter().any(|(s, m, h)| s == "fail" && m.contains(&needle) && m.contains("does not answer") && !h.is_empty()),
+        ns.iter().any(|(s, m, h)| s == "fail"
+            && m.contains(&needle)
+            && m.contains("does not answer")
+            && !h.is_empty()),
         "{ns:?}"
     );
-    assert!(ns.iter().any(|(s, m, _)| s == "pass" && m.contains("ns1.example.test")), "{ns:?}");
+    assert!(
+        ns.iter()
+            .any(|(s, m, _)| s == "pass" && m.contains("ns1.example.test")),
+        "{ns:?}"
+    );
     let prop = findings(&v, "propagation");
-    assert!(prop.iter().any(|(s, m, _)| s == "fail" && m.contains(&needle)), "{prop:?}");
-    assert!(prop.iter().any(|(s, m, _)| s == "pass" && m.contains("ns1.example.test")), "{prop:?}");
+    assert!(
+        prop.iter()
+            .any(|(s, m, _)| s == "fail" && m.contains(&needle)),
+        "{prop:?}"
+    );
+    assert!(
+        prop.iter()
+            .any(|(s, m, _)| s == "pass" && m.contains("ns1.example.test")),
+        "{prop:?}"
+    );
     // The probe is removed even so.
     assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
 }
@@ -375,14 +567,28 @@ fn lagging_secondary_shows_its_own_time() {
     lab.bind
         .add_records("example.test", &["bump 60 IN A 192.0.2.1"])
         .expect("bump serial");
-    let r = run(&lab, &dir, &["--json", "check", "-d", "a.example.test", "--dns", "rfc2136"]);
+    let r = run(
+        &lab,
+        &dir,
+        &[
+            "--json",
+            "check",
+            "-d",
+            "a.example.test",
+            "--dns",
+            "rfc2136",
+        ],
+    );
     assert_eq!(r.code, Some(0), "{}", r.all());
     let v = json(&r);
     let serial = findings(&v, "serial");
     assert_eq!(serial.len(), 1, "{serial:?}");
     let (status, msg, hint) = &serial[0];
     if status == "warn" {
-        assert!(msg.contains("ns1.example.test") && msg.contains("ns2.example.test"), "{msg}");
+        assert!(
+            msg.contains("ns1.example.test") && msg.contains("ns2.example.test"),
+            "{msg}"
+        );
         assert!(hint.contains("secondary"), "{hint}");
     } else {
         assert_eq!(status, "pass", "{serial:?}");
@@ -411,7 +617,18 @@ fn cname_delegation_chain_is_shown() {
         return;
     };
     let dir = start_directory(&lab);
-    let r = run(&lab, &dir, &["--json", "check", "-d", "www.example.test", "--dns", "rfc2136"]);
+    let r = run(
+        &lab,
+        &dir,
+        &[
+            "--json",
+            "check",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+        ],
+    );
     assert_eq!(r.code, Some(0), "{}", r.all());
     let v = json(&r);
     let cname = findings(&v, "cname");
@@ -421,8 +638,134 @@ fn cname_delegation_chain_is_shown() {
         "{cname:?}"
     );
     let zone = findings(&v, "zone");
-    assert!(zone.iter().any(|(_, m, _)| m.contains("zone delegated.test")), "{zone:?}");
+    assert!(
+        zone.iter()
+            .any(|(_, m, _)| m.contains("zone delegated.test")),
+        "{zone:?}"
+    );
     let probe = findings(&v, "probe");
-    assert!(probe.iter().any(|(s, m, _)| s == "pass" && m.contains("www.delegated.test")), "{probe:?}");
+    assert!(
+        probe
+            .iter()
+            .any(|(s, m, _)| s == "pass" && m.contains("www.delegated.test")),
+        "{probe:?}"
+    );
     assert!(lab.primary_txt("www.delegated.test").is_empty());
+}
+
+#[test]
+fn split_horizon_is_hinted() {
+    // The lab's resolver (an "internal" view of example.test) against other servers given as
+    // the authoritative ones (the "public" view, one change ahead).
+    let Some(lab) = Lab::start(opts(&["example.test"], &[]), false) else {
+        return;
+    };
+    let public = wildcert_testkit::BindTopology::start(opts(&["example.test"], &[])).expect("bind");
+    public
+        .add_records("example.test", &["www 60 IN A 192.0.2.80"])
+        .expect("public change");
+    let server = public.prompt_secondary_addr();
+    let start = std::time::Instant::now();
+    // Bounded: the NOTIFYed secondary has the change within milliseconds.
+    while public.soa_serial(server, "example.test").ok().flatten() == Some(1) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "public secondary never updated"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = start_directory(&lab);
+    let auth = server.to_string();
+    let r = run(
+        &lab,
+        &dir,
+        &[
+            "--json",
+            "--authoritative",
+            &auth,
+            "check",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+            "--no-probe",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let sh = findings(&json(&r), "split-horizon");
+    assert!(
+        sh.iter().any(|(s, m, h)| s == "warn"
+            && m.contains("the resolvers see serial 1")
+            && h.contains("public view")),
+        "{sh:?}"
+    );
+}
+
+#[test]
+fn orphans_from_the_journal_are_ours_and_the_hint_removes_them() {
+    let Some(lab) = Lab::start(opts(&["example.test"], &[]), false) else {
+        return;
+    };
+    let dir = start_directory(&lab);
+    let name = "_acme-challenge.orphan.example.test";
+    lab.bind
+        .add_records(
+            "example.test",
+            &[
+                &format!("{name}. 60 IN TXT \"left-by-crash\""),
+                &format!("{name}. 60 IN TXT \"someone-else\""),
+            ],
+        )
+        .expect("seed");
+    // A journal entry of a run that died (no such pid) that had published "left-by-crash".
+    let journal = lab.state_dir().join("journal");
+    std::fs::create_dir_all(&journal).expect("journal dir");
+    let plan = serde_json::json!({
+        "provider": "rfc2136",
+        "zones": [{
+            "zone": {"name": "example.test"},
+            "records": {"records": {name: ["left-by-crash"]}, "ttl": 60},
+            "servers": []
+        }],
+        "delegations": []
+    });
+    let entry = serde_json::json!({"provider": "rfc2136", "plan": plan, "pid": 999_999_999u32, "created": "2026-01-01T00:00:00Z"});
+    std::fs::write(journal.join("1-999999999-00000000.json"), entry.to_string()).expect("journal");
+
+    let r = run(
+        &lab,
+        &dir,
+        &[
+            "--json",
+            "check",
+            "-d",
+            "orphan.example.test",
+            "--dns",
+            "rfc2136",
+            "--no-probe",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let orphans = findings(&json(&r), "orphans");
+    assert!(
+        orphans.iter().any(|(s, m, h)| s == "warn"
+            && m.contains("left-by-crash")
+            && m.contains("interrupted wildcert run")
+            && h.contains("wildcert renew")),
+        "{orphans:?}"
+    );
+    assert!(
+        orphans.iter().any(|(s, m, _)| s == "warn"
+            && m.contains("someone-else")
+            && m.contains("not published by this wildcert")),
+        "{orphans:?}"
+    );
+    // What the hint says: the next run removes ours, and only ours.
+    let r = run(
+        &lab,
+        &dir,
+        &["issue", "-d", "orphan.example.test", "--dns", "rfc2136"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(lab.primary_txt(name), ["someone-else"]);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use wildcert_testkit::{BindOptions, BindTopology, FaultProxy, Pebble, PebbleOptions, ProxyMode};
 
-use crate::lab::{Lab, Run, run_bounded};
+use crate::lab::{Lab, Run};
 
 /// A lab whose Pebble gets `pebble` options (its DNS server is set to the lagging secondary).
 pub(crate) fn lab_with(bind: BindOptions, pebble: PebbleOptions) -> Option<Lab> {
@@ -68,7 +68,10 @@ pub(crate) fn assert_live_whole(live: &Path, context: &str) {
         let begins = text.matches("-----BEGIN ").count();
         let ends = text.matches("-----END ").count();
         assert!(
-            begins >= 1 && begins == ends && text.contains(tag) && text.trim_end().ends_with("-----"),
+            begins >= 1
+                && begins == ends
+                && text.contains(tag)
+                && text.trim_end().ends_with("-----"),
             "{name} is not whole PEM; {context}:\n{text}"
         );
     }
@@ -77,7 +80,10 @@ pub(crate) fn assert_live_whole(live: &Path, context: &str) {
     } else {
         format!("{cert}\n{chain}")
     };
-    assert_eq!(full, joined, "fullchain.pem != cert.pem + chain.pem; {context}");
+    assert_eq!(
+        full, joined,
+        "fullchain.pem != cert.pem + chain.pem; {context}"
+    );
 }
 
 /// After any failed or faulted run: nothing left on the primary, no journal entry.
@@ -89,7 +95,11 @@ pub(crate) fn assert_nothing_left(lab: &Lab, names: &[&str], run: &Run) {
             run.all()
         );
     }
-    assert!(journal_entries(lab).is_empty(), "journal left: {}", run.all());
+    assert!(
+        journal_entries(lab).is_empty(),
+        "journal left: {}",
+        run.all()
+    );
 }
 
 /// The one-line error format: an `error:` line and a `hint:` line, no panic.
@@ -122,7 +132,11 @@ fn bad_nonce_storm_still_issues() {
     let run = lab.wildcert(&issue_args(&[]), &[("WILDCERT_LOG", "wildcert_acme=debug")]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     // The storm really happened and was absorbed by retries.
-    assert!(run.stderr.contains("badNonce"), "no badNonce retry seen: {}", run.all());
+    assert!(
+        run.stderr.contains("badNonce"),
+        "no badNonce retry seen: {}",
+        run.all()
+    );
     assert_live_whole(&lab.live("example.test"), "after a badNonce storm");
     assert_nothing_left(&lab, &["example.test"], &run);
 }
@@ -134,7 +148,11 @@ fn dropped_connections_to_the_ca_are_retried() {
     };
     let proxy = FaultProxy::start(lab.pebble.listen_addr()).expect("proxy");
     proxy.set_mode(ProxyMode::DropNext(2));
-    let run = lab.wildcert_at(&proxy.rewrite_url(&lab.pebble.directory_url()), &issue_args(&[]), &[]);
+    let run = lab.wildcert_at(
+        &proxy.rewrite_url(&lab.pebble.directory_url()),
+        &issue_args(&[]),
+        &[],
+    );
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(proxy.faulted(), 2, "{}", run.all());
     assert_live_whole(&lab.live("example.test"), "after dropped connections");
@@ -152,7 +170,11 @@ fn unreachable_ca_fails_with_exit_4_and_publishes_nothing() {
     let run = lab.wildcert_at(&url, &issue_args(&[]), &[]);
     assert_eq!(run.code, Some(4), "{}", run.all());
     assert_clear_error(&run);
-    assert!(run.stderr.contains(&proxy.addr().to_string()), "error should name the URL: {}", run.all());
+    assert!(
+        run.stderr.contains(&proxy.addr().to_string()),
+        "error should name the URL: {}",
+        run.all()
+    );
     // Bounded retries: a few attempts, not minutes.
     assert!(run.elapsed < Duration::from_secs(30), "{}", run.all());
     assert!(proxy.accepted() >= 2, "no retry at all: {}", run.all());
@@ -177,7 +199,11 @@ fn connections_cut_mid_response_retry_or_fail_cleanly() {
     if first.code == Some(4) {
         assert_clear_error(&first);
     }
-    assert!(proxy.faulted() >= 1, "the fault never fired: {}", first.all());
+    assert!(
+        proxy.faulted() >= 1,
+        "the fault never fired: {}",
+        first.all()
+    );
     assert_live_whole(&lab.live("example.test"), "after cut connections");
     assert_nothing_left(&lab, &["example.test"], &first);
 
@@ -226,7 +252,9 @@ fn dead_nameserver_bounded_wait_names_it_and_cleans_up() {
         return;
     };
     let dead = lab.bind.lagging_secondary_addr();
-    lab.bind.stop_secondary(dead).expect("stop the lagging secondary");
+    lab.bind
+        .stop_secondary(dead)
+        .expect("stop the lagging secondary");
     let run = lab.wildcert(&issue_args(&["--propagation-timeout", "3s"]), &[]);
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert_clear_error(&run);
@@ -235,7 +263,11 @@ fn dead_nameserver_bounded_wait_names_it_and_cleans_up() {
         "the verdict should name {dead}: {}",
         run.all()
     );
-    assert!(run.elapsed < Duration::from_secs(60), "not bounded: {}", run.all());
+    assert!(
+        run.elapsed < Duration::from_secs(60),
+        "not bounded: {}",
+        run.all()
+    );
     assert!(!lab.live("example.test").exists());
     assert_nothing_left(&lab, &["example.test"], &run);
 }
@@ -258,10 +290,23 @@ fn update_with_a_key_the_server_does_not_know_is_refused_clearly() {
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert_clear_error(&run);
     let lower = run.stderr.to_lowercase();
-    assert!(lower.contains("tsig") || lower.contains("key"), "{}", run.all());
-    assert!(!run.stderr.contains(lab.bind.tsig_secret_b64()), "secret leaked: {}", run.all());
+    assert!(
+        lower.contains("tsig") || lower.contains("key"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains(lab.bind.tsig_secret_b64()),
+        "secret leaked: {}",
+        run.all()
+    );
     assert!(!lab.live("example.test").exists());
-    assert_nothing_left(&lab, &["example.test"], &run);
+    assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
+    // The cleanup was refused too, so the journal keeps the entry (wildcert cannot know that
+    // nothing was applied); the next run with the right key clears it, then issues.
+    let next = lab.wildcert(&issue_args(&[]), &[]);
+    assert_eq!(next.code, Some(0), "{}", next.all());
+    assert_nothing_left(&lab, &["example.test"], &next);
 }
 
 /// Removes the immutable flag again on drop, so the temp dir can be deleted.
@@ -296,7 +341,10 @@ fn unwritable_archive_fails_with_exit_5_and_keeps_the_old_certificate() {
     let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
         return;
     };
-    let first = lab.wildcert(&["issue", "-d", "www.example.test", "--dns", "rfc2136"], &[]);
+    let first = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
     assert_eq!(first.code, Some(0), "{}", first.all());
     let live = lab.live("www.example.test");
     let before = snapshot(&live);
@@ -307,7 +355,10 @@ fn unwritable_archive_fails_with_exit_5_and_keeps_the_old_certificate() {
         eprintln!("skipped: chattr +i does not work here");
         return;
     };
-    let run = lab.wildcert(&["issue", "-d", "www.example.test", "--dns", "rfc2136"], &[]);
+    let run = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
     drop(guard);
     assert_eq!(run.code, Some(5), "{}", run.all());
     assert_clear_error(&run);
@@ -316,7 +367,11 @@ fn unwritable_archive_fails_with_exit_5_and_keeps_the_old_certificate() {
         .lines()
         .find(|l| l.starts_with("error:"))
         .expect("error line");
-    assert!(error_line.contains(&archive.display().to_string()), "path not named: {}", run.all());
+    assert!(
+        error_line.contains(&archive.display().to_string()),
+        "path not named: {}",
+        run.all()
+    );
     assert_eq!(snapshot(&live), before, "the old certificate changed");
     assert_nothing_left(&lab, &["www.example.test"], &run);
 }
@@ -328,11 +383,21 @@ fn certs_being_a_file_fails_with_exit_5_naming_it() {
     };
     let certs = lab.state_dir().join("certs");
     std::fs::write(&certs, "in the way\n").expect("write");
-    let run = lab.wildcert(&["issue", "-d", "www.example.test", "--dns", "rfc2136"], &[]);
+    let run = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
     assert_eq!(run.code, Some(5), "{}", run.all());
     assert_clear_error(&run);
-    assert!(run.stderr.contains(&certs.display().to_string()), "{}", run.all());
-    assert_eq!(std::fs::read_to_string(&certs).expect("read"), "in the way\n");
+    assert!(
+        run.stderr.contains(&certs.display().to_string()),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&certs).expect("read"),
+        "in the way\n"
+    );
     assert_nothing_left(&lab, &["www.example.test"], &run);
 }
 
@@ -344,7 +409,10 @@ fn full_disk_fails_with_exit_5_and_keeps_the_old_certificate() {
     if !wildcert_testkit::require("unshare") {
         return;
     }
-    let first = lab.wildcert(&["issue", "-d", "www.example.test", "--dns", "rfc2136"], &[]);
+    let first = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
     assert_eq!(first.code, Some(0), "{}", first.all());
     let live = lab.live("www.example.test");
     let before = snapshot(&live);
@@ -358,9 +426,18 @@ fn full_disk_fails_with_exit_5_and_keeps_the_old_certificate() {
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
         .arg(env!("CARGO_BIN_EXE_wildcert"));
-    let run = lab_command(&lab, cmd, &["issue", "-d", "www.example.test", "--dns", "rfc2136"]);
+    let run = lab_command(
+        &lab,
+        cmd,
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
     if run.code == Some(97) {
-        assert!(!wildcert_testkit::is_ci(), "tmpfs mount is needed under CI: {}", run.all());
+        assert!(
+            !wildcert_testkit::is_ci(),
+            "tmpfs mount is needed under CI: {}",
+            run.all()
+        );
         return;
     }
     assert_eq!(run.code, Some(5), "{}", run.all());
@@ -375,8 +452,9 @@ fn full_disk_fails_with_exit_5_and_keeps_the_old_certificate() {
 }
 
 /// Run a prepared command (`cmd` = program + its own args, the wildcert binary last) with the
-/// lab's usual flags and environment, bounded like [`Lab::wildcert`].
-pub(crate) fn lab_command(lab: &Lab, mut cmd: Command, args: &[&str]) -> Run {
+/// lab's usual flags and environment plus `env`, bounded like [`Lab::wildcert`]. Output goes to
+/// files, so a chatty run (trace level) cannot fill a pipe and stall.
+pub(crate) fn lab_command(lab: &Lab, mut cmd: Command, args: &[&str], env: &[(&str, &str)]) -> Run {
     cmd.arg("--server")
         .arg(lab.pebble.directory_url())
         .arg("--ca-bundle")
@@ -392,9 +470,39 @@ pub(crate) fn lab_command(lab: &Lab, mut cmd: Command, args: &[&str]) -> Run {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RFC2136_NAMESERVER", lab.bind.primary_addr().to_string())
-        .env("RFC2136_TSIG_FILE", lab.bind.tsig_key_file_path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    run_bounded(cmd, crate::lab::RUN_LIMIT)
+        .env("RFC2136_TSIG_FILE", lab.bind.tsig_key_file_path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_to_files(cmd, crate::lab::RUN_LIMIT)
+}
+
+/// Run `cmd` with stdout and stderr going to temp files, killing it after `limit`.
+pub(crate) fn run_to_files(mut cmd: Command, limit: Duration) -> Run {
+    let dir = tempfile::tempdir().expect("output dir");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"));
+    let start = std::time::Instant::now();
+    let mut child = cmd.spawn().expect("wildcert starts");
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                break child.wait().expect("wait");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("wait failed: {e}"),
+        }
+    };
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    Run {
+        code: status.code(),
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+        elapsed: start.elapsed(),
+    }
 }

@@ -72,7 +72,11 @@ fn hostile_names_are_refused_before_anything_is_published() {
             run.all()
         );
         if why != "example" {
-            assert!(lower.contains(&why.to_lowercase()), "`{name}`: reason `{why}` missing: {}", run.all());
+            assert!(
+                lower.contains(&why.to_lowercase()),
+                "`{name}`: reason `{why}` missing: {}",
+                run.all()
+            );
         }
     }
     // Nothing was ever published, no account or certificate was created.
@@ -102,14 +106,23 @@ fn unicode_and_mixed_case_names_issue_as_a_labels() {
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
     let v = json(&run);
-    assert_eq!(v["certificate"]["cert_name"], "xn--bcher-kva.example.test", "{}", run.all());
+    assert_eq!(
+        v["certificate"]["cert_name"],
+        "xn--bcher-kva.example.test",
+        "{}",
+        run.all()
+    );
     assert_eq!(
         v["certificate"]["names"],
         serde_json::json!(["xn--bcher-kva.example.test"]),
         "{}",
         run.all()
     );
-    assert!(lab.live("xn--bcher-kva.example.test").join("fullchain.pem").exists());
+    assert!(
+        lab.live("xn--bcher-kva.example.test")
+            .join("fullchain.pem")
+            .exists()
+    );
     assert!(
         lab.primary_txt("_acme-challenge.xn--bcher-kva.example.test")
             .is_empty()
@@ -130,16 +143,32 @@ fn bad_config_files_name_the_file_and_the_key() {
     let provider = "[providers.lab]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1:1\"\n";
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         // unknown top-level and section keys
-        ("unknown.toml", "[acme]\nsurver = \"https://x/dir\"\n".into(), vec!["surver"]),
-        ("unknown-top.toml", "stat_dir = \"/tmp\"\n".into(), vec!["stat_dir"]),
+        (
+            "unknown.toml",
+            "[acme]\nsurver = \"https://x/dir\"\n".into(),
+            vec!["surver"],
+        ),
+        (
+            "unknown-top.toml",
+            "stat_dir = \"/tmp\"\n".into(),
+            vec!["stat_dir"],
+        ),
         (
             "unknown-provider-key.toml",
             format!("{provider}tsig_fil = \"/k\"\n"),
             vec!["tsig_fil", "providers.lab"],
         ),
         // wrong types
-        ("type.toml", "[acme]\nagree_tos = \"yes\"\n".into(), vec!["agree_tos"]),
-        ("type-dns.toml", "[dns]\nresolvers = 53\n".into(), vec!["resolvers"]),
+        (
+            "type.toml",
+            "[acme]\nagree_tos = \"yes\"\n".into(),
+            vec!["agree_tos"],
+        ),
+        (
+            "type-dns.toml",
+            "[dns]\nresolvers = 53\n".into(),
+            vec!["resolvers"],
+        ),
         ("not-toml.toml", "[acme\nemail = \n".into(), vec![]),
         // bad values
         (
@@ -162,7 +191,9 @@ fn bad_config_files_name_the_file_and_the_key() {
         ),
         (
             "eab-file.toml",
-            format!("[acme]\neab_kid = \"kid\"\neab_hmac_key_file = \"/nonexistent/eab\"\n{provider}"),
+            format!(
+                "[acme]\neab_kid = \"kid\"\neab_hmac_key_file = \"/nonexistent/eab\"\n{provider}"
+            ),
             vec!["eab_hmac_key_file", "/nonexistent/eab"],
         ),
     ];
@@ -186,18 +217,34 @@ fn bad_config_files_name_the_file_and_the_key() {
             run.all()
         );
         for k in keys {
-            assert!(err.contains(k), "{file}: the error should name `{k}`: {}", run.all());
+            assert!(
+                err.contains(k),
+                "{file}: the error should name `{k}`: {}",
+                run.all()
+            );
         }
         assert!(!run.stderr.contains("panicked"), "{file}: {}", run.all());
     }
     // An unknown WILDCERT_ environment key of ours is named too.
     let run = offline(
         &state,
-        &["--server", "https://127.0.0.1:1/dir", "issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[
+            "--server",
+            "https://127.0.0.1:1/dir",
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+        ],
         &[("WILDCERT_ACME__SURVER", "x")],
     );
     assert_eq!(run.code, Some(2), "{}", run.all());
-    assert!(run.stderr.to_lowercase().contains("surver"), "{}", run.all());
+    assert!(
+        run.stderr.to_lowercase().contains("surver"),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]
@@ -207,7 +254,10 @@ fn plain_http_directory_is_refused_unless_loopback_and_allowed() {
     let env = [
         ("RFC2136_NAMESERVER", "127.0.0.1:1"),
         ("RFC2136_TSIG_KEY", "k"),
-        ("RFC2136_TSIG_SECRET", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="),
+        (
+            "RFC2136_TSIG_SECRET",
+            "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=",
+        ),
     ];
     let issue = ["issue", "-d", "www.example.test", "--dns", "rfc2136"];
     let port = wildcert_testkit::free_tcp_port().expect("port");
@@ -227,7 +277,11 @@ fn plain_http_directory_is_refused_unless_loopback_and_allowed() {
             .chain(allow.then_some(("WILDCERT_ACME__ALLOW_INSECURE_HTTP", "true")))
             .collect();
         let run = offline(&state, &args, &env);
-        assert!(matches!(run.code, Some(c) if c != 0), "{server}: {}", run.all());
+        assert!(
+            matches!(run.code, Some(c) if c != 0),
+            "{server}: {}",
+            run.all()
+        );
         assert_clear_error(&run);
         assert!(run.stderr.contains("http"), "{server}: {}", run.all());
         assert!(
@@ -293,9 +347,27 @@ impl Mutator {
         let mut v = input.to_vec();
         for _ in 0..=self.below(4) {
             let interesting: &[&[u8]] = &[
-                b"\0", b"\xff", b"\xc3\xbc", b"*", b".", b"..", b"\"", b"{", b"}", b"[", b"]",
-                b"=", b"\n", b"-----BEGIN CERTIFICATE-----\n", b"-----END CERTIFICATE-----\n",
-                b"99999999999999999999", b"-1", b"null", b"\\u0000", b"xn--", b";",
+                b"\0",
+                b"\xff",
+                b"\xc3\xbc",
+                b"*",
+                b".",
+                b"..",
+                b"\"",
+                b"{",
+                b"}",
+                b"[",
+                b"]",
+                b"=",
+                b"\n",
+                b"-----BEGIN CERTIFICATE-----\n",
+                b"-----END CERTIFICATE-----\n",
+                b"99999999999999999999",
+                b"-1",
+                b"null",
+                b"\\u0000",
+                b"xn--",
+                b";",
             ];
             match self.below(6) {
                 0 if !v.is_empty() => {
@@ -356,7 +428,10 @@ fn fuzz_smoke_dns_names() {
         if let Ok(n) = wildcert_dns::DnsName::parse(&s) {
             assert!(n.as_str().len() <= 253, "{s:?}");
             // Normal form is stable.
-            assert_eq!(wildcert_dns::DnsName::parse(n.as_str()).ok().as_ref(), Some(&n));
+            assert_eq!(
+                wildcert_dns::DnsName::parse(n.as_str()).ok().as_ref(),
+                Some(&n)
+            );
         }
         if let Ok(id) = wildcert_dns::Identifier::parse(&s) {
             let again = wildcert_dns::Identifier::parse(&id.as_acme()).expect("re-parse");
@@ -370,7 +445,10 @@ fn fuzz_smoke_acme_json() {
     smoke("acme_json", ROUNDS, |data| {
         if let Some(p) = wildcert_acme::Problem::from_json(data) {
             let shown = p.to_string();
-            assert!(!shown.contains('\n'), "problem display is one line: {shown:?}");
+            assert!(
+                !shown.contains('\n'),
+                "problem display is one line: {shown:?}"
+            );
         }
         let _ = serde_json::from_slice::<wildcert_acme::Directory>(data);
         let _ = serde_json::from_slice::<wildcert_acme::OrderState>(data);

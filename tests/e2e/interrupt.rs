@@ -148,11 +148,17 @@ fn interrupt_while_waiting(sig: &str) {
     run.signal(sig);
     let (code, _out, err) = run.finish(Duration::from_secs(60));
     assert_eq!(code, Some(130), "{err}");
-    assert!(signalled.elapsed() < Duration::from_secs(30), "slow to stop: {err}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(30),
+        "slow to stop: {err}"
+    );
     assert!(err.contains("interrupted"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     // Right after exit: nothing on the primary, no journal entry, no certificate.
-    assert!(lab.primary_txt("_acme-challenge.example.test").is_empty(), "{err}");
+    assert!(
+        lab.primary_txt("_acme-challenge.example.test").is_empty(),
+        "{err}"
+    );
     assert!(journal_entries(&lab).is_empty(), "{err}");
     assert!(!lab.live("example.test").exists());
 }
@@ -209,7 +215,8 @@ fn kill_9_leaves_a_journal_that_the_next_run_cleans_up() {
     );
     assert_eq!(next.code, Some(0), "{}", next.all());
     assert!(
-        next.stderr.contains("removing records left by an interrupted run"),
+        next.stderr
+            .contains("removing records left by an interrupted run"),
         "{}",
         next.all()
     );
@@ -256,7 +263,10 @@ fn kill_9_at_many_points_never_leaves_live_half_written() {
         }
         let started = run.started;
         let (code, _out, err) = run.finish(RUN_LIMIT);
-        let context = format!("kill after {delay} ms (run {i}, {:?}): exit {code:?}\n{err}", started.elapsed());
+        let context = format!(
+            "kill after {delay} ms (run {i}, {:?}): exit {code:?}\n{err}",
+            started.elapsed()
+        );
         assert!(!err.contains("panicked"), "{context}");
         assert_live_whole(&live, &context);
         // The previous version is intact in the archive whatever happened.
@@ -274,6 +284,9 @@ fn kill_9_at_many_points_never_leaves_live_half_written() {
     let last = lab.wildcert(&args, &[]);
     assert_eq!(last.code, Some(0), "{}", last.all());
     assert!(journal_entries(&lab).is_empty(), "{}", last.all());
-    assert!(lab.primary_txt(&format!("_acme-challenge.{name}")).is_empty());
+    assert!(
+        lab.primary_txt(&format!("_acme-challenge.{name}"))
+            .is_empty()
+    );
     assert_live_whole(&live, "after the final run");
 }

@@ -7,12 +7,22 @@ use std::path::{Path, PathBuf};
 
 use wildcert_testkit::{BindOptions, PebbleOptions};
 
-use crate::faults::{assert_live_whole, lab_with};
+use crate::faults::{assert_live_whole, lab_command, lab_with};
 use crate::lab::{Lab, Run};
 
 const EAB_KID: &str = "wildcert-e2e-kid";
 // 32 random-looking bytes, base64url without padding (as CAs hand them out).
 const EAB_KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+
+/// `lab.wildcert`, with output to files (trace output would fill a pipe).
+fn wildcert(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> Run {
+    lab_command(
+        lab,
+        std::process::Command::new(env!("CARGO_BIN_EXE_wildcert")),
+        args,
+        env,
+    )
+}
 
 fn eab_lab() -> Option<Lab> {
     lab_with(
@@ -31,7 +41,9 @@ fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
     let mut stack = vec![dir.to_path_buf()];
     let mut budget = 10_000;
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             budget -= 1;
             if budget == 0 {
@@ -71,12 +83,20 @@ fn assert_no_secret(run: &Run, what: &str, secret: &str) {
 /// lines of private keys: they also carry the public key, which may legitimately appear).
 fn assert_not_in_output(run: &Run, what: &str, secret: &str, pieces: bool) {
     let all = format!("{}\n{}", run.stdout, run.stderr);
-    assert!(!all.contains(secret), "{what} appears in the output:\n{}", run.all());
+    assert!(
+        !all.contains(secret),
+        "{what} appears in the output:\n{}",
+        run.all()
+    );
     let chars: Vec<char> = secret.chars().collect();
     if pieces && chars.len() > 24 {
         for w in chars.windows(16).step_by(8) {
             let piece: String = w.iter().collect();
-            assert!(!all.contains(&piece), "part of {what} ({piece}) appears:\n{}", run.all());
+            assert!(
+                !all.contains(&piece),
+                "part of {what} ({piece}) appears:\n{}",
+                run.all()
+            );
         }
     }
 }
@@ -118,7 +138,8 @@ fn trace_level_issuance_leaks_no_secret() {
     let trace = [("WILDCERT_LOG", "trace")];
 
     // 1. EAB from flags, TSIG from the key file, everything at trace level, human output.
-    let run = lab.wildcert(
+    let run = wildcert(
+        &lab,
         &[
             "-vv",
             "--eab-kid",
@@ -141,7 +162,8 @@ fn trace_level_issuance_leaks_no_secret() {
     // 2. A new account (the old one removed), EAB from the environment, TSIG secret from the
     //    environment, JSON output.
     std::fs::remove_dir_all(lab.state_dir().join("accounts")).expect("remove accounts");
-    let run = lab.wildcert(
+    let run = wildcert(
+        &lab,
         &[
             "-vv",
             "--json",
@@ -168,7 +190,8 @@ fn trace_level_issuance_leaks_no_secret() {
 fn wrong_eab_key_fails_without_echoing_it() {
     let Some(lab) = eab_lab() else { return };
     let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    let run = lab.wildcert(
+    let run = wildcert(
+        &lab,
         &[
             "-vv",
             "--eab-kid",
@@ -212,14 +235,24 @@ fn secret_files_readable_by_others_are_warned_about() {
     .expect("write");
     let cfg = config.to_str().expect("utf-8");
     let tsig_s = tsig.to_str().expect("utf-8");
-    let args = ["--config", cfg, "issue", "-d", "www.example.test", "--dns", "rfc2136"];
-    let run = lab.wildcert(&args, &[("RFC2136_TSIG_FILE", tsig_s)]);
+    let args = [
+        "--config",
+        cfg,
+        "issue",
+        "-d",
+        "www.example.test",
+        "--dns",
+        "rfc2136",
+    ];
+    let run = wildcert(&lab, &args, &[("RFC2136_TSIG_FILE", tsig_s)]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     for (path, mode) in [(&tsig, "0644"), (&eab, "0640")] {
         let line = run
             .stderr
             .lines()
-            .find(|l| l.contains(&path.display().to_string()) && l.contains("readable by other users"))
+            .find(|l| {
+                l.contains(&path.display().to_string()) && l.contains("readable by other users")
+            })
             .unwrap_or_else(|| panic!("no warning about {}: {}", path.display(), run.all()));
         assert!(line.contains(mode) && line.contains("chmod 600"), "{line}");
     }
@@ -229,9 +262,13 @@ fn secret_files_readable_by_others_are_warned_about() {
     for p in [&tsig, &eab] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
-    let run = lab.wildcert(&args, &[("RFC2136_TSIG_FILE", tsig_s)]);
+    let run = wildcert(&lab, &args, &[("RFC2136_TSIG_FILE", tsig_s)]);
     assert_eq!(run.code, Some(0), "{}", run.all());
-    assert!(!run.stderr.contains("readable by other users"), "{}", run.all());
+    assert!(
+        !run.stderr.contains("readable by other users"),
+        "{}",
+        run.all()
+    );
     // Written key files: 0600 in live/, archive/ and the account.
     for key in find_files(lab.state_dir(), "privkey.pem")
         .into_iter()

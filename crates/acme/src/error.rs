@@ -454,7 +454,8 @@ mod tests {
 
     #[test]
     fn hostile_problem_fields_stay_on_one_line() {
-        let body = br#"{"type": "urn:x\nevil", "detail": "a\r\nb\u001b[31m", "instance": "https://ca/\nx",
+        let body =
+            br#"{"type": "urn:x\nevil", "detail": "a\r\nb\u001b[31m", "instance": "https://ca/\nx",
             "subproblems": [{"type": "t\n", "identifier": {"type": "dns", "value": "x\ny"}}]}"#;
         let p = Problem::from_json(body).expect("problem");
         let shown = p.to_string();

@@ -240,7 +240,11 @@ pub fn decide(set: Option<&CaaSet>, wildcard: bool, policy: &CaaPolicy<'_>) -> C
              (RFC 8659 §4.1): no CA may issue"
         ));
     }
-    let wild: Vec<&CaaRecord> = set.records.iter().filter(|r| r.tag_is("issuewild")).collect();
+    let wild: Vec<&CaaRecord> = set
+        .records
+        .iter()
+        .filter(|r| r.tag_is("issuewild"))
+        .collect();
     let (prop, selected): (&str, Vec<&CaaRecord>) = if wildcard && !wild.is_empty() {
         ("issuewild", wild)
     } else {
@@ -252,7 +256,11 @@ pub fn decide(set: Option<&CaaSet>, wildcard: bool, policy: &CaaPolicy<'_>) -> C
     if selected.is_empty() {
         return CaaVerdict::Allowed(format!(
             "the CAA set {at} has no `{}` property: it does not restrict issuance",
-            if wildcard { "issue` or `issuewild" } else { "issue" }
+            if wildcard {
+                "issue` or `issuewild"
+            } else {
+                "issue"
+            }
         ));
     }
     let parsed: Vec<(&CaaRecord, Result<IssuerValue, String>)> = selected
@@ -266,9 +274,15 @@ pub fn decide(set: Option<&CaaSet>, wildcard: bool, policy: &CaaPolicy<'_>) -> C
             .join(", ")
     };
     if policy.identities.is_empty() {
-        let any_issuer = parsed
-            .iter()
-            .any(|(_, p)| matches!(p, Ok(IssuerValue { domain: Some(_), .. })));
+        let any_issuer = parsed.iter().any(|(_, p)| {
+            matches!(
+                p,
+                Ok(IssuerValue {
+                    domain: Some(_),
+                    ..
+                })
+            )
+        });
         if !any_issuer {
             return CaaVerdict::Forbidden(format!(
                 "the CAA set {at} authorizes no CA for `{prop}` ({}): no CA may issue",
@@ -323,7 +337,10 @@ pub fn decide(set: Option<&CaaSet>, wildcard: bool, policy: &CaaPolicy<'_>) -> C
                 },
                 "validationmethods" => {
                     let methods: Vec<&str> = val.split(',').map(str::trim).collect();
-                    if !methods.iter().any(|m| m.eq_ignore_ascii_case(policy.method)) {
+                    if !methods
+                        .iter()
+                        .any(|m| m.eq_ignore_ascii_case(policy.method))
+                    {
                         ok = false;
                         notes.push(format!(
                             "`{r}` allows only the validation methods {val}, not {} (RFC 8657 validationmethods)",
@@ -416,7 +433,9 @@ impl CaaResolver {
             chain.push(next.clone());
             current = next;
         }
-        Err(format!("CNAME chain longer than {MAX_CNAME_DEPTH} at {name}"))
+        Err(format!(
+            "CNAME chain longer than {MAX_CNAME_DEPTH} at {name}"
+        ))
     }
 
     /// Climb from `name` (for a wildcard, its base) to the TLD until a CAA set is found
@@ -555,7 +574,10 @@ mod tests {
         let ids = le();
         let s = set(&[(0, "issue", "LetsEncrypt.org."), (0, "iodef", "mailto:x@y")]);
         let v = decide(Some(&s), false, &policy(&ids));
-        assert!(matches!(&v, CaaVerdict::Allowed(r) if r.contains("example.com")), "{v:?}");
+        assert!(
+            matches!(&v, CaaVerdict::Allowed(r) if r.contains("example.com")),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -564,7 +586,10 @@ mod tests {
         let s = set(&[(0, "issue", "other-ca.example")]);
         let v = decide(Some(&s), false, &policy(&ids));
         assert!(v.is_forbidden(), "{v:?}");
-        assert!(v.reason().contains("`0 issue \"other-ca.example\"`"), "{v:?}");
+        assert!(
+            v.reason().contains("`0 issue \"other-ca.example\"`"),
+            "{v:?}"
+        );
         assert!(v.reason().contains("at example.com"), "{v:?}");
     }
 
@@ -593,7 +618,10 @@ mod tests {
             CaaVerdict::Allowed(_)
         ));
         let v = decide(Some(&s), true, &policy(&ids));
-        assert!(v.is_forbidden() && v.reason().contains("issuewild"), "{v:?}");
+        assert!(
+            v.is_forbidden() && v.reason().contains("issuewild"),
+            "{v:?}"
+        );
         // Without issuewild, a wildcard falls back to issue.
         let s = set(&[(0, "issue", LE)]);
         assert!(matches!(
@@ -616,9 +644,16 @@ mod tests {
             decide(Some(&s), false, &policy(&ids)),
             CaaVerdict::Allowed(_)
         ));
-        let s = set(&[(0, "issue", "letsencrypt.org; accounturi=https://acme.example/acct/2")]);
+        let s = set(&[(
+            0,
+            "issue",
+            "letsencrypt.org; accounturi=https://acme.example/acct/2",
+        )]);
         let v = decide(Some(&s), false, &policy(&ids));
-        assert!(v.is_forbidden() && v.reason().contains("accounturi"), "{v:?}");
+        assert!(
+            v.is_forbidden() && v.reason().contains("accounturi"),
+            "{v:?}"
+        );
         let unknown = CaaPolicy {
             account_uri: None,
             ..policy(&ids)
@@ -632,10 +667,21 @@ mod tests {
     #[test]
     fn validationmethods_must_include_dns01() {
         let ids = le();
-        let s = set(&[(0, "issue", "letsencrypt.org; validationmethods=http-01,tls-alpn-01")]);
+        let s = set(&[(
+            0,
+            "issue",
+            "letsencrypt.org; validationmethods=http-01,tls-alpn-01",
+        )]);
         let v = decide(Some(&s), false, &policy(&ids));
-        assert!(v.is_forbidden() && v.reason().contains("validationmethods"), "{v:?}");
-        let s = set(&[(0, "issue", "letsencrypt.org;validationmethods=http-01, dns-01")]);
+        assert!(
+            v.is_forbidden() && v.reason().contains("validationmethods"),
+            "{v:?}"
+        );
+        let s = set(&[(
+            0,
+            "issue",
+            "letsencrypt.org;validationmethods=http-01, dns-01",
+        )]);
         assert!(matches!(
             decide(Some(&s), false, &policy(&ids)),
             CaaVerdict::Allowed(_)
@@ -659,7 +705,11 @@ mod tests {
         let v = decide(Some(&s), false, &policy(&ids));
         assert!(v.is_forbidden() && v.reason().contains("128 tbs"), "{v:?}");
         // Not critical: ignored. Critical but known: fine.
-        let s = set(&[(0, "tbs", "x"), (128, "issue", LE), (128, "iodef", "mailto:a@b")]);
+        let s = set(&[
+            (0, "tbs", "x"),
+            (128, "issue", LE),
+            (128, "iodef", "mailto:a@b"),
+        ]);
         assert!(matches!(
             decide(Some(&s), false, &policy(&ids)),
             CaaVerdict::Allowed(_)

@@ -24,6 +24,7 @@ use wildcert_dns::propagation::PropagationError;
 use wildcert_dns::query::{self, rcode_name};
 use wildcert_dns::{
     AuthServer, ChallengeRecord, Dns01, Dns01Error, DnsName, DnsProvider, Identifier, Plan,
+    PropagationProgress, ServerVerdict,
 };
 
 use crate::account::{AccountRecord, ca_dir_name};
@@ -789,7 +790,8 @@ async fn probe(
     for r in &mut records {
         r.value = value.clone();
     }
-    let dns = Dns01::new(provider.clone(), cfg.dns.clone());
+    let ready = Arc::new(ReadyCollector::default());
+    let dns = Dns01::new(provider.clone(), cfg.dns.clone()).with_progress(ready.clone());
     let plan = match dns.plan(&records).await {
         Ok(p) => p,
         Err(e) => {
@@ -861,6 +863,14 @@ async fn probe(
             }
         }
         Err(Dns01Error::Propagation(PropagationError::Timeout { after, pending })) => {
+            for v in ready.take() {
+                let after = v.ready_after.map(|d| d.as_secs_f64()).unwrap_or_default();
+                f.pass(
+                    &zone_group(&v.zone),
+                    "propagation",
+                    format!("{} served the probe after {after:.2} s", v.server),
+                );
+            }
             for v in &pending {
                 f.fail(
                     &zone_group(&v.zone),
@@ -893,6 +903,25 @@ async fn probe(
                 "remove TXT \"{value}\" by hand; the journal keeps it, so the next `wildcert renew`/`issue` retries"
             ),
         ),
+    }
+}
+
+/// Collects the servers that became ready, for the report when others time out.
+#[derive(Default)]
+struct ReadyCollector(std::sync::Mutex<Vec<ServerVerdict>>);
+
+impl ReadyCollector {
+    fn take(&self) -> Vec<ServerVerdict> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl PropagationProgress for ReadyCollector {
+    fn server_ready(&self, verdict: &ServerVerdict) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(verdict.clone());
     }
 }
 

@@ -73,6 +73,9 @@ pub enum IssueError {
         /// Which domain holds the CAA set and which record forbids.
         reason: String,
     },
+    /// Another run is working on this certificate right now (`renew` skips it).
+    #[error("another wildcert run is working on `{0}`")]
+    Busy(String),
     /// An error shared by several certificates of one run (one failed publish fails every
     /// certificate of that provider).
     #[error("{message}")]
@@ -114,6 +117,7 @@ impl IssueError {
             }
             IssueError::Command { hint, .. } => hint.clone(),
             IssueError::Superseded(_) => "nothing to do".into(),
+            IssueError::Busy(_) => "nothing to do: the other run stores it".into(),
             IssueError::Caa { .. } => {
                 "add `0 issue \"<CA>\"` (`issuewild` for wildcards) to that CAA set, or use another CA; `wildcert check` shows the details ([dns] caa_check = false skips this check)".into()
             }
@@ -155,7 +159,7 @@ impl IssueError {
             IssueError::Shared { code, .. } => *code,
             IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => 2,
             IssueError::Command { code, .. } => *code,
-            IssueError::Superseded(_) => 0,
+            IssueError::Superseded(_) | IssueError::Busy(_) => 0,
             IssueError::Caa { .. } => 4,
         }
     }

@@ -212,6 +212,7 @@ pub async fn issue(
         provider,
         replaces: None,
         if_version: None,
+        skip_if_locked: false,
     };
     let mut outcomes = crate::pipeline::run(cfg, vec![job], 1, progress).await?;
     match outcomes.pop() {

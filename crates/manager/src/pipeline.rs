@@ -39,6 +39,9 @@ pub struct Job {
     /// Only proceed if the stored version is still this one once the lock is held (`renew`
     /// decides before locking; another run may have stored a new version meanwhile).
     pub if_version: Option<Option<u32>>,
+    /// When another run holds the certificate's lock, skip it at once ([`IssueError::Busy`])
+    /// instead of waiting (`renew`: the other run is doing the work).
+    pub skip_if_locked: bool,
 }
 
 /// The result for one certificate.
@@ -192,10 +195,18 @@ async fn place_order(
     let v = validate(&job.req).map_err(|e| (fallback_name, e))?;
     let name = v.cert_name.clone();
     let fail = |e: IssueError| (name.clone(), e);
-    let lock = store
-        .lock_async(&v.cert_name, LOCK_WAIT)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let wait = if job.skip_if_locked {
+        std::time::Duration::ZERO
+    } else {
+        LOCK_WAIT
+    };
+    let lock = match store.lock_async(&v.cert_name, wait).await {
+        Ok(l) => l,
+        Err(crate::store::StoreError::Locked { .. }) if job.skip_if_locked => {
+            return Err(fail(IssueError::Busy(v.cert_name.clone())));
+        }
+        Err(e) => return Err(fail(e.into())),
+    };
     let t = Instant::now();
     let names: Vec<String> = v.identifiers.iter().map(Identifier::as_acme).collect();
     let meta = store.read_meta(&v.cert_name).map_err(|e| fail(e.into()))?;

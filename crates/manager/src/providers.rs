@@ -84,7 +84,34 @@ pub struct ProviderContext<'a> {
 /// Build the provider named `name` (an id in `[providers.<id>]`, or a kind).
 ///
 /// Settings layer as: the `[providers.<id>]` section < the provider's environment variables.
+/// A settings error of a provider configured in the file names the file and the section.
 pub fn build(
+    name: &str,
+    settings: &Settings,
+    source: Option<ConfigSource<'_>>,
+    env: &HashMap<String, String>,
+    ctx: ProviderContext<'_>,
+) -> Result<Arc<dyn DnsProvider>, IssueError> {
+    build_unlocated(name, settings, source, env, ctx).map_err(|e| match (e, source) {
+        (IssueError::Provider(ProviderError::Config { provider, message }), Some(src))
+            if settings.providers.contains_key(name) =>
+        {
+            let line = provider_key_line(src.text, name, "kind")
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
+            IssueError::Provider(ProviderError::Config {
+                provider,
+                message: format!(
+                    "{message} (in [providers.{name}] of {}{line}, or its environment variables)",
+                    src.path.display()
+                ),
+            })
+        }
+        (e, _) => e,
+    })
+}
+
+fn build_unlocated(
     name: &str,
     settings: &Settings,
     source: Option<ConfigSource<'_>>,

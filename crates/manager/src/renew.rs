@@ -327,6 +327,7 @@ where
             provider,
             replaces,
             if_version,
+            skip_if_locked: true,
         });
     }
     if jobs.is_empty() {
@@ -356,16 +357,22 @@ where
                     code: 0,
                 });
             }
-            Err(IssueError::Superseded(_)) => outcomes.push(RenewOutcome {
-                name: r.cert_name,
-                outcome: "skipped",
-                detail: "another run stored it meanwhile".into(),
-                next_due: None,
-                certificate: None,
-                hook: None,
-                hint: None,
-                code: 0,
-            }),
+            Err(e @ (IssueError::Superseded(_) | IssueError::Busy(_))) => {
+                outcomes.push(RenewOutcome {
+                    name: r.cert_name,
+                    outcome: "skipped",
+                    detail: if matches!(e, IssueError::Busy(_)) {
+                        "another run is working on it".into()
+                    } else {
+                        "another run stored it meanwhile".into()
+                    },
+                    next_due: None,
+                    certificate: None,
+                    hook: None,
+                    hint: None,
+                    code: 0,
+                })
+            }
             Err(e) => outcomes.push(failed(r.cert_name, &e)),
         }
     }

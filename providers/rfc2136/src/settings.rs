@@ -317,8 +317,8 @@ impl Rfc2136Settings {
 }
 
 fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
     warn_if_readable_by_others(path, what);
     Ok(text)
 }

@@ -2,7 +2,9 @@
 #![cfg_attr(fuzzing, no_main)]
 
 fn check(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(s) = toml::from_str::<wildcert_manager::settings::Settings>(text) {
         let _ = s.propagation_timeout();
     }

@@ -12,7 +12,11 @@ fn check(data: &[u8]) {
         assert_eq!(DnsName::parse(n.as_str()).ok(), Some(n.clone()), "{s:?}");
     }
     if let Ok(id) = Identifier::parse(&s) {
-        assert_eq!(Identifier::parse(&id.as_acme()).ok(), Some(id.clone()), "{s:?}");
+        assert_eq!(
+            Identifier::parse(&id.as_acme()).ok(),
+            Some(id.clone()),
+            "{s:?}"
+        );
     }
 }
 

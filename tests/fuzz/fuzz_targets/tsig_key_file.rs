@@ -2,7 +2,9 @@
 #![cfg_attr(fuzzing, no_main)]
 
 fn check(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(keys) = wildcert_rfc2136::tsig::parse_key_file(text) {
         let _ = wildcert_rfc2136::tsig::select_key(&keys, None);
         let _ = wildcert_rfc2136::tsig::select_key(&keys, Some("wildcert-test-key"));

@@ -211,7 +211,9 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
                 }
                 relays.retain(|h| !h.is_finished());
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
@@ -256,7 +258,9 @@ fn relay(
                 match from.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        let ok = server_w.as_mut().is_some_and(|w| w.write_all(&buf[..n]).is_ok());
+                        let ok = server_w
+                            .as_mut()
+                            .is_some_and(|w| w.write_all(&buf[..n]).is_ok());
                         if !ok {
                             break;
                         }
@@ -350,7 +354,11 @@ mod tests {
         let proxy = FaultProxy::start(up).expect("proxy");
         assert_eq!(roundtrip(proxy.addr()).expect("pass"), b"hello world");
         proxy.set_mode(ProxyMode::DropNext(1));
-        assert!(roundtrip(proxy.addr()).map(|v| v.is_empty()).unwrap_or(true));
+        assert!(
+            roundtrip(proxy.addr())
+                .map(|v| v.is_empty())
+                .unwrap_or(true)
+        );
         assert_eq!(proxy.mode(), ProxyMode::Pass);
         proxy.set_mode(ProxyMode::CutNext {
             n: 1,
@@ -359,6 +367,10 @@ mod tests {
         assert_eq!(roundtrip(proxy.addr()).expect("cut"), b"hello");
         assert_eq!(roundtrip(proxy.addr()).expect("pass again"), b"hello world");
         assert_eq!(proxy.faulted(), 2);
-        assert!(proxy.rewrite_url(&format!("https://{up}/dir")).contains(&proxy.addr().to_string()));
+        assert!(
+            proxy
+                .rewrite_url(&format!("https://{up}/dir"))
+                .contains(&proxy.addr().to_string())
+        );
     }
 }
