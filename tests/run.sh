@@ -11,4 +11,6 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 export MOTO_SERVER="${MOTO_SERVER:-$PWD/target/venv-moto/bin/moto_server}"
-cargo test --workspace --locked
+# The server-backed tests mostly wait on DNS and the CA: run more of them than there are cores.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
+cargo test --workspace --locked --no-fail-fast
