@@ -1,7 +1,7 @@
 //! A lab: BIND topology + Pebble + a state dir, and a way to run the binary with a bound.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wildcert_testkit::{BindOptions, BindResolver, BindTopology, Pebble, PebbleOptions};
@@ -117,30 +117,38 @@ impl Lab {
     }
 }
 
-/// Run a command, killing it after `limit`.
+/// Run a command, killing it after `limit`. Output is drained while it runs, so a chatty
+/// process (trace logging) never blocks on a full pipe.
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
     let start = Instant::now();
     let mut child = cmd.spawn().expect("wildcert starts");
-    loop {
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break Some(status),
             Ok(None) if start.elapsed() > limit => {
                 let _ = child.kill();
-                break;
+                let _ = child.wait();
+                break None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => panic!("wait failed: {e}"),
         }
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("output");
+    };
     Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        code: status.and_then(|s| s.code()),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
         elapsed: start.elapsed(),
     }
 }
