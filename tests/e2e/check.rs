@@ -769,3 +769,75 @@ fn orphans_from_the_journal_are_ours_and_the_hint_removes_them() {
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert_eq!(lab.primary_txt(name), ["someone-else"]);
 }
+
+#[test]
+fn cname_at_the_name_and_issuewild_are_honoured() {
+    let Some(lab) = Lab::start(
+        opts(
+            &["example.test"],
+            &[
+                &format!("@ 60 IN CAA 0 issue \"{CA}\""),
+                "alias 60 IN CNAME target.example.test.",
+                "target 60 IN CAA 0 issue \"other-ca.example\"",
+                &format!("wild 60 IN CAA 0 issue \"{CA}\""),
+                "wild 60 IN CAA 0 issuewild \";\"",
+            ],
+        ),
+        false,
+    ) else {
+        return;
+    };
+    let dir = start_directory(&lab);
+    // The CNAME's target holds the relevant set (RFC 8659 §3), not the apex.
+    let r = run(
+        &lab,
+        &dir,
+        &[
+            "--json",
+            "check",
+            "-d",
+            "alias.example.test",
+            "--dns",
+            "rfc2136",
+            "--no-probe",
+        ],
+    );
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    let caa = findings(&json(&r), "caa");
+    assert!(
+        caa.iter().any(|(s, m, _)| s == "fail"
+            && m.contains("at alias.example.test (via CNAME to target.example.test)")
+            && m.contains("other-ca.example")),
+        "{caa:?}"
+    );
+    // issuewild ";" forbids the wildcard only.
+    let r = run(
+        &lab,
+        &dir,
+        &[
+            "--json",
+            "check",
+            "-d",
+            "*.wild.example.test",
+            "-d",
+            "wild.example.test",
+            "--dns",
+            "rfc2136",
+            "--no-probe",
+        ],
+    );
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    let caa = findings(&json(&r), "caa");
+    assert!(
+        caa.iter().any(|(s, m, _)| s == "fail"
+            && m.starts_with("*.wild.example.test: ")
+            && m.contains("`issuewild`")
+            && m.contains("0 issuewild \";\"")),
+        "{caa:?}"
+    );
+    assert!(
+        caa.iter()
+            .any(|(s, m, _)| s == "pass" && m.starts_with("wild.example.test: ")),
+        "{caa:?}"
+    );
+}

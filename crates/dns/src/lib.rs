@@ -8,7 +8,8 @@
 //! - [`caa`]: CAA (RFC 8659/8657): the relevant record set and whether a CA may issue.
 //! - [`propagation`]: the [`PropagationChecker`] over every authoritative address.
 //! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
-//! - [`settings`]: [`Secret`] and [`SettingDoc`], shared by provider settings.
+//! - [`settings`]: [`Secret`], [`SettingDoc`], [`LayeredSettings`] and the parsers shared by
+//!   provider settings.
 //!
 //! Data flow (see DESIGN.md): ACME hands us `ChallengeRecord`s, we follow CNAME delegation,
 //! group the records by zone, publish each zone's set once, wait until every authoritative
@@ -30,7 +31,7 @@ pub use propagation::{
     Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError,
     PropagationProgress, PropagationReport, ServerState, ServerVerdict,
 };
-pub use settings::{Secret, SettingDoc};
+pub use settings::{LayeredSettings, Secret, SettingDoc};
 pub use solver::{CleanupError, Dns01, Dns01Error, DnsSettings, Plan, PlannedZone, Published};
 
 pub use name::{DnsName, Identifier, NameError};

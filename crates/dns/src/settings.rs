@@ -1,7 +1,13 @@
-//! Shared pieces of provider settings: a secret that never prints, and the documentation
-//! table every provider publishes (`wildcert providers NAME`, docs/providers/NAME.md).
+//! Shared pieces of provider settings: a secret that never prints, the documentation table
+//! every provider publishes (`wildcert providers NAME`, docs/providers/NAME.md), the
+//! [`LayeredSettings`] seam the registry layers file and environment through, and the small
+//! parsers and file readers every provider's settings use (errors name the provider kind).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::ProviderError;
 
 /// A secret string (API token, TSIG secret). `Debug` and `Display` print `***`.
 #[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -58,6 +64,194 @@ pub struct SettingDoc {
     pub description: &'static str,
 }
 
+/// Settings that layer: a `[providers.<id>]` section (deserialised, unknown keys refused) under
+/// the provider's environment variables. The registry builds every kind through this.
+pub trait LayeredSettings: serde::de::DeserializeOwned + Default {
+    /// Read the provider's variables from an environment map (blank values count as unset).
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError>;
+
+    /// Layer `over` on top of `self`: every setting `over` gives wins.
+    fn merge(self, over: Self) -> Self;
+
+    /// Read the provider's variables from this process's environment (variables whose name or
+    /// value is not UTF-8 are passed over).
+    fn from_env() -> Result<Self, ProviderError> {
+        let env: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::from_env_map(&env)
+    }
+}
+
+/// A [`ProviderError::Config`] of `provider` saying `message`.
+pub fn config_error(provider: &'static str, message: impl Into<String>) -> ProviderError {
+    ProviderError::Config {
+        provider,
+        message: message.into(),
+    }
+}
+
+/// Refuse a section whose `kind` names another provider.
+pub fn check_kind(provider: &'static str, kind: Option<&str>) -> Result<(), ProviderError> {
+    match kind {
+        Some(kind) if kind != provider => Err(config_error(
+            provider,
+            format!("kind is `{kind}`, expected `{provider}`"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The value of `name` in `env`, as given; `None` when unset or blank.
+pub fn env_value(env: &HashMap<String, String>, name: &str) -> Option<String> {
+    env.get(name).filter(|v| !v.trim().is_empty()).cloned()
+}
+
+/// A boolean written as `true/false`, `yes/no`, `on/off` or `1/0` (any case; blank is false).
+/// `var` names the setting in the error.
+pub fn parse_bool(provider: &'static str, var: &str, v: &str) -> Result<bool, ProviderError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(config_error(
+            provider,
+            format!("{var}=`{v}`: expected true or false"),
+        )),
+    }
+}
+
+/// A whole number of seconds, with an optional trailing `s` (`30`, `30s`).
+/// `var` names the setting in the error.
+pub fn parse_seconds(provider: &'static str, var: &str, v: &str) -> Result<u64, ProviderError> {
+    v.trim()
+        .trim_end_matches('s')
+        .parse::<u64>()
+        .map_err(|_| {
+            config_error(
+                provider,
+                format!("{var}=`{v}`: expected a number of seconds"),
+            )
+        })
+}
+
+/// The boolean environment variable `var` ([`parse_bool`]); `None` when unset or blank.
+pub fn env_bool(
+    provider: &'static str,
+    env: &HashMap<String, String>,
+    var: &str,
+) -> Result<Option<bool>, ProviderError> {
+    env_value(env, var)
+        .map(|v| parse_bool(provider, var, &v))
+        .transpose()
+}
+
+/// The seconds environment variable `var` ([`parse_seconds`]); `None` when unset or blank.
+pub fn env_seconds(
+    provider: &'static str,
+    env: &HashMap<String, String>,
+    var: &str,
+) -> Result<Option<u64>, ProviderError> {
+    env_value(env, var)
+        .map(|v| parse_seconds(provider, var, &v))
+        .transpose()
+}
+
+/// Layer a secret given either as a value or as a file: when `over` gives either form, it
+/// replaces both forms of `lower` (a key file in the environment beats a key in the file).
+pub fn merge_secret_pair(
+    lower: (Option<Secret>, Option<PathBuf>),
+    over: (Option<Secret>, Option<PathBuf>),
+) -> (Option<Secret>, Option<PathBuf>) {
+    if over.0.is_some() || over.1.is_some() {
+        over
+    } else {
+        lower
+    }
+}
+
+/// Read a settings file (a shared credentials file, say); the error names `key` and the path.
+pub fn read_setting_file(
+    provider: &'static str,
+    key: &str,
+    path: &Path,
+) -> Result<String, ProviderError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| config_error(provider, format!("{key} {}: {e}", path.display())))
+}
+
+/// Read a file holding secrets (a key file), as it is, and warn when other users may read it
+/// ([`warn_if_readable_by_others`]).
+pub fn read_secret_text(
+    provider: &'static str,
+    key: &str,
+    path: &Path,
+) -> Result<String, ProviderError> {
+    let text = read_setting_file(provider, key, path)?;
+    warn_if_readable_by_others(path, key);
+    Ok(text)
+}
+
+/// Read a secret from the file named by setting `key` (`api_key_file`, …), without the white
+/// space around it; warns when other users may read the file.
+pub fn read_secret_file(
+    provider: &'static str,
+    key: &str,
+    path: &Path,
+) -> Result<Secret, ProviderError> {
+    read_secret_text(provider, key, path).map(|t| Secret::new(t.trim()))
+}
+
+/// A secret given as `key` (a value) or `key_file` (a file), not both: `None` when neither is
+/// given or the value is blank; a blank file is an error.
+pub fn secret_or_file(
+    provider: &'static str,
+    key: &str,
+    value: &Option<Secret>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Secret>, ProviderError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(config_error(
+            provider,
+            format!("give either {key} or {key}_file, not both"),
+        )),
+        (Some(v), None) => {
+            let t = v.expose().trim();
+            Ok((!t.is_empty()).then(|| Secret::new(t)))
+        }
+        (None, Some(p)) => {
+            let s = read_secret_file(provider, &format!("{key}_file"), p)?;
+            if s.is_empty() {
+                return Err(config_error(
+                    provider,
+                    format!("{key}_file {} is empty", p.display()),
+                ));
+            }
+            Ok(Some(s))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Warn when group or others may read a secret file (the key in it can change the zone, or
+/// create accounts): `WHAT PATH is readable by other users (mode 0644); chmod 600 it`.
+pub fn warn_if_readable_by_others(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o044 != 0 {
+                tracing::warn!(
+                    "{what} {} is readable by other users (mode {mode:04o}); chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +261,50 @@ mod tests {
         let s = Secret::new("c2VjcmV0");
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
         assert_eq!(s.expose(), "c2VjcmV0");
+    }
+
+    #[test]
+    fn shared_parsers() {
+        let env: HashMap<String, String> = [("A", " "), ("B", " yes "), ("T", "30s"), ("X", "soon")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(env_value(&env, "A"), None);
+        assert_eq!(env_value(&env, "B").as_deref(), Some(" yes "));
+        assert_eq!(env_bool("p", &env, "B").ok(), Some(Some(true)));
+        assert_eq!(env_bool("p", &env, "none").ok(), Some(None));
+        assert_eq!(env_seconds("p", &env, "T").ok(), Some(Some(30)));
+        let e = env_seconds("p", &env, "X").err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("p: bad settings: X=`soon`: expected a number of seconds")
+        );
+        assert!(parse_bool("p", "V", "maybe").is_err());
+        assert!(check_kind("p", Some("q")).is_err());
+        assert!(check_kind("p", Some("p")).is_ok() && check_kind("p", None).is_ok());
+        let lower = (Some(Secret::new("a")), None);
+        let over = (None, Some(PathBuf::from("/k")));
+        assert_eq!(merge_secret_pair(lower.clone(), over.clone()), over);
+        assert_eq!(merge_secret_pair(lower.clone(), (None, None)), lower);
+    }
+
+    #[test]
+    fn secret_files() {
+        let dir = std::env::temp_dir().join(format!("wildcert-dns-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("key");
+        std::fs::write(&p, " s3cret\n").expect("write");
+        let s = read_secret_file("p", "api_key_file", &p).expect("read");
+        assert_eq!(s.expose(), "s3cret");
+        let v = Some(Secret::new("  "));
+        assert_eq!(secret_or_file("p", "api_key", &v, &None).ok(), Some(None));
+        let f = Some(p.clone());
+        assert!(secret_or_file("p", "api_key", &v, &f).is_err());
+        std::fs::write(&p, "\n").expect("write");
+        let e = secret_or_file("p", "api_key", &None, &f).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("is empty")));
+        let e = read_secret_file("p", "api_key_file", &dir.join("nope")).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("api_key_file")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -403,10 +403,7 @@ pub async fn run_check(
     }
 
     // Leftover values at each target, before the probe.
-    let journal_entries = store
-        .as_ref()
-        .and_then(|s| journal::orphans(s, false).ok())
-        .unwrap_or_default();
+    let journal_entries = store.as_ref().map(journal_entries).unwrap_or_default();
     for g in &groups {
         let (Some(target), Some(zone)) = (&g.target, &g.zone) else {
             continue;
@@ -708,11 +705,38 @@ fn names_list(s: &BTreeSet<DnsName>) -> String {
         .join(", ")
 }
 
+/// One journal entry, and whether the run that wrote it is still alive.
+struct JournalSeen {
+    path: std::path::PathBuf,
+    entry: journal::JournalEntry,
+    alive: bool,
+}
+
+/// Every journal entry (read only: `check` never removes anything but its own probe).
+fn journal_entries(store: &Store) -> Vec<JournalSeen> {
+    let Ok(dir) = std::fs::read_dir(store.journal_dir()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        if let Ok(Some(entry)) = read_json::<journal::JournalEntry>(&path) {
+            let alive = entry.pid != std::process::id()
+                && std::path::Path::new(&format!("/proc/{}", entry.pid)).exists();
+            out.push(JournalSeen { path, entry, alive });
+        }
+    }
+    out
+}
+
 async fn check_orphans(
     g: &Group,
     target: &DnsName,
     servers: &[AuthServer],
-    journal_entries: &[(journal::JournalHandle, journal::JournalEntry)],
+    journal_entries: &[JournalSeen],
     qt: Duration,
     f: &mut Findings,
 ) {
@@ -735,20 +759,38 @@ async fn check_orphans(
     }
     let mut ours: Vec<(String, String)> = Vec::new();
     let mut foreign: Vec<String> = Vec::new();
+    let mut running: Vec<(String, u32)> = Vec::new();
     for v in &values {
-        let entry = journal_entries.iter().find(|(_, e)| {
-            e.plan
+        let entry = journal_entries.iter().find(|j| {
+            j.entry
+                .plan
                 .zones
                 .iter()
                 .any(|z| z.records.values(target).any(|x| x == v))
         });
         match entry {
-            Some((h, e)) => ours.push((
+            Some(j) if j.alive => running.push((v.clone(), j.entry.pid)),
+            Some(j) => ours.push((
                 v.clone(),
-                format!("{} (provider {})", h.path().display(), e.provider),
+                format!("{} (provider {})", j.path.display(), j.entry.provider),
             )),
             None => foreign.push(v.clone()),
         }
+    }
+    if !running.is_empty() {
+        f.pass(
+            &g.label,
+            "orphans",
+            format!(
+                "{} value(s) at {target} belong to a wildcert run in progress: {}",
+                running.len(),
+                running
+                    .iter()
+                    .map(|(v, pid)| format!("\"{v}\" (pid {pid})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
     }
     if !ours.is_empty() {
         f.warn(

@@ -174,7 +174,7 @@ fn acme_hint(e: &wildcert_acme::Error) -> String {
         },
         Some(P::Caa) => "a CAA record forbids this CA for the name; add an `issue`/`issuewild` entry for it".into(),
         Some(P::Dns) => "the CA could not read the TXT record: check that the zone's nameservers answer from the internet".into(),
-        Some(P::Unauthorized) => "the CA saw a different TXT value: another client may be using the same name".into(),
+        Some(P::Unauthorized) => "the CA did not find the value: run `wildcert check` to see what each nameserver serves, and make sure no other client answers for the same name".into(),
         Some(P::ExternalAccountRequired) => "pass --eab-kid and --eab-hmac-key".into(),
         Some(P::RejectedIdentifier) => "the CA will not issue for this name".into(),
         _ => "check --server and --ca-bundle, then run again with -v".into(),

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::{ProviderError, SettingDoc};
+use wildcert_dns::settings::{check_kind, config_error, env_value};
+use wildcert_dns::{LayeredSettings, ProviderError, SettingDoc};
 
 /// Provider kind name.
 pub const KIND: &str = "exec";
@@ -128,16 +129,13 @@ pub struct ExecSettings {
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
-    ProviderError::Config {
-        provider: KIND,
-        message: message.into(),
-    }
+    config_error(KIND, message)
 }
 
-impl ExecSettings {
+impl LayeredSettings for ExecSettings {
     /// Read `EXEC_PATH`, `EXEC_TIMEOUT` (seconds, lego's names) and `EXEC_MODE`.
-    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env_value(env, k);
         Ok(ExecSettings {
             kind: None,
             program: get("EXEC_PATH"),
@@ -146,16 +144,8 @@ impl ExecSettings {
         })
     }
 
-    /// Read the `EXEC_*` variables of this process.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("EXEC_"))
-            .collect();
-        Self::from_env_map(&env)
-    }
-
     /// Layer `over` on top of `self`: every setting `over` gives wins.
-    pub fn merge(self, over: ExecSettings) -> ExecSettings {
+    fn merge(self, over: ExecSettings) -> ExecSettings {
         ExecSettings {
             kind: over.kind.or(self.kind),
             program: over.program.or(self.program),
@@ -163,14 +153,13 @@ impl ExecSettings {
             mode: over.mode.or(self.mode),
         }
     }
+}
+
+impl ExecSettings {
 
     /// Check the settings, find the program, and build the provider's configuration.
     pub fn validate(&self) -> Result<ExecConfig, ProviderError> {
-        if let Some(kind) = &self.kind
-            && kind != KIND
-        {
-            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
-        }
+        check_kind(KIND, self.kind.as_deref())?;
         let program = match self.program.as_deref().map(str::trim) {
             None | Some("") => {
                 return Err(bad(

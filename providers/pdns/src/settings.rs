@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::{ProviderError, Secret, SettingDoc};
+use wildcert_dns::settings::{
+    check_kind, config_error, env_seconds, env_value, merge_secret_pair, read_secret_file,
+};
+use wildcert_dns::{LayeredSettings, ProviderError, Secret, SettingDoc};
 
 /// Provider kind name.
 pub const KIND: &str = "pdns";
@@ -77,51 +80,30 @@ pub struct PdnsSettings {
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
-    ProviderError::Config {
-        provider: KIND,
-        message: message.into(),
-    }
+    config_error(KIND, message)
 }
 
-impl PdnsSettings {
+impl LayeredSettings for PdnsSettings {
     /// Read the `PDNS_*` variables from an environment map (lego's names).
-    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
-        let timeout = match get("PDNS_HTTP_TIMEOUT") {
-            None => None,
-            Some(v) => Some(v.trim().trim_end_matches('s').parse::<u64>().map_err(|_| {
-                bad(format!(
-                    "PDNS_HTTP_TIMEOUT=`{v}`: expected a number of seconds"
-                ))
-            })?),
-        };
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env_value(env, k);
         Ok(PdnsSettings {
             kind: None,
             api_url: get("PDNS_API_URL"),
             api_key: get("PDNS_API_KEY").map(Secret::new),
             api_key_file: get("PDNS_API_KEY_FILE").map(PathBuf::from),
             server_id: get("PDNS_SERVER_NAME"),
-            timeout,
+            timeout: env_seconds(KIND, env, "PDNS_HTTP_TIMEOUT")?,
         })
-    }
-
-    /// Read the `PDNS_*` variables of this process.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("PDNS_"))
-            .collect();
-        Self::from_env_map(&env)
     }
 
     /// Layer `over` on top of `self`: every setting `over` gives wins. A key given in one
     /// layer replaces a key file given in a lower one, and the other way round.
-    pub fn merge(self, over: PdnsSettings) -> PdnsSettings {
-        let over_has_key = over.api_key.is_some() || over.api_key_file.is_some();
-        let (api_key, api_key_file) = if over_has_key {
-            (over.api_key, over.api_key_file)
-        } else {
-            (self.api_key, self.api_key_file)
-        };
+    fn merge(self, over: PdnsSettings) -> PdnsSettings {
+        let (api_key, api_key_file) = merge_secret_pair(
+            (self.api_key, self.api_key_file),
+            (over.api_key, over.api_key_file),
+        );
         PdnsSettings {
             kind: over.kind.or(self.kind),
             api_url: over.api_url.or(self.api_url),
@@ -131,14 +113,13 @@ impl PdnsSettings {
             timeout: over.timeout.or(self.timeout),
         }
     }
+}
+
+impl PdnsSettings {
 
     /// Check the settings, read the key file, and build the provider's configuration.
     pub fn validate(&self) -> Result<PdnsConfig, ProviderError> {
-        if let Some(kind) = &self.kind
-            && kind != KIND
-        {
-            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
-        }
+        check_kind(KIND, self.kind.as_deref())?;
         let url = match self.api_url.as_deref().map(str::trim) {
             None | Some("") => {
                 return Err(bad(
@@ -153,9 +134,8 @@ impl PdnsSettings {
                 return Err(bad("give either api_key or api_key_file, not both"));
             }
             (Some(k), None) => k.expose().trim().to_string(),
-            (None, Some(p)) => std::fs::read_to_string(p)
-                .map_err(|e| bad(format!("api_key_file {}: {e}", p.display())))?
-                .trim()
+            (None, Some(p)) => read_secret_file(KIND, "api_key_file", p)?
+                .expose()
                 .to_string(),
             (None, None) => {
                 return Err(bad(

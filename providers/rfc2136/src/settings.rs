@@ -2,11 +2,14 @@
 //! layering, and validation into a ready [`Rfc2136Config`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::{DnsName, ProviderError, Secret, SettingDoc};
+use wildcert_dns::settings::{
+    check_kind, config_error, env_bool, env_seconds, env_value, read_secret_file, read_secret_text,
+};
+use wildcert_dns::{DnsName, LayeredSettings, ProviderError, Secret, SettingDoc};
 
 use crate::tsig::{Algorithm, TsigKey, parse_key_file, select_key};
 
@@ -122,32 +125,13 @@ pub struct Rfc2136Settings {
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
-    ProviderError::Config {
-        provider: KIND,
-        message: message.into(),
-    }
+    config_error(KIND, message)
 }
 
-fn parse_bool(var: &str, v: &str) -> Result<bool, ProviderError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(bad(format!("{var}=`{v}`: expected true or false"))),
-    }
-}
-
-impl Rfc2136Settings {
+impl LayeredSettings for Rfc2136Settings {
     /// Read the `RFC2136_*` variables from an environment map (lego's names plus ours).
-    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
-        let timeout = match get("RFC2136_DNS_TIMEOUT") {
-            None => None,
-            Some(v) => Some(v.trim().trim_end_matches('s').parse::<u64>().map_err(|_| {
-                bad(format!(
-                    "RFC2136_DNS_TIMEOUT=`{v}`: expected a number of seconds"
-                ))
-            })?),
-        };
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env_value(env, k);
         Ok(Rfc2136Settings {
             kind: None,
             nameserver: get("RFC2136_NAMESERVER"),
@@ -157,26 +141,14 @@ impl Rfc2136Settings {
             tsig_secret_file: get("RFC2136_TSIG_SECRET_FILE").map(PathBuf::from),
             tsig_file: get("RFC2136_TSIG_FILE").map(PathBuf::from),
             zone: get("RFC2136_ZONE"),
-            tcp: get("RFC2136_TCP")
-                .map(|v| parse_bool("RFC2136_TCP", &v))
-                .transpose()?,
-            timeout,
-            insecure_unsigned: get("RFC2136_INSECURE_UNSIGNED")
-                .map(|v| parse_bool("RFC2136_INSECURE_UNSIGNED", &v))
-                .transpose()?,
+            tcp: env_bool(KIND, env, "RFC2136_TCP")?,
+            timeout: env_seconds(KIND, env, "RFC2136_DNS_TIMEOUT")?,
+            insecure_unsigned: env_bool(KIND, env, "RFC2136_INSECURE_UNSIGNED")?,
         })
     }
 
-    /// Read the `RFC2136_*` variables of this process.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("RFC2136_"))
-            .collect();
-        Self::from_env_map(&env)
-    }
-
     /// Layer `over` on top of `self`: every setting `over` gives wins.
-    pub fn merge(self, over: Rfc2136Settings) -> Rfc2136Settings {
+    fn merge(self, over: Rfc2136Settings) -> Rfc2136Settings {
         Rfc2136Settings {
             kind: over.kind.or(self.kind),
             nameserver: over.nameserver.or(self.nameserver),
@@ -191,14 +163,13 @@ impl Rfc2136Settings {
             insecure_unsigned: over.insecure_unsigned.or(self.insecure_unsigned),
         }
     }
+}
+
+impl Rfc2136Settings {
 
     /// Check the settings, read key files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
-        if let Some(kind) = &self.kind
-            && kind != KIND
-        {
-            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
-        }
+        check_kind(KIND, self.kind.as_deref())?;
         let nameserver = match self.nameserver.as_deref().map(str::trim) {
             None | Some("") => {
                 return Err(bad(
@@ -247,7 +218,7 @@ impl Rfc2136Settings {
                     "give either tsig_file or tsig_secret/tsig_secret_file, not both",
                 ));
             }
-            let text = read(path, "tsig_file")?;
+            let text = read_secret_text(KIND, "tsig_file", path)?;
             let keys = parse_key_file(&text)
                 .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
             let entry = select_key(&keys, self.tsig_key.as_deref())
@@ -290,7 +261,11 @@ impl Rfc2136Settings {
                 return Err(bad("give either tsig_secret or tsig_secret_file, not both"));
             }
             (Some(s), None) => Some(s.expose().to_string()),
-            (None, Some(p)) => Some(read(p, "tsig_secret_file")?.trim().to_string()),
+            (None, Some(p)) => Some(
+                read_secret_file(KIND, "tsig_secret_file", p)?
+                    .expose()
+                    .to_string(),
+            ),
             (None, None) => None,
         };
         match (
@@ -314,32 +289,6 @@ impl Rfc2136Settings {
             }
         }
     }
-}
-
-fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
-    warn_if_readable_by_others(path, what);
-    Ok(text)
-}
-
-/// A secret file that group or others may read: say so (the key can take over the zone).
-fn warn_if_readable_by_others(path: &Path, what: &str) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o044 != 0 {
-                tracing::warn!(
-                    "{what} {} is readable by other users (mode {mode:04o}); chmod 600 it",
-                    path.display()
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, what);
 }
 
 /// The server taking updates: a host name or address and a port.
