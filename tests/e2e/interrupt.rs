@@ -241,6 +241,7 @@ fn kill_9_at_many_points_never_leaves_live_half_written() {
     let first = lab.wildcert(&args, &[]);
     assert_eq!(first.code, Some(0), "{}", first.all());
     let live = lab.live(name);
+    let first_key = std::fs::read_to_string(live.join("privkey.pem")).expect("first key");
     let archive = lab.state_dir().join("certs").join(name).join("archive");
     let deadline = Instant::now() + Duration::from_secs(240);
     // Bounded: 10 kill points from 0.2 s to ~6 s, and an overall time bound.
@@ -289,4 +290,7 @@ fn kill_9_at_many_points_never_leaves_live_half_written() {
             .is_empty()
     );
     assert_live_whole(&live, "after the final run");
+    // Every version has its own key.
+    let last_key = std::fs::read_to_string(live.join("privkey.pem")).expect("last key");
+    assert_ne!(first_key, last_key, "the certificate key was reused");
 }

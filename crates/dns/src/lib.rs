@@ -35,5 +35,5 @@ pub use settings::{LayeredSettings, Secret, SettingDoc};
 pub use solver::{CleanupError, Dns01, Dns01Error, DnsSettings, Plan, PlannedZone, Published};
 
 pub use name::{DnsName, Identifier, NameError};
-pub use provider::{Applied, DnsProvider, ProviderError};
+pub use provider::{Applied, DnsProvider, ProviderError, ZoneCache};
 pub use record::{ChallengeRecord, TxtSet, Zone};

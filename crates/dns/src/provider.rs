@@ -1,6 +1,8 @@
 //! The provider seam: every DNS back end (RFC 2136, Cloudflare, Route53, PowerDNS, exec)
 //! implements [`DnsProvider`].
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +15,30 @@ use crate::record::{TxtSet, Zone};
 pub struct Applied {
     /// A provider-side change handle (Route53 change id), if the provider can report progress.
     pub change_id: Option<String>,
+}
+
+/// The zones a provider has found, by the name they were asked for: a lookup costs API calls
+/// or queries, and one run asks about the same names again (publish, then cleanup).
+#[derive(Debug, Default)]
+pub struct ZoneCache(Mutex<HashMap<DnsName, Zone>>);
+
+impl ZoneCache {
+    /// The zone found for `fqdn` before, if any.
+    pub fn get(&self, fqdn: &DnsName) -> Option<Zone> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(fqdn)
+            .cloned()
+    }
+
+    /// Remember the zone of `fqdn`.
+    pub fn insert(&self, fqdn: &DnsName, zone: &Zone) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fqdn.clone(), zone.clone());
+    }
 }
 
 /// A DNS back end that can add and remove TXT values.

@@ -120,9 +120,36 @@ impl TxtSet {
     }
 }
 
+/// A TXT value in presentation form (RFC 1035 §5.1), as the PowerDNS and Route53 APIs take
+/// it: quoted, `"` and `\` escaped, split into character-strings of at most 255 bytes.
+pub fn quote_txt(value: &str) -> String {
+    const CHUNK: usize = 255;
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    for c in value.chars() {
+        if cur.len() + c.len_utf8() > CHUNK {
+            parts.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    parts
+        .iter()
+        .map(|p| format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn txt_presentation_form() {
+        assert_eq!(quote_txt(""), "\"\"");
+        assert_eq!(quote_txt("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(quote_txt(&"x".repeat(600)).matches('"').count(), 6);
+    }
 
     #[test]
     fn keeps_several_values_per_name() {

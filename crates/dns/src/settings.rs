@@ -123,15 +123,12 @@ pub fn parse_bool(provider: &'static str, var: &str, v: &str) -> Result<bool, Pr
 /// A whole number of seconds, with an optional trailing `s` (`30`, `30s`).
 /// `var` names the setting in the error.
 pub fn parse_seconds(provider: &'static str, var: &str, v: &str) -> Result<u64, ProviderError> {
-    v.trim()
-        .trim_end_matches('s')
-        .parse::<u64>()
-        .map_err(|_| {
-            config_error(
-                provider,
-                format!("{var}=`{v}`: expected a number of seconds"),
-            )
-        })
+    v.trim().trim_end_matches('s').parse::<u64>().map_err(|_| {
+        config_error(
+            provider,
+            format!("{var}=`{v}`: expected a number of seconds"),
+        )
+    })
 }
 
 /// The boolean environment variable `var` ([`parse_bool`]); `None` when unset or blank.
@@ -265,10 +262,11 @@ mod tests {
 
     #[test]
     fn shared_parsers() {
-        let env: HashMap<String, String> = [("A", " "), ("B", " yes "), ("T", "30s"), ("X", "soon")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: HashMap<String, String> =
+            [("A", " "), ("B", " yes "), ("T", "30s"), ("X", "soon")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         assert_eq!(env_value(&env, "A"), None);
         assert_eq!(env_value(&env, "B").as_deref(), Some(" yes "));
         assert_eq!(env_bool("p", &env, "B").ok(), Some(Some(true)));
@@ -290,7 +288,8 @@ mod tests {
 
     #[test]
     fn secret_files() {
-        let dir = std::env::temp_dir().join(format!("wildcert-dns-settings-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("wildcert-dns-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let p = dir.join("key");
         std::fs::write(&p, " s3cret\n").expect("write");
@@ -301,7 +300,9 @@ mod tests {
         let f = Some(p.clone());
         assert!(secret_or_file("p", "api_key", &v, &f).is_err());
         std::fs::write(&p, "\n").expect("write");
-        let e = secret_or_file("p", "api_key", &None, &f).err().map(|e| e.to_string());
+        let e = secret_or_file("p", "api_key", &None, &f)
+            .err()
+            .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("is empty")));
         let e = read_secret_file("p", "api_key_file", &dir.join("nope")).err();
         assert!(e.is_some_and(|e| e.to_string().contains("api_key_file")));

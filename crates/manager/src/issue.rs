@@ -221,25 +221,6 @@ pub async fn issue(
     }
 }
 
-/// A secret file that group or others may read: say so (the key can create accounts).
-fn warn_if_readable_by_others(path: &std::path::Path, what: &str) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o044 != 0 {
-                tracing::warn!(
-                    "{what} {} is readable by other users (mode {mode:04o}); chmod 600 it",
-                    path.display()
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, what);
-}
-
 pub(crate) fn ms(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -258,7 +239,7 @@ impl RunConfig {
                     key: "acme.eab_hmac_key_file".into(),
                     message: format!("cannot read {}: {e}", path.display()),
                 })?;
-                warn_if_readable_by_others(path, "acme.eab_hmac_key_file");
+                wildcert_dns::settings::warn_if_readable_by_others(path, "acme.eab_hmac_key_file");
                 Some(text.trim().to_string())
             }
             (None, None) => None,

@@ -7,7 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
-use wildcert_dns::{DnsProvider, ProviderError, SettingDoc};
+use wildcert_dns::{DnsProvider, LayeredSettings, ProviderError, SettingDoc};
+
+use wildcert_cloudflare as cloudflare;
+use wildcert_exec as exec;
+use wildcert_pdns as pdns;
+use wildcert_rfc2136 as rfc2136;
+use wildcert_route53 as route53;
 
 use crate::error::IssueError;
 use crate::settings::{Settings, SettingsError, provider_key_line};
@@ -118,7 +124,6 @@ fn build_unlocated(
     env: &HashMap<String, String>,
     ctx: ProviderContext<'_>,
 ) -> Result<Arc<dyn DnsProvider>, IssueError> {
-    let _ = ctx;
     let (kind_name, section) = match settings.providers.get(name) {
         Some(section) => (section.kind.as_str(), Some(section)),
         None => match kind(name) {
@@ -161,60 +166,38 @@ fn build_unlocated(
         })
     };
     // Each kind: file section (validated, unknown keys refused) < environment, then build.
-    match kind.kind {
-        wildcert_rfc2136::KIND => {
-            let file: wildcert_rfc2136::Rfc2136Settings = from_section(file_value, section_error)?;
-            let env = wildcert_rfc2136::Rfc2136Settings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_rfc2136::Rfc2136Provider::new(
-                &file.merge(env),
-            )?))
+    let (file, err) = (file_value, section_error);
+    let provider: Arc<dyn DnsProvider> = match kind.kind {
+        rfc2136::KIND => Arc::new(rfc2136::Rfc2136Provider::new(&layered(file, err, env)?)?),
+        cloudflare::KIND => Arc::new(cloudflare::CloudflareProvider::new(
+            &layered(file, err, env)?,
+            ctx.state_dir,
+        )?),
+        pdns::KIND => Arc::new(pdns::PdnsProvider::new(&layered(file, err, env)?)?),
+        exec::KIND => Arc::new(exec::ExecProvider::new(&layered(file, err, env)?)?),
+        route53::KIND => Arc::new(route53::Route53Provider::new(&layered(file, err, env)?)?),
+        other => {
+            return Err(IssueError::Provider(ProviderError::Config {
+                provider: "registry",
+                message: format!("provider kind `{other}` is listed but not built in"),
+            }));
         }
-        wildcert_cloudflare::KIND => {
-            let file: wildcert_cloudflare::CloudflareSettings =
-                from_section(file_value, section_error)?;
-            let env = wildcert_cloudflare::CloudflareSettings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_cloudflare::CloudflareProvider::new(
-                &file.merge(env),
-                ctx.state_dir,
-            )?))
-        }
-        wildcert_pdns::KIND => {
-            let file: wildcert_pdns::PdnsSettings = from_section(file_value, section_error)?;
-            let env = wildcert_pdns::PdnsSettings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_pdns::PdnsProvider::new(
-                &file.merge(env),
-            )?))
-        }
-        wildcert_exec::KIND => {
-            let file: wildcert_exec::ExecSettings = from_section(file_value, section_error)?;
-            let env = wildcert_exec::ExecSettings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_exec::ExecProvider::new(
-                &file.merge(env),
-            )?))
-        }
-        wildcert_route53::KIND => {
-            let file: wildcert_route53::Route53Settings = from_section(file_value, section_error)?;
-            let env = wildcert_route53::Route53Settings::from_env_map(env)?;
-            Ok(Arc::new(wildcert_route53::Route53Provider::new(
-                &file.merge(env),
-            )?))
-        }
-        other => Err(IssueError::Provider(ProviderError::Config {
-            provider: "registry",
-            message: format!("provider kind `{other}` is listed but not built in"),
-        })),
-    }
+    };
+    Ok(provider)
 }
 
-/// Deserialise a `[providers.<id>]` section (or defaults when the provider came from `--dns KIND`).
-fn from_section<S: serde::de::DeserializeOwned + Default>(
-    value: Option<serde_json::Value>,
+/// A provider's settings: its `[providers.<id>]` section (defaults when the provider came from
+/// `--dns KIND`) with its environment variables layered on top.
+fn layered<S: LayeredSettings>(
+    section: Option<serde_json::Value>,
     on_error: impl Fn(serde_json::Error) -> IssueError,
+    env: &HashMap<String, String>,
 ) -> Result<S, IssueError> {
-    match value {
-        Some(v) => serde_json::from_value(v).map_err(on_error),
-        None => Ok(S::default()),
-    }
+    let file = match section {
+        Some(v) => serde_json::from_value(v).map_err(on_error)?,
+        None => S::default(),
+    };
+    Ok(S::merge(file, S::from_env_map(env)?))
 }
 
 #[cfg(test)]

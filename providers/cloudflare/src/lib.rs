@@ -10,16 +10,16 @@ pub mod api;
 pub mod settings;
 pub mod state;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
+use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use settings::{Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, SETTINGS};
 pub use state::{RecordStore, StoredRecord};
@@ -40,7 +40,7 @@ const COMMENT: &str = "wildcert ACME dns-01 challenge (removed automatically)";
 pub struct CloudflareProvider {
     config: CloudflareConfig,
     api: Api,
-    zones: Mutex<HashMap<DnsName, Zone>>,
+    zones: ZoneCache,
     store: Arc<RecordStore>,
 }
 
@@ -86,7 +86,7 @@ impl CloudflareProvider {
         Ok(CloudflareProvider {
             config,
             api,
-            zones: Mutex::new(HashMap::new()),
+            zones: ZoneCache::default(),
             store: Arc::new(RecordStore::new(dir)),
         })
     }
@@ -431,13 +431,8 @@ impl DnsProvider for CloudflareProvider {
             // name comes from DNS.
             return Ok(None);
         }
-        if let Some(z) = self
-            .zones
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(fqdn)
-        {
-            return Ok(Some(z.clone()));
+        if let Some(z) = self.zones.get(fqdn) {
+            return Ok(Some(z));
         }
         let mut tried = Vec::new();
         for candidate in fqdn.ancestors().filter(|n| n.label_count() >= 2) {
@@ -448,10 +443,7 @@ impl DnsProvider for CloudflareProvider {
                     provider_id: Some(id),
                 };
                 tracing::debug!(%fqdn, zone = %zone, id = ?zone.provider_id, "zone found");
-                self.zones
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(fqdn.clone(), zone.clone());
+                self.zones.insert(fqdn, &zone);
                 return Ok(Some(zone));
             }
         }

@@ -2,11 +2,14 @@
 //! layering, and validation into a ready [`CloudflareConfig`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::{ProviderError, Secret, SettingDoc};
+use wildcert_dns::settings::{
+    check_kind, config_error, env_value, merge_secret_pair, secret_or_file,
+};
+use wildcert_dns::{LayeredSettings, ProviderError, Secret, SettingDoc};
 
 /// Provider kind name.
 pub const KIND: &str = "cloudflare";
@@ -113,16 +116,13 @@ pub struct CloudflareSettings {
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
-    ProviderError::Config {
-        provider: KIND,
-        message: message.into(),
-    }
+    config_error(KIND, message)
 }
 
-impl CloudflareSettings {
+impl LayeredSettings for CloudflareSettings {
     /// Read the `CLOUDFLARE_*` / `CF_*` variables from an environment map (lego's names).
-    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env_value(env, k);
         let first = |a: &str, b: &str| get(a).or_else(|| get(b));
         Ok(CloudflareSettings {
             kind: None,
@@ -141,44 +141,20 @@ impl CloudflareSettings {
         })
     }
 
-    /// Read the variables of this process.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("CLOUDFLARE_") || k.starts_with("CF_"))
-            .collect();
-        Self::from_env_map(&env)
-    }
-
     /// Layer `over` on top of `self`: every setting `over` gives wins. A secret given in one
     /// form in `over` (value or file) replaces both forms below it.
-    pub fn merge(self, over: CloudflareSettings) -> CloudflareSettings {
-        let pair = |lo_v: Option<Secret>,
-                    lo_f: Option<PathBuf>,
-                    hi_v: Option<Secret>,
-                    hi_f: Option<PathBuf>| {
-            if hi_v.is_some() || hi_f.is_some() {
-                (hi_v, hi_f)
-            } else {
-                (lo_v, lo_f)
-            }
-        };
-        let (api_token, api_token_file) = pair(
-            self.api_token,
-            self.api_token_file,
-            over.api_token,
-            over.api_token_file,
+    fn merge(self, over: CloudflareSettings) -> CloudflareSettings {
+        let (api_token, api_token_file) = merge_secret_pair(
+            (self.api_token, self.api_token_file),
+            (over.api_token, over.api_token_file),
         );
-        let (zone_api_token, zone_api_token_file) = pair(
-            self.zone_api_token,
-            self.zone_api_token_file,
-            over.zone_api_token,
-            over.zone_api_token_file,
+        let (zone_api_token, zone_api_token_file) = merge_secret_pair(
+            (self.zone_api_token, self.zone_api_token_file),
+            (over.zone_api_token, over.zone_api_token_file),
         );
-        let (api_key, api_key_file) = pair(
-            self.api_key,
-            self.api_key_file,
-            over.api_key,
-            over.api_key_file,
+        let (api_key, api_key_file) = merge_secret_pair(
+            (self.api_key, self.api_key_file),
+            (over.api_key, over.api_key_file),
         );
         CloudflareSettings {
             kind: over.kind.or(self.kind),
@@ -193,21 +169,20 @@ impl CloudflareSettings {
             base_url: over.base_url.or(self.base_url),
         }
     }
+}
 
+impl CloudflareSettings {
     /// Check the settings, read secret files, and build the provider's configuration.
     pub fn validate(&self) -> Result<CloudflareConfig, ProviderError> {
-        if let Some(kind) = &self.kind
-            && kind != KIND
-        {
-            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
-        }
-        let token = secret(&self.api_token, &self.api_token_file, "api_token")?;
-        let zone_token = secret(
+        check_kind(KIND, self.kind.as_deref())?;
+        let token = secret_or_file(KIND, "api_token", &self.api_token, &self.api_token_file)?;
+        let zone_token = secret_or_file(
+            KIND,
+            "zone_api_token",
             &self.zone_api_token,
             &self.zone_api_token_file,
-            "zone_api_token",
         )?;
-        let key = secret(&self.api_key, &self.api_key_file, "api_key")?;
+        let key = secret_or_file(KIND, "api_key", &self.api_key, &self.api_key_file)?;
         let email = self
             .email
             .as_deref()
@@ -275,33 +250,6 @@ impl CloudflareSettings {
             timeout: DEFAULT_TIMEOUT,
         })
     }
-}
-
-fn secret(
-    value: &Option<Secret>,
-    file: &Option<PathBuf>,
-    key: &str,
-) -> Result<Option<Secret>, ProviderError> {
-    match (value, file) {
-        (Some(_), Some(_)) => Err(bad(format!("give either {key} or {key}_file, not both"))),
-        (Some(v), None) => {
-            let t = v.expose().trim();
-            Ok((!t.is_empty()).then(|| Secret::new(t)))
-        }
-        (None, Some(p)) => {
-            let text = read(p, &format!("{key}_file"))?;
-            let t = text.trim();
-            if t.is_empty() {
-                return Err(bad(format!("{key}_file {} is empty", p.display())));
-            }
-            Ok(Some(Secret::new(t)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
-    std::fs::read_to_string(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))
 }
 
 /// How requests authenticate.

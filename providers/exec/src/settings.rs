@@ -156,7 +156,6 @@ impl LayeredSettings for ExecSettings {
 }
 
 impl ExecSettings {
-
     /// Check the settings, find the program, and build the provider's configuration.
     pub fn validate(&self) -> Result<ExecConfig, ProviderError> {
         check_kind(KIND, self.kind.as_deref())?;

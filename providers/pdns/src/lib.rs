@@ -23,7 +23,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
+use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use settings::{DEFAULT_SERVER_ID, KIND, PdnsConfig, PdnsSettings, SETTINGS};
 
@@ -44,7 +44,7 @@ const MESSAGE_LIMIT: usize = 300;
 pub struct PdnsProvider {
     config: PdnsConfig,
     client: reqwest::Client,
-    zones: Mutex<HashMap<DnsName, Zone>>,
+    zones: ZoneCache,
     locks: Mutex<HashMap<DnsName, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -127,7 +127,7 @@ impl PdnsProvider {
         Ok(PdnsProvider {
             config,
             client,
-            zones: Mutex::new(HashMap::new()),
+            zones: ZoneCache::default(),
             locks: Mutex::new(HashMap::new()),
         })
     }
@@ -484,20 +484,12 @@ impl DnsProvider for PdnsProvider {
     }
 
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
-        if let Some(z) = self
-            .zones
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(fqdn)
-        {
-            return Ok(Some(z.clone()));
+        if let Some(z) = self.zones.get(fqdn) {
+            return Ok(Some(z));
         }
         let zone = self.lookup_zone(fqdn).await?;
         tracing::debug!(%fqdn, zone = %zone, "pdns: zone from the API");
-        self.zones
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(fqdn.clone(), zone.clone());
+        self.zones.insert(fqdn, &zone);
         Ok(Some(zone))
     }
 
@@ -517,26 +509,7 @@ pub fn zone_id(name: &DnsName) -> String {
 }
 
 /// TXT content as PowerDNS wants it: one quoted character-string per 255 bytes.
-pub fn quote_txt(value: &str) -> String {
-    let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    if value.len() <= 255 {
-        return format!("\"{}\"", escape(value));
-    }
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    for c in value.chars() {
-        if cur.len() + c.len_utf8() > 255 {
-            parts.push(std::mem::take(&mut cur));
-        }
-        cur.push(c);
-    }
-    parts.push(cur);
-    parts
-        .iter()
-        .map(|p| format!("\"{}\"", escape(p)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use wildcert_dns::record::quote_txt;
 
 /// The value of TXT content: quoted strings joined, `\"`, `\\` and `\DDD` unescaped.
 pub fn unquote_txt(content: &str) -> String {

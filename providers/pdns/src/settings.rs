@@ -116,7 +116,6 @@ impl LayeredSettings for PdnsSettings {
 }
 
 impl PdnsSettings {
-
     /// Check the settings, read the key file, and build the provider's configuration.
     pub fn validate(&self) -> Result<PdnsConfig, ProviderError> {
         check_kind(KIND, self.kind.as_deref())?;

@@ -8,9 +8,7 @@
 pub mod settings;
 pub mod tsig;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use hickory_proto::op::update_message::UpdateMessage;
@@ -21,7 +19,7 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use tokio::sync::OnceCell;
 use wildcert_dns::query::{self, QueryError, Transport, rcode_name, to_hickory};
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
+use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use settings::{KIND, Nameserver, Rfc2136Config, Rfc2136Settings, SETTINGS};
 pub use tsig::{Algorithm, TsigKey};
@@ -36,7 +34,7 @@ const TSIG_OVERHEAD: usize = 160;
 pub struct Rfc2136Provider {
     config: Rfc2136Config,
     server: OnceCell<SocketAddr>,
-    zones: Mutex<HashMap<DnsName, Zone>>,
+    zones: ZoneCache,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,7 +54,7 @@ impl Rfc2136Provider {
         Rfc2136Provider {
             config,
             server: OnceCell::new(),
-            zones: Mutex::new(HashMap::new()),
+            zones: ZoneCache::default(),
         }
     }
 
@@ -429,20 +427,12 @@ impl DnsProvider for Rfc2136Provider {
                 message: format!("{fqdn} is not inside the configured zone {z}"),
             });
         }
-        if let Some(z) = self
-            .zones
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(fqdn)
-        {
-            return Ok(Some(z.clone()));
+        if let Some(z) = self.zones.get(fqdn) {
+            return Ok(Some(z));
         }
         let zone = self.discover_zone(fqdn).await?;
         tracing::debug!(%fqdn, zone = %zone, server = %self.config.nameserver, "zone from the nameserver's SOA");
-        self.zones
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(fqdn.clone(), zone.clone());
+        self.zones.insert(fqdn, &zone);
         Ok(Some(zone))
     }
 

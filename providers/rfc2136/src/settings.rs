@@ -166,7 +166,6 @@ impl LayeredSettings for Rfc2136Settings {
 }
 
 impl Rfc2136Settings {
-
     /// Check the settings, read key files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
         check_kind(KIND, self.kind.as_deref())?;

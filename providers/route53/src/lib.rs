@@ -13,14 +13,12 @@ pub mod settings;
 pub mod sigv4;
 pub mod xml;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Method;
 use ring::rand::SecureRandom;
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
+use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use settings::{KIND, Route53Config, Route53Settings, SETTINGS};
 pub use sigv4::Credentials;
@@ -47,7 +45,7 @@ const ZONES_PER_PAGE: u32 = 10;
 pub struct Route53Provider {
     config: Route53Config,
     http: reqwest::Client,
-    zones: Mutex<HashMap<DnsName, Zone>>,
+    zones: ZoneCache,
     pace: Pace,
 }
 
@@ -94,7 +92,7 @@ impl Route53Provider {
         Ok(Route53Provider {
             config,
             http,
-            zones: Mutex::new(HashMap::new()),
+            zones: ZoneCache::default(),
             pace: Pace::new(),
         })
     }
@@ -783,13 +781,8 @@ impl DnsProvider for Route53Provider {
         if self.config.hosted_zone_id.is_some() {
             return Ok(None);
         }
-        if let Some(z) = self
-            .zones
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(fqdn)
-        {
-            return Ok(Some(z.clone()));
+        if let Some(z) = self.zones.get(fqdn) {
+            return Ok(Some(z));
         }
         let mut asked = Vec::new();
         // Walk up, stopping above the top-level domain.
@@ -802,10 +795,7 @@ impl DnsProvider for Route53Provider {
                     provider_id: Some(id),
                 };
                 tracing::debug!(%fqdn, zone = %zone, id = zone.provider_id.as_deref().unwrap_or(""), "route53: hosted zone");
-                self.zones
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(fqdn.clone(), zone.clone());
+                self.zones.insert(fqdn, &zone);
                 return Ok(Some(zone));
             }
         }

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::{ProviderError, Secret, SettingDoc};
+use wildcert_dns::settings::{
+    check_kind, config_error, env_value, merge_secret_pair, parse_bool, read_setting_file,
+    secret_or_file,
+};
+use wildcert_dns::{LayeredSettings, ProviderError, Secret, SettingDoc};
 
 use crate::profile;
 use crate::sigv4::Credentials;
@@ -160,29 +164,13 @@ pub struct Route53Settings {
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
-    ProviderError::Config {
-        provider: KIND,
-        message: message.into(),
-    }
+    config_error(KIND, message)
 }
 
-fn parse_bool(var: &str, v: &str) -> Result<bool, ProviderError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(bad(format!("{var}=`{v}`: expected true or false"))),
-    }
-}
-
-impl Route53Settings {
-    /// Read the `AWS_*` variables (and `HOME`) from an environment map.
-    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| {
-            env.get(k)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
+impl LayeredSettings for Route53Settings {
+    /// Read the `AWS_*` variables (and `HOME`) from an environment map (values trimmed).
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let get = |k: &str| env_value(env, k).map(|v| v.trim().to_string());
         let max_retries = match get("AWS_MAX_RETRIES") {
             None => None,
             Some(v) => Some(
@@ -203,7 +191,7 @@ impl Route53Settings {
             config_file: get("AWS_CONFIG_FILE").map(PathBuf::from),
             hosted_zone_id: get("AWS_HOSTED_ZONE_ID"),
             private_zone: get("AWS_PRIVATE_ZONE")
-                .map(|v| parse_bool("AWS_PRIVATE_ZONE", &v))
+                .map(|v| parse_bool(KIND, "AWS_PRIVATE_ZONE", &v))
                 .transpose()?,
             endpoint_url: get("AWS_ENDPOINT_URL_ROUTE_53").or_else(|| get("AWS_ENDPOINT_URL")),
             max_retries,
@@ -211,27 +199,17 @@ impl Route53Settings {
         })
     }
 
-    /// Read the variables of this process.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        Self::from_env_map(&env)
-    }
-
     /// Layer `over` on top of `self`: every setting `over` gives wins. A secret given in either
     /// form (value or `_file`) replaces both forms of the lower layer.
-    pub fn merge(self, over: Route53Settings) -> Route53Settings {
-        let (secret_access_key, secret_access_key_file) =
-            if over.secret_access_key.is_some() || over.secret_access_key_file.is_some() {
-                (over.secret_access_key, over.secret_access_key_file)
-            } else {
-                (self.secret_access_key, self.secret_access_key_file)
-            };
-        let (session_token, session_token_file) =
-            if over.session_token.is_some() || over.session_token_file.is_some() {
-                (over.session_token, over.session_token_file)
-            } else {
-                (self.session_token, self.session_token_file)
-            };
+    fn merge(self, over: Route53Settings) -> Route53Settings {
+        let (secret_access_key, secret_access_key_file) = merge_secret_pair(
+            (self.secret_access_key, self.secret_access_key_file),
+            (over.secret_access_key, over.secret_access_key_file),
+        );
+        let (session_token, session_token_file) = merge_secret_pair(
+            (self.session_token, self.session_token_file),
+            (over.session_token, over.session_token_file),
+        );
         Route53Settings {
             kind: over.kind.or(self.kind),
             access_key_id: over.access_key_id.or(self.access_key_id),
@@ -252,23 +230,23 @@ impl Route53Settings {
             home: over.home.or(self.home),
         }
     }
+}
 
+impl Route53Settings {
     /// Check the settings, read secret and shared files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Route53Config, ProviderError> {
-        if let Some(kind) = &self.kind
-            && kind != KIND
-        {
-            return Err(bad(format!("kind is `{kind}`, expected `{KIND}`")));
-        }
-        let secret = read_secret(
+        check_kind(KIND, self.kind.as_deref())?;
+        let secret = secret_or_file(
+            KIND,
+            "secret_access_key",
             &self.secret_access_key,
             &self.secret_access_key_file,
-            "secret_access_key",
         )?;
-        let token = read_secret(
+        let token = secret_or_file(
+            KIND,
+            "session_token",
             &self.session_token,
             &self.session_token_file,
-            "session_token",
         )?;
         let akid = self
             .access_key_id
@@ -380,31 +358,8 @@ pub fn normalize_zone_id(id: &str) -> Option<String> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())).then(|| id.to_string())
 }
 
-fn read_secret(
-    value: &Option<Secret>,
-    file: &Option<PathBuf>,
-    key: &str,
-) -> Result<Option<Secret>, ProviderError> {
-    match (value, file) {
-        (Some(_), Some(_)) => Err(bad(format!("give either {key} or {key}_file, not both"))),
-        (Some(s), None) if !s.expose().trim().is_empty() => {
-            Ok(Some(Secret::new(s.expose().trim())))
-        }
-        (Some(_), None) => Ok(None),
-        (None, Some(p)) => {
-            let text = read(p, &format!("{key}_file"))?;
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(bad(format!("{key}_file {} is empty", p.display())));
-            }
-            Ok(Some(Secret::new(text)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
-    std::fs::read_to_string(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))
+    read_setting_file(KIND, what, path)
 }
 
 /// A shared file: its path and sections when it exists, and the path searched.

@@ -8,9 +8,6 @@ use serde::Deserialize;
 /// XML namespace of the 2013-04-01 API.
 pub const NAMESPACE: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
 
-/// Largest TXT character-string (RFC 1035 §3.3.14).
-const TXT_CHUNK: usize = 255;
-
 /// What a change does to an RRset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -69,24 +66,7 @@ pub fn change_batch(changes: &[Change]) -> String {
 
 /// A TXT value in Route53's presentation form: quoted, `"` and `\` escaped, split into
 /// 255-byte character-strings when longer.
-pub fn quote_txt(value: &str) -> String {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    for c in value.chars() {
-        if cur.len() + c.len_utf8() > TXT_CHUNK {
-            parts.push(std::mem::take(&mut cur));
-        }
-        cur.push(c);
-    }
-    if !cur.is_empty() || parts.is_empty() {
-        parts.push(cur);
-    }
-    parts
-        .iter()
-        .map(|p| format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use wildcert_dns::record::quote_txt;
 
 /// The text of a TXT value in presentation form: character-strings joined, escapes
 /// (`\"`, `\\`, and Route53's octal `\ooo`) resolved. Unquoted text is taken as it is.

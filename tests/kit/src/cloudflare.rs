@@ -12,29 +12,28 @@
 //! or deleted is applied to the BIND topology's hidden primary through RFC 2136 (`nsupdate -k`),
 //! before the API answers, so Pebble validates end to end through the secondaries.
 //!
-//! A small HTTP/1.1 server (keep-alive, `Content-Length` bodies) on its own thread and tokio
-//! runtime, so it serves sync and async tests alike; stopped on drop.
+//! Served with keep-alive by the kit's small HTTP/1.1 server ([`crate::http`]) on its own
+//! thread and tokio runtime, so it serves sync and async tests alike; stopped on drop.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 
 use crate::BindTopology;
-use crate::util::{KitError, Result, free_tcp_port, random_bytes, tool};
+use crate::http::{HttpServer, Request, read_request, write_response};
+use crate::nsupdate::{nsupdate, nsupdate_blocking};
+use crate::util::{KitError, Result, free_tcp_port, random_bytes};
 
 /// The path prefix of the API (as in `https://api.cloudflare.com/client/v4`).
 pub const API_PREFIX: &str = "/client/v4";
 /// The token every fake accepts unless options say otherwise: all zones, all permissions.
 pub const DEFAULT_TOKEN: &str = "wildcert_fake_cloudflare_token_000000001";
 
-const MAX_HEADER: usize = 64 * 1024;
-const MAX_BODY: usize = 1024 * 1024;
 const IDLE: Duration = Duration::from_secs(30);
 
 /// An API token known to the fake.
@@ -177,16 +176,14 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// The running fake; stopped on drop.
 pub struct CloudflareFake {
-    addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: HttpServer,
 }
 
 impl std::fmt::Debug for CloudflareFake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CloudflareFake")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish()
     }
 }
@@ -244,69 +241,21 @@ impl CloudflareFake {
                 }
             }
         };
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
         let st = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("cloudflare-fake".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(KitError(format!("fake runtime: {e}"))));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(KitError(format!("fake listener: {e}"))));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    let mut rx = rx;
-                    loop {
-                        tokio::select! {
-                            _ = &mut rx => break,
-                            acc = listener.accept() => {
-                                if let Ok((stream, _)) = acc {
-                                    tokio::spawn(serve_connection(stream, st.clone()));
-                                }
-                            }
-                        }
-                    }
-                });
-                // Dropping the runtime cancels open connections.
-            })
-            .map_err(|e| KitError(format!("cannot start the fake's thread: {e}")))?;
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(KitError::new("the Cloudflare fake did not start in 10 s")),
-        }
-        Ok(CloudflareFake {
-            addr,
-            state,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let server = HttpServer::start("cloudflare", listener, move |stream| {
+            serve_connection(stream, st.clone())
+        })?;
+        Ok(CloudflareFake { state, server })
     }
 
     /// `http://127.0.0.1:PORT/client/v4`: what goes into `base_url` / `CLOUDFLARE_BASE_URL`.
     pub fn base_url(&self) -> String {
-        format!("http://{}{API_PREFIX}", self.addr)
+        format!("http://{}{API_PREFIX}", self.server.addr())
     }
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The id of a zone by name.
@@ -392,7 +341,7 @@ impl CloudflareFake {
         };
         if let Some(b) = backend {
             let script = nsupdate_script(&b, &z, "add", &rec.name, rec.ttl, &rec.content);
-            run_nsupdate_blocking(&b, &script)?;
+            nsupdate_blocking(&b.key_file, &script)?;
         }
         let id = rec.id.clone();
         lock(&self.state).records.push(rec);
@@ -443,35 +392,8 @@ impl CloudflareFake {
     }
 }
 
-impl Drop for CloudflareFake {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP/1.1
-
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 struct Response {
     status: u16,
@@ -489,72 +411,6 @@ impl Response {
             body: v.to_string().into_bytes(),
         }
     }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        _ => "Unknown",
-    }
-}
-
-async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(
-    r: &mut R,
-) -> std::io::Result<Option<Request>> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let n = r.read_until(b'\n', &mut line).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if line == b"\r\n" || line == b"\n" {
-            if head.is_empty() {
-                continue; // tolerate stray blank lines between requests
-            }
-            break;
-        }
-        head.extend_from_slice(&line);
-        if head.len() > MAX_HEADER {
-            return Err(std::io::Error::other("header too large"));
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or_default();
-    let mut parts = first.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let len = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    if len > MAX_BODY {
-        return Err(std::io::Error::other("body too large"));
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
-    Ok(Some(Request {
-        method,
-        target,
-        headers,
-        body,
-    }))
 }
 
 async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
@@ -579,24 +435,17 @@ async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<Mutex<State>
         } else {
             handle(&req, &state).await
         };
-        let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        let close = close || chunked;
+        let written = write_response(
+            &mut wr,
             resp.status,
-            reason(resp.status),
             resp.content_type,
-            resp.body.len()
-        );
-        for (k, v) in &resp.headers {
-            let _ = write!(out, "{k}: {v}\r\n");
-        }
-        out.push_str(if close || chunked {
-            "Connection: close\r\n\r\n"
-        } else {
-            "\r\n"
-        });
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&resp.body);
-        if wr.write_all(&bytes).await.is_err() || close || chunked {
+            &resp.headers,
+            &resp.body,
+            close,
+        )
+        .await;
+        if written.is_err() || close {
             return;
         }
     }
@@ -1099,7 +948,7 @@ async fn create_record(
             mirror_ttl(rec.ttl),
             &rec.content,
         );
-        if let Err(e) = run_nsupdate(&b, &script).await {
+        if let Err(e) = nsupdate(&b.key_file, &script).await {
             return error(
                 500,
                 1000,
@@ -1141,7 +990,7 @@ async fn delete_record(
     };
     if let Some(b) = backend {
         let script = nsupdate_script(&b, &rec.zone_name, "delete", &rec.name, 0, &rec.content);
-        if let Err(e) = run_nsupdate(&b, &script).await {
+        if let Err(e) = nsupdate(&b.key_file, &script).await {
             lock(state).records.push(rec);
             return error(
                 500,
@@ -1208,62 +1057,6 @@ fn nsupdate_script(
         b.server.port(),
         txt_rdata(content)
     )
-}
-
-async fn run_nsupdate(b: &FakeDnsBackend, script: &str) -> Result<()> {
-    let mut child = tokio::process::Command::new(tool("nsupdate")?)
-        .arg("-t")
-        .arg("5")
-        .arg("-k")
-        .arg(&b.key_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| KitError(format!("cannot run nsupdate: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).await?;
-    }
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
-        .await
-        .map_err(|_| KitError::new("nsupdate did not finish in 15 s"))??;
-    if !out.status.success() {
-        return Err(KitError(format!(
-            "nsupdate failed ({}): {}{}\nscript:\n{script}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        )));
-    }
-    Ok(())
-}
-
-fn run_nsupdate_blocking(b: &FakeDnsBackend, script: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(tool("nsupdate")?)
-        .arg("-t")
-        .arg("5")
-        .arg("-k")
-        .arg(&b.key_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| KitError(format!("cannot run nsupdate: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(KitError(format!(
-            "nsupdate failed ({}): {}{}\nscript:\n{script}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        )));
-    }
-    Ok(())
 }
 
 /// TXT content without its quotes (`"a" "b"` → `ab`).

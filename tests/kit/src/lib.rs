@@ -20,7 +20,9 @@
 mod bind;
 mod challtestsrv;
 mod cloudflare;
+mod http;
 mod moto;
+mod nsupdate;
 mod pdns;
 mod pebble;
 mod proxy;

@@ -14,20 +14,19 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ring::{digest, hmac};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, BufReader};
 
 use crate::BindTopology;
+use crate::http::{HttpServer, Request, read_request, write_response};
 use crate::moto::{tag_raw, tag_texts, xml_escape};
-use crate::util::{KitError, Result, random_bytes, tool};
+use crate::nsupdate::{nsupdate, nsupdate_blocking};
+use crate::util::{KitError, Result, random_bytes};
 
 const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
-const MAX_HEAD: usize = 64 * 1024;
-const MAX_BODY: usize = 1 << 20;
 
 /// Where accepted changes go: a BIND primary taking TSIG-signed updates.
 #[derive(Debug, Clone)]
@@ -143,10 +142,8 @@ struct State {
 
 /// A running fake; its thread and runtime stop on drop.
 pub struct Route53Fake {
-    addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: HttpServer,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -178,8 +175,6 @@ impl Route53Fake {
     /// Starts the fake on a free 127.0.0.1 port (its own thread and tokio runtime).
     pub fn start(opts: Route53FakeOptions) -> Result<Route53Fake> {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             opts,
             zones: BTreeMap::new(),
@@ -187,67 +182,23 @@ impl Route53Fake {
             faults: VecDeque::new(),
             log: Vec::new(),
         }));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::result::Result<(), String>>();
         let st = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("route53-fake".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("runtime: {e}")));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(format!("listener: {e}")));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    // Changes are applied one at a time (as one Route53 zone would).
-                    let change_lock = Arc::new(tokio::sync::Mutex::new(()));
-                    let mut rx = rx;
-                    loop {
-                        tokio::select! {
-                            _ = &mut rx => break,
-                            accepted = listener.accept() => {
-                                if let Ok((stream, _)) = accepted {
-                                    tokio::spawn(serve(stream, st.clone(), change_lock.clone()));
-                                }
-                            }
-                        }
-                    }
-                });
-            })?;
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(KitError(format!("route53 fake: {e}"))),
-            Err(_) => return Err(KitError::new("route53 fake did not start within 10 s")),
-        }
-        Ok(Route53Fake {
-            addr,
-            state,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        // Changes are applied one at a time (as one Route53 zone would).
+        let change_lock = Arc::new(tokio::sync::Mutex::new(()));
+        let server = HttpServer::start("route53", listener, move |stream| {
+            serve(stream, st.clone(), change_lock.clone())
+        })?;
+        Ok(Route53Fake { state, server })
     }
 
     /// The endpoint URL, `http://127.0.0.1:PORT` (for `AWS_ENDPOINT_URL`).
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The access key id the fake accepts.
@@ -291,26 +242,7 @@ impl Route53Fake {
         };
         if let Some(b) = backend {
             let script = nsupdate_script(&b, &zone, &[(norm(name), Some(rr.clone()))]);
-            let out = std::process::Command::new(tool("nsupdate")?)
-                .args(["-t", "5", "-k"])
-                .arg(&b.key_file)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .and_then(|mut c| {
-                    use std::io::Write;
-                    if let Some(mut i) = c.stdin.take() {
-                        i.write_all(script.as_bytes())?;
-                    }
-                    c.wait_with_output()
-                })?;
-            if !out.status.success() {
-                return Err(KitError(format!(
-                    "nsupdate failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
+            nsupdate_blocking(&b.key_file, &script)?;
         }
         if let Some(z) = lock(&self.state).zones.get_mut(zone_id) {
             z.txt.insert(norm(name), rr);
@@ -377,47 +309,16 @@ impl Route53Fake {
     }
 }
 
-impl Drop for Route53Fake {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
-    }
-    fn raw_query(&self) -> &str {
-        self.target.split_once('?').map(|(_, q)| q).unwrap_or("")
-    }
-    fn query(&self) -> HashMap<String, String> {
-        self.raw_query()
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (pct_decode(k), pct_decode(v))
-            })
-            .collect()
-    }
+/// The decoded query parameters of a request.
+fn query(req: &Request) -> HashMap<String, String> {
+    req.raw_query()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (pct_decode(k), pct_decode(v))
+        })
+        .collect()
 }
 
 struct Response {
@@ -462,61 +363,12 @@ fn invalid_change_batch(messages: &[String]) -> Response {
     }
 }
 
-async fn read_request(stream: &mut tokio::net::TcpStream) -> std::io::Result<Option<Request>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Ok(None);
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split_whitespace();
-    let method = first.next().unwrap_or("").to_owned();
-    let target = first.next().unwrap_or("").to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    if len > MAX_BODY {
-        return Ok(None);
-    }
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(len);
-    Ok(Some(Request {
-        method,
-        target,
-        headers,
-        body,
-    }))
-}
-
 async fn serve(
-    mut stream: tokio::net::TcpStream,
+    stream: tokio::net::TcpStream,
     state: Arc<Mutex<State>>,
     change_lock: Arc<tokio::sync::Mutex<()>>,
 ) {
+    let mut stream = BufReader::new(stream);
     let req = match tokio::time::timeout(Duration::from_secs(10), read_request(&mut stream)).await {
         Ok(Ok(Some(r))) => r,
         _ => return,
@@ -531,22 +383,16 @@ async fn serve(
         error: resp.error.clone(),
         body: String::from_utf8_lossy(&req.body).into_owned(),
     });
-    let reason = match resp.status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
-    let out = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nx-amzn-RequestId: fake-request\r\nConnection: close\r\n\r\n{}",
+    let stream = stream.get_mut();
+    let _ = write_response(
+        stream,
         resp.status,
-        resp.body.len(),
-        resp.body
-    );
-    let _ = stream.write_all(out.as_bytes()).await;
+        "text/xml",
+        &[("x-amzn-RequestId", "fake-request".to_owned())],
+        resp.body.as_bytes(),
+        true,
+    )
+    .await;
     let _ = stream.shutdown().await;
 }
 
@@ -621,7 +467,7 @@ async fn handle(
 }
 
 fn list_zones(req: &Request, st: &State) -> Response {
-    let q = req.query();
+    let q = query(req);
     let from = q.get("dnsname").map(|d| order_key(d)).unwrap_or_default();
     let max: usize = q
         .get("maxitems")
@@ -677,7 +523,7 @@ fn list_rrsets(req: &Request, zone_id: &str, st: &State) -> Response {
             &format!("No hosted zone found with ID: {zone_id}"),
         );
     };
-    let q = req.query();
+    let q = query(req);
     let max: usize = q
         .get("maxitems")
         .and_then(|m| m.parse().ok())
@@ -894,7 +740,7 @@ async fn change_rrsets(req: &Request, zone_id: &str, state: &Arc<Mutex<State>>) 
     }
     if let Some(b) = backend {
         let script = nsupdate_script(&b, &zone_name, &touched);
-        if let Err(e) = run_nsupdate(&b, &script).await {
+        if let Err(e) = nsupdate(&b.key_file, &script).await {
             return error(
                 500,
                 "InternalFailure",
@@ -946,31 +792,6 @@ fn nsupdate_script(
     }
     s.push_str("send\n");
     s
-}
-
-async fn run_nsupdate(b: &Route53DnsBackend, script: &str) -> Result<()> {
-    let mut child = tokio::process::Command::new(tool("nsupdate")?)
-        .args(["-t", "5", "-k"])
-        .arg(&b.key_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).await?;
-    }
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
-        .await
-        .map_err(|_| KitError::new("nsupdate did not finish within 15 s"))??;
-    if !out.status.success() {
-        return Err(KitError(format!(
-            "nsupdate failed ({}): {}\nscript:\n{script}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(())
 }
 
 fn pct_decode(s: &str) -> String {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use wildcert_dns::{DnsProvider, ProviderError, Secret, TxtSet, Zone};
+use wildcert_dns::{DnsProvider, LayeredSettings, ProviderError, Secret, TxtSet, Zone};
 use wildcert_testkit::{Route53Fake, Route53FakeOptions, Route53Fault};
 
 use crate::common::{init_tracing, name, provider, settings, two_names};
