@@ -4,13 +4,13 @@
 //! propagation checker really waited for every nameserver.
 
 mod admin;
+mod ari;
 mod check;
 mod cloudflare;
 mod exec;
 mod faults;
 mod hostile;
 mod interrupt;
-mod ari;
 mod lab;
 mod pdns;
 mod renew;

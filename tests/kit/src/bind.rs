@@ -306,6 +306,11 @@ impl BindTopology {
         let tsig_secret = parse_secret(&tsig_key_text)?;
         let tsig_key_path = base.join("tsig.key");
         std::fs::write(&tsig_key_path, &tsig_key_text)?;
+        // A key file as an operator should keep it: only the owner may read it.
+        std::fs::set_permissions(
+            &tsig_key_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )?;
         let admin_key_path = base.join("admin.key");
         std::fs::write(&admin_key_path, tsig_keygen("hmac-sha256", ADMIN_KEY)?)?;
         let rndc_key_text = tsig_keygen("hmac-sha256", "rndc-key")?;

@@ -49,8 +49,14 @@ fn main() -> ExitCode {
 }
 
 fn run(zones: Vec<String>, command: &[String]) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    eprintln!("==> starting BIND 9 on loopback: hidden primary + prompt and lagging secondaries for {}", zones.join(", "));
-    let bind = BindTopology::start(BindOptions { zones, ..Default::default() })?;
+    eprintln!(
+        "==> starting BIND 9 on loopback: hidden primary + prompt and lagging secondaries for {}",
+        zones.join(", ")
+    );
+    let bind = BindTopology::start(BindOptions {
+        zones,
+        ..Default::default()
+    })?;
     eprintln!(
         "    primary {} (TSIG {}), secondaries {} and {} (lagging)",
         bind.primary_addr(),
@@ -59,9 +65,14 @@ fn run(zones: Vec<String>, command: &[String]) -> Result<ExitCode, Box<dyn std::
         bind.lagging_secondary_addr()
     );
     eprintln!("==> starting Pebble (validating against the lagging secondary)");
-    let pebble = Pebble::start(PebbleOptions { dns_server: Some(bind.lagging_secondary_addr()), ..Default::default() })?;
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(bind.lagging_secondary_addr()),
+        ..Default::default()
+    })?;
     eprintln!("    ACME directory {}", pebble.directory_url());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let root = runtime.block_on(pebble.root_pem(0))?;
     let roots_path = bind.dir().join("pebble-root.pem");
     std::fs::write(&roots_path, root)?;
@@ -69,7 +80,10 @@ fn run(zones: Vec<String>, command: &[String]) -> Result<ExitCode, Box<dyn std::
         .args(&command[1..])
         .env("WILDCERT_LAB_SERVER", pebble.directory_url())
         .env("WILDCERT_LAB_CA_BUNDLE", pebble.ca_cert_path())
-        .env("WILDCERT_LAB_RESOLVER", bind.prompt_secondary_addr().to_string())
+        .env(
+            "WILDCERT_LAB_RESOLVER",
+            bind.prompt_secondary_addr().to_string(),
+        )
         .env("WILDCERT_LAB_ROOTS", &roots_path)
         .env("RFC2136_NAMESERVER", bind.primary_addr().to_string())
         .env("RFC2136_TSIG_FILE", bind.tsig_key_file_path())
@@ -77,5 +91,7 @@ fn run(zones: Vec<String>, command: &[String]) -> Result<ExitCode, Box<dyn std::
     eprintln!("==> stopping Pebble and BIND");
     drop(pebble);
     drop(bind);
-    Ok(ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)))
+    Ok(ExitCode::from(
+        u8::try_from(status.code().unwrap_or(1)).unwrap_or(1),
+    ))
 }
