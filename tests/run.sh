@@ -13,4 +13,13 @@ echo "==> cargo test"
 export MOTO_SERVER="${MOTO_SERVER:-$PWD/target/venv-moto/bin/moto_server}"
 # The server-backed tests mostly wait on DNS and the CA: run more of them than there are cores.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
-cargo test --workspace --locked --no-fail-fast
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (the last binary alone may be doc-tests with 0 tests).
+awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed;/) p += $(i-1); if ($i ~ /^failed;/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
