@@ -83,6 +83,11 @@ impl Lab {
 
     /// [`Lab::wildcert`] with another directory URL (e.g. a test server in front of Pebble).
     pub fn wildcert_at(&self, server: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        run_bounded(self.command_at(server, args, env), RUN_LIMIT)
+    }
+
+    /// The command [`Lab::wildcert_at`] runs, for tests that drive the process themselves.
+    pub fn command_at(&self, server: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wildcert"));
         cmd.arg("--server")
             .arg(server)
@@ -106,7 +111,7 @@ impl Lab {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        run_bounded(cmd, RUN_LIMIT)
+        cmd
     }
 
     /// TXT values at `name` on the primary.

@@ -162,3 +162,60 @@ fn renew_without_certificates_is_a_clear_error() {
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("[[certificate]]"), "{}", run.all());
 }
+
+#[test]
+fn until_next_issues_then_sleeps_and_stops_on_sigterm() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let hook_out = lab.state_dir().join("hook.log");
+    let config = write_config(&lab, &certs()[1..2], &hook_out);
+    let cfg = config.to_str().expect("utf-8");
+    let mut cmd = lab.command_at(
+        &lab.pebble.directory_url(),
+        &["--config", cfg, "renew", "--until-next"],
+        &[],
+    );
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("starts");
+    // Bounded: the first round issues within the run limit, then the service sleeps.
+    let start = std::time::Instant::now();
+    while !lab.live("www").join("fullchain.pem").exists() && start.elapsed() < crate::lab::RUN_LIMIT
+    {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("--until-next exited after its first round: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        lab.live("www").join("fullchain.pem").exists(),
+        "first round did not issue"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "the service should be sleeping until the next round"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a sleeping service stops cleanly on SIGTERM"
+    );
+}
