@@ -411,6 +411,28 @@ fn interrupted_rollover_is_finished_or_undone_by_the_next_account_command() {
     assert_eq!(v["account"]["key"]["thumbprint"], new.thumbprint());
     assert_eq!(v["account"]["ca"]["status"], "valid");
     assert_eq!(entries(&account_dir), ["account.json", "key.pem"]);
+
+    // The same crash, then `issue` straight away: it settles the rollover before using the key.
+    let newer =
+        wildcert_acme::AccountKey::generate(wildcert_acme::AccountKeyType::EcdsaP256).expect("key");
+    std::fs::write(account_dir.join("key.pem.new"), newer.to_pem()).expect("write");
+    rollover_at_ca_only(&lab, &account_dir, &newer);
+    let run = lab.wildcert(
+        &[
+            "issue",
+            "-d",
+            "after-rollover.example.test",
+            "--dns",
+            "rfc2136",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(entries(&account_dir), ["account.json", "key.pem"]);
+    assert_eq!(
+        std::fs::read_to_string(&key_path).expect("key"),
+        newer.to_pem()
+    );
 }
 
 #[test]

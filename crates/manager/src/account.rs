@@ -66,10 +66,17 @@ pub async fn load_or_create(
     let dir = account_dir(store, client)?;
     let key_path = dir.join("key.pem");
     let rec_path = dir.join("account.json");
-    let _lock = store.lock(
-        &format!("account-{}", ca_dir_name(client.directory_url())),
-        std::time::Duration::from_secs(30),
-    )?;
+    let _lock = store
+        .lock_async(
+            &format!("account-{}", ca_dir_name(client.directory_url())),
+            std::time::Duration::from_secs(30),
+        )
+        .await?;
+    // A key rollover interrupted between the CA's answer and the rename on disk: settle it
+    // (switch to the key the CA holds) before the key is used.
+    if dir.join("key.pem.new").exists() {
+        crate::admin::finish_interrupted_rollover(store, client).await?;
+    }
     if let (Some(rec), Ok(pem)) = (
         read_json::<AccountRecord>(&rec_path)?,
         std::fs::read_to_string(&key_path),

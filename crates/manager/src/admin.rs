@@ -645,7 +645,7 @@ pub async fn account_rollover(
 
 /// Finish a rollover that was interrupted after `key.pem.new` was written: if the CA holds
 /// the new key, switch to it; if not, drop it. Returns what was done.
-async fn finish_interrupted_rollover(
+pub(crate) async fn finish_interrupted_rollover(
     store: &Store,
     client: &AcmeClient,
 ) -> Result<Option<&'static str>, IssueError> {
