@@ -529,3 +529,38 @@ async fn short_rate_limit_on_a_safe_request_is_waited_out() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let mock = Mock::start(|req, _| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/order/elsewhere" => Reply {
+            status: 302,
+            content_type: "text/html",
+            headers: vec![("Location".into(), "https://attacker.invalid/order/1".into())],
+            body: b"moved".to_vec(),
+        },
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let client = mock.client().await;
+    let account = client
+        .new_account(key(), &NewAccount::default())
+        .await
+        .expect("account");
+    let err = account
+        .order(&mock.url("/order/elsewhere"))
+        .await
+        .expect_err("a redirect is an error, not followed");
+    assert!(
+        matches!(
+            err,
+            Error::HttpStatus { status: 302, .. } | Error::UnexpectedContentType { .. }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains('\n'));
+    // The mock saw no request for the redirect target (it could not have: another host), and
+    // the client made no second request to itself either.
+    assert_eq!(mock.seen("/order/elsewhere").len(), 1);
+}
