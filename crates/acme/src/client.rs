@@ -13,8 +13,10 @@ use crate::jws::{self, KeyRef};
 use crate::key::SigningKey;
 use crate::nonce::{Nonce, NoncePool};
 
-/// How many times one request is re-signed after `badNonce` (RFC 8555 §6.5).
-const BAD_NONCE_ATTEMPTS: u32 = 10;
+/// How many times one request is signed before a `badNonce` is given up on (RFC 8555 §6.5).
+/// Re-signing is cheap; with a CA rejecting half of all nonces (Pebble's storm setting) 20
+/// attempts fail about once in a million requests, 10 would fail once in a thousand.
+pub(crate) const BAD_NONCE_ATTEMPTS: u32 = 20;
 /// Attempts for requests that are safe to repeat after a 5xx or a transport error.
 const SAFE_ATTEMPTS: u32 = 4;
 /// Longest `Retry-After` of a rate limit that a safe request waits out by itself.

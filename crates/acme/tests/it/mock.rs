@@ -285,7 +285,8 @@ async fn bad_nonce_retries_are_bounded() {
         .await
         .expect_err("gives up");
     assert!(err.is_problem(&ProblemType::BadNonce), "{err}");
-    assert_eq!(mock.seen("/new-acct").len(), 10);
+    // Bounded: 20 signed attempts, then the error (see BAD_NONCE_ATTEMPTS).
+    assert_eq!(mock.seen("/new-acct").len(), 20);
 }
 
 #[tokio::test]
