@@ -145,59 +145,51 @@ pub(crate) fn build_provider(
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    let out = output::Output::new(cli.global.json, cli.global.quiet);
-    let admin = match cli.command {
-        Command::List => Some(admin::AdminCommand::List),
-        Command::Show(a) => Some(admin::AdminCommand::Show(a)),
-        Command::Revoke(a) => Some(admin::AdminCommand::Revoke(a)),
-        Command::Account(a) => Some(admin::AdminCommand::Account(a)),
-        other => {
-            return run_main(cli.global, other, &out).await;
-        }
-    };
-    match (admin, load_settings(&cli.global)) {
-        (Some(cmd), Ok(loaded)) => admin::run(cmd, &loaded, &out).await,
-        (_, Err(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-        (None, Ok(_)) => ExitCode::SUCCESS,
+    let Cli { global, command } = cli;
+    let out = output::Output::new(global.json, global.quiet);
+    match command {
+        Command::Issue(a) => issue_command(&global, a, &out).await,
+        Command::Renew(a) => renew::run(&global, a, &out).await,
+        Command::Check(a) => check::run(&global, a, &out).await,
+        Command::Providers(a) => out.providers(a.name.as_deref()),
+        Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
+        Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
+        Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
+        Command::Account(a) => admin_command(&global, admin::AdminCommand::Account(a), &out).await,
     }
 }
 
-async fn run_main(global: Global, command: Command, out: &output::Output) -> ExitCode {
-    let cli = Cli { global, command };
-    match cli.command {
-        Command::Providers(a) => out.providers(a.name.as_deref()),
-        Command::Renew(a) => renew::run(&cli.global, a, out).await,
-        Command::Check(a) => check::run(&cli.global, a, out).await,
-        Command::Issue(a) => {
-            let hook = a.deploy_hook.clone();
-            let result = run_issue(&cli.global, a, out).await;
-            match result {
-                Ok(issued) => {
-                    let report = match &hook {
-                        Some(cmd) => Some(
-                            wildcert_manager::hooks::run_deploy_hook(
-                                cmd,
-                                &issued,
-                                wildcert_manager::hooks::DEFAULT_HOOK_TIMEOUT,
-                            )
-                            .await,
-                        ),
-                        None => None,
-                    };
-                    out.issued(&issued, report.as_ref());
-                    ExitCode::SUCCESS
-                }
-                Err(Failure::Error(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-                Err(Failure::Interrupted) => out.error(
-                    "interrupted; the records this run published were removed",
-                    "run the command again",
-                    EXIT_INTERRUPTED.into(),
+async fn admin_command(g: &Global, cmd: admin::AdminCommand, out: &output::Output) -> ExitCode {
+    match load_settings(g) {
+        Ok(loaded) => admin::run(cmd, &loaded, out).await,
+        Err(e) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
+    }
+}
+
+async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> ExitCode {
+    let hook = a.deploy_hook.clone();
+    match run_issue(g, a, out).await {
+        Ok(issued) => {
+            let report = match &hook {
+                Some(cmd) => Some(
+                    wildcert_manager::hooks::run_deploy_hook(
+                        cmd,
+                        &issued,
+                        wildcert_manager::hooks::DEFAULT_HOOK_TIMEOUT,
+                    )
+                    .await,
                 ),
-            }
-        }
-        Command::List | Command::Show(_) | Command::Revoke(_) | Command::Account(_) => {
+                None => None,
+            };
+            out.issued(&issued, report.as_ref());
             ExitCode::SUCCESS
         }
+        Err(Failure::Error(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
+        Err(Failure::Interrupted) => out.error(
+            "interrupted; the records this run published were removed",
+            "run the command again",
+            EXIT_INTERRUPTED.into(),
+        ),
     }
 }
 
