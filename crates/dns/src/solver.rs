@@ -147,6 +147,15 @@ pub enum Dns01Error {
         #[source]
         source: ProviderError,
     },
+    /// The provider could not say which zone holds a name (API lookup failed).
+    #[error("finding the zone of {name}: {source}")]
+    ZoneLookup {
+        /// The name whose zone was looked up.
+        name: String,
+        /// The provider's error.
+        #[source]
+        source: ProviderError,
+    },
     /// Not every server served every value in time.
     #[error(transparent)]
     Propagation(#[from] PropagationError),
@@ -165,7 +174,9 @@ impl Dns01Error {
             Dns01Error::Discovery(_) => {
                 "give --resolver, or --authoritative for the propagation check"
             }
-            Dns01Error::Provider { source, .. } => source.hint(),
+            Dns01Error::Provider { source, .. } | Dns01Error::ZoneLookup { source, .. } => {
+                source.hint()
+            }
             Dns01Error::Propagation(p) => p.hint(),
         }
     }
@@ -268,8 +279,8 @@ impl Dns01 {
                 }
                 Ok(None) => unknown.push(t.clone()),
                 Err(source) => {
-                    return Err(Dns01Error::Provider {
-                        zone: t.to_string(),
+                    return Err(Dns01Error::ZoneLookup {
+                        name: t.to_string(),
                         source,
                     });
                 }
