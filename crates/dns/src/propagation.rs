@@ -313,7 +313,7 @@ impl PropagationChecker {
         tracing::info!(
             servers = verdicts.len(),
             zones = targets.len(),
-            timeout_s = self.settings.timeout.as_secs(),
+            timeout_s = self.settings.timeout.as_secs_f64().round(),
             "waiting until every authoritative nameserver serves every record"
         );
         let shared = Arc::new(Mutex::new(verdicts));
