@@ -16,10 +16,7 @@ use wildcert_manager::issue::RunConfig;
 
 use crate::args::{CheckArgs, Global};
 use crate::output::Output;
-use crate::{build_provider, clean_orphans, interrupted, load_settings};
-
-/// Exit code when interrupted.
-const EXIT_INTERRUPTED: i32 = 130;
+use crate::{EXIT_INTERRUPTED, build_provider, clean_orphans, interrupted, load_settings};
 
 /// Run the preflight checks and print one line per finding.
 pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {

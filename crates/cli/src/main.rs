@@ -25,7 +25,7 @@ use wildcert_manager::{IssueError, issue};
 use args::{Cli, Command, Global};
 
 /// Exit code when interrupted by SIGINT/SIGTERM.
-const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -80,11 +80,14 @@ pub(crate) struct Loaded {
 }
 
 pub(crate) fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
-    let mut settings = Settings::load(g.config.as_deref())?;
-    let file = g
-        .config
-        .as_ref()
-        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap_or_default()));
+    // The file is read once: its text also gives line numbers to provider errors.
+    let file = match &g.config {
+        Some(p) => Some((p.clone(), wildcert_manager::settings::read_config_file(p)?)),
+        None => None,
+    };
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let mut settings =
+        Settings::from_source(file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), &env)?;
     // Flags win over everything.
     if let Some(v) = &g.server {
         settings.acme.server = Some(v.clone());
@@ -159,6 +162,15 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// After SIGINT/SIGTERM, once the run's published records are removed: exit 130.
+pub(crate) fn report_interrupted(out: &output::Output) -> ExitCode {
+    out.error(
+        "interrupted; the records this run published were removed",
+        "run the command again",
+        EXIT_INTERRUPTED,
+    )
+}
+
 async fn admin_command(g: &Global, cmd: admin::AdminCommand, out: &output::Output) -> ExitCode {
     match load_settings(g) {
         Ok(loaded) => admin::run(cmd, &loaded, out).await,
@@ -185,11 +197,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
             ExitCode::SUCCESS
         }
         Err(Failure::Error(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-        Err(Failure::Interrupted) => out.error(
-            "interrupted; the records this run published were removed",
-            "run the command again",
-            EXIT_INTERRUPTED.into(),
-        ),
+        Err(Failure::Interrupted) => report_interrupted(out),
     }
 }
 

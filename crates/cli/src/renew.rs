@@ -8,31 +8,41 @@ use time::format_description::well_known::Rfc3339;
 use wildcert_manager::IssueError;
 use wildcert_manager::issue::RunConfig;
 use wildcert_manager::renew::{RenewOptions, RenewOutcome, renew};
+use wildcert_manager::store::Store;
 
 use crate::args::{Global, RenewArgs};
 use crate::output::Output;
-use crate::{build_provider, clean_orphans, interrupted, load_settings};
+use crate::{
+    Loaded, build_provider, clean_orphans, interrupted, load_settings, report_interrupted,
+};
 
 /// Longest sleep of `--until-next` between rounds (settings are re-read every round).
 const MAX_SLEEP: Duration = Duration::from_secs(12 * 3600);
 /// Retry delay after a failed round or certificate.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(3600);
 
+/// What one round works with; re-read every round so `--until-next` picks up config changes.
+struct Round {
+    loaded: Loaded,
+    cfg: RunConfig,
+    store: Store,
+}
+
 /// Run `renew` once, or forever with `--until-next`.
 pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
     loop {
-        let round = tokio::select! {
-            r = round(g, &a, out) => r,
-            () = interrupted() => {
-                if let Ok(loaded) = load_settings(g)
-                    && let Ok(cfg) = RunConfig::from_settings(&loaded.settings)
-                        && let Ok(store) = wildcert_manager::store::Store::open(&cfg.state_dir) {
-                            clean_orphans(&store, true, &loaded, &cfg).await;
-                        }
-                return out.error("interrupted; the records this run published were removed", "run the command again", 130);
-            }
+        let result = match prepare(g) {
+            Err(e) => Err(e),
+            Ok(r) => tokio::select! {
+                res = round(&r, &a, out) => res,
+                () = interrupted() => {
+                    // The round is dropped here; its journal entry says what it published.
+                    clean_orphans(&r.store, true, &r.loaded, &r.cfg).await;
+                    return report_interrupted(out);
+                }
+            },
         };
-        let (code, next) = match round {
+        let (code, next) = match result {
             Ok(outcomes) => (out.renewed(&outcomes), next_wake(&outcomes)),
             Err(e) => {
                 let code = out.error(&e.to_string(), &e.hint(), e.exit_code());
@@ -54,7 +64,7 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
     }
 }
 
-async fn round(g: &Global, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcome>, IssueError> {
+fn prepare(g: &Global) -> Result<Round, IssueError> {
     let loaded = load_settings(g)?;
     if loaded.settings.certificates.is_empty() {
         return Err(IssueError::Settings(
@@ -67,8 +77,12 @@ async fn round(g: &Global, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutco
         ));
     }
     let cfg = RunConfig::from_settings(&loaded.settings)?;
-    let store = wildcert_manager::store::Store::open(&cfg.state_dir)?;
-    clean_orphans(&store, false, &loaded, &cfg).await;
+    let store = Store::open(&cfg.state_dir)?;
+    Ok(Round { loaded, cfg, store })
+}
+
+async fn round(r: &Round, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcome>, IssueError> {
+    clean_orphans(&r.store, false, &r.loaded, &r.cfg).await;
     let opts = RenewOptions {
         force: a.force,
         only: a.cert_names.clone(),
@@ -76,8 +90,8 @@ async fn round(g: &Global, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutco
         deploy_hook: a.deploy_hook.clone(),
         progress: out.progress(),
     };
-    renew(&cfg, &loaded.settings.certificates, &opts, |id| {
-        build_provider(id, &loaded)
+    renew(&r.cfg, &r.loaded.settings.certificates, &opts, |id| {
+        build_provider(id, &r.loaded)
     })
     .await
 }

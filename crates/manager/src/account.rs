@@ -67,7 +67,7 @@ pub async fn load_or_create(
     let key_path = dir.join("key.pem");
     let rec_path = dir.join("account.json");
     let _lock = store
-        .lock_async(
+        .lock(
             &format!("account-{}", ca_dir_name(client.directory_url())),
             std::time::Duration::from_secs(30),
         )

@@ -309,7 +309,7 @@ pub async fn revoke(
     if store.read_meta(name)?.is_none() {
         return Err(IssueError::UnknownCertificate(name.to_string()));
     }
-    let _lock = store.lock_async(name, LOCK_WAIT).await?;
+    let _lock = store.lock(name, LOCK_WAIT).await?;
     // Re-read under the lock: a concurrent run may have replaced it.
     let meta = store
         .read_meta(name)?
@@ -507,7 +507,7 @@ fn stored_account(store: &Store, client: &AcmeClient) -> Result<Stored, IssueErr
 
 async fn account_lock(store: &Store, client: &AcmeClient) -> Result<StoreLock, IssueError> {
     let name = format!("account-{}", ca_dir_name(client.directory_url()));
-    Ok(store.lock_async(&name, ACCOUNT_LOCK_WAIT).await?)
+    Ok(store.lock(&name, ACCOUNT_LOCK_WAIT).await?)
 }
 
 async fn ca_state(account: &wildcert_acme::Account) -> Result<AccountAtCa, IssueError> {

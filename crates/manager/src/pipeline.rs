@@ -200,7 +200,7 @@ async fn place_order(
     } else {
         LOCK_WAIT
     };
-    let lock = match store.lock_async(&v.cert_name, wait).await {
+    let lock = match store.lock(&v.cert_name, wait).await {
         Ok(l) => l,
         Err(crate::store::StoreError::Locked { .. }) if job.skip_if_locked => {
             return Err(fail(IssueError::Busy(v.cert_name.clone())));

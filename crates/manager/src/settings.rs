@@ -4,7 +4,6 @@
 //! the key; the `config` crate then layers the file under the `WILDCERT_*` environment.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,27 +14,8 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/wildcert";
 /// Default propagation timeout.
 pub const DEFAULT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A secret string (API token, TSIG secret, EAB key): never printed by `Debug` or `Display`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// Secrets in settings (EAB key, provider tokens): the one redacting type of the DNS layer.
+pub use wildcert_dns::Secret;
 
 /// The whole settings tree.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -167,29 +147,29 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// Load settings: defaults < `file` (if any) < `WILDCERT_*` environment.
+    /// Load settings: defaults < `file` (if any) < `WILDCERT_*` variables of `env`.
     ///
     /// Environment keys use `__` between levels: `WILDCERT_ACME__EMAIL`, `WILDCERT_DNS__PROPAGATION_TIMEOUT`.
-    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        Settings::load_with_env(file, &env)
-    }
-
-    /// Like [`Settings::load`], with an explicit environment (for tests).
     pub fn load_with_env(
         file: Option<&Path>,
         env: &BTreeMap<String, String>,
     ) -> Result<Settings, SettingsError> {
+        let text = file.map(read_config_file).transpose()?;
+        Settings::from_source(file.zip(text.as_deref()), env)
+    }
+
+    /// Layer a config file's text (already read, with its path for messages) under `env`.
+    pub fn from_source(
+        file: Option<(&Path, &str)>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Settings, SettingsError> {
         let mut builder = config::Config::builder();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        if let Some((path, text)) = file {
             // Validate with toml first: its errors carry the line and the key.
-            validate_toml(path, &text)?;
-            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+            validate_toml(path, text)?;
+            builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
         }
+        let file = file.map(|(path, _)| path);
         // Only the keys that belong to the settings tree; WILDCERT_CONFIG, WILDCERT_LOG and the
         // like are read by the CLI itself.
         let ours: config::Map<String, String> = env
@@ -230,6 +210,14 @@ impl Settings {
             }),
         }
     }
+}
+
+/// Read a config file, naming it in the error.
+pub fn read_config_file(path: &Path) -> Result<String, SettingsError> {
+    std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Parse a duration: `90s`, `2m`, `1h 30m`, `500ms`, or a plain number of seconds.

@@ -285,26 +285,9 @@ impl Store {
         }
     }
 
-    /// Take the lock of a certificate (or any other lock name), waiting up to `wait`.
-    /// Blocks the thread while waiting: from async code use [`Store::lock_async`].
-    pub fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
-        let path = self.lock_path(name)?;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(20);
-        loop {
-            if let Some(lock) = StoreLock::try_acquire(&path)? {
-                return Ok(lock);
-            }
-            if start.elapsed() >= wait {
-                return Err(StoreLock::locked_error(&path));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(250));
-        }
-    }
-
-    /// [`Store::lock`] for async code: waits without blocking the runtime.
-    pub async fn lock_async(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
+    /// Take the lock of a certificate (or any other lock name), waiting up to `wait` without
+    /// blocking the runtime.
+    pub async fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
         let path = self.lock_path(name)?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
@@ -599,15 +582,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn second_lock_waits_then_names_holder() {
+    #[tokio::test]
+    async fn second_lock_waits_then_names_holder() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::open(tmp.path()).expect("open");
         let first = store
             .lock("example.com", Duration::ZERO)
+            .await
             .expect("first lock");
         let err = store
             .lock("example.com", Duration::from_millis(100))
+            .await
             .expect_err("second lock");
         assert!(
             err.to_string()
@@ -617,6 +602,7 @@ mod tests {
         drop(first);
         store
             .lock("example.com", Duration::ZERO)
+            .await
             .expect("free again");
     }
 }

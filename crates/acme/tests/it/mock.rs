@@ -198,6 +198,15 @@ impl Mock {
         .await
         .expect("client")
     }
+
+    /// A client and a fresh account on it (the scripted `/new-acct` must answer 201).
+    async fn account(&self) -> wildcert_acme::Account {
+        self.client()
+            .await
+            .new_account(key(), &NewAccount::default())
+            .await
+            .expect("account")
+    }
 }
 
 fn directory(base: &str) -> serde_json::Value {
@@ -299,11 +308,7 @@ async fn server_errors_are_retried_only_when_safe() {
         _ => Reply::json(404, serde_json::json!({})),
     })
     .await;
-    let client = mock.client().await;
-    let account = client
-        .new_account(key(), &NewAccount::default())
-        .await
-        .expect("account");
+    let account = mock.account().await;
     // POST-as-GET: retried.
     let order = account
         .order(&mock.url("/order/1"))
@@ -346,11 +351,7 @@ async fn bodies_and_content_types_are_checked() {
         _ => Reply::json(404, serde_json::json!({})),
     })
     .await;
-    let client = mock.client().await;
-    let account = client
-        .new_account(key(), &NewAccount::default())
-        .await
-        .expect("account");
+    let account = mock.account().await;
 
     let err = account.order(&mock.url("/big")).await.expect_err("too big");
     assert!(matches!(err, Error::BodyTooLarge { .. }), "{err}");
@@ -392,11 +393,7 @@ async fn polling_honours_retry_after() {
         _ => Reply::json(404, serde_json::json!({})),
     })
     .await;
-    let client = mock.client().await;
-    let account = client
-        .new_account(key(), &NewAccount::default())
-        .await
-        .expect("account");
+    let account = mock.account().await;
     let started = std::time::Instant::now();
     let order = account
         .wait_order_valid(
@@ -513,11 +510,7 @@ async fn short_rate_limit_on_a_safe_request_is_waited_out() {
         _ => Reply::json(404, serde_json::json!({})),
     })
     .await;
-    let client = mock.client().await;
-    let account = client
-        .new_account(key(), &NewAccount::default())
-        .await
-        .expect("account");
+    let account = mock.account().await;
     let started = std::time::Instant::now();
     let order = account
         .order(&mock.url("/order/1"))
@@ -544,11 +537,7 @@ async fn redirects_are_never_followed() {
         _ => Reply::json(404, serde_json::json!({})),
     })
     .await;
-    let client = mock.client().await;
-    let account = client
-        .new_account(key(), &NewAccount::default())
-        .await
-        .expect("account");
+    let account = mock.account().await;
     let err = account
         .order(&mock.url("/order/elsewhere"))
         .await
