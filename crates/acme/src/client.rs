@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub allow_insecure_http: bool,
     /// Appended to the `User-Agent` (`wildcert/<version> <suffix>`).
     pub user_agent_suffix: Option<String>,
+    /// Bound on one HTTP request (default 30 s).
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 impl ClientConfig {
@@ -85,6 +87,7 @@ impl AcmeClient {
             extra_roots_pem: config.extra_roots_pem.clone(),
             only_extra_roots: config.only_extra_roots,
             user_agent_suffix: config.user_agent_suffix.clone(),
+            request_timeout: config.request_timeout,
         })?;
         let resp = http
             .fetch(Method::GET, &config.directory_url, JSON_LIMIT)
@@ -121,6 +124,12 @@ impl AcmeClient {
     /// How many HTTP requests this client has sent (for benchmarks).
     pub fn requests_sent(&self) -> u64 {
         self.inner.http.requests_sent()
+    }
+
+    /// True once the CA is taken as not answering (several requests in a row got no answer):
+    /// every further request fails at once with [`Error::CaNotAnswering`].
+    pub fn is_not_answering(&self) -> bool {
+        self.inner.http.is_not_answering()
     }
 
     /// A plain GET (directory-like resources, ARI), retried when safe.

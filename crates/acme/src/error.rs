@@ -61,6 +61,17 @@ pub enum Error {
         /// The identifier of the authorization.
         identifier: String,
     },
+    /// The CA stopped answering: several requests in a row got no answer (timeout,
+    /// connection refused), so this run sends it nothing more.
+    #[error(
+        "the CA is not answering ({requests} requests in a row got no answer; this one was for {url})"
+    )]
+    CaNotAnswering {
+        /// The URL of the request that was not sent (or was cut off).
+        url: String,
+        /// How many requests in a row got no answer.
+        requests: u32,
+    },
     /// The request could not be sent or the response not read (connection, TLS, timeout).
     #[error("HTTP request to {url} failed: {message}")]
     Http {

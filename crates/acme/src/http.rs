@@ -2,12 +2,13 @@
 //! requests that are safe to repeat, and the header parsing ACME needs.
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 use tracing::debug;
 
 use crate::error::{Error, Problem, Result, one_line};
@@ -37,7 +38,16 @@ pub(crate) struct HttpConfig {
     pub(crate) extra_roots_pem: Option<Vec<u8>>,
     pub(crate) only_extra_roots: bool,
     pub(crate) user_agent_suffix: Option<String>,
+    /// Bound on one request (default [`REQUEST_TIMEOUT`]).
+    pub(crate) request_timeout: Option<Duration>,
 }
+
+/// Bound on one HTTP request to the CA, unless configured.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests in a row that got no answer (timeout, connection refused) before the CA is taken
+/// as not answering: every request then fails at once, in flight or not, so a run over many
+/// certificates ends in minutes instead of trying each one for minutes.
+pub const UNANSWERED_LIMIT: u32 = 3;
 
 /// A response whose body has been read (within its limit).
 #[derive(Debug)]
@@ -53,6 +63,8 @@ pub(crate) struct SendFailure {
     pub(crate) error: Error,
     /// The request never reached the server (connect failed): safe to resend anything.
     pub(crate) not_sent: bool,
+    /// No answer at all (timeout, connection refused): counts towards [`UNANSWERED_LIMIT`].
+    pub(crate) unanswered: bool,
 }
 
 /// The shared HTTP client.
@@ -60,6 +72,10 @@ pub(crate) struct SendFailure {
 pub(crate) struct Http {
     client: reqwest::Client,
     requests: AtomicU64,
+    /// Requests in a row without an answer; any answer resets it.
+    unanswered: AtomicU32,
+    /// Set once the CA is taken as not answering (see [`UNANSWERED_LIMIT`]).
+    not_answering: watch::Sender<bool>,
 }
 
 impl Http {
@@ -75,7 +91,7 @@ impl Http {
             .user_agent(ua)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+            .timeout(cfg.request_timeout.unwrap_or(REQUEST_TIMEOUT))
             .pool_idle_timeout(Duration::from_secs(90));
         if let Some(pem) = &cfg.extra_roots_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -97,6 +113,8 @@ impl Http {
         Ok(Http {
             client,
             requests: AtomicU64::new(0),
+            unanswered: AtomicU32::new(0),
+            not_answering: watch::Sender::new(false),
         })
     }
 
@@ -105,8 +123,61 @@ impl Http {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Send one request and read its body up to `limit` bytes.
+    /// True once the CA is taken as not answering.
+    pub(crate) fn is_not_answering(&self) -> bool {
+        *self.not_answering.borrow()
+    }
+
+    fn not_answering_error(&self, url: &str) -> SendFailure {
+        SendFailure {
+            // Nothing is sent: no caller may retry on this.
+            not_sent: false,
+            unanswered: false,
+            error: Error::CaNotAnswering {
+                url: url.to_owned(),
+                requests: UNANSWERED_LIMIT,
+            },
+        }
+    }
+
+    /// Count a request that got no answer; trip the breaker at the limit.
+    fn unanswered(&self, url: &str) {
+        let n = self.unanswered.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= UNANSWERED_LIMIT && !self.is_not_answering() {
+            tracing::warn!(
+                url,
+                "the CA is not answering ({n} requests in a row got no answer): giving up on it for this run"
+            );
+            self.not_answering.send_replace(true);
+        }
+    }
+
+    /// Send one request and read its body up to `limit` bytes. Once the CA is taken as not
+    /// answering, fails at once (requests in flight too).
     pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Response, SendFailure> {
+        if self.is_not_answering() {
+            return Err(self.not_answering_error(url));
+        }
+        let mut tripped = self.not_answering.subscribe();
+        tokio::select! {
+            r = self.send_inner(method, url, body, limit) => {
+                match &r {
+                    Err(f) if f.unanswered => self.unanswered(url),
+                    _ => self.unanswered.store(0, Ordering::Relaxed),
+                }
+                r
+            }
+            _ = tripped.wait_for(|t| *t) => Err(self.not_answering_error(url)),
+        }
+    }
+
+    async fn send_inner(
         &self,
         method: Method,
         url: &str,
@@ -122,6 +193,7 @@ impl Http {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut resp = req.send().await.map_err(|e| SendFailure {
             not_sent: e.is_connect(),
+            unanswered: e.is_connect() || e.is_timeout(),
             error: Error::Http {
                 url: url.to_owned(),
                 message: chain(&e),
@@ -131,6 +203,7 @@ impl Http {
         let headers = resp.headers().clone();
         let too_large = || SendFailure {
             not_sent: false,
+            unanswered: false,
             error: Error::BodyTooLarge {
                 url: url.to_owned(),
                 limit,
@@ -152,6 +225,7 @@ impl Http {
                 Err(e) => {
                     return Err(SendFailure {
                         not_sent: false,
+                        unanswered: e.is_timeout(),
                         error: Error::Http {
                             url: url.to_owned(),
                             message: chain(&e),

@@ -26,6 +26,8 @@ use crate::types::{
 const POLL_START: Duration = Duration::from_millis(50);
 /// Longest pause between polls without `Retry-After`.
 const POLL_CAP: Duration = Duration::from_secs(2);
+/// Polls of a pending authorization whose challenge carries an `error` before giving up.
+const PENDING_ERROR_POLLS: u32 = 3;
 
 /// Options for `newOrder` (RFC 8555 §7.4).
 #[derive(Debug, Clone, Default)]
@@ -304,6 +306,7 @@ impl Account {
     /// [`Error::AuthorizationFailed`] naming the identifier.
     pub async fn wait_authorization(&self, url: &str, deadline: Instant) -> Result<Authorization> {
         let mut poll = Poll::new(deadline);
+        let mut polls_with_error = 0;
         loop {
             let authz = self.authorization(url).await?;
             debug!(authz = url, status = %authz.status(), "polled authorization");
@@ -311,6 +314,15 @@ impl Account {
                 AuthorizationStatus::Valid => return Ok(authz),
                 AuthorizationStatus::Pending => {}
                 _ => return Err(authz.failure()),
+            }
+            // RFC 8555 §8.2 lets a CA report a failed attempt in the challenge's `error` while
+            // the challenge stays pending (it may retry). Some CAs never retry: after a few
+            // polls showing an error, stop with the CA's own words instead of waiting it out.
+            if authz.state.challenges.iter().any(|c| c.error.is_some()) {
+                polls_with_error += 1;
+                if polls_with_error >= PENDING_ERROR_POLLS {
+                    return Err(authz.failure());
+                }
             }
             let what = format!("authorization of {}", authz.name());
             poll.wait(authz.retry_after, &what, authz.status().as_str())
@@ -423,7 +435,16 @@ impl Account {
                 url: finalized.url.clone(),
                 problem: finalized.state.error.clone().map(Box::new),
             }),
-            _ => self.wait_order_valid(&order.url, deadline).await,
+            _ => {
+                // The CA says when the certificate will be ready: don't ask before (§7.4).
+                if let Some(wait) = finalized.retry_after {
+                    let now = Instant::now();
+                    if now < deadline {
+                        tokio::time::sleep(wait.min(deadline - now)).await;
+                    }
+                }
+                self.wait_order_valid(&order.url, deadline).await
+            }
         }
     }
 

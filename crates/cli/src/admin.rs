@@ -1,6 +1,6 @@
 //! `wildcert list | show NAME | revoke NAME | account register|show|rollover|deactivate`.
 //!
-//! The work is done by `wildcert_manager::admin`; this module picks the settings and prints:
+//! The work is done by `wildcert_manager::commands`; this module picks the settings and prints:
 //! `--json` gets one document, `{"ok": true, <key>: …}` or the error shape of
 //! [`Output::error`].
 
@@ -9,15 +9,13 @@ use std::process::ExitCode;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
-use wildcert_manager::IssueError;
-use wildcert_manager::admin::{
-    self, AccountInfo, CertDetails, CertSummary, Deactivated, Revoked, RolledOver,
+use wildcert_manager::commands::{
+    self as admin, AccountInfo, CertDetails, CertSummary, Deactivated, Revoked, RolledOver,
 };
-use wildcert_manager::issue::RunConfig;
 use wildcert_manager::renew::Decision;
 use wildcert_manager::store::Store;
+use wildcert_manager::{IssueError, Loaded, RunConfig, exit};
 
-use crate::Loaded;
 use crate::args::{AccountCommand, RevokeArgs, ShowArgs};
 use crate::output::Output;
 
@@ -39,7 +37,7 @@ pub async fn run(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> ExitCode {
         return out.error(
             "deactivating the ACME account cannot be undone, so it needs confirmation",
             "run `wildcert account deactivate --yes`",
-            2,
+            exit::SETTINGS,
         );
     }
     match dispatch(cmd, loaded, out).await {

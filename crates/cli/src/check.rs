@@ -6,67 +6,79 @@
 //! document `{"ok", "exit_code", "names", "findings"}`. Exit codes: 0 no failure, 2 settings,
 //! 3 DNS, 4 CAA forbids (docs/troubleshooting.md).
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use wildcert_dns::Identifier;
-use wildcert_manager::IssueError;
 use wildcert_manager::check::{CheckOptions, CheckReport, Status, run_check};
-use wildcert_manager::issue::RunConfig;
+use wildcert_manager::session::{Session, Stopped};
+use wildcert_manager::{IssueError, Names, exit};
 
 use crate::args::{CheckArgs, Global};
+use crate::load_settings;
 use crate::output::Output;
-use crate::{EXIT_INTERRUPTED, build_provider, clean_orphans, interrupted, load_settings};
 
 /// Run the preflight checks and print one line per finding.
 pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
-    let mut loaded = match load_settings(g) {
-        Ok(l) => l,
-        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
-    };
-    if a.no_cname {
-        loaded.settings.dns.follow_cname = Some(false);
-    }
-    let cfg = match RunConfig::from_settings(&loaded.settings) {
-        Ok(c) => c,
-        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
-    };
-    let mut seen = BTreeSet::new();
-    let mut ids = Vec::new();
-    for n in &a.domains {
-        match Identifier::parse(n) {
-            Ok(id) => {
-                if seen.insert(id.clone()) {
-                    ids.push(id);
-                }
-            }
-            Err(e) => {
-                let e = IssueError::from(e);
-                return out.error(&e.to_string(), &e.hint(), e.exit_code());
-            }
+    let prepared = load_settings(g, |o| {
+        if a.no_cname {
+            o.follow_cname = Some(false);
         }
-    }
-    let provider = build_provider(&a.dns, &loaded);
+    })
+    .and_then(|loaded| Ok((Names::parse(&a.domains)?, loaded)));
+    let (names, loaded) = match prepared {
+        Ok(x) => x,
+        Err(e) => return fail(out, &e),
+    };
+    let session = match Session::open(&loaded) {
+        Ok(s) => s,
+        // `check` reports a store it cannot open as a finding; the rest still runs.
+        Err(IssueError::Store(_)) => return plain(&loaded, &names, &a, out).await,
+        Err(e) => return fail(out, &e),
+    };
     let opts = CheckOptions {
         probe: !a.no_probe,
         provider_id: a.dns.clone(),
     };
-    let report = tokio::select! {
-        r = run_check(&cfg, &ids, provider, &opts) => r,
-        () = interrupted() => {
-            // The probe may be published: its journal entry says what to remove.
-            if let Ok(store) = wildcert_manager::store::Store::open(&cfg.state_dir) {
-                clean_orphans(&store, true, &loaded, &cfg).await;
-            }
-            return out.error(
-                "interrupted; the probe record (if any) was removed",
-                "run the command again",
-                EXIT_INTERRUPTED,
-            );
+    let provider = session.providers.get(&a.dns);
+    match session
+        .guard(run_check(&session.cfg, &names, provider, &opts))
+        .await
+    {
+        Ok(report) => {
+            print_report(&report, out);
+            ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
         }
+        Err(Stopped::Interrupted) => out.error(
+            "interrupted; the probe record (if any) was removed",
+            "run the command again",
+            exit::INTERRUPTED,
+        ),
+        Err(Stopped::Failed(e)) => fail(out, &e),
+    }
+}
+
+/// `check` without a usable store: no journal, no recovery; the report says why.
+async fn plain(
+    loaded: &wildcert_manager::Loaded,
+    names: &Names,
+    a: &CheckArgs,
+    out: &Output,
+) -> ExitCode {
+    let cfg = match wildcert_manager::RunConfig::from_settings(&loaded.settings) {
+        Ok(c) => c,
+        Err(e) => return fail(out, &e),
     };
+    let providers = wildcert_manager::providers::Providers::new(loaded);
+    let opts = CheckOptions {
+        probe: !a.no_probe,
+        provider_id: a.dns.clone(),
+    };
+    let report = run_check(&cfg, names, providers.get(&a.dns), &opts).await;
     print_report(&report, out);
     ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+}
+
+fn fail(out: &Output, e: &IssueError) -> ExitCode {
+    out.error(&e.to_string(), &e.hint(), e.exit_code())
 }
 
 fn print_report(r: &CheckReport, out: &Output) {

@@ -9,23 +9,16 @@ mod check;
 mod output;
 mod renew;
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use wildcert_dns::{DnsProvider, PropagationProgress};
-use wildcert_manager::issue::{IssueRequest, RunConfig};
-use wildcert_manager::providers::{self, ConfigSource, ProviderContext};
-use wildcert_manager::settings::{Secret, Settings};
-use wildcert_manager::{IssueError, issue};
+use wildcert_manager::session::{Session, Stopped};
+use wildcert_manager::settings::{CertificateSettings, Secret};
+use wildcert_manager::{IssueError, Loaded, Overrides, exit};
 
 use args::{Cli, Command, Global};
-
-/// Exit code when interrupted by SIGINT/SIGTERM.
-pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -71,80 +64,31 @@ fn init_logging(g: &Global) {
         .init();
 }
 
-/// Settings after layering: the file text is kept for line numbers in provider errors.
-pub(crate) struct Loaded {
-    /// The layered settings.
-    pub settings: Settings,
-    /// The config file and its text.
-    pub file: Option<(std::path::PathBuf, String)>,
+/// The command line's global flags as overrides of the settings.
+fn overrides(g: &Global) -> Overrides {
+    Overrides {
+        server: g.server.clone(),
+        ca_bundle: g.ca_bundle.clone(),
+        state_dir: g.state_dir.clone(),
+        email: g.email.clone(),
+        agree_tos: g.agree_tos,
+        eab_kid: g.eab_kid.clone(),
+        eab_hmac_key: g.eab_hmac_key.clone().map(Secret::new),
+        resolvers: g.resolvers.clone(),
+        authoritative: g.authoritative.clone(),
+        propagation_timeout: g.propagation_timeout.clone(),
+        follow_cname: None,
+    }
 }
 
-pub(crate) fn load_settings(g: &Global) -> Result<Loaded, IssueError> {
-    // The file is read once: its text also gives line numbers to provider errors.
-    let file = match &g.config {
-        Some(p) => Some((p.clone(), wildcert_manager::settings::read_config_file(p)?)),
-        None => None,
-    };
-    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let mut settings =
-        Settings::from_source(file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), &env)?;
-    // Flags win over everything.
-    if let Some(v) = &g.server {
-        settings.acme.server = Some(v.clone());
-    }
-    if let Some(v) = &g.ca_bundle {
-        settings.acme.ca_bundle = Some(v.clone());
-    }
-    if let Some(v) = &g.state_dir {
-        settings.state_dir = Some(v.clone());
-    }
-    if let Some(v) = &g.email {
-        settings.acme.email = Some(v.clone());
-    }
-    if g.agree_tos {
-        settings.acme.agree_tos = Some(true);
-    }
-    if let Some(v) = &g.eab_kid {
-        settings.acme.eab_kid = Some(v.clone());
-    }
-    if let Some(v) = &g.eab_hmac_key {
-        settings.acme.eab_hmac_key = Some(Secret::new(v.clone()));
-    }
-    if !g.resolvers.is_empty() {
-        settings.dns.resolvers = g.resolvers.clone();
-    }
-    if !g.authoritative.is_empty() {
-        settings.dns.authoritative = g.authoritative.clone();
-    }
-    if let Some(v) = &g.propagation_timeout {
-        settings.dns.propagation_timeout = Some(v.clone());
-    }
-    Ok(Loaded { settings, file })
-}
-
-pub(crate) fn build_provider(
-    name: &str,
-    loaded: &Loaded,
-) -> Result<Arc<dyn DnsProvider>, IssueError> {
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let source = loaded
-        .file
-        .as_ref()
-        .map(|(path, text)| ConfigSource { path, text });
-    let state_dir = loaded
-        .settings
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| wildcert_manager::settings::DEFAULT_STATE_DIR.into());
-    providers::build(
-        name,
-        &loaded.settings,
-        source,
-        &env,
-        ProviderContext {
-            state_dir: Some(&state_dir),
-        },
-    )
+/// Layer defaults < config file < environment < flags (`extra` adds a command's own flags).
+pub(crate) fn load_settings(
+    g: &Global,
+    extra: impl FnOnce(&mut Overrides),
+) -> Result<Loaded, IssueError> {
+    let mut o = overrides(g);
+    extra(&mut o);
+    Loaded::load(g.config.as_deref(), std::env::vars().collect(), &o)
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -167,129 +111,50 @@ pub(crate) fn report_interrupted(out: &output::Output) -> ExitCode {
     out.error(
         "interrupted; the records this run published were removed",
         "run the command again",
-        EXIT_INTERRUPTED,
+        exit::INTERRUPTED,
     )
 }
 
 async fn admin_command(g: &Global, cmd: admin::AdminCommand, out: &output::Output) -> ExitCode {
-    match load_settings(g) {
+    match load_settings(g, |_| {}) {
         Ok(loaded) => admin::run(cmd, &loaded, out).await,
         Err(e) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
     }
 }
 
 async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> ExitCode {
-    let hook = a.deploy_hook.clone();
-    match run_issue(g, a, out).await {
-        Ok(issued) => {
-            let report = match &hook {
-                Some(cmd) => Some(
-                    wildcert_manager::hooks::run_deploy_hook(
-                        cmd,
-                        &issued,
-                        wildcert_manager::hooks::DEFAULT_HOOK_TIMEOUT,
-                    )
-                    .await,
-                ),
-                None => None,
-            };
-            out.issued(&issued, report.as_ref());
+    let loaded = match load_settings(g, |o| {
+        if a.no_cname {
+            o.follow_cname = Some(false);
+        }
+    }) {
+        Ok(l) => l,
+        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
+    };
+    // The flags as a certificate's settings: the same path to a request as `renew` takes.
+    let cert = CertificateSettings {
+        name: a.cert_name,
+        domains: a.domains,
+        provider: a.dns,
+        key_type: Some(a.key_type),
+        profile: a.profile,
+        preferred_chain: a.preferred_chain,
+        deploy_hook: a.deploy_hook,
+        renew_before: None,
+    };
+    // Bad names and settings are refused before anything else happens.
+    let opened = wildcert_manager::request_for(&loaded.settings, &cert)
+        .and_then(|req| Ok((req, Session::open(&loaded)?)));
+    let (req, session) = match opened {
+        Ok(x) => x,
+        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
+    };
+    match session.issue(&req, &cert, out.progress()).await {
+        Ok(r) => {
+            out.issued(&r.issued, r.hook.as_ref());
             ExitCode::SUCCESS
         }
-        Err(Failure::Error(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-        Err(Failure::Interrupted) => report_interrupted(out),
-    }
-}
-
-enum Failure {
-    Error(IssueError),
-    Interrupted,
-}
-
-impl From<IssueError> for Failure {
-    fn from(e: IssueError) -> Self {
-        Failure::Error(e)
-    }
-}
-
-async fn run_issue(
-    g: &Global,
-    a: args::IssueArgs,
-    out: &output::Output,
-) -> Result<wildcert_manager::Issued, Failure> {
-    let mut loaded = load_settings(g)?;
-    if a.no_cname {
-        loaded.settings.dns.follow_cname = Some(false);
-    }
-    let cfg = RunConfig::from_settings(&loaded.settings)?;
-    let key_type = a.key_type.parse().map_err(IssueError::Acme)?;
-    let req = IssueRequest {
-        cert_name: a.cert_name.clone(),
-        names: a.domains.clone(),
-        provider_id: a.dns.clone(),
-        key_type,
-        profile: a
-            .profile
-            .clone()
-            .or_else(|| loaded.settings.acme.profile.clone()),
-        preferred_chain: a
-            .preferred_chain
-            .clone()
-            .or_else(|| loaded.settings.acme.preferred_chain.clone()),
-    };
-    // Refuse bad names and settings before anything touches the network.
-    wildcert_manager::issue::validate(&req)?;
-    let provider = build_provider(&a.dns, &loaded)?;
-    let store = wildcert_manager::store::Store::open(&cfg.state_dir).map_err(IssueError::Store)?;
-    clean_orphans(&store, false, &loaded, &cfg).await;
-    let progress: Option<Arc<dyn PropagationProgress>> = out.progress();
-    let work = issue(&cfg, &req, provider, progress);
-    tokio::select! {
-        r = work => Ok(r?),
-        () = interrupted() => {
-            // The issuance future is dropped here; its journal entry says what it published.
-            clean_orphans(&store, true, &loaded, &cfg).await;
-            Err(Failure::Interrupted)
-        }
-    }
-}
-
-pub(crate) async fn clean_orphans(
-    store: &wildcert_manager::store::Store,
-    include_self: bool,
-    loaded: &Loaded,
-    cfg: &RunConfig,
-) {
-    let problems = wildcert_manager::issue::recover_journal(
-        store,
-        include_self,
-        |name| build_provider(name, loaded),
-        &cfg.dns,
-    )
-    .await;
-    for p in problems {
-        tracing::warn!("{p}");
-    }
-}
-
-pub(crate) async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
+        Err(Stopped::Interrupted) => report_interrupted(out),
     }
 }

@@ -12,7 +12,7 @@ use wildcert_dns::{PropagationProgress, ServerVerdict};
 use wildcert_manager::Issued;
 use wildcert_manager::hooks::HookReport;
 use wildcert_manager::providers::{KINDS, kind};
-use wildcert_manager::renew::RenewOutcome;
+use wildcert_manager::renew::{Outcome, RenewOutcome};
 
 /// Where and how to print.
 pub struct Output {
@@ -97,47 +97,50 @@ impl Output {
     pub fn renewed(&self, outcomes: &[RenewOutcome]) -> i32 {
         let code = outcomes
             .iter()
-            .find(|o| o.outcome == "failed")
+            .find(|o| o.outcome == Outcome::Failed)
             .map(|o| o.code.max(1))
             .unwrap_or(0);
         if self.json {
-            let count = |k: &str| outcomes.iter().filter(|o| o.outcome == k).count();
+            let count = |k: Outcome| outcomes.iter().filter(|o| o.outcome == k).count();
             println!(
                 "{}",
                 json!({
                     "ok": code == 0,
-                    "summary": { "issued": count("issued"), "renewed": count("renewed"), "skipped": count("skipped"), "failed": count("failed") },
+                    "summary": {
+                        "issued": count(Outcome::Issued),
+                        "renewed": count(Outcome::Renewed),
+                        "skipped": count(Outcome::Skipped),
+                        "failed": count(Outcome::Failed),
+                    },
                     "certificates": outcomes,
                 })
             );
             return code;
         }
         for o in outcomes {
-            if self.quiet && o.outcome != "failed" {
+            if self.quiet && o.outcome != Outcome::Failed {
                 continue;
             }
+            let word = o.outcome.as_str();
             let line = match o.outcome {
-                "skipped" => format!(
-                    "{:<8} {:<32} {} until {}",
-                    o.outcome,
-                    o.name,
-                    o.detail,
-                    o.next_due.as_deref().unwrap_or("?")
-                ),
-                "failed" => format!("{:<8} {:<32} {}", o.outcome, o.name, o.detail),
-                _ => {
+                Outcome::Skipped => match &o.next_due {
+                    Some(due) => format!("{word:<8} {:<32} {} until {due}", o.name, o.detail),
+                    None => format!("{word:<8} {:<32} {}", o.name, o.detail),
+                },
+                Outcome::Failed => format!("{word:<8} {:<32} {}", o.name, o.detail),
+                Outcome::Issued | Outcome::Renewed => {
                     let until = o
                         .certificate
                         .as_ref()
                         .map(|c| c.not_after.as_str())
                         .unwrap_or("?");
                     format!(
-                        "{:<8} {:<32} {} (valid until {until})",
-                        o.outcome, o.name, o.detail
+                        "{word:<8} {:<32} {} (valid until {until})",
+                        o.name, o.detail
                     )
                 }
             };
-            if o.outcome == "failed" {
+            if o.outcome == Outcome::Failed {
                 eprintln!("{line}");
                 if let Some(h) = &o.hint {
                     eprintln!("{:<8} {:<32} hint: {h}", "", "");

@@ -5,46 +5,32 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use wildcert_manager::IssueError;
-use wildcert_manager::issue::RunConfig;
-use wildcert_manager::renew::{RenewOptions, RenewOutcome, renew};
-use wildcert_manager::store::Store;
+use wildcert_manager::renew::{Outcome, RenewOptions, RenewOutcome};
+use wildcert_manager::session::{Session, Stopped};
+use wildcert_manager::settings::SettingsError;
+use wildcert_manager::{IssueError, Loaded};
 
 use crate::args::{Global, RenewArgs};
 use crate::output::Output;
-use crate::{
-    Loaded, build_provider, clean_orphans, interrupted, load_settings, report_interrupted,
-};
+use crate::{load_settings, report_interrupted};
 
 /// Longest sleep of `--until-next` between rounds (settings are re-read every round).
 const MAX_SLEEP: Duration = Duration::from_secs(12 * 3600);
 /// Retry delay after a failed round or certificate.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(3600);
 
-/// What one round works with; re-read every round so `--until-next` picks up config changes.
-struct Round {
-    loaded: Loaded,
-    cfg: RunConfig,
-    store: Store,
-}
-
-/// Run `renew` once, or forever with `--until-next`.
+/// Run `renew` once, or forever with `--until-next` (settings are re-read every round, so
+/// config changes are picked up).
 pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
     loop {
         let result = match prepare(g) {
-            Err(e) => Err(e),
-            Ok(r) => tokio::select! {
-                res = round(&r, &a, out) => res,
-                () = interrupted() => {
-                    // The round is dropped here; its journal entry says what it published.
-                    clean_orphans(&r.store, true, &r.loaded, &r.cfg).await;
-                    return report_interrupted(out);
-                }
-            },
+            Err(e) => Err(Stopped::Failed(e)),
+            Ok(loaded) => round(&loaded, &a, out).await,
         };
         let (code, next) = match result {
             Ok(outcomes) => (out.renewed(&outcomes), next_wake(&outcomes)),
-            Err(e) => {
+            Err(Stopped::Interrupted) => return report_interrupted(out),
+            Err(Stopped::Failed(e)) => {
                 let code = out.error(&e.to_string(), &e.hint(), e.exit_code());
                 if !a.until_next {
                     return code;
@@ -59,30 +45,25 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
         tracing::info!("next round in {} s", sleep.as_secs());
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
-            () = interrupted() => return ExitCode::SUCCESS,
+            () = wildcert_manager::session::interrupted() => return ExitCode::SUCCESS,
         }
     }
 }
 
-fn prepare(g: &Global) -> Result<Round, IssueError> {
-    let loaded = load_settings(g)?;
+fn prepare(g: &Global) -> Result<Loaded, IssueError> {
+    let loaded = load_settings(g, |_| {})?;
     if loaded.settings.certificates.is_empty() {
-        return Err(IssueError::Settings(
-            wildcert_manager::settings::SettingsError::Value {
-                key: "certificate".into(),
-                message:
-                    "no [[certificate]] entries: nothing to renew (add them to the --config file)"
-                        .into(),
-            },
-        ));
+        return Err(IssueError::Settings(SettingsError::Value {
+            key: "certificate".into(),
+            message: "no [[certificate]] entries: nothing to renew (add them to the --config file)"
+                .into(),
+        }));
     }
-    let cfg = RunConfig::from_settings(&loaded.settings)?;
-    let store = Store::open(&cfg.state_dir)?;
-    Ok(Round { loaded, cfg, store })
+    Ok(loaded)
 }
 
-async fn round(r: &Round, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcome>, IssueError> {
-    clean_orphans(&r.store, false, &r.loaded, &r.cfg).await;
+async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcome>, Stopped> {
+    let session = Session::open(loaded)?;
     let opts = RenewOptions {
         force: a.force,
         only: a.cert_names.clone(),
@@ -90,10 +71,7 @@ async fn round(r: &Round, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcom
         deploy_hook: a.deploy_hook.clone(),
         progress: out.progress(),
     };
-    renew(&r.cfg, &r.loaded.settings.certificates, &opts, |id| {
-        build_provider(id, &r.loaded)
-    })
-    .await
+    session.renew(&opts).await
 }
 
 /// When the next round is due: the earliest due time, or an hour after a failure.
@@ -102,8 +80,8 @@ fn next_wake(outcomes: &[RenewOutcome]) -> Duration {
     let mut next = MAX_SLEEP;
     for o in outcomes {
         let wait = match o.outcome {
-            "failed" => RETRY_AFTER_FAILURE,
-            "skipped" => o
+            Outcome::Failed => RETRY_AFTER_FAILURE,
+            Outcome::Skipped => o
                 .next_due
                 .as_deref()
                 .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())

@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use serde::Serialize;
@@ -474,6 +475,25 @@ impl CaaResolver {
             lookup,
             verdict,
         }
+    }
+
+    /// The gate before an order: every identifier checked at once; the first one a CAA set
+    /// forbids is returned. Undecidable names are logged and let through (the CA decides).
+    pub async fn gate(&self, ids: &[Identifier], policy: &CaaPolicy<'_>) -> Result<(), CaaReport> {
+        let reports = join_all(ids.iter().map(|id| self.check(id, policy))).await;
+        for r in reports {
+            match &r.verdict {
+                CaaVerdict::Forbidden(reason) => {
+                    tracing::warn!(name = %r.name, "CAA forbids issuance: {reason}");
+                    return Err(r);
+                }
+                CaaVerdict::Undetermined(reason) => {
+                    tracing::warn!(name = %r.name, "CAA could not be decided (ordering anyway): {reason}")
+                }
+                CaaVerdict::Allowed(reason) => tracing::debug!(name = %r.name, "CAA: {reason}"),
+            }
+        }
+        Ok(())
     }
 }
 

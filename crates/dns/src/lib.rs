@@ -5,7 +5,10 @@
 //! - [`provider`]: the [`DnsProvider`] seam every DNS back end implements.
 //! - [`query`]: raw, uncached DNS exchanges with one server (UDP, TCP on truncation).
 //! - [`discovery`]: zone apex (SOA walk), nameservers and their addresses, CNAME delegation.
-//! - [`caa`]: CAA (RFC 8659/8657): the relevant record set and whether a CA may issue.
+//! - [`caa`]: CAA (RFC 8659/8657): the relevant record set and whether a CA may issue, and the
+//!   gate before every order.
+//! - [`diagnose`]: the probes `wildcert check` reports on (SOA per server, NS sets, the
+//!   resolvers' view).
 //! - [`propagation`]: the [`PropagationChecker`] over every authoritative address.
 //! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
 //! - [`settings`]: [`Secret`], [`SettingDoc`], [`LayeredSettings`] and the parsers shared by
@@ -16,6 +19,7 @@
 //! nameserver serves every value, and remove exactly what we added afterwards.
 
 pub mod caa;
+pub mod diagnose;
 pub mod discovery;
 pub mod name;
 pub mod propagation;

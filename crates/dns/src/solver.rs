@@ -16,7 +16,7 @@ use crate::discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
 use crate::name::DnsName;
 use crate::propagation::{
     CheckTarget, CheckerSettings, DEFAULT_PROPAGATION_TIMEOUT, PropagationChecker,
-    PropagationError, PropagationProgress, PropagationReport,
+    PropagationError, PropagationProgress, PropagationReport, ServerState,
 };
 use crate::provider::{Applied, DnsProvider, ProviderError};
 use crate::query::DEFAULT_QUERY_TIMEOUT;
@@ -107,6 +107,100 @@ impl Plan {
                 self.delegations.push(d);
             }
         }
+    }
+
+    /// This plan's zones, servers and delegations with other values: `records` are placed
+    /// where the plan put records of the same names (a plan made before ordering, with
+    /// placeholder values, is filled with the CA's values without asking DNS again).
+    /// `Err(name)` for a record whose name the plan does not cover.
+    pub fn with_values(&self, records: &[ChallengeRecord]) -> Result<Plan, DnsName> {
+        let mut zones: Vec<PlannedZone> = self
+            .zones
+            .iter()
+            .map(|z| PlannedZone {
+                zone: z.zone.clone(),
+                records: TxtSet::with_ttl(z.records.ttl),
+                servers: z.servers.clone(),
+            })
+            .collect();
+        for r in records {
+            let target = self
+                .delegations
+                .iter()
+                .find(|d| d.from == r.fqdn)
+                .map(|d| d.target().clone())
+                .unwrap_or_else(|| r.fqdn.clone());
+            let Some(i) = self
+                .zones
+                .iter()
+                .position(|z| z.records.names().any(|n| *n == target))
+            else {
+                return Err(r.fqdn.clone());
+            };
+            zones[i].records.insert(target, r.value.clone());
+        }
+        zones.retain(|z| !z.records.is_empty());
+        Ok(Plan {
+            provider: self.provider.clone(),
+            zones,
+            delegations: self.delegations.clone(),
+        })
+    }
+
+    /// The (name, value) pairs that `err` says some server did not serve: the missing values of
+    /// a lacking server, every value of a zone whose server failed or had no server at all.
+    pub fn unserved(&self, err: &PropagationError) -> BTreeSet<(DnsName, String)> {
+        let all_of = |zone: &DnsName| -> Vec<(DnsName, String)> {
+            self.zones
+                .iter()
+                .filter(|z| &z.zone.name == zone)
+                .flat_map(|z| {
+                    z.records
+                        .pairs()
+                        .map(|(n, v)| (n.clone(), v.to_string()))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let mut out = BTreeSet::new();
+        match err {
+            PropagationError::Timeout { pending, .. } => {
+                for v in pending {
+                    match &v.state {
+                        ServerState::Lacking { missing } => out.extend(missing.iter().cloned()),
+                        ServerState::Ready | ServerState::Skipped { .. } => {}
+                        _ => out.extend(all_of(&v.zone)),
+                    }
+                }
+            }
+            PropagationError::NoServers { zone } => out.extend(all_of(zone)),
+        }
+        out
+    }
+
+    /// The plan without one zone (its records failed and are not waited for).
+    pub fn without_zone(&self, zone: &str) -> Plan {
+        let mut p = self.clone();
+        p.zones.retain(|z| z.zone.to_string() != zone);
+        p
+    }
+
+    /// The name a record is published at (its CNAME target when delegated).
+    pub fn published_name(&self, fqdn: &DnsName) -> DnsName {
+        self.delegations
+            .iter()
+            .find(|d| &d.from == fqdn)
+            .map(|d| d.target().clone())
+            .unwrap_or_else(|| fqdn.clone())
+    }
+
+    /// The zone holding the published name of `fqdn`, if the plan has one.
+    pub fn zone_of(&self, fqdn: &DnsName) -> Option<&PlannedZone> {
+        let name = self.published_name(fqdn);
+        self.zones
+            .iter()
+            .filter(|z| name.is_within(&z.zone.name))
+            .max_by_key(|z| z.zone.name.label_count())
     }
 
     /// What the propagation checker must see.
@@ -406,6 +500,47 @@ impl Dns01 {
             plan: plan.clone(),
             applied,
         })
+    }
+
+    /// Publish every zone's set with one provider call per zone, zones in parallel; a zone
+    /// that fails does not undo the others. Returns what was published and, per failed zone,
+    /// the provider's error (the caller charges it to the certificates with records there).
+    pub async fn publish_each(&self, plan: &Plan) -> (Published, Vec<(String, Dns01Error)>) {
+        let results = join_all(
+            plan.zones
+                .iter()
+                .map(|z| self.provider.publish(&z.zone, &z.records)),
+        )
+        .await;
+        let mut published = Published {
+            plan: Plan {
+                provider: plan.provider.clone(),
+                zones: Vec::new(),
+                delegations: plan.delegations.clone(),
+            },
+            applied: Vec::new(),
+        };
+        let mut failed = Vec::new();
+        for (z, r) in plan.zones.iter().zip(results) {
+            match r {
+                Ok(a) => {
+                    tracing::info!(zone = %z.zone, values = z.records.len(), provider = self.provider.name(), "published");
+                    published.plan.zones.push(z.clone());
+                    published.applied.push(a);
+                }
+                Err(source) => {
+                    tracing::warn!(zone = %z.zone, "publish failed: {source}");
+                    failed.push((
+                        z.zone.to_string(),
+                        Dns01Error::Provider {
+                            zone: z.zone.to_string(),
+                            source,
+                        },
+                    ));
+                }
+            }
+        }
+        (published, failed)
     }
 
     /// Wait for the provider to apply each change (Route53 INSYNC), then until every

@@ -1,13 +1,23 @@
-//! The ACME account kept in the store: `accounts/<ca-host>/default/{account.json,key.pem}`.
+//! The ACME account kept in the store: `accounts/<ca-host>/default/{account.json,key.pem}`,
+//! created on first use (RFC 8555 §7.3), and the recovery of a key rollover (§7.3.5) that was
+//! interrupted between the CA's answer and the rename on disk.
 
-use std::path::PathBuf;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-
-use wildcert_acme::{Account, AccountKey, AccountKeyType, AcmeClient, Eab, NewAccount};
+use time::OffsetDateTime;
+use tracing::warn;
+use wildcert_acme::{
+    Account, AccountKey, AccountKeyType, AcmeClient, Eab, NewAccount, ProblemType,
+};
 
 use crate::error::IssueError;
-use crate::store::{Store, read_json, write_atomic, write_json};
+use crate::store::{Store, StoreError, read_json, write_atomic, write_json};
+
+/// Name of the account key while a rollover is in flight (RFC 8555 §7.3.5).
+pub(crate) const NEW_KEY: &str = "key.pem.new";
 
 /// What `account.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,8 +84,8 @@ pub async fn load_or_create(
         .await?;
     // A key rollover interrupted between the CA's answer and the rename on disk: settle it
     // (switch to the key the CA holds) before the key is used.
-    if dir.join("key.pem.new").exists() {
-        crate::admin::finish_interrupted_rollover(store, client).await?;
+    if dir.join(NEW_KEY).exists() {
+        finish_interrupted_rollover(store, client).await?;
     }
     if let (Some(rec), Ok(pem)) = (
         read_json::<AccountRecord>(&rec_path)?,
@@ -124,6 +134,96 @@ pub async fn load_or_create(
     write_json(&rec_path, &rec, 0o600)?;
     tracing::debug!(account = %account.url(), "account stored");
     Ok(account)
+}
+
+/// An I/O error on a path below the state directory.
+pub(crate) fn io_error(op: &'static str, path: &Path, source: io::Error) -> IssueError {
+    IssueError::Store(StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Finish a rollover that was interrupted after `key.pem.new` was written: if the CA holds
+/// the new key, switch to it; if not, drop it. Returns what was done.
+pub(crate) async fn finish_interrupted_rollover(
+    store: &Store,
+    client: &AcmeClient,
+) -> Result<Option<&'static str>, IssueError> {
+    let dir = account_dir(store, client)?;
+    let new_path = dir.join(NEW_KEY);
+    let pem = match fs::read_to_string(&new_path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("read", &new_path, e)),
+    };
+    let Some(record) = read_json::<AccountRecord>(&dir.join("account.json"))? else {
+        return Ok(None);
+    };
+    let Ok(new_key) = AccountKey::from_pem(&pem) else {
+        let _ = fs::remove_file(&new_path);
+        return Ok(Some("undone"));
+    };
+    let outcome = match client.find_account(new_key).await {
+        Ok(acc) if acc.url() == record.url => {
+            let key_path = dir.join("key.pem");
+            fs::rename(&new_path, &key_path).map_err(|e| io_error("rename into", &key_path, e))?;
+            fsync_dir(&dir)?;
+            warn!("finished an interrupted account key rollover: the CA holds the new key");
+            "completed"
+        }
+        Ok(_) => {
+            let _ = fs::remove_file(&new_path);
+            "undone"
+        }
+        Err(e)
+            if e.is_problem(&ProblemType::AccountDoesNotExist)
+                || e.is_problem(&ProblemType::Unauthorized) =>
+        {
+            let _ = fs::remove_file(&new_path);
+            warn!(
+                "dropped the key of an interrupted account key rollover: the CA kept the old key"
+            );
+            "undone"
+        }
+        Err(e) => return Err(e.into()),
+    };
+    remove_backups(&dir);
+    Ok(Some(outcome))
+}
+
+fn remove_backups(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("key.pem.old-"))
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// `20261128T182719Z`: a time usable in file names.
+pub(crate) fn file_stamp(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// fsync a directory after a rename in it.
+pub(crate) fn fsync_dir(dir: &Path) -> Result<(), IssueError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("fsync", dir, e))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! `wildcert check`: the preflight report, and the CAA gate that runs before every order.
+//! `wildcert check`: the preflight report (the probes themselves and the CAA rules live in
+//! `wildcert-dns`: `diagnose` and `caa`).
 //!
 //! The report answers "can DNS-01 issuance work for these names, and if not, why?" without
 //! touching the CA's order endpoints: provider and credentials (a probe TXT value published,
@@ -14,31 +15,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
 use serde::Serialize;
 use tracing::{debug, warn};
-use wildcert_acme::Account;
 use wildcert_dns::caa::{CaaPolicy, CaaResolver, CaaVerdict, DNS01};
+use wildcert_dns::diagnose::{self, SoaAnswer};
 use wildcert_dns::propagation::PropagationError;
-use wildcert_dns::query::{self, rcode_name};
 use wildcert_dns::{
-    AuthServer, ChallengeRecord, Dns01, Dns01Error, DnsName, DnsProvider, Identifier, Plan,
-    PropagationProgress, ServerVerdict,
+    AuthServer, ChallengeRecord, Dns01, Dns01Error, DnsName, Identifier, Plan, PropagationProgress,
+    ServerVerdict,
 };
 
 use crate::account::{AccountRecord, ca_dir_name};
-use crate::error::IssueError;
-use crate::issue::{IssueRequest, RunConfig, acme_client, validate};
+use crate::config::RunConfig;
+use crate::error::{IssueError, exit};
 use crate::journal;
+use crate::model::{NamedProvider, Names};
 use crate::store::{Store, read_json};
-
-/// Exit code when a CAA record forbids issuance.
-pub const EXIT_CAA: i32 = 4;
-/// Exit code for DNS failures (provider, zone, nameservers, propagation).
-pub const EXIT_DNS: i32 = 3;
-/// Exit code for settings failures (provider settings).
-pub const EXIT_SETTINGS: i32 = 2;
 
 /// How a finding went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -205,10 +197,11 @@ fix the server, remove its NS record, or give --authoritative with the servers t
 /// provider, so a settings error becomes a finding.
 pub async fn run_check(
     cfg: &RunConfig,
-    ids: &[Identifier],
-    provider: Result<Arc<dyn DnsProvider>, IssueError>,
+    names: &Names,
+    provider: Result<NamedProvider, IssueError>,
     opts: &CheckOptions,
 ) -> CheckReport {
+    let ids = names.identifiers();
     let mut f = Findings::default();
     let names: Vec<String> = ids.iter().map(Identifier::as_acme).collect();
 
@@ -220,14 +213,14 @@ pub async fn run_check(
                 "provider",
                 format!(
                     "{} provider `{}` built from the settings",
-                    p.name(),
-                    opts.provider_id
+                    p.dns.name(),
+                    p.id
                 ),
             );
-            Some(p)
+            Some(p.dns)
         }
         Err(e) => {
-            let area = if e.exit_code() == EXIT_SETTINGS {
+            let area = if e.exit_code() == exit::SETTINGS {
                 Area::Settings
             } else {
                 Area::Dns
@@ -450,11 +443,11 @@ fn finish(names: Vec<String>, f: Findings) -> CheckReport {
             .any(|x| x.status == Status::Fail && x.area == a)
     };
     let exit_code = if failed(Area::Caa) {
-        EXIT_CAA
+        exit::CA
     } else if failed(Area::Settings) {
-        EXIT_SETTINGS
+        exit::SETTINGS
     } else if failed(Area::Dns) {
-        EXIT_DNS
+        exit::DNS
     } else {
         0
     };
@@ -535,54 +528,45 @@ async fn check_zone(
     };
 
     // SOA from every address, RD=0.
-    let answers = join_all(
-        servers
-            .iter()
-            .map(|s| query::query(s.addr, zone, RecordType::SOA, false, qt)),
-    )
-    .await;
     let mut serials: Vec<(AuthServer, u32)> = Vec::new();
-    let mut auth_ns: Option<BTreeSet<DnsName>> = None;
-    for (s, a) in servers.iter().zip(answers) {
+    for (s, a) in diagnose::soa_answers(&servers, zone, qt).await {
         match a {
-            Ok(m) if m.metadata.response_code != ResponseCode::NoError => f.fail(
+            SoaAnswer::Rcode(rcode) => f.fail(
                 &label,
                 "nameserver",
-                format!("{s} answers {} for {zone}", rcode_name(m.metadata.response_code)),
+                format!("{s} answers {rcode} for {zone}"),
                 "the server does not serve the zone: fix its configuration or the NS records",
             ),
-            Ok(m) if !m.metadata.authoritative => f.fail(
+            SoaAnswer::NotAuthoritative => f.fail(
                 &label,
                 "nameserver",
                 format!("{s} answers without the AA bit: it is not authoritative for {zone} (lame delegation)"),
                 "load the zone on this server, or fix the NS records",
             ),
-            Ok(m) => match soa_serial(&m, zone) {
-                Some(serial) => {
-                    f.pass(
-                        &label,
-                        "nameserver",
-                        format!("{s} answers authoritatively, SOA serial {serial}"),
-                    );
-                    serials.push((s.clone(), serial));
-                }
-                None => f.fail(
+            SoaAnswer::Serial(serial) => {
+                f.pass(
                     &label,
                     "nameserver",
-                    format!("{s} answers authoritatively but without the SOA of {zone}"),
-                    "check the server's zone configuration",
-                ),
-            },
-            Err(e) if e.is_no_route() => f.warn(
+                    format!("{s} answers authoritatively, SOA serial {serial}"),
+                );
+                serials.push((s.clone(), serial));
+            }
+            SoaAnswer::NoSoa => f.fail(
                 &label,
                 "nameserver",
-                format!("{s} not checked: no route from this host ({})", e.short()),
+                format!("{s} answers authoritatively but without the SOA of {zone}"),
+                "check the server's zone configuration",
+            ),
+            SoaAnswer::NoRoute(why) => f.warn(
+                &label,
+                "nameserver",
+                format!("{s} not checked: no route from this host ({why})"),
                 "normal on a host without IPv6; the CA reaches it from the internet",
             ),
-            Err(e) => f.fail(
+            SoaAnswer::NoAnswer(why) => f.fail(
                 &label,
                 "nameserver",
-                format!("{s} does not answer: {}", e.short()),
+                format!("{s} does not answer: {why}"),
                 DEAD_NS_HINT,
             ),
         }
@@ -616,25 +600,13 @@ async fn check_zone(
         ),
     }
     // The authoritative NS set, from the first server that answered.
-    if let Some((s, _)) = serials.first()
-        && let Ok(m) = query::query(s.addr, zone, RecordType::NS, false, qt).await
-    {
-        auth_ns = Some(ns_names(&m, zone));
-    }
+    let auth_ns = match serials.first() {
+        Some((s, _)) => diagnose::ns_set(s.addr, zone, qt).await,
+        None => None,
+    };
     // Split horizon: the resolvers' view against the authoritative one.
-    let mut resolver_serial = None;
-    let mut resolver_ns = None;
-    for &r in discovery.resolvers() {
-        if let Ok(m) = query::query(r, zone, RecordType::SOA, true, qt).await
-            && m.metadata.response_code == ResponseCode::NoError
-        {
-            resolver_serial = soa_serial(&m, zone);
-            if let Ok(m) = query::query(r, zone, RecordType::NS, true, qt).await {
-                resolver_ns = Some(ns_names(&m, zone));
-            }
-            break;
-        }
-    }
+    let view = diagnose::resolver_view(discovery.resolvers(), zone, qt).await;
+    let (resolver_serial, resolver_ns) = (view.serial, view.ns);
     let mut differences = Vec::new();
     if let Some(rs) = resolver_serial
         && !distinct.is_empty()
@@ -676,26 +648,6 @@ async fn check_zone(
         );
     }
     ZoneFacts { servers }
-}
-
-fn soa_serial(m: &Message, zone: &DnsName) -> Option<u32> {
-    let want = query::to_hickory(zone);
-    m.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(soa) if r.name == want => Some(soa.serial),
-        _ => None,
-    })
-}
-
-fn ns_names(m: &Message, zone: &DnsName) -> BTreeSet<DnsName> {
-    let want = query::to_hickory(zone);
-    m.answers
-        .iter()
-        .filter(|r| r.name == want)
-        .filter_map(|r| match &r.data {
-            RData::NS(ns) => query::from_hickory(&ns.0),
-            _ => None,
-        })
-        .collect()
 }
 
 fn names_list(s: &BTreeSet<DnsName>) -> String {
@@ -743,15 +695,10 @@ async fn check_orphans(
     if servers.is_empty() {
         return;
     }
-    let answers = join_all(
-        servers
-            .iter()
-            .map(|s| query::query(s.addr, target, RecordType::TXT, false, qt)),
-    )
-    .await;
+    let answers = join_all(servers.iter().map(|s| diagnose::txt_at(s.addr, target, qt))).await;
     let mut values: BTreeSet<String> = BTreeSet::new();
-    for m in answers.into_iter().flatten() {
-        values.extend(query::txt_values(&m, target));
+    for v in answers.into_iter().flatten() {
+        values.extend(v);
     }
     if values.is_empty() {
         f.pass(&g.label, "orphans", format!("no TXT values at {target}"));
@@ -822,7 +769,7 @@ async fn check_orphans(
 
 async fn probe(
     cfg: &RunConfig,
-    provider: Arc<dyn DnsProvider>,
+    provider: Arc<dyn wildcert_dns::DnsProvider>,
     store: Option<&Store>,
     mut records: Vec<ChallengeRecord>,
     opts: &CheckOptions,
@@ -991,13 +938,12 @@ async fn confirm_removed(cfg: &RunConfig, plan: &Plan, value: &str, f: &mut Find
         for _ in 0..10_000 {
             let answers = join_all(pending.iter().map(|s| async move {
                 for name in z.records.names() {
-                    match query::query(s.addr, name, RecordType::TXT, false, qt).await {
-                        Ok(m) if query::txt_values(&m, name).iter().any(|v| v == value) => {
-                            return true;
-                        }
-                        Ok(_) => {}
-                        // A dead server does not serve it either; the nameserver check says so.
-                        Err(_) => {}
+                    // A dead server does not serve it either; the nameserver check says so.
+                    if diagnose::txt_at(s.addr, name, qt)
+                        .await
+                        .is_some_and(|v| v.iter().any(|v| v == value))
+                    {
+                        return true;
                     }
                 }
                 false
@@ -1057,7 +1003,7 @@ async fn check_caa(
     groups: &[Group],
     f: &mut Findings,
 ) {
-    let identities = match acme_client(cfg).await {
+    let identities = match cfg.acme_client().await {
         Ok(c) => {
             let ids = c.directory().meta.caa_identities.clone();
             if ids.is_empty() {
@@ -1153,63 +1099,6 @@ fn caa_hint(identities: &[String]) -> String {
     )
 }
 
-/// The CAA check before an order: `Err((cert name, IssueError::Caa))` when a CAA record
-/// forbids the CA for one of the names. Undecidable cases only log a warning; with
-/// `caa_check` off, or a CA without `caaIdentities`, nothing is looked up.
-pub async fn caa_gate(
-    cfg: &RunConfig,
-    account: &Account,
-    req: &IssueRequest,
-) -> Result<(), (String, IssueError)> {
-    if !cfg.caa_check {
-        return Ok(());
-    }
-    // Bad names are reported by the order step itself.
-    let Ok(v) = validate(req) else { return Ok(()) };
-    let identities = &account.client().directory().meta.caa_identities;
-    if identities.is_empty() {
-        debug!("the CA lists no caaIdentities: CAA not checked before the order");
-        return Ok(());
-    }
-    let resolvers = if cfg.dns.resolvers.is_empty() {
-        match wildcert_dns::Discovery::system(cfg.dns.query_timeout).await {
-            Ok(d) => d.resolvers().to_vec(),
-            Err(e) => {
-                warn!("CAA not checked before the order: {e}");
-                return Ok(());
-            }
-        }
-    } else {
-        cfg.dns.resolvers.clone()
-    };
-    let resolver = CaaResolver::new(resolvers, cfg.dns.query_timeout);
-    let policy = CaaPolicy {
-        identities,
-        account_uri: Some(account.url()),
-        method: DNS01,
-    };
-    let reports = join_all(v.identifiers.iter().map(|id| resolver.check(id, &policy))).await;
-    for r in reports {
-        match r.verdict {
-            CaaVerdict::Forbidden(reason) => {
-                warn!(name = %r.name, "CAA forbids issuance: {reason}");
-                return Err((
-                    v.cert_name.clone(),
-                    IssueError::Caa {
-                        name: r.name,
-                        reason,
-                    },
-                ));
-            }
-            CaaVerdict::Undetermined(reason) => {
-                warn!(name = %r.name, "CAA could not be decided (ordering anyway): {reason}")
-            }
-            CaaVerdict::Allowed(reason) => debug!(name = %r.name, "CAA: {reason}"),
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1223,15 +1112,15 @@ mod tests {
         let r = finish(vec![], Findings(f.0.clone()));
         assert!(r.ok);
         f.fail("g", "c", "bad", "h");
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, EXIT_DNS);
+        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, exit::DNS);
         f.push("g", "provider", Status::Fail, "x", None, Area::Settings);
         assert_eq!(
             finish(vec![], Findings(f.0.clone())).exit_code,
-            EXIT_SETTINGS
+            exit::SETTINGS
         );
         f.push("g", "caa", Status::Fail, "x", None, Area::Caa);
         let r = finish(vec!["a".into()], Findings(f.0.clone()));
-        assert_eq!(r.exit_code, EXIT_CAA);
+        assert_eq!(r.exit_code, exit::CA);
         assert!(!r.ok);
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["findings"][0]["status"], "pass");

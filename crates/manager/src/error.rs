@@ -1,10 +1,29 @@
-//! The manager's error: one variant per layer, each with a hint for the CLI.
+//! The manager's error: one variant per layer, each with a hint for the CLI, and the exit
+//! codes every command uses (defined here once; documented in docs/operations.md).
 
 use wildcert_dns::{Dns01Error, NameError, ProviderError};
 
 use crate::settings::SettingsError;
 use crate::store::StoreError;
 use crate::verify::VerifyError;
+
+/// The exit codes of the `wildcert` command.
+pub mod exit {
+    /// Everything worked.
+    pub const OK: i32 = 0;
+    /// An unexpected internal failure.
+    pub const INTERNAL: i32 = 1;
+    /// Bad settings, names or arguments: nothing was sent anywhere.
+    pub const SETTINGS: i32 = 2;
+    /// DNS: provider, discovery or propagation.
+    pub const DNS: i32 = 3;
+    /// The CA refused or failed (or CAA forbids it).
+    pub const CA: i32 = 4;
+    /// The store (state directory) could not be read or written.
+    pub const STORE: i32 = 5;
+    /// Interrupted by SIGINT/SIGTERM (records removed).
+    pub const INTERRUPTED: i32 = 130;
+}
 
 /// Why an issuance (or another lifecycle step) failed.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +92,9 @@ pub enum IssueError {
         /// Which domain holds the CAA set and which record forbids.
         reason: String,
     },
+    /// The CA stopped answering during this run; nothing more was sent to it.
+    #[error("not issued: the CA is not answering")]
+    CaNotAnswering,
     /// Another run is working on this certificate right now (`renew` skips it).
     #[error("another wildcert run is working on `{0}`")]
     Busy(String),
@@ -116,6 +138,7 @@ impl IssueError {
                 "create it with `wildcert account register --agree-tos` (check --server and --state-dir)".into()
             }
             IssueError::Command { hint, .. } => hint.clone(),
+            IssueError::CaNotAnswering => CA_NOT_ANSWERING_HINT.into(),
             IssueError::Superseded(_) => "nothing to do".into(),
             IssueError::Busy(_) => "nothing to do: the other run stores it".into(),
             IssueError::Caa { .. } => {
@@ -150,23 +173,30 @@ impl IssueError {
             IssueError::Name(_)
             | IssueError::NoNames
             | IssueError::Settings(_)
-            | IssueError::UnknownProvider(_) => 2,
-            IssueError::Provider(ProviderError::Config { .. }) => 2,
-            IssueError::TermsNotAgreed(_) | IssueError::EabRequired => 2,
-            IssueError::Provider(_) | IssueError::Dns(_) => 3,
-            IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => 4,
-            IssueError::Store(_) => 5,
+            | IssueError::UnknownProvider(_) => exit::SETTINGS,
+            IssueError::Provider(ProviderError::Config { .. }) => exit::SETTINGS,
+            IssueError::TermsNotAgreed(_) | IssueError::EabRequired => exit::SETTINGS,
+            IssueError::Provider(_) | IssueError::Dns(_) => exit::DNS,
+            IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => exit::CA,
+            IssueError::CaNotAnswering => exit::CA,
+            IssueError::Store(_) => exit::STORE,
             IssueError::Shared { code, .. } => *code,
-            IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => 2,
+            IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => exit::SETTINGS,
             IssueError::Command { code, .. } => *code,
-            IssueError::Superseded(_) | IssueError::Busy(_) => 0,
-            IssueError::Caa { .. } => 4,
+            IssueError::Superseded(_) | IssueError::Busy(_) => exit::OK,
+            IssueError::Caa { .. } => exit::CA,
         }
     }
 }
 
+const CA_NOT_ANSWERING_HINT: &str = "the CA stopped answering during this run, so wildcert stopped sending it requests; \
+     the records were removed — check the network and the CA's status page, then run again";
+
 fn acme_hint(e: &wildcert_acme::Error) -> String {
     use wildcert_acme::ProblemType as P;
+    if matches!(e, wildcert_acme::Error::CaNotAnswering { .. }) {
+        return CA_NOT_ANSWERING_HINT.into();
+    }
     match e.problem_type() {
         Some(P::RateLimited) => match e.retry_after() {
             Some(d) => format!("the CA rate-limits you; try again in {} s", d.as_secs()),

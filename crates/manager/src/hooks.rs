@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tracing::{info, warn};
 
-use crate::issue::Issued;
+use crate::model::Issued;
 
 /// Default bound on a hook's run time.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -131,7 +131,7 @@ async fn read_limited<R: tokio::io::AsyncRead + Unpin>(r: Option<R>) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::issue::Timings;
+    use crate::model::Timings;
 
     fn issued(dir: &std::path::Path) -> Issued {
         Issued {

@@ -1,19 +1,33 @@
-//! Certificate lifecycle for wildcert: settings, the issuance pipeline (ACME + DNS), the
-//! on-disk store, the journal and the provider registry.
+//! Certificate lifecycle for wildcert, as stages that import in one direction:
+//!
+//! - [`settings`] (the file model) → [`config`] (settings + command-line overrides → a
+//!   [`RunConfig`], and the one function turning a certificate's settings into an
+//!   [`IssueRequest`]) → [`model`] (requests, results, timings);
+//! - [`store`], [`journal`], [`verify`] (the state directory) → [`account`] (including the
+//!   recovery of an interrupted key rollover) → [`providers`] (the registry);
+//! - [`issue`] (preflight → order → solve → finish) → [`renew`] (plan, run) → [`hooks`] →
+//!   [`session`] (journal recovery, signals, deploy hooks, for every command);
+//! - [`commands`] (list, show, revoke, account) and [`check`] (the report only).
+//!
+//! The CLI parses, renders and maps errors to the exit codes of [`error::exit`].
 
 pub mod account;
-pub mod admin;
 pub mod check;
+pub mod commands;
+pub mod config;
 pub mod error;
 pub mod hooks;
 pub mod issue;
 pub mod journal;
-pub mod pipeline;
+pub mod model;
 pub mod providers;
 pub mod renew;
+pub mod session;
 pub mod settings;
 pub mod store;
 pub mod verify;
 
-pub use error::IssueError;
-pub use issue::{IssueRequest, Issued, RunConfig, issue};
+pub use config::{Loaded, Overrides, RunConfig, request_for};
+pub use error::{IssueError, exit};
+pub use issue::issue;
+pub use model::{IssueRequest, Issued, NamedProvider, Names};

@@ -3,8 +3,8 @@
 //! environment. Layering: the file section < the provider's environment variables.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use wildcert_dns::{DnsProvider, LayeredSettings, ProviderError, SettingDoc};
@@ -15,7 +15,9 @@ use wildcert_pdns as pdns;
 use wildcert_rfc2136 as rfc2136;
 use wildcert_route53 as route53;
 
+use crate::config::Loaded;
 use crate::error::IssueError;
+use crate::model::NamedProvider;
 use crate::settings::{Settings, SettingsError, provider_key_line};
 
 /// One provider kind, as listed by `wildcert providers`.
@@ -184,6 +186,58 @@ fn build_unlocated(
         }
     };
     Ok(provider)
+}
+
+/// Builds the providers a run names, from the loaded settings and environment, each id once.
+pub struct Providers<'a> {
+    loaded: &'a Loaded,
+    env: HashMap<String, String>,
+    state_dir: PathBuf,
+    built: Mutex<HashMap<String, NamedProvider>>,
+}
+
+impl<'a> Providers<'a> {
+    /// A factory over `loaded`.
+    pub fn new(loaded: &'a Loaded) -> Self {
+        Providers {
+            loaded,
+            env: loaded
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            state_dir: loaded.state_dir(),
+            built: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The provider named `id` (`[providers.<id>]` or a kind), built on first use.
+    pub fn get(&self, id: &str) -> Result<NamedProvider, IssueError> {
+        if let Ok(built) = self.built.lock()
+            && let Some(p) = built.get(id)
+        {
+            return Ok(p.clone());
+        }
+        let source = self
+            .loaded
+            .file
+            .as_ref()
+            .map(|(path, text)| ConfigSource { path, text });
+        let dns = build(
+            id,
+            &self.loaded.settings,
+            source,
+            &self.env,
+            ProviderContext {
+                state_dir: Some(&self.state_dir),
+            },
+        )?;
+        let p = NamedProvider::new(id, dns);
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(id.to_string(), p.clone());
+        }
+        Ok(p)
+    }
 }
 
 /// A provider's settings: its `[providers.<id>]` section (defaults when the provider came from

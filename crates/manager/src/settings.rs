@@ -106,8 +106,11 @@ pub struct CertificateSettings {
     pub provider: String,
     /// Key type: ec256 | ec384 | ed25519 | rsa2048 | rsa3072 | rsa4096.
     pub key_type: Option<String>,
-    /// ACME profile.
+    /// ACME profile (default: `[acme] profile`).
     pub profile: Option<String>,
+    /// Preferred chain: the issuer common name of the chain's top certificate (default:
+    /// `[acme] preferred_chain`).
+    pub preferred_chain: Option<String>,
     /// Command run after the certificate is stored.
     pub deploy_hook: Option<String>,
     /// Renew this long before expiry instead of the default policy (`30d`).

@@ -1,0 +1,14 @@
+//! The commands over what a run left behind: the certificates in the store ([`certs`]:
+//! `list`, `show`, `revoke`) and the ACME account ([`account`]: register, show, rollover,
+//! deactivate).
+
+pub mod account;
+pub mod certs;
+
+pub use account::{
+    ACCOUNT_LOCK_WAIT, AccountAtCa, AccountInfo, Deactivated, KeyInfo, RolledOver,
+    account_deactivate, account_register, account_rollover, account_show, key_type_of,
+};
+pub use certs::{
+    CertDetails, CertSummary, LiveCert, RenewalState, Revoked, list, parse_reason, revoke, show,
+};

@@ -1,0 +1,299 @@
+//! From settings to a run: the layered settings (defaults < file < environment) with the
+//! command line's overrides on top become a [`RunConfig`], and each certificate's settings
+//! become an [`IssueRequest`] through **one** function, [`request_for`], that `issue` and
+//! `renew` both use.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use wildcert_acme::{AcmeClient, ClientConfig};
+use wildcert_dns::DnsSettings;
+
+use crate::account::AccountOptions;
+use crate::error::IssueError;
+use crate::model::IssueRequest;
+use crate::settings::{
+    CertificateSettings, DEFAULT_STATE_DIR, Secret, Settings, SettingsError, parse_server_addr,
+    read_config_file, resolve_server,
+};
+
+/// Everything about the CA and the store that a run needs (settings resolved, flags applied).
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// ACME directory URL.
+    pub directory_url: String,
+    /// Extra trusted roots (PEM file) for the CA's HTTPS.
+    pub ca_bundle: Option<PathBuf>,
+    /// Allow `http://` on loopback.
+    pub allow_insecure_http: bool,
+    /// The store.
+    pub state_dir: PathBuf,
+    /// Account creation options.
+    pub account: AccountOptions,
+    /// DNS discovery and propagation settings.
+    pub dns: DnsSettings,
+    /// Check CAA before every order (`[dns] caa_check`, default true).
+    pub caa_check: bool,
+}
+
+/// What the command line sets on top of the file and the environment (flags win).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--server`.
+    pub server: Option<String>,
+    /// `--ca-bundle`.
+    pub ca_bundle: Option<PathBuf>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+    /// `--email`.
+    pub email: Option<String>,
+    /// `--agree-tos`.
+    pub agree_tos: bool,
+    /// `--eab-kid`.
+    pub eab_kid: Option<String>,
+    /// `--eab-hmac-key`.
+    pub eab_hmac_key: Option<Secret>,
+    /// `--resolver` (repeatable).
+    pub resolvers: Vec<String>,
+    /// `--authoritative` (repeatable).
+    pub authoritative: Vec<String>,
+    /// `--propagation-timeout`.
+    pub propagation_timeout: Option<String>,
+    /// `--no-cname` (as `Some(false)`).
+    pub follow_cname: Option<bool>,
+}
+
+impl Overrides {
+    /// Put the flags on top of `s`.
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(v) = &self.server {
+            s.acme.server = Some(v.clone());
+        }
+        if let Some(v) = &self.ca_bundle {
+            s.acme.ca_bundle = Some(v.clone());
+        }
+        if let Some(v) = &self.state_dir {
+            s.state_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.email {
+            s.acme.email = Some(v.clone());
+        }
+        if self.agree_tos {
+            s.acme.agree_tos = Some(true);
+        }
+        if let Some(v) = &self.eab_kid {
+            s.acme.eab_kid = Some(v.clone());
+        }
+        if let Some(v) = &self.eab_hmac_key {
+            s.acme.eab_hmac_key = Some(v.clone());
+        }
+        if !self.resolvers.is_empty() {
+            s.dns.resolvers = self.resolvers.clone();
+        }
+        if !self.authoritative.is_empty() {
+            s.dns.authoritative = self.authoritative.clone();
+        }
+        if let Some(v) = &self.propagation_timeout {
+            s.dns.propagation_timeout = Some(v.clone());
+        }
+        if let Some(v) = self.follow_cname {
+            s.dns.follow_cname = Some(v);
+        }
+    }
+}
+
+/// Settings after layering, with the config file's text kept for line numbers in provider
+/// errors.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The layered settings, flags applied.
+    pub settings: Settings,
+    /// The config file and its text.
+    pub file: Option<(PathBuf, String)>,
+    /// The process environment the settings were layered from (providers read theirs).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Loaded {
+    /// Layer defaults < `config` file < `env` < `overrides`. The file is read once.
+    pub fn load(
+        config: Option<&Path>,
+        env: BTreeMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Loaded, IssueError> {
+        let file = match config {
+            Some(p) => Some((p.to_path_buf(), read_config_file(p)?)),
+            None => None,
+        };
+        let mut settings =
+            Settings::from_source(file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), &env)?;
+        overrides.apply(&mut settings);
+        Ok(Loaded {
+            settings,
+            file,
+            env,
+        })
+    }
+
+    /// The store's root.
+    pub fn state_dir(&self) -> PathBuf {
+        self.settings
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+    }
+}
+
+/// The one way a certificate's settings become a request (`issue` builds a
+/// [`CertificateSettings`] from its flags; `renew` has them from the config): names validated,
+/// store name chosen, key type parsed, and `[acme] profile`/`preferred_chain` as defaults for
+/// the certificate's own.
+pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest, IssueError> {
+    let mut req = IssueRequest::new(&c.domains, c.name.clone())?;
+    if let Some(k) = &c.key_type {
+        req.key_type = k.parse().map_err(IssueError::Acme)?;
+    }
+    req.profile = c.profile.clone().or_else(|| s.acme.profile.clone());
+    req.preferred_chain = c
+        .preferred_chain
+        .clone()
+        .or_else(|| s.acme.preferred_chain.clone());
+    Ok(req)
+}
+
+impl RunConfig {
+    /// Resolve settings (already layered: defaults < file < environment < flags) into a run.
+    pub fn from_settings(s: &Settings) -> Result<RunConfig, IssueError> {
+        let directory_url = resolve_server(s.acme.server.as_deref())?;
+        let eab_key = match (&s.acme.eab_hmac_key, &s.acme.eab_hmac_key_file) {
+            (Some(k), _) => Some(k.expose().trim().to_string()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Value {
+                    key: "acme.eab_hmac_key_file".into(),
+                    message: format!("cannot read {}: {e}", path.display()),
+                })?;
+                wildcert_dns::settings::warn_if_readable_by_others(path, "acme.eab_hmac_key_file");
+                Some(text.trim().to_string())
+            }
+            (None, None) => None,
+        };
+        let eab = match (&s.acme.eab_kid, eab_key) {
+            (Some(kid), Some(key)) => Some(wildcert_acme::Eab::new(kid.clone(), &key)?),
+            (None, None) => None,
+            _ => {
+                return Err(SettingsError::Value {
+                    key: "acme.eab_kid".into(),
+                    message: "external account binding needs both eab_kid and eab_hmac_key".into(),
+                }
+                .into());
+            }
+        };
+        let resolvers = s
+            .dns
+            .resolvers
+            .iter()
+            .map(|r| parse_server_addr("dns.resolvers", r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let authoritative = s
+            .dns
+            .authoritative
+            .iter()
+            .map(|r| parse_server_addr("dns.authoritative", r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut dns = DnsSettings {
+            resolvers,
+            authoritative,
+            propagation_timeout: s.propagation_timeout()?,
+            ..Default::default()
+        };
+        if let Some(f) = s.dns.follow_cname {
+            dns.follow_cname = f;
+        }
+        if let Some(ttl) = s.dns.ttl {
+            dns.ttl = ttl;
+        }
+        Ok(RunConfig {
+            directory_url,
+            ca_bundle: s.acme.ca_bundle.clone(),
+            allow_insecure_http: s.acme.allow_insecure_http.unwrap_or(false),
+            state_dir: s
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            account: AccountOptions {
+                email: s.acme.email.clone(),
+                agree_tos: s.acme.agree_tos.unwrap_or(false),
+                eab,
+            },
+            dns,
+            caa_check: s.dns.caa_check.unwrap_or(true),
+        })
+    }
+
+    /// The ACME client for this run (reads the directory).
+    pub async fn acme_client(&self) -> Result<AcmeClient, IssueError> {
+        let extra_roots_pem = match &self.ca_bundle {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                IssueError::Settings(SettingsError::Value {
+                    key: "acme.ca_bundle".into(),
+                    message: format!("cannot read {}: {e}", path.display()),
+                })
+            })?),
+            None => None,
+        };
+        let config = ClientConfig {
+            directory_url: self.directory_url.clone(),
+            extra_roots_pem,
+            allow_insecure_http: self.allow_insecure_http,
+            ..ClientConfig::default()
+        };
+        Ok(AcmeClient::new(config).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(domains: &[&str]) -> CertificateSettings {
+        CertificateSettings {
+            name: None,
+            domains: domains.iter().map(|s| s.to_string()).collect(),
+            provider: "rfc2136".into(),
+            key_type: None,
+            profile: None,
+            preferred_chain: None,
+            deploy_hook: None,
+            renew_before: None,
+        }
+    }
+
+    #[test]
+    fn acme_defaults_apply_to_every_certificate_and_its_own_settings_win() {
+        let mut s = Settings::default();
+        s.acme.profile = Some("shortlived".into());
+        s.acme.preferred_chain = Some("Root X2".into());
+        let r = request_for(&s, &cert(&["*.example.com", "example.com"])).expect("request");
+        assert_eq!(r.cert_name, "example.com");
+        assert_eq!(r.profile.as_deref(), Some("shortlived"));
+        assert_eq!(r.preferred_chain.as_deref(), Some("Root X2"));
+        let mut own = cert(&["example.com"]);
+        own.profile = Some("classic".into());
+        own.preferred_chain = Some("Root X1".into());
+        own.key_type = Some("rsa2048".into());
+        own.name = Some("site".into());
+        let r = request_for(&s, &own).expect("request");
+        assert_eq!(
+            (
+                r.cert_name.as_str(),
+                r.profile.as_deref(),
+                r.preferred_chain.as_deref()
+            ),
+            ("site", Some("classic"), Some("Root X1"))
+        );
+        assert_eq!(r.key_type.as_str(), "rsa2048");
+        let mut bad = cert(&["example.com"]);
+        bad.key_type = Some("dsa".into());
+        assert!(request_for(&s, &bad).is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! Stage 4: finalize with a fresh key, download the chain (the preferred one if asked), verify
+//! it against our key and names, and store it atomically with its metadata.
+
+use std::time::Instant;
+
+use tracing::info;
+use wildcert_acme::{Account, CertKey};
+
+use super::solve::Solved;
+use crate::error::IssueError;
+use crate::model::{CA_WAIT, Issued, ms};
+use crate::store::{CertFiles, CertMeta, Store};
+use crate::verify;
+
+/// Finalize, download, verify, store.
+pub(crate) async fn finish(
+    store: &Store,
+    account: &Account,
+    solved: Solved,
+    started: Instant,
+) -> Result<Issued, IssueError> {
+    let mut a = solved.0;
+    let t = Instant::now();
+    let deadline = wildcert_acme::Instant::now() + CA_WAIT;
+    let order = account.wait_order_ready(&a.order.url, deadline).await?;
+    let key = CertKey::generate(a.req.key_type)?;
+    let order = account.finalize_and_wait(&order, &key, deadline).await?;
+    let chain = account
+        .download_certificate(&order, a.req.preferred_chain.as_deref())
+        .await?;
+    a.timings.finalize = ms(t);
+
+    // Check before it may replace live/.
+    let info = verify::verify(&chain.fullchain_pem(), key.public_key_raw(), &a.names)?;
+    let files = CertFiles {
+        cert: info.leaf_pem.clone(),
+        chain: info.chain_pem.clone(),
+        privkey: key.to_pem(),
+    };
+    let version = store.install(&a.cert_name, &files)?;
+    let ari = wildcert_acme::CertId::from_pem(&info.leaf_pem)
+        .ok()
+        .map(|c| c.as_str().to_string());
+    let now = time::OffsetDateTime::now_utc();
+    let meta = CertMeta {
+        names: a.names.clone(),
+        key_type: a.req.key_type.as_str().to_string(),
+        provider: a.provider.id.clone(),
+        version: Some(version),
+        order_url: Some(order.url.clone()),
+        ari_cert_id: ari,
+        issued_at: Some(verify::rfc3339(now)),
+        not_before: Some(verify::rfc3339(info.not_before)),
+        not_after: Some(verify::rfc3339(info.not_after)),
+        server: Some(account.client().directory_url().to_string()),
+        // With ARI, the next `renew` asks the CA for its window (RFC 9773).
+        ari_next_check: account
+            .client()
+            .directory()
+            .renewal_info
+            .is_some()
+            .then(|| verify::rfc3339(now)),
+        ..Default::default()
+    };
+    store.write_meta(&a.cert_name, &meta)?;
+    a.timings.total = ms(started);
+    info!(cert = %a.cert_name, version, ms = a.timings.total, "certificate stored");
+    Ok(Issued {
+        cert_name: a.cert_name.clone(),
+        version,
+        live_dir: store.live_dir(&a.cert_name)?,
+        names: a.names,
+        key_type: a.req.key_type.as_str().to_string(),
+        not_before: verify::rfc3339(info.not_before),
+        not_after: verify::rfc3339(info.not_after),
+        issuer: info.issuer_cn,
+        serial: info.serial_hex,
+        order_url: order.url,
+        timings_ms: a.timings,
+        zones: a.zones,
+        acme_requests: account.client().requests_sent(),
+        dns_queries: a.dns_queries,
+    })
+}

@@ -1,0 +1,212 @@
+//! The data a run is made of: a validated request, the provider that answers for it, what an
+//! issuance produced, and how long each stage took. Everything here is plain data; the
+//! stages that produce it live in [`crate::issue`] and [`crate::renew`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wildcert_acme::CertKeyType;
+use wildcert_dns::{DnsProvider, Identifier};
+
+use crate::error::IssueError;
+
+/// Bound on waiting for the CA after the challenges are answered (validation, finalize).
+pub const CA_WAIT: Duration = Duration::from_secs(300);
+/// How long a run waits for another run's lock on the same certificate.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The names of one certificate: parsed and normalised once (IDNA, lower case, wildcard only
+/// as the whole left label), deduplicated, in request order, never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names(Vec<Identifier>);
+
+impl Names {
+    /// Parse and normalise `names`; the first bad name, or no name at all, is an error.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Names, IssueError> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for n in names {
+            let id = Identifier::parse(n.as_ref())?;
+            if seen.insert(id.clone()) {
+                out.push(id);
+            }
+        }
+        if out.is_empty() {
+            return Err(IssueError::NoNames);
+        }
+        Ok(Names(out))
+    }
+
+    /// The identifiers, in request order.
+    pub fn identifiers(&self) -> &[Identifier] {
+        &self.0
+    }
+
+    /// The names as ACME identifiers (`*.example.com`, `example.com`).
+    pub fn as_acme(&self) -> Vec<String> {
+        self.0.iter().map(Identifier::as_acme).collect()
+    }
+
+    /// The default store name: the first name without `*.`.
+    pub fn default_cert_name(&self) -> String {
+        // `parse` never returns an empty list.
+        self.0
+            .first()
+            .map(|i| i.base().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The names sorted, for comparing two requests.
+    pub fn sorted(&self) -> Vec<String> {
+        let mut v = self.as_acme();
+        v.sort();
+        v
+    }
+}
+
+/// One certificate to issue: every field already checked.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// Store name (`certs/<cert_name>`).
+    pub cert_name: String,
+    /// The names to certify.
+    pub names: Names,
+    /// Certificate key type.
+    pub key_type: CertKeyType,
+    /// ACME profile.
+    pub profile: Option<String>,
+    /// Preferred chain (issuer CN).
+    pub preferred_chain: Option<String>,
+}
+
+impl IssueRequest {
+    /// A request for `names` with the default key type, no profile and no preferred chain;
+    /// the store name defaults to the first name without `*.`.
+    pub fn new<S: AsRef<str>>(names: &[S], cert_name: Option<String>) -> Result<Self, IssueError> {
+        let names = Names::parse(names)?;
+        let cert_name = match cert_name {
+            Some(n) => n,
+            None => names.default_cert_name(),
+        };
+        Ok(IssueRequest {
+            cert_name,
+            names,
+            key_type: CertKeyType::default(),
+            profile: None,
+            preferred_chain: None,
+        })
+    }
+}
+
+/// A DNS provider with the id it was built from (`[providers.<id>]` or a kind): the id is
+/// what `meta.json` and the journal record, so the two always travel together.
+#[derive(Clone)]
+pub struct NamedProvider {
+    /// The id given with `--dns` or `provider = "…"`.
+    pub id: String,
+    /// The provider.
+    pub dns: Arc<dyn DnsProvider>,
+}
+
+impl NamedProvider {
+    /// Pair a provider with its id.
+    pub fn new(id: impl Into<String>, dns: Arc<dyn DnsProvider>) -> Self {
+        NamedProvider { id: id.into(), dns }
+    }
+}
+
+impl fmt::Debug for NamedProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamedProvider")
+            .field("id", &self.id)
+            .field("kind", &self.dns.name())
+            .finish()
+    }
+}
+
+/// What an issuance produced (also the `--json` result).
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued {
+    /// Store name.
+    pub cert_name: String,
+    /// Archive version now live.
+    pub version: u32,
+    /// `certs/<name>/live`.
+    pub live_dir: PathBuf,
+    /// Names in the certificate.
+    pub names: Vec<String>,
+    /// Key type.
+    pub key_type: String,
+    /// RFC 3339 notBefore.
+    pub not_before: String,
+    /// RFC 3339 notAfter.
+    pub not_after: String,
+    /// Issuer common name of the leaf.
+    pub issuer: Option<String>,
+    /// Serial number, hex.
+    pub serial: String,
+    /// The order URL.
+    pub order_url: String,
+    /// Time spent, milliseconds: total and per stage.
+    pub timings_ms: Timings,
+    /// DNS zones updated, and the number of TXT values in each.
+    pub zones: Vec<(String, usize)>,
+    /// HTTP requests sent to the CA.
+    pub acme_requests: u64,
+    /// DNS queries the propagation checker sent.
+    pub dns_queries: u64,
+}
+
+/// Stage timings in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Whole run.
+    pub total: u64,
+    /// Order + authorizations.
+    pub order: u64,
+    /// Planning + publish.
+    pub publish: u64,
+    /// Propagation wait.
+    pub propagation: u64,
+    /// CA validation.
+    pub validation: u64,
+    /// Finalize + download.
+    pub finalize: u64,
+}
+
+/// Milliseconds since `t`.
+pub(crate) fn ms(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated_once_deduplicated_and_named() {
+        let r = IssueRequest::new(&["*.Example.com", "example.com", "EXAMPLE.com."], None)
+            .expect("valid");
+        assert_eq!(r.cert_name, "example.com");
+        assert_eq!(r.names.identifiers().len(), 2);
+        assert_eq!(r.names.as_acme(), vec!["*.example.com", "example.com"]);
+        let none: [&str; 0] = [];
+        assert!(matches!(
+            IssueRequest::new(&none, None),
+            Err(IssueError::NoNames)
+        ));
+        assert!(matches!(
+            IssueRequest::new(&["a.*.example.com"], None),
+            Err(IssueError::Name(_))
+        ));
+        let long = format!("{}.example.com", "a.".repeat(120));
+        assert!(matches!(
+            IssueRequest::new(&[long.as_str()], None),
+            Err(IssueError::Name(_))
+        ));
+    }
+}

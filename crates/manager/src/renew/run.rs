@@ -1,0 +1,319 @@
+//! One `renew` round: decide offline, refresh ARI windows that are due, then issue every due
+//! certificate in one run of the issuance stages, and report one [`RenewOutcome`] each.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use wildcert_dns::PropagationProgress;
+
+use super::plan::{Decision, cert_name, decide, parse_time};
+use crate::config::{RunConfig, request_for};
+use crate::error::IssueError;
+use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
+use crate::issue::{self, Job};
+use crate::model::{Issued, NamedProvider};
+use crate::settings::{CertificateSettings, Settings};
+use crate::store::{CertMeta, Store};
+use crate::verify::rfc3339;
+
+/// How often to ask for ARI when the CA gives no `Retry-After` (RFC 9773 §4.3 suggests hours).
+pub const ARI_DEFAULT_RECHECK: Duration = Duration::from_secs(6 * 3600);
+
+/// What became of one certificate in a `renew` round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not in the store before: issued now.
+    Issued,
+    /// Due: a new version is stored.
+    Renewed,
+    /// Not due, or another run is doing (or just did) the work.
+    Skipped,
+    /// Failed; the certificate in `live/` (if any) is untouched.
+    Failed,
+}
+
+impl Outcome {
+    /// The word used in summaries and JSON (`issued`, `renewed`, `skipped`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Issued => "issued",
+            Outcome::Renewed => "renewed",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One certificate's line in the summary.
+#[derive(Debug, Serialize)]
+pub struct RenewOutcome {
+    /// Store name.
+    pub name: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why (the decision's reason, or the error).
+    pub detail: String,
+    /// RFC 3339 time the certificate is next due (skipped ones), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<String>,
+    /// The issued certificate, when one was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Issued>,
+    /// The deploy hook's report, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookReport>,
+    /// Hint for a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Exit code of a failure.
+    #[serde(skip)]
+    pub code: i32,
+}
+
+impl RenewOutcome {
+    fn new(name: String, outcome: Outcome, detail: String) -> Self {
+        RenewOutcome {
+            name,
+            outcome,
+            detail,
+            next_due: None,
+            certificate: None,
+            hook: None,
+            hint: None,
+            code: 0,
+        }
+    }
+
+    fn failed(name: String, e: &IssueError) -> Self {
+        RenewOutcome {
+            hint: Some(e.hint()),
+            code: e.exit_code(),
+            ..RenewOutcome::new(name, Outcome::Failed, e.to_string())
+        }
+    }
+}
+
+/// Options of one `renew` run.
+#[derive(Clone, Default)]
+pub struct RenewOptions {
+    /// Renew everything now.
+    pub force: bool,
+    /// Only these certificate names (empty: all).
+    pub only: Vec<String>,
+    /// Orders at once.
+    pub parallel: usize,
+    /// Overrides every certificate's deploy_hook.
+    pub deploy_hook: Option<String>,
+    /// Progress reporter.
+    pub progress: Option<Arc<dyn PropagationProgress>>,
+}
+
+/// A certificate that is due, with what is needed to issue it.
+struct Due {
+    settings: CertificateSettings,
+    name: String,
+    decision: Decision,
+    meta: Option<CertMeta>,
+}
+
+/// Run one round over `settings.certificates`. `provider_for` builds a provider by id; each
+/// id is built once per round.
+pub async fn renew<F>(
+    cfg: &RunConfig,
+    settings: &Settings,
+    opts: &RenewOptions,
+    provider_for: F,
+) -> Result<Vec<RenewOutcome>, IssueError>
+where
+    F: Fn(&str) -> Result<NamedProvider, IssueError>,
+{
+    let store = Store::open(&cfg.state_dir)?;
+    let now = OffsetDateTime::now_utc();
+    let mut outcomes = Vec::new();
+    let mut due: Vec<Due> = Vec::new();
+    let mut ari_due: Vec<usize> = Vec::new();
+    for c in &settings.certificates {
+        let name = match cert_name(c) {
+            Ok(n) => n,
+            Err(e) => {
+                outcomes.push(RenewOutcome::failed(
+                    c.domains.first().cloned().unwrap_or_default(),
+                    &e,
+                ));
+                continue;
+            }
+        };
+        if !opts.only.is_empty() && !opts.only.contains(&name) {
+            continue;
+        }
+        let meta = match store.read_meta(&name) {
+            Ok(m) => m,
+            Err(e) => {
+                outcomes.push(RenewOutcome::failed(name, &e.into()));
+                continue;
+            }
+        };
+        if meta
+            .as_ref()
+            .and_then(|m| parse_time(&m.ari_next_check))
+            .is_some_and(|t| t <= now)
+        {
+            ari_due.push(due.len());
+        }
+        match decide(meta.as_ref(), c, now, opts.force) {
+            Ok(decision) => due.push(Due {
+                settings: c.clone(),
+                name,
+                decision,
+                meta,
+            }),
+            Err(e) => outcomes.push(RenewOutcome::failed(name, &e)),
+        }
+    }
+    // ARI: refresh windows whose re-check time has come (needs the CA; everything else is offline).
+    if !ari_due.is_empty() {
+        match cfg.acme_client().await {
+            Ok(client) => {
+                for i in ari_due {
+                    let d = &mut due[i];
+                    let Some(m) = d.meta.as_mut() else { continue };
+                    if refresh_ari(&client, m).await {
+                        let _ = store.write_meta(&d.name, m);
+                        if let Ok(decision) = decide(Some(m), &d.settings, now, opts.force) {
+                            d.decision = decision;
+                        }
+                    }
+                }
+            }
+            Err(e) => warn!("renewal information (ARI) not refreshed: {e}"),
+        }
+    }
+    // Build each provider once; a job for every due certificate.
+    let mut providers: HashMap<String, Result<NamedProvider, (String, String, i32)>> =
+        HashMap::new();
+    let mut jobs = Vec::new();
+    let mut reasons: HashMap<String, (Outcome, String, Option<String>)> = HashMap::new();
+    for d in due {
+        let (kind, reason) = match &d.decision {
+            Decision::Skip { due, rule } => {
+                outcomes.push(RenewOutcome {
+                    next_due: Some(due.clone()),
+                    ..RenewOutcome::new(d.name, Outcome::Skipped, format!("not due ({rule})"))
+                });
+                continue;
+            }
+            Decision::Issue { reason } => (Outcome::Issued, reason.clone()),
+            Decision::Renew { reason } => (Outcome::Renewed, reason.clone()),
+        };
+        let req = match request_for(settings, &d.settings) {
+            Ok(r) => r,
+            Err(e) => {
+                outcomes.push(RenewOutcome::failed(d.name, &e));
+                continue;
+            }
+        };
+        let provider = providers
+            .entry(d.settings.provider.clone())
+            .or_insert_with(|| {
+                provider_for(&d.settings.provider)
+                    .map_err(|e| (e.to_string(), e.hint(), e.exit_code()))
+            });
+        let provider = match provider {
+            Ok(p) => p.clone(),
+            Err((message, hint, code)) => {
+                outcomes.push(RenewOutcome {
+                    hint: Some(hint.clone()),
+                    code: *code,
+                    ..RenewOutcome::new(d.name, Outcome::Failed, message.clone())
+                });
+                continue;
+            }
+        };
+        let replaces = match &d.decision {
+            Decision::Renew { .. } => d
+                .meta
+                .as_ref()
+                .filter(|m| m.ari_next_check.is_some())
+                .and_then(|m| m.ari_cert_id.clone()),
+            _ => None,
+        };
+        let hook = opts
+            .deploy_hook
+            .clone()
+            .or_else(|| d.settings.deploy_hook.clone());
+        let if_version = Some(d.meta.as_ref().and_then(|m| m.version));
+        reasons.insert(d.name.clone(), (kind, reason, hook));
+        jobs.push(Job {
+            req,
+            provider,
+            replaces,
+            if_version,
+            skip_if_locked: true,
+        });
+    }
+    if jobs.is_empty() {
+        return Ok(outcomes);
+    }
+    info!(due = jobs.len(), "issuing and renewing");
+    let results = issue::run(cfg, jobs, opts.parallel.max(1), opts.progress.clone()).await?;
+    for r in results {
+        let (kind, reason, hook) =
+            reasons
+                .remove(&r.cert_name)
+                .unwrap_or((Outcome::Issued, String::new(), None));
+        match r.result {
+            Ok(issued) => {
+                let hook = match &hook {
+                    Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
+                    None => None,
+                };
+                outcomes.push(RenewOutcome {
+                    certificate: Some(issued),
+                    hook,
+                    ..RenewOutcome::new(r.cert_name, kind, reason)
+                });
+            }
+            Err(IssueError::Busy(_)) => outcomes.push(RenewOutcome::new(
+                r.cert_name,
+                Outcome::Skipped,
+                "another run is working on it".into(),
+            )),
+            Err(IssueError::Superseded(_)) => outcomes.push(RenewOutcome::new(
+                r.cert_name,
+                Outcome::Skipped,
+                "another run stored it meanwhile".into(),
+            )),
+            Err(e) => outcomes.push(RenewOutcome::failed(r.cert_name, &e)),
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Fetch ARI for one certificate and record the window; true when meta changed.
+async fn refresh_ari(client: &wildcert_acme::AcmeClient, meta: &mut CertMeta) -> bool {
+    let Some(id) = meta.ari_cert_id.clone() else {
+        return false;
+    };
+    let now = OffsetDateTime::now_utc();
+    match client
+        .renewal_info(&wildcert_acme::CertId::from_string(id))
+        .await
+    {
+        Ok(info) => {
+            meta.ari_renew_at = Some(rfc3339(info.suggested_window.random_time()));
+            let wait = info.retry_after.unwrap_or(ARI_DEFAULT_RECHECK);
+            meta.ari_next_check = Some(rfc3339(now + wait));
+            true
+        }
+        Err(e) => {
+            warn!("renewal information (ARI): {e}");
+            meta.ari_next_check = Some(rfc3339(now + time::Duration::hours(1)));
+            true
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! What every command that publishes records shares, written once: records left by runs that
+//! died are removed before the work starts; SIGINT/SIGTERM stop the work and remove what it
+//! published (from the journal); the deploy hook runs after a certificate is stored, for
+//! `issue` as for `renew`.
+//!
+//! [`request_for`]: crate::config::request_for
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tracing::{info, warn};
+use wildcert_dns::{Dns01, DnsSettings, PropagationProgress};
+
+use crate::config::{Loaded, RunConfig};
+use crate::error::IssueError;
+use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
+use crate::issue;
+use crate::journal;
+use crate::model::{IssueRequest, Issued, NamedProvider};
+use crate::providers::Providers;
+use crate::renew::{RenewOptions, RenewOutcome, renew};
+use crate::settings::CertificateSettings;
+use crate::store::Store;
+
+/// How a guarded piece of work ended early.
+#[derive(Debug)]
+pub enum Stopped {
+    /// It failed.
+    Failed(IssueError),
+    /// SIGINT or SIGTERM arrived; what it published was removed.
+    Interrupted,
+}
+
+impl From<IssueError> for Stopped {
+    fn from(e: IssueError) -> Self {
+        Stopped::Failed(e)
+    }
+}
+
+/// The loaded settings, the run configuration, the store and the providers of one command.
+pub struct Session<'a> {
+    /// The settings the session was opened with.
+    pub loaded: &'a Loaded,
+    /// The run configuration.
+    pub cfg: RunConfig,
+    /// The store.
+    pub store: Store,
+    /// The providers, built on first use.
+    pub providers: Providers<'a>,
+}
+
+/// What `issue` produced: the certificate and the deploy hook's report.
+#[derive(Debug)]
+pub struct IssueReport {
+    /// The stored certificate.
+    pub issued: Issued,
+    /// The deploy hook's report, when one ran.
+    pub hook: Option<HookReport>,
+}
+
+impl<'a> Session<'a> {
+    /// Resolve the run configuration and open the store.
+    pub fn open(loaded: &'a Loaded) -> Result<Session<'a>, IssueError> {
+        let cfg = RunConfig::from_settings(&loaded.settings)?;
+        let store = Store::open(&cfg.state_dir)?;
+        Ok(Session {
+            loaded,
+            cfg,
+            store,
+            providers: Providers::new(loaded),
+        })
+    }
+
+    /// Remove records left in the journal by runs that died (and, with `include_self`, by
+    /// this one); problems are logged as warnings.
+    pub async fn clean_orphans(&self, include_self: bool) {
+        let problems = recover_journal(
+            &self.store,
+            include_self,
+            |id| self.providers.get(id),
+            &self.cfg.dns,
+        )
+        .await;
+        for p in problems {
+            warn!("{p}");
+        }
+    }
+
+    /// Run `work`; on SIGINT/SIGTERM drop it and remove what it published (the journal
+    /// entries of this run, and of runs that died).
+    pub async fn guard<T>(&self, work: impl Future<Output = T>) -> Result<T, Stopped> {
+        tokio::select! {
+            r = work => Ok(r),
+            () = interrupted() => {
+                // The work is dropped here; its journal entry says what it published.
+                self.clean_orphans(true).await;
+                Err(Stopped::Interrupted)
+            }
+        }
+    }
+
+    /// `wildcert issue`: one certificate (its request made by [`request_for`] from settings
+    /// built from the flags: the same path `renew` takes), then its deploy hook.
+    pub async fn issue(
+        &self,
+        req: &IssueRequest,
+        cert: &CertificateSettings,
+        progress: Option<Arc<dyn PropagationProgress>>,
+    ) -> Result<IssueReport, Stopped> {
+        let provider = self.providers.get(&cert.provider)?;
+        self.clean_orphans(false).await;
+        let issued = self
+            .guard(issue::issue(&self.cfg, req, provider, progress))
+            .await??;
+        let hook = match &cert.deploy_hook {
+            Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
+            None => None,
+        };
+        Ok(IssueReport { issued, hook })
+    }
+
+    /// `wildcert renew`: one round over the config's certificates (hooks run per certificate).
+    pub async fn renew(&self, opts: &RenewOptions) -> Result<Vec<RenewOutcome>, Stopped> {
+        self.clean_orphans(false).await;
+        Ok(self
+            .guard(renew(&self.cfg, &self.loaded.settings, opts, |id| {
+                self.providers.get(id)
+            }))
+            .await??)
+    }
+}
+
+/// Remove records left in the journal by runs that died (and, with `include_self`, by this
+/// one). `provider_for` builds the provider named in each entry.
+pub async fn recover_journal<F>(
+    store: &Store,
+    include_self: bool,
+    provider_for: F,
+    dns: &DnsSettings,
+) -> Vec<String>
+where
+    F: Fn(&str) -> Result<NamedProvider, IssueError>,
+{
+    let mut problems = Vec::new();
+    let entries = match journal::orphans(store, include_self) {
+        Ok(e) => e,
+        Err(e) => return vec![e.to_string()],
+    };
+    for (handle, entry) in entries {
+        let provider = match provider_for(&entry.provider) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!(
+                    "journal {}: provider {}: {e}",
+                    handle.path().display(),
+                    entry.provider
+                ));
+                continue;
+            }
+        };
+        info!(records = entry.plan.len(), provider = %entry.provider, "removing records left by an interrupted run");
+        match Dns01::new(provider.dns, dns.clone())
+            .cleanup(&entry.plan)
+            .await
+        {
+            Ok(()) => {
+                if let Err(e) = handle.remove() {
+                    problems.push(e.to_string());
+                }
+            }
+            Err(e) => problems.push(format!("journal {}: {e}", handle.path().display())),
+        }
+    }
+    problems
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
