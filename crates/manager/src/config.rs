@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use wildcert_acme::{AcmeClient, ClientConfig};
 use wildcert_dns::DnsSettings;
@@ -13,8 +14,8 @@ use crate::account::AccountOptions;
 use crate::error::IssueError;
 use crate::model::IssueRequest;
 use crate::settings::{
-    CertificateSettings, DEFAULT_STATE_DIR, Secret, Settings, SettingsError, parse_server_addr,
-    read_config_file, resolve_server,
+    CertificateSettings, DEFAULT_STATE_DIR, Secret, Settings, SettingsError, parse_duration,
+    parse_server_addr, read_config_file, resolve_server,
 };
 
 /// Everything about the CA and the store that a run needs (settings resolved, flags applied).
@@ -34,6 +35,8 @@ pub struct RunConfig {
     pub dns: DnsSettings,
     /// Check CAA before every order (`[dns] caa_check`, default true).
     pub caa_check: bool,
+    /// Bound on one HTTP request to the CA (`[acme] request_timeout`).
+    pub request_timeout: Option<Duration>,
 }
 
 /// What the command line sets on top of the file and the environment (flags win).
@@ -227,6 +230,17 @@ impl RunConfig {
             },
             dns,
             caa_check: s.dns.caa_check.unwrap_or(true),
+            request_timeout: s
+                .acme
+                .request_timeout
+                .as_deref()
+                .map(|t| {
+                    parse_duration(t).map_err(|message| SettingsError::Value {
+                        key: "acme.request_timeout".into(),
+                        message,
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -245,6 +259,7 @@ impl RunConfig {
             directory_url: self.directory_url.clone(),
             extra_roots_pem,
             allow_insecure_http: self.allow_insecure_http,
+            request_timeout: self.request_timeout,
             ..ClientConfig::default()
         };
         Ok(AcmeClient::new(config).await?)

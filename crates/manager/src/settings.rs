@@ -62,6 +62,9 @@ pub struct AcmeSettings {
     pub preferred_chain: Option<String>,
     /// Allow an `http://` directory on a loopback address (tests and local CAs only).
     pub allow_insecure_http: Option<bool>,
+    /// Bound on one HTTP request to the CA (`30s` by default). Three requests in a row without
+    /// an answer end the run's work with that CA.
+    pub request_timeout: Option<String>,
 }
 
 /// `[dns]`.

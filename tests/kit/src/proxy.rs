@@ -26,6 +26,9 @@ pub enum ProxyMode {
     DropAll,
     /// Hold every server→client chunk for this long before relaying it.
     Delay(Duration),
+    /// Relay nothing, on open and new connections alike, while the mode lasts: the server
+    /// looks alive (connections are accepted) but never answers — a hung CA.
+    Stall,
     /// For the next `n` connections, close both directions once `after_bytes` bytes went
     /// from the server to the client (mid-handshake or mid-response, depending on the count).
     CutNext {
@@ -171,6 +174,10 @@ fn plan_for(shared: &Shared) -> Plan {
             delay: Some(d),
             cut_after: None,
         },
+        ProxyMode::Stall => Plan::Relay {
+            delay: None,
+            cut_after: None,
+        },
         ProxyMode::CutNext { n, after_bytes } => {
             *mode = if n <= 1 {
                 ProxyMode::Pass
@@ -222,6 +229,15 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
     }
 }
 
+/// True while [`ProxyMode::Stall`] holds every relay still.
+fn stalled(shared: &Shared) -> bool {
+    shared
+        .mode
+        .lock()
+        .map(|m| *m == ProxyMode::Stall)
+        .unwrap_or(false)
+}
+
 /// Relay one connection until either side closes, the proxy stops, or a fault ends it.
 fn relay(
     client: TcpStream,
@@ -255,6 +271,10 @@ fn relay(
                 if done.load(Ordering::SeqCst) || shared.stop.load(Ordering::SeqCst) {
                     break;
                 }
+                if stalled(&shared) {
+                    std::thread::sleep(POLL);
+                    continue;
+                }
                 match from.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
@@ -284,6 +304,10 @@ fn relay(
         if shared.generation.load(Ordering::SeqCst) != generation {
             faulted = true;
             break;
+        }
+        if stalled(&shared) {
+            std::thread::sleep(POLL);
+            continue;
         }
         match from.read(&mut buf) {
             Ok(0) => break,
@@ -367,6 +391,19 @@ mod tests {
         assert_eq!(roundtrip(proxy.addr()).expect("cut"), b"hello");
         assert_eq!(roundtrip(proxy.addr()).expect("pass again"), b"hello world");
         assert_eq!(proxy.faulted(), 2);
+        // Stall: the connection is accepted, nothing comes back until the mode ends.
+        proxy.set_mode(ProxyMode::Stall);
+        let mut c =
+            TcpStream::connect_timeout(&proxy.addr(), Duration::from_secs(2)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        c.write_all(b"ping").expect("write");
+        let mut buf = [0u8; 8];
+        assert!(c.read(&mut buf).is_err(), "a stalled proxy answered");
+        proxy.set_mode(ProxyMode::Pass);
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        assert_eq!(c.read(&mut buf).expect("answer after the stall"), 4);
         assert!(
             proxy
                 .rewrite_url(&format!("https://{up}/dir"))

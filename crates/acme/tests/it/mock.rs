@@ -554,3 +554,150 @@ async fn redirects_are_never_followed() {
     // the client made no second request to itself either.
     assert_eq!(mock.seen("/order/elsewhere").len(), 1);
 }
+
+/// A CA that reports a failed attempt in the challenge's `error` but leaves the challenge and
+/// the authorization `pending` (RFC 8555 §8.2 allows it; some private CAs never retry): the
+/// wait ends within a few polls with the CA's own words, not after the whole deadline.
+#[tokio::test]
+async fn pending_challenge_with_an_error_ends_with_the_cas_words() {
+    let mock = Mock::start(|req, _| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/authz/1" => Reply::json(
+            200,
+            serde_json::json!({
+                "status": "pending",
+                "identifier": {"type": "dns", "value": "example.com"},
+                "challenges": [{
+                    "type": "dns-01",
+                    "url": "http://x/chall/1",
+                    "status": "pending",
+                    "token": "tok",
+                    "error": {
+                        "type": "urn:ietf:params:acme:error:dns",
+                        "detail": "dns: There was a problem with a DNS query during identifier validation",
+                        "status": 400
+                    }
+                }]
+            }),
+        ),
+        _ => Reply::problem(404, "malformed", "no such thing"),
+    })
+    .await;
+    let account = mock.account().await;
+    let started = std::time::Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let err = account
+        .wait_authorization(&mock.url("/authz/1"), deadline)
+        .await
+        .expect_err("the error is reported");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited {:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("There was a problem with a DNS query") && text.contains("example.com"),
+        "{text}"
+    );
+    assert!(mock.seen("/authz/1").len() <= 4, "polled too often");
+}
+
+/// The finalize reply's `Retry-After` is honoured before the first order poll (RFC 8555 §7.4).
+#[tokio::test]
+async fn finalize_retry_after_is_waited_before_the_first_poll() {
+    let mock = Mock::start(|req, _| match req.path.as_str() {
+        "/new-acct" => account_created("http://x"),
+        "/finalize/1" => {
+            Reply::json(200, order_json("http://x", "processing")).header("Retry-After", "1")
+        }
+        "/order/1" => Reply::json(200, order_json("http://x", "invalid")),
+        _ => Reply::problem(404, "malformed", "no such thing"),
+    })
+    .await;
+    let account = mock.account().await;
+    let order = wildcert_acme::Order {
+        url: mock.url("/order/1"),
+        state: serde_json::from_value(order_json(&mock.base, "ready")).expect("order"),
+        retry_after: None,
+    };
+    let key = wildcert_acme::CertKey::generate(wildcert_acme::CertKeyType::default()).expect("key");
+    let started = std::time::Instant::now();
+    let _ = account
+        .finalize_and_wait(&order, &key, Instant::now() + Duration::from_secs(30))
+        .await;
+    let polls = mock.seen("/order/1");
+    assert!(!polls.is_empty(), "the order was never polled");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "polled after {:?}, before the Retry-After of 1 s",
+        started.elapsed()
+    );
+}
+
+/// A CA that stops answering (connections accepted, nothing sent back): after three requests
+/// in a row without an answer the client sends nothing more, and requests that are waiting
+/// end at once.
+#[tokio::test]
+async fn a_ca_that_stops_answering_is_given_up_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let (b, acc) = (base.clone(), accepted.clone());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            // The first connection serves the directory; every later one hangs.
+            if acc.fetch_add(1, Ordering::Relaxed) == 0 {
+                let mut buf = vec![0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let body = directory(&b).to_string();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nReplay-Nonce: n0\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    let client = AcmeClient::new(ClientConfig {
+        directory_url: format!("{base}/dir"),
+        allow_insecure_http: true,
+        request_timeout: Some(Duration::from_millis(300)),
+        ..Default::default()
+    })
+    .await
+    .expect("directory");
+    let account = client.account(key(), format!("{base}/acct/1"));
+    let started = std::time::Instant::now();
+    let url = format!("{base}/order/1");
+    let tries: Vec<_> = (0..8)
+        .map(|_| {
+            let (account, url) = (account.clone(), url.clone());
+            tokio::spawn(async move { account.order(&url).await })
+        })
+        .collect();
+    for t in tries {
+        assert!(t.await.map(|r| r.is_err()).unwrap_or(true));
+    }
+    assert!(client.is_not_answering(), "the breaker did not trip");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    let sent_before = client.requests_sent();
+    let e = account
+        .order(&format!("{base}/order/2"))
+        .await
+        .expect_err("nothing is sent any more");
+    assert!(matches!(e, Error::CaNotAnswering { .. }), "{e}");
+    assert!(e.to_string().contains("not answering"), "{e}");
+    assert_eq!(
+        client.requests_sent(),
+        sent_before,
+        "a request was sent anyway"
+    );
+}
