@@ -4,6 +4,7 @@
 //! `--json` gets one document, `{"ok": true, <key>: …}` or the error shape of
 //! [`Output::error`].
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -103,18 +104,25 @@ fn print<T: Serialize>(out: &Output, key: &str, value: &T, human: impl FnOnce())
 }
 
 fn print_list(certs: &[CertSummary], cfg: &RunConfig) {
+    print!("{}", render_list(certs, &cfg.state_dir));
+}
+
+/// The human table of `wildcert list`.
+pub(crate) fn render_list(certs: &[CertSummary], state_dir: &std::path::Path) -> String {
+    let mut out = String::new();
     if certs.is_empty() {
-        println!("No certificates in {}.", cfg.state_dir.display());
-        return;
+        let _ = writeln!(out, "No certificates in {}.", state_dir.display());
+        return out;
     }
     let width = certs.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
-    println!(
+    let _ = writeln!(
+        out,
         "{:<width$}  {:>5}  {:<20}  {:>3}  {:<12}  NAMES",
         "NAME", "DAYS", "NOT AFTER", "VER", "PROVIDER"
     );
     for c in certs {
         if let Some(e) = &c.error {
-            println!("{:<width$}  {e}", c.name);
+            let _ = writeln!(out, "{:<width$}  {e}", c.name);
             continue;
         }
         let days = c
@@ -125,7 +133,8 @@ fn print_list(certs: &[CertSummary], cfg: &RunConfig) {
             .version
             .map(|v| v.to_string())
             .unwrap_or_else(|| "-".into());
-        println!(
+        let _ = writeln!(
+            out,
             "{:<width$}  {:>5}  {:<20}  {:>3}  {:<12}  {}",
             c.name,
             days,
@@ -135,15 +144,17 @@ fn print_list(certs: &[CertSummary], cfg: &RunConfig) {
             c.names.join(", ")
         );
         if let Some(t) = &c.revoked_at {
-            println!(
+            let _ = writeln!(
+                out,
                 "{:<width$}  revoked at {t}; the next `renew` issues a new one",
                 ""
             );
         }
         if let Some(e) = &c.last_error {
-            println!("{:<width$}  last error: {e}", "");
+            let _ = writeln!(out, "{:<width$}  last error: {e}", "");
         }
     }
+    out
 }
 
 fn print_show(d: &CertDetails) {

@@ -96,7 +96,7 @@ fn print_report(r: &CheckReport, out: &Output) {
 }
 
 /// The human report: findings grouped in order of first appearance.
-fn render(r: &CheckReport, quiet: bool) -> String {
+pub(crate) fn render(r: &CheckReport, quiet: bool) -> String {
     let mut groups: Vec<&str> = Vec::new();
     for f in &r.findings {
         if !groups.contains(&f.group.as_str()) {

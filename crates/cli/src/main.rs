@@ -8,6 +8,8 @@ mod args;
 mod check;
 mod output;
 mod renew;
+#[cfg(test)]
+mod snapshots;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

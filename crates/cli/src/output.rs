@@ -2,6 +2,7 @@
 //! `--json` gets exactly one JSON document on stdout. Display code is kept apart from the
 //! data types it prints (those live in the manager and are `Serialize`).
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,40 +57,7 @@ impl Output {
         if self.quiet {
             return;
         }
-        println!(
-            "Certificate `{}` stored (version {}) in {}",
-            r.cert_name,
-            r.version,
-            r.live_dir.display()
-        );
-        println!("  names:     {}", r.names.join(", "));
-        println!("  issuer:    {}", r.issuer.as_deref().unwrap_or("?"));
-        println!("  valid:     {} to {}", r.not_before, r.not_after);
-        println!("  key:       {}   serial: {}", r.key_type, r.serial);
-        println!("  files:     cert.pem chain.pem fullchain.pem privkey.pem");
-        let zones: Vec<String> = r
-            .zones
-            .iter()
-            .map(|(z, n)| format!("{z} ({n} values)"))
-            .collect();
-        if !zones.is_empty() {
-            println!("  dns:       {}", zones.join(", "));
-        }
-        println!(
-            "  took:      {:.2} s (propagation {:.2} s, CA validation {:.2} s)",
-            r.timings_ms.total as f64 / 1000.0,
-            r.timings_ms.propagation as f64 / 1000.0,
-            r.timings_ms.validation as f64 / 1000.0
-        );
-        if let Some(h) = hook {
-            match &h.error {
-                None => println!("  hook:      `{}` ok", h.command),
-                Some(e) => println!(
-                    "  hook:      `{}` {e} (the certificate stays stored)",
-                    h.command
-                ),
-            }
-        }
+        print!("{}", render_issued(r, hook));
     }
 
     /// Print the summary of a `renew` round; returns the exit code (0 when nothing failed,
@@ -117,43 +85,9 @@ impl Output {
             );
             return code;
         }
-        for o in outcomes {
-            if self.quiet && o.outcome != Outcome::Failed {
-                continue;
-            }
-            let word = o.outcome.as_str();
-            let line = match o.outcome {
-                Outcome::Skipped => match &o.next_due {
-                    Some(due) => format!("{word:<8} {:<32} {} until {due}", o.name, o.detail),
-                    None => format!("{word:<8} {:<32} {}", o.name, o.detail),
-                },
-                Outcome::Failed => format!("{word:<8} {:<32} {}", o.name, o.detail),
-                Outcome::Issued | Outcome::Renewed => {
-                    let until = o
-                        .certificate
-                        .as_ref()
-                        .map(|c| c.not_after.as_str())
-                        .unwrap_or("?");
-                    format!(
-                        "{word:<8} {:<32} {} (valid until {until})",
-                        o.name, o.detail
-                    )
-                }
-            };
-            if o.outcome == Outcome::Failed {
-                eprintln!("{line}");
-                if let Some(h) = &o.hint {
-                    eprintln!("{:<8} {:<32} hint: {h}", "", "");
-                }
-            } else {
-                println!("{line}");
-            }
-            if let Some(h) = &o.hook
-                && let Some(e) = &h.error
-            {
-                eprintln!("{:<8} {:<32} deploy hook `{}` {e}", "", "", h.command);
-            }
-        }
+        let (stdout, stderr) = render_renewed(outcomes, self.quiet);
+        print!("{stdout}");
+        eprint!("{stderr}");
         code
     }
 
@@ -241,4 +175,93 @@ impl PropagationProgress for TerminalProgress {
             names.join("; ")
         );
     }
+}
+
+/// The human summary of an issuance.
+pub fn render_issued(r: &Issued, hook: Option<&HookReport>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Certificate `{}` stored (version {}) in {}",
+        r.cert_name,
+        r.version,
+        r.live_dir.display()
+    );
+    let _ = writeln!(out, "  names:     {}", r.names.join(", "));
+    let _ = writeln!(out, "  issuer:    {}", r.issuer.as_deref().unwrap_or("?"));
+    let _ = writeln!(out, "  valid:     {} to {}", r.not_before, r.not_after);
+    let _ = writeln!(out, "  key:       {}   serial: {}", r.key_type, r.serial);
+    let _ = writeln!(
+        out,
+        "  files:     cert.pem chain.pem fullchain.pem privkey.pem"
+    );
+    let zones: Vec<String> = r
+        .zones
+        .iter()
+        .map(|(z, n)| format!("{z} ({n} values)"))
+        .collect();
+    if !zones.is_empty() {
+        let _ = writeln!(out, "  dns:       {}", zones.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "  took:      {:.2} s (propagation {:.2} s, CA validation {:.2} s)",
+        r.timings_ms.total as f64 / 1000.0,
+        r.timings_ms.propagation as f64 / 1000.0,
+        r.timings_ms.validation as f64 / 1000.0
+    );
+    if let Some(h) = hook {
+        let _ = match &h.error {
+            None => writeln!(out, "  hook:      `{}` ok", h.command),
+            Some(e) => writeln!(
+                out,
+                "  hook:      `{}` {e} (the certificate stays stored)",
+                h.command
+            ),
+        };
+    }
+    out
+}
+
+/// The human summary of a `renew` round: (stdout, stderr); failures go to stderr.
+pub fn render_renewed(outcomes: &[RenewOutcome], quiet: bool) -> (String, String) {
+    let (mut out, mut err) = (String::new(), String::new());
+    for o in outcomes {
+        if quiet && o.outcome != Outcome::Failed {
+            continue;
+        }
+        let word = o.outcome.as_str();
+        let line = match o.outcome {
+            Outcome::Skipped => match &o.next_due {
+                Some(due) => format!("{word:<8} {:<32} {} until {due}", o.name, o.detail),
+                None => format!("{word:<8} {:<32} {}", o.name, o.detail),
+            },
+            Outcome::Failed => format!("{word:<8} {:<32} {}", o.name, o.detail),
+            Outcome::Issued | Outcome::Renewed => {
+                let until = o
+                    .certificate
+                    .as_ref()
+                    .map(|c| c.not_after.as_str())
+                    .unwrap_or("?");
+                format!(
+                    "{word:<8} {:<32} {} (valid until {until})",
+                    o.name, o.detail
+                )
+            }
+        };
+        if o.outcome == Outcome::Failed {
+            let _ = writeln!(err, "{line}");
+            if let Some(h) = &o.hint {
+                let _ = writeln!(err, "{:<8} {:<32} hint: {h}", "", "");
+            }
+        } else {
+            let _ = writeln!(out, "{line}");
+        }
+        if let Some(h) = &o.hook
+            && let Some(e) = &h.error
+        {
+            let _ = writeln!(err, "{:<8} {:<32} deploy hook `{}` {e}", "", "", h.command);
+        }
+    }
+    (out, err)
 }

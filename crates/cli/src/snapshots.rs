@@ -1,0 +1,180 @@
+//! Snapshot tests of the human output (`insta`): the text people read and scripts grep is
+//! reviewed as text. Update a snapshot on purpose with `INSTA_UPDATE=always cargo test -p
+//! wildcert --bin wildcert snapshots` and review the diff; under `CI=true` a difference fails.
+
+use std::path::PathBuf;
+
+use wildcert_manager::check::{Area, CheckReport, Finding, Status};
+use wildcert_manager::commands::CertSummary;
+use wildcert_manager::hooks::HookReport;
+use wildcert_manager::model::{Issued, Timings};
+use wildcert_manager::renew::{Outcome, RenewOutcome};
+
+fn issued(name: &str) -> Issued {
+    Issued {
+        cert_name: name.into(),
+        version: 2,
+        live_dir: PathBuf::from(format!("/var/lib/wildcert/certs/{name}/live")),
+        names: vec![format!("*.{name}"), name.into()],
+        key_type: "ec256".into(),
+        not_before: "2026-12-01T10:00:00Z".into(),
+        not_after: "2027-03-01T10:00:00Z".into(),
+        issuer: Some("Pebble Intermediate CA 1de960".into()),
+        serial: "3b4de1c759333d36".into(),
+        order_url: "https://ca.test/order/1".into(),
+        timings_ms: Timings {
+            total: 1234,
+            order: 40,
+            publish: 12,
+            propagation: 880,
+            validation: 210,
+            finalize: 92,
+        },
+        zones: vec![("example.test".into(), 2)],
+        acme_requests: 14,
+        dns_queries: 11,
+    }
+}
+
+#[test]
+fn issue_summary() {
+    let hook = HookReport {
+        command: "systemctl reload nginx".into(),
+        exit_code: Some(1),
+        ok: false,
+        error: Some("exited with 1".into()),
+    };
+    insta::assert_snapshot!(crate::output::render_issued(
+        &issued("example.test"),
+        Some(&hook)
+    ));
+}
+
+fn outcome(name: &str, outcome: Outcome, detail: &str) -> RenewOutcome {
+    RenewOutcome {
+        name: name.into(),
+        outcome,
+        detail: detail.into(),
+        next_due: None,
+        certificate: None,
+        hook: None,
+        hint: None,
+        code: 0,
+    }
+}
+
+#[test]
+fn renew_summary() {
+    let mut renewed = outcome(
+        "a.example.test",
+        Outcome::Renewed,
+        "due (1/3 of the lifetime left)",
+    );
+    renewed.certificate = Some(issued("a.example.test"));
+    let mut skipped = outcome("b.example.test", Outcome::Skipped, "not due (ARI window)");
+    skipped.next_due = Some("2027-02-01T00:00:00Z".into());
+    let busy = outcome(
+        "c.example.test",
+        Outcome::Skipped,
+        "another run is working on it",
+    );
+    let mut failed = outcome(
+        "www.nosuch.test",
+        Outcome::Failed,
+        "zone lookup for _acme-challenge.www.nosuch.test failed: NXDOMAIN",
+    );
+    failed.hint = Some("check the name's spelling and that its zone is delegated".into());
+    failed.code = 3;
+    let outcomes = [renewed, skipped, busy, failed];
+    let (stdout, stderr) = crate::output::render_renewed(&outcomes, false);
+    insta::assert_snapshot!(format!("--- stdout\n{stdout}--- stderr\n{stderr}"));
+    let (stdout, stderr) = crate::output::render_renewed(&outcomes, true);
+    assert!(stdout.is_empty(), "-q prints only failures: {stdout}");
+    assert!(stderr.contains("www.nosuch.test"));
+}
+
+#[test]
+fn check_report() {
+    let f = |group: &str, check: &str, status: Status, message: &str, hint: Option<&str>| Finding {
+        group: group.into(),
+        check: check.into(),
+        status,
+        message: message.into(),
+        hint: hint.map(String::from),
+        area: Area::Dns,
+    };
+    let r = CheckReport {
+        ok: false,
+        exit_code: 3,
+        names: vec!["*.example.test".into(), "example.test".into()],
+        findings: vec![
+            f(
+                "general",
+                "provider",
+                Status::Pass,
+                "rfc2136 provider `rfc2136` built from the settings",
+                None,
+            ),
+            f(
+                "zone example.test",
+                "nameserver",
+                Status::Pass,
+                "ns1.example.test (127.53.0.2:53) answers authoritatively, SOA serial 7",
+                None,
+            ),
+            f(
+                "zone example.test",
+                "serial",
+                Status::Warn,
+                "the nameservers disagree on the SOA serial",
+                Some("a secondary lags behind the primary"),
+            ),
+            f(
+                "*.example.test, example.test",
+                "propagation",
+                Status::Fail,
+                "ns3.example.test did not serve the probe within 120 s",
+                Some("raise --propagation-timeout"),
+            ),
+        ],
+    };
+    insta::assert_snapshot!(crate::check::render(&r, false));
+}
+
+#[test]
+fn list_table() {
+    let certs = vec![
+        CertSummary {
+            name: "example.test".into(),
+            names: vec!["*.example.test".into(), "example.test".into()],
+            not_after: Some("2027-03-01T10:00:00Z".into()),
+            days_left: Some(89),
+            version: Some(2),
+            provider: "rfc2136".into(),
+            key_type: "ec256".into(),
+            revoked_at: None,
+            last_error: None,
+            error: None,
+        },
+        CertSummary {
+            name: "shop.example.test".into(),
+            names: vec!["shop.example.test".into()],
+            not_after: None,
+            days_left: None,
+            version: None,
+            provider: "cloudflare".into(),
+            key_type: "ec256".into(),
+            revoked_at: None,
+            last_error: Some("CAA forbids issuance for shop.example.test".into()),
+            error: None,
+        },
+    ];
+    insta::assert_snapshot!(crate::admin::render_list(
+        &certs,
+        std::path::Path::new("/var/lib/wildcert")
+    ));
+    insta::assert_snapshot!(
+        "list_empty",
+        crate::admin::render_list(&[], std::path::Path::new("/var/lib/wildcert"))
+    );
+}
