@@ -6,6 +6,7 @@
 mod admin;
 mod args;
 mod check;
+mod json;
 mod output;
 mod renew;
 #[cfg(test)]

@@ -50,8 +50,12 @@ impl Output {
     /// Print the result of an issuance.
     pub fn issued(&self, r: &Issued, hook: Option<&HookReport>) {
         if self.json {
-            let v = json!({ "ok": true, "certificate": r, "hook": hook });
-            println!("{v}");
+            let doc = crate::json::IssueDoc {
+                ok: true,
+                certificate: r.into(),
+                hook: hook.map(Into::into),
+            };
+            print_json(&doc);
             return;
         }
         if self.quiet {
@@ -69,20 +73,7 @@ impl Output {
             .map(|o| o.code.max(1))
             .unwrap_or(0);
         if self.json {
-            let count = |k: Outcome| outcomes.iter().filter(|o| o.outcome == k).count();
-            println!(
-                "{}",
-                json!({
-                    "ok": code == 0,
-                    "summary": {
-                        "issued": count(Outcome::Issued),
-                        "renewed": count(Outcome::Renewed),
-                        "skipped": count(Outcome::Skipped),
-                        "failed": count(Outcome::Failed),
-                    },
-                    "certificates": outcomes,
-                })
-            );
+            print_json(&crate::json::RenewDoc::new(outcomes, code == 0));
             return code;
         }
         let (stdout, stderr) = render_renewed(outcomes, self.quiet);
@@ -156,6 +147,17 @@ impl Output {
                 }
             },
         }
+    }
+}
+
+/// One JSON document on stdout (a serialisation failure becomes an error document).
+fn print_json<T: serde::Serialize>(doc: &T) {
+    match serde_json::to_string(doc) {
+        Ok(s) => println!("{s}"),
+        Err(e) => println!(
+            "{}",
+            json!({ "ok": false, "error": format!("cannot serialise the result: {e}") })
+        ),
     }
 }
 

@@ -178,3 +178,31 @@ fn list_table() {
         crate::admin::render_list(&[], std::path::Path::new("/var/lib/wildcert"))
     );
 }
+
+#[test]
+fn json_documents_keep_their_fields() {
+    let hook = HookReport {
+        command: "true".into(),
+        exit_code: Some(0),
+        ok: true,
+        error: None,
+    };
+    let doc = crate::json::IssueDoc {
+        ok: true,
+        certificate: (&issued("example.test")).into(),
+        hook: Some((&hook).into()),
+    };
+    insta::assert_snapshot!(
+        "issue_json",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    );
+    let mut renewed = outcome("a.example.test", Outcome::Renewed, "due");
+    renewed.certificate = Some(issued("a.example.test"));
+    let mut failed = outcome("b.example.test", Outcome::Failed, "zone not found");
+    failed.hint = Some("check the name".into());
+    let doc = crate::json::RenewDoc::new(&[renewed, failed], false);
+    insta::assert_snapshot!(
+        "renew_json",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    );
+}

@@ -47,9 +47,32 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// One run of the binary: wall time, peak RSS (VmHWM sampled from /proc), stdout.
+/// CPU time (user + sys) of this process's reaped children, from `/proc/self/stat`
+/// (`cutime` + `cstime`): the difference around one run is that run's CPU time.
+fn children_cpu() -> Duration {
+    let ticks_per_s: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0);
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Field 16 (cutime) and 17 (cstime) of proc(5); index 0 here is field 3.
+    let ticks: f64 = [13, 14]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    Duration::from_secs_f64(ticks / ticks_per_s)
+}
+
+/// One run of the binary: wall time, CPU time, peak RSS (VmHWM sampled from /proc), stdout.
 struct Measured {
     wall: Duration,
+    /// User + sys CPU time of the run.
+    cpu: Duration,
     peak_rss_kib: u64,
     stdout: String,
     stderr: String,
@@ -60,6 +83,7 @@ fn measure(mut cmd: Command, limit: Duration) -> Result<Measured, String> {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null());
+    let cpu_before = children_cpu();
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let status_path = format!("/proc/{}/status", child.id());
@@ -98,6 +122,7 @@ fn measure(mut cmd: Command, limit: Duration) -> Result<Measured, String> {
     let wall = start.elapsed();
     Ok(Measured {
         wall,
+        cpu: children_cpu().saturating_sub(cpu_before),
         peak_rss_kib: peak,
         stdout: t_out.join().unwrap_or_default(),
         stderr: t_err.join().unwrap_or_default(),
@@ -206,6 +231,7 @@ fn run(args: &Args) -> Result<(), String> {
 
     // N = 1: one wildcard + apex certificate per run, `runs` times.
     let mut walls = Vec::new();
+    let mut cpu = Duration::ZERO;
     let mut rss = 0;
     let mut requests = 0u64;
     let mut queries = 0u64;
@@ -235,6 +261,7 @@ fn run(args: &Args) -> Result<(), String> {
         requests = v["certificate"]["acme_requests"].as_u64().unwrap_or(0);
         queries = v["certificate"]["dns_queries"].as_u64().unwrap_or(0);
         walls.push(m.wall.as_secs_f64());
+        cpu += m.cpu;
         rss = rss.max(m.peak_rss_kib);
     }
     walls.sort_by(f64::total_cmp);
@@ -249,6 +276,11 @@ fn run(args: &Args) -> Result<(), String> {
         walls[0]
     );
     println!("  peak RSS       {:.1} MB", rss as f64 / 1024.0);
+    println!(
+        "  CPU            {:.1} ms per certificate (user + sys of the client, over {} runs)",
+        cpu.as_secs_f64() * 1000.0 / args.runs.max(1) as f64,
+        args.runs
+    );
     println!(
         "  HTTP requests  {requests} per certificate (directory, nonce, order, 2 authz, 2 challenges, polls, finalize, download)"
     );
@@ -312,6 +344,11 @@ fn run(args: &Args) -> Result<(), String> {
         percentile(&lat, 0.95)
     );
     println!("  peak RSS       {:.1} MB", m.peak_rss_kib as f64 / 1024.0);
+    println!(
+        "  CPU            {:.1} ms per certificate (user + sys of the client: {:.2} s over {issued})",
+        m.cpu.as_secs_f64() * 1000.0 / issued.max(1) as f64,
+        m.cpu.as_secs_f64()
+    );
     println!(
         "  HTTP requests  {:.1} per certificate ({} in all)",
         max_requests as f64 / args.certs as f64,
