@@ -125,6 +125,7 @@ impl Http {
             error: Error::Http {
                 url: url.to_owned(),
                 message: chain(&e),
+                kind: crate::error::TransportKind::of(&e),
             },
         })?;
         let status = resp.status().as_u16();
@@ -155,6 +156,7 @@ impl Http {
                         error: Error::Http {
                             url: url.to_owned(),
                             message: chain(&e),
+                            kind: crate::error::TransportKind::of(&e),
                         },
                     });
                 }
