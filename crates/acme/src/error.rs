@@ -56,7 +56,7 @@ pub enum Error {
         last_status: String,
     },
     /// The authorization does not offer the validation method asked for.
-    #[error("the CA offers no {method} challenge for {identifier} (it offers {})", offered_list(.offered))]
+    #[error("the CA offers no {method} challenge for {identifier} (it offers{})", offered_list(.offered))]
     MethodNotOffered {
         /// The identifier of the authorization (`*.` prefixed for wildcards).
         identifier: String,
@@ -162,7 +162,7 @@ pub enum Error {
 
 fn offered_list(offered: &[String]) -> String {
     if offered.is_empty() {
-        "none".to_owned()
+        " none".to_owned()
     } else {
         format!(": {}", offered.join(", "))
     }
