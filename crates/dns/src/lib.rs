@@ -7,6 +7,8 @@
 //! - [`discovery`]: zone apex (SOA walk), nameservers and their addresses, CNAME delegation.
 //! - [`caa`]: CAA (RFC 8659/8657): the relevant record set and whether a CA may issue.
 //! - [`propagation`]: the [`PropagationChecker`] over every authoritative address.
+//! - [`persist`]: dns-persist-01 records: build the value and zone-file line, judge served
+//!   values, ask every authoritative server.
 //! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
 //! - [`settings`]: [`Secret`], [`SettingDoc`], [`LayeredSettings`] and the parsers shared by
 //!   provider settings.
@@ -18,6 +20,7 @@
 pub mod caa;
 pub mod discovery;
 pub mod name;
+pub mod persist;
 pub mod propagation;
 pub mod provider;
 pub mod query;
@@ -27,6 +30,10 @@ pub mod solver;
 
 pub use caa::{CaaLookup, CaaPolicy, CaaRecord, CaaReport, CaaResolver, CaaSet, CaaVerdict};
 pub use discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
+pub use persist::{
+    PersistMatch, PersistRecord, PersistReport, PersistRequirement, PersistServerReport,
+    PersistServerState, PersistVerdict,
+};
 pub use propagation::{
     Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError,
     PropagationProgress, PropagationReport, ServerState, ServerVerdict,
