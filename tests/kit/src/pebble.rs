@@ -397,6 +397,7 @@ impl Pebble {
         let resp = self
             .http_client()?
             .post(&url)
+            .header("User-Agent", "wildcert-testkit")
             .body(body.to_string())
             .send()
             .await?;
