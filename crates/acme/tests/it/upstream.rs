@@ -657,3 +657,191 @@ async fn unreachable_ca_errors_say_which_part_failed() {
     assert_eq!(kind_of(&err), Some(TransportKind::Dns), "{err}");
     assert!(err.hint().is_some_and(|h| h.contains("resolve")), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_from_the_real_ca_is_read() {
+    let Some(env) = up_env(PebbleOptions {
+        retry_after: Some((1, 2)),
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let account = new_account(&env.client).await;
+    let order = crate::common::authorize(&env, &account, &["retry.example.com"]).await;
+    let key = CertKey::generate(CertKeyType::Ec256).expect("key");
+    // Pebble answers finalize with `processing` and a Retry-After of 2 s, as seconds or as an
+    // HTTP date at random; either way it is read.
+    let finalized = account.finalize(&order, &key).await.expect("finalize");
+    assert_eq!(finalized.status(), OrderStatus::Processing);
+    let after = finalized.retry_after.expect("Retry-After on finalize");
+    assert!(after <= std::time::Duration::from_secs(2), "{after:?}");
+    let valid = account
+        .wait_order_valid(&order.url, deadline())
+        .await
+        .expect("valid");
+    assert_eq!(valid.status(), OrderStatus::Valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preferred_chain_the_ca_lacks_is_reported_with_the_offered_ones() {
+    let Some(env) = up_env(PebbleOptions {
+        alternate_roots: 1,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let account = new_account(&env.client).await;
+    let order = crate::common::authorize(&env, &account, &["chain.example.com"]).await;
+    let key = CertKey::generate(CertKeyType::Ec256).expect("key");
+    let order = account
+        .finalize_and_wait(&order, &key, deadline())
+        .await
+        .expect("valid");
+    let (default_chain, warning) = account
+        .download_certificate_checked(&order, Some("No Such Root X9"))
+        .await
+        .expect("download");
+    let warning = warning.expect("a warning, not a silent fallback");
+    assert_eq!(warning.preferred, "No Such Root X9");
+    assert_eq!(warning.offered.len(), 2, "{warning}");
+    assert_eq!(
+        default_chain.top_issuer_cn().as_deref(),
+        Some(warning.offered[0].as_str())
+    );
+    let text = warning.to_string();
+    assert!(text.contains(&warning.offered[1]), "{text}");
+    // Asking for the alternate by name: chosen, no warning.
+    let (alt, none) = account
+        .download_certificate_checked(&order, Some(&warning.offered[1]))
+        .await
+        .expect("download");
+    assert!(none.is_none());
+    assert_eq!(
+        alt.top_issuer_cn().as_deref(),
+        Some(warning.offered[1].as_str())
+    );
+    let (_, none) = account
+        .download_certificate_checked(&order, None)
+        .await
+        .expect("download");
+    assert!(none.is_none());
+}
+
+/// Both new methods through real DNS: records published into BIND with nsupdate, the
+/// persist record checked on every authoritative server first, Pebble asking a secondary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_bind_account01_and_persist01() {
+    if !require_pebble_upstream() || !wildcert_testkit::require_bind() {
+        return;
+    }
+    let topo = wildcert_testkit::BindTopology::start(wildcert_testkit::BindOptions::default())
+        .expect("bind");
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(topo.prompt_secondary_addr()),
+        flavor: PebbleFlavor::Upstream,
+        caa_identities: vec![ISSUER.into()],
+        ..Default::default()
+    })
+    .expect("pebble");
+    let client = client_for(&pebble).await;
+    let account = new_account(&client).await;
+
+    // dns-account-01 for a wildcard and its apex: two values at the account-label name.
+    let order = account
+        .new_order(
+            &names(&["*.bind.example.test", "bind.example.test"]),
+            &NewOrderOptions::default(),
+        )
+        .await
+        .expect("order");
+    let authzs = account.authorizations(&order).await.expect("authzs");
+    let label = account.dns_account_label();
+    let mut lines = Vec::new();
+    for a in &authzs {
+        let ch = a
+            .require_challenge(ValidationMethod::DnsAccount01)
+            .expect("offered");
+        let rec = account.record_name(a, ValidationMethod::DnsAccount01);
+        assert_eq!(rec, format!("_{label}._acme-challenge.bind.example.test"));
+        lines.push(format!(
+            "{rec}. TXT {}",
+            account.challenge_txt_value(ch).expect("v")
+        ));
+    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    topo.add_records("example.test", &refs).expect("nsupdate");
+    let served = topo
+        .txt_values(
+            topo.prompt_secondary_addr(),
+            &format!("_{label}._acme-challenge.bind.example.test"),
+        )
+        .expect("dig");
+    assert_eq!(served.len(), 2, "{served:?}");
+    for a in &authzs {
+        let ch = a
+            .require_challenge(ValidationMethod::DnsAccount01)
+            .expect("offered");
+        account.respond(ch).await.expect("respond");
+    }
+    for a in &authzs {
+        account
+            .wait_authorization(&a.url, deadline())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", pebble.log()));
+    }
+
+    // dns-persist-01: publish once, check every authoritative server, then order.
+    let base = wildcert_dns::DnsName::parse("vault.example.test").expect("name");
+    let record = PersistRecord::new(ISSUER, account.url(), true, None).expect("record");
+    let line = record.zone_file_line(&base, 60);
+    let rdata = line.split_once(" IN ").expect("IN").1;
+    topo.add_records(
+        "example.test",
+        &[&format!("_validation-persist.vault {rdata}")],
+    )
+    .expect("nsupdate");
+    let disc =
+        wildcert_dns::Discovery::new(topo.secondary_addrs(), std::time::Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    loop {
+        let report = persist::check_name(
+            &disc,
+            &base,
+            &requirement(&account, true),
+            std::time::Duration::from_secs(2),
+        )
+        .await
+        .expect("check");
+        if report.all_match() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{report:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let serial_before = topo
+        .soa_serial(topo.primary_addr(), "example.test")
+        .expect("soa");
+    let (order, results) =
+        persist_order(&account, &["*.vault.example.test", "vault.example.test"]).await;
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}\n{}", pebble.log());
+    }
+    let order = account
+        .wait_order_ready(&order.url, deadline())
+        .await
+        .expect("ready");
+    finalize(&account, &order).await;
+    // Nothing was written to the zone during the persist issuance.
+    assert_eq!(
+        topo.soa_serial(topo.primary_addr(), "example.test")
+            .expect("soa"),
+        serial_before
+    );
+}
