@@ -356,12 +356,14 @@ impl Pebble {
         std::fs::read_to_string(self.proc.log_path()).unwrap_or_default()
     }
 
-    /// A reqwest client that trusts only the listener CA (ring provider installed first).
+    /// A reqwest client that trusts only the listener CA (ring provider installed first); it
+    /// sends a User-Agent, which the upstream Pebble requires on every request.
     pub fn http_client(&self) -> Result<reqwest::Client> {
         install_crypto_provider();
         let cert = reqwest::Certificate::from_pem(self.ca_pem.as_bytes())?;
         Ok(reqwest::Client::builder()
             .tls_certs_only([cert])
+            .user_agent("wildcert-testkit")
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
             .build()?)
@@ -397,7 +399,6 @@ impl Pebble {
         let resp = self
             .http_client()?
             .post(&url)
-            .header("User-Agent", "wildcert-testkit")
             .body(body.to_string())
             .send()
             .await?;
