@@ -311,6 +311,15 @@ mod tests {
     }
 
     #[test]
+    fn documented_label_example() {
+        // docs/validation-methods.md quotes this one (computed independently with Python).
+        assert_eq!(
+            dns_account_label("https://acme-v02.api.letsencrypt.org/acme/acct/123456"),
+            "bnxkrtp5hx67nw4s"
+        );
+    }
+
+    #[test]
     fn record_names_per_method() {
         assert_eq!(
             ValidationMethod::Dns01.record_name("example.org", "u"),
