@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::discovery::{AuthServer, Discovery, DiscoveryError};
 use crate::name::{DnsName, NameError};
 use crate::query::{self, rcode_name};
+use crate::record::ChallengeRecord;
 
 /// The label dns-persist-01 records live under.
 pub const PERSIST_LABEL: &str = "_validation-persist";
@@ -114,6 +115,16 @@ impl PersistRecord {
     pub fn zone_file_line(&self, base: &DnsName, ttl: u32) -> String {
         let name = format!("{PERSIST_LABEL}.{}.", base.as_str());
         format!("{name} {ttl} IN TXT {}", quote_txt(&self.value()))
+    }
+
+    /// The record as a [`ChallengeRecord`] at `_validation-persist.<base>`, to publish (or
+    /// remove exactly) through a [`crate::DnsProvider`] and wait for with the propagation
+    /// checker, like a dns-01 record (CNAME delegation included).
+    pub fn challenge_record(&self, base: &DnsName) -> Result<ChallengeRecord, NameError> {
+        Ok(ChallengeRecord {
+            fqdn: record_name(base)?,
+            value: self.value(),
+        })
     }
 
     /// Parse a served value by the CA's rules (any issuer); the error says why it is
@@ -500,6 +511,13 @@ impl PersistReport {
             .min()
     }
 
+    /// The earliest matching `persistUntil` when it falls before `now + within_secs`
+    /// (e.g. 30 days: time to renew the record), `None` otherwise.
+    pub fn persist_until_within(&self, now: i64, within_secs: i64) -> Option<i64> {
+        self.earliest_persist_until()
+            .filter(|&t| t <= now.saturating_add(within_secs))
+    }
+
     /// The servers that do not serve a matching record (skipped ones excluded).
     pub fn failing(&self) -> Vec<&PersistServerReport> {
         self.servers
@@ -640,6 +658,54 @@ mod tests {
         )
         .expect("ok");
         assert_eq!(long.zone_file_line(&base, 60).matches("\" \"").count(), 1);
+    }
+
+    #[test]
+    fn report_helpers() {
+        let base = DnsName::parse("example.org").expect("name");
+        let r = PersistRecord::new("ca.example", ACCT, false, Some(1_800_000_100)).expect("ok");
+        let cr = r.challenge_record(&base).expect("record");
+        assert_eq!(cr.fqdn.as_str(), "_validation-persist.example.org");
+        assert_eq!(cr.value, r.value());
+        let server = |port: u16, values: Vec<String>| PersistServerReport {
+            server: AuthServer {
+                name: None,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            },
+            state: PersistServerState::Answered(evaluate(&values, &req(false))),
+        };
+        let report = PersistReport {
+            name: cr.fqdn.clone(),
+            servers: vec![
+                server(1, vec![r.value()]),
+                server(2, vec![r.value()]),
+                PersistServerReport {
+                    server: AuthServer {
+                        name: None,
+                        addr: "[2001:db8::1]:53".parse().expect("addr"),
+                    },
+                    state: PersistServerState::Skipped {
+                        reason: "no IPv6 route".into(),
+                    },
+                },
+            ],
+        };
+        assert!(report.all_match());
+        assert_eq!(report.persist_until_within(1_800_000_000, 99), None);
+        assert_eq!(
+            report.persist_until_within(1_800_000_000, 100),
+            Some(1_800_000_100)
+        );
+        let mut lacking = report.clone();
+        lacking.servers[1] = server(2, vec![]);
+        assert!(!lacking.all_match());
+        assert_eq!(lacking.failing().len(), 1);
+        assert_eq!(lacking.failing()[0].server.addr.port(), 2);
+        let only_skipped = PersistReport {
+            name: cr.fqdn,
+            servers: vec![report.servers[2].clone()],
+        };
+        assert!(!only_skipped.all_match(), "nothing checked is no match");
     }
 
     #[test]
