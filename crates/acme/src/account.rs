@@ -50,6 +50,35 @@ impl fmt::Debug for Account {
     }
 }
 
+/// A newAccount refusal that is about the binding we sent becomes [`Error::EabRejected`]:
+/// `unauthorized` (unknown key id, wrong HMAC: RFC 8555 §7.3.4 steps 3–4),
+/// `externalAccountRequired` (binding sent but not accepted), or `malformed` naming the
+/// binding.
+fn eab_rejection(e: Error, key_id: &str) -> Error {
+    use crate::error::ProblemType as P;
+    let Error::Problem(problem) = e else {
+        return e;
+    };
+    let about_binding = match problem.problem_type {
+        P::Unauthorized | P::ExternalAccountRequired => true,
+        P::Malformed => problem.detail.as_deref().is_some_and(|d| {
+            let d = d.to_ascii_lowercase();
+            ["external account", "binding", "eab", "mac", "kid"]
+                .iter()
+                .any(|w| d.contains(w))
+        }),
+        _ => false,
+    };
+    if about_binding {
+        Error::EabRejected {
+            key_id: key_id.to_owned(),
+            problem,
+        }
+    } else {
+        Error::Problem(problem)
+    }
+}
+
 /// Turn bare e-mail addresses into `mailto:` URLs.
 fn contact_urls(contact: &[String]) -> Vec<String> {
     contact
@@ -106,7 +135,11 @@ impl AcmeClient {
                 repeat,
                 JSON_LIMIT,
             )
-            .await?;
+            .await
+            .map_err(|e| match &req.eab {
+                Some(eab) => eab_rejection(e, eab.kid()),
+                None => e,
+            })?;
         let account_url = resp.location()?;
         if resp.status == 201 {
             info!(account = %account_url, "created ACME account");

@@ -55,11 +55,23 @@ pub enum Error {
         /// The last status seen.
         last_status: String,
     },
-    /// The authorization offers no `dns-01` challenge (RFC 8555 §8.4).
-    #[error("the CA offers no dns-01 challenge for {identifier}")]
-    NoDns01Challenge {
-        /// The identifier of the authorization.
+    /// The authorization does not offer the validation method asked for.
+    #[error("the CA offers no {method} challenge for {identifier} (it offers{})", offered_list(.offered))]
+    MethodNotOffered {
+        /// The identifier of the authorization (`*.` prefixed for wildcards).
         identifier: String,
+        /// The method(s) asked for (`dns-01`, or `dns-01 or dns-account-01`).
+        method: String,
+        /// The challenge types the CA offers for it, as it names them.
+        offered: Vec<String>,
+    },
+    /// The CA refused the external account binding: unknown key id or wrong HMAC key.
+    #[error("the CA rejected the external account binding for key id {key_id}: {problem}")]
+    EabRejected {
+        /// The EAB key id sent (not secret; the HMAC key never appears).
+        key_id: String,
+        /// The CA's problem document.
+        problem: Box<Problem>,
     },
     /// The CA stopped answering: several requests in a row got no answer (timeout,
     /// connection refused), so this run sends it nothing more.
@@ -73,12 +85,14 @@ pub enum Error {
         requests: u32,
     },
     /// The request could not be sent or the response not read (connection, TLS, timeout).
-    #[error("HTTP request to {url} failed: {message}")]
+    #[error("HTTP request to {url} failed ({kind}): {message}")]
     Http {
         /// The URL requested.
         url: String,
         /// What went wrong (source chain flattened into one line).
         message: String,
+        /// Which part failed: the CA host's DNS name, the connection, TLS, a timeout.
+        kind: TransportKind,
     },
     /// The server answered with an error status and a body that is not a problem document.
     #[error("{url} answered HTTP {status} ({content_type}): {snippet}")]
@@ -157,6 +171,81 @@ pub enum Error {
     InvalidArgument(String),
 }
 
+fn offered_list(offered: &[String]) -> String {
+    if offered.is_empty() {
+        " none".to_owned()
+    } else {
+        format!(": {}", offered.join(", "))
+    }
+}
+
+/// Why a request to the CA did not get through (the kind of an [`Error::Http`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// The CA's host name did not resolve.
+    Dns,
+    /// No TCP connection (refused, unreachable, reset while connecting).
+    Connect,
+    /// The TLS handshake failed (untrusted or mismatched certificate, protocol error).
+    Tls,
+    /// No answer in time.
+    Timeout,
+    /// The connection broke later (while reading the answer) or anything else.
+    Other,
+}
+
+impl TransportKind {
+    /// A short name for messages (`dns`, `connect`, `tls`, `timeout`, `transport`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Dns => "dns",
+            TransportKind::Connect => "connect",
+            TransportKind::Tls => "tls",
+            TransportKind::Timeout => "timeout",
+            TransportKind::Other => "transport",
+        }
+    }
+
+    /// Classify a reqwest error by walking its source chain.
+    pub(crate) fn of(e: &reqwest::Error) -> Self {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        let mut text = String::new();
+        while let Some(err) = src {
+            if err.downcast_ref::<rustls::Error>().is_some() {
+                return TransportKind::Tls;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && io
+                    .get_ref()
+                    .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return TransportKind::Tls;
+            }
+            text.push_str(&err.to_string().to_ascii_lowercase());
+            text.push(' ');
+            src = err.source();
+        }
+        if e.is_timeout() {
+            TransportKind::Timeout
+        } else if text.contains("dns error") || text.contains("failed to lookup address") {
+            TransportKind::Dns
+        } else if text.contains("certificate") || text.contains("handshake") {
+            TransportKind::Tls
+        } else if e.is_connect() {
+            TransportKind::Connect
+        } else {
+            TransportKind::Other
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 fn fmt_opt_problem(p: &Option<Box<Problem>>) -> String {
     match p {
         Some(p) => format!(": {p}"),
@@ -189,6 +278,36 @@ impl Error {
     /// The server's `Retry-After` for rate limits and similar errors.
     pub fn retry_after(&self) -> Option<Duration> {
         self.problem().and_then(|p| p.retry_after)
+    }
+
+    /// A one-line hint fitting the cause, for the kinds this crate can tell apart (a
+    /// rejected EAB key id or HMAC key, a method the CA does not offer, an unreachable CA by
+    /// DNS, connection, TLS or timeout); `None` otherwise (the caller's generic hint).
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::EabRejected { .. } => {
+                "the CA did not accept the EAB key id or HMAC key: copy both again from the CA's dashboard (the HMAC key is base64url, as shown there) and check --server is that CA's directory"
+            }
+            Error::MethodNotOffered { .. } => {
+                "choose a method the CA offers (the error lists them) with --challenge or `challenge = \"…\"`; dns-01 is the common one"
+            }
+            Error::Http { kind, .. } => match kind {
+                TransportKind::Dns => {
+                    "the CA's host name does not resolve from here: check the --server URL for typos and this host's DNS resolver (/etc/resolv.conf)"
+                }
+                TransportKind::Connect => {
+                    "could not connect to the CA: check the --server URL and port, and that a firewall or proxy lets HTTPS out"
+                }
+                TransportKind::Tls => {
+                    "TLS with the CA failed: if it uses a private CA, pass its root with --ca-bundle; otherwise check the system clock and for a TLS-intercepting proxy"
+                }
+                TransportKind::Timeout => {
+                    "the CA did not answer in time: check connectivity to it, then try again later"
+                }
+                TransportKind::Other => return None,
+            },
+            _ => return None,
+        })
     }
 }
 

@@ -197,6 +197,7 @@ impl Http {
             error: Error::Http {
                 url: url.to_owned(),
                 message: chain(&e),
+                kind: crate::error::TransportKind::of(&e),
             },
         })?;
         let status = resp.status().as_u16();
@@ -229,6 +230,7 @@ impl Http {
                         error: Error::Http {
                             url: url.to_owned(),
                             message: chain(&e),
+                            kind: crate::error::TransportKind::of(&e),
                         },
                     });
                 }

@@ -52,6 +52,7 @@ mod error;
 mod http;
 mod jws;
 mod key;
+mod method;
 mod nonce;
 mod order;
 mod revoke;
@@ -65,9 +66,12 @@ pub use client::{AcmeClient, ClientConfig};
 pub use csr::csr_der;
 pub use directory::{Directory, DirectoryMeta};
 pub use eab::Eab;
-pub use error::{Error, Problem, ProblemType, Result, Subproblem};
+pub use error::{Error, Problem, ProblemType, Result, Subproblem, TransportKind};
 pub use key::{AccountKey, AccountKeyType, JwsAlgorithm, MacAlgorithm};
-pub use order::{Authorization, NewOrderOptions, Order};
+pub use method::{
+    ACME_CHALLENGE_LABEL, PERSIST_LABEL, PersistChallenge, ValidationMethod, dns_account_label,
+};
+pub use order::{Authorization, AuthzDeactivation, ChainWarning, NewOrderOptions, Order};
 pub use revoke::{RevocationReason, RevokeWith};
 pub use types::{
     AccountState, AccountStatus, AuthorizationState, AuthorizationStatus, Challenge,

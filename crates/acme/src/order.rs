@@ -64,6 +64,13 @@ impl Order {
             .collect()
     }
 
+    /// The profile the CA applies to this order, as it reports it (draft-ietf-acme-profiles):
+    /// the one asked for, or the CA's choice when none was asked for. `None` when the CA
+    /// reports none (no profile support).
+    pub fn profile(&self) -> Option<&str> {
+        self.state.profile.as_deref().filter(|p| !p.is_empty())
+    }
+
     fn from_response(url: String, resp: &Response) -> Result<Self> {
         Ok(Order {
             url,
@@ -119,11 +126,10 @@ impl Authorization {
         self.state.challenges.iter().find(|c| &c.kind == kind)
     }
 
-    /// The `dns-01` challenge or a typed error naming the identifier.
+    /// The `dns-01` challenge, or [`Error::MethodNotOffered`] naming the identifier and the
+    /// methods the CA offers.
     pub fn require_dns01(&self) -> Result<&Challenge> {
-        self.dns01().ok_or_else(|| Error::NoDns01Challenge {
-            identifier: self.name(),
-        })
+        self.require_challenge(crate::method::ValidationMethod::Dns01)
     }
 
     /// Where the dns-01 TXT record goes: `_acme-challenge.<identifier>` (§8.4).
@@ -145,6 +151,51 @@ impl Authorization {
             status: self.status(),
             problem: problem.map(Box::new),
         }
+    }
+}
+
+/// What became of one authorization of a failed order (see
+/// [`Account::deactivate_pending_authorizations`]).
+#[derive(Debug)]
+pub struct AuthzDeactivation {
+    /// The authorization URL.
+    pub url: String,
+    /// The name it is for (`*.` prefixed for wildcards), when it could be fetched.
+    pub name: Option<String>,
+    /// Its status before: only `pending` ones are deactivated.
+    pub before: Option<AuthorizationStatus>,
+    /// Its status after (`deactivated`, or `before` when left alone), or why it could not be
+    /// fetched or deactivated.
+    pub after: Result<AuthorizationStatus>,
+}
+
+impl AuthzDeactivation {
+    /// True when this call deactivated it.
+    pub fn deactivated(&self) -> bool {
+        self.before == Some(AuthorizationStatus::Pending)
+            && matches!(self.after, Ok(AuthorizationStatus::Deactivated))
+    }
+}
+
+/// A preferred chain the CA does not offer: the default chain was kept. Log it; nothing
+/// else changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainWarning {
+    /// The issuer common name asked for.
+    pub preferred: String,
+    /// The topmost issuer CN of each chain the CA offered, default first.
+    pub offered: Vec<String>,
+}
+
+impl std::fmt::Display for ChainWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let offered: Vec<String> = self.offered.iter().map(|s| format!("{s:?}")).collect();
+        write!(
+            f,
+            "preferred chain {:?} is not offered by the CA (it offers {}); using the default chain",
+            self.preferred,
+            offered.join(", ")
+        )
     }
 }
 
@@ -265,6 +316,7 @@ impl Account {
             let (i, res) = joined.map_err(|e| Error::Http {
                 url: order.url.clone(),
                 message: format!("authorization fetch task failed: {e}"),
+                kind: crate::error::TransportKind::Other,
             })?;
             if let Some(slot) = out.get_mut(i) {
                 *slot = Some(res?);
@@ -345,6 +397,49 @@ impl Account {
             state: resp.json()?,
             retry_after: resp.retry_after(),
         })
+    }
+
+    /// After a failed or abandoned order: deactivate each of its authorizations that is
+    /// still `pending` (RFC 8555 §7.5.2), so none is left waiting for a response; valid and
+    /// invalid ones are left as they are. One entry per authorization, in the order's order;
+    /// a failure on one does not stop the others.
+    pub async fn deactivate_pending_authorizations(&self, order: &Order) -> Vec<AuthzDeactivation> {
+        let mut out = Vec::with_capacity(order.state.authorizations.len());
+        for url in &order.state.authorizations {
+            let current = match self.authorization(url).await {
+                Ok(a) => a,
+                Err(e) => {
+                    out.push(AuthzDeactivation {
+                        url: url.clone(),
+                        name: None,
+                        before: None,
+                        after: Err(e),
+                    });
+                    continue;
+                }
+            };
+            let before = current.status();
+            let after = if before == AuthorizationStatus::Pending {
+                self.deactivate_authorization(url).await.map(|a| a.status())
+            } else {
+                Ok(before)
+            };
+            match &after {
+                Ok(s) => {
+                    debug!(authz = %url, name = %current.name(), %before, after = %s, "authorization after failed order")
+                }
+                Err(e) => {
+                    debug!(authz = %url, name = %current.name(), error = %e, "could not deactivate authorization")
+                }
+            }
+            out.push(AuthzDeactivation {
+                url: url.clone(),
+                name: Some(current.name()),
+                before: Some(before),
+                after,
+            });
+        }
+        out
     }
 
     async fn wait_order(
@@ -507,6 +602,41 @@ impl Account {
         let chains = self.certificate_chains(order).await?;
         select_chain(chains, Some(preferred))
             .ok_or_else(|| Error::Certificate("the server returned no certificate".into()))
+    }
+
+    /// Like [`Account::download_certificate`], but says when `preferred_chain` is not
+    /// offered: the default chain comes with a [`ChainWarning`] listing the chains the CA
+    /// offered (their topmost issuer CNs), for the caller to log.
+    pub async fn download_certificate_checked(
+        &self,
+        order: &Order,
+        preferred_chain: Option<&str>,
+    ) -> Result<(CertificateChain, Option<ChainWarning>)> {
+        let Some(preferred) = preferred_chain else {
+            return Ok((
+                self.fetch_chain(self.certificate_url(order)?).await?.0,
+                None,
+            ));
+        };
+        let chains = self.certificate_chains(order).await?;
+        let offered: Vec<String> = chains
+            .iter()
+            .map(|c| c.top_issuer_cn().unwrap_or_else(|| "(no issuer CN)".into()))
+            .collect();
+        let matched = chains.iter().any(|c| {
+            c.top_issuer_cn().as_deref() == Some(preferred)
+                || c.issuer_cns().iter().any(|cn| cn == preferred)
+        });
+        let chain = select_chain(chains, Some(preferred))
+            .ok_or_else(|| Error::Certificate("the server returned no certificate".into()))?;
+        let warning = (!matched).then(|| ChainWarning {
+            preferred: preferred.to_owned(),
+            offered,
+        });
+        if let Some(w) = &warning {
+            tracing::warn!(order = %order.url, "{w}");
+        }
+        Ok((chain, warning))
     }
 
     fn certificate_url<'a>(&self, order: &'a Order) -> Result<&'a str> {

@@ -124,7 +124,13 @@ pub enum ChallengeType {
     Http01,
     /// `tls-alpn-01` (RFC 8737).
     TlsAlpn01,
-    /// Anything else, verbatim (e.g. `dns-persist-01`).
+    /// `dns-account-01` (draft-ietf-acme-dns-account-label): TXT at
+    /// `_<account label>._acme-challenge.<name>`, value as for dns-01.
+    DnsAccount01,
+    /// `dns-persist-01` (draft-ietf-acme-dns-persist): a standing TXT at
+    /// `_validation-persist.<name>` naming the CA and the account.
+    DnsPersist01,
+    /// Anything else, verbatim.
     Other(String),
 }
 
@@ -135,6 +141,8 @@ impl ChallengeType {
             Self::Dns01 => "dns-01",
             Self::Http01 => "http-01",
             Self::TlsAlpn01 => "tls-alpn-01",
+            Self::DnsAccount01 => "dns-account-01",
+            Self::DnsPersist01 => "dns-persist-01",
             Self::Other(s) => s,
         }
     }
@@ -147,6 +155,8 @@ impl<'de> Deserialize<'de> for ChallengeType {
             "dns-01" => Self::Dns01,
             "http-01" => Self::Http01,
             "tls-alpn-01" => Self::TlsAlpn01,
+            "dns-account-01" => Self::DnsAccount01,
+            "dns-persist-01" => Self::DnsPersist01,
             _ => Self::Other(s),
         })
     }
@@ -175,9 +185,16 @@ pub struct Challenge {
     pub url: String,
     /// Status.
     pub status: ChallengeStatus,
-    /// The token (for dns-01/http-01).
+    /// The token (dns-01, dns-account-01, http-01; dns-persist-01 has none).
     #[serde(default)]
     pub token: Option<String>,
+    /// dns-persist-01: the account URL the CA expects in the record's `accounturi`.
+    #[serde(default)]
+    pub accounturi: Option<String>,
+    /// dns-persist-01: the CA's issuer domain names (its CAA identities); the record must
+    /// name one of them.
+    #[serde(default, rename = "issuer-domain-names")]
+    pub issuer_domain_names: Vec<String>,
     /// When it was validated (RFC 3339).
     #[serde(default)]
     pub validated: Option<String>,
@@ -265,15 +282,24 @@ mod tests {
             r#"{"status":"pending","identifier":{"type":"dns","value":"example.org"},
                 "wildcard":true,"challenges":[
                   {"type":"dns-01","url":"https://x/c/1","status":"pending","token":"tok"},
-                  {"type":"dns-persist-01","url":"https://x/c/2","status":"pending"}]}"#,
+                  {"type":"dns-persist-01","url":"https://x/c/2","status":"pending",
+                   "accounturi":"https://x/acct/1","issuer-domain-names":["ca.example"]},
+                  {"type":"dns-account-01","url":"https://x/c/3","status":"pending","token":"t2"},
+                  {"type":"dns-02","url":"https://x/c/4","status":"pending"}]}"#,
         )
         .expect("parses");
         assert!(a.wildcard);
         assert_eq!(a.challenges[0].kind, ChallengeType::Dns01);
+        assert_eq!(a.challenges[1].kind, ChallengeType::DnsPersist01);
+        assert_eq!(a.challenges[1].token, None);
         assert_eq!(
-            a.challenges[1].kind,
-            ChallengeType::Other("dns-persist-01".into())
+            a.challenges[1].accounturi.as_deref(),
+            Some("https://x/acct/1")
         );
+        assert_eq!(a.challenges[1].issuer_domain_names, ["ca.example"]);
+        assert_eq!(a.challenges[2].kind, ChallengeType::DnsAccount01);
+        assert_eq!(a.challenges[3].kind, ChallengeType::Other("dns-02".into()));
+        assert_eq!(a.challenges[3].kind.as_str(), "dns-02");
         assert_eq!(a.status, AuthorizationStatus::Pending);
     }
 }

@@ -10,6 +10,8 @@
 //! - [`diagnose`]: the probes `wildcert check` reports on (SOA per server, NS sets, the
 //!   resolvers' view).
 //! - [`propagation`]: the [`PropagationChecker`] over every authoritative address.
+//! - [`persist`]: dns-persist-01 records: build the value and zone-file line, judge served
+//!   values, ask every authoritative server.
 //! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
 //! - [`settings`]: [`Secret`], [`SettingDoc`], [`LayeredSettings`] and the parsers shared by
 //!   provider settings.
@@ -22,6 +24,7 @@ pub mod caa;
 pub mod diagnose;
 pub mod discovery;
 pub mod name;
+pub mod persist;
 pub mod propagation;
 pub mod provider;
 pub mod query;
@@ -31,6 +34,10 @@ pub mod solver;
 
 pub use caa::{CaaLookup, CaaPolicy, CaaRecord, CaaReport, CaaResolver, CaaSet, CaaVerdict};
 pub use discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
+pub use persist::{
+    PersistMatch, PersistRecord, PersistReport, PersistRequirement, PersistServerReport,
+    PersistServerState, PersistVerdict,
+};
 pub use propagation::{
     Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError,
     PropagationProgress, PropagationReport, ServerState, ServerVerdict,

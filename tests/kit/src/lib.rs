@@ -44,7 +44,10 @@ pub use challtestsrv::ChallTestSrv;
 pub use cloudflare::{
     CloudflareFake, CloudflareFakeOptions, FakeDnsBackend, FakeRecord, FakeRequest, FakeToken,
 };
-pub use pebble::{Pebble, PebbleOptions};
+pub use pebble::{
+    Pebble, PebbleFlavor, PebbleOptions, PebbleProfile, UPSTREAM_PEBBLE_ENV,
+    require_pebble_upstream, upstream_pebble_path,
+};
 pub use proxy::{FaultProxy, ProxyMode};
 pub use util::{
     KitError, find_tool, free_port, free_tcp_port, install_crypto_provider, is_ci, is_root,

@@ -1,4 +1,10 @@
 //! Pebble, Let's Encrypt's test ACME CA, on free 127.0.0.1 ports.
+//!
+//! Two builds: Debian's `pebble` package (2.4.0, in PATH) and the newest upstream Pebble
+//! (ARI `renewalInfo`, profiles, `Retry-After`, dns-account-01, dns-persist-01) that
+//! `tests/setup.sh` installs at `target/pebble-upstream/bin/pebble`. Pick one with
+//! [`PebbleOptions::flavor`]; [`require_pebble_upstream`] skips (or fails under `CI=true`)
+//! when the upstream build is missing.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -11,9 +17,67 @@ use rcgen::{
 use tempfile::TempDir;
 
 use crate::util::{
-    ChildProc, KitError, Result, free_tcp_port, install_crypto_provider, retry_port_clash,
-    tcp_open, temp_dir, tool, wait_until,
+    ChildProc, KitError, Result, free_tcp_port, install_crypto_provider, is_ci, require,
+    retry_port_clash, tcp_open, temp_dir, tool, wait_until,
 };
+
+/// Which Pebble build to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PebbleFlavor {
+    /// Debian's `pebble` package (2.4.0) found in PATH: no ARI, no profiles, no Retry-After,
+    /// no dns-account-01 or dns-persist-01.
+    #[default]
+    Debian,
+    /// The newest upstream Pebble built by `tests/setup.sh` (see [`upstream_pebble_path`]).
+    Upstream,
+}
+
+/// Environment variable naming an upstream Pebble binary (overrides the fixed place).
+pub const UPSTREAM_PEBBLE_ENV: &str = "WILDCERT_PEBBLE_UPSTREAM";
+
+/// Where the upstream Pebble binary is: `$WILDCERT_PEBBLE_UPSTREAM`, else
+/// `<workspace>/target/pebble-upstream/bin/pebble` (where `tests/setup.sh` installs it), else
+/// `$CARGO_TARGET_DIR/pebble-upstream/bin/pebble`. `None` when none of them exists.
+pub fn upstream_pebble_path() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os(UPSTREAM_PEBBLE_ENV) {
+        candidates.push(PathBuf::from(p));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    candidates.push(workspace.join("target/pebble-upstream/bin/pebble"));
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(t).join("pebble-upstream/bin/pebble"));
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// True when the upstream Pebble and `pebble-challtestsrv` are available; otherwise prints a
+/// skip message and returns false, or panics when `CI=true`.
+pub fn require_pebble_upstream() -> bool {
+    if !require("pebble-challtestsrv") {
+        return false;
+    }
+    if upstream_pebble_path().is_some() {
+        return true;
+    }
+    let what = "the upstream Pebble is not built (run `bash tests/setup.sh`)";
+    if is_ci() {
+        panic!("{what}, and CI=true: this test may not be skipped");
+    }
+    eprintln!("SKIPPED: {what} (set CI=true to make this a failure)");
+    false
+}
+
+/// A certificate profile for the upstream Pebble (draft-ietf-acme-profiles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PebbleProfile {
+    /// The profile name as the directory lists it.
+    pub name: String,
+    /// Its description (the directory's value).
+    pub description: String,
+    /// Certificate validity in seconds.
+    pub validity_secs: u64,
+}
 
 /// Options for [`Pebble::start`]; `Default` gives a deterministic CA (no nonce rejection,
 /// no authz reuse, no validation sleeps).
@@ -39,6 +103,27 @@ pub struct PebbleOptions {
     pub always_valid: bool,
     /// More environment variables for the pebble process.
     pub extra_env: Vec<(String, String)>,
+    /// Which build to start (Debian's by default).
+    pub flavor: PebbleFlavor,
+    /// Upstream only: certificate profiles; empty keeps Pebble's single `default` profile.
+    /// Without a `profile` in newOrder, upstream Pebble picks one at random.
+    pub profiles: Vec<PebbleProfile>,
+    /// Upstream only: `Retry-After` seconds on pending authorizations and processing orders
+    /// (`retryAfter.authz`, `retryAfter.order`); `None` sends none.
+    pub retry_after: Option<(u32, u32)>,
+    /// Upstream only: the CA's CAA identities (directory `caaIdentities`, dns-persist-01
+    /// `issuer-domain-names`); empty keeps Pebble's `pebble.letsencrypt.org`.
+    pub caa_identities: Vec<String>,
+}
+
+impl PebbleOptions {
+    /// Default options for the newest upstream Pebble.
+    pub fn upstream() -> Self {
+        PebbleOptions {
+            flavor: PebbleFlavor::Upstream,
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for PebbleOptions {
@@ -54,6 +139,10 @@ impl Default for PebbleOptions {
             chain_length: None,
             always_valid: false,
             extra_env: Vec::new(),
+            flavor: PebbleFlavor::Debian,
+            profiles: Vec::new(),
+            retry_after: None,
+            caa_identities: Vec::new(),
         }
     }
 }
@@ -61,6 +150,7 @@ impl Default for PebbleOptions {
 /// A running Pebble; killed and its temp dir removed on drop.
 pub struct Pebble {
     proc: ChildProc,
+    flavor: PebbleFlavor,
     listen: SocketAddr,
     management: SocketAddr,
     ca_pem: String,
@@ -95,13 +185,19 @@ fn make_tls() -> Result<(String, String, String)> {
 }
 
 impl Pebble {
-    /// Starts `/usr/bin/pebble` (found in PATH) and waits (at most 15 s) until it serves its directory.
+    /// Starts Pebble (Debian's from PATH, or the upstream build per [`PebbleOptions::flavor`])
+    /// and waits (at most 15 s) until it serves its directory.
     pub fn start(opts: PebbleOptions) -> Result<Pebble> {
         retry_port_clash(|| Self::start_once(&opts))
     }
 
     fn start_once(opts: &PebbleOptions) -> Result<Pebble> {
-        let bin = tool("pebble")?;
+        let bin = match opts.flavor {
+            PebbleFlavor::Debian => tool("pebble")?,
+            PebbleFlavor::Upstream => upstream_pebble_path().ok_or_else(|| {
+                KitError("the upstream Pebble is not built (run `bash tests/setup.sh`)".into())
+            })?,
+        };
         let dir = temp_dir("pebble")?;
         let (ca_pem, cert_pem, key_pem) = make_tls()?;
         let ca_path = dir.path().join("listener-ca.pem");
@@ -118,7 +214,7 @@ impl Pebble {
             .iter()
             .map(|(kid, key)| (kid.clone(), serde_json::Value::String(key.clone())))
             .collect();
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "pebble": {
                 "listenAddress": listen.to_string(),
                 "managementListenAddress": management.to_string(),
@@ -131,6 +227,31 @@ impl Pebble {
                 "externalAccountMACKeys": mac_keys,
             }
         });
+        if opts.flavor == PebbleFlavor::Upstream {
+            let p = &mut config["pebble"];
+            if !opts.profiles.is_empty() {
+                let profiles: serde_json::Map<String, serde_json::Value> = opts
+                    .profiles
+                    .iter()
+                    .map(|pr| {
+                        (
+                            pr.name.clone(),
+                            serde_json::json!({
+                                "description": pr.description,
+                                "validityPeriod": pr.validity_secs,
+                            }),
+                        )
+                    })
+                    .collect();
+                p["profiles"] = serde_json::Value::Object(profiles);
+            }
+            if let Some((authz, order)) = opts.retry_after {
+                p["retryAfter"] = serde_json::json!({ "authz": authz, "order": order });
+            }
+            if !opts.caa_identities.is_empty() {
+                p["caaIdentities"] = serde_json::json!(opts.caa_identities);
+            }
+        }
         let config_path = dir.path().join("pebble-config.json");
         std::fs::write(
             &config_path,
@@ -186,6 +307,7 @@ impl Pebble {
         }
         Ok(Pebble {
             proc,
+            flavor: opts.flavor,
             listen,
             management,
             ca_pem,
@@ -197,6 +319,11 @@ impl Pebble {
     /// The ACME directory URL, `https://127.0.0.1:PORT/dir`.
     pub fn directory_url(&self) -> String {
         format!("https://{}/dir", self.listen)
+    }
+
+    /// Which build runs.
+    pub fn flavor(&self) -> PebbleFlavor {
+        self.flavor
     }
 
     /// The ACME listener address.
@@ -229,12 +356,14 @@ impl Pebble {
         std::fs::read_to_string(self.proc.log_path()).unwrap_or_default()
     }
 
-    /// A reqwest client that trusts only the listener CA (ring provider installed first).
+    /// A reqwest client that trusts only the listener CA (ring provider installed first); it
+    /// sends a User-Agent, which the upstream Pebble requires on every request.
     pub fn http_client(&self) -> Result<reqwest::Client> {
         install_crypto_provider();
         let cert = reqwest::Certificate::from_pem(self.ca_pem.as_bytes())?;
         Ok(reqwest::Client::builder()
             .tls_certs_only([cert])
+            .user_agent("wildcert-testkit")
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
             .build()?)
@@ -260,5 +389,24 @@ impl Pebble {
     pub async fn intermediate_pem(&self, index: usize) -> Result<String> {
         self.management_get(&format!("/intermediates/{index}"))
             .await
+    }
+
+    /// Upstream only: make `renewalInfo` for `cert_pem` answer `ari_json` verbatim from now on
+    /// (`POST /set-renewal-info/` on the management port): the CA moves the ARI window.
+    pub async fn set_renewal_info(&self, cert_pem: &str, ari_json: &str) -> Result<()> {
+        let url = format!("{}/set-renewal-info/", self.management_url());
+        let body = serde_json::json!({ "Certificate": cert_pem, "ARIResponse": ari_json });
+        let resp = self
+            .http_client()?
+            .post(&url)
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(KitError(format!("POST {url}: {status}: {text}")));
+        }
+        Ok(())
     }
 }

@@ -323,3 +323,55 @@ fn bind_update_policy_rndc_and_stop() {
     );
     assert!(topo.stop_secondary(topo.primary_addr()).is_err());
 }
+
+#[tokio::test]
+async fn upstream_pebble_starts_with_its_options() {
+    if !wildcert_testkit::require_pebble_upstream() {
+        return;
+    }
+    let path = wildcert_testkit::upstream_pebble_path().expect("found");
+    assert!(
+        path.ends_with("pebble-upstream/bin/pebble")
+            || std::env::var_os(wildcert_testkit::UPSTREAM_PEBBLE_ENV).is_some()
+    );
+    let pebble = Pebble::start(PebbleOptions {
+        profiles: vec![wildcert_testkit::PebbleProfile {
+            name: "sixdays".into(),
+            description: "short".into(),
+            validity_secs: 6 * 86_400,
+        }],
+        retry_after: Some((1, 1)),
+        caa_identities: vec!["ca.kit.test".into()],
+        ..PebbleOptions::upstream()
+    })
+    .expect("start upstream pebble");
+    assert_eq!(pebble.flavor(), wildcert_testkit::PebbleFlavor::Upstream);
+    let dir: serde_json::Value = pebble
+        .http_client()
+        .expect("client")
+        .get(pebble.directory_url())
+        .send()
+        .await
+        .expect("GET dir")
+        .json()
+        .await
+        .expect("json");
+    assert!(dir["renewalInfo"].is_string(), "{dir}");
+    assert_eq!(dir["meta"]["profiles"]["sixdays"], "short", "{dir}");
+    assert_eq!(dir["meta"]["caaIdentities"][0], "ca.kit.test", "{dir}");
+    // Debian's Pebble has none of these.
+    if wildcert_testkit::find_tool("pebble").is_some() {
+        let old = Pebble::start(PebbleOptions::default()).expect("start debian pebble");
+        let dir: serde_json::Value = old
+            .http_client()
+            .expect("client")
+            .get(old.directory_url())
+            .send()
+            .await
+            .expect("GET dir")
+            .json()
+            .await
+            .expect("json");
+        assert!(dir.get("renewalInfo").is_none(), "{dir}");
+    }
+}

@@ -39,9 +39,31 @@ async fn external_account_binding_required() {
         "{err}"
     );
 
-    // A wrong MAC key is refused.
+    // A wrong MAC key and an unknown key id are refused as a rejected binding, with a hint
+    // about the EAB credentials (not the generic "check --server").
     req.eab = Some(Eab::new(EAB_KID, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("eab"));
-    assert!(env.client.new_account(key.clone(), &req).await.is_err());
+    let err = env
+        .client
+        .new_account(key.clone(), &req)
+        .await
+        .expect_err("wrong HMAC key");
+    assert!(
+        matches!(&err, wildcert_acme::Error::EabRejected { key_id, .. } if key_id == EAB_KID),
+        "{err:?}"
+    );
+    assert!(err.hint().is_some_and(|h| h.contains("HMAC")), "{err}");
+    assert!(!err.to_string().contains("AAAAAAAA"), "{err}");
+    req.eab = Some(Eab::new("no-such-kid", EAB_KEY).expect("eab"));
+    let err = env
+        .client
+        .new_account(key.clone(), &req)
+        .await
+        .expect_err("unknown key id");
+    assert!(
+        matches!(&err, wildcert_acme::Error::EabRejected { key_id, .. } if key_id == "no-such-kid"),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains(EAB_KEY), "{err}");
 
     req.eab = Some(Eab::new(EAB_KID, EAB_KEY).expect("eab"));
     assert_eq!(

@@ -3,6 +3,7 @@
 //! except under CI=true.
 
 mod discovery;
+mod persist;
 mod propagation;
 
 use std::net::SocketAddr;
