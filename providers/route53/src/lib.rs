@@ -8,6 +8,7 @@
 //! exact values and TTL) when only our values were left. Throttling is retried with jittered
 //! exponential backoff, bounded in count and time.
 
+pub mod chain;
 pub mod profile;
 pub mod settings;
 pub mod sigv4;
@@ -20,6 +21,7 @@ use reqwest::Method;
 use ring::rand::SecureRandom;
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
+pub use chain::{CredentialCache, Source};
 pub use settings::{KIND, Route53Config, Route53Settings, SETTINGS};
 pub use sigv4::Credentials;
 
@@ -47,6 +49,7 @@ pub struct Route53Provider {
     http: reqwest::Client,
     zones: ZoneCache,
     pace: Pace,
+    creds: CredentialCache,
 }
 
 /// An existing TXT RRset.
@@ -88,18 +91,30 @@ impl Route53Provider {
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
         tracing::debug!(endpoint = %config.endpoint, credentials = %config.credentials_source,
-            access_key_id = %config.credentials.access_key_id, "route53 provider ready");
+            "route53 provider ready");
+        let creds = CredentialCache::new(config.source.clone())?;
         Ok(Route53Provider {
             config,
             http,
             zones: ZoneCache::default(),
             pace: Pace::new(),
+            creds,
         })
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &Route53Config {
         &self.config
+    }
+
+    /// Fetch credentials now (as the first request would) and say where they came from; for
+    /// `wildcert check`. Never returns a secret.
+    pub async fn check_credentials(&self) -> Result<String, ProviderError> {
+        let c = self.creds.get().await?;
+        Ok(format!(
+            "{} (access key id {})",
+            self.config.credentials_source, c.access_key_id
+        ))
     }
 
     fn host_header(&self) -> String {
@@ -175,6 +190,10 @@ impl Route53Provider {
         if body.is_some() {
             headers.push(("content-type".into(), "application/xml".into()));
         }
+        let creds = match self.creds.get().await {
+            Ok(c) => c,
+            Err(e) => return Attempt::Fail(e),
+        };
         let amz_date = sigv4::amz_date(time::OffsetDateTime::now_utc());
         let signed = sigv4::sign(
             &sigv4::Request {
@@ -184,7 +203,7 @@ impl Route53Provider {
                 headers: &headers,
                 body: body.unwrap_or_default().as_bytes(),
             },
-            &self.config.credentials,
+            &creds,
             &self.config.signing_region,
             "route53",
             &amz_date,
@@ -252,19 +271,18 @@ impl Route53Provider {
             return Attempt::Done(text);
         }
         let api = xml::parse_error(&text).unwrap_or_default();
-        self.classify(status, api, retry_after, ctx)
+        self.classify(status, api, retry_after, ctx, &creds)
     }
 
     /// Remove anything of our request the server may echo (AWS's SignatureDoesNotMatch message
     /// quotes the canonical request, session token included), and bound the length.
-    fn sanitize(&self, message: &str) -> String {
+    fn sanitize(&self, message: &str, creds: &Credentials) -> String {
         let mut m = message
             .split("The Canonical String")
             .next()
             .unwrap_or_default()
             .trim()
             .to_string();
-        let creds = &self.config.credentials;
         for s in [Some(&creds.secret_access_key), creds.session_token.as_ref()]
             .into_iter()
             .flatten()
@@ -287,8 +305,9 @@ impl Route53Provider {
         api: ApiError,
         retry_after: Option<Duration>,
         ctx: &Ctx<'_>,
+        creds: &Credentials,
     ) -> Attempt {
-        let message = self.sanitize(&api.message);
+        let message = self.sanitize(&api.message, creds);
         let code = api.code.as_str();
         let said = if code.is_empty() {
             format!("HTTP {status}")
@@ -297,7 +316,7 @@ impl Route53Provider {
         } else {
             format!("{code}: {message}")
         };
-        let akid = &self.config.credentials.access_key_id;
+        let akid = &creds.access_key_id;
         let source = &self.config.credentials_source;
         match code {
             "Throttling"
@@ -339,6 +358,21 @@ impl Route53Provider {
                         "{code}: the secret access key does not belong to access key id `{akid}` (from {source}), or this machine's clock is off; check AWS_SECRET_ACCESS_KEY"
                     ),
                 });
+            }
+            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired"
+                if self.creds.source().static_credentials().is_none() =>
+            {
+                // Fetched credentials: fetch again, then retry.
+                self.creds.invalidate();
+                return Attempt::Retry {
+                    error: ProviderError::Auth {
+                        provider: KIND,
+                        message: format!(
+                            "{said} — the temporary credentials of `{akid}` (from {source}) expired and fresh ones did not help; check the clock"
+                        ),
+                    },
+                    after: Some(Duration::from_millis(100)),
+                };
             }
             "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
                 return Attempt::Fail(ProviderError::Auth {
@@ -508,7 +542,7 @@ impl Route53Provider {
                 "no {} hosted zone for {name} in the account of `{}` (asked for: {}); create the zone, set hosted_zone_id, \
                  or set private_zone = {other}",
                 self.visibility(),
-                self.config.credentials.access_key_id,
+                self.creds.access_key_id(),
                 asked.join(", ")
             ),
         }
