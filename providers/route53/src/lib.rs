@@ -56,6 +56,8 @@ pub struct Route53Provider {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct RrSet {
     ttl: u32,
+    /// `SetIdentifier` of a routed (weighted, latency, failover, …) record set.
+    set_identifier: Option<String>,
     /// Values in presentation form, exactly as Route53 returned them.
     values: Vec<String>,
 }
@@ -579,12 +581,11 @@ impl Route53Provider {
             .items
             .into_iter()
             .find(|s| {
-                s.kind.eq_ignore_ascii_case("TXT")
-                    && s.set_identifier.is_none()
-                    && xml::normalize_name(&s.name) == name.as_str()
+                s.kind.eq_ignore_ascii_case("TXT") && xml::normalize_name(&s.name) == name.as_str()
             })
             .map(|s| RrSet {
                 ttl: s.ttl.unwrap_or(0),
+                set_identifier: s.set_identifier,
                 values: s
                     .resource_records
                     .items
@@ -641,6 +642,17 @@ impl Route53Provider {
         let mut changes = Vec::new();
         for (name, ours) in set.iter() {
             let current = self.txt_rrset(zone_id, zone, name).await?;
+            if let Some(id) = current.as_ref().and_then(|c| c.set_identifier.as_deref()) {
+                return Err(ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!(
+                        "{name} holds TXT record sets with a routing policy (SetIdentifier `{id}`: weighted, latency, \
+                         failover, geolocation or multivalue), and Route53 refuses a plain TXT record set beside them; \
+                         nothing was changed. Delegate the challenge: CNAME {name} to a name in a zone without \
+                         routing policies and issue with that zone (see docs/providers/route53.md)"
+                    ),
+                });
+            }
             let (ttl, mut values) = match current {
                 Some(c) => (c.ttl, c.values),
                 None => (set.ttl, Vec::new()),
@@ -677,6 +689,10 @@ impl Route53Provider {
             let Some(current) = self.txt_rrset(zone_id, zone, name).await? else {
                 continue;
             };
+            if current.set_identifier.is_some() {
+                // Never ours: publish refuses such names.
+                continue;
+            }
             let (mine, rest): (Vec<String>, Vec<String>) = current
                 .values
                 .iter()

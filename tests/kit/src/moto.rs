@@ -293,6 +293,30 @@ impl Moto {
         Ok(())
     }
 
+    /// Writes a weighted TXT RRset (`SetIdentifier` + `Weight`), as a routing policy would.
+    pub async fn upsert_weighted_txt(
+        &self,
+        zone_id: &str,
+        name: &str,
+        set_identifier: &str,
+        weight: u32,
+        value: &str,
+    ) -> Result<()> {
+        let body = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><ChangeResourceRecordSetsRequest xmlns="{NS}"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>{}.</Name><Type>TXT</Type><SetIdentifier>{}</SetIdentifier><Weight>{weight}</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>"{}"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#,
+            name.trim_end_matches('.'),
+            xml_escape(set_identifier),
+            xml_escape(value)
+        );
+        self.request(
+            reqwest::Method::POST,
+            &format!("/2013-04-01/hostedzone/{zone_id}/rrset"),
+            Some(body),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The TXT RRset at `name` (TTL and values, quotes removed), `None` when absent.
     pub async fn txt(&self, zone_id: &str, name: &str) -> Result<Option<(u32, Vec<String>)>> {
         let name = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
