@@ -227,16 +227,10 @@ async fn credential_process_profile() {
     .expect("script");
     std::fs::write(
         aws.join("config"),
-        format!(
-            "[default]\ncredential_process = sh {}\n",
-            script.display()
-        ),
+        format!("[default]\ncredential_process = sh {}\n", script.display()),
     )
     .expect("write");
-    let e = env(
-        home.path(),
-        &[("AWS_ENDPOINT_URL", moto.endpoint_url())],
-    );
+    let e = env(home.path(), &[("AWS_ENDPOINT_URL", moto.endpoint_url())]);
     let signers = round_trip(&moto, &provider(&e), "process.test").await;
     assert_eq!(one_key(&signers), "AKIAPROCESSKEY");
 }

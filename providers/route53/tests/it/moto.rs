@@ -208,9 +208,15 @@ async fn set_identifier_names_are_refused_before_any_change() {
     moto.upsert_weighted_txt(&zone_id, "_acme-challenge.routed.test", "blue", 10, "blue")
         .await
         .expect("weighted");
-    moto.upsert_weighted_txt(&zone_id, "_acme-challenge.routed.test", "green", 90, "green")
-        .await
-        .expect("weighted");
+    moto.upsert_weighted_txt(
+        &zone_id,
+        "_acme-challenge.routed.test",
+        "green",
+        90,
+        "green",
+    )
+    .await
+    .expect("weighted");
     let p = provider(&settings(&moto.endpoint_url(), "AKIAROUTED", "s"));
     let zone = p
         .zone_for(&name("_acme-challenge.routed.test"))
