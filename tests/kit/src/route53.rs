@@ -348,19 +348,14 @@ fn error(status: u16, code: &str, message: &str) -> Response {
     }
 }
 
+/// `InvalidChangeBatch` as AWS answers it on the wire (and boto3 reads it): an
+/// `<ErrorResponse>` whose message lists the problems in brackets.
 fn invalid_change_batch(messages: &[String]) -> Response {
-    let msgs: String = messages
-        .iter()
-        .map(|m| format!("<Message>{}</Message>", xml_escape(m)))
-        .collect();
-    Response {
-        status: 400,
-        body: format!(
-            r#"<?xml version="1.0"?>
-<InvalidChangeBatch xmlns="{NS}"><Messages>{msgs}</Messages><RequestId>fake-request</RequestId></InvalidChangeBatch>"#
-        ),
-        error: Some("InvalidChangeBatch".to_owned()),
-    }
+    error(
+        400,
+        "InvalidChangeBatch",
+        &format!("[{}]", messages.join(", ")),
+    )
 }
 
 async fn serve(
@@ -400,10 +395,17 @@ fn action_of(req: &Request) -> &'static str {
     let p = req.path();
     match req.method.as_str() {
         "GET" if p == "/2013-04-01/hostedzonesbyname" => "ListHostedZonesByName",
-        "GET" if p.starts_with("/2013-04-01/hostedzone/") && p.ends_with("/rrset") => {
+        // The SDKs (boto3) send `…/rrset/`, wildcert `…/rrset`.
+        "GET"
+            if p.starts_with("/2013-04-01/hostedzone/")
+                && p.trim_end_matches('/').ends_with("/rrset") =>
+        {
             "ListResourceRecordSets"
         }
-        "POST" if p.starts_with("/2013-04-01/hostedzone/") && p.ends_with("/rrset") => {
+        "POST"
+            if p.starts_with("/2013-04-01/hostedzone/")
+                && p.trim_end_matches('/').ends_with("/rrset") =>
+        {
             "ChangeResourceRecordSets"
         }
         "GET" if p.starts_with("/2013-04-01/change/") => "GetChange",
@@ -444,7 +446,7 @@ async fn handle(
     let path = req.path().to_owned();
     let zone_id = path
         .strip_prefix("/2013-04-01/hostedzone/")
-        .and_then(|r| r.strip_suffix("/rrset"))
+        .and_then(|r| r.trim_end_matches('/').strip_suffix("/rrset"))
         .unwrap_or("")
         .to_owned();
     match action {
@@ -476,11 +478,25 @@ fn list_zones(req: &Request, st: &State) -> Response {
         .clamp(1, 100);
     let mut zones: Vec<(&String, &FakeZone)> = st.zones.iter().collect();
     zones.sort_by_key(|(id, z)| (order_key(&z.name), (*id).clone()));
+    let from_id = q.get("hostedzoneid").cloned().unwrap_or_default();
     let selected: Vec<_> = zones
         .into_iter()
-        .filter(|(_, z)| order_key(&z.name) >= from)
+        .filter(|(id, z)| (order_key(&z.name), (*id).clone()) >= (from.clone(), from_id.clone()))
         .collect();
     let truncated = selected.len() > max;
+    let next = if truncated {
+        selected
+            .get(max)
+            .map(|(id, z)| {
+                format!(
+                    "<NextDNSName>{}.</NextDNSName><NextHostedZoneId>{id}</NextHostedZoneId>",
+                    z.name
+                )
+            })
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let mut xml = String::new();
     for (id, z) in selected.iter().take(max) {
         let _ = write!(
@@ -493,7 +509,7 @@ fn list_zones(req: &Request, st: &State) -> Response {
     }
     ok(format!(
         r#"<?xml version="1.0"?>
-<ListHostedZonesByNameResponse xmlns="{NS}"><HostedZones>{xml}</HostedZones><DNSName>{}</DNSName><IsTruncated>{truncated}</IsTruncated><MaxItems>{max}</MaxItems></ListHostedZonesByNameResponse>"#,
+<ListHostedZonesByNameResponse xmlns="{NS}"><HostedZones>{xml}</HostedZones><DNSName>{}</DNSName><IsTruncated>{truncated}</IsTruncated>{next}<MaxItems>{max}</MaxItems></ListHostedZonesByNameResponse>"#,
         xml_escape(q.get("dnsname").map(String::as_str).unwrap_or(""))
     ))
 }
@@ -542,6 +558,14 @@ fn list_rrsets(req: &Request, zone_id: &str, st: &State) -> Response {
         })
         .collect();
     let truncated = selected.len() > max;
+    // Where the next page starts, as AWS says it (the SDKs' paginators follow it).
+    let next = match selected.get(max).filter(|_| truncated) {
+        Some((n, _)) => format!(
+            "<NextRecordName>{}.</NextRecordName><NextRecordType>TXT</NextRecordType>",
+            xml_escape(n)
+        ),
+        None => String::new(),
+    };
     let xml: String = selected
         .iter()
         .take(max)
@@ -549,7 +573,7 @@ fn list_rrsets(req: &Request, zone_id: &str, st: &State) -> Response {
         .collect();
     ok(format!(
         r#"<?xml version="1.0"?>
-<ListResourceRecordSetsResponse xmlns="{NS}"><ResourceRecordSets>{xml}</ResourceRecordSets><IsTruncated>{truncated}</IsTruncated><MaxItems>{max}</MaxItems></ListResourceRecordSetsResponse>"#
+<ListResourceRecordSetsResponse xmlns="{NS}"><ResourceRecordSets>{xml}</ResourceRecordSets><IsTruncated>{truncated}</IsTruncated>{next}<MaxItems>{max}</MaxItems></ListResourceRecordSetsResponse>"#
     ))
 }
 
@@ -632,9 +656,11 @@ fn quoted(v: &str) -> bool {
 
 async fn change_rrsets(req: &Request, zone_id: &str, state: &Arc<Mutex<State>>) -> Response {
     let body = String::from_utf8_lossy(&req.body).into_owned();
-    if !req
+    // AWS reads the body as XML whatever the header says; boto3 sends none. Only a type that
+    // says it is something else is refused.
+    if req
         .header("content-type")
-        .is_some_and(|c| c.contains("xml"))
+        .is_some_and(|c| c.contains("json") || c.contains("form-urlencoded"))
     {
         return error(400, "InvalidInput", "Content-Type must be application/xml");
     }
