@@ -461,7 +461,7 @@ fn sts_answer(action: &str, status: u16, body: &str) -> FetchResult {
 
 async fn web_identity(
     http: &reqwest::Client,
-    token_file: &PathBuf,
+    token_file: &std::path::Path,
     role_arn: &str,
     session_name: &str,
     sts: &Sts,
@@ -675,7 +675,7 @@ pub fn sso_cache_file(home: &std::path::Path, key: &str) -> PathBuf {
 
 async fn sso(
     http: &reqwest::Client,
-    cache_file: &PathBuf,
+    cache_file: &std::path::Path,
     portal: &str,
     account_id: &str,
     role_name: &str,

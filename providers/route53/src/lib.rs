@@ -826,6 +826,10 @@ impl DnsProvider for Route53Provider {
         KIND
     }
 
+    fn credential_source(&self) -> Option<String> {
+        Some(self.config.credentials_source.clone())
+    }
+
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
         // A configured zone id: the apex comes from DNS, and no listing permission is needed.
         if self.config.hosted_zone_id.is_some() {

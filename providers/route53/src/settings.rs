@@ -858,7 +858,7 @@ impl Resolver<'_> {
         Ok(None)
     }
 
-    fn sso(&self, name: &str, account_id: String, path: &PathBuf) -> Result<Source, ProviderError> {
+    fn sso(&self, name: &str, account_id: String, path: &Path) -> Result<Source, ProviderError> {
         let label = format!("profile `{name}` in {}", path.display());
         let sec = |n: &str| {
             self.shared
@@ -1153,5 +1153,105 @@ mod tests {
                 .contains("not both")
         );
         assert!(Route53Settings::from_env_map(&env(&[("AWS_PRIVATE_ZONE", "maybe")])).is_err());
+    }
+
+    #[test]
+    fn chain_order_and_sources_without_network() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let home = dir.path().to_string_lossy().to_string();
+        let load = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![("HOME", home.as_str())];
+            pairs.extend_from_slice(extra);
+            Route53Settings::from_env_map(&env(&pairs))
+                .expect("env")
+                .validate()
+        };
+        let src = |extra: &[(&str, &str)]| load(extra).expect("valid").credentials_source;
+        // Container: RELATIVE_URI goes to the ECS agent; FULL_URI over http only to loopback.
+        let c = load(&[(
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/x",
+        )])
+        .expect("ecs");
+        assert!(
+            matches!(&c.source, Source::Container { url, .. } if url == "http://169.254.170.2/v2/credentials/x"),
+            "{:?}",
+            c.source
+        );
+        assert!(
+            load(&[(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://10.0.0.1/creds"
+            )])
+            .is_err()
+        );
+        assert!(
+            load(&[(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://169.254.170.23/v1/credentials"
+            )])
+            .is_ok()
+        );
+        assert!(
+            load(&[(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "https://creds.example/x"
+            )])
+            .is_ok()
+        );
+        // Web identity beats the container; a token without a role is an error.
+        let w = src(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/x"),
+        ]);
+        assert!(w.starts_with("web identity"), "{w}");
+        assert!(load(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")]).is_err());
+        // Environment keys beat everything; lego's role wraps whatever was found.
+        let e = src(&[
+            ("AWS_ACCESS_KEY_ID", "AKIA1"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ]);
+        assert!(e.starts_with("settings/environment"), "{e}");
+        let l = src(&[
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/x"),
+            ("AWS_ASSUME_ROLE_ARN", "arn:aws:iam::1:role/lego"),
+        ]);
+        assert!(
+            l.contains("role arn:aws:iam::1:role/lego assumed (AWS_ASSUME_ROLE_ARN) with container credentials"),
+            "{l}"
+        );
+        // Instance metadata last, at the given endpoint; STS follows AWS_ENDPOINT_URL_STS.
+        let i = load(&[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/"),
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:8"),
+            ("AWS_ASSUME_ROLE_ARN", "arn:aws:iam::1:role/x"),
+        ])
+        .expect("imds");
+        match &i.source {
+            Source::AssumeRole { base, sts, .. } => {
+                assert_eq!(sts.endpoint, "http://127.0.0.1:8");
+                assert!(
+                    matches!(&**base, Source::Imds { endpoint } if endpoint == "http://127.0.0.1:9")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Profiles: role_arn with credential_source, a source_profile loop.
+        let aws = dir.path().join(".aws");
+        std::fs::create_dir_all(&aws).expect("mkdir");
+        std::fs::write(
+            aws.join("config"),
+            "[profile ec2]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = Ec2InstanceMetadata\n\
+             [profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n\
+             [profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = a\n",
+        )
+        .expect("write");
+        let p = src(&[("AWS_PROFILE", "ec2")]);
+        assert!(p.contains("with EC2 instance metadata"), "{p}");
+        let e = load(&[("AWS_PROFILE", "a")]).expect_err("loop");
+        assert!(e.to_string().contains("loop"), "{e}");
     }
 }

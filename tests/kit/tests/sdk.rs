@@ -34,8 +34,12 @@ fn python() -> Option<PathBuf> {
 #[test]
 fn official_clients_accept_the_fakes() {
     let Some(py) = python() else {
-        let what = "boto3 and the cloudflare package are not in target/venv-moto (run tests/setup.sh)";
-        assert!(!is_ci(), "{what}, and CI=true: this test may not be skipped");
+        let what =
+            "boto3 and the cloudflare package are not in target/venv-moto (run tests/setup.sh)";
+        assert!(
+            !is_ci(),
+            "{what}, and CI=true: this test may not be skipped"
+        );
         eprintln!("SKIPPED: {what}");
         return;
     };
@@ -94,6 +98,9 @@ fn official_clients_accept_the_fakes() {
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{text}");
-    assert!(status.success(), "the official clients disagree with the fakes:\n{text}");
+    assert!(
+        status.success(),
+        "the official clients disagree with the fakes:\n{text}"
+    );
     assert!(text.contains("all checks passed"), "{text}");
 }

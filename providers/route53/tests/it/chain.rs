@@ -127,6 +127,10 @@ async fn web_identity_via_sts() {
         p.config().credentials_source,
         "web identity (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN)"
     );
+    assert_eq!(
+        DnsProvider::credential_source(&p).as_deref(),
+        Some("web identity (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN)")
+    );
     let signers = round_trip(&moto, &p, "irsa.test").await;
     let key = one_key(&signers);
     assert!(key.starts_with("ASIA"), "STS credentials: {key}");
