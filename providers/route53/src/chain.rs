@@ -490,7 +490,8 @@ async fn web_identity(
         )
         .body(body);
     let (status, text) = send(req, &format!("STS at {}", sts.endpoint)).await?;
-    sts_answer("AssumeRoleWithWebIdentity", status, &text)
+    // The token is a credential: never echo it.
+    sts_answer("AssumeRoleWithWebIdentity", status, &text.replace(token, "***"))
 }
 
 async fn assume_role(
