@@ -491,7 +491,11 @@ async fn web_identity(
         .body(body);
     let (status, text) = send(req, &format!("STS at {}", sts.endpoint)).await?;
     // The token is a credential: never echo it.
-    sts_answer("AssumeRoleWithWebIdentity", status, &text.replace(token, "***"))
+    sts_answer(
+        "AssumeRoleWithWebIdentity",
+        status,
+        &text.replace(token, "***"),
+    )
 }
 
 async fn assume_role(

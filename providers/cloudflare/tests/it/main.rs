@@ -431,11 +431,25 @@ async fn the_five_minute_block_is_waited_out() {
     );
     let zone = zone_of(&p).await;
     fake.block_for(Duration::from_secs(9), false);
+    // Capture the progress lines (this test's thread only).
+    let buf = LogBuf::default();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(buf.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let guard = tracing::subscriber::set_default(sub);
     let start = Instant::now();
     p.publish(&zone, &set(&[(NAME, "after-the-block")]))
         .await
         .expect("publish once the block is over");
+    drop(guard);
     assert!(start.elapsed() >= Duration::from_secs(9));
+    let log = buf.text();
+    assert!(
+        log.contains("rate limited (HTTP 429") && log.contains("of rate_limit_wait left"),
+        "a progress line: {log}"
+    );
     assert_eq!(fake.txt_values(NAME), ["after-the-block"]);
     let blocked = fake.requests().iter().filter(|r| r.status == 429).count();
     assert!(
@@ -601,4 +615,34 @@ async fn ttl_30_when_set_explicitly() {
         ..settings(&fake)
     };
     assert!(bad.validate().is_err());
+}
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuf {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
