@@ -70,6 +70,8 @@ enum Attempt {
         after: Option<Duration>,
     },
     Fail(ProviderError),
+    /// The credentials expired: fetch fresh ones and try once more.
+    Refresh(ProviderError),
 }
 
 impl Route53Provider {
@@ -139,6 +141,7 @@ impl Route53Provider {
     ) -> Result<String, ProviderError> {
         let start = Instant::now();
         let mut attempt: u32 = 0;
+        let mut refreshed = false;
         loop {
             self.pace.wait().await;
             match self
@@ -147,6 +150,17 @@ impl Route53Provider {
             {
                 Attempt::Done(b) => return Ok(b),
                 Attempt::Fail(e) => return Err(e),
+                Attempt::Refresh(e) => {
+                    if refreshed {
+                        return Err(e);
+                    }
+                    tracing::debug!(
+                        "route53: {} answered ExpiredToken; fetching fresh credentials",
+                        ctx.action
+                    );
+                    self.creds.invalidate();
+                    refreshed = true;
+                }
                 Attempt::Retry { error, after } => {
                     let delay = after.unwrap_or_else(|| backoff(attempt));
                     // A server that cannot be reached is retried briefly only: it is more
@@ -364,17 +378,13 @@ impl Route53Provider {
             "ExpiredToken" | "ExpiredTokenException" | "RequestExpired"
                 if self.creds.source().static_credentials().is_none() =>
             {
-                // Fetched credentials: fetch again, then retry.
-                self.creds.invalidate();
-                return Attempt::Retry {
-                    error: ProviderError::Auth {
-                        provider: KIND,
-                        message: format!(
-                            "{said} — the temporary credentials of `{akid}` (from {source}) expired and fresh ones did not help; check the clock"
-                        ),
-                    },
-                    after: Some(Duration::from_millis(100)),
-                };
+                // Fetched credentials: fetch again, then retry once.
+                return Attempt::Refresh(ProviderError::Auth {
+                    provider: KIND,
+                    message: format!(
+                        "{said} — the temporary credentials of `{akid}` (from {source}) expired, and so did fresh ones; check this machine's clock"
+                    ),
+                });
             }
             "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
                 return Attempt::Fail(ProviderError::Auth {

@@ -52,6 +52,11 @@ pub struct Route53FakeOptions {
     pub pending_for: Duration,
     /// Apply changes to this DNS server.
     pub backend: Option<Route53DnsBackend>,
+    /// More (access key id, secret) pairs accepted, e.g. temporary credentials handed out by
+    /// the kit's `AwsCredentialServer` (`<prefix><n>` / `kit-secret-<n>`).
+    pub extra_keys: Vec<(String, String)>,
+    /// Access key ids answered with `ExpiredToken` (see [`Route53Fake::expire_key`]).
+    pub expired_keys: Vec<String>,
 }
 
 impl Default for Route53FakeOptions {
@@ -63,6 +68,8 @@ impl Default for Route53FakeOptions {
             pending_polls: 0,
             pending_for: Duration::ZERO,
             backend: None,
+            extra_keys: Vec::new(),
+            expired_keys: Vec::new(),
         }
     }
 }
@@ -109,6 +116,8 @@ pub struct Route53Request {
     pub error: Option<String>,
     /// The request body.
     pub body: String,
+    /// The access key id of the `Authorization` header, if any.
+    pub access_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +274,23 @@ impl Route53Fake {
         })
     }
 
+    /// From now on, answer requests signed by `access_key_id` with `ExpiredToken`.
+    pub fn expire_key(&self, access_key_id: &str) {
+        lock(&self.state)
+            .opts
+            .expired_keys
+            .push(access_key_id.to_owned());
+    }
+
+    /// The access key ids that signed requests, in order (`None` for unsigned ones).
+    pub fn signers(&self) -> Vec<Option<String>> {
+        lock(&self.state)
+            .log
+            .iter()
+            .map(|r| r.access_key_id.clone())
+            .collect()
+    }
+
     /// Answer the next `n` requests with `fault` instead of serving them.
     pub fn fail_next(&self, fault: Route53Fault, n: u32) {
         let mut st = lock(&self.state);
@@ -377,6 +403,11 @@ async fn serve(
         status: resp.status,
         error: resp.error.clone(),
         body: String::from_utf8_lossy(&req.body).into_owned(),
+        access_key_id: req
+            .header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .map(str::to_owned),
     });
     let stream = stream.get_mut();
     let _ = write_response(
@@ -904,11 +935,22 @@ fn verify_sigv4(req: &Request, opts: &Route53FakeOptions) -> std::result::Result
         ));
     }
     let (akid, date, region, service) = (parts[0], parts[1], parts[2], parts[3]);
-    if akid != opts.access_key_id {
+    let secret = if akid == opts.access_key_id {
+        opts.secret_access_key.clone()
+    } else if let Some((_, s)) = opts.extra_keys.iter().find(|(k, _)| k == akid) {
+        s.clone()
+    } else {
         return Err(error(
             403,
             "InvalidClientTokenId",
             "The security token included in the request is invalid.",
+        ));
+    };
+    if opts.expired_keys.iter().any(|k| k == akid) {
+        return Err(error(
+            403,
+            "ExpiredToken",
+            "The security token included in the request is expired",
         ));
     }
     if service != "route53" || region != "us-east-1" {
@@ -985,7 +1027,7 @@ fn verify_sigv4(req: &Request, opts: &Route53FakeOptions) -> std::result::Result
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
     );
-    let k = mac(format!("AWS4{}", opts.secret_access_key).as_bytes(), date);
+    let k = mac(format!("AWS4{secret}").as_bytes(), date);
     let k = mac(&k, region);
     let k = mac(&k, service);
     let k = mac(&k, "aws4_request");

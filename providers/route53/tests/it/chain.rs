@@ -382,3 +382,64 @@ async fn temporary_credentials_are_refreshed_before_they_expire() {
     assert_eq!(one_key(later), "ASIAROT0002", "refreshed: {all:?}");
     assert_eq!(agent.issued(), ["ASIAROT0001", "ASIAROT0002"]);
 }
+
+#[tokio::test]
+async fn expired_token_answer_fetches_fresh_credentials_once() {
+    init_tracing();
+    // Credentials valid for an hour, but AWS says the first ones expired (revoked session,
+    // clock skew at the issuer): fetch again and retry, instead of failing the run.
+    let agent = AwsCredentialServer::start(AwsCredentialOptions {
+        access_key_prefix: "ASIAEXP".into(),
+        ..Default::default()
+    })
+    .expect("agent");
+    let fake = wildcert_testkit::Route53Fake::start(wildcert_testkit::Route53FakeOptions {
+        extra_keys: (1..=3)
+            .map(|n| (format!("ASIAEXP{n:04}"), format!("kit-secret-{n}")))
+            .collect(),
+        ..Default::default()
+    })
+    .expect("fake");
+    let zone_id = fake.add_zone("exp.test", false).expect("zone");
+    let home = tempfile::tempdir().expect("tmp");
+    let e = env(
+        home.path(),
+        &[
+            ("AWS_ENDPOINT_URL", fake.endpoint_url()),
+            ("AWS_HOSTED_ZONE_ID", zone_id.clone()),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent.container_url()),
+        ],
+    );
+    let p = provider(&e);
+    let zone = wildcert_dns::Zone {
+        name: name("exp.test"),
+        provider_id: Some(zone_id),
+    };
+    let mut set = TxtSet::new();
+    set.insert(name("_acme-challenge.exp.test"), "v");
+    p.publish(&zone, &set).await.expect("publish");
+    fake.expire_key("ASIAEXP0001");
+    p.unpublish(&zone, &set)
+        .await
+        .expect("unpublish with fresh credentials");
+    assert_eq!(agent.issued(), ["ASIAEXP0001", "ASIAEXP0002"]);
+    let signers: Vec<String> = fake.signers().into_iter().flatten().collect();
+    assert_eq!(
+        signers.last().map(String::as_str),
+        Some("ASIAEXP0002"),
+        "{signers:?}"
+    );
+    assert!(fake.txt("_acme-challenge.exp.test").is_none());
+    // Fresh ones expired too: one refresh per request, then the error.
+    fake.expire_key("ASIAEXP0002");
+    fake.expire_key("ASIAEXP0003");
+    let err = p.publish(&zone, &set).await.expect_err("still expired");
+    assert!(
+        err.to_string().contains("ExpiredToken") && err.to_string().contains("clock"),
+        "{err}"
+    );
+    assert_eq!(
+        agent.issued(),
+        ["ASIAEXP0001", "ASIAEXP0002", "ASIAEXP0003"]
+    );
+}
