@@ -379,7 +379,7 @@ impl Route53Settings {
                     secret_access_key: secret,
                     session_token: token,
                 },
-                from: "settings/environment (access_key_id)".to_string(),
+                from: "settings/environment (access_key_id / AWS_ACCESS_KEY_ID)".to_string(),
             },
             (Some(id), None) => {
                 return Err(bad(format!(
