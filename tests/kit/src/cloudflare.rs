@@ -1,10 +1,14 @@
 //! A stateful fake of the Cloudflare API v4 endpoints a DNS-01 client uses, on loopback:
 //! `GET /zones` (filters, pagination), `GET /zones/{id}`, `GET|POST /zones/{id}/dns_records`,
-//! `GET|DELETE /zones/{id}/dns_records/{record_id}`, with the v4 envelope
+//! `GET|PUT|PATCH|DELETE /zones/{id}/dns_records/{record_id}`, `POST …/dns_records/batch`,
+//! the list filters (`name`/`content` with `.exact`, `.contains`, `.startswith`, `.endswith`,
+//! `search`, `order`, `direction`), with the v4 envelope
 //! (`success`, `errors[{code,message}]`, `messages`, `result`, `result_info`), API tokens
 //! (`Authorization: Bearer`) with zone scopes and permissions, the legacy Global API Key
 //! (`X-Auth-Email` + `X-Auth-Key`), and knobs to force a small `per_page` and to inject 429
-//! (`Retry-After: 1`) or 5xx answers. No Cloudflare server can run here, so this follows the
+//! (`Retry-After: 1`) or 5xx answers, a timed block (every call 429, as after 1,200 requests in
+//! five minutes), HTML 401/403 pages (an edge firewall), and prefixed tokens (`cfut_`, `cfat_`).
+//! `tests/kit/sdk/check_fakes.py` proves it against the official Python SDK. No Cloudflare server can run here, so this follows the
 //! public API documentation (developers.cloudflare.com/api: List Zones, List/Create/Delete DNS
 //! Records) and error codes seen in the wild (81044, 81058, 7003, 9109, 10000, 6003/6111).
 //!

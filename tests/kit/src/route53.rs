@@ -8,7 +8,8 @@
 //! end to end. The SigV4 check is written independently of the provider's signer.
 //!
 //! Endpoints: `ListHostedZonesByName`, `ListResourceRecordSets`, `ChangeResourceRecordSets`
-//! (TXT only), `GetChange`.
+//! (TXT only), `GetChange` — as boto3 speaks them too (`…/rrset/`, no `Content-Type`, errors in
+//! `<ErrorResponse>`, `NextRecordName` paging); `tests/kit/sdk/check_fakes.py` proves it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
