@@ -8,8 +8,8 @@
 //! (`X-Auth-Email` + `X-Auth-Key`), and knobs to force a small `per_page` and to inject 429
 //! (`Retry-After: 1`) or 5xx answers, a timed block (every call 429, as after 1,200 requests in
 //! five minutes), HTML 401/403 pages (an edge firewall), and prefixed tokens (`cfut_`, `cfat_`).
-//! `tests/kit/sdk/check_fakes.py` proves it against the official Python SDK. No Cloudflare server can run here, so this follows the
-//! public API documentation (developers.cloudflare.com/api: List Zones, List/Create/Delete DNS
+//! `tests/kit/sdk/check_fakes.py` proves it against the official Python SDK. No Cloudflare
+//! server can run here, so this follows the public API documentation (developers.cloudflare.com/api: List Zones, List/Create/Delete DNS
 //! Records) and error codes seen in the wild (81044, 81058, 7003, 9109, 10000, 6003/6111).
 //!
 //! Backed by a real DNS zone: with [`CloudflareFakeOptions::backed_by`], every TXT record created
