@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite and the quick start need, when missing:
 #   Debian packages: pebble, bind9, bind9-utils, bind9-dnsutils, pdns-server, pdns-backend-sqlite3, sqlite3, iproute2
-#   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server)
+#   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server), and boto3 +
+#   cloudflare there (the official clients that check the kit's API fakes)
 #   The newest upstream Pebble (ARI, profiles, Retry-After, dns-account-01, dns-persist-01) at
 #   target/pebble-upstream/bin/pebble: built from ../shared/vendor with ../shared/tools/build-pebble.sh
 #   when that exists, else `go install` of the same upstream commit with Go from PyPI (needs internet).
@@ -45,7 +46,14 @@ if [ $want_moto = 1 ] && [ ! -x target/venv-moto/bin/moto_server ]; then
     $SUDO apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv target/venv-moto
   fi
-  target/venv-moto/bin/pip install -q 'moto[server]>=5.1,<6'
+  target/venv-moto/bin/python -m pip install -q 'moto[server]>=5.1,<6'
+fi
+# The official clients that prove the API fakes (tests/kit/tests/sdk.rs): boto3 and the
+# Cloudflare Python SDK. `python -m pip`, not bin/pip: a copied venv keeps the old path in
+# bin/pip's first line.
+if [ $want_moto = 1 ] && ! target/venv-moto/bin/python -c 'import boto3, cloudflare' 2>/dev/null; then
+  echo "==> installing boto3 and cloudflare into target/venv-moto"
+  target/venv-moto/bin/python -m pip install -q 'boto3>=1.34,<2' 'cloudflare>=4,<6'
 fi
 # The newest upstream Pebble, at a fixed place the test kit looks in (tests/kit/src/pebble.rs).
 PEBBLE_COMMIT=b1e1ca4f3c30abb64111adaca4544bc5374cc306

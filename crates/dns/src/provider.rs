@@ -74,6 +74,12 @@ pub trait DnsProvider: Send + Sync {
 
     /// Remove exactly the values of `set` from `zone`, leaving other values alone.
     async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError>;
+
+    /// Where the credentials come from, one line and never a secret value (e.g.
+    /// "web identity (AWS_ROLE_ARN)"), for `wildcert check`; `None` when there is nothing to say.
+    fn credential_source(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A provider failure, phrased for the person who has to fix it.

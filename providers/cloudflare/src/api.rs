@@ -11,13 +11,13 @@ use crate::settings::{Auth, KIND};
 
 /// Largest response body we read.
 const MAX_BODY: usize = 4 * 1024 * 1024;
-/// Attempts for one request when rate limited (429).
-const MAX_RATE_LIMITED: u32 = 5;
+/// Attempts for one request when rate limited (429); the time bound is `rate_limit_wait`.
+const MAX_RATE_LIMITED: u32 = 100;
+/// A progress line at least this often while waiting out a rate limit.
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 /// Attempts for one request on 5xx or transport errors.
 const MAX_SERVER_ERRORS: u32 = 4;
-/// Longest Retry-After we honour per wait.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// Bound on all retries of one request.
+/// Bound on the retries of one request after server or transport errors.
 const MAX_RETRY_TIME: Duration = Duration::from_secs(180);
 /// Most pages we read from one list.
 pub const MAX_PAGES: u32 = 1000;
@@ -95,6 +95,8 @@ pub enum CallError {
         errors: Vec<ApiMessage>,
         /// Start of a non-envelope body, for the message.
         body: String,
+        /// Whether the body was JSON at all (Cloudflare's edge answers HTML).
+        json: bool,
     },
     /// Still rate limited after the bounded retries.
     RateLimited(Option<Duration>),
@@ -126,6 +128,7 @@ impl CallError {
                 status,
                 errors,
                 body,
+                ..
             } => {
                 if errors.is_empty() {
                     let body = body.trim();
@@ -168,6 +171,20 @@ impl CallError {
                 provider: KIND,
                 target: base.to_string(),
                 message: format!("{what}: {m}"),
+            },
+            CallError::Api {
+                status,
+                errors,
+                json: false,
+                ..
+            } if errors.is_empty() && matches!(status, 401 | 403) => ProviderError::Unreachable {
+                provider: KIND,
+                target: base.to_string(),
+                message: format!(
+                    "{what}: blocked before the API (HTTP {status}, not JSON — a firewall or WAF rule?); \
+                     the credentials were not checked. Look at the network path to {base} (proxy, egress \
+                     firewall, Cloudflare's own challenge page): {text}"
+                ),
             },
             CallError::Api { status, .. }
                 if self.has_code(AUTH_CODES) || matches!(status, 401 | 403) =>
@@ -220,6 +237,9 @@ pub struct Api {
     client: reqwest::Client,
     base: String,
     timeout: Duration,
+    rate_limit_wait: Duration,
+    /// Time spent waiting out rate limits so far (shared by every request of the run).
+    waited: std::sync::Arc<std::sync::Mutex<Duration>>,
 }
 
 impl Api {
@@ -240,7 +260,31 @@ impl Api {
             client,
             base: base.to_string(),
             timeout,
+            rate_limit_wait: crate::settings::DEFAULT_RATE_LIMIT_WAIT,
+            waited: Default::default(),
         })
+    }
+
+    /// Bound the time all requests together may wait out rate limiting.
+    pub fn with_rate_limit_wait(mut self, wait: Duration) -> Self {
+        self.rate_limit_wait = wait;
+        self
+    }
+
+    /// Time spent waiting out rate limits so far.
+    pub fn rate_limit_waited(&self) -> Duration {
+        *self.waited.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserve `wait` of the run's rate-limit budget; false when it does not fit.
+    fn reserve(&self, wait: Duration) -> Option<Duration> {
+        let mut w = self.waited.lock().unwrap_or_else(|p| p.into_inner());
+        let left = self.rate_limit_wait.saturating_sub(*w);
+        if wait > left {
+            return None;
+        }
+        *w += wait;
+        Some(left - wait)
     }
 
     /// The endpoint.
@@ -319,16 +363,42 @@ impl Api {
             if status == 429 {
                 rate_limited += 1;
                 let wait = retry_after
-                    .unwrap_or_else(|| backoff(rate_limited))
-                    .min(MAX_RETRY_AFTER);
-                if rate_limited >= MAX_RATE_LIMITED || start.elapsed() + wait > MAX_RETRY_TIME {
+                    .unwrap_or_else(|| rate_backoff(rate_limited))
+                    .max(Duration::from_millis(100));
+                let left = if rate_limited >= MAX_RATE_LIMITED {
+                    None
+                } else {
+                    self.reserve(wait)
+                };
+                let Some(left) = left else {
+                    tracing::warn!(
+                        "cloudflare: still rate limited (HTTP 429) after waiting {} s; rate_limit_wait ({} s) is used up",
+                        self.rate_limit_waited().as_secs(),
+                        self.rate_limit_wait.as_secs()
+                    );
                     return Err(CallError::RateLimited(retry_after));
-                }
+                };
                 tracing::info!(
-                    "cloudflare: rate limited (HTTP 429); waiting {} s as the server asks",
-                    wait.as_secs_f32()
+                    "cloudflare: rate limited (HTTP 429: over 1,200 requests in 5 minutes blocks the token for 5 minutes); \
+                     waiting {} s as the server asks ({} s of rate_limit_wait left after that)",
+                    wait.as_secs_f32().ceil(),
+                    left.as_secs()
                 );
-                tokio::time::sleep(wait).await;
+                let until = Instant::now() + wait;
+                loop {
+                    let rest = until.saturating_duration_since(Instant::now());
+                    if rest.is_zero() {
+                        break;
+                    }
+                    tokio::time::sleep(rest.min(PROGRESS_EVERY)).await;
+                    let rest = until.saturating_duration_since(Instant::now());
+                    if !rest.is_zero() {
+                        tracing::info!(
+                            "cloudflare: waiting out the rate limit, {} s to go",
+                            rest.as_secs_f32().ceil()
+                        );
+                    }
+                }
                 continue;
             }
             if status >= 500 {
@@ -347,11 +417,13 @@ impl Api {
                     status,
                     errors: env.errors,
                     body: String::new(),
+                    json: true,
                 }),
                 None => Err(CallError::Api {
                     status,
                     errors: Vec::new(),
                     body: snippet(&bytes),
+                    json: serde_json::from_slice::<Value>(&bytes).is_ok(),
                 }),
             };
         }
@@ -361,6 +433,12 @@ impl Api {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+}
+
+/// Waits between 429s without `Retry-After`: 0.5 s doubling to 5 s (a five-minute block then
+/// costs about 60 requests).
+fn rate_backoff(n: u32) -> Duration {
+    Duration::from_millis(250u64 << n.min(5)).min(Duration::from_secs(5))
 }
 
 fn backoff(n: u32) -> Duration {
@@ -425,6 +503,7 @@ mod tests {
                 error_chain: vec![],
             }],
             body: String::new(),
+            json: true,
         };
         assert!(matches!(
             api(400, 9109).into_provider("x", "z", &auth, "b"),
@@ -451,6 +530,7 @@ mod tests {
                 }],
             }],
             body: String::new(),
+            json: true,
         };
         assert!(chained.has_code(&[6111]));
         let text = chained.into_provider("x", "z", &auth, "b").to_string();

@@ -4,7 +4,9 @@
 //! read-modify-write: `publish` creates one record per value (content quoted, a few in
 //! parallel), remembers each record id on disk, and `unpublish` deletes by id. When the ids are
 //! lost (a crash before they were written, a deleted state directory) cleanup lists the TXT
-//! records at the name and deletes only those whose content is one of our values.
+//! records at the name and deletes only those whose content is one of our values and that
+//! carry our comment. An identical record that existed before (81057/81058) is used for
+//! validation but never deleted.
 
 pub mod api;
 pub mod settings;
@@ -42,6 +44,9 @@ pub struct CloudflareProvider {
     api: Api,
     zones: ZoneCache,
     store: Arc<RecordStore>,
+    /// Identical records that existed before this run (81057/81058) and are not ours: used for
+    /// validation, never deleted. (zone id, name, value)
+    foreign: std::sync::Mutex<BTreeSet<(String, String, String)>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +64,15 @@ struct RecordItem {
     rtype: String,
     #[serde(default)]
     content: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+impl RecordItem {
+    /// Created by wildcert (it carries our comment).
+    fn has_our_comment(&self) -> bool {
+        self.comment.as_deref() == Some(COMMENT)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,13 +95,15 @@ impl CloudflareProvider {
         config: CloudflareConfig,
         state_dir: Option<&Path>,
     ) -> Result<Self, ProviderError> {
-        let api = Api::new(&config.base_url, config.timeout)?;
+        let api = Api::new(&config.base_url, config.timeout)?
+            .with_rate_limit_wait(config.rate_limit_wait);
         let dir = state_dir.map(|d| d.join("providers").join(KIND));
         Ok(CloudflareProvider {
             config,
             api,
             zones: ZoneCache::default(),
             store: Arc::new(RecordStore::new(dir)),
+            foreign: Default::default(),
         })
     }
 
@@ -244,7 +260,17 @@ impl CloudflareProvider {
         }
     }
 
-    /// Create one TXT record; an identical existing record counts as created (its id is found by listing).
+    fn is_foreign(&self, zone_id: &str, name: &DnsName, value: &str) -> bool {
+        self.foreign
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(zone_id.to_string(), name.to_string(), value.to_string()))
+    }
+
+    /// Create one TXT record: its id and whether we own it. An identical record that exists
+    /// already (81057/81058) serves validation as well; it is ours only when the record-id file
+    /// has it or it carries our comment (a run that crashed before writing the file), else it
+    /// belongs to someone else and is never deleted.
     async fn create(
         &self,
         zone_id: &str,
@@ -252,7 +278,7 @@ impl CloudflareProvider {
         name: &DnsName,
         value: &str,
         ttl: u32,
-    ) -> Result<String, ProviderError> {
+    ) -> Result<(String, bool), ProviderError> {
         let body = json!({
             "type": "TXT",
             "name": name.as_str(),
@@ -282,17 +308,33 @@ impl CloudflareProvider {
             Err(e) if e.has_code(ALREADY_EXISTS) => {
                 tracing::debug!(%name, "TXT record already exists; finding its id");
                 let existing = self.list_txt(zone_id, zone, name).await?;
-                existing
+                let rec = existing
                     .into_iter()
                     .find(|r| unquote(&r.content) == value)
-                    .map(|r| r.id)
                     .ok_or_else(|| ProviderError::Rejected {
                         provider: KIND,
                         message: format!(
                             "creating a TXT record at {name}: Cloudflare says it already exists, but no TXT \
                              record there has our value"
                         ),
-                    })?
+                    })?;
+                let store = self.store.clone();
+                let zid = zone_id.to_string();
+                let journal = tokio::task::spawn_blocking(move || store.records(&zid))
+                    .await
+                    .unwrap_or_default();
+                let ours = rec.has_our_comment() || journal.iter().any(|r| r.id == rec.id);
+                if !ours {
+                    tracing::info!(%name, id = %rec.id,
+                        "cloudflare: an identical TXT record exists already (not created by wildcert); it serves \
+                         validation and is left in place at cleanup");
+                    self.foreign
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert((zone_id.to_string(), name.to_string(), value.to_string()));
+                    return Ok((rec.id, false));
+                }
+                rec.id
             }
             Err(e) => {
                 return Err(self.err(
@@ -314,7 +356,7 @@ impl CloudflareProvider {
             },
         )
         .await;
-        Ok(id)
+        Ok((id, true))
     }
 
     /// Delete one record by id; a record already gone is fine.
@@ -461,7 +503,7 @@ impl DnsProvider for CloudflareProvider {
 
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
         let zone_id = self.zone_id(zone)?;
-        let ttl = cloudflare_ttl(set.ttl);
+        let ttl = self.config.ttl.unwrap_or_else(|| cloudflare_ttl(set.ttl));
         for name in set.names() {
             if !name.is_within(&zone.name) {
                 return Err(ProviderError::Other {
@@ -475,7 +517,7 @@ impl DnsProvider for CloudflareProvider {
             .map(|(n, v)| (n.clone(), v.to_string()))
             .collect();
         let zid = zone_id.as_str();
-        let results: Vec<Result<String, ProviderError>> = stream::iter(pairs)
+        let results: Vec<Result<(String, bool), ProviderError>> = stream::iter(pairs)
             .map(|(name, value)| async move { self.create(zid, zone, &name, &value, ttl).await })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -484,7 +526,8 @@ impl DnsProvider for CloudflareProvider {
         let mut first = None;
         for r in results {
             match r {
-                Ok(id) => created.push(id),
+                Ok((id, true)) => created.push(id),
+                Ok((_, false)) => {}
                 Err(e) => {
                     if first.is_none() {
                         first = Some(e);
@@ -516,6 +559,10 @@ impl DnsProvider for CloudflareProvider {
         let mut ids: BTreeSet<String> = BTreeSet::new();
         let mut unknown: BTreeMap<DnsName, BTreeSet<String>> = BTreeMap::new();
         for (name, value) in set.pairs() {
+            if self.is_foreign(zid, name, value) {
+                tracing::debug!(%name, "leaving the identical record that was there before");
+                continue;
+            }
             let found: Vec<&StoredRecord> = remembered
                 .iter()
                 .filter(|r| r.name == name.as_str() && r.value == value)
@@ -534,9 +581,10 @@ impl DnsProvider for CloudflareProvider {
         for (name, values) in &unknown {
             tracing::debug!(%name, values = values.len(), "no remembered record id; matching by name and value");
             match self.list_txt(zid, zone, name).await {
+                // Only records we created: they carry our comment.
                 Ok(list) => ids.extend(
                     list.into_iter()
-                        .filter(|r| values.contains(&unquote(&r.content)))
+                        .filter(|r| r.has_our_comment() && values.contains(&unquote(&r.content)))
                         .map(|r| r.id),
                 ),
                 Err(e) => {

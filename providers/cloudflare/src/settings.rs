@@ -20,6 +20,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 /// Bound on one HTTP request (connect + answer).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default of `rate_limit_wait`: Cloudflare blocks a token for five minutes once it exceeds
+/// 1,200 requests in five minutes; this outlasts one block.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(360);
+
 /// Every setting, for `wildcert providers cloudflare` and docs/providers/cloudflare.md.
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
@@ -79,6 +83,20 @@ pub const SETTINGS: &[SettingDoc] = &[
         description: "File holding the Global API Key",
     },
     SettingDoc {
+        key: "ttl",
+        env: "CLOUDFLARE_TTL",
+        required: "no",
+        default: "the run's TTL, raised to 60 (1 = automatic)",
+        description: "TTL of the TXT records; set explicitly, 30 is allowed (Enterprise zones), else 60..86400 or 1",
+    },
+    SettingDoc {
+        key: "rate_limit_wait",
+        env: "CLOUDFLARE_RATE_LIMIT_WAIT",
+        required: "no",
+        default: "360",
+        description: "Seconds a run may spend waiting out Cloudflare's rate limit (HTTP 429; a five-minute block after 1,200 requests in five minutes), in all",
+    },
+    SettingDoc {
         key: "base_url",
         env: "CLOUDFLARE_BASE_URL",
         required: "no",
@@ -113,10 +131,28 @@ pub struct CloudflareSettings {
     pub api_key_file: Option<PathBuf>,
     /// API endpoint.
     pub base_url: Option<String>,
+    /// TXT record TTL, explicitly.
+    pub ttl: Option<u32>,
+    /// Seconds a run may wait out rate limiting, in all.
+    pub rate_limit_wait: Option<u64>,
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
     config_error(KIND, message)
+}
+
+/// A number from the environment.
+fn number<T: std::str::FromStr>(
+    env: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, ProviderError> {
+    match env_value(env, key).map(|v| v.trim().to_string()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| bad(format!("{key}=`{v}`: expected a whole number"))),
+    }
 }
 
 impl LayeredSettings for CloudflareSettings {
@@ -138,6 +174,8 @@ impl LayeredSettings for CloudflareSettings {
             api_key: first("CLOUDFLARE_API_KEY", "CF_API_KEY").map(Secret::new),
             api_key_file: first("CLOUDFLARE_API_KEY_FILE", "CF_API_KEY_FILE").map(PathBuf::from),
             base_url: get("CLOUDFLARE_BASE_URL"),
+            ttl: number(env, "CLOUDFLARE_TTL")?,
+            rate_limit_wait: number(env, "CLOUDFLARE_RATE_LIMIT_WAIT")?,
         })
     }
 
@@ -167,6 +205,8 @@ impl LayeredSettings for CloudflareSettings {
             api_key,
             api_key_file,
             base_url: over.base_url.or(self.base_url),
+            ttl: over.ttl.or(self.ttl),
+            rate_limit_wait: over.rate_limit_wait.or(self.rate_limit_wait),
         }
     }
 }
@@ -242,12 +282,25 @@ impl CloudflareSettings {
                 "base_url `{base_url}` must be an http(s) URL such as {DEFAULT_BASE_URL}"
             )));
         }
+        let ttl = match self.ttl {
+            None => None,
+            Some(t) if t == 1 || (30..=86400).contains(&t) => Some(t),
+            Some(t) => {
+                return Err(bad(format!(
+                    "ttl {t}: Cloudflare takes 1 (automatic) or 30..86400 seconds (below 60 on Enterprise zones only)"
+                )));
+            }
+        };
         Ok(CloudflareConfig {
             auth,
             zone_auth,
             zone_id,
             base_url,
             timeout: DEFAULT_TIMEOUT,
+            ttl,
+            rate_limit_wait: self
+                .rate_limit_wait
+                .map_or(DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs),
         })
     }
 }
@@ -289,6 +342,10 @@ pub struct CloudflareConfig {
     pub base_url: String,
     /// Bound on one request.
     pub timeout: Duration,
+    /// TTL given explicitly (`ttl`), used as is.
+    pub ttl: Option<u32>,
+    /// Time a run may spend waiting out rate limiting, in all.
+    pub rate_limit_wait: Duration,
 }
 
 #[cfg(test)]

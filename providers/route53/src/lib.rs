@@ -8,6 +8,7 @@
 //! exact values and TTL) when only our values were left. Throttling is retried with jittered
 //! exponential backoff, bounded in count and time.
 
+pub mod chain;
 pub mod profile;
 pub mod settings;
 pub mod sigv4;
@@ -20,6 +21,7 @@ use reqwest::Method;
 use ring::rand::SecureRandom;
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
+pub use chain::{CredentialCache, Source};
 pub use settings::{KIND, Route53Config, Route53Settings, SETTINGS};
 pub use sigv4::Credentials;
 
@@ -47,12 +49,15 @@ pub struct Route53Provider {
     http: reqwest::Client,
     zones: ZoneCache,
     pace: Pace,
+    creds: CredentialCache,
 }
 
 /// An existing TXT RRset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct RrSet {
     ttl: u32,
+    /// `SetIdentifier` of a routed (weighted, latency, failover, …) record set.
+    set_identifier: Option<String>,
     /// Values in presentation form, exactly as Route53 returned them.
     values: Vec<String>,
 }
@@ -65,6 +70,8 @@ enum Attempt {
         after: Option<Duration>,
     },
     Fail(ProviderError),
+    /// The credentials expired: fetch fresh ones and try once more.
+    Refresh(ProviderError),
 }
 
 impl Route53Provider {
@@ -88,18 +95,30 @@ impl Route53Provider {
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
         tracing::debug!(endpoint = %config.endpoint, credentials = %config.credentials_source,
-            access_key_id = %config.credentials.access_key_id, "route53 provider ready");
+            "route53 provider ready");
+        let creds = CredentialCache::new(config.source.clone())?;
         Ok(Route53Provider {
             config,
             http,
             zones: ZoneCache::default(),
             pace: Pace::new(),
+            creds,
         })
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &Route53Config {
         &self.config
+    }
+
+    /// Fetch credentials now (as the first request would) and say where they came from; for
+    /// `wildcert check`. Never returns a secret.
+    pub async fn check_credentials(&self) -> Result<String, ProviderError> {
+        let c = self.creds.get().await?;
+        Ok(format!(
+            "{} (access key id {})",
+            self.config.credentials_source, c.access_key_id
+        ))
     }
 
     fn host_header(&self) -> String {
@@ -122,6 +141,7 @@ impl Route53Provider {
     ) -> Result<String, ProviderError> {
         let start = Instant::now();
         let mut attempt: u32 = 0;
+        let mut refreshed = false;
         loop {
             self.pace.wait().await;
             match self
@@ -130,6 +150,17 @@ impl Route53Provider {
             {
                 Attempt::Done(b) => return Ok(b),
                 Attempt::Fail(e) => return Err(e),
+                Attempt::Refresh(e) => {
+                    if refreshed {
+                        return Err(e);
+                    }
+                    tracing::debug!(
+                        "route53: {} answered ExpiredToken; fetching fresh credentials",
+                        ctx.action
+                    );
+                    self.creds.invalidate();
+                    refreshed = true;
+                }
                 Attempt::Retry { error, after } => {
                     let delay = after.unwrap_or_else(|| backoff(attempt));
                     // A server that cannot be reached is retried briefly only: it is more
@@ -175,6 +206,10 @@ impl Route53Provider {
         if body.is_some() {
             headers.push(("content-type".into(), "application/xml".into()));
         }
+        let creds = match self.creds.get().await {
+            Ok(c) => c,
+            Err(e) => return Attempt::Fail(e),
+        };
         let amz_date = sigv4::amz_date(time::OffsetDateTime::now_utc());
         let signed = sigv4::sign(
             &sigv4::Request {
@@ -184,7 +219,7 @@ impl Route53Provider {
                 headers: &headers,
                 body: body.unwrap_or_default().as_bytes(),
             },
-            &self.config.credentials,
+            &creds,
             &self.config.signing_region,
             "route53",
             &amz_date,
@@ -252,19 +287,18 @@ impl Route53Provider {
             return Attempt::Done(text);
         }
         let api = xml::parse_error(&text).unwrap_or_default();
-        self.classify(status, api, retry_after, ctx)
+        self.classify(status, api, retry_after, ctx, &creds)
     }
 
     /// Remove anything of our request the server may echo (AWS's SignatureDoesNotMatch message
     /// quotes the canonical request, session token included), and bound the length.
-    fn sanitize(&self, message: &str) -> String {
+    fn sanitize(&self, message: &str, creds: &Credentials) -> String {
         let mut m = message
             .split("The Canonical String")
             .next()
             .unwrap_or_default()
             .trim()
             .to_string();
-        let creds = &self.config.credentials;
         for s in [Some(&creds.secret_access_key), creds.session_token.as_ref()]
             .into_iter()
             .flatten()
@@ -287,8 +321,9 @@ impl Route53Provider {
         api: ApiError,
         retry_after: Option<Duration>,
         ctx: &Ctx<'_>,
+        creds: &Credentials,
     ) -> Attempt {
-        let message = self.sanitize(&api.message);
+        let message = self.sanitize(&api.message, creds);
         let code = api.code.as_str();
         let said = if code.is_empty() {
             format!("HTTP {status}")
@@ -297,7 +332,7 @@ impl Route53Provider {
         } else {
             format!("{code}: {message}")
         };
-        let akid = &self.config.credentials.access_key_id;
+        let akid = &creds.access_key_id;
         let source = &self.config.credentials_source;
         match code {
             "Throttling"
@@ -337,6 +372,17 @@ impl Route53Provider {
                     provider: KIND,
                     message: format!(
                         "{code}: the secret access key does not belong to access key id `{akid}` (from {source}), or this machine's clock is off; check AWS_SECRET_ACCESS_KEY"
+                    ),
+                });
+            }
+            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired"
+                if self.creds.source().static_credentials().is_none() =>
+            {
+                // Fetched credentials: fetch again, then retry once.
+                return Attempt::Refresh(ProviderError::Auth {
+                    provider: KIND,
+                    message: format!(
+                        "{said} — the temporary credentials of `{akid}` (from {source}) expired, and so did fresh ones; check this machine's clock"
                     ),
                 });
             }
@@ -508,7 +554,7 @@ impl Route53Provider {
                 "no {} hosted zone for {name} in the account of `{}` (asked for: {}); create the zone, set hosted_zone_id, \
                  or set private_zone = {other}",
                 self.visibility(),
-                self.config.credentials.access_key_id,
+                self.creds.access_key_id(),
                 asked.join(", ")
             ),
         }
@@ -545,12 +591,11 @@ impl Route53Provider {
             .items
             .into_iter()
             .find(|s| {
-                s.kind.eq_ignore_ascii_case("TXT")
-                    && s.set_identifier.is_none()
-                    && xml::normalize_name(&s.name) == name.as_str()
+                s.kind.eq_ignore_ascii_case("TXT") && xml::normalize_name(&s.name) == name.as_str()
             })
             .map(|s| RrSet {
                 ttl: s.ttl.unwrap_or(0),
+                set_identifier: s.set_identifier,
                 values: s
                     .resource_records
                     .items
@@ -607,6 +652,17 @@ impl Route53Provider {
         let mut changes = Vec::new();
         for (name, ours) in set.iter() {
             let current = self.txt_rrset(zone_id, zone, name).await?;
+            if let Some(id) = current.as_ref().and_then(|c| c.set_identifier.as_deref()) {
+                return Err(ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!(
+                        "{name} holds TXT record sets with a routing policy (SetIdentifier `{id}`: weighted, latency, \
+                         failover, geolocation or multivalue), and Route53 refuses a plain TXT record set beside them; \
+                         nothing was changed. Delegate the challenge: CNAME {name} to a name in a zone without \
+                         routing policies and issue with that zone (see docs/providers/route53.md)"
+                    ),
+                });
+            }
             let (ttl, mut values) = match current {
                 Some(c) => (c.ttl, c.values),
                 None => (set.ttl, Vec::new()),
@@ -643,6 +699,10 @@ impl Route53Provider {
             let Some(current) = self.txt_rrset(zone_id, zone, name).await? else {
                 continue;
             };
+            if current.set_identifier.is_some() {
+                // Never ours: publish refuses such names.
+                continue;
+            }
             let (mine, rest): (Vec<String>, Vec<String>) = current
                 .values
                 .iter()
@@ -774,6 +834,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 impl DnsProvider for Route53Provider {
     fn name(&self) -> &'static str {
         KIND
+    }
+
+    fn credential_source(&self) -> Option<String> {
+        Some(self.config.credentials_source.clone())
     }
 
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {

@@ -13,6 +13,7 @@ use wildcert_dns::settings::{
 };
 use wildcert_dns::{LayeredSettings, ProviderError, Secret, SettingDoc};
 
+use crate::chain::{ECS_HOST, IMDS_ENDPOINT, Source, Sts, sso_cache_file};
 use crate::profile;
 use crate::sigv4::Credentials;
 
@@ -33,7 +34,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         key: "access_key_id",
         env: "AWS_ACCESS_KEY_ID",
-        required: "unless a profile of the shared files gives it",
+        required: "no (the AWS credential chain is used without it: web identity, profiles, container, instance metadata)",
         default: "",
         description: "Access key id of an IAM user or role (with secret_access_key)",
     },
@@ -70,7 +71,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         env: "AWS_PROFILE",
         required: "no",
         default: "default",
-        description: "Profile of the shared credentials/config files, used when no access key is given",
+        description: "Profile of the shared credentials/config files, used when no access key is given (static keys, role_arn + source_profile, credential_process, SSO)",
     },
     SettingDoc {
         key: "shared_credentials_file",
@@ -115,6 +116,27 @@ pub const SETTINGS: &[SettingDoc] = &[
         description: "Route53 API endpoint (an emulator such as moto, or a proxy); the first variable wins",
     },
     SettingDoc {
+        key: "assume_role_arn",
+        env: "AWS_ASSUME_ROLE_ARN",
+        required: "no",
+        default: "",
+        description: "A role to assume (STS AssumeRole) with whatever credentials the chain found, as lego does",
+    },
+    SettingDoc {
+        key: "external_id",
+        env: "AWS_EXTERNAL_ID",
+        required: "no",
+        default: "",
+        description: "ExternalId sent with assume_role_arn, when the role's trust policy asks for one",
+    },
+    SettingDoc {
+        key: "sts_endpoint_url",
+        env: "AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL",
+        required: "no",
+        default: "https://sts.REGION.amazonaws.com",
+        description: "STS endpoint for AssumeRole and AssumeRoleWithWebIdentity; the first variable wins",
+    },
+    SettingDoc {
         key: "max_retries",
         env: "AWS_MAX_RETRIES",
         required: "no",
@@ -122,6 +144,51 @@ pub const SETTINGS: &[SettingDoc] = &[
         description: "Retries of a throttled request (Throttling, PriorRequestNotComplete, HTTP 429/5xx), with jittered backoff, at most 2 minutes in all",
     },
 ];
+
+/// The variables of the AWS credential chain that exist in the environment only (as in the
+/// SDKs): web identity, container credentials, instance metadata, the SSO portal's endpoint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ambient {
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`.
+    pub web_identity_token_file: Option<PathBuf>,
+    /// `AWS_ROLE_ARN` (with the web identity token).
+    pub role_arn: Option<String>,
+    /// `AWS_ROLE_SESSION_NAME`.
+    pub role_session_name: Option<String>,
+    /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (ECS).
+    pub container_relative_uri: Option<String>,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` (EKS Pod Identity, local endpoints).
+    pub container_full_uri: Option<String>,
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`.
+    pub container_token: Option<Secret>,
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
+    pub container_token_file: Option<PathBuf>,
+    /// `AWS_EC2_METADATA_DISABLED`.
+    pub imds_disabled: Option<bool>,
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+    pub imds_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL_SSO`, else `AWS_ENDPOINT_URL`: the SSO portal.
+    pub sso_endpoint: Option<String>,
+}
+
+impl Ambient {
+    fn merge(self, over: Ambient) -> Ambient {
+        Ambient {
+            web_identity_token_file: over
+                .web_identity_token_file
+                .or(self.web_identity_token_file),
+            role_arn: over.role_arn.or(self.role_arn),
+            role_session_name: over.role_session_name.or(self.role_session_name),
+            container_relative_uri: over.container_relative_uri.or(self.container_relative_uri),
+            container_full_uri: over.container_full_uri.or(self.container_full_uri),
+            container_token: over.container_token.or(self.container_token),
+            container_token_file: over.container_token_file.or(self.container_token_file),
+            imds_disabled: over.imds_disabled.or(self.imds_disabled),
+            imds_endpoint: over.imds_endpoint.or(self.imds_endpoint),
+            sso_endpoint: over.sso_endpoint.or(self.sso_endpoint),
+        }
+    }
+}
 
 /// Settings as written in `[providers.<id>]` (with `kind = "route53"`) or in the environment.
 /// Every field is optional here so layers can be merged; [`Route53Settings::validate`] checks
@@ -158,6 +225,15 @@ pub struct Route53Settings {
     pub endpoint_url: Option<String>,
     /// Retry bound.
     pub max_retries: Option<u32>,
+    /// A role to assume with the credentials found (lego's `AWS_ASSUME_ROLE_ARN`).
+    pub assume_role_arn: Option<String>,
+    /// `ExternalId` for `assume_role_arn`.
+    pub external_id: Option<String>,
+    /// STS endpoint.
+    pub sts_endpoint_url: Option<String>,
+    /// The credential chain's environment-only variables.
+    #[serde(skip)]
+    pub ambient: Ambient,
     /// The home directory (from `HOME` in the environment), for `~/.aws/*`.
     #[serde(skip)]
     pub home: Option<PathBuf>,
@@ -195,6 +271,24 @@ impl LayeredSettings for Route53Settings {
                 .transpose()?,
             endpoint_url: get("AWS_ENDPOINT_URL_ROUTE_53").or_else(|| get("AWS_ENDPOINT_URL")),
             max_retries,
+            assume_role_arn: get("AWS_ASSUME_ROLE_ARN"),
+            external_id: get("AWS_EXTERNAL_ID"),
+            sts_endpoint_url: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
+            ambient: Ambient {
+                web_identity_token_file: get("AWS_WEB_IDENTITY_TOKEN_FILE").map(PathBuf::from),
+                role_arn: get("AWS_ROLE_ARN"),
+                role_session_name: get("AWS_ROLE_SESSION_NAME"),
+                container_relative_uri: get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+                container_full_uri: get("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+                container_token: get("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new),
+                container_token_file: get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+                    .map(PathBuf::from),
+                imds_disabled: get("AWS_EC2_METADATA_DISABLED")
+                    .map(|v| parse_bool(KIND, "AWS_EC2_METADATA_DISABLED", &v))
+                    .transpose()?,
+                imds_endpoint: get("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+                sso_endpoint: get("AWS_ENDPOINT_URL_SSO").or_else(|| get("AWS_ENDPOINT_URL")),
+            },
             home: get("HOME").map(PathBuf::from),
         })
     }
@@ -227,6 +321,10 @@ impl LayeredSettings for Route53Settings {
             private_zone: over.private_zone.or(self.private_zone),
             endpoint_url: over.endpoint_url.or(self.endpoint_url),
             max_retries: over.max_retries.or(self.max_retries),
+            assume_role_arn: over.assume_role_arn.or(self.assume_role_arn),
+            external_id: over.external_id.or(self.external_id),
+            sts_endpoint_url: over.sts_endpoint_url.or(self.sts_endpoint_url),
+            ambient: self.ambient.merge(over.ambient),
             home: over.home.or(self.home),
         }
     }
@@ -259,16 +357,30 @@ impl Route53Settings {
             .map(str::trim)
             .filter(|s| !s.is_empty());
         let shared = SharedFiles::load(self)?;
+        let region = self
+            .region
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .or_else(|| shared.region(profile_name.unwrap_or("default")))
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let sts = self.sts(&region)?;
+        let resolver = Resolver {
+            settings: self,
+            shared: &shared,
+            sts: &sts,
+        };
 
-        let (credentials, source) = match (akid, secret) {
-            (Some(id), Some(secret)) => (
-                Credentials {
+        let source = match (akid, secret) {
+            (Some(id), Some(secret)) => Source::Static {
+                credentials: Credentials {
                     access_key_id: id.to_string(),
                     secret_access_key: secret,
                     session_token: token,
                 },
-                "settings/environment".to_string(),
-            ),
+                from: "settings/environment (access_key_id / AWS_ACCESS_KEY_ID)".to_string(),
+            },
             (Some(id), None) => {
                 return Err(bad(format!(
                     "access_key_id `{id}` has no secret: set AWS_SECRET_ACCESS_KEY, secret_access_key_file (AWS_SECRET_ACCESS_KEY_FILE) or secret_access_key"
@@ -279,25 +391,35 @@ impl Route53Settings {
                     "a secret access key is given but no access key id: set AWS_ACCESS_KEY_ID (access_key_id)",
                 ));
             }
-            (None, None) => {
-                shared.credentials(profile_name.unwrap_or("default"), profile_name.is_some())?
-            }
+            (None, None) => resolver.chain(profile_name)?,
         };
-        if credentials.access_key_id.starts_with("ASIA") && credentials.session_token.is_none() {
+        if let Source::Static { credentials, .. } = &source
+            && credentials.access_key_id.starts_with("ASIA")
+            && credentials.session_token.is_none()
+        {
             tracing::warn!(
                 "route53: access key {} looks temporary (ASIA…) but no session token is set (AWS_SESSION_TOKEN)",
                 credentials.access_key_id
             );
         }
+        let source = match nonempty(&self.assume_role_arn) {
+            None => source,
+            Some(arn) => Source::AssumeRole {
+                base: Box::new(source),
+                role_arn: arn.to_string(),
+                external_id: nonempty(&self.external_id).map(str::to_string),
+                session_name: session_name(&self.ambient),
+                duration_seconds: None,
+                sts: sts.clone(),
+                from: "AWS_ASSUME_ROLE_ARN".to_string(),
+            },
+        };
+        if self.assume_role_arn.is_none() && nonempty(&self.external_id).is_some() {
+            tracing::warn!(
+                "route53: external_id (AWS_EXTERNAL_ID) is set but no assume_role_arn (AWS_ASSUME_ROLE_ARN); it is not used"
+            );
+        }
 
-        let region = self
-            .region
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or_else(|| shared.region(profile_name.unwrap_or("default")))
-            .unwrap_or_else(|| "us-east-1".to_string());
         let (default_endpoint, signing_region) = partition(&region);
         let endpoint_text = self
             .endpoint_url
@@ -326,8 +448,8 @@ impl Route53Settings {
             })?),
         };
         Ok(Route53Config {
-            credentials,
-            credentials_source: source,
+            credentials_source: source.describe(),
+            source,
             region,
             signing_region: signing_region.to_string(),
             endpoint,
@@ -413,89 +535,395 @@ impl SharedFiles {
             .filter(|r| !r.is_empty())
             .cloned()
     }
+}
 
-    fn credentials(
-        &self,
-        name: &str,
-        explicit: bool,
-    ) -> Result<(Credentials, String), ProviderError> {
-        let from_creds = self
-            .credentials
-            .as_ref()
-            .and_then(|(p, s)| profile::credentials_section(s, name).map(|sec| (p, sec)));
-        let from_config = self
-            .config
-            .as_ref()
-            .and_then(|(p, s)| profile::config_section(s, name).map(|sec| (p, sec)));
-        for (path, sec) in from_creds.into_iter().chain(from_config) {
-            let get = |k: &str| sec.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-            match (get("aws_access_key_id"), get("aws_secret_access_key")) {
-                (Some(id), Some(secret)) => {
-                    return Ok((
-                        Credentials {
-                            access_key_id: id.to_string(),
-                            secret_access_key: Secret::new(secret),
-                            session_token: get("aws_session_token").map(Secret::new),
-                        },
-                        format!("profile `{name}` in {}", path.display()),
-                    ));
-                }
-                (Some(_), None) | (None, Some(_)) => {
-                    return Err(bad(format!(
-                        "profile `{name}` in {} needs both aws_access_key_id and aws_secret_access_key",
-                        path.display()
-                    )));
-                }
-                (None, None) => {
-                    let unsupported: Vec<&str> = [
-                        "role_arn",
-                        "credential_process",
-                        "sso_session",
-                        "sso_start_url",
-                        "web_identity_token_file",
-                    ]
-                    .into_iter()
-                    .filter(|k| sec.contains_key(*k))
-                    .collect();
-                    if !unsupported.is_empty() {
-                        return Err(bad(format!(
-                            "profile `{name}` in {} uses {}, which wildcert does not run; export temporary credentials \
-                             (`aws configure export-credentials --profile {name} --format env`) or give access keys",
-                            path.display(),
-                            unsupported.join(", ")
-                        )));
-                    }
-                }
-            }
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `AWS_ROLE_SESSION_NAME`, else `wildcert-<unix time>` (as the SDKs name sessions).
+fn session_name(ambient: &Ambient) -> String {
+    nonempty(&ambient.role_session_name)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "wildcert-{}",
+                time::OffsetDateTime::now_utc().unix_timestamp()
+            )
+        })
+}
+
+/// An endpoint URL without its trailing slash, checked.
+fn endpoint(what: &str, url: &str) -> Result<String, ProviderError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("{what} `{url}`: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(bad(format!("{what} `{url}`: expected an http(s) URL")));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+impl Route53Settings {
+    /// STS: `sts_endpoint_url` (`AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`), else the regional endpoint.
+    fn sts(&self, region: &str) -> Result<Sts, ProviderError> {
+        let endpoint = match nonempty(&self.sts_endpoint_url) {
+            Some(u) => endpoint("sts_endpoint_url", u)?,
+            None if region.starts_with("cn-") => format!("https://sts.{region}.amazonaws.com.cn"),
+            None => format!("https://sts.{region}.amazonaws.com"),
+        };
+        Ok(Sts {
+            endpoint,
+            region: region.to_string(),
+        })
+    }
+}
+
+/// Works out the credential chain's source (no network calls).
+struct Resolver<'a> {
+    settings: &'a Route53Settings,
+    shared: &'a SharedFiles,
+    sts: &'a Sts,
+}
+
+/// Profiles followed through `source_profile` at most.
+const MAX_PROFILE_DEPTH: usize = 5;
+
+impl Resolver<'_> {
+    /// The chain, in the SDKs' order, after explicit keys: a named profile; web identity; the
+    /// default profile; container credentials; instance metadata.
+    fn chain(&self, profile_name: Option<&str>) -> Result<Source, ProviderError> {
+        if let Some(name) = profile_name {
+            return self.profile(name, 0)?.ok_or_else(|| {
+                bad(format!(
+                    "profile `{name}` has no credentials in {}",
+                    self.searched()
+                ))
+            });
         }
-        let searched = if self.searched.is_empty() {
+        let amb = &self.settings.ambient;
+        match (&amb.web_identity_token_file, nonempty(&amb.role_arn)) {
+            (Some(file), Some(arn)) => {
+                return Ok(Source::WebIdentity {
+                    token_file: file.clone(),
+                    role_arn: arn.to_string(),
+                    session_name: session_name(amb),
+                    sts: self.sts.clone(),
+                    from: "AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN".to_string(),
+                });
+            }
+            (Some(_), None) => {
+                return Err(bad(
+                    "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: set the role to assume with the token",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(s) = self.profile("default", 0)? {
+            return Ok(s);
+        }
+        if let Some(c) = self.container()? {
+            return Ok(c);
+        }
+        if amb.imds_disabled != Some(true) {
+            let e = amb
+                .imds_endpoint
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty());
+            return Ok(Source::Imds {
+                endpoint: match e {
+                    Some(e) => endpoint("AWS_EC2_METADATA_SERVICE_ENDPOINT", e)?,
+                    None => IMDS_ENDPOINT.to_string(),
+                },
+            });
+        }
+        Err(bad(format!(
+            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or access_key_id and \
+             secret_access_key_file), a profile (AWS_PROFILE) in the shared files (searched: {}), web identity \
+             (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN) or container credentials; instance metadata is off \
+             (AWS_EC2_METADATA_DISABLED)",
+            self.searched()
+        )))
+    }
+
+    fn searched(&self) -> String {
+        if self.shared.searched.is_empty() {
             "no shared files (HOME is not set)".to_string()
         } else {
-            self.searched
+            self.shared
+                .searched
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        };
-        if explicit {
-            Err(bad(format!(
-                "profile `{name}` has no credentials in {searched}"
-            )))
-        } else {
-            Err(bad(format!(
-                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or access_key_id and \
-                 secret_access_key_file), or a profile (AWS_PROFILE) with keys in the shared files (searched: {searched})"
-            )))
         }
+    }
+
+    /// Container credentials from `AWS_CONTAINER_CREDENTIALS_FULL_URI` / `_RELATIVE_URI`.
+    fn container(&self) -> Result<Option<Source>, ProviderError> {
+        let amb = &self.settings.ambient;
+        let token = amb.container_token.clone().filter(|t| !t.is_empty());
+        let token_file = amb.container_token_file.clone();
+        if let Some(rel) = nonempty(&amb.container_relative_uri) {
+            let rel = if rel.starts_with('/') {
+                rel.to_string()
+            } else {
+                format!("/{rel}")
+            };
+            return Ok(Some(Source::Container {
+                url: format!("{ECS_HOST}{rel}"),
+                token,
+                token_file,
+                from: "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            }));
+        }
+        let Some(full) = nonempty(&amb.container_full_uri) else {
+            return Ok(None);
+        };
+        let url = reqwest::Url::parse(full)
+            .map_err(|e| bad(format!("AWS_CONTAINER_CREDENTIALS_FULL_URI `{full}`: {e}")))?;
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let allowed = match (url.scheme(), host.parse::<std::net::IpAddr>()) {
+            ("https", _) => !host.is_empty(),
+            ("http", Ok(std::net::IpAddr::V4(ip))) => {
+                ip.is_loopback()
+                    || ip.octets() == [169, 254, 170, 2]
+                    || ip.octets() == [169, 254, 170, 23]
+            }
+            ("http", Ok(std::net::IpAddr::V6(ip))) => {
+                ip.is_loopback() || ip.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23]
+            }
+            ("http", Err(_)) => host.eq_ignore_ascii_case("localhost"),
+            _ => false,
+        };
+        if !allowed {
+            return Err(bad(format!(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI `{full}`: plain http is allowed to a loopback address or the \
+                 ECS/EKS agents (169.254.170.2, 169.254.170.23) only; use https"
+            )));
+        }
+        Ok(Some(Source::Container {
+            url: full.to_string(),
+            token,
+            token_file,
+            from: "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        }))
+    }
+
+    /// The source a profile names; `None` when the profile does not exist or gives nothing.
+    fn profile(&self, name: &str, depth: usize) -> Result<Option<Source>, ProviderError> {
+        if depth > MAX_PROFILE_DEPTH {
+            return Err(bad(format!(
+                "profile `{name}`: source_profile chain longer than {MAX_PROFILE_DEPTH} (a loop?)"
+            )));
+        }
+        let from_creds = self
+            .shared
+            .credentials
+            .as_ref()
+            .and_then(|(p, s)| profile::credentials_section(s, name).map(|sec| (p, sec)));
+        let from_config = self
+            .shared
+            .config
+            .as_ref()
+            .and_then(|(p, s)| profile::config_section(s, name).map(|sec| (p, sec)));
+        if from_creds.is_none() && from_config.is_none() {
+            return Ok(None);
+        }
+        // The credentials file wins over the config file, key by key.
+        let get = |k: &str| -> Option<(String, &PathBuf)> {
+            from_creds
+                .iter()
+                .chain(from_config.iter())
+                .find_map(|(p, sec)| {
+                    sec.get(k)
+                        .map(|v| v.trim())
+                        .filter(|v| !v.is_empty())
+                        .map(|v| (v.to_string(), *p))
+                })
+        };
+        let val = |k: &str| get(k).map(|(v, _)| v);
+        let label = |p: &PathBuf| format!("profile `{name}` in {}", p.display());
+
+        let static_keys = || -> Result<Option<Source>, ProviderError> {
+            match (get("aws_access_key_id"), val("aws_secret_access_key")) {
+                (Some((id, path)), Some(secret)) => Ok(Some(Source::Static {
+                    credentials: Credentials {
+                        access_key_id: id,
+                        secret_access_key: Secret::new(secret),
+                        session_token: val("aws_session_token").map(Secret::new),
+                    },
+                    from: label(path),
+                })),
+                (Some((_, path)), None) => Err(bad(format!(
+                    "{} needs both aws_access_key_id and aws_secret_access_key",
+                    label(path)
+                ))),
+                (None, Some(_)) => Err(bad(format!(
+                    "profile `{name}` needs both aws_access_key_id and aws_secret_access_key"
+                ))),
+                (None, None) => Ok(None),
+            }
+        };
+
+        if let Some((role_arn, path)) = get("role_arn") {
+            let amb = &self.settings.ambient;
+            let session = val("role_session_name").unwrap_or_else(|| session_name(amb));
+            let base = if let Some(src) = val("source_profile") {
+                if src == name {
+                    static_keys()?
+                } else {
+                    self.profile(&src, depth + 1)?
+                }
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{}: source_profile `{src}` has no credentials in {}",
+                        label(path),
+                        self.searched()
+                    ))
+                })?
+            } else if let Some(cs) = val("credential_source") {
+                match cs.as_str() {
+                    "Ec2InstanceMetadata" => Source::Imds {
+                        endpoint: IMDS_ENDPOINT.to_string(),
+                    },
+                    "EcsContainer" => self.container()?.ok_or_else(|| {
+                        bad(format!(
+                            "{}: credential_source = EcsContainer, but AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI is not set",
+                            label(path)
+                        ))
+                    })?,
+                    other => {
+                        return Err(bad(format!(
+                            "{}: credential_source = {other}: wildcert knows Ec2InstanceMetadata and EcsContainer \
+                             (Environment keys are used directly when set)",
+                            label(path)
+                        )));
+                    }
+                }
+            } else if let Some(file) = val("web_identity_token_file") {
+                return Ok(Some(Source::WebIdentity {
+                    token_file: PathBuf::from(file),
+                    role_arn,
+                    session_name: session,
+                    sts: self.sts.clone(),
+                    from: label(path),
+                }));
+            } else {
+                return Err(bad(format!(
+                    "{} has role_arn but neither source_profile, credential_source nor web_identity_token_file",
+                    label(path)
+                )));
+            };
+            let duration_seconds = match val("duration_seconds") {
+                None => None,
+                Some(d) => Some(d.parse::<u32>().map_err(|_| {
+                    bad(format!(
+                        "{}: duration_seconds `{d}` is not a number",
+                        label(path)
+                    ))
+                })?),
+            };
+            return Ok(Some(Source::AssumeRole {
+                base: Box::new(base),
+                role_arn,
+                external_id: val("external_id"),
+                session_name: session,
+                duration_seconds,
+                sts: self.sts.clone(),
+                from: label(path),
+            }));
+        }
+        if let Some(s) = static_keys()? {
+            return Ok(Some(s));
+        }
+        if let Some((command, path)) = get("credential_process") {
+            return Ok(Some(Source::Process {
+                command,
+                from: label(path),
+            }));
+        }
+        if let Some((account_id, path)) = get("sso_account_id") {
+            return self.sso(name, account_id, path).map(Some);
+        }
+        if let Some((_, path)) = get("sso_session").or_else(|| get("sso_start_url")) {
+            return Err(bad(format!(
+                "{} is an SSO profile without sso_account_id and sso_role_name (wildcert needs role credentials)",
+                label(path)
+            )));
+        }
+        Ok(None)
+    }
+
+    fn sso(&self, name: &str, account_id: String, path: &Path) -> Result<Source, ProviderError> {
+        let label = format!("profile `{name}` in {}", path.display());
+        let sec = |n: &str| {
+            self.shared
+                .config
+                .as_ref()
+                .and_then(|(_, s)| profile::config_section(s, n))
+        };
+        let get = |k: &str| {
+            sec(name)
+                .and_then(|s| s.get(k))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let role_name = get("sso_role_name")
+            .ok_or_else(|| bad(format!("{label}: SSO profile without sso_role_name")))?;
+        let (key, region) = match get("sso_session") {
+            Some(session) => {
+                let s = self
+                    .shared
+                    .config
+                    .as_ref()
+                    .and_then(|(_, s)| s.get(&format!("sso-session {session}")))
+                    .ok_or_else(|| bad(format!("{label}: no [sso-session {session}] section")))?;
+                let region = s
+                    .get("sso_region")
+                    .cloned()
+                    .ok_or_else(|| bad(format!("[sso-session {session}] has no sso_region")))?;
+                (session, region)
+            }
+            None => {
+                let url = get("sso_start_url").ok_or_else(|| {
+                    bad(format!(
+                        "{label}: SSO profile without sso_session or sso_start_url"
+                    ))
+                })?;
+                let region = get("sso_region")
+                    .ok_or_else(|| bad(format!("{label}: SSO profile without sso_region")))?;
+                (url, region)
+            }
+        };
+        let home = self.settings.home.as_ref().ok_or_else(|| {
+            bad(format!(
+                "{label}: the SSO token cache is under ~/.aws/sso/cache, but HOME is not set"
+            ))
+        })?;
+        let portal = match nonempty(&self.settings.ambient.sso_endpoint) {
+            Some(u) => endpoint("AWS_ENDPOINT_URL_SSO", u)?,
+            None => format!("https://portal.sso.{}.amazonaws.com", region.trim()),
+        };
+        Ok(Source::Sso {
+            cache_file: sso_cache_file(home, &key),
+            portal,
+            account_id,
+            role_name,
+            profile: name.to_string(),
+        })
     }
 }
 
 /// Validated configuration of the provider.
 #[derive(Clone, Debug)]
 pub struct Route53Config {
-    /// Credentials (the secret parts print as `***`).
-    pub credentials: Credentials,
-    /// Where the credentials came from, for messages.
+    /// Where credentials come from (secret parts print as `***`).
+    pub source: Source,
+    /// Where the credentials come from, one line, for messages.
     pub credentials_source: String,
     /// The configured region.
     pub region: String,
@@ -543,10 +971,28 @@ mod tests {
         .expect("env");
         let merged = file.merge(envs);
         let cfg = merged.validate().expect("valid");
-        assert_eq!(cfg.credentials.access_key_id, "AKIAFILE");
-        assert_eq!(cfg.credentials.secret_access_key.expose(), "env-secret");
         assert_eq!(
-            cfg.credentials.session_token.as_ref().map(Secret::expose),
+            cfg.source
+                .static_credentials()
+                .expect("static keys")
+                .access_key_id,
+            "AKIAFILE"
+        );
+        assert_eq!(
+            cfg.source
+                .static_credentials()
+                .expect("static keys")
+                .secret_access_key
+                .expose(),
+            "env-secret"
+        );
+        assert_eq!(
+            cfg.source
+                .static_credentials()
+                .expect("static keys")
+                .session_token
+                .as_ref()
+                .map(Secret::expose),
             Some("tok")
         );
         assert_eq!(cfg.endpoint.as_str(), "http://127.0.0.1:2/r53");
@@ -600,21 +1046,38 @@ mod tests {
                 .validate()
         };
         let d = load(&[]).expect("default profile");
-        assert_eq!(d.credentials.access_key_id, "AKIADEF");
+        assert_eq!(
+            d.source
+                .static_credentials()
+                .expect("static keys")
+                .access_key_id,
+            "AKIADEF"
+        );
         assert_eq!(d.region, "cn-north-1");
         assert_eq!(d.signing_region, "cn-northwest-1");
         assert_eq!(d.endpoint.as_str(), "https://route53.amazonaws.com.cn/");
         let w = load(&[("AWS_PROFILE", "work")]).expect("work");
         assert_eq!(
-            w.credentials.session_token.as_ref().map(Secret::expose),
+            w.source
+                .static_credentials()
+                .expect("static keys")
+                .session_token
+                .as_ref()
+                .map(Secret::expose),
             Some("work-token")
         );
         assert_eq!(w.region, "eu-central-1");
         assert!(w.credentials_source.contains("profile `work`"));
         let c = load(&[("AWS_PROFILE", "cfgonly")]).expect("config file keys");
-        assert_eq!(c.credentials.access_key_id, "AKIACFG");
+        assert_eq!(
+            c.source
+                .static_credentials()
+                .expect("static keys")
+                .access_key_id,
+            "AKIACFG"
+        );
         let e = load(&[("AWS_PROFILE", "sso")]).expect_err("sso");
-        assert!(e.to_string().contains("export-credentials"), "{e}");
+        assert!(e.to_string().contains("sso_account_id"), "{e}");
         let e = load(&[("AWS_PROFILE", "nope")]).expect_err("missing");
         assert!(e.to_string().contains("profile `nope`"), "{e}");
         // Explicit keys beat the profile.
@@ -623,7 +1086,13 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "s"),
         ])
         .expect("env keys");
-        assert_eq!(x.credentials.access_key_id, "AKIAENV");
+        assert_eq!(
+            x.source
+                .static_credentials()
+                .expect("static keys")
+                .access_key_id,
+            "AKIAENV"
+        );
         // A named file must exist.
         let e = load(&[("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/creds")])
             .expect_err("missing file");
@@ -632,7 +1101,18 @@ mod tests {
 
     #[test]
     fn missing_credentials_and_bad_values() {
-        let e = Route53Settings::default().validate().expect_err("no creds");
+        // Nothing given: the chain ends at the instance metadata service…
+        let imds = Route53Settings::default().validate().expect("imds");
+        assert!(
+            matches!(imds.source, Source::Imds { .. }),
+            "{:?}",
+            imds.source
+        );
+        // …unless that is switched off.
+        let e = Route53Settings::from_env_map(&env(&[("AWS_EC2_METADATA_DISABLED", "true")]))
+            .expect("env")
+            .validate()
+            .expect_err("no creds");
         assert!(e.to_string().contains("AWS_ACCESS_KEY_ID"), "{e}");
         let s = Route53Settings {
             access_key_id: Some("AKIA".into()),
@@ -673,5 +1153,105 @@ mod tests {
                 .contains("not both")
         );
         assert!(Route53Settings::from_env_map(&env(&[("AWS_PRIVATE_ZONE", "maybe")])).is_err());
+    }
+
+    #[test]
+    fn chain_order_and_sources_without_network() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let home = dir.path().to_string_lossy().to_string();
+        let load = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![("HOME", home.as_str())];
+            pairs.extend_from_slice(extra);
+            Route53Settings::from_env_map(&env(&pairs))
+                .expect("env")
+                .validate()
+        };
+        let src = |extra: &[(&str, &str)]| load(extra).expect("valid").credentials_source;
+        // Container: RELATIVE_URI goes to the ECS agent; FULL_URI over http only to loopback.
+        let c = load(&[(
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/x",
+        )])
+        .expect("ecs");
+        assert!(
+            matches!(&c.source, Source::Container { url, .. } if url == "http://169.254.170.2/v2/credentials/x"),
+            "{:?}",
+            c.source
+        );
+        assert!(
+            load(&[(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://10.0.0.1/creds"
+            )])
+            .is_err()
+        );
+        assert!(
+            load(&[(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://169.254.170.23/v1/credentials"
+            )])
+            .is_ok()
+        );
+        assert!(
+            load(&[(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "https://creds.example/x"
+            )])
+            .is_ok()
+        );
+        // Web identity beats the container; a token without a role is an error.
+        let w = src(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/x"),
+        ]);
+        assert!(w.starts_with("web identity"), "{w}");
+        assert!(load(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")]).is_err());
+        // Environment keys beat everything; lego's role wraps whatever was found.
+        let e = src(&[
+            ("AWS_ACCESS_KEY_ID", "AKIA1"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ]);
+        assert!(e.starts_with("settings/environment"), "{e}");
+        let l = src(&[
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/x"),
+            ("AWS_ASSUME_ROLE_ARN", "arn:aws:iam::1:role/lego"),
+        ]);
+        assert!(
+            l.contains("role arn:aws:iam::1:role/lego assumed (AWS_ASSUME_ROLE_ARN) with container credentials"),
+            "{l}"
+        );
+        // Instance metadata last, at the given endpoint; STS follows AWS_ENDPOINT_URL_STS.
+        let i = load(&[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/"),
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:8"),
+            ("AWS_ASSUME_ROLE_ARN", "arn:aws:iam::1:role/x"),
+        ])
+        .expect("imds");
+        match &i.source {
+            Source::AssumeRole { base, sts, .. } => {
+                assert_eq!(sts.endpoint, "http://127.0.0.1:8");
+                assert!(
+                    matches!(&**base, Source::Imds { endpoint } if endpoint == "http://127.0.0.1:9")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Profiles: role_arn with credential_source, a source_profile loop.
+        let aws = dir.path().join(".aws");
+        std::fs::create_dir_all(&aws).expect("mkdir");
+        std::fs::write(
+            aws.join("config"),
+            "[profile ec2]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = Ec2InstanceMetadata\n\
+             [profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n\
+             [profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = a\n",
+        )
+        .expect("write");
+        let p = src(&[("AWS_PROFILE", "ec2")]);
+        assert!(p.contains("with EC2 instance metadata"), "{p}");
+        let e = load(&[("AWS_PROFILE", "a")]).expect_err("loop");
+        assert!(e.to_string().contains("loop"), "{e}");
     }
 }

@@ -1,11 +1,15 @@
 //! A stateful fake of the Cloudflare API v4 endpoints a DNS-01 client uses, on loopback:
 //! `GET /zones` (filters, pagination), `GET /zones/{id}`, `GET|POST /zones/{id}/dns_records`,
-//! `GET|DELETE /zones/{id}/dns_records/{record_id}`, with the v4 envelope
+//! `GET|PUT|PATCH|DELETE /zones/{id}/dns_records/{record_id}`, `POST …/dns_records/batch`,
+//! the list filters (`name`/`content` with `.exact`, `.contains`, `.startswith`, `.endswith`,
+//! `search`, `order`, `direction`), with the v4 envelope
 //! (`success`, `errors[{code,message}]`, `messages`, `result`, `result_info`), API tokens
 //! (`Authorization: Bearer`) with zone scopes and permissions, the legacy Global API Key
 //! (`X-Auth-Email` + `X-Auth-Key`), and knobs to force a small `per_page` and to inject 429
-//! (`Retry-After: 1`) or 5xx answers. No Cloudflare server can run here, so this follows the
-//! public API documentation (developers.cloudflare.com/api: List Zones, List/Create/Delete DNS
+//! (`Retry-After: 1`) or 5xx answers, a timed block (every call 429, as after 1,200 requests in
+//! five minutes), HTML 401/403 pages (an edge firewall), and prefixed tokens (`cfut_`, `cfat_`).
+//! `tests/kit/sdk/check_fakes.py` proves it against the official Python SDK. No Cloudflare
+//! server can run here, so this follows the public API documentation (developers.cloudflare.com/api: List Zones, List/Create/Delete DNS
 //! Records) and error codes seen in the wild (81044, 81058, 7003, 9109, 10000, 6003/6111).
 //!
 //! Backed by a real DNS zone: with [`CloudflareFakeOptions::backed_by`], every TXT record created
@@ -85,6 +89,8 @@ pub struct CloudflareFakeOptions {
     pub max_per_page: Option<u32>,
     /// Mirror TXT changes into real DNS.
     pub dns: Option<FakeDnsBackend>,
+    /// Smallest TTL accepted besides 1 (60; Enterprise zones take 30).
+    pub min_ttl: u32,
 }
 
 impl Default for CloudflareFakeOptions {
@@ -95,6 +101,7 @@ impl Default for CloudflareFakeOptions {
             global_key: None,
             max_per_page: None,
             dns: None,
+            min_ttl: 60,
         }
     }
 }
@@ -165,6 +172,10 @@ struct State {
     max_per_page: Option<u32>,
     fail_429: u32,
     fail_5xx: u32,
+    fail_html: Option<(u16, u32)>,
+    blocked_until: Option<std::time::Instant>,
+    block_retry_after: bool,
+    min_ttl: u32,
     requests: Vec<FakeRequest>,
     dns: Option<FakeDnsBackend>,
     account_id: String,
@@ -214,6 +225,10 @@ impl CloudflareFake {
             max_per_page: opts.max_per_page,
             fail_429: 0,
             fail_5xx: 0,
+            fail_html: None,
+            blocked_until: None,
+            block_retry_after: false,
+            min_ttl: opts.min_ttl,
             requests: Vec::new(),
             dns: opts.dns,
             account_id: hex_id()?,
@@ -356,6 +371,21 @@ impl CloudflareFake {
     /// Answer the next `n` requests with HTTP 502 (an HTML page, as Cloudflare's edge does).
     pub fn fail_next_with_5xx(&self, n: u32) {
         lock(&self.state).fail_5xx = n;
+    }
+
+    /// Answer every request with 429 for `d` from now, `Retry-After` counting down, as
+    /// Cloudflare blocks a token for five minutes after 1,200 requests in five minutes.
+    /// `retry_after`: send `Retry-After` (the seconds left), or nothing.
+    pub fn block_for(&self, d: Duration, retry_after: bool) {
+        let mut st = lock(&self.state);
+        st.blocked_until = Some(std::time::Instant::now() + d);
+        st.block_retry_after = retry_after;
+    }
+
+    /// Answer the next `n` requests with `status` and an HTML page (an edge firewall / WAF
+    /// block, before the API), not the JSON envelope.
+    pub fn fail_next_with_html(&self, status: u16, n: u32) {
+        lock(&self.state).fail_html = Some((status, n));
     }
 
     /// Force (or lift, with `None`) a maximum `per_page` on lists.
@@ -540,10 +570,22 @@ fn authenticate(req: &Request, st: &State) -> std::result::Result<Principal, Res
         let Some(token) = h.strip_prefix("Bearer ").map(str::trim) else {
             return Err(invalid_headers());
         };
-        let well_formed = token.len() == 40
-            && token
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        // Tokens are 40 characters of [A-Za-z0-9_-]; the newer formats carry a prefix
+        // (`cfut_` user tokens, `cfat_` account tokens) and may be longer.
+        let (body, prefixed) = match token
+            .strip_prefix("cfut_")
+            .or_else(|| token.strip_prefix("cfat_"))
+        {
+            Some(rest) => (rest, true),
+            None => (token, false),
+        };
+        let well_formed = (if prefixed {
+            (40..=200).contains(&body.len())
+        } else {
+            body.len() == 40
+        }) && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !well_formed {
             return Err(invalid_headers());
         }
@@ -677,6 +719,34 @@ async fn route(
             r.headers.push(("Retry-After", "1".into()));
             return r;
         }
+        if let Some(until) = st.blocked_until {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                st.blocked_until = None;
+            } else {
+                let mut r = error(
+                    429,
+                    10000,
+                    "Rate limited. Please wait and consider throttling your request speed",
+                );
+                if st.block_retry_after {
+                    r.headers.push((
+                        "Retry-After",
+                        left.as_secs_f64().ceil().max(1.0).to_string(),
+                    ));
+                }
+                return r;
+            }
+        }
+        if let Some((status, n)) = st.fail_html.filter(|(_, n)| *n > 0) {
+            st.fail_html = Some((status, n - 1));
+            return Response {
+                status,
+                headers: Vec::new(),
+                content_type: "text/html; charset=UTF-8",
+                body: b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body><h1>Sorry, you have been blocked</h1><p>This website is using a security service to protect itself from online attacks.</p><p>Cloudflare Ray ID: 0000000000000000</p></body></html>".to_vec(),
+            };
+        }
         if st.fail_5xx > 0 {
             st.fail_5xx -= 1;
             return Response {
@@ -734,8 +804,17 @@ async fn route(
                 None => error(404, 81044, "Record does not exist."),
             }
         }
+        ("POST", ["zones", zid, "dns_records", "batch"]) => {
+            batch_records(&principal, zid, path, &req.body, state).await
+        }
         ("DELETE", ["zones", zid, "dns_records", rid]) => {
             delete_record(&principal, zid, rid, path, state).await
+        }
+        ("PUT", ["zones", zid, "dns_records", rid]) => {
+            update_record(&principal, zid, rid, path, &req.body, false, state).await
+        }
+        ("PATCH", ["zones", zid, "dns_records", rid]) => {
+            update_record(&principal, zid, rid, path, &req.body, true, state).await
         }
         (
             _,
@@ -782,6 +861,30 @@ fn list_zones(p: &Principal, query: &[(String, String)], state: &Arc<Mutex<State
     ok_list(items, page, per_page, zones.len())
 }
 
+/// One list filter of `name` or `content`: `X` / `X.exact`, `X.contains`, `X.startswith`,
+/// `X.endswith` (case-insensitive, as Cloudflare documents them).
+fn field_matches(query: &[(String, String)], field: &str, value: &str) -> bool {
+    let v = value.to_ascii_lowercase();
+    let norm = |q: &str| {
+        let q = q.to_ascii_lowercase();
+        if field == "name" {
+            q.trim_end_matches('.').to_owned()
+        } else {
+            q
+        }
+    };
+    query.iter().all(|(k, q)| {
+        let q = norm(q);
+        match k.strip_prefix(field) {
+            Some("") | Some(".exact") => v == q,
+            Some(".contains") => v.contains(&q),
+            Some(".startswith") => v.starts_with(&q),
+            Some(".endswith") => v.ends_with(&q),
+            _ => true,
+        }
+    })
+}
+
 fn list_records(
     p: &Principal,
     zid: &str,
@@ -798,25 +901,30 @@ fn list_records(
     }
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let rtype = get("type").map(str::to_ascii_uppercase);
-    let name = get("name")
-        .or_else(|| get("name.exact"))
-        .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
-    let content = get("content")
-        .or_else(|| get("content.exact"))
-        .map(str::to_ascii_lowercase);
-    let records: Vec<FakeRecord> = st
+    let search = get("search").map(str::to_ascii_lowercase);
+    let mut records: Vec<FakeRecord> = st
         .records
         .iter()
         .filter(|r| r.zone_id == zid)
         .filter(|r| rtype.as_ref().is_none_or(|t| &r.rtype == t))
-        .filter(|r| name.as_ref().is_none_or(|n| &r.name == n))
+        .filter(|r| field_matches(query, "name", &r.name))
+        .filter(|r| field_matches(query, "content", &r.content))
         .filter(|r| {
-            content
-                .as_ref()
-                .is_none_or(|c| &r.content.to_ascii_lowercase() == c)
+            search.as_ref().is_none_or(|q| {
+                r.name.contains(q.as_str()) || r.content.to_ascii_lowercase().contains(q.as_str())
+            })
         })
         .cloned()
         .collect();
+    match get("order") {
+        Some("name") => records.sort_by(|a, b| a.name.cmp(&b.name)),
+        Some("content") => records.sort_by(|a, b| a.content.cmp(&b.content)),
+        Some("ttl") => records.sort_by_key(|r| r.ttl),
+        _ => {}
+    }
+    if get("direction") == Some("desc") {
+        records.reverse();
+    }
     // Cloudflare: per_page 5..=5000000, default 100.
     let (page, per_page) = page_params(query, 100, 5, 5_000_000, st.max_per_page);
     let items: Vec<Value> = paginate(&records, page, per_page)
@@ -850,6 +958,140 @@ const TYPES: &[&str] = &[
     "URI",
 ];
 
+/// The record a create (`base` = None), PUT (`base` given, `partial` false) or PATCH
+/// (`partial` true) asks for, checked as Cloudflare checks it.
+fn build_record(
+    st: &State,
+    zone: &ZoneEntry,
+    v: &Value,
+    base: Option<&FakeRecord>,
+    partial: bool,
+) -> std::result::Result<FakeRecord, Response> {
+    let from_base = |k: &str| -> Value {
+        match (partial, base) {
+            (true, Some(b)) => match k {
+                "type" => json!(b.rtype),
+                "name" => json!(b.name),
+                "content" => json!(b.content),
+                "ttl" => json!(b.ttl),
+                "comment" => json!(b.comment),
+                _ => Value::Null,
+            },
+            _ => Value::Null,
+        }
+    };
+    let field = |k: &str| -> Value {
+        match v.get(k) {
+            Some(x) => x.clone(),
+            None => from_base(k),
+        }
+    };
+    let rtype = field("type")
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if !TYPES.contains(&rtype.as_str()) {
+        return Err(error(400, 9000, "DNS record type is invalid."));
+    }
+    let name_v = field("name");
+    let Some(raw_name) = name_v.as_str().filter(|n| !n.trim().is_empty()) else {
+        return Err(error(400, 9005, "DNS name is invalid."));
+    };
+    let raw = raw_name.trim().trim_end_matches('.').to_ascii_lowercase();
+    // Cloudflare completes relative names and `@` with the zone name.
+    let name = if raw == "@" || raw == zone.name {
+        zone.name.clone()
+    } else if raw.ends_with(&format!(".{}", zone.name)) {
+        raw
+    } else {
+        format!("{raw}.{}", zone.name)
+    };
+    if name.len() > 255 || name.split('.').any(|l| l.is_empty() || l.len() > 63) {
+        return Err(error(400, 9005, "DNS name is invalid."));
+    }
+    let content_v = field("content");
+    let Some(content) = content_v.as_str() else {
+        return Err(error(400, 9009, "Content for TXT record is invalid."));
+    };
+    if rtype == "TXT" && (content.is_empty() || content.len() > 4096) {
+        return Err(error(400, 9009, "Content for TXT record is invalid."));
+    }
+    let ttl = match field("ttl") {
+        Value::Null => 1,
+        t => match t.as_u64() {
+            Some(t) if t == 1 || (u64::from(st.min_ttl)..=86400).contains(&t) => t as u32,
+            _ => {
+                return Err(error(
+                    400,
+                    9021,
+                    &format!(
+                        "Invalid TTL. Must be between {} and 86,400 seconds, or 1 for Automatic.",
+                        st.min_ttl
+                    ),
+                ));
+            }
+        },
+    };
+    // Identical: same type, name and (TXT: unquoted) content, other than the record itself.
+    let norm = |c: &str| {
+        if rtype == "TXT" {
+            unquote(c)
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    if st.records.iter().any(|r| {
+        r.zone_id == zone.id
+            && base.is_none_or(|b| b.id != r.id)
+            && r.rtype == rtype
+            && r.name == name
+            && norm(&r.content) == norm(content)
+    }) {
+        return Err(error(400, 81058, "An identical record already exists."));
+    }
+    let id = match base {
+        Some(b) => b.id.clone(),
+        None => hex_id().map_err(|_| error(500, 1000, "internal error: no randomness"))?,
+    };
+    Ok(FakeRecord {
+        id,
+        zone_id: zone.id.clone(),
+        zone_name: zone.name.clone(),
+        rtype,
+        name,
+        content: content.to_owned(),
+        ttl,
+        comment: field("comment").as_str().map(str::to_owned),
+        created: base.map_or_else(now_rfc3339, |b| b.created.clone()),
+    })
+}
+
+/// Mirror a change of one record (removed `old`, added `new`) into DNS, when backed.
+async fn mirror(
+    st_backend: Option<FakeDnsBackend>,
+    old: Option<&FakeRecord>,
+    new: Option<&FakeRecord>,
+) -> std::result::Result<(), Response> {
+    let Some(b) = st_backend else { return Ok(()) };
+    for (op, r) in [("delete", old), ("add", new)] {
+        let Some(r) = r.filter(|r| r.rtype == "TXT") else {
+            continue;
+        };
+        if !b.zones.iter().any(|z| z.eq_ignore_ascii_case(&r.zone_name)) {
+            continue;
+        }
+        let script = nsupdate_script(&b, &r.zone_name, op, &r.name, mirror_ttl(r.ttl), &r.content);
+        if let Err(e) = nsupdate(&b.key_file, &script).await {
+            return Err(error(
+                500,
+                1000,
+                &format!("internal error (fake's DNS backend): {e}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn create_record(
     p: &Principal,
     zid: &str,
@@ -868,97 +1110,166 @@ async fn create_record(
         let Ok(v) = serde_json::from_slice::<Value>(body) else {
             return error(400, 9207, "Request body is invalid.");
         };
-        let rtype = v["type"].as_str().unwrap_or_default().to_ascii_uppercase();
-        if !TYPES.contains(&rtype.as_str()) {
-            return error(400, 9000, "DNS record type is invalid.");
-        }
-        let Some(raw_name) = v["name"].as_str().filter(|n| !n.trim().is_empty()) else {
-            return error(400, 9005, "DNS name is invalid.");
+        let rec = match build_record(&st, zone, &v, None, false) {
+            Ok(r) => r,
+            Err(r) => return r,
         };
-        let raw = raw_name.trim().trim_end_matches('.').to_ascii_lowercase();
-        // Cloudflare completes relative names and `@` with the zone name.
-        let name = if raw == "@" || raw == zone.name {
-            zone.name.clone()
-        } else if raw.ends_with(&format!(".{}", zone.name)) {
-            raw
-        } else {
-            format!("{raw}.{}", zone.name)
-        };
-        if name.len() > 255 || name.split('.').any(|l| l.is_empty() || l.len() > 63) {
-            return error(400, 9005, "DNS name is invalid.");
-        }
-        let Some(content) = v["content"].as_str() else {
-            return error(400, 9009, "Content for TXT record is invalid.");
-        };
-        if rtype == "TXT" && (content.is_empty() || content.len() > 4096) {
-            return error(400, 9009, "Content for TXT record is invalid.");
-        }
-        let ttl = match &v["ttl"] {
-            Value::Null => 1,
-            t => match t.as_u64() {
-                Some(t) if t == 1 || (60..=86400).contains(&t) => t as u32,
-                _ => {
-                    return error(
-                        400,
-                        9021,
-                        "Invalid TTL. Must be between 60 and 86,400 seconds, or 1 for Automatic.",
-                    );
-                }
-            },
-        };
-        // Identical: same type, name and (TXT: unquoted) content.
-        let norm = |c: &str| {
-            if rtype == "TXT" {
-                unquote(c)
-            } else {
-                c.to_ascii_lowercase()
-            }
-        };
-        if st.records.iter().any(|r| {
-            r.zone_id == zid
-                && r.rtype == rtype
-                && r.name == name
-                && norm(&r.content) == norm(content)
-        }) {
-            return error(400, 81058, "An identical record already exists.");
-        }
-        let Ok(id) = hex_id() else {
-            return error(500, 1000, "internal error: no randomness");
-        };
-        let rec = FakeRecord {
-            id,
-            zone_id: zid.to_owned(),
-            zone_name: zone.name.clone(),
-            rtype: rtype.clone(),
-            name,
-            content: content.to_owned(),
-            ttl,
-            comment: v["comment"].as_str().map(str::to_owned),
-            created: now_rfc3339(),
-        };
-        let backend = mirror_target(&st, &zone.name, &rtype);
-        (rec, backend)
+        (rec, st.dns.clone())
     };
-    if let Some(b) = backend {
-        let script = nsupdate_script(
-            &b,
-            &rec.zone_name,
-            "add",
-            &rec.name,
-            mirror_ttl(rec.ttl),
-            &rec.content,
-        );
-        if let Err(e) = nsupdate(&b.key_file, &script).await {
-            return error(
-                500,
-                1000,
-                &format!("internal error (fake's DNS backend): {e}"),
-            );
-        }
+    if let Err(r) = mirror(backend, None, Some(&rec)).await {
+        return r;
     }
     let out = record_json(&rec);
     lock(state).records.push(rec);
     ok(out)
+}
+
+/// PUT (overwrite) or PATCH (partial) of one record.
+async fn update_record(
+    p: &Principal,
+    zid: &str,
+    rid: &str,
+    path: &str,
+    body: &[u8],
+    partial: bool,
+    state: &Arc<Mutex<State>>,
+) -> Response {
+    let (old, rec, backend) = {
+        let st = lock(state);
+        let Some(zone) = st.zones.iter().find(|z| z.id == zid) else {
+            return no_route(path);
+        };
+        if !p.may(&zone.name) || !p.dns_edit {
+            return error(403, 10000, "Authentication error");
+        }
+        let Some(old) = st
+            .records
+            .iter()
+            .find(|r| r.zone_id == zid && r.id == rid)
+            .cloned()
+        else {
+            return error(404, 81044, "Record does not exist.");
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return error(400, 9207, "Request body is invalid.");
+        };
+        let rec = match build_record(&st, zone, &v, Some(&old), partial) {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        (old, rec, st.dns.clone())
+    };
+    if let Err(r) = mirror(backend, Some(&old), Some(&rec)).await {
+        return r;
+    }
+    let out = record_json(&rec);
+    let mut st = lock(state);
+    if let Some(slot) = st.records.iter_mut().find(|r| r.id == rec.id) {
+        *slot = rec;
+    }
+    ok(out)
+}
+
+/// `POST /zones/{id}/dns_records/batch`: deletes, patches, puts, posts, in that order, all
+/// or nothing.
+async fn batch_records(
+    p: &Principal,
+    zid: &str,
+    path: &str,
+    body: &[u8],
+    state: &Arc<Mutex<State>>,
+) -> Response {
+    let (changes, result, records, backend) = {
+        let st = lock(state);
+        let Some(zone) = st.zones.iter().find(|z| z.id == zid) else {
+            return no_route(path);
+        };
+        if !p.may(&zone.name) || !p.dns_edit {
+            return error(403, 10000, "Authentication error");
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return error(400, 9207, "Request body is invalid.");
+        };
+        let list = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        // Work on a copy of the zone's records: all or nothing.
+        let mut work = State {
+            zones: Vec::new(),
+            records: st.records.clone(),
+            tokens: Vec::new(),
+            global_key: None,
+            max_per_page: None,
+            fail_429: 0,
+            fail_5xx: 0,
+            fail_html: None,
+            blocked_until: None,
+            block_retry_after: false,
+            min_ttl: st.min_ttl,
+            requests: Vec::new(),
+            dns: None,
+            account_id: String::new(),
+        };
+        let mut changes: Vec<(Option<FakeRecord>, Option<FakeRecord>)> = Vec::new();
+        let mut result = json!({ "deletes": [], "patches": [], "puts": [], "posts": [] });
+        let find = |work: &State, item: &Value| {
+            let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+            work.records
+                .iter()
+                .find(|r| r.zone_id == zid && r.id == id)
+                .cloned()
+        };
+        for item in list("deletes") {
+            let Some(old) = find(&work, &item) else {
+                return error(404, 81044, "Record does not exist.");
+            };
+            work.records.retain(|r| r.id != old.id);
+            if let Some(a) = result["deletes"].as_array_mut() {
+                a.push(record_json(&old));
+            }
+            changes.push((Some(old), None));
+        }
+        for (key, partial) in [("patches", true), ("puts", false)] {
+            for item in list(key) {
+                let Some(old) = find(&work, &item) else {
+                    return error(404, 81044, "Record does not exist.");
+                };
+                let rec = match build_record(&work, zone, &item, Some(&old), partial) {
+                    Ok(r) => r,
+                    Err(r) => return r,
+                };
+                if let Some(slot) = work.records.iter_mut().find(|r| r.id == rec.id) {
+                    *slot = rec.clone();
+                }
+                if let Some(a) = result[key].as_array_mut() {
+                    a.push(record_json(&rec));
+                }
+                changes.push((Some(old), Some(rec)));
+            }
+        }
+        for item in list("posts") {
+            let rec = match build_record(&work, zone, &item, None, false) {
+                Ok(r) => r,
+                Err(r) => return r,
+            };
+            work.records.push(rec.clone());
+            if let Some(a) = result["posts"].as_array_mut() {
+                a.push(record_json(&rec));
+            }
+            changes.push((None, Some(rec)));
+        }
+        (changes, result, work.records, st.dns.clone())
+    };
+    for (old, new) in &changes {
+        if let Err(r) = mirror(backend.clone(), old.as_ref(), new.as_ref()).await {
+            return r;
+        }
+    }
+    lock(state).records = records;
+    ok(result)
 }
 
 async fn delete_record(
@@ -976,7 +1287,6 @@ async fn delete_record(
         if !p.may(&zone.name) || !p.dns_edit {
             return error(403, 10000, "Authentication error");
         }
-        let zone_name = zone.name.clone();
         let Some(pos) = st
             .records
             .iter()
@@ -985,19 +1295,11 @@ async fn delete_record(
             return error(404, 81044, "Record does not exist.");
         };
         let rec = st.records.remove(pos);
-        let backend = mirror_target(&st, &zone_name, &rec.rtype);
-        (rec, backend)
+        (rec, st.dns.clone())
     };
-    if let Some(b) = backend {
-        let script = nsupdate_script(&b, &rec.zone_name, "delete", &rec.name, 0, &rec.content);
-        if let Err(e) = nsupdate(&b.key_file, &script).await {
-            lock(state).records.push(rec);
-            return error(
-                500,
-                1000,
-                &format!("internal error (fake's DNS backend): {e}"),
-            );
-        }
+    if let Err(r) = mirror(backend, Some(&rec), None).await {
+        lock(state).records.push(rec);
+        return r;
     }
     ok(json!({ "id": rec.id }))
 }

@@ -17,6 +17,7 @@
 //! let resolver = topo.start_resolver().expect("resolver");                // for Pebble -dnsserver
 //! ```
 
+mod aws_creds;
 mod bind;
 mod challtestsrv;
 mod cloudflare;
@@ -29,7 +30,8 @@ mod proxy;
 mod route53;
 mod util;
 
-pub use moto::{Moto, moto_server_path, require_moto};
+pub use aws_creds::{AwsCredentialOptions, AwsCredentialServer, CredentialRequest};
+pub use moto::{Moto, MotoRequest, moto_server_path, require_moto};
 pub use route53::{
     Route53DnsBackend, Route53Fake, Route53FakeOptions, Route53Fault, Route53Request,
 };

@@ -52,6 +52,21 @@ pub fn require_moto() -> bool {
     false
 }
 
+/// One request moto recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MotoRequest {
+    /// Method.
+    pub method: String,
+    /// The URL as received.
+    pub url: String,
+    /// The access key id of the SigV4 `Authorization` header, if signed.
+    pub access_key_id: Option<String>,
+    /// The `x-amz-security-token` header, if any.
+    pub security_token: Option<String>,
+    /// The body.
+    pub body: String,
+}
+
 /// A running `moto_server` on 127.0.0.1; killed on drop.
 pub struct Moto {
     proc: ChildProc,
@@ -79,7 +94,10 @@ impl Moto {
             // moto must not reach for real AWS credentials or the network.
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_DEFAULT_REGION", "us-east-1");
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            // Record every request (headers included), to prove which key signed what.
+            .env("MOTO_ENABLE_RECORDING", "True")
+            .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"));
         let log = dir.path().join("moto.log");
         let mut proc = ChildProc::spawn("moto_server", &mut cmd, &log)?;
         let ready = wait_until(
@@ -120,6 +138,81 @@ impl Moto {
     /// The server's log file.
     pub fn log_path(&self) -> &Path {
         self.proc.log_path()
+    }
+
+    /// Every request moto recorded so far, in order (moto's recorder, `MOTO_ENABLE_RECORDING`).
+    pub fn recorded(&self) -> Result<Vec<MotoRequest>> {
+        let path = self._dir.path().join("recording.jsonl");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(KitError(format!("{}: {e}", path.display()))),
+        };
+        let mut out = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| KitError(format!("moto recording: {e}: {line}")))?;
+            let headers = v["headers"].as_object().cloned().unwrap_or_default();
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.as_str())
+                    .map(str::to_string)
+            };
+            let authorization = header("authorization");
+            let access_key_id = authorization.as_deref().and_then(|a| {
+                let c = a.split("Credential=").nth(1)?;
+                Some(c.split('/').next()?.to_string())
+            });
+            let raw = v["body"].as_str().unwrap_or_default();
+            let body = if v["body_encoded"].as_bool() == Some(true) {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(raw)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default()
+            } else {
+                raw.to_string()
+            };
+            out.push(MotoRequest {
+                method: v["method"].as_str().unwrap_or_default().to_string(),
+                url: v["url"].as_str().unwrap_or_default().to_string(),
+                access_key_id,
+                security_token: header("x-amz-security-token"),
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The access key ids that signed Route53 requests (`/2013-04-01/…`), in order, helpers' own
+    /// requests left out.
+    pub fn route53_signers(&self) -> Result<Vec<String>> {
+        Ok(self
+            .recorded()?
+            .into_iter()
+            .filter(|r| r.url.contains("/2013-04-01/"))
+            .filter_map(|r| r.access_key_id)
+            .filter(|k| k != "AKIDMOTOKIT")
+            .collect())
+    }
+
+    /// The STS actions moto served (`AssumeRole`, `AssumeRoleWithWebIdentity`), with the key
+    /// that signed each (none for web identity).
+    pub fn sts_calls(&self) -> Result<Vec<(String, Option<String>)>> {
+        Ok(self
+            .recorded()?
+            .into_iter()
+            .filter_map(|r| {
+                let action = r
+                    .body
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("Action="))?
+                    .to_string();
+                Some((action, r.access_key_id))
+            })
+            .collect())
     }
 
     async fn request(
@@ -190,6 +283,30 @@ impl Moto {
         let body = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?><ChangeResourceRecordSetsRequest xmlns="{NS}"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>{}.</Name><Type>TXT</Type><TTL>{ttl}</TTL><ResourceRecords>{records}</ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#,
             name.trim_end_matches('.')
+        );
+        self.request(
+            reqwest::Method::POST,
+            &format!("/2013-04-01/hostedzone/{zone_id}/rrset"),
+            Some(body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a weighted TXT RRset (`SetIdentifier` + `Weight`), as a routing policy would.
+    pub async fn upsert_weighted_txt(
+        &self,
+        zone_id: &str,
+        name: &str,
+        set_identifier: &str,
+        weight: u32,
+        value: &str,
+    ) -> Result<()> {
+        let body = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><ChangeResourceRecordSetsRequest xmlns="{NS}"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>{}.</Name><Type>TXT</Type><SetIdentifier>{}</SetIdentifier><Weight>{weight}</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>"{}"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#,
+            name.trim_end_matches('.'),
+            xml_escape(set_identifier),
+            xml_escape(value)
         );
         self.request(
             reqwest::Method::POST,

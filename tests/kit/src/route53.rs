@@ -8,7 +8,8 @@
 //! end to end. The SigV4 check is written independently of the provider's signer.
 //!
 //! Endpoints: `ListHostedZonesByName`, `ListResourceRecordSets`, `ChangeResourceRecordSets`
-//! (TXT only), `GetChange`.
+//! (TXT only), `GetChange` — as boto3 speaks them too (`…/rrset/`, no `Content-Type`, errors in
+//! `<ErrorResponse>`, `NextRecordName` paging); `tests/kit/sdk/check_fakes.py` proves it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -52,6 +53,11 @@ pub struct Route53FakeOptions {
     pub pending_for: Duration,
     /// Apply changes to this DNS server.
     pub backend: Option<Route53DnsBackend>,
+    /// More (access key id, secret) pairs accepted, e.g. temporary credentials handed out by
+    /// the kit's `AwsCredentialServer` (`<prefix><n>` / `kit-secret-<n>`).
+    pub extra_keys: Vec<(String, String)>,
+    /// Access key ids answered with `ExpiredToken` (see [`Route53Fake::expire_key`]).
+    pub expired_keys: Vec<String>,
 }
 
 impl Default for Route53FakeOptions {
@@ -63,6 +69,8 @@ impl Default for Route53FakeOptions {
             pending_polls: 0,
             pending_for: Duration::ZERO,
             backend: None,
+            extra_keys: Vec::new(),
+            expired_keys: Vec::new(),
         }
     }
 }
@@ -109,6 +117,8 @@ pub struct Route53Request {
     pub error: Option<String>,
     /// The request body.
     pub body: String,
+    /// The access key id of the `Authorization` header, if any.
+    pub access_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +275,23 @@ impl Route53Fake {
         })
     }
 
+    /// From now on, answer requests signed by `access_key_id` with `ExpiredToken`.
+    pub fn expire_key(&self, access_key_id: &str) {
+        lock(&self.state)
+            .opts
+            .expired_keys
+            .push(access_key_id.to_owned());
+    }
+
+    /// The access key ids that signed requests, in order (`None` for unsigned ones).
+    pub fn signers(&self) -> Vec<Option<String>> {
+        lock(&self.state)
+            .log
+            .iter()
+            .map(|r| r.access_key_id.clone())
+            .collect()
+    }
+
     /// Answer the next `n` requests with `fault` instead of serving them.
     pub fn fail_next(&self, fault: Route53Fault, n: u32) {
         let mut st = lock(&self.state);
@@ -348,19 +375,14 @@ fn error(status: u16, code: &str, message: &str) -> Response {
     }
 }
 
+/// `InvalidChangeBatch` as AWS answers it on the wire (and boto3 reads it): an
+/// `<ErrorResponse>` whose message lists the problems in brackets.
 fn invalid_change_batch(messages: &[String]) -> Response {
-    let msgs: String = messages
-        .iter()
-        .map(|m| format!("<Message>{}</Message>", xml_escape(m)))
-        .collect();
-    Response {
-        status: 400,
-        body: format!(
-            r#"<?xml version="1.0"?>
-<InvalidChangeBatch xmlns="{NS}"><Messages>{msgs}</Messages><RequestId>fake-request</RequestId></InvalidChangeBatch>"#
-        ),
-        error: Some("InvalidChangeBatch".to_owned()),
-    }
+    error(
+        400,
+        "InvalidChangeBatch",
+        &format!("[{}]", messages.join(", ")),
+    )
 }
 
 async fn serve(
@@ -382,6 +404,11 @@ async fn serve(
         status: resp.status,
         error: resp.error.clone(),
         body: String::from_utf8_lossy(&req.body).into_owned(),
+        access_key_id: req
+            .header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .map(str::to_owned),
     });
     let stream = stream.get_mut();
     let _ = write_response(
@@ -400,10 +427,17 @@ fn action_of(req: &Request) -> &'static str {
     let p = req.path();
     match req.method.as_str() {
         "GET" if p == "/2013-04-01/hostedzonesbyname" => "ListHostedZonesByName",
-        "GET" if p.starts_with("/2013-04-01/hostedzone/") && p.ends_with("/rrset") => {
+        // The SDKs (boto3) send `…/rrset/`, wildcert `…/rrset`.
+        "GET"
+            if p.starts_with("/2013-04-01/hostedzone/")
+                && p.trim_end_matches('/').ends_with("/rrset") =>
+        {
             "ListResourceRecordSets"
         }
-        "POST" if p.starts_with("/2013-04-01/hostedzone/") && p.ends_with("/rrset") => {
+        "POST"
+            if p.starts_with("/2013-04-01/hostedzone/")
+                && p.trim_end_matches('/').ends_with("/rrset") =>
+        {
             "ChangeResourceRecordSets"
         }
         "GET" if p.starts_with("/2013-04-01/change/") => "GetChange",
@@ -444,7 +478,7 @@ async fn handle(
     let path = req.path().to_owned();
     let zone_id = path
         .strip_prefix("/2013-04-01/hostedzone/")
-        .and_then(|r| r.strip_suffix("/rrset"))
+        .and_then(|r| r.trim_end_matches('/').strip_suffix("/rrset"))
         .unwrap_or("")
         .to_owned();
     match action {
@@ -476,11 +510,25 @@ fn list_zones(req: &Request, st: &State) -> Response {
         .clamp(1, 100);
     let mut zones: Vec<(&String, &FakeZone)> = st.zones.iter().collect();
     zones.sort_by_key(|(id, z)| (order_key(&z.name), (*id).clone()));
+    let from_id = q.get("hostedzoneid").cloned().unwrap_or_default();
     let selected: Vec<_> = zones
         .into_iter()
-        .filter(|(_, z)| order_key(&z.name) >= from)
+        .filter(|(id, z)| (order_key(&z.name), (*id).clone()) >= (from.clone(), from_id.clone()))
         .collect();
     let truncated = selected.len() > max;
+    let next = if truncated {
+        selected
+            .get(max)
+            .map(|(id, z)| {
+                format!(
+                    "<NextDNSName>{}.</NextDNSName><NextHostedZoneId>{id}</NextHostedZoneId>",
+                    z.name
+                )
+            })
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let mut xml = String::new();
     for (id, z) in selected.iter().take(max) {
         let _ = write!(
@@ -493,7 +541,7 @@ fn list_zones(req: &Request, st: &State) -> Response {
     }
     ok(format!(
         r#"<?xml version="1.0"?>
-<ListHostedZonesByNameResponse xmlns="{NS}"><HostedZones>{xml}</HostedZones><DNSName>{}</DNSName><IsTruncated>{truncated}</IsTruncated><MaxItems>{max}</MaxItems></ListHostedZonesByNameResponse>"#,
+<ListHostedZonesByNameResponse xmlns="{NS}"><HostedZones>{xml}</HostedZones><DNSName>{}</DNSName><IsTruncated>{truncated}</IsTruncated>{next}<MaxItems>{max}</MaxItems></ListHostedZonesByNameResponse>"#,
         xml_escape(q.get("dnsname").map(String::as_str).unwrap_or(""))
     ))
 }
@@ -542,6 +590,14 @@ fn list_rrsets(req: &Request, zone_id: &str, st: &State) -> Response {
         })
         .collect();
     let truncated = selected.len() > max;
+    // Where the next page starts, as AWS says it (the SDKs' paginators follow it).
+    let next = match selected.get(max).filter(|_| truncated) {
+        Some((n, _)) => format!(
+            "<NextRecordName>{}.</NextRecordName><NextRecordType>TXT</NextRecordType>",
+            xml_escape(n)
+        ),
+        None => String::new(),
+    };
     let xml: String = selected
         .iter()
         .take(max)
@@ -549,7 +605,7 @@ fn list_rrsets(req: &Request, zone_id: &str, st: &State) -> Response {
         .collect();
     ok(format!(
         r#"<?xml version="1.0"?>
-<ListResourceRecordSetsResponse xmlns="{NS}"><ResourceRecordSets>{xml}</ResourceRecordSets><IsTruncated>{truncated}</IsTruncated><MaxItems>{max}</MaxItems></ListResourceRecordSetsResponse>"#
+<ListResourceRecordSetsResponse xmlns="{NS}"><ResourceRecordSets>{xml}</ResourceRecordSets><IsTruncated>{truncated}</IsTruncated>{next}<MaxItems>{max}</MaxItems></ListResourceRecordSetsResponse>"#
     ))
 }
 
@@ -632,9 +688,11 @@ fn quoted(v: &str) -> bool {
 
 async fn change_rrsets(req: &Request, zone_id: &str, state: &Arc<Mutex<State>>) -> Response {
     let body = String::from_utf8_lossy(&req.body).into_owned();
-    if !req
+    // AWS reads the body as XML whatever the header says; boto3 sends none. Only a type that
+    // says it is something else is refused.
+    if req
         .header("content-type")
-        .is_some_and(|c| c.contains("xml"))
+        .is_some_and(|c| c.contains("json") || c.contains("form-urlencoded"))
     {
         return error(400, "InvalidInput", "Content-Type must be application/xml");
     }
@@ -878,11 +936,22 @@ fn verify_sigv4(req: &Request, opts: &Route53FakeOptions) -> std::result::Result
         ));
     }
     let (akid, date, region, service) = (parts[0], parts[1], parts[2], parts[3]);
-    if akid != opts.access_key_id {
+    let secret = if akid == opts.access_key_id {
+        opts.secret_access_key.clone()
+    } else if let Some((_, s)) = opts.extra_keys.iter().find(|(k, _)| k == akid) {
+        s.clone()
+    } else {
         return Err(error(
             403,
             "InvalidClientTokenId",
             "The security token included in the request is invalid.",
+        ));
+    };
+    if opts.expired_keys.iter().any(|k| k == akid) {
+        return Err(error(
+            403,
+            "ExpiredToken",
+            "The security token included in the request is expired",
         ));
     }
     if service != "route53" || region != "us-east-1" {
@@ -959,7 +1028,7 @@ fn verify_sigv4(req: &Request, opts: &Route53FakeOptions) -> std::result::Result
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
     );
-    let k = mac(format!("AWS4{}", opts.secret_access_key).as_bytes(), date);
+    let k = mac(format!("AWS4{secret}").as_bytes(), date);
     let k = mac(&k, region);
     let k = mac(&k, service);
     let k = mac(&k, "aws4_request");

@@ -206,7 +206,8 @@ async fn pagination_with_one_item_per_page() {
         fake.seed_record("example.test", "TXT", NAME, &format!("\"{v}\""), 60)
             .expect("seed");
     }
-    // One of "our" values already exists: Cloudflare answers 81058, we find its id by listing.
+    // One of "our" values already exists: Cloudflare answers 81058, we find its id by listing
+    // (and leave it: it is not ours).
     fake.seed_record("example.test", "TXT", NAME, "\"ours-2\"", 60)
         .expect("seed");
     let state = tempfile::tempdir().expect("state");
@@ -236,7 +237,8 @@ async fn pagination_with_one_item_per_page() {
     std::fs::remove_dir_all(state.path().join("providers")).expect("lose the state");
     let fresh = provider(&settings(&fake), state.path());
     fresh.unpublish(&zone, &values).await.expect("unpublish");
-    assert_eq!(fake.txt_values(NAME), ["f1", "f2", "f3"]);
+    // `ours-2` was there before the run (someone else's): it stays.
+    assert_eq!(fake.txt_values(NAME), ["f1", "f2", "f3", "ours-2"]);
 }
 
 #[tokio::test]
@@ -263,7 +265,14 @@ async fn rate_limits_and_server_errors_are_retried() {
         .await
         .expect("unpublish after 502s");
     assert!(fake.txt_values(NAME).is_empty());
-    // Rate limited for good: a bounded number of tries, then RateLimited.
+    // Rate limited for good: waited out up to rate_limit_wait, then RateLimited.
+    let p = provider(
+        &CloudflareSettings {
+            rate_limit_wait: Some(3),
+            ..settings(&fake)
+        },
+        state.path(),
+    );
     fake.fail_next_with_429(100);
     let err = p
         .publish(&zone, &set(&[(NAME, "never")]))
@@ -405,4 +414,235 @@ async fn a_refused_value_rolls_back_the_zone() {
         .expect_err("502");
     assert!(err.to_string().contains("HTTP 502"), "{err}");
     assert!(fake.requests().iter().filter(|r| r.status == 502).count() <= 4);
+}
+
+#[tokio::test]
+async fn the_five_minute_block_is_waited_out() {
+    // Cloudflare's block answers 429 to everything for five minutes, without Retry-After;
+    // here it lasts 9 s (longer than the old bounded retries waited in all).
+    let fake = fake(CloudflareFakeOptions::default());
+    let state = tempfile::tempdir().expect("state");
+    let p = provider(
+        &CloudflareSettings {
+            rate_limit_wait: Some(60),
+            ..settings(&fake)
+        },
+        state.path(),
+    );
+    let zone = zone_of(&p).await;
+    fake.block_for(Duration::from_secs(9), false);
+    // Capture the progress lines (this test's thread only).
+    let buf = LogBuf::default();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(buf.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let guard = tracing::subscriber::set_default(sub);
+    let start = Instant::now();
+    p.publish(&zone, &set(&[(NAME, "after-the-block")]))
+        .await
+        .expect("publish once the block is over");
+    drop(guard);
+    assert!(start.elapsed() >= Duration::from_secs(9));
+    let log = buf.text();
+    assert!(
+        log.contains("rate limited (HTTP 429") && log.contains("of rate_limit_wait left"),
+        "a progress line: {log}"
+    );
+    assert_eq!(fake.txt_values(NAME), ["after-the-block"]);
+    let blocked = fake.requests().iter().filter(|r| r.status == 429).count();
+    assert!(
+        (3..=30).contains(&blocked),
+        "backed off, not hammering: {blocked} requests answered 429"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_wait_bounds_the_waiting_per_run() {
+    let fake = fake(CloudflareFakeOptions::default());
+    let state = tempfile::tempdir().expect("state");
+    let p = provider(
+        &CloudflareSettings {
+            rate_limit_wait: Some(2),
+            ..settings(&fake)
+        },
+        state.path(),
+    );
+    let zone = zone_of(&p).await;
+    // Retry-After counts down from 30 s: more than the run may wait.
+    fake.block_for(Duration::from_secs(30), true);
+    let start = Instant::now();
+    let err = p
+        .publish(&zone, &set(&[(NAME, "blocked")]))
+        .await
+        .expect_err("rate limited");
+    assert!(matches!(err, ProviderError::RateLimited { .. }), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "gave up at once: {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_identical_foreign_record_is_used_but_never_deleted() {
+    let fake = fake(CloudflareFakeOptions::default());
+    // Someone else's record with the very value we are about to publish.
+    let foreign = fake
+        .seed_record("example.test", "TXT", NAME, "\"shared-token\"", 120)
+        .expect("seed");
+    let state = tempfile::tempdir().expect("state");
+    let values = set(&[(NAME, "shared-token"), (NAME, "ours")]);
+    let p = provider(&settings(&fake), state.path());
+    let zone = zone_of(&p).await;
+    p.publish(&zone, &values)
+        .await
+        .expect("publish (81058 for one)");
+    assert_eq!(fake.txt_values(NAME), ["ours", "shared-token"]);
+    p.unpublish(&zone, &values).await.expect("unpublish");
+    assert_eq!(
+        fake.txt_values(NAME),
+        ["shared-token"],
+        "the foreign record stays"
+    );
+    assert!(fake.records("example.test").iter().any(|r| r.id == foreign));
+
+    // After a crash (a new process, the record-id file gone) it stays too.
+    p.publish(&zone, &values).await.expect("publish again");
+    drop(p);
+    std::fs::remove_dir_all(state.path().join("providers")).expect("lose the state");
+    let fresh = provider(&settings(&fake), state.path());
+    fresh.unpublish(&zone, &values).await.expect("unpublish");
+    assert_eq!(fake.txt_values(NAME), ["shared-token"]);
+}
+
+#[tokio::test]
+async fn an_identical_record_of_our_own_crashed_run_is_deleted() {
+    let fake = fake(CloudflareFakeOptions::default());
+    let state = tempfile::tempdir().expect("state");
+    let values = set(&[(NAME, "v")]);
+    let zone = {
+        let p = provider(&settings(&fake), state.path());
+        let zone = zone_of(&p).await;
+        p.publish(&zone, &values).await.expect("publish");
+        zone
+        // crash: no cleanup
+    };
+    // The retry publishes the same value again (81058) and cleans up after itself.
+    let p = provider(&settings(&fake), state.path());
+    p.publish(&zone, &values).await.expect("publish again");
+    p.unpublish(&zone, &values).await.expect("unpublish");
+    assert!(
+        fake.txt_values(NAME).is_empty(),
+        "ours (in the journal): deleted"
+    );
+}
+
+#[tokio::test]
+async fn an_html_403_is_a_block_before_the_api_not_bad_credentials() {
+    let fake = fake(CloudflareFakeOptions::default());
+    let state = tempfile::tempdir().expect("state");
+    let p = provider(&settings(&fake), state.path());
+    let zone = zone_of(&p).await;
+    fake.fail_next_with_html(403, 1);
+    let err = p
+        .publish(&zone, &set(&[(NAME, "v")]))
+        .await
+        .expect_err("blocked");
+    let text = err.to_string();
+    assert!(!matches!(err, ProviderError::Auth { .. }), "{text}");
+    assert!(
+        text.contains("blocked before the API (HTTP 403, not JSON — a firewall or WAF rule?)"),
+        "{text}"
+    );
+    // A JSON 403 still is a credentials problem.
+    let scoped = "wildcert_fake_cloudflare_token_readonly01";
+    fake.add_token(FakeToken {
+        token: scoped.into(),
+        zones: None,
+        zone_read: true,
+        dns_edit: false,
+    });
+    let ro = provider(
+        &CloudflareSettings {
+            api_token: Some(Secret::new(scoped)),
+            ..settings(&fake)
+        },
+        state.path(),
+    );
+    let err = ro
+        .publish(&zone, &set(&[(NAME, "v")]))
+        .await
+        .expect_err("no DNS:Edit");
+    assert!(matches!(err, ProviderError::Auth { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn ttl_30_when_set_explicitly() {
+    let fake = fake(CloudflareFakeOptions {
+        min_ttl: 30,
+        ..Default::default()
+    });
+    let state = tempfile::tempdir().expect("state");
+    let mut low = TxtSet::with_ttl(30);
+    low.insert(name(NAME), "from-the-run");
+    // The run's TTL is raised to Cloudflare's usual minimum…
+    let p = provider(&settings(&fake), state.path());
+    let zone = zone_of(&p).await;
+    p.publish(&zone, &low).await.expect("publish");
+    assert_eq!(fake.records("example.test")[0].ttl, 60);
+    p.unpublish(&zone, &low).await.expect("unpublish");
+    // …an explicit ttl (CLOUDFLARE_TTL) is sent as is: 30 on Enterprise zones.
+    let env: std::collections::HashMap<String, String> =
+        [("CLOUDFLARE_TTL".to_string(), "30".to_string())].into();
+    let from_env =
+        <CloudflareSettings as wildcert_dns::LayeredSettings>::from_env_map(&env).expect("env");
+    let explicit = provider(
+        &CloudflareSettings {
+            ttl: from_env.ttl,
+            ..settings(&fake)
+        },
+        state.path(),
+    );
+    explicit
+        .publish(&zone, &set(&[(NAME, "explicit")]))
+        .await
+        .expect("publish");
+    assert_eq!(fake.records("example.test")[0].ttl, 30);
+    let bad = CloudflareSettings {
+        ttl: Some(20),
+        ..settings(&fake)
+    };
+    assert!(bad.validate().is_err());
+}
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuf {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

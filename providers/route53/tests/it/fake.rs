@@ -431,7 +431,7 @@ async fn fake_refuses_a_delete_that_does_not_match() {
     let (status, body) = send(60, &["a", "b"]).await;
     assert_eq!(status, 400, "{body}");
     assert!(
-        body.contains("<InvalidChangeBatch") && body.contains("do not match"),
+        body.contains("<Code>InvalidChangeBatch</Code>") && body.contains("do not match"),
         "{body}"
     );
     let (status, body) = send(300, &["a"]).await;

@@ -2,6 +2,7 @@
 //! shapes, the happy path) and against the in-repo fake (PENDING→INSYNC, throttling, SigV4
 //! verification, strict DELETE).
 
+mod chain;
 mod common;
 mod fake;
 mod moto;

@@ -196,3 +196,49 @@ async fn configured_zone_id_and_unknown_zone() {
     assert!(matches!(e, ProviderError::ZoneNotFound { .. }), "{e}");
     assert!(e.to_string().contains("NoSuchHostedZone"), "{e}");
 }
+
+#[tokio::test]
+async fn set_identifier_names_are_refused_before_any_change() {
+    init_tracing();
+    let Some(moto) = start() else { return };
+    let zone_id = moto
+        .create_hosted_zone("routed.test", false)
+        .await
+        .expect("zone");
+    moto.upsert_weighted_txt(&zone_id, "_acme-challenge.routed.test", "blue", 10, "blue")
+        .await
+        .expect("weighted");
+    moto.upsert_weighted_txt(
+        &zone_id,
+        "_acme-challenge.routed.test",
+        "green",
+        90,
+        "green",
+    )
+    .await
+    .expect("weighted");
+    let p = provider(&settings(&moto.endpoint_url(), "AKIAROUTED", "s"));
+    let zone = p
+        .zone_for(&name("_acme-challenge.routed.test"))
+        .await
+        .expect("zone_for")
+        .expect("zone");
+    let mut set = TxtSet::new();
+    set.insert(name("_acme-challenge.routed.test"), "ours");
+    let e = p.publish(&zone, &set).await.expect_err("routed name");
+    let text = e.to_string();
+    assert!(matches!(e, ProviderError::Rejected { .. }), "{text}");
+    assert!(
+        text.contains("SetIdentifier") && text.contains("CNAME"),
+        "{text}"
+    );
+    let changes: Vec<_> = moto
+        .recorded()
+        .expect("recording")
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.access_key_id.as_deref() == Some("AKIAROUTED"))
+        .collect();
+    assert!(changes.is_empty(), "no change was sent: {changes:?}");
+    // Cleanup leaves the routed sets alone.
+    p.unpublish(&zone, &set).await.expect("unpublish");
+}
