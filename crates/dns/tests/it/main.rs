@@ -3,6 +3,7 @@
 //! except under CI=true.
 
 mod discovery;
+mod nameservers;
 mod propagation;
 
 use std::net::SocketAddr;
