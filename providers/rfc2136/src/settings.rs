@@ -61,7 +61,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         env: "RFC2136_TSIG_ALGORITHM",
         required: "no",
         default: "hmac-sha256",
-        description: "hmac-sha256, hmac-sha384 or hmac-sha512 (any case, trailing dot optional); hmac-md5/sha1 are refused",
+        description: "hmac-sha256, hmac-sha384, hmac-sha512, or hmac-sha1 (accepted with a warning: not recommended) (any case, trailing dot optional); hmac-md5 is refused",
     },
     SettingDoc {
         key: "zone",
@@ -193,6 +193,16 @@ impl Rfc2136Settings {
         if key.is_some() && insecure {
             tracing::warn!(
                 "rfc2136: insecure_unsigned is set but a TSIG key is given; updates are signed"
+            );
+        }
+        if let Some(k) = &key
+            && k.algorithm.is_discouraged()
+        {
+            tracing::warn!(
+                "rfc2136: TSIG key `{}` uses {}, which RFC 8945 §6 does not recommend; it works, but make a \
+                 new key with tsig-keygen -a hmac-sha256 NAME when you can",
+                k.name,
+                k.algorithm
             );
         }
         let timeout = Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1));

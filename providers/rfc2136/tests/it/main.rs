@@ -3,6 +3,7 @@
 
 mod pipeline;
 mod provider;
+mod servers;
 
 use std::sync::Once;
 
