@@ -500,7 +500,16 @@ impl Dns01 {
         if let Some(p) = &self.progress {
             checker = checker.with_progress(p.clone());
         }
-        Ok(checker.wait(&published.plan.check_targets()).await?)
+        match checker.wait(&published.plan.check_targets()).await {
+            Ok(report) => Ok(report),
+            // Name the whole bound, not what was left of it after the provider's own wait.
+            Err(PropagationError::Timeout { pending, .. }) => Err(PropagationError::Timeout {
+                after: timeout,
+                pending,
+            }
+            .into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Remove every value of the plan: one call per zone, every zone tried even when one fails.

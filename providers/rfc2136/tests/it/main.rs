@@ -4,6 +4,7 @@
 mod pipeline;
 mod provider;
 mod servers;
+mod tuning;
 
 use std::sync::Once;
 
