@@ -176,7 +176,8 @@ impl ProviderError {
                 "check that the zone exists on this server/account and that the credentials may edit it"
             }
             ProviderError::Rejected { .. } if tsig => {
-                "check the server's update-policy for TXT records at _acme-challenge names"
+                "check the server's update-policy / allow-update for TXT records at _acme-challenge names, and that \
+                 `nameserver` is the zone's primary"
             }
             ProviderError::Rejected { .. } => {
                 "the message above is the provider's own; fix what it names and run again"

@@ -349,14 +349,14 @@ impl Rfc2136Provider {
         match auth {
             Some(AnswerAuth::BadSig) => {
                 return auth_error(format!(
-                    "wrong secret: {ns} answered {rc}/BADSIG: it knows {key} but the signature does not match, so \
+                    "wrong secret: {ns} answered {rc}/BADSIG: it knows TSIG {key} but the signature does not match, so \
                      the secret differs from the server's; copy the `secret` of the server's key statement \
                      (tsig_file, tsig_secret_file)"
                 ));
             }
             Some(AnswerAuth::BadKey) => {
                 return auth_error(format!(
-                    "unknown key: {ns} answered {rc}/BADKEY: it has no {key}, neither that name nor that \
+                    "unknown key: {ns} answered {rc}/BADKEY: it has no TSIG {key}, neither that name nor that \
                      algorithm; compare tsig_key and tsig_algorithm with the server's `key \"NAME\" {{ algorithm ...; }}` statement"
                 ));
             }
@@ -374,7 +374,7 @@ impl Rfc2136Provider {
                     .unwrap_or_default();
                 return auth_error(format!(
                     "clock problem: {ns} answered {rc}/BADTIME: this machine's clock and the server's differ by more \
-                     than {} s{diff}; fix the clock (NTP) on this machine or the server",
+                     than the {} s TSIG allows{diff}; fix the clock (NTP) on this machine or the server",
                     tsig::FUDGE
                 ));
             }
