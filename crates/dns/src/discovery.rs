@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use serde::{Deserialize, Serialize};
@@ -224,8 +225,36 @@ impl Discovery {
     }
 
     /// The zone's nameservers (NS set) and every A and AAAA address of each, port 53.
+    /// The addresses are looked up concurrently; see [`Discovery::nameservers_within`] for a
+    /// bound on the whole lookup.
     pub async fn nameservers(&self, zone: &DnsName) -> Result<Vec<AuthServer>, DiscoveryError> {
-        let m = match self.ask(zone, RecordType::NS).await {
+        self.nameservers_within(zone, None).await
+    }
+
+    /// Like [`Discovery::nameservers`], ending within `bound` (the propagation timeout): the
+    /// NS query and every address lookup (all at once) must finish by then. A nameserver whose
+    /// address did not come in time is left out with a warning (it cannot be checked); when no
+    /// address came at all, the error names the nameservers and the bound.
+    pub async fn nameservers_within(
+        &self,
+        zone: &DnsName,
+        bound: Option<Duration>,
+    ) -> Result<Vec<AuthServer>, DiscoveryError> {
+        let deadline = bound.map(|b| tokio::time::Instant::now() + b);
+        let late = |what: String| DiscoveryError::NoNameservers {
+            zone: zone.clone(),
+            reason: format!(
+                "{what} within {} s",
+                bound.map(|b| b.as_secs_f64()).unwrap_or_default()
+            ),
+        };
+        let ns_answer = match deadline {
+            None => self.ask(zone, RecordType::NS).await,
+            Some(d) => tokio::time::timeout_at(d, self.ask(zone, RecordType::NS))
+                .await
+                .map_err(|_| late(format!("no answer to {zone} NS")))?,
+        };
+        let m = match ns_answer {
             Answer::Found(m) => m,
             Answer::Failed(r) => {
                 return Err(DiscoveryError::NoNameservers {
@@ -254,17 +283,39 @@ impl Discovery {
                 ),
             });
         }
+        // Every A and AAAA lookup at once, each bounded by the deadline.
+        let lookups = ns_names.iter().flat_map(|ns| {
+            [RecordType::A, RecordType::AAAA].map(|rtype| async move {
+                let ask = self.ask(ns, rtype);
+                let found = match deadline {
+                    None => Some(ask.await),
+                    Some(d) => tokio::time::timeout_at(d, ask).await.ok(),
+                };
+                (ns, found)
+            })
+        });
+        let answers = join_all(lookups).await;
         let mut servers = BTreeSet::new();
         let mut missing = Vec::new();
+        let mut timed_out = BTreeSet::new();
+        let mut unanswered = false;
         for ns in &ns_names {
             let mut addrs = glue(&m, ns);
-            for rtype in [RecordType::A, RecordType::AAAA] {
-                if let Answer::Found(a) = self.ask(ns, rtype).await {
-                    addrs.extend(addresses(&a, ns));
+            for (_, found) in answers.iter().filter(|(n, _)| *n == ns) {
+                match found {
+                    Some(Answer::Found(a)) => addrs.extend(addresses(a, ns)),
+                    Some(Answer::Failed(_)) => unanswered = true,
+                    None => {
+                        timed_out.insert(ns);
+                    }
                 }
             }
             if addrs.is_empty() {
-                tracing::warn!(nameserver = %ns, %zone, "nameserver has no A or AAAA address; it cannot be checked");
+                if timed_out.contains(ns) {
+                    tracing::warn!(nameserver = %ns, %zone, "no address for the nameserver within the propagation timeout; it cannot be checked");
+                } else {
+                    tracing::warn!(nameserver = %ns, %zone, "nameserver has no A or AAAA address; it cannot be checked");
+                }
                 missing.push(ns.to_string());
             }
             for ip in addrs {
@@ -275,9 +326,24 @@ impl Discovery {
             }
         }
         if servers.is_empty() {
+            let list = if missing.len() > 5 {
+                format!("{} and {} more", missing[..5].join(", "), missing.len() - 5)
+            } else {
+                missing.join(", ")
+            };
+            if !timed_out.is_empty() {
+                return Err(late(format!(
+                    "no address for {list} (their address lookups got no answer)"
+                )));
+            }
+            let why = if unanswered {
+                " (their address lookups got no answer)"
+            } else {
+                ""
+            };
             return Err(DiscoveryError::NoNameservers {
                 zone: zone.clone(),
-                reason: format!("no address for {}", missing.join(", ")),
+                reason: format!("no address for {list}{why}"),
             });
         }
         Ok(servers.into_iter().collect())

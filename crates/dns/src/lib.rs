@@ -39,12 +39,14 @@ pub use persist::{
     PersistServerState, PersistVerdict,
 };
 pub use propagation::{
-    Backoff, CheckTarget, CheckerSettings, PropagationChecker, PropagationError,
+    CheckTarget, CheckerSettings, PollSchedule, PropagationChecker, PropagationError,
     PropagationProgress, PropagationReport, ServerState, ServerVerdict,
 };
 pub use settings::{LayeredSettings, Secret, SettingDoc};
-pub use solver::{CleanupError, Dns01, Dns01Error, DnsSettings, Plan, PlannedZone, Published};
+pub use solver::{
+    CleanupError, Dns01, Dns01Error, DnsSettings, ExplicitSettings, Plan, PlannedZone, Published,
+};
 
 pub use name::{DnsName, Identifier, NameError};
-pub use provider::{Applied, DnsProvider, ProviderError, ZoneCache};
+pub use provider::{Applied, DnsProvider, ProviderError, ProviderTuning, ZoneCache};
 pub use record::{ChallengeRecord, TxtSet, Zone};

@@ -2,7 +2,7 @@
 //! (RD=0, UDP with TCP on truncation, no cache) until each returns every expected TXT value.
 //!
 //! It never asks a recursive resolver for the TXT records (a resolver asked too early caches
-//! the NXDOMAIN for the negative TTL, RFC 2308). It polls fast at first and backs off, and its
+//! the NXDOMAIN for the negative TTL, RFC 2308). It polls every 250 ms for the first 30 s, then every 2 s, and its
 //! verdict names each server and what it still lacks.
 
 use std::collections::BTreeSet;
@@ -36,6 +36,14 @@ pub struct CheckTarget {
     pub expected: TxtSet,
 }
 
+/// Pause between polls of one server during the fast first phase: a secondary that picks up
+/// a change on its refresh timer is seen within this much of its zone transfer.
+pub const FAST_INTERVAL: Duration = Duration::from_millis(250);
+/// How long the checker polls at [`FAST_INTERVAL`] before slowing down.
+pub const FAST_PHASE: Duration = Duration::from_secs(30);
+/// Pause between polls of one server after the fast phase.
+pub const SLOW_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Timing of the checker.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckerSettings {
@@ -43,12 +51,12 @@ pub struct CheckerSettings {
     pub timeout: Duration,
     /// Bound on one query to one server.
     pub query_timeout: Duration,
-    /// First pause between polls of one server.
-    pub first_interval: Duration,
-    /// Longest pause between polls.
-    pub max_interval: Duration,
-    /// Growth of the pause after each poll.
-    pub factor: f64,
+    /// Time between the starts of two polls of one server during the first `fast_phase`.
+    pub fast_interval: Duration,
+    /// How long to poll every `fast_interval`, counted from the start of the wait.
+    pub fast_phase: Duration,
+    /// Time between the starts of two polls of one server after the fast phase.
+    pub slow_interval: Duration,
     /// How often progress is logged and reported.
     pub report_every: Duration,
 }
@@ -58,43 +66,70 @@ impl Default for CheckerSettings {
         CheckerSettings {
             timeout: DEFAULT_PROPAGATION_TIMEOUT,
             query_timeout: query::DEFAULT_QUERY_TIMEOUT,
-            first_interval: Duration::from_millis(100),
-            max_interval: Duration::from_secs(2),
-            factor: 1.5,
+            fast_interval: FAST_INTERVAL,
+            fast_phase: FAST_PHASE,
+            slow_interval: SLOW_INTERVAL,
             report_every: Duration::from_secs(2),
         }
     }
 }
 
-/// Poll pauses: `first`, ×`factor` each time, capped at `max`.
-#[derive(Clone, Debug)]
-pub struct Backoff {
-    next: Duration,
-    max: Duration,
-    factor: f64,
-}
+impl CheckerSettings {
+    /// Use `interval` (a provider's or the run's polling interval, when given) after the fast
+    /// phase; the fast phase never polls slower than it.
+    pub fn with_polling_interval(mut self, interval: Option<Duration>) -> Self {
+        if let Some(i) = interval {
+            let i = i.max(Duration::from_millis(10));
+            self.slow_interval = i;
+            self.fast_interval = self.fast_interval.min(i);
+        }
+        self
+    }
 
-impl Backoff {
-    /// A schedule starting at `first`.
-    pub fn new(first: Duration, max: Duration, factor: f64) -> Self {
-        Backoff {
-            next: first.min(max),
-            max,
-            factor: if factor.is_finite() && factor >= 1.0 {
-                factor
-            } else {
-                1.0
-            },
+    /// The poll schedule these settings describe.
+    pub fn schedule(&self) -> PollSchedule {
+        PollSchedule {
+            fast_interval: self.fast_interval,
+            fast_phase: self.fast_phase,
+            slow_interval: self.slow_interval,
         }
     }
 }
 
-impl Iterator for Backoff {
-    type Item = Duration;
-    fn next(&mut self) -> Option<Duration> {
-        let now = self.next;
-        self.next = self.next.mul_f64(self.factor).min(self.max);
-        Some(now)
+/// When one server is polled: every `fast_interval` for the first `fast_phase` of the wait,
+/// then every `slow_interval`. Intervals count from the start of one poll to the start of the
+/// next, so a slow answer does not stretch the schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollSchedule {
+    /// Interval during the fast phase.
+    pub fast_interval: Duration,
+    /// Length of the fast phase.
+    pub fast_phase: Duration,
+    /// Interval afterwards.
+    pub slow_interval: Duration,
+}
+
+impl PollSchedule {
+    /// The interval after a poll that started `elapsed` into the wait.
+    pub fn interval_at(&self, elapsed: Duration) -> Duration {
+        if elapsed < self.fast_phase {
+            self.fast_interval
+        } else {
+            self.slow_interval
+        }
+    }
+
+    /// The start times of the polls (from the start of the wait) up to `until`, for tests and
+    /// reports.
+    pub fn starts(&self, until: Duration) -> Vec<Duration> {
+        let mut out = Vec::new();
+        let mut t = Duration::ZERO;
+        // Bounded: every interval is at least 1 ms.
+        while t <= until && out.len() < 1_000_000 {
+            out.push(t);
+            t += self.interval_at(t).max(Duration::from_millis(1));
+        }
+        out
     }
 }
 
@@ -405,23 +440,29 @@ impl PropagationChecker {
         shared: Arc<Mutex<Vec<ServerVerdict>>>,
         queries: Arc<AtomicU64>,
     ) {
-        let mut backoff = Backoff::new(
-            self.settings.first_interval,
-            self.settings.max_interval,
-            self.settings.factor,
-        );
+        let schedule = self.settings.schedule();
+        // Only the values not seen yet are asked for again.
+        let mut remaining = expected;
         loop {
             let now = Instant::now();
             if now >= deadline {
                 return;
             }
+            let poll_start = now;
             let qt = self
                 .settings
                 .query_timeout
                 .min(deadline - now)
                 .max(Duration::from_millis(200));
-            queries.fetch_add(expected.names().count() as u64, Ordering::Relaxed);
-            let state = check_server(server.addr, &expected, qt).await;
+            queries.fetch_add(remaining.names().count() as u64, Ordering::Relaxed);
+            let state = check_server(server.addr, &remaining, qt).await;
+            if let ServerState::Lacking { missing } = &state {
+                let mut still = TxtSet::with_ttl(remaining.ttl);
+                for (n, v) in missing {
+                    still.insert(n.clone(), v.clone());
+                }
+                remaining = still;
+            }
             tracing::debug!(server = %server, "poll: {state}");
             let ready = state == ServerState::Ready;
             if let ServerState::Skipped { reason } = &state {
@@ -453,12 +494,11 @@ impl PropagationChecker {
             if done {
                 return;
             }
-            let pause = backoff.next().unwrap_or(self.settings.max_interval);
-            let now = Instant::now();
-            if now >= deadline {
+            let next = poll_start + schedule.interval_at(poll_start - start);
+            if Instant::now() >= deadline {
                 return;
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
+            tokio::time::sleep_until(next.min(deadline)).await;
         }
     }
 }
@@ -521,21 +561,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_schedule() {
-        let ms: Vec<u128> = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 1.5)
-            .take(11)
-            .map(|d| d.as_millis())
+    fn poll_schedule_fast_then_slow() {
+        let sched = CheckerSettings::default().schedule();
+        let starts = sched.starts(Duration::from_secs(60));
+        let gaps: Vec<(Duration, Duration)> =
+            starts.windows(2).map(|w| (w[0], w[1] - w[0])).collect();
+        // Every poll in the first 30 s is followed by the next within 250 ms...
+        let fast: Vec<_> = gaps
+            .iter()
+            .filter(|(t, _)| *t < Duration::from_secs(30))
             .collect();
-        assert_eq!(
-            ms,
-            [100, 150, 225, 337, 506, 759, 1139, 1708, 2000, 2000, 2000]
+        assert!(fast.len() >= 120, "{}", fast.len());
+        assert!(fast.iter().all(|(_, g)| *g <= Duration::from_millis(250)));
+        // ...then every 2 s.
+        assert!(
+            gaps.iter()
+                .filter(|(t, _)| *t >= Duration::from_secs(30))
+                .all(|(_, g)| *g == Duration::from_secs(2))
         );
-        // A silly factor never shrinks the pause.
-        let flat: Vec<u128> = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 0.1)
-            .take(3)
-            .map(|d| d.as_millis())
-            .collect();
-        assert_eq!(flat, [100, 100, 100]);
+        assert_eq!(starts.last(), Some(&Duration::from_secs(60)));
+        // A provider's polling interval sets the slow phase and caps the fast one.
+        let slow = CheckerSettings::default().with_polling_interval(Some(Duration::from_secs(10)));
+        assert_eq!(slow.schedule().interval_at(Duration::ZERO), FAST_INTERVAL);
+        assert_eq!(
+            slow.schedule().interval_at(Duration::from_secs(31)),
+            Duration::from_secs(10)
+        );
+        let quick =
+            CheckerSettings::default().with_polling_interval(Some(Duration::from_millis(100)));
+        assert_eq!(
+            quick.schedule().interval_at(Duration::ZERO),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]

@@ -17,6 +17,19 @@ pub struct Applied {
     pub change_id: Option<String>,
 }
 
+/// TTL and timing a provider's own settings ask for (lego's `*_TTL`, `*_PROPAGATION_TIMEOUT`,
+/// `*_POLLING_INTERVAL`). The pipeline ([`crate::Dns01`]) uses each value that the run's own
+/// settings ([`crate::DnsSettings`]) did not set explicitly; `None` leaves the run's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProviderTuning {
+    /// TTL of the published TXT records, in seconds.
+    pub ttl: Option<u32>,
+    /// Bound on the whole propagation wait.
+    pub propagation_timeout: Option<Duration>,
+    /// Pause between two polls of one nameserver once the fast first phase is over.
+    pub polling_interval: Option<Duration>,
+}
+
 /// The zones a provider has found, by the name they were asked for: a lookup costs API calls
 /// or queries, and one run asks about the same names again (publish, then cleanup).
 #[derive(Debug, Default)]
@@ -79,6 +92,12 @@ pub trait DnsProvider: Send + Sync {
     /// "web identity (AWS_ROLE_ARN)"), for `wildcert check`; `None` when there is nothing to say.
     fn credential_source(&self) -> Option<String> {
         None
+    }
+
+    /// TTL and timing asked for in the provider's own settings (see [`ProviderTuning`]).
+    /// The default asks for nothing.
+    fn tuning(&self) -> ProviderTuning {
+        ProviderTuning::default()
     }
 }
 
@@ -163,7 +182,8 @@ impl ProviderError {
                 "check that the zone exists on this server/account and that the credentials may edit it"
             }
             ProviderError::Rejected { .. } if tsig => {
-                "check the server's update-policy for TXT records at _acme-challenge names"
+                "check the server's update-policy / allow-update for TXT records at _acme-challenge names, and that \
+                 `nameserver` is the zone's primary"
             }
             ProviderError::Rejected { .. } => {
                 "the message above is the provider's own; fix what it names and run again"

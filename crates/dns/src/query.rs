@@ -208,6 +208,111 @@ pub async fn exchange(
     send_tcp(server, request, signer, timeout).await
 }
 
+/// Send a DNS message already in wire form (signed by the caller, e.g. with TSIG) and return
+/// the answer's bytes as received, so the caller can check its signature itself. Over UDP,
+/// answers whose ID differs are ignored and a truncated answer is fetched again over TCP.
+pub async fn exchange_bytes(
+    server: SocketAddr,
+    message: &[u8],
+    transport: Transport,
+    timeout: Duration,
+) -> Result<Vec<u8>, QueryError> {
+    let Some(id) = message.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+        return Err(QueryError::Protocol {
+            server,
+            message: "empty message".into(),
+        });
+    };
+    let bounded = async {
+        if transport == Transport::Udp {
+            let answer = udp_bytes(server, message, id).await?;
+            // TC is bit 1 of the third byte.
+            let truncated = answer.get(2).is_some_and(|b| b & 0x02 != 0);
+            if !truncated {
+                return Ok(answer);
+            }
+            tracing::debug!(%server, "answer truncated over UDP, asking again over TCP");
+        }
+        tcp_bytes(server, message, id).await
+    };
+    match tokio::time::timeout(timeout, bounded).await {
+        Err(_) => Err(QueryError::Timeout {
+            server,
+            after: timeout,
+        }),
+        Ok(r) => r,
+    }
+}
+
+fn io_error(server: SocketAddr, e: std::io::Error) -> QueryError {
+    QueryError::Io {
+        server,
+        message: e.to_string(),
+    }
+}
+
+async fn udp_bytes(server: SocketAddr, message: &[u8], id: u16) -> Result<Vec<u8>, QueryError> {
+    let local: SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| io_error(server, e))?;
+    sock.connect(server)
+        .await
+        .map_err(|e| io_error(server, e))?;
+    sock.send(message).await.map_err(|e| io_error(server, e))?;
+    let mut buf = vec![0u8; 65535];
+    // Bounded by the caller's timeout; stray datagrams with another ID are skipped.
+    loop {
+        let n = sock.recv(&mut buf).await.map_err(|e| io_error(server, e))?;
+        if n >= 12 && u16::from_be_bytes([buf[0], buf[1]]) == id {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+    }
+}
+
+async fn tcp_bytes(server: SocketAddr, message: &[u8], id: u16) -> Result<Vec<u8>, QueryError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let len = u16::try_from(message.len()).map_err(|_| QueryError::Protocol {
+        server,
+        message: format!(
+            "message of {} bytes is larger than a DNS message may be (65535)",
+            message.len()
+        ),
+    })?;
+    let mut stream = tokio::net::TcpStream::connect(server)
+        .await
+        .map_err(|e| io_error(server, e))?;
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(message);
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|e| io_error(server, e))?;
+    let mut len = [0u8; 2];
+    stream
+        .read_exact(&mut len)
+        .await
+        .map_err(|e| io_error(server, e))?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream
+        .read_exact(&mut buf)
+        .await
+        .map_err(|e| io_error(server, e))?;
+    if buf.len() < 12 || u16::from_be_bytes([buf[0], buf[1]]) != id {
+        return Err(QueryError::Protocol {
+            server,
+            message: "answer does not match the question (ID)".into(),
+        });
+    }
+    Ok(buf)
+}
+
 async fn send_udp(
     server: SocketAddr,
     request: DnsRequest,

@@ -18,7 +18,7 @@ use crate::propagation::{
     CheckTarget, CheckerSettings, DEFAULT_PROPAGATION_TIMEOUT, PropagationChecker,
     PropagationError, PropagationProgress, PropagationReport, ServerState,
 };
-use crate::provider::{Applied, DnsProvider, ProviderError};
+use crate::provider::{Applied, DnsProvider, ProviderError, ProviderTuning};
 use crate::query::DEFAULT_QUERY_TIMEOUT;
 use crate::record::{ChallengeRecord, DEFAULT_TTL, TxtSet, Zone};
 
@@ -38,6 +38,56 @@ pub struct DnsSettings {
     pub ttl: u32,
     /// Bound on one DNS query.
     pub query_timeout: Duration,
+    /// Pause between two polls of one nameserver after the fast first phase; `None`: the
+    /// checker's default. A value given here wins over the provider's [`ProviderTuning`].
+    pub polling_interval: Option<Duration>,
+    /// Which of `ttl` and `propagation_timeout` the run set itself (config file or command
+    /// line); a value not set explicitly yields to the provider's [`ProviderTuning`].
+    pub explicit: ExplicitSettings,
+}
+
+/// Marks the [`DnsSettings`] values a run set explicitly (so a provider's tuning does not
+/// override them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExplicitSettings {
+    /// `ttl` was given (`[dns] ttl`).
+    pub ttl: bool,
+    /// `propagation_timeout` was given (`[dns] propagation_timeout`, `--propagation-timeout`).
+    pub propagation_timeout: bool,
+}
+
+impl DnsSettings {
+    /// These settings with the provider's tuning applied to every value the run did not set
+    /// explicitly; logs each value taken from the provider.
+    pub fn tuned(mut self, provider: &str, tuning: &ProviderTuning) -> Self {
+        if let Some(ttl) = tuning.ttl
+            && !self.explicit.ttl
+        {
+            tracing::info!(provider, ttl, "TTL from the provider's settings");
+            self.ttl = ttl;
+        }
+        if let Some(t) = tuning.propagation_timeout
+            && !self.explicit.propagation_timeout
+        {
+            tracing::info!(
+                provider,
+                timeout_s = t.as_secs_f64(),
+                "propagation timeout from the provider's settings"
+            );
+            self.propagation_timeout = t;
+        }
+        if let Some(p) = tuning.polling_interval
+            && self.polling_interval.is_none()
+        {
+            tracing::info!(
+                provider,
+                interval_s = p.as_secs_f64(),
+                "polling interval from the provider's settings"
+            );
+            self.polling_interval = Some(p);
+        }
+        self
+    }
 }
 
 impl Default for DnsSettings {
@@ -49,6 +99,8 @@ impl Default for DnsSettings {
             follow_cname: true,
             ttl: DEFAULT_TTL,
             query_timeout: DEFAULT_QUERY_TIMEOUT,
+            polling_interval: None,
+            explicit: ExplicitSettings::default(),
         }
     }
 }
@@ -302,8 +354,10 @@ impl fmt::Debug for Dns01 {
 }
 
 impl Dns01 {
-    /// A pipeline publishing through `provider`.
+    /// A pipeline publishing through `provider`; the provider's [`DnsProvider::tuning`] fills
+    /// in what `settings` did not set explicitly ([`DnsSettings::tuned`]).
     pub fn new(provider: Arc<dyn DnsProvider>, settings: DnsSettings) -> Self {
+        let settings = settings.tuned(provider.name(), &provider.tuning());
         Dns01 {
             provider,
             settings,
@@ -317,7 +371,7 @@ impl Dns01 {
         self
     }
 
-    /// The settings in use.
+    /// The settings in use (after the provider's tuning).
     pub fn settings(&self) -> &DnsSettings {
         &self.settings
     }
@@ -428,7 +482,10 @@ impl Dns01 {
             let d = discovery
                 .as_ref()
                 .ok_or_else(|| DiscoveryError::NoResolvers("unavailable".into()))?;
-            let found = join_all(sets.keys().map(|z| d.nameservers(&z.name))).await;
+            // Bounded by the propagation timeout: nameservers whose address does not come in
+            // time could not be checked anyway.
+            let bound = Some(self.settings.propagation_timeout);
+            let found = join_all(sets.keys().map(|z| d.nameservers_within(&z.name, bound))).await;
             found.into_iter().collect::<Result<_, _>>()?
         };
         let mut zones = Vec::new();
@@ -567,15 +624,27 @@ impl Dns01 {
             })?;
         }
         let remaining = timeout.saturating_sub(start.elapsed());
-        let mut checker = PropagationChecker::new(CheckerSettings {
-            timeout: remaining,
-            query_timeout: self.settings.query_timeout,
-            ..CheckerSettings::default()
-        });
+        let mut checker = PropagationChecker::new(
+            CheckerSettings {
+                timeout: remaining,
+                query_timeout: self.settings.query_timeout,
+                ..CheckerSettings::default()
+            }
+            .with_polling_interval(self.settings.polling_interval),
+        );
         if let Some(p) = &self.progress {
             checker = checker.with_progress(p.clone());
         }
-        Ok(checker.wait(&published.plan.check_targets()).await?)
+        match checker.wait(&published.plan.check_targets()).await {
+            Ok(report) => Ok(report),
+            // Name the whole bound, not what was left of it after the provider's own wait.
+            Err(PropagationError::Timeout { pending, .. }) => Err(PropagationError::Timeout {
+                after: timeout,
+                pending,
+            }
+            .into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Remove every value of the plan: one call per zone, every zone tried even when one fails.
@@ -704,6 +773,56 @@ mod tests {
             !calls.contains(&"unpublish b.test 1".to_string()),
             "{calls:?}"
         );
+    }
+
+    /// A provider whose settings ask for TTL 300, a 5 s timeout and 1 s polls.
+    struct Tuned;
+
+    #[async_trait]
+    impl DnsProvider for Tuned {
+        fn name(&self) -> &'static str {
+            "tuned"
+        }
+        async fn publish(&self, _: &Zone, _: &TxtSet) -> Result<Applied, ProviderError> {
+            Ok(Applied::default())
+        }
+        async fn unpublish(&self, _: &Zone, _: &TxtSet) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        fn tuning(&self) -> ProviderTuning {
+            ProviderTuning {
+                ttl: Some(300),
+                propagation_timeout: Some(Duration::from_secs(5)),
+                polling_interval: Some(Duration::from_secs(1)),
+            }
+        }
+    }
+
+    #[test]
+    fn provider_tuning_fills_what_the_run_did_not_set() {
+        let dns = Dns01::new(Arc::new(Tuned), settings());
+        assert_eq!(dns.settings().ttl, 300);
+        assert_eq!(dns.settings().propagation_timeout, Duration::from_secs(5));
+        assert_eq!(
+            dns.settings().polling_interval,
+            Some(Duration::from_secs(1))
+        );
+        // What the run set explicitly wins.
+        let explicit = DnsSettings {
+            ttl: 30,
+            propagation_timeout: Duration::from_secs(90),
+            polling_interval: Some(Duration::from_secs(3)),
+            explicit: ExplicitSettings {
+                ttl: true,
+                propagation_timeout: true,
+            },
+            ..settings()
+        };
+        let dns = Dns01::new(Arc::new(Tuned), explicit.clone());
+        assert_eq!(dns.settings(), &explicit);
+        // A provider without tuning changes nothing.
+        let dns = Dns01::new(Arc::new(Recorder::default()), settings());
+        assert_eq!(dns.settings(), &settings());
     }
 
     #[tokio::test]

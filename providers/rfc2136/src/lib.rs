@@ -1,9 +1,11 @@
 //! RFC 2136 DNS UPDATE provider with TSIG (RFC 8945), for BIND, Knot, PowerDNS and any server
 //! that takes dynamic updates.
 //!
-//! One UPDATE message per zone carries every record: values are *added* to their RRsets
-//! (RFC 2136 §2.5.1), never replacing what is there, and cleanup deletes exactly our values
-//! (§2.5.4), so a wildcard's and an apex's tokens at one name live side by side.
+//! One UPDATE message per zone carries every record (split into several when it would not fit
+//! one message): values are *added* to their RRsets (RFC 2136 §2.5.1), never replacing what is
+//! there, and cleanup deletes exactly our values (§2.5.4), so a wildcard's and an apex's tokens
+//! at one name live side by side. Requests are signed and answers checked here (TSIG, RFC
+//! 8945), so every refusal is named: policy, wrong secret, unknown key, clock, secondary.
 
 pub mod settings;
 pub mod tsig;
@@ -12,22 +14,25 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 use hickory_proto::op::update_message::UpdateMessage;
-use hickory_proto::op::{
-    DnsRequest, DnsRequestOptions, Edns, Message, OpCode, Query, ResponseCode,
-};
+use hickory_proto::op::{Edns, Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use tokio::sync::OnceCell;
 use wildcert_dns::query::{self, QueryError, Transport, rcode_name, to_hickory};
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
+use wildcert_dns::{
+    Applied, DnsName, DnsProvider, ProviderError, ProviderTuning, TxtSet, Zone, ZoneCache,
+};
 
 pub use settings::{KIND, Nameserver, Rfc2136Config, Rfc2136Settings, SETTINGS};
-pub use tsig::{Algorithm, TsigKey};
+pub use tsig::{Algorithm, AnswerAuth, TsigKey};
 
-/// Above this size (bytes, before the TSIG record) an update goes over TCP.
+/// Above this size (bytes, TSIG included) an update goes over TCP.
 const UDP_LIMIT: usize = 1200;
 /// Room for the TSIG record added when signing (name, algorithm, 64-byte MAC, fields).
-const TSIG_OVERHEAD: usize = 160;
+const TSIG_OVERHEAD: usize = 400;
+/// Largest UPDATE message we build (bytes, an upper bound before name compression): a larger
+/// set goes in several messages. Well under the 65,535 bytes of a DNS message over TCP.
+pub const MAX_UPDATE_BYTES: usize = 16 * 1024;
 
 /// The RFC 2136 provider.
 #[derive(Debug)]
@@ -94,7 +99,7 @@ impl Rfc2136Provider {
     }
 
     fn transport(&self, size: usize) -> Transport {
-        if self.config.tcp || size + TSIG_OVERHEAD > UDP_LIMIT {
+        if self.config.tcp || size > UDP_LIMIT {
             Transport::Tcp
         } else {
             Transport::Udp
@@ -103,14 +108,7 @@ impl Rfc2136Provider {
 
     /// Build one UPDATE message carrying every (name, value) of `set` (RFC 2136 §2.5.1 / §2.5.4).
     fn update_message(zone: &Zone, set: &TxtSet, op: Op) -> Result<Message, ProviderError> {
-        let mut msg = Message::query();
-        msg.metadata.op_code = OpCode::Update;
-        msg.metadata.recursion_desired = false;
-        let mut zq = Query::new();
-        zq.set_name(to_hickory(&zone.name))
-            .set_query_class(DNSClass::IN)
-            .set_query_type(RecordType::SOA);
-        msg.add_zone(zq);
+        let mut msg = Self::empty_update(zone);
         for (name, value) in set.pairs() {
             if !name.is_within(&zone.name) {
                 return Err(ProviderError::Other {
@@ -132,62 +130,178 @@ impl Rfc2136Provider {
             }
             msg.add_update(r);
         }
-        let mut edns = Edns::new();
-        edns.set_max_payload(1232).set_version(0);
-        msg.edns = Some(edns);
         Ok(msg)
     }
 
+    /// An UPDATE of `zone` with nothing in it yet.
+    fn empty_update(zone: &Zone) -> Message {
+        let mut msg = Message::query();
+        msg.metadata.op_code = OpCode::Update;
+        msg.metadata.recursion_desired = false;
+        let mut zq = Query::new();
+        zq.set_name(to_hickory(&zone.name))
+            .set_query_class(DNSClass::IN)
+            .set_query_type(RecordType::SOA);
+        msg.add_zone(zq);
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232).set_version(0);
+        msg.edns = Some(edns);
+        msg
+    }
+
+    /// An UPDATE that changes nothing: one prerequisite, "the zone's SOA exists" (RFC 2136
+    /// §2.4.1). A primary that takes our key answers NOERROR whatever its update-policy says
+    /// about records; a server that refuses every update (a secondary, an ACL) refuses it too.
+    fn probe_message(zone: &Zone) -> Message {
+        let mut msg = Self::empty_update(zone);
+        let mut r = Record::update0(to_hickory(&zone.name), 0, RecordType::SOA);
+        r.dns_class = DNSClass::ANY;
+        msg.add_pre_requisite(r);
+        msg
+    }
+
+    /// Split `set` into sets whose UPDATE messages each stay under [`MAX_UPDATE_BYTES`].
+    fn split(zone: &Zone, set: &TxtSet) -> Vec<TxtSet> {
+        let base = 12 + wire_len(&zone.name) + 4 + 11 + TSIG_OVERHEAD;
+        let mut parts = Vec::new();
+        let mut cur = TxtSet::with_ttl(set.ttl);
+        let mut size = base;
+        for (name, value) in set.pairs() {
+            let rr = wire_len(name)
+                + 10
+                + txt_strings(value)
+                    .iter()
+                    .map(|s| 1 + s.len())
+                    .sum::<usize>();
+            if !cur.is_empty() && size + rr > MAX_UPDATE_BYTES {
+                parts.push(std::mem::replace(&mut cur, TxtSet::with_ttl(set.ttl)));
+                size = base;
+            }
+            cur.insert(name.clone(), value);
+            size += rr;
+        }
+        if !cur.is_empty() {
+            parts.push(cur);
+        }
+        parts
+    }
+
+    /// Send every value of `set`, in as many UPDATE messages as it takes for each to fit.
+    /// Adding is all or nothing: when one message is refused, the messages the server took
+    /// already are removed again, and the error says so. Deleting tries every message.
     async fn send_update(&self, zone: &Zone, set: &TxtSet, op: Op) -> Result<(), ProviderError> {
         if set.is_empty() {
             return Ok(());
         }
         let server = self.server_addr().await?;
-        let msg = Self::update_message(zone, set, op)?;
-        let size = msg
-            .to_vec()
-            .map_err(|e| ProviderError::Other {
-                provider: KIND,
-                message: format!("cannot encode the update: {e}"),
-            })?
-            .len();
-        let transport = self.transport(size);
-        let signer = match &self.config.key {
-            Some(k) => Some(k.signer().map_err(|m| ProviderError::Config {
-                provider: KIND,
-                message: m,
-            })?),
-            None => None,
+        let parts = Self::split(zone, set);
+        if parts.len() > 1 {
+            tracing::info!(%server, zone = %zone, values = set.len(), messages = parts.len(),
+                "the update is too large for one DNS message; sending it in parts");
+        }
+        match op {
+            Op::Add => {
+                for (i, part) in parts.iter().enumerate() {
+                    let Err(e) = self.send_one(server, zone, part, op).await else {
+                        continue;
+                    };
+                    if i == 0 {
+                        return Err(e);
+                    }
+                    let accepted: usize = parts[..i].iter().map(TxtSet::len).sum();
+                    let mut undo_failed = None;
+                    for done in &parts[..i] {
+                        if let Err(u) = self.send_one(server, zone, done, Op::Delete).await {
+                            undo_failed.get_or_insert(u);
+                        }
+                    }
+                    let note = match undo_failed {
+                        None => format!(
+                            " (message {} of {}; the {accepted} value(s) the server had taken \
+                             are removed again, so nothing of this set is published)",
+                            i + 1,
+                            parts.len()
+                        ),
+                        Some(u) => format!(
+                            " (message {} of {}; removing the {accepted} value(s) the server had \
+                             taken failed too: {u})",
+                            i + 1,
+                            parts.len()
+                        ),
+                    };
+                    return Err(with_note(e, &note));
+                }
+                Ok(())
+            }
+            Op::Delete => {
+                let mut first = None;
+                for part in &parts {
+                    if let Err(e) = self.send_one(server, zone, part, op).await {
+                        first.get_or_insert(e);
+                    }
+                }
+                first.map_or(Ok(()), Err)
+            }
+        }
+    }
+
+    /// Sign (when a key is set) and send one message; the answer's bytes and what its TSIG says.
+    async fn exchange(
+        &self,
+        server: SocketAddr,
+        mut msg: Message,
+    ) -> Result<(Message, Option<AnswerAuth>), ProviderError> {
+        let now = unix_now();
+        let (bytes, mac) = match &self.config.key {
+            Some(k) => {
+                let signed = k.sign(&mut msg, now).map_err(|m| ProviderError::Config {
+                    provider: KIND,
+                    message: format!("cannot sign the update: {m}"),
+                })?;
+                (signed.bytes, Some(signed.mac))
+            }
+            None => (
+                msg.to_vec().map_err(|e| ProviderError::Other {
+                    provider: KIND,
+                    message: format!("cannot encode the update: {e}"),
+                })?,
+                None,
+            ),
         };
-        let mut options = DnsRequestOptions::default();
-        options.recursion_desired = false;
+        let transport = self.transport(bytes.len());
+        tracing::debug!(%server, bytes = bytes.len(), ?transport,
+            key = self.config.key.as_ref().map(|k| k.name.as_str()).unwrap_or("(unsigned)"), "sending UPDATE");
+        let answer = query::exchange_bytes(server, &bytes, transport, self.config.timeout)
+            .await
+            .map_err(|e| self.map_query_error(e))?;
+        let auth = match (&self.config.key, &mac) {
+            (Some(k), Some(mac)) => Some(k.check_answer(&answer, mac, unix_now())),
+            _ => None,
+        };
+        let parsed = Message::from_vec(&answer).map_err(|e| ProviderError::Other {
+            provider: KIND,
+            message: format!("{}: bad answer: {e}", self.config.nameserver),
+        })?;
+        Ok((parsed, auth))
+    }
+
+    async fn send_one(
+        &self,
+        server: SocketAddr,
+        zone: &Zone,
+        set: &TxtSet,
+        op: Op,
+    ) -> Result<(), ProviderError> {
+        let msg = Self::update_message(zone, set, op)?;
         let verb = if op == Op::Add { "add" } else { "delete" };
-        tracing::debug!(%server, zone = %zone, values = set.len(), bytes = size, ?transport,
-            key = self.config.key.as_ref().map(|k| k.name.as_str()).unwrap_or("(unsigned)"), "sending UPDATE ({verb})");
-        let answer = query::exchange(
-            server,
-            DnsRequest::new(msg, options),
-            transport,
-            signer,
-            self.config.timeout,
-        )
-        .await
-        .map_err(|e| self.map_query_error(e))?;
+        tracing::debug!(%server, zone = %zone, values = set.len(), "UPDATE ({verb})");
+        let (answer, auth) = self.exchange(server, msg).await?;
         let code = answer.metadata.response_code;
-        // A TSIG error can ride in the TSIG record even when hickory accepted the answer.
-        let tsig_error = answer.signature.as_ref().and_then(|s| s.data.error);
-        if code == ResponseCode::NoError && tsig_error.is_none() {
+        if code == ResponseCode::NoError && matches!(auth, None | Some(AnswerAuth::Valid)) {
             tracing::debug!(%server, zone = %zone, "UPDATE ({verb}) accepted");
             return Ok(());
         }
-        let signed = answer.signature.is_some();
-        Err(self.map_rcode(
-            code,
-            tsig_error.map(|e| format!("{e:?}")),
-            signed,
-            zone,
-            set,
-        ))
+        Err(self.explain(server, code, auth, zone, set).await)
     }
 
     fn key_desc(&self) -> String {
@@ -200,18 +314,6 @@ impl Rfc2136Provider {
     fn map_query_error(&self, e: QueryError) -> ProviderError {
         let target = self.config.nameserver.to_string();
         match e {
-            QueryError::Tsig { message, .. } => {
-                // hickory's own text ("Please file an issue ... truncated HMACs") misleads: keep it for -v.
-                tracing::debug!(server = %target, "TSIG verification of the answer failed: {message}");
-                ProviderError::Auth {
-                    provider: KIND,
-                    message: format!(
-                        "TSIG rejected by server {target} (bad key name, secret or algorithm, or clock skew) for {}; \
-                         compare them with the server's `key` statement, and check this machine's clock",
-                        self.key_desc()
-                    ),
-                }
-            }
             QueryError::Timeout { after, .. } => {
                 unreachable(target, format!("no answer within {} s", after.as_secs()))
             }
@@ -227,108 +329,239 @@ impl Rfc2136Provider {
         }
     }
 
-    fn map_rcode(
+    /// Say why the server did not take an update, from its rcode, its TSIG and, for a refusal,
+    /// two probes: does it take an update that changes nothing, and does it serve the zone.
+    async fn explain(
         &self,
+        server: SocketAddr,
         code: ResponseCode,
-        tsig_error: Option<String>,
-        signed: bool,
+        auth: Option<AnswerAuth>,
         zone: &Zone,
         set: &TxtSet,
     ) -> ProviderError {
         let ns = self.config.nameserver.to_string();
+        let rc = rcode_name(code);
+        let key = self.key_desc();
+        let auth_error = |message: String| ProviderError::Auth {
+            provider: KIND,
+            message,
+        };
+        match auth {
+            Some(AnswerAuth::BadSig) => {
+                return auth_error(format!(
+                    "wrong secret: {ns} answered {rc}/BADSIG: it knows TSIG {key} but the signature does not match, so \
+                     the secret differs from the server's; copy the `secret` of the server's key statement \
+                     (tsig_file, tsig_secret_file)"
+                ));
+            }
+            Some(AnswerAuth::BadKey) => {
+                return auth_error(format!(
+                    "unknown key: {ns} answered {rc}/BADKEY: it has no TSIG {key}, neither that name nor that \
+                     algorithm; compare tsig_key and tsig_algorithm with the server's `key \"NAME\" {{ algorithm ...; }}` statement"
+                ));
+            }
+            Some(AnswerAuth::BadTime {
+                server_time,
+                our_time,
+            }) => {
+                let diff = server_time
+                    .map(|t| {
+                        format!(
+                            " (ours {our_time}, the server's {t}: {} s apart)",
+                            t.abs_diff(our_time)
+                        )
+                    })
+                    .unwrap_or_default();
+                return auth_error(format!(
+                    "clock problem: {ns} answered {rc}/BADTIME: this machine's clock and the server's differ by more \
+                     than the {} s TSIG allows{diff}; fix the clock (NTP) on this machine or the server",
+                    tsig::FUDGE
+                ));
+            }
+            Some(AnswerAuth::OtherError(e)) => {
+                return auth_error(format!("{ns} answered {rc} with TSIG error {e} for {key}"));
+            }
+            _ => {}
+        }
+        let signed = match auth {
+            None => "unsigned update",
+            Some(AnswerAuth::Valid) => "signed",
+            Some(_) => "unsigned",
+        };
+        if code == ResponseCode::NoError {
+            return auth_error(format!(
+                "{ns} answered NOERROR, but its answer is not signed with {key} or its signature does not check \
+                 out, so it cannot be trusted (a middlebox rewriting DNS?); the change may have been applied"
+            ));
+        }
         let names = set
             .names()
             .map(DnsName::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        let auth = |what: &str| ProviderError::Auth {
+        let names = if names.len() > 300 {
+            format!("{} name(s)", set.names().count())
+        } else {
+            names
+        };
+        match code {
+            ResponseCode::NotAuth | ResponseCode::Refused => {}
+            ResponseCode::NotZone => {
+                return ProviderError::ZoneNotFound {
+                    provider: KIND,
+                    zone: zone.to_string(),
+                    message: format!(
+                        "{ns} answered NOTZONE: {names} is not inside zone {zone} on that server; set `zone` correctly"
+                    ),
+                };
+            }
+            ResponseCode::ServFail => {
+                return ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!(
+                        "{ns} answered SERVFAIL for zone {zone}: the server failed to apply the update (a server-side \
+                         problem; see its log; BIND says `journal ... permission denied` when named cannot write the \
+                         zone's directory)"
+                    ),
+                };
+            }
+            ResponseCode::NotImp => {
+                return ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!(
+                        "{ns} answered NOTIMP: it does not support dynamic updates (RFC 2136)"
+                    ),
+                };
+            }
+            ResponseCode::FormErr => {
+                return ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!("{ns} answered FORMERR: it could not parse the update"),
+                };
+            }
+            other => {
+                return ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!("{ns} answered {} for zone {zone}", rcode_name(other)),
+                };
+            }
+        }
+        // NOTAUTH or REFUSED without a TSIG error: is the server authoritative for the zone,
+        // and does it take an update that changes nothing?
+        let serves = self.serves_zone(server, zone).await;
+        if serves == Some(false) {
+            return ProviderError::ZoneNotFound {
+                provider: KIND,
+                zone: zone.to_string(),
+                message: format!(
+                    "{ns} answered {rc} ({signed}): it is not authoritative for zone {zone} (check the zone name, and \
+                     send updates to the zone's primary)"
+                ),
+            };
+        }
+        if self.config.key.is_none() {
+            return ProviderError::Rejected {
+                provider: KIND,
+                message: format!(
+                    "the server refused the update by its policy ({rc}, unsigned update): {ns} does not take \
+                     unsigned updates of zone {zone} from this address; set a TSIG key (tsig_file), or allow this \
+                     address in the zone's allow-update"
+                ),
+            };
+        }
+        let probe = match self.exchange(server, Self::probe_message(zone)).await {
+            Ok((m, a)) => Some((m.metadata.response_code, a)),
+            Err(e) => {
+                tracing::debug!(%server, "probe UPDATE failed: {e}");
+                None
+            }
+        };
+        if let Some((ResponseCode::NoError, _)) = probe {
+            return ProviderError::Rejected {
+                provider: KIND,
+                message: format!(
+                    "the server refused the update by its policy ({rc}, {signed}): {ns} takes updates of zone {zone} \
+                     signed with {key}, but its update-policy (or allow-update ACL) does not let this key change \
+                     TXT records at {names}; grant it, e.g. update-policy {{ grant \"{}\" zonesub TXT; }}",
+                    self.config
+                        .key
+                        .as_ref()
+                        .map(|k| k.name.as_str())
+                        .unwrap_or("KEY")
+                ),
+            };
+        }
+        if let Some(listed) = self.listed_nameserver(server, zone).await {
+            return ProviderError::Rejected {
+                provider: KIND,
+                message: format!(
+                    "update sent to a secondary: {ns} answered {rc} ({signed}) even to an update that changes \
+                     nothing; it serves zone {zone} as its nameserver {listed}, and secondaries do not take updates \
+                     (BIND forwards them only with allow-update-forwarding): set `nameserver` to the zone's primary"
+                ),
+            };
+        }
+        ProviderError::Rejected {
             provider: KIND,
             message: format!(
-                "{ns} answered {what}: TSIG rejected by server (bad key name, secret or algorithm, or clock skew) for {}",
-                self.key_desc()
+                "the server refused the update by its policy ({rc}, {signed}): {ns} refuses every update of zone \
+                 {zone} from {key}, even one that changes nothing: its allow-update / update-policy gives this key \
+                 (or this address) nothing there, the zone is not dynamic there, or the server is a secondary \
+                 (send updates to the primary)"
             ),
-        };
-        if let Some(t) = tsig_error {
-            return auth(&format!(
-                "{} ({})",
-                rcode_name(code),
-                t.to_ascii_uppercase()
-            ));
         }
-        match code {
-            ResponseCode::BADSIG => auth("BADSIG (wrong secret)"),
-            ResponseCode::BADKEY => {
-                auth("BADKEY (the server has no key of this name and algorithm)")
+    }
+
+    /// Whether `server` answers authoritatively for `zone`'s SOA; `None` when it does not answer.
+    async fn serves_zone(&self, server: SocketAddr, zone: &Zone) -> Option<bool> {
+        let m = self.ask(server, &zone.name, RecordType::SOA).await?;
+        let apex = to_hickory(&zone.name);
+        Some(
+            m.metadata.authoritative
+                && m.answers
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::SOA && r.name == apex),
+        )
+    }
+
+    /// The zone's NS name that has `server`'s address (asked of the server itself), if any: a
+    /// published nameserver that refuses every update is a secondary.
+    async fn listed_nameserver(&self, server: SocketAddr, zone: &Zone) -> Option<DnsName> {
+        let m = self.ask(server, &zone.name, RecordType::NS).await?;
+        let apex = to_hickory(&zone.name);
+        let names: Vec<DnsName> = m
+            .answers
+            .iter()
+            .filter(|r| r.name == apex)
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => query::from_hickory(&ns.0),
+                _ => None,
+            })
+            .collect();
+        for n in names {
+            let rtype = if server.is_ipv4() {
+                RecordType::A
+            } else {
+                RecordType::AAAA
+            };
+            let Some(a) = self.ask(server, &n, rtype).await else {
+                continue;
+            };
+            let hit = a.answers.iter().any(|r| match &r.data {
+                RData::A(ip) => std::net::IpAddr::V4(ip.0) == server.ip(),
+                RData::AAAA(ip) => std::net::IpAddr::V6(ip.0) == server.ip(),
+                _ => false,
+            });
+            if hit {
+                return Some(n);
             }
-            ResponseCode::BADTIME => ProviderError::Auth {
-                provider: KIND,
-                message: format!(
-                    "{ns} answered BADTIME: this machine's clock differs from the server's by more than 5 minutes; fix the clock (NTP)"
-                ),
-            },
-            // A correctly signed NOTAUTH: the key was fine, the zone is not served there.
-            ResponseCode::NotAuth if self.config.key.is_some() && !signed => ProviderError::Auth {
-                provider: KIND,
-                message: format!(
-                    "{ns} answered NOTAUTH for zone {zone}: either TSIG was rejected (bad key name, secret or algorithm, \
-                     or clock skew) for {}, or the server is not authoritative for the zone",
-                    self.key_desc()
-                ),
-            },
-            ResponseCode::NotAuth => ProviderError::ZoneNotFound {
-                provider: KIND,
-                zone: zone.to_string(),
-                message: format!(
-                    "{ns} answered NOTAUTH: it is not authoritative for zone {zone} (check the zone name, and send \
-                     updates to the zone's primary)"
-                ),
-            },
-            ResponseCode::NotZone => ProviderError::ZoneNotFound {
-                provider: KIND,
-                zone: zone.to_string(),
-                message: format!(
-                    "{ns} answered NOTZONE: {names} is not inside zone {zone} on that server; set `zone` correctly"
-                ),
-            },
-            ResponseCode::Refused if self.config.key.is_none() => ProviderError::Rejected {
-                provider: KIND,
-                message: format!(
-                    "{ns} answered REFUSED to an unsigned update of zone {zone}: the server wants a TSIG key \
-                     (set tsig_file), or does not allow updates from this address"
-                ),
-            },
-            ResponseCode::Refused => ProviderError::Rejected {
-                provider: KIND,
-                message: format!(
-                    "{ns} answered REFUSED for {names} in zone {zone}: the server's update policy does not let {} \
-                     change TXT records there (update-policy {{ grant \"KEY\" zonesub TXT; }}), the zone is not \
-                     dynamic there, or the server is a secondary (send updates to the primary)",
-                    self.key_desc()
-                ),
-            },
-            ResponseCode::ServFail => ProviderError::Rejected {
-                provider: KIND,
-                message: format!(
-                    "{ns} answered SERVFAIL for zone {zone}: the server failed to apply the update (a server-side \
-                     problem; see its log; BIND says `journal ... permission denied` when named cannot write the \
-                     zone's directory)"
-                ),
-            },
-            ResponseCode::NotImp => ProviderError::Rejected {
-                provider: KIND,
-                message: format!(
-                    "{ns} answered NOTIMP: it does not support dynamic updates (RFC 2136)"
-                ),
-            },
-            ResponseCode::FormErr => ProviderError::Rejected {
-                provider: KIND,
-                message: format!("{ns} answered FORMERR: it could not parse the update"),
-            },
-            other => ProviderError::Rejected {
-                provider: KIND,
-                message: format!("{ns} answered {} for zone {zone}", rcode_name(other)),
-            },
         }
+        None
+    }
+
+    async fn ask(&self, server: SocketAddr, name: &DnsName, rtype: RecordType) -> Option<Message> {
+        let timeout = self.config.timeout.min(query::DEFAULT_QUERY_TIMEOUT);
+        query::query(server, name, rtype, false, timeout).await.ok()
     }
 
     /// Ask the nameserver itself for the SOA of `fqdn` and its parents.
@@ -402,6 +635,59 @@ fn txt_strings(value: &str) -> Vec<String> {
     out
 }
 
+/// Length of `name` in uncompressed wire form.
+fn wire_len(name: &DnsName) -> usize {
+    name.as_str().len() + 2
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `e` with `note` added to its message.
+fn with_note(e: ProviderError, note: &str) -> ProviderError {
+    match e {
+        ProviderError::Auth { provider, message } => ProviderError::Auth {
+            provider,
+            message: message + note,
+        },
+        ProviderError::ZoneNotFound {
+            provider,
+            zone,
+            message,
+        } => ProviderError::ZoneNotFound {
+            provider,
+            zone,
+            message: message + note,
+        },
+        ProviderError::Rejected { provider, message } => ProviderError::Rejected {
+            provider,
+            message: message + note,
+        },
+        ProviderError::Unreachable {
+            provider,
+            target,
+            message,
+        } => ProviderError::Unreachable {
+            provider,
+            target,
+            message: message + note,
+        },
+        ProviderError::Config { provider, message } => ProviderError::Config {
+            provider,
+            message: message + note,
+        },
+        ProviderError::Other { provider, message } => ProviderError::Other {
+            provider,
+            message: message + note,
+        },
+        other => other,
+    }
+}
+
 fn unreachable(target: String, message: String) -> ProviderError {
     ProviderError::Unreachable {
         provider: KIND,
@@ -434,6 +720,10 @@ impl DnsProvider for Rfc2136Provider {
         tracing::debug!(%fqdn, zone = %zone, server = %self.config.nameserver, "zone from the nameserver's SOA");
         self.zones.insert(fqdn, &zone);
         Ok(Some(zone))
+    }
+
+    fn tuning(&self) -> ProviderTuning {
+        self.config.tuning
     }
 
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
@@ -475,6 +765,104 @@ mod tests {
         );
         let outside = Zone::new(DnsName::parse("other.test").expect("name"));
         assert!(Rfc2136Provider::update_message(&outside, &set, Op::Add).is_err());
+    }
+
+    #[test]
+    fn large_sets_split_into_messages_that_fit() {
+        let zone = Zone::new(DnsName::parse("example.test").expect("name"));
+        let mut set = TxtSet::new();
+        for i in 0..1000 {
+            set.insert(
+                DnsName::parse(&format!("_acme-challenge.host-{i:04}.example.test")).expect("name"),
+                format!("{i:04}-{}", "v".repeat(39)),
+            );
+        }
+        let parts = Rfc2136Provider::split(&zone, &set);
+        assert!(parts.len() > 1, "{}", parts.len());
+        let mut all = TxtSet::new();
+        for p in &parts {
+            let bytes = Rfc2136Provider::update_message(&zone, p, Op::Add)
+                .expect("msg")
+                .to_vec()
+                .expect("encode");
+            assert!(
+                bytes.len() + TSIG_OVERHEAD <= MAX_UPDATE_BYTES,
+                "{}",
+                bytes.len()
+            );
+            all.extend(p);
+        }
+        assert_eq!(all, set);
+        // A small set stays one message.
+        let mut one = TxtSet::new();
+        one.insert(
+            DnsName::parse("_acme-challenge.example.test").expect("name"),
+            "v",
+        );
+        assert_eq!(Rfc2136Provider::split(&zone, &one).len(), 1);
+    }
+
+    fn test_provider() -> Rfc2136Provider {
+        Rfc2136Provider::new(&Rfc2136Settings {
+            nameserver: Some("127.0.0.1:9".into()),
+            tsig_key: Some("k".into()),
+            tsig_secret: Some(wildcert_dns::Secret::new("c2VjcmV0")),
+            ..Rfc2136Settings::default()
+        })
+        .expect("provider")
+    }
+
+    #[tokio::test]
+    async fn badtime_is_a_clock_problem() {
+        let p = test_provider();
+        let key = p.config().key.clone().expect("key");
+        // The server's BADTIME answer: TSIG error 18, its own time in "other data".
+        let mut request = Rfc2136Provider::empty_update(&Zone::new(
+            DnsName::parse("example.test").expect("name"),
+        ));
+        let signed = key.sign(&mut request, 1_000_000).expect("sign");
+        let mut answer = Message::from_vec(&signed.bytes).expect("parse");
+        answer.metadata.message_type = hickory_proto::op::MessageType::Response;
+        answer.metadata.response_code = ResponseCode::NotAuth;
+        let mut sig = answer.take_signature().expect("tsig");
+        let server_time: u64 = 1_000_900;
+        sig.data.error = Some(hickory_proto::rr::rdata::tsig::TsigError::BadTime);
+        sig.data.other = server_time.to_be_bytes()[2..].to_vec();
+        answer.set_signature(sig);
+        let bytes = answer.to_vec().expect("encode");
+        let auth = key.check_answer(&bytes, &signed.mac, 1_000_000);
+        assert_eq!(
+            auth,
+            AnswerAuth::BadTime {
+                server_time: Some(server_time),
+                our_time: 1_000_000
+            }
+        );
+        let zone = Zone::new(DnsName::parse("example.test").expect("name"));
+        let err = p
+            .explain(
+                "127.0.0.1:9".parse().expect("addr"),
+                ResponseCode::NotAuth,
+                Some(auth),
+                &zone,
+                &TxtSet::new(),
+            )
+            .await;
+        let text = err.to_string();
+        assert!(matches!(err, ProviderError::Auth { .. }), "{err:?}");
+        assert!(
+            text.contains("clock problem")
+                && text.contains("BADTIME")
+                && text.contains("900 s apart"),
+            "{text}"
+        );
+        // An unsigned answer to a signed request is never taken as valid.
+        answer.take_signature();
+        let bytes = answer.to_vec().expect("encode");
+        assert_eq!(
+            key.check_answer(&bytes, &signed.mac, 1_000_000),
+            AnswerAuth::Unsigned
+        );
     }
 
     #[test]

@@ -9,12 +9,15 @@ use serde::Deserialize;
 use wildcert_dns::settings::{
     check_kind, config_error, env_bool, env_seconds, env_value, read_secret_file, read_secret_text,
 };
-use wildcert_dns::{DnsName, LayeredSettings, ProviderError, Secret, SettingDoc};
+use wildcert_dns::{DnsName, LayeredSettings, ProviderError, ProviderTuning, Secret, SettingDoc};
 
 use crate::tsig::{Algorithm, TsigKey, parse_key_file, select_key};
 
 /// Provider kind name.
 pub const KIND: &str = "rfc2136";
+
+/// lego variables wildcert reads but cannot honour: each gets one warning line.
+pub const IGNORED_ENV: &[&str] = &["RFC2136_SEQUENCE_INTERVAL"];
 
 /// Default time we wait for the server's answer to one UPDATE or query.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,7 +64,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         env: "RFC2136_TSIG_ALGORITHM",
         required: "no",
         default: "hmac-sha256",
-        description: "hmac-sha256, hmac-sha384 or hmac-sha512 (any case, trailing dot optional); hmac-md5/sha1 are refused",
+        description: "hmac-sha256, hmac-sha384, hmac-sha512, or hmac-sha1 (accepted with a warning: not recommended) (any case, trailing dot optional); hmac-md5 is refused",
     },
     SettingDoc {
         key: "zone",
@@ -83,6 +86,27 @@ pub const SETTINGS: &[SettingDoc] = &[
         required: "no",
         default: "10",
         description: "Seconds to wait for the server's answer",
+    },
+    SettingDoc {
+        key: "ttl",
+        env: "RFC2136_TTL",
+        required: "no",
+        default: "[dns] ttl (60)",
+        description: "TTL of the TXT records, in seconds (lego's RFC2136_TTL); `[dns] ttl` wins when set",
+    },
+    SettingDoc {
+        key: "propagation_timeout",
+        env: "RFC2136_PROPAGATION_TIMEOUT",
+        required: "no",
+        default: "[dns] propagation_timeout (120)",
+        description: "Seconds to wait until every authoritative nameserver serves the records (lego's name); `[dns] propagation_timeout` / --propagation-timeout win when set",
+    },
+    SettingDoc {
+        key: "polling_interval",
+        env: "RFC2136_POLLING_INTERVAL",
+        required: "no",
+        default: "2",
+        description: "Seconds between two checks of one nameserver after the first 30 s (which poll every 250 ms, or this interval if shorter)",
     },
     SettingDoc {
         key: "insecure_unsigned",
@@ -122,6 +146,15 @@ pub struct Rfc2136Settings {
     pub timeout: Option<u64>,
     /// Allow unsigned updates.
     pub insecure_unsigned: Option<bool>,
+    /// TTL of the records (seconds).
+    pub ttl: Option<u32>,
+    /// Bound on the propagation wait (seconds).
+    pub propagation_timeout: Option<u64>,
+    /// Pause between polls of one nameserver after the fast phase (seconds).
+    pub polling_interval: Option<u64>,
+    /// lego variables that were set but cannot be honoured ([`IGNORED_ENV`]).
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
@@ -144,6 +177,19 @@ impl LayeredSettings for Rfc2136Settings {
             tcp: env_bool(KIND, env, "RFC2136_TCP")?,
             timeout: env_seconds(KIND, env, "RFC2136_DNS_TIMEOUT")?,
             insecure_unsigned: env_bool(KIND, env, "RFC2136_INSECURE_UNSIGNED")?,
+            ttl: env_seconds(KIND, env, "RFC2136_TTL")?
+                .map(|t| {
+                    u32::try_from(t)
+                        .map_err(|_| bad(format!("RFC2136_TTL=`{t}`: larger than a TTL may be")))
+                })
+                .transpose()?,
+            propagation_timeout: env_seconds(KIND, env, "RFC2136_PROPAGATION_TIMEOUT")?,
+            polling_interval: env_seconds(KIND, env, "RFC2136_POLLING_INTERVAL")?,
+            ignored_env: IGNORED_ENV
+                .iter()
+                .filter(|v| get(v).is_some())
+                .map(|v| v.to_string())
+                .collect(),
         })
     }
 
@@ -161,6 +207,16 @@ impl LayeredSettings for Rfc2136Settings {
             tcp: over.tcp.or(self.tcp),
             timeout: over.timeout.or(self.timeout),
             insecure_unsigned: over.insecure_unsigned.or(self.insecure_unsigned),
+            ttl: over.ttl.or(self.ttl),
+            propagation_timeout: over.propagation_timeout.or(self.propagation_timeout),
+            polling_interval: over.polling_interval.or(self.polling_interval),
+            ignored_env: {
+                let mut v = self.ignored_env;
+                v.extend(over.ignored_env);
+                v.sort();
+                v.dedup();
+                v
+            },
         }
     }
 }
@@ -195,13 +251,41 @@ impl Rfc2136Settings {
                 "rfc2136: insecure_unsigned is set but a TSIG key is given; updates are signed"
             );
         }
+        if let Some(k) = &key
+            && k.algorithm.is_discouraged()
+        {
+            tracing::warn!(
+                "rfc2136: TSIG key `{}` uses {}, which RFC 8945 §6 does not recommend; it works, but make a \
+                 new key with tsig-keygen -a hmac-sha256 NAME when you can",
+                k.name,
+                k.algorithm
+            );
+        }
+        for var in &self.ignored_env {
+            warn_once(var);
+        }
         let timeout = Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1));
+        if self.propagation_timeout == Some(0) {
+            return Err(bad(
+                "propagation_timeout (RFC2136_PROPAGATION_TIMEOUT) must be at least 1 second",
+            ));
+        }
+        if self.polling_interval == Some(0) {
+            return Err(bad(
+                "polling_interval (RFC2136_POLLING_INTERVAL) must be at least 1 second",
+            ));
+        }
         Ok(Rfc2136Config {
             nameserver,
             key,
             zone,
             tcp: self.tcp.unwrap_or(false),
             timeout,
+            tuning: ProviderTuning {
+                ttl: self.ttl,
+                propagation_timeout: self.propagation_timeout.map(Duration::from_secs),
+                polling_interval: self.polling_interval.map(Duration::from_secs),
+            },
         })
     }
 
@@ -359,6 +443,22 @@ pub struct Rfc2136Config {
     pub tcp: bool,
     /// Bound on one exchange.
     pub timeout: Duration,
+    /// TTL and propagation timing from these settings, for the pipeline.
+    pub tuning: ProviderTuning,
+}
+
+/// Warn, once per process, that lego variable `var` is set but wildcert cannot honour it.
+fn warn_once(var: &str) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.iter().any(|w| w == var) {
+        return;
+    }
+    warned.push(var.to_string());
+    tracing::warn!(
+        "rfc2136: {var} is set but ignored: wildcert sends each zone's records in one update, so there is no \
+         interval between them to set"
+    );
 }
 
 #[cfg(test)]
@@ -398,6 +498,94 @@ mod tests {
         assert_eq!(key.algorithm, Algorithm::HmacSha512);
         assert_eq!(key.name, "k");
         assert!(!format!("{merged:?}").contains("c2VjcmV0"));
+    }
+
+    /// Run `f` with a subscriber that writes into a buffer; return what was logged.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("lock").extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(sub, f);
+        let bytes = buf.0.lock().expect("lock").clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn lego_tuning_variables_take_effect() {
+        let s = Rfc2136Settings::from_env_map(&env(&[
+            ("RFC2136_NAMESERVER", "192.0.2.1"),
+            ("RFC2136_TSIG_KEY", "k"),
+            ("RFC2136_TSIG_SECRET", "c2VjcmV0"),
+            ("RFC2136_TSIG_ALGORITHM", "hmac-sha1."),
+            ("RFC2136_TTL", "300"),
+            ("RFC2136_PROPAGATION_TIMEOUT", "5"),
+            ("RFC2136_POLLING_INTERVAL", "1"),
+            ("RFC2136_SEQUENCE_INTERVAL", "60"),
+        ]))
+        .expect("env");
+        assert_eq!(s.ignored_env, ["RFC2136_SEQUENCE_INTERVAL"]);
+        let mut cfg = None;
+        let log = logged(|| cfg = Some(s.validate().expect("valid")));
+        let cfg = cfg.expect("config");
+        assert_eq!(
+            cfg.tuning,
+            ProviderTuning {
+                ttl: Some(300),
+                propagation_timeout: Some(Duration::from_secs(5)),
+                polling_interval: Some(Duration::from_secs(1)),
+            }
+        );
+        // One warning line naming the variable, one for hmac-sha1; none the second time.
+        assert_eq!(log.matches("RFC2136_SEQUENCE_INTERVAL").count(), 1, "{log}");
+        assert_eq!(log.matches("hmac-sha1, which RFC 8945").count(), 1, "{log}");
+        assert_eq!(log.lines().count(), 2, "{log}");
+        let again = logged(|| {
+            let _ = s.validate();
+        });
+        assert!(!again.contains("RFC2136_SEQUENCE_INTERVAL"), "{again}");
+        // The same settings from the config file; a file value loses to the environment.
+        let file: Rfc2136Settings = serde_json::from_value(serde_json::json!({
+            "nameserver": "ns1.example.com", "tsig_key": "k", "tsig_secret": "c2VjcmV0",
+            "ttl": 120, "propagation_timeout": 30, "polling_interval": 4
+        }))
+        .expect("deserialise");
+        let merged = file.clone().merge(s);
+        assert_eq!(
+            (
+                merged.ttl,
+                merged.propagation_timeout,
+                merged.polling_interval
+            ),
+            (Some(300), Some(5), Some(1))
+        );
+        let t = file.validate().expect("valid").tuning;
+        assert_eq!(t.ttl, Some(120));
+        // Nothing given: nothing asked of the pipeline.
+        let plain = Rfc2136Settings::from_env_map(&env(&[
+            ("RFC2136_NAMESERVER", "192.0.2.1"),
+            ("RFC2136_INSECURE_UNSIGNED", "true"),
+        ]))
+        .expect("env");
+        assert_eq!(
+            plain.validate().expect("valid").tuning,
+            ProviderTuning::default()
+        );
+        let bad = Rfc2136Settings::from_env_map(&env(&[("RFC2136_TTL", "soon")]));
+        assert!(bad.is_err());
     }
 
     #[test]

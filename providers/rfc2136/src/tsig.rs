@@ -1,17 +1,26 @@
-//! TSIG keys (RFC 8945): algorithm names, BIND key files, and the hickory signer.
+//! TSIG keys (RFC 8945): algorithm names, BIND key files, signing requests and checking the
+//! server's answer (done here with ring, so hmac-sha1 works and every TSIG error the server
+//! sends back can be read and named).
 
 use std::fmt;
 
 use base64::Engine as _;
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
-use hickory_proto::rr::{Name, TSigner};
+use hickory_proto::op::Message;
+use hickory_proto::rr::Name;
+use hickory_proto::rr::rdata::tsig::{
+    TSIG, TsigAlgorithm, TsigError, make_tsig_record, message_tbs, signed_bitmessage_to_buf,
+};
+use ring::hmac;
 
 /// Fudge (allowed clock difference) in seconds: RFC 8945 §10 recommends 300.
 pub const FUDGE: u16 = 300;
 
-/// The algorithms we sign with (RFC 8945 §6: SHA-256 mandatory, SHA-384/512 optional).
+/// The algorithms we sign with (RFC 8945 §6: hmac-sha1 and hmac-sha256 mandatory to
+/// implement, hmac-sha1 not recommended; SHA-384/512 optional).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
+    /// hmac-sha1: accepted (lego's default, RFC 8945 requires support) with a warning.
+    HmacSha1,
     /// hmac-sha256 (the default).
     HmacSha256,
     /// hmac-sha384.
@@ -32,22 +41,24 @@ impl Algorithm {
             .unwrap_or(&n);
         let fix = "generate a new key: tsig-keygen -a hmac-sha256 NAME";
         match core {
+            "sha1" => Ok(Algorithm::HmacSha1),
             "sha256" => Ok(Algorithm::HmacSha256),
             "sha384" => Ok(Algorithm::HmacSha384),
             "sha512" => Ok(Algorithm::HmacSha512),
             "md5" | "md5.sig-alg.reg.int" => Err(format!(
-                "hmac-md5 is insecure and not supported (RFC 8945 §6); {fix}"
-            )),
-            "sha1" => Err(format!(
-                "hmac-sha1 is not recommended (RFC 8945 §6) and not supported; {fix}"
+                "hmac-md5 is insecure (MD5 is broken; RFC 8945 §6 says MUST NOT use) and not supported; {fix}, \
+                 add it to the server's named.conf, grant it in update-policy, and point tsig_file at it"
             )),
             "sha224" => Err(format!("hmac-sha224 is not supported; {fix}")),
             c if c.starts_with("sha") && c.contains('-') => Err(format!(
                 "truncated TSIG algorithm `{input}` is not supported; {fix}"
             )),
-            "" => Err("empty TSIG algorithm; use hmac-sha256, hmac-sha384 or hmac-sha512".into()),
+            "" => Err(
+                "empty TSIG algorithm; use hmac-sha256, hmac-sha384, hmac-sha512 (or hmac-sha1)"
+                    .into(),
+            ),
             _ => Err(format!(
-                "unknown TSIG algorithm `{input}`; use hmac-sha256, hmac-sha384 or hmac-sha512"
+                "unknown TSIG algorithm `{input}`; use hmac-sha256, hmac-sha384, hmac-sha512 (or hmac-sha1)"
             )),
         }
     }
@@ -55,18 +66,39 @@ impl Algorithm {
     /// The name BIND and RFC 8945 use, e.g. `hmac-sha256`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Algorithm::HmacSha1 => "hmac-sha1",
             Algorithm::HmacSha256 => "hmac-sha256",
             Algorithm::HmacSha384 => "hmac-sha384",
             Algorithm::HmacSha512 => "hmac-sha512",
         }
     }
 
+    /// True for algorithms RFC 8945 §6 does not recommend (hmac-sha1): warn when used.
+    pub fn is_discouraged(self) -> bool {
+        self == Algorithm::HmacSha1
+    }
+
     fn hickory(self) -> TsigAlgorithm {
         match self {
+            Algorithm::HmacSha1 => TsigAlgorithm::HmacSha1,
             Algorithm::HmacSha256 => TsigAlgorithm::HmacSha256,
             Algorithm::HmacSha384 => TsigAlgorithm::HmacSha384,
             Algorithm::HmacSha512 => TsigAlgorithm::HmacSha512,
         }
+    }
+
+    fn ring(self) -> hmac::Algorithm {
+        match self {
+            Algorithm::HmacSha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            Algorithm::HmacSha256 => hmac::HMAC_SHA256,
+            Algorithm::HmacSha384 => hmac::HMAC_SHA384,
+            Algorithm::HmacSha512 => hmac::HMAC_SHA512,
+        }
+    }
+
+    /// Length of the MAC in bytes.
+    pub fn mac_len(self) -> usize {
+        self.ring().digest_algorithm().output_len()
     }
 }
 
@@ -119,13 +151,125 @@ impl TsigKey {
         })
     }
 
-    /// The hickory signer for this key.
-    pub fn signer(&self) -> Result<TSigner, String> {
-        let name = Name::from_ascii(format!("{}.", self.name))
-            .map_err(|e| format!("bad TSIG key name: {e}"))?;
-        TSigner::new(self.secret.clone(), self.algorithm.hickory(), name, FUDGE)
-            .map_err(|e| e.to_string())
+    fn key_name(&self) -> Result<Name, String> {
+        Name::from_ascii(format!("{}.", self.name)).map_err(|e| format!("bad TSIG key name: {e}"))
     }
+
+    /// Sign `msg` (RFC 8945 §4.3) at `now` (seconds since the epoch): adds the TSIG record and
+    /// returns the wire bytes and the request MAC (needed to check the answer).
+    pub fn sign(&self, msg: &mut Message, now: u64) -> Result<SignedRequest, String> {
+        let key_name = self.key_name()?;
+        let stub = TSIG::new(
+            self.algorithm.hickory(),
+            now,
+            FUDGE,
+            Vec::new(),
+            msg.metadata.id,
+            None,
+            Vec::new(),
+        );
+        let tbs = message_tbs(&*msg, &stub, &key_name).map_err(|e| e.to_string())?;
+        let key = hmac::Key::new(self.algorithm.ring(), &self.secret);
+        let mac = hmac::sign(&key, &tbs).as_ref().to_vec();
+        msg.set_signature(Box::new(make_tsig_record(
+            key_name,
+            stub.set_mac(mac.clone()),
+        )));
+        let bytes = msg.to_vec().map_err(|e| e.to_string())?;
+        Ok(SignedRequest { bytes, mac })
+    }
+
+    /// Check the TSIG of an answer to a request signed with [`TsigKey::sign`] (RFC 8945 §5.3):
+    /// what the server said about our signature, and whether its own is good.
+    pub fn check_answer(&self, answer: &[u8], request_mac: &[u8], now: u64) -> AnswerAuth {
+        let Ok(msg) = Message::from_vec(answer) else {
+            return AnswerAuth::Unparsable;
+        };
+        let Some(sig) = msg.signature() else {
+            return AnswerAuth::Unsigned;
+        };
+        let tsig = &sig.data;
+        match tsig.error {
+            Some(TsigError::BadSig) => return AnswerAuth::BadSig,
+            Some(TsigError::BadKey) => return AnswerAuth::BadKey,
+            Some(TsigError::BadTime) => {
+                let server_time = (tsig.other.len() == 6).then(|| {
+                    tsig.other
+                        .iter()
+                        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+                });
+                return AnswerAuth::BadTime {
+                    server_time,
+                    our_time: tsig.time,
+                };
+            }
+            Some(other) => return AnswerAuth::OtherError(u16::from(other)),
+            None => {}
+        }
+        if tsig.mac.is_empty() {
+            return AnswerAuth::Unsigned;
+        }
+        let Ok((tbs, rr)) = signed_bitmessage_to_buf(answer, Some(request_mac), true) else {
+            return AnswerAuth::Unparsable;
+        };
+        let same_key = self
+            .key_name()
+            .is_ok_and(|n| rr.name.to_ascii().eq_ignore_ascii_case(&n.to_ascii()));
+        if !same_key || rr.data.algorithm != self.algorithm.hickory() {
+            return AnswerAuth::BadMac;
+        }
+        let key = hmac::Key::new(self.algorithm.ring(), &self.secret);
+        if hmac::verify(&key, &tbs, &rr.data.mac).is_err() {
+            return AnswerAuth::BadMac;
+        }
+        if now.abs_diff(rr.data.time) > u64::from(rr.data.fudge) {
+            return AnswerAuth::BadMac;
+        }
+        AnswerAuth::Valid
+    }
+}
+
+/// A request in wire form with its TSIG MAC.
+#[derive(Clone)]
+pub struct SignedRequest {
+    /// The signed message.
+    pub bytes: Vec<u8>,
+    /// Our MAC, which the server's answer MAC covers.
+    pub mac: Vec<u8>,
+}
+
+impl fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedRequest")
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the TSIG of the server's answer says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerAuth {
+    /// Signed by the server with our key, MAC and time good: the server accepted the key.
+    Valid,
+    /// No TSIG (or an empty MAC without an error code): the server did not sign its answer.
+    Unsigned,
+    /// TSIG error BADSIG: the server knows the key but our MAC did not match (wrong secret).
+    BadSig,
+    /// TSIG error BADKEY: the server has no key of this name and algorithm.
+    BadKey,
+    /// TSIG error BADTIME: the clocks differ by more than the fudge.
+    BadTime {
+        /// The server's clock, when it sent it (seconds since the epoch).
+        server_time: Option<u64>,
+        /// Our signing time, as the server echoed it.
+        our_time: u64,
+    },
+    /// Another TSIG error code.
+    OtherError(u16),
+    /// A TSIG whose MAC, key or time does not check out.
+    BadMac,
+    /// The answer could not be parsed.
+    Unparsable,
 }
 
 fn normalise_key_name(name: &str) -> String {
@@ -346,11 +490,8 @@ mod tests {
             "{md5}"
         );
         assert!(Algorithm::parse("hmac-md5").is_err());
-        assert!(
-            Algorithm::parse("hmac-sha1")
-                .expect_err("sha1")
-                .contains("sha1")
-        );
+        assert_eq!(Algorithm::parse("HMAC-SHA1."), Ok(Algorithm::HmacSha1));
+        assert!(Algorithm::HmacSha1.is_discouraged() && !Algorithm::HmacSha256.is_discouraged());
         assert!(Algorithm::parse("hmac-sha224").is_err());
         assert!(Algorithm::parse("hmac-sha256-128").is_err());
         assert!(
@@ -413,7 +554,11 @@ options { directory "/tmp"; };
         let k = TsigKey::new("Acme-Key.", Algorithm::HmacSha256, "c2Vj cmV0").expect("key");
         assert_eq!(k.name, "acme-key");
         assert!(!format!("{k:?}").contains("c2Vj"));
-        assert!(k.signer().is_ok());
+        let mut m = Message::query();
+        assert!(
+            k.sign(&mut m, 1_700_000_000)
+                .is_ok_and(|r| r.mac.len() == 32)
+        );
         assert!(TsigKey::new("k", Algorithm::HmacSha256, "not base64!").is_err());
         assert!(TsigKey::new("k", Algorithm::HmacSha256, "").is_err());
     }

@@ -29,6 +29,10 @@ pub struct BindOptions {
     pub extra_records: Vec<String>,
     /// Default TTL of every record, and the SOA minimum (negative TTL).
     pub ttl: u32,
+    /// The update key's grants in each zone's `update-policy`, replacing the default
+    /// `grant "KEY" zonesub TXT;` (`KEY` is replaced by the key name), e.g. a policy that
+    /// refuses: `grant "KEY" name other.example.test. TXT;`. The kit's admin key keeps its grant.
+    pub update_grants: Option<String>,
 }
 
 impl Default for BindOptions {
@@ -40,6 +44,7 @@ impl Default for BindOptions {
             lagging_secondary: true,
             extra_records: Vec::new(),
             ttl: 1,
+            update_grants: None,
         }
     }
 }
@@ -349,6 +354,11 @@ impl BindTopology {
             "    recursion no;\n    notify-delay 0;\n    notify-rate 1000;\n    startup-notify-rate 1000;\n",
         );
         pconf.push_str(&includes);
+        let key_name = opts.tsig_key_name.trim_end_matches('.');
+        let grants = match &opts.update_grants {
+            Some(g) => g.replace("KEY", key_name),
+            None => format!("grant \"{key_name}\" zonesub TXT;"),
+        };
         for z in &zones {
             let mut zf = format!(
                 "$ORIGIN {z}.\n$TTL {ttl}\n@ IN SOA ns1.{z}. hostmaster.{z}. 1 60 1 86400 {ttl}\n\
@@ -364,13 +374,12 @@ impl BindTopology {
                 r#"zone "{z}" {{
     type primary;
     file "{z}.db";
-    update-policy {{ grant "{key}" zonesub TXT; grant "{ADMIN_KEY}" zonesub ANY; }};
+    update-policy {{ {grants} grant "{ADMIN_KEY}" zonesub ANY; }};
     allow-transfer {{ {s1}; {s2}; }};
     notify explicit;
     also-notify {{ {notify_list} }};
 }};
 "#,
-                key = opts.tsig_key_name.trim_end_matches('.'),
             );
         }
         let check_conf = |conf: &str, name: &str| -> Result<()> {

@@ -3,6 +3,7 @@
 //! except under CI=true.
 
 mod discovery;
+mod nameservers;
 mod persist;
 mod propagation;
 

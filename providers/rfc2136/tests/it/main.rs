@@ -3,6 +3,8 @@
 
 mod pipeline;
 mod provider;
+mod servers;
+mod tuning;
 
 use std::sync::Once;
 
