@@ -217,6 +217,10 @@ pub async fn run_check(
                     p.id
                 ),
             );
+            if let Some(source) = p.dns.credential_source() {
+                // Where the credentials come from — never the values.
+                f.pass(GENERAL, "credentials", format!("credentials from {source}"));
+            }
             Some(p.dns)
         }
         Err(e) => {
@@ -882,7 +886,7 @@ async fn probe(
             if let Some(entry) = entry {
                 let _ = entry.remove();
             }
-            confirm_removed(cfg, &plan, &value, f).await;
+            confirm_removed(dns.settings(), &plan, &value, f).await;
         }
         Err(e) => f.fail(
             GENERAL,
@@ -927,10 +931,16 @@ fn failed_zone_group(e: &Dns01Error, plan: &Plan) -> String {
 }
 
 /// Poll every server (bounded by the propagation timeout) until the probe is gone.
-async fn confirm_removed(cfg: &RunConfig, plan: &Plan, value: &str, f: &mut Findings) {
+async fn confirm_removed(
+    dns: &wildcert_dns::DnsSettings,
+    plan: &Plan,
+    value: &str,
+    f: &mut Findings,
+) {
     let start = Instant::now();
-    let limit = cfg.dns.propagation_timeout;
-    let qt = cfg.dns.query_timeout;
+    // The run's settings with the provider's tuning (e.g. RFC2136_PROPAGATION_TIMEOUT).
+    let limit = dns.propagation_timeout;
+    let qt = dns.query_timeout;
     for z in &plan.zones {
         let mut pending: Vec<&AuthServer> = z.servers.iter().collect();
         let mut pause = Duration::from_millis(100);

@@ -207,6 +207,11 @@ impl RunConfig {
             resolvers,
             authoritative,
             propagation_timeout: s.propagation_timeout()?,
+            // What the run sets itself wins over a provider's own tuning (RFC2136_TTL, …).
+            explicit: wildcert_dns::ExplicitSettings {
+                ttl: s.dns.ttl.is_some(),
+                propagation_timeout: s.dns.propagation_timeout.is_some(),
+            },
             ..Default::default()
         };
         if let Some(f) = s.dns.follow_cname {

@@ -197,6 +197,11 @@ fn acme_hint(e: &wildcert_acme::Error) -> String {
     if matches!(e, wildcert_acme::Error::CaNotAnswering { .. }) {
         return CA_NOT_ANSWERING_HINT.into();
     }
+    // Causes the ACME layer can name itself (EAB rejected, method not offered, TLS, DNS of
+    // the CA host, connection refused, timeout).
+    if let Some(h) = e.hint() {
+        return h.into();
+    }
     match e.problem_type() {
         Some(P::RateLimited) => match e.retry_after() {
             Some(d) => format!("the CA rate-limits you; try again in {} s", d.as_secs()),
