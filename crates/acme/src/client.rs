@@ -180,6 +180,7 @@ impl AcmeClient {
         let mut next_nonce: Option<Nonce> = None;
         let mut bad_nonces = 0;
         let mut failures = 0;
+        let mut last_transport: Option<Error> = None;
         loop {
             let nonce = match next_nonce.take() {
                 Some(n) => n,
@@ -199,8 +200,15 @@ impl AcmeClient {
                     failures += 1;
                     let retry = f.not_sent || repeat == Repeat::Safe;
                     if retry && failures < SAFE_ATTEMPTS && matches!(f.error, Error::Http { .. }) {
+                        last_transport = Some(f.error);
                         tokio::time::sleep(retry_pause(failures, None)).await;
                         continue;
+                    }
+                    // The breaker tripped while we retried: our own last error says more.
+                    if matches!(f.error, Error::CaNotAnswering { .. })
+                        && let Some(e) = last_transport
+                    {
+                        return Err(e);
                     }
                     return Err(f.error);
                 }

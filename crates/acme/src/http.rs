@@ -193,7 +193,12 @@ impl Http {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut resp = req.send().await.map_err(|e| SendFailure {
             not_sent: e.is_connect(),
-            unanswered: e.is_connect() || e.is_timeout(),
+            // Refused or timed out: no answer. A TLS failure is an answer (a certificate we
+            // do not trust), and a name that does not resolve is the caller's typo.
+            unanswered: matches!(
+                crate::error::TransportKind::of(&e),
+                crate::error::TransportKind::Connect | crate::error::TransportKind::Timeout
+            ),
             error: Error::Http {
                 url: url.to_owned(),
                 message: chain(&e),
@@ -248,14 +253,20 @@ impl Http {
     /// GET or HEAD with retries on transport errors and 5xx (safe to repeat).
     pub(crate) async fn fetch(&self, method: Method, url: &str, limit: usize) -> Result<Response> {
         let mut attempt = 0;
+        let mut last: Option<Error> = None;
         loop {
             attempt += 1;
             let pause = match self.send(method.clone(), url, None, limit).await {
+                // The breaker tripped while we retried: our own last error says more.
+                Err(f) if matches!(f.error, Error::CaNotAnswering { .. }) && last.is_some() => {
+                    return Err(last.unwrap_or(f.error));
+                }
                 Ok(r) if r.is_server_error() && attempt < ATTEMPTS => {
                     retry_pause(attempt, r.retry_after())
                 }
                 Ok(r) => return Ok(r),
                 Err(f) if attempt < ATTEMPTS && matches!(f.error, Error::Http { .. }) => {
+                    last = Some(f.error);
                     retry_pause(attempt, None)
                 }
                 Err(f) => return Err(f.error),
