@@ -236,6 +236,11 @@ async fn run_issue(
             .preferred_chain
             .clone()
             .or_else(|| loaded.settings.acme.preferred_chain.clone()),
+        key_perms: wildcert_manager::store::KeyPerms::parse(
+            a.key_group.as_deref(),
+            a.key_mode.as_deref(),
+        )
+        .map_err(IssueError::Store)?,
     };
     // Refuse bad names and settings before anything touches the network.
     wildcert_manager::issue::validate(&req)?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use wildcert_acme::{Account, AccountKey, AccountKeyType, AcmeClient, Eab, NewAccount};
 
 use crate::error::IssueError;
-use crate::store::{Store, read_json, write_atomic, write_json};
+use crate::store::Store;
 
 /// What `account.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,12 +74,12 @@ pub async fn load_or_create(
         .await?;
     // A key rollover interrupted between the CA's answer and the rename on disk: settle it
     // (switch to the key the CA holds) before the key is used.
-    if dir.join("key.pem.new").exists() {
+    if store.exists(&dir.join("key.pem.new"))? {
         crate::admin::finish_interrupted_rollover(store, client).await?;
     }
-    if let (Some(rec), Ok(pem)) = (
-        read_json::<AccountRecord>(&rec_path)?,
-        std::fs::read_to_string(&key_path),
+    if let (Some(rec), Some(pem)) = (
+        store.read_json::<AccountRecord>(&rec_path)?,
+        store.read_string(&key_path)?,
     ) {
         let key = AccountKey::from_pem(&pem).map_err(IssueError::Acme)?;
         return Ok(client.account(key, rec.url));
@@ -93,14 +93,14 @@ pub async fn load_or_create(
     if meta.external_account_required && opts.eab.is_none() {
         return Err(IssueError::EabRequired);
     }
-    crate::store::create_dir_private(&dir)?;
+    store.create_dir_private(&dir)?;
     // A key left by an earlier, interrupted registration is reused: the CA then returns the
     // same account instead of creating a second one.
-    let key = match std::fs::read_to_string(&key_path) {
-        Ok(pem) => AccountKey::from_pem(&pem).map_err(IssueError::Acme)?,
-        Err(_) => {
+    let key = match store.read_string(&key_path)? {
+        Some(pem) => AccountKey::from_pem(&pem).map_err(IssueError::Acme)?,
+        None => {
             let key = AccountKey::generate(AccountKeyType::default()).map_err(IssueError::Acme)?;
-            write_atomic(&key_path, key.to_pem().as_bytes(), 0o600)?;
+            store.write_atomic(&key_path, key.to_pem().as_bytes(), 0o600)?;
             key
         }
     };
@@ -121,7 +121,7 @@ pub async fn load_or_create(
         contact,
         created: Some(crate::verify::rfc3339(time::OffsetDateTime::now_utc())),
     };
-    write_json(&rec_path, &rec, 0o600)?;
+    store.write_json(&rec_path, &rec, 0o600)?;
     tracing::debug!(account = %account.url(), "account stored");
     Ok(account)
 }

@@ -5,8 +5,6 @@
 //! takes the lock of what it changes (the certificate, or the account) first.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -23,7 +21,7 @@ use crate::error::IssueError;
 use crate::issue::{LOCK_WAIT, RunConfig, acme_client};
 use crate::renew::{Decision, cert_name, decide};
 use crate::settings::CertificateSettings;
-use crate::store::{CERT_FILES, CertMeta, Store, StoreError, StoreLock, read_json, write_atomic};
+use crate::store::{CERT_FILES, CertMeta, Store, StoreLock};
 use crate::verify::{inspect, rfc3339};
 
 /// How long an account command waits for another run's account lock.
@@ -175,8 +173,8 @@ pub fn show(
         .iter()
         .map(|f| (f.trim_end_matches(".pem").to_string(), live_dir.join(f)))
         .collect();
-    let (live, live_error) = match fs::read_to_string(live_dir.join("fullchain.pem")) {
-        Ok(pem) => match inspect(&pem) {
+    let (live, live_error) = match store.read_live_file(name, "fullchain.pem") {
+        Ok(Some(pem)) => match inspect(&pem) {
             Ok(info) => (
                 Some(LiveCert {
                     issuer: info.issuer_cn,
@@ -191,10 +189,8 @@ pub fn show(
             ),
             Err(e) => (None, Some(e.to_string())),
         },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            (None, Some("no live certificate yet".to_string()))
-        }
-        Err(e) => (None, Some(format!("{}: {e}", live_dir.display()))),
+        Ok(None) => (None, Some("no live certificate yet".to_string())),
+        Err(e) => return Err(e.into()),
     };
     let configured = certificates
         .iter()
@@ -213,7 +209,7 @@ pub fn show(
     };
     Ok(CertDetails {
         name: name.to_string(),
-        archive_versions: archive_versions(&dir.join("archive"))?,
+        archive_versions: store.archive_versions(name)?,
         dir,
         live_dir,
         files,
@@ -234,36 +230,13 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
         profile: None,
         deploy_hook: None,
         renew_before: None,
+        key_group: None,
+        key_mode: None,
     }
 }
 
 fn pem_count(pem: &str) -> usize {
     pem.matches("-----BEGIN CERTIFICATE-----").count()
-}
-
-fn archive_versions(archive: &Path) -> Result<Vec<u32>, IssueError> {
-    let entries = match fs::read_dir(archive) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(io_error("list", archive, source)),
-    };
-    let mut versions = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_error("list", archive, e))?;
-        if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
-            versions.push(n);
-        }
-    }
-    versions.sort_unstable();
-    Ok(versions)
-}
-
-fn io_error(op: &'static str, path: &Path, source: io::Error) -> IssueError {
-    IssueError::Store(StoreError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Parse a revocation reason: an RFC 5280 name (any case) or its code.
@@ -487,12 +460,8 @@ struct Stored {
 
 fn stored_account(store: &Store, client: &AcmeClient) -> Result<Stored, IssueError> {
     let dir = account_dir(store, client)?;
-    let record = read_json::<AccountRecord>(&dir.join("account.json"))?;
-    let pem = match fs::read_to_string(dir.join("key.pem")) {
-        Ok(p) => Some(p),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error("read", &dir.join("key.pem"), e)),
-    };
+    let record = store.read_json::<AccountRecord>(&dir.join("account.json"))?;
+    let pem = store.read_string(&dir.join("key.pem"))?;
     let (Some(record), Some(pem)) = (record, pem) else {
         return Err(IssueError::NoAccount(client.directory_url().to_string()));
     };
@@ -616,12 +585,12 @@ pub async fn account_rollover(
         "key.pem.old-{}",
         file_stamp(OffsetDateTime::now_utc())
     ));
-    write_atomic(&new_path, new.to_pem().as_bytes(), 0o600)?;
-    write_atomic(&backup, old.to_pem().as_bytes(), 0o600)?;
+    store.write_atomic(&new_path, new.to_pem().as_bytes(), 0o600)?;
+    store.write_atomic(&backup, old.to_pem().as_bytes(), 0o600)?;
     if let Err(e) = stored.account.rollover(new.clone()).await {
         // The CA kept the old key: so do we.
-        let _ = fs::remove_file(&new_path);
-        let _ = fs::remove_file(&backup);
+        let _ = store.remove_file(&new_path);
+        let _ = store.remove_file(&backup);
         return Err(IssueError::Command {
             message: format!("the CA refused the new account key: {e}"),
             hint: format!(
@@ -631,9 +600,8 @@ pub async fn account_rollover(
             code: 4,
         });
     }
-    fs::rename(&new_path, &key_path).map_err(|e| io_error("rename into", &key_path, e))?;
-    fsync_dir(&stored.dir)?;
-    let _ = fs::remove_file(&backup);
+    store.rename(&new_path, &key_path)?;
+    let _ = store.remove_file(&backup);
     info!(account = %stored.record.url, "account key replaced");
     Ok(RolledOver {
         url: stored.record.url.clone(),
@@ -651,35 +619,32 @@ pub(crate) async fn finish_interrupted_rollover(
 ) -> Result<Option<&'static str>, IssueError> {
     let dir = account_dir(store, client)?;
     let new_path = dir.join(NEW_KEY);
-    let pem = match fs::read_to_string(&new_path) {
-        Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("read", &new_path, e)),
+    let Some(pem) = store.read_string(&new_path)? else {
+        return Ok(None);
     };
-    let Some(record) = read_json::<AccountRecord>(&dir.join("account.json"))? else {
+    let Some(record) = store.read_json::<AccountRecord>(&dir.join("account.json"))? else {
         return Ok(None);
     };
     let Ok(new_key) = AccountKey::from_pem(&pem) else {
-        let _ = fs::remove_file(&new_path);
+        let _ = store.remove_file(&new_path);
         return Ok(Some("undone"));
     };
     let outcome = match client.find_account(new_key).await {
         Ok(acc) if acc.url() == record.url => {
             let key_path = dir.join("key.pem");
-            fs::rename(&new_path, &key_path).map_err(|e| io_error("rename into", &key_path, e))?;
-            fsync_dir(&dir)?;
+            store.rename(&new_path, &key_path)?;
             warn!("finished an interrupted account key rollover: the CA holds the new key");
             "completed"
         }
         Ok(_) => {
-            let _ = fs::remove_file(&new_path);
+            let _ = store.remove_file(&new_path);
             "undone"
         }
         Err(e)
             if e.is_problem(&ProblemType::AccountDoesNotExist)
                 || e.is_problem(&ProblemType::Unauthorized) =>
         {
-            let _ = fs::remove_file(&new_path);
+            let _ = store.remove_file(&new_path);
             warn!(
                 "dropped the key of an interrupted account key rollover: the CA kept the old key"
             );
@@ -687,19 +652,14 @@ pub(crate) async fn finish_interrupted_rollover(
         }
         Err(e) => return Err(e.into()),
     };
-    remove_backups(&dir);
+    remove_backups(store, &dir);
     Ok(Some(outcome))
 }
 
-fn remove_backups(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with("key.pem.old-"))
-            {
-                let _ = fs::remove_file(e.path());
-            }
+fn remove_backups(store: &Store, dir: &Path) {
+    for n in store.list_dir(dir).unwrap_or_default() {
+        if n.starts_with("key.pem.old-") {
+            let _ = store.remove_file(&dir.join(n));
         }
     }
 }
@@ -737,15 +697,16 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
             e.into()
         }
     })?;
-    let moved_to =
-        move_aside(&stored.dir, OffsetDateTime::now_utc()).map_err(|e| IssueError::Command {
+    let moved_to = move_aside(&store, &stored.dir, OffsetDateTime::now_utc()).map_err(|e| {
+        IssueError::Command {
             message: format!("the account is deactivated at the CA, but {e}"),
             hint: format!(
                 "move {} aside by hand so the next run registers a new account",
                 stored.dir.display()
             ),
             code: 5,
-        })?;
+        }
+    })?;
     Ok(Deactivated {
         url: stored.record.url.clone(),
         status: state.status.as_str().to_string(),
@@ -754,7 +715,7 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
 }
 
 /// Rename `<dir>` to `<dir>.deactivated-<time>` (with a suffix if that exists).
-fn move_aside(dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
+fn move_aside(store: &Store, dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
     let base = format!(
         "{}.deactivated-{}",
         dir.file_name()
@@ -765,12 +726,11 @@ fn move_aside(dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     let mut target = parent.join(&base);
     let mut n = 1;
-    while target.exists() {
+    while store.exists(&target)? {
         n += 1;
         target = parent.join(format!("{base}.{n}"));
     }
-    fs::rename(dir, &target).map_err(|e| io_error("rename", dir, e))?;
-    fsync_dir(parent)?;
+    store.rename(dir, &target)?;
     Ok(target)
 }
 
@@ -787,16 +747,11 @@ fn file_stamp(t: OffsetDateTime) -> String {
     )
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), IssueError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("fsync", dir, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::CertFiles;
+    use std::fs;
 
     fn self_signed(names: &[&str]) -> CertFiles {
         let key = rcgen::KeyPair::generate().expect("key");
@@ -859,8 +814,14 @@ mod tests {
             Err(IssueError::UnknownCertificate(n)) if n == "x.example"
         ));
         let files = self_signed(&["x.example"]);
-        store.install("x.example", &files).expect("install");
-        store.install("x.example", &files).expect("install");
+        let m = meta(&["x.example"], Some(now + time::Duration::days(80)));
+        let perms = crate::store::KeyPerms::default();
+        store
+            .install("x.example", &files, &m, &perms)
+            .expect("install");
+        store
+            .install("x.example", &files, &m, &perms)
+            .expect("install");
         store
             .write_meta(
                 "x.example",
@@ -907,11 +868,12 @@ mod tests {
     fn move_aside_keeps_both_when_the_name_is_taken() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let now = OffsetDateTime::now_utc();
-        let a = tmp.path().join("default");
+        let store = Store::open(tmp.path()).expect("open");
+        let a = store.root().join("default");
         fs::create_dir(&a).expect("mkdir");
-        let first = move_aside(&a, now).expect("move");
+        let first = move_aside(&store, &a, now).expect("move");
         fs::create_dir(&a).expect("mkdir");
-        let second = move_aside(&a, now).expect("move");
+        let second = move_aside(&store, &a, now).expect("move");
         assert!(first.exists() && second.exists() && !a.exists());
         assert_ne!(first, second);
         assert!(

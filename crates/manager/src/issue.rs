@@ -56,6 +56,8 @@ pub struct IssueRequest {
     pub profile: Option<String>,
     /// Preferred chain (issuer CN).
     pub preferred_chain: Option<String>,
+    /// Group and mode of the private key (`key_group`, `key_mode`).
+    pub key_perms: crate::store::KeyPerms,
 }
 
 /// A validated request: names parsed, store name chosen.
@@ -310,6 +312,7 @@ mod tests {
             key_type: CertKeyType::default(),
             profile: None,
             preferred_chain: None,
+            key_perms: Default::default(),
         }
     }
 

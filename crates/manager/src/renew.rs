@@ -22,7 +22,7 @@ use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
 use crate::issue::{IssueRequest, Issued, RunConfig, acme_client};
 use crate::pipeline::{self, Job};
 use crate::settings::{CertificateSettings, parse_duration};
-use crate::store::{CertMeta, Store};
+use crate::store::{CertMeta, KeyPerms, Store};
 use crate::verify::rfc3339;
 
 /// How often to ask for ARI when the CA gives no `Retry-After` (RFC 9773 §4.3 suggests hours).
@@ -305,6 +305,13 @@ where
                 continue;
             }
         };
+        let key_perms = match KeyPerms::parse(c.key_group.as_deref(), c.key_mode.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                outcomes.push(failed(name, &IssueError::Store(e)));
+                continue;
+            }
+        };
         let replaces = match &decision {
             Decision::Renew { .. } => meta
                 .as_ref()
@@ -323,6 +330,7 @@ where
                 key_type,
                 profile: c.profile.clone(),
                 preferred_chain: None,
+                key_perms,
             },
             provider,
             replaces,
@@ -429,6 +437,8 @@ mod tests {
             profile: None,
             deploy_hook: None,
             renew_before: None,
+            key_group: None,
+            key_mode: None,
         }
     }
 
