@@ -294,3 +294,144 @@ fn kill_9_at_many_points_never_leaves_live_half_written() {
     let last_key = std::fs::read_to_string(live.join("privkey.pem")).expect("last key");
     assert_ne!(first_key, last_key, "the certificate key was reused");
 }
+
+/// A pseudo-random delay in `[lo, hi)` ms (no RNG crate here: the clock's nanoseconds).
+fn random_ms(lo: u64, hi: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0) as u64;
+    lo + (nanos.wrapping_mul(6364136223846793005) >> 7) % (hi - lo)
+}
+
+/// After a run: `meta.json` names the version `live` points at, every archive version is
+/// complete (its own meta.json), none is newer than live, and no `*.tmp` is left anywhere.
+fn assert_store_settled(lab: &Lab, name: &str, context: &str) {
+    let dir = lab.state_dir().join("certs").join(name);
+    let live = std::fs::read_link(dir.join("live")).expect("live is a link");
+    let live_v: u32 = live
+        .to_str()
+        .and_then(|s| s.strip_prefix("archive/"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("live -> {}; {context}", live.display()));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    assert_eq!(
+        meta["version"].as_u64(),
+        Some(u64::from(live_v)),
+        "meta.json disagrees with live; {context}"
+    );
+    for e in std::fs::read_dir(dir.join("archive"))
+        .expect("archive")
+        .flatten()
+    {
+        let n: u32 = e.file_name().to_string_lossy().parse().expect("numeric");
+        assert!(
+            n <= live_v,
+            "archive/{n} newer than live ({live_v}) left; {context}"
+        );
+        for f in [
+            "cert.pem",
+            "chain.pem",
+            "fullchain.pem",
+            "privkey.pem",
+            "meta.json",
+        ] {
+            assert!(
+                e.path().join(f).exists(),
+                "archive/{n}/{f} missing; {context}"
+            );
+        }
+    }
+    let mut stack = vec![lab.state_dir().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let ft = e.file_type().expect("type");
+            if ft.is_dir() {
+                stack.push(p);
+            } else {
+                let n = e.file_name().to_string_lossy().into_owned();
+                assert!(!n.ends_with(".tmp"), "{} left; {context}", p.display());
+            }
+        }
+    }
+}
+
+fn write_renew_config(lab: &Lab, name: &str) -> String {
+    let path = lab.state_dir().join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[providers.lab]\nkind = \"rfc2136\"\n\n[[certificate]]\nname = \"{name}\"\ndomains = [\"{name}.example.test\"]\nprovider = \"lab\"\n"
+        ),
+    )
+    .expect("config");
+    path.display().to_string()
+}
+
+/// Kill `args` after a random moment, then run `renew` (not forced) to completion.
+fn kill_then_rerun(lab: &Lab, cfg: &str, args: &[&str], tag: &str, hi_ms: u64) -> String {
+    let delay = random_ms(100, hi_ms);
+    let mut full = vec!["--config", cfg];
+    full.extend_from_slice(args);
+    let mut run = spawn(lab, &full, tag);
+    std::thread::sleep(Duration::from_millis(delay));
+    if !matches!(run.child.try_wait(), Ok(Some(_))) {
+        run.signal("KILL");
+    }
+    let (code, _out, err) = run.finish(RUN_LIMIT);
+    assert!(!err.contains("panicked"), "{err}");
+    let next = lab.wildcert(&["--config", cfg, "--json", "renew"], &[]);
+    let context = format!(
+        "{tag}: killed after {delay} ms (exit {code:?})\n{err}\nnext run:\n{}",
+        next.all()
+    );
+    assert_eq!(next.code, Some(0), "{context}");
+    context
+}
+
+#[test]
+fn kill_9_at_random_moments_of_renew_force_leaves_meta_and_live_agreeing() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let name = "force";
+    let cfg = write_renew_config(&lab, name);
+    let first = lab.wildcert(&["--config", &cfg, "renew"], &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    // Bounded: 8 kills, and 300 s overall.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for i in 0..8 {
+        if Instant::now() > deadline {
+            break;
+        }
+        let context = kill_then_rerun(&lab, &cfg, &["renew", "--force"], &format!("f{i}"), 6000);
+        assert_store_settled(&lab, name, &context);
+        assert_live_whole(&lab.live(name), &context);
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_of_a_fresh_renew_never_issues_twice() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    // Bounded: 8 fresh certificates, and 300 s overall.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for i in 0..8 {
+        if Instant::now() > deadline {
+            break;
+        }
+        let name = format!("fresh{i}");
+        let cfg = write_renew_config(&lab, &name);
+        let context = kill_then_rerun(&lab, &cfg, &["renew"], &name, 6000);
+        assert_store_settled(&lab, &name, &context);
+        let versions = std::fs::read_dir(lab.state_dir().join("certs").join(&name).join("archive"))
+            .expect("archive")
+            .count();
+        assert_eq!(versions, 1, "issued twice; {context}");
+        assert_live_whole(&lab.live(&name), &context);
+    }
+}
