@@ -373,7 +373,7 @@ fn write_renew_config(lab: &Lab, name: &str) -> String {
 
 /// Kill `args` after a random moment, then run `renew` (not forced) to completion.
 fn kill_then_rerun(lab: &Lab, cfg: &str, args: &[&str], tag: &str, hi_ms: u64) -> String {
-    let delay = random_ms(100, hi_ms);
+    let delay = random_ms(20, hi_ms.max(100));
     let mut full = vec!["--config", cfg];
     full.extend_from_slice(args);
     let mut run = spawn(lab, &full, tag);
@@ -383,6 +383,7 @@ fn kill_then_rerun(lab: &Lab, cfg: &str, args: &[&str], tag: &str, hi_ms: u64) -
     }
     let (code, _out, err) = run.finish(RUN_LIMIT);
     assert!(!err.contains("panicked"), "{err}");
+    eprintln!("{tag}: kill after {delay} ms of {hi_ms}: exit {code:?}");
     let next = lab.wildcert(&["--config", cfg, "--json", "renew"], &[]);
     let context = format!(
         "{tag}: killed after {delay} ms (exit {code:?})\n{err}\nnext run:\n{}",
@@ -399,15 +400,18 @@ fn kill_9_at_random_moments_of_renew_force_leaves_meta_and_live_agreeing() {
     };
     let name = "force";
     let cfg = write_renew_config(&lab, name);
+    let t = Instant::now();
     let first = lab.wildcert(&["--config", &cfg, "renew"], &[]);
     assert_eq!(first.code, Some(0), "{}", first.all());
+    // Kill points spread over one whole run.
+    let run_ms = t.elapsed().as_millis() as u64;
     // Bounded: 8 kills, and 300 s overall.
     let deadline = Instant::now() + Duration::from_secs(300);
     for i in 0..8 {
         if Instant::now() > deadline {
             break;
         }
-        let context = kill_then_rerun(&lab, &cfg, &["renew", "--force"], &format!("f{i}"), 6000);
+        let context = kill_then_rerun(&lab, &cfg, &["renew", "--force"], &format!("f{i}"), run_ms);
         assert_store_settled(&lab, name, &context);
         assert_live_whole(&lab.live(name), &context);
     }
@@ -418,6 +422,12 @@ fn kill_9_at_random_moments_of_a_fresh_renew_never_issues_twice() {
     let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
         return;
     };
+    // One uninterrupted fresh issuance to learn how long a run takes.
+    let cfg = write_renew_config(&lab, "warmup");
+    let t = Instant::now();
+    let first = lab.wildcert(&["--config", &cfg, "renew"], &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let run_ms = t.elapsed().as_millis() as u64;
     // Bounded: 8 fresh certificates, and 300 s overall.
     let deadline = Instant::now() + Duration::from_secs(300);
     for i in 0..8 {
@@ -426,7 +436,7 @@ fn kill_9_at_random_moments_of_a_fresh_renew_never_issues_twice() {
         }
         let name = format!("fresh{i}");
         let cfg = write_renew_config(&lab, &name);
-        let context = kill_then_rerun(&lab, &cfg, &["renew"], &name, 6000);
+        let context = kill_then_rerun(&lab, &cfg, &["renew"], &name, run_ms);
         assert_store_settled(&lab, &name, &context);
         let versions = std::fs::read_dir(lab.state_dir().join("certs").join(&name).join("archive"))
             .expect("archive")
