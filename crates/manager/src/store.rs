@@ -567,10 +567,42 @@ impl Store {
     /// returned, and `meta.json` is repaired if no other run holds the certificate's lock.
     pub fn read_meta(&self, name: &str) -> Result<Option<CertMeta>, StoreError> {
         let (meta, stale) = self.reconciled_meta(name)?;
-        if stale && let Ok(Some(_lock)) = self.try_lock(name) {
-            // recover() ran inside try_lock: meta.json now agrees with live.
+        if (stale || self.has_leftovers(name)?)
+            && let Ok(Some(_lock)) = self.try_lock(name)
+        {
+            // recover() ran inside try_lock: meta.json agrees with live, leftovers are gone.
+            return Ok(self.reconciled_meta(name)?.0);
         }
         Ok(meta)
+    }
+
+    /// True when a killed run left something in `certs/<name>`: a version newer than `live`,
+    /// or a temporary file in the certificate's directory, `archive/` or the live version.
+    fn has_leftovers(&self, name: &str) -> Result<bool, StoreError> {
+        let dir = self.cert_dir(name)?;
+        let tmp = |names: &[String]| {
+            names
+                .iter()
+                .any(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        };
+        if tmp(&self.list_dir(&dir)?) {
+            return Ok(true);
+        }
+        let archive = dir.join("archive");
+        let versions = self.list_dir(&archive)?;
+        let live = self.live_version(name)?;
+        if tmp(&versions)
+            || versions
+                .iter()
+                .filter_map(|n| n.parse::<u32>().ok())
+                .any(|v| live.is_none_or(|l| v > l))
+        {
+            return Ok(true);
+        }
+        match live {
+            Some(l) => Ok(tmp(&self.list_dir(&archive.join(l.to_string()))?)),
+            None => Ok(false),
+        }
     }
 
     /// The reconciled metadata and whether `meta.json` on disk disagrees with it.
