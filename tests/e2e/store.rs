@@ -308,7 +308,7 @@ fn group_and_mode_survive_renew_force_and_key_settings_apply() {
     // A world-readable key_mode is refused before anything is issued.
     let cfg = write_config(&lab, "key_mode = \"0644\"\n");
     let run = lab.wildcert(&["--config", &cfg, "renew", "--force"], &[]);
-    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("key_mode"), "{}", run.all());
     assert!(!dir.join("archive").join("4").exists());
 

@@ -260,7 +260,12 @@ async fn run_issue(
             a.key_group.as_deref(),
             a.key_mode.as_deref(),
         )
-        .map_err(IssueError::Store)?,
+        .map_err(|e| {
+            IssueError::Settings(wildcert_manager::settings::SettingsError::Value {
+                key: "--key-group / --key-mode".into(),
+                message: e.to_string(),
+            })
+        })?,
     };
     // Refuse bad names and settings before anything touches the network.
     wildcert_manager::issue::validate(&req)?;

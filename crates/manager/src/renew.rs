@@ -308,7 +308,11 @@ where
         let key_perms = match KeyPerms::parse(c.key_group.as_deref(), c.key_mode.as_deref()) {
             Ok(p) => p,
             Err(e) => {
-                outcomes.push(failed(name, &IssueError::Store(e)));
+                let e = crate::settings::SettingsError::Value {
+                    key: "certificate.key_group / key_mode".into(),
+                    message: e.to_string(),
+                };
+                outcomes.push(failed(name, &IssueError::Settings(e)));
                 continue;
             }
         };
