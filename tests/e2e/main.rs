@@ -17,3 +17,4 @@ mod renew;
 mod rfc2136;
 mod route53;
 mod secrets;
+mod store;

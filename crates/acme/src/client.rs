@@ -88,6 +88,7 @@ impl AcmeClient {
             only_extra_roots: config.only_extra_roots,
             user_agent_suffix: config.user_agent_suffix.clone(),
             request_timeout: config.request_timeout,
+            allow_insecure_http: config.allow_insecure_http,
         })?;
         let resp = http
             .fetch(Method::GET, &config.directory_url, JSON_LIMIT)
@@ -96,6 +97,10 @@ impl AcmeClient {
             return Err(resp.into_error());
         }
         let directory: Directory = resp.json()?;
+        // A directory pointing anywhere but https is refused at once, naming the entry.
+        for url in directory.request_urls() {
+            http::check_request_url(url, config.allow_insecure_http)?;
+        }
         debug!(url = %config.directory_url, "fetched directory");
         let nonces = NoncePool::default();
         if let Some(n) = resp.header("replay-nonce").and_then(Nonce::parse) {

@@ -40,6 +40,8 @@ pub(crate) struct HttpConfig {
     pub(crate) user_agent_suffix: Option<String>,
     /// Bound on one request (default [`REQUEST_TIMEOUT`]).
     pub(crate) request_timeout: Option<Duration>,
+    /// Plain http to loopback addresses (the tests' Pebble); never to any other host.
+    pub(crate) allow_insecure_http: bool,
 }
 
 /// Bound on one HTTP request to the CA, unless configured.
@@ -76,6 +78,7 @@ pub(crate) struct Http {
     unanswered: AtomicU32,
     /// Set once the CA is taken as not answering (see [`UNANSWERED_LIMIT`]).
     not_answering: watch::Sender<bool>,
+    allow_insecure_http: bool,
 }
 
 impl Http {
@@ -115,6 +118,7 @@ impl Http {
             requests: AtomicU64::new(0),
             unanswered: AtomicU32::new(0),
             not_answering: watch::Sender::new(false),
+            allow_insecure_http: cfg.allow_insecure_http,
         })
     }
 
@@ -161,6 +165,12 @@ impl Http {
         body: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<Response, SendFailure> {
+        // Every URL, wherever it came from, is checked here, before a byte is sent.
+        check_request_url(url, self.allow_insecure_http).map_err(|error| SendFailure {
+            error,
+            not_sent: true,
+            unanswered: false,
+        })?;
         if self.is_not_answering() {
             return Err(self.not_answering_error(url));
         }
@@ -471,10 +481,23 @@ pub(crate) fn parse_links<'a>(values: impl Iterator<Item = &'a str>, rel: &str) 
 
 /// Check a directory URL: https, or http on loopback when explicitly allowed.
 pub(crate) fn check_directory_url(url: &str, allow_insecure_http: bool) -> Result<()> {
-    let bad = |reason| Error::InvalidDirectoryUrl {
+    url_policy(url, allow_insecure_http).map_err(|reason| Error::InvalidDirectoryUrl {
         url: url.to_owned(),
         reason,
-    };
+    })
+}
+
+/// Check a URL we are about to send a request to: the same rule as the directory URL.
+pub(crate) fn check_request_url(url: &str, allow_insecure_http: bool) -> Result<()> {
+    url_policy(url, allow_insecure_http).map_err(|reason| Error::InsecureUrl {
+        url: url.to_owned(),
+        reason,
+    })
+}
+
+/// https, or http on a loopback address when explicitly allowed.
+fn url_policy(url: &str, allow_insecure_http: bool) -> std::result::Result<(), &'static str> {
+    let bad = |reason| reason;
     let u = Url::parse(url).map_err(|_| bad("not a URL"))?;
     match u.scheme() {
         "https" => Ok(()),
@@ -540,6 +563,25 @@ mod tests {
             vec!["https://ca/help"]
         );
         assert!(parse_links(values.into_iter(), "up").is_empty());
+    }
+
+    #[test]
+    fn request_url_policy() {
+        assert!(check_request_url("https://ca.example/acme/order/1", false).is_ok());
+        for bad in [
+            "http://ca.example/acme/new-order",
+            "ftp://ca.example/x",
+            "//ca.example/x",
+            "http://10.0.0.1/x",
+        ] {
+            let e = check_request_url(bad, true).expect_err(bad);
+            assert!(
+                matches!(&e, Error::InsecureUrl { url, .. } if url == bad),
+                "{e}"
+            );
+        }
+        assert!(check_request_url("http://127.0.0.1:14000/x", true).is_ok());
+        assert!(check_request_url("http://127.0.0.1:14000/x", false).is_err());
     }
 
     #[test]

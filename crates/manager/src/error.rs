@@ -127,7 +127,7 @@ impl IssueError {
             IssueError::Acme(e) => acme_hint(e),
             IssueError::TermsNotAgreed(_) => "read the terms, then pass --agree-tos (or agree_tos = true under [acme])".into(),
             IssueError::EabRequired => "pass --eab-kid and --eab-hmac-key from your CA account's dashboard".into(),
-            IssueError::Store(e) => e.hint().into(),
+            IssueError::Store(e) => e.hint(),
             IssueError::Verify(_) => "the previous certificate (if any) is untouched; report this to the CA operator".into(),
             IssueError::Order(_) => "run again with -v for the protocol steps".into(),
             IssueError::Shared { hint, .. } => hint.clone(),

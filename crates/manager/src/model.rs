@@ -81,6 +81,8 @@ pub struct IssueRequest {
     pub profile: Option<String>,
     /// Preferred chain (issuer CN).
     pub preferred_chain: Option<String>,
+    /// Group and mode of the private key (`key_group`, `key_mode`).
+    pub key_perms: crate::store::KeyPerms,
 }
 
 impl IssueRequest {
@@ -98,6 +100,7 @@ impl IssueRequest {
             key_type: CertKeyType::default(),
             profile: None,
             preferred_chain: None,
+            key_perms: crate::store::KeyPerms::default(),
         })
     }
 }

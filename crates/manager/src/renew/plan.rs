@@ -152,6 +152,8 @@ mod tests {
             key_type: None,
             profile: None,
             preferred_chain: None,
+            key_group: None,
+            key_mode: None,
             deploy_hook: None,
             renew_before: None,
         }
