@@ -93,8 +93,8 @@ pub enum IssueError {
         reason: String,
     },
     /// The CA stopped answering during this run; nothing more was sent to it.
-    #[error("not issued: the CA is not answering")]
-    CaNotAnswering,
+    #[error("not issued: the CA is not answering ({0})")]
+    CaNotAnswering(String),
     /// Another run is working on this certificate right now (`renew` skips it).
     #[error("another wildcert run is working on `{0}`")]
     Busy(String),
@@ -138,7 +138,7 @@ impl IssueError {
                 "create it with `wildcert account register --agree-tos` (check --server and --state-dir)".into()
             }
             IssueError::Command { hint, .. } => hint.clone(),
-            IssueError::CaNotAnswering => CA_NOT_ANSWERING_HINT.into(),
+            IssueError::CaNotAnswering(_) => CA_NOT_ANSWERING_HINT.into(),
             IssueError::Superseded(_) => "nothing to do".into(),
             IssueError::Busy(_) => "nothing to do: the other run stores it".into(),
             IssueError::Caa { .. } => {
@@ -178,7 +178,7 @@ impl IssueError {
             IssueError::TermsNotAgreed(_) | IssueError::EabRequired => exit::SETTINGS,
             IssueError::Provider(_) | IssueError::Dns(_) => exit::DNS,
             IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => exit::CA,
-            IssueError::CaNotAnswering => exit::CA,
+            IssueError::CaNotAnswering(_) => exit::CA,
             IssueError::Store(_) => exit::STORE,
             IssueError::Shared { code, .. } => *code,
             IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => exit::SETTINGS,
