@@ -308,6 +308,8 @@ struct Perms {
 pub struct Store {
     root: PathBuf,
     root_fd: Arc<OwnedFd>,
+    /// `certs/`, opened (without following links) the first time it is needed and found.
+    certs_fd: Arc<std::sync::OnceLock<OwnedFd>>,
 }
 
 impl Store {
@@ -335,6 +337,7 @@ impl Store {
         let store = Store {
             root,
             root_fd: Arc::new(fd),
+            certs_fd: Arc::default(),
         };
         for top in ["certs", "accounts", "locks", "journal"] {
             let path = store.root.join(top);
@@ -566,6 +569,10 @@ impl Store {
     /// (a crash between the switch and the rewrite), the live version's own metadata is
     /// returned, and `meta.json` is repaired if no other run holds the certificate's lock.
     pub fn read_meta(&self, name: &str) -> Result<Option<CertMeta>, StoreError> {
+        let (meta, suspect) = self.meta_at_a_glance(name)?;
+        if !suspect {
+            return Ok(meta);
+        }
         let (meta, stale) = self.reconciled_meta(name)?;
         if (stale || self.has_leftovers(name)?)
             && let Ok(Some(_lock)) = self.try_lock(name)
@@ -574,6 +581,83 @@ impl Store {
             return Ok(self.reconciled_meta(name)?.0);
         }
         Ok(meta)
+    }
+
+    /// The common case in one walk (`renew` reads thousands of these): the certificate's
+    /// directory is opened once, and `live`, `meta.json` and the listings are read through that
+    /// handle. `true` when anything looks off (meta.json lags `live`, a version newer than
+    /// `live`, a temporary file): the caller then takes the careful path.
+    fn meta_at_a_glance(&self, name: &str) -> Result<(Option<CertMeta>, bool), StoreError> {
+        let dir = self.cert_dir(name)?;
+        let certs = match self.certs_fd.get() {
+            Some(fd) => fd,
+            None => {
+                let Some(fd) = self.dir_fd(&self.root.join("certs"), None)? else {
+                    return Ok((None, false));
+                };
+                self.certs_fd.get_or_init(|| fd)
+            }
+        };
+        let Some(cfd) = open_subdir(certs.as_fd(), OsStr::new(name), &dir, None)? else {
+            return Ok((None, false));
+        };
+        // One listing says what there is to read.
+        let listing = entries(&cfd, &dir)?;
+        let has = |n: &str| listing.iter().any(|(e, _)| e == n);
+        let meta_path = dir.join("meta.json");
+        let top: Option<CertMeta> = if has("meta.json") {
+            match read_in(&cfd, OsStr::new("meta.json"), &meta_path)? {
+                Some(bytes) => Some(parse_json(&bytes, &meta_path)?),
+                None => None,
+            }
+        } else {
+            None
+        };
+        if !has("live") {
+            let leftovers = listing
+                .iter()
+                .any(|(n, _)| n == "archive" || (n.starts_with('.') && n.ends_with(".tmp")));
+            return Ok((top, leftovers));
+        }
+        let live = match rustix::fs::readlinkat(&cfd, "live", Vec::new()) {
+            Ok(t) => t
+                .to_string_lossy()
+                .strip_prefix("archive/")
+                .and_then(|n| n.parse::<u32>().ok()),
+            Err(Errno::NOENT) => None,
+            // Not a link, or unreadable: the careful path says what is wrong.
+            Err(_) => return Ok((top, true)),
+        };
+        let tmp = |n: &str| n.starts_with('.') && n.ends_with(".tmp");
+        if top.as_ref().and_then(|m| m.version) != live && live.is_some() {
+            return Ok((top, true));
+        }
+        if listing.iter().any(|(n, _)| tmp(n)) {
+            return Ok((top, true));
+        }
+        let adir = dir.join("archive");
+        let Some(afd) = open_subdir(cfd.as_fd(), OsStr::new("archive"), &adir, None)? else {
+            return Ok((top, false));
+        };
+        let versions = entries(&afd, &adir)?;
+        let newer = versions.iter().any(|(n, _)| {
+            tmp(n)
+                || n.parse::<u32>()
+                    .ok()
+                    .is_some_and(|v| live.is_none_or(|l| v > l))
+        });
+        if newer {
+            return Ok((top, true));
+        }
+        if let Some(l) = live {
+            let ldir = adir.join(l.to_string());
+            if let Some(lfd) = open_subdir(afd.as_fd(), OsStr::new(&l.to_string()), &ldir, None)?
+                && entries(&lfd, &ldir)?.iter().any(|(n, _)| tmp(n))
+            {
+                return Ok((top, true));
+            }
+        }
+        Ok((top, false))
     }
 
     /// True when a killed run left something in `certs/<name>`: a version newer than `live`,
