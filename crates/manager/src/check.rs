@@ -1138,3 +1138,113 @@ mod tests {
         assert_eq!(json["findings"][1]["hint"], "h");
     }
 }
+
+/// `wildcert check --challenge dns-persist-01` (`strict`) or `auto`: what every authoritative
+/// server serves at `_validation-persist.<name>` for each name, judged for this CA (its
+/// `caaIdentities`) and the account stored for it; a `persistUntil` within 30 days warns.
+/// Strict: a server without a matching record fails (exit 3); auto: it warns (dns-01 is
+/// used for that name).
+pub async fn run_persist_check(cfg: &RunConfig, names: &Names, strict: bool) -> CheckReport {
+    let ids = names.identifiers();
+    let list: Vec<String> = ids.iter().map(Identifier::as_acme).collect();
+    let mut f = Findings::default();
+    let issuers = match cfg.acme_client().await {
+        Ok(c) => c.directory().meta.caa_identities.clone(),
+        Err(e) => {
+            f.fail(GENERAL, "ca", e.to_string(), e.hint());
+            return finish(list, f);
+        }
+    };
+    if issuers.is_empty() {
+        f.fail(
+            GENERAL,
+            "persist",
+            "the CA's directory lists no caaIdentities: its issuer domain name is unknown",
+            "dns-persist-01 cannot be checked before an order with this CA",
+        );
+        return finish(list, f);
+    }
+    let account = Store::open(&cfg.state_dir)
+        .ok()
+        .and_then(|s| stored_account_url(&s, &cfg.directory_url));
+    let Some(account) = account else {
+        f.fail(
+            GENERAL,
+            "account",
+            "no ACME account is stored for this CA: the record's accounturi is not known yet",
+            "run `wildcert account register --agree-tos` (or `wildcert persist --print`, which registers it)",
+        );
+        return finish(list, f);
+    };
+    f.pass(
+        GENERAL,
+        "account",
+        format!(
+            "records must name accounturi={account} and one of {}",
+            issuers.join(", ")
+        ),
+    );
+    let bad = |f: &mut Findings, group: &str, msg: String, hint: String| {
+        if strict {
+            f.fail(group, "persist", msg, hint)
+        } else {
+            f.warn(group, "persist", msg, hint)
+        }
+    };
+    for id in ids {
+        let group = id.as_acme();
+        let req = crate::persist::requirement(&issuers, &account, id.is_wildcard());
+        let publish = match req.record(None) {
+            Ok(r) => crate::persist::publish_instructions(id, &r),
+            Err(e) => e.to_string(),
+        };
+        let report = match crate::persist::report(&cfg.dns, id.base(), &req).await {
+            Ok(r) => r,
+            Err(e) => {
+                bad(&mut f, &group, e.to_string(), e.hint());
+                continue;
+            }
+        };
+        if report.servers.is_empty() {
+            bad(
+                &mut f,
+                &group,
+                format!("no authoritative server found for {}", report.name),
+                publish.clone(),
+            );
+        }
+        for s in &report.servers {
+            if s.matches() {
+                f.pass(&group, "persist", format!("{}: {s}", report.name));
+            } else if matches!(
+                s.state,
+                wildcert_dns::persist::PersistServerState::Skipped { .. }
+            ) {
+                f.pass(&group, "persist", s.to_string());
+            } else {
+                bad(
+                    &mut f,
+                    &group,
+                    format!("{}: {s}", report.name),
+                    publish.clone(),
+                );
+            }
+        }
+        if let Some(msg) = crate::persist::warn_if_expiring(&group, &report) {
+            f.warn(
+                &group,
+                "persist-until",
+                msg,
+                "publish the record again with a later --until (or none)",
+            );
+        }
+    }
+    finish(list, f)
+}
+
+/// Two reports as one (`check --challenge auto`: the dns-01 checks and the dns-persist-01 ones).
+pub fn merge_reports(a: CheckReport, b: CheckReport) -> CheckReport {
+    let mut f = Findings(a.findings);
+    f.0.extend(b.findings);
+    finish(a.names, f)
+}

@@ -64,6 +64,9 @@ pub struct Overrides {
     pub propagation_timeout: Option<String>,
     /// `--no-cname` (as `Some(false)`).
     pub follow_cname: Option<bool>,
+    /// `--challenge`: the method for every certificate (wins over `[acme]` and
+    /// `[[certificate]] challenge`).
+    pub challenge: Option<String>,
 }
 
 impl Overrides {
@@ -101,6 +104,12 @@ impl Overrides {
         }
         if let Some(v) = self.follow_cname {
             s.dns.follow_cname = Some(v);
+        }
+        if let Some(v) = &self.challenge {
+            s.acme.challenge = Some(v.clone());
+            for c in &mut s.certificates {
+                c.challenge = None;
+            }
         }
     }
 }
@@ -149,8 +158,9 @@ impl Loaded {
 
 /// The one way a certificate's settings become a request (`issue` builds a
 /// [`CertificateSettings`] from its flags; `renew` has them from the config): names validated,
-/// store name chosen, key type parsed, and `[acme] profile`/`preferred_chain` as defaults for
-/// the certificate's own.
+/// store name chosen, key type parsed, and `[acme] profile`/`preferred_chain`/`challenge` as
+/// defaults for the certificate's own; a provider is required unless the method is
+/// dns-persist-01.
 pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest, IssueError> {
     let mut req = IssueRequest::new(&c.domains, c.name.clone())?;
     if let Some(k) = &c.key_type {
@@ -161,6 +171,27 @@ pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest
         .preferred_chain
         .clone()
         .or_else(|| s.acme.preferred_chain.clone());
+    let (key, challenge) = match (&c.challenge, &s.acme.challenge) {
+        (Some(v), _) => ("certificate.challenge", Some(v)),
+        (None, Some(v)) => ("acme.challenge", Some(v)),
+        (None, None) => ("", None),
+    };
+    if let Some(v) = challenge {
+        req.challenge = v.parse().map_err(|message| SettingsError::Value {
+            key: key.into(),
+            message,
+        })?;
+    }
+    if c.provider.trim().is_empty() && req.challenge.needs_provider() {
+        return Err(SettingsError::Value {
+            key: "certificate.provider".into(),
+            message: format!(
+                "{}: no DNS provider (provider = \"…\" or --dns); only challenge = \"dns-persist-01\" works without one",
+                req.cert_name
+            ),
+        }
+        .into());
+    }
     Ok(req)
 }
 
@@ -285,6 +316,7 @@ mod tests {
             preferred_chain: None,
             deploy_hook: None,
             renew_before: None,
+            challenge: None,
         }
     }
 

@@ -227,6 +227,7 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
         preferred_chain: None,
         deploy_hook: None,
         renew_before: None,
+        challenge: None,
     }
 }
 

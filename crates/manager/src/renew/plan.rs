@@ -154,6 +154,7 @@ mod tests {
             preferred_chain: None,
             deploy_hook: None,
             renew_before: None,
+            challenge: None,
         }
     }
 

@@ -217,13 +217,19 @@ where
                 continue;
             }
         };
-        let provider = providers
-            .entry(d.settings.provider.clone())
-            .or_insert_with(|| {
-                provider_for(&d.settings.provider)
-                    .map_err(|e| (e.to_string(), e.hint(), e.exit_code()))
-            });
-        let provider = match provider {
+        // dns-persist-01 publishes nothing: no provider is built, no credentials are read.
+        let provider = if req.challenge.needs_provider() {
+            providers
+                .entry(d.settings.provider.clone())
+                .or_insert_with(|| {
+                    provider_for(&d.settings.provider)
+                        .map_err(|e| (e.to_string(), e.hint(), e.exit_code()))
+                })
+                .clone()
+        } else {
+            Ok(NamedProvider::none())
+        };
+        let provider = match &provider {
             Ok(p) => p.clone(),
             Err((message, hint, code)) => {
                 outcomes.push(RenewOutcome {
