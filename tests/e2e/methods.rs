@@ -543,3 +543,60 @@ fn a_method_the_ca_does_not_offer_names_the_offered_ones() {
         run.all()
     );
 }
+
+#[test]
+fn renew_with_a_persist_certificate_needs_no_provider_and_warns_before_persist_until() {
+    let Some(lab) = upstream_lab(PebbleOptions::default()) else {
+        return;
+    };
+    // A record that stops counting in ten days.
+    let run = lab.wildcert(
+        &[
+            "persist",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+            "--until",
+            "10d",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let check = without_credentials(
+        &lab,
+        &[
+            "check",
+            "-d",
+            "example.test",
+            "--challenge",
+            "dns-persist-01",
+        ],
+    );
+    assert_eq!(check.code, Some(0), "{}", check.all());
+    assert!(
+        check.stdout.contains("WARN  persist-until"),
+        "{}",
+        check.all()
+    );
+    // A [[certificate]] without a provider, validated by the standing record.
+    let config = lab.state_dir().join("wildcert.toml");
+    std::fs::write(
+        &config,
+        "[[certificate]]\ndomains = [\"example.test\"]\nchallenge = \"dns-persist-01\"\n",
+    )
+    .expect("config");
+    let config = config.display().to_string();
+    let run = without_credentials(&lab, &["--config", &config, "--json", "renew"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let v = json(&run);
+    assert_eq!(v["certificates"][0]["outcome"], "issued", "{}", run.all());
+    assert!(run.stderr.contains("stops counting at"), "{}", run.all());
+    assert_eq!(meta(&lab, "example.test")["challenge"], "dns-persist-01");
+    assert_eq!(meta(&lab, "example.test")["provider"], "none");
+    // Without a provider, any other method is refused before anything is sent.
+    std::fs::write(&config, "[[certificate]]\ndomains = [\"example.test\"]\n").expect("config");
+    let run = without_credentials(&lab, &["--config", &config, "renew", "--force"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("no DNS provider"), "{}", run.all());
+}
