@@ -1109,36 +1109,6 @@ fn caa_hint(identities: &[String]) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_code_prefers_caa_then_settings_then_dns() {
-        let mut f = Findings::default();
-        f.pass("g", "a", "ok");
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, 0);
-        f.warn("g", "b", "hmm", "h");
-        let r = finish(vec![], Findings(f.0.clone()));
-        assert!(r.ok);
-        f.fail("g", "c", "bad", "h");
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, exit::DNS);
-        f.push("g", "provider", Status::Fail, "x", None, Area::Settings);
-        assert_eq!(
-            finish(vec![], Findings(f.0.clone())).exit_code,
-            exit::SETTINGS
-        );
-        f.push("g", "caa", Status::Fail, "x", None, Area::Caa);
-        let r = finish(vec!["a".into()], Findings(f.0.clone()));
-        assert_eq!(r.exit_code, exit::CA);
-        assert!(!r.ok);
-        let json = serde_json::to_value(&r).expect("json");
-        assert_eq!(json["findings"][0]["status"], "pass");
-        assert!(json["findings"][0].get("hint").is_none());
-        assert_eq!(json["findings"][1]["hint"], "h");
-    }
-}
-
 /// `wildcert check --challenge dns-persist-01` (`strict`) or `auto`: what every authoritative
 /// server serves at `_validation-persist.<name>` for each name, judged for this CA (its
 /// `caaIdentities`) and the account stored for it; a `persistUntil` within 30 days warns.
@@ -1247,4 +1217,34 @@ pub fn merge_reports(a: CheckReport, b: CheckReport) -> CheckReport {
     let mut f = Findings(a.findings);
     f.0.extend(b.findings);
     finish(a.names, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_prefers_caa_then_settings_then_dns() {
+        let mut f = Findings::default();
+        f.pass("g", "a", "ok");
+        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, 0);
+        f.warn("g", "b", "hmm", "h");
+        let r = finish(vec![], Findings(f.0.clone()));
+        assert!(r.ok);
+        f.fail("g", "c", "bad", "h");
+        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, exit::DNS);
+        f.push("g", "provider", Status::Fail, "x", None, Area::Settings);
+        assert_eq!(
+            finish(vec![], Findings(f.0.clone())).exit_code,
+            exit::SETTINGS
+        );
+        f.push("g", "caa", Status::Fail, "x", None, Area::Caa);
+        let r = finish(vec!["a".into()], Findings(f.0.clone()));
+        assert_eq!(r.exit_code, exit::CA);
+        assert!(!r.ok);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["findings"][0]["status"], "pass");
+        assert!(json["findings"][0].get("hint").is_none());
+        assert_eq!(json["findings"][1]["hint"], "h");
+    }
 }

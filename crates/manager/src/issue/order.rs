@@ -141,11 +141,11 @@ pub(crate) async fn place(
 
 /// The challenge to answer for `authz`: the planned method; with `auto`, dns-01 when the CA
 /// does not offer dns-persist-01 for it. Otherwise the error names the methods it offers.
-fn choose<'a>(
-    authz: &'a Authorization,
+fn choose(
+    authz: &Authorization,
     planned: ValidationMethod,
     choice: crate::model::ChallengeChoice,
-) -> Result<(ValidationMethod, &'a Challenge), IssueError> {
+) -> Result<(ValidationMethod, &Challenge), IssueError> {
     if choice == crate::model::ChallengeChoice::Auto {
         if planned == ValidationMethod::DnsPersist01 && !authz.offers(planned) {
             info!(name = %authz.name(), "auto: the CA does not offer dns-persist-01 here; dns-01");
