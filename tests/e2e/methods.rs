@@ -594,6 +594,17 @@ fn renew_with_a_persist_certificate_needs_no_provider_and_warns_before_persist_u
     assert!(run.stderr.contains("stops counting at"), "{}", run.all());
     assert_eq!(meta(&lab, "example.test")["challenge"], "dns-persist-01");
     assert_eq!(meta(&lab, "example.test")["provider"], "none");
+    // Not due the next day: the standing record is still checked, and its end is told.
+    let run = without_credentials(&lab, &["--config", &config, "--json", "renew"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let v = json(&run);
+    assert_eq!(v["certificates"][0]["outcome"], "skipped", "{}", run.all());
+    let detail = v["certificates"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("warning") && detail.contains("stops counting at"),
+        "{}",
+        run.all()
+    );
     // Without a provider, any other method is refused before anything is sent.
     std::fs::write(&config, "[[certificate]]\ndomains = [\"example.test\"]\n").expect("config");
     let run = without_credentials(&lab, &["--config", &config, "renew", "--force"]);

@@ -348,4 +348,39 @@ mod tests {
         bad.key_type = Some("dsa".into());
         assert!(request_for(&s, &bad).is_err());
     }
+
+    #[test]
+    fn challenge_defaults_per_certificate_flag_wins_and_only_persist_goes_without_provider() {
+        use crate::model::ChallengeChoice;
+        use wildcert_acme::ValidationMethod as M;
+        let mut s = Settings::default();
+        let r = request_for(&s, &cert(&["example.com"])).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Method(M::Dns01));
+        s.acme.challenge = Some("auto".into());
+        let r = request_for(&s, &cert(&["example.com"])).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Auto);
+        let mut own = cert(&["example.com"]);
+        own.challenge = Some("DNS-Account-01".into());
+        let r = request_for(&s, &own).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Method(M::DnsAccount01));
+        // --challenge wins over [acme] and the certificate's own.
+        s.certificates.push(own.clone());
+        Overrides {
+            challenge: Some("dns-persist-01".into()),
+            ..Default::default()
+        }
+        .apply(&mut s);
+        let r = request_for(&s, &s.certificates[0]).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Method(M::DnsPersist01));
+        // No provider: fine for dns-persist-01 only.
+        let mut bare = cert(&["example.com"]);
+        bare.provider = String::new();
+        assert!(request_for(&s, &bare).is_ok());
+        s.acme.challenge = Some("dns-01".into());
+        let e = request_for(&s, &bare).expect_err("needs a provider");
+        assert!(e.to_string().contains("no DNS provider"), "{e}");
+        bare.challenge = Some("http-01".into());
+        let e = request_for(&s, &bare).expect_err("unknown");
+        assert!(e.to_string().contains("certificate.challenge"), "{e}");
+    }
 }
