@@ -611,3 +611,38 @@ fn renew_with_a_persist_certificate_needs_no_provider_and_warns_before_persist_u
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("no DNS provider"), "{}", run.all());
 }
+
+#[test]
+fn a_preferred_chain_the_ca_does_not_offer_warns_once_naming_the_offered_ones() {
+    let Some(lab) = upstream_lab(PebbleOptions {
+        alternate_roots: 1,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let run = lab.wildcert(
+        &[
+            "issue",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+            "--preferred-chain",
+            "No Such Root",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("preferred chain \"No Such Root\" is not offered"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.all());
+    // It names the chains offered (Pebble's roots are "Pebble Root CA <n>").
+    assert!(
+        warnings[0].matches("Pebble Root CA").count() >= 2,
+        "{}",
+        run.all()
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::info;
 use wildcert_acme::{Account, CertKey};
 
 use super::solve::Solved;
@@ -25,12 +25,11 @@ pub(crate) async fn finish(
     let order = account.wait_order_ready(&a.order.url, deadline).await?;
     let key = CertKey::generate(a.req.key_type)?;
     let order = account.finalize_and_wait(&order, &key, deadline).await?;
-    let (chain, chain_warning) = account
+    // A preferred chain the CA does not offer: the library logs the one warning naming the
+    // chains offered.
+    let (chain, _chain_warning) = account
         .download_certificate_checked(&order, a.req.preferred_chain.as_deref())
         .await?;
-    if let Some(w) = &chain_warning {
-        warn!(cert = %a.cert_name, "{w}");
-    }
     a.timings.finalize = ms(t);
 
     // Check before it may replace live/.
