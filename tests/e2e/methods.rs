@@ -136,6 +136,25 @@ fn dns_account_01_wildcard_and_apex_publish_at_the_account_label_and_clean_up_ex
             &[&format!("{record}. 60 IN TXT \"keep-me\"")],
         )
         .expect("seed foreign TXT");
+    // `check` looks at the account's own record name.
+    let check = lab.wildcert(
+        &[
+            "check",
+            "-d",
+            "*.example.test",
+            "--dns",
+            "rfc2136",
+            "--challenge",
+            "dns-account-01",
+        ],
+        &[],
+    );
+    assert_eq!(check.code, Some(0), "{}", check.all());
+    assert!(
+        check.stdout.contains(&format!("no CNAME at {record}")),
+        "{}",
+        check.all()
+    );
     let run = lab.wildcert(
         &[
             "--json",

@@ -41,6 +41,7 @@ pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
     let opts = CheckOptions {
         probe: !a.no_probe,
         provider_id: a.dns.clone().unwrap_or_default(),
+        dns_account: a.challenge.as_deref() == Some("dns-account-01"),
     };
     let challenge = a.challenge.as_deref().unwrap_or("dns-01");
     let work = async {
@@ -85,6 +86,7 @@ async fn plain(
     let opts = CheckOptions {
         probe: !a.no_probe,
         provider_id: a.dns.clone().unwrap_or_default(),
+        dns_account: a.challenge.as_deref() == Some("dns-account-01"),
     };
     let report = if a.challenge.as_deref() == Some("dns-persist-01") {
         run_persist_check(&cfg, names, true).await

@@ -106,6 +106,9 @@ pub struct CheckOptions {
     pub probe: bool,
     /// The provider id or kind (`--dns`), recorded in the journal for the probe.
     pub provider_id: String,
+    /// `--challenge dns-account-01`: check `_<label>._acme-challenge.<name>` (the label of the
+    /// account stored for this CA) instead of `_acme-challenge.<name>`.
+    pub dns_account: bool,
 }
 
 /// The general group's label.
@@ -282,10 +285,48 @@ pub async fn run_check(
         }
     };
 
+    // dns-account-01: the records live under the stored account's own label.
+    let label = if opts.dns_account {
+        match store
+            .as_ref()
+            .and_then(|s| stored_account_url(s, &cfg.directory_url))
+        {
+            Some(url) => {
+                let label = wildcert_acme::dns_account_label(&url);
+                f.pass(
+                    GENERAL,
+                    "account",
+                    format!("dns-account-01 records go to _{label}._acme-challenge.<name> (account {url})"),
+                );
+                Some(label)
+            }
+            None => {
+                f.fail(
+                    GENERAL,
+                    "account",
+                    "no ACME account is stored for this CA: the dns-account-01 record name is not known yet",
+                    "run `wildcert account register --agree-tos` first",
+                );
+                return finish(names, f);
+            }
+        }
+    } else {
+        None
+    };
+
     // Groups: names sharing one `_acme-challenge` name (`*.x` and `x`).
     let mut groups: Vec<Group> = Vec::new();
     for id in ids {
-        let challenge = id.challenge_name();
+        let challenge = match &label {
+            Some(l) => match DnsName::parse(&format!("_{l}.{}", id.challenge_name())) {
+                Ok(n) => n,
+                Err(e) => {
+                    f.fail(&id.as_acme(), "name", e.to_string(), "use a shorter name");
+                    continue;
+                }
+            },
+            None => id.challenge_name(),
+        };
         match groups.iter_mut().find(|g| g.challenge == challenge) {
             Some(g) => {
                 g.ids.push(id.clone());
