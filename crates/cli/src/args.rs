@@ -282,4 +282,52 @@ mod tests {
         assert!(cli.global.json);
         assert_eq!(args.key_type, "ec384");
     }
+
+    #[test]
+    fn challenge_and_persist_flags() {
+        let cli = Cli::try_parse_from([
+            "wildcert",
+            "issue",
+            "-d",
+            "example.test",
+            "--challenge",
+            "dns-persist-01",
+        ])
+        .expect("--dns is optional");
+        let Command::Issue(a) = cli.command else {
+            panic!("issue")
+        };
+        assert_eq!(a.challenge.as_deref(), Some("dns-persist-01"));
+        assert!(a.dns.is_none());
+        assert!(
+            Cli::try_parse_from(["wildcert", "renew", "--challenge", "http-01"]).is_err(),
+            "only the DNS methods and auto"
+        );
+        let cli = Cli::try_parse_from(["wildcert", "persist", "-d", "*.example.test", "--print"])
+            .expect("--print needs no provider");
+        let Command::Persist(p) = cli.command else {
+            panic!("persist")
+        };
+        assert!(p.print && p.dns.is_none());
+        assert!(Cli::try_parse_from(["wildcert", "persist", "-d", "example.test"]).is_err());
+        assert!(
+            Cli::try_parse_from(["wildcert", "persist", "-d", "x.test", "--print", "--remove"])
+                .is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "wildcert",
+            "check",
+            "-d",
+            "x.test",
+            "--challenge",
+            "auto",
+            "--dns",
+            "rfc2136",
+        ])
+        .expect("check");
+        let Command::Check(c) = cli.command else {
+            panic!("check")
+        };
+        assert_eq!(c.challenge.as_deref(), Some("auto"));
+    }
 }
