@@ -18,3 +18,4 @@ mod renew;
 mod rfc2136;
 mod route53;
 mod secrets;
+mod store;

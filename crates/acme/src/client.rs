@@ -88,6 +88,7 @@ impl AcmeClient {
             only_extra_roots: config.only_extra_roots,
             user_agent_suffix: config.user_agent_suffix.clone(),
             request_timeout: config.request_timeout,
+            allow_insecure_http: config.allow_insecure_http,
         })?;
         let resp = http
             .fetch(Method::GET, &config.directory_url, JSON_LIMIT)
@@ -96,6 +97,10 @@ impl AcmeClient {
             return Err(resp.into_error());
         }
         let directory: Directory = resp.json()?;
+        // A directory pointing anywhere but https is refused at once, naming the entry.
+        for url in directory.request_urls() {
+            http::check_request_url(url, config.allow_insecure_http)?;
+        }
         debug!(url = %config.directory_url, "fetched directory");
         let nonces = NoncePool::default();
         if let Some(n) = resp.header("replay-nonce").and_then(Nonce::parse) {
@@ -180,6 +185,7 @@ impl AcmeClient {
         let mut next_nonce: Option<Nonce> = None;
         let mut bad_nonces = 0;
         let mut failures = 0;
+        let mut last_transport: Option<Error> = None;
         loop {
             let nonce = match next_nonce.take() {
                 Some(n) => n,
@@ -199,8 +205,15 @@ impl AcmeClient {
                     failures += 1;
                     let retry = f.not_sent || repeat == Repeat::Safe;
                     if retry && failures < SAFE_ATTEMPTS && matches!(f.error, Error::Http { .. }) {
+                        last_transport = Some(f.error);
                         tokio::time::sleep(retry_pause(failures, None)).await;
                         continue;
+                    }
+                    // The breaker tripped while we retried: our own last error says more.
+                    if matches!(f.error, Error::CaNotAnswering { .. })
+                        && let Some(e) = last_transport
+                    {
+                        return Err(e);
                     }
                     return Err(f.error);
                 }

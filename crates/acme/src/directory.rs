@@ -53,6 +53,22 @@ pub struct DirectoryMeta {
 }
 
 impl Directory {
+    /// Every URL in the directory a request may be sent to.
+    pub fn request_urls(&self) -> impl Iterator<Item = &str> {
+        [
+            Some(&self.new_nonce),
+            Some(&self.new_account),
+            Some(&self.new_order),
+            self.new_authz.as_ref(),
+            Some(&self.revoke_cert),
+            Some(&self.key_change),
+            self.renewal_info.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+    }
+
     /// True when the CA advertises this profile.
     pub fn offers_profile(&self, name: &str) -> bool {
         self.meta.profiles.contains_key(name)

@@ -148,6 +148,15 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A URL the CA handed us (directory entry, `Location`, order, authorization, challenge,
+    /// finalize, certificate, `Link` alternate, ARI) is not https: refused before any request.
+    #[error("refusing to send a request to {url}: {reason}")]
+    InsecureUrl {
+        /// The URL.
+        url: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// The HTTP client could not be configured (e.g. unreadable trusted roots).
     #[error("HTTP client configuration: {0}")]
     Config(String),

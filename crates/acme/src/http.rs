@@ -40,6 +40,8 @@ pub(crate) struct HttpConfig {
     pub(crate) user_agent_suffix: Option<String>,
     /// Bound on one request (default [`REQUEST_TIMEOUT`]).
     pub(crate) request_timeout: Option<Duration>,
+    /// Plain http to loopback addresses (the tests' Pebble); never to any other host.
+    pub(crate) allow_insecure_http: bool,
 }
 
 /// Bound on one HTTP request to the CA, unless configured.
@@ -76,6 +78,7 @@ pub(crate) struct Http {
     unanswered: AtomicU32,
     /// Set once the CA is taken as not answering (see [`UNANSWERED_LIMIT`]).
     not_answering: watch::Sender<bool>,
+    allow_insecure_http: bool,
 }
 
 impl Http {
@@ -115,6 +118,7 @@ impl Http {
             requests: AtomicU64::new(0),
             unanswered: AtomicU32::new(0),
             not_answering: watch::Sender::new(false),
+            allow_insecure_http: cfg.allow_insecure_http,
         })
     }
 
@@ -161,6 +165,12 @@ impl Http {
         body: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<Response, SendFailure> {
+        // Every URL, wherever it came from, is checked here, before a byte is sent.
+        check_request_url(url, self.allow_insecure_http).map_err(|error| SendFailure {
+            error,
+            not_sent: true,
+            unanswered: false,
+        })?;
         if self.is_not_answering() {
             return Err(self.not_answering_error(url));
         }
@@ -193,7 +203,12 @@ impl Http {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut resp = req.send().await.map_err(|e| SendFailure {
             not_sent: e.is_connect(),
-            unanswered: e.is_connect() || e.is_timeout(),
+            // Refused or timed out: no answer. A TLS failure is an answer (a certificate we
+            // do not trust), and a name that does not resolve is the caller's typo.
+            unanswered: matches!(
+                crate::error::TransportKind::of(&e),
+                crate::error::TransportKind::Connect | crate::error::TransportKind::Timeout
+            ),
             error: Error::Http {
                 url: url.to_owned(),
                 message: chain(&e),
@@ -248,14 +263,20 @@ impl Http {
     /// GET or HEAD with retries on transport errors and 5xx (safe to repeat).
     pub(crate) async fn fetch(&self, method: Method, url: &str, limit: usize) -> Result<Response> {
         let mut attempt = 0;
+        let mut last: Option<Error> = None;
         loop {
             attempt += 1;
             let pause = match self.send(method.clone(), url, None, limit).await {
+                // The breaker tripped while we retried: our own last error says more.
+                Err(f) if matches!(f.error, Error::CaNotAnswering { .. }) && last.is_some() => {
+                    return Err(last.unwrap_or(f.error));
+                }
                 Ok(r) if r.is_server_error() && attempt < ATTEMPTS => {
                     retry_pause(attempt, r.retry_after())
                 }
                 Ok(r) => return Ok(r),
                 Err(f) if attempt < ATTEMPTS && matches!(f.error, Error::Http { .. }) => {
+                    last = Some(f.error);
                     retry_pause(attempt, None)
                 }
                 Err(f) => return Err(f.error),
@@ -460,10 +481,23 @@ pub(crate) fn parse_links<'a>(values: impl Iterator<Item = &'a str>, rel: &str) 
 
 /// Check a directory URL: https, or http on loopback when explicitly allowed.
 pub(crate) fn check_directory_url(url: &str, allow_insecure_http: bool) -> Result<()> {
-    let bad = |reason| Error::InvalidDirectoryUrl {
+    url_policy(url, allow_insecure_http).map_err(|reason| Error::InvalidDirectoryUrl {
         url: url.to_owned(),
         reason,
-    };
+    })
+}
+
+/// Check a URL we are about to send a request to: the same rule as the directory URL.
+pub(crate) fn check_request_url(url: &str, allow_insecure_http: bool) -> Result<()> {
+    url_policy(url, allow_insecure_http).map_err(|reason| Error::InsecureUrl {
+        url: url.to_owned(),
+        reason,
+    })
+}
+
+/// https, or http on a loopback address when explicitly allowed.
+fn url_policy(url: &str, allow_insecure_http: bool) -> std::result::Result<(), &'static str> {
+    let bad = |reason| reason;
     let u = Url::parse(url).map_err(|_| bad("not a URL"))?;
     match u.scheme() {
         "https" => Ok(()),
@@ -529,6 +563,25 @@ mod tests {
             vec!["https://ca/help"]
         );
         assert!(parse_links(values.into_iter(), "up").is_empty());
+    }
+
+    #[test]
+    fn request_url_policy() {
+        assert!(check_request_url("https://ca.example/acme/order/1", false).is_ok());
+        for bad in [
+            "http://ca.example/acme/new-order",
+            "ftp://ca.example/x",
+            "//ca.example/x",
+            "http://10.0.0.1/x",
+        ] {
+            let e = check_request_url(bad, true).expect_err(bad);
+            assert!(
+                matches!(&e, Error::InsecureUrl { url, .. } if url == bad),
+                "{e}"
+            );
+        }
+        assert!(check_request_url("http://127.0.0.1:14000/x", true).is_ok());
+        assert!(check_request_url("http://127.0.0.1:14000/x", false).is_err());
     }
 
     #[test]

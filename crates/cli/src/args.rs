@@ -222,6 +222,12 @@ pub struct IssueArgs {
     /// Prefer the chain whose top certificate was issued by this common name.
     #[arg(long, value_name = "ISSUER_CN")]
     pub preferred_chain: Option<String>,
+    /// Group of the private key and the certificate's directories (e.g. www-data).
+    #[arg(long, value_name = "GROUP")]
+    pub key_group: Option<String>,
+    /// Mode of the private key, octal without world bits (e.g. 0640) [default: 0600].
+    #[arg(long, value_name = "MODE")]
+    pub key_mode: Option<String>,
     /// Do not follow `_acme-challenge` CNAMEs (delegation).
     #[arg(long)]
     pub no_cname: bool,

@@ -25,6 +25,7 @@ use wildcert_manager::{IssueError, Loaded, Overrides, exit};
 use args::{Cli, Command, Global};
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(&cli.global);
     // reqwest is built without a default crypto provider: rustls runs on ring.
@@ -40,6 +41,25 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(cli))
+}
+
+/// `wildcert list | head -1`: a reader that went away is not a crash. `println!` panics on
+/// EPIPE (Rust ignores SIGPIPE); that one panic ends the process quietly with exit 0, every
+/// other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn init_logging(g: &Global) {
@@ -146,6 +166,8 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         key_type: Some(a.key_type),
         profile: a.profile,
         preferred_chain: a.preferred_chain,
+        key_group: a.key_group,
+        key_mode: a.key_mode,
         deploy_hook: a.deploy_hook,
         renew_before: None,
         challenge: None,

@@ -96,6 +96,9 @@ impl CheckerSettings {
     }
 }
 
+/// First interval of the fast phase's ramp.
+const RAMP_START: Duration = Duration::from_millis(25);
+
 /// When one server is polled: every `fast_interval` for the first `fast_phase` of the wait,
 /// then every `slow_interval`. Intervals count from the start of one poll to the start of the
 /// next, so a slow answer does not stretch the schedule.
@@ -110,10 +113,13 @@ pub struct PollSchedule {
 }
 
 impl PollSchedule {
-    /// The interval after a poll that started `elapsed` into the wait.
+    /// The interval after a poll that started `elapsed` into the wait. The fast phase opens
+    /// with a short ramp (25 ms, then half the time waited so far plus 25 ms) up to
+    /// `fast_interval`: a prompt secondary that a NOTIFY updates within milliseconds is seen
+    /// at once, and nothing is ever polled less often than every `fast_interval`.
     pub fn interval_at(&self, elapsed: Duration) -> Duration {
         if elapsed < self.fast_phase {
-            self.fast_interval
+            (RAMP_START + elapsed / 2).min(self.fast_interval)
         } else {
             self.slow_interval
         }
@@ -579,10 +585,15 @@ mod tests {
                 .filter(|(t, _)| *t >= Duration::from_secs(30))
                 .all(|(_, g)| *g == Duration::from_secs(2))
         );
-        assert_eq!(starts.last(), Some(&Duration::from_secs(60)));
+        assert!(starts.last().is_some_and(|t| *t >= Duration::from_secs(58)));
+        // The ramp: the second poll comes 25 ms after the first.
+        assert_eq!(starts.get(1), Some(&Duration::from_millis(25)));
         // A provider's polling interval sets the slow phase and caps the fast one.
         let slow = CheckerSettings::default().with_polling_interval(Some(Duration::from_secs(10)));
-        assert_eq!(slow.schedule().interval_at(Duration::ZERO), FAST_INTERVAL);
+        assert_eq!(
+            slow.schedule().interval_at(Duration::from_secs(1)),
+            FAST_INTERVAL
+        );
         assert_eq!(
             slow.schedule().interval_at(Duration::from_secs(31)),
             Duration::from_secs(10)
@@ -590,7 +601,7 @@ mod tests {
         let quick =
             CheckerSettings::default().with_polling_interval(Some(Duration::from_millis(100)));
         assert_eq!(
-            quick.schedule().interval_at(Duration::ZERO),
+            quick.schedule().interval_at(Duration::from_secs(1)),
             Duration::from_millis(100)
         );
     }

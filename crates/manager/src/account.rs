@@ -2,8 +2,6 @@
 //! created on first use (RFC 8555 §7.3), and the recovery of a key rollover (§7.3.5) that was
 //! interrupted between the CA's answer and the rename on disk.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +12,7 @@ use wildcert_acme::{
 };
 
 use crate::error::IssueError;
-use crate::store::{Store, StoreError, read_json, write_atomic, write_json};
+use crate::store::Store;
 
 /// Name of the account key while a rollover is in flight (RFC 8555 §7.3.5).
 pub(crate) const NEW_KEY: &str = "key.pem.new";
@@ -84,12 +82,12 @@ pub async fn load_or_create(
         .await?;
     // A key rollover interrupted between the CA's answer and the rename on disk: settle it
     // (switch to the key the CA holds) before the key is used.
-    if dir.join(NEW_KEY).exists() {
+    if store.exists(&dir.join(NEW_KEY))? {
         finish_interrupted_rollover(store, client).await?;
     }
-    if let (Some(rec), Ok(pem)) = (
-        read_json::<AccountRecord>(&rec_path)?,
-        std::fs::read_to_string(&key_path),
+    if let (Some(rec), Some(pem)) = (
+        store.read_json::<AccountRecord>(&rec_path)?,
+        store.read_string(&key_path)?,
     ) {
         let key = AccountKey::from_pem(&pem).map_err(IssueError::Acme)?;
         return Ok(client.account(key, rec.url));
@@ -103,14 +101,14 @@ pub async fn load_or_create(
     if meta.external_account_required && opts.eab.is_none() {
         return Err(IssueError::EabRequired);
     }
-    crate::store::create_dir_private(&dir)?;
+    store.create_dir_private(&dir)?;
     // A key left by an earlier, interrupted registration is reused: the CA then returns the
     // same account instead of creating a second one.
-    let key = match std::fs::read_to_string(&key_path) {
-        Ok(pem) => AccountKey::from_pem(&pem).map_err(IssueError::Acme)?,
-        Err(_) => {
+    let key = match store.read_string(&key_path)? {
+        Some(pem) => AccountKey::from_pem(&pem).map_err(IssueError::Acme)?,
+        None => {
             let key = AccountKey::generate(AccountKeyType::default()).map_err(IssueError::Acme)?;
-            write_atomic(&key_path, key.to_pem().as_bytes(), 0o600)?;
+            store.write_atomic(&key_path, key.to_pem().as_bytes(), 0o600)?;
             key
         }
     };
@@ -131,18 +129,9 @@ pub async fn load_or_create(
         contact,
         created: Some(crate::verify::rfc3339(time::OffsetDateTime::now_utc())),
     };
-    write_json(&rec_path, &rec, 0o600)?;
+    store.write_json(&rec_path, &rec, 0o600)?;
     tracing::debug!(account = %account.url(), "account stored");
     Ok(account)
-}
-
-/// An I/O error on a path below the state directory.
-pub(crate) fn io_error(op: &'static str, path: &Path, source: io::Error) -> IssueError {
-    IssueError::Store(StoreError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Finish a rollover that was interrupted after `key.pem.new` was written: if the CA holds
@@ -153,35 +142,32 @@ pub(crate) async fn finish_interrupted_rollover(
 ) -> Result<Option<&'static str>, IssueError> {
     let dir = account_dir(store, client)?;
     let new_path = dir.join(NEW_KEY);
-    let pem = match fs::read_to_string(&new_path) {
-        Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("read", &new_path, e)),
+    let Some(pem) = store.read_string(&new_path)? else {
+        return Ok(None);
     };
-    let Some(record) = read_json::<AccountRecord>(&dir.join("account.json"))? else {
+    let Some(record) = store.read_json::<AccountRecord>(&dir.join("account.json"))? else {
         return Ok(None);
     };
     let Ok(new_key) = AccountKey::from_pem(&pem) else {
-        let _ = fs::remove_file(&new_path);
+        let _ = store.remove_file(&new_path);
         return Ok(Some("undone"));
     };
     let outcome = match client.find_account(new_key).await {
         Ok(acc) if acc.url() == record.url => {
             let key_path = dir.join("key.pem");
-            fs::rename(&new_path, &key_path).map_err(|e| io_error("rename into", &key_path, e))?;
-            fsync_dir(&dir)?;
+            store.rename(&new_path, &key_path)?;
             warn!("finished an interrupted account key rollover: the CA holds the new key");
             "completed"
         }
         Ok(_) => {
-            let _ = fs::remove_file(&new_path);
+            let _ = store.remove_file(&new_path);
             "undone"
         }
         Err(e)
             if e.is_problem(&ProblemType::AccountDoesNotExist)
                 || e.is_problem(&ProblemType::Unauthorized) =>
         {
-            let _ = fs::remove_file(&new_path);
+            let _ = store.remove_file(&new_path);
             warn!(
                 "dropped the key of an interrupted account key rollover: the CA kept the old key"
             );
@@ -189,19 +175,14 @@ pub(crate) async fn finish_interrupted_rollover(
         }
         Err(e) => return Err(e.into()),
     };
-    remove_backups(&dir);
+    remove_backups(store, &dir);
     Ok(Some(outcome))
 }
 
-fn remove_backups(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with("key.pem.old-"))
-            {
-                let _ = fs::remove_file(e.path());
-            }
+fn remove_backups(store: &Store, dir: &Path) {
+    for n in store.list_dir(dir).unwrap_or_default() {
+        if n.starts_with("key.pem.old-") {
+            let _ = store.remove_file(&dir.join(n));
         }
     }
 }
@@ -217,13 +198,6 @@ pub(crate) fn file_stamp(t: OffsetDateTime) -> String {
         t.minute(),
         t.second()
     )
-}
-
-/// fsync a directory after a rename in it.
-pub(crate) fn fsync_dir(dir: &Path) -> Result<(), IssueError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("fsync", dir, e))
 }
 
 #[cfg(test)]

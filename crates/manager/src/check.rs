@@ -30,7 +30,7 @@ use crate::config::RunConfig;
 use crate::error::{IssueError, exit};
 use crate::journal;
 use crate::model::{NamedProvider, Names};
-use crate::store::{Store, read_json};
+use crate::store::Store;
 
 /// How a finding went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -711,20 +711,11 @@ struct JournalSeen {
 
 /// Every journal entry (read only: `check` never removes anything but its own probe).
 fn journal_entries(store: &Store) -> Vec<JournalSeen> {
-    let Ok(dir) = std::fs::read_dir(store.journal_dir()) else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for e in dir.flatten() {
-        let path = e.path();
-        if path.extension().and_then(|x| x.to_str()) != Some("json") {
-            continue;
-        }
-        if let Ok(Some(entry)) = read_json::<journal::JournalEntry>(&path) {
-            let alive = entry.pid != std::process::id()
-                && std::path::Path::new(&format!("/proc/{}", entry.pid)).exists();
-            out.push(JournalSeen { path, entry, alive });
-        }
+    for (path, entry) in journal::entries(store).unwrap_or_default() {
+        let alive = entry.pid != std::process::id()
+            && std::path::Path::new(&format!("/proc/{}", entry.pid)).exists();
+        out.push(JournalSeen { path, entry, alive });
     }
     out
 }
@@ -1041,7 +1032,8 @@ fn stored_account_url(store: &Store, directory_url: &str) -> Option<String> {
     let dir = store
         .account_dir(&ca_dir_name(directory_url), "default")
         .ok()?;
-    read_json::<AccountRecord>(&dir.join("account.json"))
+    store
+        .read_json::<AccountRecord>(&dir.join("account.json"))
         .ok()
         .flatten()
         .map(|r| r.url)

@@ -17,6 +17,7 @@ use crate::settings::{
     CertificateSettings, DEFAULT_STATE_DIR, Secret, Settings, SettingsError, parse_duration,
     parse_server_addr, read_config_file, resolve_server,
 };
+use crate::store::KeyPerms;
 
 /// Everything about the CA and the store that a run needs (settings resolved, flags applied).
 #[derive(Debug, Clone)]
@@ -171,6 +172,13 @@ pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest
         .preferred_chain
         .clone()
         .or_else(|| s.acme.preferred_chain.clone());
+    req.key_perms =
+        KeyPerms::parse(c.key_group.as_deref(), c.key_mode.as_deref()).map_err(|e| {
+            SettingsError::Value {
+                key: "certificate.key_group / key_mode".into(),
+                message: e.to_string(),
+            }
+        })?;
     let (key, challenge) = match (&c.challenge, &s.acme.challenge) {
         (Some(v), _) => ("certificate.challenge", Some(v)),
         (None, Some(v)) => ("acme.challenge", Some(v)),
@@ -314,6 +322,8 @@ mod tests {
             key_type: None,
             profile: None,
             preferred_chain: None,
+            key_group: None,
+            key_mode: None,
             deploy_hook: None,
             renew_before: None,
             challenge: None,

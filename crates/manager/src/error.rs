@@ -93,8 +93,8 @@ pub enum IssueError {
         reason: String,
     },
     /// The CA stopped answering during this run; nothing more was sent to it.
-    #[error("not issued: the CA is not answering")]
-    CaNotAnswering,
+    #[error("not issued: the CA is not answering ({0})")]
+    CaNotAnswering(String),
     /// Another run is working on this certificate right now (`renew` skips it).
     #[error("another wildcert run is working on `{0}`")]
     Busy(String),
@@ -140,7 +140,7 @@ impl IssueError {
             IssueError::Acme(e) => acme_hint(e),
             IssueError::TermsNotAgreed(_) => "read the terms, then pass --agree-tos (or agree_tos = true under [acme])".into(),
             IssueError::EabRequired => "pass --eab-kid and --eab-hmac-key from your CA account's dashboard".into(),
-            IssueError::Store(e) => e.hint().into(),
+            IssueError::Store(e) => e.hint(),
             IssueError::Verify(_) => "the previous certificate (if any) is untouched; report this to the CA operator".into(),
             IssueError::Order(_) => "run again with -v for the protocol steps".into(),
             IssueError::Shared { hint, .. } => hint.clone(),
@@ -151,7 +151,7 @@ impl IssueError {
                 "create it with `wildcert account register --agree-tos` (check --server and --state-dir)".into()
             }
             IssueError::Command { hint, .. } => hint.clone(),
-            IssueError::CaNotAnswering => CA_NOT_ANSWERING_HINT.into(),
+            IssueError::CaNotAnswering(_) => CA_NOT_ANSWERING_HINT.into(),
             IssueError::Superseded(_) => "nothing to do".into(),
             IssueError::Busy(_) => "nothing to do: the other run stores it".into(),
             IssueError::PersistNotServed { publish, .. } => publish.clone(),
@@ -192,7 +192,7 @@ impl IssueError {
             IssueError::TermsNotAgreed(_) | IssueError::EabRequired => exit::SETTINGS,
             IssueError::Provider(_) | IssueError::Dns(_) => exit::DNS,
             IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => exit::CA,
-            IssueError::CaNotAnswering => exit::CA,
+            IssueError::CaNotAnswering(_) => exit::CA,
             IssueError::Store(_) => exit::STORE,
             IssueError::Shared { code, .. } => *code,
             IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => exit::SETTINGS,

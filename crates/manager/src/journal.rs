@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use wildcert_dns::Plan;
 
-use crate::store::{Store, StoreError, create_dir_private, read_json, write_json};
+use crate::store::{Store, StoreError};
 
 /// One journal entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,21 +25,14 @@ pub struct JournalEntry {
 /// A handle on one written entry; `remove` deletes it after a successful cleanup.
 #[derive(Debug)]
 pub struct JournalHandle {
+    store: Store,
     path: PathBuf,
 }
 
 impl JournalHandle {
     /// Delete the entry.
     pub fn remove(self) -> Result<(), StoreError> {
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io {
-                op: "remove",
-                path: self.path,
-                source: e,
-            }),
-        }
+        self.store.remove_file(&self.path)
     }
 
     /// The entry's file.
@@ -51,7 +44,7 @@ impl JournalHandle {
 /// Write an entry before publishing.
 pub fn record(store: &Store, provider: &str, plan: &Plan) -> Result<JournalHandle, StoreError> {
     let dir = store.journal_dir();
-    create_dir_private(&dir)?;
+    store.create_dir_private(&dir)?;
     let id = format!(
         "{}-{}-{:08x}",
         time::OffsetDateTime::now_utc().unix_timestamp(),
@@ -65,8 +58,11 @@ pub fn record(store: &Store, provider: &str, plan: &Plan) -> Result<JournalHandl
         pid: std::process::id(),
         created: crate::verify::rfc3339(time::OffsetDateTime::now_utc()),
     };
-    write_json(&path, &entry, 0o600)?;
-    Ok(JournalHandle { path })
+    store.write_json(&path, &entry, 0o600)?;
+    Ok(JournalHandle {
+        store: store.clone(),
+        path,
+    })
 }
 
 /// Entries left by runs that are no longer alive (or by this process, when `include_self`).
@@ -74,31 +70,34 @@ pub fn orphans(
     store: &Store,
     include_self: bool,
 ) -> Result<Vec<(JournalHandle, JournalEntry)>, StoreError> {
-    let dir = store.journal_dir();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(StoreError::Io {
-                op: "list",
-                path: dir,
-                source: e,
-            });
-        }
-    };
     let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let Some(j) = read_json::<JournalEntry>(&path)? else {
-            continue;
-        };
+    for (path, j) in entries(store)? {
         let mine = j.pid == std::process::id();
         let alive = !mine && PathBuf::from(format!("/proc/{}", j.pid)).exists();
         if (mine && include_self) || (!mine && !alive) {
-            out.push((JournalHandle { path }, j));
+            out.push((
+                JournalHandle {
+                    store: store.clone(),
+                    path,
+                },
+                j,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Every entry in `journal/` (read without following links: a link there is an error).
+pub fn entries(store: &Store) -> Result<Vec<(PathBuf, JournalEntry)>, StoreError> {
+    let dir = store.journal_dir();
+    let mut out = Vec::new();
+    for name in store.list_dir(&dir)? {
+        if !name.ends_with(".json") || name.starts_with('.') {
+            continue;
+        }
+        let path = dir.join(name);
+        if let Some(j) = store.read_json::<JournalEntry>(&path)? {
+            out.push((path, j));
         }
     }
     Ok(out)

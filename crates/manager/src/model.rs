@@ -81,6 +81,8 @@ pub struct IssueRequest {
     pub profile: Option<String>,
     /// Preferred chain (issuer CN).
     pub preferred_chain: Option<String>,
+    /// Group and mode of the private key (`key_group`, `key_mode`).
+    pub key_perms: crate::store::KeyPerms,
     /// How the names are validated.
     pub challenge: ChallengeChoice,
 }
@@ -162,6 +164,7 @@ impl IssueRequest {
             key_type: CertKeyType::default(),
             profile: None,
             preferred_chain: None,
+            key_perms: crate::store::KeyPerms::default(),
             challenge: ChallengeChoice::default(),
         })
     }

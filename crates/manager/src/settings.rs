@@ -123,6 +123,12 @@ pub struct CertificateSettings {
     pub deploy_hook: Option<String>,
     /// Renew this long before expiry instead of the default policy (`30d`).
     pub renew_before: Option<String>,
+    /// Group of the private key (and of the certificate's directories), e.g. `www-data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_group: Option<String>,
+    /// Mode of the private key, octal without world bits, e.g. `"0640"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_mode: Option<String>,
     /// Validation method (default: `[acme] challenge`, else `dns-01`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge: Option<String>,

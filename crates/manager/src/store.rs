@@ -3,23 +3,48 @@
 //! ```text
 //! accounts/<ca-host>/<account>/{account.json,key.pem}
 //! certs/<name>/live -> archive/<n>            what servers point at (one atomic symlink swap)
-//! certs/<name>/archive/<n>/{cert.pem,chain.pem,fullchain.pem,privkey.pem}
-//! certs/<name>/meta.json
+//! certs/<name>/archive/<n>/{cert.pem,chain.pem,fullchain.pem,privkey.pem,meta.json}
+//! certs/<name>/meta.json                      what is due; derived from archive/<live>/meta.json
 //! journal/<id>.json                           records published, not yet removed
+//! locks/<name>.lock                           "pid <n> since <time>" of the holder
 //! ```
+//!
+//! Every file and directory below the state directory is opened from a directory handle with
+//! `O_NOFOLLOW` (`openat`): a symbolic link planted anywhere inside is refused with
+//! [`StoreError::Symlink`], and its target is never read, written or truncated. The only link
+//! followed is `live`, which the store writes itself and reads with `readlinkat`.
+//!
 //! Every file is written to a temporary name in the same directory, fsynced, renamed into
-//! place, and the directory fsynced. Private keys are 0600, directories 0700.
+//! place, and the directory fsynced. Modes are set with `fchmod` (the umask never widens
+//! nor narrows them): private keys 0600 (or `key_mode`), directories 0700.
+//!
+//! A version is complete when `archive/<n>/meta.json` (written last) exists; `live` flips only
+//! after that. The next run under the certificate's lock rolls a complete but unswitched version
+//! forward, removes half-written versions and stale `*.tmp` files, and rewrites `meta.json`
+//! to agree with `live`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fs4::{FileExt, TryLockError};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
 /// File names in `live/` and in each archive version (the names certbot users know).
 pub const CERT_FILES: [&str; 4] = ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"];
+
+/// The per-version metadata file inside `archive/<n>/` (its presence marks the version complete).
+const VERSION_META: &str = "meta.json";
+
+/// Width of the holder record in a lock file (rewritten in place, never truncated).
+const LOCK_RECORD: usize = 80;
 
 /// A store error; each names the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +73,49 @@ pub enum StoreError {
     Locked {
         /// The lock file.
         path: PathBuf,
-        /// What the holder wrote into the lock (pid), if readable.
+        /// What the holder wrote into the lock (`pid <n> since <time>`), if readable.
         holder: Option<String>,
+        /// The holder's process id, if readable.
+        pid: Option<u32>,
+        /// Since when (RFC 3339) the holder has the lock, if readable.
+        since: Option<String>,
     },
     /// A certificate name that cannot be a directory name.
     #[error("`{0}` cannot be used as a certificate name (letters, digits, `.`, `-`, `_` only)")]
     BadName(String),
+    /// A symbolic link where the store expects a file or directory of its own.
+    #[error("{} is a symbolic link; wildcert never follows links inside its state directory", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Something other than the plain file or directory the store expects.
+    #[error("{} {what}", path.display())]
+    NotPlain {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// The state directory (or a directory in it) is open to other users (StrictModes).
+    #[error("the state directory {} {problem}; wildcert refuses to use it", path.display())]
+    Unsafe {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+        /// The exact command that fixes it.
+        fix: String,
+    },
+    /// A path given to the store is not below its root.
+    #[error("{} is outside the state directory", path.display())]
+    Outside {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A `key_group` / `key_mode` setting that cannot be used.
+    #[error("{0}")]
+    BadPerms(String),
 }
 
 impl StoreError {
@@ -65,22 +127,48 @@ impl StoreError {
         }
     }
 
+    fn errno<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(Errno) -> StoreError + 'a {
+        move |e| StoreError::Io {
+            op,
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    }
+
     /// A hint for the CLI's second line.
-    pub fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> String {
         match self {
             StoreError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
                 "run as a user who may write the state directory, or pick another with --state-dir"
+                    .into()
             }
             StoreError::Io { .. } => {
-                "check that the state directory exists, is writable and the disk is not full"
+                "check that the state directory exists, is writable and the disk is not full".into()
             }
             StoreError::Corrupt { .. } => {
-                "move the damaged file aside; the next run recreates what it needs"
+                "move the damaged file aside; the next run recreates what it needs".into()
             }
+            StoreError::Locked { pid: Some(pid), .. } => format!(
+                "wait for the other run (pid {pid}) to finish; the lock is released when it exits"
+            ),
             StoreError::Locked { .. } => {
-                "wait for the other run to finish; the lock is released when it exits"
+                "wait for the other run to finish; the lock is released when it exits".into()
             }
-            StoreError::BadName(_) => "choose another --cert-name",
+            StoreError::BadName(_) => "choose another --cert-name".into(),
+            StoreError::Symlink { path } => format!(
+                "someone planted a link: inspect it, then remove it (rm {}) and run again",
+                shell_quote(path)
+            ),
+            StoreError::NotPlain { path, .. } => format!(
+                "inspect {} and move it aside; the store creates its own files",
+                shell_quote(path)
+            ),
+            StoreError::Unsafe { fix, .. } => format!("run: {fix}"),
+            StoreError::Outside { .. } => "keep every store path below --state-dir".into(),
+            StoreError::BadPerms(_) => {
+                "key_group is a group name or number; key_mode an octal mode without world bits, such as \"0640\""
+                    .into()
+            }
         }
     }
 }
@@ -158,18 +246,111 @@ impl std::fmt::Debug for CertFiles {
     }
 }
 
+/// Group and mode for a certificate's private key (`key_group`, `key_mode` settings).
+///
+/// When set, they win over what the previous version had; the certificate's directories get
+/// the group too (with group read and search), so a server running as that group can reach
+/// the key. A key is never world-readable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyPerms {
+    /// Numeric group id.
+    pub group: Option<u32>,
+    /// Mode bits (no world bits).
+    pub mode: Option<u32>,
+}
+
+impl KeyPerms {
+    /// Parse `key_group` (a name from `/etc/group` or a number) and `key_mode` (octal, `"0640"`).
+    pub fn parse(group: Option<&str>, mode: Option<&str>) -> Result<KeyPerms, StoreError> {
+        let group = group.map(lookup_group).transpose()?;
+        let mode = match mode {
+            None => None,
+            Some(m) => {
+                let bits = u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|_| {
+                    StoreError::BadPerms(format!("key_mode `{m}` is not an octal mode"))
+                })?;
+                if bits & !0o660 != 0 {
+                    return Err(StoreError::BadPerms(format!(
+                        "key_mode `{m}` would make the private key executable or readable by every user"
+                    )));
+                }
+                if bits & 0o600 != 0o600 {
+                    return Err(StoreError::BadPerms(format!(
+                        "key_mode `{m}` must keep read and write for the owner (0600)"
+                    )));
+                }
+                Some(bits)
+            }
+        };
+        Ok(KeyPerms { group, mode })
+    }
+}
+
+fn lookup_group(name: &str) -> Result<u32, StoreError> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(n);
+    }
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    groups
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let n = f.next()?;
+            let gid = f.nth(1)?.parse::<u32>().ok()?;
+            (n == name).then_some(gid)
+        })
+        .next()
+        .ok_or_else(|| StoreError::BadPerms(format!("key_group `{name}` is not a known group")))
+}
+
+/// Mode and group for one file or directory the store writes.
+#[derive(Debug, Clone, Copy)]
+struct Perms {
+    mode: u32,
+    gid: Option<u32>,
+}
+
 /// The state directory.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    root_fd: Arc<OwnedFd>,
 }
 
 impl Store {
     /// Open (and create, 0700) a store at `root`.
+    ///
+    /// Refuses (like OpenSSH's StrictModes) a state directory, or one of its top directories,
+    /// that another user owns or that group or others may write to.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        use std::os::unix::fs::DirBuilderExt;
         let root = root.into();
-        create_dir_private(&root)?;
-        Ok(Store { root })
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(StoreError::io("create directory", &root))?;
+        // The root itself may be a link the admin made (/etc/wildcert -> /srv/wildcert):
+        // it is the admin's choice, so it is followed; nothing below it is.
+        let fd = rustix::fs::open(
+            &root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(StoreError::errno("open", &root))?;
+        strict_modes(&root, &fd)?;
+        let store = Store {
+            root,
+            root_fd: Arc::new(fd),
+        };
+        for top in ["certs", "accounts", "locks", "journal"] {
+            let path = store.root.join(top);
+            if let Some(fd) = open_subdir(store.root_fd.as_fd(), OsStr::new(top), &path, None)? {
+                strict_modes(&path, &fd)?;
+            }
+        }
+        store.sweep_shared();
+        Ok(store)
     }
 
     /// The root directory.
@@ -200,88 +381,472 @@ impl Store {
         self.root.join("journal")
     }
 
+    // ----- path-level operations, none of which follows a link below the root -----
+
+    /// The components of `path` below the root.
+    fn components<'a>(&self, path: &'a Path) -> Result<Vec<&'a OsStr>, StoreError> {
+        let rel = path
+            .strip_prefix(&self.root)
+            .map_err(|_| StoreError::Outside {
+                path: path.to_path_buf(),
+            })?;
+        rel.components()
+            .map(|c| match c {
+                Component::Normal(n) => Ok(n),
+                _ => Err(StoreError::Outside {
+                    path: path.to_path_buf(),
+                }),
+            })
+            .collect()
+    }
+
+    /// Open the directory `path` (below the root) component by component with `O_NOFOLLOW`;
+    /// with `create`, missing directories are made with that mode. `None` when missing.
+    fn dir_fd(&self, path: &Path, create: Option<Perms>) -> Result<Option<OwnedFd>, StoreError> {
+        let mut fd: Option<OwnedFd> = None;
+        let mut sofar = self.root.clone();
+        for c in self.components(path)? {
+            sofar.push(c);
+            let parent = fd.as_ref().map_or(self.root_fd.as_fd(), |f| f.as_fd());
+            match open_subdir(parent, c, &sofar, create)? {
+                Some(f) => fd = Some(f),
+                None => return Ok(None),
+            }
+        }
+        match fd {
+            Some(f) => Ok(Some(f)),
+            None => self
+                .root_fd
+                .try_clone()
+                .map(Some)
+                .map_err(StoreError::io("open", &self.root)),
+        }
+    }
+
+    fn parent_fd<'a>(
+        &self,
+        path: &'a Path,
+        create: bool,
+    ) -> Result<Option<(OwnedFd, &'a OsStr)>, StoreError> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(StoreError::Outside {
+                path: path.to_path_buf(),
+            });
+        };
+        let perms = create.then_some(Perms {
+            mode: 0o700,
+            gid: None,
+        });
+        Ok(self.dir_fd(parent, perms)?.map(|fd| (fd, name)))
+    }
+
+    /// Create a directory (and parents below the root) with mode 0700.
+    pub fn create_dir_private(&self, path: &Path) -> Result<(), StoreError> {
+        self.dir_fd(
+            path,
+            Some(Perms {
+                mode: 0o700,
+                gid: None,
+            }),
+        )
+        .map(|_| ())
+    }
+
+    /// Write a file atomically: temp file in the same directory, fsync, rename, fsync the
+    /// directory. A link at `path` (or on the way) is refused.
+    pub fn write_atomic(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), StoreError> {
+        let Some((dir, name)) = self.parent_fd(path, true)? else {
+            return Err(StoreError::Outside {
+                path: path.to_path_buf(),
+            });
+        };
+        write_in(&dir, name, path, data, Perms { mode, gid: None })
+    }
+
+    /// Read a file; `None` when it (or its directory) does not exist.
+    pub fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((dir, name)) = self.parent_fd(path, false)? else {
+            return Ok(None);
+        };
+        read_in(&dir, name, path)
+    }
+
+    /// Read a text file; `None` when it does not exist.
+    pub fn read_string(&self, path: &Path) -> Result<Option<String>, StoreError> {
+        match self.read_file(path)? {
+            None => Ok(None),
+            Some(b) => String::from_utf8(b)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    message: "not UTF-8 text".into(),
+                }),
+        }
+    }
+
+    /// True when a file or directory exists at `path`; a link there is an error.
+    pub fn exists(&self, path: &Path) -> Result<bool, StoreError> {
+        let Some((dir, name)) = self.parent_fd(path, false)? else {
+            return Ok(false);
+        };
+        match entry_type(&dir, name, path)? {
+            None => Ok(false),
+            Some(FileType::Symlink) => Err(StoreError::Symlink {
+                path: path.to_path_buf(),
+            }),
+            Some(_) => Ok(true),
+        }
+    }
+
+    /// Remove a file (never what a link points at); missing is fine.
+    pub fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
+        let Some((dir, name)) = self.parent_fd(path, false)? else {
+            return Ok(());
+        };
+        match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(StoreError::errno("remove", path)(e)),
+        }
+    }
+
+    /// Rename a file or directory within the store (links on the way are refused; the entry
+    /// itself is moved, never followed), then fsync the directories.
+    pub fn rename(&self, from: &Path, to: &Path) -> Result<(), StoreError> {
+        let Some((from_dir, from_name)) = self.parent_fd(from, false)? else {
+            return Err(StoreError::Io {
+                op: "rename",
+                path: from.to_path_buf(),
+                source: io::ErrorKind::NotFound.into(),
+            });
+        };
+        let Some((to_dir, to_name)) = self.parent_fd(to, true)? else {
+            return Err(StoreError::Outside {
+                path: to.to_path_buf(),
+            });
+        };
+        if entry_type(&to_dir, to_name, to)? == Some(FileType::Symlink) {
+            return Err(StoreError::Symlink {
+                path: to.to_path_buf(),
+            });
+        }
+        rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name)
+            .map_err(StoreError::errno("rename into", to))?;
+        fsync_fd(&to_dir, to)?;
+        fsync_fd(&from_dir, from)
+    }
+
+    /// The entries of a directory (names, sorted); empty when it does not exist. A link at
+    /// the directory (or on the way) is an error.
+    pub fn list_dir(&self, path: &Path) -> Result<Vec<String>, StoreError> {
+        match self.dir_fd(path, None)? {
+            None => Ok(Vec::new()),
+            Some(fd) => Ok(entries(&fd, path)?.into_iter().map(|(n, _)| n).collect()),
+        }
+    }
+
+    /// Read a JSON file; `None` when it does not exist.
+    pub fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &Path,
+    ) -> Result<Option<T>, StoreError> {
+        match self.read_file(path)? {
+            None => Ok(None),
+            Some(bytes) => parse_json(&bytes, path).map(Some),
+        }
+    }
+
+    /// Write a JSON file atomically.
+    pub fn write_json<T: Serialize>(
+        &self,
+        path: &Path,
+        value: &T,
+        mode: u32,
+    ) -> Result<(), StoreError> {
+        self.write_atomic(path, &to_json(value, path)?, mode)
+    }
+
+    // ----- certificates -----
+
     /// Read `meta.json` of a certificate; `None` when the certificate is unknown.
+    ///
+    /// Reconciled with `live`: when `meta.json` names another version than `live` points at
+    /// (a crash between the switch and the rewrite), the live version's own metadata is
+    /// returned, and `meta.json` is repaired if no other run holds the certificate's lock.
     pub fn read_meta(&self, name: &str) -> Result<Option<CertMeta>, StoreError> {
-        read_json(&self.cert_dir(name)?.join("meta.json"))
+        let (meta, stale) = self.reconciled_meta(name)?;
+        if (stale || self.has_leftovers(name)?)
+            && let Ok(Some(_lock)) = self.try_lock(name)
+        {
+            // recover() ran inside try_lock: meta.json agrees with live, leftovers are gone.
+            return Ok(self.reconciled_meta(name)?.0);
+        }
+        Ok(meta)
+    }
+
+    /// True when a killed run left something in `certs/<name>`: a version newer than `live`,
+    /// or a temporary file in the certificate's directory, `archive/` or the live version.
+    fn has_leftovers(&self, name: &str) -> Result<bool, StoreError> {
+        let dir = self.cert_dir(name)?;
+        let tmp = |names: &[String]| {
+            names
+                .iter()
+                .any(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        };
+        if tmp(&self.list_dir(&dir)?) {
+            return Ok(true);
+        }
+        let archive = dir.join("archive");
+        let versions = self.list_dir(&archive)?;
+        let live = self.live_version(name)?;
+        if tmp(&versions)
+            || versions
+                .iter()
+                .filter_map(|n| n.parse::<u32>().ok())
+                .any(|v| live.is_none_or(|l| v > l))
+        {
+            return Ok(true);
+        }
+        match live {
+            Some(l) => Ok(tmp(&self.list_dir(&archive.join(l.to_string()))?)),
+            None => Ok(false),
+        }
+    }
+
+    /// The reconciled metadata and whether `meta.json` on disk disagrees with it.
+    fn reconciled_meta(&self, name: &str) -> Result<(Option<CertMeta>, bool), StoreError> {
+        let dir = self.cert_dir(name)?;
+        let top: Option<CertMeta> = self.read_json(&dir.join("meta.json"))?;
+        let Some(live) = self.live_version(name)? else {
+            return Ok((top, false));
+        };
+        if top.as_ref().and_then(|m| m.version) == Some(live) {
+            return Ok((top, false));
+        }
+        let vpath = dir
+            .join("archive")
+            .join(live.to_string())
+            .join(VERSION_META);
+        match self.read_json::<CertMeta>(&vpath)? {
+            // A version stored before archive metadata existed: meta.json is all there is.
+            None => Ok((top, false)),
+            Some(mut vm) => {
+                vm.version = Some(live);
+                Ok((Some(vm), true))
+            }
+        }
     }
 
     /// Write `meta.json` atomically.
     pub fn write_meta(&self, name: &str, meta: &CertMeta) -> Result<(), StoreError> {
         let dir = self.cert_dir(name)?;
-        create_dir_private(&dir)?;
-        write_json(&dir.join("meta.json"), meta, 0o600)
+        self.create_dir_private(&dir)?;
+        self.write_json(&dir.join("meta.json"), meta, 0o600)
     }
 
     /// Names of every certificate in the store.
     pub fn list(&self) -> Result<Vec<String>, StoreError> {
-        let dir = self.root.join("certs");
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(StoreError::Io {
-                    op: "list",
-                    path: dir,
-                    source: e,
-                });
-            }
+        let certs = self.root.join("certs");
+        let Some(fd) = self.dir_fd(&certs, None)? else {
+            return Ok(Vec::new());
         };
         let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(StoreError::io("list", &dir))?;
-            if let Some(n) = entry.file_name().to_str()
-                && entry.path().join("meta.json").exists()
-            {
-                names.push(n.to_string());
+        for (n, t) in entries(&fd, &certs)? {
+            let path = certs.join(&n);
+            if t == Some(FileType::Symlink) {
+                return Err(StoreError::Symlink { path });
+            }
+            if check_name(&n).is_err() || t != Some(FileType::Directory) {
+                continue;
+            }
+            if self.exists(&path.join("meta.json"))? || self.live_version(&n)?.is_some() {
+                names.push(n);
             }
         }
         names.sort();
         Ok(names)
     }
 
+    /// The archive version `live` points at, if any (read with `readlinkat`, never followed).
+    pub fn live_version(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        let dir = self.cert_dir(name)?;
+        let Some(fd) = self.dir_fd(&dir, None)? else {
+            return Ok(None);
+        };
+        let live = dir.join("live");
+        let target = match rustix::fs::readlinkat(&fd, "live", Vec::new()) {
+            Ok(t) => t,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::INVAL) => {
+                return Err(StoreError::NotPlain {
+                    path: live,
+                    what: "is not the symbolic link wildcert makes (live -> archive/<n>)".into(),
+                });
+            }
+            Err(e) => return Err(StoreError::errno("read link", &live)(e)),
+        };
+        let target = target.to_string_lossy();
+        target
+            .strip_prefix("archive/")
+            .and_then(|n| n.parse::<u32>().ok())
+            .map(Some)
+            .ok_or_else(|| StoreError::NotPlain {
+                path: live,
+                what: format!("points at `{target}`, not at archive/<n>"),
+            })
+    }
+
     /// Store a new, already verified version and switch `live/` to it in one atomic step.
     ///
-    /// The previous version stays in `archive/`; if anything fails before the switch, `live/`
-    /// still points at the previous, working certificate. Returns the new version number.
-    pub fn install(&self, name: &str, files: &CertFiles) -> Result<u32, StoreError> {
+    /// `archive/<n>/` gets the four PEM files and then `meta.json` (`meta` with `version` set),
+    /// all fsynced, before `live` flips: a crash at any point leaves either the previous
+    /// version live (and the half-written one removed by the next run) or the new one complete.
+    /// Files and directories keep the group and mode of the previous version's; `perms`
+    /// (`key_group`, `key_mode`) win for the key. Returns the new version number.
+    pub fn install(
+        &self,
+        name: &str,
+        files: &CertFiles,
+        meta: &CertMeta,
+        perms: &KeyPerms,
+    ) -> Result<u32, StoreError> {
         let dir = self.cert_dir(name)?;
         let archive = dir.join("archive");
-        create_dir_private(&self.root.join("certs"))?;
-        create_dir_private(&dir)?;
-        create_dir_private(&archive)?;
-        let version = next_version(&archive)?;
-        let vdir = archive.join(version.to_string());
-        create_dir_private(&vdir)?;
+        let private = Some(Perms {
+            mode: 0o700,
+            gid: None,
+        });
+        let cert_fd = self
+            .dir_fd(&dir, private)?
+            .ok_or_else(|| StoreError::Outside { path: dir.clone() })?;
+        let archive_fd = self
+            .dir_fd(&archive, private)?
+            .ok_or_else(|| StoreError::Outside {
+                path: archive.clone(),
+            })?;
+        if let Some(gid) = perms.group {
+            // The server's group must reach the key: group search on the way down.
+            for (fd, path) in [(&cert_fd, &dir), (&archive_fd, &archive)] {
+                let st = rustix::fs::fstat(fd).map_err(StoreError::errno("stat", path))?;
+                set_perms(
+                    fd,
+                    path,
+                    Perms {
+                        mode: (st.st_mode & 0o7777 & !0o002) | 0o050,
+                        gid: Some(gid),
+                    },
+                )?;
+            }
+        }
+        let prev = self.live_version(name)?;
+        let prev_dir = prev.map(|v| archive.join(v.to_string()));
+        let prev_fd = match &prev_dir {
+            Some(p) => self.dir_fd(p, None)?,
+            None => None,
+        };
+        let stat_prev = |f: &str| -> Option<Perms> {
+            let fd = prev_fd.as_ref()?;
+            let st = rustix::fs::statat(fd, f, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then_some(Perms {
+                mode: st.st_mode & 0o777,
+                gid: Some(st.st_gid),
+            })
+        };
+
+        let mut version = 1;
+        for (n, t) in entries(&archive_fd, &archive)? {
+            let Ok(v) = n.parse::<u32>() else { continue };
+            if t == Some(FileType::Symlink) {
+                return Err(StoreError::Symlink {
+                    path: archive.join(n),
+                });
+            }
+            version = version.max(v + 1);
+        }
+        let vname = version.to_string();
+        let vdir = archive.join(&vname);
+        rustix::fs::mkdirat(&archive_fd, vname.as_str(), Mode::from_raw_mode(0o700))
+            .map_err(StoreError::errno("create directory", &vdir))?;
+        let vfd =
+            open_subdir(archive_fd.as_fd(), OsStr::new(&vname), &vdir, None)?.ok_or_else(|| {
+                StoreError::Io {
+                    op: "open directory",
+                    path: vdir.clone(),
+                    source: io::ErrorKind::NotFound.into(),
+                }
+            })?;
+        // The version directory: as the previous one was (certbot keeps the admin's chgrp /
+        // chmod), never writable by others.
+        let mut dir_perms = match &prev_fd {
+            Some(fd) => {
+                let st = rustix::fs::fstat(fd).map_err(StoreError::errno("stat", &vdir))?;
+                Perms {
+                    mode: st.st_mode & 0o7777 & !0o022,
+                    gid: Some(st.st_gid),
+                }
+            }
+            None => Perms {
+                mode: 0o700,
+                gid: None,
+            },
+        };
+        if let Some(gid) = perms.group {
+            dir_perms = Perms {
+                mode: dir_perms.mode | 0o050,
+                gid: Some(gid),
+            };
+        }
+        set_perms(&vfd, &vdir, dir_perms)?;
+
+        let public = |f: &str| {
+            let p = stat_prev(f).unwrap_or(Perms {
+                mode: 0o644,
+                gid: None,
+            });
+            Perms {
+                mode: p.mode & 0o666 & !0o022,
+                gid: perms.group.or(p.gid),
+            }
+        };
+        let key = {
+            let p = stat_prev("privkey.pem").unwrap_or(Perms {
+                mode: 0o600,
+                gid: None,
+            });
+            Perms {
+                mode: perms.mode.unwrap_or(p.mode) & 0o660,
+                gid: perms.group.or(p.gid),
+            }
+        };
         let fullchain = format!("{}{}", ensure_newline(&files.cert), files.chain);
-        write_atomic(&vdir.join("privkey.pem"), files.privkey.as_bytes(), 0o600)?;
-        write_atomic(&vdir.join("cert.pem"), files.cert.as_bytes(), 0o644)?;
-        write_atomic(&vdir.join("chain.pem"), files.chain.as_bytes(), 0o644)?;
-        write_atomic(&vdir.join("fullchain.pem"), fullchain.as_bytes(), 0o644)?;
-        // live -> archive/<n>: create a new symlink beside it and rename it over the old one.
-        let tmp = dir.join(format!(".live.{}.tmp", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        symlink(Path::new("archive").join(version.to_string()), &tmp)?;
-        let live = dir.join("live");
-        fs::rename(&tmp, &live).map_err(StoreError::io("switch", &live))?;
-        fsync_dir(&dir)?;
+        let write =
+            |f: &str, data: &[u8], p: Perms| write_in(&vfd, OsStr::new(f), &vdir.join(f), data, p);
+        write("privkey.pem", files.privkey.as_bytes(), key)?;
+        write("cert.pem", files.cert.as_bytes(), public("cert.pem"))?;
+        write("chain.pem", files.chain.as_bytes(), public("chain.pem"))?;
+        write(
+            "fullchain.pem",
+            fullchain.as_bytes(),
+            public("fullchain.pem"),
+        )?;
+        let mut vmeta = meta.clone();
+        vmeta.version = Some(version);
+        // Written last: its presence marks the version complete.
+        write(
+            VERSION_META,
+            &to_json(&vmeta, &vdir.join(VERSION_META))?,
+            Perms {
+                mode: 0o600,
+                gid: None,
+            },
+        )?;
+        fsync_fd(&archive_fd, &archive)?;
+        switch_live(&cert_fd, &dir, version)?;
         Ok(version)
     }
 
     /// Read the live files of a certificate, if any.
     pub fn read_live(&self, name: &str) -> Result<Option<CertFiles>, StoreError> {
-        let live = self.live_dir(name)?;
-        let read = |f: &str| -> Result<Option<String>, StoreError> {
-            let p = live.join(f);
-            match fs::read_to_string(&p) {
-                Ok(s) => Ok(Some(s)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(StoreError::Io {
-                    op: "read",
-                    path: p,
-                    source: e,
-                }),
-            }
-        };
+        let read = |f: &str| self.read_live_file(name, f);
         match (read("cert.pem")?, read("chain.pem")?, read("privkey.pem")?) {
             (Some(cert), Some(chain), Some(privkey)) => Ok(Some(CertFiles {
                 cert,
@@ -292,80 +857,229 @@ impl Store {
         }
     }
 
+    /// Read one file of the live version (`fullchain.pem`, …); `None` when there is none.
+    pub fn read_live_file(&self, name: &str, file: &str) -> Result<Option<String>, StoreError> {
+        let Some(v) = self.live_version(name)? else {
+            return Ok(None);
+        };
+        let path = self
+            .cert_dir(name)?
+            .join("archive")
+            .join(v.to_string())
+            .join(file);
+        self.read_string(&path)
+    }
+
+    /// The archive versions of a certificate, ascending.
+    pub fn archive_versions(&self, name: &str) -> Result<Vec<u32>, StoreError> {
+        let mut v: Vec<u32> = self
+            .list_dir(&self.cert_dir(name)?.join("archive"))?
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// Settle what a killed run left in `certs/<name>` (call with the certificate's lock
+    /// held): roll a complete but unswitched version forward, remove half-written versions and
+    /// stale `*.tmp` files, and rewrite `meta.json` to agree with `live`. Returns what it did.
+    pub fn recover(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let mut done = Vec::new();
+        let dir = self.cert_dir(name)?;
+        let Some(cert_fd) = self.dir_fd(&dir, None)? else {
+            return Ok(done);
+        };
+        done.extend(sweep_tmp(&cert_fd, &dir, true)?);
+        let archive = dir.join("archive");
+        if let Some(archive_fd) = self.dir_fd(&archive, None)? {
+            done.extend(sweep_tmp(&archive_fd, &archive, true)?);
+            let live = self.live_version(name)?;
+            let mut versions: Vec<(u32, String, Option<FileType>)> =
+                entries(&archive_fd, &archive)?
+                    .into_iter()
+                    .filter_map(|(n, t)| n.parse::<u32>().ok().map(|v| (v, n, t)))
+                    .collect();
+            versions.sort_unstable_by_key(|v| std::cmp::Reverse(v.0));
+            let mut rolled = false;
+            for (v, n, t) in versions {
+                let vdir = archive.join(&n);
+                if t == Some(FileType::Symlink) {
+                    return Err(StoreError::Symlink { path: vdir });
+                }
+                let Some(vfd) = open_subdir(archive_fd.as_fd(), OsStr::new(&n), &vdir, None)?
+                else {
+                    continue;
+                };
+                done.extend(sweep_tmp(&vfd, &vdir, true)?);
+                if live.is_some_and(|l| v <= l) {
+                    continue;
+                }
+                let complete = CERT_FILES
+                    .iter()
+                    .chain(std::iter::once(&VERSION_META))
+                    .all(|f| {
+                        entry_type(&vfd, OsStr::new(f), &vdir.join(f))
+                            .is_ok_and(|t| t == Some(FileType::RegularFile))
+                    });
+                if complete && !rolled {
+                    switch_live(&cert_fd, &dir, v)?;
+                    rolled = true;
+                    done.push(format!("switched live to the complete version {n}"));
+                } else if !complete {
+                    remove_tree(&vfd, &vdir)?;
+                    drop(vfd);
+                    rustix::fs::unlinkat(&archive_fd, n.as_str(), AtFlags::REMOVEDIR)
+                        .map_err(StoreError::errno("remove", &vdir))?;
+                    done.push(format!("removed the half-written {}", vdir.display()));
+                }
+            }
+            if !done.is_empty() {
+                fsync_fd(&archive_fd, &archive)?;
+            }
+        }
+        let (meta, stale) = self.reconciled_meta(name)?;
+        if stale && let Some(meta) = meta {
+            self.write_meta(name, &meta)?;
+            done.push("rewrote meta.json to agree with live".into());
+        }
+        for d in &done {
+            tracing::warn!(cert = name, "{d} (left by an interrupted run)");
+        }
+        Ok(done)
+    }
+
+    /// Remove stale `*.tmp` files of dead processes in `journal/` and `accounts/*/*`
+    /// (best effort: errors show up in the command that uses those directories).
+    fn sweep_shared(&self) {
+        let journal = self.journal_dir();
+        if let Ok(Some(fd)) = self.dir_fd(&journal, None) {
+            let _ = sweep_tmp(&fd, &journal, false);
+        }
+        let accounts = self.root.join("accounts");
+        for ca in self.list_dir(&accounts).unwrap_or_default() {
+            for acc in self.list_dir(&accounts.join(&ca)).unwrap_or_default() {
+                let p = accounts.join(&ca).join(acc);
+                if let Ok(Some(fd)) = self.dir_fd(&p, None) {
+                    let _ = sweep_tmp(&fd, &p, false);
+                }
+            }
+        }
+    }
+
+    // ----- locks -----
+
     /// Take the lock of a certificate (or any other lock name), waiting up to `wait` without
-    /// blocking the runtime.
+    /// blocking the runtime. A certificate's leftovers from a killed run are settled
+    /// ([`Store::recover`]) as soon as its lock is taken.
     pub async fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
-        let path = self.lock_path(name)?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
-            if let Some(lock) = StoreLock::try_acquire(&path)? {
+            if let Some(lock) = self.try_lock(name)? {
                 return Ok(lock);
             }
             if start.elapsed() >= wait {
-                return Err(StoreLock::locked_error(&path));
+                return Err(self.locked_error(name));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
 
-    fn lock_path(&self, name: &str) -> Result<PathBuf, StoreError> {
-        check_name(name)?;
-        let dir = self.root.join("locks");
-        create_dir_private(&dir)?;
-        Ok(dir.join(format!("{name}.lock")))
-    }
-}
-
-/// An exclusive lock held until dropped (advisory `flock`; released by the kernel on exit).
-#[derive(Debug)]
-pub struct StoreLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl StoreLock {
     /// One attempt; `None` when another process (or handle) holds the lock.
-    fn try_acquire(path: &Path) -> Result<Option<StoreLock>, StoreError> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(StoreError::io("open lock", path))?;
+    fn try_lock(&self, name: &str) -> Result<Option<StoreLock>, StoreError> {
+        let path = self.lock_path(name)?;
+        let Some((dir, file_name)) = self.parent_fd(&path, true)? else {
+            return Err(StoreError::Outside { path });
+        };
+        let fd = rustix::fs::openat(
+            &dir,
+            file_name,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| classify(&dir, file_name, &path, e, "open lock"))?;
+        check_own_file(&fd, &path)?;
+        // Created 0600 whatever the umask; an older, wider lock file is narrowed.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))
+            .map_err(StoreError::errno("chmod", &path))?;
+        let file = File::from(fd);
         match FileExt::try_lock(&file) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => {
                 return Err(StoreError::Io {
                     op: "lock",
-                    path: path.to_path_buf(),
+                    path,
                     source: e,
                 });
             }
         }
-        file.set_len(0)
-            .map_err(StoreError::io("write lock", path))?;
-        let _ = write!(file, "pid {}", std::process::id());
-        Ok(Some(StoreLock {
-            file,
-            path: path.to_path_buf(),
-        }))
+        // The holder record is rewritten in place (fixed width): the file is never truncated.
+        let mut record = format!(
+            "pid {} since {}",
+            std::process::id(),
+            crate::verify::rfc3339(time::OffsetDateTime::now_utc())
+        );
+        while record.len() < LOCK_RECORD {
+            record.push(' ');
+        }
+        record.push('\n');
+        rustix::io::pwrite(&file, record.as_bytes(), 0)
+            .map_err(StoreError::errno("write lock", &path))?;
+        let lock = StoreLock { _file: file, path };
+        if self
+            .cert_dir(name)
+            .is_ok_and(|d| self.exists(&d).unwrap_or(false))
+        {
+            self.recover(name)?;
+        }
+        Ok(Some(lock))
     }
 
-    fn locked_error(path: &Path) -> StoreError {
-        let holder = fs::read_to_string(path)
+    fn locked_error(&self, name: &str) -> StoreError {
+        let path = match self.lock_path(name) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        let holder = self
+            .read_string(&path)
             .ok()
-            .map(|s| s.trim().to_string())
+            .flatten()
+            .and_then(|s| s.lines().next().map(|l| l.trim().to_string()))
             .filter(|s| !s.is_empty());
+        let pid = holder
+            .as_deref()
+            .and_then(|h| h.strip_prefix("pid "))
+            .and_then(|h| h.split_whitespace().next())
+            .and_then(|p| p.parse().ok());
+        let since = holder
+            .as_deref()
+            .and_then(|h| h.split_once(" since "))
+            .map(|(_, s)| s.trim().to_string());
         StoreError::Locked {
-            path: path.to_path_buf(),
+            path,
             holder,
+            pid,
+            since,
         }
     }
 
+    fn lock_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        check_name(name)?;
+        Ok(self.root.join("locks").join(format!("{name}.lock")))
+    }
+}
+
+/// An exclusive lock held until dropped (advisory `flock`; released by the kernel on exit).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl StoreLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -374,8 +1088,7 @@ impl StoreLock {
 
 impl Drop for StoreLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = FileExt::unlock(&self.file);
+        let _ = FileExt::unlock(&self._file);
     }
 }
 
@@ -403,111 +1116,326 @@ fn ensure_newline(s: &str) -> String {
     }
 }
 
-fn next_version(archive: &Path) -> Result<u32, StoreError> {
-    let mut max = 0;
-    for entry in fs::read_dir(archive).map_err(StoreError::io("list", archive))? {
-        let entry = entry.map_err(StoreError::io("list", archive))?;
-        if let Some(n) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        {
-            max = max.max(n);
+/// `'path'` for a shell command line.
+fn shell_quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// OpenSSH StrictModes for a directory: owned by us, not writable by group or others.
+fn strict_modes(path: &Path, fd: &OwnedFd) -> Result<(), StoreError> {
+    let st = rustix::fs::fstat(fd).map_err(StoreError::errno("stat", path))?;
+    let me = rustix::process::geteuid().as_raw();
+    if st.st_uid != me {
+        let user = user_name(me);
+        return Err(StoreError::Unsafe {
+            path: path.to_path_buf(),
+            problem: format!("is owned by uid {}, not by {user} (uid {me})", st.st_uid),
+            fix: format!("chown -R {user} {}", shell_quote(path)),
+        });
+    }
+    let mode = st.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and every user",
+            (true, false) => "its group",
+            _ => "every user",
+        };
+        return Err(StoreError::Unsafe {
+            path: path.to_path_buf(),
+            problem: format!("is writable by {who} (mode {mode:04o})"),
+            fix: format!("chmod go-w {}", shell_quote(path)),
+        });
+    }
+    Ok(())
+}
+
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id = f.nth(1)?.parse::<u32>().ok()?;
+            (id == uid).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// Map an `openat` failure: a link there becomes [`StoreError::Symlink`].
+fn classify(dir: &impl AsFd, name: &OsStr, path: &Path, e: Errno, op: &'static str) -> StoreError {
+    if matches!(e, Errno::LOOP | Errno::NOTDIR | Errno::MLINK)
+        && let Ok(Some(t)) = entry_type(dir, name, path)
+    {
+        if t == FileType::Symlink {
+            return StoreError::Symlink {
+                path: path.to_path_buf(),
+            };
+        }
+        if e == Errno::NOTDIR {
+            return StoreError::NotPlain {
+                path: path.to_path_buf(),
+                what: "is not a directory".into(),
+            };
         }
     }
-    Ok(max + 1)
+    StoreError::errno(op, path)(e)
 }
 
-/// Create a directory (and parents) with mode 0700.
-pub fn create_dir_private(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-    {
-        Ok(()) => Ok(()),
-        Err(e) => Err(StoreError::Io {
-            op: "create directory",
-            path: path.to_path_buf(),
-            source: e,
-        }),
+/// The type of `name` in `dir` without following it; `None` when missing.
+fn entry_type(dir: &impl AsFd, name: &OsStr, path: &Path) -> Result<Option<FileType>, StoreError> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(FileType::from_raw_mode(st.st_mode))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(StoreError::errno("stat", path)(e)),
     }
 }
 
-/// Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(
-        ".{file_name}.{}.{}.tmp",
+/// Open (or, with `create`, make) one directory below `parent` without following a link.
+fn open_subdir(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    path: &Path,
+    create: Option<Perms>,
+) -> Result<Option<OwnedFd>, StoreError> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::NOENT) => {
+            let Some(perms) = create else {
+                return Ok(None);
+            };
+            match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(StoreError::errno("create directory", path)(e)),
+            }
+            let fd = rustix::fs::openat(parent, name, flags, Mode::empty())
+                .map_err(|e| classify(&parent, name, path, e, "open directory"))?;
+            set_perms(&fd, path, perms)?;
+            Ok(Some(fd))
+        }
+        Err(e) => Err(classify(&parent, name, path, e, "open directory")),
+    }
+}
+
+fn set_perms(fd: &impl AsFd, path: &Path, perms: Perms) -> Result<(), StoreError> {
+    let st = rustix::fs::fstat(fd).map_err(StoreError::errno("stat", path))?;
+    if let Some(gid) = perms.gid.filter(|g| *g != st.st_gid) {
+        rustix::fs::fchown(fd, None, Some(rustix::process::Gid::from_raw(gid)))
+            .map_err(StoreError::errno("chgrp", path))?;
+    }
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(perms.mode))
+        .map_err(StoreError::errno("chmod", path))
+}
+
+/// A regular file of ours with one name (no hard link to something else).
+fn check_own_file(fd: &OwnedFd, path: &Path) -> Result<(), StoreError> {
+    let st = rustix::fs::fstat(fd).map_err(StoreError::errno("stat", path))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(StoreError::NotPlain {
+            path: path.to_path_buf(),
+            what: "is not a regular file".into(),
+        });
+    }
+    if st.st_nlink > 1 {
+        return Err(StoreError::NotPlain {
+            path: path.to_path_buf(),
+            what: format!("has {} hard links; the store's files have one", st.st_nlink),
+        });
+    }
+    Ok(())
+}
+
+fn read_in(dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(classify(dir, name, path, e, "read")),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(StoreError::errno("stat", path))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(StoreError::NotPlain {
+            path: path.to_path_buf(),
+            what: "is not a regular file".into(),
+        });
+    }
+    let mut buf = Vec::new();
+    File::from(fd)
+        .read_to_end(&mut buf)
+        .map_err(StoreError::io("read", path))?;
+    Ok(Some(buf))
+}
+
+/// Atomic write of `name` in `dir`: a temporary file made 0600, then `fchown`/`fchmod` to
+/// `perms` before any byte is written, fsync, `renameat`, fsync the directory.
+fn write_in(
+    dir: &OwnedFd,
+    name: &OsStr,
+    path: &Path,
+    data: &[u8],
+    perms: Perms,
+) -> Result<(), StoreError> {
+    match entry_type(dir, name, path)? {
+        Some(FileType::Symlink) => {
+            return Err(StoreError::Symlink {
+                path: path.to_path_buf(),
+            });
+        }
+        Some(FileType::Directory) => {
+            return Err(StoreError::NotPlain {
+                path: path.to_path_buf(),
+                what: "is a directory".into(),
+            });
+        }
+        _ => {}
+    }
+    let tmp_name = format!(
+        ".{}.{}.{:08x}.tmp",
+        name.to_string_lossy(),
         std::process::id(),
         rand::random::<u32>()
-    ));
+    );
+    let tmp = path.with_file_name(&tmp_name);
+    let fd = rustix::fs::openat(
+        dir,
+        tmp_name.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(StoreError::errno("create", &tmp))?;
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(StoreError::io("create", &tmp))?;
+        set_perms(&fd, &tmp, perms)?;
+        let mut f = File::from(fd);
         f.write_all(data).map_err(StoreError::io("write", &tmp))?;
         f.sync_all().map_err(StoreError::io("fsync", &tmp))?;
-        fs::rename(&tmp, path).map_err(StoreError::io("rename into", path))?;
-        fsync_dir(dir)
+        rustix::fs::renameat(dir, tmp_name.as_str(), dir, name)
+            .map_err(StoreError::errno("rename into", path))?;
+        fsync_fd(dir, path)
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = rustix::fs::unlinkat(dir, tmp_name.as_str(), AtFlags::empty());
     }
     result
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(StoreError::io("fsync", dir))
+/// `live -> archive/<n>`: a new link beside it, renamed over the old one, directory fsynced.
+fn switch_live(cert_fd: &OwnedFd, dir: &Path, version: u32) -> Result<(), StoreError> {
+    let tmp_name = format!(
+        ".live.{}.{:08x}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let tmp = dir.join(&tmp_name);
+    rustix::fs::symlinkat(format!("archive/{version}"), cert_fd, tmp_name.as_str())
+        .map_err(StoreError::errno("symlink", &tmp))?;
+    let live = dir.join("live");
+    if let Err(e) = rustix::fs::renameat(cert_fd, tmp_name.as_str(), cert_fd, "live") {
+        let _ = rustix::fs::unlinkat(cert_fd, tmp_name.as_str(), AtFlags::empty());
+        return Err(StoreError::errno("switch", &live)(e));
+    }
+    fsync_fd(cert_fd, dir)
 }
 
-fn symlink(target: PathBuf, link: &Path) -> Result<(), StoreError> {
-    std::os::unix::fs::symlink(&target, link).map_err(StoreError::io("symlink", link))
+fn fsync_fd(fd: &impl AsFd, path: &Path) -> Result<(), StoreError> {
+    rustix::fs::fsync(fd).map_err(StoreError::errno("fsync", path))
 }
 
-/// Read a JSON file; `None` when it does not exist.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StoreError::Io {
-                op: "read",
-                path: path.to_path_buf(),
-                source: e,
-            });
+/// Entries of an open directory with their types (`None`: unknown), `.`/`..` left out.
+fn entries(fd: &OwnedFd, path: &Path) -> Result<Vec<(String, Option<FileType>)>, StoreError> {
+    let mut out = Vec::new();
+    let dir = rustix::fs::Dir::read_from(fd).map_err(StoreError::errno("list", path))?;
+    for entry in dir {
+        let entry = entry.map_err(StoreError::errno("list", path))?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
         }
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        let name = OsStr::from_bytes(name).to_string_lossy().into_owned();
+        let t = match entry.file_type() {
+            FileType::Unknown => entry_type(fd, OsStr::new(&name), &path.join(&name))?,
+            t => Some(t),
+        };
+        out.push((name, t));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
-/// Write a JSON file atomically.
-pub fn write_json<T: Serialize>(path: &Path, value: &T, mode: u32) -> Result<(), StoreError> {
+/// Remove the stale temporary files (`.<name>.<pid>.<rand>.tmp`) in a directory: those of
+/// dead processes, or, with `locked` (we hold the lock of everything written there), those
+/// of any other process. Returns what was removed.
+fn sweep_tmp(fd: &OwnedFd, path: &Path, locked: bool) -> Result<Vec<String>, StoreError> {
+    let mut removed = Vec::new();
+    let me = std::process::id();
+    for (name, t) in entries(fd, path)? {
+        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        if t == Some(FileType::Directory) {
+            continue;
+        }
+        let pid = stem.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let stale = match pid {
+            Some(p) if p == me => false,
+            Some(p) => locked || !Path::new(&format!("/proc/{p}")).exists(),
+            None => locked,
+        };
+        if stale {
+            rustix::fs::unlinkat(fd, name.as_str(), AtFlags::empty())
+                .map_err(StoreError::errno("remove", &path.join(&name)))?;
+            removed.push(format!("removed the stale {}", path.join(&name).display()));
+        }
+    }
+    Ok(removed)
+}
+
+/// Remove the files in a half-written version directory (links removed, never followed).
+fn remove_tree(fd: &OwnedFd, path: &Path) -> Result<(), StoreError> {
+    for (name, t) in entries(fd, path)? {
+        let flags = if t == Some(FileType::Directory) {
+            AtFlags::REMOVEDIR
+        } else {
+            AtFlags::empty()
+        };
+        rustix::fs::unlinkat(fd, name.as_str(), flags)
+            .map_err(StoreError::errno("remove", &path.join(&name)))?;
+    }
+    Ok(())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn to_json<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, StoreError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Corrupt {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes, mode)
+    Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn files(tag: &str) -> CertFiles {
         CertFiles {
@@ -517,18 +1445,29 @@ mod tests {
         }
     }
 
+    fn meta(tag: &str) -> CertMeta {
+        CertMeta {
+            names: vec!["example.com".into()],
+            key_type: "ec256".into(),
+            not_after: Some(format!("2030-01-0{tag}T00:00:00Z")),
+            ..Default::default()
+        }
+    }
+
+    fn install(store: &Store, tag: &str) -> Result<u32, StoreError> {
+        store.install("example.com", &files(tag), &meta(tag), &KeyPerms::default())
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::symlink_metadata(p).expect("stat").permissions().mode() & 0o7777
+    }
+
     #[test]
     fn install_switches_live_atomically_and_keeps_archive() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::open(tmp.path().join("state")).expect("open");
-        assert_eq!(
-            store.install("example.com", &files("1")).expect("install"),
-            1
-        );
-        assert_eq!(
-            store.install("example.com", &files("2")).expect("install"),
-            2
-        );
+        assert_eq!(install(&store, "1").expect("install"), 1);
+        assert_eq!(install(&store, "2").expect("install"), 2);
         let live = store
             .read_live("example.com")
             .expect("read")
@@ -542,24 +1481,21 @@ mod tests {
         )
         .expect("read");
         assert_eq!(full, "CERT 2\nCHAIN 2\n");
-        let old = store
-            .cert_dir("example.com")
-            .expect("dir")
-            .join("archive/1/cert.pem");
-        assert_eq!(fs::read_to_string(old).expect("read"), "CERT 1\n");
-        let key = store
-            .live_dir("example.com")
-            .expect("dir")
-            .join("privkey.pem");
-        assert_eq!(
-            fs::metadata(key).expect("stat").permissions().mode() & 0o777,
-            0o600
-        );
         let dir = store.cert_dir("example.com").expect("dir");
         assert_eq!(
-            fs::metadata(dir).expect("stat").permissions().mode() & 0o777,
-            0o700
+            fs::read_to_string(dir.join("archive/1/cert.pem")).expect("read"),
+            "CERT 1\n"
         );
+        assert_eq!(mode(&dir.join("live/privkey.pem")), 0o600);
+        assert_eq!(mode(&dir.join("live/cert.pem")), 0o644);
+        assert_eq!(mode(&dir), 0o700);
+        // The version's metadata lives in the version, written before the switch.
+        let vm: CertMeta = store
+            .read_json(&dir.join("archive/2/meta.json"))
+            .expect("read")
+            .expect("present");
+        assert_eq!(vm.version, Some(2));
+        assert_eq!(vm.not_after.as_deref(), Some("2030-01-02T00:00:00Z"));
     }
 
     #[test]
@@ -587,6 +1523,14 @@ mod tests {
                 "{bad}"
             );
         }
+        assert!(matches!(
+            store.write_atomic(Path::new("/tmp/elsewhere"), b"x", 0o600),
+            Err(StoreError::Outside { .. })
+        ));
+        assert!(matches!(
+            store.write_atomic(&store.root().join("certs/../../x"), b"x", 0o600),
+            Err(StoreError::Outside { .. })
+        ));
     }
 
     #[tokio::test]
@@ -606,10 +1550,340 @@ mod tests {
                 .contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
+        match &err {
+            StoreError::Locked { pid, since, .. } => {
+                assert_eq!(*pid, Some(std::process::id()));
+                assert!(
+                    since.as_deref().is_some_and(|s| s.starts_with("20")),
+                    "{since:?}"
+                );
+            }
+            other => panic!("not Locked: {other}"),
+        }
+        assert!(err.hint().contains(&format!("pid {}", std::process::id())));
         drop(first);
         store
             .lock("example.com", Duration::ZERO)
             .await
             .expect("free again");
+    }
+
+    /// A directory outside the store with one file in it, to plant links at.
+    struct Victim {
+        _tmp: tempfile::TempDir,
+        dir: PathBuf,
+        file: PathBuf,
+    }
+
+    const VICTIM_BYTES: &[u8] = b"precious bytes that must never change\n";
+
+    fn victim() -> Victim {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("target-dir");
+        fs::create_dir(&dir).expect("mkdir");
+        let file = dir.join("target-file");
+        fs::write(&file, VICTIM_BYTES).expect("write");
+        Victim {
+            _tmp: tmp,
+            dir,
+            file,
+        }
+    }
+
+    impl Victim {
+        fn assert_untouched(&self) {
+            assert_eq!(fs::read(&self.file).expect("read victim"), VICTIM_BYTES);
+            let names: Vec<_> = fs::read_dir(&self.dir)
+                .expect("list victim")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert_eq!(
+                names,
+                ["target-file"],
+                "something was written through the link"
+            );
+        }
+    }
+
+    fn assert_symlink_error<T: std::fmt::Debug>(r: Result<T, StoreError>, link: &Path) {
+        match r {
+            Err(StoreError::Symlink { path }) => assert_eq!(path, link),
+            other => panic!(
+                "expected a Symlink error naming {}, got {other:?}",
+                link.display()
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn planted_links_are_never_followed() {
+        use std::os::unix::fs::symlink;
+        // Directory levels: install must refuse and write nothing into the target.
+        for level in [
+            "certs",
+            "certs/example.com",
+            "certs/example.com/archive",
+            "certs/example.com/archive/2",
+        ] {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let store = Store::open(tmp.path()).expect("open");
+            if level != "certs" {
+                install(&store, "1").expect("first version");
+            }
+            let v = victim();
+            let link = store.root().join(level);
+            let _ = fs::remove_dir_all(&link);
+            symlink(&v.dir, &link).expect("plant");
+            let r = if level == "certs" {
+                Store::open(tmp.path()).map(|_| ())
+            } else {
+                install(&store, "2").map(|_| ())
+            };
+            assert_symlink_error(r, &link);
+            v.assert_untouched();
+        }
+        // File levels: meta.json, a version's key, the lock, a journal entry.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        install(&store, "1").expect("first version");
+        let v = victim();
+        let cert_dir = store.cert_dir("example.com").expect("dir");
+        let meta_link = cert_dir.join("meta.json");
+        symlink(&v.file, &meta_link).expect("plant");
+        assert_symlink_error(store.write_meta("example.com", &meta("3")), &meta_link);
+        assert_symlink_error(store.read_meta("example.com"), &meta_link);
+        fs::remove_file(&meta_link).expect("unplant");
+        let key_link = cert_dir.join("archive/1/privkey.pem");
+        fs::remove_file(&key_link).expect("rm");
+        symlink(&v.file, &key_link).expect("plant");
+        assert_symlink_error(store.read_live("example.com"), &key_link);
+        v.assert_untouched();
+
+        let lock_link = store.root().join("locks/example.com.lock");
+        fs::create_dir_all(store.root().join("locks")).expect("mkdir");
+        symlink(&v.file, &lock_link).expect("plant");
+        assert_symlink_error(store.lock("example.com", Duration::ZERO).await, &lock_link);
+        v.assert_untouched();
+        // A hard link to a file elsewhere is refused too (not truncated, not written).
+        fs::remove_file(&lock_link).expect("unplant");
+        let hard_victim = store.root().join("victim-hard");
+        fs::write(&hard_victim, VICTIM_BYTES).expect("write");
+        fs::hard_link(&hard_victim, &lock_link).expect("hard link");
+        assert!(matches!(
+            store.lock("example.com", Duration::ZERO).await,
+            Err(StoreError::NotPlain { .. })
+        ));
+        assert_eq!(fs::read(&hard_victim).expect("read"), VICTIM_BYTES);
+
+        let journal = store.journal_dir();
+        symlink(&v.dir, &journal).expect("plant");
+        assert_symlink_error(
+            store.write_json(&journal.join("x.json"), &1, 0o600),
+            &journal,
+        );
+        assert_symlink_error(store.list_dir(&journal), &journal);
+        v.assert_untouched();
+        fs::remove_file(&journal).expect("unplant");
+        fs::create_dir(&journal).expect("mkdir");
+        let entry = journal.join("1-1-1.json");
+        symlink(&v.file, &entry).expect("plant");
+        assert_symlink_error(store.read_json::<serde_json::Value>(&entry), &entry);
+        assert_symlink_error(store.write_json(&entry, &1, 0o600), &entry);
+        v.assert_untouched();
+
+        let account = store.account_dir("ca.example", "default").expect("dir");
+        fs::create_dir_all(account.parent().expect("parent")).expect("mkdir");
+        symlink(&v.dir, &account).expect("plant");
+        assert_symlink_error(
+            store.write_atomic(&account.join("key.pem"), b"KEY", 0o600),
+            &account,
+        );
+        assert_symlink_error(store.read_string(&account.join("key.pem")), &account);
+        v.assert_untouched();
+    }
+
+    #[test]
+    fn state_dirs_open_to_others_are_refused_with_the_fix() {
+        for (m, who) in [
+            (0o777, "every user"),
+            (0o770, "group"),
+            (0o702, "every user"),
+        ] {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let root = tmp.path().join("state");
+            fs::create_dir(&root).expect("mkdir");
+            fs::set_permissions(&root, fs::Permissions::from_mode(m)).expect("chmod");
+            let e = Store::open(&root).expect_err("refused");
+            assert!(matches!(e, StoreError::Unsafe { .. }), "{e}");
+            assert!(e.to_string().contains(who), "{e}");
+            assert_eq!(e.hint(), format!("run: chmod go-w {}", root.display()));
+            // A subdirectory opened to others is refused as well.
+            fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).expect("chmod");
+            Store::open(&root).expect("fixed");
+            fs::create_dir(root.join("certs")).expect("mkdir");
+            fs::set_permissions(root.join("certs"), fs::Permissions::from_mode(m)).expect("chmod");
+            assert!(matches!(Store::open(&root), Err(StoreError::Unsafe { .. })));
+        }
+        // Owned by another user.
+        let me = rustix::process::geteuid().as_raw();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = if me == 0 {
+            let root = tmp.path().join("state");
+            fs::create_dir(&root).expect("mkdir");
+            std::os::unix::fs::chown(&root, Some(65534), None).expect("chown");
+            root
+        } else {
+            // Not root: a directory root owns and nobody else may write.
+            PathBuf::from("/usr")
+        };
+        let e = Store::open(&root).expect_err("foreign owner refused");
+        assert!(e.to_string().contains("is owned by uid"), "{e}");
+        assert_eq!(
+            e.hint(),
+            format!("run: chown -R {} {}", user_name(me), root.display())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_killed_install_is_settled_by_the_next_lock() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        install(&store, "1").expect("v1");
+        let mut top = meta("1");
+        top.version = Some(1);
+        store.write_meta("example.com", &top).expect("meta");
+        let dir = store.cert_dir("example.com").expect("dir");
+        // Killed after archive/2 was complete, before live flipped.
+        install(&store, "2").expect("v2");
+        std::os::unix::fs::symlink("archive/1", dir.join(".live.1.0.tmp")).expect("link");
+        fs::rename(dir.join(".live.1.0.tmp"), dir.join("live")).expect("unflip");
+        // Killed while writing archive/3, with temporary files about.
+        fs::create_dir(dir.join("archive/3")).expect("mkdir");
+        fs::write(dir.join("archive/3/privkey.pem"), "KEY 3").expect("write");
+        fs::write(dir.join("archive/3/.cert.pem.999999.0.tmp"), "half").expect("write");
+        fs::write(dir.join("archive/1/.chain.pem.999999.1.tmp"), "half").expect("write");
+        fs::write(dir.join(".meta.json.999999.2.tmp"), "{").expect("write");
+        let lock = store
+            .lock("example.com", Duration::ZERO)
+            .await
+            .expect("lock");
+        assert_eq!(store.live_version("example.com").expect("live"), Some(2));
+        assert!(!dir.join("archive/3").exists(), "half-written version left");
+        assert!(!dir.join("archive/1/.chain.pem.999999.1.tmp").exists());
+        assert!(!dir.join(".meta.json.999999.2.tmp").exists());
+        let on_disk: CertMeta =
+            serde_json::from_slice(&fs::read(dir.join("meta.json")).expect("read")).expect("json");
+        assert_eq!(on_disk.version, Some(2), "meta.json disagrees with live");
+        assert_eq!(on_disk.not_after.as_deref(), Some("2030-01-02T00:00:00Z"));
+        drop(lock);
+        assert_eq!(
+            store.archive_versions("example.com").expect("versions"),
+            [1, 2]
+        );
+    }
+
+    #[test]
+    fn read_meta_follows_live_when_meta_json_lags() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        // A fresh store killed between the switch and meta.json: the reader still knows.
+        install(&store, "1").expect("v1");
+        let m = store
+            .read_meta("example.com")
+            .expect("read")
+            .expect("known");
+        assert_eq!(m.version, Some(1));
+        assert_eq!(store.list().expect("list"), ["example.com"]);
+        // ... and repaired meta.json on the way (no other run held the lock).
+        let dir = store.cert_dir("example.com").expect("dir");
+        let on_disk: CertMeta =
+            serde_json::from_slice(&fs::read(dir.join("meta.json")).expect("read")).expect("json");
+        assert_eq!(on_disk.version, Some(1));
+    }
+
+    #[test]
+    fn new_versions_keep_group_and_mode_and_key_settings_win() {
+        let me = rustix::process::geteuid().as_raw();
+        // Root may pick any group; others their own.
+        let gid = if me == 0 {
+            4242
+        } else {
+            rustix::process::getegid().as_raw()
+        };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        install(&store, "1").expect("v1");
+        let dir = store.cert_dir("example.com").expect("dir");
+        let v1 = dir.join("archive/1");
+        for (p, m) in [
+            (v1.clone(), 0o750),
+            (v1.join("privkey.pem"), 0o640),
+            (v1.join("cert.pem"), 0o640),
+        ] {
+            std::os::unix::fs::chown(&p, None, Some(gid)).expect("chgrp");
+            fs::set_permissions(&p, fs::Permissions::from_mode(m)).expect("chmod");
+        }
+        install(&store, "2").expect("v2");
+        let v2 = dir.join("archive/2");
+        let st = |p: &Path| fs::metadata(p).expect("stat");
+        assert_eq!((mode(&v2), st(&v2).gid()), (0o750, gid));
+        assert_eq!(
+            (
+                mode(&v2.join("privkey.pem")),
+                st(&v2.join("privkey.pem")).gid()
+            ),
+            (0o640, gid)
+        );
+        assert_eq!(
+            (mode(&v2.join("cert.pem")), st(&v2.join("cert.pem")).gid()),
+            (0o640, gid)
+        );
+        // A world-readable key is never carried over.
+        fs::set_permissions(v2.join("privkey.pem"), fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        install(&store, "3").expect("v3");
+        assert_eq!(mode(&dir.join("archive/3/privkey.pem")), 0o640);
+        // key_group / key_mode win, and the directories let the group through.
+        let perms = KeyPerms::parse(Some(&gid.to_string()), Some("0640")).expect("perms");
+        fs::set_permissions(dir.join("archive/3"), fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+        fs::set_permissions(
+            dir.join("archive/3/privkey.pem"),
+            fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+        store
+            .install("example.com", &files("4"), &meta("4"), &perms)
+            .expect("v4");
+        let v4 = dir.join("archive/4");
+        assert_eq!(
+            (
+                mode(&v4.join("privkey.pem")),
+                st(&v4.join("privkey.pem")).gid()
+            ),
+            (0o640, gid)
+        );
+        assert_eq!(mode(&v4) & 0o050, 0o050);
+        assert_eq!(st(&dir).gid(), gid);
+        assert_eq!(mode(&dir) & 0o050, 0o050);
+    }
+
+    #[test]
+    fn key_perms_parse() {
+        assert_eq!(
+            KeyPerms::parse(Some("0"), Some("0640")).expect("ok"),
+            KeyPerms {
+                group: Some(0),
+                mode: Some(0o640)
+            }
+        );
+        assert_eq!(
+            KeyPerms::parse(Some("root"), None).expect("root").group,
+            Some(0)
+        );
+        for bad in ["0644", "0604", "0700", "0440", "rw-r-----", "01640"] {
+            assert!(KeyPerms::parse(None, Some(bad)).is_err(), "{bad}");
+        }
+        assert!(KeyPerms::parse(Some("no-such-group-here"), None).is_err());
     }
 }

@@ -690,3 +690,76 @@ async fn a_ca_that_stops_answering_is_given_up_on() {
         "a request was sent anyway"
     );
 }
+
+#[tokio::test]
+async fn directory_entries_must_be_https() {
+    let mock = Mock::start(|req, _| match req.path.as_str() {
+        "/other-dir" => {
+            let mut d = directory("http://127.0.0.1:9");
+            d["newAccount"] = "http://ca.example/new-acct".into();
+            Reply::json(200, d)
+        }
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let err = AcmeClient::new(ClientConfig {
+        directory_url: mock.url("/other-dir"),
+        allow_insecure_http: true,
+        ..Default::default()
+    })
+    .await
+    .expect_err("an http:// entry to a non-loopback host is refused");
+    match &err {
+        Error::InsecureUrl { url, .. } => assert_eq!(url, "http://ca.example/new-acct"),
+        other => panic!("expected InsecureUrl, got {other}"),
+    }
+    assert!(
+        err.to_string().contains("http://ca.example/new-acct"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn urls_from_the_ca_must_be_https_before_any_request() {
+    // The CA hands out order, authorization and finalize URLs in clear text to a routable
+    // host (TEST-NET-3): nothing may be sent there, signed or not.
+    let far = "http://203.0.113.9";
+    let mock = Mock::start(move |req, _| match req.path.as_str() {
+        "/new-acct" => account_created(far),
+        "/new-order" => Reply::json(
+            201,
+            serde_json::json!({
+                "status": "pending",
+                "identifiers": [{"type": "dns", "value": "example.com"}],
+                "authorizations": [format!("{far}/authz/1")],
+                "finalize": format!("{far}/finalize/1"),
+            }),
+        )
+        .header("Location", &format!("{far}/order/1")),
+        _ => Reply::json(404, serde_json::json!({})),
+    })
+    .await;
+    let account = mock.account().await;
+    let order = account
+        .new_order(&["example.com".into()], &NewOrderOptions::default())
+        .await
+        .expect("order");
+    let quick = Duration::from_secs(3);
+    let err = tokio::time::timeout(quick, account.authorizations(&order))
+        .await
+        .expect("refused at once, no connection attempted")
+        .expect_err("http authorization URL refused");
+    match &err {
+        Error::InsecureUrl { url, .. } => assert_eq!(url, &format!("{far}/authz/1")),
+        other => panic!("expected InsecureUrl, got {other}"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let err = tokio::time::timeout(quick, account.wait_order_ready(&order.url, deadline))
+        .await
+        .expect("refused at once")
+        .expect_err("http order URL refused");
+    assert!(
+        matches!(&err, Error::InsecureUrl { url, .. } if url == &format!("{far}/order/1")),
+        "{err}"
+    );
+}

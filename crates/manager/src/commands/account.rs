@@ -2,8 +2,6 @@
 //! deactivation (§7.3.6). Each takes the account's lock first and settles an interrupted
 //! rollover before anything else.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -13,11 +11,11 @@ use wildcert_acme::{AccountKey, AccountKeyType, AcmeClient, JwsAlgorithm, Proble
 
 use crate::account::{
     AccountRecord, NEW_KEY, account_dir, ca_dir_name, file_stamp, finish_interrupted_rollover,
-    fsync_dir, io_error, load_or_create,
+    load_or_create,
 };
 use crate::config::RunConfig;
 use crate::error::IssueError;
-use crate::store::{Store, StoreLock, read_json, write_atomic};
+use crate::store::{Store, StoreLock};
 
 /// How long an account command waits for another run's account lock.
 pub const ACCOUNT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -103,12 +101,8 @@ pub(crate) struct Stored {
 
 pub(crate) fn stored_account(store: &Store, client: &AcmeClient) -> Result<Stored, IssueError> {
     let dir = account_dir(store, client)?;
-    let record = read_json::<AccountRecord>(&dir.join("account.json"))?;
-    let pem = match fs::read_to_string(dir.join("key.pem")) {
-        Ok(p) => Some(p),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error("read", &dir.join("key.pem"), e)),
-    };
+    let record = store.read_json::<AccountRecord>(&dir.join("account.json"))?;
+    let pem = store.read_string(&dir.join("key.pem"))?;
     let (Some(record), Some(pem)) = (record, pem) else {
         return Err(IssueError::NoAccount(client.directory_url().to_string()));
     };
@@ -232,12 +226,12 @@ pub async fn account_rollover(
         "key.pem.old-{}",
         file_stamp(OffsetDateTime::now_utc())
     ));
-    write_atomic(&new_path, new.to_pem().as_bytes(), 0o600)?;
-    write_atomic(&backup, old.to_pem().as_bytes(), 0o600)?;
+    store.write_atomic(&new_path, new.to_pem().as_bytes(), 0o600)?;
+    store.write_atomic(&backup, old.to_pem().as_bytes(), 0o600)?;
     if let Err(e) = stored.account.rollover(new.clone()).await {
         // The CA kept the old key: so do we.
-        let _ = fs::remove_file(&new_path);
-        let _ = fs::remove_file(&backup);
+        let _ = store.remove_file(&new_path);
+        let _ = store.remove_file(&backup);
         return Err(IssueError::Command {
             message: format!("the CA refused the new account key: {e}"),
             hint: format!(
@@ -247,9 +241,8 @@ pub async fn account_rollover(
             code: 4,
         });
     }
-    fs::rename(&new_path, &key_path).map_err(|e| io_error("rename into", &key_path, e))?;
-    fsync_dir(&stored.dir)?;
-    let _ = fs::remove_file(&backup);
+    store.rename(&new_path, &key_path)?;
+    let _ = store.remove_file(&backup);
     info!(account = %stored.record.url, "account key replaced");
     Ok(RolledOver {
         url: stored.record.url.clone(),
@@ -292,15 +285,16 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
             e.into()
         }
     })?;
-    let moved_to =
-        move_aside(&stored.dir, OffsetDateTime::now_utc()).map_err(|e| IssueError::Command {
+    let moved_to = move_aside(&store, &stored.dir, OffsetDateTime::now_utc()).map_err(|e| {
+        IssueError::Command {
             message: format!("the account is deactivated at the CA, but {e}"),
             hint: format!(
                 "move {} aside by hand so the next run registers a new account",
                 stored.dir.display()
             ),
             code: 5,
-        })?;
+        }
+    })?;
     Ok(Deactivated {
         url: stored.record.url.clone(),
         status: state.status.as_str().to_string(),
@@ -309,7 +303,7 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
 }
 
 /// Rename `<dir>` to `<dir>.deactivated-<time>` (with a suffix if that exists).
-fn move_aside(dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
+fn move_aside(store: &Store, dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
     let base = format!(
         "{}.deactivated-{}",
         dir.file_name()
@@ -320,28 +314,29 @@ fn move_aside(dir: &Path, now: OffsetDateTime) -> Result<PathBuf, IssueError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     let mut target = parent.join(&base);
     let mut n = 1;
-    while target.exists() {
+    while store.exists(&target)? {
         n += 1;
         target = parent.join(format!("{base}.{n}"));
     }
-    fs::rename(dir, &target).map_err(|e| io_error("rename", dir, e))?;
-    fsync_dir(parent)?;
+    store.rename(dir, &target)?;
     Ok(target)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn move_aside_keeps_both_when_the_name_is_taken() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let now = OffsetDateTime::now_utc();
-        let a = tmp.path().join("default");
+        let store = Store::open(tmp.path()).expect("open");
+        let a = store.root().join("default");
         fs::create_dir(&a).expect("mkdir");
-        let first = move_aside(&a, now).expect("move");
+        let first = move_aside(&store, &a, now).expect("move");
         fs::create_dir(&a).expect("mkdir");
-        let second = move_aside(&a, now).expect("move");
+        let second = move_aside(&store, &a, now).expect("move");
         assert!(first.exists() && second.exists() && !a.exists());
         assert_ne!(first, second);
         assert!(

@@ -4,9 +4,7 @@
 //! certificate's lock first.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -14,7 +12,6 @@ use time::format_description::well_known::Rfc3339;
 use tracing::info;
 use wildcert_acme::{CertKey, ProblemType, RevocationReason, RevokeWith};
 
-use crate::account::io_error;
 use crate::commands::account::stored_account;
 use crate::config::RunConfig;
 use crate::error::IssueError;
@@ -167,8 +164,8 @@ pub fn show(
         .iter()
         .map(|f| (f.trim_end_matches(".pem").to_string(), live_dir.join(f)))
         .collect();
-    let (live, live_error) = match fs::read_to_string(live_dir.join("fullchain.pem")) {
-        Ok(pem) => match inspect(&pem) {
+    let (live, live_error) = match store.read_live_file(name, "fullchain.pem") {
+        Ok(Some(pem)) => match inspect(&pem) {
             Ok(info) => (
                 Some(LiveCert {
                     issuer: info.issuer_cn,
@@ -183,10 +180,8 @@ pub fn show(
             ),
             Err(e) => (None, Some(e.to_string())),
         },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            (None, Some("no live certificate yet".to_string()))
-        }
-        Err(e) => (None, Some(format!("{}: {e}", live_dir.display()))),
+        Ok(None) => (None, Some("no live certificate yet".to_string())),
+        Err(e) => return Err(e.into()),
     };
     let configured = certificates
         .iter()
@@ -205,7 +200,7 @@ pub fn show(
     };
     Ok(CertDetails {
         name: name.to_string(),
-        archive_versions: archive_versions(&dir.join("archive"))?,
+        archive_versions: store.archive_versions(name)?,
         dir,
         live_dir,
         files,
@@ -227,29 +222,14 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
         preferred_chain: None,
         deploy_hook: None,
         renew_before: None,
+        key_group: None,
+        key_mode: None,
         challenge: None,
     }
 }
 
 fn pem_count(pem: &str) -> usize {
     pem.matches("-----BEGIN CERTIFICATE-----").count()
-}
-
-fn archive_versions(archive: &Path) -> Result<Vec<u32>, IssueError> {
-    let entries = match fs::read_dir(archive) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(io_error("list", archive, source)),
-    };
-    let mut versions = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_error("list", archive, e))?;
-        if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
-            versions.push(n);
-        }
-    }
-    versions.sort_unstable();
-    Ok(versions)
 }
 
 /// Parse a revocation reason: an RFC 5280 name (any case) or its code.
@@ -396,6 +376,7 @@ pub async fn revoke(
 mod tests {
     use super::*;
     use crate::store::CertFiles;
+    use std::fs;
 
     fn self_signed(names: &[&str]) -> CertFiles {
         let key = rcgen::KeyPair::generate().expect("key");
@@ -458,8 +439,14 @@ mod tests {
             Err(IssueError::UnknownCertificate(n)) if n == "x.example"
         ));
         let files = self_signed(&["x.example"]);
-        store.install("x.example", &files).expect("install");
-        store.install("x.example", &files).expect("install");
+        let m = meta(&["x.example"], Some(now + time::Duration::days(80)));
+        let perms = crate::store::KeyPerms::default();
+        store
+            .install("x.example", &files, &m, &perms)
+            .expect("install");
+        store
+            .install("x.example", &files, &m, &perms)
+            .expect("install");
         store
             .write_meta(
                 "x.example",

@@ -39,16 +39,15 @@ pub(crate) async fn finish(
         chain: info.chain_pem.clone(),
         privkey: key.to_pem(),
     };
-    let version = store.install(&a.cert_name, &files)?;
     let ari = wildcert_acme::CertId::from_pem(&info.leaf_pem)
         .ok()
         .map(|c| c.as_str().to_string());
     let now = time::OffsetDateTime::now_utc();
-    let meta = CertMeta {
+    let mut meta = CertMeta {
         names: a.names.clone(),
         key_type: a.req.key_type.as_str().to_string(),
         provider: a.provider.id.clone(),
-        version: Some(version),
+        version: None,
         order_url: Some(order.url.clone()),
         ari_cert_id: ari,
         issued_at: Some(verify::rfc3339(now)),
@@ -72,6 +71,10 @@ pub(crate) async fn finish(
             .then(|| verify::rfc3339(now)),
         ..Default::default()
     };
+    // The version's own meta.json is written inside archive/<n> before live flips; the
+    // top-level one follows (a crash in between is reconciled by the store's reader).
+    let version = store.install(&a.cert_name, &files, &meta, &a.req.key_perms)?;
+    meta.version = Some(version);
     store.write_meta(&a.cert_name, &meta)?;
     a.timings.total = ms(started);
     info!(cert = %a.cert_name, version, ms = a.timings.total, "certificate stored");

@@ -264,6 +264,19 @@ async fn stages(
             })
         })
         .collect();
+    // Once the CA stopped answering, say so for every certificate it failed, whatever request
+    // was the one cut off.
+    let outcomes: Vec<JobOutcome> = if account.client().is_not_answering() {
+        outcomes
+            .into_iter()
+            .map(|mut o| {
+                o.result = o.result.map_err(not_answering);
+                o
+            })
+            .collect()
+    } else {
+        outcomes
+    };
     // Record failures next to the certificates; a working live/ stays untouched.
     for o in &outcomes {
         if let Err(e) = &o.result
@@ -275,4 +288,19 @@ async fn stages(
         }
     }
     outcomes
+}
+
+/// A transport failure of a run whose CA stopped answering, as "not answering".
+fn not_answering(e: IssueError) -> IssueError {
+    use wildcert_acme::{Error as A, TransportKind as K};
+    match e {
+        IssueError::Acme(a @ A::CaNotAnswering { .. }) => IssueError::CaNotAnswering(a.to_string()),
+        IssueError::Acme(
+            a @ A::Http {
+                kind: K::Timeout | K::Connect,
+                ..
+            },
+        ) => IssueError::CaNotAnswering(a.to_string()),
+        other => other,
+    }
 }

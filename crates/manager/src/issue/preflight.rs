@@ -125,7 +125,9 @@ pub(crate) async fn prepare(
     let fail = |e: IssueError| (name.clone(), e);
     if account.client().is_not_answering() {
         // Nothing more is sent to a CA that stopped answering; say so for every certificate.
-        return Err(fail(IssueError::CaNotAnswering));
+        return Err(fail(IssueError::CaNotAnswering(
+            "it stopped answering earlier in this run; no order was placed".into(),
+        )));
     }
     let wait = if job.skip_if_locked {
         Duration::ZERO

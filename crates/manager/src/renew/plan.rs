@@ -53,6 +53,24 @@ pub(crate) fn parse_time(s: &Option<String>) -> Option<OffsetDateTime> {
         .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
 }
 
+/// A time field of `meta.json`: absent is `None`; present but not RFC 3339 is an error that
+/// names the file and the field (never "not issued yet", which would re-issue for ever).
+fn meta_time(
+    value: &Option<String>,
+    field: &str,
+    cert: &str,
+) -> Result<Option<OffsetDateTime>, IssueError> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some(t) => OffsetDateTime::parse(t, &Rfc3339).map(Some).map_err(|e| {
+            IssueError::Store(crate::store::StoreError::Corrupt {
+                path: std::path::PathBuf::from(format!("certs/{cert}/meta.json")),
+                message: format!("`{field}` is `{t}`, not an RFC 3339 time ({e})"),
+            })
+        }),
+    }
+}
+
 fn normalised(names: &[String]) -> Vec<String> {
     let mut v: Vec<String> = names
         .iter()
@@ -79,9 +97,22 @@ pub fn decide(
             reason: "not issued yet".into(),
         });
     };
-    let (Some(not_before), Some(not_after)) =
-        (parse_time(&meta.not_before), parse_time(&meta.not_after))
-    else {
+    let name = cert_name(c)?;
+    let not_before = meta_time(&meta.not_before, "not_before", &name)?;
+    let not_after = meta_time(&meta.not_after, "not_after", &name)?;
+    let ari_renew_at = meta_time(&meta.ari_renew_at, "ari_renew_at", &name)?;
+    meta_time(&meta.ari_next_check, "ari_next_check", &name)?;
+    meta_time(&meta.revoked_at, "revoked_at", &name)?;
+    if !meta.key_type.is_empty() && meta.key_type.parse::<wildcert_acme::CertKeyType>().is_err() {
+        return Err(IssueError::Store(crate::store::StoreError::Corrupt {
+            path: std::path::PathBuf::from(format!("certs/{name}/meta.json")),
+            message: format!(
+                "`key_type` is `{}`, not a key type wildcert knows",
+                meta.key_type
+            ),
+        }));
+    }
+    let (Some(not_before), Some(not_after)) = (not_before, not_after) else {
         return Ok(Decision::Issue {
             reason: "not issued yet".into(),
         });
@@ -113,7 +144,7 @@ pub fn decide(
                 message,
             })?;
         (not_after - d, format!("renew_before {before}"))
-    } else if let Some(at) = parse_time(&meta.ari_renew_at) {
+    } else if let Some(at) = ari_renew_at {
         (at, "ARI window".to_string())
     } else {
         let lifetime = not_after - not_before;
@@ -152,6 +183,8 @@ mod tests {
             key_type: None,
             profile: None,
             preferred_chain: None,
+            key_group: None,
+            key_mode: None,
             deploy_hook: None,
             renew_before: None,
             challenge: None,
@@ -225,6 +258,13 @@ mod tests {
             matches!(decide(Some(&m), &c, now, false), Ok(Decision::Renew { reason }) if reason.contains("ARI"))
         );
         m.ari_renew_at = Some(rfc3339(now + time::Duration::days(3)));
+        let mut bad = meta(90, 1);
+        bad.not_after = Some("next tuesday".into());
+        let e = decide(Some(&bad), &c, now, false).expect_err("a damaged time is an error");
+        assert!(
+            e.to_string().contains("meta.json") && e.to_string().contains("not_after"),
+            "{e}"
+        );
         assert!(
             matches!(decide(Some(&m), &c, now, false), Ok(Decision::Skip { rule, .. }) if rule == "ARI window")
         );

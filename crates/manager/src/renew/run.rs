@@ -333,7 +333,8 @@ async fn check_standing(
     let url = crate::account::account_dir(store, &client)
         .ok()
         .and_then(|d| {
-            crate::store::read_json::<crate::account::AccountRecord>(&d.join("account.json"))
+            store
+                .read_json::<crate::account::AccountRecord>(&d.join("account.json"))
                 .ok()
                 .flatten()
         })
