@@ -175,6 +175,10 @@ fn dns_account_01_wildcard_and_apex_publish_at_the_account_label_and_clean_up_ex
     // Wildcard and apex share one record name: one zone, two values.
     assert_eq!(v["certificate"]["zones"][0][0], "example.test");
     assert_eq!(v["certificate"]["zones"][0][1], 2);
+    eprintln!(
+        "dns-account-01 issuance (wildcard + apex), ms: {}",
+        v["certificate"]["timings_ms"]
+    );
     // The values went to the account's label (the journal of the primary keeps every change),
     // never to the dns-01 name.
     let journal = primary_journal(&lab);
@@ -298,6 +302,11 @@ fn persist_then_issue_with_no_credentials_and_no_zone_change() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(serial(&lab), before, "the zone changed during issuance");
     let v = json(&run);
+    // The figure in the report: no publish, no propagation wait.
+    eprintln!(
+        "dns-persist-01 issuance (wildcard + apex), ms: {}",
+        v["certificate"]["timings_ms"]
+    );
     assert_eq!(v["certificate"]["zones"], serde_json::json!([]));
     assert_eq!(meta(&lab, "example.test")["challenge"], "dns-persist-01");
     let show = without_credentials(&lab, &["show", "example.test"]);
