@@ -197,6 +197,13 @@ fn print_show(d: &CertDetails) {
             versions.join(", ")
         }
     );
+    if d.meta.challenge.is_some() || d.meta.profile.is_some() {
+        println!(
+            "  validated:   {}   profile: {}",
+            d.meta.challenge.as_deref().unwrap_or("-"),
+            d.meta.profile.as_deref().unwrap_or("(the CA's default)")
+        );
+    }
     println!("  files:       {}", d.live_dir.display());
     for (k, p) in &d.files {
         println!("    {k:<10} {}", p.display());

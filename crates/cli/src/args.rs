@@ -83,6 +83,37 @@ pub enum Command {
     Check(CheckArgs),
     /// List the DNS providers and the settings each needs.
     Providers(ProvidersArgs),
+    /// Publish (once), print or remove the standing dns-persist-01 record of names for this account.
+    Persist(PersistArgs),
+}
+
+/// The validation methods `--challenge` accepts.
+pub const CHALLENGES: [&str; 4] = ["dns-01", "dns-account-01", "dns-persist-01", "auto"];
+
+/// `wildcert persist`.
+#[derive(Debug, Args)]
+pub struct PersistArgs {
+    /// A name to authorize (repeatable); `*.example.com` adds policy=wildcard to example.com's record.
+    #[arg(short = 'd', long = "domain", value_name = "NAME", required = true)]
+    pub domains: Vec<String>,
+    /// DNS provider that publishes the record (not needed with --print).
+    #[arg(long, value_name = "PROVIDER", required_unless_present = "print")]
+    pub dns: Option<String>,
+    /// Also authorize wildcards (`policy=wildcard`) for every name.
+    #[arg(long)]
+    pub wildcard: bool,
+    /// The record stops counting at this time: a date (2027-06-30), RFC 3339, or a duration from now (90d).
+    #[arg(long, value_name = "DATE|DURATION")]
+    pub until: Option<String>,
+    /// Write the records as zone-file lines on stdout instead of publishing them (no provider needed).
+    #[arg(long, conflicts_with = "remove")]
+    pub print: bool,
+    /// Delete exactly the records this command would publish.
+    #[arg(long)]
+    pub remove: bool,
+    /// Issuer domain name to name in the record [default: the CA's first caaIdentities entry].
+    #[arg(long, value_name = "DOMAIN")]
+    pub issuer: Option<String>,
 }
 
 /// `wildcert check`.
@@ -91,15 +122,18 @@ pub struct CheckArgs {
     /// A name to check, e.g. '*.example.com' (repeatable).
     #[arg(short = 'd', long = "domain", value_name = "NAME", required = true)]
     pub domains: Vec<String>,
-    /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...).
+    /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...); not needed with --challenge dns-persist-01.
     #[arg(long, value_name = "PROVIDER")]
-    pub dns: String,
+    pub dns: Option<String>,
     /// Skip the probe record (no write to the zone): only read-only checks.
     #[arg(long)]
     pub no_probe: bool,
     /// Do not follow `_acme-challenge` CNAMEs (delegation).
     #[arg(long)]
     pub no_cname: bool,
+    /// Validation method to check: dns-01, dns-account-01, dns-persist-01 (the standing record on every server, no provider needed) or auto.
+    #[arg(long, value_name = "METHOD", value_parser = CHALLENGES)]
+    pub challenge: Option<String>,
 }
 
 /// `wildcert renew`.
@@ -120,6 +154,9 @@ pub struct RenewArgs {
     /// Keep running: after each round, sleep until the next certificate is due.
     #[arg(long)]
     pub until_next: bool,
+    /// Validation method for every certificate (overrides `challenge` in the config).
+    #[arg(long, value_name = "METHOD", value_parser = CHALLENGES)]
+    pub challenge: Option<String>,
 }
 
 /// `wildcert show`.
@@ -169,9 +206,9 @@ pub struct IssueArgs {
     /// A name to certify, e.g. '*.example.com' (repeatable).
     #[arg(short = 'd', long = "domain", value_name = "NAME", required = true)]
     pub domains: Vec<String>,
-    /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...).
+    /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...); not needed with --challenge dns-persist-01.
     #[arg(long, value_name = "PROVIDER")]
-    pub dns: String,
+    pub dns: Option<String>,
     /// Name of the certificate in the store [default: the first name without `*.`].
     #[arg(long, value_name = "NAME")]
     pub cert_name: Option<String>,
@@ -197,6 +234,9 @@ pub struct IssueArgs {
     /// Run after the certificate is stored (environment: WILDCERT_CERT_NAME, WILDCERT_CERT_DIR, …).
     #[arg(long, value_name = "CMD")]
     pub deploy_hook: Option<String>,
+    /// Validation method: dns-01 (default), dns-account-01, dns-persist-01 (no --dns needed) or auto.
+    #[arg(long, value_name = "METHOD", value_parser = CHALLENGES)]
+    pub challenge: Option<String>,
 }
 
 /// `wildcert providers`.
@@ -247,5 +287,53 @@ mod tests {
         assert_eq!(cli.global.resolvers.len(), 2);
         assert!(cli.global.json);
         assert_eq!(args.key_type, "ec384");
+    }
+
+    #[test]
+    fn challenge_and_persist_flags() {
+        let cli = Cli::try_parse_from([
+            "wildcert",
+            "issue",
+            "-d",
+            "example.test",
+            "--challenge",
+            "dns-persist-01",
+        ])
+        .expect("--dns is optional");
+        let Command::Issue(a) = cli.command else {
+            panic!("issue")
+        };
+        assert_eq!(a.challenge.as_deref(), Some("dns-persist-01"));
+        assert!(a.dns.is_none());
+        assert!(
+            Cli::try_parse_from(["wildcert", "renew", "--challenge", "http-01"]).is_err(),
+            "only the DNS methods and auto"
+        );
+        let cli = Cli::try_parse_from(["wildcert", "persist", "-d", "*.example.test", "--print"])
+            .expect("--print needs no provider");
+        let Command::Persist(p) = cli.command else {
+            panic!("persist")
+        };
+        assert!(p.print && p.dns.is_none());
+        assert!(Cli::try_parse_from(["wildcert", "persist", "-d", "example.test"]).is_err());
+        assert!(
+            Cli::try_parse_from(["wildcert", "persist", "-d", "x.test", "--print", "--remove"])
+                .is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "wildcert",
+            "check",
+            "-d",
+            "x.test",
+            "--challenge",
+            "auto",
+            "--dns",
+            "rfc2136",
+        ])
+        .expect("check");
+        let Command::Check(c) = cli.command else {
+            panic!("check")
+        };
+        assert_eq!(c.challenge.as_deref(), Some("auto"));
     }
 }

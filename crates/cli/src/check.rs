@@ -8,8 +8,12 @@
 
 use std::process::ExitCode;
 
-use wildcert_manager::check::{CheckOptions, CheckReport, Status, run_check};
+use wildcert_manager::NamedProvider;
+use wildcert_manager::check::{
+    CheckOptions, CheckReport, Status, merge_reports, run_check, run_persist_check,
+};
 use wildcert_manager::session::{Session, Stopped};
+use wildcert_manager::settings::SettingsError;
 use wildcert_manager::{IssueError, Names, exit};
 
 use crate::args::{CheckArgs, Global};
@@ -36,13 +40,24 @@ pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
     };
     let opts = CheckOptions {
         probe: !a.no_probe,
-        provider_id: a.dns.clone(),
+        provider_id: a.dns.clone().unwrap_or_default(),
+        dns_account: a.challenge.as_deref() == Some("dns-account-01"),
     };
-    let provider = session.providers.get(&a.dns);
-    match session
-        .guard(run_check(&session.cfg, &names, provider, &opts))
-        .await
-    {
+    let challenge = a.challenge.as_deref().unwrap_or("dns-01");
+    let work = async {
+        if challenge == "dns-persist-01" {
+            // The standing record only: no provider, no credentials.
+            return run_persist_check(&session.cfg, &names, true).await;
+        }
+        let provider = provider_for(a.dns.as_deref(), |id| session.providers.get(id));
+        let report = run_check(&session.cfg, &names, provider, &opts).await;
+        if challenge == "auto" {
+            merge_reports(report, run_persist_check(&session.cfg, &names, false).await)
+        } else {
+            report
+        }
+    };
+    match session.guard(work).await {
         Ok(report) => {
             print_report(&report, out);
             ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
@@ -70,11 +85,33 @@ async fn plain(
     let providers = wildcert_manager::providers::Providers::new(loaded);
     let opts = CheckOptions {
         probe: !a.no_probe,
-        provider_id: a.dns.clone(),
+        provider_id: a.dns.clone().unwrap_or_default(),
+        dns_account: a.challenge.as_deref() == Some("dns-account-01"),
     };
-    let report = run_check(&cfg, names, providers.get(&a.dns), &opts).await;
+    let report = if a.challenge.as_deref() == Some("dns-persist-01") {
+        run_persist_check(&cfg, names, true).await
+    } else {
+        let provider = provider_for(a.dns.as_deref(), |id| providers.get(id));
+        run_check(&cfg, names, provider, &opts).await
+    };
     print_report(&report, out);
     ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+}
+
+/// The provider `--dns` names; without `--dns`, a settings finding.
+fn provider_for(
+    id: Option<&str>,
+    get: impl Fn(&str) -> Result<NamedProvider, IssueError>,
+) -> Result<NamedProvider, IssueError> {
+    match id {
+        Some(id) => get(id),
+        None => Err(IssueError::Settings(SettingsError::Value {
+            key: "--dns".into(),
+            message:
+                "no DNS provider given: --dns PROVIDER is needed unless --challenge dns-persist-01"
+                    .into(),
+        })),
+    }
 }
 
 fn fail(out: &Output, e: &IssueError) -> ExitCode {

@@ -8,6 +8,7 @@ mod args;
 mod check;
 mod json;
 mod output;
+mod persist;
 mod renew;
 #[cfg(test)]
 mod snapshots;
@@ -101,6 +102,7 @@ fn overrides(g: &Global) -> Overrides {
         authoritative: g.authoritative.clone(),
         propagation_timeout: g.propagation_timeout.clone(),
         follow_cname: None,
+        challenge: None,
     }
 }
 
@@ -122,6 +124,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Renew(a) => renew::run(&global, a, &out).await,
         Command::Check(a) => check::run(&global, a, &out).await,
         Command::Providers(a) => out.providers(a.name.as_deref()),
+        Command::Persist(a) => persist::run(&global, a, &out).await,
         Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
         Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
@@ -150,6 +153,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         if a.no_cname {
             o.follow_cname = Some(false);
         }
+        o.challenge = a.challenge.clone();
     }) {
         Ok(l) => l,
         Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
@@ -158,7 +162,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
     let cert = CertificateSettings {
         name: a.cert_name,
         domains: a.domains,
-        provider: a.dns,
+        provider: a.dns.unwrap_or_default(),
         key_type: Some(a.key_type),
         profile: a.profile,
         preferred_chain: a.preferred_chain,
@@ -166,6 +170,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         key_mode: a.key_mode,
         deploy_hook: a.deploy_hook,
         renew_before: None,
+        challenge: None,
     };
     // Bad names and settings are refused before anything else happens.
     let opened = wildcert_manager::request_for(&loaded.settings, &cert)

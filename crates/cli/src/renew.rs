@@ -23,7 +23,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(3600);
 /// config changes are picked up).
 pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
     loop {
-        let result = match prepare(g) {
+        let result = match prepare(g, a.challenge.clone()) {
             Err(e) => Err(Stopped::Failed(e)),
             Ok(loaded) => round(&loaded, &a, out).await,
         };
@@ -50,8 +50,8 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
     }
 }
 
-fn prepare(g: &Global) -> Result<Loaded, IssueError> {
-    let loaded = load_settings(g, |_| {})?;
+fn prepare(g: &Global, challenge: Option<String>) -> Result<Loaded, IssueError> {
+    let loaded = load_settings(g, |o| o.challenge = challenge)?;
     if loaded.settings.certificates.is_empty() {
         return Err(IssueError::Settings(SettingsError::Value {
             key: "certificate".into(),

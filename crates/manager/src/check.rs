@@ -106,6 +106,9 @@ pub struct CheckOptions {
     pub probe: bool,
     /// The provider id or kind (`--dns`), recorded in the journal for the probe.
     pub provider_id: String,
+    /// `--challenge dns-account-01`: check `_<label>._acme-challenge.<name>` (the label of the
+    /// account stored for this CA) instead of `_acme-challenge.<name>`.
+    pub dns_account: bool,
 }
 
 /// The general group's label.
@@ -282,10 +285,48 @@ pub async fn run_check(
         }
     };
 
+    // dns-account-01: the records live under the stored account's own label.
+    let label = if opts.dns_account {
+        match store
+            .as_ref()
+            .and_then(|s| stored_account_url(s, &cfg.directory_url))
+        {
+            Some(url) => {
+                let label = wildcert_acme::dns_account_label(&url);
+                f.pass(
+                    GENERAL,
+                    "account",
+                    format!("dns-account-01 records go to _{label}._acme-challenge.<name> (account {url})"),
+                );
+                Some(label)
+            }
+            None => {
+                f.fail(
+                    GENERAL,
+                    "account",
+                    "no ACME account is stored for this CA: the dns-account-01 record name is not known yet",
+                    "run `wildcert account register --agree-tos` first",
+                );
+                return finish(names, f);
+            }
+        }
+    } else {
+        None
+    };
+
     // Groups: names sharing one `_acme-challenge` name (`*.x` and `x`).
     let mut groups: Vec<Group> = Vec::new();
     for id in ids {
-        let challenge = id.challenge_name();
+        let challenge = match &label {
+            Some(l) => match DnsName::parse(&format!("_{l}.{}", id.challenge_name())) {
+                Ok(n) => n,
+                Err(e) => {
+                    f.fail(&id.as_acme(), "name", e.to_string(), "use a shorter name");
+                    continue;
+                }
+            },
+            None => id.challenge_name(),
+        };
         match groups.iter_mut().find(|g| g.challenge == challenge) {
             Some(g) => {
                 g.ids.push(id.clone());
@@ -1099,6 +1140,116 @@ fn caa_hint(identities: &[String]) -> String {
         "add `0 issue \"{ca}\"` (for wildcards `0 issuewild \"{ca}\"`) to the CAA set named above, \
          fix its accounturi/validationmethods, or remove the critical unknown tag"
     )
+}
+
+/// `wildcert check --challenge dns-persist-01` (`strict`) or `auto`: what every authoritative
+/// server serves at `_validation-persist.<name>` for each name, judged for this CA (its
+/// `caaIdentities`) and the account stored for it; a `persistUntil` within 30 days warns.
+/// Strict: a server without a matching record fails (exit 3); auto: it warns (dns-01 is
+/// used for that name).
+pub async fn run_persist_check(cfg: &RunConfig, names: &Names, strict: bool) -> CheckReport {
+    let ids = names.identifiers();
+    let list: Vec<String> = ids.iter().map(Identifier::as_acme).collect();
+    let mut f = Findings::default();
+    let issuers = match cfg.acme_client().await {
+        Ok(c) => c.directory().meta.caa_identities.clone(),
+        Err(e) => {
+            f.fail(GENERAL, "ca", e.to_string(), e.hint());
+            return finish(list, f);
+        }
+    };
+    if issuers.is_empty() {
+        f.fail(
+            GENERAL,
+            "persist",
+            "the CA's directory lists no caaIdentities: its issuer domain name is unknown",
+            "dns-persist-01 cannot be checked before an order with this CA",
+        );
+        return finish(list, f);
+    }
+    let account = Store::open(&cfg.state_dir)
+        .ok()
+        .and_then(|s| stored_account_url(&s, &cfg.directory_url));
+    let Some(account) = account else {
+        f.fail(
+            GENERAL,
+            "account",
+            "no ACME account is stored for this CA: the record's accounturi is not known yet",
+            "run `wildcert account register --agree-tos` (or `wildcert persist --print`, which registers it)",
+        );
+        return finish(list, f);
+    };
+    f.pass(
+        GENERAL,
+        "account",
+        format!(
+            "records must name accounturi={account} and one of {}",
+            issuers.join(", ")
+        ),
+    );
+    let bad = |f: &mut Findings, group: &str, msg: String, hint: String| {
+        if strict {
+            f.fail(group, "persist", msg, hint)
+        } else {
+            f.warn(group, "persist", msg, hint)
+        }
+    };
+    for id in ids {
+        let group = id.as_acme();
+        let req = crate::persist::requirement(&issuers, &account, id.is_wildcard());
+        let publish = match req.record(None) {
+            Ok(r) => crate::persist::publish_instructions(id, &r),
+            Err(e) => e.to_string(),
+        };
+        let report = match crate::persist::report(&cfg.dns, id.base(), &req).await {
+            Ok(r) => r,
+            Err(e) => {
+                bad(&mut f, &group, e.to_string(), e.hint());
+                continue;
+            }
+        };
+        if report.servers.is_empty() {
+            bad(
+                &mut f,
+                &group,
+                format!("no authoritative server found for {}", report.name),
+                publish.clone(),
+            );
+        }
+        for s in &report.servers {
+            if s.matches() {
+                f.pass(&group, "persist", format!("{}: {s}", report.name));
+            } else if matches!(
+                s.state,
+                wildcert_dns::persist::PersistServerState::Skipped { .. }
+            ) {
+                f.pass(&group, "persist", s.to_string());
+            } else {
+                bad(
+                    &mut f,
+                    &group,
+                    format!("{}: {s}", report.name),
+                    publish.clone(),
+                );
+            }
+        }
+        if let Some(msg) = crate::persist::warn_if_expiring(&group, &report) {
+            f.warn(
+                &group,
+                "persist-until",
+                msg,
+                "publish the record again with a later --until (or none)",
+            );
+        }
+    }
+    finish(list, f)
+}
+
+/// Two reports as one (`check --challenge auto`: the dns-01 checks and the dns-persist-01 ones).
+pub fn merge_reports(a: CheckReport, b: CheckReport) -> CheckReport {
+    let mut f = Findings(a.findings);
+    f.0.extend(b.findings);
+    finish(a.names, f)
 }
 
 #[cfg(test)]

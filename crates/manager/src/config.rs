@@ -65,6 +65,9 @@ pub struct Overrides {
     pub propagation_timeout: Option<String>,
     /// `--no-cname` (as `Some(false)`).
     pub follow_cname: Option<bool>,
+    /// `--challenge`: the method for every certificate (wins over `[acme]` and
+    /// `[[certificate]] challenge`).
+    pub challenge: Option<String>,
 }
 
 impl Overrides {
@@ -102,6 +105,12 @@ impl Overrides {
         }
         if let Some(v) = self.follow_cname {
             s.dns.follow_cname = Some(v);
+        }
+        if let Some(v) = &self.challenge {
+            s.acme.challenge = Some(v.clone());
+            for c in &mut s.certificates {
+                c.challenge = None;
+            }
         }
     }
 }
@@ -150,8 +159,9 @@ impl Loaded {
 
 /// The one way a certificate's settings become a request (`issue` builds a
 /// [`CertificateSettings`] from its flags; `renew` has them from the config): names validated,
-/// store name chosen, key type parsed, and `[acme] profile`/`preferred_chain` as defaults for
-/// the certificate's own.
+/// store name chosen, key type parsed, and `[acme] profile`/`preferred_chain`/`challenge` as
+/// defaults for the certificate's own; a provider is required unless the method is
+/// dns-persist-01.
 pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest, IssueError> {
     let mut req = IssueRequest::new(&c.domains, c.name.clone())?;
     if let Some(k) = &c.key_type {
@@ -169,6 +179,27 @@ pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest
                 message: e.to_string(),
             }
         })?;
+    let (key, challenge) = match (&c.challenge, &s.acme.challenge) {
+        (Some(v), _) => ("certificate.challenge", Some(v)),
+        (None, Some(v)) => ("acme.challenge", Some(v)),
+        (None, None) => ("", None),
+    };
+    if let Some(v) = challenge {
+        req.challenge = v.parse().map_err(|message| SettingsError::Value {
+            key: key.into(),
+            message,
+        })?;
+    }
+    if c.provider.trim().is_empty() && req.challenge.needs_provider() {
+        return Err(SettingsError::Value {
+            key: "certificate.provider".into(),
+            message: format!(
+                "{}: no DNS provider (provider = \"…\" or --dns); only challenge = \"dns-persist-01\" works without one",
+                req.cert_name
+            ),
+        }
+        .into());
+    }
     Ok(req)
 }
 
@@ -295,6 +326,7 @@ mod tests {
             key_mode: None,
             deploy_hook: None,
             renew_before: None,
+            challenge: None,
         }
     }
 
@@ -325,5 +357,40 @@ mod tests {
         let mut bad = cert(&["example.com"]);
         bad.key_type = Some("dsa".into());
         assert!(request_for(&s, &bad).is_err());
+    }
+
+    #[test]
+    fn challenge_defaults_per_certificate_flag_wins_and_only_persist_goes_without_provider() {
+        use crate::model::ChallengeChoice;
+        use wildcert_acme::ValidationMethod as M;
+        let mut s = Settings::default();
+        let r = request_for(&s, &cert(&["example.com"])).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Method(M::Dns01));
+        s.acme.challenge = Some("auto".into());
+        let r = request_for(&s, &cert(&["example.com"])).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Auto);
+        let mut own = cert(&["example.com"]);
+        own.challenge = Some("DNS-Account-01".into());
+        let r = request_for(&s, &own).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Method(M::DnsAccount01));
+        // --challenge wins over [acme] and the certificate's own.
+        s.certificates.push(own.clone());
+        Overrides {
+            challenge: Some("dns-persist-01".into()),
+            ..Default::default()
+        }
+        .apply(&mut s);
+        let r = request_for(&s, &s.certificates[0]).expect("request");
+        assert_eq!(r.challenge, ChallengeChoice::Method(M::DnsPersist01));
+        // No provider: fine for dns-persist-01 only.
+        let mut bare = cert(&["example.com"]);
+        bare.provider = String::new();
+        assert!(request_for(&s, &bare).is_ok());
+        s.acme.challenge = Some("dns-01".into());
+        let e = request_for(&s, &bare).expect_err("needs a provider");
+        assert!(e.to_string().contains("no DNS provider"), "{e}");
+        bare.challenge = Some("http-01".into());
+        let e = request_for(&s, &bare).expect_err("unknown");
+        assert!(e.to_string().contains("certificate.challenge"), "{e}");
     }
 }

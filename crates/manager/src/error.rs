@@ -98,6 +98,19 @@ pub enum IssueError {
     /// Another run is working on this certificate right now (`renew` skips it).
     #[error("another wildcert run is working on `{0}`")]
     Busy(String),
+    /// dns-persist-01: some authoritative server does not serve a record that authorizes this
+    /// account of this CA for a name; nothing was ordered.
+    #[error(
+        "no dns-persist-01 record for {name} authorizes this account on every authoritative server: {detail}"
+    )]
+    PersistNotServed {
+        /// The identifier (`*.example.com`).
+        name: String,
+        /// What each failing server serves.
+        detail: String,
+        /// The record to publish: the `wildcert persist` command and the zone-file line.
+        publish: String,
+    },
     /// An error shared by several certificates of one run (one failed publish fails every
     /// certificate of that provider).
     #[error("{message}")]
@@ -141,6 +154,7 @@ impl IssueError {
             IssueError::CaNotAnswering(_) => CA_NOT_ANSWERING_HINT.into(),
             IssueError::Superseded(_) => "nothing to do".into(),
             IssueError::Busy(_) => "nothing to do: the other run stores it".into(),
+            IssueError::PersistNotServed { publish, .. } => publish.clone(),
             IssueError::Caa { .. } => {
                 "add `0 issue \"<CA>\"` (`issuewild` for wildcards) to that CAA set, or use another CA; `wildcert check` shows the details ([dns] caa_check = false skips this check)".into()
             }
@@ -185,6 +199,7 @@ impl IssueError {
             IssueError::Command { code, .. } => *code,
             IssueError::Superseded(_) | IssueError::Busy(_) => exit::OK,
             IssueError::Caa { .. } => exit::CA,
+            IssueError::PersistNotServed { .. } => exit::DNS,
         }
     }
 }

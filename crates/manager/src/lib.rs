@@ -20,6 +20,7 @@ pub mod hooks;
 pub mod issue;
 pub mod journal;
 pub mod model;
+pub mod persist;
 pub mod providers;
 pub mod renew;
 pub mod session;

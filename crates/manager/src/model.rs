@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wildcert_acme::CertKeyType;
+use wildcert_acme::{CertKeyType, ValidationMethod};
 use wildcert_dns::{DnsProvider, Identifier};
 
 use crate::error::IssueError;
@@ -83,6 +83,70 @@ pub struct IssueRequest {
     pub preferred_chain: Option<String>,
     /// Group and mode of the private key (`key_group`, `key_mode`).
     pub key_perms: crate::store::KeyPerms,
+    /// How the names are validated.
+    pub challenge: ChallengeChoice,
+}
+
+/// The validation method asked for (`--challenge`, `challenge = "…"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeChoice {
+    /// This method for every name.
+    Method(ValidationMethod),
+    /// dns-persist-01 for a name when the CA offers it and every authoritative server serves
+    /// a matching record, else dns-01.
+    Auto,
+}
+
+impl Default for ChallengeChoice {
+    /// dns-01.
+    fn default() -> Self {
+        ChallengeChoice::Method(ValidationMethod::Dns01)
+    }
+}
+
+impl ChallengeChoice {
+    /// `dns-01`, `dns-account-01`, `dns-persist-01` or `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeChoice::Method(m) => m.as_str(),
+            ChallengeChoice::Auto => "auto",
+        }
+    }
+
+    /// True when some name may need a DNS provider (everything but dns-persist-01).
+    pub fn needs_provider(self) -> bool {
+        self != ChallengeChoice::Method(ValidationMethod::DnsPersist01)
+    }
+
+    /// True when dns-persist-01 records are checked before ordering.
+    pub fn checks_persist(self) -> bool {
+        matches!(
+            self,
+            ChallengeChoice::Auto | ChallengeChoice::Method(ValidationMethod::DnsPersist01)
+        )
+    }
+}
+
+impl fmt::Display for ChallengeChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ChallengeChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(ChallengeChoice::Auto);
+        }
+        s.parse::<ValidationMethod>()
+            .map(ChallengeChoice::Method)
+            .map_err(|_| {
+                format!(
+                    "unknown challenge {s:?} (known: dns-01, dns-account-01, dns-persist-01, auto)"
+                )
+            })
+    }
 }
 
 impl IssueRequest {
@@ -101,6 +165,7 @@ impl IssueRequest {
             profile: None,
             preferred_chain: None,
             key_perms: crate::store::KeyPerms::default(),
+            challenge: ChallengeChoice::default(),
         })
     }
 }
@@ -119,6 +184,51 @@ impl NamedProvider {
     /// Pair a provider with its id.
     pub fn new(id: impl Into<String>, dns: Arc<dyn DnsProvider>) -> Self {
         NamedProvider { id: id.into(), dns }
+    }
+}
+
+/// The id of [`NamedProvider::none`].
+pub const NO_PROVIDER: &str = "none";
+
+impl NamedProvider {
+    /// The stand-in for certificates validated with dns-persist-01 only: nothing is published
+    /// per order, so no provider and no DNS credentials are needed. Every write is refused.
+    pub fn none() -> Self {
+        NamedProvider::new(NO_PROVIDER, Arc::new(NoProvider))
+    }
+
+    /// True for [`NamedProvider::none`].
+    pub fn is_none(&self) -> bool {
+        self.id == NO_PROVIDER && self.dns.name() == NO_PROVIDER
+    }
+}
+
+/// A provider that publishes nothing (dns-persist-01 needs no provider).
+struct NoProvider;
+
+#[async_trait::async_trait]
+impl DnsProvider for NoProvider {
+    fn name(&self) -> &'static str {
+        NO_PROVIDER
+    }
+
+    async fn publish(
+        &self,
+        _zone: &wildcert_dns::Zone,
+        _set: &wildcert_dns::TxtSet,
+    ) -> Result<wildcert_dns::Applied, wildcert_dns::ProviderError> {
+        Err(wildcert_dns::ProviderError::Config {
+            provider: NO_PROVIDER,
+            message: "no DNS provider given (--dns or provider = \"…\"): only dns-persist-01 works without one".into(),
+        })
+    }
+
+    async fn unpublish(
+        &self,
+        _zone: &wildcert_dns::Zone,
+        _set: &wildcert_dns::TxtSet,
+    ) -> Result<(), wildcert_dns::ProviderError> {
+        Ok(())
     }
 }
 

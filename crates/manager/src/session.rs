@@ -107,7 +107,12 @@ impl<'a> Session<'a> {
         cert: &CertificateSettings,
         progress: Option<Arc<dyn PropagationProgress>>,
     ) -> Result<IssueReport, Stopped> {
-        let provider = self.providers.get(&cert.provider)?;
+        // dns-persist-01 publishes nothing: no provider is built, no credentials are read.
+        let provider = if req.challenge.needs_provider() {
+            self.providers.get(&cert.provider)?
+        } else {
+            NamedProvider::none()
+        };
         self.clean_orphans(false).await;
         let issued = self
             .guard(issue::issue(&self.cfg, req, provider, progress))

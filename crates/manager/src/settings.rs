@@ -65,6 +65,9 @@ pub struct AcmeSettings {
     /// Bound on one HTTP request to the CA (`30s` by default). Three requests in a row without
     /// an answer end the run's work with that CA.
     pub request_timeout: Option<String>,
+    /// Validation method: `dns-01` (default), `dns-account-01`, `dns-persist-01` or `auto`
+    /// (the default for every `[[certificate]]`).
+    pub challenge: Option<String>,
 }
 
 /// `[dns]`.
@@ -105,7 +108,9 @@ pub struct CertificateSettings {
     pub name: Option<String>,
     /// The names to certify.
     pub domains: Vec<String>,
-    /// Provider id (`[providers.<id>]`) or kind.
+    /// Provider id (`[providers.<id>]`) or kind; may be empty for `challenge = "dns-persist-01"`
+    /// (nothing is published per order).
+    #[serde(default)]
     pub provider: String,
     /// Key type: ec256 | ec384 | ed25519 | rsa2048 | rsa3072 | rsa4096.
     pub key_type: Option<String>,
@@ -124,6 +129,9 @@ pub struct CertificateSettings {
     /// Mode of the private key, octal without world bits, e.g. `"0640"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_mode: Option<String>,
+    /// Validation method (default: `[acme] challenge`, else `dns-01`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
 }
 
 /// A settings error, phrased so the user finds the mistake.

@@ -218,6 +218,13 @@ pub struct CertMeta {
     /// RFC 3339 time of revocation, when revoked through wildcert (re-issue is then due).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// The validation method(s) the last issuance used (`dns-01`, `dns-account-01`,
+    /// `dns-persist-01`; comma-separated when names used different ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// The ACME profile the CA says the last order used (`Order::profile()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// The files of one issued certificate.

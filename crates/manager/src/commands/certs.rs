@@ -224,6 +224,7 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
         renew_before: None,
         key_group: None,
         key_mode: None,
+        challenge: None,
     }
 }
 

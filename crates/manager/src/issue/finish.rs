@@ -25,8 +25,10 @@ pub(crate) async fn finish(
     let order = account.wait_order_ready(&a.order.url, deadline).await?;
     let key = CertKey::generate(a.req.key_type)?;
     let order = account.finalize_and_wait(&order, &key, deadline).await?;
-    let chain = account
-        .download_certificate(&order, a.req.preferred_chain.as_deref())
+    // A preferred chain the CA does not offer: the library logs the one warning naming the
+    // chains offered.
+    let (chain, _chain_warning) = account
+        .download_certificate_checked(&order, a.req.preferred_chain.as_deref())
         .await?;
     a.timings.finalize = ms(t);
 
@@ -53,6 +55,14 @@ pub(crate) async fn finish(
         not_after: Some(verify::rfc3339(info.not_after)),
         server: Some(account.client().directory_url().to_string()),
         // With ARI, the next `renew` asks the CA for its window (RFC 9773).
+        challenge: (!a.methods.is_empty()).then(|| {
+            a.methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        profile: order.profile().or(a.order.profile()).map(str::to_string),
         ari_next_check: account
             .client()
             .directory()

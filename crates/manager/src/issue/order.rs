@@ -3,8 +3,13 @@
 
 use std::time::Instant;
 
+use std::collections::BTreeSet;
 use tracing::{debug, info, warn};
-use wildcert_acme::{Account, AuthorizationStatus, Challenge, NewOrderOptions, Order, OrderStatus};
+
+use wildcert_acme::{
+    Account, Authorization, AuthorizationStatus, Challenge, NewOrderOptions, Order, OrderStatus,
+    ValidationMethod,
+};
 use wildcert_dns::{ChallengeRecord, DnsName, Plan};
 
 use super::preflight::Prepared;
@@ -38,6 +43,8 @@ pub(crate) struct Ordered {
     pub zones: Vec<(String, usize)>,
     /// DNS queries the propagation round sent.
     pub dns_queries: u64,
+    /// The methods its authorizations are validated with.
+    pub methods: BTreeSet<ValidationMethod>,
 }
 
 /// Place (or resume) the order of a prepared certificate and plan its records.
@@ -64,36 +71,52 @@ pub(crate) async fn place(
     meta.pending_order = Some(order.url.clone());
     store.write_meta(&name, &meta).map_err(|e| fail(e.into()))?;
 
-    let authzs = account
-        .authorizations(&order)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let mut records = Vec::new();
-    let mut pending = Vec::new();
-    for authz in &authzs {
-        match authz.status() {
-            AuthorizationStatus::Valid => continue,
-            AuthorizationStatus::Pending => {}
-            other => {
-                return Err(fail(IssueError::Order(format!(
-                    "authorization for {} is {other}",
-                    authz.name()
-                ))));
+    let collected = async {
+        let authzs = account.authorizations(&order).await?;
+        let mut records = Vec::new();
+        let mut pending = Vec::new();
+        let mut methods = BTreeSet::new();
+        for authz in &authzs {
+            match authz.status() {
+                AuthorizationStatus::Valid => continue,
+                AuthorizationStatus::Pending => {}
+                other => {
+                    return Err(IssueError::Order(format!(
+                        "authorization for {} is {other}",
+                        authz.name()
+                    )));
+                }
             }
+            let planned = p
+                .methods
+                .get(&authz.name())
+                .copied()
+                .unwrap_or(ValidationMethod::Dns01);
+            let (method, challenge) = choose(authz, planned, p.job.req.challenge)?;
+            if method.publishes_per_order() {
+                let fqdn = DnsName::parse(&account.record_name(authz, method))?;
+                let value = account.challenge_txt_value(challenge)?;
+                records.push(ChallengeRecord { fqdn, value });
+            }
+            methods.insert(method);
+            pending.push((authz.url.clone(), challenge.clone()));
         }
-        let challenge = authz.require_dns01().map_err(|e| fail(e.into()))?;
-        let fqdn = DnsName::parse(&authz.dns01_record_name()).map_err(|e| fail(e.into()))?;
-        let value = account
-            .dns01_txt_value(challenge)
-            .map_err(|e| fail(e.into()))?;
-        records.push(ChallengeRecord { fqdn, value });
-        pending.push((authz.url.clone(), challenge.clone()));
+        let plan = p.skeleton.with_values(&records).map_err(|n| {
+            IssueError::Order(format!(
+                "the CA asked for a record at {n}, which is not one of the ordered names"
+            ))
+        })?;
+        Ok((plan, pending, methods))
     }
-    let plan = p.skeleton.with_values(&records).map_err(|n| {
-        fail(IssueError::Order(format!(
-            "the CA asked for a record at {n}, which is not one of the ordered names"
-        )))
-    })?;
+    .await;
+    let (plan, pending, methods) = match collected {
+        Ok(x) => x,
+        Err(e) => {
+            // The order exists at the CA: leave none of its authorizations pending.
+            deactivate_pending(account, &order).await;
+            return Err(fail(e));
+        }
+    };
     let timings = Timings {
         order: p.preflight_ms + ms(t),
         ..Default::default()
@@ -112,7 +135,29 @@ pub(crate) async fn place(
         timings,
         zones: Vec::new(),
         dns_queries: 0,
+        methods,
     })
+}
+
+/// The challenge to answer for `authz`: the planned method; with `auto`, dns-01 when the CA
+/// does not offer dns-persist-01 for it. Otherwise the error names the methods it offers.
+fn choose(
+    authz: &Authorization,
+    planned: ValidationMethod,
+    choice: crate::model::ChallengeChoice,
+) -> Result<(ValidationMethod, &Challenge), IssueError> {
+    if choice == crate::model::ChallengeChoice::Auto {
+        if planned == ValidationMethod::DnsPersist01 && !authz.offers(planned) {
+            info!(name = %authz.name(), "auto: the CA does not offer dns-persist-01 here; dns-01");
+        }
+        let prefs: &[ValidationMethod] = if planned == ValidationMethod::DnsPersist01 {
+            &[ValidationMethod::DnsPersist01, ValidationMethod::Dns01]
+        } else {
+            &[ValidationMethod::Dns01]
+        };
+        return Ok(authz.choose(prefs)?);
+    }
+    Ok((planned, authz.require_challenge(planned)?))
 }
 
 /// A pending order from an earlier, interrupted run, when it still fits the request.
@@ -164,13 +209,16 @@ async fn new_order(
 /// authorizations (RFC 8555 §7.5.2) so they do not linger at the CA. Best effort; nothing is
 /// sent to a CA that stopped answering.
 pub(crate) async fn give_up(account: &Account, o: &Ordered) {
+    deactivate_pending(account, &o.order).await;
+}
+
+/// Deactivate every authorization of `order` that is still pending (each one's state is read
+/// first, so none the CA already validated or failed is touched). Best effort.
+async fn deactivate_pending(account: &Account, order: &Order) {
     if account.client().is_not_answering() {
         return;
     }
-    for (url, _) in &o.pending {
-        match account.deactivate_authorization(url).await {
-            Ok(_) => debug!(authz = %url, "authorization deactivated"),
-            Err(e) => debug!(authz = %url, "could not deactivate the authorization: {e}"),
-        }
-    }
+    let done = account.deactivate_pending_authorizations(order).await;
+    let deactivated = done.iter().filter(|d| d.deactivated()).count();
+    debug!(order = %order.url, deactivated, "pending authorizations of the failed order deactivated");
 }

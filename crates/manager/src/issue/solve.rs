@@ -60,8 +60,17 @@ pub(crate) async fn solve_group(
     // Failures so far, per member (same order as `members`).
     let mut failed: Vec<Option<IssueError>> = members.iter().map(|_| None).collect();
     if plan.is_empty() {
-        // Every authorization was valid already (reused by the CA).
-        return settle(members, failed, Vec::new());
+        // Nothing to publish: every authorization was valid already (reused by the CA), or
+        // validated by a standing dns-persist-01 record. Answer what is pending.
+        let answers = join_all(members.iter().map(|m| async move {
+            if m.pending.is_empty() {
+                None
+            } else {
+                Some(answer(account, m).await)
+            }
+        }))
+        .await;
+        return settle(members, failed, answers);
     }
     let mut dns = Dns01::new(provider.dns.clone(), cfg.dns.clone());
     if let Some(p) = progress {

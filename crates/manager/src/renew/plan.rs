@@ -187,6 +187,7 @@ mod tests {
             key_mode: None,
             deploy_hook: None,
             renew_before: None,
+            challenge: None,
         }
     }
 

@@ -15,10 +15,11 @@ use crate::config::{RunConfig, request_for};
 use crate::error::IssueError;
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
 use crate::issue::{self, Job};
-use crate::model::{Issued, NamedProvider};
+use crate::model::{ChallengeChoice, Issued, NamedProvider};
 use crate::settings::{CertificateSettings, Settings};
 use crate::store::{CertMeta, Store};
 use crate::verify::rfc3339;
+use wildcert_acme::ValidationMethod;
 
 /// How often to ask for ARI when the CA gives no `Retry-After` (RFC 9773 §4.3 suggests hours).
 pub const ARI_DEFAULT_RECHECK: Duration = Duration::from_secs(6 * 3600);
@@ -198,9 +199,16 @@ where
         HashMap::new();
     let mut jobs = Vec::new();
     let mut reasons: HashMap<String, (Outcome, String, Option<String>)> = HashMap::new();
+    // Skipped certificates validated by a standing record: (outcome index, names).
+    let mut standing: Vec<(usize, crate::model::Names)> = Vec::new();
     for d in due {
         let (kind, reason) = match &d.decision {
             Decision::Skip { due, rule } => {
+                if let Ok(r) = request_for(settings, &d.settings)
+                    && r.challenge == ChallengeChoice::Method(ValidationMethod::DnsPersist01)
+                {
+                    standing.push((outcomes.len(), r.names));
+                }
                 outcomes.push(RenewOutcome {
                     next_due: Some(due.clone()),
                     ..RenewOutcome::new(d.name, Outcome::Skipped, format!("not due ({rule})"))
@@ -217,13 +225,19 @@ where
                 continue;
             }
         };
-        let provider = providers
-            .entry(d.settings.provider.clone())
-            .or_insert_with(|| {
-                provider_for(&d.settings.provider)
-                    .map_err(|e| (e.to_string(), e.hint(), e.exit_code()))
-            });
-        let provider = match provider {
+        // dns-persist-01 publishes nothing: no provider is built, no credentials are read.
+        let provider = if req.challenge.needs_provider() {
+            providers
+                .entry(d.settings.provider.clone())
+                .or_insert_with(|| {
+                    provider_for(&d.settings.provider)
+                        .map_err(|e| (e.to_string(), e.hint(), e.exit_code()))
+                })
+                .clone()
+        } else {
+            Ok(NamedProvider::none())
+        };
+        let provider = match &provider {
             Ok(p) => p.clone(),
             Err((message, hint, code)) => {
                 outcomes.push(RenewOutcome {
@@ -255,6 +269,9 @@ where
             if_version,
             skip_if_locked: true,
         });
+    }
+    if !standing.is_empty() {
+        check_standing(cfg, &store, &mut outcomes, &standing).await;
     }
     if jobs.is_empty() {
         return Ok(outcomes);
@@ -292,6 +309,53 @@ where
         }
     }
     Ok(outcomes)
+}
+
+/// For certificates not due that renew from a standing dns-persist-01 record: check the
+/// record now (every authoritative server), so a `persistUntil` less than 30 days away, or a
+/// record that is gone, is told while there is time to fix it (the outcome's detail and a
+/// warning). Needs the CA's directory (`caaIdentities`) and a stored account; nothing is
+/// registered or ordered.
+async fn check_standing(
+    cfg: &RunConfig,
+    store: &Store,
+    outcomes: &mut [RenewOutcome],
+    standing: &[(usize, crate::model::Names)],
+) {
+    let client = match cfg.acme_client().await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("dns-persist-01 records not checked: {e}");
+            return;
+        }
+    };
+    let issuers = crate::persist::directory_issuers(&client);
+    let url = crate::account::account_dir(store, &client)
+        .ok()
+        .and_then(|d| {
+            store
+                .read_json::<crate::account::AccountRecord>(&d.join("account.json"))
+                .ok()
+                .flatten()
+        })
+        .map(|r| r.url);
+    let Some(url) = url else { return };
+    for (i, names) in standing {
+        for id in names.identifiers() {
+            let note = match crate::persist::check_identifier(&cfg.dns, &issuers, &url, id).await {
+                Ok(Some(report)) => crate::persist::warn_if_expiring(&id.as_acme(), &report),
+                Ok(None) => None,
+                Err(e) => {
+                    let msg = format!("the next renewal will fail: {e}; {}", e.hint());
+                    warn!("{msg}");
+                    Some(msg)
+                }
+            };
+            if let (Some(note), Some(o)) = (note, outcomes.get_mut(*i)) {
+                o.detail.push_str(&format!("; warning: {note}"));
+            }
+        }
+    }
 }
 
 /// Fetch ARI for one certificate and record the window; true when meta changed.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use wildcert_manager::{Loaded, Overrides};
-use wildcert_testkit::{BindOptions, BindTopology, Pebble, PebbleOptions};
+use wildcert_testkit::{BindOptions, BindTopology, Pebble, PebbleFlavor, PebbleOptions};
 
 /// The servers of one test, torn down on drop.
 pub struct Lab {
@@ -15,8 +15,14 @@ pub struct Lab {
 
 impl Lab {
     /// `None` when the servers are missing outside CI (the test then returns early).
+    /// `pebble.flavor` picks Debian's Pebble or the newest upstream one
+    /// ([`PebbleOptions::upstream`]).
     pub fn start(zones: &[&str], pebble: PebbleOptions) -> Option<Lab> {
-        if !wildcert_testkit::require_bind() || !wildcert_testkit::require_pebble() {
+        let ca_present = match pebble.flavor {
+            PebbleFlavor::Upstream => wildcert_testkit::require_pebble_upstream(),
+            _ => wildcert_testkit::require_pebble(),
+        };
+        if !wildcert_testkit::require_bind() || !ca_present {
             return None;
         }
         let bind = BindTopology::start(BindOptions {
@@ -44,7 +50,12 @@ impl Lab {
     /// Settings from `config` (TOML) with the lab's CA, store, resolver and rfc2136 provider;
     /// `server` replaces the CA's directory URL (a proxy in front of Pebble).
     pub fn loaded(&self, config: &str, server: Option<String>) -> Loaded {
-        let path = self.state_dir().join("wildcert.toml");
+        self.loaded_in("store", config, server)
+    }
+
+    /// [`Lab::loaded`] with the store in `<state>/<store>` (a second store: a second account).
+    pub fn loaded_in(&self, store: &str, config: &str, server: Option<String>) -> Loaded {
+        let path = self.state_dir().join(format!("{store}.toml"));
         std::fs::write(&path, config).expect("config");
         let mut env = BTreeMap::new();
         env.insert(
@@ -58,7 +69,7 @@ impl Lab {
         let o = Overrides {
             server: Some(server.unwrap_or_else(|| self.pebble.directory_url())),
             ca_bundle: Some(self.pebble.ca_cert_path().to_path_buf()),
-            state_dir: Some(self.state_dir().join("store")),
+            state_dir: Some(self.state_dir().join(store)),
             agree_tos: true,
             resolvers: vec![self.bind.prompt_secondary_addr().to_string()],
             ..Default::default()

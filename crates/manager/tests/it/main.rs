@@ -3,4 +3,5 @@
 
 mod isolation;
 mod lab;
+mod methods;
 mod structure;
