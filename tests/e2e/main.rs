@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod interrupt;
 mod lab;
+mod operator;
 mod pdns;
 mod renew;
 mod rfc2136;

@@ -120,6 +120,14 @@ pub struct RenewArgs {
     /// Keep running: after each round, sleep until the next certificate is due.
     #[arg(long)]
     pub until_next: bool,
+    /// Run once before the due certificates are issued; not run when nothing is due
+    /// (overrides pre_hook under [renew]).
+    #[arg(long, value_name = "CMD")]
+    pub pre_hook: Option<String>,
+    /// Run once after every due certificate was tried; not run when nothing is due
+    /// (overrides post_hook under [renew]).
+    #[arg(long, value_name = "CMD")]
+    pub post_hook: Option<String>,
 }
 
 /// `wildcert show`.

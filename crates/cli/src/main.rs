@@ -153,10 +153,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
     };
     match session.issue(&req, &cert, out.progress()).await {
-        Ok(r) => {
-            out.issued(&r.issued, r.hook.as_ref());
-            ExitCode::SUCCESS
-        }
+        Ok(r) => out.issued(&r.issued, r.hook.as_ref()),
         Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
         Err(Stopped::Interrupted) => report_interrupted(out),
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use wildcert_manager::renew::{Outcome, RenewOptions, RenewOutcome};
+use wildcert_manager::renew::{Outcome, RenewOptions, RenewOutcome, RenewRound};
 use wildcert_manager::session::{Session, Stopped};
 use wildcert_manager::settings::SettingsError;
 use wildcert_manager::{IssueError, Loaded};
@@ -28,7 +28,7 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
             Ok(loaded) => round(&loaded, &a, out).await,
         };
         let (code, next) = match result {
-            Ok(outcomes) => (out.renewed(&outcomes), next_wake(&outcomes)),
+            Ok(round) => (out.renewed(&round), next_wake(&round.outcomes)),
             Err(Stopped::Interrupted) => return report_interrupted(out),
             Err(Stopped::Failed(e)) => {
                 let code = out.error(&e.to_string(), &e.hint(), e.exit_code());
@@ -62,13 +62,15 @@ fn prepare(g: &Global) -> Result<Loaded, IssueError> {
     Ok(loaded)
 }
 
-async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcome>, Stopped> {
+async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRound, Stopped> {
     let session = Session::open(loaded)?;
     let opts = RenewOptions {
         force: a.force,
         only: a.cert_names.clone(),
         parallel: a.parallel,
         deploy_hook: a.deploy_hook.clone(),
+        pre_hook: a.pre_hook.clone(),
+        post_hook: a.post_hook.clone(),
         progress: out.progress(),
     };
     session.renew(&opts).await

@@ -21,6 +21,8 @@ pub mod exit {
     pub const CA: i32 = 4;
     /// The store (state directory) could not be read or written.
     pub const STORE: i32 = 5;
+    /// The certificate was stored, but a hook (deploy, pre or post) failed.
+    pub const HOOK: i32 = 6;
     /// Interrupted by SIGINT/SIGTERM (records removed).
     pub const INTERRUPTED: i32 = 130;
 }
@@ -96,8 +98,13 @@ pub enum IssueError {
     #[error("not issued: the CA is not answering")]
     CaNotAnswering,
     /// Another run is working on this certificate right now (`renew` skips it).
-    #[error("another wildcert run is working on `{0}`")]
-    Busy(String),
+    #[error("another wildcert run{} is working on `{name}`", holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Busy {
+        /// The certificate.
+        name: String,
+        /// Who holds the lock, as far as known (`pid 4242, since 2026-…Z`).
+        holder: Option<String>,
+    },
     /// An error shared by several certificates of one run (one failed publish fails every
     /// certificate of that provider).
     #[error("{message}")]
@@ -140,7 +147,7 @@ impl IssueError {
             IssueError::Command { hint, .. } => hint.clone(),
             IssueError::CaNotAnswering => CA_NOT_ANSWERING_HINT.into(),
             IssueError::Superseded(_) => "nothing to do".into(),
-            IssueError::Busy(_) => "nothing to do: the other run stores it".into(),
+            IssueError::Busy { .. } => "nothing to do: the other run stores it".into(),
             IssueError::Caa { .. } => {
                 "add `0 issue \"<CA>\"` (`issuewild` for wildcards) to that CAA set, or use another CA; `wildcert check` shows the details ([dns] caa_check = false skips this check)".into()
             }
@@ -183,7 +190,7 @@ impl IssueError {
             IssueError::Shared { code, .. } => *code,
             IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => exit::SETTINGS,
             IssueError::Command { code, .. } => *code,
-            IssueError::Superseded(_) | IssueError::Busy(_) => exit::OK,
+            IssueError::Superseded(_) | IssueError::Busy { .. } => exit::OK,
             IssueError::Caa { .. } => exit::CA,
         }
     }
@@ -213,5 +220,21 @@ fn acme_hint(e: &wildcert_acme::Error) -> String {
         Some(P::ExternalAccountRequired) => "pass --eab-kid and --eab-hmac-key".into(),
         Some(P::RejectedIdentifier) => "the CA will not issue for this name".into(),
         _ => "check --server and --ca-bundle, then run again with -v".into(),
+    }
+}
+
+/// Who holds a certificate's lock, for the `renew` skip line: what the holder wrote into the
+/// lock file (`pid 4242`) and, unless it says so itself, since when (the lock file's
+/// modification time: the holder writes it when it takes the lock).
+pub fn lock_holder(path: &std::path::Path, holder: Option<&str>) -> Option<String> {
+    let since = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| crate::verify::rfc3339(time::OffsetDateTime::from(t)));
+    match (holder, since) {
+        (Some(h), Some(s)) if !h.contains("since") => Some(format!("{h}, since {s}")),
+        (Some(h), _) => Some(h.to_string()),
+        (None, Some(s)) => Some(format!("since {s}")),
+        (None, None) => None,
     }
 }

@@ -36,6 +36,20 @@ pub struct Settings {
     /// `[[certificate]]` entries handled by `wildcert renew`.
     #[serde(default, rename = "certificate")]
     pub certificates: Vec<CertificateSettings>,
+    /// `[renew]`: the run's pre and post hooks.
+    #[serde(default)]
+    pub renew: RenewSection,
+}
+
+/// `[renew]`: hooks run once per `renew` run, around the certificates that are due (certbot's
+/// `pre_hook` / `post_hook`; neither runs when nothing is due).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewSection {
+    /// Run before the first due certificate is issued (`--pre-hook` overrides it).
+    pub pre_hook: Option<String>,
+    /// Run after every due certificate was tried (`--post-hook` overrides it).
+    pub post_hook: Option<String>,
 }
 
 /// `[acme]`.

@@ -1,0 +1,192 @@
+//! The operator's day (issue 16): hooks that fail loudly, pre/post hooks around the due
+//! certificates, quiet output, errors with a way forward, a zone whose servers all refuse.
+
+use std::path::{Path, PathBuf};
+
+use wildcert_testkit::BindOptions;
+
+use crate::lab::{Lab, json};
+
+/// Stderr lines that are not empty.
+fn lines(s: &str) -> Vec<&str> {
+    s.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+fn config(lab: &Lab, extra: &str, certs: &[(&str, &str)]) -> PathBuf {
+    let mut text = format!("[providers.lab]\nkind = \"rfc2136\"\n\n{extra}\n");
+    for (name, domain) in certs {
+        text.push_str(&format!(
+            "[[certificate]]\nname = \"{name}\"\ndomains = [\"{domain}\"]\nprovider = \"lab\"\n\n"
+        ));
+    }
+    let path = lab.state_dir().join("wildcert.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn log_hook(what: &str, log: &Path) -> String {
+    format!(
+        "echo \"{what} $WILDCERT_CERT_NAME|$RENEWED_LINEAGE|$RENEWED_DOMAINS|$WILDCERT_DUE_CERTS|$WILDCERT_RENEWED_CERTS\" >> {}",
+        log.display()
+    )
+}
+
+fn read_log(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn failing_deploy_hook_exits_6_with_one_stderr_line_even_quiet() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    // issue -q: the certificate is stored, the hook's failure is one line, exit 6.
+    let run = lab.wildcert(
+        &[
+            "-q",
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+            "--deploy-hook",
+            "echo oops >&2; exit 7",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(6), "{}", run.all());
+    assert!(lab.live("www.example.test").join("fullchain.pem").exists());
+    let err = lines(&run.stderr);
+    assert_eq!(err.len(), 1, "{}", run.all());
+    assert!(
+        err[0].contains("deploy hook") && err[0].contains("exited with status 7"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stdout.trim().is_empty(), "{}", run.all());
+
+    // renew -q --force --deploy-hook 'exit 7': the same.
+    let cfg = config(&lab, "", &[("www", "www.example.test")]);
+    let cfg = cfg.to_str().expect("utf-8");
+    let run = lab.wildcert(&["--config", cfg, "-q", "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let run = lab.wildcert(
+        &[
+            "--config",
+            cfg,
+            "-q",
+            "renew",
+            "--force",
+            "--deploy-hook",
+            "exit 7",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(6), "{}", run.all());
+    let err = lines(&run.stderr);
+    assert_eq!(err.len(), 1, "{}", run.all());
+    assert!(
+        err[0].contains("`www`") && err[0].contains("exited with status 7"),
+        "{}",
+        run.all()
+    );
+    // --json: the document says so too, and the exit code is the same.
+    let run = lab.wildcert(
+        &[
+            "--config",
+            cfg,
+            "--json",
+            "renew",
+            "--force",
+            "--deploy-hook",
+            "exit 7",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(6), "{}", run.all());
+    let v = json(&run);
+    assert_eq!(v["ok"], false, "{}", run.all());
+    assert_eq!(
+        v["certificates"][0]["hook"]["exit_code"],
+        7,
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn pre_and_post_hooks_run_once_around_the_due_certificates_only() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let log = lab.state_dir().join("hooks.log");
+    let extra = format!(
+        "[renew]\npre_hook = '{}'\npost_hook = '{}'\n",
+        log_hook("pre", &log),
+        log_hook("post", &log)
+    );
+    let cfg = config(
+        &lab,
+        &extra,
+        &[("www", "www.example.test"), ("api", "api.example.test")],
+    );
+    let cfg = cfg.to_str().expect("utf-8");
+    let deploy = log_hook("deploy", &log);
+    let run = lab.wildcert(&["--config", cfg, "renew", "--deploy-hook", &deploy], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let got = read_log(&log);
+    assert_eq!(got.len(), 4, "{got:?}\n{}", run.all());
+    assert!(got[0].starts_with("pre |"), "{got:?}");
+    assert!(got[0].contains("www api"), "{got:?}");
+    assert!(got[3].starts_with("post |"), "{got:?}");
+    assert!(
+        got[3].contains("|www api|www api") || got[3].contains("|www api|api www"),
+        "{got:?}"
+    );
+    // Each deploy hook sees certbot's RENEWED_LINEAGE (the live dir) and RENEWED_DOMAINS.
+    for (name, domain) in [("www", "www.example.test"), ("api", "api.example.test")] {
+        let want = format!("deploy {name}|{}|{domain}|", lab.live(name).display());
+        assert!(
+            got[1..3].iter().any(|l| l.starts_with(&want)),
+            "{want}\n{got:?}"
+        );
+    }
+    // Nothing due: neither pre nor post runs (certbot's semantics).
+    let run = lab.wildcert(&["--config", cfg, "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(read_log(&log).len(), 4, "{:?}", read_log(&log));
+    // --pre-hook / --post-hook override the config; a failing post hook exits 6.
+    let flag_log = lab.state_dir().join("flags.log");
+    let run = lab.wildcert(
+        &[
+            "--config",
+            cfg,
+            "-q",
+            "renew",
+            "--force",
+            "--cert-name",
+            "www",
+            "--pre-hook",
+            &log_hook("flag-pre", &flag_log),
+            "--post-hook",
+            "exit 3",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(6), "{}", run.all());
+    assert_eq!(
+        read_log(&log).len(),
+        4,
+        "the config's hooks were overridden"
+    );
+    let flagged = read_log(&flag_log);
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert!(flagged[0].starts_with("flag-pre |||www|"), "{flagged:?}");
+    let err = lines(&run.stderr);
+    assert_eq!(err.len(), 1, "{}", run.all());
+    assert!(err[0].contains("post hook"), "{}", run.all());
+}
