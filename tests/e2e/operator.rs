@@ -68,6 +68,17 @@ fn failing_deploy_hook_exits_6_with_one_stderr_line_even_quiet() {
         run.all()
     );
     assert!(run.stdout.trim().is_empty(), "{}", run.all());
+    // A mistyped certificate name gets a "did you mean".
+    for cmd in ["show", "revoke"] {
+        let run = lab.wildcert(&[cmd, "ww.example.test"], &[]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr
+                .contains("no certificate named `ww.example.test` in the store (did you mean `www.example.test`?)"),
+            "{}",
+            run.all()
+        );
+    }
 
     // renew -q --force --deploy-hook 'exit 7': the same.
     let cfg = config(&lab, "", &[("www", "www.example.test")]);
@@ -189,4 +200,89 @@ fn pre_and_post_hooks_run_once_around_the_due_certificates_only() {
     let err = lines(&run.stderr);
     assert_eq!(err.len(), 1, "{}", run.all());
     assert!(err[0].contains("post hook"), "{}", run.all());
+}
+
+/// The binary alone (no servers): for errors found before anything is sent.
+fn offline(args: &[&str], dir: &Path) -> crate::lab::Run {
+    let mut cmd = std::process::Command::new(crate::lab::bin());
+    cmd.args(["--state-dir"])
+        .arg(dir)
+        .args(["--server", "https://127.0.0.1:9/dir"])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    crate::lab::run_bounded(cmd, std::time::Duration::from_secs(30))
+}
+
+#[test]
+fn typos_get_a_did_you_mean() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = offline(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2163"],
+        tmp.path(),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("unknown DNS provider `rfc2163` (did you mean `rfc2136`?)"),
+        "{}",
+        run.all()
+    );
+    let run = offline(&["providers", "cloudfare"], tmp.path());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("did you mean `cloudflare`"),
+        "{}",
+        run.all()
+    );
+    // Subcommands: clap's suggestion.
+    let run = offline(&["isue"], tmp.path());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("similar subcommand exists: 'issue'"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn config_with_duplicate_names_or_bad_durations_is_refused_at_load() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cfg = tmp.path().join("dup.toml");
+    std::fs::write(
+        &cfg,
+        "[providers.lab]\nkind = \"rfc2136\"\n\n[[certificate]]\nname = \"site\"\ndomains = [\"www.example.test\"]\nprovider = \"lab\"\n\n[[certificate]]\nname = \"site\"\ndomains = [\"api.example.test\"]\nprovider = \"lab\"\n",
+    )
+    .expect("write");
+    let run = offline(
+        &["--config", cfg.to_str().expect("utf-8"), "renew"],
+        tmp.path(),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!("{}:9:", cfg.display()))
+            && run.stderr.contains("store name `site`"),
+        "{}",
+        run.all()
+    );
+    std::fs::write(
+        &cfg,
+        "[providers.lab]\nkind = \"rfc2136\"\n\n[[certificate]]\ndomains = [\"www.example.test\"]\nprovider = \"lab\"\nrenew_before = \"forever\"\n",
+    )
+    .expect("write");
+    // Refused on the first run already (not only once a certificate exists).
+    let run = offline(
+        &["--config", cfg.to_str().expect("utf-8"), "renew"],
+        tmp.path(),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!("{}:7:", cfg.display()))
+            && run.stderr.contains("`forever` is not a duration"),
+        "{}",
+        run.all()
+    );
 }

@@ -132,7 +132,14 @@ impl Output {
             }
             Some(n) => match kind(n) {
                 None => self.error(
-                    &format!("unknown DNS provider `{n}`"),
+                    &wildcert_manager::IssueError::UnknownProvider {
+                        name: n.to_string(),
+                        suggestion: wildcert_manager::error::did_you_mean(
+                            n,
+                            KINDS.iter().map(|k| k.kind),
+                        ),
+                    }
+                    .to_string(),
                     &format!(
                         "known providers: {}",
                         KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")

@@ -44,8 +44,13 @@ pub enum IssueError {
     #[error("{0}")]
     Provider(#[from] ProviderError),
     /// A `--dns` value that names neither a configured provider nor a known kind.
-    #[error("unknown DNS provider `{0}`")]
-    UnknownProvider(String),
+    #[error("unknown DNS provider `{name}`{}", did_you_mean_text(.suggestion))]
+    UnknownProvider {
+        /// What was given.
+        name: String,
+        /// The closest configured id or kind, if one is close.
+        suggestion: Option<String>,
+    },
     /// The DNS-01 pipeline failed (discovery, publish, propagation).
     #[error("{0}")]
     Dns(#[from] Dns01Error),
@@ -71,8 +76,13 @@ pub enum IssueError {
     #[error("`{0}` was just stored by another run")]
     Superseded(String),
     /// No certificate of this name in the store.
-    #[error("no certificate named `{0}` in the store")]
-    UnknownCertificate(String),
+    #[error("no certificate named `{name}` in the store{}", did_you_mean_text(.suggestion))]
+    UnknownCertificate {
+        /// What was given.
+        name: String,
+        /// The closest stored name, if one is close.
+        suggestion: Option<String>,
+    },
     /// No ACME account is stored for this CA (directory URL).
     #[error("no ACME account is stored for {0}")]
     NoAccount(String),
@@ -127,7 +137,7 @@ impl IssueError {
             }
             IssueError::Settings(_) => "fix the setting named above; see docs/configuration.md".into(),
             IssueError::Provider(e) => e.hint().into(),
-            IssueError::UnknownProvider(_) => {
+            IssueError::UnknownProvider { .. } => {
                 "use a provider id from [providers.<id>] in the config file, or a kind listed by `wildcert providers`".into()
             }
             IssueError::Dns(e) => e.hint().into(),
@@ -138,7 +148,7 @@ impl IssueError {
             IssueError::Verify(_) => "the previous certificate (if any) is untouched; report this to the CA operator".into(),
             IssueError::Order(_) => "run again with -v for the protocol steps".into(),
             IssueError::Shared { hint, .. } => hint.clone(),
-            IssueError::UnknownCertificate(_) => {
+            IssueError::UnknownCertificate { .. } => {
                 "`wildcert list` shows the certificates in the store (check --state-dir)".into()
             }
             IssueError::NoAccount(_) => {
@@ -180,7 +190,7 @@ impl IssueError {
             IssueError::Name(_)
             | IssueError::NoNames
             | IssueError::Settings(_)
-            | IssueError::UnknownProvider(_) => exit::SETTINGS,
+            | IssueError::UnknownProvider { .. } => exit::SETTINGS,
             IssueError::Provider(ProviderError::Config { .. }) => exit::SETTINGS,
             IssueError::TermsNotAgreed(_) | IssueError::EabRequired => exit::SETTINGS,
             IssueError::Provider(_) | IssueError::Dns(_) => exit::DNS,
@@ -188,7 +198,7 @@ impl IssueError {
             IssueError::CaNotAnswering => exit::CA,
             IssueError::Store(_) => exit::STORE,
             IssueError::Shared { code, .. } => *code,
-            IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => exit::SETTINGS,
+            IssueError::UnknownCertificate { .. } | IssueError::NoAccount(_) => exit::SETTINGS,
             IssueError::Command { code, .. } => *code,
             IssueError::Superseded(_) | IssueError::Busy { .. } => exit::OK,
             IssueError::Caa { .. } => exit::CA,
@@ -236,5 +246,57 @@ pub fn lock_holder(path: &std::path::Path, holder: Option<&str>) -> Option<Strin
         (Some(h), _) => Some(h.to_string()),
         (None, Some(s)) => Some(format!("since {s}")),
         (None, None) => None,
+    }
+}
+
+fn did_you_mean_text(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+/// The candidate closest to `input` (case-insensitive), when it is close enough to be the
+/// likely intent of a typo: `rfc2163` → `rfc2136`, `ww.example.com` → `www.example.com`.
+pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let want = input.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .filter(|c| !c.eq_ignore_ascii_case(input))
+        .map(|c| (strsim::jaro_winkler(&want, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_typos_only() {
+        let kinds = ["rfc2136", "pdns", "exec", "cloudflare", "route53"];
+        assert_eq!(did_you_mean("rfc2163", kinds).as_deref(), Some("rfc2136"));
+        assert_eq!(
+            did_you_mean("cloudfare", kinds).as_deref(),
+            Some("cloudflare")
+        );
+        assert_eq!(did_you_mean("Route53", kinds), None);
+        assert_eq!(did_you_mean("bind", kinds), None);
+        assert_eq!(
+            did_you_mean("ww.example.com", ["www.example.com", "api.example.org"]).as_deref(),
+            Some("www.example.com")
+        );
+        let e = IssueError::UnknownProvider {
+            name: "rfc2163".into(),
+            suggestion: did_you_mean("rfc2163", kinds),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown DNS provider `rfc2163` (did you mean `rfc2136`?)"
+        );
     }
 }
