@@ -274,6 +274,22 @@ fn config_with_duplicate_names_or_bad_durations_is_refused_at_load() {
     )
     .expect("write");
     // Refused on the first run already (not only once a certificate exists).
+    let run_empty = {
+        let empty = tmp.path().join("empty.toml");
+        std::fs::write(&empty, "[acme]\n").expect("write");
+        offline(
+            &["--config", empty.to_str().expect("utf-8"), "renew"],
+            tmp.path(),
+        )
+    };
+    assert_eq!(run_empty.code, Some(2), "{}", run_empty.all());
+    assert!(
+        run_empty
+            .stderr
+            .contains("docs/troubleshooting.md, \"no [[certificate]] entries\""),
+        "{}",
+        run_empty.all()
+    );
     let run = offline(
         &["--config", cfg.to_str().expect("utf-8"), "renew"],
         tmp.path(),

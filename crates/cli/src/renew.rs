@@ -7,7 +7,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wildcert_manager::renew::{Outcome, RenewOptions, RenewOutcome, RenewRound};
 use wildcert_manager::session::{Session, Stopped};
-use wildcert_manager::settings::SettingsError;
 use wildcert_manager::{IssueError, Loaded};
 
 use crate::args::{Global, RenewArgs};
@@ -53,11 +52,14 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
 fn prepare(g: &Global) -> Result<Loaded, IssueError> {
     let loaded = load_settings(g, |_| {})?;
     if loaded.settings.certificates.is_empty() {
-        return Err(IssueError::Settings(SettingsError::Value {
-            key: "certificate".into(),
+        return Err(IssueError::Command {
             message: "no [[certificate]] entries: nothing to renew (add them to the --config file)"
                 .into(),
-        }));
+            hint: "add [[certificate]] entries to the --config file (docs/configuration.md), or use `wildcert issue` \
+                   for a one-off certificate (docs/troubleshooting.md, \"no [[certificate]] entries\")"
+                .into(),
+            code: wildcert_manager::exit::SETTINGS,
+        });
     }
     Ok(loaded)
 }

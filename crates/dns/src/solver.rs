@@ -317,6 +317,10 @@ impl Dns01Error {
             Dns01Error::Discovery(
                 DiscoveryError::CnameLoop { .. } | DiscoveryError::CnameTooDeep { .. },
             ) => "fix the _acme-challenge CNAME records, or turn CNAME following off",
+            Dns01Error::Discovery(DiscoveryError::NoNameservers { .. }) => {
+                "the resolvers know no nameserver address for the zone: give --resolver with a resolver that sees it, \
+                 or --authoritative ADDRESS (docs/troubleshooting.md, \"No nameservers\")"
+            }
             Dns01Error::Discovery(_) => {
                 "give --resolver, or --authoritative for the propagation check"
             }

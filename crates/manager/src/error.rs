@@ -207,12 +207,18 @@ impl IssueError {
 }
 
 const CA_NOT_ANSWERING_HINT: &str = "the CA stopped answering during this run, so wildcert stopped sending it requests; \
-     the records were removed — check the network and the CA's status page, then run again";
+     the records were removed — check --server, the network and the CA's status page, then run again \
+     (docs/troubleshooting.md, \"The CA cannot be reached\")";
 
 fn acme_hint(e: &wildcert_acme::Error) -> String {
     use wildcert_acme::ProblemType as P;
     if matches!(e, wildcert_acme::Error::CaNotAnswering { .. }) {
         return CA_NOT_ANSWERING_HINT.into();
+    }
+    if let wildcert_acme::Error::Unsupported(what) = e
+        && what.starts_with("profile ")
+    {
+        return "drop the `profile` setting for this CA, or pick one it offers (docs/troubleshooting.md, \"offers no profiles\")".into();
     }
     // Causes the ACME layer can name itself (EAB rejected, method not offered, TLS, DNS of
     // the CA host, connection refused, timeout).
@@ -275,6 +281,48 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_link_troubleshooting_sections_that_exist() {
+        let doc = include_str!("../../../docs/troubleshooting.md");
+        let headings: Vec<&str> = doc.lines().filter(|l| l.starts_with("### ")).collect();
+        let hints = [
+            IssueError::CaNotAnswering.hint(),
+            IssueError::Acme(wildcert_acme::Error::Unsupported(
+                "profile \"x\" requested, but this CA offers no profiles".into(),
+            ))
+            .hint(),
+            IssueError::Dns(wildcert_dns::Dns01Error::Discovery(
+                wildcert_dns::DiscoveryError::NoNameservers {
+                    zone: wildcert_dns::DnsName::parse("example.test").expect("name"),
+                    reason: "the resolvers returned no NS records (NXDOMAIN)".into(),
+                },
+            ))
+            .hint(),
+        ];
+        for hint in hints {
+            let (_, rest) = hint
+                .split_once("docs/troubleshooting.md, \"")
+                .unwrap_or_else(|| panic!("no link in {hint}"));
+            let section = rest.split('"').next().unwrap_or_default();
+            assert!(
+                headings.iter().any(|h| h.contains(section)),
+                "no section `{section}` in docs/troubleshooting.md"
+            );
+        }
+        for message in [
+            "give either tsig_file or tsig_secret/tsig_secret_file, not both",
+            "offers no profiles",
+            "no [[certificate]] entries: nothing to renew",
+            "the resolvers returned no NS records (NXDOMAIN)",
+            "the CA is not answering (3 requests in a row",
+        ] {
+            assert!(
+                doc.contains(message),
+                "docs/troubleshooting.md lacks `{message}`"
+            );
+        }
+    }
 
     #[test]
     fn did_you_mean_finds_typos_only() {
