@@ -302,3 +302,50 @@ fn config_with_duplicate_names_or_bad_durations_is_refused_at_load() {
         run.all()
     );
 }
+
+#[test]
+fn zone_whose_servers_all_refuse_fails_after_15_s_not_the_whole_timeout() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    // A closed loopback port as the only server to check: every query is refused.
+    let closed = {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.local_addr().expect("addr")
+    };
+    let closed_s = closed.to_string();
+    let run = lab.wildcert(
+        &[
+            "--authoritative",
+            &closed_s,
+            "--propagation-timeout",
+            "90s",
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(40),
+        "waited {:?} for servers that refuse\n{}",
+        run.elapsed,
+        run.all()
+    );
+    assert!(
+        run.stderr.contains(&closed_s)
+            && run.stderr.contains("could be reached for 15 s")
+            && run.stderr.contains("--authoritative")
+            && run.stderr.contains("firewall"),
+        "{}",
+        run.all()
+    );
+    // The records were removed.
+    assert!(
+        lab.primary_txt("_acme-challenge.www.example.test")
+            .is_empty()
+    );
+}

@@ -216,7 +216,8 @@ impl Plan {
         };
         let mut out = BTreeSet::new();
         match err {
-            PropagationError::Timeout { pending, .. } => {
+            PropagationError::Timeout { pending, .. }
+            | PropagationError::Unreachable { pending, .. } => {
                 for v in pending {
                     match &v.state {
                         ServerState::Lacking { missing } => out.extend(missing.iter().cloned()),
