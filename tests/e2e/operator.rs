@@ -349,3 +349,178 @@ fn zone_whose_servers_all_refuse_fails_after_15_s_not_the_whole_timeout() {
             .is_empty()
     );
 }
+
+/// A UDP "resolver" on loopback that answers every query with the wrong message id (what an
+/// off-path spoofer or a broken middlebox does), for `bound`.
+fn wrong_id_resolver(
+    bound: std::time::Duration,
+) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    let handle = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < bound {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if n < 12 {
+                continue;
+            }
+            let mut reply = buf[..n].to_vec();
+            reply[0] ^= 0xff;
+            reply[1] ^= 0xff;
+            reply[2] |= 0x80;
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    (addr, handle)
+}
+
+#[test]
+fn quiet_means_errors_only_dependency_warnings_included() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (addr, server) = wrong_id_resolver(std::time::Duration::from_secs(40));
+    let addr = addr.to_string();
+    let mut cmd = std::process::Command::new(crate::lab::bin());
+    cmd.arg("--state-dir")
+        .arg(tmp.path())
+        .args([
+            "-q",
+            "--resolver",
+            &addr,
+            "check",
+            "--no-probe",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "exec",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("EXEC_PATH", "/bin/true")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let run = crate::lab::run_bounded(cmd, std::time::Duration::from_secs(60));
+    let _ = server.join();
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        !run.stderr.contains("WARN") && !run.stderr.contains("wrong message id"),
+        "-q let warnings through:\n{}",
+        run.all()
+    );
+}
+
+/// Run `cmd` on a pseudo-terminal (util-linux `script`): stdout and stderr together, as a
+/// person at a terminal sees them.
+fn on_tty(cmd: &std::process::Command, extra_env: &[(&str, &str)]) -> crate::lab::Run {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let mut line = quote(cmd.get_program());
+    for a in cmd.get_args() {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    let mut tty = std::process::Command::new("script");
+    tty.args(["-qefc", &line, "/dev/null"]).env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            tty.env(k, v);
+        }
+    }
+    for (k, v) in extra_env {
+        tty.env(k, v);
+    }
+    tty.env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    crate::lab::run_bounded(tty, crate::lab::RUN_LIMIT)
+}
+
+#[test]
+fn terminal_output_honours_no_color_and_prints_each_event_once() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "util-linux `script` is needed"
+        );
+        return;
+    }
+    let issue = |n: &str| {
+        lab.command_at(
+            &lab.pebble.directory_url(),
+            &["issue", "-d", n, "--dns", "rfc2136"],
+            &[],
+        )
+    };
+    // A terminal: colours, and each nameserver's progress once (the human line).
+    let run = on_tty(&issue("a.example.test"), &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("\u{1b}["),
+        "no colours on a TTY:\n{}",
+        run.all()
+    );
+    assert!(run.stdout.contains("✓"), "{}", run.all());
+    // The log's own line for the same events (a ready server, a server still waited for).
+    let twice = run.stdout.lines().any(|l| {
+        l.contains("still waiting")
+            || (l.contains("nameserver serves every record") && l.contains("ns1.example.test"))
+    });
+    assert!(!twice, "progress printed twice:\n{}", run.all());
+    // NO_COLOR (no-color.org) and CLICOLOR=0: no escape sequences at all.
+    for env in [("NO_COLOR", "1"), ("CLICOLOR", "0")] {
+        let run = on_tty(&issue("b.example.test"), &[env]);
+        assert_eq!(run.code, Some(0), "{env:?}: {}", run.all());
+        assert!(
+            !run.stdout.contains('\u{1b}'),
+            "{env:?} ignored:\n{}",
+            run.all()
+        );
+        assert!(run.stdout.contains("✓"), "{}", run.all());
+    }
+}
+
+#[test]
+fn busy_skip_line_names_the_lock_holder_and_since_when() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let cfg = config(&lab, "", &[("www", "www.example.test")]);
+    let cfg = cfg.to_str().expect("utf-8");
+    let run = lab.wildcert(&["--config", cfg, "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    // Another holder of the certificate's lock (what a running wildcert writes into it).
+    let lock = lab.state_dir().join("locks").join("www.lock");
+    std::fs::write(&lock, "pid 4242").expect("write lock");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-n")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .expect("flock starts");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let run = lab.wildcert(&["--config", cfg, "renew", "--force"], &[]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("skipped") && l.contains("www"))
+        .unwrap_or_else(|| panic!("no skip line\n{}", run.all()));
+    assert!(
+        line.contains("another run (pid 4242, since 20") && line.ends_with("is working on it"),
+        "{line}"
+    );
+}

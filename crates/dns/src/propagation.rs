@@ -479,11 +479,19 @@ impl PropagationChecker {
             return;
         }
         let elapsed = start.elapsed();
-        for v in &pending {
-            tracing::info!(zone = %v.zone, server = %v.server, elapsed_s = elapsed.as_secs(), "still waiting: {}", v.state);
-        }
-        if let Some(p) = &self.progress {
-            p.waiting(elapsed, &pending);
+        // One line per event: the progress reporter's (a terminal), else the log's.
+        match &self.progress {
+            Some(p) => {
+                for v in &pending {
+                    tracing::debug!(zone = %v.zone, server = %v.server, elapsed_s = elapsed.as_secs(), "still waiting: {}", v.state);
+                }
+                p.waiting(elapsed, &pending);
+            }
+            None => {
+                for v in &pending {
+                    tracing::info!(zone = %v.zone, server = %v.server, elapsed_s = elapsed.as_secs(), "still waiting: {}", v.state);
+                }
+            }
         }
     }
 
@@ -552,10 +560,16 @@ impl PropagationChecker {
                 return;
             }
             if ready {
-                tracing::info!(zone = %verdict.zone, server = %verdict.server,
-                    after_ms = start.elapsed().as_millis() as u64, "nameserver serves every record");
-                if let Some(p) = &self.progress {
-                    p.server_ready(&verdict);
+                let after_ms = start.elapsed().as_millis() as u64;
+                // One line per event: the progress reporter's (a terminal), else the log's.
+                match &self.progress {
+                    Some(p) => {
+                        tracing::debug!(zone = %verdict.zone, server = %verdict.server, after_ms, "nameserver serves every record");
+                        p.server_ready(&verdict);
+                    }
+                    None => {
+                        tracing::info!(zone = %verdict.zone, server = %verdict.server, after_ms, "nameserver serves every record");
+                    }
                 }
                 return;
             }
