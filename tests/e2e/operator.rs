@@ -524,3 +524,62 @@ fn busy_skip_line_names_the_lock_holder_and_since_when() {
         "{line}"
     );
 }
+
+#[test]
+fn completions_parse_and_version_names_commit_and_providers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = offline(&["completions", shell], tmp.path());
+        assert_eq!(run.code, Some(0), "{shell}: {}", run.all());
+        assert!(
+            run.stdout.contains("wildcert") && run.stdout.contains("renew"),
+            "{shell}: {}",
+            run.all()
+        );
+        // Each shell's own syntax check, where that shell is installed (bash always is).
+        let check: Option<(&str, &[&str])> = match shell {
+            "bash" => Some(("bash", &["-n"])),
+            "zsh" => Some(("zsh", &["-n"])),
+            "fish" => Some(("fish", &["--no-execute"])),
+            _ => None,
+        };
+        let Some((prog, args)) = check else { continue };
+        let script = tmp.path().join(format!("wildcert.{shell}"));
+        std::fs::write(&script, &run.stdout).expect("write");
+        match std::process::Command::new(prog)
+            .args(args)
+            .arg(&script)
+            .output()
+        {
+            Ok(o) => assert!(
+                o.status.success(),
+                "{prog} rejects the completion script: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(_) if shell != "bash" => {}
+            Err(e) => panic!("bash: {e}"),
+        }
+    }
+    let run = offline(&["--version"], tmp.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let first = run.stdout.lines().next().unwrap_or_default();
+    let commit = first
+        .split("(commit ")
+        .nth(1)
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no commit in {first:?}"));
+    assert!(
+        commit == "unknown"
+            || commit
+                .trim_end_matches("-dirty")
+                .chars()
+                .all(|c| c.is_ascii_hexdigit()),
+        "{first}"
+    );
+    assert!(
+        run.stdout
+            .contains("providers: rfc2136, pdns, exec, cloudflare, route53"),
+        "{}",
+        run.all()
+    );
+}

@@ -157,6 +157,12 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Renew(a) => renew::run(&global, a, &out).await,
         Command::Check(a) => check::run(&global, a, &out).await,
         Command::Providers(a) => out.providers(a.name.as_deref()),
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(a.shell, &mut cmd, "wildcert", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
         Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
