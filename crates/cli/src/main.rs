@@ -119,36 +119,6 @@ pub(crate) fn load_settings(
     Loaded::load(g.config.as_deref(), std::env::vars().collect(), &o)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quiet_filter_lets_no_warning_through() {
-        let f = log_filter(true, 0);
-        assert!(!f.contains("warn") && !f.contains("info"), "{f}");
-        assert!(log_filter(false, 0).starts_with("warn,"));
-        assert!(log_filter(false, 1).contains("wildcert_dns=debug"));
-    }
-
-    #[test]
-    fn no_color_and_clicolor() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert!(color_allowed(env(&[])));
-        assert!(!color_allowed(env(&[("NO_COLOR", "1")])));
-        assert!(color_allowed(env(&[("NO_COLOR", "")])));
-        assert!(!color_allowed(env(&[("CLICOLOR", "0")])));
-        assert!(color_allowed(env(&[("CLICOLOR", "1")])));
-    }
-}
-
 async fn run(cli: Cli) -> ExitCode {
     let Cli { global, command } = cli;
     let out = output::Output::new(global.json, global.quiet);
@@ -217,5 +187,35 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         Ok(r) => out.issued(&r.issued, r.hook.as_ref()),
         Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
         Err(Stopped::Interrupted) => report_interrupted(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_filter_lets_no_warning_through() {
+        let f = log_filter(true, 0);
+        assert!(!f.contains("warn") && !f.contains("info"), "{f}");
+        assert!(log_filter(false, 0).starts_with("warn,"));
+        assert!(log_filter(false, 1).contains("wildcert_dns=debug"));
+    }
+
+    #[test]
+    fn no_color_and_clicolor() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(color_allowed(env(&[])));
+        assert!(!color_allowed(env(&[("NO_COLOR", "1")])));
+        assert!(color_allowed(env(&[("NO_COLOR", "")])));
+        assert!(!color_allowed(env(&[("CLICOLOR", "0")])));
+        assert!(color_allowed(env(&[("CLICOLOR", "1")])));
     }
 }
