@@ -88,7 +88,7 @@ impl Lab {
 
     /// The command [`Lab::wildcert_at`] runs, for tests that drive the process themselves.
     pub fn command_at(&self, server: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wildcert"));
+        let mut cmd = Command::new(bin());
         cmd.arg("--server")
             .arg(server)
             .arg("--ca-bundle")
@@ -120,6 +120,13 @@ impl Lab {
             .txt_values(self.bind.primary_addr(), name)
             .expect("dig answers")
     }
+}
+
+/// The binary under test: this build's, or `WILDCERT_E2E_BIN` (to show that a test fails on
+/// another build, e.g. main's).
+pub fn bin() -> std::ffi::OsString {
+    std::env::var_os("WILDCERT_E2E_BIN")
+        .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_wildcert")))
 }
 
 /// Run a command, killing it after `limit`. Output is drained while it runs, so a chatty

@@ -13,6 +13,7 @@ mod hostile;
 mod interrupt;
 mod lab;
 mod methods;
+mod operator;
 mod pdns;
 mod renew;
 mod rfc2136;

@@ -4,9 +4,26 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `wildcert --version`: the version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("WILDCERT_GIT_COMMIT"),
+    ")"
+);
+
+/// `wildcert --version` in full: also the DNS providers this build has (keep in step with
+/// `wildcert_manager::providers::KINDS`; a test checks it).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("WILDCERT_GIT_COMMIT"),
+    ")\nproviders: rfc2136, pdns, exec, cloudflare, route53"
+);
+
 /// Get TLS certificates from any ACME CA with the DNS-01 challenge.
 #[derive(Debug, Parser)]
-#[command(name = "wildcert", version, about, long_about = None, propagate_version = true)]
+#[command(name = "wildcert", version = VERSION, long_version = LONG_VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -85,6 +102,16 @@ pub enum Command {
     Providers(ProvidersArgs),
     /// Publish (once), print or remove the standing dns-persist-01 record of names for this account.
     Persist(PersistArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+}
+
+/// `wildcert completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// The validation methods `--challenge` accepts.
@@ -157,6 +184,14 @@ pub struct RenewArgs {
     /// Validation method for every certificate (overrides `challenge` in the config).
     #[arg(long, value_name = "METHOD", value_parser = CHALLENGES)]
     pub challenge: Option<String>,
+    /// Run once before the due certificates are issued; not run when nothing is due
+    /// (overrides pre_hook under [renew]).
+    #[arg(long, value_name = "CMD")]
+    pub pre_hook: Option<String>,
+    /// Run once after every due certificate was tried; not run when nothing is due
+    /// (overrides post_hook under [renew]).
+    #[arg(long, value_name = "CMD")]
+    pub post_hook: Option<String>,
 }
 
 /// `wildcert show`.
@@ -254,6 +289,18 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn long_version_lists_every_provider_of_this_build() {
+        let kinds: Vec<&str> = wildcert_manager::providers::KINDS
+            .iter()
+            .map(|k| k.kind)
+            .collect();
+        assert!(
+            LONG_VERSION.ends_with(&format!("providers: {}", kinds.join(", "))),
+            "{LONG_VERSION}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use wildcert_manager::hooks::HookReport;
 use wildcert_manager::model::{Issued, Timings};
-use wildcert_manager::renew::{Outcome, RenewOutcome};
+use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 
 /// A stored certificate.
 #[derive(Debug, Serialize)]
@@ -121,7 +121,7 @@ impl From<&HookReport> for Hook {
 /// `issue --json`.
 #[derive(Debug, Serialize)]
 pub struct IssueDoc {
-    /// Always true (failures print the error document).
+    /// True unless the deploy hook failed (other failures print the error document).
     pub ok: bool,
     /// The certificate.
     pub certificate: Certificate,
@@ -188,6 +188,12 @@ pub struct RenewDoc {
     pub summary: Summary,
     /// Every certificate.
     pub certificates: Vec<Renewal>,
+    /// The run's pre hook, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_hook: Option<Hook>,
+    /// The run's post hook, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_hook: Option<Hook>,
 }
 
 impl RenewDoc {
@@ -203,6 +209,15 @@ impl RenewDoc {
                 failed: count(Outcome::Failed),
             },
             certificates: outcomes.iter().map(Renewal::from).collect(),
+            pre_hook: None,
+            post_hook: None,
         }
+    }
+
+    /// Add the round's pre and post hook reports.
+    pub fn with_hooks(mut self, round: &RenewRound) -> Self {
+        self.pre_hook = round.pre_hook.as_ref().map(Into::into);
+        self.post_hook = round.post_hook.as_ref().map(Into::into);
+        self
     }
 }

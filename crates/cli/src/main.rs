@@ -63,29 +63,54 @@ fn quiet_on_closed_stdout() {
 }
 
 fn init_logging(g: &Global) {
-    let level = if g.quiet {
-        "error"
-    } else {
-        match g.verbose {
-            0 => "info",
-            1 => "debug",
-            _ => "trace",
-        }
-    };
-    // Our crates at the chosen level; dependencies one notch quieter.
-    let default = format!(
-        "warn,wildcert={level},wildcert_acme={level},wildcert_dns={level},wildcert_manager={level},wildcert_rfc2136={level}"
-    );
     let filter = std::env::var("WILDCERT_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok());
-    let filter = filter.unwrap_or_else(|| EnvFilter::new(default));
+    let filter = filter.unwrap_or_else(|| EnvFilter::new(log_filter(g.quiet, g.verbose)));
+    let env = |k: &str| std::env::var(k).ok();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && color_allowed(env))
         .init();
+}
+
+/// The default log filter: our crates at the chosen level, dependencies one notch quieter;
+/// `-q` is errors only, dependencies included (no `WARN` chatter from hickory or reqwest).
+fn log_filter(quiet: bool, verbose: u8) -> String {
+    let (ours, deps) = if quiet {
+        ("error", "error")
+    } else {
+        match verbose {
+            0 => ("info", "warn"),
+            1 => ("debug", "warn"),
+            _ => ("trace", "warn"),
+        }
+    };
+    let crates = [
+        "wildcert",
+        "wildcert_acme",
+        "wildcert_dns",
+        "wildcert_manager",
+        "wildcert_rfc2136",
+        "wildcert_pdns",
+        "wildcert_cloudflare",
+        "wildcert_route53",
+        "wildcert_exec",
+    ];
+    let mut f = deps.to_string();
+    for c in crates {
+        f.push_str(&format!(",{c}={ours}"));
+    }
+    f
+}
+
+/// Colours unless `NO_COLOR` is set to anything non-empty (no-color.org) or `CLICOLOR=0`.
+fn color_allowed(env: impl Fn(&str) -> Option<String>) -> bool {
+    let no_color = env("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let clicolor_off = env("CLICOLOR").is_some_and(|v| v.trim() == "0");
+    !(no_color || clicolor_off)
 }
 
 /// The command line's global flags as overrides of the settings.
@@ -125,6 +150,12 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Check(a) => check::run(&global, a, &out).await,
         Command::Providers(a) => out.providers(a.name.as_deref()),
         Command::Persist(a) => persist::run(&global, a, &out).await,
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(a.shell, &mut cmd, "wildcert", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
         Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
@@ -180,11 +211,38 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
     };
     match session.issue(&req, &cert, out.progress()).await {
-        Ok(r) => {
-            out.issued(&r.issued, r.hook.as_ref());
-            ExitCode::SUCCESS
-        }
+        Ok(r) => out.issued(&r.issued, r.hook.as_ref()),
         Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
         Err(Stopped::Interrupted) => report_interrupted(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_filter_lets_no_warning_through() {
+        let f = log_filter(true, 0);
+        assert!(!f.contains("warn") && !f.contains("info"), "{f}");
+        assert!(log_filter(false, 0).starts_with("warn,"));
+        assert!(log_filter(false, 1).contains("wildcert_dns=debug"));
+    }
+
+    #[test]
+    fn no_color_and_clicolor() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(color_allowed(env(&[])));
+        assert!(!color_allowed(env(&[("NO_COLOR", "1")])));
+        assert!(color_allowed(env(&[("NO_COLOR", "")])));
+        assert!(!color_allowed(env(&[("CLICOLOR", "0")])));
+        assert!(color_allowed(env(&[("CLICOLOR", "1")])));
     }
 }

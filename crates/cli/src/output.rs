@@ -11,9 +11,10 @@ use std::time::Duration;
 use serde_json::json;
 use wildcert_dns::{PropagationProgress, ServerVerdict};
 use wildcert_manager::Issued;
+use wildcert_manager::exit;
 use wildcert_manager::hooks::HookReport;
 use wildcert_manager::providers::{KINDS, kind};
-use wildcert_manager::renew::{Outcome, RenewOutcome};
+use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 
 /// Where and how to print.
 pub struct Output {
@@ -47,38 +48,57 @@ impl Output {
         }
     }
 
-    /// Print the result of an issuance.
-    pub fn issued(&self, r: &Issued, hook: Option<&HookReport>) {
+    /// Print the result of an issuance; returns the exit code (0, or [`exit::HOOK`] when the
+    /// deploy hook failed: that failure is one line on stderr in every mode, `-q` included).
+    pub fn issued(&self, r: &Issued, hook: Option<&HookReport>) -> ExitCode {
+        let failed = hook.filter(|h| !h.ok);
         if self.json {
             let doc = crate::json::IssueDoc {
-                ok: true,
+                ok: failed.is_none(),
                 certificate: r.into(),
                 hook: hook.map(Into::into),
             };
             print_json(&doc);
-            return;
+        } else if !self.quiet {
+            print!("{}", render_issued(r, hook));
         }
-        if self.quiet {
-            return;
+        match failed {
+            None => ExitCode::SUCCESS,
+            Some(h) => {
+                eprintln!(
+                    "{}",
+                    hook_failure_line("deploy hook", Some(&r.cert_name), h)
+                );
+                ExitCode::from(exit::HOOK as u8)
+            }
         }
-        print!("{}", render_issued(r, hook));
     }
 
-    /// Print the summary of a `renew` round; returns the exit code (0 when nothing failed,
-    /// else the first failure's code).
-    pub fn renewed(&self, outcomes: &[RenewOutcome]) -> i32 {
+    /// Print the summary of a `renew` round; returns the exit code: the first failed
+    /// certificate's code, else [`exit::HOOK`] when a hook failed, else 0. Each failed hook
+    /// is one line on stderr in every mode, `-q` included.
+    pub fn renewed(&self, round: &RenewRound) -> i32 {
+        let outcomes = &round.outcomes;
+        let failed_hooks = round.failed_hooks();
         let code = outcomes
             .iter()
             .find(|o| o.outcome == Outcome::Failed)
             .map(|o| o.code.max(1))
-            .unwrap_or(0);
+            .unwrap_or(if failed_hooks.is_empty() {
+                0
+            } else {
+                exit::HOOK
+            });
         if self.json {
-            print_json(&crate::json::RenewDoc::new(outcomes, code == 0));
-            return code;
+            print_json(&crate::json::RenewDoc::new(outcomes, code == 0).with_hooks(round));
+        } else {
+            let (stdout, stderr) = render_renewed(outcomes, self.quiet);
+            print!("{stdout}");
+            eprint!("{stderr}");
         }
-        let (stdout, stderr) = render_renewed(outcomes, self.quiet);
-        print!("{stdout}");
-        eprint!("{stderr}");
+        for (what, cert, h) in failed_hooks {
+            eprintln!("{}", hook_failure_line(what, cert, h));
+        }
         code
     }
 
@@ -112,7 +132,14 @@ impl Output {
             }
             Some(n) => match kind(n) {
                 None => self.error(
-                    &format!("unknown DNS provider `{n}`"),
+                    &wildcert_manager::IssueError::UnknownProvider {
+                        name: n.to_string(),
+                        suggestion: wildcert_manager::error::did_you_mean(
+                            n,
+                            KINDS.iter().map(|k| k.kind),
+                        ),
+                    }
+                    .to_string(),
                     &format!(
                         "known providers: {}",
                         KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
@@ -259,11 +286,23 @@ pub fn render_renewed(outcomes: &[RenewOutcome], quiet: bool) -> (String, String
         } else {
             let _ = writeln!(out, "{line}");
         }
-        if let Some(h) = &o.hook
-            && let Some(e) = &h.error
-        {
-            let _ = writeln!(err, "{:<8} {:<32} deploy hook `{}` {e}", "", "", h.command);
-        }
     }
     (out, err)
+}
+
+/// The one stderr line for a failed hook (printed even with `-q`).
+pub fn hook_failure_line(what: &str, cert: Option<&str>, h: &HookReport) -> String {
+    let why = h.error.as_deref().unwrap_or("failed");
+    match cert {
+        Some(c) => format!(
+            "error: {what} `{}` for `{c}` {why} (the certificate stays stored; exit code {})",
+            h.command,
+            exit::HOOK
+        ),
+        None => format!(
+            "error: {what} `{}` {why} (exit code {})",
+            h.command,
+            exit::HOOK
+        ),
+    }
 }

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use wildcert_manager::renew::{Outcome, RenewOptions, RenewOutcome};
+use wildcert_manager::renew::{Outcome, RenewOptions, RenewOutcome, RenewRound};
 use wildcert_manager::session::{Session, Stopped};
-use wildcert_manager::settings::SettingsError;
 use wildcert_manager::{IssueError, Loaded};
 
 use crate::args::{Global, RenewArgs};
@@ -28,7 +27,7 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
             Ok(loaded) => round(&loaded, &a, out).await,
         };
         let (code, next) = match result {
-            Ok(outcomes) => (out.renewed(&outcomes), next_wake(&outcomes)),
+            Ok(round) => (out.renewed(&round), next_wake(&round.outcomes)),
             Err(Stopped::Interrupted) => return report_interrupted(out),
             Err(Stopped::Failed(e)) => {
                 let code = out.error(&e.to_string(), &e.hint(), e.exit_code());
@@ -53,22 +52,27 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
 fn prepare(g: &Global, challenge: Option<String>) -> Result<Loaded, IssueError> {
     let loaded = load_settings(g, |o| o.challenge = challenge)?;
     if loaded.settings.certificates.is_empty() {
-        return Err(IssueError::Settings(SettingsError::Value {
-            key: "certificate".into(),
+        return Err(IssueError::Command {
             message: "no [[certificate]] entries: nothing to renew (add them to the --config file)"
                 .into(),
-        }));
+            hint: "add [[certificate]] entries to the --config file (docs/configuration.md), or use `wildcert issue` \
+                   for a one-off certificate (docs/troubleshooting.md, \"no [[certificate]] entries\")"
+                .into(),
+            code: wildcert_manager::exit::SETTINGS,
+        });
     }
     Ok(loaded)
 }
 
-async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<Vec<RenewOutcome>, Stopped> {
+async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRound, Stopped> {
     let session = Session::open(loaded)?;
     let opts = RenewOptions {
         force: a.force,
         only: a.cert_names.clone(),
         parallel: a.parallel,
         deploy_hook: a.deploy_hook.clone(),
+        pre_hook: a.pre_hook.clone(),
+        post_hook: a.post_hook.clone(),
         progress: out.progress(),
     };
     session.renew(&opts).await

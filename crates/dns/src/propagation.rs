@@ -44,6 +44,10 @@ pub const FAST_PHASE: Duration = Duration::from_secs(30);
 /// Pause between polls of one server after the fast phase.
 pub const SLOW_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long every server of a zone may refuse connections (or be unreachable, or time out)
+/// before that zone fails: nothing will come from waiting longer.
+pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(15);
+
 /// Timing of the checker.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckerSettings {
@@ -59,6 +63,9 @@ pub struct CheckerSettings {
     pub slow_interval: Duration,
     /// How often progress is logged and reported.
     pub report_every: Duration,
+    /// A zone every server of which has failed every poll (refused, unreachable, timed
+    /// out) for this long fails at once instead of waiting for `timeout`.
+    pub unreachable_after: Duration,
 }
 
 impl Default for CheckerSettings {
@@ -70,6 +77,7 @@ impl Default for CheckerSettings {
             fast_phase: FAST_PHASE,
             slow_interval: SLOW_INTERVAL,
             report_every: Duration::from_secs(2),
+            unreachable_after: UNREACHABLE_AFTER,
         }
     }
 }
@@ -243,6 +251,31 @@ pub enum PropagationError {
         /// The zone.
         zone: DnsName,
     },
+    /// Every server of some zone refused connections (or was unreachable, or timed out) at
+    /// every poll for [`CheckerSettings::unreachable_after`]: those zones failed early.
+    #[error("{}", unreachable_lines(.after, .unreachable))]
+    Unreachable {
+        /// How long they failed.
+        after: Duration,
+        /// The servers of the failed zones, with the error each gave.
+        unreachable: Vec<ServerVerdict>,
+        /// Every server that was not ready (the failed zones' and any other).
+        pending: Vec<ServerVerdict>,
+    },
+}
+
+fn unreachable_lines(after: &Duration, v: &[ServerVerdict]) -> String {
+    let zones: BTreeSet<&str> = v.iter().map(|s| s.zone.as_str()).collect();
+    format!(
+        "zone {}: no authoritative nameserver could be reached for {} s (likely a wrong --authoritative address, \
+         or a firewall blocking DNS to them):\n{}",
+        zones.into_iter().collect::<Vec<_>>().join(", "),
+        after.as_secs(),
+        v.iter()
+            .map(|s| format!("  {} {}", s.server, s.state))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
 }
 
 impl PropagationError {
@@ -255,6 +288,10 @@ impl PropagationError {
             }
             PropagationError::NoServers { .. } => {
                 "give --authoritative ADDRESS, or check the zone's NS records"
+            }
+            PropagationError::Unreachable { .. } => {
+                "check --authoritative / [dns] authoritative (each address must be one of the zone's nameservers, \
+                 reachable from here: `dig @ADDRESS ZONE SOA`) and that no firewall blocks DNS (UDP and TCP port 53) to them"
             }
         }
     }
@@ -357,6 +394,10 @@ impl PropagationChecker {
             timeout_s = self.settings.timeout.as_secs_f64().round(),
             "waiting until every authoritative nameserver serves every record"
         );
+        let watch = Arc::new(Mutex::new(Watch {
+            failing_since: vec![None; verdicts.len()],
+            dead: BTreeSet::new(),
+        }));
         let shared = Arc::new(Mutex::new(verdicts));
         let queries = Arc::new(AtomicU64::new(0));
         let polls = join_all(jobs.into_iter().map(|(idx, server, expected)| {
@@ -367,6 +408,7 @@ impl PropagationChecker {
                 start,
                 deadline,
                 shared.clone(),
+                watch.clone(),
                 queries.clone(),
             )
         }));
@@ -395,6 +437,22 @@ impl PropagationChecker {
             .cloned()
             .collect();
         let queries = queries.load(Ordering::Relaxed);
+        let dead = watch.lock().unwrap_or_else(|p| p.into_inner()).dead.clone();
+        if !dead.is_empty() {
+            let unreachable: Vec<ServerVerdict> = verdicts
+                .iter()
+                .filter(|v| dead.contains(&v.zone))
+                .cloned()
+                .collect();
+            for v in &unreachable {
+                tracing::warn!(zone = %v.zone, server = %v.server, "gave up, unreachable: {}", v.state);
+            }
+            return Err(PropagationError::Unreachable {
+                after: self.settings.unreachable_after,
+                unreachable,
+                pending,
+            });
+        }
         if pending.is_empty() {
             let elapsed = start.elapsed();
             tracing::info!(
@@ -427,11 +485,19 @@ impl PropagationChecker {
             return;
         }
         let elapsed = start.elapsed();
-        for v in &pending {
-            tracing::info!(zone = %v.zone, server = %v.server, elapsed_s = elapsed.as_secs(), "still waiting: {}", v.state);
-        }
-        if let Some(p) = &self.progress {
-            p.waiting(elapsed, &pending);
+        // One line per event: the progress reporter's (a terminal), else the log's.
+        match &self.progress {
+            Some(p) => {
+                for v in &pending {
+                    tracing::debug!(zone = %v.zone, server = %v.server, elapsed_s = elapsed.as_secs(), "still waiting: {}", v.state);
+                }
+                p.waiting(elapsed, &pending);
+            }
+            None => {
+                for v in &pending {
+                    tracing::info!(zone = %v.zone, server = %v.server, elapsed_s = elapsed.as_secs(), "still waiting: {}", v.state);
+                }
+            }
         }
     }
 
@@ -444,6 +510,7 @@ impl PropagationChecker {
         start: Instant,
         deadline: Instant,
         shared: Arc<Mutex<Vec<ServerVerdict>>>,
+        watch: Arc<Mutex<Watch>>,
         queries: Arc<AtomicU64>,
     ) {
         let schedule = self.settings.schedule();
@@ -452,6 +519,9 @@ impl PropagationChecker {
         loop {
             let now = Instant::now();
             if now >= deadline {
+                return;
+            }
+            if self.zone_is_dead(idx, &shared, &watch) {
                 return;
             }
             let poll_start = now;
@@ -489,11 +559,23 @@ impl PropagationChecker {
                 }
                 v.clone()
             };
+            if self.note_failure(idx, poll_start, &shared, &watch) {
+                tracing::warn!(zone = %verdict.zone,
+                    "every nameserver of the zone failed for {} s: giving up on it",
+                    self.settings.unreachable_after.as_secs());
+                return;
+            }
             if ready {
-                tracing::info!(zone = %verdict.zone, server = %verdict.server,
-                    after_ms = start.elapsed().as_millis() as u64, "nameserver serves every record");
-                if let Some(p) = &self.progress {
-                    p.server_ready(&verdict);
+                let after_ms = start.elapsed().as_millis() as u64;
+                // One line per event: the progress reporter's (a terminal), else the log's.
+                match &self.progress {
+                    Some(p) => {
+                        tracing::debug!(zone = %verdict.zone, server = %verdict.server, after_ms, "nameserver serves every record");
+                        p.server_ready(&verdict);
+                    }
+                    None => {
+                        tracing::info!(zone = %verdict.zone, server = %verdict.server, after_ms, "nameserver serves every record");
+                    }
                 }
                 return;
             }
@@ -507,6 +589,80 @@ impl PropagationChecker {
             tokio::time::sleep_until(next.min(deadline)).await;
         }
     }
+}
+
+impl PropagationChecker {
+    /// True when the zone of server `idx` has been given up (every server unreachable).
+    fn zone_is_dead(
+        &self,
+        idx: usize,
+        shared: &Mutex<Vec<ServerVerdict>>,
+        watch: &Mutex<Watch>,
+    ) -> bool {
+        let zone = match shared.lock().unwrap_or_else(|p| p.into_inner()).get(idx) {
+            Some(v) => v.zone.clone(),
+            None => return true,
+        };
+        watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .dead
+            .contains(&zone)
+    }
+
+    /// Record whether server `idx`'s last poll (started at `poll_start`) failed to reach it;
+    /// true when that makes its zone dead: every server of the zone that is not skipped has
+    /// failed every poll for at least `unreachable_after`.
+    fn note_failure(
+        &self,
+        idx: usize,
+        poll_start: Instant,
+        shared: &Mutex<Vec<ServerVerdict>>,
+        watch: &Mutex<Watch>,
+    ) -> bool {
+        let verdicts = snapshot(shared);
+        let Some(me) = verdicts.get(idx) else {
+            return false;
+        };
+        let mut w = watch.lock().unwrap_or_else(|p| p.into_inner());
+        let failing = matches!(me.state, ServerState::Failed { .. });
+        let Some(slot) = w.failing_since.get_mut(idx) else {
+            return false;
+        };
+        *slot = if failing {
+            Some(slot.unwrap_or(poll_start))
+        } else {
+            None
+        };
+        if !failing {
+            return false;
+        }
+        let now = Instant::now();
+        let members: Vec<usize> = verdicts
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.zone == me.zone && !matches!(v.state, ServerState::Skipped { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        let all_dead = !members.is_empty()
+            && members.iter().all(|&i| {
+                w.failing_since
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|t| now.duration_since(t) >= self.settings.unreachable_after)
+            });
+        if all_dead {
+            w.dead.insert(me.zone.clone());
+        }
+        all_dead
+    }
+}
+
+/// Which servers have failed every poll since when, and the zones given up.
+struct Watch {
+    failing_since: Vec<Option<Instant>>,
+    dead: BTreeSet<DnsName>,
 }
 
 fn snapshot(shared: &Mutex<Vec<ServerVerdict>>) -> Vec<ServerVerdict> {
@@ -625,6 +781,55 @@ mod tests {
         assert_eq!(
             v.to_string(),
             "ns2.example.test (127.53.0.4:53) [zone example.test]: lacks _acme-challenge.example.test \"tok\""
+        );
+    }
+
+    #[tokio::test]
+    async fn zone_whose_servers_all_refuse_fails_early_naming_them() {
+        // Two closed loopback ports: every poll is refused at once.
+        let addrs: Vec<std::net::SocketAddr> = (0..2)
+            .map(|_| {
+                let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+                sock.local_addr().expect("addr")
+            })
+            .collect();
+        let mut expected = TxtSet::new();
+        expected.insert(
+            DnsName::parse("_acme-challenge.example.test").expect("name"),
+            "v",
+        );
+        let checker = PropagationChecker::new(CheckerSettings {
+            timeout: Duration::from_secs(30),
+            query_timeout: Duration::from_millis(200),
+            unreachable_after: Duration::from_secs(1),
+            ..CheckerSettings::default()
+        });
+        let target = CheckTarget {
+            zone: DnsName::parse("example.test").expect("name"),
+            servers: addrs
+                .iter()
+                .map(|&addr| AuthServer { name: None, addr })
+                .collect(),
+            expected,
+        };
+        let started = std::time::Instant::now();
+        let err = checker.wait(&[target]).await.expect_err("must fail");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let text = err.to_string();
+        for a in &addrs {
+            assert!(text.contains(&a.to_string()), "{text}");
+        }
+        assert!(
+            text.contains("--authoritative") && text.contains("firewall"),
+            "{text}"
+        );
+        assert!(
+            matches!(err, PropagationError::Unreachable { .. }),
+            "{err:?}"
         );
     }
 

@@ -216,7 +216,8 @@ impl Plan {
         };
         let mut out = BTreeSet::new();
         match err {
-            PropagationError::Timeout { pending, .. } => {
+            PropagationError::Timeout { pending, .. }
+            | PropagationError::Unreachable { pending, .. } => {
                 for v in pending {
                     match &v.state {
                         ServerState::Lacking { missing } => out.extend(missing.iter().cloned()),
@@ -317,6 +318,10 @@ impl Dns01Error {
             Dns01Error::Discovery(
                 DiscoveryError::CnameLoop { .. } | DiscoveryError::CnameTooDeep { .. },
             ) => "fix the _acme-challenge CNAME records, or turn CNAME following off",
+            Dns01Error::Discovery(DiscoveryError::NoNameservers { .. }) => {
+                "the resolvers know no nameserver address for the zone: give --resolver with a resolver that sees it, \
+                 or --authoritative ADDRESS (docs/troubleshooting.md, \"No nameservers\")"
+            }
             Dns01Error::Discovery(_) => {
                 "give --resolver, or --authoritative for the propagation check"
             }

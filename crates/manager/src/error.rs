@@ -21,6 +21,8 @@ pub mod exit {
     pub const CA: i32 = 4;
     /// The store (state directory) could not be read or written.
     pub const STORE: i32 = 5;
+    /// The certificate was stored, but a hook (deploy, pre or post) failed.
+    pub const HOOK: i32 = 6;
     /// Interrupted by SIGINT/SIGTERM (records removed).
     pub const INTERRUPTED: i32 = 130;
 }
@@ -42,8 +44,13 @@ pub enum IssueError {
     #[error("{0}")]
     Provider(#[from] ProviderError),
     /// A `--dns` value that names neither a configured provider nor a known kind.
-    #[error("unknown DNS provider `{0}`")]
-    UnknownProvider(String),
+    #[error("unknown DNS provider `{name}`{}", did_you_mean_text(.suggestion))]
+    UnknownProvider {
+        /// What was given.
+        name: String,
+        /// The closest configured id or kind, if one is close.
+        suggestion: Option<String>,
+    },
     /// The DNS-01 pipeline failed (discovery, publish, propagation).
     #[error("{0}")]
     Dns(#[from] Dns01Error),
@@ -69,8 +76,13 @@ pub enum IssueError {
     #[error("`{0}` was just stored by another run")]
     Superseded(String),
     /// No certificate of this name in the store.
-    #[error("no certificate named `{0}` in the store")]
-    UnknownCertificate(String),
+    #[error("no certificate named `{name}` in the store{}", did_you_mean_text(.suggestion))]
+    UnknownCertificate {
+        /// What was given.
+        name: String,
+        /// The closest stored name, if one is close.
+        suggestion: Option<String>,
+    },
     /// No ACME account is stored for this CA (directory URL).
     #[error("no ACME account is stored for {0}")]
     NoAccount(String),
@@ -96,8 +108,13 @@ pub enum IssueError {
     #[error("not issued: the CA is not answering ({0})")]
     CaNotAnswering(String),
     /// Another run is working on this certificate right now (`renew` skips it).
-    #[error("another wildcert run is working on `{0}`")]
-    Busy(String),
+    #[error("another wildcert run{} is working on `{name}`", holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Busy {
+        /// The certificate.
+        name: String,
+        /// Who holds the lock, as far as known (`pid 4242, since 2026-…Z`).
+        holder: Option<String>,
+    },
     /// dns-persist-01: some authoritative server does not serve a record that authorizes this
     /// account of this CA for a name; nothing was ordered.
     #[error(
@@ -133,7 +150,7 @@ impl IssueError {
             }
             IssueError::Settings(_) => "fix the setting named above; see docs/configuration.md".into(),
             IssueError::Provider(e) => e.hint().into(),
-            IssueError::UnknownProvider(_) => {
+            IssueError::UnknownProvider { .. } => {
                 "use a provider id from [providers.<id>] in the config file, or a kind listed by `wildcert providers`".into()
             }
             IssueError::Dns(e) => e.hint().into(),
@@ -144,7 +161,7 @@ impl IssueError {
             IssueError::Verify(_) => "the previous certificate (if any) is untouched; report this to the CA operator".into(),
             IssueError::Order(_) => "run again with -v for the protocol steps".into(),
             IssueError::Shared { hint, .. } => hint.clone(),
-            IssueError::UnknownCertificate(_) => {
+            IssueError::UnknownCertificate { .. } => {
                 "`wildcert list` shows the certificates in the store (check --state-dir)".into()
             }
             IssueError::NoAccount(_) => {
@@ -153,7 +170,7 @@ impl IssueError {
             IssueError::Command { hint, .. } => hint.clone(),
             IssueError::CaNotAnswering(_) => CA_NOT_ANSWERING_HINT.into(),
             IssueError::Superseded(_) => "nothing to do".into(),
-            IssueError::Busy(_) => "nothing to do: the other run stores it".into(),
+            IssueError::Busy { .. } => "nothing to do: the other run stores it".into(),
             IssueError::PersistNotServed { publish, .. } => publish.clone(),
             IssueError::Caa { .. } => {
                 "add `0 issue \"<CA>\"` (`issuewild` for wildcards) to that CAA set, or use another CA; `wildcert check` shows the details ([dns] caa_check = false skips this check)".into()
@@ -187,7 +204,7 @@ impl IssueError {
             IssueError::Name(_)
             | IssueError::NoNames
             | IssueError::Settings(_)
-            | IssueError::UnknownProvider(_) => exit::SETTINGS,
+            | IssueError::UnknownProvider { .. } => exit::SETTINGS,
             IssueError::Provider(ProviderError::Config { .. }) => exit::SETTINGS,
             IssueError::TermsNotAgreed(_) | IssueError::EabRequired => exit::SETTINGS,
             IssueError::Provider(_) | IssueError::Dns(_) => exit::DNS,
@@ -195,9 +212,9 @@ impl IssueError {
             IssueError::CaNotAnswering(_) => exit::CA,
             IssueError::Store(_) => exit::STORE,
             IssueError::Shared { code, .. } => *code,
-            IssueError::UnknownCertificate(_) | IssueError::NoAccount(_) => exit::SETTINGS,
+            IssueError::UnknownCertificate { .. } | IssueError::NoAccount(_) => exit::SETTINGS,
             IssueError::Command { code, .. } => *code,
-            IssueError::Superseded(_) | IssueError::Busy(_) => exit::OK,
+            IssueError::Superseded(_) | IssueError::Busy { .. } => exit::OK,
             IssueError::Caa { .. } => exit::CA,
             IssueError::PersistNotServed { .. } => exit::DNS,
         }
@@ -205,12 +222,18 @@ impl IssueError {
 }
 
 const CA_NOT_ANSWERING_HINT: &str = "the CA stopped answering during this run, so wildcert stopped sending it requests; \
-     the records were removed — check the network and the CA's status page, then run again";
+     the records were removed — check --server, the network and the CA's status page, then run again \
+     (docs/troubleshooting.md, \"The CA cannot be reached\")";
 
 fn acme_hint(e: &wildcert_acme::Error) -> String {
     use wildcert_acme::ProblemType as P;
     if matches!(e, wildcert_acme::Error::CaNotAnswering { .. }) {
         return CA_NOT_ANSWERING_HINT.into();
+    }
+    if let wildcert_acme::Error::Unsupported(what) = e
+        && what.starts_with("profile ")
+    {
+        return "drop the `profile` setting for this CA, or pick one it offers (docs/troubleshooting.md, \"offers no profiles\")".into();
     }
     // Causes the ACME layer can name itself (EAB rejected, method not offered, TLS, DNS of
     // the CA host, connection refused, timeout).
@@ -228,5 +251,115 @@ fn acme_hint(e: &wildcert_acme::Error) -> String {
         Some(P::ExternalAccountRequired) => "pass --eab-kid and --eab-hmac-key".into(),
         Some(P::RejectedIdentifier) => "the CA will not issue for this name".into(),
         _ => "check --server and --ca-bundle, then run again with -v".into(),
+    }
+}
+
+/// Who holds a certificate's lock, for the `renew` skip line: what the holder wrote into the
+/// lock file (`pid 4242`) and, unless it says so itself, since when (the lock file's
+/// modification time: the holder writes it when it takes the lock).
+pub fn lock_holder(path: &std::path::Path, holder: Option<&str>) -> Option<String> {
+    let since = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| crate::verify::rfc3339(time::OffsetDateTime::from(t)));
+    match (holder, since) {
+        (Some(h), Some(s)) if !h.contains("since") => Some(format!("{h}, since {s}")),
+        (Some(h), _) => Some(h.to_string()),
+        (None, Some(s)) => Some(format!("since {s}")),
+        (None, None) => None,
+    }
+}
+
+fn did_you_mean_text(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+/// The candidate closest to `input` (case-insensitive), when it is close enough to be the
+/// likely intent of a typo: `rfc2163` → `rfc2136`, `ww.example.com` → `www.example.com`.
+pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let want = input.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .filter(|c| !c.eq_ignore_ascii_case(input))
+        .map(|c| (strsim::jaro_winkler(&want, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_link_troubleshooting_sections_that_exist() {
+        let doc = include_str!("../../../docs/troubleshooting.md");
+        let headings: Vec<&str> = doc.lines().filter(|l| l.starts_with("### ")).collect();
+        let hints = [
+            IssueError::CaNotAnswering(String::new()).hint(),
+            IssueError::Acme(wildcert_acme::Error::Unsupported(
+                "profile \"x\" requested, but this CA offers no profiles".into(),
+            ))
+            .hint(),
+            IssueError::Dns(wildcert_dns::Dns01Error::Discovery(
+                wildcert_dns::DiscoveryError::NoNameservers {
+                    zone: wildcert_dns::DnsName::parse("example.test").expect("name"),
+                    reason: "the resolvers returned no NS records (NXDOMAIN)".into(),
+                },
+            ))
+            .hint(),
+        ];
+        for hint in hints {
+            let (_, rest) = hint
+                .split_once("docs/troubleshooting.md, \"")
+                .unwrap_or_else(|| panic!("no link in {hint}"));
+            let section = rest.split('"').next().unwrap_or_default();
+            assert!(
+                headings.iter().any(|h| h.contains(section)),
+                "no section `{section}` in docs/troubleshooting.md"
+            );
+        }
+        for message in [
+            "give either tsig_file or tsig_secret/tsig_secret_file, not both",
+            "offers no profiles",
+            "no [[certificate]] entries: nothing to renew",
+            "the resolvers returned no NS records (NXDOMAIN)",
+            "the CA is not answering (3 requests in a row",
+        ] {
+            assert!(
+                doc.contains(message),
+                "docs/troubleshooting.md lacks `{message}`"
+            );
+        }
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_only() {
+        let kinds = ["rfc2136", "pdns", "exec", "cloudflare", "route53"];
+        assert_eq!(did_you_mean("rfc2163", kinds).as_deref(), Some("rfc2136"));
+        assert_eq!(
+            did_you_mean("cloudfare", kinds).as_deref(),
+            Some("cloudflare")
+        );
+        assert_eq!(did_you_mean("Route53", kinds), None);
+        assert_eq!(did_you_mean("bind", kinds), None);
+        assert_eq!(
+            did_you_mean("ww.example.com", ["www.example.com", "api.example.org"]).as_deref(),
+            Some("www.example.com")
+        );
+        let e = IssueError::UnknownProvider {
+            name: "rfc2163".into(),
+            suggestion: did_you_mean("rfc2163", kinds),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown DNS provider `rfc2163` (did you mean `rfc2136`?)"
+        );
     }
 }

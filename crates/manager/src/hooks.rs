@@ -1,13 +1,18 @@
-//! Deploy hooks: a command run after a certificate is stored (reload nginx, copy to a load
-//! balancer, …). It runs through `sh -c` with the certificate's facts in its environment; its
-//! output is logged; a failure is reported but never undoes the stored certificate.
+//! Hooks: commands run through `sh -c`, their output logged, each bounded in time.
+//!
+//! - the deploy hook runs after a certificate is stored (reload nginx, copy to a load
+//!   balancer, …), with the certificate's facts in its environment (ours and certbot's
+//!   `RENEWED_LINEAGE` / `RENEWED_DOMAINS`); a failure is reported (exit code
+//!   [`crate::exit::HOOK`]) but never undoes the stored certificate;
+//! - `renew`'s pre and post hooks run once per run, around the certificates that are due
+//!   (certbot's semantics: neither runs when nothing is due).
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::model::Issued;
 
@@ -47,11 +52,25 @@ pub fn hook_env(issued: &Issued) -> Vec<(String, String)> {
         ("WILDCERT_CERT_VERSION".into(), issued.version.to_string()),
         ("WILDCERT_NOT_AFTER".into(), issued.not_after.clone()),
         ("WILDCERT_SERIAL".into(), issued.serial.clone()),
+        // certbot's names, so deploy hooks written for certbot work unchanged.
+        ("RENEWED_LINEAGE".into(), live),
+        ("RENEWED_DOMAINS".into(), issued.names.join(" ")),
     ]
 }
 
 /// Run `command` for a stored certificate, bounded by `timeout`.
 pub async fn run_deploy_hook(command: &str, issued: &Issued, timeout: Duration) -> HookReport {
+    run_hook(command, &hook_env(issued), &issued.cert_name, timeout).await
+}
+
+/// Run `command` through `sh -c` with `env` added, bounded by `timeout`; `label` names it in
+/// the log (a certificate name, or `pre_hook`).
+pub async fn run_hook(
+    command: &str,
+    env: &[(String, String)],
+    label: &str,
+    timeout: Duration,
+) -> HookReport {
     let mut report = HookReport {
         command: command.to_string(),
         exit_code: None,
@@ -61,7 +80,7 @@ pub async fn run_deploy_hook(command: &str, issued: &Issued, timeout: Duration) 
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
         .arg(command)
-        .envs(hook_env(issued))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,13 +110,13 @@ pub async fn run_deploy_hook(command: &str, issued: &Issued, timeout: Duration) 
                 .lines()
                 .filter(|l| !l.trim().is_empty())
             {
-                info!(cert = %issued.cert_name, "hook: {line}");
+                info!(cert = %label, "hook: {line}");
             }
             for line in String::from_utf8_lossy(&e)
                 .lines()
                 .filter(|l| !l.trim().is_empty())
             {
-                warn!(cert = %issued.cert_name, "hook stderr: {line}");
+                warn!(cert = %label, "hook stderr: {line}");
             }
             match status {
                 Ok(st) => {
@@ -115,7 +134,8 @@ pub async fn run_deploy_hook(command: &str, issued: &Issued, timeout: Duration) 
         }
     }
     if let Some(e) = &report.error {
-        warn!(cert = %issued.cert_name, "deploy hook `{command}` {e}; the certificate stays stored");
+        // The command's caller reports the failure (one line, even with -q).
+        debug!(cert = %label, "hook `{command}` {e}");
     }
     report
 }
@@ -157,7 +177,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let out = tmp.path().join("env.txt");
         let cmd = format!(
-            "echo \"$WILDCERT_CERT_NAME|$WILDCERT_CERT_NAMES|$WILDCERT_KEY_PATH|$WILDCERT_CERT_VERSION\" > {}",
+            "echo \"$WILDCERT_CERT_NAME|$WILDCERT_CERT_NAMES|$WILDCERT_KEY_PATH|$WILDCERT_CERT_VERSION|$RENEWED_LINEAGE|$RENEWED_DOMAINS\" > {}",
             out.display()
         );
         let r = run_deploy_hook(&cmd, &issued(tmp.path()), Duration::from_secs(10)).await;
@@ -166,7 +186,8 @@ mod tests {
         assert_eq!(
             text.trim(),
             format!(
-                "example.com|*.example.com example.com|{}/live/privkey.pem|3",
+                "example.com|*.example.com example.com|{}/live/privkey.pem|3|{}/live|*.example.com example.com",
+                tmp.path().display(),
                 tmp.path().display()
             )
         );

@@ -130,7 +130,17 @@ fn build_unlocated(
         Some(section) => (section.kind.as_str(), Some(section)),
         None => match kind(name) {
             Some(k) => (k.kind, None),
-            None => return Err(IssueError::UnknownProvider(name.to_string())),
+            None => {
+                let candidates = settings
+                    .providers
+                    .keys()
+                    .map(String::as_str)
+                    .chain(KINDS.iter().map(|k| k.kind));
+                return Err(IssueError::UnknownProvider {
+                    name: name.to_string(),
+                    suggestion: crate::error::did_you_mean(name, candidates),
+                });
+            }
         },
     };
     let Some(kind) = kind(kind_name) else {
@@ -266,7 +276,7 @@ mod tests {
         let env = HashMap::new();
         assert!(matches!(
             build("nope", &s, None, &env, ProviderContext::default()),
-            Err(IssueError::UnknownProvider(_))
+            Err(IssueError::UnknownProvider { .. })
         ));
         // A kind with no settings at all: a config error naming the missing setting.
         let err = build("rfc2136", &s, None, &env, ProviderContext::default())

@@ -18,7 +18,7 @@ use crate::issue;
 use crate::journal;
 use crate::model::{IssueRequest, Issued, NamedProvider};
 use crate::providers::Providers;
-use crate::renew::{RenewOptions, RenewOutcome, renew};
+use crate::renew::{RenewOptions, RenewRound, renew};
 use crate::settings::CertificateSettings;
 use crate::store::Store;
 
@@ -124,8 +124,9 @@ impl<'a> Session<'a> {
         Ok(IssueReport { issued, hook })
     }
 
-    /// `wildcert renew`: one round over the config's certificates (hooks run per certificate).
-    pub async fn renew(&self, opts: &RenewOptions) -> Result<Vec<RenewOutcome>, Stopped> {
+    /// `wildcert renew`: one round over the config's certificates (deploy hooks run per
+    /// certificate; the pre and post hooks once, around the due ones).
+    pub async fn renew(&self, opts: &RenewOptions) -> Result<RenewRound, Stopped> {
         self.clean_orphans(false).await;
         Ok(self
             .guard(renew(&self.cfg, &self.loaded.settings, opts, |id| {

@@ -36,6 +36,20 @@ pub struct Settings {
     /// `[[certificate]]` entries handled by `wildcert renew`.
     #[serde(default, rename = "certificate")]
     pub certificates: Vec<CertificateSettings>,
+    /// `[renew]`: the run's pre and post hooks.
+    #[serde(default)]
+    pub renew: RenewSection,
+}
+
+/// `[renew]`: hooks run once per `renew` run, around the certificates that are due (certbot's
+/// `pre_hook` / `post_hook`; neither runs when nothing is due).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewSection {
+    /// Run before the first due certificate is issued (`--pre-hook` overrides it).
+    pub pre_hook: Option<String>,
+    /// Run after every due certificate was tried (`--post-hook` overrides it).
+    pub post_hook: Option<String>,
 }
 
 /// `[acme]`.
@@ -215,9 +229,94 @@ impl Settings {
                 .source(Some(ours)),
         );
         let built = builder.build().map_err(|e| from_config_error(file, e))?;
-        built
+        let settings = built
             .try_deserialize::<Settings>()
-            .map_err(|e| from_config_error(file, e))
+            .map_err(|e| from_config_error(file, e))?;
+        // The file was checked above with its lines; what is wrong now came from the
+        // environment.
+        settings.validate(None).map_err(|e| match e {
+            SettingsError::Value { key, message } => SettingsError::Invalid {
+                path: PathBuf::from("environment (WILDCERT_*)"),
+                line: None,
+                message: format!("`{key}`: {message}"),
+            },
+            other => other,
+        })?;
+        Ok(settings)
+    }
+
+    /// Check what deserialising cannot: every duration parses, and no two `[[certificate]]`
+    /// entries share a store name (they would overwrite each other's certificate on every
+    /// run). With the file's text, the error names the file and the line.
+    pub fn validate(&self, file: Option<(&Path, &str)>) -> Result<(), SettingsError> {
+        let at = |key: &str, value: &str, message: String| match file {
+            Some((path, text)) => SettingsError::Invalid {
+                path: path.to_path_buf(),
+                line: text
+                    .lines()
+                    .position(|l| {
+                        let l = l.trim_start();
+                        l.starts_with(key.rsplit('.').next().unwrap_or(key)) && l.contains(value)
+                    })
+                    .map(|i| i + 1),
+                message: format!("`{key}`: {message}"),
+            },
+            None => SettingsError::Value {
+                key: key.to_string(),
+                message,
+            },
+        };
+        let mut durations: Vec<(&str, &str)> = Vec::new();
+        if let Some(v) = &self.dns.propagation_timeout {
+            durations.push(("dns.propagation_timeout", v));
+        }
+        if let Some(v) = &self.acme.request_timeout {
+            durations.push(("acme.request_timeout", v));
+        }
+        for c in &self.certificates {
+            if let Some(v) = &c.renew_before {
+                durations.push(("certificate.renew_before", v));
+            }
+        }
+        for (key, value) in durations {
+            parse_duration(value).map_err(|m| at(key, value, m))?;
+        }
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, c) in self.certificates.iter().enumerate() {
+            let Some(name) = store_name(c) else { continue };
+            if let Some(first) = seen.insert(name.clone(), i) {
+                let header_lines: Vec<usize> = file
+                    .map(|(_, text)| {
+                        text.lines()
+                            .enumerate()
+                            .filter(|(_, l)| l.trim() == "[[certificate]]")
+                            .map(|(n, _)| n + 1)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let message = format!(
+                    "two [[certificate]] entries have the store name `{name}` (entries {} and {}{}); give each a distinct `name = \"…\"`, or merge their domains into one entry",
+                    first + 1,
+                    i + 1,
+                    match (header_lines.get(first), header_lines.get(i)) {
+                        (Some(a), Some(b)) => format!(", lines {a} and {b}"),
+                        _ => String::new(),
+                    }
+                );
+                return Err(match file {
+                    Some((path, _)) => SettingsError::Invalid {
+                        path: path.to_path_buf(),
+                        line: header_lines.get(i).copied(),
+                        message,
+                    },
+                    None => SettingsError::Value {
+                        key: "certificate.name".into(),
+                        message,
+                    },
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The propagation timeout, parsed.
@@ -250,22 +349,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `90s`, `2m` or `1h`"))
 }
 
+/// The store name of a certificate entry (`name`, or the first domain without `*.`), as
+/// [`crate::renew::cert_name`] computes it; `None` when the first domain is not a name (that
+/// is reported when the entry is used).
+fn store_name(c: &CertificateSettings) -> Option<String> {
+    if let Some(n) = &c.name {
+        return Some(n.clone());
+    }
+    let first = c.domains.first()?;
+    wildcert_dns::Identifier::parse(first)
+        .ok()
+        .map(|i| i.base().to_string())
+}
+
 fn validate_toml(path: &Path, text: &str) -> Result<(), SettingsError> {
     match toml::from_str::<Settings>(text) {
-        Ok(s) => match s.propagation_timeout() {
-            // A bad value in the file: name the file and line, not only the key.
-            Err(SettingsError::Value { key, message }) if s.dns.propagation_timeout.is_some() => {
-                Err(SettingsError::Invalid {
-                    path: path.to_path_buf(),
-                    line: text
-                        .lines()
-                        .position(|l| l.trim_start().starts_with("propagation_timeout"))
-                        .map(|i| i + 1),
-                    message: format!("`{key}`: {message}"),
-                })
-            }
-            _ => Ok(()),
-        },
+        // Bad values in the file: name the file and line, not only the key.
+        Ok(s) => s.validate(Some((path, text))),
         Err(e) => {
             let line = e
                 .span()
@@ -423,6 +523,59 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn duplicate_certificate_names_are_refused_with_lines() {
+        // Explicit names, and a name derived from the first domain (`*.example.com` →
+        // `example.com`).
+        for text in [
+            "[[certificate]]\nname = \"www\"\ndomains = [\"www.example.com\"]\nprovider = \"p\"\n\n[[certificate]]\nname = \"www\"\ndomains = [\"web.example.com\"]\nprovider = \"p\"\n",
+            "[[certificate]]\ndomains = [\"*.example.com\"]\nprovider = \"p\"\nkey_type = \"ec384\"\n\n[[certificate]]\ndomains = [\"example.com\", \"www.example.com\"]\nprovider = \"p\"\n",
+        ] {
+            let f = write(text);
+            let msg = Settings::load_with_env(Some(f.path()), &BTreeMap::new())
+                .expect_err("duplicate names")
+                .to_string();
+            assert!(msg.contains(&format!("{}:6", f.path().display())), "{msg}");
+            assert!(msg.contains("entries 1 and 2, lines 1 and 6"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn every_duration_is_checked_at_load() {
+        let f = write(
+            "[[certificate]]\ndomains = [\"www.example.com\"]\nprovider = \"p\"\nrenew_before = \"forever\"\n",
+        );
+        let msg = Settings::load_with_env(Some(f.path()), &BTreeMap::new())
+            .expect_err("bad renew_before")
+            .to_string();
+        assert!(msg.contains(&format!("{}:4", f.path().display())), "{msg}");
+        assert!(
+            msg.contains("certificate.renew_before") && msg.contains("forever"),
+            "{msg}"
+        );
+        let f = write("[acme]\nrequest_timeout = \"soon\"\n");
+        let msg = Settings::load_with_env(Some(f.path()), &BTreeMap::new())
+            .expect_err("bad request_timeout")
+            .to_string();
+        assert!(
+            msg.contains(":2") && msg.contains("acme.request_timeout"),
+            "{msg}"
+        );
+        // From the environment too.
+        let mut env = BTreeMap::new();
+        env.insert(
+            "WILDCERT_DNS__PROPAGATION_TIMEOUT".to_string(),
+            "a while".to_string(),
+        );
+        let msg = Settings::load_with_env(None, &env)
+            .expect_err("bad env duration")
+            .to_string();
+        assert!(
+            msg.contains("environment") && msg.contains("dns.propagation_timeout"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -147,6 +147,15 @@ pub struct CertDetails {
     pub archive_versions: Vec<u32>,
 }
 
+/// "No certificate named …", with the closest stored name when one is close.
+fn unknown_certificate(store: &Store, name: &str) -> IssueError {
+    let stored = store.list().unwrap_or_default();
+    IssueError::UnknownCertificate {
+        name: name.to_string(),
+        suggestion: crate::error::did_you_mean(name, stored.iter().map(String::as_str)),
+    }
+}
+
 /// `wildcert show NAME`: meta, files, the parsed live certificate and the renewal state.
 /// `certificates` are the `[[certificate]]` settings (the matching one sets the renewal rule).
 pub fn show(
@@ -157,7 +166,7 @@ pub fn show(
 ) -> Result<CertDetails, IssueError> {
     let meta = store
         .read_meta(name)?
-        .ok_or_else(|| IssueError::UnknownCertificate(name.to_string()))?;
+        .ok_or_else(|| unknown_certificate(store, name))?;
     let dir = store.cert_dir(name)?;
     let live_dir = store.live_dir(name)?;
     let files = CERT_FILES
@@ -273,13 +282,13 @@ pub async fn revoke(
 ) -> Result<Revoked, IssueError> {
     let store = Store::open(&cfg.state_dir)?;
     if store.read_meta(name)?.is_none() {
-        return Err(IssueError::UnknownCertificate(name.to_string()));
+        return Err(unknown_certificate(&store, name));
     }
     let _lock = store.lock(name, LOCK_WAIT).await?;
     // Re-read under the lock: a concurrent run may have replaced it.
     let meta = store
         .read_meta(name)?
-        .ok_or_else(|| IssueError::UnknownCertificate(name.to_string()))?;
+        .ok_or_else(|| unknown_certificate(&store, name))?;
     let live = store.read_live(name)?.ok_or_else(|| IssueError::Command {
         message: format!("`{name}` has no live certificate to revoke"),
         hint: format!("`wildcert show {name}` shows its state"),
@@ -436,7 +445,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         assert!(matches!(
             show(&store, "x.example", &[], now),
-            Err(IssueError::UnknownCertificate(n)) if n == "x.example"
+            Err(IssueError::UnknownCertificate { name, .. }) if name == "x.example"
         ));
         let files = self_signed(&["x.example"]);
         let m = meta(&["x.example"], Some(now + time::Duration::days(80)));

@@ -280,7 +280,7 @@ async fn stages(
     // Record failures next to the certificates; a working live/ stays untouched.
     for o in &outcomes {
         if let Err(e) = &o.result
-            && !matches!(e, IssueError::Busy(_) | IssueError::Superseded(_))
+            && !matches!(e, IssueError::Busy { .. } | IssueError::Superseded(_))
             && let Ok(Some(mut meta)) = store.read_meta(&o.cert_name)
         {
             meta.last_error = Some(e.to_string());

@@ -136,8 +136,11 @@ pub(crate) async fn prepare(
     };
     let lock = match store.lock(&name, wait).await {
         Ok(l) => l,
-        Err(StoreError::Locked { .. }) if job.skip_if_locked => {
-            return Err(fail(IssueError::Busy(name.clone())));
+        Err(StoreError::Locked { path, holder, .. }) if job.skip_if_locked => {
+            return Err(fail(IssueError::Busy {
+                name: name.clone(),
+                holder: crate::error::lock_holder(&path, holder.as_deref()),
+            }));
         }
         Err(e) => return Err(fail(e.into())),
     };

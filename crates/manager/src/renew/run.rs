@@ -13,7 +13,7 @@ use wildcert_dns::PropagationProgress;
 use super::plan::{Decision, cert_name, decide, parse_time};
 use crate::config::{RunConfig, request_for};
 use crate::error::IssueError;
-use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
+use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook, run_hook};
 use crate::issue::{self, Job};
 use crate::model::{ChallengeChoice, Issued, NamedProvider};
 use crate::settings::{CertificateSettings, Settings};
@@ -110,8 +110,44 @@ pub struct RenewOptions {
     pub parallel: usize,
     /// Overrides every certificate's deploy_hook.
     pub deploy_hook: Option<String>,
+    /// Overrides `[renew] pre_hook`: run once before the due certificates are issued.
+    pub pre_hook: Option<String>,
+    /// Overrides `[renew] post_hook`: run once after the due certificates were tried.
+    pub post_hook: Option<String>,
     /// Progress reporter.
     pub progress: Option<Arc<dyn PropagationProgress>>,
+}
+
+/// What one `renew` round did: an outcome per certificate and the run's pre and post hooks
+/// (which ran only when some certificate was due).
+#[derive(Debug, Default)]
+pub struct RenewRound {
+    /// One outcome per certificate.
+    pub outcomes: Vec<RenewOutcome>,
+    /// The pre hook's report, when it ran.
+    pub pre_hook: Option<HookReport>,
+    /// The post hook's report, when it ran.
+    pub post_hook: Option<HookReport>,
+}
+
+impl RenewRound {
+    /// Every hook report of the round that failed: the pre hook, each deploy hook (with its
+    /// certificate's name), the post hook.
+    pub fn failed_hooks(&self) -> Vec<(&'static str, Option<&str>, &HookReport)> {
+        let mut out = Vec::new();
+        if let Some(h) = self.pre_hook.as_ref().filter(|h| !h.ok) {
+            out.push(("pre hook", None, h));
+        }
+        for o in &self.outcomes {
+            if let Some(h) = o.hook.as_ref().filter(|h| !h.ok) {
+                out.push(("deploy hook", Some(o.name.as_str()), h));
+            }
+        }
+        if let Some(h) = self.post_hook.as_ref().filter(|h| !h.ok) {
+            out.push(("post hook", None, h));
+        }
+        out
+    }
 }
 
 /// A certificate that is due, with what is needed to issue it.
@@ -123,13 +159,15 @@ struct Due {
 }
 
 /// Run one round over `settings.certificates`. `provider_for` builds a provider by id; each
-/// id is built once per round.
+/// id is built once per round. The pre hook runs once before the first due certificate is
+/// issued and the post hook once after every due one was tried; neither runs when nothing
+/// is due.
 pub async fn renew<F>(
     cfg: &RunConfig,
     settings: &Settings,
     opts: &RenewOptions,
     provider_for: F,
-) -> Result<Vec<RenewOutcome>, IssueError>
+) -> Result<RenewRound, IssueError>
 where
     F: Fn(&str) -> Result<NamedProvider, IssueError>,
 {
@@ -274,10 +312,36 @@ where
         check_standing(cfg, &store, &mut outcomes, &standing).await;
     }
     if jobs.is_empty() {
-        return Ok(outcomes);
+        return Ok(RenewRound {
+            outcomes,
+            ..RenewRound::default()
+        });
     }
     info!(due = jobs.len(), "issuing and renewing");
-    let results = issue::run(cfg, jobs, opts.parallel.max(1), opts.progress.clone()).await?;
+    let due_names: Vec<String> = jobs.iter().map(|j| j.req.cert_name.clone()).collect();
+    let pre_hook = match opts.pre_hook.as_ref().or(settings.renew.pre_hook.as_ref()) {
+        Some(cmd) => {
+            let env = vec![("WILDCERT_DUE_CERTS".to_string(), due_names.join(" "))];
+            Some(run_hook(cmd, &env, "pre_hook", DEFAULT_HOOK_TIMEOUT).await)
+        }
+        None => None,
+    };
+    let post_hook = opts
+        .post_hook
+        .as_ref()
+        .or(settings.renew.post_hook.as_ref());
+    let results = match issue::run(cfg, jobs, opts.parallel.max(1), opts.progress.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing could start (store, CA, account): the post hook still undoes what
+            // the pre hook did.
+            if let Some(cmd) = post_hook {
+                let env = vec![("WILDCERT_DUE_CERTS".to_string(), due_names.join(" "))];
+                let _ = run_hook(cmd, &env, "post_hook", DEFAULT_HOOK_TIMEOUT).await;
+            }
+            return Err(e);
+        }
+    };
     for r in results {
         let (kind, reason, hook) =
             reasons
@@ -295,10 +359,13 @@ where
                     ..RenewOutcome::new(r.cert_name, kind, reason)
                 });
             }
-            Err(IssueError::Busy(_)) => outcomes.push(RenewOutcome::new(
+            Err(IssueError::Busy { holder, .. }) => outcomes.push(RenewOutcome::new(
                 r.cert_name,
                 Outcome::Skipped,
-                "another run is working on it".into(),
+                match holder {
+                    Some(h) => format!("another run ({h}) is working on it"),
+                    None => "another run is working on it".into(),
+                },
             )),
             Err(IssueError::Superseded(_)) => outcomes.push(RenewOutcome::new(
                 r.cert_name,
@@ -308,7 +375,34 @@ where
             Err(e) => outcomes.push(RenewOutcome::failed(r.cert_name, &e)),
         }
     }
-    Ok(outcomes)
+    let post_hook = match post_hook {
+        Some(cmd) => {
+            let stored = |k: Outcome| -> Vec<&str> {
+                outcomes
+                    .iter()
+                    .filter(|o| o.outcome == k && due_names.contains(&o.name))
+                    .map(|o| o.name.as_str())
+                    .collect()
+            };
+            let mut renewed = stored(Outcome::Issued);
+            renewed.extend(stored(Outcome::Renewed));
+            let env = vec![
+                ("WILDCERT_DUE_CERTS".to_string(), due_names.join(" ")),
+                ("WILDCERT_RENEWED_CERTS".to_string(), renewed.join(" ")),
+                (
+                    "WILDCERT_FAILED_CERTS".to_string(),
+                    stored(Outcome::Failed).join(" "),
+                ),
+            ];
+            Some(run_hook(cmd, &env, "post_hook", DEFAULT_HOOK_TIMEOUT).await)
+        }
+        None => None,
+    };
+    Ok(RenewRound {
+        outcomes,
+        pre_hook,
+        post_hook,
+    })
 }
 
 /// For certificates not due that renew from a standing dns-persist-01 record: check the

@@ -23,7 +23,7 @@ async fn renew(loaded: &Loaded) -> Vec<RenewOutcome> {
         ..Default::default()
     };
     match tokio::time::timeout(Duration::from_secs(240), session.renew(&opts)).await {
-        Ok(Ok(o)) => o,
+        Ok(Ok(o)) => o.outcomes,
         Ok(Err(e)) => panic!("renew did not run: {e:?}"),
         Err(_) => panic!("renew did not end within 240 s"),
     }
