@@ -65,7 +65,10 @@ status_enum!(
         Processing = "processing",
         /// The certificate is available.
         Valid = "valid",
-        /// The order failed.
+        /// The order failed. (Pebble 2.4 reports an order whose authorizations were
+        /// deactivated as `deactivated`, which RFC 8555 does not define for orders: an order
+        /// that can no longer succeed, so it reads as invalid.)
+        #[serde(alias = "deactivated")]
         Invalid = "invalid",
     }
 );
@@ -275,6 +278,12 @@ pub struct AuthorizationState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deactivated_order_reads_as_invalid() {
+        let s: OrderStatus = serde_json::from_str("\"deactivated\"").expect("parses");
+        assert_eq!(s, OrderStatus::Invalid);
+    }
 
     #[test]
     fn parses_authorization() {
