@@ -7,6 +7,7 @@ mod admin;
 mod ari;
 mod check;
 mod cloudflare;
+mod dryrun;
 mod exec;
 mod faults;
 mod hostile;

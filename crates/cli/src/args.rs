@@ -192,6 +192,11 @@ pub struct RenewArgs {
     /// (overrides post_hook under [renew]).
     #[arg(long, value_name = "CMD")]
     pub post_hook: Option<String>,
+    /// Rehearse renewing every certificate: the whole flow against the CA's staging directory
+    /// (letsencrypt, google) or the given CA, with a throwaway store: nothing is stored, no
+    /// hook runs, live/ stays.
+    #[arg(long, conflicts_with = "until_next")]
+    pub dry_run: bool,
 }
 
 /// `wildcert show`.
@@ -272,6 +277,10 @@ pub struct IssueArgs {
     /// Validation method: dns-01 (default), dns-account-01, dns-persist-01 (no --dns needed) or auto.
     #[arg(long, value_name = "METHOD", value_parser = CHALLENGES)]
     pub challenge: Option<String>,
+    /// Run the whole flow against the CA's staging directory (letsencrypt, google) or the
+    /// given CA, with a throwaway store: nothing is stored, no deploy hook runs, live/ stays.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `wildcert providers`.

@@ -180,7 +180,7 @@ async fn admin_command(g: &Global, cmd: admin::AdminCommand, out: &output::Outpu
 }
 
 async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> ExitCode {
-    let loaded = match load_settings(g, |o| {
+    let mut loaded = match load_settings(g, |o| {
         if a.no_cname {
             o.follow_cname = Some(false);
         }
@@ -188,6 +188,14 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
     }) {
         Ok(l) => l,
         Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
+    };
+    // A dry run: staging CA, throwaway store, no hook (kept alive until the run ends).
+    let _dry = match a.dry_run {
+        false => None,
+        true => match wildcert_manager::config::DryRun::prepare(&mut loaded.settings) {
+            Ok(d) => Some(d),
+            Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
+        },
     };
     // The flags as a certificate's settings: the same path to a request as `renew` takes.
     let cert = CertificateSettings {
@@ -199,7 +207,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         preferred_chain: a.preferred_chain,
         key_group: a.key_group,
         key_mode: a.key_mode,
-        deploy_hook: a.deploy_hook,
+        deploy_hook: if a.dry_run { None } else { a.deploy_hook },
         renew_before: None,
         challenge: None,
     };
@@ -210,6 +218,9 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         Ok(x) => x,
         Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
     };
+    if let Some(d) = &_dry {
+        out.dry_run(&session.cfg.directory_url, d.staging.is_some());
+    }
     match session.issue(&req, &cert, out.progress()).await {
         Ok(r) => out.issued(&r.issued, r.hook.as_ref()),
         Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),

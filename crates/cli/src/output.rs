@@ -20,12 +20,38 @@ use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 pub struct Output {
     json: bool,
     quiet: bool,
+    /// `--dry-run`: the directory the run talks to (said in every result).
+    dry_run: std::cell::RefCell<Option<String>>,
 }
 
 impl Output {
     /// Output for the given global flags.
     pub fn new(json: bool, quiet: bool) -> Self {
-        Output { json, quiet }
+        Output {
+            json,
+            quiet,
+            dry_run: std::cell::RefCell::new(None),
+        }
+    }
+
+    fn print_json<T: serde::Serialize>(&self, doc: &T) {
+        print_json_value(doc, self.dry_run.borrow().as_deref());
+    }
+
+    /// This run is a dry run against `directory`: say so on stderr now (unless `-q`), and in
+    /// the JSON result (`"dry_run": "<directory>"`).
+    pub fn dry_run(&self, directory: &str, staging: bool) {
+        if !self.quiet && !self.json {
+            eprintln!(
+                "dry run against {directory}{}: a throwaway store, no deploy hook, nothing in the state directory or live/ changes",
+                if staging {
+                    " (the CA's staging directory)"
+                } else {
+                    ""
+                }
+            );
+        }
+        *self.dry_run.borrow_mut() = Some(directory.to_string());
     }
 
     /// `--json`: print exactly one JSON document on stdout.
@@ -58,7 +84,7 @@ impl Output {
                 certificate: r.into(),
                 hook: hook.map(Into::into),
             };
-            print_json(&doc);
+            self.print_json(&doc);
         } else if !self.quiet {
             print!("{}", render_issued(r, hook));
         }
@@ -90,7 +116,7 @@ impl Output {
                 exit::HOOK
             });
         if self.json {
-            print_json(&crate::json::RenewDoc::new(outcomes, code == 0).with_hooks(round));
+            self.print_json(&crate::json::RenewDoc::new(outcomes, code == 0).with_hooks(round));
         } else {
             let (stdout, stderr) = render_renewed(outcomes, self.quiet);
             print!("{stdout}");
@@ -178,8 +204,14 @@ impl Output {
 }
 
 /// One JSON document on stdout (a serialisation failure becomes an error document).
-fn print_json<T: serde::Serialize>(doc: &T) {
-    match serde_json::to_string(doc) {
+fn print_json_value<T: serde::Serialize>(doc: &T, dry_run: Option<&str>) {
+    let value = serde_json::to_value(doc).map(|mut v| {
+        if let (Some(d), Some(map)) = (dry_run, v.as_object_mut()) {
+            map.insert("dry_run".into(), json!(d));
+        }
+        v
+    });
+    match value.and_then(|v| serde_json::to_string(&v)) {
         Ok(s) => println!("{s}"),
         Err(e) => println!(
             "{}",

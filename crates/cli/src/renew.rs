@@ -24,7 +24,29 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
     loop {
         let result = match prepare(g, a.challenge.clone()) {
             Err(e) => Err(Stopped::Failed(e)),
-            Ok(loaded) => round(&loaded, &a, out).await,
+            Ok(mut loaded) => {
+                // A dry run: staging CA, throwaway store, no hooks (kept until the round ends).
+                let dry = match a.dry_run {
+                    false => Ok(None),
+                    true => {
+                        wildcert_manager::config::DryRun::prepare(&mut loaded.settings).map(Some)
+                    }
+                };
+                match dry {
+                    Err(e) => Err(Stopped::Failed(e)),
+                    Ok(dry) => {
+                        if let (Some(d), Ok(url)) = (
+                            &dry,
+                            wildcert_manager::settings::resolve_server(
+                                loaded.settings.acme.server.as_deref(),
+                            ),
+                        ) {
+                            out.dry_run(&url, d.staging.is_some());
+                        }
+                        round(&loaded, &a, out).await
+                    }
+                }
+            }
         };
         let (code, next) = match result {
             Ok(round) => (out.renewed(&round), next_wake(&round.outcomes)),
@@ -70,9 +92,9 @@ async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRoun
         force: a.force,
         only: a.cert_names.clone(),
         parallel: a.parallel,
-        deploy_hook: a.deploy_hook.clone(),
-        pre_hook: a.pre_hook.clone(),
-        post_hook: a.post_hook.clone(),
+        deploy_hook: a.deploy_hook.clone().filter(|_| !a.dry_run),
+        pre_hook: a.pre_hook.clone().filter(|_| !a.dry_run),
+        post_hook: a.post_hook.clone().filter(|_| !a.dry_run),
         progress: out.progress(),
     };
     session.renew(&opts).await

@@ -203,6 +203,43 @@ pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest
     Ok(req)
 }
 
+/// A dry run (`issue --dry-run`, `renew --dry-run`): the whole flow — publish, propagation,
+/// validation, finalize — against the CA's staging directory where one is known, with a
+/// throwaway store, no deploy hooks and nothing changed in the real store or `live/`.
+#[derive(Debug)]
+pub struct DryRun {
+    /// The throwaway store (removed when dropped).
+    pub store: tempfile::TempDir,
+    /// The directory the dry run talks to, when it differs from the configured one.
+    pub staging: Option<&'static str>,
+}
+
+impl DryRun {
+    /// Turn `s` into the settings of a dry run.
+    pub fn prepare(s: &mut Settings) -> Result<DryRun, IssueError> {
+        let store = tempfile::Builder::new()
+            .prefix("wildcert-dry-run-")
+            .tempdir()
+            .map_err(|e| {
+                IssueError::Settings(SettingsError::Value {
+                    key: "--dry-run".into(),
+                    message: format!("cannot make a temporary store: {e}"),
+                })
+            })?;
+        let staging = crate::settings::staging_for(s.acme.server.as_deref());
+        if let Some(st) = staging {
+            s.acme.server = Some(st.to_string());
+        }
+        s.state_dir = Some(store.path().to_path_buf());
+        for c in &mut s.certificates {
+            c.deploy_hook = None;
+        }
+        s.renew.pre_hook = None;
+        s.renew.post_hook = None;
+        Ok(DryRun { store, staging })
+    }
+}
+
 impl RunConfig {
     /// Resolve settings (already layered: defaults < file < environment < flags) into a run.
     pub fn from_settings(s: &Settings) -> Result<RunConfig, IssueError> {

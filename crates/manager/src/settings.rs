@@ -604,6 +604,28 @@ pub const SERVER_SHORTCUTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The staging directory of a CA that has one (`--dry-run`): `letsencrypt` →
+/// `letsencrypt-staging`, `google` → `google-staging` (by shortcut or by URL); `None` for a CA
+/// without a known staging directory (the dry run then uses the CA itself).
+pub fn staging_for(server: Option<&str>) -> Option<&'static str> {
+    let s = server.unwrap_or("letsencrypt").trim();
+    let url_of = |name: &str| {
+        SERVER_SHORTCUTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, u)| *u)
+    };
+    for (prod, staging) in [
+        ("letsencrypt", "letsencrypt-staging"),
+        ("google", "google-staging"),
+    ] {
+        if s.eq_ignore_ascii_case(prod) || Some(s) == url_of(prod) {
+            return Some(staging);
+        }
+    }
+    None
+}
+
 /// Resolve `--server`: a shortcut name or a URL (default: Let's Encrypt).
 pub fn resolve_server(server: Option<&str>) -> Result<String, SettingsError> {
     let s = server
