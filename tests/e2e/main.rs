@@ -10,6 +10,7 @@ mod cloudflare;
 mod exec;
 mod faults;
 mod hostile;
+mod install;
 mod interrupt;
 mod lab;
 mod methods;

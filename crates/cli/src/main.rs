@@ -10,6 +10,7 @@ mod json;
 mod output;
 mod persist;
 mod renew;
+mod setup;
 #[cfg(test)]
 mod snapshots;
 
@@ -156,6 +157,8 @@ async fn run(cli: Cli) -> ExitCode {
             clap_complete::generate(a.shell, &mut cmd, "wildcert", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Command::Man(a) => setup::man(&a, &out),
+        Command::Systemd(a) => setup::systemd(&global, &a, &out),
         Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
         Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
