@@ -301,3 +301,148 @@ fn shipped_units_match_what_wildcert_systemd_generates() {
         "the shipped unit says where `cargo install` puts the binary and what ProtectHome hides"
     );
 }
+
+/// `issue --install-dir`: the files land in the directory with the asked group and key mode,
+/// atomically (no temporary left), before the deploy hook runs (it sees them); the lego
+/// layout names them after the certificate.
+#[test]
+fn issue_installs_files_with_group_and_mode_before_the_deploy_hook() {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(lab) = crate::lab::Lab::start(wildcert_testkit::BindOptions::default(), false) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let site = tmp.path().join("nginx/ssl/site");
+    let seen = tmp.path().join("hook-saw");
+    // A group other than the creator's when running as root (nogroup), else the user's own.
+    let root = std::fs::metadata(tmp.path()).expect("tmp").uid() == 0;
+    let gid: u32 = if root {
+        65534
+    } else {
+        std::fs::metadata(tmp.path()).expect("tmp").gid()
+    };
+    let hook = format!("ls {} > {}", site.display(), seen.display());
+    let run = lab.wildcert(
+        &[
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+            "--key-group",
+            &gid.to_string(),
+            "--key-mode",
+            "0640",
+            "--install-dir",
+            &site.to_string_lossy(),
+            "--install-layout",
+            "pem",
+            "--deploy-hook",
+            &hook,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("installed into {} (4 files)", site.display())),
+        "{}",
+        run.all()
+    );
+    let live = lab.live("www.example.test");
+    for f in ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"] {
+        let installed = std::fs::read(site.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let stored = std::fs::read(live.join(f)).expect("live file");
+        assert_eq!(installed, stored, "{f}");
+    }
+    let key = std::fs::metadata(site.join("privkey.pem")).expect("key");
+    assert_eq!(key.mode() & 0o7777, 0o640);
+    assert_eq!(key.gid(), gid);
+    assert_eq!(
+        std::fs::metadata(site.join("fullchain.pem"))
+            .expect("chain")
+            .mode()
+            & 0o7777,
+        0o644
+    );
+    let names: Vec<String> = std::fs::read_dir(&site)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "no temporary file left: {names:?}");
+    // The deploy hook ran after the install: it listed the installed files.
+    let listed = std::fs::read_to_string(&seen).expect("the deploy hook ran");
+    assert!(
+        listed.contains("privkey.pem") && listed.contains("fullchain.pem"),
+        "{listed}"
+    );
+
+    // Lego layout: NAME.crt (full chain), NAME.key, NAME.issuer.crt.
+    let lego2 = tmp.path().join("lego2");
+    let run = lab.wildcert(
+        &[
+            "issue",
+            "-d",
+            "api.example.test",
+            "--dns",
+            "rfc2136",
+            "--install-dir",
+            &lego2.to_string_lossy(),
+            "--install-layout",
+            "lego",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let live = lab.live("api.example.test");
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert_eq!(
+        read(lego2.join("api.example.test.crt")),
+        read(live.join("fullchain.pem"))
+    );
+    assert_eq!(
+        read(lego2.join("api.example.test.key")),
+        read(live.join("privkey.pem"))
+    );
+    assert_eq!(
+        read(lego2.join("api.example.test.issuer.crt")),
+        read(live.join("chain.pem"))
+    );
+    assert_eq!(
+        std::fs::metadata(lego2.join("api.example.test.key"))
+            .expect("key")
+            .mode()
+            & 0o7777,
+        0o600
+    );
+
+    // An install directory that cannot be made: the certificate stays stored, exit 5, one line.
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, "").expect("file");
+    let run = lab.wildcert(
+        &[
+            "-q",
+            "issue",
+            "-d",
+            "mail.example.test",
+            "--dns",
+            "rfc2136",
+            "--install-dir",
+            &blocker.join("sub").to_string_lossy(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(5), "{}", run.all());
+    assert!(lab.live("mail.example.test").join("fullchain.pem").exists());
+    let err: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(err.len(), 1, "{}", run.all());
+    assert!(
+        err[0].contains("install into") && err[0].contains("exit code 5"),
+        "{}",
+        run.all()
+    );
+}

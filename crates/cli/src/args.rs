@@ -299,6 +299,14 @@ pub struct IssueArgs {
     /// Validation method: dns-01 (default), dns-account-01, dns-persist-01 (no --dns needed) or auto.
     #[arg(long, value_name = "METHOD", value_parser = CHALLENGES)]
     pub challenge: Option<String>,
+    /// Also copy the files into DIR, atomically, before the deploy hook runs (repeatable);
+    /// the key gets --key-group and --key-mode.
+    #[arg(long = "install-dir", value_name = "DIR")]
+    pub install_dirs: Vec<PathBuf>,
+    /// File names in each --install-dir: pem (cert.pem, chain.pem, fullchain.pem, privkey.pem)
+    /// or lego (NAME.crt, NAME.key, NAME.issuer.crt).
+    #[arg(long, value_name = "LAYOUT", value_parser = ["pem", "lego"], default_value = "pem", requires = "install_dirs")]
+    pub install_layout: String,
 }
 
 /// `wildcert providers`.
