@@ -390,10 +390,24 @@ fn issue_installs_files_with_group_and_mode_before_the_deploy_hook() {
             &lego2.to_string_lossy(),
             "--install-layout",
             "lego",
+            "--json",
         ],
         &[],
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
+    let doc = crate::lab::json(&run);
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(
+        doc["install"][0]["dir"],
+        lego2.display().to_string(),
+        "{doc}"
+    );
+    assert_eq!(doc["install"][0]["ok"], true, "{doc}");
+    assert_eq!(
+        doc["install"][0]["files"].as_array().map(Vec::len),
+        Some(3),
+        "{doc}"
+    );
     let live = lab.live("api.example.test");
     let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     assert_eq!(

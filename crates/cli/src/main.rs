@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use wildcert_manager::install::{InstallError, InstallReport, InstallTarget, Layout};
+use wildcert_manager::install::{InstallTarget, Layout};
 use wildcert_manager::session::{Session, Stopped};
 use wildcert_manager::settings::{CertificateSettings, Secret};
 use wildcert_manager::{IssueError, Loaded, Overrides, exit};
@@ -233,51 +233,10 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         .issue_and_install(&req, &cert, &targets, out.progress())
         .await
     {
-        Ok((r, installs)) => {
-            let failed = report_installs(&installs, out);
-            let code = out.issued(&r.issued, r.hook.as_ref());
-            match failed {
-                Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
-                None => code,
-            }
-        }
+        Ok((r, installs)) => out.issued_and_installed(&r.issued, r.hook.as_ref(), &installs),
         Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
         Err(Stopped::Interrupted) => report_interrupted(out),
     }
-}
-
-/// One line per install target: where the files went (stderr, unless `-q` or `--json`), or
-/// why not (stderr, always). Returns the exit code of the first failure: [`exit::STORE`] for
-/// files that could not be written, [`exit::HOOK`] for a failing `reload`.
-fn report_installs(
-    installs: &[Result<InstallReport, InstallError>],
-    out: &output::Output,
-) -> Option<i32> {
-    let mut code = None;
-    for i in installs {
-        match i {
-            Ok(r) => {
-                if let Some(h) = r.reload.as_ref().filter(|h| !h.ok) {
-                    eprintln!("{}", output::hook_failure_line("reload", None, h));
-                    code = code.or(Some(exit::HOOK));
-                } else if !out.is_quiet() && !out.is_json() {
-                    eprintln!(
-                        "installed into {} ({} files)",
-                        r.dir.display(),
-                        r.files.len()
-                    );
-                }
-            }
-            Err(e) => {
-                eprintln!(
-                    "error: {e} (the certificate stays stored; exit code {})",
-                    exit::STORE
-                );
-                code = code.or(Some(exit::STORE));
-            }
-        }
-    }
-    code
 }
 
 #[cfg(test)]

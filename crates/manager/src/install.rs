@@ -93,6 +93,15 @@ pub enum InstallError {
     },
 }
 
+impl InstallError {
+    /// The target directory.
+    pub fn dir(&self) -> &Path {
+        match self {
+            InstallError::Settings { dir, .. } | InstallError::Io { dir, .. } => dir,
+        }
+    }
+}
+
 /// What one target got.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstallReport {
