@@ -11,6 +11,7 @@ mod dryrun;
 mod exec;
 mod faults;
 mod hostile;
+mod install;
 mod interrupt;
 mod lab;
 mod methods;

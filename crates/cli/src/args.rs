@@ -104,6 +104,33 @@ pub enum Command {
     Persist(PersistArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
+    /// Write the manual pages (one per command) into DIR, or print wildcert(1) on stdout.
+    Man(ManArgs),
+    /// Print systemd units (renew service and timer) for this binary, its state and install dirs.
+    Systemd(SystemdArgs),
+}
+
+/// `wildcert man [--dir DIR]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write wildcert.1, wildcert-issue.1, … into this directory (e.g. /usr/local/share/man/man1).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `wildcert systemd [--user] [--dir DIR]`.
+#[derive(Debug, Args)]
+pub struct SystemdArgs {
+    /// Units for the user's own service manager (`systemctl --user`) instead of the system's.
+    #[arg(long)]
+    pub user: bool,
+    /// Write wildcert-renew.service and wildcert-renew.timer into this directory instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Another directory wildcert or a hook writes to, e.g. /etc/nginx/ssl (repeatable):
+    /// a `ReadWritePaths=` line in the service.
+    #[arg(long = "read-write-path", value_name = "DIR")]
+    pub read_write_paths: Vec<PathBuf>,
 }
 
 /// `wildcert completions SHELL`.
@@ -281,6 +308,14 @@ pub struct IssueArgs {
     /// given CA, with a throwaway store: nothing is stored, no deploy hook runs, live/ stays.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also copy the files into DIR, atomically, before the deploy hook runs (repeatable);
+    /// the key gets --key-group and --key-mode.
+    #[arg(long = "install-dir", value_name = "DIR")]
+    pub install_dirs: Vec<PathBuf>,
+    /// File names in each --install-dir: pem (cert.pem, chain.pem, fullchain.pem, privkey.pem)
+    /// or lego (NAME.crt, NAME.key, NAME.issuer.crt).
+    #[arg(long, value_name = "LAYOUT", value_parser = ["pem", "lego"], default_value = "pem", requires = "install_dirs")]
+    pub install_layout: String,
 }
 
 /// `wildcert providers`.

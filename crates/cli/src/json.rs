@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use wildcert_manager::hooks::HookReport;
+use wildcert_manager::install::{InstallError, InstallReport};
 use wildcert_manager::model::{Issued, Timings};
 use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 
@@ -127,6 +128,47 @@ pub struct IssueDoc {
     pub certificate: Certificate,
     /// The deploy hook, when one ran (`null` otherwise).
     pub hook: Option<Hook>,
+    /// One entry per `--install-dir` (absent without one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub install: Vec<Install>,
+}
+
+/// One install target of `issue --json`.
+#[derive(Debug, Serialize)]
+pub struct Install {
+    /// The directory.
+    pub dir: String,
+    /// True when every file was written (and the reload, if any, exited 0).
+    pub ok: bool,
+    /// The files written.
+    pub files: Vec<String>,
+    /// Why the files could not be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The reload command, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload: Option<Hook>,
+}
+
+impl From<&Result<InstallReport, InstallError>> for Install {
+    fn from(r: &Result<InstallReport, InstallError>) -> Self {
+        match r {
+            Ok(r) => Install {
+                dir: r.dir.display().to_string(),
+                ok: r.reload.as_ref().is_none_or(|h| h.ok),
+                files: r.files.iter().map(|f| f.display().to_string()).collect(),
+                error: None,
+                reload: r.reload.as_ref().map(Into::into),
+            },
+            Err(e) => Install {
+                dir: e.dir().display().to_string(),
+                ok: false,
+                files: Vec::new(),
+                error: Some(e.to_string()),
+                reload: None,
+            },
+        }
+    }
 }
 
 /// One certificate of `renew --json`.

@@ -10,6 +10,7 @@ mod json;
 mod output;
 mod persist;
 mod renew;
+mod setup;
 #[cfg(test)]
 mod snapshots;
 
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use wildcert_manager::install::{InstallTarget, Layout};
 use wildcert_manager::session::{Session, Stopped};
 use wildcert_manager::settings::{CertificateSettings, Secret};
 use wildcert_manager::{IssueError, Loaded, Overrides, exit};
@@ -156,6 +158,8 @@ async fn run(cli: Cli) -> ExitCode {
             clap_complete::generate(a.shell, &mut cmd, "wildcert", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Command::Man(a) => setup::man(&a, &out),
+        Command::Systemd(a) => setup::systemd(&global, &a, &out),
         Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
         Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
@@ -198,6 +202,21 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         },
     };
     // The flags as a certificate's settings: the same path to a request as `renew` takes.
+    let layout = if a.install_layout == "lego" {
+        Layout::Lego
+    } else {
+        Layout::Pem
+    };
+    let targets: Vec<InstallTarget> = a
+        .install_dirs
+        .iter()
+        .map(|d| InstallTarget {
+            group: a.key_group.clone(),
+            key_mode: a.key_mode.clone(),
+            layout,
+            ..InstallTarget::dir(d)
+        })
+        .collect();
     let cert = CertificateSettings {
         name: a.cert_name,
         domains: a.domains,
@@ -221,8 +240,13 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
     if let Some(d) = &_dry {
         out.dry_run(&session.cfg.directory_url, d.staging.is_some());
     }
-    match session.issue(&req, &cert, out.progress()).await {
-        Ok(r) => out.issued(&r.issued, r.hook.as_ref()),
+    // A dry run installs nothing either.
+    let targets = if _dry.is_some() { Vec::new() } else { targets };
+    match session
+        .issue_and_install(&req, &cert, &targets, out.progress())
+        .await
+    {
+        Ok((r, installs)) => out.issued_and_installed(&r.issued, r.hook.as_ref(), &installs),
         Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
         Err(Stopped::Interrupted) => report_interrupted(out),
     }

@@ -13,6 +13,7 @@ use wildcert_dns::{PropagationProgress, ServerVerdict};
 use wildcert_manager::Issued;
 use wildcert_manager::exit;
 use wildcert_manager::hooks::HookReport;
+use wildcert_manager::install::{InstallError, InstallReport};
 use wildcert_manager::providers::{KINDS, kind};
 use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 
@@ -74,29 +75,65 @@ impl Output {
         }
     }
 
-    /// Print the result of an issuance; returns the exit code (0, or [`exit::HOOK`] when the
-    /// deploy hook failed: that failure is one line on stderr in every mode, `-q` included).
-    pub fn issued(&self, r: &Issued, hook: Option<&HookReport>) -> ExitCode {
+    /// Print the result of an issuance and its `--install-dir` targets; returns the exit code.
+    /// A failing deploy hook, reload or install target is one line on stderr in every mode (`-q`
+    /// included); the exit code is [`exit::STORE`] for files that could not be
+    /// written, else [`exit::HOOK`] for a failing reload or deploy hook.
+    pub fn issued_and_installed(
+        &self,
+        r: &Issued,
+        hook: Option<&HookReport>,
+        installs: &[Result<InstallReport, InstallError>],
+    ) -> ExitCode {
         let failed = hook.filter(|h| !h.ok);
+        let docs: Vec<crate::json::Install> = installs.iter().map(Into::into).collect();
         if self.json {
             let doc = crate::json::IssueDoc {
-                ok: failed.is_none(),
+                ok: failed.is_none() && docs.iter().all(|i| i.ok),
                 certificate: r.into(),
                 hook: hook.map(Into::into),
+                install: docs,
             };
             self.print_json(&doc);
         } else if !self.quiet {
             print!("{}", render_issued(r, hook));
         }
-        match failed {
-            None => ExitCode::SUCCESS,
-            Some(h) => {
-                eprintln!(
-                    "{}",
-                    hook_failure_line("deploy hook", Some(&r.cert_name), h)
-                );
-                ExitCode::from(exit::HOOK as u8)
+        let mut code = None;
+        for i in installs {
+            match i {
+                Ok(i) => match i.reload.as_ref().filter(|h| !h.ok) {
+                    Some(h) => {
+                        eprintln!("{}", hook_failure_line("reload", Some(&r.cert_name), h));
+                        code = code.or(Some(exit::HOOK));
+                    }
+                    None if !self.quiet && !self.json => {
+                        eprintln!(
+                            "installed into {} ({} files)",
+                            i.dir.display(),
+                            i.files.len()
+                        );
+                    }
+                    None => {}
+                },
+                Err(e) => {
+                    eprintln!(
+                        "error: {e} (the certificate stays stored; exit code {})",
+                        exit::STORE
+                    );
+                    code = Some(exit::STORE);
+                }
             }
+        }
+        if let Some(h) = failed {
+            eprintln!(
+                "{}",
+                hook_failure_line("deploy hook", Some(&r.cert_name), h)
+            );
+            code = code.or(Some(exit::HOOK));
+        }
+        match code {
+            None => ExitCode::SUCCESS,
+            Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         }
     }
 

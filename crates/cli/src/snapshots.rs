@@ -191,6 +191,7 @@ fn json_documents_keep_their_fields() {
         ok: true,
         certificate: (&issued("example.test")).into(),
         hook: Some((&hook).into()),
+        install: Vec::new(),
     };
     insta::assert_snapshot!(
         "issue_json",

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod hooks;
+pub mod install;
 pub mod issue;
 pub mod journal;
 pub mod model;

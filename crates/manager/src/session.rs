@@ -14,6 +14,7 @@ use wildcert_dns::{Dns01, DnsSettings, PropagationProgress};
 use crate::config::{Loaded, RunConfig};
 use crate::error::IssueError;
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
+use crate::install::{InstallError, InstallReport, InstallTarget, install_all};
 use crate::issue;
 use crate::journal;
 use crate::model::{IssueRequest, Issued, NamedProvider};
@@ -107,6 +108,22 @@ impl<'a> Session<'a> {
         cert: &CertificateSettings,
         progress: Option<Arc<dyn PropagationProgress>>,
     ) -> Result<IssueReport, Stopped> {
+        self.issue_and_install(req, cert, &[], progress)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// [`Session::issue`] with install targets (`issue --install-dir`, `[[certificate]]
+    /// install`): once the certificate is stored its files are copied into each target and
+    /// the target's `reload` run, then the deploy hook runs (so a hook sees the installed
+    /// files). One result per target, in order.
+    pub async fn issue_and_install(
+        &self,
+        req: &IssueRequest,
+        cert: &CertificateSettings,
+        targets: &[InstallTarget],
+        progress: Option<Arc<dyn PropagationProgress>>,
+    ) -> Result<(IssueReport, Vec<Result<InstallReport, InstallError>>), Stopped> {
         // dns-persist-01 publishes nothing: no provider is built, no credentials are read.
         let provider = if req.challenge.needs_provider() {
             self.providers.get(&cert.provider)?
@@ -117,11 +134,12 @@ impl<'a> Session<'a> {
         let issued = self
             .guard(issue::issue(&self.cfg, req, provider, progress))
             .await??;
+        let installs = install_all(targets, &issued).await;
         let hook = match &cert.deploy_hook {
             Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
             None => None,
         };
-        Ok(IssueReport { issued, hook })
+        Ok((IssueReport { issued, hook }, installs))
     }
 
     /// `wildcert renew`: one round over the config's certificates (deploy hooks run per

@@ -1,0 +1,374 @@
+//! `wildcert man [--dir DIR]` and `wildcert systemd [--user] [--dir DIR]`: installed like a tool.
+//!
+//! The man pages come from the clap definition (clap_mangen), one per command; the units name
+//! the running binary (`std::env::current_exe`), the store and every directory given with
+//! `--read-write-path`, so the sandbox (`ProtectSystem=strict`) lets through what wildcert writes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+use wildcert_manager::exit;
+use wildcert_manager::settings::DEFAULT_STATE_DIR;
+
+use crate::args::{Cli, Global, ManArgs, SystemdArgs};
+use crate::output::Output;
+
+/// `wildcert man`: wildcert(1) on stdout, or every page into `--dir`.
+pub fn man(a: &ManArgs, out: &Output) -> ExitCode {
+    let Some(dir) = &a.dir else {
+        let mut page = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+            return out.error(
+                &format!("cannot render the man page: {e}"),
+                "",
+                exit::INTERNAL,
+            );
+        }
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        return match stdout.write_all(&page).and_then(|()| stdout.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => out.error(
+                &format!("cannot write the man page: {e}"),
+                "",
+                exit::INTERNAL,
+            ),
+        };
+    };
+    match write_pages(dir) {
+        Ok(paths) => {
+            if !out.is_quiet() && !out.is_json() {
+                for p in &paths {
+                    println!("{}", p.display());
+                }
+            } else if out.is_json() {
+                let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                println!("{}", serde_json::json!({ "ok": true, "pages": files }));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => out.error(
+            &format!("cannot write the man pages into {}: {e}", dir.display()),
+            "give a directory you can write to, e.g. --dir ~/.local/share/man/man1",
+            exit::STORE,
+        ),
+    }
+}
+
+/// Every page (`wildcert.1`, `wildcert-issue.1`, `wildcert-account-register.1`, …) into `dir`,
+/// created when missing; returns the files written.
+fn write_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let man = clap_mangen::Man::new(cmd.clone());
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        let path = dir.join(man.get_filename());
+        let tmp = dir.join(format!(".{}.tmp", man.get_filename()));
+        std::fs::write(&tmp, &page)?;
+        std::fs::rename(&tmp, &path)?;
+        written.push(path);
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(sub, dir, written)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    walk(&cmd, dir, &mut written)?;
+    Ok(written)
+}
+
+/// What the units are made of.
+#[derive(Debug, Clone)]
+pub struct UnitOptions {
+    /// The binary `ExecStart=` runs.
+    pub exe: PathBuf,
+    /// `--config` for `renew`, when one is in use.
+    pub config: Option<PathBuf>,
+    /// The store; `None` is the default (`/var/lib/wildcert`, or `%S/wildcert` for `--user`).
+    pub state_dir: Option<PathBuf>,
+    /// Other directories wildcert or its hooks write to (`--read-write-path`; the config's
+    /// install directories once those exist).
+    pub write_dirs: Vec<PathBuf>,
+    /// Units for `systemctl --user`.
+    pub user: bool,
+}
+
+/// `wildcert systemd`.
+pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
+    let loaded = match crate::load_settings(g, |_| {}) {
+        Ok(l) => l,
+        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            return out.error(
+                &format!("cannot find the path of this binary: {e}"),
+                "edit ExecStart= by hand",
+                exit::INTERNAL,
+            );
+        }
+    };
+    let config = g.config.as_deref().map(absolute);
+    let state_dir = loaded
+        .settings
+        .state_dir
+        .as_deref()
+        .filter(|d| *d != Path::new(DEFAULT_STATE_DIR))
+        .map(absolute);
+    let opts = UnitOptions {
+        exe,
+        config,
+        state_dir,
+        write_dirs: a.read_write_paths.iter().map(|d| absolute(d)).collect(),
+        user: a.user,
+    };
+    let units = units(&opts);
+    match &a.dir {
+        None => {
+            for (i, (name, text)) in units.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                println!("### {name}");
+                print!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Some(dir) => {
+            let written = std::fs::create_dir_all(dir).and_then(|()| {
+                units
+                    .iter()
+                    .map(|(name, text)| {
+                        let path = dir.join(name);
+                        std::fs::write(&path, text).map(|()| path)
+                    })
+                    .collect::<std::io::Result<Vec<_>>>()
+            });
+            match written {
+                Ok(paths) => {
+                    if !out.is_quiet() {
+                        for p in paths {
+                            println!("{}", p.display());
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => out.error(
+                    &format!("cannot write the units into {}: {e}", dir.display()),
+                    "give a directory you can write to, or print them without --dir",
+                    exit::STORE,
+                ),
+            }
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// One word of a systemd command line or path list: `%` and `$` escaped, quoted when it has
+/// blanks, quotes or backslashes.
+fn word(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('%', "%%").replace('$', "$$");
+    if s.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
+    {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s
+    }
+}
+
+/// `wildcert-renew.service` and `wildcert-renew.timer`, as (file name, text).
+pub fn units(o: &UnitOptions) -> Vec<(String, String)> {
+    let mut exec = word(&o.exe);
+    if let Some(c) = &o.config {
+        exec.push_str(&format!(" --config {}", word(c)));
+    }
+    let state = match (&o.state_dir, o.user) {
+        (Some(d), _) => Some(word(d)),
+        (None, true) => Some("%S/wildcert".to_string()),
+        (None, false) => None,
+    };
+    if let Some(d) = &state {
+        exec.push_str(&format!(" --state-dir {d}"));
+    }
+    exec.push_str(" -q renew");
+
+    let target = if o.user {
+        "~/.config/systemd/user/"
+    } else {
+        "/etc/systemd/system/"
+    };
+    let enable = if o.user {
+        "systemctl --user daemon-reload && systemctl --user enable --now wildcert-renew.timer"
+    } else {
+        "systemctl daemon-reload && systemctl enable --now wildcert-renew.timer"
+    };
+    let mut s = String::new();
+    s.push_str(&format!(
+        "# Generated by `wildcert systemd{}`: install as {target}wildcert-renew.service,\n\
+         # with wildcert-renew.timer next to it, then: {enable}\n",
+        if o.user { " --user" } else { "" }
+    ));
+    s.push_str(
+        "[Unit]\n\
+         Description=Renew TLS certificates that are due (wildcert)\n\
+         # Documentation: `man wildcert-renew` once the pages are installed (`wildcert man --dir`).\n",
+    );
+    if !o.user {
+        s.push_str("Wants=network-online.target\nAfter=network-online.target\n");
+    }
+    s.push_str("\n[Service]\nType=oneshot\n");
+    if o.config.is_none() {
+        s.push_str(
+            "# No --config: `wildcert --config FILE systemd` puts the settings file here.\n",
+        );
+    }
+    s.push_str(&format!("ExecStart={exec}\n"));
+    s.push_str(
+        "# Secrets as files, never in the unit: tsig_file, api_token_file, ... in the config.\n\
+         UMask=0077\n",
+    );
+    if state.is_none() || (o.user && o.state_dir.is_none()) {
+        s.push_str("StateDirectory=wildcert\nStateDirectoryMode=0700\n");
+    }
+    let mut rw: Vec<String> = Vec::new();
+    match (&o.state_dir, o.user) {
+        (Some(d), _) => rw.push(word(d)),
+        (None, false) => rw.push(DEFAULT_STATE_DIR.to_string()),
+        (None, true) => rw.push("%S/wildcert".to_string()),
+    }
+    // A directory that does not exist yet is skipped (`-`) rather than failing the whole unit;
+    // a write into it then fails and says so.
+    rw.extend(o.write_dirs.iter().map(|d| format!("-{}", word(d))));
+    let hardening = |s: &mut String, prefix: &str| {
+        s.push_str(
+            "# ProtectSystem=strict: the whole file system is read-only for wildcert and for its hooks,\n\
+             # except the ReadWritePaths= below (the store and each --read-write-path).\n\
+             # A deploy or post hook that writes elsewhere (copies to /etc/nginx/ssl, say) fails with\n\
+             # \"Read-only file system\": add a ReadWritePaths= line for each directory it writes\n\
+             # (`wildcert systemd --read-write-path DIR` does).\n",
+        );
+        s.push_str(&format!("{prefix}ProtectSystem=strict\n"));
+        for p in &rw {
+            s.push_str(&format!("{prefix}ReadWritePaths={p}\n"));
+        }
+    };
+    if o.user {
+        s.push_str(
+            "# Sandboxing in a user unit needs unprivileged user namespaces\n\
+             # (kernel.unprivileged_userns_clone=1); where they are enabled, uncomment:\n",
+        );
+        hardening(&mut s, "#");
+        s.push_str(
+            "# (No ProtectHome=: the store, the config and ~/.aws of a user unit live in the home.)\n",
+        );
+    } else {
+        hardening(&mut s, "");
+        s.push_str(
+            "# ProtectHome=true: /home, /root and /run/user are empty and unreadable, so credentials\n\
+             # kept there are not found: ~/.aws (Route53 keys, profiles, SSO cache), a TSIG key or a\n\
+             # token file under a home. Keep them under /etc/wildcert instead (for Route53, e.g.\n\
+             # Environment=AWS_SHARED_CREDENTIALS_FILE=/etc/wildcert/aws-credentials), or use\n\
+             # ProtectHome=read-only.\n\
+             ProtectHome=true\n\
+             PrivateTmp=true\n",
+        );
+    }
+    s.push_str("NoNewPrivileges=true\n");
+
+    let mut t = String::new();
+    t.push_str(&format!(
+        "# Generated by `wildcert systemd{}`: install as {target}wildcert-renew.timer\n",
+        if o.user { " --user" } else { "" }
+    ));
+    t.push_str(
+        "[Unit]\n\
+         Description=Run wildcert renew twice a day\n\
+         \n\
+         [Timer]\n\
+         OnCalendar=*-*-* 00,12:00:00\n\
+         RandomizedDelaySec=1h\n\
+         Persistent=true\n\
+         \n\
+         [Install]\n\
+         WantedBy=timers.target\n",
+    );
+    vec![
+        ("wildcert-renew.service".to_string(), s),
+        ("wildcert-renew.timer".to_string(), t),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(o: &UnitOptions) -> String {
+        units(o).remove(0).1
+    }
+
+    fn opts() -> UnitOptions {
+        UnitOptions {
+            exe: PathBuf::from("/home/ops/.cargo/bin/wildcert"),
+            config: Some(PathBuf::from("/etc/wildcert/wildcert.toml")),
+            state_dir: None,
+            write_dirs: vec![PathBuf::from("/etc/nginx/ssl/site")],
+            user: false,
+        }
+    }
+
+    #[test]
+    fn system_unit_runs_this_binary_and_opens_the_store_and_write_dirs() {
+        let s = service(&opts());
+        assert!(
+            s.contains(
+                "\nExecStart=/home/ops/.cargo/bin/wildcert --config /etc/wildcert/wildcert.toml -q renew\n"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("\nReadWritePaths=/var/lib/wildcert\n"), "{s}");
+        assert!(s.contains("\nReadWritePaths=-/etc/nginx/ssl/site\n"), "{s}");
+        assert!(s.contains("\nProtectSystem=strict\n") && s.contains("\nProtectHome=true\n"));
+        assert!(
+            s.contains("~/.aws") && s.contains("Read-only file system"),
+            "{s}"
+        );
+        assert!(s.contains("\nStateDirectory=wildcert\n"), "{s}");
+    }
+
+    #[test]
+    fn odd_paths_are_quoted_and_escaped() {
+        let mut o = opts();
+        o.exe = PathBuf::from("/opt/my tools/wildcert");
+        o.state_dir = Some(PathBuf::from("/srv/100%/state"));
+        let s = service(&o);
+        assert!(
+            s.contains("ExecStart=\"/opt/my tools/wildcert\" --config "),
+            "{s}"
+        );
+        assert!(s.contains("--state-dir /srv/100%%/state -q renew"), "{s}");
+        assert!(s.contains("\nReadWritePaths=/srv/100%%/state\n"), "{s}");
+        assert!(!s.contains("StateDirectory="), "{s}");
+    }
+
+    #[test]
+    fn user_unit_keeps_its_store_under_the_state_home() {
+        let mut o = opts();
+        o.user = true;
+        let s = service(&o);
+        assert!(s.contains("--state-dir %S/wildcert -q renew"), "{s}");
+        assert!(s.contains("\nStateDirectory=wildcert\n"), "{s}");
+        assert!(!s.contains("\nProtectHome="), "{s}");
+        assert!(!s.contains("\nProtectSystem="), "only commented: {s}");
+        assert!(!s.contains("network-online"), "{s}");
+    }
+}

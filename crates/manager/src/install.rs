@@ -1,0 +1,386 @@
+//! Install targets (`[[certificate]] install = [{ dir, owner, group, key_mode, reload, layout }]`):
+//! after each new version, copy the live files where a server wants them, then run `reload`.
+//!
+//! Every file is written atomically: a temporary file in the target directory, created 0600,
+//! then `fchown`/`fchmod` to the asked owner, group and mode *before* any byte of the key is
+//! written, fsynced, renamed over the old file, and the directory fsynced. A half-written or
+//! too-open key is never visible under its name.
+
+use std::io::Write as _;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hooks::{HookReport, hook_env, run_hook};
+use crate::model::Issued;
+use crate::store::KeyPerms;
+
+/// How long a `reload` command may take.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// File names written into an install directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `cert.pem`, `chain.pem`, `fullchain.pem`, `privkey.pem` (as in `live/`).
+    #[default]
+    Pem,
+    /// lego's `--path` layout: `<name>.crt` (full chain), `<name>.key`, `<name>.issuer.crt`.
+    Lego,
+}
+
+/// One install target of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallTarget {
+    /// The directory (created 0755 when missing).
+    pub dir: PathBuf,
+    /// Owner of every file: a user name from `/etc/passwd` or a number [default: unchanged].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Group of every file: a name from `/etc/group` or a number [default: unchanged].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Mode of the private key, octal without world bits [default: 0600].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_mode: Option<String>,
+    /// Run through `sh -c` after the files are in place (the deploy hook's environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<String>,
+    /// File names: `pem` (default) or `lego`.
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+impl InstallTarget {
+    /// A target for `issue --install-dir DIR`: the default layout and modes, no reload.
+    pub fn dir(dir: impl Into<PathBuf>) -> InstallTarget {
+        InstallTarget {
+            dir: dir.into(),
+            owner: None,
+            group: None,
+            key_mode: None,
+            reload: None,
+            layout: Layout::Pem,
+        }
+    }
+}
+
+/// Why an install failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// Owner, group or mode not understood.
+    #[error("install into {dir}: {message}")]
+    Settings {
+        /// The target directory.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("install into {dir}: cannot {action} {path}: {source}")]
+    Io {
+        /// The target directory.
+        dir: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl InstallError {
+    /// The target directory.
+    pub fn dir(&self) -> &Path {
+        match self {
+            InstallError::Settings { dir, .. } | InstallError::Io { dir, .. } => dir,
+        }
+    }
+}
+
+/// What one target got.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallReport {
+    /// The target directory.
+    pub dir: PathBuf,
+    /// The files written, in order.
+    pub files: Vec<PathBuf>,
+    /// The reload command's outcome, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload: Option<HookReport>,
+}
+
+/// Resolved ids and modes of a target.
+struct Perms {
+    uid: Option<u32>,
+    gid: Option<u32>,
+    key_mode: u32,
+}
+
+fn perms(t: &InstallTarget) -> Result<Perms, InstallError> {
+    let bad = |message: String| InstallError::Settings {
+        dir: t.dir.clone(),
+        message,
+    };
+    let kp = KeyPerms::parse(t.group.as_deref(), t.key_mode.as_deref())
+        .map_err(|e| bad(e.to_string()))?;
+    let uid = t
+        .owner
+        .as_deref()
+        .map(|o| lookup_user(o).ok_or_else(|| bad(format!("no user `{o}` in /etc/passwd"))))
+        .transpose()?;
+    Ok(Perms {
+        uid,
+        gid: kp.group,
+        key_mode: kp.mode.unwrap_or(0o600),
+    })
+}
+
+fn lookup_user(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Some(n);
+    }
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let n = f.next()?;
+            let uid = f.nth(1)?.parse::<u32>().ok()?;
+            (n == name).then_some(uid)
+        })
+}
+
+/// The files of `issued`'s live directory under their names in `layout`: (source, target
+/// name, is the key).
+fn plan(layout: Layout, name: &str) -> Vec<(&'static str, String, bool)> {
+    match layout {
+        Layout::Pem => vec![
+            ("cert.pem", "cert.pem".into(), false),
+            ("chain.pem", "chain.pem".into(), false),
+            ("fullchain.pem", "fullchain.pem".into(), false),
+            ("privkey.pem", "privkey.pem".into(), true),
+        ],
+        Layout::Lego => vec![
+            ("fullchain.pem", format!("{name}.crt"), false),
+            ("chain.pem", format!("{name}.issuer.crt"), false),
+            ("privkey.pem", format!("{name}.key"), true),
+        ],
+    }
+}
+
+/// Copy `issued`'s live files into `t.dir` (atomically, owner/group/modes set before the
+/// bytes), then run `t.reload`. The files are written even when the reload then fails; the
+/// report says so.
+pub async fn install(t: &InstallTarget, issued: &Issued) -> Result<InstallReport, InstallError> {
+    let p = perms(t)?;
+    let io = |action: &'static str, path: &Path| {
+        let dir = t.dir.clone();
+        let path = path.to_path_buf();
+        move |source| InstallError::Io {
+            dir,
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(&t.dir).map_err(io("create", &t.dir))?;
+    let mut files = Vec::new();
+    for (src, dst, is_key) in plan(t.layout, &issued.cert_name) {
+        let from = issued.live_dir.join(src);
+        let data = std::fs::read(&from).map_err(io("read", &from))?;
+        let to = t.dir.join(&dst);
+        let mode = if is_key { p.key_mode } else { 0o644 };
+        write_atomic(&t.dir, &dst, &data, p.uid, p.gid, mode).map_err(io("write", &to))?;
+        files.push(to);
+    }
+    let dir_fd = std::fs::File::open(&t.dir).map_err(io("open", &t.dir))?;
+    dir_fd.sync_all().map_err(io("sync", &t.dir))?;
+    let reload = match &t.reload {
+        Some(cmd) => {
+            let mut env = hook_env(issued);
+            env.push(("WILDCERT_INSTALL_DIR".into(), t.dir.display().to_string()));
+            Some(run_hook(cmd, &env, &issued.cert_name, RELOAD_TIMEOUT).await)
+        }
+        None => None,
+    };
+    Ok(InstallReport {
+        dir: t.dir.clone(),
+        files,
+        reload,
+    })
+}
+
+/// Every target of a certificate, in order; a failing target does not stop the next one.
+pub async fn install_all(
+    targets: &[InstallTarget],
+    issued: &Issued,
+) -> Vec<Result<InstallReport, InstallError>> {
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        out.push(install(t, issued).await);
+    }
+    out
+}
+
+fn write_atomic(
+    dir: &Path,
+    name: &str,
+    data: &[u8],
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: u32,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = dir.join(format!(".{name}.wildcert-tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let result = (|| {
+        if uid.is_some() || gid.is_some() {
+            rustix::fs::fchown(
+                f.as_fd(),
+                uid.map(rustix::process::Uid::from_raw),
+                gid.map(rustix::process::Gid::from_raw),
+            )?;
+        }
+        rustix::fs::fchmod(f.as_fd(), rustix::fs::Mode::from_raw_mode(mode))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt as _;
+
+    fn issued(live: &Path) -> Issued {
+        for (f, body) in [
+            ("cert.pem", "LEAF"),
+            ("chain.pem", "ISSUER"),
+            ("fullchain.pem", "LEAF\nISSUER"),
+            ("privkey.pem", "KEY"),
+        ] {
+            std::fs::write(live.join(f), body).expect("write live");
+        }
+        Issued {
+            cert_name: "site".into(),
+            version: 1,
+            live_dir: live.to_path_buf(),
+            names: vec!["site.test".into()],
+            key_type: "ec256".into(),
+            not_before: String::new(),
+            not_after: String::new(),
+            issuer: None,
+            serial: "01".into(),
+            order_url: String::new(),
+            timings_ms: Default::default(),
+            zones: Vec::new(),
+            acme_requests: 0,
+            dns_queries: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn pem_layout_with_group_mode_and_reload() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let live = tmp.path().join("live");
+        std::fs::create_dir(&live).expect("live");
+        let i = issued(&live);
+        // As root, another group and owner than the creator's, so the chown is seen.
+        let root = rustix::process::getuid().is_root();
+        let gid = if root {
+            65534
+        } else {
+            rustix::process::getgid().as_raw()
+        };
+        let marker = tmp.path().join("reloaded");
+        let t = InstallTarget {
+            dir: tmp.path().join("nginx/ssl/site"),
+            owner: root.then(|| "65534".to_string()),
+            group: Some(gid.to_string()),
+            key_mode: Some("0640".into()),
+            reload: Some(format!(
+                "echo \"$WILDCERT_INSTALL_DIR $WILDCERT_CERT_NAME\" > {}",
+                marker.display()
+            )),
+            layout: Layout::Pem,
+        };
+        let r = install(&t, &i).await.expect("install");
+        assert_eq!(r.files.len(), 4);
+        let key = std::fs::metadata(t.dir.join("privkey.pem")).expect("key");
+        assert_eq!(key.mode() & 0o7777, 0o640);
+        assert_eq!(key.gid(), gid);
+        if root {
+            assert_eq!(key.uid(), 65534);
+        }
+        let cert = std::fs::metadata(t.dir.join("fullchain.pem")).expect("cert");
+        assert_eq!(cert.mode() & 0o7777, 0o644);
+        assert_eq!(
+            std::fs::read_to_string(t.dir.join("fullchain.pem")).expect("read"),
+            "LEAF\nISSUER"
+        );
+        assert!(r.reload.as_ref().is_some_and(|h| h.ok), "{r:?}");
+        assert_eq!(
+            std::fs::read_to_string(&marker).expect("reload ran").trim(),
+            format!("{} site", t.dir.display())
+        );
+        // No temporary file is left behind.
+        let names: Vec<String> = std::fs::read_dir(&t.dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+    }
+
+    #[tokio::test]
+    async fn lego_layout_and_refusals() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let live = tmp.path().join("live");
+        std::fs::create_dir(&live).expect("live");
+        let i = issued(&live);
+        let mut t = InstallTarget::dir(tmp.path().join("lego"));
+        t.layout = Layout::Lego;
+        install(&t, &i).await.expect("install");
+        let read = |n: &str| std::fs::read_to_string(t.dir.join(n)).expect(n);
+        assert_eq!(read("site.crt"), "LEAF\nISSUER");
+        assert_eq!(read("site.issuer.crt"), "ISSUER");
+        assert_eq!(read("site.key"), "KEY");
+        let key = std::fs::metadata(t.dir.join("site.key")).expect("key");
+        assert_eq!(key.mode() & 0o7777, 0o600);
+
+        t.key_mode = Some("0644".into());
+        assert!(matches!(
+            install(&t, &i).await,
+            Err(InstallError::Settings { .. })
+        ));
+        t.key_mode = None;
+        t.owner = Some("no-such-user-wildcert".into());
+        let e = install(&t, &i).await.expect_err("unknown owner");
+        assert!(e.to_string().contains("no-such-user-wildcert"), "{e}");
+    }
+
+    #[test]
+    fn settings_parse_from_toml() {
+        let t: InstallTarget = toml::from_str(
+            "dir = \"/etc/nginx/ssl/site\"\nowner = \"root\"\ngroup = \"www-data\"\nkey_mode = \"0640\"\nreload = \"systemctl reload nginx\"\nlayout = \"lego\"\n",
+        )
+        .expect("parses");
+        assert_eq!(t.layout, Layout::Lego);
+        assert!(toml::from_str::<InstallTarget>("dir = \"/x\"\nlayout = \"certbot\"\n").is_err());
+        assert!(toml::from_str::<InstallTarget>("dir = \"/x\"\nmode = \"0640\"\n").is_err());
+    }
+}
