@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod interrupt;
 mod lab;
+mod lifecycle;
 mod methods;
 mod operator;
 mod pdns;

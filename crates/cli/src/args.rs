@@ -104,6 +104,8 @@ pub enum Command {
     Persist(PersistArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
+    /// Remove a certificate from the store (and so from renewal); asks on a TTY unless --yes.
+    Delete(DeleteArgs),
 }
 
 /// `wildcert completions SHELL`.
@@ -383,4 +385,17 @@ mod tests {
         };
         assert_eq!(c.challenge.as_deref(), Some("auto"));
     }
+}
+
+/// `wildcert delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Certificate name.
+    pub name: String,
+    /// Revoke the certificate at its CA first (as `wildcert revoke NAME`).
+    #[arg(long)]
+    pub revoke: bool,
+    /// Do not ask (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }

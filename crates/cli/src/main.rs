@@ -156,6 +156,7 @@ async fn run(cli: Cli) -> ExitCode {
             clap_complete::generate(a.shell, &mut cmd, "wildcert", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Command::Delete(a) => admin_command(&global, admin::AdminCommand::Delete(a), &out).await,
         Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
         Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,

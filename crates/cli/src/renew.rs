@@ -51,17 +51,28 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
 
 fn prepare(g: &Global, challenge: Option<String>) -> Result<Loaded, IssueError> {
     let loaded = load_settings(g, |o| o.challenge = challenge)?;
-    if loaded.settings.certificates.is_empty() {
+    if loaded.settings.certificates.is_empty() && !has_recorded(&loaded)? {
         return Err(IssueError::Command {
-            message: "no [[certificate]] entries: nothing to renew (add them to the --config file)"
+            message: "no [[certificate]] entries: nothing to renew (add them to the --config file; the store holds no certificate made by `wildcert issue` either)"
                 .into(),
             hint: "add [[certificate]] entries to the --config file (docs/configuration.md), or use `wildcert issue` \
-                   for a one-off certificate (docs/troubleshooting.md, \"no [[certificate]] entries\")"
+                   (renew then renews what it made) (docs/troubleshooting.md, \"no [[certificate]] entries\")"
                 .into(),
             code: wildcert_manager::exit::SETTINGS,
         });
     }
     Ok(loaded)
+}
+
+/// Whether the store holds certificates `issue` recorded (a missing state directory holds
+/// none and is not created here).
+fn has_recorded(loaded: &Loaded) -> Result<bool, IssueError> {
+    let dir = loaded.state_dir();
+    if !dir.exists() {
+        return Ok(false);
+    }
+    let store = wildcert_manager::store::Store::open(&dir)?;
+    Ok(!wildcert_manager::renew::recorded_requests(&store)?.is_empty())
 }
 
 async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRound, Stopped> {

@@ -63,6 +63,7 @@ pub(crate) async fn finish(
                 .join(",")
         }),
         profile: order.profile().or(a.order.profile()).map(str::to_string),
+        request: a.req.recorded.clone(),
         ari_next_check: account
             .client()
             .directory()
