@@ -263,3 +263,177 @@ fn delete_asks_refuses_without_a_terminal_and_takes_the_certificate_out_of_renew
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("nothing to renew"), "{}", run.all());
 }
+
+/// One sample of the Prometheus text format: metric, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// A strict parser of the Prometheus text exposition format (0.0.4) as far as wildcert uses
+/// it: `# HELP`/`# TYPE` once per family and before its samples, metric and label names
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, quoted label values with `\\`, `\"`, `\n` escapes, a float value.
+fn parse_prometheus(text: &str) -> Result<Vec<Sample>, String> {
+    fn ident(s: &str) -> Option<(&str, &str)> {
+        let end = s
+            .char_indices()
+            .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
+            .map_or(s.len(), |(i, _)| i);
+        (end > 0).then(|| s.split_at(end))
+    }
+    let mut helped = std::collections::BTreeSet::new();
+    let mut typed = std::collections::BTreeMap::new();
+    let mut samples = Vec::new();
+    if !text.ends_with('\n') {
+        return Err("no final newline".into());
+    }
+    for (n, line) in text.lines().enumerate() {
+        let at = |m: &str| format!("line {}: {m}: {line}", n + 1);
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = ident(rest).ok_or_else(|| at("bad HELP name"))?;
+            if !help.starts_with(' ') || help.trim().is_empty() || !helped.insert(name.to_string())
+            {
+                return Err(at("HELP without text or repeated"));
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = ident(rest).ok_or_else(|| at("bad TYPE name"))?;
+            let kind = kind.trim();
+            if !["gauge", "counter", "untyped", "summary", "histogram"].contains(&kind)
+                || typed.insert(name.to_string(), kind.to_string()).is_some()
+            {
+                return Err(at("bad or repeated TYPE"));
+            }
+        } else if line.starts_with('#') || line.is_empty() {
+            return Err(at("stray comment or blank line"));
+        } else {
+            let (name, mut rest) = ident(line).ok_or_else(|| at("bad metric name"))?;
+            if !typed.contains_key(name) || !helped.contains(name) {
+                return Err(at("sample before its HELP and TYPE"));
+            }
+            let mut labels = Vec::new();
+            if let Some(r) = rest.strip_prefix('{') {
+                rest = r;
+                loop {
+                    if let Some(r) = rest.strip_prefix('}') {
+                        rest = r;
+                        break;
+                    }
+                    let (key, r) = ident(rest).ok_or_else(|| at("bad label name"))?;
+                    let r = r
+                        .strip_prefix("=\"")
+                        .ok_or_else(|| at("label without =\""))?;
+                    let mut value = String::new();
+                    let mut chars = r.char_indices();
+                    let end = loop {
+                        match chars.next() {
+                            Some((i, '"')) => break i,
+                            Some((_, '\\')) => match chars.next() {
+                                Some((_, 'n')) => value.push('\n'),
+                                Some((_, c @ ('\\' | '"'))) => value.push(c),
+                                _ => return Err(at("bad escape")),
+                            },
+                            Some((_, c)) => value.push(c),
+                            None => return Err(at("unterminated label value")),
+                        }
+                    };
+                    labels.push((key.to_string(), value));
+                    rest = &r[end + 1..];
+                    rest = rest.strip_prefix(',').unwrap_or(rest);
+                }
+            }
+            let value = rest
+                .strip_prefix(' ')
+                .ok_or_else(|| at("no space before the value"))?;
+            let value: f64 = value.trim_end().parse().map_err(|_| at("bad value"))?;
+            samples.push((name.to_string(), labels, value));
+        }
+    }
+    Ok(samples)
+}
+
+#[test]
+fn renew_writes_the_prometheus_textfile_and_list_prints_the_same() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let prom_dir = lab.state_dir().join("node-exporter");
+    std::fs::create_dir(&prom_dir).expect("mkdir");
+    let prom = prom_dir.join("wildcert.prom");
+    let cfg = config(
+        &lab,
+        &format!(
+            "[metrics]\ntextfile = \"{}\"\n\n[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\nprovider = \"lab\"\n",
+            prom.display()
+        ),
+    );
+    let cfg = cfg.to_str().expect("utf-8");
+    let run = lab.wildcert(&["--config", cfg, "--json", "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let text = std::fs::read_to_string(&prom).expect("metrics file written after renew");
+    let samples = parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let value = |metric: &str| {
+        samples
+            .iter()
+            .find(|(m, l, _)| m == metric && l == &[("name".to_string(), "www".to_string())])
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("no {metric}{{name=\"www\"}} in\n{text}"))
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let not_after = value("wildcert_certificate_not_after_seconds");
+    let due = value("wildcert_certificate_renewal_due_seconds");
+    let success = value("wildcert_renewal_last_success_seconds");
+    assert!(not_after > now && due > now && due < not_after, "{text}");
+    assert!((now - success).abs() < 300.0, "{text}");
+    assert_eq!(
+        value("wildcert_renewal_last_failure_seconds"),
+        0.0,
+        "{text}"
+    );
+    let run_duration: Vec<f64> = samples
+        .iter()
+        .filter(|(m, l, _)| m == "wildcert_renew_run_duration_seconds" && l.is_empty())
+        .map(|s| s.2)
+        .collect();
+    assert!(
+        run_duration.len() == 1 && run_duration[0] > 0.0 && run_duration[0] < 120.0,
+        "{text}"
+    );
+    // Written atomically: nothing else (no temporary file) in the collector's directory.
+    let left: Vec<String> = std::fs::read_dir(&prom_dir)
+        .expect("ls")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(left, ["wildcert.prom"]);
+
+    let run = lab.wildcert(&["--config", cfg, "list", "--prometheus"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.stdout, text, "{}", run.all());
+    // A failed renewal: its time is the failure metric; the live certificate's success stays.
+    let run = lab.wildcert(
+        &["--config", cfg, "--json", "renew", "--force"],
+        &[("RFC2136_NAMESERVER", "127.0.0.1:9")],
+    );
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let text = std::fs::read_to_string(&prom).expect("metrics file");
+    let samples = parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let value = |metric: &str| {
+        samples
+            .iter()
+            .find(|(m, l, _)| m == metric && l == &[("name".to_string(), "www".to_string())])
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("no {metric}{{name=\"www\"}} in\n{text}"))
+    };
+    assert!(
+        (now - value("wildcert_renewal_last_failure_seconds")).abs() < 300.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("wildcert_renewal_last_success_seconds"),
+        success,
+        "{text}"
+    );
+
+    // The parser is strict: a sample before its TYPE, or a bad escape, is refused.
+    assert!(parse_prometheus("x 1\n").is_err());
+    assert!(parse_prometheus("# HELP x h\n# TYPE x gauge\nx{name=\"a\\q\"} 1\n").is_err());
+}

@@ -23,8 +23,11 @@ use crate::output::Output;
 
 /// What an admin command was asked to do.
 pub enum AdminCommand {
-    /// `wildcert list`.
-    List,
+    /// `wildcert list [--prometheus]`.
+    List {
+        /// Print the Prometheus metrics instead.
+        prometheus: bool,
+    },
     /// `wildcert show NAME`.
     Show(ShowArgs),
     /// `wildcert revoke NAME`.
@@ -60,7 +63,13 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
     let cfg = RunConfig::from_settings(&loaded.settings)?;
     let now = OffsetDateTime::now_utc();
     match cmd {
-        AdminCommand::List => {
+        AdminCommand::List { prometheus: true } => {
+            let store = Store::open(&cfg.state_dir)?;
+            let text =
+                wildcert_manager::metrics::render(&store, &loaded.settings.certificates, now)?;
+            print!("{text}");
+        }
+        AdminCommand::List { prometheus: false } => {
             let store = Store::open(&cfg.state_dir)?;
             let certs = admin::list(&store, now)?;
             print(out, "certificates", &certs, || print_list(&certs, &cfg));

@@ -88,7 +88,7 @@ pub enum Command {
     /// Issue what is missing and renew what is due, for every [[certificate]] in the config.
     Renew(RenewArgs),
     /// List the certificates in the store.
-    List,
+    List(ListArgs),
     /// Show one certificate: names, validity, files, renewal state.
     Show(ShowArgs),
     /// Revoke a certificate (it is then re-issued by the next `renew`).
@@ -398,4 +398,12 @@ pub struct DeleteArgs {
     /// Do not ask (needed when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `wildcert list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print Prometheus metrics (node_exporter's textfile format) instead of the table.
+    #[arg(long)]
+    pub prometheus: bool,
 }

@@ -76,6 +76,37 @@ fn has_recorded(loaded: &Loaded) -> Result<bool, IssueError> {
 }
 
 async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRound, Stopped> {
+    let started = std::time::Instant::now();
+    let result = run_round(loaded, a, out).await;
+    if !matches!(result, Err(Stopped::Interrupted)) {
+        write_metrics(loaded, started.elapsed());
+    }
+    result
+}
+
+/// Record the run and rewrite `[metrics] textfile`; a failure is a warning (the round's
+/// outcome stands).
+fn write_metrics(loaded: &Loaded, took: Duration) {
+    use wildcert_manager::metrics;
+    let Ok(store) = wildcert_manager::store::Store::open(loaded.state_dir()) else {
+        return;
+    };
+    let now = OffsetDateTime::now_utc();
+    if let Err(e) = metrics::record_run(&store, took, now) {
+        tracing::warn!("the run's duration was not recorded: {e}");
+    }
+    let Some(path) = &loaded.settings.metrics.textfile else {
+        return;
+    };
+    let written = metrics::render(&store, &loaded.settings.certificates, now)
+        .map_err(|e| e.to_string())
+        .and_then(|text| metrics::write_textfile(path, &text).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        tracing::warn!("metrics not written: {e}");
+    }
+}
+
+async fn run_round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRound, Stopped> {
     let session = Session::open(loaded)?;
     let opts = RenewOptions {
         force: a.force,

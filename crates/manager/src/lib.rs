@@ -19,6 +19,7 @@ pub mod error;
 pub mod hooks;
 pub mod issue;
 pub mod journal;
+pub mod metrics;
 pub mod model;
 pub mod persist;
 pub mod providers;

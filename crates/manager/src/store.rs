@@ -225,6 +225,9 @@ pub struct CertMeta {
     /// The ACME profile the CA says the last order used (`Order::profile()`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// RFC 3339 time the last attempt failed (kept across later successes, for metrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_at: Option<String>,
     /// What `issue` asked for: `renew` renews the certificate with it (unless a
     /// `[[certificate]]` entry names it, which wins). Absent for config-only certificates and
     /// in `meta.json` written before this field existed.

@@ -206,24 +206,10 @@ pub fn show(
         Ok(None) => (None, Some("no live certificate yet".to_string())),
         Err(e) => return Err(e.into()),
     };
-    let configured = certificates
-        .iter()
-        .find(|c| cert_name(c).is_ok_and(|n| n == name));
-    let fallback;
-    let (rule, source) = match (configured, &meta.request) {
-        (Some(c), _) => (c, RenewalSource::Config),
-        (None, Some(r)) => {
-            fallback = recorded_settings(name, r);
-            (&fallback, RenewalSource::Recorded)
-        }
-        (None, None) => {
-            fallback = settings_from_meta(name, &meta);
-            (&fallback, RenewalSource::None)
-        }
-    };
+    let (rule, source) = rule_for(name, &meta, certificates);
     let renewal = RenewalState {
-        decision: decide(Some(&meta), rule, now, false)?,
-        configured: configured.is_some(),
+        decision: decide(Some(&meta), &rule, now, false)?,
+        configured: source == RenewalSource::Config,
         source,
     };
     Ok(CertDetails {
@@ -237,6 +223,23 @@ pub fn show(
         live_error,
         renewal,
     })
+}
+
+/// The settings `renew` would take for a stored certificate, and where from: the
+/// `[[certificate]]` that names it, else the request `issue` recorded, else the default rule.
+pub fn rule_for(
+    name: &str,
+    meta: &CertMeta,
+    certificates: &[CertificateSettings],
+) -> (CertificateSettings, RenewalSource) {
+    let configured = certificates
+        .iter()
+        .find(|c| cert_name(c).is_ok_and(|n| n == name));
+    match (configured, &meta.request) {
+        (Some(c), _) => (c.clone(), RenewalSource::Config),
+        (None, Some(r)) => (recorded_settings(name, r), RenewalSource::Recorded),
+        (None, None) => (settings_from_meta(name, meta), RenewalSource::None),
+    }
 }
 
 /// The default rule for a certificate that no `[[certificate]]` names.
