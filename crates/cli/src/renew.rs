@@ -116,6 +116,7 @@ async fn run_round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<Renew
         pre_hook: a.pre_hook.clone(),
         post_hook: a.post_hook.clone(),
         progress: out.progress(),
+        challenge: a.challenge.clone(),
     };
     session.renew(&opts).await
 }

@@ -116,6 +116,9 @@ pub struct RenewOptions {
     pub post_hook: Option<String>,
     /// Progress reporter.
     pub progress: Option<Arc<dyn PropagationProgress>>,
+    /// `--challenge`: wins over the method `issue` recorded (the config's entries get it
+    /// through [`crate::Overrides`]).
+    pub challenge: Option<String>,
 }
 
 /// What one `renew` round did: an outcome per certificate and the run's pre and post hooks
@@ -233,7 +236,11 @@ where
             ));
             continue;
         }
-        candidates.push(recorded_settings(&name, &request));
+        let mut c = recorded_settings(&name, &request);
+        if let Some(m) = &opts.challenge {
+            c.challenge = Some(m.clone());
+        }
+        candidates.push(c);
     }
     for c in &candidates {
         let name = match cert_name(c) {
