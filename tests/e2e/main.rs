@@ -14,6 +14,7 @@ mod hostile;
 mod install;
 mod interrupt;
 mod lab;
+mod lifecycle;
 mod methods;
 mod operator;
 mod pdns;

@@ -80,7 +80,8 @@ fn failing_deploy_hook_exits_6_with_one_stderr_line_even_quiet() {
         );
     }
 
-    // renew -q --force --deploy-hook 'exit 7': the same.
+    // renew -q --force --deploy-hook 'exit 7': the same (only `www`: `renew` would renew the
+    // certificate `issue` made above too).
     let cfg = config(&lab, "", &[("www", "www.example.test")]);
     let cfg = cfg.to_str().expect("utf-8");
     let run = lab.wildcert(&["--config", cfg, "-q", "renew"], &[]);
@@ -92,6 +93,8 @@ fn failing_deploy_hook_exits_6_with_one_stderr_line_even_quiet() {
             "-q",
             "renew",
             "--force",
+            "--cert-name",
+            "www",
             "--deploy-hook",
             "exit 7",
         ],
@@ -113,6 +116,8 @@ fn failing_deploy_hook_exits_6_with_one_stderr_line_even_quiet() {
             "--json",
             "renew",
             "--force",
+            "--cert-name",
+            "www",
             "--deploy-hook",
             "exit 7",
         ],

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
+use wildcert_manager::commands::RenewalSource;
 use wildcert_manager::commands::{
     self as admin, AccountInfo, CertDetails, CertSummary, Deactivated, Revoked, RolledOver,
 };
@@ -17,19 +18,24 @@ use wildcert_manager::renew::Decision;
 use wildcert_manager::store::Store;
 use wildcert_manager::{IssueError, Loaded, RunConfig, exit};
 
-use crate::args::{AccountCommand, RevokeArgs, ShowArgs};
+use crate::args::{AccountCommand, DeleteArgs, RevokeArgs, ShowArgs};
 use crate::output::Output;
 
 /// What an admin command was asked to do.
 pub enum AdminCommand {
-    /// `wildcert list`.
-    List,
+    /// `wildcert list [--prometheus]`.
+    List {
+        /// Print the Prometheus metrics instead.
+        prometheus: bool,
+    },
     /// `wildcert show NAME`.
     Show(ShowArgs),
     /// `wildcert revoke NAME`.
     Revoke(RevokeArgs),
     /// `wildcert account …`.
     Account(AccountCommand),
+    /// `wildcert delete NAME`.
+    Delete(DeleteArgs),
 }
 
 /// Run one admin command.
@@ -41,6 +47,12 @@ pub async fn run(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> ExitCode {
             exit::SETTINGS,
         );
     }
+    if let AdminCommand::Delete(a) = &cmd
+        && !a.yes
+        && let Err(code) = confirm_delete(a, out)
+    {
+        return code;
+    }
     match dispatch(cmd, loaded, out).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
@@ -51,7 +63,13 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
     let cfg = RunConfig::from_settings(&loaded.settings)?;
     let now = OffsetDateTime::now_utc();
     match cmd {
-        AdminCommand::List => {
+        AdminCommand::List { prometheus: true } => {
+            let store = Store::open(&cfg.state_dir)?;
+            let text =
+                wildcert_manager::metrics::render(&store, &loaded.settings.certificates, now)?;
+            print!("{text}");
+        }
+        AdminCommand::List { prometheus: false } => {
             let store = Store::open(&cfg.state_dir)?;
             let certs = admin::list(&store, now)?;
             print(out, "certificates", &certs, || print_list(&certs, &cfg));
@@ -65,6 +83,15 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
             let reason = a.reason.as_deref().map(admin::parse_reason).transpose()?;
             let r = admin::revoke(&cfg, &a.name, reason, a.with_cert_key).await?;
             print(out, "revoked", &r, || print_revoked(&r));
+        }
+        AdminCommand::Delete(a) => {
+            let d = admin::delete(&cfg, &a.name, &loaded.settings.certificates, a.revoke).await?;
+            print(out, "deleted", &d, || {
+                if let Some(r) = &d.revoked {
+                    print_revoked(r);
+                }
+                println!("Deleted {} ({}).", d.name, d.dir.display());
+            });
         }
         AdminCommand::Account(AccountCommand::Register) => {
             let a = admin::account_register(&cfg).await?;
@@ -89,6 +116,38 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Ask on the terminal before `delete`; without a terminal, refuse (exit 2) unless `--yes`.
+fn confirm_delete(a: &DeleteArgs, out: &Output) -> Result<(), ExitCode> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(out.error(
+            &format!(
+                "`delete {}` needs confirmation and stdin is not a terminal",
+                a.name
+            ),
+            &format!("run `wildcert delete {} --yes`", a.name),
+            exit::SETTINGS,
+        ));
+    }
+    let what = if a.revoke {
+        "Revoke and delete"
+    } else {
+        "Delete"
+    };
+    eprint!(
+        "{what} the certificate `{}` and all its versions? [y/N] ",
+        a.name
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let answer = std::io::stdin().lock().read_line(&mut line);
+    if answer.is_ok() && matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(out.error("not deleted", "answer `y` to delete", exit::SETTINGS))
+    }
 }
 
 /// `{"ok": true, key: value}` with `--json`; else the human form (unless `-q`).
@@ -208,11 +267,17 @@ fn print_show(d: &CertDetails) {
     for (k, p) in &d.files {
         println!("    {k:<10} {}", p.display());
     }
-    let source = if d.renewal.configured {
-        "[[certificate]] in the config"
-    } else {
-        "default rule; no [[certificate]] names it, so `renew` does not handle it"
+    let source = match d.renewal.source {
+        RenewalSource::Config => "[[certificate]] in the config",
+        RenewalSource::Recorded => "recorded by issue; `renew` renews it with that request",
+        RenewalSource::None => {
+            "default rule; no [[certificate]] names it, so `renew` does not handle it"
+        }
     };
+    let server = d.meta.request.as_ref().map(|r| r.server.as_str());
+    if let (RenewalSource::Recorded, Some(server)) = (d.renewal.source, server) {
+        println!("  recorded:    issue's request, renewed against {server}");
+    }
     match &d.renewal.decision {
         Decision::Skip { due, rule } => println!("  renewal:     due {due} ({rule}; {source})"),
         Decision::Renew { reason } => println!("  renewal:     due now: {reason} ({source})"),

@@ -88,7 +88,7 @@ pub enum Command {
     /// Issue what is missing and renew what is due, for every [[certificate]] in the config.
     Renew(RenewArgs),
     /// List the certificates in the store.
-    List,
+    List(ListArgs),
     /// Show one certificate: names, validity, files, renewal state.
     Show(ShowArgs),
     /// Revoke a certificate (it is then re-issued by the next `renew`).
@@ -108,6 +108,8 @@ pub enum Command {
     Man(ManArgs),
     /// Print systemd units (renew service and timer) for this binary, its state and install dirs.
     Systemd(SystemdArgs),
+    /// Remove a certificate from the store (and so from renewal); asks on a TTY unless --yes.
+    Delete(DeleteArgs),
 }
 
 /// `wildcert man [--dir DIR]`.
@@ -427,4 +429,25 @@ mod tests {
         };
         assert_eq!(c.challenge.as_deref(), Some("auto"));
     }
+}
+
+/// `wildcert delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Certificate name.
+    pub name: String,
+    /// Revoke the certificate at its CA first (as `wildcert revoke NAME`).
+    #[arg(long)]
+    pub revoke: bool,
+    /// Do not ask (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `wildcert list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print Prometheus metrics (node_exporter's textfile format) instead of the table.
+    #[arg(long)]
+    pub prometheus: bool,
 }

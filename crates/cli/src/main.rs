@@ -160,7 +160,17 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Man(a) => setup::man(&a, &out),
         Command::Systemd(a) => setup::systemd(&global, &a, &out),
-        Command::List => admin_command(&global, admin::AdminCommand::List, &out).await,
+        Command::Delete(a) => admin_command(&global, admin::AdminCommand::Delete(a), &out).await,
+        Command::List(a) => {
+            admin_command(
+                &global,
+                admin::AdminCommand::List {
+                    prometheus: a.prometheus,
+                },
+                &out,
+            )
+            .await
+        }
         Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
         Command::Account(a) => admin_command(&global, admin::AdminCommand::Account(a), &out).await,

@@ -73,12 +73,12 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
 
 fn prepare(g: &Global, challenge: Option<String>) -> Result<Loaded, IssueError> {
     let loaded = load_settings(g, |o| o.challenge = challenge)?;
-    if loaded.settings.certificates.is_empty() {
+    if loaded.settings.certificates.is_empty() && !has_recorded(&loaded)? {
         return Err(IssueError::Command {
-            message: "no [[certificate]] entries: nothing to renew (add them to the --config file)"
+            message: "no [[certificate]] entries: nothing to renew (add them to the --config file; the store holds no certificate made by `wildcert issue` either)"
                 .into(),
             hint: "add [[certificate]] entries to the --config file (docs/configuration.md), or use `wildcert issue` \
-                   for a one-off certificate (docs/troubleshooting.md, \"no [[certificate]] entries\")"
+                   (renew then renews what it made) (docs/troubleshooting.md, \"no [[certificate]] entries\")"
                 .into(),
             code: wildcert_manager::exit::SETTINGS,
         });
@@ -86,7 +86,49 @@ fn prepare(g: &Global, challenge: Option<String>) -> Result<Loaded, IssueError> 
     Ok(loaded)
 }
 
+/// Whether the store holds certificates `issue` recorded (a missing state directory holds
+/// none and is not created here).
+fn has_recorded(loaded: &Loaded) -> Result<bool, IssueError> {
+    let dir = loaded.state_dir();
+    if !dir.exists() {
+        return Ok(false);
+    }
+    let store = wildcert_manager::store::Store::open(&dir)?;
+    Ok(!wildcert_manager::renew::recorded_requests(&store)?.is_empty())
+}
+
 async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRound, Stopped> {
+    let started = std::time::Instant::now();
+    let result = run_round(loaded, a, out).await;
+    if !matches!(result, Err(Stopped::Interrupted)) {
+        write_metrics(loaded, started.elapsed());
+    }
+    result
+}
+
+/// Record the run and rewrite `[metrics] textfile`; a failure is a warning (the round's
+/// outcome stands).
+fn write_metrics(loaded: &Loaded, took: Duration) {
+    use wildcert_manager::metrics;
+    let Ok(store) = wildcert_manager::store::Store::open(loaded.state_dir()) else {
+        return;
+    };
+    let now = OffsetDateTime::now_utc();
+    if let Err(e) = metrics::record_run(&store, took, now) {
+        tracing::warn!("the run's duration was not recorded: {e}");
+    }
+    let Some(path) = &loaded.settings.metrics.textfile else {
+        return;
+    };
+    let written = metrics::render(&store, &loaded.settings.certificates, now)
+        .map_err(|e| e.to_string())
+        .and_then(|text| metrics::write_textfile(path, &text).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        tracing::warn!("metrics not written: {e}");
+    }
+}
+
+async fn run_round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRound, Stopped> {
     let session = Session::open(loaded)?;
     let opts = RenewOptions {
         force: a.force,
@@ -96,6 +138,7 @@ async fn round(loaded: &Loaded, a: &RenewArgs, out: &Output) -> Result<RenewRoun
         pre_hook: a.pre_hook.clone().filter(|_| !a.dry_run),
         post_hook: a.post_hook.clone().filter(|_| !a.dry_run),
         progress: out.progress(),
+        challenge: a.challenge.clone(),
     };
     session.renew(&opts).await
 }

@@ -20,6 +20,7 @@ pub mod hooks;
 pub mod install;
 pub mod issue;
 pub mod journal;
+pub mod metrics;
 pub mod model;
 pub mod persist;
 pub mod providers;

@@ -85,6 +85,8 @@ pub struct IssueRequest {
     pub key_perms: crate::store::KeyPerms,
     /// How the names are validated.
     pub challenge: ChallengeChoice,
+    /// The request to record with the certificate (`issue`'s, carried forward by `renew`).
+    pub recorded: Option<crate::store::RecordedRequest>,
 }
 
 /// The validation method asked for (`--challenge`, `challenge = "…"`).
@@ -166,6 +168,7 @@ impl IssueRequest {
             preferred_chain: None,
             key_perms: crate::store::KeyPerms::default(),
             challenge: ChallengeChoice::default(),
+            recorded: None,
         })
     }
 }

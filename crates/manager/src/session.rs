@@ -21,7 +21,7 @@ use crate::model::{IssueRequest, Issued, NamedProvider};
 use crate::providers::Providers;
 use crate::renew::{RenewOptions, RenewRound, renew};
 use crate::settings::CertificateSettings;
-use crate::store::Store;
+use crate::store::{RecordedRequest, Store};
 
 /// How a guarded piece of work ended early.
 #[derive(Debug)]
@@ -131,8 +131,22 @@ impl<'a> Session<'a> {
             NamedProvider::none()
         };
         self.clean_orphans(false).await;
+        // Recorded with the certificate: `renew` renews it the same way.
+        let mut req = req.clone();
+        req.recorded = Some(RecordedRequest {
+            server: self.cfg.directory_url.clone(),
+            domains: cert.domains.clone(),
+            provider: cert.provider.clone(),
+            key_type: Some(req.key_type.as_str().to_string()),
+            profile: req.profile.clone(),
+            preferred_chain: req.preferred_chain.clone(),
+            challenge: Some(req.challenge.as_str().to_string()),
+            deploy_hook: cert.deploy_hook.clone(),
+            key_group: cert.key_group.clone(),
+            key_mode: cert.key_mode.clone(),
+        });
         let issued = self
-            .guard(issue::issue(&self.cfg, req, provider, progress))
+            .guard(issue::issue(&self.cfg, &req, provider, progress))
             .await??;
         let installs = install_all(targets, &issued).await;
         let hook = match &cert.deploy_hook {

@@ -39,6 +39,18 @@ pub struct Settings {
     /// `[renew]`: the run's pre and post hooks.
     #[serde(default)]
     pub renew: RenewSection,
+    /// `[metrics]`: Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: Prometheus metrics for node_exporter's textfile collector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Rewritten atomically after every `renew` run, e.g.
+    /// `/var/lib/prometheus/node-exporter/wildcert.prom`.
+    pub textfile: Option<PathBuf>,
 }
 
 /// `[renew]`: hooks run once per `renew` run, around the certificates that are due (certbot's
@@ -213,6 +225,7 @@ impl Settings {
                     rest.starts_with("ACME__")
                         || rest.starts_with("DNS__")
                         || rest.starts_with("PROVIDERS__")
+                        || rest.starts_with("METRICS__")
                         || rest == "STATE_DIR"
                 })
             })

@@ -225,6 +225,48 @@ pub struct CertMeta {
     /// The ACME profile the CA says the last order used (`Order::profile()`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// RFC 3339 time the last attempt failed (kept across later successes, for metrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_at: Option<String>,
+    /// What `issue` asked for: `renew` renews the certificate with it (unless a
+    /// `[[certificate]]` entry names it, which wins). Absent for config-only certificates and
+    /// in `meta.json` written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RecordedRequest>,
+}
+
+/// The request `wildcert issue` recorded with a certificate (no secrets: the provider is an
+/// id whose credentials come from the config or the environment at renewal).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// Directory URL of the CA it was issued by (renewed only by runs against that CA).
+    pub server: String,
+    /// The names asked for, in request order.
+    pub domains: Vec<String>,
+    /// Provider id or kind (empty for dns-persist-01).
+    #[serde(default)]
+    pub provider: String,
+    /// Key type (`ec256`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<String>,
+    /// ACME profile asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Preferred chain asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_chain: Option<String>,
+    /// Validation method asked for (`dns-01`, `auto`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// Deploy hook command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_hook: Option<String>,
+    /// Group of the private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_group: Option<String>,
+    /// Mode of the private key (octal string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_mode: Option<String>,
 }
 
 /// The files of one issued certificate.
@@ -965,6 +1007,35 @@ impl Store {
         Ok(v)
     }
 
+    /// Remove `certs/<name>` and everything in it (call with the certificate's lock held).
+    /// `meta.json` goes first, so a crash half-way leaves no certificate that `list` or
+    /// `renew` would see; links (`live`) are removed, never followed. Returns whether it existed.
+    pub fn delete_cert(&self, name: &str) -> Result<bool, StoreError> {
+        let dir = self.cert_dir(name)?;
+        let Some(cert_fd) = self.dir_fd(&dir, None)? else {
+            return Ok(false);
+        };
+        let meta = dir.join("meta.json");
+        if entry_type(&cert_fd, OsStr::new("meta.json"), &meta)?.is_some() {
+            rustix::fs::unlinkat(&cert_fd, "meta.json", AtFlags::empty())
+                .map_err(StoreError::errno("remove", &meta))?;
+            fsync_fd(&cert_fd, &dir)?;
+        }
+        remove_all(&cert_fd, &dir, 0)?;
+        drop(cert_fd);
+        let parent = dir.parent().unwrap_or(&self.root).to_path_buf();
+        let certs_fd = self
+            .dir_fd(&parent, None)?
+            .ok_or_else(|| StoreError::NotPlain {
+                path: parent.clone(),
+                what: "vanished while deleting".into(),
+            })?;
+        rustix::fs::unlinkat(&certs_fd, OsStr::new(name), AtFlags::REMOVEDIR)
+            .map_err(StoreError::errno("remove", &dir))?;
+        fsync_fd(&certs_fd, &parent)?;
+        Ok(true)
+    }
+
     /// Settle what a killed run left in `certs/<name>` (call with the certificate's lock
     /// held): roll a complete but unswitched version forward, remove half-written versions and
     /// stale `*.tmp` files, and rewrite `meta.json` to agree with `live`. Returns what it did.
@@ -1485,6 +1556,30 @@ fn sweep_tmp(fd: &OwnedFd, path: &Path, locked: bool) -> Result<Vec<String>, Sto
     Ok(removed)
 }
 
+/// Remove everything below `fd` (depth-bounded; links removed, never followed).
+fn remove_all(fd: &OwnedFd, path: &Path, depth: usize) -> Result<(), StoreError> {
+    if depth > 8 {
+        return Err(StoreError::NotPlain {
+            path: path.to_path_buf(),
+            what: "is nested deeper than a certificate directory can be".into(),
+        });
+    }
+    for (name, t) in entries(fd, path)? {
+        let child = path.join(&name);
+        let flags = if t == Some(FileType::Directory) {
+            if let Some(sub) = open_subdir(fd.as_fd(), OsStr::new(&name), &child, None)? {
+                remove_all(&sub, &child, depth + 1)?;
+            }
+            AtFlags::REMOVEDIR
+        } else {
+            AtFlags::empty()
+        };
+        rustix::fs::unlinkat(fd, name.as_str(), flags)
+            .map_err(StoreError::errno("remove", &child))?;
+    }
+    Ok(())
+}
+
 /// Remove the files in a half-written version directory (links removed, never followed).
 fn remove_tree(fd: &OwnedFd, path: &Path) -> Result<(), StoreError> {
     for (name, t) in entries(fd, path)? {
@@ -1580,6 +1675,55 @@ mod tests {
             .expect("present");
         assert_eq!(vm.version, Some(2));
         assert_eq!(vm.not_after.as_deref(), Some("2030-01-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn delete_cert_removes_every_version_and_never_follows_a_planted_link() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path().join("state")).expect("open");
+        install(&store, "1").expect("install");
+        install(&store, "2").expect("install");
+        let mut m = meta("2");
+        m.request = Some(RecordedRequest {
+            server: "https://ca.example/dir".into(),
+            domains: vec!["example.com".into()],
+            ..Default::default()
+        });
+        store.write_meta("example.com", &m).expect("write");
+        // A link planted inside points outside; the outside file must survive.
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).expect("mkdir");
+        fs::write(outside.join("keep"), "keep").expect("write");
+        let dir = store.cert_dir("example.com").expect("dir");
+        std::os::unix::fs::symlink(&outside, dir.join("archive/1/planted")).expect("symlink");
+        assert!(store.delete_cert("example.com").expect("delete"));
+        assert!(!dir.exists());
+        assert_eq!(
+            fs::read_to_string(outside.join("keep")).expect("kept"),
+            "keep"
+        );
+        assert!(store.list().expect("list").is_empty());
+        assert!(!store.delete_cert("example.com").expect("delete again"));
+    }
+
+    #[test]
+    fn meta_json_without_a_recorded_request_still_parses() {
+        let old = r#"{"names":["a.example"],"key_type":"ec256","provider":"rfc2136","version":1}"#;
+        let m: CertMeta = serde_json::from_str(old).expect("old meta.json");
+        assert_eq!(m.request, None);
+        let with = CertMeta {
+            request: Some(RecordedRequest {
+                server: "https://ca.example/dir".into(),
+                domains: vec!["a.example".into()],
+                provider: "lab".into(),
+                key_type: Some("ec384".into()),
+                deploy_hook: Some("true".into()),
+                ..Default::default()
+            }),
+            ..m
+        };
+        let text = serde_json::to_string(&with).expect("json");
+        assert_eq!(serde_json::from_str::<CertMeta>(&text).expect("back"), with);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::commands::account::stored_account;
 use crate::config::RunConfig;
 use crate::error::IssueError;
 use crate::model::LOCK_WAIT;
-use crate::renew::{Decision, cert_name, decide};
+use crate::renew::{Decision, cert_name, decide, recorded_settings};
 use crate::settings::CertificateSettings;
 use crate::store::{CERT_FILES, CertMeta, Store};
 use crate::verify::{inspect, rfc3339};
@@ -121,6 +121,20 @@ pub struct RenewalState {
     /// A `[[certificate]]` in the settings names this certificate (else the default rule
     /// applies and `renew` does not handle it).
     pub configured: bool,
+    /// Where `renew` takes this certificate's request from.
+    pub source: RenewalSource,
+}
+
+/// Where `renew` takes a certificate's request from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RenewalSource {
+    /// A `[[certificate]]` entry in the config (it wins over a recorded request).
+    Config,
+    /// The request `wildcert issue` recorded with the certificate.
+    Recorded,
+    /// Neither: `renew` does not handle it.
+    None,
 }
 
 /// `wildcert show NAME`.
@@ -192,20 +206,11 @@ pub fn show(
         Ok(None) => (None, Some("no live certificate yet".to_string())),
         Err(e) => return Err(e.into()),
     };
-    let configured = certificates
-        .iter()
-        .find(|c| cert_name(c).is_ok_and(|n| n == name));
-    let fallback;
-    let rule = match configured {
-        Some(c) => c,
-        None => {
-            fallback = settings_from_meta(name, &meta);
-            &fallback
-        }
-    };
+    let (rule, source) = rule_for(name, &meta, certificates);
     let renewal = RenewalState {
-        decision: decide(Some(&meta), rule, now, false)?,
-        configured: configured.is_some(),
+        decision: decide(Some(&meta), &rule, now, false)?,
+        configured: source == RenewalSource::Config,
+        source,
     };
     Ok(CertDetails {
         name: name.to_string(),
@@ -218,6 +223,23 @@ pub fn show(
         live_error,
         renewal,
     })
+}
+
+/// The settings `renew` would take for a stored certificate, and where from: the
+/// `[[certificate]]` that names it, else the request `issue` recorded, else the default rule.
+pub fn rule_for(
+    name: &str,
+    meta: &CertMeta,
+    certificates: &[CertificateSettings],
+) -> (CertificateSettings, RenewalSource) {
+    let configured = certificates
+        .iter()
+        .find(|c| cert_name(c).is_ok_and(|n| n == name));
+    match (configured, &meta.request) {
+        (Some(c), _) => (c.clone(), RenewalSource::Config),
+        (None, Some(r)) => (recorded_settings(name, r), RenewalSource::Recorded),
+        (None, None) => (settings_from_meta(name, meta), RenewalSource::None),
+    }
 }
 
 /// The default rule for a certificate that no `[[certificate]]` names.
@@ -239,6 +261,61 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
 
 fn pem_count(pem: &str) -> usize {
     pem.matches("-----BEGIN CERTIFICATE-----").count()
+}
+
+/// What `wildcert delete` did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Deleted {
+    /// Store name.
+    pub name: String,
+    /// The directory removed.
+    pub dir: PathBuf,
+    /// The revocation done first, with `--revoke`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revoked>,
+}
+
+/// `wildcert delete NAME`: remove the certificate from the store (and so from renewal),
+/// revoking it first with `revoke`. A name that a `[[certificate]]` entry still names is
+/// refused (the next `renew` would issue it again).
+pub async fn delete(
+    cfg: &RunConfig,
+    name: &str,
+    certificates: &[CertificateSettings],
+    revoke_first: bool,
+) -> Result<Deleted, IssueError> {
+    let store = Store::open(&cfg.state_dir)?;
+    if store.read_meta(name)?.is_none() {
+        return Err(unknown_certificate(&store, name));
+    }
+    if certificates
+        .iter()
+        .any(|c| cert_name(c).is_ok_and(|n| n == name))
+    {
+        return Err(IssueError::Command {
+            message: format!(
+                "`{name}` is still a [[certificate]] in the config, so the next `renew` would issue it again"
+            ),
+            hint: format!(
+                "remove its [[certificate]] entry from the --config file first, then run `wildcert delete {name}` again"
+            ),
+            code: crate::exit::SETTINGS,
+        });
+    }
+    let revoked = if revoke_first {
+        Some(revoke(cfg, name, None, false).await?)
+    } else {
+        None
+    };
+    let _lock = store.lock(name, LOCK_WAIT).await?;
+    let dir = store.cert_dir(name)?;
+    store.delete_cert(name)?;
+    info!(cert = name, "certificate deleted from the store");
+    Ok(Deleted {
+        name: name.to_string(),
+        dir,
+        revoked,
+    })
 }
 
 /// Parse a revocation reason: an RFC 5280 name (any case) or its code.

@@ -10,5 +10,6 @@ pub use account::{
     account_deactivate, account_register, account_rollover, account_show, key_type_of,
 };
 pub use certs::{
-    CertDetails, CertSummary, LiveCert, RenewalState, Revoked, list, parse_reason, revoke, show,
+    CertDetails, CertSummary, Deleted, LiveCert, RenewalSource, RenewalState, Revoked, delete,
+    list, parse_reason, revoke, show,
 };

@@ -63,6 +63,12 @@ pub(crate) async fn finish(
                 .join(",")
         }),
         profile: order.profile().or(a.order.profile()).map(str::to_string),
+        request: a.req.recorded.clone(),
+        last_failure_at: store
+            .read_meta(&a.cert_name)
+            .ok()
+            .flatten()
+            .and_then(|m| m.last_failure_at),
         ari_next_check: account
             .client()
             .directory()

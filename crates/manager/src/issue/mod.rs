@@ -284,6 +284,7 @@ async fn stages(
             && let Ok(Some(mut meta)) = store.read_meta(&o.cert_name)
         {
             meta.last_error = Some(e.to_string());
+            meta.last_failure_at = Some(crate::verify::rfc3339(time::OffsetDateTime::now_utc()));
             let _ = store.write_meta(&o.cert_name, &meta);
         }
     }

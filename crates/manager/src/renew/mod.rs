@@ -6,4 +6,7 @@ pub mod plan;
 pub mod run;
 
 pub use plan::{Decision, cert_name, decide};
-pub use run::{ARI_DEFAULT_RECHECK, Outcome, RenewOptions, RenewOutcome, RenewRound, renew};
+pub use run::{
+    ARI_DEFAULT_RECHECK, Outcome, RenewOptions, RenewOutcome, RenewRound, recorded_requests,
+    recorded_settings, renew,
+};

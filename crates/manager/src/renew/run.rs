@@ -17,7 +17,7 @@ use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook, run_hook};
 use crate::issue::{self, Job};
 use crate::model::{ChallengeChoice, Issued, NamedProvider};
 use crate::settings::{CertificateSettings, Settings};
-use crate::store::{CertMeta, Store};
+use crate::store::{CertMeta, RecordedRequest, Store};
 use crate::verify::rfc3339;
 use wildcert_acme::ValidationMethod;
 
@@ -116,6 +116,9 @@ pub struct RenewOptions {
     pub post_hook: Option<String>,
     /// Progress reporter.
     pub progress: Option<Arc<dyn PropagationProgress>>,
+    /// `--challenge`: wins over the method `issue` recorded (the config's entries get it
+    /// through [`crate::Overrides`]).
+    pub challenge: Option<String>,
 }
 
 /// What one `renew` round did: an outcome per certificate and the run's pre and post hooks
@@ -150,6 +153,40 @@ impl RenewRound {
     }
 }
 
+/// Every certificate in the store with the request `issue` recorded, sorted by name
+/// (certificates whose `meta.json` cannot be read are left to the config's entries and `list`).
+pub fn recorded_requests(store: &Store) -> Result<Vec<(String, RecordedRequest)>, IssueError> {
+    let mut out = Vec::new();
+    for name in store.list()? {
+        match store.read_meta(&name) {
+            Ok(Some(CertMeta {
+                request: Some(r), ..
+            })) => out.push((name, r)),
+            Ok(_) => {}
+            Err(e) => warn!(cert = %name, "not renewed from its recorded request: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// A recorded request as a certificate's settings (the same path to a request as the
+/// config's entries take, through [`request_for`]).
+pub fn recorded_settings(name: &str, r: &RecordedRequest) -> CertificateSettings {
+    CertificateSettings {
+        name: Some(name.to_string()),
+        domains: r.domains.clone(),
+        provider: r.provider.clone(),
+        key_type: r.key_type.clone(),
+        profile: r.profile.clone(),
+        preferred_chain: r.preferred_chain.clone(),
+        deploy_hook: r.deploy_hook.clone(),
+        renew_before: None,
+        key_group: r.key_group.clone(),
+        key_mode: r.key_mode.clone(),
+        challenge: r.challenge.clone(),
+    }
+}
+
 /// A certificate that is due, with what is needed to issue it.
 struct Due {
     settings: CertificateSettings,
@@ -176,7 +213,36 @@ where
     let mut outcomes = Vec::new();
     let mut due: Vec<Due> = Vec::new();
     let mut ari_due: Vec<usize> = Vec::new();
-    for c in &settings.certificates {
+    // The config's entries, then what `issue` recorded (an entry in the config wins for its
+    // name); recorded with another CA: skipped, said why.
+    let configured: Vec<String> = settings
+        .certificates
+        .iter()
+        .filter_map(|c| cert_name(c).ok())
+        .collect();
+    let mut candidates: Vec<CertificateSettings> = settings.certificates.clone();
+    for (name, request) in recorded_requests(&store)? {
+        if configured.contains(&name) || (!opts.only.is_empty() && !opts.only.contains(&name)) {
+            continue;
+        }
+        if request.server != cfg.directory_url {
+            outcomes.push(RenewOutcome::new(
+                name,
+                Outcome::Skipped,
+                format!(
+                    "recorded by `issue` with the CA {}, and this run uses {} (run `wildcert renew --server {}` for it)",
+                    request.server, cfg.directory_url, request.server
+                ),
+            ));
+            continue;
+        }
+        let mut c = recorded_settings(&name, &request);
+        if let Some(m) = &opts.challenge {
+            c.challenge = Some(m.clone());
+        }
+        candidates.push(c);
+    }
+    for c in &candidates {
         let name = match cert_name(c) {
             Ok(n) => n,
             Err(e) => {
@@ -257,7 +323,11 @@ where
             Decision::Renew { reason } => (Outcome::Renewed, reason.clone()),
         };
         let req = match request_for(settings, &d.settings) {
-            Ok(r) => r,
+            // What `issue` recorded stays recorded across renewals.
+            Ok(mut r) => {
+                r.recorded = d.meta.as_ref().and_then(|m| m.request.clone());
+                r
+            }
             Err(e) => {
                 outcomes.push(RenewOutcome::failed(d.name, &e));
                 continue;
