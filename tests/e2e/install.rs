@@ -460,3 +460,50 @@ fn issue_installs_files_with_group_and_mode_before_the_deploy_hook() {
         run.all()
     );
 }
+
+/// `[[certificate]] install = [...]`: `renew` copies the files after each new version and runs
+/// the target's reload; `wildcert systemd` opens the directory for the service.
+#[test]
+fn renew_installs_the_configured_targets_and_systemd_opens_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(lab) = crate::lab::Lab::start(wildcert_testkit::BindOptions::default(), false) else {
+        return;
+    };
+    let target = lab.state_dir().join("srv ssl");
+    let reloaded = lab.state_dir().join("reloaded");
+    let config = lab.state_dir().join("wildcert.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[certificate]]\ndomains = [\"*.example.test\", \"example.test\"]\nprovider = \"rfc2136\"\ninstall = [{{ dir = \"{}\", key_mode = \"0640\", reload = \"touch '{}'\" }}]\n",
+            target.display(),
+            reloaded.display()
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("utf-8");
+    let r = lab.wildcert(&["--config", cfg, "renew"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    for f in ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"] {
+        let installed = std::fs::read(target.join(f)).expect("installed file");
+        let live = std::fs::read(lab.live("example.test").join(f)).expect("live file");
+        assert_eq!(installed, live, "{f} differs from live/");
+    }
+    let mode = std::fs::metadata(target.join("privkey.pem"))
+        .expect("key")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o640);
+    assert!(reloaded.exists(), "the target's reload did not run");
+    // The generated service may write there.
+    let r = lab.wildcert(&["--config", cfg, "systemd"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("ReadWritePaths=") && l.contains("srv")),
+        "{}",
+        r.stdout
+    );
+}

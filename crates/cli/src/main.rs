@@ -239,6 +239,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         deploy_hook: if a.dry_run { None } else { a.deploy_hook },
         renew_before: None,
         challenge: None,
+        install: Vec::new(),
     };
     // Bad names and settings are refused before anything else happens.
     let opened = wildcert_manager::request_for(&loaded.settings, &cert)

@@ -125,7 +125,19 @@ pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
         exe,
         config,
         state_dir,
-        write_dirs: a.read_write_paths.iter().map(|d| absolute(d)).collect(),
+        // --read-write-path, then every configured install dir (`install = [{ dir = … }]`).
+        write_dirs: a
+            .read_write_paths
+            .iter()
+            .chain(
+                loaded
+                    .settings
+                    .certificates
+                    .iter()
+                    .flat_map(|c| c.install.iter().map(|t| &t.dir)),
+            )
+            .map(|d| absolute(d))
+            .collect(),
         user: a.user,
     };
     let units = units(&opts);

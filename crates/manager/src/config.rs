@@ -364,6 +364,7 @@ mod tests {
             deploy_hook: None,
             renew_before: None,
             challenge: None,
+            install: Vec::new(),
         }
     }
 

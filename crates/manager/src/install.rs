@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::hooks::{HookReport, hook_env, run_hook};
 use crate::model::Issued;
@@ -20,39 +20,7 @@ use crate::store::KeyPerms;
 /// How long a `reload` command may take.
 pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// File names written into an install directory.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    /// `cert.pem`, `chain.pem`, `fullchain.pem`, `privkey.pem` (as in `live/`).
-    #[default]
-    Pem,
-    /// lego's `--path` layout: `<name>.crt` (full chain), `<name>.key`, `<name>.issuer.crt`.
-    Lego,
-}
-
-/// One install target of a certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct InstallTarget {
-    /// The directory (created 0755 when missing).
-    pub dir: PathBuf,
-    /// Owner of every file: a user name from `/etc/passwd` or a number [default: unchanged].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    /// Group of every file: a name from `/etc/group` or a number [default: unchanged].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Mode of the private key, octal without world bits [default: 0600].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_mode: Option<String>,
-    /// Run through `sh -c` after the files are in place (the deploy hook's environment).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reload: Option<String>,
-    /// File names: `pem` (default) or `lego`.
-    #[serde(default)]
-    pub layout: Layout,
-}
+pub use crate::settings::{InstallTarget, Layout};
 
 impl InstallTarget {
     /// A target for `issue --install-dir DIR`: the default layout and modes, no reload.

@@ -148,7 +148,9 @@ impl<'a> Session<'a> {
         let issued = self
             .guard(issue::issue(&self.cfg, &req, provider, progress))
             .await??;
-        let installs = install_all(targets, &issued).await;
+        // The certificate's own install targets (`install = […]`), then the command line's.
+        let all: Vec<InstallTarget> = cert.install.iter().chain(targets).cloned().collect();
+        let installs = install_all(&all, &issued).await;
         let hook = match &cert.deploy_hook {
             Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
             None => None,

@@ -158,6 +158,10 @@ pub struct CertificateSettings {
     /// Validation method (default: `[acme] challenge`, else `dns-01`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge: Option<String>,
+    /// Copy the files here after each new version:
+    /// `install = [{ dir, owner, group, key_mode, reload, layout }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub install: Vec<InstallTarget>,
 }
 
 /// A settings error, phrased so the user finds the mistake.
@@ -712,4 +716,38 @@ mod more_tests {
         assert_eq!(parse_server_addr("k", "::1").ok(), "[::1]:53".parse().ok());
         assert!(parse_server_addr("k", "ns1.example.com").is_err());
     }
+}
+
+/// File names written into an install directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `cert.pem`, `chain.pem`, `fullchain.pem`, `privkey.pem` (as in `live/`).
+    #[default]
+    Pem,
+    /// lego's `--path` layout: `<name>.crt` (full chain), `<name>.key`, `<name>.issuer.crt`.
+    Lego,
+}
+
+/// One install target of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallTarget {
+    /// The directory (created 0755 when missing).
+    pub dir: PathBuf,
+    /// Owner of every file: a user name from `/etc/passwd` or a number [default: unchanged].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Group of every file: a name from `/etc/group` or a number [default: unchanged].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Mode of the private key, octal without world bits [default: 0600].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_mode: Option<String>,
+    /// Run through `sh -c` after the files are in place (the deploy hook's environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<String>,
+    /// File names: `pem` (default) or `lego`.
+    #[serde(default)]
+    pub layout: Layout,
 }

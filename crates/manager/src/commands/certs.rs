@@ -256,6 +256,7 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
         key_group: None,
         key_mode: None,
         challenge: None,
+        install: Vec::new(),
     }
 }
 

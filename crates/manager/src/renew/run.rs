@@ -14,6 +14,7 @@ use super::plan::{Decision, cert_name, decide, parse_time};
 use crate::config::{RunConfig, request_for};
 use crate::error::IssueError;
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook, run_hook};
+use crate::install::install_all;
 use crate::issue::{self, Job};
 use crate::model::{ChallengeChoice, Issued, NamedProvider};
 use crate::settings::{CertificateSettings, Settings};
@@ -184,6 +185,7 @@ pub fn recorded_settings(name: &str, r: &RecordedRequest) -> CertificateSettings
         key_group: r.key_group.clone(),
         key_mode: r.key_mode.clone(),
         challenge: r.challenge.clone(),
+        install: Vec::new(),
     }
 }
 
@@ -303,6 +305,7 @@ where
         HashMap::new();
     let mut jobs = Vec::new();
     let mut reasons: HashMap<String, (Outcome, String, Option<String>)> = HashMap::new();
+    let mut install_targets: HashMap<String, Vec<crate::install::InstallTarget>> = HashMap::new();
     // Skipped certificates validated by a standing record: (outcome index, names).
     let mut standing: Vec<(usize, crate::model::Names)> = Vec::new();
     for d in due {
@@ -370,6 +373,7 @@ where
             .or_else(|| d.settings.deploy_hook.clone());
         let if_version = Some(d.meta.as_ref().and_then(|m| m.version));
         reasons.insert(d.name.clone(), (kind, reason, hook));
+        install_targets.insert(d.name.clone(), d.settings.install.clone());
         jobs.push(Job {
             req,
             provider,
@@ -419,10 +423,30 @@ where
                 .unwrap_or((Outcome::Issued, String::new(), None));
         match r.result {
             Ok(issued) => {
-                let hook = match &hook {
+                // Files where servers want them (`install = […]`), before the deploy hook.
+                let targets = install_targets.remove(&r.cert_name).unwrap_or_default();
+                let install_failure =
+                    install_all(&targets, &issued)
+                        .await
+                        .into_iter()
+                        .find_map(|r| match r {
+                            Err(e) => Some(HookReport {
+                                command: "install".into(),
+                                exit_code: None,
+                                ok: false,
+                                error: Some(e.to_string()),
+                            }),
+                            Ok(rep) => rep.reload.filter(|h| !h.ok),
+                        });
+                let mut hook = match &hook {
                     Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
                     None => None,
                 };
+                // A target that was not written (or whose reload failed) is as loud as a
+                // failing deploy hook.
+                if install_failure.is_some() && hook.as_ref().is_none_or(|h| h.ok) {
+                    hook = install_failure;
+                }
                 outcomes.push(RenewOutcome {
                     certificate: Some(issued),
                     hook,
