@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite and the quick start need, when missing:
-#   Debian packages: pebble, bind9, bind9-utils, bind9-dnsutils, pdns-server, pdns-backend-sqlite3, sqlite3, iproute2
+#   Debian packages: pebble, bind9, bind9-utils, bind9-dnsutils, pdns-server, pdns-backend-sqlite3, sqlite3, iproute2,
+#   man-db, systemd, bsdutils (man -l, systemd-analyze verify and script for the operator tests)
 #   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server), and boto3 +
 #   cloudflare there (the official clients that check the kit's API fakes)
 #   The newest upstream Pebble (ARI, profiles, Retry-After, dns-account-01, dns-persist-01) at
@@ -22,7 +23,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pkg in pebble bind9 bind9-utils bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 iproute2; do
+for pkg in pebble bind9 bind9-utils bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 iproute2 man-db systemd bsdutils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 

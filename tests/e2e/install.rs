@@ -18,17 +18,16 @@ fn wildcert(args: &[&str]) -> Run {
     run_bounded(cmd, std::time::Duration::from_secs(30))
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 /// A tool the test needs; missing is a failure under CI=true and a skip (with a note) elsewhere.
 fn tool(name: &str) -> bool {
     let found = std::process::Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(found || !in_ci(), "{name} is not installed (CI=true)");
+    assert!(
+        found || !wildcert_testkit::is_ci(),
+        "{name} is not installed (CI=true)"
+    );
     if !found {
         eprintln!("note: {name} is not installed: that check is skipped");
     }

@@ -622,14 +622,11 @@ impl Store {
         if !suspect {
             return Ok(meta);
         }
-        let (meta, stale) = self.reconciled_meta(name)?;
-        if (stale || self.has_leftovers(name)?)
-            && let Ok(Some(_lock)) = self.try_lock(name)
-        {
-            // recover() ran inside try_lock: meta.json agrees with live, leftovers are gone.
-            return Ok(self.reconciled_meta(name)?.0);
-        }
-        Ok(meta)
+        // Something looks off: settle it when no other run holds the certificate (recover()
+        // runs inside try_lock: meta.json then agrees with live, leftovers are gone), and read
+        // the reconciled state either way.
+        let _lock = self.try_lock(name).ok().flatten();
+        Ok(self.reconciled_meta(name)?.0)
     }
 
     /// The common case in one walk (`renew` reads thousands of these): the certificate's
@@ -707,35 +704,6 @@ impl Store {
             }
         }
         Ok((top, false))
-    }
-
-    /// True when a killed run left something in `certs/<name>`: a version newer than `live`,
-    /// or a temporary file in the certificate's directory, `archive/` or the live version.
-    fn has_leftovers(&self, name: &str) -> Result<bool, StoreError> {
-        let dir = self.cert_dir(name)?;
-        let tmp = |names: &[String]| {
-            names
-                .iter()
-                .any(|n| n.starts_with('.') && n.ends_with(".tmp"))
-        };
-        if tmp(&self.list_dir(&dir)?) {
-            return Ok(true);
-        }
-        let archive = dir.join("archive");
-        let versions = self.list_dir(&archive)?;
-        let live = self.live_version(name)?;
-        if tmp(&versions)
-            || versions
-                .iter()
-                .filter_map(|n| n.parse::<u32>().ok())
-                .any(|v| live.is_none_or(|l| v > l))
-        {
-            return Ok(true);
-        }
-        match live {
-            Some(l) => Ok(tmp(&self.list_dir(&archive.join(l.to_string()))?)),
-            None => Ok(false),
-        }
     }
 
     /// The reconciled metadata and whether `meta.json` on disk disagrees with it.

@@ -359,32 +359,18 @@ impl From<ProviderError> for Fetch {
 
 type FetchResult = Result<Timed, Fetch>;
 
-fn chain_text(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        src = s.source();
-    }
-    out
-}
-
 /// Send a request; the status and body (bounded).
 async fn send(req: reqwest::RequestBuilder, target: &str) -> Result<(u16, String), String> {
     let mut resp = req
         .send()
         .await
-        .map_err(|e| format!("{target} did not answer: {}", chain_text(&e)))?;
+        .map_err(|e| format!("{target} did not answer: {}", crate::error_chain(&e)))?;
     let status = resp.status().as_u16();
     let mut buf = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| format!("reading the answer of {target}: {}", chain_text(&e)))?
+        .map_err(|e| format!("reading the answer of {target}: {}", crate::error_chain(&e)))?
     {
         if buf.len() + chunk.len() > MAX_ANSWER {
             return Err(format!("{target} answered more than {MAX_ANSWER} bytes"));

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tracing::info;
 use wildcert_acme::{CertKey, ProblemType, RevocationReason, RevokeWith};
 
@@ -16,6 +15,7 @@ use crate::commands::account::stored_account;
 use crate::config::RunConfig;
 use crate::error::IssueError;
 use crate::model::LOCK_WAIT;
+use crate::renew::plan::parse_time;
 use crate::renew::{Decision, cert_name, decide, recorded_settings};
 use crate::settings::CertificateSettings;
 use crate::store::{CERT_FILES, CertMeta, Store};
@@ -48,10 +48,6 @@ pub struct CertSummary {
     pub error: Option<String>,
 }
 
-fn parse_time(s: Option<&str>) -> Option<OffsetDateTime> {
-    s.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-}
-
 fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
     (not_after - now).whole_days()
 }
@@ -62,7 +58,7 @@ pub fn list(store: &Store, now: OffsetDateTime) -> Result<Vec<CertSummary>, Issu
     for name in store.list()? {
         let summary = match store.read_meta(&name) {
             Ok(Some(m)) => CertSummary {
-                days_left: parse_time(m.not_after.as_deref()).map(|t| days_left(t, now)),
+                days_left: parse_time(&m.not_after).map(|t| days_left(t, now)),
                 name,
                 names: m.names,
                 not_after: m.not_after,
