@@ -234,6 +234,11 @@ impl PdnsProvider {
                     zone.map(|z| format!(", zone {z}")).unwrap_or_default()
                 ),
             },
+            // PowerDNS itself does not rate-limit; a reverse proxy in front of its API does.
+            429 => ProviderError::RateLimited {
+                provider: KIND,
+                retry_after: None,
+            },
             422 | 400 => ProviderError::Rejected {
                 provider: KIND,
                 message: format!("PowerDNS refused the change ({}): {msg}", status.as_u16()),

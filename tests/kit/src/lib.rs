@@ -21,6 +21,8 @@ mod aws_creds;
 mod bind;
 mod challtestsrv;
 mod cloudflare;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod http;
 mod moto;
 mod nsupdate;
@@ -50,7 +52,7 @@ pub use pebble::{
     Pebble, PebbleFlavor, PebbleOptions, PebbleProfile, UPSTREAM_PEBBLE_ENV,
     require_pebble_upstream, upstream_pebble_path,
 };
-pub use proxy::{FaultProxy, ProxyMode};
+pub use proxy::{FaultProxy, HttpAnswer, ProxyMode};
 pub use util::{
     KitError, find_tool, free_port, free_tcp_port, install_crypto_provider, is_ci, is_root,
     require, require_bind, require_pebble,

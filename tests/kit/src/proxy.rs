@@ -2,7 +2,9 @@
 //! wildcert and Pebble) to drop connections, slow responses down or cut them mid-stream.
 //!
 //! It relays bytes blindly, so TLS works end to end (the client still sees the server's
-//! certificate), and it cannot forge HTTP status codes. Every thread it starts ends when the
+//! certificate). For plain-HTTP upstreams it can also stand in for the server and answer
+//! every request itself ([`FaultProxy::answer_http`]): a rate limit (429 with `Retry-After`,
+//! Route53's 400 `Throttling`) in front of a server that has none. Every thread it starts ends when the
 //! [`FaultProxy`] is dropped (the accept loop polls a stop flag every 20 ms; relays poll it
 //! between reads with a 50 ms read timeout).
 
@@ -39,8 +41,32 @@ pub enum ProxyMode {
     },
 }
 
+/// A canned HTTP/1.1 answer the proxy gives to every request (see [`FaultProxy::answer_http`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    /// Status code, e.g. 429.
+    pub status: u16,
+    /// Extra headers, e.g. `("Retry-After", "1")` (Content-Length is added).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// HTTP 429 with `Retry-After: <secs>` and a short text body.
+    pub fn too_many_requests(retry_after_secs: u32) -> HttpAnswer {
+        HttpAnswer {
+            status: 429,
+            headers: vec![("Retry-After".into(), retry_after_secs.to_string())],
+            body: "rate limited by the test kit's proxy".into(),
+        }
+    }
+}
+
 struct Shared {
     mode: Mutex<ProxyMode>,
+    answer: Mutex<Option<HttpAnswer>>,
+    answered: AtomicU64,
     stop: AtomicBool,
     accepted: AtomicU64,
     faulted: AtomicU64,
@@ -66,6 +92,8 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             mode: Mutex::new(ProxyMode::Pass),
+            answer: Mutex::new(None),
+            answered: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
             faulted: AtomicU64::new(0),
@@ -113,6 +141,21 @@ impl FaultProxy {
             .lock()
             .map(|m| *m)
             .unwrap_or(ProxyMode::Pass)
+    }
+
+    /// Answer every HTTP request on new connections with `answer` instead of relaying it
+    /// (`None`: relay again). Open connections are closed, so a client's pooled connections
+    /// see the change at once.
+    pub fn answer_http(&self, answer: Option<HttpAnswer>) {
+        if let Ok(mut a) = self.shared.answer.lock() {
+            *a = answer;
+        }
+        self.cut_open();
+    }
+
+    /// HTTP requests answered by [`Self::answer_http`] so far.
+    pub fn answered(&self) -> u64 {
+        self.shared.answered.load(Ordering::SeqCst)
     }
 
     /// Close every connection open right now (new ones are relayed per the mode).
@@ -201,6 +244,18 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
         match listener.accept() {
             Ok((client, _)) => {
                 shared.accepted.fetch_add(1, Ordering::SeqCst);
+                let answer = shared.answer.lock().ok().and_then(|a| a.clone());
+                if let Some(answer) = answer {
+                    let s = shared.clone();
+                    if let Ok(h) = std::thread::Builder::new()
+                        .name("fault-proxy-answer".into())
+                        .spawn(move || answer_requests(client, &answer, &s))
+                    {
+                        relays.push(h);
+                    }
+                    relays.retain(|h| !h.is_finished());
+                    continue;
+                }
                 match plan_for(&shared) {
                     Plan::Drop => {
                         shared.faulted.fetch_add(1, Ordering::SeqCst);
@@ -227,6 +282,58 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
     for h in relays {
         let _ = h.join();
     }
+}
+
+/// Answer each HTTP/1.1 request on `client` with `answer` (keep-alive), until the client
+/// closes, 10 s pass without a request, or the proxy stops.
+fn answer_requests(mut client: TcpStream, answer: &HttpAnswer, shared: &Shared) {
+    const IDLE: Duration = Duration::from_secs(10);
+    let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(POLL));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut idle = std::time::Instant::now();
+    while !shared.stop.load(Ordering::SeqCst) && idle.elapsed() < IDLE {
+        // A whole request in the buffer? (head, then Content-Length bytes of body)
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                buf.drain(..end + 4 + length);
+                let mut out = format!("HTTP/1.1 {} Kit Answer\r\n", answer.status);
+                for (k, v) in &answer.headers {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                out.push_str(&format!(
+                    "Content-Length: {}\r\nConnection: keep-alive\r\n\r\n{}",
+                    answer.body.len(),
+                    answer.body
+                ));
+                shared.answered.fetch_add(1, Ordering::SeqCst);
+                if client.write_all(out.as_bytes()).is_err() {
+                    break;
+                }
+                idle = std::time::Instant::now();
+                continue;
+            }
+        }
+        match client.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 8 << 20 {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
 }
 
 /// True while [`ProxyMode::Stall`] holds every relay still.

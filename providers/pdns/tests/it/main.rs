@@ -1,7 +1,14 @@
 //! Integration tests of the pdns provider against a real `pdns_server` (gsqlite3 backend) on
-//! loopback. Skipped when PowerDNS is missing, except under CI=true.
+//! loopback. Skipped when PowerDNS is missing, except under CI=true. The provider contract
+//! (foreign values kept, exact cleanup, 600 values, concurrency, error kinds) is the kit's
+//! conformance suite (`cargo test -p wildcert-pdns --test it conformance`); the tests here
+//! are PowerDNS's own behaviour (one PATCH per zone, TTLs, NOTIFY, server ids, 422s).
 
-use std::sync::{Arc, Once};
+mod subject;
+
+wildcert_testkit::conformance_suite!(crate::subject::Pdns);
+
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
@@ -10,7 +17,8 @@ use wildcert_testkit::{PowerDns, PowerDnsOptions};
 
 const APEX: &str = "_acme-challenge.example.test";
 
-fn init_logs() {
+/// Log to the test output (shown for failing tests).
+pub fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
@@ -70,7 +78,7 @@ fn serial(pdns: &PowerDns, zone: &str) -> u32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_values_one_patch_foreign_kept_then_exact_cleanup() {
+async fn one_patch_per_change_and_the_existing_ttl_kept() {
     let Some(pdns) = server(&["example.test"]) else {
         return;
     };
@@ -94,15 +102,6 @@ async fn two_values_one_patch_foreign_kept_then_exact_cleanup() {
     p.publish(&z, &both).await.expect("publish");
     // SOA-EDIT-API bumps the serial once per PATCH: one PATCH for two names and three values.
     assert_eq!(serial(&pdns, "example.test"), before + 1);
-    assert_eq!(
-        pdns.txt_values(APEX).expect("dig"),
-        ["apex-token", "foreign value", "wildcard-token"]
-    );
-    assert_eq!(
-        pdns.txt_values("_acme-challenge.www.example.test")
-            .expect("dig"),
-        ["www-token"]
-    );
     // The existing RRset keeps its TTL; a new one gets ours.
     assert_eq!(pdns.txt_ttl(APEX).expect("api"), Some(300));
     assert_eq!(
@@ -116,24 +115,11 @@ async fn two_values_one_patch_foreign_kept_then_exact_cleanup() {
     p.publish(&z, &both).await.expect("publish again");
     assert_eq!(serial(&pdns, "example.test"), before);
 
-    p.unpublish(&z, &set(&[(APEX, "wildcard-token")]))
-        .await
-        .expect("unpublish one");
-    assert_eq!(
-        pdns.txt_values(APEX).expect("dig"),
-        ["apex-token", "foreign value"]
-    );
     let before = serial(&pdns, "example.test");
     p.unpublish(&z, &both).await.expect("unpublish the rest");
     assert_eq!(serial(&pdns, "example.test"), before + 1);
-    assert_eq!(pdns.txt_values(APEX).expect("dig"), ["foreign value"]);
     assert_eq!(pdns.txt_ttl(APEX).expect("api"), Some(300));
     // The www RRset was ours alone: deleted, not left empty.
-    assert!(
-        pdns.txt_values("_acme-challenge.www.example.test")
-            .expect("dig")
-            .is_empty()
-    );
     assert_eq!(
         pdns.txt_ttl("_acme-challenge.www.example.test")
             .expect("api"),
@@ -196,28 +182,6 @@ async fn many_names_read_the_zone_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_publishes_in_one_process_keep_both() {
-    let Some(pdns) = server(&["example.test"]) else {
-        return;
-    };
-    let p = Arc::new(provider(&pdns));
-    let z = Zone::new(name("example.test"));
-    let tasks: Vec<_> = (0..4)
-        .map(|i| {
-            let (p, z) = (p.clone(), z.clone());
-            tokio::spawn(async move { p.publish(&z, &set(&[(APEX, &format!("v{i}"))])).await })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("task").expect("publish");
-    }
-    assert_eq!(
-        pdns.txt_values(APEX).expect("dig"),
-        ["v0", "v1", "v2", "v3"]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_key_is_an_auth_error_without_the_key() {
     let Some(pdns) = server(&["example.test"]) else {
         return;
@@ -240,25 +204,10 @@ async fn wrong_key_is_an_auth_error_without_the_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_zone_and_server_id() {
+async fn unknown_server_id_is_named() {
     let Some(pdns) = server(&["example.test"]) else {
         return;
     };
-    let p = provider(&pdns);
-    let e = p
-        .zone_for(&name("_acme-challenge.nowhere.invalid"))
-        .await
-        .expect_err("no zone");
-    assert!(matches!(e, ProviderError::ZoneNotFound { .. }), "{e:?}");
-    assert!(e.to_string().contains("nowhere.invalid"), "{e}");
-    let e = p
-        .publish(
-            &Zone::new(name("nowhere.invalid")),
-            &set(&[("_acme-challenge.nowhere.invalid", "x")]),
-        )
-        .await
-        .expect_err("404");
-    assert!(matches!(e, ProviderError::ZoneNotFound { .. }), "{e:?}");
     let other = PdnsProvider::new(&PdnsSettings {
         server_id: Some("ns9".into()),
         ..settings(&pdns)
