@@ -1,4 +1,10 @@
-//! The exec provider running small shell scripts written to a temp dir.
+//! The exec provider running small shell scripts written to a temp dir. The provider contract
+//! is the kit's conformance suite, with a script running `nsupdate` against BIND
+//! (`cargo test -p wildcert-exec --test it conformance`).
+
+mod subject;
+
+wildcert_testkit::conformance_suite!(crate::subject::ExecOnBind);
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -7,7 +13,8 @@ use std::time::{Duration, Instant};
 use wildcert_dns::{DnsName, DnsProvider, ProviderError, TxtSet, Zone};
 use wildcert_exec::{ExecProvider, ExecSettings, TimeoutSetting};
 
-fn init_logs() {
+/// Log to the test output (shown for failing tests).
+pub fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
@@ -21,7 +28,7 @@ fn init_logs() {
 }
 
 /// Writes an executable `/bin/sh` script into `dir`.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write script");
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -8,52 +8,6 @@ use crate::{name, primary_txt, provider, set, settings, topology, topology_with,
 
 const APEX: &str = "_acme-challenge.example.test";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_values_one_update_then_remove_one() {
-    let Some(topo) = topology(&["example.test"]) else {
-        return;
-    };
-    topo.add_records("example.test", &["_acme-challenge TXT foreign"])
-        .expect("foreign value");
-    let p = provider(&settings(&topo));
-    let z = p
-        .zone_for(&name(APEX))
-        .await
-        .expect("zone_for")
-        .expect("zone");
-    assert_eq!(z, zone("example.test"));
-    let both = set(&[
-        (APEX, "wildcard-token"),
-        (APEX, "apex-token"),
-        ("_acme-challenge.www.example.test", "www-token"),
-    ]);
-    p.publish(&z, &both).await.expect("publish");
-    assert_eq!(
-        primary_txt(&topo, APEX),
-        ["apex-token", "foreign", "wildcard-token"]
-    );
-    assert_eq!(
-        primary_txt(&topo, "_acme-challenge.www.example.test"),
-        ["www-token"]
-    );
-    // Publishing again is harmless (duplicates are ignored by the server).
-    p.publish(&z, &both).await.expect("publish again");
-    assert_eq!(
-        primary_txt(&topo, APEX),
-        ["apex-token", "foreign", "wildcard-token"]
-    );
-
-    p.unpublish(&z, &set(&[(APEX, "wildcard-token")]))
-        .await
-        .expect("unpublish one");
-    assert_eq!(primary_txt(&topo, APEX), ["apex-token", "foreign"]);
-    p.unpublish(&z, &both)
-        .await
-        .expect("unpublish the rest (one already gone)");
-    assert_eq!(primary_txt(&topo, APEX), ["foreign"]);
-    assert!(primary_txt(&topo, "_acme-challenge.www.example.test").is_empty());
-}
-
 async fn roundtrip_with_algorithm(alg: &str, spelled: &str) {
     let Some(topo) = topology_with(BindOptions {
         tsig_algorithm: alg.into(),
