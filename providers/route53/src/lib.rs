@@ -14,6 +14,7 @@ pub mod settings;
 pub mod sigv4;
 pub mod xml;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -50,7 +51,18 @@ pub struct Route53Provider {
     zones: ZoneCache,
     pace: Pace,
     creds: CredentialCache,
+    /// One read-modify-write per hosted zone at a time inside this instance.
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// Route53's limits per `ChangeBatch`: 1,000 `ResourceRecord` elements and 32,000 characters
+/// of values (an UPSERT counts twice).
+const BATCH_RECORDS: usize = 1000;
+/// See [`BATCH_RECORDS`].
+const BATCH_CHARS: usize = 32_000;
+/// Attempts of one cleanup when another writer changed an RRset between our read and our
+/// exact DELETE.
+const SWAP_ATTEMPTS: u32 = 6;
 
 /// An existing TXT RRset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +115,7 @@ impl Route53Provider {
             zones: ZoneCache::default(),
             pace: Pace::new(),
             creds,
+            locks: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -632,6 +645,61 @@ impl Route53Provider {
         Ok((!info.change_info.status.eq_ignore_ascii_case("INSYNC")).then_some(id))
     }
 
+    /// The lock serialising read-modify-writes of one hosted zone inside this instance.
+    fn zone_lock(&self, zone_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(zone_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Read, merge and write until the batch applies: re-read when another writer changed an
+    /// RRset in between (bounded). The ids of the batches still `PENDING`.
+    async fn swap(
+        &self,
+        zone_id: &str,
+        zone: &Zone,
+        set: &TxtSet,
+        add: bool,
+    ) -> Result<Vec<String>, ProviderError> {
+        let lock = self.zone_lock(zone_id);
+        let _guard = lock.lock().await;
+        let mut pending = Vec::new();
+        for attempt in 1..=SWAP_ATTEMPTS {
+            let groups = if add {
+                self.publish_changes(zone_id, zone, set).await?
+            } else {
+                self.unpublish_changes(zone_id, zone, set).await?
+            };
+            if groups.is_empty() {
+                tracing::debug!(zone = %zone, add, "route53: nothing to change");
+                return Ok(pending);
+            }
+            let mut conflict = None;
+            for batch in batches(groups) {
+                match self.change(zone_id, zone, &batch).await {
+                    Ok(id) => pending.extend(id),
+                    Err(e) if is_swap_conflict(&e) => {
+                        conflict = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(e) = conflict else {
+                return Ok(pending);
+            };
+            if attempt == SWAP_ATTEMPTS {
+                return Err(e);
+            }
+            tracing::debug!(zone = %zone, attempt, "route53: an RRset changed under us ({e}); reading again");
+            tokio::time::sleep(backoff(attempt).min(Duration::from_secs(2))).await;
+        }
+        Ok(pending)
+    }
+
     fn check_inside(zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
         match set.names().find(|n| !n.is_within(&zone.name)) {
             Some(n) => Err(ProviderError::Other {
@@ -648,7 +716,7 @@ impl Route53Provider {
         zone_id: &str,
         zone: &Zone,
         set: &TxtSet,
-    ) -> Result<Vec<Change>, ProviderError> {
+    ) -> Result<Vec<Vec<Change>>, ProviderError> {
         let mut changes = Vec::new();
         for (name, ours) in set.iter() {
             let current = self.txt_rrset(zone_id, zone, name).await?;
@@ -663,11 +731,10 @@ impl Route53Provider {
                     ),
                 });
             }
-            let (ttl, mut values) = match current {
-                Some(c) => (c.ttl, c.values),
-                None => (set.ttl, Vec::new()),
-            };
-            let present: Vec<String> = values.iter().map(|v| xml::unquote_txt(v)).collect();
+            let present: Vec<String> = current
+                .as_ref()
+                .map(|c| c.values.iter().map(|v| xml::unquote_txt(v)).collect())
+                .unwrap_or_default();
             let missing: Vec<String> = ours
                 .iter()
                 .filter(|v| !present.contains(v))
@@ -676,13 +743,17 @@ impl Route53Provider {
             if missing.is_empty() {
                 continue;
             }
+            let (ttl, mut values) = match current {
+                Some(c) => (c.ttl, c.values),
+                None => (set.ttl, Vec::new()),
+            };
             values.extend(missing);
-            changes.push(Change {
+            changes.push(vec![Change {
                 action: Action::Upsert,
                 name: name.to_fqdn(),
                 ttl,
                 values,
-            });
+            }]);
         }
         Ok(changes)
     }
@@ -693,7 +764,7 @@ impl Route53Provider {
         zone_id: &str,
         zone: &Zone,
         set: &TxtSet,
-    ) -> Result<Vec<Change>, ProviderError> {
+    ) -> Result<Vec<Vec<Change>>, ProviderError> {
         let mut changes = Vec::new();
         for (name, ours) in set.iter() {
             let Some(current) = self.txt_rrset(zone_id, zone, name).await? else {
@@ -711,7 +782,9 @@ impl Route53Provider {
             if mine.is_empty() {
                 continue;
             }
-            changes.push(if rest.is_empty() {
+            // The exact DELETE of what we read when nothing is left (Route53 refuses it when
+            // the RRset changed in between), else the remainder UPSERTed.
+            changes.push(vec![if rest.is_empty() {
                 Change {
                     action: Action::Delete,
                     name: name.to_fqdn(),
@@ -725,7 +798,7 @@ impl Route53Provider {
                     ttl: current.ttl,
                     values: rest,
                 }
-            });
+            }]);
         }
         Ok(changes)
     }
@@ -785,6 +858,41 @@ struct Ctx<'a> {
 
 /// Delay before retry `attempt` (0-based): exponential from 0.5 s, capped at 10 s, with
 /// jitter (a random point in the upper half, so concurrent clients spread out).
+/// Groups of changes (each group one name's changes, kept together) packed into
+/// batches within Route53's limits ([`BATCH_RECORDS`], [`BATCH_CHARS`]).
+fn batches(groups: Vec<Vec<Change>>) -> Vec<Vec<Change>> {
+    fn cost(group: &[Change]) -> (usize, usize) {
+        group.iter().fold((0, 0), |(n, c), ch| {
+            let weight = if ch.action == Action::Upsert { 2 } else { 1 };
+            let chars: usize = ch.values.iter().map(String::len).sum();
+            (n + weight * ch.values.len(), c + weight * chars)
+        })
+    }
+    let mut out: Vec<Vec<Change>> = Vec::new();
+    let (mut n, mut c) = (0, 0);
+    for group in groups {
+        let (gn, gc) = cost(&group);
+        if out.is_empty() || n + gn > BATCH_RECORDS || c + gc > BATCH_CHARS {
+            out.push(Vec::new());
+            (n, c) = (0, 0);
+        }
+        (n, c) = (n + gn, c + gc);
+        if let Some(last) = out.last_mut() {
+            last.extend(group);
+        }
+    }
+    out
+}
+
+/// True when Route53 refused a batch because an RRset changed since we read it (our exact
+/// DELETE no longer matches).
+fn is_swap_conflict(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Rejected { message, .. }
+        if message.contains("but it already exists")
+            || message.contains("values provided do not match")
+            || message.contains("but it was not found"))
+}
+
 fn backoff(attempt: u32) -> Duration {
     let full = RETRY_BASE
         .saturating_mul(1u32 << attempt.min(16))
@@ -872,13 +980,11 @@ impl DnsProvider for Route53Provider {
         }
         Self::check_inside(zone, set)?;
         let zone_id = self.zone_id(zone).await?;
-        let changes = self.publish_changes(&zone_id, zone, set).await?;
-        if changes.is_empty() {
-            tracing::debug!(zone = %zone, "route53: every value is already published");
-            return Ok(Applied::default());
-        }
-        let change_id = self.change(&zone_id, zone, &changes).await?;
-        Ok(Applied { change_id })
+        let pending = self.swap(&zone_id, zone, set, true).await?;
+        // Several batches: their ids, comma-separated (wait_applied waits for each).
+        Ok(Applied {
+            change_id: (!pending.is_empty()).then(|| pending.join(",")),
+        })
     }
 
     async fn wait_applied(
@@ -886,15 +992,37 @@ impl DnsProvider for Route53Provider {
         applied: &Applied,
         timeout: Duration,
     ) -> Result<(), ProviderError> {
-        let Some(id) = applied.change_id.as_deref().map(xml::normalize_change_id) else {
+        let Some(ids) = applied.change_id.as_deref() else {
             return Ok(());
         };
+        let start = Instant::now();
+        for id in ids.split(',').filter(|i| !i.is_empty()) {
+            let left = timeout.saturating_sub(start.elapsed());
+            self.wait_one(&xml::normalize_change_id(id), left).await?;
+        }
+        Ok(())
+    }
+
+    async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
+        if set.is_empty() {
+            return Ok(());
+        }
+        Self::check_inside(zone, set)?;
+        let zone_id = self.zone_id(zone).await?;
+        self.swap(&zone_id, zone, set, false).await?;
+        Ok(())
+    }
+}
+
+impl Route53Provider {
+    /// Wait until one change is `INSYNC`, bounded by `timeout`.
+    async fn wait_one(&self, id: &str, timeout: Duration) -> Result<(), ProviderError> {
         let start = Instant::now();
         let mut delay = POLL_FIRST;
         let mut polls = 0u32;
         loop {
             polls += 1;
-            if self.change_insync(&id).await? {
+            if self.change_insync(id).await? {
                 tracing::debug!(change = %id, polls, elapsed_ms = start.elapsed().as_millis() as u64, "route53: change INSYNC");
                 return Ok(());
             }
@@ -914,20 +1042,6 @@ impl DnsProvider for Route53Provider {
         }
     }
 
-    async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
-        if set.is_empty() {
-            return Ok(());
-        }
-        Self::check_inside(zone, set)?;
-        let zone_id = self.zone_id(zone).await?;
-        let changes = self.unpublish_changes(&zone_id, zone, set).await?;
-        if changes.is_empty() {
-            tracing::debug!(zone = %zone, "route53: nothing of ours left to remove");
-            return Ok(());
-        }
-        self.change(&zone_id, zone, &changes).await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

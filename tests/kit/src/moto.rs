@@ -323,7 +323,8 @@ impl Moto {
         let answer = self
             .request(
                 reqwest::Method::GET,
-                &format!("/2013-04-01/hostedzone/{zone_id}/rrset"),
+                // Start at the name: a list without it is one page (300 sets) of the zone.
+                &format!("/2013-04-01/hostedzone/{zone_id}/rrset?name={name}&type=TXT&maxitems=10"),
                 None,
             )
             .await?;

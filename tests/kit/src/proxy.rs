@@ -470,6 +470,29 @@ mod tests {
         (addr, h)
     }
 
+    #[test]
+    fn answers_http_itself_when_told() {
+        let (up, _server) = echo_server();
+        let proxy = FaultProxy::start(up).expect("proxy");
+        proxy.answer_http(Some(HttpAnswer::too_many_requests(7)));
+        let mut c =
+            TcpStream::connect_timeout(&proxy.addr(), Duration::from_secs(2)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let req = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let mut buf = [0u8; 512];
+        for _ in 0..2 {
+            c.write_all(req.as_bytes()).expect("write");
+            let n = c.read(&mut buf).expect("answer");
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert!(text.starts_with("HTTP/1.1 429 "), "{text}");
+            assert!(text.contains("Retry-After: 7\r\n"), "{text}");
+        }
+        assert_eq!(proxy.answered(), 2, "keep-alive: two answers on one connection");
+        proxy.answer_http(None);
+        assert_eq!(roundtrip(proxy.addr()).expect("relayed again"), b"hello world");
+    }
+
     fn roundtrip(addr: SocketAddr) -> std::io::Result<Vec<u8>> {
         let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         c.set_read_timeout(Some(Duration::from_secs(5)))?;

@@ -1,88 +1,17 @@
 //! Against moto in server mode: real XML, real request routing; the happy path and request
-//! shapes. (moto does not check signatures, always answers INSYNC and accepts lax DELETEs;
+//! shapes; the contract is the conformance suite. (moto does not check signatures, always answers INSYNC and accepts lax DELETEs;
 //! the fake covers those.)
 
-use std::time::Duration;
-
-use wildcert_dns::{Applied, DnsProvider, ProviderError, TxtSet, Zone};
+use wildcert_dns::{DnsProvider, ProviderError, TxtSet, Zone};
 use wildcert_testkit::Moto;
 
-use crate::common::{init_tracing, name, provider, settings, two_names};
+use crate::common::{init_tracing, name, provider, settings};
 
 fn start() -> Option<Moto> {
     if !wildcert_testkit::require_moto() {
         return None;
     }
     Some(Moto::start().expect("moto starts"))
-}
-
-#[tokio::test]
-async fn wildcard_and_apex_in_one_batch_keep_foreign_values() {
-    init_tracing();
-    let Some(moto) = start() else { return };
-    let zone_id = moto
-        .create_hosted_zone("example.test", false)
-        .await
-        .expect("zone");
-    moto.upsert_txt(&zone_id, "_acme-challenge.example.test", 300, &["foreign"])
-        .await
-        .expect("seed");
-    let p = provider(&settings(&moto.endpoint_url(), "AKIAMOTO", "moto-secret"));
-
-    let zone = p
-        .zone_for(&name("_acme-challenge.www.example.test"))
-        .await
-        .expect("zone_for")
-        .expect("a zone");
-    assert_eq!(zone.name.as_str(), "example.test");
-    assert_eq!(zone.provider_id.as_deref(), Some(zone_id.as_str()));
-
-    let set = two_names("example.test");
-    let applied = p.publish(&zone, &set).await.expect("publish");
-    p.wait_applied(&applied, Duration::from_secs(10))
-        .await
-        .expect("INSYNC");
-    let (ttl, mut values) = moto
-        .txt(&zone_id, "_acme-challenge.example.test")
-        .await
-        .expect("read")
-        .expect("rrset");
-    values.sort();
-    assert_eq!(ttl, 300, "an existing RRset keeps its TTL");
-    assert_eq!(values, ["apex-token", "foreign", "wildcard-token"]);
-    let (ttl, values) = moto
-        .txt(&zone_id, "_acme-challenge.www.example.test")
-        .await
-        .expect("read")
-        .expect("rrset");
-    assert_eq!((ttl, values), (60, vec!["www-token".to_string()]));
-
-    // Publishing again changes nothing (every value is there).
-    assert_eq!(
-        p.publish(&zone, &set).await.expect("again"),
-        Applied::default()
-    );
-
-    p.unpublish(&zone, &set).await.expect("unpublish");
-    let (ttl, values) = moto
-        .txt(&zone_id, "_acme-challenge.example.test")
-        .await
-        .expect("read")
-        .expect("rrset");
-    assert_eq!(
-        (ttl, values),
-        (300, vec!["foreign".to_string()]),
-        "exactly the foreign value is left"
-    );
-    assert_eq!(
-        moto.txt(&zone_id, "_acme-challenge.www.example.test")
-            .await
-            .expect("read"),
-        None,
-        "ours alone: DELETEd"
-    );
-    // Unpublishing again is a no-op.
-    p.unpublish(&zone, &set).await.expect("unpublish again");
 }
 
 #[tokio::test]
