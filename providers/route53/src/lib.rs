@@ -1041,7 +1041,6 @@ impl Route53Provider {
             delay = (delay * 2).min(POLL_CAP);
         }
     }
-
 }
 
 #[cfg(test)]

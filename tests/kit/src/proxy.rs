@@ -488,9 +488,16 @@ mod tests {
             assert!(text.starts_with("HTTP/1.1 429 "), "{text}");
             assert!(text.contains("Retry-After: 7\r\n"), "{text}");
         }
-        assert_eq!(proxy.answered(), 2, "keep-alive: two answers on one connection");
+        assert_eq!(
+            proxy.answered(),
+            2,
+            "keep-alive: two answers on one connection"
+        );
         proxy.answer_http(None);
-        assert_eq!(roundtrip(proxy.addr()).expect("relayed again"), b"hello world");
+        assert_eq!(
+            roundtrip(proxy.addr()).expect("relayed again"),
+            b"hello world"
+        );
     }
 
     fn roundtrip(addr: SocketAddr) -> std::io::Result<Vec<u8>> {

@@ -51,7 +51,13 @@ impl Subject for Cloudflare {
 
     async fn plant(&self, name: &DnsName, value: &str) {
         self.fake
-            .seed_record("example.test", "TXT", name.as_str(), &format!("\"{value}\""), 120)
+            .seed_record(
+                "example.test",
+                "TXT",
+                name.as_str(),
+                &format!("\"{value}\""),
+                120,
+            )
             .expect("plant a foreign value");
     }
 
@@ -81,6 +87,9 @@ impl Subject for Cloudflare {
             rate_limit_wait: Some(2),
             ..crate::settings(&self.fake)
         };
-        Support::Yes(ErrorProbe::contract(self.build(&s, "limited"), Case::RateLimit))
+        Support::Yes(ErrorProbe::contract(
+            self.build(&s, "limited"),
+            Case::RateLimit,
+        ))
     }
 }

@@ -98,7 +98,10 @@ impl Subject for ExecOnBind {
     async fn plant(&self, name: &DnsName, value: &str) {
         let _ = self.dir.path();
         self.topo
-            .add_records("example.test", &[&format!("{}. 300 TXT \"{value}\"", name.as_str())])
+            .add_records(
+                "example.test",
+                &[&format!("{}. 300 TXT \"{value}\"", name.as_str())],
+            )
             .expect("plant a foreign value");
     }
 

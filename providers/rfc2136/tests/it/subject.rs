@@ -47,7 +47,10 @@ impl Subject for Bind {
 
     async fn plant(&self, name: &DnsName, value: &str) {
         self.topo
-            .add_records("example.test", &[&format!("{}. 300 TXT \"{value}\"", name.as_str())])
+            .add_records(
+                "example.test",
+                &[&format!("{}. 300 TXT \"{value}\"", name.as_str())],
+            )
             .expect("plant a foreign value");
     }
 

@@ -104,7 +104,8 @@ impl Subject for OnMoto {
 
     fn bad_credentials(&self) -> Support<ErrorProbe> {
         Support::NotApplicable(
-            "moto checks no signatures; the route53 fake subject (conformance_fake) checks SigV4".into(),
+            "moto checks no signatures; the route53 fake subject (conformance_fake) checks SigV4"
+                .into(),
         )
     }
 
