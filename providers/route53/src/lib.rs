@@ -1047,6 +1047,49 @@ impl Route53Provider {
 mod tests {
     use super::*;
 
+    #[test]
+    fn batches_stay_within_route53_limits_and_keep_groups_whole() {
+        let upsert = |i: usize, n: usize| {
+            vec![Change {
+                action: Action::Upsert,
+                name: format!("_acme-challenge.h{i}.example.test."),
+                ttl: 60,
+                values: (0..n)
+                    .map(|j| format!("\"{}{j:03}\"", "x".repeat(40)))
+                    .collect(),
+            }]
+        };
+        // 300 names × 2 values, UPSERTs counting twice: 1,200 records, ~27,600 characters × 2.
+        let out = batches((0..300).map(|i| upsert(i, 2)).collect());
+        assert!(out.len() >= 2, "{} batches", out.len());
+        assert_eq!(
+            out.iter().map(Vec::len).sum::<usize>(),
+            300,
+            "every change sent once"
+        );
+        for b in &out {
+            let records: usize = b.iter().map(|c| 2 * c.values.len()).sum();
+            let chars: usize = b
+                .iter()
+                .map(|c| 2 * c.values.iter().map(String::len).sum::<usize>())
+                .sum();
+            assert!(
+                records <= BATCH_RECORDS && chars <= BATCH_CHARS,
+                "{records} {chars}"
+            );
+        }
+        // Small sets stay one batch; DELETEs count once.
+        assert_eq!(batches((0..3).map(|i| upsert(i, 2)).collect()).len(), 1);
+        let delete = |i: usize| {
+            vec![Change {
+                action: Action::Delete,
+                ..upsert(i, 2).remove(0)
+            }]
+        };
+        assert_eq!(batches((0..400).map(delete).collect()).len(), 2);
+        assert!(batches(Vec::new()).is_empty());
+    }
+
     #[tokio::test]
     async fn pace_allows_a_burst_then_five_per_second() {
         let pace = Pace::new();
