@@ -281,6 +281,9 @@ pub struct IssueArgs {
     /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...); not needed with --challenge dns-persist-01.
     #[arg(long, value_name = "PROVIDER")]
     pub dns: Option<String>,
+    /// A certbot credentials file (`dns_cloudflare_api_token = …`, `dns_rfc2136_server = …`) the provider reads its credentials from; recorded for renew.
+    #[arg(long, value_name = "FILE", requires = "dns")]
+    pub dns_credentials: Option<PathBuf>,
     /// Name of the certificate in the store [default: the first name without `*.`].
     #[arg(long, value_name = "NAME")]
     pub cert_name: Option<String>,

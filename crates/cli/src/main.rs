@@ -240,6 +240,10 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         renew_before: None,
         challenge: None,
         install: Vec::new(),
+        // Absolute: renew reads it again from wherever it runs.
+        dns_credentials: a
+            .dns_credentials
+            .map(|p| std::path::absolute(&p).unwrap_or(p)),
     };
     // Bad names and settings are refused before anything else happens.
     let opened = wildcert_manager::request_for(&loaded.settings, &cert)

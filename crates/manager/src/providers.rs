@@ -204,7 +204,8 @@ impl<'a> Providers<'a> {
                 credentials,
             },
         )?;
-        let p = NamedProvider::new(id, dns);
+        let mut p = NamedProvider::new(id, dns);
+        p.credentials = credentials.map(Path::to_path_buf);
         if let Ok(mut built) = self.built.lock() {
             built.insert(cache_key, p.clone());
         }
@@ -250,6 +251,91 @@ mod tests {
                     path.display()
                 );
             }
+        }
+    }
+
+    /// lego's `<PREFIX>_PROPAGATION_TIMEOUT`, `_POLLING_INTERVAL` and `_TTL` take effect for
+    /// every provider built through the registry (the pipeline reads `tuning()`).
+    #[test]
+    fn lego_common_variables_reach_every_provider() {
+        let base: &[(&str, &[(&str, &str)])] = &[
+            (
+                "rfc2136",
+                &[
+                    ("RFC2136_NAMESERVER", "127.0.0.1"),
+                    ("RFC2136_INSECURE_UNSIGNED", "true"),
+                ],
+            ),
+            (
+                "pdns",
+                &[
+                    ("PDNS_API_URL", "http://127.0.0.1:1"),
+                    ("PDNS_API_KEY", "k"),
+                ],
+            ),
+            ("exec", &[("EXEC_PATH", "sh")]),
+            ("cloudflare", &[("CLOUDFLARE_DNS_API_TOKEN", "t")]),
+            (
+                "route53",
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+                    ("AWS_SECRET_ACCESS_KEY", "s"),
+                ],
+            ),
+        ];
+        assert_eq!(
+            base.len(),
+            PROVIDERS.len(),
+            "a provider without a case here"
+        );
+        for (kind_name, vars) in base {
+            let reg = kind(kind_name).expect("registered");
+            let prefix = reg.spec.env_prefix;
+            let mut env: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            env.insert(format!("{prefix}_PROPAGATION_TIMEOUT"), "7".into());
+            env.insert(format!("{prefix}_POLLING_INTERVAL"), "3".into());
+            env.insert(format!("{prefix}_TTL"), "300".into());
+            let p = build(
+                kind_name,
+                &Settings::default(),
+                None,
+                &env,
+                ProviderContext::default(),
+            )
+            .unwrap_or_else(|e| panic!("{kind_name}: {e}"));
+            let t = p.tuning();
+            assert_eq!(
+                t.propagation_timeout,
+                Some(std::time::Duration::from_secs(7)),
+                "{kind_name}"
+            );
+            assert_eq!(
+                t.polling_interval,
+                Some(std::time::Duration::from_secs(3)),
+                "{kind_name}"
+            );
+            if *kind_name != "cloudflare" {
+                // Cloudflare's ttl is its own setting, handed to the API as given.
+                assert_eq!(t.ttl, Some(300), "{kind_name}");
+            }
+            env.insert(format!("{prefix}_PROPAGATION_TIMEOUT"), "soon".into());
+            let e = build(
+                kind_name,
+                &Settings::default(),
+                None,
+                &env,
+                ProviderContext::default(),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(
+                e.contains(&format!("{prefix}_PROPAGATION_TIMEOUT")),
+                "{kind_name}: {e}"
+            );
         }
     }
 

@@ -8,6 +8,8 @@ use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
 use wildcert_pdns::{PdnsProvider, PdnsSettings};
 use wildcert_testkit::{PowerDns, PowerDnsOptions};
 
+mod lego;
+
 const APEX: &str = "_acme-challenge.example.test";
 
 fn init_logs() {
