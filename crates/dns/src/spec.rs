@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -711,6 +711,7 @@ impl Registration {
         credentials: Option<&Path>,
         ctx: &BuildContext<'_>,
     ) -> Result<Arc<dyn DnsProvider>, ProviderError> {
+        register_spec(self.spec);
         let layered = self.spec.layer(section, credentials, ctx.env)?;
         let provider = (self.build)(&layered, ctx)?;
         Ok(with_tuning(provider, layered.tuning))
@@ -733,19 +734,33 @@ impl Registration {
 }
 
 /// The registered specs, for the provider-specific hints of [`ProviderError::hint`].
-static REGISTERED: OnceLock<Vec<&'static Spec>> = OnceLock::new();
+static REGISTERED: Mutex<Vec<&'static Spec>> = Mutex::new(Vec::new());
 
-/// Make the registry's specs known to [`ProviderError::hint`] (the first call wins; the
-/// registry calls it whenever it is used).
+/// Make the registry's specs known to [`ProviderError::hint`] (the registry calls it whenever
+/// it is used).
 pub fn register(registry: &[Registration]) {
-    let _ = REGISTERED.get_or_init(|| registry.iter().map(|r| r.spec).collect());
+    for r in registry {
+        register_spec(r.spec);
+    }
+}
+
+/// Make one spec known to [`ProviderError::hint`]; a provider's constructor calls it, so its
+/// hints hold however it was built. Registering twice is harmless.
+pub fn register_spec(spec: &'static Spec) {
+    let mut specs = REGISTERED.lock().unwrap_or_else(|p| p.into_inner());
+    if !specs.iter().any(|s| s.kind == spec.kind) {
+        specs.push(spec);
+    }
 }
 
 /// The registered spec of `kind`, if any.
 pub fn registered(kind: &str) -> Option<&'static Spec> {
     REGISTERED
-        .get()
-        .and_then(|specs| specs.iter().copied().find(|s| s.kind == kind))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .copied()
+        .find(|s| s.kind == kind)
 }
 
 /// Attach `tuning` to a provider: each value it sets wins over the provider's own.

@@ -231,6 +231,8 @@ impl LayeredSettings for CloudflareSettings {
 impl CloudflareSettings {
     /// Check the settings, read secret files, and build the provider's configuration.
     pub fn validate(&self) -> Result<CloudflareConfig, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let token = secret_or_file(KIND, "api_token", &self.api_token, &self.api_token_file)?;
         let zone_token = secret_or_file(

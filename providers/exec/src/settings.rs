@@ -166,6 +166,8 @@ impl LayeredSettings for ExecSettings {
 impl ExecSettings {
     /// Check the settings, find the program, and build the provider's configuration.
     pub fn validate(&self) -> Result<ExecConfig, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let program = match self.program.as_deref().map(str::trim) {
             None | Some("") => {

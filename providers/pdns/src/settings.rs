@@ -134,6 +134,8 @@ impl LayeredSettings for PdnsSettings {
 impl PdnsSettings {
     /// Check the settings, read the key file, and build the provider's configuration.
     pub fn validate(&self) -> Result<PdnsConfig, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let url = match self.api_url.as_deref().map(str::trim) {
             None | Some("") => {

@@ -212,6 +212,8 @@ impl LayeredSettings for Rfc2136Settings {
 impl Rfc2136Settings {
     /// Check the settings, read key files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let nameserver = match self.nameserver.as_deref().map(str::trim) {
             None | Some("") => {

@@ -334,6 +334,8 @@ pub fn ambient_from_env(
 impl Route53Settings {
     /// Check the settings, read secret and shared files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Route53Config, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let secret = secret_or_file(
             KIND,
