@@ -1,11 +1,11 @@
 //! The shared HTTP retry policy against a scripted loopback server: attempts are counted and
 //! timed by the server.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use wildcert_dns::ProviderError;
 use wildcert_dns::http::{RateLimitBudget, RetryPolicy, Verdict, client, default_verdict};
-use wildcert_testkit::{ScriptedHttp, ScriptedReply};
+use wildcert_testkit::{ScriptedHttp, ScriptedReply, http_date};
 
 const OK: &str = r#"{"ok":true}"#;
 
@@ -32,32 +32,6 @@ fn gaps(s: &ScriptedHttp) -> Vec<Duration> {
     r.windows(2)
         .map(|w| w[1].at.duration_since(w[0].at))
         .collect()
-}
-
-/// `SystemTime` as an IMF-fixdate.
-fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).expect("after 1970").as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // civil_from_days (H. Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(m - 1) as usize];
-    format!(
-        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[tokio::test]
