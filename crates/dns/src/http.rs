@@ -361,7 +361,7 @@ impl RetryPolicy {
                     let wait = backoff(failures, self.base, self.cap);
                     if failures >= self.max_attempts
                         || transport >= self.max_transport_attempts
-                        || error_time + wait > self.max_total
+                        || error_time.saturating_add(wait) > self.max_total
                     {
                         return Err(ProviderError::Unreachable {
                             provider: self.provider,
@@ -382,7 +382,9 @@ impl RetryPolicy {
                     let wait = resp
                         .retry_after()
                         .unwrap_or_else(|| backoff(failures, self.base, self.cap));
-                    if failures >= self.max_attempts || error_time + wait > self.max_total {
+                    if failures >= self.max_attempts
+                        || error_time.saturating_add(wait) > self.max_total
+                    {
                         return Ok(resp);
                     }
                     tracing::debug!(provider = self.provider, %target, status = resp.status,
@@ -396,24 +398,32 @@ impl RetryPolicy {
                         .unwrap_or_else(|| backoff(rate_limited, self.base, self.cap))
                         .max(MIN_RATE_LIMIT_WAIT);
                     let left = if rate_limited >= self.max_rate_limited {
-                        None
+                        Err(format!(
+                            "{rate_limited} rate-limited answers to one request"
+                        ))
                     } else {
-                        self.budget.reserve(wait)
+                        self.budget.reserve(wait).ok_or_else(|| {
+                            format!(
+                                "waiting {} s more does not fit: {} ({} s) is used up",
+                                wait.as_secs_f32().ceil(),
+                                self.budget.setting(),
+                                self.budget.limit().as_secs()
+                            )
+                        })
                     };
-                    let Some(left) = left else {
-                        tracing::warn!(
-                            "{}: still rate limited ({what}) after waiting {} s; {} ({} s) is used up or {} \
-                             rate-limited answers came back",
-                            self.provider,
-                            self.budget.waited().as_secs(),
-                            self.budget.setting(),
-                            self.budget.limit().as_secs(),
-                            rate_limited
-                        );
-                        return Err(ProviderError::RateLimited {
-                            provider: self.provider,
-                            retry_after: after,
-                        });
+                    let left = match left {
+                        Ok(left) => left,
+                        Err(why) => {
+                            tracing::warn!(
+                                "{}: still rate limited ({what}) after waiting {} s in this run; {why}",
+                                self.provider,
+                                self.budget.waited().as_secs(),
+                            );
+                            return Err(ProviderError::RateLimited {
+                                provider: self.provider,
+                                retry_after: after,
+                            });
+                        }
                     };
                     let note = self
                         .rate_limit_note

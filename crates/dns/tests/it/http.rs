@@ -221,3 +221,24 @@ async fn an_answer_over_the_limit_is_refused() {
     );
     assert_eq!(s.count(), 1, "not retried");
 }
+
+#[tokio::test]
+async fn an_absurd_retry_after_ends_the_request_at_once() {
+    let huge = "99999999999999999999";
+    let s = ScriptedHttp::start(ScriptedReply::with_header(503, "Retry-After", huge, ""))
+        .expect("server");
+    let p = policy(Duration::from_secs(60));
+    let r = get(&p, &s.url()).await.expect("the answer");
+    assert_eq!((r.status, s.count()), (503, 1), "no wait beyond max_total");
+
+    let s = ScriptedHttp::start(ScriptedReply::with_header(429, "Retry-After", huge, ""))
+        .expect("server");
+    let e = get(&p, &s.url()).await.expect_err("beyond the budget");
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    assert_eq!(s.count(), 1);
+    assert_eq!(
+        p.budget.waited(),
+        Duration::ZERO,
+        "nothing taken from the budget"
+    );
+}
