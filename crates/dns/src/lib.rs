@@ -15,7 +15,8 @@
 //! - [`persist`]: dns-persist-01 records: build the value and zone-file line, judge served
 //!   values, ask every authoritative server.
 //! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
-//! - [`settings`]: [`Secret`], [`SettingDoc`], [`LayeredSettings`] and the parsers shared by
+//! - [`spec`]: a provider declared once ([`Spec`], [`Registration`]): layering, docs, hints.
+//! - [`settings`]: [`Secret`], [`LayeredSettings`] and the parsers shared by
 //!   provider settings.
 //!
 //! Data flow (see DESIGN.md): ACME hands us `ChallengeRecord`s, we follow CNAME delegation,
@@ -34,6 +35,7 @@ pub mod query;
 pub mod record;
 pub mod settings;
 pub mod solver;
+pub mod spec;
 
 pub use caa::{CaaLookup, CaaPolicy, CaaRecord, CaaReport, CaaResolver, CaaSet, CaaVerdict};
 pub use discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
@@ -45,10 +47,11 @@ pub use propagation::{
     CheckTarget, CheckerSettings, PollSchedule, PropagationChecker, PropagationError,
     PropagationProgress, PropagationReport, ServerState, ServerVerdict,
 };
-pub use settings::{LayeredSettings, Secret, SettingDoc};
+pub use settings::{LayeredSettings, Secret};
 pub use solver::{
     CleanupError, Dns01, Dns01Error, DnsSettings, ExplicitSettings, Plan, PlannedZone, Published,
 };
+pub use spec::{Registration, Setting, Spec, Type};
 
 pub use name::{DnsName, Identifier, NameError};
 pub use provider::{Applied, DnsProvider, ProviderError, ProviderTuning, ZoneCache};

@@ -23,7 +23,9 @@ use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, SETTINGS};
+pub use settings::{
+    Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, PROVIDER, SPEC,
+};
 pub use state::{RecordStore, StoredRecord};
 
 use api::{ALREADY_EXISTS, Api, CallError, MAX_PAGES, RECORD_MISSING};

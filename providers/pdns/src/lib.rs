@@ -26,7 +26,7 @@ use serde_json::json;
 use wildcert_dns::http::{self, RateLimitBudget, RetryPolicy};
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{DEFAULT_SERVER_ID, KIND, PdnsConfig, PdnsSettings, SETTINGS};
+pub use settings::{DEFAULT_SERVER_ID, KIND, PROVIDER, PdnsConfig, PdnsSettings, SPEC};
 
 /// Attempts per request when the server answers 5xx or does not answer.
 const MAX_ATTEMPTS: u32 = 4;

@@ -22,7 +22,7 @@ use wildcert_dns::http::{self, RateLimitBudget, Response, RetryPolicy, Verdict};
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use chain::{CredentialCache, Source};
-pub use settings::{KIND, Route53Config, Route53Settings, SETTINGS};
+pub use settings::{KIND, PROVIDER, Route53Config, Route53Settings, SPEC};
 pub use sigv4::Credentials;
 
 use xml::{Action, ApiError, Change};
