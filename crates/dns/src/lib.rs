@@ -3,6 +3,8 @@
 //! - [`name`]: validated, normalised DNS names and certificate identifiers.
 //! - [`record`]: TXT record sets grouped by zone, the unit every provider publishes.
 //! - [`provider`]: the [`DnsProvider`] seam every DNS back end implements.
+//! - [`http`]: the one HTTP client and retry policy of the HTTP providers (429 with
+//!   `Retry-After`, 5xx, transport errors; jittered, bounded, a run-wide rate-limit budget).
 //! - [`query`]: raw, uncached DNS exchanges with one server (UDP, TCP on truncation).
 //! - [`discovery`]: zone apex (SOA walk), nameservers and their addresses, CNAME delegation.
 //! - [`caa`]: CAA (RFC 8659/8657): the relevant record set and whether a CA may issue, and the
@@ -24,6 +26,7 @@
 pub mod caa;
 pub mod diagnose;
 pub mod discovery;
+pub mod http;
 pub mod name;
 pub mod persist;
 pub mod propagation;

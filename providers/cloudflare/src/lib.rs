@@ -109,6 +109,13 @@ impl CloudflareProvider {
         })
     }
 
+    /// Wait out rate limits from `budget` instead of a `rate_limit_wait` of this provider's
+    /// own (to share one budget between providers of a run).
+    pub fn with_rate_limit_budget(mut self, budget: wildcert_dns::http::RateLimitBudget) -> Self {
+        self.api = self.api.with_rate_limit_budget(budget);
+        self
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> &CloudflareConfig {
         &self.config
