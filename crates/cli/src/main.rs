@@ -30,8 +30,8 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(&cli.global);
-    // reqwest is built without a default crypto provider: rustls runs on ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // reqwest is built without a default crypto provider: rustls runs on ring, installed once.
+    wildcert_dns::http::install_crypto();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
