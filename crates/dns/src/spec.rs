@@ -820,3 +820,153 @@ pub fn object(v: Value) -> Map<String, Value> {
         _ => Map::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static TEST: Spec = Spec {
+        kind: "demo",
+        summary: "a provider for these tests",
+        doc: "docs/providers/demo.md",
+        env_prefix: "DEMO",
+        certbot_prefixes: &["dns_demo_"],
+        settings: &[
+            Setting {
+                env: &["DEMO_TOKEN", "DM_TOKEN"],
+                certbot: Some("token"),
+                pair: Some("token_file"),
+                ..Setting::new("token", Type::Secret, "the token")
+            },
+            Setting {
+                env: &["DEMO_TOKEN_FILE"],
+                pair: Some("token"),
+                ..Setting::new("token_file", Type::Path, "the token's file")
+            },
+            Setting {
+                env: &["DEMO_TCP"],
+                certbot: Some("tcp"),
+                ..Setting::new("tcp", Type::Bool, "use TCP")
+            },
+            Setting {
+                env: &["DEMO_TIMEOUT"],
+                ..Setting::new("timeout", Type::Seconds, "a timeout")
+            },
+        ],
+        ignored_env: &[],
+        hints: Hints::NONE,
+    };
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_aliases_pairs_and_types() {
+        let section =
+            object(serde_json::json!({ "kind": "demo", "token": "from-file", "timeout": "30s" }));
+        // The first variable set wins; a file given in a higher layer replaces the value below.
+        let l = TEST
+            .layer(Some(&section), None, &env(&[("DEMO_TOKEN_FILE", "/k")]))
+            .expect("layers");
+        assert_eq!(l.values.get("token"), None);
+        assert_eq!(l.values["token_file"], "/k");
+        assert_eq!(l.values["timeout"], 30);
+        let l = TEST
+            .layer(
+                None,
+                None,
+                &env(&[("DM_TOKEN", "b"), ("DEMO_TOKEN", "a"), ("DEMO_TCP", "yes")]),
+            )
+            .expect("layers");
+        assert_eq!(
+            (l.values["token"].as_str(), l.values["tcp"].as_bool()),
+            (Some("a"), Some(true))
+        );
+        // lego's common variables become tuning, not settings.
+        let l = TEST
+            .layer(
+                None,
+                None,
+                &env(&[("DEMO_TTL", "300"), ("DEMO_POLLING_INTERVAL", "4s")]),
+            )
+            .expect("layers");
+        assert_eq!(l.tuning.ttl, Some(300));
+        assert_eq!(l.tuning.polling_interval, Some(Duration::from_secs(4)));
+        assert!(!l.values.contains_key("ttl"));
+        // Errors name the variable or key, and never echo a secret.
+        let e = TEST
+            .layer(None, None, &env(&[("DEMO_TIMEOUT", "soon")]))
+            .expect_err("type");
+        assert!(e.to_string().contains("DEMO_TIMEOUT"), "{e}");
+        let s = object(serde_json::json!({ "token": 12345 }));
+        let e = TEST
+            .layer(Some(&s), None, &HashMap::new())
+            .expect_err("type");
+        assert!(
+            e.to_string().contains("token") && !e.to_string().contains("12345"),
+            "{e}"
+        );
+        let s = object(serde_json::json!({ "tokn": "x" }));
+        let e = TEST
+            .layer(Some(&s), None, &HashMap::new())
+            .expect_err("unknown");
+        assert!(e.to_string().contains("did you mean `token`"), "{e}");
+        let s = object(serde_json::json!({ "kind": "other" }));
+        assert!(TEST.layer(Some(&s), None, &HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn certbot_files_as_certbot_reads_them() {
+        let dir = std::env::temp_dir().join(format!("wildcert-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("demo.ini");
+        std::fs::write(
+            &p,
+            "# comment\n; another\ncertbot_dns_demo:dns_demo_token = \"quoted\"\n\
+             dns_other_token = theirs\ndns_demo_tcp = true\n[profile x]\ndns_demo_tcp = false\n",
+        )
+        .expect("write");
+        let creds = TEST.read_credentials(&p).expect("reads");
+        assert_eq!(creds["token"], "quoted");
+        assert_eq!(creds["tcp"], true);
+        // The section's own keys win over the file; the environment over both.
+        let section =
+            object(serde_json::json!({ "credentials": p.to_str().expect("utf-8"), "tcp": false }));
+        let l = TEST
+            .layer(Some(&section), None, &env(&[("DEMO_TOKEN", "env")]))
+            .expect("layers");
+        assert_eq!(
+            (l.values["token"].as_str(), l.values["tcp"].as_bool()),
+            (Some("env"), Some(false))
+        );
+        assert_eq!(l.credentials.as_deref(), Some(p.as_path()));
+        std::fs::write(&p, "no equals sign\n").expect("write");
+        let e = TEST.read_credentials(&p).expect_err("bad line");
+        assert!(e.to_string().contains("demo.ini:1"), "{e}");
+        let e = TEST
+            .read_credentials(&dir.join("missing.ini"))
+            .expect_err("missing");
+        assert!(e.to_string().contains("missing.ini"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn docs_table_and_view() {
+        let t = TEST.markdown_table();
+        assert!(
+            t.contains("| `token` | secret | `DEMO_TOKEN`, `DM_TOKEN` | `dns_demo_token` |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("`DEMO_PROPAGATION_TIMEOUT`") && t.contains("`DEMO_SEQUENCE_INTERVAL`"),
+            "{t}"
+        );
+        let v = TEST.view();
+        assert!(v.iter().any(|s| s.key == "token" && s.secret));
+        assert_eq!(v.len(), TEST.settings.len() + COMMON.len());
+    }
+}
