@@ -499,7 +499,7 @@ fn fuzz_smoke_tsig_key_files() {
             &settings,
             None,
             &env,
-            wildcert_manager::providers::ProviderContext { state_dir: None },
+            wildcert_manager::providers::ProviderContext::default(),
         );
         if let Err(e) = r {
             // Errors name the file; no key material is echoed back.

@@ -18,6 +18,7 @@ mod lifecycle;
 mod methods;
 mod operator;
 mod pdns;
+mod plugins;
 mod renew;
 mod rfc2136;
 mod route53;

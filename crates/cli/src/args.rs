@@ -12,18 +12,21 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
-/// `wildcert --version` in full: also the DNS providers this build has (keep in step with
-/// `wildcert_manager::providers::KINDS`; a test checks it).
-pub const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("WILDCERT_GIT_COMMIT"),
-    ")\nproviders: rfc2136, pdns, exec, cloudflare, route53"
-);
+/// `wildcert --version` in full: also the DNS providers this build has (from the registry).
+pub fn long_version() -> &'static str {
+    static LONG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LONG.get_or_init(|| {
+        let kinds: Vec<&str> = wildcert_manager::providers::registry()
+            .iter()
+            .map(|k| k.spec.kind)
+            .collect();
+        format!("{VERSION}\nproviders: {}", kinds.join(", "))
+    })
+}
 
 /// Get TLS certificates from any ACME CA with the DNS-01 challenge.
 #[derive(Debug, Parser)]
-#[command(name = "wildcert", version = VERSION, long_version = LONG_VERSION, about, long_about = None, propagate_version = true)]
+#[command(name = "wildcert", version = VERSION, long_version = long_version(), about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -278,6 +281,9 @@ pub struct IssueArgs {
     /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...); not needed with --challenge dns-persist-01.
     #[arg(long, value_name = "PROVIDER")]
     pub dns: Option<String>,
+    /// A certbot credentials file (`dns_cloudflare_api_token = …`, `dns_rfc2136_server = …`) the provider reads its credentials from; recorded for renew.
+    #[arg(long, value_name = "FILE", requires = "dns")]
+    pub dns_credentials: Option<PathBuf>,
     /// Name of the certificate in the store [default: the first name without `*.`].
     #[arg(long, value_name = "NAME")]
     pub cert_name: Option<String>,
@@ -339,13 +345,15 @@ mod tests {
 
     #[test]
     fn long_version_lists_every_provider_of_this_build() {
-        let kinds: Vec<&str> = wildcert_manager::providers::KINDS
+        let kinds: Vec<&str> = wildcert_manager::providers::PROVIDERS
             .iter()
-            .map(|k| k.kind)
+            .map(|k| k.spec.kind)
             .collect();
+        let long = long_version();
         assert!(
-            LONG_VERSION.ends_with(&format!("providers: {}", kinds.join(", "))),
-            "{LONG_VERSION}"
+            long.ends_with(&format!("providers: {}", kinds.join(", ")))
+                && long.starts_with(VERSION),
+            "{long}"
         );
     }
 

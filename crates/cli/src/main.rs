@@ -30,8 +30,8 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(&cli.global);
-    // reqwest is built without a default crypto provider: rustls runs on ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // reqwest is built without a default crypto provider: rustls runs on ring, installed once.
+    wildcert_dns::http::install_crypto();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -240,6 +240,10 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         renew_before: None,
         challenge: None,
         install: Vec::new(),
+        // Absolute: renew reads it again from wherever it runs.
+        dns_credentials: a
+            .dns_credentials
+            .map(|p| std::path::absolute(&p).unwrap_or(p)),
     };
     // Bad names and settings are refused before anything else happens.
     let opened = wildcert_manager::request_for(&loaded.settings, &cert)

@@ -14,7 +14,7 @@ use wildcert_manager::Issued;
 use wildcert_manager::exit;
 use wildcert_manager::hooks::HookReport;
 use wildcert_manager::install::{InstallError, InstallReport};
-use wildcert_manager::providers::{KINDS, kind};
+use wildcert_manager::providers::{kind, registry};
 use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 
 /// Where and how to print.
@@ -181,13 +181,24 @@ impl Output {
 
     /// `wildcert providers [NAME]`.
     pub fn providers(&self, name: Option<&str>) -> ExitCode {
+        let doc = |r: &wildcert_dns::Registration| {
+            json!({
+                "kind": r.spec.kind,
+                "summary": r.spec.summary,
+                "doc": r.spec.doc,
+                "settings": r.spec.view(),
+                "ignored_env": r.spec.ignored().iter().map(|(v, _)| v.clone()).collect::<Vec<_>>(),
+                "certbot": !r.spec.certbot_prefixes.is_empty(),
+            })
+        };
         match name {
             None => {
                 if self.json {
-                    println!("{}", json!({ "ok": true, "providers": KINDS }));
+                    let all: Vec<_> = registry().iter().map(doc).collect();
+                    println!("{}", json!({ "ok": true, "providers": all }));
                 } else {
-                    for k in KINDS {
-                        println!("{:<12} {}", k.kind, k.summary);
+                    for k in registry() {
+                        println!("{:<12} {}", k.spec.kind, k.spec.summary);
                     }
                     println!("\n`wildcert providers NAME` lists the settings of one provider.");
                 }
@@ -199,39 +210,64 @@ impl Output {
                         name: n.to_string(),
                         suggestion: wildcert_manager::error::did_you_mean(
                             n,
-                            KINDS.iter().map(|k| k.kind),
+                            registry().iter().map(|k| k.spec.kind),
                         ),
                     }
                     .to_string(),
                     &format!(
                         "known providers: {}",
-                        KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+                        registry()
+                            .iter()
+                            .map(|k| k.spec.kind)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     2,
                 ),
                 Some(k) => {
                     if self.json {
-                        println!("{}", json!({ "ok": true, "provider": k }));
+                        println!("{}", json!({ "ok": true, "provider": doc(k) }));
                     } else {
-                        println!("{} — {}\n", k.kind, k.summary);
+                        let spec = k.spec;
+                        println!("{} — {}\n", spec.kind, spec.summary);
                         println!(
-                            "Settings ([providers.<id>] with kind = \"{}\", or the environment):",
-                            k.kind
+                            "Settings ([providers.<id>] with kind = \"{}\", or the environment; the first variable set wins):",
+                            spec.kind
                         );
-                        for s in k.settings {
-                            println!("  {:<18} {:<28} {}", s.key, s.env, s.description);
-                            let mut extra = Vec::new();
-                            if !s.required.is_empty() && s.required != "no" {
+                        for s in spec.view() {
+                            println!("  {:<22} {:<32} {}", s.key, s.env, s.description);
+                            let mut extra = vec![format!(
+                                "{}",
+                                serde_json::json!(s.ty).as_str().unwrap_or("")
+                            )];
+                            if s.required != "no" {
                                 extra.push(format!("required: {}", s.required));
                             }
                             if !s.default.is_empty() {
                                 extra.push(format!("default: {}", s.default));
                             }
-                            if !extra.is_empty() {
-                                println!("  {:<18} {:<28} ({})", "", "", extra.join("; "));
+                            if let Some(c) = &s.certbot {
+                                extra.push(format!("certbot: {c}"));
                             }
+                            println!("  {:<22} {:<32} ({})", "", "", extra.join("; "));
                         }
-                        println!("\nMore: {}", k.doc);
+                        let ignored = spec.ignored();
+                        if !ignored.is_empty() {
+                            println!(
+                                "\nRead but not honoured (a warning names them): {}",
+                                ignored
+                                    .iter()
+                                    .map(|(v, _)| v.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        }
+                        if !spec.certbot_prefixes.is_empty() {
+                            println!(
+                                "\nA certbot credentials file is read with `credentials = \"FILE\"` in the section, or `issue --dns-credentials FILE`."
+                            );
+                        }
+                        println!("\nMore: {}", spec.doc);
                     }
                     ExitCode::SUCCESS
                 }

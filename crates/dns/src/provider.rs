@@ -170,20 +170,24 @@ pub enum ProviderError {
 impl ProviderError {
     /// A short hint on what to do about this error, for the CLI's second line.
     pub fn hint(&self) -> &'static str {
-        let tsig = matches!(self.provider(), "rfc2136");
+        let own = crate::spec::registered(self.provider()).map(|s| s.hints);
+        let own = own.and_then(|h| match self {
+            ProviderError::Auth { .. } => h.auth,
+            ProviderError::ZoneNotFound { .. } => h.zone_not_found,
+            ProviderError::Rejected { .. } => h.rejected,
+            ProviderError::RateLimited { .. } => h.rate_limited,
+            ProviderError::Unreachable { .. } => h.unreachable,
+            _ => None,
+        });
+        if let Some(h) = own {
+            return h;
+        }
         match self {
-            ProviderError::Auth { .. } if tsig => {
-                "check the TSIG credentials (key name, secret, algorithm) against the server's key, and the clock (BADTIME)"
-            }
             ProviderError::Auth { .. } => {
                 "check the credentials and that they may edit DNS records of this zone"
             }
             ProviderError::ZoneNotFound { .. } => {
                 "check that the zone exists on this server/account and that the credentials may edit it"
-            }
-            ProviderError::Rejected { .. } if tsig => {
-                "check the server's update-policy / allow-update for TXT records at _acme-challenge names, and that \
-                 `nameserver` is the zone's primary"
             }
             ProviderError::Rejected { .. } => {
                 "the message above is the provider's own; fix what it names and run again"

@@ -1,7 +1,6 @@
-//! Shared pieces of provider settings: a secret that never prints, the documentation table
-//! every provider publishes (`wildcert providers NAME`, docs/providers/NAME.md), the
-//! [`LayeredSettings`] seam the registry layers file and environment through, and the small
-//! parsers and file readers every provider's settings use (errors name the provider kind).
+//! Shared pieces of provider settings: a secret that never prints, the [`LayeredSettings`]
+//! seam (a settings struct tied to its [`crate::spec::Spec`]), and the small parsers and file
+//! readers every provider's settings use (errors name the provider kind).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,31 +48,20 @@ impl From<String> for Secret {
     }
 }
 
-/// One provider setting, for `wildcert providers NAME` and the docs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct SettingDoc {
-    /// Key in the `[providers.<id>]` section of wildcert.toml.
-    pub key: &'static str,
-    /// Environment variable carrying the same setting (lego's name where one exists).
-    pub env: &'static str,
-    /// Whether it must be given (`"yes"`, `"no"`, or a condition such as `"unless tsig_file"`).
-    pub required: &'static str,
-    /// Default when not given, if any.
-    pub default: &'static str,
-    /// What it means.
-    pub description: &'static str,
-}
-
-/// Settings that layer: a `[providers.<id>]` section (deserialised, unknown keys refused) under
-/// the provider's environment variables. The registry builds every kind through this.
+/// A provider's settings struct, layered from its [`crate::spec::Spec`]: a `[providers.<id>]`
+/// section, a certbot credentials file and the environment ([`crate::spec::Spec::layer`]).
 pub trait LayeredSettings: serde::de::DeserializeOwned + Default {
-    /// Read the provider's variables from an environment map (blank values count as unset).
-    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError>;
+    /// The provider's spec.
+    const SPEC: &'static crate::spec::Spec;
 
-    /// Layer `over` on top of `self`: every setting `over` gives wins.
-    fn merge(self, over: Self) -> Self;
+    /// The provider's settings from an environment map alone (blank values count as unset).
+    /// lego's common tuning variables are not part of the struct: a
+    /// [`crate::spec::Registration`] attaches them to the provider.
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        Self::SPEC.layer(None, None, env)?.settings(Self::SPEC.kind)
+    }
 
-    /// Read the provider's variables from this process's environment (variables whose name or
+    /// The provider's settings from this process's environment (variables whose name or
     /// value is not UTF-8 are passed over).
     fn from_env() -> Result<Self, ProviderError> {
         let env: HashMap<String, String> = std::env::vars_os()
@@ -151,19 +139,6 @@ pub fn env_seconds(
     env_value(env, var)
         .map(|v| parse_seconds(provider, var, &v))
         .transpose()
-}
-
-/// Layer a secret given either as a value or as a file: when `over` gives either form, it
-/// replaces both forms of `lower` (a key file in the environment beats a key in the file).
-pub fn merge_secret_pair(
-    lower: (Option<Secret>, Option<PathBuf>),
-    over: (Option<Secret>, Option<PathBuf>),
-) -> (Option<Secret>, Option<PathBuf>) {
-    if over.0.is_some() || over.1.is_some() {
-        over
-    } else {
-        lower
-    }
 }
 
 /// Read a settings file (a shared credentials file, say); the error names `key` and the path.
@@ -280,10 +255,6 @@ mod tests {
         assert!(parse_bool("p", "V", "maybe").is_err());
         assert!(check_kind("p", Some("q")).is_err());
         assert!(check_kind("p", Some("p")).is_ok() && check_kind("p", None).is_ok());
-        let lower = (Some(Secret::new("a")), None);
-        let over = (None, Some(PathBuf::from("/k")));
-        assert_eq!(merge_secret_pair(lower.clone(), over.clone()), over);
-        assert_eq!(merge_secret_pair(lower.clone(), (None, None)), lower);
     }
 
     #[test]

@@ -829,13 +829,15 @@ async fn probe(
             return;
         }
     };
-    let entry = store.and_then(|s| match journal::record(s, &opts.provider_id, &plan) {
-        Ok(e) => Some(e),
-        Err(e) => {
-            warn!("cannot write the journal for the probe: {e}");
-            None
-        }
-    });
+    let entry = store.and_then(
+        |s| match journal::record(s, &opts.provider_id, None, &plan) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                warn!("cannot write the journal for the probe: {e}");
+                None
+            }
+        },
+    );
     let t = Instant::now();
     let published = match dns.publish(&plan).await {
         Ok(p) => p,

@@ -365,6 +365,7 @@ mod tests {
             renew_before: None,
             challenge: None,
             install: Vec::new(),
+            dns_credentials: None,
         }
     }
 

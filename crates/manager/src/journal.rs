@@ -14,6 +14,9 @@ use crate::store::{Store, StoreError};
 pub struct JournalEntry {
     /// The provider id (`[providers.<id>]`) or kind that published the records.
     pub provider: String,
+    /// The certbot credentials file the provider read, if any (cleanup reads it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<PathBuf>,
     /// What was (or was about to be) published.
     pub plan: Plan,
     /// Process that wrote the entry.
@@ -42,7 +45,12 @@ impl JournalHandle {
 }
 
 /// Write an entry before publishing.
-pub fn record(store: &Store, provider: &str, plan: &Plan) -> Result<JournalHandle, StoreError> {
+pub fn record(
+    store: &Store,
+    provider: &str,
+    credentials: Option<&std::path::Path>,
+    plan: &Plan,
+) -> Result<JournalHandle, StoreError> {
     let dir = store.journal_dir();
     store.create_dir_private(&dir)?;
     let id = format!(
@@ -54,6 +62,7 @@ pub fn record(store: &Store, provider: &str, plan: &Plan) -> Result<JournalHandl
     let path = dir.join(format!("{id}.json"));
     let entry = JournalEntry {
         provider: provider.to_string(),
+        credentials: credentials.map(std::path::Path::to_path_buf),
         plan: plan.clone(),
         pid: std::process::id(),
         created: crate::verify::rfc3339(time::OffsetDateTime::now_utc()),

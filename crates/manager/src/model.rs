@@ -181,12 +181,19 @@ pub struct NamedProvider {
     pub id: String,
     /// The provider.
     pub dns: Arc<dyn DnsProvider>,
+    /// The certbot credentials file it was built with, if any (the journal records it, so a
+    /// later run's cleanup builds the same provider).
+    pub credentials: Option<std::path::PathBuf>,
 }
 
 impl NamedProvider {
     /// Pair a provider with its id.
     pub fn new(id: impl Into<String>, dns: Arc<dyn DnsProvider>) -> Self {
-        NamedProvider { id: id.into(), dns }
+        NamedProvider {
+            id: id.into(),
+            dns,
+            credentials: None,
+        }
     }
 }
 

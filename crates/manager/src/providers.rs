@@ -1,75 +1,40 @@
 //! The provider registry: builds a [`DnsProvider`] from `--dns NAME`, where NAME is either a
 //! `[providers.<id>]` section of the config file or a provider kind configured from the
-//! environment. Layering: the file section < the provider's environment variables.
+//! environment. Layering: a certbot credentials file < the file section < the provider's environment
+//! variables; every kind comes from its [`Registration`] in [`PROVIDERS`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
-use wildcert_dns::{DnsProvider, LayeredSettings, ProviderError, SettingDoc};
-
-use wildcert_cloudflare as cloudflare;
-use wildcert_exec as exec;
-use wildcert_pdns as pdns;
-use wildcert_rfc2136 as rfc2136;
-use wildcert_route53 as route53;
+use wildcert_dns::spec::{BuildContext, Registration};
+use wildcert_dns::{DnsProvider, ProviderError};
 
 use crate::config::Loaded;
 use crate::error::IssueError;
 use crate::model::NamedProvider;
 use crate::settings::{Settings, SettingsError, provider_key_line};
 
-/// One provider kind, as listed by `wildcert providers`.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ProviderKind {
-    /// Kind name used in `kind = "…"` and `--dns`.
-    pub kind: &'static str,
-    /// One line on what it is.
-    pub summary: &'static str,
-    /// Its settings.
-    pub settings: &'static [SettingDoc],
-    /// Its user documentation.
-    pub doc: &'static str,
-}
-
-/// Every provider kind this build knows.
-pub const KINDS: &[ProviderKind] = &[
-    ProviderKind {
-        kind: wildcert_rfc2136::KIND,
-        summary: "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
-        settings: wildcert_rfc2136::SETTINGS,
-        doc: "docs/providers/rfc2136.md",
-    },
-    ProviderKind {
-        kind: wildcert_pdns::KIND,
-        summary: "PowerDNS Authoritative HTTP API (X-API-Key), one PATCH per zone",
-        settings: wildcert_pdns::SETTINGS,
-        doc: "docs/providers/pdns.md",
-    },
-    ProviderKind {
-        kind: wildcert_exec::KIND,
-        summary: "Any DNS host: runs your program as `PROGRAM publish|unpublish FQDN VALUE`",
-        settings: wildcert_exec::SETTINGS,
-        doc: "docs/providers/exec.md",
-    },
-    ProviderKind {
-        kind: wildcert_cloudflare::KIND,
-        summary: "Cloudflare API v4 (API token with DNS:Edit, or the legacy Global API Key)",
-        settings: wildcert_cloudflare::SETTINGS,
-        doc: "docs/providers/cloudflare.md",
-    },
-    ProviderKind {
-        kind: wildcert_route53::KIND,
-        summary: "Amazon Route 53 (SigV4; access keys, session tokens or a shared-file profile), one ChangeBatch per zone",
-        settings: wildcert_route53::SETTINGS,
-        doc: "docs/providers/route53.md",
-    },
+/// Every provider kind this build knows: one line per provider crate.
+pub const PROVIDERS: &[Registration] = &[
+    wildcert_rfc2136::PROVIDER,
+    wildcert_pdns::PROVIDER,
+    wildcert_exec::PROVIDER,
+    wildcert_cloudflare::PROVIDER,
+    wildcert_route53::PROVIDER,
 ];
 
-/// Look up a kind by name.
-pub fn kind(name: &str) -> Option<&'static ProviderKind> {
-    KINDS.iter().find(|k| k.kind.eq_ignore_ascii_case(name))
+/// The registry, with its specs made known to the provider error hints.
+pub fn registry() -> &'static [Registration] {
+    wildcert_dns::spec::register(PROVIDERS);
+    PROVIDERS
+}
+
+/// Look up a kind by name (any case).
+pub fn kind(name: &str) -> Option<&'static Registration> {
+    registry()
+        .iter()
+        .find(|k| k.spec.kind.eq_ignore_ascii_case(name))
 }
 
 /// Where a provider's file settings came from, for error messages.
@@ -87,11 +52,15 @@ pub struct ProviderContext<'a> {
     /// The store's root: providers that must remember things for cleanup after a crash
     /// (Cloudflare record ids) keep them under `<state_dir>/providers/<kind>/`.
     pub state_dir: Option<&'a Path>,
+    /// A certbot credentials file given on the command line (`--dns-credentials`); it replaces
+    /// the section's `credentials`.
+    pub credentials: Option<&'a Path>,
 }
 
 /// Build the provider named `name` (an id in `[providers.<id>]`, or a kind).
 ///
-/// Settings layer as: the `[providers.<id>]` section < the provider's environment variables.
+/// Settings layer as: a certbot credentials file < the `[providers.<id>]` section < the
+/// provider's environment variables.
 /// A settings error of a provider configured in the file names the file and the section.
 pub fn build(
     name: &str,
@@ -104,7 +73,9 @@ pub fn build(
         (IssueError::Provider(ProviderError::Config { provider, message }), Some(src))
             if settings.providers.contains_key(name) =>
         {
-            let line = provider_key_line(src.text, name, "kind")
+            let key = message.split('`').nth(1).unwrap_or("kind");
+            let line = provider_key_line(src.text, name, key)
+                .or_else(|| provider_key_line(src.text, name, "kind"))
                 .map(|l| format!(":{l}"))
                 .unwrap_or_default();
             IssueError::Provider(ProviderError::Config {
@@ -129,13 +100,13 @@ fn build_unlocated(
     let (kind_name, section) = match settings.providers.get(name) {
         Some(section) => (section.kind.as_str(), Some(section)),
         None => match kind(name) {
-            Some(k) => (k.kind, None),
+            Some(k) => (k.spec.kind, None),
             None => {
                 let candidates = settings
                     .providers
                     .keys()
                     .map(String::as_str)
-                    .chain(KINDS.iter().map(|k| k.kind));
+                    .chain(registry().iter().map(|k| k.spec.kind));
                 return Err(IssueError::UnknownProvider {
                     name: name.to_string(),
                     suggestion: crate::error::did_you_mean(name, candidates),
@@ -143,7 +114,7 @@ fn build_unlocated(
             }
         },
     };
-    let Some(kind) = kind(kind_name) else {
+    let Some(reg) = kind(kind_name) else {
         let line = source.and_then(|s| provider_key_line(s.text, name, "kind"));
         return Err(IssueError::Settings(SettingsError::Invalid {
             path: source
@@ -152,50 +123,29 @@ fn build_unlocated(
             line,
             message: format!(
                 "[providers.{name}]: unknown kind `{kind_name}`; known kinds: {}",
-                KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+                registry()
+                    .iter()
+                    .map(|k| k.spec.kind)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }));
     };
-    // The section as JSON, with `kind` kept (providers accept it).
-    let file_value = section.map(|s| {
+    // The section as JSON, with `kind` kept (the spec checks it).
+    let section = section.map(|s| {
         let mut map: serde_json::Map<String, serde_json::Value> =
             s.settings.clone().into_iter().collect();
         map.insert("kind".into(), serde_json::Value::String(s.kind.clone()));
-        serde_json::Value::Object(map)
+        map
     });
-    let section_error = |e: serde_json::Error| {
-        let msg = e.to_string();
-        let key = msg.split('`').nth(1).unwrap_or("");
-        let line = source.and_then(|s| {
-            provider_key_line(s.text, name, key).or_else(|| provider_key_line(s.text, name, ""))
-        });
-        IssueError::Settings(SettingsError::Invalid {
-            path: source
-                .map(|s| s.path.to_path_buf())
-                .unwrap_or_else(|| "config".into()),
-            line,
-            message: format!("[providers.{name}]: {msg}"),
-        })
-    };
-    // Each kind: file section (validated, unknown keys refused) < environment, then build.
-    let (file, err) = (file_value, section_error);
-    let provider: Arc<dyn DnsProvider> = match kind.kind {
-        rfc2136::KIND => Arc::new(rfc2136::Rfc2136Provider::new(&layered(file, err, env)?)?),
-        cloudflare::KIND => Arc::new(cloudflare::CloudflareProvider::new(
-            &layered(file, err, env)?,
-            ctx.state_dir,
-        )?),
-        pdns::KIND => Arc::new(pdns::PdnsProvider::new(&layered(file, err, env)?)?),
-        exec::KIND => Arc::new(exec::ExecProvider::new(&layered(file, err, env)?)?),
-        route53::KIND => Arc::new(route53::Route53Provider::new(&layered(file, err, env)?)?),
-        other => {
-            return Err(IssueError::Provider(ProviderError::Config {
-                provider: "registry",
-                message: format!("provider kind `{other}` is listed but not built in"),
-            }));
-        }
-    };
-    Ok(provider)
+    Ok(reg.create(
+        section.as_ref(),
+        ctx.credentials,
+        &BuildContext {
+            env,
+            state_dir: ctx.state_dir,
+        },
+    )?)
 }
 
 /// Builds the providers a run names, from the loaded settings and environment, each id once.
@@ -203,7 +153,7 @@ pub struct Providers<'a> {
     loaded: &'a Loaded,
     env: HashMap<String, String>,
     state_dir: PathBuf,
-    built: Mutex<HashMap<String, NamedProvider>>,
+    built: Mutex<HashMap<(String, Option<PathBuf>), NamedProvider>>,
 }
 
 impl<'a> Providers<'a> {
@@ -223,8 +173,19 @@ impl<'a> Providers<'a> {
 
     /// The provider named `id` (`[providers.<id>]` or a kind), built on first use.
     pub fn get(&self, id: &str) -> Result<NamedProvider, IssueError> {
+        self.get_with(id, None)
+    }
+
+    /// The provider named `id`, its credentials read from the certbot credentials file
+    /// `credentials` when one is given (`issue --dns-credentials`, recorded for renew).
+    pub fn get_with(
+        &self,
+        id: &str,
+        credentials: Option<&Path>,
+    ) -> Result<NamedProvider, IssueError> {
+        let cache_key = (id.to_string(), credentials.map(Path::to_path_buf));
         if let Ok(built) = self.built.lock()
-            && let Some(p) = built.get(id)
+            && let Some(p) = built.get(&cache_key)
         {
             return Ok(p.clone());
         }
@@ -240,33 +201,191 @@ impl<'a> Providers<'a> {
             &self.env,
             ProviderContext {
                 state_dir: Some(&self.state_dir),
+                credentials,
             },
         )?;
-        let p = NamedProvider::new(id, dns);
+        let mut p = NamedProvider::new(id, dns);
+        p.credentials = credentials.map(Path::to_path_buf);
         if let Ok(mut built) = self.built.lock() {
-            built.insert(id.to_string(), p.clone());
+            built.insert(cache_key, p.clone());
         }
         Ok(p)
     }
 }
 
-/// A provider's settings: its `[providers.<id>]` section (defaults when the provider came from
-/// `--dns KIND`) with its environment variables layered on top.
-fn layered<S: LayeredSettings>(
-    section: Option<serde_json::Value>,
-    on_error: impl Fn(serde_json::Error) -> IssueError,
-    env: &HashMap<String, String>,
-) -> Result<S, IssueError> {
-    let file = match section {
-        Some(v) => serde_json::from_value(v).map_err(on_error)?,
-        None => S::default(),
-    };
-    Ok(S::merge(file, S::from_env_map(env)?))
+/// The marker lines around the generated settings table of `docs/providers/KIND.md`.
+pub const DOC_TABLE_MARKERS: (&str, &str) = (
+    "<!-- settings table: generated from the provider's spec; do not edit by hand (WILDCERT_BLESS=1 cargo test -p wildcert-manager --lib provider_docs) -->",
+    "<!-- end of the settings table -->",
+);
+
+/// `page` with its generated settings table replaced by `table`; `None` without the markers.
+pub fn with_doc_table(page: &str, table: &str) -> Option<String> {
+    let (begin, end) = DOC_TABLE_MARKERS;
+    let a = page.find(begin)? + begin.len();
+    let b = a + page[a..].find(end)?;
+    Some(format!("{}\n\n{}\n{}", &page[..a], table, &page[b..]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed pages carry exactly the tables the specs generate; with
+    /// `WILDCERT_BLESS=1` the pages are rewritten instead.
+    #[test]
+    fn provider_docs_match_their_specs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let bless = std::env::var("WILDCERT_BLESS").is_ok_and(|v| v == "1");
+        for r in PROVIDERS {
+            let path = root.join(r.spec.doc);
+            let page = std::fs::read_to_string(&path).expect("provider page");
+            let want = with_doc_table(&page, &r.spec.markdown_table())
+                .unwrap_or_else(|| panic!("{} lacks the table markers", path.display()));
+            if bless {
+                std::fs::write(&path, &want).expect("write page");
+            } else {
+                assert!(
+                    page == want,
+                    "{} differs from its spec's table: run WILDCERT_BLESS=1 cargo test -p wildcert-manager --lib provider_docs",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    /// lego's `<PREFIX>_PROPAGATION_TIMEOUT`, `_POLLING_INTERVAL` and `_TTL` take effect for
+    /// every provider built through the registry (the pipeline reads `tuning()`).
+    #[test]
+    fn lego_common_variables_reach_every_provider() {
+        let base: &[(&str, &[(&str, &str)])] = &[
+            (
+                "rfc2136",
+                &[
+                    ("RFC2136_NAMESERVER", "127.0.0.1"),
+                    ("RFC2136_INSECURE_UNSIGNED", "true"),
+                ],
+            ),
+            (
+                "pdns",
+                &[
+                    ("PDNS_API_URL", "http://127.0.0.1:1"),
+                    ("PDNS_API_KEY", "k"),
+                ],
+            ),
+            ("exec", &[("EXEC_PATH", "sh")]),
+            ("cloudflare", &[("CLOUDFLARE_DNS_API_TOKEN", "t")]),
+            (
+                "route53",
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+                    ("AWS_SECRET_ACCESS_KEY", "s"),
+                ],
+            ),
+        ];
+        assert_eq!(
+            base.len(),
+            PROVIDERS.len(),
+            "a provider without a case here"
+        );
+        for (kind_name, vars) in base {
+            let reg = kind(kind_name).expect("registered");
+            let prefix = reg.spec.env_prefix;
+            let mut env: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            env.insert(format!("{prefix}_PROPAGATION_TIMEOUT"), "7".into());
+            env.insert(format!("{prefix}_POLLING_INTERVAL"), "3".into());
+            env.insert(format!("{prefix}_TTL"), "300".into());
+            let p = build(
+                kind_name,
+                &Settings::default(),
+                None,
+                &env,
+                ProviderContext::default(),
+            )
+            .unwrap_or_else(|e| panic!("{kind_name}: {e}"));
+            let t = p.tuning();
+            assert_eq!(
+                t.propagation_timeout,
+                Some(std::time::Duration::from_secs(7)),
+                "{kind_name}"
+            );
+            assert_eq!(
+                t.polling_interval,
+                Some(std::time::Duration::from_secs(3)),
+                "{kind_name}"
+            );
+            if *kind_name != "cloudflare" {
+                // Cloudflare's ttl is its own setting, handed to the API as given.
+                assert_eq!(t.ttl, Some(300), "{kind_name}");
+            }
+            env.insert(format!("{prefix}_PROPAGATION_TIMEOUT"), "soon".into());
+            let e = build(
+                kind_name,
+                &Settings::default(),
+                None,
+                &env,
+                ProviderContext::default(),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(
+                e.contains(&format!("{prefix}_PROPAGATION_TIMEOUT")),
+                "{kind_name}: {e}"
+            );
+        }
+    }
+
+    /// Every key a spec declares deserialises into its settings struct, and the struct takes
+    /// no key the spec lacks (each provider's struct refuses unknown fields).
+    #[test]
+    fn specs_and_settings_structs_agree() {
+        for r in PROVIDERS {
+            let spec = r.spec;
+            let env: HashMap<String, String> = HashMap::new();
+            for (setting, _) in spec.all_settings() {
+                let value = match setting.ty {
+                    wildcert_dns::Type::Bool => serde_json::json!(true),
+                    wildcert_dns::Type::Seconds | wildcert_dns::Type::Number => {
+                        serde_json::json!(1)
+                    }
+                    _ => serde_json::json!("x"),
+                };
+                let mut section = serde_json::Map::new();
+                section.insert(setting.key.into(), value);
+                let layered = spec.layer(Some(&section), None, &env).expect("layers");
+                // Building may fail on validation, never on an unknown field.
+                if let Err(e) = (r.build)(
+                    &layered,
+                    &BuildContext {
+                        env: &env,
+                        state_dir: None,
+                    },
+                ) {
+                    let m = e.to_string();
+                    assert!(
+                        !m.contains("unknown field"),
+                        "{}: {}: {m}",
+                        spec.kind,
+                        setting.key
+                    );
+                }
+            }
+            let names: Vec<&str> = spec.all_settings().iter().map(|(s, _)| s.key).collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(
+                sorted.len(),
+                names.len(),
+                "{}: a key declared twice",
+                spec.kind
+            );
+        }
+    }
     use std::collections::BTreeMap;
     use std::io::Write;
 

@@ -78,7 +78,7 @@ impl<'a> Session<'a> {
         let problems = recover_journal(
             &self.store,
             include_self,
-            |id| self.providers.get(id),
+            |id, creds| self.providers.get_with(id, creds),
             &self.cfg.dns,
         )
         .await;
@@ -126,7 +126,8 @@ impl<'a> Session<'a> {
     ) -> Result<(IssueReport, Vec<Result<InstallReport, InstallError>>), Stopped> {
         // dns-persist-01 publishes nothing: no provider is built, no credentials are read.
         let provider = if req.challenge.needs_provider() {
-            self.providers.get(&cert.provider)?
+            self.providers
+                .get_with(&cert.provider, cert.dns_credentials.as_deref())?
         } else {
             NamedProvider::none()
         };
@@ -144,6 +145,7 @@ impl<'a> Session<'a> {
             deploy_hook: cert.deploy_hook.clone(),
             key_group: cert.key_group.clone(),
             key_mode: cert.key_mode.clone(),
+            dns_credentials: cert.dns_credentials.clone(),
         });
         let issued = self
             .guard(issue::issue(&self.cfg, &req, provider, progress))
@@ -163,9 +165,12 @@ impl<'a> Session<'a> {
     pub async fn renew(&self, opts: &RenewOptions) -> Result<RenewRound, Stopped> {
         self.clean_orphans(false).await;
         Ok(self
-            .guard(renew(&self.cfg, &self.loaded.settings, opts, |id| {
-                self.providers.get(id)
-            }))
+            .guard(renew(
+                &self.cfg,
+                &self.loaded.settings,
+                opts,
+                |id, creds| self.providers.get_with(id, creds),
+            ))
             .await??)
     }
 }
@@ -179,7 +184,7 @@ pub async fn recover_journal<F>(
     dns: &DnsSettings,
 ) -> Vec<String>
 where
-    F: Fn(&str) -> Result<NamedProvider, IssueError>,
+    F: Fn(&str, Option<&std::path::Path>) -> Result<NamedProvider, IssueError>,
 {
     let mut problems = Vec::new();
     let entries = match journal::orphans(store, include_self) {
@@ -187,7 +192,7 @@ where
         Err(e) => return vec![e.to_string()],
     };
     for (handle, entry) in entries {
-        let provider = match provider_for(&entry.provider) {
+        let provider = match provider_for(&entry.provider, entry.credentials.as_deref()) {
             Ok(p) => p,
             Err(e) => {
                 problems.push(format!(

@@ -162,6 +162,10 @@ pub struct CertificateSettings {
     /// `install = [{ dir, owner, group, key_mode, reload, layout }]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub install: Vec<InstallTarget>,
+    /// A certbot credentials file for this certificate's provider (`issue --dns-credentials`):
+    /// it replaces the provider section's `credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_credentials: Option<PathBuf>,
 }
 
 /// A settings error, phrased so the user finds the mistake.

@@ -267,6 +267,9 @@ pub struct RecordedRequest {
     /// Mode of the private key (octal string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_mode: Option<String>,
+    /// The certbot credentials file the provider read (`issue --dns-credentials`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_credentials: Option<PathBuf>,
 }
 
 /// The files of one issued certificate.

@@ -1,24 +1,17 @@
-//! The few Cloudflare API v4 calls we make, the response envelope, bounded retries (429 with
-//! `Retry-After`, 5xx with backoff) and the mapping of error codes to [`ProviderError`].
+//! The few Cloudflare API v4 calls we make, the response envelope, retries through the shared
+//! policy of [`wildcert_dns::http`] (429 with `Retry-After`, 5xx, transport errors) and the mapping of error codes to [`ProviderError`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 use wildcert_dns::ProviderError;
+use wildcert_dns::http::{self, RateLimitBudget, RetryPolicy};
 
 use crate::settings::{Auth, KIND};
 
 /// Largest response body we read.
 const MAX_BODY: usize = 4 * 1024 * 1024;
-/// Attempts for one request when rate limited (429); the time bound is `rate_limit_wait`.
-const MAX_RATE_LIMITED: u32 = 100;
-/// A progress line at least this often while waiting out a rate limit.
-const PROGRESS_EVERY: Duration = Duration::from_secs(30);
-/// Attempts for one request on 5xx or transport errors.
-const MAX_SERVER_ERRORS: u32 = 4;
-/// Bound on the retries of one request after server or transport errors.
-const MAX_RETRY_TIME: Duration = Duration::from_secs(180);
 /// Most pages we read from one list.
 pub const MAX_PAGES: u32 = 1000;
 
@@ -237,54 +230,38 @@ pub struct Api {
     client: reqwest::Client,
     base: String,
     timeout: Duration,
-    rate_limit_wait: Duration,
-    /// Time spent waiting out rate limits so far (shared by every request of the run).
-    waited: std::sync::Arc<std::sync::Mutex<Duration>>,
+    policy: RetryPolicy,
 }
 
 impl Api {
     /// A client for `base` (e.g. `https://api.cloudflare.com/client/v4`).
     pub fn new(base: &str, timeout: Duration) -> Result<Self, ProviderError> {
-        // Another provider may already be installed: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("wildcert/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Config {
-                provider: KIND,
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let client = http::client(KIND, timeout)?;
         Ok(Api {
             client,
             base: base.to_string(),
             timeout,
-            rate_limit_wait: crate::settings::DEFAULT_RATE_LIMIT_WAIT,
-            waited: Default::default(),
+            policy: policy(RateLimitBudget::new(
+                crate::settings::DEFAULT_RATE_LIMIT_WAIT,
+                "rate_limit_wait",
+            )),
         })
     }
 
-    /// Bound the time all requests together may wait out rate limiting.
-    pub fn with_rate_limit_wait(mut self, wait: Duration) -> Self {
-        self.rate_limit_wait = wait;
+    /// Bound the time all requests together may wait out rate limiting (a budget of its own).
+    pub fn with_rate_limit_wait(self, wait: Duration) -> Self {
+        self.with_rate_limit_budget(RateLimitBudget::new(wait, "rate_limit_wait"))
+    }
+
+    /// Wait out rate limits from `budget` (shared with whoever else holds a clone of it).
+    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
+        self.policy.budget = budget;
         self
     }
 
     /// Time spent waiting out rate limits so far.
     pub fn rate_limit_waited(&self) -> Duration {
-        *self.waited.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Reserve `wait` of the run's rate-limit budget; false when it does not fit.
-    fn reserve(&self, wait: Duration) -> Option<Duration> {
-        let mut w = self.waited.lock().unwrap_or_else(|p| p.into_inner());
-        let left = self.rate_limit_wait.saturating_sub(*w);
-        if wait > left {
-            return None;
-        }
-        *w += wait;
-        Some(left - wait)
+        self.policy.budget.waited()
     }
 
     /// The endpoint.
@@ -292,8 +269,9 @@ impl Api {
         &self.base
     }
 
-    /// Send one call, retrying 429 (honouring `Retry-After`), 5xx and transport errors within
-    /// bounds. `path` starts with `/`; `query` pairs are encoded here.
+    /// Send one call through the shared retry policy (429 honouring `Retry-After` within
+    /// `rate_limit_wait`, 5xx and transport errors within bounds). `path` starts with `/`;
+    /// `query` pairs are encoded here.
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -310,10 +288,7 @@ impl Api {
                 pairs.append_pair(k, v);
             }
         }
-        let start = Instant::now();
-        let mut rate_limited = 0u32;
-        let mut failures = 0u32;
-        loop {
+        let make = |attempt: u32| {
             let mut req = self.client.request(method.clone(), url.clone());
             req = match auth {
                 Auth::Token(t) => req.bearer_auth(t.expose()),
@@ -324,108 +299,39 @@ impl Api {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            tracing::debug!(%method, path = %url.path(), query = url.query().unwrap_or(""), "cloudflare request");
-            let outcome = match req.send().await {
-                Err(e) => Err(transport_text(&e)),
-                Ok(resp) => Ok(resp),
-            };
-            let resp = match outcome {
-                Err(msg) => {
-                    failures += 1;
-                    if failures >= MAX_SERVER_ERRORS || start.elapsed() > MAX_RETRY_TIME {
-                        return Err(CallError::Transport(msg));
-                    }
-                    let wait = backoff(failures);
-                    tracing::debug!(%method, path = %url.path(), "transport error ({msg}); retrying in {wait:?}");
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                Ok(r) => r,
-            };
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let bytes = match read_limited(resp).await {
-                Ok(b) => b,
-                Err(msg) => {
-                    failures += 1;
-                    if failures >= MAX_SERVER_ERRORS || start.elapsed() > MAX_RETRY_TIME {
-                        return Err(CallError::Transport(msg));
-                    }
-                    tokio::time::sleep(backoff(failures)).await;
-                    continue;
-                }
-            };
-            if status == 429 {
-                rate_limited += 1;
-                let wait = retry_after
-                    .unwrap_or_else(|| rate_backoff(rate_limited))
-                    .max(Duration::from_millis(100));
-                let left = if rate_limited >= MAX_RATE_LIMITED {
-                    None
-                } else {
-                    self.reserve(wait)
-                };
-                let Some(left) = left else {
-                    tracing::warn!(
-                        "cloudflare: still rate limited (HTTP 429) after waiting {} s; rate_limit_wait ({} s) is used up",
-                        self.rate_limit_waited().as_secs(),
-                        self.rate_limit_wait.as_secs()
-                    );
-                    return Err(CallError::RateLimited(retry_after));
-                };
-                tracing::info!(
-                    "cloudflare: rate limited (HTTP 429: over 1,200 requests in 5 minutes blocks the token for 5 minutes); \
-                     waiting {} s as the server asks ({} s of rate_limit_wait left after that)",
-                    wait.as_secs_f32().ceil(),
-                    left.as_secs()
-                );
-                let until = Instant::now() + wait;
-                loop {
-                    let rest = until.saturating_duration_since(Instant::now());
-                    if rest.is_zero() {
-                        break;
-                    }
-                    tokio::time::sleep(rest.min(PROGRESS_EVERY)).await;
-                    let rest = until.saturating_duration_since(Instant::now());
-                    if !rest.is_zero() {
-                        tracing::info!(
-                            "cloudflare: waiting out the rate limit, {} s to go",
-                            rest.as_secs_f32().ceil()
-                        );
-                    }
-                }
-                continue;
+            tracing::debug!(%method, path = %url.path(), query = url.query().unwrap_or(""), attempt, "cloudflare request");
+            async move { Ok(req) }
+        };
+        let resp = match self
+            .policy
+            .send(&self.base, make, http::default_verdict)
+            .await
+        {
+            Ok(r) => r,
+            Err(ProviderError::RateLimited { retry_after, .. }) => {
+                return Err(CallError::RateLimited(retry_after));
             }
-            if status >= 500 {
-                failures += 1;
-                if failures < MAX_SERVER_ERRORS && start.elapsed() < MAX_RETRY_TIME {
-                    let wait = backoff(failures);
-                    tracing::debug!(%method, path = %url.path(), status, "server error; retrying in {wait:?}");
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
+            Err(ProviderError::Unreachable { message, .. }) => {
+                return Err(CallError::Transport(message));
             }
-            let env: Option<Envelope> = serde_json::from_slice(&bytes).ok();
-            return match env {
-                Some(env) if env.success && status < 400 => Ok(env),
-                Some(env) => Err(CallError::Api {
-                    status,
-                    errors: env.errors,
-                    body: String::new(),
-                    json: true,
-                }),
-                None => Err(CallError::Api {
-                    status,
-                    errors: Vec::new(),
-                    body: snippet(&bytes),
-                    json: serde_json::from_slice::<Value>(&bytes).is_ok(),
-                }),
-            };
+            Err(e) => return Err(CallError::Transport(e.to_string())),
+        };
+        let (status, bytes) = (resp.status, resp.body);
+        let env: Option<Envelope> = serde_json::from_slice(&bytes).ok();
+        match env {
+            Some(env) if env.success && status < 400 => Ok(env),
+            Some(env) => Err(CallError::Api {
+                status,
+                errors: env.errors,
+                body: String::new(),
+                json: true,
+            }),
+            None => Err(CallError::Api {
+                status,
+                errors: Vec::new(),
+                body: snippet(&bytes),
+                json: serde_json::from_slice::<Value>(&bytes).is_ok(),
+            }),
         }
     }
 
@@ -435,45 +341,20 @@ impl Api {
     }
 }
 
-/// Waits between 429s without `Retry-After`: 0.5 s doubling to 5 s (a five-minute block then
-/// costs about 60 requests).
-fn rate_backoff(n: u32) -> Duration {
-    Duration::from_millis(250u64 << n.min(5)).min(Duration::from_secs(5))
-}
-
-fn backoff(n: u32) -> Duration {
-    Duration::from_millis(250u64 << n.min(4)).min(Duration::from_secs(4))
-}
-
-fn transport_text(e: &reqwest::Error) -> String {
-    // reqwest's Display includes the URL (no secrets: they travel in headers).
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    if e.is_timeout() {
-        s.push_str(" (timed out)");
-    }
-    s
-}
-
-async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > MAX_BODY {
-                    return Err(format!("answer larger than {MAX_BODY} bytes"));
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(transport_text(&e)),
-        }
-    }
+/// Cloudflare's use of the shared policy: 4 attempts on 5xx and transport errors within
+/// 180 s, up to 100 rate-limited answers per request (a five-minute block without
+/// `Retry-After` costs about 60-120 requests at 0.5-5 s each), 4 MiB answers.
+fn policy(budget: RateLimitBudget) -> RetryPolicy {
+    let mut p = RetryPolicy::new(KIND, budget);
+    p.max_attempts = 4;
+    p.max_transport_attempts = 4;
+    p.max_rate_limited = 100;
+    p.max_total = Duration::from_secs(180);
+    p.base = Duration::from_millis(500);
+    p.cap = Duration::from_secs(5);
+    p.body_limit = MAX_BODY;
+    p.rate_limit_note = Some("over 1,200 requests in 5 minutes blocks the token for 5 minutes");
+    p
 }
 
 /// The start of a non-JSON body, on one line.

@@ -23,7 +23,9 @@ use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, SETTINGS};
+pub use settings::{
+    Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, PROVIDER, SPEC,
+};
 pub use state::{RecordStore, StoredRecord};
 
 use api::{ALREADY_EXISTS, Api, CallError, MAX_PAGES, RECORD_MISSING};
@@ -105,6 +107,13 @@ impl CloudflareProvider {
             store: Arc::new(RecordStore::new(dir)),
             foreign: Default::default(),
         })
+    }
+
+    /// Wait out rate limits from `budget` instead of a `rate_limit_wait` of this provider's
+    /// own (to share one budget between providers of a run).
+    pub fn with_rate_limit_budget(mut self, budget: wildcert_dns::http::RateLimitBudget) -> Self {
+        self.api = self.api.with_rate_limit_budget(budget);
+        self
     }
 
     /// The configuration in use.

@@ -1,15 +1,15 @@
 //! Settings of the cloudflare provider: config file keys, environment variables (lego's names),
 //! layering, and validation into a ready [`CloudflareConfig`].
 
+#[cfg(test)]
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{
-    check_kind, config_error, env_value, merge_secret_pair, secret_or_file,
-};
-use wildcert_dns::{LayeredSettings, ProviderError, Secret, SettingDoc};
+use wildcert_dns::settings::{check_kind, config_error, secret_or_file};
+use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
+use wildcert_dns::{LayeredSettings, ProviderError, Secret};
 
 /// Provider kind name.
 pub const KIND: &str = "cloudflare";
@@ -24,86 +24,167 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// 1,200 requests in five minutes; this outlasts one block.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(360);
 
-/// Every setting, for `wildcert providers cloudflare` and docs/providers/cloudflare.md.
-pub const SETTINGS: &[SettingDoc] = &[
-    SettingDoc {
-        key: "api_token",
-        env: "CLOUDFLARE_DNS_API_TOKEN (or CF_DNS_API_TOKEN)",
-        required: "unless api_key + email",
-        default: "",
-        description: "API token with Zone:DNS:Edit on the zone (and Zone:Zone:Read unless zone_id or zone_api_token is given)",
+/// The cloudflare provider, declared once: `wildcert providers cloudflare`,
+/// docs/providers/cloudflare.md and the layering of its settings all come from here.
+pub static SPEC: Spec = Spec {
+    kind: KIND,
+    summary: "Cloudflare API v4 (API token with DNS:Edit, or the legacy Global API Key)",
+    doc: "docs/providers/cloudflare.md",
+    env_prefix: "CLOUDFLARE",
+    certbot_prefixes: &["dns_cloudflare_"],
+    settings: &[
+        Setting {
+            required: "unless `api_key` + `email`",
+            env: &["CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN"],
+            certbot: Some("api_token"),
+            pair: Some("api_token_file"),
+            ..Setting::new(
+                "api_token",
+                Type::Secret,
+                "API token with Zone:DNS:Edit on the zone (and Zone:Zone:Read unless `zone_id` or `zone_api_token` is given)",
+            )
+        },
+        Setting {
+            env: &["CLOUDFLARE_DNS_API_TOKEN_FILE", "CF_DNS_API_TOKEN_FILE"],
+            pair: Some("api_token"),
+            ..Setting::new(
+                "api_token_file",
+                Type::Path,
+                "File holding the API token (instead of `api_token`)",
+            )
+        },
+        Setting {
+            default: "api_token",
+            env: &["CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN"],
+            pair: Some("zone_api_token_file"),
+            ..Setting::new(
+                "zone_api_token",
+                Type::Secret,
+                "Separate token with Zone:Zone:Read, used only to look zones up by name",
+            )
+        },
+        Setting {
+            env: &["CLOUDFLARE_ZONE_API_TOKEN_FILE", "CF_ZONE_API_TOKEN_FILE"],
+            pair: Some("zone_api_token"),
+            ..Setting::new(
+                "zone_api_token_file",
+                Type::Path,
+                "File holding the zone-read token",
+            )
+        },
+        Setting {
+            default: "looked up by name",
+            env: &["CLOUDFLARE_ZONE_ID"],
+            ..Setting::new(
+                "zone_id",
+                Type::Text,
+                "Zone id (dashboard: zone Overview, API section); no zone lookup is made, so a token without Zone:Read works",
+            )
+        },
+        Setting {
+            required: "with `api_key`",
+            env: &["CLOUDFLARE_EMAIL", "CF_API_EMAIL"],
+            certbot: Some("email"),
+            ..Setting::new(
+                "email",
+                Type::Text,
+                "Account e-mail for the legacy Global API Key",
+            )
+        },
+        Setting {
+            required: "unless `api_token`",
+            env: &["CLOUDFLARE_API_KEY", "CF_API_KEY"],
+            certbot: Some("api_key"),
+            pair: Some("api_key_file"),
+            ..Setting::new(
+                "api_key",
+                Type::Secret,
+                "Legacy Global API Key (full account access: prefer an API token)",
+            )
+        },
+        Setting {
+            env: &["CLOUDFLARE_API_KEY_FILE", "CF_API_KEY_FILE"],
+            pair: Some("api_key"),
+            ..Setting::new(
+                "api_key_file",
+                Type::Path,
+                "File holding the Global API Key",
+            )
+        },
+        Setting {
+            default: "the run's TTL, raised to 60 (1 = automatic)",
+            env: &["CLOUDFLARE_TTL"],
+            ..Setting::new(
+                "ttl",
+                Type::Number,
+                "TTL of the TXT records; set explicitly, 30 is allowed (Enterprise zones), else 60..86400 or 1",
+            )
+        },
+        Setting {
+            default: "30",
+            env: &["CLOUDFLARE_HTTP_TIMEOUT"],
+            ..Setting::new(
+                "timeout",
+                Type::Seconds,
+                "Seconds to wait for one API answer",
+            )
+        },
+        Setting {
+            default: "360",
+            env: &["CLOUDFLARE_RATE_LIMIT_WAIT"],
+            ..Setting::new(
+                "rate_limit_wait",
+                Type::Seconds,
+                "Seconds a run may spend waiting out Cloudflare's rate limit (HTTP 429; a five-minute block after 1,200 requests in five minutes), in all",
+            )
+        },
+        Setting {
+            default: DEFAULT_BASE_URL,
+            env: &["CLOUDFLARE_BASE_URL"],
+            ..Setting::new(
+                "base_url",
+                Type::Text,
+                "API endpoint (for proxies and tests)",
+            )
+        },
+    ],
+    ignored_env: &[],
+    hints: Hints {
+        auth: Some(
+            "check the API token: it needs Zone:DNS:Edit on this zone, and Zone:Zone:Read unless zone_id is set \
+             (dashboard: My Profile, API Tokens)",
+        ),
+        zone_not_found: Some(
+            "check that the zone is in the token's account and that the token's zone resources include it, or set zone_id",
+        ),
+        rate_limited: Some(
+            "Cloudflare blocks a token for five minutes after 1,200 requests in five minutes: wait, raise rate_limit_wait, or lower --parallel",
+        ),
+        ..Hints::NONE
     },
-    SettingDoc {
-        key: "api_token_file",
-        env: "CLOUDFLARE_DNS_API_TOKEN_FILE (or CF_DNS_API_TOKEN_FILE)",
-        required: "no",
-        default: "",
-        description: "File holding the API token (instead of api_token)",
+};
+
+/// The cloudflare provider as the registry lists it.
+pub const PROVIDER: Registration = Registration {
+    spec: &SPEC,
+    build: |layered, ctx| {
+        if let Some(path) = &layered.credentials
+            && layered.values.contains_key("api_token")
+            && layered.values.contains_key("api_key")
+        {
+            // certbot's rule: a token or a Global API Key, never both.
+            return Err(bad(format!(
+                "credentials {}: give dns_cloudflare_api_token, or dns_cloudflare_email + dns_cloudflare_api_key, not both",
+                path.display()
+            )));
+        }
+        let settings: CloudflareSettings = layered.settings(KIND)?;
+        Ok(std::sync::Arc::new(crate::CloudflareProvider::new(
+            &settings,
+            ctx.state_dir,
+        )?))
     },
-    SettingDoc {
-        key: "zone_api_token",
-        env: "CLOUDFLARE_ZONE_API_TOKEN (or CF_ZONE_API_TOKEN)",
-        required: "no",
-        default: "api_token",
-        description: "Separate token with Zone:Zone:Read, used only to look zones up by name",
-    },
-    SettingDoc {
-        key: "zone_api_token_file",
-        env: "CLOUDFLARE_ZONE_API_TOKEN_FILE (or CF_ZONE_API_TOKEN_FILE)",
-        required: "no",
-        default: "",
-        description: "File holding the zone-read token",
-    },
-    SettingDoc {
-        key: "zone_id",
-        env: "CLOUDFLARE_ZONE_ID",
-        required: "no",
-        default: "looked up by name",
-        description: "Zone id (dashboard: zone Overview, API section); no zone lookup is made, so a token without Zone:Read works",
-    },
-    SettingDoc {
-        key: "email",
-        env: "CLOUDFLARE_EMAIL (or CF_API_EMAIL)",
-        required: "with api_key",
-        default: "",
-        description: "Account e-mail for the legacy Global API Key",
-    },
-    SettingDoc {
-        key: "api_key",
-        env: "CLOUDFLARE_API_KEY (or CF_API_KEY)",
-        required: "unless api_token",
-        default: "",
-        description: "Legacy Global API Key (full account access: prefer an API token)",
-    },
-    SettingDoc {
-        key: "api_key_file",
-        env: "CLOUDFLARE_API_KEY_FILE (or CF_API_KEY_FILE)",
-        required: "no",
-        default: "",
-        description: "File holding the Global API Key",
-    },
-    SettingDoc {
-        key: "ttl",
-        env: "CLOUDFLARE_TTL",
-        required: "no",
-        default: "the run's TTL, raised to 60 (1 = automatic)",
-        description: "TTL of the TXT records; set explicitly, 30 is allowed (Enterprise zones), else 60..86400 or 1",
-    },
-    SettingDoc {
-        key: "rate_limit_wait",
-        env: "CLOUDFLARE_RATE_LIMIT_WAIT",
-        required: "no",
-        default: "360",
-        description: "Seconds a run may spend waiting out Cloudflare's rate limit (HTTP 429; a five-minute block after 1,200 requests in five minutes), in all",
-    },
-    SettingDoc {
-        key: "base_url",
-        env: "CLOUDFLARE_BASE_URL",
-        required: "no",
-        default: DEFAULT_BASE_URL,
-        description: "API endpoint (for proxies and tests)",
-    },
-];
+};
 
 /// Settings as written in `[providers.<id>]` (with `kind = "cloudflare"`) or in the environment.
 /// Every field is optional so layers merge; [`CloudflareSettings::validate`] checks the result.
@@ -133,6 +214,8 @@ pub struct CloudflareSettings {
     pub base_url: Option<String>,
     /// TXT record TTL, explicitly.
     pub ttl: Option<u32>,
+    /// Seconds to wait for one API answer.
+    pub timeout: Option<u64>,
     /// Seconds a run may wait out rate limiting, in all.
     pub rate_limit_wait: Option<u64>,
 }
@@ -141,79 +224,15 @@ fn bad(message: impl Into<String>) -> ProviderError {
     config_error(KIND, message)
 }
 
-/// A number from the environment.
-fn number<T: std::str::FromStr>(
-    env: &HashMap<String, String>,
-    key: &str,
-) -> Result<Option<T>, ProviderError> {
-    match env_value(env, key).map(|v| v.trim().to_string()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<T>()
-            .map(Some)
-            .map_err(|_| bad(format!("{key}=`{v}`: expected a whole number"))),
-    }
-}
-
 impl LayeredSettings for CloudflareSettings {
-    /// Read the `CLOUDFLARE_*` / `CF_*` variables from an environment map (lego's names).
-    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env_value(env, k);
-        let first = |a: &str, b: &str| get(a).or_else(|| get(b));
-        Ok(CloudflareSettings {
-            kind: None,
-            api_token: first("CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN").map(Secret::new),
-            api_token_file: first("CLOUDFLARE_DNS_API_TOKEN_FILE", "CF_DNS_API_TOKEN_FILE")
-                .map(PathBuf::from),
-            zone_api_token: first("CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN")
-                .map(Secret::new),
-            zone_api_token_file: first("CLOUDFLARE_ZONE_API_TOKEN_FILE", "CF_ZONE_API_TOKEN_FILE")
-                .map(PathBuf::from),
-            zone_id: get("CLOUDFLARE_ZONE_ID"),
-            email: first("CLOUDFLARE_EMAIL", "CF_API_EMAIL"),
-            api_key: first("CLOUDFLARE_API_KEY", "CF_API_KEY").map(Secret::new),
-            api_key_file: first("CLOUDFLARE_API_KEY_FILE", "CF_API_KEY_FILE").map(PathBuf::from),
-            base_url: get("CLOUDFLARE_BASE_URL"),
-            ttl: number(env, "CLOUDFLARE_TTL")?,
-            rate_limit_wait: number(env, "CLOUDFLARE_RATE_LIMIT_WAIT")?,
-        })
-    }
-
-    /// Layer `over` on top of `self`: every setting `over` gives wins. A secret given in one
-    /// form in `over` (value or file) replaces both forms below it.
-    fn merge(self, over: CloudflareSettings) -> CloudflareSettings {
-        let (api_token, api_token_file) = merge_secret_pair(
-            (self.api_token, self.api_token_file),
-            (over.api_token, over.api_token_file),
-        );
-        let (zone_api_token, zone_api_token_file) = merge_secret_pair(
-            (self.zone_api_token, self.zone_api_token_file),
-            (over.zone_api_token, over.zone_api_token_file),
-        );
-        let (api_key, api_key_file) = merge_secret_pair(
-            (self.api_key, self.api_key_file),
-            (over.api_key, over.api_key_file),
-        );
-        CloudflareSettings {
-            kind: over.kind.or(self.kind),
-            api_token,
-            api_token_file,
-            zone_api_token,
-            zone_api_token_file,
-            zone_id: over.zone_id.or(self.zone_id),
-            email: over.email.or(self.email),
-            api_key,
-            api_key_file,
-            base_url: over.base_url.or(self.base_url),
-            ttl: over.ttl.or(self.ttl),
-            rate_limit_wait: over.rate_limit_wait.or(self.rate_limit_wait),
-        }
-    }
+    const SPEC: &'static Spec = &SPEC;
 }
 
 impl CloudflareSettings {
     /// Check the settings, read secret files, and build the provider's configuration.
     pub fn validate(&self) -> Result<CloudflareConfig, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let token = secret_or_file(KIND, "api_token", &self.api_token, &self.api_token_file)?;
         let zone_token = secret_or_file(
@@ -296,7 +315,9 @@ impl CloudflareSettings {
             zone_auth,
             zone_id,
             base_url,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: self
+                .timeout
+                .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(t.max(1))),
             ttl,
             rate_limit_wait: self
                 .rate_limit_wait
@@ -361,16 +382,17 @@ mod tests {
 
     #[test]
     fn env_names_and_layering() {
-        let file: CloudflareSettings = serde_json::from_value(serde_json::json!({
+        let file = wildcert_dns::spec::object(serde_json::json!({
             "kind": "cloudflare", "api_token": "file-token", "zone_id": "abc123"
-        }))
-        .expect("deserialise");
-        let e = CloudflareSettings::from_env_map(&env(&[
+        }));
+        let e = env(&[
             ("CF_DNS_API_TOKEN", "env-token"),
             ("CLOUDFLARE_BASE_URL", "http://127.0.0.1:1/client/v4/"),
-        ]))
-        .expect("env");
-        let merged = file.merge(e);
+        ]);
+        let merged: CloudflareSettings = SPEC
+            .layer(Some(&file), None, &e)
+            .and_then(|l| l.settings(KIND))
+            .expect("layers");
         let cfg = merged.validate().expect("valid");
         assert_eq!(cfg.auth, Auth::Token(Secret::new("env-token")));
         assert_eq!(cfg.zone_auth, cfg.auth);
@@ -438,14 +460,15 @@ mod tests {
         };
         assert!(both.validate().is_err());
         // A file given in a higher layer replaces a value below it.
-        let lower = CloudflareSettings {
-            api_token: Some(Secret::new("x")),
-            ..Default::default()
-        };
-        let upper = CloudflareSettings {
-            api_token_file: Some(p),
-            ..Default::default()
-        };
-        assert!(lower.merge(upper).validate().is_ok());
+        let lower = wildcert_dns::spec::object(serde_json::json!({ "api_token": "x" }));
+        let upper = env(&[(
+            "CLOUDFLARE_DNS_API_TOKEN_FILE",
+            p.to_str().expect("utf-8 path"),
+        )]);
+        let layered: CloudflareSettings = SPEC
+            .layer(Some(&lower), None, &upper)
+            .and_then(|l| l.settings(KIND))
+            .expect("layers");
+        assert!(layered.validate().is_ok());
     }
 }

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
 
 pub use settings::{
-    DEFAULT_TIMEOUT, ExecConfig, ExecSettings, KIND, Mode, SETTINGS, TimeoutSetting,
+    DEFAULT_TIMEOUT, ExecConfig, ExecSettings, KIND, Mode, PROVIDER, SPEC, TimeoutSetting,
 };
 
 /// Bytes of each output stream we keep (the end of it; the rest is read and dropped).

@@ -1,13 +1,15 @@
 //! Settings of the exec provider: config file keys, environment variables (lego's names),
 //! layering, and validation into a ready [`ExecConfig`].
 
+#[cfg(test)]
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{check_kind, config_error, env_value};
-use wildcert_dns::{LayeredSettings, ProviderError, SettingDoc};
+use wildcert_dns::settings::{check_kind, config_error};
+use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
+use wildcert_dns::{LayeredSettings, ProviderError};
 
 /// Provider kind name.
 pub const KIND: &str = "exec";
@@ -15,30 +17,55 @@ pub const KIND: &str = "exec";
 /// Default bound on one run of the program.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Every setting, for `wildcert providers exec` and docs/providers/exec.md.
-pub const SETTINGS: &[SettingDoc] = &[
-    SettingDoc {
-        key: "program",
-        env: "EXEC_PATH",
-        required: "yes",
-        default: "",
-        description: "Program run as `PROGRAM publish|unpublish FQDN VALUE` (FQDN with its trailing dot): an absolute path, a path relative to the working directory, or a name found in PATH",
+/// The exec provider, declared once: `wildcert providers exec`, docs/providers/exec.md and
+/// the layering of its settings all come from here.
+pub static SPEC: Spec = Spec {
+    kind: KIND,
+    summary: "Any DNS host: runs your program as `PROGRAM publish|unpublish FQDN VALUE`",
+    doc: "docs/providers/exec.md",
+    env_prefix: "EXEC",
+    certbot_prefixes: &[],
+    settings: &[
+        Setting {
+            required: "yes",
+            env: &["EXEC_PATH"],
+            ..Setting::new(
+                "program",
+                Type::Path,
+                "Program run as `PROGRAM publish|unpublish FQDN VALUE` (FQDN with its trailing dot): an absolute path, a path relative to the working directory, or a name found in PATH",
+            )
+        },
+        Setting {
+            default: "60",
+            env: &["EXEC_TIMEOUT"],
+            ..Setting::new(
+                "timeout",
+                Type::Duration,
+                "Bound on one run: seconds, or a duration such as `90s` or `2m`; the program (and its process group) is killed after it",
+            )
+        },
+        Setting {
+            default: "wildcert",
+            env: &["EXEC_MODE"],
+            ..Setting::new(
+                "mode",
+                Type::Text,
+                "`wildcert`: actions `publish`/`unpublish`; `lego`: actions `present`/`cleanup`, so scripts written for lego's exec provider work unchanged (lego's RAW mode is not supported)",
+            )
+        },
+    ],
+    ignored_env: &[],
+    hints: Hints::NONE,
+};
+
+/// The exec provider as the registry lists it.
+pub const PROVIDER: Registration = Registration {
+    spec: &SPEC,
+    build: |layered, _| {
+        let settings: ExecSettings = layered.settings(KIND)?;
+        Ok(std::sync::Arc::new(crate::ExecProvider::new(&settings)?))
     },
-    SettingDoc {
-        key: "timeout",
-        env: "EXEC_TIMEOUT",
-        required: "no",
-        default: "60",
-        description: "Bound on one run: seconds, or a duration such as `90s` or `2m`; the program (and its process group) is killed after it",
-    },
-    SettingDoc {
-        key: "mode",
-        env: "EXEC_MODE",
-        required: "no",
-        default: "wildcert",
-        description: "`wildcert`: actions `publish`/`unpublish`; `lego`: actions `present`/`cleanup`, so scripts written for lego's exec provider work unchanged (lego's RAW mode is not supported)",
-    },
-];
+};
 
 /// The action words passed as the program's first argument.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,31 +160,14 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for ExecSettings {
-    /// Read `EXEC_PATH`, `EXEC_TIMEOUT` (seconds, lego's names) and `EXEC_MODE`.
-    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env_value(env, k);
-        Ok(ExecSettings {
-            kind: None,
-            program: get("EXEC_PATH"),
-            timeout: get("EXEC_TIMEOUT").map(TimeoutSetting::Text),
-            mode: get("EXEC_MODE"),
-        })
-    }
-
-    /// Layer `over` on top of `self`: every setting `over` gives wins.
-    fn merge(self, over: ExecSettings) -> ExecSettings {
-        ExecSettings {
-            kind: over.kind.or(self.kind),
-            program: over.program.or(self.program),
-            timeout: over.timeout.or(self.timeout),
-            mode: over.mode.or(self.mode),
-        }
-    }
+    const SPEC: &'static Spec = &SPEC;
 }
 
 impl ExecSettings {
     /// Check the settings, find the program, and build the provider's configuration.
     pub fn validate(&self) -> Result<ExecConfig, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let program = match self.program.as_deref().map(str::trim) {
             None | Some("") => {
@@ -278,10 +288,15 @@ mod tests {
         assert_eq!(cfg.timeout, Duration::from_secs(5));
         assert!(cfg.program.is_absolute() && cfg.program.ends_with("sh"));
         assert_eq!(cfg.mode, Mode::Wildcert);
-        let envs =
-            ExecSettings::from_env_map(&env(&[("EXEC_TIMEOUT", "2m"), ("EXEC_MODE", "LEGO")]))
-                .expect("env");
-        let cfg = file.merge(envs).validate().expect("valid");
+        let section = wildcert_dns::spec::object(serde_json::json!({
+            "kind": "exec", "program": "sh", "timeout": 5
+        }));
+        let env = env(&[("EXEC_TIMEOUT", "2m"), ("EXEC_MODE", "LEGO")]);
+        let cfg = SPEC
+            .layer(Some(&section), None, &env)
+            .and_then(|l| l.settings::<ExecSettings>(KIND))
+            .and_then(|s| s.validate())
+            .expect("valid");
         assert_eq!(cfg.timeout, Duration::from_secs(120));
         assert_eq!(cfg.mode, Mode::Lego);
         assert_eq!(cfg.mode.verb(true), "present");

@@ -23,14 +23,18 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
+use wildcert_dns::http::{self, RateLimitBudget, RetryPolicy};
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{DEFAULT_SERVER_ID, KIND, PdnsConfig, PdnsSettings, SETTINGS};
+pub use settings::{DEFAULT_SERVER_ID, KIND, PROVIDER, PdnsConfig, PdnsSettings, SPEC};
 
 /// Attempts per request when the server answers 5xx or does not answer.
 const MAX_ATTEMPTS: u32 = 4;
-/// First retry delay (doubled each time).
-const RETRY_DELAY: Duration = Duration::from_millis(250);
+/// Ceiling of the first retry delay (doubled each time, jittered, at most 4 s).
+const RETRY_BASE: Duration = Duration::from_millis(250);
+/// Default of the run's time for waiting out rate limits (429 from PowerDNS or a proxy in
+/// front of it); [`PdnsProvider::with_rate_limit_budget`] replaces it.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
 /// Bound on an answer we parse (zone lists, filtered zone reads).
 const BODY_LIMIT: usize = 4 << 20;
 /// Bound on an unfiltered zone read (many names in one zone).
@@ -44,6 +48,7 @@ const MESSAGE_LIMIT: usize = 300;
 pub struct PdnsProvider {
     config: PdnsConfig,
     client: reqwest::Client,
+    policy: RetryPolicy,
     zones: ZoneCache,
     locks: Mutex<HashMap<DnsName, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -104,8 +109,6 @@ impl PdnsProvider {
 
     /// Build from a validated configuration.
     pub fn from_config(config: PdnsConfig) -> Result<Self, ProviderError> {
-        // Err: a provider is installed already, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut key =
             HeaderValue::from_str(config.api_key.expose()).map_err(|_| ProviderError::Config {
                 provider: KIND,
@@ -114,22 +117,34 @@ impl PdnsProvider {
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert("X-API-Key", key);
-        let client = reqwest::Client::builder()
+        // Redirects within the API's origin only: the key must not travel to another host.
+        let client = http::ClientBuilder::new(KIND, config.timeout)
             .default_headers(headers)
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("wildcert/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Config {
-                provider: KIND,
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+            .follow_redirects(5)
+            .build()?;
+        let mut policy = RetryPolicy::new(
+            KIND,
+            RateLimitBudget::new(DEFAULT_RATE_LIMIT_WAIT, "the rate-limit budget"),
+        );
+        policy.max_attempts = MAX_ATTEMPTS;
+        policy.max_transport_attempts = MAX_ATTEMPTS;
+        policy.max_total = Duration::from_secs(120);
+        policy.base = RETRY_BASE;
+        policy.cap = Duration::from_secs(4);
         Ok(PdnsProvider {
             config,
             client,
+            policy,
             zones: ZoneCache::default(),
             locks: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Wait out rate limits from `budget` (shared with every holder of a clone) instead of
+    /// this provider's own [`DEFAULT_RATE_LIMIT_WAIT`].
+    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
+        self.policy.budget = budget;
+        self
     }
 
     /// The configuration in use.
@@ -148,7 +163,8 @@ impl PdnsProvider {
         u
     }
 
-    /// One API call, retried on 5xx, timeouts and connection failures (bounded).
+    /// One API call through the shared retry policy: 429 (honouring `Retry-After`), 5xx,
+    /// timeouts and connection failures are retried within bounds.
     async fn call(
         &self,
         method: Method,
@@ -157,52 +173,31 @@ impl PdnsProvider {
         limit: usize,
     ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
         let shown = display_url(&url);
-        let mut delay = RETRY_DELAY;
-        let mut last = String::new();
-        for attempt in 1..=MAX_ATTEMPTS {
-            if attempt > 1 {
-                tracing::debug!(url = %shown, attempt, "pdns: retrying after {last}");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
+        let mut policy = self.policy.clone();
+        policy.body_limit = limit;
+        let make = |attempt: u32| {
             let mut req = self.client.request(method.clone(), url.clone());
             if let Some(b) = body {
                 req = req.json(b);
             }
-            tracing::debug!(%method, url = %shown, "pdns: request");
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    last = transport_error(&e);
-                    continue;
-                }
-            };
-            let status = resp.status();
-            let bytes = match read_limited(resp, limit).await {
-                Ok(b) => b,
-                Err(ReadError::TooLarge) => {
-                    return Err(ProviderError::Other {
-                        provider: KIND,
-                        message: format!("{shown}: the answer exceeds {limit} bytes"),
-                    });
-                }
-                Err(ReadError::Transport(m)) => {
-                    last = m;
-                    continue;
-                }
-            };
-            tracing::debug!(%method, url = %shown, status = status.as_u16(), bytes = bytes.len(), "pdns: answer");
-            if status.is_server_error() {
-                last = format!("HTTP {status}: {}", server_message(&bytes));
-                continue;
-            }
-            return Ok((status, bytes));
+            tracing::debug!(%method, url = %shown, attempt, "pdns: request");
+            async move { Ok(req) }
+        };
+        let resp = policy.send(&shown, make, http::default_verdict).await?;
+        let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        tracing::debug!(%method, url = %shown, status = resp.status, bytes = resp.body.len(), "pdns: answer");
+        if http::default_verdict(&resp) == http::Verdict::Retry {
+            return Err(ProviderError::Unreachable {
+                provider: KIND,
+                target: shown,
+                message: format!(
+                    "HTTP {status}: {} (after {} attempts)",
+                    server_message(&resp.body),
+                    resp.attempts
+                ),
+            });
         }
-        Err(ProviderError::Unreachable {
-            provider: KIND,
-            target: shown,
-            message: format!("{last} (after {MAX_ATTEMPTS} attempts)"),
-        })
+        Ok((status, resp.body))
     }
 
     /// Map a non-2xx answer to an error phrased for the person fixing it.
@@ -581,49 +576,6 @@ fn server_message(body: &[u8]) -> String {
         return format!("{cut}…");
     }
     text
-}
-
-fn transport_error(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "no answer in time"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    // The source chain says why (refused, DNS, TLS); the URL is shown separately.
-    let mut cause = String::new();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        cause = s.to_string();
-        src = s.source();
-    }
-    if cause.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {cause}")
-    }
-}
-
-enum ReadError {
-    TooLarge,
-    Transport(String),
-}
-
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > limit {
-                    return Err(ReadError::TooLarge);
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(ReadError::Transport(transport_error(&e))),
-        }
-    }
 }
 
 #[cfg(test)]

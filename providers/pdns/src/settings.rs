@@ -1,15 +1,15 @@
 //! Settings of the pdns provider: config file keys, environment variables (lego's names),
 //! layering, and validation into a ready [`PdnsConfig`].
 
+#[cfg(test)]
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{
-    check_kind, config_error, env_seconds, env_value, merge_secret_pair, read_secret_file,
-};
-use wildcert_dns::{LayeredSettings, ProviderError, Secret, SettingDoc};
+use wildcert_dns::settings::{check_kind, config_error, read_secret_file};
+use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
+use wildcert_dns::{LayeredSettings, ProviderError, Secret};
 
 /// Provider kind name.
 pub const KIND: &str = "pdns";
@@ -20,44 +20,86 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// PowerDNS's own server id; almost every installation uses it.
 pub const DEFAULT_SERVER_ID: &str = "localhost";
 
-/// Every setting, for `wildcert providers pdns` and docs/providers/pdns.md.
-pub const SETTINGS: &[SettingDoc] = &[
-    SettingDoc {
-        key: "api_url",
-        env: "PDNS_API_URL",
-        required: "yes",
-        default: "",
-        description: "Base URL of the PowerDNS HTTP API (the webserver), e.g. http://ns1.example.com:8081; a trailing /api/v1 is accepted",
+/// The pdns provider, declared once: `wildcert providers pdns`, docs/providers/pdns.md and
+/// the layering of its settings all come from here.
+pub static SPEC: Spec = Spec {
+    kind: KIND,
+    summary: "PowerDNS Authoritative HTTP API (X-API-Key), one PATCH per zone",
+    doc: "docs/providers/pdns.md",
+    env_prefix: "PDNS",
+    certbot_prefixes: &["dns_powerdns_", "dns_pdns_"],
+    settings: &[
+        Setting {
+            required: "yes",
+            env: &["PDNS_API_URL"],
+            certbot: Some("api_url"),
+            ..Setting::new(
+                "api_url",
+                Type::Text,
+                "Base URL of the PowerDNS webserver, e.g. `http://ns1.example.com:8081`; a trailing `/api/v1` (or `/api`) is accepted",
+            )
+        },
+        Setting {
+            required: "one of `api_key` / `api_key_file`",
+            env: &["PDNS_API_KEY"],
+            certbot: Some("api_key"),
+            pair: Some("api_key_file"),
+            ..Setting::new(
+                "api_key",
+                Type::Secret,
+                "The server's `api-key`, sent as the `X-API-Key` header (prefer `api_key_file`)",
+            )
+        },
+        Setting {
+            required: "one of `api_key` / `api_key_file`",
+            env: &["PDNS_API_KEY_FILE"],
+            pair: Some("api_key"),
+            ..Setting::new(
+                "api_key_file",
+                Type::Path,
+                "File holding the API key (no secret in the config file or the process environment)",
+            )
+        },
+        Setting {
+            default: DEFAULT_SERVER_ID,
+            env: &["PDNS_SERVER_NAME"],
+            ..Setting::new(
+                "server_id",
+                Type::Text,
+                "The server id in `/api/v1/servers/<id>` (PowerDNS Authoritative always calls itself `localhost`)",
+            )
+        },
+        Setting {
+            default: "1",
+            env: &["PDNS_API_VERSION"],
+            ..Setting::new(
+                "api_version",
+                Type::Number,
+                "API version (lego's `PDNS_API_VERSION`): only 1 (PowerDNS Authoritative 4.0 and later) is spoken",
+            )
+        },
+        Setting {
+            default: "30",
+            env: &["PDNS_HTTP_TIMEOUT"],
+            ..Setting::new(
+                "timeout",
+                Type::Seconds,
+                "Seconds to wait for one API answer",
+            )
+        },
+    ],
+    ignored_env: &[],
+    hints: Hints::NONE,
+};
+
+/// The pdns provider as the registry lists it.
+pub const PROVIDER: Registration = Registration {
+    spec: &SPEC,
+    build: |layered, _| {
+        let settings: PdnsSettings = layered.settings(KIND)?;
+        Ok(std::sync::Arc::new(crate::PdnsProvider::new(&settings)?))
     },
-    SettingDoc {
-        key: "api_key",
-        env: "PDNS_API_KEY",
-        required: "one of api_key / api_key_file",
-        default: "",
-        description: "API key (the server's `api-key`), sent as X-API-Key (prefer api_key_file: no secret in config or environment)",
-    },
-    SettingDoc {
-        key: "api_key_file",
-        env: "PDNS_API_KEY_FILE",
-        required: "one of api_key / api_key_file",
-        default: "",
-        description: "File holding the API key",
-    },
-    SettingDoc {
-        key: "server_id",
-        env: "PDNS_SERVER_NAME",
-        required: "no",
-        default: DEFAULT_SERVER_ID,
-        description: "PowerDNS server id in /api/v1/servers/<id>",
-    },
-    SettingDoc {
-        key: "timeout",
-        env: "PDNS_HTTP_TIMEOUT",
-        required: "no",
-        default: "30",
-        description: "Seconds to wait for one API answer (5xx answers and timeouts are retried up to 3 times)",
-    },
-];
+};
 
 /// Settings as written in `[providers.<id>]` (with `kind = "pdns"`) or in the environment.
 /// Every field is optional so layers can be merged; [`PdnsSettings::validate`] checks the result.
@@ -75,6 +117,8 @@ pub struct PdnsSettings {
     pub api_key_file: Option<PathBuf>,
     /// Server id.
     pub server_id: Option<String>,
+    /// API version (only 1).
+    pub api_version: Option<u64>,
     /// Seconds to wait for one answer.
     pub timeout: Option<u64>,
 }
@@ -84,40 +128,14 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for PdnsSettings {
-    /// Read the `PDNS_*` variables from an environment map (lego's names).
-    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env_value(env, k);
-        Ok(PdnsSettings {
-            kind: None,
-            api_url: get("PDNS_API_URL"),
-            api_key: get("PDNS_API_KEY").map(Secret::new),
-            api_key_file: get("PDNS_API_KEY_FILE").map(PathBuf::from),
-            server_id: get("PDNS_SERVER_NAME"),
-            timeout: env_seconds(KIND, env, "PDNS_HTTP_TIMEOUT")?,
-        })
-    }
-
-    /// Layer `over` on top of `self`: every setting `over` gives wins. A key given in one
-    /// layer replaces a key file given in a lower one, and the other way round.
-    fn merge(self, over: PdnsSettings) -> PdnsSettings {
-        let (api_key, api_key_file) = merge_secret_pair(
-            (self.api_key, self.api_key_file),
-            (over.api_key, over.api_key_file),
-        );
-        PdnsSettings {
-            kind: over.kind.or(self.kind),
-            api_url: over.api_url.or(self.api_url),
-            api_key,
-            api_key_file,
-            server_id: over.server_id.or(self.server_id),
-            timeout: over.timeout.or(self.timeout),
-        }
-    }
+    const SPEC: &'static Spec = &SPEC;
 }
 
 impl PdnsSettings {
     /// Check the settings, read the key file, and build the provider's configuration.
     pub fn validate(&self) -> Result<PdnsConfig, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let url = match self.api_url.as_deref().map(str::trim) {
             None | Some("") => {
@@ -157,6 +175,12 @@ impl PdnsSettings {
             .filter(|s| !s.is_empty())
             .unwrap_or(DEFAULT_SERVER_ID)
             .to_string();
+        if let Some(v) = self.api_version.filter(|v| *v != 1) {
+            return Err(bad(format!(
+                "api_version {v} (PDNS_API_VERSION): wildcert speaks the PowerDNS API v1 (PowerDNS \
+                 Authoritative 4.0 and later); remove the setting or set it to 1"
+            )));
+        }
         if server_id.contains('/') {
             return Err(bad(format!("server_id `{server_id}` must not contain `/`")));
         }
@@ -227,6 +251,7 @@ pub struct PdnsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wildcert_dns::spec::object;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -237,16 +262,17 @@ mod tests {
 
     #[test]
     fn env_and_file_layers() {
-        let file: PdnsSettings = serde_json::from_value(serde_json::json!({
+        let file = object(serde_json::json!({
             "kind": "pdns", "api_url": "http://127.0.0.1:8081/api/v1/", "api_key": "s3cret", "server_id": "ns1"
-        }))
-        .expect("deserialise");
-        let envs = PdnsSettings::from_env_map(&env(&[
+        }));
+        let env = env(&[
             ("PDNS_SERVER_NAME", "localhost"),
             ("PDNS_HTTP_TIMEOUT", "5"),
-        ]))
-        .expect("env");
-        let merged = file.merge(envs);
+        ]);
+        let merged: PdnsSettings = SPEC
+            .layer(Some(&file), None, &env)
+            .and_then(|l| l.settings(KIND))
+            .expect("layers");
         assert!(!format!("{merged:?}").contains("s3cret"));
         let cfg = merged.validate().expect("valid");
         assert_eq!(cfg.api_url.as_str(), "http://127.0.0.1:8081/");
@@ -262,17 +288,15 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("key");
         std::fs::write(&path, "from-file\n").expect("write");
-        let file = PdnsSettings {
-            api_url: Some("https://pdns.example.com/prefix/api".into()),
-            api_key: Some(Secret::new("inline")),
-            ..Default::default()
-        };
-        let envs = PdnsSettings::from_env_map(&env(&[(
-            "PDNS_API_KEY_FILE",
-            path.to_str().expect("utf-8 path"),
-        )]))
-        .expect("env");
-        let cfg = file.merge(envs).validate().expect("valid");
+        let file = object(serde_json::json!({
+            "api_url": "https://pdns.example.com/prefix/api", "api_key": "inline"
+        }));
+        let env = env(&[("PDNS_API_KEY_FILE", path.to_str().expect("utf-8 path"))]);
+        let cfg = SPEC
+            .layer(Some(&file), None, &env)
+            .and_then(|l| l.settings::<PdnsSettings>(KIND))
+            .and_then(|s| s.validate())
+            .expect("valid");
         assert_eq!(cfg.api_key.expose(), "from-file");
         assert_eq!(cfg.api_url.as_str(), "https://pdns.example.com/prefix");
         assert_eq!(cfg.server_id, "localhost");
@@ -302,5 +326,13 @@ mod tests {
             serde_json::from_value(serde_json::json!({ "api_ur": "x" }));
         assert!(r.is_err());
         assert!(PdnsSettings::from_env_map(&env(&[("PDNS_HTTP_TIMEOUT", "soon")])).is_err());
+        let e = PdnsSettings::from_env_map(&env(&[
+            ("PDNS_API_URL", "http://127.0.0.1:8081"),
+            ("PDNS_API_KEY", "k"),
+            ("PDNS_API_VERSION", "0"),
+        ]))
+        .and_then(|s| s.validate())
+        .expect_err("v0");
+        assert!(e.to_string().contains("API v1"), "{e}");
     }
 }

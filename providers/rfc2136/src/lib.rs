@@ -19,11 +19,9 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use tokio::sync::OnceCell;
 use wildcert_dns::query::{self, QueryError, Transport, rcode_name, to_hickory};
-use wildcert_dns::{
-    Applied, DnsName, DnsProvider, ProviderError, ProviderTuning, TxtSet, Zone, ZoneCache,
-};
+use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{KIND, Nameserver, Rfc2136Config, Rfc2136Settings, SETTINGS};
+pub use settings::{KIND, Nameserver, PROVIDER, Rfc2136Config, Rfc2136Settings, SPEC};
 pub use tsig::{Algorithm, AnswerAuth, TsigKey};
 
 /// Above this size (bytes, TSIG included) an update goes over TCP.
@@ -720,10 +718,6 @@ impl DnsProvider for Rfc2136Provider {
         tracing::debug!(%fqdn, zone = %zone, server = %self.config.nameserver, "zone from the nameserver's SOA");
         self.zones.insert(fqdn, &zone);
         Ok(Some(zone))
-    }
-
-    fn tuning(&self) -> ProviderTuning {
-        self.config.tuning
     }
 
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {

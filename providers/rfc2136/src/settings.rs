@@ -1,121 +1,172 @@
 //! Settings of the rfc2136 provider: config file keys, environment variables (lego's names),
 //! layering, and validation into a ready [`Rfc2136Config`].
 
+#[cfg(test)]
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{
-    check_kind, config_error, env_bool, env_seconds, env_value, read_secret_file, read_secret_text,
-};
-use wildcert_dns::{DnsName, LayeredSettings, ProviderError, ProviderTuning, Secret, SettingDoc};
+use wildcert_dns::settings::{check_kind, config_error, read_secret_file, read_secret_text};
+use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
+use wildcert_dns::{DnsName, LayeredSettings, ProviderError, Secret};
 
 use crate::tsig::{Algorithm, TsigKey, parse_key_file, select_key};
 
 /// Provider kind name.
 pub const KIND: &str = "rfc2136";
 
-/// lego variables wildcert reads but cannot honour: each gets one warning line.
-pub const IGNORED_ENV: &[&str] = &["RFC2136_SEQUENCE_INTERVAL"];
-
 /// Default time we wait for the server's answer to one UPDATE or query.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Every setting, for `wildcert providers rfc2136` and docs/providers/rfc2136.md.
-pub const SETTINGS: &[SettingDoc] = &[
-    SettingDoc {
-        key: "nameserver",
-        env: "RFC2136_NAMESERVER",
-        required: "yes",
-        default: "",
-        description: "Server that takes the updates (usually the primary): host or address, optional :port (default 53)",
+/// The rfc2136 provider, declared once: `wildcert providers rfc2136`,
+/// docs/providers/rfc2136.md and the layering of its settings all come from here.
+pub static SPEC: Spec = Spec {
+    kind: KIND,
+    summary: "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
+    doc: "docs/providers/rfc2136.md",
+    env_prefix: "RFC2136",
+    certbot_prefixes: &["dns_rfc2136_"],
+    settings: &[
+        Setting {
+            required: "yes",
+            env: &["RFC2136_NAMESERVER"],
+            certbot: Some("server"),
+            ..Setting::new(
+                "nameserver",
+                Type::Text,
+                "Server that takes the updates (usually the primary): host or address, optional :port (default 53)",
+            )
+        },
+        Setting {
+            default: "53",
+            env: &["RFC2136_PORT"],
+            certbot: Some("port"),
+            ..Setting::new(
+                "port",
+                Type::Number,
+                "Port of `nameserver` when it names none (certbot's `dns_rfc2136_port`)",
+            )
+        },
+        Setting {
+            required: "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
+            env: &["RFC2136_TSIG_FILE"],
+            ..Setting::new(
+                "tsig_file",
+                Type::Path,
+                "BIND key file (`tsig-keygen` output) giving key name, algorithm and secret; with several keys, `tsig_key` chooses",
+            )
+        },
+        Setting {
+            required: "with `tsig_secret` / `tsig_secret_file`",
+            env: &["RFC2136_TSIG_KEY"],
+            certbot: Some("name"),
+            ..Setting::new(
+                "tsig_key",
+                Type::Text,
+                "TSIG key name, as in named.conf (`key \"NAME\"`)",
+            )
+        },
+        Setting {
+            required: "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
+            env: &["RFC2136_TSIG_SECRET"],
+            certbot: Some("secret"),
+            pair: Some("tsig_secret_file"),
+            ..Setting::new(
+                "tsig_secret",
+                Type::Secret,
+                "TSIG secret, base64 (prefer `tsig_secret_file` or `tsig_file`: no secret in config or environment)",
+            )
+        },
+        Setting {
+            required: "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
+            env: &["RFC2136_TSIG_SECRET_FILE"],
+            pair: Some("tsig_secret"),
+            ..Setting::new(
+                "tsig_secret_file",
+                Type::Path,
+                "File holding the base64 TSIG secret",
+            )
+        },
+        Setting {
+            default: "hmac-sha256",
+            env: &["RFC2136_TSIG_ALGORITHM"],
+            certbot: Some("algorithm"),
+            ..Setting::new(
+                "tsig_algorithm",
+                Type::Text,
+                "hmac-sha256, hmac-sha384, hmac-sha512, or hmac-sha1 (accepted with a warning: not recommended) (any case, trailing dot optional); hmac-md5 is refused",
+            )
+        },
+        Setting {
+            default: "asked from the nameserver (SOA)",
+            env: &["RFC2136_ZONE"],
+            ..Setting::new(
+                "zone",
+                Type::Text,
+                "Zone to update, when the server's SOA answers are not wanted or not available",
+            )
+        },
+        Setting {
+            default: "false",
+            env: &["RFC2136_TCP"],
+            ..Setting::new(
+                "tcp",
+                Type::Bool,
+                "Send updates over TCP (they go over TCP anyway when larger than 1200 bytes)",
+            )
+        },
+        Setting {
+            default: "10",
+            env: &["RFC2136_DNS_TIMEOUT"],
+            ..Setting::new(
+                "timeout",
+                Type::Seconds,
+                "Seconds to wait for the server's answer",
+            )
+        },
+        Setting {
+            default: "false",
+            env: &["RFC2136_INSECURE_UNSIGNED"],
+            ..Setting::new(
+                "insecure_unsigned",
+                Type::Bool,
+                "Send unsigned updates (only for servers that allow updates by IP address); no TSIG key is then needed",
+            )
+        },
+    ],
+    ignored_env: &[],
+    hints: Hints {
+        auth: Some(
+            "check the TSIG credentials (key name, secret, algorithm) against the server's key, and the clock (BADTIME)",
+        ),
+        rejected: Some(
+            "check the server's update-policy / allow-update for TXT records at _acme-challenge names, and that \
+             `nameserver` is the zone's primary",
+        ),
+        ..Hints::NONE
     },
-    SettingDoc {
-        key: "tsig_file",
-        env: "RFC2136_TSIG_FILE",
-        required: "one of tsig_file / tsig_secret / tsig_secret_file",
-        default: "",
-        description: "BIND key file (`tsig-keygen` output) giving key name, algorithm and secret; with several keys, tsig_key chooses",
+};
+
+/// The rfc2136 provider as the registry lists it.
+pub const PROVIDER: Registration = Registration {
+    spec: &SPEC,
+    build: |layered, _| {
+        if let Some(path) = &layered.credentials
+            && !layered.values.contains_key("tsig_algorithm")
+            && !layered.values.contains_key("tsig_file")
+        {
+            tracing::warn!(
+                "rfc2136: credentials {} gives no dns_rfc2136_algorithm; certbot then uses HMAC-MD5, wildcert uses \
+                 hmac-sha256 (md5 is refused): if the server's key is an md5 key, make a new one with \
+                 tsig-keygen -a hmac-sha256 NAME",
+                path.display()
+            );
+        }
+        let settings: Rfc2136Settings = layered.settings(KIND)?;
+        Ok(std::sync::Arc::new(crate::Rfc2136Provider::new(&settings)?))
     },
-    SettingDoc {
-        key: "tsig_key",
-        env: "RFC2136_TSIG_KEY",
-        required: "with tsig_secret / tsig_secret_file",
-        default: "",
-        description: "TSIG key name, as in named.conf (`key \"NAME\"`)",
-    },
-    SettingDoc {
-        key: "tsig_secret",
-        env: "RFC2136_TSIG_SECRET",
-        required: "one of tsig_file / tsig_secret / tsig_secret_file",
-        default: "",
-        description: "TSIG secret, base64 (prefer tsig_secret_file or tsig_file: no secret in config or environment)",
-    },
-    SettingDoc {
-        key: "tsig_secret_file",
-        env: "RFC2136_TSIG_SECRET_FILE",
-        required: "one of tsig_file / tsig_secret / tsig_secret_file",
-        default: "",
-        description: "File holding the base64 TSIG secret",
-    },
-    SettingDoc {
-        key: "tsig_algorithm",
-        env: "RFC2136_TSIG_ALGORITHM",
-        required: "no",
-        default: "hmac-sha256",
-        description: "hmac-sha256, hmac-sha384, hmac-sha512, or hmac-sha1 (accepted with a warning: not recommended) (any case, trailing dot optional); hmac-md5 is refused",
-    },
-    SettingDoc {
-        key: "zone",
-        env: "RFC2136_ZONE",
-        required: "no",
-        default: "asked from the nameserver (SOA)",
-        description: "Zone to update, when the server's SOA answers are not wanted or not available",
-    },
-    SettingDoc {
-        key: "tcp",
-        env: "RFC2136_TCP",
-        required: "no",
-        default: "false",
-        description: "Send updates over TCP (they go over TCP anyway when larger than 1200 bytes)",
-    },
-    SettingDoc {
-        key: "timeout",
-        env: "RFC2136_DNS_TIMEOUT",
-        required: "no",
-        default: "10",
-        description: "Seconds to wait for the server's answer",
-    },
-    SettingDoc {
-        key: "ttl",
-        env: "RFC2136_TTL",
-        required: "no",
-        default: "[dns] ttl (60)",
-        description: "TTL of the TXT records, in seconds (lego's RFC2136_TTL); `[dns] ttl` wins when set",
-    },
-    SettingDoc {
-        key: "propagation_timeout",
-        env: "RFC2136_PROPAGATION_TIMEOUT",
-        required: "no",
-        default: "[dns] propagation_timeout (120)",
-        description: "Seconds to wait until every authoritative nameserver serves the records (lego's name); `[dns] propagation_timeout` / --propagation-timeout win when set",
-    },
-    SettingDoc {
-        key: "polling_interval",
-        env: "RFC2136_POLLING_INTERVAL",
-        required: "no",
-        default: "2",
-        description: "Seconds between two checks of one nameserver after the first 30 s (which poll every 250 ms, or this interval if shorter)",
-    },
-    SettingDoc {
-        key: "insecure_unsigned",
-        env: "RFC2136_INSECURE_UNSIGNED",
-        required: "no",
-        default: "false",
-        description: "Send unsigned updates (only for servers that allow updates by IP address); no TSIG key is then needed",
-    },
-];
+};
 
 /// Settings as written in `[providers.<id>]` (with `kind = "rfc2136"`) or in the environment.
 /// Every field is optional here so layers can be merged; [`Rfc2136Settings::validate`] checks
@@ -128,6 +179,8 @@ pub struct Rfc2136Settings {
     pub kind: Option<String>,
     /// Server taking the updates: `host[:port]`.
     pub nameserver: Option<String>,
+    /// Port of `nameserver` when it names none.
+    pub port: Option<u64>,
     /// TSIG key name.
     pub tsig_key: Option<String>,
     /// TSIG algorithm name.
@@ -146,15 +199,6 @@ pub struct Rfc2136Settings {
     pub timeout: Option<u64>,
     /// Allow unsigned updates.
     pub insecure_unsigned: Option<bool>,
-    /// TTL of the records (seconds).
-    pub ttl: Option<u32>,
-    /// Bound on the propagation wait (seconds).
-    pub propagation_timeout: Option<u64>,
-    /// Pause between polls of one nameserver after the fast phase (seconds).
-    pub polling_interval: Option<u64>,
-    /// lego variables that were set but cannot be honoured ([`IGNORED_ENV`]).
-    #[serde(skip)]
-    pub ignored_env: Vec<String>,
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
@@ -162,68 +206,14 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for Rfc2136Settings {
-    /// Read the `RFC2136_*` variables from an environment map (lego's names plus ours).
-    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env_value(env, k);
-        Ok(Rfc2136Settings {
-            kind: None,
-            nameserver: get("RFC2136_NAMESERVER"),
-            tsig_key: get("RFC2136_TSIG_KEY"),
-            tsig_algorithm: get("RFC2136_TSIG_ALGORITHM"),
-            tsig_secret: get("RFC2136_TSIG_SECRET").map(Secret::new),
-            tsig_secret_file: get("RFC2136_TSIG_SECRET_FILE").map(PathBuf::from),
-            tsig_file: get("RFC2136_TSIG_FILE").map(PathBuf::from),
-            zone: get("RFC2136_ZONE"),
-            tcp: env_bool(KIND, env, "RFC2136_TCP")?,
-            timeout: env_seconds(KIND, env, "RFC2136_DNS_TIMEOUT")?,
-            insecure_unsigned: env_bool(KIND, env, "RFC2136_INSECURE_UNSIGNED")?,
-            ttl: env_seconds(KIND, env, "RFC2136_TTL")?
-                .map(|t| {
-                    u32::try_from(t)
-                        .map_err(|_| bad(format!("RFC2136_TTL=`{t}`: larger than a TTL may be")))
-                })
-                .transpose()?,
-            propagation_timeout: env_seconds(KIND, env, "RFC2136_PROPAGATION_TIMEOUT")?,
-            polling_interval: env_seconds(KIND, env, "RFC2136_POLLING_INTERVAL")?,
-            ignored_env: IGNORED_ENV
-                .iter()
-                .filter(|v| get(v).is_some())
-                .map(|v| v.to_string())
-                .collect(),
-        })
-    }
-
-    /// Layer `over` on top of `self`: every setting `over` gives wins.
-    fn merge(self, over: Rfc2136Settings) -> Rfc2136Settings {
-        Rfc2136Settings {
-            kind: over.kind.or(self.kind),
-            nameserver: over.nameserver.or(self.nameserver),
-            tsig_key: over.tsig_key.or(self.tsig_key),
-            tsig_algorithm: over.tsig_algorithm.or(self.tsig_algorithm),
-            tsig_secret: over.tsig_secret.or(self.tsig_secret),
-            tsig_secret_file: over.tsig_secret_file.or(self.tsig_secret_file),
-            tsig_file: over.tsig_file.or(self.tsig_file),
-            zone: over.zone.or(self.zone),
-            tcp: over.tcp.or(self.tcp),
-            timeout: over.timeout.or(self.timeout),
-            insecure_unsigned: over.insecure_unsigned.or(self.insecure_unsigned),
-            ttl: over.ttl.or(self.ttl),
-            propagation_timeout: over.propagation_timeout.or(self.propagation_timeout),
-            polling_interval: over.polling_interval.or(self.polling_interval),
-            ignored_env: {
-                let mut v = self.ignored_env;
-                v.extend(over.ignored_env);
-                v.sort();
-                v.dedup();
-                v
-            },
-        }
-    }
+    const SPEC: &'static Spec = &SPEC;
 }
 
 impl Rfc2136Settings {
     /// Check the settings, read key files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let nameserver = match self.nameserver.as_deref().map(str::trim) {
             None | Some("") => {
@@ -231,7 +221,16 @@ impl Rfc2136Settings {
                     "no nameserver: set `nameserver` (RFC2136_NAMESERVER) to the server taking updates, e.g. ns1.example.com or 192.0.2.1:53",
                 ));
             }
-            Some(s) => Nameserver::parse(s)?,
+            Some(s) => {
+                let port = match self.port {
+                    None => 53,
+                    Some(p) => u16::try_from(p)
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| bad(format!("port {p}: not a port number")))?,
+                };
+                Nameserver::parse_with_port(s, port)?
+            }
         };
         let zone = match &self.zone {
             None => None,
@@ -261,31 +260,13 @@ impl Rfc2136Settings {
                 k.algorithm
             );
         }
-        for var in &self.ignored_env {
-            warn_once(var);
-        }
         let timeout = Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1));
-        if self.propagation_timeout == Some(0) {
-            return Err(bad(
-                "propagation_timeout (RFC2136_PROPAGATION_TIMEOUT) must be at least 1 second",
-            ));
-        }
-        if self.polling_interval == Some(0) {
-            return Err(bad(
-                "polling_interval (RFC2136_POLLING_INTERVAL) must be at least 1 second",
-            ));
-        }
         Ok(Rfc2136Config {
             nameserver,
             key,
             zone,
             tcp: self.tcp.unwrap_or(false),
             timeout,
-            tuning: ProviderTuning {
-                ttl: self.ttl,
-                propagation_timeout: self.propagation_timeout.map(Duration::from_secs),
-                polling_interval: self.polling_interval.map(Duration::from_secs),
-            },
         })
     }
 
@@ -386,6 +367,11 @@ pub struct Nameserver {
 impl Nameserver {
     /// Parse `host`, `host:port`, `192.0.2.1`, `2001:db8::1`, `[2001:db8::1]:5353`.
     pub fn parse(s: &str) -> Result<Self, ProviderError> {
+        Self::parse_with_port(s, 53)
+    }
+
+    /// [`Nameserver::parse`], with `default_port` when `s` names no port.
+    pub fn parse_with_port(s: &str, default_port: u16) -> Result<Self, ProviderError> {
         let s = s.trim();
         if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
             return Ok(Nameserver {
@@ -400,7 +386,7 @@ impl Nameserver {
         {
             return Ok(Nameserver {
                 host: ip.to_string(),
-                port: 53,
+                port: default_port,
             });
         }
         let (host, port) = match s.rsplit_once(':') {
@@ -410,7 +396,7 @@ impl Nameserver {
                     .map_err(|_| bad(format!("nameserver `{s}`: bad port `{p}`")))?;
                 (h, port)
             }
-            None => (s, 53),
+            None => (s, default_port),
         };
         DnsName::parse(host).map_err(|e| bad(format!("nameserver `{s}`: {e}")))?;
         Ok(Nameserver {
@@ -443,22 +429,6 @@ pub struct Rfc2136Config {
     pub tcp: bool,
     /// Bound on one exchange.
     pub timeout: Duration,
-    /// TTL and propagation timing from these settings, for the pipeline.
-    pub tuning: ProviderTuning,
-}
-
-/// Warn, once per process, that lego variable `var` is set but wildcert cannot honour it.
-fn warn_once(var: &str) {
-    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
-    if warned.iter().any(|w| w == var) {
-        return;
-    }
-    warned.push(var.to_string());
-    tracing::warn!(
-        "rfc2136: {var} is set but ignored: wildcert sends each zone's records in one update, so there is no \
-         interval between them to set"
-    );
 }
 
 #[cfg(test)]
@@ -474,17 +444,18 @@ mod tests {
 
     #[test]
     fn env_and_file_layers() {
-        let file: Rfc2136Settings = serde_json::from_value(serde_json::json!({
+        let file = wildcert_dns::spec::object(serde_json::json!({
             "kind": "rfc2136", "nameserver": "ns1.example.com", "tsig_key": "k", "tsig_secret": "c2VjcmV0", "tcp": true
-        }))
-        .expect("deserialise");
-        let envs = Rfc2136Settings::from_env_map(&env(&[
+        }));
+        let envs = env(&[
             ("RFC2136_NAMESERVER", "192.0.2.1:5353"),
             ("RFC2136_TSIG_ALGORITHM", "HMAC-SHA512."),
             ("RFC2136_TCP", "false"),
-        ]))
-        .expect("env");
-        let merged = file.merge(envs);
+        ]);
+        let merged: Rfc2136Settings = SPEC
+            .layer(Some(&file), None, &envs)
+            .and_then(|l| l.settings(KIND))
+            .expect("layers");
         let cfg = merged.validate().expect("valid");
         assert_eq!(
             cfg.nameserver,
@@ -526,7 +497,8 @@ mod tests {
 
     #[test]
     fn lego_tuning_variables_take_effect() {
-        let s = Rfc2136Settings::from_env_map(&env(&[
+        use wildcert_dns::ProviderTuning;
+        let vars = env(&[
             ("RFC2136_NAMESERVER", "192.0.2.1"),
             ("RFC2136_TSIG_KEY", "k"),
             ("RFC2136_TSIG_SECRET", "c2VjcmV0"),
@@ -535,14 +507,12 @@ mod tests {
             ("RFC2136_PROPAGATION_TIMEOUT", "5"),
             ("RFC2136_POLLING_INTERVAL", "1"),
             ("RFC2136_SEQUENCE_INTERVAL", "60"),
-        ]))
-        .expect("env");
-        assert_eq!(s.ignored_env, ["RFC2136_SEQUENCE_INTERVAL"]);
-        let mut cfg = None;
-        let log = logged(|| cfg = Some(s.validate().expect("valid")));
-        let cfg = cfg.expect("config");
+        ]);
+        let mut built = None;
+        let log = logged(|| built = Some(PROVIDER.from_env(&vars).expect("builds")));
+        let provider = built.expect("provider");
         assert_eq!(
-            cfg.tuning,
+            provider.tuning(),
             ProviderTuning {
                 ttl: Some(300),
                 propagation_timeout: Some(Duration::from_secs(5)),
@@ -554,38 +524,69 @@ mod tests {
         assert_eq!(log.matches("hmac-sha1, which RFC 8945").count(), 1, "{log}");
         assert_eq!(log.lines().count(), 2, "{log}");
         let again = logged(|| {
-            let _ = s.validate();
+            let _ = PROVIDER.from_env(&vars);
         });
         assert!(!again.contains("RFC2136_SEQUENCE_INTERVAL"), "{again}");
         // The same settings from the config file; a file value loses to the environment.
-        let file: Rfc2136Settings = serde_json::from_value(serde_json::json!({
+        let file = wildcert_dns::spec::object(serde_json::json!({
             "nameserver": "ns1.example.com", "tsig_key": "k", "tsig_secret": "c2VjcmV0",
             "ttl": 120, "propagation_timeout": 30, "polling_interval": 4
-        }))
-        .expect("deserialise");
-        let merged = file.clone().merge(s);
-        assert_eq!(
-            (
-                merged.ttl,
-                merged.propagation_timeout,
-                merged.polling_interval
-            ),
-            (Some(300), Some(5), Some(1))
-        );
-        let t = file.validate().expect("valid").tuning;
+        }));
+        let layered = SPEC.layer(Some(&file), None, &vars).expect("layers");
+        assert_eq!(layered.tuning.ttl, Some(300));
+        let t = SPEC
+            .layer(Some(&file), None, &HashMap::new())
+            .expect("layers")
+            .tuning;
         assert_eq!(t.ttl, Some(120));
+        assert_eq!(t.polling_interval, Some(Duration::from_secs(4)));
         // Nothing given: nothing asked of the pipeline.
-        let plain = Rfc2136Settings::from_env_map(&env(&[
-            ("RFC2136_NAMESERVER", "192.0.2.1"),
-            ("RFC2136_INSECURE_UNSIGNED", "true"),
-        ]))
-        .expect("env");
-        assert_eq!(
-            plain.validate().expect("valid").tuning,
-            ProviderTuning::default()
+        let plain = SPEC
+            .layer(
+                None,
+                None,
+                &env(&[
+                    ("RFC2136_NAMESERVER", "192.0.2.1"),
+                    ("RFC2136_INSECURE_UNSIGNED", "true"),
+                ]),
+            )
+            .expect("layers");
+        assert_eq!(plain.tuning, ProviderTuning::default());
+        assert!(
+            SPEC.layer(None, None, &env(&[("RFC2136_TTL", "soon")]))
+                .is_err()
         );
-        let bad = Rfc2136Settings::from_env_map(&env(&[("RFC2136_TTL", "soon")]));
-        assert!(bad.is_err());
+        assert!(
+            SPEC.layer(None, None, &env(&[("RFC2136_PROPAGATION_TIMEOUT", "0")]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn certbot_credentials_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("rfc2136.ini");
+        std::fs::write(
+            &path,
+            "# Target DNS server\ndns_rfc2136_server = 192.0.2.1\ndns_rfc2136_port = 5353\n\
+             dns_rfc2136_name = certbot.\ndns_rfc2136_secret = c2VjcmV0\n\
+             dns_rfc2136_algorithm = HMAC-SHA512\ndns_rfc2136_sign_query = false\n",
+        )
+        .expect("write");
+        let section = wildcert_dns::spec::object(
+            serde_json::json!({ "credentials": path.to_str().expect("utf-8") }),
+        );
+        let s: Rfc2136Settings = SPEC
+            .layer(Some(&section), None, &HashMap::new())
+            .and_then(|l| l.settings(KIND))
+            .expect("layers");
+        let cfg = s.validate().expect("valid");
+        assert_eq!(cfg.nameserver.to_string(), "192.0.2.1:5353");
+        let key = cfg.key.expect("key");
+        assert_eq!(
+            (key.name.as_str(), key.algorithm),
+            ("certbot", Algorithm::HmacSha512)
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use ring::digest;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use wildcert_dns::http::{self, RateLimitBudget, RetryPolicy};
 use wildcert_dns::{ProviderError, Secret};
 
 use crate::settings::KIND;
@@ -31,6 +32,8 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound on a `credential_process` run.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a run may wait out rate limits of credential endpoints (429, STS throttling).
+const FETCH_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
 /// Largest answer read from any credential endpoint or process.
 const MAX_ANSWER: usize = 256 * 1024;
 /// The default instance metadata endpoint.
@@ -192,16 +195,7 @@ fn auth_error(message: String) -> ProviderError {
 impl CredentialCache {
     /// A cache over `source` (static keys are there at once).
     pub fn new(source: Source) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(FETCH_TIMEOUT)
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wildcert/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Config {
-                provider: KIND,
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let http = http::client(KIND, FETCH_TIMEOUT)?;
         let current = source.static_credentials().map(|c| Timed {
             credentials: c.clone(),
             expires: None,
@@ -359,25 +353,48 @@ impl From<ProviderError> for Fetch {
 
 type FetchResult = Result<Timed, Fetch>;
 
-/// Send a request; the status and body (bounded).
+/// The retry policy of credential endpoints: 3 attempts within 20 s on 5xx, 429, STS
+/// throttling and transport errors (IMDS: transport errors not retried, see [`imds`]),
+/// backoff from 0.2 s to 2 s, answers of at most [`MAX_ANSWER`] bytes.
+fn fetch_policy(transport_attempts: u32) -> RetryPolicy {
+    let mut p = RetryPolicy::new(
+        KIND,
+        RateLimitBudget::new(
+            FETCH_RATE_LIMIT_WAIT,
+            "the credential endpoints' rate-limit budget",
+        ),
+    );
+    p.max_attempts = 3;
+    p.max_transport_attempts = transport_attempts;
+    p.max_rate_limited = 3;
+    p.max_total = Duration::from_secs(20);
+    p.base = Duration::from_millis(200);
+    p.cap = Duration::from_secs(2);
+    p.body_limit = MAX_ANSWER;
+    p
+}
+
+/// Send a request through the shared retry policy; the status and body (bounded).
 async fn send(req: reqwest::RequestBuilder, target: &str) -> Result<(u16, String), String> {
-    let mut resp = req
-        .send()
-        .await
-        .map_err(|e| format!("{target} did not answer: {}", crate::error_chain(&e)))?;
-    let status = resp.status().as_u16();
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the answer of {target}: {}", crate::error_chain(&e)))?
-    {
-        if buf.len() + chunk.len() > MAX_ANSWER {
-            return Err(format!("{target} answered more than {MAX_ANSWER} bytes"));
+    send_with(&fetch_policy(3), req, target).await
+}
+
+async fn send_with(
+    policy: &RetryPolicy,
+    req: reqwest::RequestBuilder,
+    target: &str,
+) -> Result<(u16, String), String> {
+    match policy.send_builder(target, req, crate::verdict).await {
+        Ok(r) => Ok((r.status, r.text())),
+        Err(ProviderError::Unreachable { message, .. }) => {
+            Err(format!("{target} did not answer: {message}"))
         }
-        buf.extend_from_slice(&chunk);
+        Err(ProviderError::RateLimited { .. }) => {
+            Err(format!("{target} is still rate limiting us after retries"))
+        }
+        Err(ProviderError::Other { message, .. }) => Err(message),
+        Err(e) => Err(e.to_string()),
     }
-    Ok((status, String::from_utf8_lossy(&buf).into_owned()))
 }
 
 /// The text of the first `<tag>` element (entities resolved).
@@ -789,15 +806,14 @@ async fn container(
 }
 
 async fn imds(endpoint: &str) -> FetchResult {
-    let http = reqwest::Client::builder()
-        .connect_timeout(IMDS_TIMEOUT)
-        .timeout(IMDS_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
+    let http = http::ClientBuilder::new(KIND, IMDS_TIMEOUT)
         .no_proxy()
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        .build()?;
+    // Off EC2 nothing answers at the link-local address: one try, not three timeouts.
+    let policy = fetch_policy(1);
     let hint = "not on EC2? give credentials another way, or set AWS_EC2_METADATA_DISABLED=true";
-    let (status, token) = send(
+    let (status, token) = send_with(
+        &policy,
         http.put(format!("{endpoint}/latest/api/token"))
             .header("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
         &format!("the instance metadata service at {endpoint}"),
@@ -812,7 +828,8 @@ async fn imds(endpoint: &str) -> FetchResult {
     }
     let token = Secret::new(token.trim());
     let base = format!("{endpoint}/latest/meta-data/iam/security-credentials/");
-    let (status, roles) = send(
+    let (status, roles) = send_with(
+        &policy,
         http.get(&base)
             .header("x-aws-ec2-metadata-token", token.expose()),
         &base,
@@ -832,7 +849,8 @@ async fn imds(endpoint: &str) -> FetchResult {
         ));
     };
     let url = format!("{base}{role}");
-    let (status, body) = send(
+    let (status, body) = send_with(
+        &policy,
         http.get(&url)
             .header("x-aws-ec2-metadata-token", token.expose()),
         &url,

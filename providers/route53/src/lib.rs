@@ -5,8 +5,8 @@
 //! whole RRset), then sends **one** `ChangeResourceRecordSets` batch with an UPSERT per name
 //! carrying the union of the values already there and ours; `wait_applied` polls `GetChange`
 //! until `INSYNC`. `unpublish` UPSERTs what remains at each name, or DELETEs the RRset (with its
-//! exact values and TTL) when only our values were left. Throttling is retried with jittered
-//! exponential backoff, bounded in count and time.
+//! exact values and TTL) when only our values were left. Throttling is retried by the shared
+//! policy of [`wildcert_dns::http`] (jittered, bounded in count and time, a run-wide budget).
 
 pub mod chain;
 pub mod profile;
@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Method;
-use ring::rand::SecureRandom;
+use wildcert_dns::http::{self, RateLimitBudget, Response, RetryPolicy, Verdict};
 use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use chain::{CredentialCache, Source};
-pub use settings::{KIND, Route53Config, Route53Settings, SETTINGS};
+pub use settings::{KIND, PROVIDER, Route53Config, Route53Settings, SPEC};
 pub use sigv4::Credentials;
 
 use xml::{Action, ApiError, Change};
@@ -37,6 +37,9 @@ const RETRY_BASE: Duration = Duration::from_millis(500);
 const RETRY_CAP: Duration = Duration::from_secs(10);
 /// Retries of a request that got no answer at all (connection refused, timeout).
 const TRANSPORT_RETRIES: u32 = 2;
+/// Default of the run's time for waiting out throttling;
+/// [`Route53Provider::with_rate_limit_budget`] replaces it.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
 /// `GetChange` polling: first delay, growth, largest delay.
 const POLL_FIRST: Duration = Duration::from_millis(500);
 const POLL_CAP: Duration = Duration::from_secs(5);
@@ -48,6 +51,7 @@ const ZONES_PER_PAGE: u32 = 10;
 pub struct Route53Provider {
     config: Route53Config,
     http: reqwest::Client,
+    policy: RetryPolicy,
     zones: ZoneCache,
     pace: Pace,
     creds: CredentialCache,
@@ -74,13 +78,8 @@ struct RrSet {
     values: Vec<String>,
 }
 
-/// How one attempt of a request ended.
+/// What an error answer (after the policy's retries) means.
 enum Attempt {
-    Done(String),
-    Retry {
-        error: ProviderError,
-        after: Option<Duration>,
-    },
     Fail(ProviderError),
     /// The credentials expired: fetch fresh ones and try once more.
     Refresh(ProviderError),
@@ -94,29 +93,30 @@ impl Route53Provider {
 
     /// Build from a validated configuration.
     pub fn from_config(config: Route53Config) -> Result<Self, ProviderError> {
-        // Err means a provider is installed already: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(config.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wildcert/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Config {
-                provider: KIND,
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let http = http::client(KIND, config.request_timeout)?;
+        let policy = policy(
+            &config,
+            RateLimitBudget::new(DEFAULT_RATE_LIMIT_WAIT, "the rate-limit budget"),
+        );
         tracing::debug!(endpoint = %config.endpoint, credentials = %config.credentials_source,
             "route53 provider ready");
         let creds = CredentialCache::new(config.source.clone())?;
         Ok(Route53Provider {
             config,
             http,
+            policy,
             zones: ZoneCache::default(),
             pace: Pace::new(),
             creds,
             locks: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Wait out throttling from `budget` (shared with every holder of a clone) instead of
+    /// this provider's own [`DEFAULT_RATE_LIMIT_WAIT`].
+    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
+        self.policy.budget = budget;
+        self
     }
 
     /// The configuration in use.
@@ -143,7 +143,9 @@ impl Route53Provider {
         }
     }
 
-    /// One signed request, retried while throttled; returns the response body.
+    /// One signed request through the shared retry policy (throttling, 429, 5xx and
+    /// `PriorRequestNotComplete` retried within bounds); returns the response body. Expired
+    /// fetched credentials are fetched again once.
     async fn call(
         &self,
         method: Method,
@@ -152,16 +154,42 @@ impl Route53Provider {
         body: Option<String>,
         ctx: &Ctx<'_>,
     ) -> Result<String, ProviderError> {
-        let start = Instant::now();
-        let mut attempt: u32 = 0;
         let mut refreshed = false;
         loop {
-            self.pace.wait().await;
-            match self
-                .attempt(method.clone(), path, query, body.as_deref(), ctx)
-                .await
-            {
-                Attempt::Done(b) => return Ok(b),
+            let used: std::sync::Mutex<Option<Credentials>> = std::sync::Mutex::new(None);
+            let make = |attempt: u32| {
+                let (method, used, body) = (method.clone(), &used, body.as_deref());
+                async move {
+                    self.pace.wait().await;
+                    let creds = self.creds.get().await?;
+                    let req = self.signed(method, path, query, body, &creds, ctx, attempt);
+                    *used.lock().unwrap_or_else(|p| p.into_inner()) = Some(creds);
+                    Ok(req)
+                }
+            };
+            let target = self.config.endpoint.to_string();
+            let resp = self.policy.send(&target, make, verdict).await?;
+            tracing::debug!(
+                status = resp.status,
+                bytes = resp.body.len(),
+                attempts = resp.attempts,
+                "route53: {} answered",
+                ctx.action
+            );
+            let text = resp.text();
+            if resp.is_success() {
+                return Ok(text);
+            }
+            let creds = used
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Credentials {
+                    access_key_id: "?".into(),
+                    secret_access_key: wildcert_dns::Secret::new(""),
+                    session_token: None,
+                });
+            let api = xml::parse_error(&text).unwrap_or_default();
+            match self.classify(resp.status, api, resp.retry_after(), ctx, &creds) {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Refresh(e) => {
                     if refreshed {
@@ -174,44 +202,22 @@ impl Route53Provider {
                     self.creds.invalidate();
                     refreshed = true;
                 }
-                Attempt::Retry { error, after } => {
-                    let delay = after.unwrap_or_else(|| backoff(attempt));
-                    // A server that cannot be reached is retried briefly only: it is more
-                    // often a wrong endpoint than a passing outage.
-                    let limit = if matches!(error, ProviderError::Unreachable { .. }) {
-                        self.config.max_retries.min(TRANSPORT_RETRIES)
-                    } else {
-                        self.config.max_retries
-                    };
-                    if attempt >= limit || start.elapsed() + delay > self.config.retry_budget {
-                        tracing::debug!(
-                            attempts = attempt + 1,
-                            "route53: giving up on {}",
-                            ctx.action
-                        );
-                        return Err(error);
-                    }
-                    tracing::debug!(
-                        attempt,
-                        delay_ms = delay.as_millis() as u64,
-                        "route53: {} retried: {error}",
-                        ctx.action
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
             }
         }
     }
 
-    async fn attempt(
+    /// One attempt's request, signed now with `creds`.
+    #[allow(clippy::too_many_arguments)]
+    fn signed(
         &self,
         method: Method,
         path: &str,
         query: &[(String, String)],
         body: Option<&str>,
+        creds: &Credentials,
         ctx: &Ctx<'_>,
-    ) -> Attempt {
+        attempt: u32,
+    ) -> reqwest::RequestBuilder {
         let base = self.config.endpoint.path().trim_end_matches('/');
         let full_path = format!("{base}{API}{path}");
         let host = self.host_header();
@@ -219,10 +225,6 @@ impl Route53Provider {
         if body.is_some() {
             headers.push(("content-type".into(), "application/xml".into()));
         }
-        let creds = match self.creds.get().await {
-            Ok(c) => c,
-            Err(e) => return Attempt::Fail(e),
-        };
         let amz_date = sigv4::amz_date(time::OffsetDateTime::now_utc());
         let signed = sigv4::sign(
             &sigv4::Request {
@@ -232,7 +234,7 @@ impl Route53Provider {
                 headers: &headers,
                 body: body.unwrap_or_default().as_bytes(),
             },
-            &creds,
+            creds,
             &self.config.signing_region,
             "route53",
             &amz_date,
@@ -251,56 +253,8 @@ impl Route53Provider {
         if let Some(b) = body {
             req = req.body(b.to_string());
         }
-        tracing::debug!(%method, path = %full_path, query = %qs, "route53: {}", ctx.action);
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                let what = if e.is_timeout() {
-                    "timed out".to_string()
-                } else {
-                    error_chain(&e)
-                };
-                return Attempt::Retry {
-                    error: ProviderError::Unreachable {
-                        provider: KIND,
-                        target: self.config.endpoint.to_string(),
-                        message: what,
-                    },
-                    after: None,
-                };
-            }
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s.min(30)));
-        let text = match read_body(resp).await {
-            Ok(t) => t,
-            Err(m) => {
-                return Attempt::Retry {
-                    error: ProviderError::Unreachable {
-                        provider: KIND,
-                        target: self.config.endpoint.to_string(),
-                        message: m,
-                    },
-                    after: None,
-                };
-            }
-        };
-        tracing::debug!(
-            status,
-            bytes = text.len(),
-            "route53: {} answered",
-            ctx.action
-        );
-        if (200..300).contains(&status) {
-            return Attempt::Done(text);
-        }
-        let api = xml::parse_error(&text).unwrap_or_default();
-        self.classify(status, api, retry_after, ctx, &creds)
+        tracing::debug!(%method, path = %full_path, query = %qs, attempt, "route53: {}", ctx.action);
+        req
     }
 
     /// Remove anything of our request the server may echo (AWS's SignatureDoesNotMatch message
@@ -352,25 +306,19 @@ impl Route53Provider {
             | "ThrottlingException"
             | "RequestLimitExceeded"
             | "TooManyRequestsException" => {
-                return Attempt::Retry {
-                    error: ProviderError::RateLimited {
-                        provider: KIND,
-                        retry_after,
-                    },
-                    after: retry_after,
-                };
+                return Attempt::Fail(ProviderError::RateLimited {
+                    provider: KIND,
+                    retry_after,
+                });
             }
             "PriorRequestNotComplete" => {
-                return Attempt::Retry {
-                    error: ProviderError::Other {
-                        provider: KIND,
-                        message: format!(
-                            "{}: an earlier change to this hosted zone is still being applied (PriorRequestNotComplete); try again in a minute",
-                            ctx.action
-                        ),
-                    },
-                    after: retry_after,
-                };
+                return Attempt::Fail(ProviderError::Other {
+                    provider: KIND,
+                    message: format!(
+                        "{}: an earlier change to this hosted zone is still being applied (PriorRequestNotComplete); try again in a minute",
+                        ctx.action
+                    ),
+                });
             }
             "InvalidClientTokenId" | "UnrecognizedClientException" | "NotAuthorized" => {
                 return Attempt::Fail(ProviderError::Auth {
@@ -440,8 +388,8 @@ impl Route53Provider {
             _ => {}
         }
         match status {
-            429 | 500 | 502 | 503 | 504 => Attempt::Retry {
-                error: if status == 429 || code.contains("Throttl") {
+            429 | 500 | 502 | 503 | 504 => {
+                Attempt::Fail(if status == 429 || code.contains("Throttl") {
                     ProviderError::RateLimited {
                         provider: KIND,
                         retry_after,
@@ -449,11 +397,10 @@ impl Route53Provider {
                 } else {
                     ProviderError::Other {
                         provider: KIND,
-                        message: format!("{}: server error {said}", ctx.action),
+                        message: format!("{}: server error {said} (after retries)", ctx.action),
                     }
-                },
-                after: retry_after,
-            },
+                })
+            }
             401 | 403 => Attempt::Fail(ProviderError::Auth {
                 provider: KIND,
                 message: format!("{said} — credentials of `{akid}` (from {source}) refused"),
@@ -695,7 +642,7 @@ impl Route53Provider {
                 return Err(e);
             }
             tracing::debug!(zone = %zone, attempt, "route53: an RRset changed under us ({e}); reading again");
-            tokio::time::sleep(backoff(attempt).min(Duration::from_secs(2))).await;
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         }
         Ok(pending)
     }
@@ -856,8 +803,6 @@ struct Ctx<'a> {
     zone: Option<&'a str>,
 }
 
-/// Delay before retry `attempt` (0-based): exponential from 0.5 s, capped at 10 s, with
-/// jitter (a random point in the upper half, so concurrent clients spread out).
 /// Groups of changes (each group one name's changes, kept together) packed into
 /// batches within Route53's limits ([`BATCH_RECORDS`], [`BATCH_CHARS`]).
 fn batches(groups: Vec<Vec<Change>>) -> Vec<Vec<Change>> {
@@ -893,49 +838,39 @@ fn is_swap_conflict(e: &ProviderError) -> bool {
             || message.contains("but it was not found"))
 }
 
-fn backoff(attempt: u32) -> Duration {
-    let full = RETRY_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(RETRY_CAP);
-    let mut b = [0u8; 2];
-    let r = if ring::rand::SystemRandom::new().fill(&mut b).is_ok() {
-        u16::from_le_bytes(b)
-    } else {
-        u16::MAX / 2
-    };
-    let half = full / 2;
-    half + half.mul_f64(f64::from(r) / f64::from(u16::MAX))
+/// Route53's classifier for the shared policy: throttling codes (HTTP 400 `Throttling` and
+/// friends) and 429 are rate limits; `PriorRequestNotComplete` and 5xx are retried.
+pub fn verdict(r: &Response) -> Verdict {
+    if r.is_success() {
+        return Verdict::Done;
+    }
+    let code = xml::parse_error(&r.text())
+        .map(|e| e.code)
+        .unwrap_or_default();
+    match code.as_str() {
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException" => Verdict::RateLimited(format!("{code}, HTTP {}", r.status)),
+        "PriorRequestNotComplete" => Verdict::Retry,
+        c if c.contains("Throttl") => Verdict::RateLimited(format!("{code}, HTTP {}", r.status)),
+        _ => http::default_verdict(r),
+    }
 }
 
-/// Read a response body, at most [`MAX_BODY`] bytes.
-async fn read_body(mut resp: reqwest::Response) -> Result<String, String> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the answer: {}", error_chain(&e)))?
-    {
-        if buf.len() + chunk.len() > MAX_BODY {
-            return Err(format!("answer larger than {MAX_BODY} bytes"));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-/// An error and its sources on one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        src = s.source();
-    }
-    out
+/// Route53's use of the shared retry policy: `max_retries` bounds retries of one request
+/// (connection failures only twice: an unreachable endpoint is more often a wrong URL than
+/// an outage), `retry_budget` their time; throttling waits draw on `budget`.
+pub fn policy(config: &Route53Config, budget: RateLimitBudget) -> RetryPolicy {
+    let mut p = RetryPolicy::new(KIND, budget);
+    p.max_attempts = config.max_retries.saturating_add(1);
+    p.max_transport_attempts = config.max_retries.min(TRANSPORT_RETRIES).saturating_add(1);
+    p.max_rate_limited = config.max_retries.saturating_add(1);
+    p.max_total = config.retry_budget;
+    p.base = RETRY_BASE;
+    p.cap = RETRY_CAP;
+    p.body_limit = MAX_BODY;
+    p
 }
 
 #[async_trait]
@@ -1109,17 +1044,5 @@ mod tests {
             e >= Duration::from_millis(350) && e < Duration::from_secs(2),
             "{e:?}"
         );
-    }
-
-    #[test]
-    fn backoff_grows_bounded_and_jittered() {
-        for attempt in 0..40 {
-            let d = backoff(attempt);
-            let full = RETRY_BASE
-                .saturating_mul(1u32 << attempt.min(16))
-                .min(RETRY_CAP);
-            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
-        }
-        assert!(backoff(30) <= RETRY_CAP);
     }
 }

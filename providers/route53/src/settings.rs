@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use wildcert_dns::settings::{
-    check_kind, config_error, env_value, merge_secret_pair, parse_bool, read_setting_file,
-    secret_or_file,
+    check_kind, config_error, env_value, parse_bool, read_setting_file, secret_or_file,
 };
-use wildcert_dns::{LayeredSettings, ProviderError, Secret, SettingDoc};
+use wildcert_dns::spec::{Hints, Ignored, Registration, Setting, Spec, Type};
+use wildcert_dns::{LayeredSettings, ProviderError, Secret};
 
 use crate::chain::{ECS_HOST, IMDS_ENDPOINT, Source, Sts, sso_cache_file};
 use crate::profile;
@@ -29,121 +29,194 @@ pub const DEFAULT_MAX_RETRIES: u32 = 8;
 /// Bound on one HTTP request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Every setting, for `wildcert providers route53` and docs/providers/route53.md.
-pub const SETTINGS: &[SettingDoc] = &[
-    SettingDoc {
-        key: "access_key_id",
-        env: "AWS_ACCESS_KEY_ID",
-        required: "no (the AWS credential chain is used without it: web identity, profiles, container, instance metadata)",
-        default: "",
-        description: "Access key id of an IAM user or role (with secret_access_key)",
+/// The route53 provider, declared once: `wildcert providers route53`,
+/// docs/providers/route53.md and the layering of its settings all come from here. The AWS
+/// credential chain's environment-only variables (web identity, container, instance metadata)
+/// are read apart from the settings ([`ambient_from_env`]), as the SDKs do.
+pub static SPEC: Spec = Spec {
+    kind: KIND,
+    summary: "Amazon Route 53 (SigV4; access keys, session tokens or a shared-file profile), one ChangeBatch per zone",
+    doc: "docs/providers/route53.md",
+    env_prefix: "AWS",
+    // certbot-dns-route53 reads an AWS config file: `[default]` with aws_access_key_id, ….
+    certbot_prefixes: &["dns_route53_", ""],
+    settings: &[
+        Setting {
+            required: "no (the AWS credential chain is used without it: web identity, profiles, container, instance metadata)",
+            env: &["AWS_ACCESS_KEY_ID"],
+            certbot: Some("aws_access_key_id"),
+            ..Setting::new(
+                "access_key_id",
+                Type::Text,
+                "Access key id of an IAM user or role (with secret_access_key)",
+            )
+        },
+        Setting {
+            required: "with access_key_id (or secret_access_key_file)",
+            env: &["AWS_SECRET_ACCESS_KEY"],
+            certbot: Some("aws_secret_access_key"),
+            pair: Some("secret_access_key_file"),
+            ..Setting::new(
+                "secret_access_key",
+                Type::Secret,
+                "Secret access key (prefer secret_access_key_file: no secret in config or environment)",
+            )
+        },
+        Setting {
+            env: &["AWS_SECRET_ACCESS_KEY_FILE"],
+            pair: Some("secret_access_key"),
+            ..Setting::new(
+                "secret_access_key_file",
+                Type::Path,
+                "File holding the secret access key",
+            )
+        },
+        Setting {
+            required: "for temporary credentials (ASIA… keys)",
+            env: &["AWS_SESSION_TOKEN"],
+            certbot: Some("aws_session_token"),
+            pair: Some("session_token_file"),
+            ..Setting::new(
+                "session_token",
+                Type::Secret,
+                "Session token of temporary credentials (STS, SSO exports); sent signed as x-amz-security-token",
+            )
+        },
+        Setting {
+            env: &["AWS_SESSION_TOKEN_FILE"],
+            pair: Some("session_token"),
+            ..Setting::new(
+                "session_token_file",
+                Type::Path,
+                "File holding the session token",
+            )
+        },
+        Setting {
+            default: "default",
+            env: &["AWS_PROFILE"],
+            ..Setting::new(
+                "profile",
+                Type::Text,
+                "Profile of the shared credentials/config files, used when no access key is given (static keys, role_arn + source_profile, credential_process, SSO)",
+            )
+        },
+        Setting {
+            default: "~/.aws/credentials",
+            env: &["AWS_SHARED_CREDENTIALS_FILE"],
+            ..Setting::new(
+                "shared_credentials_file",
+                Type::Path,
+                "Shared credentials file (`[NAME]` sections with aws_access_key_id, aws_secret_access_key, aws_session_token)",
+            )
+        },
+        Setting {
+            default: "~/.aws/config",
+            env: &["AWS_CONFIG_FILE"],
+            ..Setting::new(
+                "config_file",
+                Type::Path,
+                "Shared config file (`[profile NAME]` sections; region, and keys as in the credentials file)",
+            )
+        },
+        Setting {
+            default: "us-east-1",
+            env: &["AWS_REGION", "AWS_DEFAULT_REGION"],
+            certbot: Some("region"),
+            ..Setting::new(
+                "region",
+                Type::Text,
+                "AWS region; Route53 is global and is signed for us-east-1 whatever this says, except in the China (cn-*) and GovCloud (us-gov-*) partitions",
+            )
+        },
+        Setting {
+            default: "looked up with ListHostedZonesByName",
+            env: &["AWS_HOSTED_ZONE_ID"],
+            ..Setting::new(
+                "hosted_zone_id",
+                Type::Text,
+                "Hosted zone to change (e.g. Z0123456789ABC); the zone apex is then found through DNS and no listing permission is needed",
+            )
+        },
+        Setting {
+            default: "false",
+            env: &["AWS_PRIVATE_ZONE"],
+            ..Setting::new(
+                "private_zone",
+                Type::Bool,
+                "Use private hosted zones only (default: public zones only; a public CA cannot see private zones)",
+            )
+        },
+        Setting {
+            default: DEFAULT_ENDPOINT,
+            env: &["AWS_ENDPOINT_URL_ROUTE_53", "AWS_ENDPOINT_URL"],
+            ..Setting::new(
+                "endpoint_url",
+                Type::Text,
+                "Route53 API endpoint (an emulator such as moto, or a proxy); the first variable wins",
+            )
+        },
+        Setting {
+            env: &["AWS_ASSUME_ROLE_ARN"],
+            ..Setting::new(
+                "assume_role_arn",
+                Type::Text,
+                "A role to assume (STS AssumeRole) with whatever credentials the chain found, as lego does",
+            )
+        },
+        Setting {
+            env: &["AWS_EXTERNAL_ID"],
+            ..Setting::new(
+                "external_id",
+                Type::Text,
+                "ExternalId sent with assume_role_arn, when the role's trust policy asks for one",
+            )
+        },
+        Setting {
+            default: "https://sts.REGION.amazonaws.com",
+            env: &["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"],
+            ..Setting::new(
+                "sts_endpoint_url",
+                Type::Text,
+                "STS endpoint for AssumeRole and AssumeRoleWithWebIdentity; the first variable wins",
+            )
+        },
+        Setting {
+            default: "8",
+            env: &["AWS_MAX_RETRIES"],
+            ..Setting::new(
+                "max_retries",
+                Type::Number,
+                "Retries of a throttled request (Throttling, PriorRequestNotComplete, HTTP 429/5xx), with jittered backoff, at most 2 minutes in all",
+            )
+        },
+    ],
+    ignored_env: &[Ignored {
+        var: "AWS_WAIT_FOR_RECORD_SETS_CHANGED",
+        reason: "wildcert always waits for the change to be INSYNC, then until every nameserver serves the records",
+    }],
+    hints: Hints {
+        auth: Some(
+            "check the AWS credentials (`wildcert check` says where they came from) and that the policy allows \
+             route53:ChangeResourceRecordSets, GetChange and ListHostedZonesByName",
+        ),
+        zone_not_found: Some(
+            "check that the hosted zone exists in this account (public unless private_zone), or set hosted_zone_id",
+        ),
+        ..Hints::NONE
     },
-    SettingDoc {
-        key: "secret_access_key",
-        env: "AWS_SECRET_ACCESS_KEY",
-        required: "with access_key_id (or secret_access_key_file)",
-        default: "",
-        description: "Secret access key (prefer secret_access_key_file: no secret in config or environment)",
+};
+
+/// The route53 provider as the registry lists it.
+pub const PROVIDER: Registration = Registration {
+    spec: &SPEC,
+    build: |layered, ctx| {
+        let mut settings: Route53Settings = layered.settings(KIND)?;
+        let (ambient, home) = ambient_from_env(ctx.env)?;
+        settings.ambient = ambient;
+        settings.home = home;
+        Ok(std::sync::Arc::new(crate::Route53Provider::new(&settings)?))
     },
-    SettingDoc {
-        key: "secret_access_key_file",
-        env: "AWS_SECRET_ACCESS_KEY_FILE",
-        required: "no",
-        default: "",
-        description: "File holding the secret access key",
-    },
-    SettingDoc {
-        key: "session_token",
-        env: "AWS_SESSION_TOKEN",
-        required: "for temporary credentials (ASIA… keys)",
-        default: "",
-        description: "Session token of temporary credentials (STS, SSO exports); sent signed as x-amz-security-token",
-    },
-    SettingDoc {
-        key: "session_token_file",
-        env: "AWS_SESSION_TOKEN_FILE",
-        required: "no",
-        default: "",
-        description: "File holding the session token",
-    },
-    SettingDoc {
-        key: "profile",
-        env: "AWS_PROFILE",
-        required: "no",
-        default: "default",
-        description: "Profile of the shared credentials/config files, used when no access key is given (static keys, role_arn + source_profile, credential_process, SSO)",
-    },
-    SettingDoc {
-        key: "shared_credentials_file",
-        env: "AWS_SHARED_CREDENTIALS_FILE",
-        required: "no",
-        default: "~/.aws/credentials",
-        description: "Shared credentials file (`[NAME]` sections with aws_access_key_id, aws_secret_access_key, aws_session_token)",
-    },
-    SettingDoc {
-        key: "config_file",
-        env: "AWS_CONFIG_FILE",
-        required: "no",
-        default: "~/.aws/config",
-        description: "Shared config file (`[profile NAME]` sections; region, and keys as in the credentials file)",
-    },
-    SettingDoc {
-        key: "region",
-        env: "AWS_REGION",
-        required: "no",
-        default: "us-east-1",
-        description: "AWS region; Route53 is global and is signed for us-east-1 whatever this says, except in the China (cn-*) and GovCloud (us-gov-*) partitions",
-    },
-    SettingDoc {
-        key: "hosted_zone_id",
-        env: "AWS_HOSTED_ZONE_ID",
-        required: "no",
-        default: "looked up with ListHostedZonesByName",
-        description: "Hosted zone to change (e.g. Z0123456789ABC); the zone apex is then found through DNS and no listing permission is needed",
-    },
-    SettingDoc {
-        key: "private_zone",
-        env: "AWS_PRIVATE_ZONE",
-        required: "no",
-        default: "false",
-        description: "Use private hosted zones only (default: public zones only; a public CA cannot see private zones)",
-    },
-    SettingDoc {
-        key: "endpoint_url",
-        env: "AWS_ENDPOINT_URL_ROUTE_53, AWS_ENDPOINT_URL",
-        required: "no",
-        default: DEFAULT_ENDPOINT,
-        description: "Route53 API endpoint (an emulator such as moto, or a proxy); the first variable wins",
-    },
-    SettingDoc {
-        key: "assume_role_arn",
-        env: "AWS_ASSUME_ROLE_ARN",
-        required: "no",
-        default: "",
-        description: "A role to assume (STS AssumeRole) with whatever credentials the chain found, as lego does",
-    },
-    SettingDoc {
-        key: "external_id",
-        env: "AWS_EXTERNAL_ID",
-        required: "no",
-        default: "",
-        description: "ExternalId sent with assume_role_arn, when the role's trust policy asks for one",
-    },
-    SettingDoc {
-        key: "sts_endpoint_url",
-        env: "AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL",
-        required: "no",
-        default: "https://sts.REGION.amazonaws.com",
-        description: "STS endpoint for AssumeRole and AssumeRoleWithWebIdentity; the first variable wins",
-    },
-    SettingDoc {
-        key: "max_retries",
-        env: "AWS_MAX_RETRIES",
-        required: "no",
-        default: "8",
-        description: "Retries of a throttled request (Throttling, PriorRequestNotComplete, HTTP 429/5xx), with jittered backoff, at most 2 minutes in all",
-    },
-];
+};
 
 /// The variables of the AWS credential chain that exist in the environment only (as in the
 /// SDKs): web identity, container credentials, instance metadata, the SSO portal's endpoint.
@@ -169,25 +242,6 @@ pub struct Ambient {
     pub imds_endpoint: Option<String>,
     /// `AWS_ENDPOINT_URL_SSO`, else `AWS_ENDPOINT_URL`: the SSO portal.
     pub sso_endpoint: Option<String>,
-}
-
-impl Ambient {
-    fn merge(self, over: Ambient) -> Ambient {
-        Ambient {
-            web_identity_token_file: over
-                .web_identity_token_file
-                .or(self.web_identity_token_file),
-            role_arn: over.role_arn.or(self.role_arn),
-            role_session_name: over.role_session_name.or(self.role_session_name),
-            container_relative_uri: over.container_relative_uri.or(self.container_relative_uri),
-            container_full_uri: over.container_full_uri.or(self.container_full_uri),
-            container_token: over.container_token.or(self.container_token),
-            container_token_file: over.container_token_file.or(self.container_token_file),
-            imds_disabled: over.imds_disabled.or(self.imds_disabled),
-            imds_endpoint: over.imds_endpoint.or(self.imds_endpoint),
-            sso_endpoint: over.sso_endpoint.or(self.sso_endpoint),
-        }
-    }
 }
 
 /// Settings as written in `[providers.<id>]` (with `kind = "route53"`) or in the environment.
@@ -244,95 +298,44 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for Route53Settings {
-    /// Read the `AWS_*` variables (and `HOME`) from an environment map (values trimmed).
-    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        let get = |k: &str| env_value(env, k).map(|v| v.trim().to_string());
-        let max_retries = match get("AWS_MAX_RETRIES") {
-            None => None,
-            Some(v) => Some(
-                v.parse::<u32>()
-                    .map_err(|_| bad(format!("AWS_MAX_RETRIES=`{v}`: expected a number")))?,
-            ),
-        };
-        Ok(Route53Settings {
-            kind: None,
-            access_key_id: get("AWS_ACCESS_KEY_ID"),
-            secret_access_key: get("AWS_SECRET_ACCESS_KEY").map(Secret::new),
-            secret_access_key_file: get("AWS_SECRET_ACCESS_KEY_FILE").map(PathBuf::from),
-            session_token: get("AWS_SESSION_TOKEN").map(Secret::new),
-            session_token_file: get("AWS_SESSION_TOKEN_FILE").map(PathBuf::from),
-            region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
-            profile: get("AWS_PROFILE"),
-            shared_credentials_file: get("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from),
-            config_file: get("AWS_CONFIG_FILE").map(PathBuf::from),
-            hosted_zone_id: get("AWS_HOSTED_ZONE_ID"),
-            private_zone: get("AWS_PRIVATE_ZONE")
-                .map(|v| parse_bool(KIND, "AWS_PRIVATE_ZONE", &v))
-                .transpose()?,
-            endpoint_url: get("AWS_ENDPOINT_URL_ROUTE_53").or_else(|| get("AWS_ENDPOINT_URL")),
-            max_retries,
-            assume_role_arn: get("AWS_ASSUME_ROLE_ARN"),
-            external_id: get("AWS_EXTERNAL_ID"),
-            sts_endpoint_url: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
-            ambient: Ambient {
-                web_identity_token_file: get("AWS_WEB_IDENTITY_TOKEN_FILE").map(PathBuf::from),
-                role_arn: get("AWS_ROLE_ARN"),
-                role_session_name: get("AWS_ROLE_SESSION_NAME"),
-                container_relative_uri: get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
-                container_full_uri: get("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
-                container_token: get("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new),
-                container_token_file: get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
-                    .map(PathBuf::from),
-                imds_disabled: get("AWS_EC2_METADATA_DISABLED")
-                    .map(|v| parse_bool(KIND, "AWS_EC2_METADATA_DISABLED", &v))
-                    .transpose()?,
-                imds_endpoint: get("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
-                sso_endpoint: get("AWS_ENDPOINT_URL_SSO").or_else(|| get("AWS_ENDPOINT_URL")),
-            },
-            home: get("HOME").map(PathBuf::from),
-        })
-    }
+    const SPEC: &'static Spec = &SPEC;
 
-    /// Layer `over` on top of `self`: every setting `over` gives wins. A secret given in either
-    /// form (value or `_file`) replaces both forms of the lower layer.
-    fn merge(self, over: Route53Settings) -> Route53Settings {
-        let (secret_access_key, secret_access_key_file) = merge_secret_pair(
-            (self.secret_access_key, self.secret_access_key_file),
-            (over.secret_access_key, over.secret_access_key_file),
-        );
-        let (session_token, session_token_file) = merge_secret_pair(
-            (self.session_token, self.session_token_file),
-            (over.session_token, over.session_token_file),
-        );
-        Route53Settings {
-            kind: over.kind.or(self.kind),
-            access_key_id: over.access_key_id.or(self.access_key_id),
-            secret_access_key,
-            secret_access_key_file,
-            session_token,
-            session_token_file,
-            region: over.region.or(self.region),
-            profile: over.profile.or(self.profile),
-            shared_credentials_file: over
-                .shared_credentials_file
-                .or(self.shared_credentials_file),
-            config_file: over.config_file.or(self.config_file),
-            hosted_zone_id: over.hosted_zone_id.or(self.hosted_zone_id),
-            private_zone: over.private_zone.or(self.private_zone),
-            endpoint_url: over.endpoint_url.or(self.endpoint_url),
-            max_retries: over.max_retries.or(self.max_retries),
-            assume_role_arn: over.assume_role_arn.or(self.assume_role_arn),
-            external_id: over.external_id.or(self.external_id),
-            sts_endpoint_url: over.sts_endpoint_url.or(self.sts_endpoint_url),
-            ambient: self.ambient.merge(over.ambient),
-            home: over.home.or(self.home),
-        }
+    /// The settings from an environment map, with the credential chain's environment-only
+    /// variables and `HOME`.
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        let mut s: Route53Settings = SPEC.layer(None, None, env)?.settings(KIND)?;
+        (s.ambient, s.home) = ambient_from_env(env)?;
+        Ok(s)
     }
+}
+
+/// The AWS credential chain's environment-only variables (values trimmed), and `HOME`.
+pub fn ambient_from_env(
+    env: &HashMap<String, String>,
+) -> Result<(Ambient, Option<PathBuf>), ProviderError> {
+    let get = |k: &str| env_value(env, k).map(|v| v.trim().to_string());
+    let ambient = Ambient {
+        web_identity_token_file: get("AWS_WEB_IDENTITY_TOKEN_FILE").map(PathBuf::from),
+        role_arn: get("AWS_ROLE_ARN"),
+        role_session_name: get("AWS_ROLE_SESSION_NAME"),
+        container_relative_uri: get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+        container_full_uri: get("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        container_token: get("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new),
+        container_token_file: get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
+        imds_disabled: get("AWS_EC2_METADATA_DISABLED")
+            .map(|v| parse_bool(KIND, "AWS_EC2_METADATA_DISABLED", &v))
+            .transpose()?,
+        imds_endpoint: get("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+        sso_endpoint: get("AWS_ENDPOINT_URL_SSO").or_else(|| get("AWS_ENDPOINT_URL")),
+    };
+    Ok((ambient, get("HOME").map(PathBuf::from)))
 }
 
 impl Route53Settings {
     /// Check the settings, read secret and shared files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Route53Config, ProviderError> {
+        // Its hints hold however the provider is built.
+        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let secret = secret_or_file(
             KIND,
@@ -956,20 +959,21 @@ mod tests {
 
     #[test]
     fn env_over_file_and_secrets_hidden() {
-        let file: Route53Settings = serde_json::from_value(serde_json::json!({
+        let file = wildcert_dns::spec::object(serde_json::json!({
             "kind": "route53", "access_key_id": "AKIAFILE", "secret_access_key": "file-secret",
             "hosted_zone_id": "/hostedzone/Z1FILE", "private_zone": true
-        }))
-        .expect("deserialise");
-        let envs = Route53Settings::from_env_map(&env(&[
+        }));
+        let envs = env(&[
             ("AWS_SECRET_ACCESS_KEY", "env-secret"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
             ("AWS_ENDPOINT_URL_ROUTE_53", "http://127.0.0.1:2/r53"),
             ("AWS_DEFAULT_REGION", "eu-west-1"),
             ("AWS_SESSION_TOKEN", "tok"),
-        ]))
-        .expect("env");
-        let merged = file.merge(envs);
+        ]);
+        let merged: Route53Settings = SPEC
+            .layer(Some(&file), None, &envs)
+            .and_then(|l| l.settings(KIND))
+            .expect("layers");
         let cfg = merged.validate().expect("valid");
         assert_eq!(
             cfg.source

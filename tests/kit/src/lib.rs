@@ -30,6 +30,7 @@ mod pdns;
 mod pebble;
 mod proxy;
 mod route53;
+mod scripted;
 mod util;
 
 pub use aws_creds::{AwsCredentialOptions, AwsCredentialServer, CredentialRequest};
@@ -53,6 +54,7 @@ pub use pebble::{
     require_pebble_upstream, upstream_pebble_path,
 };
 pub use proxy::{FaultProxy, HttpAnswer, ProxyMode};
+pub use scripted::{ScriptedHttp, ScriptedReply, ScriptedRequest, http_date};
 pub use util::{
     KitError, find_tool, free_port, free_tcp_port, install_crypto_provider, is_ci, is_root,
     require, require_bind, require_pebble,

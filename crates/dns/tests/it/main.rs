@@ -3,6 +3,7 @@
 //! except under CI=true.
 
 mod discovery;
+mod http;
 mod nameservers;
 mod persist;
 mod propagation;

@@ -253,6 +253,7 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
         key_mode: None,
         challenge: None,
         install: Vec::new(),
+        dns_credentials: None,
     }
 }
 

@@ -76,7 +76,7 @@ pub(crate) async fn solve_group(
     if let Some(p) = progress {
         dns = dns.with_progress(p);
     }
-    let entry = match journal::record(store, &provider.id, &plan) {
+    let entry = match journal::record(store, &provider.id, provider.credentials.as_deref(), &plan) {
         Ok(e) => e,
         Err(e) => {
             let e = IssueError::Store(e);

@@ -186,6 +186,7 @@ pub fn recorded_settings(name: &str, r: &RecordedRequest) -> CertificateSettings
         key_mode: r.key_mode.clone(),
         challenge: r.challenge.clone(),
         install: Vec::new(),
+        dns_credentials: r.dns_credentials.clone(),
     }
 }
 
@@ -208,7 +209,7 @@ pub async fn renew<F>(
     provider_for: F,
 ) -> Result<RenewRound, IssueError>
 where
-    F: Fn(&str) -> Result<NamedProvider, IssueError>,
+    F: Fn(&str, Option<&std::path::Path>) -> Result<NamedProvider, IssueError>,
 {
     let store = Store::open(&cfg.state_dir)?;
     let now = OffsetDateTime::now_utc();
@@ -341,7 +342,7 @@ where
             providers
                 .entry(d.settings.provider.clone())
                 .or_insert_with(|| {
-                    provider_for(&d.settings.provider)
+                    provider_for(&d.settings.provider, d.settings.dns_credentials.as_deref())
                         .map_err(|e| (e.to_string(), e.hint(), e.exit_code()))
                 })
                 .clone()

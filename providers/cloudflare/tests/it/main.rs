@@ -654,3 +654,37 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
         self.clone()
     }
 }
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    // The shared policy reads both forms of Retry-After; the old loop read seconds only and
+    // came back after its own 0.5 s.
+    init_logs();
+    let s = wildcert_testkit::ScriptedHttp::start(wildcert_testkit::ScriptedReply::status(
+        200,
+        r#"{"success":true,"errors":[],"result":[]}"#,
+    ))
+    .expect("scripted server");
+    let at = wildcert_testkit::http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+    s.push([wildcert_testkit::ScriptedReply::with_header(
+        429,
+        "Retry-After",
+        &at,
+        "",
+    )]);
+    let api = wildcert_cloudflare::api::Api::new(&s.url(), Duration::from_secs(5))
+        .expect("client")
+        .with_rate_limit_wait(Duration::from_secs(60));
+    let auth = wildcert_cloudflare::Auth::Token(Secret::new(TOKEN));
+    api.call(reqwest::Method::GET, "/zones", &[], None, &auth)
+        .await
+        .expect("answered after the wait");
+    let r = s.requests();
+    assert_eq!(r.len(), 2);
+    let gap = r[1].at.duration_since(r[0].at);
+    assert!(
+        gap >= Duration::from_millis(900),
+        "waited until {at}: {gap:?}"
+    );
+    assert!(api.rate_limit_waited() >= Duration::from_secs(1));
+}

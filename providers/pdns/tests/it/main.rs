@@ -15,6 +15,8 @@ use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
 use wildcert_pdns::{PdnsProvider, PdnsSettings};
 use wildcert_testkit::{PowerDns, PowerDnsOptions};
 
+mod lego;
+
 const APEX: &str = "_acme-challenge.example.test";
 
 /// Log to the test output (shown for failing tests).
@@ -297,4 +299,75 @@ async fn disabled_copy_of_our_value_is_enabled() {
             format!("ns1.example.test. A 1 {}", pdns.dns_addr().ip()),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_waited_out() {
+    // A proxy in front of PowerDNS (or a rate-limiting webserver) answers 429: the shared
+    // policy waits as asked; the old loop took the 429 for a final answer.
+    init_logs();
+    let s = wildcert_testkit::ScriptedHttp::start(wildcert_testkit::ScriptedReply::status(
+        200,
+        r#"[{"id":"example.test.","name":"example.test.","kind":"Native"}]"#,
+    ))
+    .expect("scripted server");
+    s.push([wildcert_testkit::ScriptedReply::with_header(
+        429,
+        "Retry-After",
+        "1",
+        "",
+    )]);
+    let p = PdnsProvider::new(&PdnsSettings {
+        api_url: Some(s.url()),
+        api_key: Some(Secret::new("k")),
+        timeout: Some(5),
+        ..Default::default()
+    })
+    .expect("settings");
+    let zone = p
+        .zone_for(&name(APEX))
+        .await
+        .expect("zone after the wait")
+        .expect("a zone");
+    assert_eq!(zone.name, name("example.test"));
+    let r = s.requests();
+    assert!(r.len() >= 2, "{r:?}");
+    let gap = r[1].at.duration_since(r[0].at);
+    assert!(
+        gap >= Duration::from_millis(900),
+        "waited as asked: {gap:?}"
+    );
+    // Every attempt carries the key.
+    assert!(r.iter().all(|q| {
+        q.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("x-api-key") && v == "k")
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_past_the_budget_is_rate_limited() {
+    // Still limited past the budget: RateLimited, not a generic error.
+    init_logs();
+    let s = wildcert_testkit::ScriptedHttp::start(wildcert_testkit::ScriptedReply::with_header(
+        429,
+        "Retry-After",
+        "1",
+        "",
+    ))
+    .expect("scripted server");
+    let p = PdnsProvider::new(&PdnsSettings {
+        api_url: Some(s.url()),
+        api_key: Some(Secret::new("k")),
+        timeout: Some(5),
+        ..Default::default()
+    })
+    .expect("settings")
+    .with_rate_limit_budget(wildcert_dns::http::RateLimitBudget::new(
+        Duration::from_secs(1),
+        "test budget",
+    ));
+    let e = p.zone_for(&name(APEX)).await.expect_err("rate limited");
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    assert_eq!(s.count(), 2, "one wait of 1 s fits the budget");
 }

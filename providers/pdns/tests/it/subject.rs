@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use wildcert_dns::http::RateLimitBudget;
 use wildcert_dns::{DnsName, Secret};
 use wildcert_pdns::{PdnsProvider, PdnsSettings};
 use wildcert_testkit::conformance::{
@@ -100,6 +102,13 @@ impl Subject for Pdns {
     async fn rate_limit(&self) -> Support<ErrorProbe> {
         self.proxy
             .answer_http(Some(HttpAnswer::too_many_requests(1)));
-        Support::Yes(ErrorProbe::contract(self.provider(), Case::RateLimit))
+        // A run that may wait 2 s in all for rate limits.
+        let p = PdnsProvider::new(&self.settings(self.server.api_key()))
+            .expect("valid settings")
+            .with_rate_limit_budget(RateLimitBudget::new(
+                Duration::from_secs(2),
+                "rate_limit_wait",
+            ));
+        Support::Yes(ErrorProbe::contract(Arc::new(p), Case::RateLimit))
     }
 }

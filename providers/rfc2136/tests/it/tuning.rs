@@ -1,17 +1,13 @@
 //! lego's RFC2136_TTL / RFC2136_PROPAGATION_TIMEOUT take effect through the provider's tuning.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 use wildcert_dns::query;
-use wildcert_dns::{
-    ChallengeRecord, Dns01, Dns01Error, DnsSettings, LayeredSettings, PropagationError,
-};
-use wildcert_rfc2136::Rfc2136Settings;
+use wildcert_dns::{ChallengeRecord, Dns01, Dns01Error, DnsSettings, PropagationError};
 
-use crate::{name, provider, topology};
+use crate::{name, topology};
 
 const APEX: &str = "_acme-challenge.example.test";
 
@@ -32,13 +28,14 @@ async fn lego_ttl_and_propagation_timeout_take_effect() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let s = Rfc2136Settings::from_env_map(&env).expect("env");
+    // The registry's way in: lego's common variables are attached to the provider.
+    let built = wildcert_rfc2136::PROVIDER.from_env(&env).expect("builds");
     // Nothing answers at the address checked, so the wait can only end by its timeout.
     let dead = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let dead_addr = dead.local_addr().expect("addr");
     drop(dead);
     let dns = Dns01::new(
-        Arc::new(provider(&s)),
+        built,
         DnsSettings {
             resolvers: topo.secondary_addrs(),
             authoritative: vec![dead_addr],

@@ -443,3 +443,49 @@ async fn expired_token_answer_fetches_fresh_credentials_once() {
         ["ASIAEXP0001", "ASIAEXP0002", "ASIAEXP0003"]
     );
 }
+
+#[tokio::test]
+async fn credential_endpoint_failures_are_retried() {
+    // The container agent answers 503, then drops the connection, then gives credentials:
+    // the shared retry policy rides it out (the old fetch gave up at the first 503).
+    init_tracing();
+    let agent = wildcert_testkit::ScriptedHttp::start(wildcert_testkit::ScriptedReply::status(
+        200,
+        r#"{"AccessKeyId":"ASIARETRY1","SecretAccessKey":"s3cret","Token":"tok","Expiration":"2099-01-01T00:00:00Z"}"#,
+    ))
+    .expect("agent");
+    agent.push([
+        wildcert_testkit::ScriptedReply::status(503, "busy"),
+        wildcert_testkit::ScriptedReply::HangUp,
+    ]);
+    let home = tempfile::tempdir().expect("tmp");
+    let e = env(
+        home.path(),
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/creds", agent.url()),
+        )],
+    );
+    let p = provider(&e);
+    let said = p
+        .check_credentials()
+        .await
+        .expect("credentials after retries");
+    assert!(said.contains("ASIARETRY1"), "{said}");
+    assert_eq!(agent.count(), 3);
+
+    // Bounded: an agent that always fails is asked three times, then reported.
+    let agent =
+        wildcert_testkit::ScriptedHttp::start(wildcert_testkit::ScriptedReply::status(500, "down"))
+            .expect("agent");
+    let e = env(
+        home.path(),
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/creds", agent.url()),
+        )],
+    );
+    let err = provider(&e).check_credentials().await.expect_err("down");
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert_eq!(agent.count(), 3);
+}

@@ -175,6 +175,33 @@ async fn throttling_and_prior_request_are_retried() {
 }
 
 #[tokio::test]
+async fn throttling_waits_draw_on_the_shared_budget() {
+    init_tracing();
+    let (fake, id) = fake(Route53FakeOptions::default());
+    let budget = wildcert_dns::http::RateLimitBudget::new(Duration::from_secs(1), "test budget");
+    let p = provider(&good(&fake)).with_rate_limit_budget(budget.clone());
+    // A second provider of the same run shares the budget.
+    let other = provider(&good(&fake)).with_rate_limit_budget(budget.clone());
+    fake.fail_next(Route53Fault::Throttling, 1000);
+    let mut set = TxtSet::new();
+    set.insert(name("_acme-challenge.example.test"), "budget");
+    let e = p
+        .publish(&zone(&id), &set)
+        .await
+        .expect_err("throttled for good");
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e}");
+    let first = fake.requests().len();
+    assert!((2..=9).contains(&first), "{first} requests");
+    assert!(budget.waited() > Duration::ZERO && budget.left() < Duration::from_secs(1));
+    let e = other
+        .publish(&zone(&id), &set)
+        .await
+        .expect_err("no budget left");
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e}");
+    assert!(fake.requests().len() - first <= 4, "hardly any wait left");
+}
+
+#[tokio::test]
 async fn wrong_secret_or_key_is_an_auth_error_without_secrets() {
     init_tracing();
     let token = "SESSIONTOKEN-very-secret-value";
