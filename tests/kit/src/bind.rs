@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -450,8 +450,12 @@ impl BindTopology {
 
     fn wait_ready(&mut self) -> Result<()> {
         let zones = self.zones.clone();
+        let rndc = tool("rndc")?;
+        let rndc_conf = self.rndc_conf.clone();
         for server in [&mut self.primary, &mut self.prompt, &mut self.lagging] {
             let sock = server.sock();
+            let secondary = server.role != "primary";
+            let mut nudged = Instant::now();
             let res = wait_until(
                 &format!("named {} to serve {zones:?}", server.role),
                 Duration::from_secs(20),
@@ -459,9 +463,23 @@ impl BindTopology {
                 || {
                     server.proc.check_alive()?;
                     // A dig error (connection refused, timeout) just means "not yet".
-                    Ok(zones
+                    let ready = zones
                         .iter()
-                        .all(|z| matches!(soa_serial(sock, z), Ok(Some(_)))))
+                        .all(|z| matches!(soa_serial(sock, z), Ok(Some(_))));
+                    // A secondary whose first transfer came while the loaded machine's primary
+                    // still refused it may wait long for its next try: ask it again.
+                    if !ready && secondary && nudged.elapsed() >= Duration::from_secs(3) {
+                        nudged = Instant::now();
+                        for z in &zones {
+                            let _ = Command::new(&rndc)
+                                .arg("-c")
+                                .arg(&rndc_conf)
+                                .args(["-s", &sock.ip().to_string(), "-p", &RNDC_PORT.to_string()])
+                                .args(["retransfer", z])
+                                .output();
+                        }
+                    }
+                    Ok(ready)
                 },
             );
             if let Err(e) = res {
