@@ -89,6 +89,21 @@ fn certbot_credentials_file_on_the_command_line_issues_and_renew_reads_it_again(
         lab.primary_txt("_acme-challenge.example.test").is_empty(),
         "records left behind"
     );
+    // check takes the same file (its probe record is published and removed through it).
+    let check = lab.wildcert(
+        &[
+            "check",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+            "--dns-credentials",
+            ini_arg,
+        ],
+        NO_ENV,
+    );
+    assert_eq!(check.code, Some(0), "{}", check.all());
+    assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
     // renew, without the flag and without the variables, reads the recorded file again.
     std::fs::set_permissions(&ini, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let renew = lab.wildcert(&["renew", "--force"], NO_ENV);

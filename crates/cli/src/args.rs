@@ -184,6 +184,9 @@ pub struct CheckArgs {
     /// DNS provider: an id from [providers.<id>] in the config, or a kind (rfc2136, ...); not needed with --challenge dns-persist-01.
     #[arg(long, value_name = "PROVIDER")]
     pub dns: Option<String>,
+    /// A certbot credentials file the provider reads its credentials from (as `issue --dns-credentials`).
+    #[arg(long, value_name = "FILE", requires = "dns")]
+    pub dns_credentials: Option<PathBuf>,
     /// Skip the probe record (no write to the zone): only read-only checks.
     #[arg(long)]
     pub no_probe: bool,

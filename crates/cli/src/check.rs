@@ -21,7 +21,11 @@ use crate::load_settings;
 use crate::output::Output;
 
 /// Run the preflight checks and print one line per finding.
-pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
+pub async fn run(g: &Global, mut a: CheckArgs, out: &Output) -> ExitCode {
+    // Absolute: the journal records it for a later run's cleanup.
+    a.dns_credentials = a
+        .dns_credentials
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
     let prepared = load_settings(g, |o| {
         if a.no_cname {
             o.follow_cname = Some(false);
@@ -42,6 +46,7 @@ pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
         probe: !a.no_probe,
         provider_id: a.dns.clone().unwrap_or_default(),
         dns_account: a.challenge.as_deref() == Some("dns-account-01"),
+        credentials: a.dns_credentials.clone(),
     };
     let challenge = a.challenge.as_deref().unwrap_or("dns-01");
     let work = async {
@@ -49,7 +54,9 @@ pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
             // The standing record only: no provider, no credentials.
             return run_persist_check(&session.cfg, &names, true).await;
         }
-        let provider = provider_for(a.dns.as_deref(), |id| session.providers.get(id));
+        let provider = provider_for(a.dns.as_deref(), |id| {
+            session.providers.get_with(id, a.dns_credentials.as_deref())
+        });
         let report = run_check(&session.cfg, &names, provider, &opts).await;
         if challenge == "auto" {
             merge_reports(report, run_persist_check(&session.cfg, &names, false).await)
@@ -87,11 +94,14 @@ async fn plain(
         probe: !a.no_probe,
         provider_id: a.dns.clone().unwrap_or_default(),
         dns_account: a.challenge.as_deref() == Some("dns-account-01"),
+        credentials: a.dns_credentials.clone(),
     };
     let report = if a.challenge.as_deref() == Some("dns-persist-01") {
         run_persist_check(&cfg, names, true).await
     } else {
-        let provider = provider_for(a.dns.as_deref(), |id| providers.get(id));
+        let provider = provider_for(a.dns.as_deref(), |id| {
+            providers.get_with(id, a.dns_credentials.as_deref())
+        });
         run_check(&cfg, names, provider, &opts).await
     };
     print_report(&report, out);

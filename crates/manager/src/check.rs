@@ -109,6 +109,9 @@ pub struct CheckOptions {
     /// `--challenge dns-account-01`: check `_<label>._acme-challenge.<name>` (the label of the
     /// account stored for this CA) instead of `_acme-challenge.<name>`.
     pub dns_account: bool,
+    /// The certbot credentials file the provider read (`--dns-credentials`), recorded in the
+    /// journal so a later run's cleanup reads it again.
+    pub credentials: Option<std::path::PathBuf>,
 }
 
 /// The general group's label.
@@ -829,15 +832,15 @@ async fn probe(
             return;
         }
     };
-    let entry = store.and_then(
-        |s| match journal::record(s, &opts.provider_id, None, &plan) {
+    let entry = store.and_then(|s| {
+        match journal::record(s, &opts.provider_id, opts.credentials.as_deref(), &plan) {
             Ok(e) => Some(e),
             Err(e) => {
                 warn!("cannot write the journal for the probe: {e}");
                 None
             }
-        },
-    );
+        }
+    });
     let t = Instant::now();
     let published = match dns.publish(&plan).await {
         Ok(p) => p,

@@ -124,7 +124,7 @@ impl PdnsProvider {
             .build()?;
         let mut policy = RetryPolicy::new(
             KIND,
-            RateLimitBudget::new(DEFAULT_RATE_LIMIT_WAIT, "the rate-limit budget"),
+            RateLimitBudget::new(config.rate_limit_wait, "rate_limit_wait"),
         );
         policy.max_attempts = MAX_ATTEMPTS;
         policy.max_transport_attempts = MAX_ATTEMPTS;

@@ -87,6 +87,15 @@ pub static SPEC: Spec = Spec {
                 "Seconds to wait for one API answer",
             )
         },
+        Setting {
+            default: "120",
+            env: &["PDNS_RATE_LIMIT_WAIT"],
+            ..Setting::new(
+                "rate_limit_wait",
+                Type::Seconds,
+                "Seconds a run may spend waiting out HTTP 429 answers (a proxy or load balancer in front of the API), in all",
+            )
+        },
     ],
     ignored_env: &[],
     hints: Hints::NONE,
@@ -121,6 +130,8 @@ pub struct PdnsSettings {
     pub api_version: Option<u64>,
     /// Seconds to wait for one answer.
     pub timeout: Option<u64>,
+    /// Seconds a run may wait out rate limiting, in all.
+    pub rate_limit_wait: Option<u64>,
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
@@ -201,6 +212,9 @@ impl PdnsSettings {
             api_key: Secret::new(api_key),
             server_id,
             timeout: Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1)),
+            rate_limit_wait: self
+                .rate_limit_wait
+                .map_or(crate::DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs),
         })
     }
 }
@@ -246,6 +260,8 @@ pub struct PdnsConfig {
     pub server_id: String,
     /// Bound on one request.
     pub timeout: Duration,
+    /// Bound on waiting out rate limiting, for the whole run.
+    pub rate_limit_wait: Duration,
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ impl Route53Provider {
         let http = http::client(KIND, config.request_timeout)?;
         let policy = policy(
             &config,
-            RateLimitBudget::new(DEFAULT_RATE_LIMIT_WAIT, "the rate-limit budget"),
+            RateLimitBudget::new(config.rate_limit_wait, "rate_limit_wait"),
         );
         tracing::debug!(endpoint = %config.endpoint, credentials = %config.credentials_source,
             "route53 provider ready");

@@ -189,6 +189,15 @@ pub static SPEC: Spec = Spec {
                 "Retries of a throttled request (Throttling, PriorRequestNotComplete, HTTP 429/5xx), with jittered backoff, at most 2 minutes in all",
             )
         },
+        Setting {
+            default: "300",
+            env: &["AWS_RATE_LIMIT_WAIT"],
+            ..Setting::new(
+                "rate_limit_wait",
+                Type::Seconds,
+                "Seconds a run may spend waiting out Route53's throttling (its Retry-After and backoff), in all",
+            )
+        },
     ],
     ignored_env: &[Ignored {
         var: "AWS_WAIT_FOR_RECORD_SETS_CHANGED",
@@ -279,6 +288,8 @@ pub struct Route53Settings {
     pub endpoint_url: Option<String>,
     /// Retry bound.
     pub max_retries: Option<u32>,
+    /// Seconds a run may wait out throttling, in all.
+    pub rate_limit_wait: Option<u64>,
     /// A role to assume with the credentials found (lego's `AWS_ASSUME_ROLE_ARN`).
     pub assume_role_arn: Option<String>,
     /// `ExternalId` for `assume_role_arn`.
@@ -461,6 +472,9 @@ impl Route53Settings {
             max_retries: self.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
             retry_budget: Duration::from_secs(120),
             request_timeout: REQUEST_TIMEOUT,
+            rate_limit_wait: self
+                .rate_limit_wait
+                .map_or(crate::DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs),
         })
     }
 }
@@ -944,6 +958,8 @@ pub struct Route53Config {
     pub retry_budget: Duration,
     /// Bound on one HTTP request.
     pub request_timeout: Duration,
+    /// Bound on waiting out throttling, for the whole run.
+    pub rate_limit_wait: Duration,
 }
 
 #[cfg(test)]

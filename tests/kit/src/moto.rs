@@ -223,16 +223,30 @@ impl Moto {
     ) -> Result<String> {
         install_crypto_provider();
         let url = format!("{}{path}", self.endpoint_url());
-        let mut req = reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
-            .build()?
-            .request(method.clone(), &url)
-            .header("authorization", DUMMY_AUTH)
-            .header("x-amz-date", "20250101T000000Z");
-        if let Some(b) = body {
-            req = req.header("content-type", "application/xml").body(b);
-        }
-        let resp = req.send().await?;
+            .build()?;
+        // moto on a loaded machine sometimes refuses a connection: a request that never
+        // connected is sent again (bounded; one that connected is not, POSTs are not idempotent).
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            let mut req = client
+                .request(method.clone(), &url)
+                .header("authorization", DUMMY_AUTH)
+                .header("x-amz-date", "20250101T000000Z");
+            if let Some(b) = &body {
+                req = req
+                    .header("content-type", "application/xml")
+                    .body(b.clone());
+            }
+            match req.send().await {
+                Err(e) if e.is_connect() && attempt < 4 => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                other => break other?,
+            }
+        };
         let status = resp.status();
         let text = resp.text().await?;
         if !status.is_success() {
