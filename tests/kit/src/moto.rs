@@ -224,7 +224,9 @@ impl Moto {
         install_crypto_provider();
         let url = format!("{}{path}", self.endpoint_url());
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+            // moto's first answer on a loaded machine (several servers and a 600-value test at
+            // once on two cores) has been seen to take over 20 s.
+            .timeout(Duration::from_secs(60))
             .build()?;
         // moto on a loaded machine sometimes refuses a connection: a request that never
         // connected is sent again (bounded; one that connected is not, POSTs are not idempotent).

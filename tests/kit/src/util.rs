@@ -36,7 +36,14 @@ impl From<std::io::Error> for KitError {
 
 impl From<reqwest::Error> for KitError {
     fn from(e: reqwest::Error) -> Self {
-        KitError(format!("HTTP error: {e}"))
+        // With the causes: "error sending request" alone does not say timeout or refused.
+        let mut text = format!("HTTP error: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            text.push_str(&format!(": {inner}"));
+            source = inner.source();
+        }
+        KitError(text)
     }
 }
 
