@@ -136,6 +136,14 @@ fn build_unlocated(
         let mut map: serde_json::Map<String, serde_json::Value> =
             s.settings.clone().into_iter().collect();
         map.insert("kind".into(), serde_json::Value::String(s.kind.clone()));
+        // A relative credentials file is found next to the config file that names it.
+        if let (Some(serde_json::Value::String(c)), Some(src)) = (map.get("credentials"), source)
+            && Path::new(c).is_relative()
+            && let Some(dir) = src.path.parent()
+        {
+            let joined = dir.join(c).to_string_lossy().into_owned();
+            map.insert("credentials".into(), serde_json::Value::String(joined));
+        }
         map
     });
     Ok(reg.create(
@@ -337,6 +345,40 @@ mod tests {
                 "{kind_name}: {e}"
             );
         }
+    }
+
+    /// `credentials = "cf.ini"` is read next to the config file, wherever the run starts.
+    #[test]
+    fn relative_credentials_are_found_beside_the_config_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("cf.ini"),
+            "dns_cloudflare_api_token = from-the-ini\n",
+        )
+        .expect("ini");
+        let config = dir.path().join("wildcert.toml");
+        let text = "[providers.cf]\nkind = \"cloudflare\"\ncredentials = \"cf.ini\"\n";
+        std::fs::write(&config, text).expect("config");
+        let s = Settings::load_with_env(Some(&config), &std::collections::BTreeMap::new())
+            .expect("loads");
+        let src = ConfigSource {
+            path: &config,
+            text,
+        };
+        let built = build(
+            "cf",
+            &s,
+            Some(src),
+            &HashMap::new(),
+            ProviderContext::default(),
+        );
+        assert!(built.is_ok(), "{:?}", built.err().map(|e| e.to_string()));
+        // Without the file's location the same name is looked up where the run is: not found.
+        let err = build("cf", &s, None, &HashMap::new(), ProviderContext::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("cf.ini"), "{err}");
     }
 
     /// Every key a spec declares deserialises into its settings struct, and the struct takes
