@@ -236,10 +236,7 @@ impl Output {
                         );
                         for s in spec.view() {
                             println!("  {:<22} {:<32} {}", s.key, s.env, s.description);
-                            let mut extra = vec![format!(
-                                "{}",
-                                serde_json::json!(s.ty).as_str().unwrap_or("")
-                            )];
+                            let mut extra = vec![s.ty.name().to_string()];
                             if s.required != "no" {
                                 extra.push(format!("required: {}", s.required));
                             }

@@ -207,21 +207,28 @@ pub fn secret_or_file(
 /// Warn when group or others may read a secret file (the key in it can change the zone, or
 /// create accounts): `WHAT PATH is readable by other users (mode 0644); chmod 600 it`.
 pub fn warn_if_readable_by_others(path: &Path, what: &str) {
+    if let Some(mode) = mode_if_open(path, 0o044) {
+        tracing::warn!(
+            "{what} {} is readable by other users (mode {mode:04o}); chmod 600 it",
+            path.display()
+        );
+    }
+}
+
+/// The permission bits of `path` when any bit of `mask` is set in them (`0o044`: readable by
+/// group or others); `None` when not, or when it cannot be read.
+pub fn mode_if_open(path: &Path, mask: u32) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o044 != 0 {
-                tracing::warn!(
-                    "{what} {} is readable by other users (mode {mode:04o}); chmod 600 it",
-                    path.display()
-                );
-            }
-        }
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & mask != 0).then_some(mode)
     }
     #[cfg(not(unix))]
-    let _ = (path, what);
+    {
+        let _ = (path, mask);
+        None
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,8 @@ pub enum Type {
 }
 
 impl Type {
-    fn name(self) -> &'static str {
+    /// The type's name as `wildcert providers` and the docs show it.
+    pub fn name(self) -> &'static str {
         match self {
             Type::Text => "text",
             Type::Secret => "secret",
@@ -362,13 +363,6 @@ impl Spec {
         out
     }
 
-    fn setting(&self, key: &str) -> Option<Setting> {
-        self.all_settings()
-            .into_iter()
-            .map(|(s, _)| s)
-            .find(|s| s.key == key)
-    }
-
     /// Layer the provider's settings: a certbot credentials file (the section's
     /// `credentials`, or `credentials_override` from `--dns-credentials`) < the
     /// `[providers.<id>]` section < the environment. Unknown section keys are refused (with a
@@ -382,6 +376,7 @@ impl Spec {
     ) -> Result<Layered, ProviderError> {
         let bad = |m: String| config_error(self.kind, m);
         let all = self.all_settings();
+        let setting = |key: &str| all.iter().map(|(s, _)| *s).find(|s| s.key == key);
         let mut section_values = Map::new();
         let mut credentials: Option<PathBuf> = None;
         if let Some(section) = section {
@@ -403,7 +398,7 @@ impl Spec {
                         credentials = Some(PathBuf::from(p));
                     }
                     _ => {
-                        let Some(setting) = self.setting(key) else {
+                        let Some(setting) = setting(key) else {
                             let known = all
                                 .iter()
                                 .map(|(s, _)| s.key)
@@ -452,7 +447,7 @@ impl Spec {
         let mut merged = ini_values;
         for layer in [section_values, env_values] {
             for key in layer.keys() {
-                if let Some(pair) = self.setting(key).and_then(|s| s.pair) {
+                if let Some(pair) = setting(key).and_then(|s| s.pair) {
                     merged.remove(pair);
                 }
             }
@@ -632,32 +627,30 @@ fn describe(v: &Value, s: &Setting) -> String {
     }
 }
 
-/// The candidate closest to `name`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+/// The candidate closest to `input` (any case, not `input` itself), when it is close enough to
+/// be a likely typo.
+pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let want = input.to_ascii_lowercase();
     candidates
-        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .into_iter()
+        .filter(|c| !c.eq_ignore_ascii_case(input))
+        .map(|c| (strsim::jaro_winkler(&want, &c.to_ascii_lowercase()), c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .map(|(_, c)| c.to_string())
 }
 
 /// certbot's warning when other users may access a credentials file, once per path.
 fn warn_unsafe_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                warn_once(format!(
-                    "Unsafe permissions on credentials configuration file: {} (mode {mode:04o}); chmod 600 it",
-                    path.display()
-                ));
-            }
-        }
+    if let Some(mode) = crate::settings::mode_if_open(path, 0o077) {
+        warn_once(format!(
+            "Unsafe permissions on credentials configuration file: {} (mode {mode:04o}); chmod 600 it",
+            path.display()
+        ));
     }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 /// Log `message` as a warning once per process.

@@ -277,21 +277,7 @@ fn did_you_mean_text(suggestion: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// The candidate closest to `input` (case-insensitive), when it is close enough to be the
-/// likely intent of a typo: `rfc2163` → `rfc2136`, `ww.example.com` → `www.example.com`.
-pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
-where
-    I: IntoIterator<Item = &'a str>,
-{
-    let want = input.to_ascii_lowercase();
-    candidates
-        .into_iter()
-        .filter(|c| !c.eq_ignore_ascii_case(input))
-        .map(|c| (strsim::jaro_winkler(&want, &c.to_ascii_lowercase()), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_string())
-}
+pub use wildcert_dns::spec::did_you_mean;
 
 #[cfg(test)]
 mod tests {
