@@ -1,10 +1,9 @@
 //! The DNS-01 layer of wildcert.
 //!
-//! - [`name`]: validated, normalised DNS names and certificate identifiers.
-//! - [`record`]: TXT record sets grouped by zone, the unit every provider publishes.
-//! - [`provider`]: the [`DnsProvider`] seam every DNS back end implements.
-//! - [`http`]: the one HTTP client and retry policy of the HTTP providers (429 with
-//!   `Retry-After`, 5xx, transport errors; jittered, bounded, a run-wide rate-limit budget).
+//! The provider-facing pieces (names, TXT sets, the [`DnsProvider`] seam, errors, settings,
+//! specs, the HTTP client) live in the provider SDK, `wildcert-provider`; they are re-exported
+//! here under the same paths for the engine's users.
+//!
 //! - [`query`]: raw, uncached DNS exchanges with one server (UDP, TCP on truncation).
 //! - [`discovery`]: zone apex (SOA walk), nameservers and their addresses, CNAME delegation.
 //! - [`caa`]: CAA (RFC 8659/8657): the relevant record set and whether a CA may issue, and the
@@ -15,9 +14,6 @@
 //! - [`persist`]: dns-persist-01 records: build the value and zone-file line, judge served
 //!   values, ask every authoritative server.
 //! - [`solver`]: [`Dns01`], the pipeline the manager drives (plan, publish, wait, cleanup).
-//! - [`spec`]: a provider declared once ([`Spec`], [`Registration`]): layering, docs, hints.
-//! - [`settings`]: [`Secret`], [`LayeredSettings`] and the parsers shared by
-//!   provider settings.
 //!
 //! Data flow (see DESIGN.md): ACME hands us `ChallengeRecord`s, we follow CNAME delegation,
 //! group the records by zone, publish each zone's set once, wait until every authoritative
@@ -26,16 +22,12 @@
 pub mod caa;
 pub mod diagnose;
 pub mod discovery;
-pub mod http;
-pub mod name;
 pub mod persist;
 pub mod propagation;
-pub mod provider;
 pub mod query;
-pub mod record;
-pub mod settings;
 pub mod solver;
-pub mod spec;
+
+pub use wildcert_provider::{error, http, ini, name, provider, record, settings, spec};
 
 pub use caa::{CaaLookup, CaaPolicy, CaaRecord, CaaReport, CaaResolver, CaaSet, CaaVerdict};
 pub use discovery::{AuthServer, Delegation, Discovery, DiscoveryError};
@@ -47,12 +39,11 @@ pub use propagation::{
     CheckTarget, CheckerSettings, PollSchedule, PropagationChecker, PropagationError,
     PropagationProgress, PropagationReport, ServerState, ServerVerdict,
 };
-pub use settings::{LayeredSettings, Secret};
 pub use solver::{
     CleanupError, Dns01, Dns01Error, DnsSettings, ExplicitSettings, Plan, PlannedZone, Published,
 };
-pub use spec::{Registration, Setting, Spec, Type};
-
-pub use name::{DnsName, Identifier, NameError};
-pub use provider::{Applied, DnsProvider, ProviderError, ProviderTuning, ZoneCache};
-pub use record::{ChallengeRecord, TxtSet, Zone};
+pub use wildcert_provider::{
+    Applied, ChallengeRecord, DnsName, DnsProvider, Hints, Identifier, Kind, NameError,
+    ProviderError, ProviderTuning, Registration, Setting, Spec, TxtSet, Type, Zone, ZoneCache,
+};
+pub use wildcert_provider::{LayeredSettings, Secret};

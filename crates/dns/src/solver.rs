@@ -702,7 +702,7 @@ mod tests {
             let apex = labels[labels.len().saturating_sub(2)..].join(".");
             Ok(Some(Zone::new(DnsName::parse(&apex).map_err(|e| {
                 ProviderError::Other {
-                    provider: "recorder",
+                    provider: wildcert_provider::Kind::plain("recorder"),
                     message: e.to_string(),
                 }
             })?)))
@@ -714,7 +714,7 @@ mod tests {
                 .push(format!("publish {zone} {}", set.len()));
             if self.fail.contains(&zone.to_string()) {
                 return Err(ProviderError::Rejected {
-                    provider: "recorder",
+                    provider: wildcert_provider::Kind::plain("recorder"),
                     message: "no".into(),
                 });
             }

@@ -228,7 +228,7 @@ impl DnsProvider for NoProvider {
         _set: &wildcert_dns::TxtSet,
     ) -> Result<wildcert_dns::Applied, wildcert_dns::ProviderError> {
         Err(wildcert_dns::ProviderError::Config {
-            provider: NO_PROVIDER,
+            provider: wildcert_dns::Kind::plain(NO_PROVIDER),
             message: "no DNS provider given (--dns or provider = \"…\"): only dns-persist-01 works without one".into(),
         })
     }

@@ -1,12 +1,12 @@
 //! The few Cloudflare API v4 calls we make, the response envelope, retries through the shared
-//! policy of [`wildcert_dns::http`] (429 with `Retry-After`, 5xx, transport errors) and the mapping of error codes to [`ProviderError`].
+//! policy of [`wildcert_provider::http`] (429 with `Retry-After`, 5xx, transport errors) and the mapping of error codes to [`ProviderError`].
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use wildcert_dns::ProviderError;
-use wildcert_dns::http::{self, RateLimitBudget, RetryPolicy};
+use wildcert_provider::ProviderError;
+use wildcert_provider::http::{self, RateLimitBudget, RetryPolicy};
 
 use crate::settings::{Auth, KIND};
 
@@ -371,7 +371,7 @@ fn snippet(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wildcert_dns::Secret;
+    use wildcert_provider::Secret;
 
     #[test]
     fn error_codes_map_to_variants() {

@@ -21,7 +21,7 @@ use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
+use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use settings::{
     Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, PROVIDER, SPEC,
@@ -99,7 +99,7 @@ impl CloudflareProvider {
     ) -> Result<Self, ProviderError> {
         let api = Api::new(&config.base_url, config.timeout)?
             .with_rate_limit_wait(config.rate_limit_wait);
-        let dir = state_dir.map(|d| d.join("providers").join(KIND));
+        let dir = state_dir.map(|d| d.join("providers").join(KIND.name));
         Ok(CloudflareProvider {
             config,
             api,
@@ -111,7 +111,10 @@ impl CloudflareProvider {
 
     /// Wait out rate limits from `budget` instead of a `rate_limit_wait` of this provider's
     /// own (to share one budget between providers of a run).
-    pub fn with_rate_limit_budget(mut self, budget: wildcert_dns::http::RateLimitBudget) -> Self {
+    pub fn with_rate_limit_budget(
+        mut self,
+        budget: wildcert_provider::http::RateLimitBudget,
+    ) -> Self {
         self.api = self.api.with_rate_limit_budget(budget);
         self
     }
@@ -473,7 +476,7 @@ pub fn unquote(content: &str) -> String {
 #[async_trait]
 impl DnsProvider for CloudflareProvider {
     fn name(&self) -> &'static str {
-        KIND
+        KIND.name
     }
 
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {

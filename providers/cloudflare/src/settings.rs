@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{check_kind, config_error, secret_or_file};
-use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
-use wildcert_dns::{LayeredSettings, ProviderError, Secret};
+use wildcert_provider::Kind;
+use wildcert_provider::settings::{check_kind, config_error, secret_or_file};
+use wildcert_provider::spec::{Hints, Registration, Setting, Spec, Type};
+use wildcert_provider::{LayeredSettings, ProviderError, Secret};
 
 /// Provider kind name.
-pub const KIND: &str = "cloudflare";
+pub const KIND: Kind = SPEC.provider();
 
 /// The public API endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -26,8 +27,8 @@ pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(360);
 
 /// The cloudflare provider, declared once: `wildcert providers cloudflare`,
 /// docs/providers/cloudflare.md and the layering of its settings all come from here.
-pub static SPEC: Spec = Spec {
-    kind: KIND,
+pub const SPEC: &Spec = &Spec {
+    kind: "cloudflare",
     summary: "Cloudflare API v4 (API token with DNS:Edit, or the legacy Global API Key)",
     doc: "docs/providers/cloudflare.md",
     env_prefix: "CLOUDFLARE",
@@ -166,7 +167,7 @@ pub static SPEC: Spec = Spec {
 
 /// The cloudflare provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: &SPEC,
+    spec: SPEC,
     build: |layered, ctx| {
         if let Some(path) = &layered.credentials
             && layered.values.contains_key("api_token")
@@ -225,14 +226,12 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for CloudflareSettings {
-    const SPEC: &'static Spec = &SPEC;
+    const SPEC: &'static Spec = SPEC;
 }
 
 impl CloudflareSettings {
     /// Check the settings, read secret files, and build the provider's configuration.
     pub fn validate(&self) -> Result<CloudflareConfig, ProviderError> {
-        // Its hints hold however the provider is built.
-        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let token = secret_or_file(KIND, "api_token", &self.api_token, &self.api_token_file)?;
         let zone_token = secret_or_file(
@@ -382,7 +381,7 @@ mod tests {
 
     #[test]
     fn env_names_and_layering() {
-        let file = wildcert_dns::spec::object(serde_json::json!({
+        let file = wildcert_provider::spec::object(serde_json::json!({
             "kind": "cloudflare", "api_token": "file-token", "zone_id": "abc123"
         }));
         let e = env(&[
@@ -460,7 +459,7 @@ mod tests {
         };
         assert!(both.validate().is_err());
         // A file given in a higher layer replaces a value below it.
-        let lower = wildcert_dns::spec::object(serde_json::json!({ "api_token": "x" }));
+        let lower = wildcert_provider::spec::object(serde_json::json!({ "api_token": "x" }));
         let upper = env(&[(
             "CLOUDFLARE_DNS_API_TOKEN_FILE",
             p.to_str().expect("utf-8 path"),

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
+use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
 
 pub use settings::{
     DEFAULT_TIMEOUT, ExecConfig, ExecSettings, KIND, Mode, PROVIDER, SPEC, TimeoutSetting,
@@ -136,7 +136,7 @@ impl ExecProvider {
 #[async_trait]
 impl DnsProvider for ExecProvider {
     fn name(&self) -> &'static str {
-        KIND
+        KIND.name
     }
 
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {

@@ -7,20 +7,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{check_kind, config_error};
-use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
-use wildcert_dns::{LayeredSettings, ProviderError};
+use wildcert_provider::Kind;
+use wildcert_provider::settings::{check_kind, config_error};
+use wildcert_provider::spec::{Hints, Registration, Setting, Spec, Type};
+use wildcert_provider::{LayeredSettings, ProviderError};
 
 /// Provider kind name.
-pub const KIND: &str = "exec";
+pub const KIND: Kind = SPEC.provider();
 
 /// Default bound on one run of the program.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The exec provider, declared once: `wildcert providers exec`, docs/providers/exec.md and
 /// the layering of its settings all come from here.
-pub static SPEC: Spec = Spec {
-    kind: KIND,
+pub const SPEC: &Spec = &Spec {
+    kind: "exec",
     summary: "Any DNS host: runs your program as `PROGRAM publish|unpublish FQDN VALUE`",
     doc: "docs/providers/exec.md",
     env_prefix: "EXEC",
@@ -60,7 +61,7 @@ pub static SPEC: Spec = Spec {
 
 /// The exec provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: &SPEC,
+    spec: SPEC,
     build: |layered, _| {
         let settings: ExecSettings = layered.settings(KIND)?;
         Ok(std::sync::Arc::new(crate::ExecProvider::new(&settings)?))
@@ -160,14 +161,12 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for ExecSettings {
-    const SPEC: &'static Spec = &SPEC;
+    const SPEC: &'static Spec = SPEC;
 }
 
 impl ExecSettings {
     /// Check the settings, find the program, and build the provider's configuration.
     pub fn validate(&self) -> Result<ExecConfig, ProviderError> {
-        // Its hints hold however the provider is built.
-        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let program = match self.program.as_deref().map(str::trim) {
             None | Some("") => {
@@ -288,7 +287,7 @@ mod tests {
         assert_eq!(cfg.timeout, Duration::from_secs(5));
         assert!(cfg.program.is_absolute() && cfg.program.ends_with("sh"));
         assert_eq!(cfg.mode, Mode::Wildcert);
-        let section = wildcert_dns::spec::object(serde_json::json!({
+        let section = wildcert_provider::spec::object(serde_json::json!({
             "kind": "exec", "program": "sh", "timeout": 5
         }));
         let env = env(&[("EXEC_TIMEOUT", "2m"), ("EXEC_MODE", "LEGO")]);

@@ -23,10 +23,10 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
-use wildcert_dns::http::{self, RateLimitBudget, RetryPolicy};
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
+use wildcert_provider::http::{self, RateLimitBudget, RetryPolicy};
+use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{DEFAULT_SERVER_ID, KIND, PROVIDER, PdnsConfig, PdnsSettings, SPEC};
+pub use settings::{DEFAULT_SERVER_ID, KIND, PROVIDER, PdnsConfig, PdnsSettings};
 
 /// Attempts per request when the server answers 5xx or does not answer.
 const MAX_ATTEMPTS: u32 = 4;
@@ -480,7 +480,7 @@ impl PdnsProvider {
 #[async_trait]
 impl DnsProvider for PdnsProvider {
     fn name(&self) -> &'static str {
-        KIND
+        KIND.name
     }
 
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
@@ -509,7 +509,7 @@ pub fn zone_id(name: &DnsName) -> String {
 }
 
 /// TXT content as PowerDNS wants it: one quoted character-string per 255 bytes.
-pub use wildcert_dns::record::quote_txt;
+pub use wildcert_provider::record::quote_txt;
 
 /// The value of TXT content: quoted strings joined, `\"`, `\\` and `\DDD` unescaped.
 pub fn unquote_txt(content: &str) -> String {
@@ -600,7 +600,7 @@ mod tests {
         assert_eq!(zone_id(&name), "example.com.");
         let p = PdnsProvider::new(&PdnsSettings {
             api_url: Some("http://127.0.0.1:8081/api/v1".into()),
-            api_key: Some(wildcert_dns::Secret::new("k")),
+            api_key: Some(wildcert_provider::Secret::new("k")),
             ..Default::default()
         })
         .expect("provider");

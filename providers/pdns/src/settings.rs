@@ -1,5 +1,6 @@
-//! Settings of the pdns provider: config file keys, environment variables (lego's names),
-//! layering, and validation into a ready [`PdnsConfig`].
+//! Settings of the pdns provider, declared once: `wildcert providers pdns`,
+//! docs/providers/pdns.md and the layering of section, certbot file and environment (lego's
+//! names) all come from [`PdnsSettings`]; [`PdnsSettings::validate`] makes a [`PdnsConfig`].
 
 #[cfg(test)]
 use std::collections::HashMap;
@@ -7,12 +8,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{check_kind, config_error, read_secret_file};
-use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
-use wildcert_dns::{LayeredSettings, ProviderError, Secret};
+use wildcert_provider::settings::{config_error, read_secret_file};
+use wildcert_provider::spec::{LayeredSettings, Registration};
+use wildcert_provider::{Kind, ProviderError, Secret};
 
-/// Provider kind name.
-pub const KIND: &str = "pdns";
+/// Provider kind.
+pub const KIND: Kind = PdnsSettings::KIND;
 
 /// Default bound on one HTTP request to the API.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -20,117 +21,60 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// PowerDNS's own server id; almost every installation uses it.
 pub const DEFAULT_SERVER_ID: &str = "localhost";
 
-/// The pdns provider, declared once: `wildcert providers pdns`, docs/providers/pdns.md and
-/// the layering of its settings all come from here.
-pub static SPEC: Spec = Spec {
-    kind: KIND,
-    summary: "PowerDNS Authoritative HTTP API (X-API-Key), one PATCH per zone",
-    doc: "docs/providers/pdns.md",
-    env_prefix: "PDNS",
-    certbot_prefixes: &["dns_powerdns_", "dns_pdns_"],
-    settings: &[
-        Setting {
-            required: "yes",
-            env: &["PDNS_API_URL"],
-            certbot: Some("api_url"),
-            ..Setting::new(
-                "api_url",
-                Type::Text,
-                "Base URL of the PowerDNS webserver, e.g. `http://ns1.example.com:8081`; a trailing `/api/v1` (or `/api`) is accepted",
-            )
-        },
-        Setting {
-            required: "one of `api_key` / `api_key_file`",
-            env: &["PDNS_API_KEY"],
-            certbot: Some("api_key"),
-            pair: Some("api_key_file"),
-            ..Setting::new(
-                "api_key",
-                Type::Secret,
-                "The server's `api-key`, sent as the `X-API-Key` header (prefer `api_key_file`)",
-            )
-        },
-        Setting {
-            required: "one of `api_key` / `api_key_file`",
-            env: &["PDNS_API_KEY_FILE"],
-            pair: Some("api_key"),
-            ..Setting::new(
-                "api_key_file",
-                Type::Path,
-                "File holding the API key (no secret in the config file or the process environment)",
-            )
-        },
-        Setting {
-            default: DEFAULT_SERVER_ID,
-            env: &["PDNS_SERVER_NAME"],
-            ..Setting::new(
-                "server_id",
-                Type::Text,
-                "The server id in `/api/v1/servers/<id>` (PowerDNS Authoritative always calls itself `localhost`)",
-            )
-        },
-        Setting {
-            default: "1",
-            env: &["PDNS_API_VERSION"],
-            ..Setting::new(
-                "api_version",
-                Type::Number,
-                "API version (lego's `PDNS_API_VERSION`): only 1 (PowerDNS Authoritative 4.0 and later) is spoken",
-            )
-        },
-        Setting {
-            default: "30",
-            env: &["PDNS_HTTP_TIMEOUT"],
-            ..Setting::new(
-                "timeout",
-                Type::Seconds,
-                "Seconds to wait for one API answer",
-            )
-        },
-        Setting {
-            default: "120",
-            env: &["PDNS_RATE_LIMIT_WAIT"],
-            ..Setting::new(
-                "rate_limit_wait",
-                Type::Seconds,
-                "Seconds a run may spend waiting out HTTP 429 answers (a proxy or load balancer in front of the API), in all",
-            )
-        },
-    ],
-    ignored_env: &[],
-    hints: Hints::NONE,
-};
-
 /// The pdns provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: &SPEC,
+    spec: PdnsSettings::SPEC,
     build: |layered, _| {
-        let settings: PdnsSettings = layered.settings(KIND)?;
+        let settings = PdnsSettings::from_layered(layered)?;
         Ok(std::sync::Arc::new(crate::PdnsProvider::new(&settings)?))
     },
 };
 
-/// Settings as written in `[providers.<id>]` (with `kind = "pdns"`) or in the environment.
-/// Every field is optional so layers can be merged; [`PdnsSettings::validate`] checks the result.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+/// Settings as written in `[providers.<id>]` (with `kind = "pdns"`), a certbot credentials
+/// file or the environment. Every field is optional so layers can be merged;
+/// [`PdnsSettings::validate`] checks the result.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, wildcert_provider::LayeredSettings)]
 #[serde(deny_unknown_fields)]
+#[provider(
+    kind = "pdns",
+    summary = "PowerDNS Authoritative HTTP API (X-API-Key), one PATCH per zone",
+    env_prefix = "PDNS",
+    certbot = ["dns_powerdns_", "dns_pdns_"]
+)]
 pub struct PdnsSettings {
-    /// The section's `kind`; accepted so a whole `[providers.<id>]` section deserialises.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// Base URL of the API.
+    /// Base URL of the PowerDNS webserver, e.g. `http://ns1.example.com:8081`; a trailing
+    /// `/api/v1` (or `/api`) is accepted
+    #[setting(required, env = ["PDNS_API_URL"], certbot = "api_url")]
     pub api_url: Option<String>,
-    /// The API key.
+    /// The server's `api-key`, sent as the `X-API-Key` header (prefer `api_key_file`)
+    #[setting(
+        required = "one of `api_key` / `api_key_file`",
+        env = ["PDNS_API_KEY"],
+        certbot = "api_key",
+        pair = "api_key_file"
+    )]
     pub api_key: Option<Secret>,
-    /// File holding the API key.
+    /// File holding the API key (no secret in the config file or the process environment)
+    #[setting(
+        required = "one of `api_key` / `api_key_file`",
+        env = ["PDNS_API_KEY_FILE"],
+        pair = "api_key"
+    )]
     pub api_key_file: Option<PathBuf>,
-    /// Server id.
+    /// The server id in `/api/v1/servers/<id>` (PowerDNS Authoritative always calls itself
+    /// `localhost`)
+    #[setting(default = "localhost", env = ["PDNS_SERVER_NAME"])]
     pub server_id: Option<String>,
-    /// API version (only 1).
+    /// API version (lego's `PDNS_API_VERSION`): only 1 (PowerDNS Authoritative 4.0 and later)
+    /// is spoken
+    #[setting(default = "1", env = ["PDNS_API_VERSION"])]
     pub api_version: Option<u64>,
-    /// Seconds to wait for one answer.
+    /// Seconds to wait for one API answer
+    #[setting(default = "30", env = ["PDNS_HTTP_TIMEOUT"], ty = "seconds")]
     pub timeout: Option<u64>,
-    /// Seconds a run may wait out rate limiting, in all.
+    /// Seconds a run may spend waiting out HTTP 429 answers (a proxy or load balancer in front
+    /// of the API), in all
+    #[setting(default = "120", env = ["PDNS_RATE_LIMIT_WAIT"], ty = "seconds")]
     pub rate_limit_wait: Option<u64>,
 }
 
@@ -138,16 +82,9 @@ fn bad(message: impl Into<String>) -> ProviderError {
     config_error(KIND, message)
 }
 
-impl LayeredSettings for PdnsSettings {
-    const SPEC: &'static Spec = &SPEC;
-}
-
 impl PdnsSettings {
     /// Check the settings, read the key file, and build the provider's configuration.
     pub fn validate(&self) -> Result<PdnsConfig, ProviderError> {
-        // Its hints hold however the provider is built.
-        wildcert_dns::spec::register_spec(&SPEC);
-        check_kind(KIND, self.kind.as_deref())?;
         let url = match self.api_url.as_deref().map(str::trim) {
             None | Some("") => {
                 return Err(bad(
@@ -267,7 +204,7 @@ pub struct PdnsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wildcert_dns::spec::object;
+    use wildcert_provider::spec::object;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -285,9 +222,9 @@ mod tests {
             ("PDNS_SERVER_NAME", "localhost"),
             ("PDNS_HTTP_TIMEOUT", "5"),
         ]);
-        let merged: PdnsSettings = SPEC
+        let merged = PdnsSettings::SPEC
             .layer(Some(&file), None, &env)
-            .and_then(|l| l.settings(KIND))
+            .and_then(|l| PdnsSettings::from_layered(&l))
             .expect("layers");
         assert!(!format!("{merged:?}").contains("s3cret"));
         let cfg = merged.validate().expect("valid");
@@ -308,9 +245,9 @@ mod tests {
             "api_url": "https://pdns.example.com/prefix/api", "api_key": "inline"
         }));
         let env = env(&[("PDNS_API_KEY_FILE", path.to_str().expect("utf-8 path"))]);
-        let cfg = SPEC
+        let cfg = PdnsSettings::SPEC
             .layer(Some(&file), None, &env)
-            .and_then(|l| l.settings::<PdnsSettings>(KIND))
+            .and_then(|l| PdnsSettings::from_layered(&l))
             .and_then(|s| s.validate())
             .expect("valid");
         assert_eq!(cfg.api_key.expose(), "from-file");

@@ -19,7 +19,7 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use tokio::sync::OnceCell;
 use wildcert_dns::query::{self, QueryError, Transport, rcode_name, to_hickory};
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
+use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use settings::{KIND, Nameserver, PROVIDER, Rfc2136Config, Rfc2136Settings, SPEC};
 pub use tsig::{Algorithm, AnswerAuth, TsigKey};
@@ -697,7 +697,7 @@ fn unreachable(target: String, message: String) -> ProviderError {
 #[async_trait]
 impl DnsProvider for Rfc2136Provider {
     fn name(&self) -> &'static str {
-        KIND
+        KIND.name
     }
 
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
@@ -800,7 +800,7 @@ mod tests {
         Rfc2136Provider::new(&Rfc2136Settings {
             nameserver: Some("127.0.0.1:9".into()),
             tsig_key: Some("k".into()),
-            tsig_secret: Some(wildcert_dns::Secret::new("c2VjcmV0")),
+            tsig_secret: Some(wildcert_provider::Secret::new("c2VjcmV0")),
             ..Rfc2136Settings::default()
         })
         .expect("provider")

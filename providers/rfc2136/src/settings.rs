@@ -7,22 +7,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{check_kind, config_error, read_secret_file, read_secret_text};
-use wildcert_dns::spec::{Hints, Registration, Setting, Spec, Type};
-use wildcert_dns::{DnsName, LayeredSettings, ProviderError, Secret};
+use wildcert_provider::Kind;
+use wildcert_provider::settings::{check_kind, config_error, read_secret_file, read_secret_text};
+use wildcert_provider::spec::{Hints, Registration, Setting, Spec, Type};
+use wildcert_provider::{DnsName, LayeredSettings, ProviderError, Secret};
 
 use crate::tsig::{Algorithm, TsigKey, parse_key_file, select_key};
 
 /// Provider kind name.
-pub const KIND: &str = "rfc2136";
+pub const KIND: Kind = SPEC.provider();
 
 /// Default time we wait for the server's answer to one UPDATE or query.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The rfc2136 provider, declared once: `wildcert providers rfc2136`,
 /// docs/providers/rfc2136.md and the layering of its settings all come from here.
-pub static SPEC: Spec = Spec {
-    kind: KIND,
+pub const SPEC: &Spec = &Spec {
+    kind: "rfc2136",
     summary: "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
     doc: "docs/providers/rfc2136.md",
     env_prefix: "RFC2136",
@@ -150,7 +151,7 @@ pub static SPEC: Spec = Spec {
 
 /// The rfc2136 provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: &SPEC,
+    spec: SPEC,
     build: |layered, _| {
         if let Some(path) = &layered.credentials
             && !layered.values.contains_key("tsig_algorithm")
@@ -206,14 +207,12 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for Rfc2136Settings {
-    const SPEC: &'static Spec = &SPEC;
+    const SPEC: &'static Spec = SPEC;
 }
 
 impl Rfc2136Settings {
     /// Check the settings, read key files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
-        // Its hints hold however the provider is built.
-        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let nameserver = match self.nameserver.as_deref().map(str::trim) {
             None | Some("") => {
@@ -444,7 +443,7 @@ mod tests {
 
     #[test]
     fn env_and_file_layers() {
-        let file = wildcert_dns::spec::object(serde_json::json!({
+        let file = wildcert_provider::spec::object(serde_json::json!({
             "kind": "rfc2136", "nameserver": "ns1.example.com", "tsig_key": "k", "tsig_secret": "c2VjcmV0", "tcp": true
         }));
         let envs = env(&[
@@ -497,7 +496,7 @@ mod tests {
 
     #[test]
     fn lego_tuning_variables_take_effect() {
-        use wildcert_dns::ProviderTuning;
+        use wildcert_provider::ProviderTuning;
         let vars = env(&[
             ("RFC2136_NAMESERVER", "192.0.2.1"),
             ("RFC2136_TSIG_KEY", "k"),
@@ -528,7 +527,7 @@ mod tests {
         });
         assert!(!again.contains("RFC2136_SEQUENCE_INTERVAL"), "{again}");
         // The same settings from the config file; a file value loses to the environment.
-        let file = wildcert_dns::spec::object(serde_json::json!({
+        let file = wildcert_provider::spec::object(serde_json::json!({
             "nameserver": "ns1.example.com", "tsig_key": "k", "tsig_secret": "c2VjcmV0",
             "ttl": 120, "propagation_timeout": 30, "polling_interval": 4
         }));
@@ -573,7 +572,7 @@ mod tests {
              dns_rfc2136_algorithm = HMAC-SHA512\ndns_rfc2136_sign_query = false\n",
         )
         .expect("write");
-        let section = wildcert_dns::spec::object(
+        let section = wildcert_provider::spec::object(
             serde_json::json!({ "credentials": path.to_str().expect("utf-8") }),
         );
         let s: Rfc2136Settings = SPEC

@@ -18,8 +18,8 @@ use ring::digest;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use wildcert_dns::http::{self, RateLimitBudget, RetryPolicy};
-use wildcert_dns::{ProviderError, Secret};
+use wildcert_provider::http::{self, RateLimitBudget, RetryPolicy};
+use wildcert_provider::{ProviderError, Secret};
 
 use crate::settings::KIND;
 use crate::sigv4::{self, Credentials};

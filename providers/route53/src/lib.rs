@@ -6,7 +6,7 @@
 //! carrying the union of the values already there and ours; `wait_applied` polls `GetChange`
 //! until `INSYNC`. `unpublish` UPSERTs what remains at each name, or DELETEs the RRset (with its
 //! exact values and TTL) when only our values were left. Throttling is retried by the shared
-//! policy of [`wildcert_dns::http`] (jittered, bounded in count and time, a run-wide budget).
+//! policy of [`wildcert_provider::http`] (jittered, bounded in count and time, a run-wide budget).
 
 pub mod chain;
 pub mod profile;
@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Method;
-use wildcert_dns::http::{self, RateLimitBudget, Response, RetryPolicy, Verdict};
-use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
+use wildcert_provider::http::{self, RateLimitBudget, Response, RetryPolicy, Verdict};
+use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
 pub use chain::{CredentialCache, Source};
 pub use settings::{KIND, PROVIDER, Route53Config, Route53Settings, SPEC};
@@ -185,7 +185,7 @@ impl Route53Provider {
                 .unwrap_or_else(|p| p.into_inner())
                 .unwrap_or_else(|| Credentials {
                     access_key_id: "?".into(),
-                    secret_access_key: wildcert_dns::Secret::new(""),
+                    secret_access_key: wildcert_provider::Secret::new(""),
                     session_token: None,
                 });
             let api = xml::parse_error(&text).unwrap_or_default();
@@ -876,7 +876,7 @@ pub fn policy(config: &Route53Config, budget: RateLimitBudget) -> RetryPolicy {
 #[async_trait]
 impl DnsProvider for Route53Provider {
     fn name(&self) -> &'static str {
-        KIND
+        KIND.name
     }
 
     fn credential_source(&self) -> Option<String> {

@@ -7,18 +7,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_dns::settings::{
+use wildcert_provider::Kind;
+use wildcert_provider::settings::{
     check_kind, config_error, env_value, parse_bool, read_setting_file, secret_or_file,
 };
-use wildcert_dns::spec::{Hints, Ignored, Registration, Setting, Spec, Type};
-use wildcert_dns::{LayeredSettings, ProviderError, Secret};
+use wildcert_provider::spec::{Hints, Ignored, Registration, Setting, Spec, Type};
+use wildcert_provider::{LayeredSettings, ProviderError, Secret};
 
 use crate::chain::{ECS_HOST, IMDS_ENDPOINT, Source, Sts, sso_cache_file};
 use crate::profile;
 use crate::sigv4::Credentials;
 
 /// Provider kind name.
-pub const KIND: &str = "route53";
+pub const KIND: Kind = SPEC.provider();
 
 /// The public Route53 endpoint (global; signed for `us-east-1`).
 pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
@@ -33,8 +34,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// docs/providers/route53.md and the layering of its settings all come from here. The AWS
 /// credential chain's environment-only variables (web identity, container, instance metadata)
 /// are read apart from the settings ([`ambient_from_env`]), as the SDKs do.
-pub static SPEC: Spec = Spec {
-    kind: KIND,
+pub const SPEC: &Spec = &Spec {
+    kind: "route53",
     summary: "Amazon Route 53 (SigV4; access keys, session tokens or a shared-file profile), one ChangeBatch per zone",
     doc: "docs/providers/route53.md",
     env_prefix: "AWS",
@@ -217,7 +218,7 @@ pub static SPEC: Spec = Spec {
 
 /// The route53 provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: &SPEC,
+    spec: SPEC,
     build: |layered, ctx| {
         let mut settings: Route53Settings = layered.settings(KIND)?;
         let (ambient, home) = ambient_from_env(ctx.env)?;
@@ -309,7 +310,7 @@ fn bad(message: impl Into<String>) -> ProviderError {
 }
 
 impl LayeredSettings for Route53Settings {
-    const SPEC: &'static Spec = &SPEC;
+    const SPEC: &'static Spec = SPEC;
 
     /// The settings from an environment map, with the credential chain's environment-only
     /// variables and `HOME`.
@@ -345,8 +346,6 @@ pub fn ambient_from_env(
 impl Route53Settings {
     /// Check the settings, read secret and shared files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Route53Config, ProviderError> {
-        // Its hints hold however the provider is built.
-        wildcert_dns::spec::register_spec(&SPEC);
         check_kind(KIND, self.kind.as_deref())?;
         let secret = secret_or_file(
             KIND,
@@ -975,7 +974,7 @@ mod tests {
 
     #[test]
     fn env_over_file_and_secrets_hidden() {
-        let file = wildcert_dns::spec::object(serde_json::json!({
+        let file = wildcert_provider::spec::object(serde_json::json!({
             "kind": "route53", "access_key_id": "AKIAFILE", "secret_access_key": "file-secret",
             "hosted_zone_id": "/hostedzone/Z1FILE", "private_zone": true
         }));

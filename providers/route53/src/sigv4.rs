@@ -6,7 +6,7 @@
 //! This is the only module of the crate that names ring.
 
 use ring::{digest, hmac};
-use wildcert_dns::Secret;
+use wildcert_provider::Secret;
 
 /// The signing algorithm name, first word of the `Authorization` header.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

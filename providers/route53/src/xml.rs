@@ -66,7 +66,7 @@ pub fn change_batch(changes: &[Change]) -> String {
 
 /// A TXT value in Route53's presentation form: quoted, `"` and `\` escaped, split into
 /// 255-byte character-strings when longer.
-pub use wildcert_dns::record::quote_txt;
+pub use wildcert_provider::record::quote_txt;
 
 /// The text of a TXT value in presentation form: character-strings joined, escapes
 /// (`\"`, `\\`, and Route53's octal `\ooo`) resolved. Unquoted text is taken as it is.

@@ -3,7 +3,6 @@
 //! except under CI=true.
 
 mod discovery;
-mod http;
 mod nameservers;
 mod persist;
 mod propagation;

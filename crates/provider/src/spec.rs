@@ -5,7 +5,9 @@
 //! variables (`*_TTL`, `*_PROPAGATION_TIMEOUT`, `*_POLLING_INTERVAL`, a warning for
 //! `*_SEQUENCE_INTERVAL`); `wildcert providers NAME [--json]` ([`Spec::view`]); the settings
 //! table of `docs/providers/NAME.md` ([`Spec::markdown_table`]); and the provider's own hints
-//! ([`Hints`]). A provider crate exports one [`Registration`]; the registry is one list of them.
+//! ([`Hints`], carried by every error through the provider's [`Kind`]). A provider declares
+//! its spec on its settings struct (`#[derive(LayeredSettings)]`) and exports one
+//! [`Registration`]; the registry is one generated list of them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,10 +18,13 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use crate::error::Hints;
+use crate::error::{Kind, ProviderError};
+use crate::ini;
 use crate::name::DnsName;
-use crate::provider::{Applied, DnsProvider, ProviderError, ProviderTuning};
+use crate::provider::{Applied, DnsProvider, ProviderTuning};
 use crate::record::{TxtSet, Zone};
-use crate::settings::{config_error, parse_bool, parse_seconds};
+use crate::settings::{config_error, mode_if_open, parse_bool, parse_seconds};
 
 /// The type of a setting's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -108,32 +113,6 @@ pub struct Ignored {
     pub var: &'static str,
     /// Why it is ignored.
     pub reason: &'static str,
-}
-
-/// A provider's own hints, by error kind; `None` keeps the generic hint.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct Hints {
-    /// Credentials refused.
-    pub auth: Option<&'static str>,
-    /// Zone not found or not writable.
-    pub zone_not_found: Option<&'static str>,
-    /// The change itself refused.
-    pub rejected: Option<&'static str>,
-    /// Rate limited.
-    pub rate_limited: Option<&'static str>,
-    /// Server unreachable.
-    pub unreachable: Option<&'static str>,
-}
-
-impl Hints {
-    /// No provider-specific hint.
-    pub const NONE: Hints = Hints {
-        auth: None,
-        zone_not_found: None,
-        rejected: None,
-        rate_limited: None,
-        unreachable: None,
-    };
 }
 
 /// A provider kind, declared once.
@@ -240,10 +219,7 @@ pub struct Layered {
 
 impl Layered {
     /// Deserialise the provider's settings struct from the layered values.
-    pub fn settings<T: serde::de::DeserializeOwned>(
-        &self,
-        kind: &'static str,
-    ) -> Result<T, ProviderError> {
+    pub fn settings<T: serde::de::DeserializeOwned>(&self, kind: Kind) -> Result<T, ProviderError> {
         serde_json::from_value(Value::Object(self.values.clone()))
             .map_err(|e| config_error(kind, e.to_string()))
     }
@@ -268,6 +244,14 @@ impl Origin<'_> {
 }
 
 impl Spec {
+    /// The kind as errors carry it: the name and this spec's hints.
+    pub const fn provider(&'static self) -> Kind {
+        Kind {
+            name: self.kind,
+            hints: &self.hints,
+        }
+    }
+
     /// Every setting: the provider's own, then the common tuning ones it does not declare.
     pub fn all_settings(&self) -> Vec<(Setting, Vec<String>)> {
         let mut out: Vec<(Setting, Vec<String>)> = self
@@ -369,12 +353,12 @@ impl Spec {
     /// "did you mean"); every value is checked against its type, and errors name where it was
     /// given. Variables that cannot be honoured are warned about once.
     pub fn layer(
-        &self,
+        &'static self,
         section: Option<&Map<String, Value>>,
         credentials_override: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Layered, ProviderError> {
-        let bad = |m: String| config_error(self.kind, m);
+        let bad = |m: String| config_error(self.provider(), m);
         let all = self.all_settings();
         let setting = |key: &str| all.iter().map(|(s, _)| *s).find(|s| s.key == key);
         let mut section_values = Map::new();
@@ -413,7 +397,7 @@ impl Spec {
                         };
                         section_values.insert(
                             key.clone(),
-                            coerce(self.kind, &setting, Origin::Section, value)?,
+                            coerce(self.provider(), &setting, Origin::Section, value)?,
                         );
                     }
                 }
@@ -435,7 +419,7 @@ impl Spec {
                 let raw = Value::String(v.trim().to_string());
                 env_values.insert(
                     setting.key.to_string(),
-                    coerce(self.kind, setting, Origin::Env(var), &raw)?,
+                    coerce(self.provider(), setting, Origin::Env(var), &raw)?,
                 );
             }
         }
@@ -483,7 +467,6 @@ impl Spec {
                 }
             }
         }
-        merged.insert("kind".into(), Value::String(self.kind.into()));
         Ok(Layered {
             values: merged,
             tuning,
@@ -494,8 +477,11 @@ impl Spec {
     /// Read a certbot credentials file: `dns_<plugin>_<key> = value` lines (also certbot's
     /// old `certbot_dns_<plugin>:dns_<plugin>_<key>` form); `#`/`;` comments; keys of other
     /// plugins ignored, as certbot does; and certbot's warning when other users may read it.
-    pub fn read_credentials(&self, path: &Path) -> Result<Map<String, Value>, ProviderError> {
-        let bad = |m: String| config_error(self.kind, m);
+    pub fn read_credentials(
+        &'static self,
+        path: &Path,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let bad = |m: String| config_error(self.provider(), m);
         if self.certbot_prefixes.is_empty() {
             return Err(bad(format!(
                 "credentials {}: certbot has no {} plugin whose credentials file wildcert could read; \
@@ -507,31 +493,15 @@ impl Spec {
         let text = std::fs::read_to_string(path)
             .map_err(|e| bad(format!("credentials file {}: {e}", path.display())))?;
         warn_unsafe_permissions(path);
+        let entries = ini::parse(&text).map_err(|ini::BadLine(n)| {
+            bad(format!(
+                "credentials file {}:{n}: expected `key = value`",
+                path.display()
+            ))
+        })?;
         let mut out = Map::new();
-        let mut section: Option<String> = None;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            if line.starts_with('[') && line.ends_with(']') {
-                section = Some(line[1..line.len() - 1].trim().to_string());
-                continue;
-            }
-            // AWS-style files: only the default profile's keys.
-            if section.as_deref().is_some_and(|s| s != "default") {
-                continue;
-            }
-            let Some((k, v)) = line.split_once('=') else {
-                return Err(bad(format!(
-                    "credentials file {}:{}: expected `key = value`",
-                    path.display(),
-                    n + 1
-                )));
-            };
-            let k = k.trim();
-            let k = k.rsplit_once(':').map_or(k, |(_, k)| k);
-            let v = unquote(v.trim());
+        for entry in entries {
+            let k = entry.key.as_str();
             let Some((prefix, short)) = self
                 .certbot_prefixes
                 .iter()
@@ -553,16 +523,16 @@ impl Spec {
                 }
                 continue;
             };
-            if v.is_empty() {
+            if entry.value.is_empty() {
                 continue;
             }
             out.insert(
                 setting.key.to_string(),
                 coerce(
-                    self.kind,
+                    self.provider(),
                     setting,
                     Origin::Ini(path, k),
-                    &Value::String(v.to_string()),
+                    &Value::String(entry.value.clone()),
                 )?,
             );
         }
@@ -570,23 +540,9 @@ impl Spec {
     }
 }
 
-fn unquote(v: &str) -> &str {
-    for q in ['"', '\''] {
-        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
-            return &v[1..v.len() - 1];
-        }
-    }
-    v
-}
-
 /// Check a value against its setting's type; strings from the environment and ini files are
 /// parsed. The JSON that comes out deserialises into the provider's settings struct.
-fn coerce(
-    kind: &'static str,
-    s: &Setting,
-    origin: Origin<'_>,
-    v: &Value,
-) -> Result<Value, ProviderError> {
+fn coerce(kind: Kind, s: &Setting, origin: Origin<'_>, v: &Value) -> Result<Value, ProviderError> {
     let label = origin.label(s.key);
     let wrong = |what: &str| {
         config_error(
@@ -645,7 +601,7 @@ where
 
 /// certbot's warning when other users may access a credentials file, once per path.
 fn warn_unsafe_permissions(path: &Path) {
-    if let Some(mode) = crate::settings::mode_if_open(path, 0o077) {
+    if let Some(mode) = mode_if_open(path, 0o077) {
         warn_once(format!(
             "Unsafe permissions on credentials configuration file: {} (mode {mode:04o}); chmod 600 it",
             path.display()
@@ -662,6 +618,37 @@ pub fn warn_once(message: String) {
     }
     tracing::warn!("{message}");
     warned.push(message);
+}
+
+/// A provider's settings struct tied to its [`Spec`]. Declare it with
+/// `#[derive(LayeredSettings)]`: each field's doc comment and `#[setting(…)]` attribute become
+/// a [`Setting`], the struct's `#[provider(…)]` attribute the rest of the [`Spec`], so a setting
+/// is written once. Settings come from a `[providers.<id>]` section, a certbot credentials file
+/// and the environment ([`Spec::layer`]).
+pub trait LayeredSettings: serde::de::DeserializeOwned + Default {
+    /// The provider's spec.
+    const SPEC: &'static Spec;
+
+    /// The settings from layered values ([`Spec::layer`]).
+    fn from_layered(layered: &Layered) -> Result<Self, ProviderError> {
+        layered.settings(Self::SPEC.provider())
+    }
+
+    /// The provider's settings from an environment map alone (blank values count as unset).
+    /// lego's common tuning variables are not part of the struct: a [`Registration`] attaches
+    /// them to the provider.
+    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
+        Self::from_layered(&Self::SPEC.layer(None, None, env)?)
+    }
+
+    /// The provider's settings from this process's environment (variables whose name or
+    /// value is not UTF-8 are passed over).
+    fn from_env() -> Result<Self, ProviderError> {
+        let env: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::from_env_map(&env)
+    }
 }
 
 /// What a provider may need besides its settings.
@@ -704,7 +691,6 @@ impl Registration {
         credentials: Option<&Path>,
         ctx: &BuildContext<'_>,
     ) -> Result<Arc<dyn DnsProvider>, ProviderError> {
-        register_spec(self.spec);
         let layered = self.spec.layer(section, credentials, ctx.env)?;
         let provider = (self.build)(&layered, ctx)?;
         Ok(with_tuning(provider, layered.tuning))
@@ -724,36 +710,6 @@ impl Registration {
             },
         )
     }
-}
-
-/// The registered specs, for the provider-specific hints of [`ProviderError::hint`].
-static REGISTERED: Mutex<Vec<&'static Spec>> = Mutex::new(Vec::new());
-
-/// Make the registry's specs known to [`ProviderError::hint`] (the registry calls it whenever
-/// it is used).
-pub fn register(registry: &[Registration]) {
-    for r in registry {
-        register_spec(r.spec);
-    }
-}
-
-/// Make one spec known to [`ProviderError::hint`]; a provider's constructor calls it, so its
-/// hints hold however it was built. Registering twice is harmless.
-pub fn register_spec(spec: &'static Spec) {
-    let mut specs = REGISTERED.lock().unwrap_or_else(|p| p.into_inner());
-    if !specs.iter().any(|s| s.kind == spec.kind) {
-        specs.push(spec);
-    }
-}
-
-/// The registered spec of `kind`, if any.
-pub fn registered(kind: &str) -> Option<&'static Spec> {
-    REGISTERED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .copied()
-        .find(|s| s.kind == kind)
 }
 
 /// Attach `tuning` to a provider: each value it sets wins over the provider's own.

@@ -3,11 +3,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use wildcert_dns::ProviderError;
-use wildcert_dns::http::{RateLimitBudget, RetryPolicy, Verdict, client, default_verdict};
+use wildcert_provider::http::{RateLimitBudget, RetryPolicy, Verdict, client, default_verdict};
+use wildcert_provider::{Kind, ProviderError};
 use wildcert_testkit::{ScriptedHttp, ScriptedReply, http_date};
 
 const OK: &str = r#"{"ok":true}"#;
+const TEST: Kind = Kind::plain("test");
 
 fn server() -> ScriptedHttp {
     ScriptedHttp::start(ScriptedReply::status(200, OK)).expect("scripted server")
@@ -15,14 +16,17 @@ fn server() -> ScriptedHttp {
 
 /// A policy whose own backoff is tiny, so a long gap can only be the server's `Retry-After`.
 fn policy(budget: Duration) -> RetryPolicy {
-    let mut p = RetryPolicy::new("test", RateLimitBudget::new(budget, "rate_limit_wait"));
+    let mut p = RetryPolicy::new(TEST, RateLimitBudget::new(budget, "rate_limit_wait"));
     p.base = Duration::from_millis(10);
     p.cap = Duration::from_millis(20);
     p
 }
 
-async fn get(p: &RetryPolicy, url: &str) -> Result<wildcert_dns::http::Response, ProviderError> {
-    let http = client("test", Duration::from_secs(5)).expect("client");
+async fn get(
+    p: &RetryPolicy,
+    url: &str,
+) -> Result<wildcert_provider::http::Response, ProviderError> {
+    let http = client(TEST, Duration::from_secs(5)).expect("client");
     p.send_builder(url, http.get(format!("{url}/x")), default_verdict)
         .await
 }
@@ -107,7 +111,7 @@ async fn connection_refused_is_retried_then_unreachable() {
     else {
         panic!("{e:?}")
     };
-    assert_eq!(*provider, "test");
+    assert_eq!(provider.name, "test");
     assert!(target.contains(&port.to_string()), "{target}");
     assert!(message.contains("after 3 attempts"), "{message}");
     assert!(
@@ -189,8 +193,8 @@ async fn a_provider_classifier_turns_a_400_into_a_rate_limit() {
     let throttled = "<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>";
     s.push([ScriptedReply::status(400, throttled)]);
     let p = policy(Duration::from_secs(60));
-    let http = client("test", Duration::from_secs(5)).expect("client");
-    let classify = |r: &wildcert_dns::http::Response| {
+    let http = client(TEST, Duration::from_secs(5)).expect("client");
+    let classify = |r: &wildcert_provider::http::Response| {
         if r.status == 400 && r.text().contains("<Code>Throttling</Code>") {
             Verdict::RateLimited("Throttling".into())
         } else {

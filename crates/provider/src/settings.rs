@@ -1,12 +1,11 @@
-//! Shared pieces of provider settings: a secret that never prints, the [`LayeredSettings`]
-//! seam (a settings struct tied to its [`crate::spec::Spec`]), and the small parsers and file
-//! readers every provider's settings use (errors name the provider kind).
+//! Shared pieces of provider settings: a secret that never prints, and the small parsers and
+//! file readers every provider's settings use (errors name the provider kind).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::ProviderError;
+use crate::error::{Kind, ProviderError};
 
 /// A secret string (API token, TSIG secret). `Debug` and `Display` print `***`.
 #[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -48,31 +47,8 @@ impl From<String> for Secret {
     }
 }
 
-/// A provider's settings struct, layered from its [`crate::spec::Spec`]: a `[providers.<id>]`
-/// section, a certbot credentials file and the environment ([`crate::spec::Spec::layer`]).
-pub trait LayeredSettings: serde::de::DeserializeOwned + Default {
-    /// The provider's spec.
-    const SPEC: &'static crate::spec::Spec;
-
-    /// The provider's settings from an environment map alone (blank values count as unset).
-    /// lego's common tuning variables are not part of the struct: a
-    /// [`crate::spec::Registration`] attaches them to the provider.
-    fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        Self::SPEC.layer(None, None, env)?.settings(Self::SPEC.kind)
-    }
-
-    /// The provider's settings from this process's environment (variables whose name or
-    /// value is not UTF-8 are passed over).
-    fn from_env() -> Result<Self, ProviderError> {
-        let env: HashMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
-        Self::from_env_map(&env)
-    }
-}
-
 /// A [`ProviderError::Config`] of `provider` saying `message`.
-pub fn config_error(provider: &'static str, message: impl Into<String>) -> ProviderError {
+pub fn config_error(provider: Kind, message: impl Into<String>) -> ProviderError {
     ProviderError::Config {
         provider,
         message: message.into(),
@@ -80,9 +56,9 @@ pub fn config_error(provider: &'static str, message: impl Into<String>) -> Provi
 }
 
 /// Refuse a section whose `kind` names another provider.
-pub fn check_kind(provider: &'static str, kind: Option<&str>) -> Result<(), ProviderError> {
+pub fn check_kind(provider: Kind, kind: Option<&str>) -> Result<(), ProviderError> {
     match kind {
-        Some(kind) if kind != provider => Err(config_error(
+        Some(kind) if kind != provider.name => Err(config_error(
             provider,
             format!("kind is `{kind}`, expected `{provider}`"),
         )),
@@ -97,7 +73,7 @@ pub fn env_value(env: &HashMap<String, String>, name: &str) -> Option<String> {
 
 /// A boolean written as `true/false`, `yes/no`, `on/off` or `1/0` (any case; blank is false).
 /// `var` names the setting in the error.
-pub fn parse_bool(provider: &'static str, var: &str, v: &str) -> Result<bool, ProviderError> {
+pub fn parse_bool(provider: Kind, var: &str, v: &str) -> Result<bool, ProviderError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
@@ -110,7 +86,7 @@ pub fn parse_bool(provider: &'static str, var: &str, v: &str) -> Result<bool, Pr
 
 /// A whole number of seconds, with an optional trailing `s` (`30`, `30s`).
 /// `var` names the setting in the error.
-pub fn parse_seconds(provider: &'static str, var: &str, v: &str) -> Result<u64, ProviderError> {
+pub fn parse_seconds(provider: Kind, var: &str, v: &str) -> Result<u64, ProviderError> {
     v.trim().trim_end_matches('s').parse::<u64>().map_err(|_| {
         config_error(
             provider,
@@ -121,7 +97,7 @@ pub fn parse_seconds(provider: &'static str, var: &str, v: &str) -> Result<u64, 
 
 /// The boolean environment variable `var` ([`parse_bool`]); `None` when unset or blank.
 pub fn env_bool(
-    provider: &'static str,
+    provider: Kind,
     env: &HashMap<String, String>,
     var: &str,
 ) -> Result<Option<bool>, ProviderError> {
@@ -132,7 +108,7 @@ pub fn env_bool(
 
 /// The seconds environment variable `var` ([`parse_seconds`]); `None` when unset or blank.
 pub fn env_seconds(
-    provider: &'static str,
+    provider: Kind,
     env: &HashMap<String, String>,
     var: &str,
 ) -> Result<Option<u64>, ProviderError> {
@@ -142,22 +118,14 @@ pub fn env_seconds(
 }
 
 /// Read a settings file (a shared credentials file, say); the error names `key` and the path.
-pub fn read_setting_file(
-    provider: &'static str,
-    key: &str,
-    path: &Path,
-) -> Result<String, ProviderError> {
+pub fn read_setting_file(provider: Kind, key: &str, path: &Path) -> Result<String, ProviderError> {
     std::fs::read_to_string(path)
         .map_err(|e| config_error(provider, format!("{key} {}: {e}", path.display())))
 }
 
 /// Read a file holding secrets (a key file), as it is, and warn when other users may read it
 /// ([`warn_if_readable_by_others`]).
-pub fn read_secret_text(
-    provider: &'static str,
-    key: &str,
-    path: &Path,
-) -> Result<String, ProviderError> {
+pub fn read_secret_text(provider: Kind, key: &str, path: &Path) -> Result<String, ProviderError> {
     let text = read_setting_file(provider, key, path)?;
     warn_if_readable_by_others(path, key);
     Ok(text)
@@ -165,18 +133,14 @@ pub fn read_secret_text(
 
 /// Read a secret from the file named by setting `key` (`api_key_file`, …), without the white
 /// space around it; warns when other users may read the file.
-pub fn read_secret_file(
-    provider: &'static str,
-    key: &str,
-    path: &Path,
-) -> Result<Secret, ProviderError> {
+pub fn read_secret_file(provider: Kind, key: &str, path: &Path) -> Result<Secret, ProviderError> {
     read_secret_text(provider, key, path).map(|t| Secret::new(t.trim()))
 }
 
 /// A secret given as `key` (a value) or `key_file` (a file), not both: `None` when neither is
 /// given or the value is blank; a blank file is an error.
 pub fn secret_or_file(
-    provider: &'static str,
+    provider: Kind,
     key: &str,
     value: &Option<Secret>,
     file: &Option<PathBuf>,
@@ -235,6 +199,8 @@ pub fn mode_if_open(path: &Path, mask: u32) -> Option<u32> {
 mod tests {
     use super::*;
 
+    const P: Kind = Kind::plain("p");
+
     #[test]
     fn secret_never_prints() {
         let s = Secret::new("c2VjcmV0");
@@ -251,17 +217,17 @@ mod tests {
                 .collect();
         assert_eq!(env_value(&env, "A"), None);
         assert_eq!(env_value(&env, "B").as_deref(), Some(" yes "));
-        assert_eq!(env_bool("p", &env, "B").ok(), Some(Some(true)));
-        assert_eq!(env_bool("p", &env, "none").ok(), Some(None));
-        assert_eq!(env_seconds("p", &env, "T").ok(), Some(Some(30)));
-        let e = env_seconds("p", &env, "X").err().map(|e| e.to_string());
+        assert_eq!(env_bool(P, &env, "B").ok(), Some(Some(true)));
+        assert_eq!(env_bool(P, &env, "none").ok(), Some(None));
+        assert_eq!(env_seconds(P, &env, "T").ok(), Some(Some(30)));
+        let e = env_seconds(P, &env, "X").err().map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
             Some("p: bad settings: X=`soon`: expected a number of seconds")
         );
-        assert!(parse_bool("p", "V", "maybe").is_err());
-        assert!(check_kind("p", Some("q")).is_err());
-        assert!(check_kind("p", Some("p")).is_ok() && check_kind("p", None).is_ok());
+        assert!(parse_bool(P, "V", "maybe").is_err());
+        assert!(check_kind(P, Some("q")).is_err());
+        assert!(check_kind(P, Some("p")).is_ok() && check_kind(P, None).is_ok());
     }
 
     #[test]
@@ -271,18 +237,18 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let p = dir.join("key");
         std::fs::write(&p, " s3cret\n").expect("write");
-        let s = read_secret_file("p", "api_key_file", &p).expect("read");
+        let s = read_secret_file(P, "api_key_file", &p).expect("read");
         assert_eq!(s.expose(), "s3cret");
         let v = Some(Secret::new("  "));
-        assert_eq!(secret_or_file("p", "api_key", &v, &None).ok(), Some(None));
+        assert_eq!(secret_or_file(P, "api_key", &v, &None).ok(), Some(None));
         let f = Some(p.clone());
-        assert!(secret_or_file("p", "api_key", &v, &f).is_err());
+        assert!(secret_or_file(P, "api_key", &v, &f).is_err());
         std::fs::write(&p, "\n").expect("write");
-        let e = secret_or_file("p", "api_key", &None, &f)
+        let e = secret_or_file(P, "api_key", &None, &f)
             .err()
             .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("is empty")));
-        let e = read_secret_file("p", "api_key_file", &dir.join("nope")).err();
+        let e = read_secret_file(P, "api_key_file", &dir.join("nope")).err();
         assert!(e.is_some_and(|e| e.to_string().contains("api_key_file")));
         let _ = std::fs::remove_dir_all(&dir);
     }

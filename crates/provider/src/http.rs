@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
 
-use crate::ProviderError;
+use crate::error::{Kind, ProviderError};
 
 /// The `User-Agent` of every provider request.
 pub const USER_AGENT: &str = concat!("wildcert/", env!("CARGO_PKG_VERSION"));
@@ -46,7 +46,7 @@ pub fn install_crypto() {
 /// How a provider's HTTP client is built; [`client`] is the common case.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    provider: &'static str,
+    provider: Kind,
     timeout: Duration,
     connect_timeout: Duration,
     redirects: usize,
@@ -57,7 +57,7 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// A client for `provider` with `timeout` per request (connect: at most 10 s), no
     /// redirects followed.
-    pub fn new(provider: &'static str, timeout: Duration) -> Self {
+    pub fn new(provider: Kind, timeout: Duration) -> Self {
         ClientBuilder {
             provider,
             timeout,
@@ -131,7 +131,7 @@ impl ClientBuilder {
 }
 
 /// The client of `provider`: user agent, `timeout` per request, no redirects.
-pub fn client(provider: &'static str, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+pub fn client(provider: Kind, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
     ClientBuilder::new(provider, timeout).build()
 }
 
@@ -246,7 +246,7 @@ pub fn default_verdict(r: &Response) -> Verdict {
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Provider kind, for errors and log lines.
-    pub provider: &'static str,
+    pub provider: Kind,
     /// Attempts of one request on [`Verdict::Retry`] answers and transport errors together.
     pub max_attempts: u32,
     /// Attempts of one request that end in transport errors (refused, timed out, cut off);
@@ -272,7 +272,7 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// Defaults: 4 attempts, 100 rate-limited answers, 180 s of error retries, backoff from
     /// 0.5 s to 5 s, 4 MiB answers, a budget of `budget`.
-    pub fn new(provider: &'static str, budget: RateLimitBudget) -> Self {
+    pub fn new(provider: Kind, budget: RateLimitBudget) -> Self {
         RetryPolicy {
             provider,
             max_attempts: 4,
@@ -369,7 +369,7 @@ impl RetryPolicy {
                             message: format!("{msg} (after {attempts} attempts)"),
                         });
                     }
-                    tracing::debug!(provider = self.provider, %target, attempts,
+                    tracing::debug!(provider = self.provider.name, %target, attempts,
                         "transport error ({msg}); retrying in {wait:?}");
                     tokio::time::sleep(wait).await;
                     continue;
@@ -387,7 +387,7 @@ impl RetryPolicy {
                     {
                         return Ok(resp);
                     }
-                    tracing::debug!(provider = self.provider, %target, status = resp.status,
+                    tracing::debug!(provider = self.provider.name, %target, status = resp.status,
                         attempts, "server error; retrying in {wait:?}");
                     tokio::time::sleep(wait).await;
                 }
@@ -450,7 +450,7 @@ impl RetryPolicy {
 }
 
 /// Sleep `wait`, with a progress line every [`PROGRESS_EVERY`].
-async fn wait_out(provider: &'static str, wait: Duration) {
+async fn wait_out(provider: Kind, wait: Duration) {
     let until = Instant::now() + wait;
     loop {
         let rest = until.saturating_duration_since(Instant::now());
@@ -710,9 +710,9 @@ mod tests {
         install_crypto();
         install_crypto();
         assert!(rustls::crypto::CryptoProvider::get_default().is_some());
-        assert!(client("test", Duration::from_secs(1)).is_ok());
+        assert!(client(Kind::plain("test"), Duration::from_secs(1)).is_ok());
         assert!(
-            ClientBuilder::new("test", Duration::from_secs(1))
+            ClientBuilder::new(Kind::plain("test"), Duration::from_secs(1))
                 .follow_redirects(3)
                 .no_proxy()
                 .build()
