@@ -8,11 +8,14 @@
 //! - [`ini`]: the certbot credentials file format.
 //! - [`spec`]: a provider declared once ([`Spec`], `#[derive(LayeredSettings)]`,
 //!   [`Registration`]): layering (section < certbot file < environment), docs, hints.
+//! - [`api`]: [`api::JsonApi`], a JSON HTTP API through the retry policy, errors mapped by
+//!   status.
 //! - [`http`]: the one HTTP client and retry policy of the HTTP providers (429 with
 //!   `Retry-After`, 5xx, transport errors; jittered, bounded, a run-wide rate-limit budget).
 //!
 //! `docs/providers/writing-a-provider.md` walks through writing a provider with it.
 
+pub mod api;
 pub mod error;
 pub mod http;
 pub mod ini;
@@ -24,8 +27,8 @@ pub mod spec;
 
 pub use error::{Hints, Kind, ProviderError};
 pub use name::{DnsName, Identifier, NameError};
-pub use provider::{Applied, DnsProvider, ProviderTuning, ZoneCache};
-pub use record::{ChallengeRecord, TxtSet, Zone};
+pub use provider::{Applied, DnsProvider, ProviderTuning, ZoneCache, ZoneLocks};
+pub use record::{ChallengeRecord, Change, TxtSet, Zone};
 pub use settings::Secret;
 pub use spec::{BuildContext, Layered, LayeredSettings, Registration, Setting, Spec, Type};
 /// `#[derive(LayeredSettings)]`: the settings struct and its [`Spec`] from one declaration.

@@ -2,7 +2,7 @@
 //! implements [`DnsProvider`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,6 +52,25 @@ impl ZoneCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(fqdn.clone(), zone.clone());
+    }
+}
+
+/// One async lock per zone, for read-modify-write APIs (read the RRset, merge, write it
+/// back): two certificates of one run must not overwrite each other's values.
+#[derive(Debug, Default)]
+pub struct ZoneLocks(Mutex<HashMap<DnsName, Arc<tokio::sync::Mutex<()>>>>);
+
+impl ZoneLocks {
+    /// Wait for `zone`'s lock; it is held until the guard is dropped.
+    pub async fn lock(&self, zone: &Zone) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(zone.name.clone())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 }
 

@@ -140,6 +140,84 @@ pub fn quote_txt(value: &str) -> String {
         .join(" ")
 }
 
+/// The value of TXT content in presentation form: quoted character-strings joined, `\"`,
+/// `\\` and `\DDD` unescaped; content without quotes is taken as it is.
+pub fn unquote_txt(content: &str) -> String {
+    let content = content.trim();
+    if !content.starts_with('"') {
+        return content.to_string();
+    }
+    let mut out: Vec<u8> = Vec::new();
+    let bytes = content.as_bytes();
+    let mut in_quotes = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\\' if in_quotes && i + 1 < bytes.len() => {
+                let digits = &bytes[i + 1..bytes.len().min(i + 4)];
+                if digits.len() == 3 && digits.iter().all(u8::is_ascii_digit) {
+                    let n = digits
+                        .iter()
+                        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+                    out.push(u8::try_from(n).unwrap_or(b'?'));
+                    i += 3;
+                } else {
+                    out.push(bytes[i + 1]);
+                    i += 1;
+                }
+            }
+            _ if in_quotes => out.push(b),
+            _ => {}
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Adding or removing our values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `publish`: add ours, keep every other value.
+    Add,
+    /// `unpublish`: remove exactly ours, keep every other value.
+    Remove,
+}
+
+/// For APIs that replace a whole RRset: the values one name's TXT set must hold after `change`
+/// of `ours`, every other value kept in its order and ours added once; `None` when nothing
+/// would change (so nothing is written). An empty list means: delete the RRset.
+pub fn merge_values(
+    current: &[String],
+    ours: &BTreeSet<String>,
+    change: Change,
+) -> Option<Vec<String>> {
+    match change {
+        Change::Add => {
+            let missing: Vec<&String> = ours.iter().filter(|v| !current.contains(v)).collect();
+            if missing.is_empty() {
+                return None;
+            }
+            let mut out = current.to_vec();
+            out.extend(missing.into_iter().cloned());
+            Some(out)
+        }
+        Change::Remove => {
+            if !current.iter().any(|v| ours.contains(v)) {
+                return None;
+            }
+            Some(
+                current
+                    .iter()
+                    .filter(|v| !ours.contains(*v))
+                    .cloned()
+                    .collect(),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +241,36 @@ mod tests {
         let json = serde_json::to_string(&set).expect("serialise");
         let back: TxtSet = serde_json::from_str(&json).expect("deserialise");
         assert_eq!(back, set);
+    }
+    #[test]
+    fn unquote_and_merge() {
+        assert_eq!(unquote_txt("\"a\\\"b\\\\c\""), "a\"b\\c");
+        assert_eq!(unquote_txt("\"ab\" \"cd\""), "abcd");
+        assert_eq!(unquote_txt("\"a\\032b\""), "a b");
+        assert_eq!(unquote_txt("plain"), "plain");
+        let long = "x".repeat(600);
+        assert_eq!(unquote_txt(&quote_txt(&long)), long);
+        let ours: BTreeSet<String> = ["b".to_string(), "c".to_string()].into();
+        let cur = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            merge_values(&cur, &ours, Change::Add),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(
+            merge_values(&cur, &ours, Change::Remove),
+            Some(vec!["a".into()])
+        );
+        assert_eq!(
+            merge_values(&["a".to_string()], &ours, Change::Remove),
+            None
+        );
+        assert_eq!(
+            merge_values(&["b".to_string(), "c".to_string()], &ours, Change::Add),
+            None
+        );
+        assert_eq!(
+            merge_values(&["b".to_string()], &ours, Change::Remove),
+            Some(vec![])
+        );
     }
 }

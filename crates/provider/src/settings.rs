@@ -195,6 +195,42 @@ pub fn mode_if_open(path: &Path, mask: u32) -> Option<u32> {
     }
 }
 
+/// A base URL given as setting `key`: http or https, a host, no query or fragment; a trailing
+/// `/` and any of `strip` (e.g. `/api/v1`) at the end of its path are dropped, so the user may
+/// paste either form. Warns when credentials would travel in clear text to another host.
+pub fn base_url(
+    provider: Kind,
+    key: &str,
+    url: &str,
+    strip: &[&str],
+) -> Result<reqwest::Url, ProviderError> {
+    let bad = |why: String| config_error(provider, format!("{key} `{url}`: {why}"));
+    let mut u = reqwest::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https".into()));
+    }
+    if u.host_str().is_none() {
+        return Err(bad("no host".into()));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad("remove the query or fragment".into()));
+    }
+    let mut path = u.path().trim_end_matches('/').to_string();
+    for s in strip {
+        if let Some(p) = path.strip_suffix(s) {
+            path = p.to_string();
+            break;
+        }
+    }
+    u.set_path(&path);
+    let loopback = matches!(u.host_str(), Some("localhost" | "[::1]" | "::1"))
+        || u.host_str().is_some_and(|h| h.starts_with("127."));
+    if u.scheme() == "http" && !loopback {
+        tracing::warn!(url = %u, "{provider}: credentials are sent in clear text over http; use https (a TLS proxy) or a private network");
+    }
+    Ok(u)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::settings::{config_error, read_secret_file};
+use wildcert_provider::settings::{base_url, config_error, secret_or_file};
 use wildcert_provider::spec::{LayeredSettings, Registration};
 use wildcert_provider::{Kind, ProviderError, Secret};
 
@@ -85,33 +85,22 @@ fn bad(message: impl Into<String>) -> ProviderError {
 impl PdnsSettings {
     /// Check the settings, read the key file, and build the provider's configuration.
     pub fn validate(&self) -> Result<PdnsConfig, ProviderError> {
-        let url = match self.api_url.as_deref().map(str::trim) {
-            None | Some("") => {
-                return Err(bad(
-                    "no API URL: set `api_url` (PDNS_API_URL) to the PowerDNS webserver, e.g. http://ns1.example.com:8081",
-                ));
-            }
-            Some(u) => u,
-        };
-        let api_url = normalise_url(url)?;
-        let api_key = match (&self.api_key, &self.api_key_file) {
-            (Some(_), Some(_)) => {
-                return Err(bad("give either api_key or api_key_file, not both"));
-            }
-            (Some(k), None) => k.expose().trim().to_string(),
-            (None, Some(p)) => read_secret_file(KIND, "api_key_file", p)?
-                .expose()
-                .to_string(),
-            (None, None) => {
-                return Err(bad(
+        let url = self.api_url.as_deref().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+            bad("no API URL: set `api_url` (PDNS_API_URL) to the PowerDNS webserver, e.g. http://ns1.example.com:8081")
+        })?;
+        let api_url = base_url(KIND, "api_url", url, &["/api/v1", "/api"])?;
+        let api_key = secret_or_file(KIND, "api_key", &self.api_key, &self.api_key_file)?
+            .ok_or_else(|| match &self.api_key {
+                Some(_) => bad("the API key is empty"),
+                None => bad(
                     "no API key: set `api_key_file` (PDNS_API_KEY_FILE) or `api_key` (PDNS_API_KEY) to the server's `api-key`",
-                ));
-            }
-        };
-        if api_key.is_empty() {
-            return Err(bad("the API key is empty"));
-        }
-        if api_key.chars().any(|c| c.is_control() || !c.is_ascii()) {
+                ),
+            })?;
+        if api_key
+            .expose()
+            .chars()
+            .any(|c| c.is_control() || !c.is_ascii())
+        {
             return Err(bad(
                 "the API key contains control or non-ASCII characters; check the key file",
             ));
@@ -120,9 +109,8 @@ impl PdnsSettings {
             .server_id
             .as_deref()
             .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(DEFAULT_SERVER_ID)
-            .to_string();
+            .filter(|s| !s.is_empty());
+        let server_id = server_id.unwrap_or(DEFAULT_SERVER_ID).to_string();
         if let Some(v) = self.api_version.filter(|v| *v != 1) {
             return Err(bad(format!(
                 "api_version {v} (PDNS_API_VERSION): wildcert speaks the PowerDNS API v1 (PowerDNS \
@@ -132,21 +120,9 @@ impl PdnsSettings {
         if server_id.contains('/') {
             return Err(bad(format!("server_id `{server_id}` must not contain `/`")));
         }
-        let insecure = api_url.scheme() == "http"
-            && !matches!(
-                api_url.host_str(),
-                Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
-            )
-            && !api_url.host_str().is_some_and(|h| h.starts_with("127."));
-        if insecure {
-            tracing::warn!(
-                url = %api_url,
-                "pdns: the API key is sent in clear text over http; use https (a TLS proxy) or a private network"
-            );
-        }
         Ok(PdnsConfig {
             api_url,
-            api_key: Secret::new(api_key),
+            api_key,
             server_id,
             timeout: Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs()).max(1)),
             rate_limit_wait: self
@@ -154,36 +130,6 @@ impl PdnsSettings {
                 .map_or(crate::DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs),
         })
     }
-}
-
-/// `http://host:8081`, `http://host:8081/`, `…/api` and `…/api/v1` all mean the same base.
-fn normalise_url(url: &str) -> Result<reqwest::Url, ProviderError> {
-    let mut u = reqwest::Url::parse(url).map_err(|e| {
-        bad(format!(
-            "api_url `{url}`: {e} (expected e.g. http://ns1.example.com:8081)"
-        ))
-    })?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err(bad(format!(
-            "api_url `{url}`: the scheme must be http or https"
-        )));
-    }
-    if u.host_str().is_none() {
-        return Err(bad(format!("api_url `{url}`: no host")));
-    }
-    if u.query().is_some() || u.fragment().is_some() {
-        return Err(bad(format!(
-            "api_url `{url}`: remove the query or fragment"
-        )));
-    }
-    let path = u.path().trim_end_matches('/').to_string();
-    let path = path
-        .strip_suffix("/api/v1")
-        .or_else(|| path.strip_suffix("/api"))
-        .unwrap_or(&path)
-        .to_string();
-    u.set_path(&path);
-    Ok(u)
 }
 
 /// Validated configuration of the provider.
