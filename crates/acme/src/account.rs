@@ -55,7 +55,7 @@ impl fmt::Debug for Account {
 /// `externalAccountRequired` (binding sent but not accepted), or `malformed` naming the
 /// binding.
 fn eab_rejection(e: Error, key_id: &str) -> Error {
-    use crate::error::ProblemType as P;
+    use crate::problem::ProblemType as P;
     let Error::Problem(problem) = e else {
         return e;
     };

@@ -7,11 +7,12 @@ use reqwest::Method;
 use tracing::debug;
 
 use crate::directory::Directory;
-use crate::error::{Error, ProblemType, Result};
+use crate::error::{Error, Result};
 use crate::http::{self, Http, HttpConfig, JSON_LIMIT, Response, retry_pause};
 use crate::jws::{self, KeyRef};
 use crate::key::SigningKey;
 use crate::nonce::{Nonce, NoncePool};
+use crate::problem::ProblemType;
 
 /// How many times one request is signed before a `badNonce` is given up on (RFC 8555 §6.5).
 /// Re-signing is cheap; with a CA rejecting half of all nonces (Pebble's storm setting) 20

@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::error::{Error, Problem, Result, one_line};
+use crate::error::{Error, Result};
+use crate::problem::{Problem, one_line};
 
 /// Largest JSON body accepted (directory, orders with many authorizations, problems).
 pub(crate) const JSON_LIMIT: usize = 1024 * 1024;

@@ -50,11 +50,13 @@ mod directory;
 mod eab;
 mod error;
 mod http;
+mod identifier;
 mod jws;
 mod key;
 mod method;
 mod nonce;
 mod order;
+mod problem;
 mod revoke;
 mod types;
 
@@ -66,16 +68,18 @@ pub use client::{AcmeClient, ClientConfig};
 pub use csr::csr_der;
 pub use directory::{Directory, DirectoryMeta};
 pub use eab::Eab;
-pub use error::{Error, Problem, ProblemType, Result, Subproblem, TransportKind};
+pub use error::{Error, Result, TransportKind};
+pub use identifier::Identifier;
 pub use key::{AccountKey, AccountKeyType, JwsAlgorithm, MacAlgorithm};
 pub use method::{
     ACME_CHALLENGE_LABEL, PERSIST_LABEL, PersistChallenge, ValidationMethod, dns_account_label,
 };
 pub use order::{Authorization, AuthzDeactivation, ChainWarning, NewOrderOptions, Order};
+pub use problem::{Problem, ProblemType, Subproblem};
 pub use revoke::{RevocationReason, RevokeWith};
 pub use types::{
     AccountState, AccountStatus, AuthorizationState, AuthorizationStatus, Challenge,
-    ChallengeStatus, ChallengeType, Identifier, OrderState, OrderStatus,
+    ChallengeStatus, ChallengeType, OrderState, OrderStatus,
 };
 
 /// Re-exported so callers can build deadlines without naming tokio themselves.

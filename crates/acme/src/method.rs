@@ -172,6 +172,12 @@ impl Authorization {
         self.challenge(&method.challenge_type()).is_some()
     }
 
+    /// The `dns-01` challenge, or [`Error::MethodNotOffered`] naming the identifier and the
+    /// methods the CA offers.
+    pub fn require_dns01(&self) -> Result<&Challenge> {
+        self.require_challenge(ValidationMethod::Dns01)
+    }
+
     /// The challenge for `method`, or [`Error::MethodNotOffered`] listing what the CA offers.
     pub fn require_challenge(&self, method: ValidationMethod) -> Result<&Challenge> {
         self.challenge(&method.challenge_type())

@@ -16,10 +16,11 @@ use crate::client::Repeat;
 use crate::csr::csr_der;
 use crate::error::{Error, Result};
 use crate::http::{CERT_LIMIT, JSON_LIMIT, Response};
+use crate::identifier::Identifier;
 use crate::key::sha256;
 use crate::types::{
-    AuthorizationState, AuthorizationStatus, Challenge, ChallengeStatus, ChallengeType, Identifier,
-    OrderState, OrderStatus,
+    AuthorizationState, AuthorizationStatus, Challenge, ChallengeStatus, ChallengeType, OrderState,
+    OrderStatus,
 };
 
 /// First pause when polling without `Retry-After`.
@@ -124,12 +125,6 @@ impl Authorization {
     /// The challenge of a given type, if offered.
     pub fn challenge(&self, kind: &ChallengeType) -> Option<&Challenge> {
         self.state.challenges.iter().find(|c| &c.kind == kind)
-    }
-
-    /// The `dns-01` challenge, or [`Error::MethodNotOffered`] naming the identifier and the
-    /// methods the CA offers.
-    pub fn require_dns01(&self) -> Result<&Challenge> {
-        self.require_challenge(crate::method::ValidationMethod::Dns01)
     }
 
     /// Where the dns-01 TXT record goes: `_acme-challenge.<identifier>` (§8.4).
