@@ -279,7 +279,6 @@ mod tests {
             program: Some(p.into()),
             mode: m.map(String::from),
             timeout: t.map(|t| TimeoutSetting::Text(t.into())),
-            ..Default::default()
         };
         let e = s("wildcert-no-such-program", None, None)
             .validate()
