@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
 
 pub use settings::{
-    DEFAULT_TIMEOUT, ExecConfig, ExecSettings, KIND, Mode, PROVIDER, SPEC, TimeoutSetting,
+    DEFAULT_TIMEOUT, ExecConfig, ExecSettings, KIND, Mode, PROVIDER, TimeoutSetting,
 };
 
 /// Bytes of each output stream we keep (the end of it; the rest is read and dropped).

@@ -1,5 +1,6 @@
-//! Settings of the exec provider: config file keys, environment variables (lego's names),
-//! layering, and validation into a ready [`ExecConfig`].
+//! Settings of the exec provider, declared once: `wildcert providers exec`,
+//! docs/providers/exec.md and the layering of section and environment (lego's names) all come
+//! from [`ExecSettings`]; [`ExecSettings::validate`] makes an [`ExecConfig`].
 
 #[cfg(test)]
 use std::collections::HashMap;
@@ -7,63 +8,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::Kind;
-use wildcert_provider::settings::{check_kind, config_error};
-use wildcert_provider::spec::{Hints, Registration, Setting, Spec, Type};
-use wildcert_provider::{LayeredSettings, ProviderError};
+use wildcert_provider::settings::config_error;
+use wildcert_provider::spec::{LayeredSettings, Registration};
+use wildcert_provider::{Kind, ProviderError};
 
-/// Provider kind name.
-pub const KIND: Kind = SPEC.provider();
+/// Provider kind.
+pub const KIND: Kind = ExecSettings::KIND;
 
 /// Default bound on one run of the program.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The exec provider, declared once: `wildcert providers exec`, docs/providers/exec.md and
-/// the layering of its settings all come from here.
-pub const SPEC: &Spec = &Spec {
-    kind: "exec",
-    summary: "Any DNS host: runs your program as `PROGRAM publish|unpublish FQDN VALUE`",
-    doc: "docs/providers/exec.md",
-    env_prefix: "EXEC",
-    certbot_prefixes: &[],
-    settings: &[
-        Setting {
-            required: "yes",
-            env: &["EXEC_PATH"],
-            ..Setting::new(
-                "program",
-                Type::Path,
-                "Program run as `PROGRAM publish|unpublish FQDN VALUE` (FQDN with its trailing dot): an absolute path, a path relative to the working directory, or a name found in PATH",
-            )
-        },
-        Setting {
-            default: "60",
-            env: &["EXEC_TIMEOUT"],
-            ..Setting::new(
-                "timeout",
-                Type::Duration,
-                "Bound on one run: seconds, or a duration such as `90s` or `2m`; the program (and its process group) is killed after it",
-            )
-        },
-        Setting {
-            default: "wildcert",
-            env: &["EXEC_MODE"],
-            ..Setting::new(
-                "mode",
-                Type::Text,
-                "`wildcert`: actions `publish`/`unpublish`; `lego`: actions `present`/`cleanup`, so scripts written for lego's exec provider work unchanged (lego's RAW mode is not supported)",
-            )
-        },
-    ],
-    ignored_env: &[],
-    hints: Hints::NONE,
-};
-
 /// The exec provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: SPEC,
+    spec: ExecSettings::SPEC,
     build: |layered, _| {
-        let settings: ExecSettings = layered.settings(KIND)?;
+        let settings = ExecSettings::from_layered(layered)?;
         Ok(std::sync::Arc::new(crate::ExecProvider::new(&settings)?))
     },
 };
@@ -142,17 +101,26 @@ impl TimeoutSetting {
 
 /// Settings as written in `[providers.<id>]` (with `kind = "exec"`) or in the environment.
 /// Every field is optional so layers can be merged; [`ExecSettings::validate`] checks the result.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, wildcert_provider::LayeredSettings)]
 #[serde(deny_unknown_fields)]
+#[provider(
+    kind = "exec",
+    summary = "Any DNS host: runs your program as `PROGRAM publish|unpublish FQDN VALUE`",
+    env_prefix = "EXEC"
+)]
 pub struct ExecSettings {
-    /// The section's `kind`; accepted so a whole `[providers.<id>]` section deserialises.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// The program.
+    /// Program run as `PROGRAM publish|unpublish FQDN VALUE` (FQDN with its trailing dot): an
+    /// absolute path, a path relative to the working directory, or a name found in PATH
+    #[setting(required, env = ["EXEC_PATH"], ty = "path")]
     pub program: Option<String>,
-    /// Bound on one run.
+    /// Bound on one run: seconds, or a duration such as `90s` or `2m`; the program (and its
+    /// process group) is killed after it
+    #[setting(default = "60", env = ["EXEC_TIMEOUT"], ty = "duration")]
     pub timeout: Option<TimeoutSetting>,
-    /// `wildcert` or `lego`.
+    /// `wildcert`: actions `publish`/`unpublish`; `lego`: actions `present`/`cleanup`, so
+    /// scripts written for lego's exec provider work unchanged (lego's RAW mode is not
+    /// supported)
+    #[setting(default = "wildcert", env = ["EXEC_MODE"])]
     pub mode: Option<String>,
 }
 
@@ -160,14 +128,9 @@ fn bad(message: impl Into<String>) -> ProviderError {
     config_error(KIND, message)
 }
 
-impl LayeredSettings for ExecSettings {
-    const SPEC: &'static Spec = SPEC;
-}
-
 impl ExecSettings {
     /// Check the settings, find the program, and build the provider's configuration.
     pub fn validate(&self) -> Result<ExecConfig, ProviderError> {
-        check_kind(KIND, self.kind.as_deref())?;
         let program = match self.program.as_deref().map(str::trim) {
             None | Some("") => {
                 return Err(bad(
@@ -280,7 +243,7 @@ mod tests {
     #[test]
     fn layers_and_timeouts() {
         let file: ExecSettings = serde_json::from_value(serde_json::json!({
-            "kind": "exec", "program": "sh", "timeout": 5
+            "program": "sh", "timeout": 5
         }))
         .expect("deserialise");
         let cfg = file.clone().validate().expect("valid");
@@ -291,7 +254,7 @@ mod tests {
             "kind": "exec", "program": "sh", "timeout": 5
         }));
         let env = env(&[("EXEC_TIMEOUT", "2m"), ("EXEC_MODE", "LEGO")]);
-        let cfg = SPEC
+        let cfg = ExecSettings::SPEC
             .layer(Some(&section), None, &env)
             .and_then(|l| l.settings::<ExecSettings>(KIND))
             .and_then(|s| s.validate())
@@ -316,7 +279,6 @@ mod tests {
             program: Some(p.into()),
             mode: m.map(String::from),
             timeout: t.map(|t| TimeoutSetting::Text(t.into())),
-            ..Default::default()
         };
         let e = s("wildcert-no-such-program", None, None)
             .validate()

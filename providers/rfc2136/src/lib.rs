@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 use wildcert_dns::query::{self, QueryError, Transport, rcode_name, to_hickory};
 use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{KIND, Nameserver, PROVIDER, Rfc2136Config, Rfc2136Settings, SPEC};
+pub use settings::{KIND, Nameserver, PROVIDER, Rfc2136Config, Rfc2136Settings};
 pub use tsig::{Algorithm, AnswerAuth, TsigKey};
 
 /// Above this size (bytes, TSIG included) an update goes over TCP.
@@ -646,44 +646,17 @@ fn unix_now() -> u64 {
 }
 
 /// `e` with `note` added to its message.
-fn with_note(e: ProviderError, note: &str) -> ProviderError {
-    match e {
-        ProviderError::Auth { provider, message } => ProviderError::Auth {
-            provider,
-            message: message + note,
-        },
-        ProviderError::ZoneNotFound {
-            provider,
-            zone,
-            message,
-        } => ProviderError::ZoneNotFound {
-            provider,
-            zone,
-            message: message + note,
-        },
-        ProviderError::Rejected { provider, message } => ProviderError::Rejected {
-            provider,
-            message: message + note,
-        },
-        ProviderError::Unreachable {
-            provider,
-            target,
-            message,
-        } => ProviderError::Unreachable {
-            provider,
-            target,
-            message: message + note,
-        },
-        ProviderError::Config { provider, message } => ProviderError::Config {
-            provider,
-            message: message + note,
-        },
-        ProviderError::Other { provider, message } => ProviderError::Other {
-            provider,
-            message: message + note,
-        },
-        other => other,
+fn with_note(mut e: ProviderError, note: &str) -> ProviderError {
+    match &mut e {
+        ProviderError::Auth { message, .. }
+        | ProviderError::ZoneNotFound { message, .. }
+        | ProviderError::Rejected { message, .. }
+        | ProviderError::Unreachable { message, .. }
+        | ProviderError::Config { message, .. }
+        | ProviderError::Other { message, .. } => message.push_str(note),
+        _ => {}
     }
+    e
 }
 
 fn unreachable(target: String, message: String) -> ProviderError {

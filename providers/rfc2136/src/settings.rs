@@ -1,5 +1,7 @@
-//! Settings of the rfc2136 provider: config file keys, environment variables (lego's names),
-//! layering, and validation into a ready [`Rfc2136Config`].
+//! Settings of the rfc2136 provider, declared once: `wildcert providers rfc2136`,
+//! docs/providers/rfc2136.md and the layering of section, certbot file and environment (lego's
+//! names) all come from [`Rfc2136Settings`]; [`Rfc2136Settings::validate`] makes a
+//! [`Rfc2136Config`].
 
 #[cfg(test)]
 use std::collections::HashMap;
@@ -7,151 +9,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::Kind;
-use wildcert_provider::settings::{check_kind, config_error, read_secret_file, read_secret_text};
-use wildcert_provider::spec::{Hints, Registration, Setting, Spec, Type};
-use wildcert_provider::{DnsName, LayeredSettings, ProviderError, Secret};
+use wildcert_provider::settings::{config_error, read_secret_text, secret_or_file};
+use wildcert_provider::spec::{LayeredSettings, Registration};
+use wildcert_provider::{DnsName, Kind, ProviderError, Secret};
 
 use crate::tsig::{Algorithm, TsigKey, parse_key_file, select_key};
 
-/// Provider kind name.
-pub const KIND: Kind = SPEC.provider();
+/// Provider kind.
+pub const KIND: Kind = Rfc2136Settings::KIND;
 
 /// Default time we wait for the server's answer to one UPDATE or query.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The rfc2136 provider, declared once: `wildcert providers rfc2136`,
-/// docs/providers/rfc2136.md and the layering of its settings all come from here.
-pub const SPEC: &Spec = &Spec {
-    kind: "rfc2136",
-    summary: "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
-    doc: "docs/providers/rfc2136.md",
-    env_prefix: "RFC2136",
-    certbot_prefixes: &["dns_rfc2136_"],
-    settings: &[
-        Setting {
-            required: "yes",
-            env: &["RFC2136_NAMESERVER"],
-            certbot: Some("server"),
-            ..Setting::new(
-                "nameserver",
-                Type::Text,
-                "Server that takes the updates (usually the primary): host or address, optional :port (default 53)",
-            )
-        },
-        Setting {
-            default: "53",
-            env: &["RFC2136_PORT"],
-            certbot: Some("port"),
-            ..Setting::new(
-                "port",
-                Type::Number,
-                "Port of `nameserver` when it names none (certbot's `dns_rfc2136_port`)",
-            )
-        },
-        Setting {
-            required: "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
-            env: &["RFC2136_TSIG_FILE"],
-            ..Setting::new(
-                "tsig_file",
-                Type::Path,
-                "BIND key file (`tsig-keygen` output) giving key name, algorithm and secret; with several keys, `tsig_key` chooses",
-            )
-        },
-        Setting {
-            required: "with `tsig_secret` / `tsig_secret_file`",
-            env: &["RFC2136_TSIG_KEY"],
-            certbot: Some("name"),
-            ..Setting::new(
-                "tsig_key",
-                Type::Text,
-                "TSIG key name, as in named.conf (`key \"NAME\"`)",
-            )
-        },
-        Setting {
-            required: "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
-            env: &["RFC2136_TSIG_SECRET"],
-            certbot: Some("secret"),
-            pair: Some("tsig_secret_file"),
-            ..Setting::new(
-                "tsig_secret",
-                Type::Secret,
-                "TSIG secret, base64 (prefer `tsig_secret_file` or `tsig_file`: no secret in config or environment)",
-            )
-        },
-        Setting {
-            required: "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
-            env: &["RFC2136_TSIG_SECRET_FILE"],
-            pair: Some("tsig_secret"),
-            ..Setting::new(
-                "tsig_secret_file",
-                Type::Path,
-                "File holding the base64 TSIG secret",
-            )
-        },
-        Setting {
-            default: "hmac-sha256",
-            env: &["RFC2136_TSIG_ALGORITHM"],
-            certbot: Some("algorithm"),
-            ..Setting::new(
-                "tsig_algorithm",
-                Type::Text,
-                "hmac-sha256, hmac-sha384, hmac-sha512, or hmac-sha1 (accepted with a warning: not recommended) (any case, trailing dot optional); hmac-md5 is refused",
-            )
-        },
-        Setting {
-            default: "asked from the nameserver (SOA)",
-            env: &["RFC2136_ZONE"],
-            ..Setting::new(
-                "zone",
-                Type::Text,
-                "Zone to update, when the server's SOA answers are not wanted or not available",
-            )
-        },
-        Setting {
-            default: "false",
-            env: &["RFC2136_TCP"],
-            ..Setting::new(
-                "tcp",
-                Type::Bool,
-                "Send updates over TCP (they go over TCP anyway when larger than 1200 bytes)",
-            )
-        },
-        Setting {
-            default: "10",
-            env: &["RFC2136_DNS_TIMEOUT"],
-            ..Setting::new(
-                "timeout",
-                Type::Seconds,
-                "Seconds to wait for the server's answer",
-            )
-        },
-        Setting {
-            default: "false",
-            env: &["RFC2136_INSECURE_UNSIGNED"],
-            ..Setting::new(
-                "insecure_unsigned",
-                Type::Bool,
-                "Send unsigned updates (only for servers that allow updates by IP address); no TSIG key is then needed",
-            )
-        },
-    ],
-    ignored_env: &[],
-    hints: Hints {
-        auth: Some(
-            "check the TSIG credentials (key name, secret, algorithm) against the server's key, and the clock (BADTIME)",
-        ),
-        rejected: Some(
-            "check the server's update-policy / allow-update for TXT records at _acme-challenge names, and that \
-             `nameserver` is the zone's primary",
-        ),
-        ..Hints::NONE
-    },
-};
-
 /// The rfc2136 provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: SPEC,
+    spec: Rfc2136Settings::SPEC,
     build: |layered, _| {
         if let Some(path) = &layered.credentials
             && !layered.values.contains_key("tsig_algorithm")
@@ -164,41 +36,79 @@ pub const PROVIDER: Registration = Registration {
                 path.display()
             );
         }
-        let settings: Rfc2136Settings = layered.settings(KIND)?;
+        let settings = Rfc2136Settings::from_layered(layered)?;
         Ok(std::sync::Arc::new(crate::Rfc2136Provider::new(&settings)?))
     },
 };
 
-/// Settings as written in `[providers.<id>]` (with `kind = "rfc2136"`) or in the environment.
-/// Every field is optional here so layers can be merged; [`Rfc2136Settings::validate`] checks
-/// the result.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+/// Settings as written in `[providers.<id>]` (with `kind = "rfc2136"`), a certbot credentials
+/// file or the environment. Every field is optional so layers can be merged;
+/// [`Rfc2136Settings::validate`] checks the result.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, wildcert_provider::LayeredSettings)]
 #[serde(deny_unknown_fields)]
+#[provider(
+    kind = "rfc2136",
+    summary = "RFC 2136 dynamic DNS UPDATE signed with TSIG (BIND, Knot, PowerDNS, Windows DNS, …)",
+    env_prefix = "RFC2136",
+    certbot = ["dns_rfc2136_"],
+    hint_auth = "check the TSIG credentials (key name, secret, algorithm) against the server's key, and the clock (BADTIME)",
+    hint_rejected = "check the server's update-policy / allow-update for TXT records at _acme-challenge names, and that \
+                     `nameserver` is the zone's primary"
+)]
 pub struct Rfc2136Settings {
-    /// The section's `kind`; accepted so a whole `[providers.<id>]` section deserialises.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// Server taking the updates: `host[:port]`.
+    /// Server that takes the updates (usually the primary): host or address, optional :port
+    /// (default 53)
+    #[setting(required, env = ["RFC2136_NAMESERVER"], certbot = "server")]
     pub nameserver: Option<String>,
-    /// Port of `nameserver` when it names none.
+    /// Port of `nameserver` when it names none (certbot's `dns_rfc2136_port`)
+    #[setting(default = "53", env = ["RFC2136_PORT"], certbot = "port")]
     pub port: Option<u64>,
-    /// TSIG key name.
-    pub tsig_key: Option<String>,
-    /// TSIG algorithm name.
-    pub tsig_algorithm: Option<String>,
-    /// TSIG secret (base64).
-    pub tsig_secret: Option<Secret>,
-    /// File holding the TSIG secret.
-    pub tsig_secret_file: Option<PathBuf>,
-    /// BIND key file.
+    /// BIND key file (`tsig-keygen` output) giving key name, algorithm and secret; with several
+    /// keys, `tsig_key` chooses
+    #[setting(
+        required = "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
+        env = ["RFC2136_TSIG_FILE"]
+    )]
     pub tsig_file: Option<PathBuf>,
-    /// Zone to update.
+    /// TSIG key name, as in named.conf (`key "NAME"`)
+    #[setting(
+        required = "with `tsig_secret` / `tsig_secret_file`",
+        env = ["RFC2136_TSIG_KEY"],
+        certbot = "name"
+    )]
+    pub tsig_key: Option<String>,
+    /// TSIG secret, base64 (prefer `tsig_secret_file` or `tsig_file`: no secret in config or
+    /// environment)
+    #[setting(
+        required = "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
+        env = ["RFC2136_TSIG_SECRET"],
+        certbot = "secret",
+        pair = "tsig_secret_file"
+    )]
+    pub tsig_secret: Option<Secret>,
+    /// File holding the base64 TSIG secret
+    #[setting(
+        required = "one of `tsig_file` / `tsig_secret` / `tsig_secret_file`",
+        env = ["RFC2136_TSIG_SECRET_FILE"],
+        pair = "tsig_secret"
+    )]
+    pub tsig_secret_file: Option<PathBuf>,
+    /// hmac-sha256, hmac-sha384, hmac-sha512, or hmac-sha1 (accepted with a warning: not
+    /// recommended) (any case, trailing dot optional); hmac-md5 is refused
+    #[setting(default = "hmac-sha256", env = ["RFC2136_TSIG_ALGORITHM"], certbot = "algorithm")]
+    pub tsig_algorithm: Option<String>,
+    /// Zone to update, when the server's SOA answers are not wanted or not available
+    #[setting(default = "asked from the nameserver (SOA)", env = ["RFC2136_ZONE"])]
     pub zone: Option<String>,
-    /// Always use TCP.
+    /// Send updates over TCP (they go over TCP anyway when larger than 1200 bytes)
+    #[setting(default = "false", env = ["RFC2136_TCP"])]
     pub tcp: Option<bool>,
-    /// Seconds to wait for an answer.
+    /// Seconds to wait for the server's answer
+    #[setting(default = "10", env = ["RFC2136_DNS_TIMEOUT"], ty = "seconds")]
     pub timeout: Option<u64>,
-    /// Allow unsigned updates.
+    /// Send unsigned updates (only for servers that allow updates by IP address); no TSIG key
+    /// is then needed
+    #[setting(default = "false", env = ["RFC2136_INSECURE_UNSIGNED"])]
     pub insecure_unsigned: Option<bool>,
 }
 
@@ -206,35 +116,27 @@ fn bad(message: impl Into<String>) -> ProviderError {
     config_error(KIND, message)
 }
 
-impl LayeredSettings for Rfc2136Settings {
-    const SPEC: &'static Spec = SPEC;
-}
-
 impl Rfc2136Settings {
     /// Check the settings, read key files, and build the provider's configuration.
     pub fn validate(&self) -> Result<Rfc2136Config, ProviderError> {
-        check_kind(KIND, self.kind.as_deref())?;
-        let nameserver = match self.nameserver.as_deref().map(str::trim) {
-            None | Some("") => {
-                return Err(bad(
-                    "no nameserver: set `nameserver` (RFC2136_NAMESERVER) to the server taking updates, e.g. ns1.example.com or 192.0.2.1:53",
-                ));
-            }
-            Some(s) => {
-                let port = match self.port {
-                    None => 53,
-                    Some(p) => u16::try_from(p)
-                        .ok()
-                        .filter(|p| *p > 0)
-                        .ok_or_else(|| bad(format!("port {p}: not a port number")))?,
-                };
-                Nameserver::parse_with_port(s, port)?
-            }
+        let nameserver = self
+            .nameserver
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let nameserver = nameserver.ok_or_else(|| {
+            bad("no nameserver: set `nameserver` (RFC2136_NAMESERVER) to the server taking updates, e.g. ns1.example.com or 192.0.2.1:53")
+        })?;
+        let port = match self.port {
+            None => 53,
+            Some(p) => u16::try_from(p)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad(format!("port {p}: not a port number")))?,
         };
-        let zone = match &self.zone {
-            None => None,
-            Some(z) => Some(DnsName::parse(z).map_err(|e| bad(format!("zone: {e}")))?),
-        };
+        let nameserver = Nameserver::parse_with_port(nameserver, port)?;
+        let zone = self.zone.as_deref().map(DnsName::parse).transpose();
+        let zone = zone.map_err(|e| bad(format!("zone: {e}")))?;
         let key = self.key()?;
         let insecure = self.insecure_unsigned.unwrap_or(false);
         if key.is_none() && !insecure {
@@ -270,11 +172,12 @@ impl Rfc2136Settings {
     }
 
     fn key(&self) -> Result<Option<TsigKey>, ProviderError> {
-        let explicit_alg = match &self.tsig_algorithm {
-            None => None,
-            Some(a) if a.trim().is_empty() => None,
-            Some(a) => Some(Algorithm::parse(a).map_err(|m| bad(format!("tsig_algorithm: {m}")))?),
-        };
+        let explicit_alg = self
+            .tsig_algorithm
+            .as_deref()
+            .filter(|a| !a.trim().is_empty());
+        let explicit_alg = explicit_alg.map(Algorithm::parse).transpose();
+        let explicit_alg = explicit_alg.map_err(|m| bad(format!("tsig_algorithm: {m}")))?;
         if let Some(path) = &self.tsig_file {
             if self.tsig_secret.is_some() || self.tsig_secret_file.is_some() {
                 return Err(bad(
@@ -286,16 +189,14 @@ impl Rfc2136Settings {
                 .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
             let entry = select_key(&keys, self.tsig_key.as_deref())
                 .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())))?;
-            let file_alg = match &entry.algorithm {
-                None => None,
-                Some(a) => Some(Algorithm::parse(a).map_err(|m| {
-                    bad(format!(
-                        "tsig_file {}: key `{}`: {m}",
-                        path.display(),
-                        entry.name
-                    ))
-                })?),
-            };
+            let file_alg = entry.algorithm.as_deref().map(Algorithm::parse).transpose();
+            let file_alg = file_alg.map_err(|m| {
+                bad(format!(
+                    "tsig_file {}: key `{}`: {m}",
+                    path.display(),
+                    entry.name
+                ))
+            })?;
             let algorithm = match (file_alg, explicit_alg) {
                 (Some(f), Some(e)) if f != e => {
                     return Err(bad(format!(
@@ -319,18 +220,12 @@ impl Rfc2136Settings {
                 .map(Some)
                 .map_err(|m| bad(format!("tsig_file {}: {m}", path.display())));
         }
-        let secret = match (&self.tsig_secret, &self.tsig_secret_file) {
-            (Some(_), Some(_)) => {
-                return Err(bad("give either tsig_secret or tsig_secret_file, not both"));
-            }
-            (Some(s), None) => Some(s.expose().to_string()),
-            (None, Some(p)) => Some(
-                read_secret_file(KIND, "tsig_secret_file", p)?
-                    .expose()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
+        let secret = secret_or_file(
+            KIND,
+            "tsig_secret",
+            &self.tsig_secret,
+            &self.tsig_secret_file,
+        )?;
         match (
             self.tsig_key
                 .as_deref()
@@ -345,11 +240,13 @@ impl Rfc2136Settings {
             (None, Some(_)) => Err(bad(
                 "a TSIG secret is given but no key name: set tsig_key (RFC2136_TSIG_KEY)",
             )),
-            (Some(name), Some(secret)) => {
-                TsigKey::new(name, explicit_alg.unwrap_or(Algorithm::HmacSha256), &secret)
-                    .map(Some)
-                    .map_err(bad)
-            }
+            (Some(name), Some(secret)) => TsigKey::new(
+                name,
+                explicit_alg.unwrap_or(Algorithm::HmacSha256),
+                secret.expose(),
+            )
+            .map(Some)
+            .map_err(bad),
         }
     }
 }
@@ -451,7 +348,7 @@ mod tests {
             ("RFC2136_TSIG_ALGORITHM", "HMAC-SHA512."),
             ("RFC2136_TCP", "false"),
         ]);
-        let merged: Rfc2136Settings = SPEC
+        let merged: Rfc2136Settings = Rfc2136Settings::SPEC
             .layer(Some(&file), None, &envs)
             .and_then(|l| l.settings(KIND))
             .expect("layers");
@@ -531,16 +428,18 @@ mod tests {
             "nameserver": "ns1.example.com", "tsig_key": "k", "tsig_secret": "c2VjcmV0",
             "ttl": 120, "propagation_timeout": 30, "polling_interval": 4
         }));
-        let layered = SPEC.layer(Some(&file), None, &vars).expect("layers");
+        let layered = Rfc2136Settings::SPEC
+            .layer(Some(&file), None, &vars)
+            .expect("layers");
         assert_eq!(layered.tuning.ttl, Some(300));
-        let t = SPEC
+        let t = Rfc2136Settings::SPEC
             .layer(Some(&file), None, &HashMap::new())
             .expect("layers")
             .tuning;
         assert_eq!(t.ttl, Some(120));
         assert_eq!(t.polling_interval, Some(Duration::from_secs(4)));
         // Nothing given: nothing asked of the pipeline.
-        let plain = SPEC
+        let plain = Rfc2136Settings::SPEC
             .layer(
                 None,
                 None,
@@ -552,11 +451,13 @@ mod tests {
             .expect("layers");
         assert_eq!(plain.tuning, ProviderTuning::default());
         assert!(
-            SPEC.layer(None, None, &env(&[("RFC2136_TTL", "soon")]))
+            Rfc2136Settings::SPEC
+                .layer(None, None, &env(&[("RFC2136_TTL", "soon")]))
                 .is_err()
         );
         assert!(
-            SPEC.layer(None, None, &env(&[("RFC2136_PROPAGATION_TIMEOUT", "0")]))
+            Rfc2136Settings::SPEC
+                .layer(None, None, &env(&[("RFC2136_PROPAGATION_TIMEOUT", "0")]))
                 .is_err()
         );
     }
@@ -575,7 +476,7 @@ mod tests {
         let section = wildcert_provider::spec::object(
             serde_json::json!({ "credentials": path.to_str().expect("utf-8") }),
         );
-        let s: Rfc2136Settings = SPEC
+        let s: Rfc2136Settings = Rfc2136Settings::SPEC
             .layer(Some(&section), None, &HashMap::new())
             .and_then(|l| l.settings(KIND))
             .expect("layers");

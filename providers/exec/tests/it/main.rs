@@ -41,7 +41,6 @@ fn provider(program: &Path, mode: Option<&str>, timeout: Option<&str>) -> ExecPr
         program: Some(program.display().to_string()),
         mode: mode.map(String::from),
         timeout: timeout.map(|t| TimeoutSetting::Text(t.into())),
-        ..Default::default()
     })
     .expect("valid settings")
 }
