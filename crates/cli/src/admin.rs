@@ -8,15 +8,18 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use serde_json::json;
 use time::OffsetDateTime;
 use wildcert_manager::commands::RenewalSource;
 use wildcert_manager::commands::{
     self as admin, AccountInfo, CertDetails, CertSummary, Deactivated, Revoked, RolledOver,
 };
 use wildcert_manager::renew::Decision;
+use wildcert_manager::report::{
+    AccountDoc, DeactivateDoc, DeleteDoc, ExitCode as Code, ListDoc, RevokeDoc, RolloverDoc,
+    ShowDoc,
+};
 use wildcert_manager::store::Store;
-use wildcert_manager::{IssueError, Loaded, RunConfig, exit};
+use wildcert_manager::{IssueError, Loaded, RunConfig};
 
 use crate::args::{AccountCommand, DeleteArgs, RevokeArgs, ShowArgs};
 use crate::output::Output;
@@ -44,7 +47,7 @@ pub async fn run(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> ExitCode {
         return out.error(
             "deactivating the ACME account cannot be undone, so it needs confirmation",
             "run `wildcert account deactivate --yes`",
-            exit::SETTINGS,
+            Code::Settings,
         );
     }
     if let AdminCommand::Delete(a) = &cmd
@@ -72,21 +75,21 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
         AdminCommand::List { prometheus: false } => {
             let store = Store::open(&cfg.state_dir)?;
             let certs = admin::list(&store, now)?;
-            print(out, "certificates", &certs, || print_list(&certs, &cfg));
+            print(out, &ListDoc::new(&certs), || print_list(&certs, &cfg));
         }
         AdminCommand::Show(a) => {
             let store = Store::open(&cfg.state_dir)?;
             let d = admin::show(&store, &a.name, &loaded.settings.certificates, now)?;
-            print(out, "certificate", &d, || print_show(&d));
+            print(out, &ShowDoc::from(&d), || print_show(&d));
         }
         AdminCommand::Revoke(a) => {
             let reason = a.reason.as_deref().map(admin::parse_reason).transpose()?;
             let r = admin::revoke(&cfg, &a.name, reason, a.with_cert_key).await?;
-            print(out, "revoked", &r, || print_revoked(&r));
+            print(out, &RevokeDoc::from(&r), || print_revoked(&r));
         }
         AdminCommand::Delete(a) => {
             let d = admin::delete(&cfg, &a.name, &loaded.settings.certificates, a.revoke).await?;
-            print(out, "deleted", &d, || {
+            print(out, &DeleteDoc::from(&d), || {
                 if let Some(r) = &d.revoked {
                     print_revoked(r);
                 }
@@ -95,11 +98,11 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
         }
         AdminCommand::Account(AccountCommand::Register) => {
             let a = admin::account_register(&cfg).await?;
-            print(out, "account", &a, || print_account(&a));
+            print(out, &AccountDoc::from(&a), || print_account(&a));
         }
         AdminCommand::Account(AccountCommand::Show) => {
             let a = admin::account_show(&cfg).await?;
-            print(out, "account", &a, || print_account(&a));
+            print(out, &AccountDoc::from(&a), || print_account(&a));
         }
         AdminCommand::Account(AccountCommand::Rollover { key_type }) => {
             let key_type = key_type
@@ -108,11 +111,11 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
                 .transpose()
                 .map_err(IssueError::Acme)?;
             let r = admin::account_rollover(&cfg, key_type).await?;
-            print(out, "rollover", &r, || print_rollover(&r));
+            print(out, &RolloverDoc::from(&r), || print_rollover(&r));
         }
         AdminCommand::Account(AccountCommand::Deactivate { .. }) => {
             let d = admin::account_deactivate(&cfg).await?;
-            print(out, "deactivated", &d, || print_deactivated(&d));
+            print(out, &DeactivateDoc::from(&d), || print_deactivated(&d));
         }
     }
     Ok(())
@@ -128,7 +131,7 @@ fn confirm_delete(a: &DeleteArgs, out: &Output) -> Result<(), ExitCode> {
                 a.name
             ),
             &format!("run `wildcert delete {} --yes`", a.name),
-            exit::SETTINGS,
+            Code::Settings,
         ));
     }
     let what = if a.revoke {
@@ -146,17 +149,14 @@ fn confirm_delete(a: &DeleteArgs, out: &Output) -> Result<(), ExitCode> {
     if answer.is_ok() && matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {
-        Err(out.error("not deleted", "answer `y` to delete", exit::SETTINGS))
+        Err(out.error("not deleted", "answer `y` to delete", Code::Settings))
     }
 }
 
-/// `{"ok": true, key: value}` with `--json`; else the human form (unless `-q`).
-fn print<T: Serialize>(out: &Output, key: &str, value: &T, human: impl FnOnce()) {
+/// The document with `--json`; else the human form (unless `-q`).
+fn print<T: Serialize>(out: &Output, doc: &T, human: impl FnOnce()) {
     if out.is_json() {
-        let mut doc = serde_json::Map::new();
-        doc.insert("ok".into(), json!(true));
-        doc.insert(key.into(), json!(value));
-        println!("{}", serde_json::Value::Object(doc));
+        out.print_json(doc);
     } else if !out.is_quiet() {
         human();
     }

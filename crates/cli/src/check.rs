@@ -12,9 +12,10 @@ use wildcert_manager::NamedProvider;
 use wildcert_manager::check::{
     CheckOptions, CheckReport, Status, merge_reports, run_check, run_persist_check,
 };
+use wildcert_manager::report::CheckDoc;
 use wildcert_manager::session::{Session, Stopped};
 use wildcert_manager::settings::SettingsError;
-use wildcert_manager::{IssueError, Names, exit};
+use wildcert_manager::{ExitCode as Code, IssueError, Names};
 
 use crate::args::{CheckArgs, Global};
 use crate::load_settings;
@@ -67,12 +68,12 @@ pub async fn run(g: &Global, mut a: CheckArgs, out: &Output) -> ExitCode {
     match session.guard(work).await {
         Ok(report) => {
             print_report(&report, out);
-            ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+            report.exit_code.into()
         }
         Err(Stopped::Interrupted) => out.error(
             "interrupted; the probe record (if any) was removed",
             "run the command again",
-            exit::INTERRUPTED,
+            Code::Interrupted,
         ),
         Err(Stopped::Failed(e)) => fail(out, &e),
     }
@@ -105,7 +106,7 @@ async fn plain(
         run_check(&cfg, names, provider, &opts).await
     };
     print_report(&report, out);
-    ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+    report.exit_code.into()
 }
 
 /// The provider `--dns` names; without `--dns`, a settings finding.
@@ -130,13 +131,7 @@ fn fail(out: &Output, e: &IssueError) -> ExitCode {
 
 fn print_report(r: &CheckReport, out: &Output) {
     if out.is_json() {
-        match serde_json::to_string(r) {
-            Ok(s) => println!("{s}"),
-            Err(e) => println!(
-                "{}",
-                serde_json::json!({ "ok": false, "error": format!("cannot serialise the report: {e}") })
-            ),
-        }
+        println!("{}", CheckDoc::from(r).to_line());
         return;
     }
     print!("{}", render(r, out.is_quiet()));
@@ -212,7 +207,7 @@ mod tests {
     fn groups_lines_and_hints() {
         let r = CheckReport {
             ok: false,
-            exit_code: 3,
+            exit_code: Code::Dns,
             names: vec!["example.test".into()],
             findings: vec![
                 finding("general", "provider", Status::Pass, None),

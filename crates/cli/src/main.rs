@@ -6,7 +6,6 @@
 mod admin;
 mod args;
 mod check;
-mod json;
 mod output;
 mod persist;
 mod renew;
@@ -22,7 +21,7 @@ use tracing_subscriber::EnvFilter;
 use wildcert_manager::install::{InstallTarget, Layout};
 use wildcert_manager::session::{Session, Stopped};
 use wildcert_manager::settings::{CertificateSettings, Secret};
-use wildcert_manager::{IssueError, Loaded, Overrides, exit};
+use wildcert_manager::{ExitCode as Code, IssueError, Loaded, Overrides};
 
 use args::{Cli, Command, Global};
 
@@ -39,7 +38,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return Code::Internal.into();
         }
     };
     runtime.block_on(run(cli))
@@ -182,7 +181,7 @@ pub(crate) fn report_interrupted(out: &output::Output) -> ExitCode {
     out.error(
         "interrupted; the records this run published were removed",
         "run the command again",
-        exit::INTERRUPTED,
+        Code::Interrupted,
     )
 }
 
@@ -261,7 +260,7 @@ async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> 
         .issue_and_install(&req, &cert, &targets, out.progress())
         .await
     {
-        Ok((r, installs)) => out.issued_and_installed(&r.issued, r.hook.as_ref(), &installs),
+        Ok(r) => out.issued(&r),
         Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
         Err(Stopped::Interrupted) => report_interrupted(out),
     }

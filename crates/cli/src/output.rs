@@ -1,6 +1,7 @@
 //! What the CLI prints: people get short lines on stderr (progress) and a summary on stdout;
-//! `--json` gets exactly one JSON document on stdout. Display code is kept apart from the
-//! data types it prints (those live in the manager and are `Serialize`).
+//! `--json` gets exactly one JSON document on stdout, one of `wildcert_manager::report`'s.
+//! Display code is kept apart from the documents (and from the exit codes, which the engine
+//! decides).
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -8,14 +9,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use wildcert_dns::{PropagationProgress, ServerVerdict};
 use wildcert_manager::Issued;
-use wildcert_manager::exit;
 use wildcert_manager::hooks::HookReport;
-use wildcert_manager::install::{InstallError, InstallReport};
 use wildcert_manager::providers::{kind, registry};
 use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
+use wildcert_manager::report::{
+    self, ErrorDoc, ExitCode as Code, IssueDoc, ProviderDoc, ProvidersDoc, RenewDoc,
+};
+use wildcert_manager::session::IssueReport;
 
 /// Where and how to print.
 pub struct Output {
@@ -35,8 +37,12 @@ impl Output {
         }
     }
 
-    fn print_json<T: serde::Serialize>(&self, doc: &T) {
-        print_json_value(doc, self.dry_run.borrow().as_deref());
+    /// `--json`: print `doc` (with `"dry_run"` in a dry run).
+    pub fn print_json<T: serde::Serialize>(&self, doc: &T) {
+        println!(
+            "{}",
+            report::json_line(doc, self.dry_run.borrow().as_deref())
+        );
     }
 
     /// This run is a dry run against `directory`: say so on stderr now (unless `-q`), and in
@@ -75,37 +81,20 @@ impl Output {
         }
     }
 
-    /// Print the result of an issuance and its `--install-dir` targets; returns the exit code.
-    /// A failing deploy hook, reload or install target is one line on stderr in every mode (`-q`
-    /// included); the exit code is [`exit::STORE`] for files that could not be
-    /// written, else [`exit::HOOK`] for a failing reload or deploy hook.
-    pub fn issued_and_installed(
-        &self,
-        r: &Issued,
-        hook: Option<&HookReport>,
-        installs: &[Result<InstallReport, InstallError>],
-    ) -> ExitCode {
-        let failed = hook.filter(|h| !h.ok);
-        let docs: Vec<crate::json::Install> = installs.iter().map(Into::into).collect();
+    /// Print the result of an issuance and its `--install-dir` targets; returns the exit code
+    /// ([`IssueReport::exit_code`]). A failing deploy hook, reload or install target is one
+    /// line on stderr in every mode (`-q` included).
+    pub fn issued(&self, r: &IssueReport) -> ExitCode {
+        let name = &r.issued.cert_name;
         if self.json {
-            let doc = crate::json::IssueDoc {
-                ok: failed.is_none() && docs.iter().all(|i| i.ok),
-                certificate: r.into(),
-                hook: hook.map(Into::into),
-                install: docs,
-            };
-            self.print_json(&doc);
+            self.print_json(&IssueDoc::of(r));
         } else if !self.quiet {
-            print!("{}", render_issued(r, hook));
+            print!("{}", render_issued(&r.issued, r.hook.as_ref()));
         }
-        let mut code = None;
-        for i in installs {
+        for i in &r.installs {
             match i {
                 Ok(i) => match i.reload.as_ref().filter(|h| !h.ok) {
-                    Some(h) => {
-                        eprintln!("{}", hook_failure_line("reload", Some(&r.cert_name), h));
-                        code = code.or(Some(exit::HOOK));
-                    }
+                    Some(h) => eprintln!("{}", hook_failure_line("reload", Some(name), h)),
                     None if !self.quiet && !self.json => {
                         eprintln!(
                             "installed into {} ({} files)",
@@ -115,87 +104,54 @@ impl Output {
                     }
                     None => {}
                 },
-                Err(e) => {
-                    eprintln!(
-                        "error: {e} (the certificate stays stored; exit code {})",
-                        exit::STORE
-                    );
-                    code = Some(exit::STORE);
-                }
+                Err(e) => eprintln!(
+                    "error: {e} (the certificate stays stored; exit code {})",
+                    Code::Store
+                ),
             }
         }
-        if let Some(h) = failed {
-            eprintln!(
-                "{}",
-                hook_failure_line("deploy hook", Some(&r.cert_name), h)
-            );
-            code = code.or(Some(exit::HOOK));
+        if let Some(h) = r.hook.as_ref().filter(|h| !h.ok) {
+            eprintln!("{}", hook_failure_line("deploy hook", Some(name), h));
         }
-        match code {
-            None => ExitCode::SUCCESS,
-            Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
-        }
+        r.exit_code().into()
     }
 
-    /// Print the summary of a `renew` round; returns the exit code: the first failed
-    /// certificate's code, else [`exit::HOOK`] when a hook failed, else 0. Each failed hook
-    /// is one line on stderr in every mode, `-q` included.
-    pub fn renewed(&self, round: &RenewRound) -> i32 {
-        let outcomes = &round.outcomes;
-        let failed_hooks = round.failed_hooks();
-        let code = outcomes
-            .iter()
-            .find(|o| o.outcome == Outcome::Failed)
-            .map(|o| o.code.max(1))
-            .unwrap_or(if failed_hooks.is_empty() {
-                0
-            } else {
-                exit::HOOK
-            });
+    /// Print the summary of a `renew` round; returns its exit code ([`RenewRound::exit_code`]).
+    /// Each failed hook is one line on stderr in every mode, `-q` included.
+    pub fn renewed(&self, round: &RenewRound) -> Code {
         if self.json {
-            self.print_json(&crate::json::RenewDoc::new(outcomes, code == 0).with_hooks(round));
+            self.print_json(&RenewDoc::of(round));
         } else {
-            let (stdout, stderr) = render_renewed(outcomes, self.quiet);
+            let (stdout, stderr) = render_renewed(&round.outcomes, self.quiet);
             print!("{stdout}");
             eprint!("{stderr}");
         }
-        for (what, cert, h) in failed_hooks {
+        for (what, cert, h) in round.failed_hooks() {
             eprintln!("{}", hook_failure_line(what, cert, h));
         }
-        code
+        round.exit_code()
     }
 
     /// Print an error: one line plus a hint (or one JSON document), and return the exit code.
-    pub fn error(&self, message: &str, hint: &str, code: i32) -> ExitCode {
+    pub fn error(&self, message: &str, hint: &str, code: Code) -> ExitCode {
         if self.json {
             println!(
                 "{}",
-                json!({ "ok": false, "error": message, "hint": hint, "exit_code": code })
+                report::json_line(&ErrorDoc::new(message, hint, code), None)
             );
         } else {
             eprintln!("error: {message}");
             eprintln!("hint: {hint}");
         }
-        ExitCode::from(u8::try_from(code).unwrap_or(1))
+        code.into()
     }
 
     /// `wildcert providers [NAME]`.
     pub fn providers(&self, name: Option<&str>) -> ExitCode {
-        let doc = |r: &wildcert_dns::Registration| {
-            json!({
-                "kind": r.spec.kind,
-                "summary": r.spec.summary,
-                "doc": r.spec.doc,
-                "settings": r.spec.view(),
-                "ignored_env": r.spec.ignored().iter().map(|(v, _)| v.clone()).collect::<Vec<_>>(),
-                "certbot": !r.spec.certbot_prefixes.is_empty(),
-            })
-        };
         match name {
             None => {
                 if self.json {
-                    let all: Vec<_> = registry().iter().map(doc).collect();
-                    println!("{}", json!({ "ok": true, "providers": all }));
+                    self.print_json(&ProvidersDoc::new(registry().iter().map(|r| r.spec)));
                 } else {
                     for k in registry() {
                         println!("{:<12} {}", k.spec.kind, k.spec.summary);
@@ -222,11 +178,11 @@ impl Output {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                    2,
+                    Code::Settings,
                 ),
                 Some(k) => {
                     if self.json {
-                        println!("{}", json!({ "ok": true, "provider": doc(k) }));
+                        self.print_json(&ProviderDoc::new(k.spec));
                     } else {
                         let spec = k.spec;
                         println!("{} — {}\n", spec.kind, spec.summary);
@@ -270,23 +226,6 @@ impl Output {
                 }
             },
         }
-    }
-}
-
-/// One JSON document on stdout (a serialisation failure becomes an error document).
-fn print_json_value<T: serde::Serialize>(doc: &T, dry_run: Option<&str>) {
-    let value = serde_json::to_value(doc).map(|mut v| {
-        if let (Some(d), Some(map)) = (dry_run, v.as_object_mut()) {
-            map.insert("dry_run".into(), json!(d));
-        }
-        v
-    });
-    match value.and_then(|v| serde_json::to_string(&v)) {
-        Ok(s) => println!("{s}"),
-        Err(e) => println!(
-            "{}",
-            json!({ "ok": false, "error": format!("cannot serialise the result: {e}") })
-        ),
     }
 }
 
@@ -399,12 +338,12 @@ pub fn hook_failure_line(what: &str, cert: Option<&str>, h: &HookReport) -> Stri
         Some(c) => format!(
             "error: {what} `{}` for `{c}` {why} (the certificate stays stored; exit code {})",
             h.command,
-            exit::HOOK
+            Code::Hook
         ),
         None => format!(
             "error: {what} `{}` {why} (exit code {})",
             h.command,
-            exit::HOOK
+            Code::Hook
         ),
     }
 }

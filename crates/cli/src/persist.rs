@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use wildcert_manager::persist::{PersistAction, PersistOptions, PersistOutcome, parse_until};
+use wildcert_manager::report::PersistDoc;
 use wildcert_manager::session::Session;
 use wildcert_manager::{IssueError, account};
 
@@ -53,8 +54,7 @@ async fn persist(g: &Global, a: PersistArgs) -> Result<PersistOutcome, IssueErro
 
 fn print(o: &PersistOutcome, out: &Output) {
     if out.is_json() {
-        let doc = serde_json::json!({ "ok": true, "persist": o });
-        println!("{doc}");
+        out.print_json(&PersistDoc::from(o));
         return;
     }
     match o.action {

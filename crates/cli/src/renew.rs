@@ -60,7 +60,7 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
             }
         };
         if !a.until_next {
-            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+            return code.into();
         }
         let sleep = next.min(MAX_SLEEP);
         tracing::info!("next round in {} s", sleep.as_secs());
@@ -80,7 +80,7 @@ fn prepare(g: &Global, challenge: Option<String>) -> Result<Loaded, IssueError> 
             hint: "add [[certificate]] entries to the --config file (docs/configuration.md), or use `wildcert issue` \
                    (renew then renews what it made) (docs/troubleshooting.md, \"no [[certificate]] entries\")"
                 .into(),
-            code: wildcert_manager::exit::SETTINGS,
+            code: wildcert_manager::ExitCode::Settings,
         });
     }
     Ok(loaded)

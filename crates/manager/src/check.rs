@@ -7,7 +7,8 @@
 //! SOA agreement, CNAME delegation, split-horizon hints, leftover `_acme-challenge` values, and
 //! CAA (RFC 8659/8657) against the CA's `caaIdentities`.
 //!
-//! Exit codes ([`CheckReport::exit_code`]): 0 no failure, 2 settings, 3 DNS, 4 CAA forbids.
+//! Exit codes ([`CheckReport::exit_code`]): [`ExitCode::Ok`] no failure, [`ExitCode::Settings`],
+//! [`ExitCode::Dns`], [`ExitCode::Ca`] when CAA forbids.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use wildcert_dns::{
 
 use crate::account::{AccountRecord, ca_dir_name};
 use crate::config::RunConfig;
-use crate::error::{IssueError, exit};
+use crate::error::{ExitCode, IssueError};
 use crate::journal;
 use crate::model::{NamedProvider, Names};
 use crate::store::Store;
@@ -92,7 +93,7 @@ pub struct CheckReport {
     /// True when no finding failed.
     pub ok: bool,
     /// 0, or 4 when CAA forbids, 2 for provider settings, 3 for other failures.
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
     /// The names checked, as ordered (`*.example.com`).
     pub names: Vec<String>,
     /// Every finding, grouped (general, then each zone, then each name).
@@ -230,7 +231,7 @@ pub async fn run_check(
             Some(p.dns)
         }
         Err(e) => {
-            let area = if e.exit_code() == exit::SETTINGS {
+            let area = if e.exit_code() == ExitCode::Settings {
                 Area::Settings
             } else {
                 Area::Dns
@@ -491,16 +492,16 @@ fn finish(names: Vec<String>, f: Findings) -> CheckReport {
             .any(|x| x.status == Status::Fail && x.area == a)
     };
     let exit_code = if failed(Area::Caa) {
-        exit::CA
+        ExitCode::Ca
     } else if failed(Area::Settings) {
-        exit::SETTINGS
+        ExitCode::Settings
     } else if failed(Area::Dns) {
-        exit::DNS
+        ExitCode::Dns
     } else {
-        0
+        ExitCode::Ok
     };
     CheckReport {
-        ok: exit_code == 0,
+        ok: exit_code.is_ok(),
         exit_code,
         names,
         findings,
@@ -1265,20 +1266,26 @@ mod tests {
     fn exit_code_prefers_caa_then_settings_then_dns() {
         let mut f = Findings::default();
         f.pass("g", "a", "ok");
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, 0);
+        assert_eq!(
+            finish(vec![], Findings(f.0.clone())).exit_code,
+            ExitCode::Ok
+        );
         f.warn("g", "b", "hmm", "h");
         let r = finish(vec![], Findings(f.0.clone()));
         assert!(r.ok);
         f.fail("g", "c", "bad", "h");
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, exit::DNS);
+        assert_eq!(
+            finish(vec![], Findings(f.0.clone())).exit_code,
+            ExitCode::Dns
+        );
         f.push("g", "provider", Status::Fail, "x", None, Area::Settings);
         assert_eq!(
             finish(vec![], Findings(f.0.clone())).exit_code,
-            exit::SETTINGS
+            ExitCode::Settings
         );
         f.push("g", "caa", Status::Fail, "x", None, Area::Caa);
         let r = finish(vec!["a".into()], Findings(f.0.clone()));
-        assert_eq!(r.exit_code, exit::CA);
+        assert_eq!(r.exit_code, ExitCode::Ca);
         assert!(!r.ok);
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["findings"][0]["status"], "pass");

@@ -3,7 +3,7 @@
 //! - the deploy hook runs after a certificate is stored (reload nginx, copy to a load
 //!   balancer, …), with the certificate's facts in its environment (ours and certbot's
 //!   `RENEWED_LINEAGE` / `RENEWED_DOMAINS`); a failure is reported (exit code
-//!   [`crate::exit::HOOK`]) but never undoes the stored certificate;
+//!   [`crate::error::ExitCode::Hook`]) but never undoes the stored certificate;
 //! - `renew`'s pre and post hooks run once per run, around the certificates that are due
 //!   (certbot's semantics: neither runs when nothing is due).
 

@@ -9,7 +9,7 @@
 //!   [`session`] (journal recovery, signals, deploy hooks, for every command);
 //! - [`commands`] (list, show, revoke, account) and [`check`] (the report only).
 //!
-//! The CLI parses, renders and maps errors to the exit codes of [`error::exit`].
+//! The CLI parses, renders and maps errors to the exit codes of [`error::ExitCode`].
 
 pub mod account;
 pub mod check;
@@ -25,12 +25,13 @@ pub mod model;
 pub mod persist;
 pub mod providers;
 pub mod renew;
+pub mod report;
 pub mod session;
 pub mod settings;
 pub mod store;
 pub mod verify;
 
 pub use config::{Loaded, Overrides, RunConfig, request_for};
-pub use error::{IssueError, exit};
+pub use error::{ExitCode, IssueError};
 pub use issue::issue;
 pub use model::{IssueRequest, Issued, NamedProvider, Names};

@@ -269,7 +269,7 @@ pub fn records_for(
             .ok_or_else(|| IssueError::Command {
                 message: "the CA's directory lists no caaIdentities, so its issuer domain name is unknown".into(),
                 hint: "give it with --issuer (the CA's documentation names it, e.g. letsencrypt.org)".into(),
-                code: crate::error::exit::SETTINGS,
+                code: crate::error::ExitCode::Settings,
             })?,
     };
     let mut bases: BTreeMap<String, bool> = BTreeMap::new();
@@ -292,7 +292,7 @@ pub fn records_for(
         .map_err(|e| IssueError::Command {
             message: e.to_string(),
             hint: "check --issuer".into(),
-            code: crate::error::exit::SETTINGS,
+            code: crate::error::ExitCode::Settings,
         })?;
         out.push((DnsName::parse(&base)?, record));
     }
@@ -334,7 +334,7 @@ pub async fn persist(
             hint:
                 "give --dns PROVIDER, or --print to get the zone-file lines for your DNS operator"
                     .into(),
-            code: crate::error::exit::SETTINGS,
+            code: crate::error::ExitCode::Settings,
         });
     };
     let challenge_records: Vec<ChallengeRecord> = records
@@ -351,7 +351,7 @@ pub async fn persist(
                 .map_err(|e| IssueError::Command {
                     message: e.to_string(),
                     hint: "run again; only these exact values are removed".into(),
-                    code: crate::error::exit::DNS,
+                    code: crate::error::ExitCode::Dns,
                 })?;
             info!(records = plan.len(), "dns-persist-01 records removed");
         }

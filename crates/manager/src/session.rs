@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use wildcert_dns::{Dns01, DnsSettings, PropagationProgress};
 
 use crate::config::{Loaded, RunConfig};
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
 use crate::install::{InstallError, InstallReport, InstallTarget, install_all};
 use crate::issue;
@@ -50,13 +50,34 @@ pub struct Session<'a> {
     pub providers: Providers<'a>,
 }
 
-/// What `issue` produced: the certificate and the deploy hook's report.
+/// What `issue` produced: the certificate, its install targets and the deploy hook's report.
 #[derive(Debug)]
 pub struct IssueReport {
     /// The stored certificate.
     pub issued: Issued,
     /// The deploy hook's report, when one ran.
     pub hook: Option<HookReport>,
+    /// One result per install target, in order.
+    pub installs: Vec<Result<InstallReport, InstallError>>,
+}
+
+impl IssueReport {
+    /// The run's exit code: [`ExitCode::Store`] when an install target could not be written,
+    /// else [`ExitCode::Hook`] when a reload or the deploy hook failed (the certificate is
+    /// stored either way), else [`ExitCode::Ok`].
+    pub fn exit_code(&self) -> ExitCode {
+        let reload_failed = self.installs.iter().any(|i| {
+            i.as_ref()
+                .is_ok_and(|r| r.reload.as_ref().is_some_and(|h| !h.ok))
+        });
+        if self.installs.iter().any(Result::is_err) {
+            ExitCode::Store
+        } else if reload_failed || self.hook.as_ref().is_some_and(|h| !h.ok) {
+            ExitCode::Hook
+        } else {
+            ExitCode::Ok
+        }
+    }
 }
 
 impl<'a> Session<'a> {
@@ -108,22 +129,20 @@ impl<'a> Session<'a> {
         cert: &CertificateSettings,
         progress: Option<Arc<dyn PropagationProgress>>,
     ) -> Result<IssueReport, Stopped> {
-        self.issue_and_install(req, cert, &[], progress)
-            .await
-            .map(|(r, _)| r)
+        self.issue_and_install(req, cert, &[], progress).await
     }
 
     /// [`Session::issue`] with install targets (`issue --install-dir`, `[[certificate]]
     /// install`): once the certificate is stored its files are copied into each target and
     /// the target's `reload` run, then the deploy hook runs (so a hook sees the installed
-    /// files). One result per target, in order.
+    /// files). One result per target, in order, in [`IssueReport::installs`].
     pub async fn issue_and_install(
         &self,
         req: &IssueRequest,
         cert: &CertificateSettings,
         targets: &[InstallTarget],
         progress: Option<Arc<dyn PropagationProgress>>,
-    ) -> Result<(IssueReport, Vec<Result<InstallReport, InstallError>>), Stopped> {
+    ) -> Result<IssueReport, Stopped> {
         // dns-persist-01 publishes nothing: no provider is built, no credentials are read.
         let provider = if req.challenge.needs_provider() {
             self.providers
@@ -157,7 +176,11 @@ impl<'a> Session<'a> {
             Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
             None => None,
         };
-        Ok((IssueReport { issued, hook }, installs))
+        Ok(IssueReport {
+            issued,
+            hook,
+            installs,
+        })
     }
 
     /// `wildcert renew`: one round over the config's certificates (deploy hooks run per
@@ -239,5 +262,86 @@ pub async fn interrupted() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timings;
+
+    fn hook(ok: bool) -> HookReport {
+        HookReport {
+            command: "reload".into(),
+            exit_code: Some(if ok { 0 } else { 1 }),
+            ok,
+            error: (!ok).then(|| "exited with 1".into()),
+        }
+    }
+
+    fn report(
+        hook: Option<HookReport>,
+        installs: Vec<Result<InstallReport, InstallError>>,
+    ) -> IssueReport {
+        IssueReport {
+            issued: Issued {
+                cert_name: "example.test".into(),
+                version: 1,
+                live_dir: "/s/certs/example.test/live".into(),
+                names: vec!["example.test".into()],
+                key_type: "ec256".into(),
+                not_before: String::new(),
+                not_after: String::new(),
+                issuer: None,
+                serial: String::new(),
+                order_url: String::new(),
+                timings_ms: Timings::default(),
+                zones: Vec::new(),
+                acme_requests: 0,
+                dns_queries: 0,
+            },
+            hook,
+            installs,
+        }
+    }
+
+    fn installed(reload: Option<HookReport>) -> Result<InstallReport, InstallError> {
+        Ok(InstallReport {
+            dir: "/etc/nginx/ssl".into(),
+            files: Vec::new(),
+            reload,
+        })
+    }
+
+    fn unwritable() -> Result<InstallReport, InstallError> {
+        Err(InstallError::Settings {
+            dir: "/etc/nginx/ssl".into(),
+            message: "no such group".into(),
+        })
+    }
+
+    #[test]
+    fn issue_exit_code_store_before_hook() {
+        assert_eq!(report(None, Vec::new()).exit_code(), ExitCode::Ok);
+        assert_eq!(
+            report(Some(hook(true)), vec![installed(Some(hook(true)))]).exit_code(),
+            ExitCode::Ok
+        );
+        assert_eq!(
+            report(Some(hook(false)), Vec::new()).exit_code(),
+            ExitCode::Hook
+        );
+        assert_eq!(
+            report(None, vec![installed(Some(hook(false)))]).exit_code(),
+            ExitCode::Hook
+        );
+        assert_eq!(
+            report(
+                Some(hook(false)),
+                vec![installed(Some(hook(false))), unwritable()]
+            )
+            .exit_code(),
+            ExitCode::Store
+        );
     }
 }

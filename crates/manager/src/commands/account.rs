@@ -14,7 +14,7 @@ use crate::account::{
     load_or_create,
 };
 use crate::config::RunConfig;
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::store::{Store, StoreLock};
 
 /// How long an account command waits for another run's account lock.
@@ -130,7 +130,7 @@ async fn ca_state(account: &wildcert_acme::Account) -> Result<AccountAtCa, Issue
                 hint: "it may be deactivated; move accounts/<ca-host>/default aside (or run \
                        `wildcert account deactivate --yes`) so the next run registers a new one"
                     .into(),
-                code: 4,
+                code: ExitCode::Ca,
             }
         } else {
             e.into()
@@ -238,7 +238,7 @@ pub async fn account_rollover(
                 "the old key is still in use ({}); run again with -v for the protocol steps",
                 key_path.display()
             ),
-            code: 4,
+            code: ExitCode::Ca,
         });
     }
     store.rename(&new_path, &key_path)?;
@@ -279,7 +279,7 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
                     "it may be deactivated already; move {} aside so the next run registers a new account",
                     stored.dir.display()
                 ),
-                code: 4,
+                code: ExitCode::Ca,
             }
         } else {
             e.into()
@@ -292,7 +292,7 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
                 "move {} aside by hand so the next run registers a new account",
                 stored.dir.display()
             ),
-            code: 5,
+            code: ExitCode::Store,
         }
     })?;
     Ok(Deactivated {

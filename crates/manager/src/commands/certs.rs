@@ -13,7 +13,7 @@ use wildcert_acme::{CertKey, ProblemType, RevocationReason, RevokeWith};
 
 use crate::commands::account::stored_account;
 use crate::config::RunConfig;
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::model::LOCK_WAIT;
 use crate::renew::plan::parse_time;
 use crate::renew::{Decision, cert_name, decide, recorded_settings};
@@ -297,7 +297,7 @@ pub async fn delete(
             hint: format!(
                 "remove its [[certificate]] entry from the --config file first, then run `wildcert delete {name}` again"
             ),
-            code: crate::exit::SETTINGS,
+            code: ExitCode::Settings,
         });
     }
     let revoked = if revoke_first {
@@ -324,7 +324,7 @@ pub fn parse_reason(s: &str) -> Result<RevocationReason, IssueError> {
             "use unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation \
                (or a code 0-10); the CA may accept only some"
                 .into(),
-        code: 2,
+        code: ExitCode::Settings,
     })
 }
 
@@ -367,7 +367,7 @@ pub async fn revoke(
     let live = store.read_live(name)?.ok_or_else(|| IssueError::Command {
         message: format!("`{name}` has no live certificate to revoke"),
         hint: format!("`wildcert show {name}` shows its state"),
-        code: 2,
+        code: ExitCode::Settings,
     })?;
     let info = inspect(&live.cert).map_err(|e| IssueError::Command {
         message: format!("the live certificate of `{name}` cannot be read: {e}"),
@@ -378,7 +378,7 @@ pub async fn revoke(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         ),
-        code: 5,
+        code: ExitCode::Store,
     })?;
     // Revoke at the CA that issued it, with the configured trust settings.
     let mut ca = cfg.clone();
@@ -394,7 +394,7 @@ pub async fn revoke(
             IssueError::NoAccount(ca) => IssueError::Command {
                 message: format!("no ACME account is stored for {ca} to sign the revocation"),
                 hint: "add --with-cert-key to sign with the certificate's own key instead".into(),
-                code: 2,
+                code: ExitCode::Settings,
             },
             other => other,
         })?;
@@ -415,7 +415,7 @@ pub async fn revoke(
                 hint: "give another --reason (unspecified, keyCompromise, superseded, \
                        cessationOfOperation and affiliationChanged are the usual ones)"
                     .into(),
-                code: 2,
+                code: ExitCode::Settings,
             });
         }
         Err(e) if e.is_problem(&ProblemType::Unauthorized) && !with_cert_key => {
@@ -424,7 +424,7 @@ pub async fn revoke(
                 hint: "the account must be the one that issued it (or hold valid authorizations \
                        for its names); try --with-cert-key"
                     .into(),
-                code: 4,
+                code: ExitCode::Ca,
             });
         }
         Err(e) => return Err(e.into()),
@@ -569,7 +569,7 @@ mod tests {
             RevocationReason::Superseded
         );
         let e = parse_reason("stolen").expect_err("unknown");
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.exit_code(), ExitCode::Settings);
         assert!(e.hint().contains("keyCompromise"));
     }
 }

@@ -12,7 +12,7 @@ use wildcert_dns::PropagationProgress;
 
 use super::plan::{Decision, cert_name, decide, parse_time};
 use crate::config::{RunConfig, request_for};
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook, run_hook};
 use crate::install::install_all;
 use crate::issue::{self, Job};
@@ -74,7 +74,7 @@ pub struct RenewOutcome {
     pub hint: Option<String>,
     /// Exit code of a failure.
     #[serde(skip)]
-    pub code: i32,
+    pub code: ExitCode,
 }
 
 impl RenewOutcome {
@@ -87,7 +87,7 @@ impl RenewOutcome {
             certificate: None,
             hook: None,
             hint: None,
-            code: 0,
+            code: ExitCode::Ok,
         }
     }
 
@@ -135,6 +135,16 @@ pub struct RenewRound {
 }
 
 impl RenewRound {
+    /// The round's exit code: the first failed certificate's, else [`ExitCode::Hook`] when a
+    /// hook failed, else [`ExitCode::Ok`].
+    pub fn exit_code(&self) -> ExitCode {
+        match self.outcomes.iter().find(|o| o.outcome == Outcome::Failed) {
+            Some(o) => o.code.failure(),
+            None if self.failed_hooks().is_empty() => ExitCode::Ok,
+            None => ExitCode::Hook,
+        }
+    }
+
     /// Every hook report of the round that failed: the pre hook, each deploy hook (with its
     /// certificate's name), the post hook.
     pub fn failed_hooks(&self) -> Vec<(&'static str, Option<&str>, &HookReport)> {
@@ -302,7 +312,7 @@ where
         }
     }
     // Build each provider once; a job for every due certificate.
-    let mut providers: HashMap<String, Result<NamedProvider, (String, String, i32)>> =
+    let mut providers: HashMap<String, Result<NamedProvider, (String, String, ExitCode)>> =
         HashMap::new();
     let mut jobs = Vec::new();
     let mut reasons: HashMap<String, (Outcome, String, Option<String>)> = HashMap::new();
@@ -568,5 +578,48 @@ async fn refresh_ari(client: &wildcert_acme::AcmeClient, meta: &mut CertMeta) ->
             meta.ari_next_check = Some(rfc3339(now + time::Duration::hours(1)));
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(ok: bool) -> HookReport {
+        HookReport {
+            command: "post".into(),
+            exit_code: Some(if ok { 0 } else { 1 }),
+            ok,
+            error: None,
+        }
+    }
+
+    fn outcome(outcome: Outcome, code: ExitCode) -> RenewOutcome {
+        RenewOutcome {
+            code,
+            ..RenewOutcome::new("a.test".into(), outcome, String::new())
+        }
+    }
+
+    #[test]
+    fn round_exit_code_first_failure_then_hooks() {
+        let mut round = RenewRound {
+            outcomes: vec![outcome(Outcome::Renewed, ExitCode::Ok)],
+            ..RenewRound::default()
+        };
+        assert_eq!(round.exit_code(), ExitCode::Ok);
+        round.post_hook = Some(hook(false));
+        assert_eq!(round.exit_code(), ExitCode::Hook);
+        round.outcomes.push(outcome(Outcome::Failed, ExitCode::Dns));
+        round.outcomes.push(outcome(Outcome::Failed, ExitCode::Ca));
+        assert_eq!(round.exit_code(), ExitCode::Dns, "the first failure's code");
+        // A failure classified as nothing to do is still a failed run.
+        round
+            .outcomes
+            .insert(0, outcome(Outcome::Failed, ExitCode::Ok));
+        assert_eq!(round.exit_code(), ExitCode::Internal);
+        round.outcomes.clear();
+        round.post_hook = Some(hook(true));
+        assert_eq!(round.exit_code(), ExitCode::Ok);
     }
 }
