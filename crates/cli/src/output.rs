@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wildcert_dns::{PropagationProgress, ServerVerdict};
+use wildcert_manager::IssueError;
 use wildcert_manager::Issued;
 use wildcert_manager::hooks::HookReport;
-use wildcert_manager::providers::{kind, registry};
 use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 use wildcert_manager::report::{
-    self, ErrorDoc, ExitCode as Code, IssueDoc, ProviderDoc, ProvidersDoc, RenewDoc,
+    self, ErrorDoc, ExitCode as Code, IssueDoc, Provider, ProviderDoc, ProvidersDoc, RenewDoc,
 };
 use wildcert_manager::session::IssueReport;
 
@@ -146,87 +146,93 @@ impl Output {
         code.into()
     }
 
+    /// A failure: its message, hint and exit code.
+    pub fn failed(&self, e: &IssueError) -> ExitCode {
+        self.error(&e.to_string(), &e.hint(), e.exit_code())
+    }
+
+    /// After SIGINT/SIGTERM, once what the run published (`removed` says what) is removed.
+    pub fn interrupted(&self, removed: &str) -> ExitCode {
+        self.error(
+            &format!("interrupted; {removed}"),
+            "run the command again",
+            Code::Interrupted,
+        )
+    }
+
     /// `wildcert providers [NAME]`.
     pub fn providers(&self, name: Option<&str>) -> ExitCode {
-        match name {
-            None => {
-                if self.json {
-                    self.print_json(&ProvidersDoc::new(registry().iter().map(|r| r.spec)));
-                } else {
-                    for k in registry() {
-                        println!("{:<12} {}", k.spec.kind, k.spec.summary);
-                    }
-                    println!("\n`wildcert providers NAME` lists the settings of one provider.");
+        let Some(name) = name else {
+            let all = ProvidersDoc::registry();
+            if self.json {
+                self.print_json(&all);
+            } else {
+                for p in &all.providers {
+                    println!("{:<12} {}", p.kind, p.summary);
                 }
-                ExitCode::SUCCESS
+                println!("\n`wildcert providers NAME` lists the settings of one provider.");
             }
-            Some(n) => match kind(n) {
-                None => self.error(
-                    &wildcert_manager::IssueError::UnknownProvider {
-                        name: n.to_string(),
-                        suggestion: wildcert_manager::error::did_you_mean(
-                            n,
-                            registry().iter().map(|k| k.spec.kind),
-                        ),
-                    }
-                    .to_string(),
-                    &format!(
-                        "known providers: {}",
-                        registry()
-                            .iter()
-                            .map(|k| k.spec.kind)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    Code::Settings,
-                ),
-                Some(k) => {
-                    if self.json {
-                        self.print_json(&ProviderDoc::new(k.spec));
-                    } else {
-                        let spec = k.spec;
-                        println!("{} — {}\n", spec.kind, spec.summary);
-                        println!(
-                            "Settings ([providers.<id>] with kind = \"{}\", or the environment; the first variable set wins):",
-                            spec.kind
-                        );
-                        for s in spec.view() {
-                            println!("  {:<22} {:<32} {}", s.key, s.env, s.description);
-                            let mut extra = vec![s.ty.name().to_string()];
-                            if s.required != "no" {
-                                extra.push(format!("required: {}", s.required));
-                            }
-                            if !s.default.is_empty() {
-                                extra.push(format!("default: {}", s.default));
-                            }
-                            if let Some(c) = &s.certbot {
-                                extra.push(format!("certbot: {c}"));
-                            }
-                            println!("  {:<22} {:<32} ({})", "", "", extra.join("; "));
-                        }
-                        let ignored = spec.ignored();
-                        if !ignored.is_empty() {
-                            println!(
-                                "\nRead but not honoured (a warning names them): {}",
-                                ignored
-                                    .iter()
-                                    .map(|(v, _)| v.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            );
-                        }
-                        if !spec.certbot_prefixes.is_empty() {
-                            println!(
-                                "\nA certbot credentials file is read with `credentials = \"FILE\"` in the section, or `issue --dns-credentials FILE`."
-                            );
-                        }
-                        println!("\nMore: {}", spec.doc);
-                    }
-                    ExitCode::SUCCESS
-                }
-            },
+            return ExitCode::SUCCESS;
+        };
+        let doc = match ProviderDoc::named(name) {
+            Ok(d) => d,
+            Err(e) => {
+                let kinds: Vec<String> = ProvidersDoc::registry()
+                    .providers
+                    .into_iter()
+                    .map(|p| p.kind)
+                    .collect();
+                let hint = format!("known providers: {}", kinds.join(", "));
+                return self.error(&e.to_string(), &hint, e.exit_code());
+            }
+        };
+        if self.json {
+            self.print_json(&doc);
+        } else {
+            print!("{}", render_provider(&doc.provider));
         }
+        ExitCode::SUCCESS
     }
+}
+
+/// `wildcert providers NAME` for people.
+fn render_provider(p: &Provider) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} — {}\n", p.kind, p.summary);
+    let _ = writeln!(
+        out,
+        "Settings ([providers.<id>] with kind = \"{}\", or the environment; the first variable set wins):",
+        p.kind
+    );
+    for s in &p.settings {
+        let _ = writeln!(out, "  {:<22} {:<32} {}", s.key, s.env, s.description);
+        let mut extra = vec![s.ty.clone()];
+        if s.required != "no" {
+            extra.push(format!("required: {}", s.required));
+        }
+        if !s.default.is_empty() {
+            extra.push(format!("default: {}", s.default));
+        }
+        if let Some(c) = &s.certbot {
+            extra.push(format!("certbot: {c}"));
+        }
+        let _ = writeln!(out, "  {:<22} {:<32} ({})", "", "", extra.join("; "));
+    }
+    if !p.ignored_env.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRead but not honoured (a warning names them): {}",
+            p.ignored_env.join(", ")
+        );
+    }
+    if p.certbot {
+        let _ = writeln!(
+            out,
+            "\nA certbot credentials file is read with `credentials = \"FILE\"` in the section, or `issue --dns-credentials FILE`."
+        );
+    }
+    let _ = writeln!(out, "\nMore: {}", p.doc);
+    out
 }
 
 /// Progress on a terminal: one line per server as it becomes ready, and a periodic summary.

@@ -99,9 +99,9 @@ pub struct UnitOptions {
 
 /// `wildcert systemd`.
 pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
-    let loaded = match crate::load_settings(g, |_| {}) {
+    let loaded = match g.load(|_| {}) {
         Ok(l) => l,
-        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
+        Err(e) => return out.failed(&e),
     };
     let exe = match std::env::current_exe() {
         Ok(p) => p,

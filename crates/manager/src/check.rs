@@ -31,7 +31,7 @@ use crate::config::RunConfig;
 use crate::error::{ExitCode, IssueError};
 use crate::journal;
 use crate::model::{NamedProvider, Names};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How a finding went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -200,10 +200,12 @@ struct ZoneFacts {
 const DEAD_NS_HINT: &str = "the CA may ask this server and fail, and wildcert waits for every nameserver: \
 fix the server, remove its NS record, or give --authoritative with the servers that work";
 
-/// Run every check for `ids` (already validated). `provider` is the result of building the
-/// provider, so a settings error becomes a finding.
+/// Run every check for `names` (already validated). `store` is the run's store, or why it
+/// could not be opened (a warning: leftover values are then not matched to the journal);
+/// `provider` is the result of building the provider, so a settings error becomes a finding.
 pub async fn run_check(
     cfg: &RunConfig,
+    store: Result<&Store, &StoreError>,
     names: &Names,
     provider: Result<NamedProvider, IssueError>,
     opts: &CheckOptions,
@@ -276,7 +278,7 @@ pub async fn run_check(
     };
 
     // The store: the journal (orphans, probe) and the account URL (CAA accounturi).
-    let store = match Store::open(&cfg.state_dir) {
+    let store = match store {
         Ok(s) => Some(s),
         Err(e) => {
             f.warn(
@@ -291,10 +293,7 @@ pub async fn run_check(
 
     // dns-account-01: the records live under the stored account's own label.
     let label = if opts.dns_account {
-        match store
-            .as_ref()
-            .and_then(|s| stored_account_url(s, &cfg.directory_url))
-        {
+        match store.and_then(|s| stored_account_url(s, &cfg.directory_url)) {
             Some(url) => {
                 let label = wildcert_acme::dns_account_label(&url);
                 f.pass(
@@ -445,7 +444,7 @@ pub async fn run_check(
     }
 
     // Leftover values at each target, before the probe.
-    let journal_entries = store.as_ref().map(journal_entries).unwrap_or_default();
+    let journal_entries = store.map(journal_entries).unwrap_or_default();
     for g in &groups {
         let (Some(target), Some(zone)) = (&g.target, &g.zone) else {
             continue;
@@ -466,7 +465,7 @@ pub async fn run_check(
                 })
                 .collect();
             if !records.is_empty() {
-                probe(cfg, p.clone(), store.as_ref(), records, opts, &mut f).await;
+                probe(cfg, p.clone(), store, records, opts, &mut f).await;
             }
         }
         (Some(_), false) => f.warn(
@@ -479,7 +478,7 @@ pub async fn run_check(
     }
 
     // CAA.
-    check_caa(cfg, &discovery, store.as_ref(), &groups, &mut f).await;
+    check_caa(cfg, &discovery, store, &groups, &mut f).await;
 
     finish(names, f)
 }
@@ -1152,8 +1151,13 @@ fn caa_hint(identities: &[String]) -> String {
 /// server serves at `_validation-persist.<name>` for each name, judged for this CA (its
 /// `caaIdentities`) and the account stored for it; a `persistUntil` within 30 days warns.
 /// Strict: a server without a matching record fails (exit 3); auto: it warns (dns-01 is
-/// used for that name).
-pub async fn run_persist_check(cfg: &RunConfig, names: &Names, strict: bool) -> CheckReport {
+/// used for that name). `store` holds the account (none: the check says it is not known).
+pub async fn run_persist_check(
+    cfg: &RunConfig,
+    store: Option<&Store>,
+    names: &Names,
+    strict: bool,
+) -> CheckReport {
     let ids = names.identifiers();
     let list: Vec<String> = ids.iter().map(Identifier::as_acme).collect();
     let mut f = Findings::default();
@@ -1173,9 +1177,7 @@ pub async fn run_persist_check(cfg: &RunConfig, names: &Names, strict: bool) -> 
         );
         return finish(list, f);
     }
-    let account = Store::open(&cfg.state_dir)
-        .ok()
-        .and_then(|s| stored_account_url(&s, &cfg.directory_url));
+    let account = store.and_then(|s| stored_account_url(s, &cfg.directory_url));
     let Some(account) = account else {
         f.fail(
             GENERAL,

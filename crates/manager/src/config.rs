@@ -205,7 +205,7 @@ pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest
 
 /// A dry run (`issue --dry-run`, `renew --dry-run`): the whole flow — publish, propagation,
 /// validation, finalize — against the CA's staging directory where one is known, with a
-/// throwaway store, no deploy hooks and nothing changed in the real store or `live/`.
+/// throwaway store, no hooks, no metrics file and nothing changed in the real store or `live/`.
 #[derive(Debug)]
 pub struct DryRun {
     /// The throwaway store (removed when dropped).
@@ -236,6 +236,8 @@ impl DryRun {
         }
         s.renew.pre_hook = None;
         s.renew.post_hook = None;
+        // The metrics file describes the real store: a rehearsal leaves it alone.
+        s.metrics.textfile = None;
         Ok(DryRun { store, staging })
     }
 }

@@ -160,16 +160,15 @@ fn account_info(client: &AcmeClient, s: &Stored, ca: AccountAtCa) -> AccountInfo
 
 /// `wildcert account register`: find the stored account or register one (needs the terms
 /// agreed when the CA has terms).
-pub async fn account_register(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
+pub async fn account_register(cfg: &RunConfig, store: &Store) -> Result<AccountInfo, IssueError> {
     let client = cfg.acme_client().await?;
     {
-        let _lock = account_lock(&store, &client).await?;
-        finish_interrupted_rollover(&store, &client).await?;
+        let _lock = account_lock(store, &client).await?;
+        finish_interrupted_rollover(store, &client).await?;
     }
-    let existed = stored_account(&store, &client).is_ok();
-    load_or_create(&store, &client, &cfg.account).await?;
-    let stored = stored_account(&store, &client)?;
+    let existed = stored_account(store, &client).is_ok();
+    load_or_create(store, &client, &cfg.account).await?;
+    let stored = stored_account(store, &client)?;
     let ca = ca_state(&stored.account).await?;
     let mut info = account_info(&client, &stored, ca);
     info.registered_now = Some(!existed);
@@ -177,12 +176,11 @@ pub async fn account_register(cfg: &RunConfig) -> Result<AccountInfo, IssueError
 }
 
 /// `wildcert account show`: the stored account and its state at the CA.
-pub async fn account_show(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
+pub async fn account_show(cfg: &RunConfig, store: &Store) -> Result<AccountInfo, IssueError> {
     let client = cfg.acme_client().await?;
-    let _lock = account_lock(&store, &client).await?;
-    let recovered = finish_interrupted_rollover(&store, &client).await?;
-    let stored = stored_account(&store, &client)?;
+    let _lock = account_lock(store, &client).await?;
+    let recovered = finish_interrupted_rollover(store, &client).await?;
+    let stored = stored_account(store, &client)?;
     let ca = ca_state(&stored.account).await?;
     let mut info = account_info(&client, &stored, ca);
     info.recovered_rollover = recovered;
@@ -211,13 +209,13 @@ pub struct RolledOver {
 /// command, which asks the CA which key it holds.
 pub async fn account_rollover(
     cfg: &RunConfig,
+    store: &Store,
     key_type: Option<AccountKeyType>,
 ) -> Result<RolledOver, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
     let client = cfg.acme_client().await?;
-    let _lock = account_lock(&store, &client).await?;
-    finish_interrupted_rollover(&store, &client).await?;
-    let stored = stored_account(&store, &client)?;
+    let _lock = account_lock(store, &client).await?;
+    finish_interrupted_rollover(store, &client).await?;
+    let stored = stored_account(store, &client)?;
     let old = stored.account.key();
     let new = AccountKey::generate(key_type.unwrap_or_else(|| key_type_of(&old)))?;
     let key_path = stored.dir.join("key.pem");
@@ -265,12 +263,11 @@ pub struct Deactivated {
 
 /// `wildcert account deactivate`: deactivate at the CA (irreversible), then move the account
 /// directory aside to `default.deactivated-<time>` so the next run registers a new account.
-pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
+pub async fn account_deactivate(cfg: &RunConfig, store: &Store) -> Result<Deactivated, IssueError> {
     let client = cfg.acme_client().await?;
-    let _lock = account_lock(&store, &client).await?;
-    finish_interrupted_rollover(&store, &client).await?;
-    let stored = stored_account(&store, &client)?;
+    let _lock = account_lock(store, &client).await?;
+    finish_interrupted_rollover(store, &client).await?;
+    let stored = stored_account(store, &client)?;
     let state = stored.account.deactivate().await.map_err(|e| {
         if e.is_problem(&ProblemType::Unauthorized) {
             IssueError::Command {
@@ -285,7 +282,7 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
             e.into()
         }
     })?;
-    let moved_to = move_aside(&store, &stored.dir, OffsetDateTime::now_utc()).map_err(|e| {
+    let moved_to = move_aside(store, &stored.dir, OffsetDateTime::now_utc()).map_err(|e| {
         IssueError::Command {
             message: format!("the account is deactivated at the CA, but {e}"),
             hint: format!(

@@ -278,13 +278,13 @@ pub struct Deleted {
 /// refused (the next `renew` would issue it again).
 pub async fn delete(
     cfg: &RunConfig,
+    store: &Store,
     name: &str,
     certificates: &[CertificateSettings],
     revoke_first: bool,
 ) -> Result<Deleted, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
     if store.read_meta(name)?.is_none() {
-        return Err(unknown_certificate(&store, name));
+        return Err(unknown_certificate(store, name));
     }
     if certificates
         .iter()
@@ -301,7 +301,7 @@ pub async fn delete(
         });
     }
     let revoked = if revoke_first {
-        Some(revoke(cfg, name, None, false).await?)
+        Some(revoke(cfg, store, name, None, false).await?)
     } else {
         None
     };
@@ -351,19 +351,19 @@ pub struct Revoked {
 /// for re-issue. `alreadyRevoked` from the CA still marks it.
 pub async fn revoke(
     cfg: &RunConfig,
+    store: &Store,
     name: &str,
     reason: Option<RevocationReason>,
     with_cert_key: bool,
 ) -> Result<Revoked, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
     if store.read_meta(name)?.is_none() {
-        return Err(unknown_certificate(&store, name));
+        return Err(unknown_certificate(store, name));
     }
     let _lock = store.lock(name, LOCK_WAIT).await?;
     // Re-read under the lock: a concurrent run may have replaced it.
     let meta = store
         .read_meta(name)?
-        .ok_or_else(|| unknown_certificate(&store, name))?;
+        .ok_or_else(|| unknown_certificate(store, name))?;
     let live = store.read_live(name)?.ok_or_else(|| IssueError::Command {
         message: format!("`{name}` has no live certificate to revoke"),
         hint: format!("`wildcert show {name}` shows its state"),
@@ -390,7 +390,7 @@ pub async fn revoke(
         let key = CertKey::from_pem(&live.privkey)?;
         client.revoke_with_cert_key(&live.cert, reason, &key).await
     } else {
-        let account = stored_account(&store, &client).map_err(|e| match e {
+        let account = stored_account(store, &client).map_err(|e| match e {
             IssueError::NoAccount(ca) => IssueError::Command {
                 message: format!("no ACME account is stored for {ca} to sign the revocation"),
                 hint: "add --with-cert-key to sign with the certificate's own key instead".into(),

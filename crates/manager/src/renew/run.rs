@@ -208,12 +208,14 @@ struct Due {
     meta: Option<CertMeta>,
 }
 
-/// Run one round over `settings.certificates`. `provider_for` builds a provider by id; each
+/// Run one round over `settings.certificates` and what `issue` recorded in `store`.
+/// `provider_for` builds a provider by id; each
 /// id is built once per round. The pre hook runs once before the first due certificate is
 /// issued and the post hook once after every due one was tried; neither runs when nothing
 /// is due.
 pub async fn renew<F>(
     cfg: &RunConfig,
+    store: &Store,
     settings: &Settings,
     opts: &RenewOptions,
     provider_for: F,
@@ -221,7 +223,6 @@ pub async fn renew<F>(
 where
     F: Fn(&str, Option<&std::path::Path>) -> Result<NamedProvider, IssueError>,
 {
-    let store = Store::open(&cfg.state_dir)?;
     let now = OffsetDateTime::now_utc();
     let mut outcomes = Vec::new();
     let mut due: Vec<Due> = Vec::new();
@@ -234,7 +235,7 @@ where
         .filter_map(|c| cert_name(c).ok())
         .collect();
     let mut candidates: Vec<CertificateSettings> = settings.certificates.clone();
-    for (name, request) in recorded_requests(&store)? {
+    for (name, request) in recorded_requests(store)? {
         if configured.contains(&name) || (!opts.only.is_empty() && !opts.only.contains(&name)) {
             continue;
         }
@@ -394,7 +395,7 @@ where
         });
     }
     if !standing.is_empty() {
-        check_standing(cfg, &store, &mut outcomes, &standing).await;
+        check_standing(cfg, store, &mut outcomes, &standing).await;
     }
     if jobs.is_empty() {
         return Ok(RenewRound {

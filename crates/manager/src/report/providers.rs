@@ -3,6 +3,9 @@
 use serde::Serialize;
 use wildcert_dns::spec::{SettingView, Spec};
 
+use crate::error::{IssueError, did_you_mean};
+use crate::providers::{kind, registry};
+
 /// `providers --json`: every provider of this build.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProvidersDoc {
@@ -92,6 +95,11 @@ impl From<&Spec> for Provider {
 }
 
 impl ProvidersDoc {
+    /// Every provider of this build, in registry order.
+    pub fn registry() -> Self {
+        ProvidersDoc::new(registry().iter().map(|r| r.spec))
+    }
+
     /// The document listing `specs`.
     pub fn new<'s>(specs: impl IntoIterator<Item = &'s Spec>) -> Self {
         ProvidersDoc {
@@ -102,6 +110,18 @@ impl ProvidersDoc {
 }
 
 impl ProviderDoc {
+    /// The provider of kind `name`; an unknown kind is [`IssueError::UnknownProvider`] (with
+    /// the closest kind when one is close).
+    pub fn named(name: &str) -> Result<Self, IssueError> {
+        match kind(name) {
+            Some(r) => Ok(ProviderDoc::new(r.spec)),
+            None => Err(IssueError::UnknownProvider {
+                name: name.to_string(),
+                suggestion: did_you_mean(name, registry().iter().map(|k| k.spec.kind)),
+            }),
+        }
+    }
+
     /// The document of one provider.
     pub fn new(spec: &Spec) -> Self {
         ProviderDoc {

@@ -1,9 +1,29 @@
-//! What every command that publishes records shares, written once: records left by runs that
-//! died are removed before the work starts; SIGINT/SIGTERM stop the work and remove what it
-//! published (from the journal); the deploy hook runs after a certificate is stored, for
-//! `issue` as for `renew`.
+//! The session: how every command reaches the engine. One [`Session`] per command (per round
+//! for `renew --until-next`) holds the settings, the run configuration, the store (opened once)
+//! and the providers; the commands are its methods, so the CLI parses flags, calls the session
+//! and prints [`crate::report`] documents.
+//!
+//! What every command that publishes records shares is written once here: records left by
+//! runs that died are removed before the work starts; SIGINT/SIGTERM stop the work and remove
+//! what it published (from the journal); the deploy hook runs after a certificate is stored,
+//! for `issue` as for `renew`; a dry run ([`DryRun`]) swaps the store for a throwaway one.
+//!
+//! - [`issue`]: `issue` (flags → request → issue, install, deploy hook);
+//! - [`renew`]: `renew` rounds, the metrics they leave and the `--until-next` schedule;
+//! - [`check`]: the one `check` flow (with or without a usable store);
+//! - [`admin`]: `list`, `show`, `revoke`, `delete`, `account …`, `persist`.
 //!
 //! [`request_for`]: crate::config::request_for
+
+mod admin;
+mod check;
+mod issue;
+mod renew;
+
+pub use admin::PersistCommand;
+pub use check::CheckCommand;
+pub use issue::{IssueCommand, PreparedIssue};
+pub use renew::{MAX_SLEEP, RETRY_AFTER_FAILURE, RenewCommand, RenewListener, next_wake};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,11 +31,11 @@ use std::sync::Arc;
 use tracing::{info, warn};
 use wildcert_dns::{Dns01, DnsSettings, PropagationProgress};
 
-use crate::config::{Loaded, RunConfig};
+use crate::config::{DryRun, Loaded, RunConfig};
 use crate::error::{ExitCode, IssueError};
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
 use crate::install::{InstallError, InstallReport, InstallTarget, install_all};
-use crate::issue;
+
 use crate::journal;
 use crate::model::{IssueRequest, Issued, NamedProvider};
 use crate::providers::Providers;
@@ -48,6 +68,17 @@ pub struct Session<'a> {
     pub store: Store,
     /// The providers, built on first use.
     pub providers: Providers<'a>,
+    /// A dry run's throwaway store (removed when the session ends); `None` for a real run.
+    dry_run: Option<DryRun>,
+}
+
+/// Where a dry run goes, for the notice the CLI prints.
+#[derive(Debug, Clone, Copy)]
+pub struct DryRunTarget<'s> {
+    /// The directory URL it talks to.
+    pub directory: &'s str,
+    /// It is the CA's staging directory (not the configured one).
+    pub staging: bool,
 }
 
 /// What `issue` produced: the certificate, its install targets and the deploy hook's report.
@@ -90,6 +121,29 @@ impl<'a> Session<'a> {
             cfg,
             store,
             providers: Providers::new(loaded),
+            dry_run: None,
+        })
+    }
+
+    /// [`Session::open`] for a run that may be a dry run: with `dry_run`, the settings first
+    /// become a dry run's ([`DryRun::prepare`]: the CA's staging directory, a throwaway store,
+    /// no hooks, no metrics file), kept until the session ends.
+    pub fn open_run(loaded: &'a mut Loaded, dry_run: bool) -> Result<Session<'a>, IssueError> {
+        let dry = match dry_run {
+            true => Some(DryRun::prepare(&mut loaded.settings)?),
+            false => None,
+        };
+        let loaded: &'a Loaded = loaded;
+        let mut session = Session::open(loaded)?;
+        session.dry_run = dry;
+        Ok(session)
+    }
+
+    /// The dry run this session is, if it is one.
+    pub fn dry_run(&self) -> Option<DryRunTarget<'_>> {
+        self.dry_run.as_ref().map(|d| DryRunTarget {
+            directory: &self.cfg.directory_url,
+            staging: d.staging.is_some(),
         })
     }
 
@@ -167,7 +221,7 @@ impl<'a> Session<'a> {
             dns_credentials: cert.dns_credentials.clone(),
         });
         let issued = self
-            .guard(issue::issue(&self.cfg, &req, provider, progress))
+            .guard(crate::issue::issue(&self.cfg, &req, provider, progress))
             .await??;
         // The certificate's own install targets (`install = […]`), then the command line's.
         let all: Vec<InstallTarget> = cert.install.iter().chain(targets).cloned().collect();
@@ -190,6 +244,7 @@ impl<'a> Session<'a> {
         Ok(self
             .guard(renew(
                 &self.cfg,
+                &self.store,
                 &self.loaded.settings,
                 opts,
                 |id, creds| self.providers.get_with(id, creds),
