@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde::Serialize;
 use tracing::{debug, warn};
 use wildcert_dns::caa::{CaaPolicy, CaaResolver, CaaVerdict, DNS01};
 use wildcert_dns::diagnose::{self, SoaAnswer};
@@ -34,8 +33,7 @@ use crate::model::{NamedProvider, Names};
 use crate::store::{Store, StoreError};
 
 /// How a finding went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
     /// Fine.
     Pass,
@@ -57,8 +55,7 @@ impl Status {
 }
 
 /// Which exit code a failure maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
     /// DNS, provider, propagation (exit 3).
     Dns,
@@ -69,7 +66,7 @@ pub enum Area {
 }
 
 /// One line of the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Finding {
     /// The group: `general`, `zone <apex>`, or the names sharing one `_acme-challenge` name.
     pub group: String,
@@ -81,14 +78,13 @@ pub struct Finding {
     /// What was found.
     pub message: String,
     /// What to do (warn and fail).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// Which exit code a failure maps to.
     pub area: Area,
 }
 
-/// The whole report (`--json` prints it as is).
-#[derive(Debug, Clone, Serialize)]
+/// The whole report (`--json` prints it as `report::CheckDoc`).
+#[derive(Debug, Clone)]
 pub struct CheckReport {
     /// True when no finding failed.
     pub ok: bool,
@@ -1289,9 +1285,8 @@ mod tests {
         let r = finish(vec!["a".into()], Findings(f.0.clone()));
         assert_eq!(r.exit_code, ExitCode::Ca);
         assert!(!r.ok);
-        let json = serde_json::to_value(&r).expect("json");
-        assert_eq!(json["findings"][0]["status"], "pass");
-        assert!(json["findings"][0].get("hint").is_none());
-        assert_eq!(json["findings"][1]["hint"], "h");
+        assert_eq!(r.findings[0].status, Status::Pass);
+        assert!(r.findings[0].hint.is_none());
+        assert_eq!(r.findings[1].hint.as_deref(), Some("h"));
     }
 }

@@ -10,7 +10,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tracing::{debug, info, warn};
 
@@ -22,7 +21,7 @@ pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// What a hook run produced.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookReport {
     /// The command.
     pub command: String,
@@ -31,7 +30,6 @@ pub struct HookReport {
     /// True when the hook exited 0.
     pub ok: bool,
     /// Why it failed, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::info;
@@ -201,8 +200,7 @@ pub fn parse_until(s: &str) -> Result<i64, IssueError> {
 }
 
 /// What `wildcert persist` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PersistAction {
     /// Publish through the provider and wait for every authoritative server.
     Publish,
@@ -228,7 +226,7 @@ pub struct PersistOptions {
 }
 
 /// One record `wildcert persist` handled.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PersistLine {
     /// The base name (`example.com`).
     pub name: String,
@@ -240,8 +238,8 @@ pub struct PersistLine {
     pub zone_file_line: String,
 }
 
-/// What `wildcert persist` did (also its `--json` result).
-#[derive(Debug, Clone, Serialize)]
+/// What `wildcert persist` did (`--json` prints it as `report::PersistDoc`).
+#[derive(Debug, Clone)]
 pub struct PersistOutcome {
     /// What was done.
     pub action: PersistAction,

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::info;
 use wildcert_acme::{AccountKey, AccountKeyType, AcmeClient, JwsAlgorithm, ProblemType};
@@ -21,7 +20,7 @@ use crate::store::{Store, StoreLock};
 pub const ACCOUNT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The account key, described without its secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
     /// JWS algorithm (`ES256`).
     pub algorithm: String,
@@ -53,19 +52,18 @@ pub fn key_type_of(key: &AccountKey) -> AccountKeyType {
 }
 
 /// The account as the CA sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountAtCa {
     /// `valid`, `deactivated` or `revoked`.
     pub status: String,
     /// Contact URLs the CA holds.
     pub contact: Vec<String>,
     /// Whether the terms of service were agreed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub terms_of_service_agreed: Option<bool>,
 }
 
 /// `wildcert account register|show`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountInfo {
     /// The account URL.
     pub url: String,
@@ -80,15 +78,12 @@ pub struct AccountInfo {
     /// The account key.
     pub key: KeyInfo,
     /// The CA's terms of service, when it has some.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub terms_of_service: Option<String>,
     /// The account was created by this command (`register` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_now: Option<bool>,
     /// The account as the CA sees it.
     pub ca: AccountAtCa,
     /// An interrupted key rollover this command finished (`completed` or `undone`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered_rollover: Option<&'static str>,
 }
 
@@ -188,7 +183,7 @@ pub async fn account_show(cfg: &RunConfig, store: &Store) -> Result<AccountInfo,
 }
 
 /// What `wildcert account rollover` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolledOver {
     /// The account URL (unchanged).
     pub url: String,
@@ -251,7 +246,7 @@ pub async fn account_rollover(
 }
 
 /// What `wildcert account deactivate` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deactivated {
     /// The account URL.
     pub url: String,

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::info;
 use wildcert_acme::{CertKey, ProblemType, RevocationReason, RevokeWith};
@@ -22,7 +21,7 @@ use crate::store::{CERT_FILES, CertMeta, Store};
 use crate::verify::{inspect, rfc3339};
 
 /// One line of `wildcert list` (from `meta.json` alone).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSummary {
     /// Store name.
     pub name: String,
@@ -39,12 +38,10 @@ pub struct CertSummary {
     /// Key type.
     pub key_type: String,
     /// RFC 3339 time it was revoked through wildcert.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
     /// The last error, if the last attempt failed.
     pub last_error: Option<String>,
     /// Why `meta.json` could not be read (the other fields are then empty).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -90,7 +87,7 @@ pub fn list(store: &Store, now: OffsetDateTime) -> Result<Vec<CertSummary>, Issu
 }
 
 /// The parsed live certificate.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveCert {
     /// Issuer common name of the leaf.
     pub issuer: Option<String>,
@@ -109,10 +106,9 @@ pub struct LiveCert {
 }
 
 /// When the certificate is renewed.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenewalState {
     /// What `wildcert renew` would do now (`action`: issue | renew | skip, with reason or due).
-    #[serde(flatten)]
     pub decision: Decision,
     /// A `[[certificate]]` in the settings names this certificate (else the default rule
     /// applies and `renew` does not handle it).
@@ -122,8 +118,7 @@ pub struct RenewalState {
 }
 
 /// Where `renew` takes a certificate's request from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenewalSource {
     /// A `[[certificate]]` entry in the config (it wins over a recorded request).
     Config,
@@ -134,7 +129,7 @@ pub enum RenewalSource {
 }
 
 /// `wildcert show NAME`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CertDetails {
     /// Store name.
     pub name: String,
@@ -149,7 +144,6 @@ pub struct CertDetails {
     /// The live certificate, parsed.
     pub live: Option<LiveCert>,
     /// Why the live certificate could not be read, when it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub live_error: Option<String>,
     /// When it is renewed.
     pub renewal: RenewalState,
@@ -262,14 +256,13 @@ fn pem_count(pem: &str) -> usize {
 }
 
 /// What `wildcert delete` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deleted {
     /// Store name.
     pub name: String,
     /// The directory removed.
     pub dir: PathBuf,
     /// The revocation done first, with `--revoke`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revoked>,
 }
 
@@ -329,7 +322,7 @@ pub fn parse_reason(s: &str) -> Result<RevocationReason, IssueError> {
 }
 
 /// What `wildcert revoke` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revoked {
     /// Store name.
     pub name: String,
@@ -553,9 +546,7 @@ mod tests {
         let d = show(&store, "x.example", &[c], now).expect("show");
         assert!(d.renewal.configured);
         assert!(matches!(d.renewal.decision, Decision::Issue { .. }));
-        let v = serde_json::to_value(&d.renewal).expect("json");
-        assert_eq!(v["action"], "issue");
-        assert_eq!(v["configured"], true);
+        assert_eq!(d.renewal.source, RenewalSource::Config);
     }
 
     #[test]

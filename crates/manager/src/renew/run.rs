@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use wildcert_dns::PropagationProgress;
@@ -26,8 +25,7 @@ use wildcert_acme::ValidationMethod;
 pub const ARI_DEFAULT_RECHECK: Duration = Duration::from_secs(6 * 3600);
 
 /// What became of one certificate in a `renew` round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Not in the store before: issued now.
     Issued,
@@ -52,7 +50,7 @@ impl Outcome {
 }
 
 /// One certificate's line in the summary.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct RenewOutcome {
     /// Store name.
     pub name: String,
@@ -61,19 +59,14 @@ pub struct RenewOutcome {
     /// Why (the decision's reason, or the error).
     pub detail: String,
     /// RFC 3339 time the certificate is next due (skipped ones), if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_due: Option<String>,
     /// The issued certificate, when one was stored.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Issued>,
     /// The deploy hook's report, when one ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hook: Option<HookReport>,
     /// Hint for a failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// Exit code of a failure.
-    #[serde(skip)]
     pub code: ExitCode,
 }
 

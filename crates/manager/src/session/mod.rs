@@ -8,10 +8,10 @@
 //! what it published (from the journal); the deploy hook runs after a certificate is stored,
 //! for `issue` as for `renew`; a dry run ([`DryRun`]) swaps the store for a throwaway one.
 //!
-//! - [`issue`]: `issue` (flags → request → issue, install, deploy hook);
-//! - [`renew`]: `renew` rounds, the metrics they leave and the `--until-next` schedule;
-//! - [`check`]: the one `check` flow (with or without a usable store);
-//! - [`admin`]: `list`, `show`, `revoke`, `delete`, `account …`, `persist`.
+//! - `issue`: `issue` (flags → request → issue, install, deploy hook);
+//! - `renew`: `renew` rounds, the metrics they leave and the `--until-next` schedule;
+//! - `check`: the one `check` flow (with or without a usable store);
+//! - `admin`: `list`, `show`, `revoke`, `delete`, `account …`, `persist`.
 //!
 //! [`request_for`]: crate::config::request_for
 
@@ -175,7 +175,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// `wildcert issue`: one certificate (its request made by [`request_for`] from settings
+    /// `wildcert issue`: one certificate (its request made by [`crate::config::request_for`] from settings
     /// built from the flags: the same path `renew` takes), then its deploy hook.
     pub async fn issue(
         &self,
