@@ -1,5 +1,6 @@
-//! `wildcert check`: preflight diagnostics. The engine is `wildcert_manager::check`; this
-//! module resolves the settings like `issue` does and prints the report.
+//! `wildcert check`: preflight diagnostics. The flow is `Session::check` (the checks are
+//! `wildcert_manager::check`'s); this module loads the settings like `issue` does and prints
+//! the report.
 //!
 //! People get one line per finding, `PASS|WARN|FAIL  <check>  <message>` (plus `hint:` for
 //! warn and fail), grouped under `[general]`, `[zone …]` and `[<names>]`; `--json` gets

@@ -372,6 +372,45 @@ mod tests {
     }
 
     #[test]
+    fn a_dry_run_goes_to_staging_with_a_throwaway_store_and_no_hooks() {
+        let mut s = Settings {
+            state_dir: Some("/var/lib/wildcert".into()),
+            ..Settings::default()
+        };
+        let mut c = cert(&["example.com"]);
+        c.deploy_hook = Some("systemctl reload nginx".into());
+        s.certificates.push(c);
+        s.renew.pre_hook = Some("pre".into());
+        s.renew.post_hook = Some("post".into());
+        s.metrics.textfile = Some("/var/lib/node-exporter/wildcert.prom".into());
+        let d = DryRun::prepare(&mut s).expect("dry run");
+        let staging = d.staging.expect("Let's Encrypt has a staging directory");
+        assert_eq!(s.acme.server.as_deref(), Some(staging));
+        assert_eq!(s.state_dir.as_deref(), Some(d.store.path()));
+        assert!(s.certificates[0].deploy_hook.is_none());
+        assert!(s.renew.pre_hook.is_none() && s.renew.post_hook.is_none());
+        assert!(
+            s.metrics.textfile.is_none(),
+            "the real metrics file is left alone"
+        );
+        let store = d.store.path().to_path_buf();
+        drop(d);
+        assert!(!store.exists(), "the throwaway store goes with the dry run");
+
+        let mut s = Settings::default();
+        s.acme.server = Some("https://127.0.0.1:14000/dir".into());
+        let d = DryRun::prepare(&mut s).expect("dry run");
+        assert!(
+            d.staging.is_none(),
+            "a CA without a known staging directory is kept"
+        );
+        assert_eq!(
+            s.acme.server.as_deref(),
+            Some("https://127.0.0.1:14000/dir")
+        );
+    }
+
+    #[test]
     fn acme_defaults_apply_to_every_certificate_and_its_own_settings_win() {
         let mut s = Settings::default();
         s.acme.profile = Some("shortlived".into());
