@@ -1,24 +1,25 @@
 //! `wildcert list | show NAME | revoke NAME | account register|show|rollover|deactivate`.
 //!
-//! The work is done by `wildcert_manager::commands`; this module picks the settings and prints:
-//! `--json` gets one document, `{"ok": true, <key>: …}` or the error shape of
-//! [`Output::error`].
+//! The work is done by the session (`Session::list`, `show`, `revoke`, …); this module asks for
+//! confirmation where needed and prints: `--json` gets one `report` document, or the error
+//! shape of [`Output::error`].
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use serde_json::json;
-use time::OffsetDateTime;
-use wildcert_manager::commands::RenewalSource;
+use wildcert_manager::IssueError;
 use wildcert_manager::commands::{
-    self as admin, AccountInfo, CertDetails, CertSummary, Deactivated, Revoked, RolledOver,
+    AccountInfo, CertDetails, CertSummary, Deactivated, RenewalSource, Revoked, RolledOver,
 };
 use wildcert_manager::renew::Decision;
-use wildcert_manager::store::Store;
-use wildcert_manager::{IssueError, Loaded, RunConfig, exit};
+use wildcert_manager::report::{
+    AccountDoc, DeactivateDoc, DeleteDoc, ExitCode as Code, ListDoc, RevokeDoc, RolloverDoc,
+    ShowDoc,
+};
+use wildcert_manager::session::Session;
 
-use crate::args::{AccountCommand, DeleteArgs, RevokeArgs, ShowArgs};
+use crate::args::{AccountCommand, DeleteArgs, Global, RevokeArgs, ShowArgs};
 use crate::output::Output;
 
 /// What an admin command was asked to do.
@@ -39,12 +40,16 @@ pub enum AdminCommand {
 }
 
 /// Run one admin command.
-pub async fn run(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> ExitCode {
+pub async fn run(g: &Global, cmd: AdminCommand, out: &Output) -> ExitCode {
+    let loaded = match g.load(|_| {}) {
+        Ok(l) => l,
+        Err(e) => return out.failed(&e),
+    };
     if let AdminCommand::Account(AccountCommand::Deactivate { yes: false }) = cmd {
         return out.error(
             "deactivating the ACME account cannot be undone, so it needs confirmation",
             "run `wildcert account deactivate --yes`",
-            exit::SETTINGS,
+            Code::Settings,
         );
     }
     if let AdminCommand::Delete(a) = &cmd
@@ -53,40 +58,38 @@ pub async fn run(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> ExitCode {
     {
         return code;
     }
-    match dispatch(cmd, loaded, out).await {
+    let done = match Session::open(&loaded) {
+        Ok(session) => dispatch(cmd, &session, out).await,
+        Err(e) => Err(e),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
+        Err(e) => out.failed(&e),
     }
 }
 
-async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<(), IssueError> {
-    let cfg = RunConfig::from_settings(&loaded.settings)?;
-    let now = OffsetDateTime::now_utc();
+async fn dispatch(cmd: AdminCommand, s: &Session<'_>, out: &Output) -> Result<(), IssueError> {
     match cmd {
-        AdminCommand::List { prometheus: true } => {
-            let store = Store::open(&cfg.state_dir)?;
-            let text =
-                wildcert_manager::metrics::render(&store, &loaded.settings.certificates, now)?;
-            print!("{text}");
-        }
+        AdminCommand::List { prometheus: true } => print!("{}", s.prometheus()?),
         AdminCommand::List { prometheus: false } => {
-            let store = Store::open(&cfg.state_dir)?;
-            let certs = admin::list(&store, now)?;
-            print(out, "certificates", &certs, || print_list(&certs, &cfg));
+            let certs = s.list()?;
+            print(out, &ListDoc::new(&certs), || {
+                print!("{}", render_list(&certs, &s.cfg.state_dir));
+            });
         }
         AdminCommand::Show(a) => {
-            let store = Store::open(&cfg.state_dir)?;
-            let d = admin::show(&store, &a.name, &loaded.settings.certificates, now)?;
-            print(out, "certificate", &d, || print_show(&d));
+            let d = s.show(&a.name)?;
+            print(out, &ShowDoc::from(&d), || print_show(&d));
         }
         AdminCommand::Revoke(a) => {
-            let reason = a.reason.as_deref().map(admin::parse_reason).transpose()?;
-            let r = admin::revoke(&cfg, &a.name, reason, a.with_cert_key).await?;
-            print(out, "revoked", &r, || print_revoked(&r));
+            let r = s
+                .revoke(&a.name, a.reason.as_deref(), a.with_cert_key)
+                .await?;
+            print(out, &RevokeDoc::from(&r), || print_revoked(&r));
         }
         AdminCommand::Delete(a) => {
-            let d = admin::delete(&cfg, &a.name, &loaded.settings.certificates, a.revoke).await?;
-            print(out, "deleted", &d, || {
+            let d = s.delete(&a.name, a.revoke).await?;
+            print(out, &DeleteDoc::from(&d), || {
                 if let Some(r) = &d.revoked {
                     print_revoked(r);
                 }
@@ -94,25 +97,20 @@ async fn dispatch(cmd: AdminCommand, loaded: &Loaded, out: &Output) -> Result<()
             });
         }
         AdminCommand::Account(AccountCommand::Register) => {
-            let a = admin::account_register(&cfg).await?;
-            print(out, "account", &a, || print_account(&a));
+            let a = s.account_register().await?;
+            print(out, &AccountDoc::from(&a), || print_account(&a));
         }
         AdminCommand::Account(AccountCommand::Show) => {
-            let a = admin::account_show(&cfg).await?;
-            print(out, "account", &a, || print_account(&a));
+            let a = s.account_show().await?;
+            print(out, &AccountDoc::from(&a), || print_account(&a));
         }
         AdminCommand::Account(AccountCommand::Rollover { key_type }) => {
-            let key_type = key_type
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(IssueError::Acme)?;
-            let r = admin::account_rollover(&cfg, key_type).await?;
-            print(out, "rollover", &r, || print_rollover(&r));
+            let r = s.account_rollover(key_type.as_deref()).await?;
+            print(out, &RolloverDoc::from(&r), || print_rollover(&r));
         }
         AdminCommand::Account(AccountCommand::Deactivate { .. }) => {
-            let d = admin::account_deactivate(&cfg).await?;
-            print(out, "deactivated", &d, || print_deactivated(&d));
+            let d = s.account_deactivate().await?;
+            print(out, &DeactivateDoc::from(&d), || print_deactivated(&d));
         }
     }
     Ok(())
@@ -128,7 +126,7 @@ fn confirm_delete(a: &DeleteArgs, out: &Output) -> Result<(), ExitCode> {
                 a.name
             ),
             &format!("run `wildcert delete {} --yes`", a.name),
-            exit::SETTINGS,
+            Code::Settings,
         ));
     }
     let what = if a.revoke {
@@ -146,24 +144,17 @@ fn confirm_delete(a: &DeleteArgs, out: &Output) -> Result<(), ExitCode> {
     if answer.is_ok() && matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {
-        Err(out.error("not deleted", "answer `y` to delete", exit::SETTINGS))
+        Err(out.error("not deleted", "answer `y` to delete", Code::Settings))
     }
 }
 
-/// `{"ok": true, key: value}` with `--json`; else the human form (unless `-q`).
-fn print<T: Serialize>(out: &Output, key: &str, value: &T, human: impl FnOnce()) {
+/// The document with `--json`; else the human form (unless `-q`).
+fn print<T: Serialize>(out: &Output, doc: &T, human: impl FnOnce()) {
     if out.is_json() {
-        let mut doc = serde_json::Map::new();
-        doc.insert("ok".into(), json!(true));
-        doc.insert(key.into(), json!(value));
-        println!("{}", serde_json::Value::Object(doc));
+        out.print_json(doc);
     } else if !out.is_quiet() {
         human();
     }
-}
-
-fn print_list(certs: &[CertSummary], cfg: &RunConfig) {
-    print!("{}", render_list(certs, &cfg.state_dir));
 }
 
 /// The human table of `wildcert list`.

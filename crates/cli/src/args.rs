@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use wildcert_manager::settings::Secret;
+use wildcert_manager::{IssueError, Loaded, Overrides};
 
 /// `wildcert --version`: the version and the git commit it was built from.
 pub const VERSION: &str = concat!(
@@ -461,4 +463,32 @@ pub struct ListArgs {
     /// Print Prometheus metrics (node_exporter's textfile format) instead of the table.
     #[arg(long)]
     pub prometheus: bool,
+}
+
+impl Global {
+    /// The global flags as overrides of the settings.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            server: self.server.clone(),
+            ca_bundle: self.ca_bundle.clone(),
+            state_dir: self.state_dir.clone(),
+            email: self.email.clone(),
+            agree_tos: self.agree_tos,
+            eab_kid: self.eab_kid.clone(),
+            eab_hmac_key: self.eab_hmac_key.clone().map(Secret::new),
+            resolvers: self.resolvers.clone(),
+            authoritative: self.authoritative.clone(),
+            propagation_timeout: self.propagation_timeout.clone(),
+            follow_cname: None,
+            challenge: None,
+        }
+    }
+
+    /// The settings: defaults < config file < environment < flags (`extra` adds a command's
+    /// own flags).
+    pub fn load(&self, extra: impl FnOnce(&mut Overrides)) -> Result<Loaded, IssueError> {
+        let mut o = self.overrides();
+        extra(&mut o);
+        Loaded::load(self.config.as_deref(), std::env::vars().collect(), &o)
+    }
 }

@@ -1,142 +1,50 @@
-//! `wildcert check`: preflight diagnostics. The engine is `wildcert_manager::check`; this
-//! module resolves the settings like `issue` does and prints the report.
+//! `wildcert check`: preflight diagnostics. The flow is `Session::check` (the checks are
+//! `wildcert_manager::check`'s); this module loads the settings like `issue` does and prints
+//! the report.
 //!
 //! People get one line per finding, `PASS|WARN|FAIL  <check>  <message>` (plus `hint:` for
-//! warn and fail), grouped under `[general]`, `[zone …]` and `[<names>]`; `--json` gets one
-//! document `{"ok", "exit_code", "names", "findings"}`. Exit codes: 0 no failure, 2 settings,
-//! 3 DNS, 4 CAA forbids (docs/troubleshooting.md).
+//! warn and fail), grouped under `[general]`, `[zone …]` and `[<names>]`; `--json` gets
+//! `report::CheckDoc`. The exit code is the report's (docs/troubleshooting.md).
 
 use std::process::ExitCode;
 
-use wildcert_manager::NamedProvider;
-use wildcert_manager::check::{
-    CheckOptions, CheckReport, Status, merge_reports, run_check, run_persist_check,
-};
-use wildcert_manager::session::{Session, Stopped};
-use wildcert_manager::settings::SettingsError;
-use wildcert_manager::{IssueError, Names, exit};
+use wildcert_manager::check::{CheckReport, Status};
+use wildcert_manager::report::CheckDoc;
+use wildcert_manager::session::{CheckCommand, Session, Stopped};
 
 use crate::args::{CheckArgs, Global};
-use crate::load_settings;
 use crate::output::Output;
 
 /// Run the preflight checks and print one line per finding.
-pub async fn run(g: &Global, mut a: CheckArgs, out: &Output) -> ExitCode {
-    // Absolute: the journal records it for a later run's cleanup.
-    a.dns_credentials = a
-        .dns_credentials
-        .map(|p| std::path::absolute(&p).unwrap_or(p));
-    let prepared = load_settings(g, |o| {
+pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
+    let loaded = match g.load(|o| {
         if a.no_cname {
             o.follow_cname = Some(false);
         }
-    })
-    .and_then(|loaded| Ok((Names::parse(&a.domains)?, loaded)));
-    let (names, loaded) = match prepared {
-        Ok(x) => x,
-        Err(e) => return fail(out, &e),
+    }) {
+        Ok(l) => l,
+        Err(e) => return out.failed(&e),
     };
-    let session = match Session::open(&loaded) {
-        Ok(s) => s,
-        // `check` reports a store it cannot open as a finding; the rest still runs.
-        Err(IssueError::Store(_)) => return plain(&loaded, &names, &a, out).await,
-        Err(e) => return fail(out, &e),
-    };
-    let opts = CheckOptions {
+    let cmd = CheckCommand {
+        names: a.domains,
+        provider: a.dns,
+        credentials: a.dns_credentials,
         probe: !a.no_probe,
-        provider_id: a.dns.clone().unwrap_or_default(),
-        dns_account: a.challenge.as_deref() == Some("dns-account-01"),
-        credentials: a.dns_credentials.clone(),
+        challenge: a.challenge,
     };
-    let challenge = a.challenge.as_deref().unwrap_or("dns-01");
-    let work = async {
-        if challenge == "dns-persist-01" {
-            // The standing record only: no provider, no credentials.
-            return run_persist_check(&session.cfg, &names, true).await;
-        }
-        let provider = provider_for(a.dns.as_deref(), |id| {
-            session.providers.get_with(id, a.dns_credentials.as_deref())
-        });
-        let report = run_check(&session.cfg, &names, provider, &opts).await;
-        if challenge == "auto" {
-            merge_reports(report, run_persist_check(&session.cfg, &names, false).await)
-        } else {
-            report
-        }
-    };
-    match session.guard(work).await {
+    match Session::check(&loaded, &cmd).await {
         Ok(report) => {
             print_report(&report, out);
-            ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+            report.exit_code.into()
         }
-        Err(Stopped::Interrupted) => out.error(
-            "interrupted; the probe record (if any) was removed",
-            "run the command again",
-            exit::INTERRUPTED,
-        ),
-        Err(Stopped::Failed(e)) => fail(out, &e),
+        Err(Stopped::Interrupted) => out.interrupted("the probe record (if any) was removed"),
+        Err(Stopped::Failed(e)) => out.failed(&e),
     }
-}
-
-/// `check` without a usable store: no journal, no recovery; the report says why.
-async fn plain(
-    loaded: &wildcert_manager::Loaded,
-    names: &Names,
-    a: &CheckArgs,
-    out: &Output,
-) -> ExitCode {
-    let cfg = match wildcert_manager::RunConfig::from_settings(&loaded.settings) {
-        Ok(c) => c,
-        Err(e) => return fail(out, &e),
-    };
-    let providers = wildcert_manager::providers::Providers::new(loaded);
-    let opts = CheckOptions {
-        probe: !a.no_probe,
-        provider_id: a.dns.clone().unwrap_or_default(),
-        dns_account: a.challenge.as_deref() == Some("dns-account-01"),
-        credentials: a.dns_credentials.clone(),
-    };
-    let report = if a.challenge.as_deref() == Some("dns-persist-01") {
-        run_persist_check(&cfg, names, true).await
-    } else {
-        let provider = provider_for(a.dns.as_deref(), |id| {
-            providers.get_with(id, a.dns_credentials.as_deref())
-        });
-        run_check(&cfg, names, provider, &opts).await
-    };
-    print_report(&report, out);
-    ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
-}
-
-/// The provider `--dns` names; without `--dns`, a settings finding.
-fn provider_for(
-    id: Option<&str>,
-    get: impl Fn(&str) -> Result<NamedProvider, IssueError>,
-) -> Result<NamedProvider, IssueError> {
-    match id {
-        Some(id) => get(id),
-        None => Err(IssueError::Settings(SettingsError::Value {
-            key: "--dns".into(),
-            message:
-                "no DNS provider given: --dns PROVIDER is needed unless --challenge dns-persist-01"
-                    .into(),
-        })),
-    }
-}
-
-fn fail(out: &Output, e: &IssueError) -> ExitCode {
-    out.error(&e.to_string(), &e.hint(), e.exit_code())
 }
 
 fn print_report(r: &CheckReport, out: &Output) {
     if out.is_json() {
-        match serde_json::to_string(r) {
-            Ok(s) => println!("{s}"),
-            Err(e) => println!(
-                "{}",
-                serde_json::json!({ "ok": false, "error": format!("cannot serialise the report: {e}") })
-            ),
-        }
+        println!("{}", CheckDoc::from(r).to_line());
         return;
     }
     print!("{}", render(r, out.is_quiet()));
@@ -212,7 +120,7 @@ mod tests {
     fn groups_lines_and_hints() {
         let r = CheckReport {
             ok: false,
-            exit_code: 3,
+            exit_code: wildcert_manager::report::ExitCode::Dns,
             names: vec!["example.test".into()],
             findings: vec![
                 finding("general", "provider", Status::Pass, None),

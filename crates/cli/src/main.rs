@@ -1,12 +1,13 @@
 //! `wildcert`: get TLS certificates from any ACME CA with the DNS-01 challenge.
 //!
-//! A thin layer over `wildcert-manager`: parse flags, layer settings, print results.
-//! Exit codes are documented in docs/operations.md.
+//! A thin layer over `wildcert-manager`: parse flags, call the session
+//! (`wildcert_manager::session`), print its results and `wildcert_manager::report`'s documents.
+//! Exit codes (`report::ExitCode`) are documented in docs/operations.md.
 
 mod admin;
 mod args;
 mod check;
-mod json;
+mod issue;
 mod output;
 mod persist;
 mod renew;
@@ -19,10 +20,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use wildcert_manager::install::{InstallTarget, Layout};
-use wildcert_manager::session::{Session, Stopped};
-use wildcert_manager::settings::{CertificateSettings, Secret};
-use wildcert_manager::{IssueError, Loaded, Overrides, exit};
+use wildcert_manager::report::ExitCode as Code;
 
 use args::{Cli, Command, Global};
 
@@ -39,7 +37,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return Code::Internal.into();
         }
     };
     runtime.block_on(run(cli))
@@ -58,7 +56,7 @@ fn quiet_on_closed_stdout() {
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or_default();
         if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(0);
+            std::process::exit(Code::Ok.code().into());
         }
         default(info);
     }));
@@ -115,39 +113,11 @@ fn color_allowed(env: impl Fn(&str) -> Option<String>) -> bool {
     !(no_color || clicolor_off)
 }
 
-/// The command line's global flags as overrides of the settings.
-fn overrides(g: &Global) -> Overrides {
-    Overrides {
-        server: g.server.clone(),
-        ca_bundle: g.ca_bundle.clone(),
-        state_dir: g.state_dir.clone(),
-        email: g.email.clone(),
-        agree_tos: g.agree_tos,
-        eab_kid: g.eab_kid.clone(),
-        eab_hmac_key: g.eab_hmac_key.clone().map(Secret::new),
-        resolvers: g.resolvers.clone(),
-        authoritative: g.authoritative.clone(),
-        propagation_timeout: g.propagation_timeout.clone(),
-        follow_cname: None,
-        challenge: None,
-    }
-}
-
-/// Layer defaults < config file < environment < flags (`extra` adds a command's own flags).
-pub(crate) fn load_settings(
-    g: &Global,
-    extra: impl FnOnce(&mut Overrides),
-) -> Result<Loaded, IssueError> {
-    let mut o = overrides(g);
-    extra(&mut o);
-    Loaded::load(g.config.as_deref(), std::env::vars().collect(), &o)
-}
-
 async fn run(cli: Cli) -> ExitCode {
     let Cli { global, command } = cli;
     let out = output::Output::new(global.json, global.quiet);
     match command {
-        Command::Issue(a) => issue_command(&global, a, &out).await,
+        Command::Issue(a) => issue::run(&global, a, &out).await,
         Command::Renew(a) => renew::run(&global, a, &out).await,
         Command::Check(a) => check::run(&global, a, &out).await,
         Command::Providers(a) => out.providers(a.name.as_deref()),
@@ -160,110 +130,16 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Man(a) => setup::man(&a, &out),
         Command::Systemd(a) => setup::systemd(&global, &a, &out),
-        Command::Delete(a) => admin_command(&global, admin::AdminCommand::Delete(a), &out).await,
+        Command::Delete(a) => admin::run(&global, admin::AdminCommand::Delete(a), &out).await,
         Command::List(a) => {
-            admin_command(
-                &global,
-                admin::AdminCommand::List {
-                    prometheus: a.prometheus,
-                },
-                &out,
-            )
-            .await
+            let cmd = admin::AdminCommand::List {
+                prometheus: a.prometheus,
+            };
+            admin::run(&global, cmd, &out).await
         }
-        Command::Show(a) => admin_command(&global, admin::AdminCommand::Show(a), &out).await,
-        Command::Revoke(a) => admin_command(&global, admin::AdminCommand::Revoke(a), &out).await,
-        Command::Account(a) => admin_command(&global, admin::AdminCommand::Account(a), &out).await,
-    }
-}
-
-/// After SIGINT/SIGTERM, once the run's published records are removed: exit 130.
-pub(crate) fn report_interrupted(out: &output::Output) -> ExitCode {
-    out.error(
-        "interrupted; the records this run published were removed",
-        "run the command again",
-        exit::INTERRUPTED,
-    )
-}
-
-async fn admin_command(g: &Global, cmd: admin::AdminCommand, out: &output::Output) -> ExitCode {
-    match load_settings(g, |_| {}) {
-        Ok(loaded) => admin::run(cmd, &loaded, out).await,
-        Err(e) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-    }
-}
-
-async fn issue_command(g: &Global, a: args::IssueArgs, out: &output::Output) -> ExitCode {
-    let mut loaded = match load_settings(g, |o| {
-        if a.no_cname {
-            o.follow_cname = Some(false);
-        }
-        o.challenge = a.challenge.clone();
-    }) {
-        Ok(l) => l,
-        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
-    };
-    // A dry run: staging CA, throwaway store, no hook (kept alive until the run ends).
-    let _dry = match a.dry_run {
-        false => None,
-        true => match wildcert_manager::config::DryRun::prepare(&mut loaded.settings) {
-            Ok(d) => Some(d),
-            Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
-        },
-    };
-    // The flags as a certificate's settings: the same path to a request as `renew` takes.
-    let layout = if a.install_layout == "lego" {
-        Layout::Lego
-    } else {
-        Layout::Pem
-    };
-    let targets: Vec<InstallTarget> = a
-        .install_dirs
-        .iter()
-        .map(|d| InstallTarget {
-            group: a.key_group.clone(),
-            key_mode: a.key_mode.clone(),
-            layout,
-            ..InstallTarget::dir(d)
-        })
-        .collect();
-    let cert = CertificateSettings {
-        name: a.cert_name,
-        domains: a.domains,
-        provider: a.dns.unwrap_or_default(),
-        key_type: Some(a.key_type),
-        profile: a.profile,
-        preferred_chain: a.preferred_chain,
-        key_group: a.key_group,
-        key_mode: a.key_mode,
-        deploy_hook: if a.dry_run { None } else { a.deploy_hook },
-        renew_before: None,
-        challenge: None,
-        install: Vec::new(),
-        // Absolute: renew reads it again from wherever it runs.
-        dns_credentials: a
-            .dns_credentials
-            .map(|p| std::path::absolute(&p).unwrap_or(p)),
-    };
-    // Bad names and settings are refused before anything else happens.
-    let opened = wildcert_manager::request_for(&loaded.settings, &cert)
-        .and_then(|req| Ok((req, Session::open(&loaded)?)));
-    let (req, session) = match opened {
-        Ok(x) => x,
-        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
-    };
-    if let Some(d) = &_dry {
-        out.dry_run(&session.cfg.directory_url, d.staging.is_some());
-    }
-    // A dry run installs nothing either.
-    let targets = if _dry.is_some() { Vec::new() } else { targets };
-    match session
-        .issue_and_install(&req, &cert, &targets, out.progress())
-        .await
-    {
-        Ok((r, installs)) => out.issued_and_installed(&r.issued, r.hook.as_ref(), &installs),
-        Err(Stopped::Failed(e)) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-        Err(Stopped::Interrupted) => report_interrupted(out),
+        Command::Show(a) => admin::run(&global, admin::AdminCommand::Show(a), &out).await,
+        Command::Revoke(a) => admin::run(&global, admin::AdminCommand::Revoke(a), &out).await,
+        Command::Account(a) => admin::run(&global, admin::AdminCommand::Account(a), &out).await,
     }
 }
 

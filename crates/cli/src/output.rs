@@ -1,6 +1,7 @@
 //! What the CLI prints: people get short lines on stderr (progress) and a summary on stdout;
-//! `--json` gets exactly one JSON document on stdout. Display code is kept apart from the
-//! data types it prints (those live in the manager and are `Serialize`).
+//! `--json` gets exactly one JSON document on stdout, one of `wildcert_manager::report`'s.
+//! Display code is kept apart from the documents (and from the exit codes, which the engine
+//! decides).
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -8,14 +9,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use wildcert_dns::{PropagationProgress, ServerVerdict};
+use wildcert_manager::IssueError;
 use wildcert_manager::Issued;
-use wildcert_manager::exit;
 use wildcert_manager::hooks::HookReport;
-use wildcert_manager::install::{InstallError, InstallReport};
-use wildcert_manager::providers::{kind, registry};
 use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
+use wildcert_manager::report::{
+    self, ErrorDoc, ExitCode as Code, IssueDoc, Provider, ProviderDoc, ProvidersDoc, RenewDoc,
+};
+use wildcert_manager::session::IssueReport;
 
 /// Where and how to print.
 pub struct Output {
@@ -35,8 +37,12 @@ impl Output {
         }
     }
 
-    fn print_json<T: serde::Serialize>(&self, doc: &T) {
-        print_json_value(doc, self.dry_run.borrow().as_deref());
+    /// `--json`: print `doc` (with `"dry_run"` in a dry run).
+    pub fn print_json<T: serde::Serialize>(&self, doc: &T) {
+        println!(
+            "{}",
+            report::json_line(doc, self.dry_run.borrow().as_deref())
+        );
     }
 
     /// This run is a dry run against `directory`: say so on stderr now (unless `-q`), and in
@@ -75,37 +81,20 @@ impl Output {
         }
     }
 
-    /// Print the result of an issuance and its `--install-dir` targets; returns the exit code.
-    /// A failing deploy hook, reload or install target is one line on stderr in every mode (`-q`
-    /// included); the exit code is [`exit::STORE`] for files that could not be
-    /// written, else [`exit::HOOK`] for a failing reload or deploy hook.
-    pub fn issued_and_installed(
-        &self,
-        r: &Issued,
-        hook: Option<&HookReport>,
-        installs: &[Result<InstallReport, InstallError>],
-    ) -> ExitCode {
-        let failed = hook.filter(|h| !h.ok);
-        let docs: Vec<crate::json::Install> = installs.iter().map(Into::into).collect();
+    /// Print the result of an issuance and its `--install-dir` targets; returns the exit code
+    /// ([`IssueReport::exit_code`]). A failing deploy hook, reload or install target is one
+    /// line on stderr in every mode (`-q` included).
+    pub fn issued(&self, r: &IssueReport) -> ExitCode {
+        let name = &r.issued.cert_name;
         if self.json {
-            let doc = crate::json::IssueDoc {
-                ok: failed.is_none() && docs.iter().all(|i| i.ok),
-                certificate: r.into(),
-                hook: hook.map(Into::into),
-                install: docs,
-            };
-            self.print_json(&doc);
+            self.print_json(&IssueDoc::of(r));
         } else if !self.quiet {
-            print!("{}", render_issued(r, hook));
+            print!("{}", render_issued(&r.issued, r.hook.as_ref()));
         }
-        let mut code = None;
-        for i in installs {
+        for i in &r.installs {
             match i {
                 Ok(i) => match i.reload.as_ref().filter(|h| !h.ok) {
-                    Some(h) => {
-                        eprintln!("{}", hook_failure_line("reload", Some(&r.cert_name), h));
-                        code = code.or(Some(exit::HOOK));
-                    }
+                    Some(h) => eprintln!("{}", hook_failure_line("reload", Some(name), h)),
                     None if !self.quiet && !self.json => {
                         eprintln!(
                             "installed into {} ({} files)",
@@ -115,179 +104,135 @@ impl Output {
                     }
                     None => {}
                 },
-                Err(e) => {
-                    eprintln!(
-                        "error: {e} (the certificate stays stored; exit code {})",
-                        exit::STORE
-                    );
-                    code = Some(exit::STORE);
-                }
+                Err(e) => eprintln!(
+                    "error: {e} (the certificate stays stored; exit code {})",
+                    Code::Store
+                ),
             }
         }
-        if let Some(h) = failed {
-            eprintln!(
-                "{}",
-                hook_failure_line("deploy hook", Some(&r.cert_name), h)
-            );
-            code = code.or(Some(exit::HOOK));
+        if let Some(h) = r.hook.as_ref().filter(|h| !h.ok) {
+            eprintln!("{}", hook_failure_line("deploy hook", Some(name), h));
         }
-        match code {
-            None => ExitCode::SUCCESS,
-            Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
-        }
+        r.exit_code().into()
     }
 
-    /// Print the summary of a `renew` round; returns the exit code: the first failed
-    /// certificate's code, else [`exit::HOOK`] when a hook failed, else 0. Each failed hook
-    /// is one line on stderr in every mode, `-q` included.
-    pub fn renewed(&self, round: &RenewRound) -> i32 {
-        let outcomes = &round.outcomes;
-        let failed_hooks = round.failed_hooks();
-        let code = outcomes
-            .iter()
-            .find(|o| o.outcome == Outcome::Failed)
-            .map(|o| o.code.max(1))
-            .unwrap_or(if failed_hooks.is_empty() {
-                0
-            } else {
-                exit::HOOK
-            });
+    /// Print the summary of a `renew` round; returns its exit code ([`RenewRound::exit_code`]).
+    /// Each failed hook is one line on stderr in every mode, `-q` included.
+    pub fn renewed(&self, round: &RenewRound) -> Code {
         if self.json {
-            self.print_json(&crate::json::RenewDoc::new(outcomes, code == 0).with_hooks(round));
+            self.print_json(&RenewDoc::of(round));
         } else {
-            let (stdout, stderr) = render_renewed(outcomes, self.quiet);
+            let (stdout, stderr) = render_renewed(&round.outcomes, self.quiet);
             print!("{stdout}");
             eprint!("{stderr}");
         }
-        for (what, cert, h) in failed_hooks {
+        for (what, cert, h) in round.failed_hooks() {
             eprintln!("{}", hook_failure_line(what, cert, h));
         }
-        code
+        round.exit_code()
     }
 
     /// Print an error: one line plus a hint (or one JSON document), and return the exit code.
-    pub fn error(&self, message: &str, hint: &str, code: i32) -> ExitCode {
+    pub fn error(&self, message: &str, hint: &str, code: Code) -> ExitCode {
         if self.json {
             println!(
                 "{}",
-                json!({ "ok": false, "error": message, "hint": hint, "exit_code": code })
+                report::json_line(&ErrorDoc::new(message, hint, code), None)
             );
         } else {
             eprintln!("error: {message}");
             eprintln!("hint: {hint}");
         }
-        ExitCode::from(u8::try_from(code).unwrap_or(1))
+        code.into()
+    }
+
+    /// A failure: its message, hint and exit code.
+    pub fn failed(&self, e: &IssueError) -> ExitCode {
+        self.error(&e.to_string(), &e.hint(), e.exit_code())
+    }
+
+    /// After SIGINT/SIGTERM, once what the run published (`removed` says what) is removed.
+    pub fn interrupted(&self, removed: &str) -> ExitCode {
+        self.error(
+            &format!("interrupted; {removed}"),
+            "run the command again",
+            Code::Interrupted,
+        )
     }
 
     /// `wildcert providers [NAME]`.
     pub fn providers(&self, name: Option<&str>) -> ExitCode {
-        let doc = |r: &wildcert_dns::Registration| {
-            json!({
-                "kind": r.spec.kind,
-                "summary": r.spec.summary,
-                "doc": r.spec.doc,
-                "settings": r.spec.view(),
-                "ignored_env": r.spec.ignored().iter().map(|(v, _)| v.clone()).collect::<Vec<_>>(),
-                "certbot": !r.spec.certbot_prefixes.is_empty(),
-            })
-        };
-        match name {
-            None => {
-                if self.json {
-                    let all: Vec<_> = registry().iter().map(doc).collect();
-                    println!("{}", json!({ "ok": true, "providers": all }));
-                } else {
-                    for k in registry() {
-                        println!("{:<12} {}", k.spec.kind, k.spec.summary);
-                    }
-                    println!("\n`wildcert providers NAME` lists the settings of one provider.");
+        let Some(name) = name else {
+            let all = ProvidersDoc::registry();
+            if self.json {
+                self.print_json(&all);
+            } else {
+                for p in &all.providers {
+                    println!("{:<12} {}", p.kind, p.summary);
                 }
-                ExitCode::SUCCESS
+                println!("\n`wildcert providers NAME` lists the settings of one provider.");
             }
-            Some(n) => match kind(n) {
-                None => self.error(
-                    &wildcert_manager::IssueError::UnknownProvider {
-                        name: n.to_string(),
-                        suggestion: wildcert_manager::error::did_you_mean(
-                            n,
-                            registry().iter().map(|k| k.spec.kind),
-                        ),
-                    }
-                    .to_string(),
-                    &format!(
-                        "known providers: {}",
-                        registry()
-                            .iter()
-                            .map(|k| k.spec.kind)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    2,
-                ),
-                Some(k) => {
-                    if self.json {
-                        println!("{}", json!({ "ok": true, "provider": doc(k) }));
-                    } else {
-                        let spec = k.spec;
-                        println!("{} — {}\n", spec.kind, spec.summary);
-                        println!(
-                            "Settings ([providers.<id>] with kind = \"{}\", or the environment; the first variable set wins):",
-                            spec.kind
-                        );
-                        for s in spec.view() {
-                            println!("  {:<22} {:<32} {}", s.key, s.env, s.description);
-                            let mut extra = vec![s.ty.name().to_string()];
-                            if s.required != "no" {
-                                extra.push(format!("required: {}", s.required));
-                            }
-                            if !s.default.is_empty() {
-                                extra.push(format!("default: {}", s.default));
-                            }
-                            if let Some(c) = &s.certbot {
-                                extra.push(format!("certbot: {c}"));
-                            }
-                            println!("  {:<22} {:<32} ({})", "", "", extra.join("; "));
-                        }
-                        let ignored = spec.ignored();
-                        if !ignored.is_empty() {
-                            println!(
-                                "\nRead but not honoured (a warning names them): {}",
-                                ignored
-                                    .iter()
-                                    .map(|(v, _)| v.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            );
-                        }
-                        if !spec.certbot_prefixes.is_empty() {
-                            println!(
-                                "\nA certbot credentials file is read with `credentials = \"FILE\"` in the section, or `issue --dns-credentials FILE`."
-                            );
-                        }
-                        println!("\nMore: {}", spec.doc);
-                    }
-                    ExitCode::SUCCESS
-                }
-            },
+            return ExitCode::SUCCESS;
+        };
+        let doc = match ProviderDoc::named(name) {
+            Ok(d) => d,
+            Err(e) => {
+                let kinds: Vec<String> = ProvidersDoc::registry()
+                    .providers
+                    .into_iter()
+                    .map(|p| p.kind)
+                    .collect();
+                let hint = format!("known providers: {}", kinds.join(", "));
+                return self.error(&e.to_string(), &hint, e.exit_code());
+            }
+        };
+        if self.json {
+            self.print_json(&doc);
+        } else {
+            print!("{}", render_provider(&doc.provider));
         }
+        ExitCode::SUCCESS
     }
 }
 
-/// One JSON document on stdout (a serialisation failure becomes an error document).
-fn print_json_value<T: serde::Serialize>(doc: &T, dry_run: Option<&str>) {
-    let value = serde_json::to_value(doc).map(|mut v| {
-        if let (Some(d), Some(map)) = (dry_run, v.as_object_mut()) {
-            map.insert("dry_run".into(), json!(d));
+/// `wildcert providers NAME` for people.
+fn render_provider(p: &Provider) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} — {}\n", p.kind, p.summary);
+    let _ = writeln!(
+        out,
+        "Settings ([providers.<id>] with kind = \"{}\", or the environment; the first variable set wins):",
+        p.kind
+    );
+    for s in &p.settings {
+        let _ = writeln!(out, "  {:<22} {:<32} {}", s.key, s.env, s.description);
+        let mut extra = vec![s.ty.clone()];
+        if s.required != "no" {
+            extra.push(format!("required: {}", s.required));
         }
-        v
-    });
-    match value.and_then(|v| serde_json::to_string(&v)) {
-        Ok(s) => println!("{s}"),
-        Err(e) => println!(
-            "{}",
-            json!({ "ok": false, "error": format!("cannot serialise the result: {e}") })
-        ),
+        if !s.default.is_empty() {
+            extra.push(format!("default: {}", s.default));
+        }
+        if let Some(c) = &s.certbot {
+            extra.push(format!("certbot: {c}"));
+        }
+        let _ = writeln!(out, "  {:<22} {:<32} ({})", "", "", extra.join("; "));
     }
+    if !p.ignored_env.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRead but not honoured (a warning names them): {}",
+            p.ignored_env.join(", ")
+        );
+    }
+    if p.certbot {
+        let _ = writeln!(
+            out,
+            "\nA certbot credentials file is read with `credentials = \"FILE\"` in the section, or `issue --dns-credentials FILE`."
+        );
+    }
+    let _ = writeln!(out, "\nMore: {}", p.doc);
+    out
 }
 
 /// Progress on a terminal: one line per server as it becomes ready, and a periodic summary.
@@ -399,12 +344,12 @@ pub fn hook_failure_line(what: &str, cert: Option<&str>, h: &HookReport) -> Stri
         Some(c) => format!(
             "error: {what} `{}` for `{c}` {why} (the certificate stays stored; exit code {})",
             h.command,
-            exit::HOOK
+            Code::Hook
         ),
         None => format!(
             "error: {what} `{}` {why} (exit code {})",
             h.command,
-            exit::HOOK
+            Code::Hook
         ),
     }
 }

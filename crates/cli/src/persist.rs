@@ -3,27 +3,19 @@
 
 use std::process::ExitCode;
 
-use wildcert_manager::persist::{PersistAction, PersistOptions, PersistOutcome, parse_until};
-use wildcert_manager::session::Session;
-use wildcert_manager::{IssueError, account};
+use wildcert_manager::persist::{PersistAction, PersistOutcome};
+use wildcert_manager::report::PersistDoc;
+use wildcert_manager::session::{PersistCommand, Session};
 
 use crate::args::{Global, PersistArgs};
-use crate::load_settings;
 use crate::output::Output;
 
 /// Run `wildcert persist`.
 pub async fn run(g: &Global, a: PersistArgs, out: &Output) -> ExitCode {
-    match persist(g, a).await {
-        Ok(o) => {
-            print(&o, out);
-            ExitCode::SUCCESS
-        }
-        Err(e) => out.error(&e.to_string(), &e.hint(), e.exit_code()),
-    }
-}
-
-async fn persist(g: &Global, a: PersistArgs) -> Result<PersistOutcome, IssueError> {
-    let loaded = load_settings(g, |_| {})?;
+    let loaded = match g.load(|_| {}) {
+        Ok(l) => l,
+        Err(e) => return out.failed(&e),
+    };
     let action = if a.print {
         PersistAction::Print
     } else if a.remove {
@@ -31,30 +23,30 @@ async fn persist(g: &Global, a: PersistArgs) -> Result<PersistOutcome, IssueErro
     } else {
         PersistAction::Publish
     };
-    let opts = PersistOptions {
-        names: a.domains.clone(),
+    let cmd = PersistCommand {
+        names: a.domains,
+        provider: a.dns,
         wildcard: a.wildcard,
-        persist_until: a.until.as_deref().map(parse_until).transpose()?,
-        issuer: a.issuer.clone(),
+        until: a.until,
+        issuer: a.issuer,
         action,
     };
-    let session = Session::open(&loaded)?;
-    // The provider is built (and its credentials read) only to publish or remove.
-    let provider = match (&a.dns, action) {
-        (Some(id), PersistAction::Publish | PersistAction::Remove) => {
-            Some(session.providers.get(id)?)
-        }
-        _ => None,
+    let done = match Session::open(&loaded) {
+        Ok(session) => session.persist(&cmd).await,
+        Err(e) => Err(e),
     };
-    let client = session.cfg.acme_client().await?;
-    let account = account::load_or_create(&session.store, &client, &session.cfg.account).await?;
-    wildcert_manager::persist::persist(&session.cfg.dns, &account, provider, &opts).await
+    match done {
+        Ok(o) => {
+            print(&o, out);
+            ExitCode::SUCCESS
+        }
+        Err(e) => out.failed(&e),
+    }
 }
 
 fn print(o: &PersistOutcome, out: &Output) {
     if out.is_json() {
-        let doc = serde_json::json!({ "ok": true, "persist": o });
-        println!("{doc}");
+        out.print_json(&PersistDoc::from(o));
         return;
     }
     match o.action {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::CommandFactory;
-use wildcert_manager::exit;
+use wildcert_manager::report::{ExitCode as Code, ManDoc};
 use wildcert_manager::settings::DEFAULT_STATE_DIR;
 
 use crate::args::{Cli, Global, ManArgs, SystemdArgs};
@@ -22,7 +22,7 @@ pub fn man(a: &ManArgs, out: &Output) -> ExitCode {
             return out.error(
                 &format!("cannot render the man page: {e}"),
                 "",
-                exit::INTERNAL,
+                Code::Internal,
             );
         }
         use std::io::Write as _;
@@ -33,7 +33,7 @@ pub fn man(a: &ManArgs, out: &Output) -> ExitCode {
             Err(e) => out.error(
                 &format!("cannot write the man page: {e}"),
                 "",
-                exit::INTERNAL,
+                Code::Internal,
             ),
         };
     };
@@ -44,15 +44,14 @@ pub fn man(a: &ManArgs, out: &Output) -> ExitCode {
                     println!("{}", p.display());
                 }
             } else if out.is_json() {
-                let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-                println!("{}", serde_json::json!({ "ok": true, "pages": files }));
+                out.print_json(&ManDoc::new(&paths));
             }
             ExitCode::SUCCESS
         }
         Err(e) => out.error(
             &format!("cannot write the man pages into {}: {e}", dir.display()),
             "give a directory you can write to, e.g. --dir ~/.local/share/man/man1",
-            exit::STORE,
+            Code::Store,
         ),
     }
 }
@@ -100,9 +99,9 @@ pub struct UnitOptions {
 
 /// `wildcert systemd`.
 pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
-    let loaded = match crate::load_settings(g, |_| {}) {
+    let loaded = match g.load(|_| {}) {
         Ok(l) => l,
-        Err(e) => return out.error(&e.to_string(), &e.hint(), e.exit_code()),
+        Err(e) => return out.failed(&e),
     };
     let exe = match std::env::current_exe() {
         Ok(p) => p,
@@ -110,7 +109,7 @@ pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
             return out.error(
                 &format!("cannot find the path of this binary: {e}"),
                 "edit ExecStart= by hand",
-                exit::INTERNAL,
+                Code::Internal,
             );
         }
     };
@@ -174,7 +173,7 @@ pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
                 Err(e) => out.error(
                     &format!("cannot write the units into {}: {e}", dir.display()),
                     "give a directory you can write to, or print them without --dir",
-                    exit::STORE,
+                    Code::Store,
                 ),
             }
         }

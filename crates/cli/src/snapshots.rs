@@ -59,7 +59,7 @@ fn outcome(name: &str, outcome: Outcome, detail: &str) -> RenewOutcome {
         certificate: None,
         hook: None,
         hint: None,
-        code: 0,
+        code: wildcert_manager::ExitCode::Ok,
     }
 }
 
@@ -84,7 +84,7 @@ fn renew_summary() {
         "zone lookup for _acme-challenge.www.nosuch.test failed: NXDOMAIN",
     );
     failed.hint = Some("check the name's spelling and that its zone is delegated".into());
-    failed.code = 3;
+    failed.code = wildcert_manager::ExitCode::Dns;
     let outcomes = [renewed, skipped, busy, failed];
     let (stdout, stderr) = crate::output::render_renewed(&outcomes, false);
     insta::assert_snapshot!(format!("--- stdout\n{stdout}--- stderr\n{stderr}"));
@@ -105,7 +105,7 @@ fn check_report() {
     };
     let r = CheckReport {
         ok: false,
-        exit_code: 3,
+        exit_code: wildcert_manager::ExitCode::Dns,
         names: vec!["*.example.test".into(), "example.test".into()],
         findings: vec![
             f(
@@ -187,7 +187,7 @@ fn json_documents_keep_their_fields() {
         ok: true,
         error: None,
     };
-    let doc = crate::json::IssueDoc {
+    let doc = wildcert_manager::report::IssueDoc {
         ok: true,
         certificate: (&issued("example.test")).into(),
         hook: Some((&hook).into()),
@@ -201,7 +201,7 @@ fn json_documents_keep_their_fields() {
     renewed.certificate = Some(issued("a.example.test"));
     let mut failed = outcome("b.example.test", Outcome::Failed, "zone not found");
     failed.hint = Some("check the name".into());
-    let doc = crate::json::RenewDoc::new(&[renewed, failed], false);
+    let doc = wildcert_manager::report::RenewDoc::new(&[renewed, failed], false);
     insta::assert_snapshot!(
         "renew_json",
         serde_json::to_string_pretty(&doc).unwrap_or_default()

@@ -7,7 +7,8 @@
 //! SOA agreement, CNAME delegation, split-horizon hints, leftover `_acme-challenge` values, and
 //! CAA (RFC 8659/8657) against the CA's `caaIdentities`.
 //!
-//! Exit codes ([`CheckReport::exit_code`]): 0 no failure, 2 settings, 3 DNS, 4 CAA forbids.
+//! Exit codes ([`CheckReport::exit_code`]): [`ExitCode::Ok`] no failure, [`ExitCode::Settings`],
+//! [`ExitCode::Dns`], [`ExitCode::Ca`] when CAA forbids.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde::Serialize;
 use tracing::{debug, warn};
 use wildcert_dns::caa::{CaaPolicy, CaaResolver, CaaVerdict, DNS01};
 use wildcert_dns::diagnose::{self, SoaAnswer};
@@ -27,14 +27,13 @@ use wildcert_dns::{
 
 use crate::account::{AccountRecord, ca_dir_name};
 use crate::config::RunConfig;
-use crate::error::{IssueError, exit};
+use crate::error::{ExitCode, IssueError};
 use crate::journal;
 use crate::model::{NamedProvider, Names};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How a finding went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
     /// Fine.
     Pass,
@@ -56,8 +55,7 @@ impl Status {
 }
 
 /// Which exit code a failure maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
     /// DNS, provider, propagation (exit 3).
     Dns,
@@ -68,7 +66,7 @@ pub enum Area {
 }
 
 /// One line of the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Finding {
     /// The group: `general`, `zone <apex>`, or the names sharing one `_acme-challenge` name.
     pub group: String,
@@ -80,19 +78,18 @@ pub struct Finding {
     /// What was found.
     pub message: String,
     /// What to do (warn and fail).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// Which exit code a failure maps to.
     pub area: Area,
 }
 
-/// The whole report (`--json` prints it as is).
-#[derive(Debug, Clone, Serialize)]
+/// The whole report (`--json` prints it as `report::CheckDoc`).
+#[derive(Debug, Clone)]
 pub struct CheckReport {
     /// True when no finding failed.
     pub ok: bool,
     /// 0, or 4 when CAA forbids, 2 for provider settings, 3 for other failures.
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
     /// The names checked, as ordered (`*.example.com`).
     pub names: Vec<String>,
     /// Every finding, grouped (general, then each zone, then each name).
@@ -199,10 +196,12 @@ struct ZoneFacts {
 const DEAD_NS_HINT: &str = "the CA may ask this server and fail, and wildcert waits for every nameserver: \
 fix the server, remove its NS record, or give --authoritative with the servers that work";
 
-/// Run every check for `ids` (already validated). `provider` is the result of building the
-/// provider, so a settings error becomes a finding.
+/// Run every check for `names` (already validated). `store` is the run's store, or why it
+/// could not be opened (a warning: leftover values are then not matched to the journal);
+/// `provider` is the result of building the provider, so a settings error becomes a finding.
 pub async fn run_check(
     cfg: &RunConfig,
+    store: Result<&Store, &StoreError>,
     names: &Names,
     provider: Result<NamedProvider, IssueError>,
     opts: &CheckOptions,
@@ -230,7 +229,7 @@ pub async fn run_check(
             Some(p.dns)
         }
         Err(e) => {
-            let area = if e.exit_code() == exit::SETTINGS {
+            let area = if e.exit_code() == ExitCode::Settings {
                 Area::Settings
             } else {
                 Area::Dns
@@ -275,7 +274,7 @@ pub async fn run_check(
     };
 
     // The store: the journal (orphans, probe) and the account URL (CAA accounturi).
-    let store = match Store::open(&cfg.state_dir) {
+    let store = match store {
         Ok(s) => Some(s),
         Err(e) => {
             f.warn(
@@ -290,10 +289,7 @@ pub async fn run_check(
 
     // dns-account-01: the records live under the stored account's own label.
     let label = if opts.dns_account {
-        match store
-            .as_ref()
-            .and_then(|s| stored_account_url(s, &cfg.directory_url))
-        {
+        match store.and_then(|s| stored_account_url(s, &cfg.directory_url)) {
             Some(url) => {
                 let label = wildcert_acme::dns_account_label(&url);
                 f.pass(
@@ -444,7 +440,7 @@ pub async fn run_check(
     }
 
     // Leftover values at each target, before the probe.
-    let journal_entries = store.as_ref().map(journal_entries).unwrap_or_default();
+    let journal_entries = store.map(journal_entries).unwrap_or_default();
     for g in &groups {
         let (Some(target), Some(zone)) = (&g.target, &g.zone) else {
             continue;
@@ -465,7 +461,7 @@ pub async fn run_check(
                 })
                 .collect();
             if !records.is_empty() {
-                probe(cfg, p.clone(), store.as_ref(), records, opts, &mut f).await;
+                probe(cfg, p.clone(), store, records, opts, &mut f).await;
             }
         }
         (Some(_), false) => f.warn(
@@ -478,7 +474,7 @@ pub async fn run_check(
     }
 
     // CAA.
-    check_caa(cfg, &discovery, store.as_ref(), &groups, &mut f).await;
+    check_caa(cfg, &discovery, store, &groups, &mut f).await;
 
     finish(names, f)
 }
@@ -491,16 +487,16 @@ fn finish(names: Vec<String>, f: Findings) -> CheckReport {
             .any(|x| x.status == Status::Fail && x.area == a)
     };
     let exit_code = if failed(Area::Caa) {
-        exit::CA
+        ExitCode::Ca
     } else if failed(Area::Settings) {
-        exit::SETTINGS
+        ExitCode::Settings
     } else if failed(Area::Dns) {
-        exit::DNS
+        ExitCode::Dns
     } else {
-        0
+        ExitCode::Ok
     };
     CheckReport {
-        ok: exit_code == 0,
+        ok: exit_code.is_ok(),
         exit_code,
         names,
         findings,
@@ -1151,8 +1147,13 @@ fn caa_hint(identities: &[String]) -> String {
 /// server serves at `_validation-persist.<name>` for each name, judged for this CA (its
 /// `caaIdentities`) and the account stored for it; a `persistUntil` within 30 days warns.
 /// Strict: a server without a matching record fails (exit 3); auto: it warns (dns-01 is
-/// used for that name).
-pub async fn run_persist_check(cfg: &RunConfig, names: &Names, strict: bool) -> CheckReport {
+/// used for that name). `store` holds the account (none: the check says it is not known).
+pub async fn run_persist_check(
+    cfg: &RunConfig,
+    store: Option<&Store>,
+    names: &Names,
+    strict: bool,
+) -> CheckReport {
     let ids = names.identifiers();
     let list: Vec<String> = ids.iter().map(Identifier::as_acme).collect();
     let mut f = Findings::default();
@@ -1172,9 +1173,7 @@ pub async fn run_persist_check(cfg: &RunConfig, names: &Names, strict: bool) -> 
         );
         return finish(list, f);
     }
-    let account = Store::open(&cfg.state_dir)
-        .ok()
-        .and_then(|s| stored_account_url(&s, &cfg.directory_url));
+    let account = store.and_then(|s| stored_account_url(s, &cfg.directory_url));
     let Some(account) = account else {
         f.fail(
             GENERAL,
@@ -1265,24 +1264,29 @@ mod tests {
     fn exit_code_prefers_caa_then_settings_then_dns() {
         let mut f = Findings::default();
         f.pass("g", "a", "ok");
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, 0);
+        assert_eq!(
+            finish(vec![], Findings(f.0.clone())).exit_code,
+            ExitCode::Ok
+        );
         f.warn("g", "b", "hmm", "h");
         let r = finish(vec![], Findings(f.0.clone()));
         assert!(r.ok);
         f.fail("g", "c", "bad", "h");
-        assert_eq!(finish(vec![], Findings(f.0.clone())).exit_code, exit::DNS);
+        assert_eq!(
+            finish(vec![], Findings(f.0.clone())).exit_code,
+            ExitCode::Dns
+        );
         f.push("g", "provider", Status::Fail, "x", None, Area::Settings);
         assert_eq!(
             finish(vec![], Findings(f.0.clone())).exit_code,
-            exit::SETTINGS
+            ExitCode::Settings
         );
         f.push("g", "caa", Status::Fail, "x", None, Area::Caa);
         let r = finish(vec!["a".into()], Findings(f.0.clone()));
-        assert_eq!(r.exit_code, exit::CA);
+        assert_eq!(r.exit_code, ExitCode::Ca);
         assert!(!r.ok);
-        let json = serde_json::to_value(&r).expect("json");
-        assert_eq!(json["findings"][0]["status"], "pass");
-        assert!(json["findings"][0].get("hint").is_none());
-        assert_eq!(json["findings"][1]["hint"], "h");
+        assert_eq!(r.findings[0].status, Status::Pass);
+        assert!(r.findings[0].hint.is_none());
+        assert_eq!(r.findings[1].hint.as_deref(), Some("h"));
     }
 }

@@ -205,7 +205,7 @@ pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest
 
 /// A dry run (`issue --dry-run`, `renew --dry-run`): the whole flow — publish, propagation,
 /// validation, finalize — against the CA's staging directory where one is known, with a
-/// throwaway store, no deploy hooks and nothing changed in the real store or `live/`.
+/// throwaway store, no hooks, no metrics file and nothing changed in the real store or `live/`.
 #[derive(Debug)]
 pub struct DryRun {
     /// The throwaway store (removed when dropped).
@@ -236,6 +236,8 @@ impl DryRun {
         }
         s.renew.pre_hook = None;
         s.renew.post_hook = None;
+        // The metrics file describes the real store: a rehearsal leaves it alone.
+        s.metrics.textfile = None;
         Ok(DryRun { store, staging })
     }
 }
@@ -367,6 +369,45 @@ mod tests {
             install: Vec::new(),
             dns_credentials: None,
         }
+    }
+
+    #[test]
+    fn a_dry_run_goes_to_staging_with_a_throwaway_store_and_no_hooks() {
+        let mut s = Settings {
+            state_dir: Some("/var/lib/wildcert".into()),
+            ..Settings::default()
+        };
+        let mut c = cert(&["example.com"]);
+        c.deploy_hook = Some("systemctl reload nginx".into());
+        s.certificates.push(c);
+        s.renew.pre_hook = Some("pre".into());
+        s.renew.post_hook = Some("post".into());
+        s.metrics.textfile = Some("/var/lib/node-exporter/wildcert.prom".into());
+        let d = DryRun::prepare(&mut s).expect("dry run");
+        let staging = d.staging.expect("Let's Encrypt has a staging directory");
+        assert_eq!(s.acme.server.as_deref(), Some(staging));
+        assert_eq!(s.state_dir.as_deref(), Some(d.store.path()));
+        assert!(s.certificates[0].deploy_hook.is_none());
+        assert!(s.renew.pre_hook.is_none() && s.renew.post_hook.is_none());
+        assert!(
+            s.metrics.textfile.is_none(),
+            "the real metrics file is left alone"
+        );
+        let store = d.store.path().to_path_buf();
+        drop(d);
+        assert!(!store.exists(), "the throwaway store goes with the dry run");
+
+        let mut s = Settings::default();
+        s.acme.server = Some("https://127.0.0.1:14000/dir".into());
+        let d = DryRun::prepare(&mut s).expect("dry run");
+        assert!(
+            d.staging.is_none(),
+            "a CA without a known staging directory is kept"
+        );
+        assert_eq!(
+            s.acme.server.as_deref(),
+            Some("https://127.0.0.1:14000/dir")
+        );
     }
 
     #[test]

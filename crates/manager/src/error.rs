@@ -7,24 +7,76 @@ use crate::settings::SettingsError;
 use crate::store::StoreError;
 use crate::verify::VerifyError;
 
-/// The exit codes of the `wildcert` command.
-pub mod exit {
-    /// Everything worked.
-    pub const OK: i32 = 0;
-    /// An unexpected internal failure.
-    pub const INTERNAL: i32 = 1;
-    /// Bad settings, names or arguments: nothing was sent anywhere.
-    pub const SETTINGS: i32 = 2;
-    /// DNS: provider, discovery or propagation.
-    pub const DNS: i32 = 3;
-    /// The CA refused or failed (or CAA forbids it).
-    pub const CA: i32 = 4;
-    /// The store (state directory) could not be read or written.
-    pub const STORE: i32 = 5;
-    /// The certificate was stored, but a hook (deploy, pre or post) failed.
-    pub const HOOK: i32 = 6;
-    /// Interrupted by SIGINT/SIGTERM (records removed).
-    pub const INTERRUPTED: i32 = 130;
+/// The exit code of the `wildcert` command (docs/operations.md): every failure maps to one,
+/// and [`crate::report`] hands it to the CLI. Defined here, beside the error it classifies, so
+/// the engine's modules can name it without importing the report's documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitCode {
+    /// Everything worked (0).
+    Ok,
+    /// An unexpected internal failure (1).
+    Internal,
+    /// Bad settings, names or arguments: nothing was sent anywhere (2).
+    Settings,
+    /// DNS: provider, discovery or propagation (3).
+    Dns,
+    /// The CA refused or failed, or CAA forbids it (4).
+    Ca,
+    /// The store (state directory) could not be read or written (5).
+    Store,
+    /// The certificate was stored, but a hook (deploy, pre or post) or an install failed (6).
+    Hook,
+    /// Interrupted by SIGINT/SIGTERM; the records were removed (130).
+    Interrupted,
+}
+
+impl ExitCode {
+    /// The number the process exits with.
+    pub const fn code(self) -> u8 {
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::Internal => 1,
+            ExitCode::Settings => 2,
+            ExitCode::Dns => 3,
+            ExitCode::Ca => 4,
+            ExitCode::Store => 5,
+            ExitCode::Hook => 6,
+            ExitCode::Interrupted => 130,
+        }
+    }
+
+    /// True for [`ExitCode::Ok`].
+    pub const fn is_ok(self) -> bool {
+        matches!(self, ExitCode::Ok)
+    }
+
+    /// A failure's code, never [`ExitCode::Ok`] (a failure classified as "nothing to do" is
+    /// still a failure of the run that reports it: [`ExitCode::Internal`]).
+    pub const fn failure(self) -> ExitCode {
+        match self {
+            ExitCode::Ok => ExitCode::Internal,
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
+/// In JSON documents an exit code is its number.
+impl serde::Serialize for ExitCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.code())
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> Self {
+        std::process::ExitCode::from(c.code())
+    }
 }
 
 /// Why an issuance (or another lifecycle step) failed.
@@ -94,7 +146,7 @@ pub enum IssueError {
         /// What to do.
         hint: String,
         /// The exit code.
-        code: i32,
+        code: ExitCode,
     },
     /// A CAA record (RFC 8659) forbids the CA to issue for a name: no order was placed.
     #[error("CAA forbids issuance for {name}: {reason}")]
@@ -137,7 +189,7 @@ pub enum IssueError {
         /// The original error's hint.
         hint: String,
         /// The original error's exit code.
-        code: i32,
+        code: ExitCode,
     },
 }
 
@@ -199,24 +251,24 @@ impl IssueError {
     }
 
     /// The exit code for this error (documented in docs/operations.md).
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> ExitCode {
         match self {
             IssueError::Name(_)
             | IssueError::NoNames
             | IssueError::Settings(_)
-            | IssueError::UnknownProvider { .. } => exit::SETTINGS,
-            IssueError::Provider(ProviderError::Config { .. }) => exit::SETTINGS,
-            IssueError::TermsNotAgreed(_) | IssueError::EabRequired => exit::SETTINGS,
-            IssueError::Provider(_) | IssueError::Dns(_) => exit::DNS,
-            IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => exit::CA,
-            IssueError::CaNotAnswering(_) => exit::CA,
-            IssueError::Store(_) => exit::STORE,
+            | IssueError::UnknownProvider { .. } => ExitCode::Settings,
+            IssueError::Provider(ProviderError::Config { .. }) => ExitCode::Settings,
+            IssueError::TermsNotAgreed(_) | IssueError::EabRequired => ExitCode::Settings,
+            IssueError::Provider(_) | IssueError::Dns(_) => ExitCode::Dns,
+            IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => ExitCode::Ca,
+            IssueError::CaNotAnswering(_) => ExitCode::Ca,
+            IssueError::Store(_) => ExitCode::Store,
             IssueError::Shared { code, .. } => *code,
-            IssueError::UnknownCertificate { .. } | IssueError::NoAccount(_) => exit::SETTINGS,
+            IssueError::UnknownCertificate { .. } | IssueError::NoAccount(_) => ExitCode::Settings,
             IssueError::Command { code, .. } => *code,
-            IssueError::Superseded(_) | IssueError::Busy { .. } => exit::OK,
-            IssueError::Caa { .. } => exit::CA,
-            IssueError::PersistNotServed { .. } => exit::DNS,
+            IssueError::Superseded(_) | IssueError::Busy { .. } => ExitCode::Ok,
+            IssueError::Caa { .. } => ExitCode::Ca,
+            IssueError::PersistNotServed { .. } => ExitCode::Dns,
         }
     }
 }

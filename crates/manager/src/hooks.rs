@@ -3,14 +3,13 @@
 //! - the deploy hook runs after a certificate is stored (reload nginx, copy to a load
 //!   balancer, …), with the certificate's facts in its environment (ours and certbot's
 //!   `RENEWED_LINEAGE` / `RENEWED_DOMAINS`); a failure is reported (exit code
-//!   [`crate::exit::HOOK`]) but never undoes the stored certificate;
+//!   [`crate::error::ExitCode::Hook`]) but never undoes the stored certificate;
 //! - `renew`'s pre and post hooks run once per run, around the certificates that are due
 //!   (certbot's semantics: neither runs when nothing is due).
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tracing::{debug, info, warn};
 
@@ -22,7 +21,7 @@ pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// What a hook run produced.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookReport {
     /// The command.
     pub command: String,
@@ -31,7 +30,6 @@ pub struct HookReport {
     /// True when the hook exited 0.
     pub ok: bool,
     /// Why it failed, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -11,8 +11,6 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::hooks::{HookReport, hook_env, run_hook};
 use crate::model::Issued;
 use crate::store::KeyPerms;
@@ -71,14 +69,13 @@ impl InstallError {
 }
 
 /// What one target got.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct InstallReport {
     /// The target directory.
     pub dir: PathBuf,
     /// The files written, in order.
     pub files: Vec<PathBuf>,
     /// The reload command's outcome, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reload: Option<HookReport>,
 }
 

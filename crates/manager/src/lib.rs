@@ -5,11 +5,15 @@
 //!   [`IssueRequest`]) → [`model`] (requests, results, timings);
 //! - [`store`], [`journal`], [`verify`] (the state directory) → [`account`] (including the
 //!   recovery of an interrupted key rollover) → [`providers`] (the registry);
-//! - [`issue`] (preflight → order → solve → finish) → [`renew`] (plan, run) → [`hooks`] →
-//!   [`session`] (journal recovery, signals, deploy hooks, for every command);
-//! - [`commands`] (list, show, revoke, account) and [`check`] (the report only).
+//! - [`issue`] (preflight → order → solve → finish) → [`renew`] (plan, run) → [`hooks`];
+//! - [`commands`] (list, show, revoke, delete, account) and [`check`] (the report only);
+//! - [`session`]: every command, over one store per run (journal recovery, signals, deploy
+//!   hooks, dry runs, the `renew --until-next` schedule, the one `check` flow);
+//! - [`report`]: every `--json` document, converted from the types above, and the
+//!   [`ExitCode`].
 //!
-//! The CLI parses, renders and maps errors to the exit codes of [`error::exit`].
+//! The CLI parses flags, calls the [`session::Session`] and prints [`report`] documents (or
+//! human text); its exit code is a [`report::ExitCode`].
 
 pub mod account;
 pub mod check;
@@ -25,12 +29,13 @@ pub mod model;
 pub mod persist;
 pub mod providers;
 pub mod renew;
+pub mod report;
 pub mod session;
 pub mod settings;
 pub mod store;
 pub mod verify;
 
 pub use config::{Loaded, Overrides, RunConfig, request_for};
-pub use error::{IssueError, exit};
+pub use error::{ExitCode, IssueError};
 pub use issue::issue;
 pub use model::{IssueRequest, Issued, NamedProvider, Names};

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use wildcert_acme::{CertKeyType, ValidationMethod};
 use wildcert_dns::{DnsProvider, Identifier};
 
@@ -251,8 +250,8 @@ impl fmt::Debug for NamedProvider {
     }
 }
 
-/// What an issuance produced (also the `--json` result).
-#[derive(Debug, Clone, Serialize)]
+/// What an issuance produced (`--json` prints it as `report::Certificate`).
+#[derive(Debug, Clone)]
 pub struct Issued {
     /// Store name.
     pub cert_name: String,
@@ -285,7 +284,7 @@ pub struct Issued {
 }
 
 /// Stage timings in milliseconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Timings {
     /// Whole run.
     pub total: u64,

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::info;
@@ -201,8 +200,7 @@ pub fn parse_until(s: &str) -> Result<i64, IssueError> {
 }
 
 /// What `wildcert persist` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PersistAction {
     /// Publish through the provider and wait for every authoritative server.
     Publish,
@@ -228,7 +226,7 @@ pub struct PersistOptions {
 }
 
 /// One record `wildcert persist` handled.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PersistLine {
     /// The base name (`example.com`).
     pub name: String,
@@ -240,8 +238,8 @@ pub struct PersistLine {
     pub zone_file_line: String,
 }
 
-/// What `wildcert persist` did (also its `--json` result).
-#[derive(Debug, Clone, Serialize)]
+/// What `wildcert persist` did (`--json` prints it as `report::PersistDoc`).
+#[derive(Debug, Clone)]
 pub struct PersistOutcome {
     /// What was done.
     pub action: PersistAction,
@@ -269,7 +267,7 @@ pub fn records_for(
             .ok_or_else(|| IssueError::Command {
                 message: "the CA's directory lists no caaIdentities, so its issuer domain name is unknown".into(),
                 hint: "give it with --issuer (the CA's documentation names it, e.g. letsencrypt.org)".into(),
-                code: crate::error::exit::SETTINGS,
+                code: crate::error::ExitCode::Settings,
             })?,
     };
     let mut bases: BTreeMap<String, bool> = BTreeMap::new();
@@ -292,7 +290,7 @@ pub fn records_for(
         .map_err(|e| IssueError::Command {
             message: e.to_string(),
             hint: "check --issuer".into(),
-            code: crate::error::exit::SETTINGS,
+            code: crate::error::ExitCode::Settings,
         })?;
         out.push((DnsName::parse(&base)?, record));
     }
@@ -334,7 +332,7 @@ pub async fn persist(
             hint:
                 "give --dns PROVIDER, or --print to get the zone-file lines for your DNS operator"
                     .into(),
-            code: crate::error::exit::SETTINGS,
+            code: crate::error::ExitCode::Settings,
         });
     };
     let challenge_records: Vec<ChallengeRecord> = records
@@ -351,7 +349,7 @@ pub async fn persist(
                 .map_err(|e| IssueError::Command {
                     message: e.to_string(),
                     hint: "run again; only these exact values are removed".into(),
-                    code: crate::error::exit::DNS,
+                    code: crate::error::ExitCode::Dns,
                 })?;
             info!(records = plan.len(), "dns-persist-01 records removed");
         }

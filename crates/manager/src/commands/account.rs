@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::info;
 use wildcert_acme::{AccountKey, AccountKeyType, AcmeClient, JwsAlgorithm, ProblemType};
@@ -14,14 +13,14 @@ use crate::account::{
     load_or_create,
 };
 use crate::config::RunConfig;
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::store::{Store, StoreLock};
 
 /// How long an account command waits for another run's account lock.
 pub const ACCOUNT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The account key, described without its secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
     /// JWS algorithm (`ES256`).
     pub algorithm: String,
@@ -53,19 +52,18 @@ pub fn key_type_of(key: &AccountKey) -> AccountKeyType {
 }
 
 /// The account as the CA sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountAtCa {
     /// `valid`, `deactivated` or `revoked`.
     pub status: String,
     /// Contact URLs the CA holds.
     pub contact: Vec<String>,
     /// Whether the terms of service were agreed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub terms_of_service_agreed: Option<bool>,
 }
 
 /// `wildcert account register|show`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountInfo {
     /// The account URL.
     pub url: String,
@@ -80,15 +78,12 @@ pub struct AccountInfo {
     /// The account key.
     pub key: KeyInfo,
     /// The CA's terms of service, when it has some.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub terms_of_service: Option<String>,
     /// The account was created by this command (`register` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_now: Option<bool>,
     /// The account as the CA sees it.
     pub ca: AccountAtCa,
     /// An interrupted key rollover this command finished (`completed` or `undone`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered_rollover: Option<&'static str>,
 }
 
@@ -130,7 +125,7 @@ async fn ca_state(account: &wildcert_acme::Account) -> Result<AccountAtCa, Issue
                 hint: "it may be deactivated; move accounts/<ca-host>/default aside (or run \
                        `wildcert account deactivate --yes`) so the next run registers a new one"
                     .into(),
-                code: 4,
+                code: ExitCode::Ca,
             }
         } else {
             e.into()
@@ -160,16 +155,15 @@ fn account_info(client: &AcmeClient, s: &Stored, ca: AccountAtCa) -> AccountInfo
 
 /// `wildcert account register`: find the stored account or register one (needs the terms
 /// agreed when the CA has terms).
-pub async fn account_register(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
+pub async fn account_register(cfg: &RunConfig, store: &Store) -> Result<AccountInfo, IssueError> {
     let client = cfg.acme_client().await?;
     {
-        let _lock = account_lock(&store, &client).await?;
-        finish_interrupted_rollover(&store, &client).await?;
+        let _lock = account_lock(store, &client).await?;
+        finish_interrupted_rollover(store, &client).await?;
     }
-    let existed = stored_account(&store, &client).is_ok();
-    load_or_create(&store, &client, &cfg.account).await?;
-    let stored = stored_account(&store, &client)?;
+    let existed = stored_account(store, &client).is_ok();
+    load_or_create(store, &client, &cfg.account).await?;
+    let stored = stored_account(store, &client)?;
     let ca = ca_state(&stored.account).await?;
     let mut info = account_info(&client, &stored, ca);
     info.registered_now = Some(!existed);
@@ -177,12 +171,11 @@ pub async fn account_register(cfg: &RunConfig) -> Result<AccountInfo, IssueError
 }
 
 /// `wildcert account show`: the stored account and its state at the CA.
-pub async fn account_show(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
+pub async fn account_show(cfg: &RunConfig, store: &Store) -> Result<AccountInfo, IssueError> {
     let client = cfg.acme_client().await?;
-    let _lock = account_lock(&store, &client).await?;
-    let recovered = finish_interrupted_rollover(&store, &client).await?;
-    let stored = stored_account(&store, &client)?;
+    let _lock = account_lock(store, &client).await?;
+    let recovered = finish_interrupted_rollover(store, &client).await?;
+    let stored = stored_account(store, &client)?;
     let ca = ca_state(&stored.account).await?;
     let mut info = account_info(&client, &stored, ca);
     info.recovered_rollover = recovered;
@@ -190,7 +183,7 @@ pub async fn account_show(cfg: &RunConfig) -> Result<AccountInfo, IssueError> {
 }
 
 /// What `wildcert account rollover` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolledOver {
     /// The account URL (unchanged).
     pub url: String,
@@ -211,13 +204,13 @@ pub struct RolledOver {
 /// command, which asks the CA which key it holds.
 pub async fn account_rollover(
     cfg: &RunConfig,
+    store: &Store,
     key_type: Option<AccountKeyType>,
 ) -> Result<RolledOver, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
     let client = cfg.acme_client().await?;
-    let _lock = account_lock(&store, &client).await?;
-    finish_interrupted_rollover(&store, &client).await?;
-    let stored = stored_account(&store, &client)?;
+    let _lock = account_lock(store, &client).await?;
+    finish_interrupted_rollover(store, &client).await?;
+    let stored = stored_account(store, &client)?;
     let old = stored.account.key();
     let new = AccountKey::generate(key_type.unwrap_or_else(|| key_type_of(&old)))?;
     let key_path = stored.dir.join("key.pem");
@@ -238,7 +231,7 @@ pub async fn account_rollover(
                 "the old key is still in use ({}); run again with -v for the protocol steps",
                 key_path.display()
             ),
-            code: 4,
+            code: ExitCode::Ca,
         });
     }
     store.rename(&new_path, &key_path)?;
@@ -253,7 +246,7 @@ pub async fn account_rollover(
 }
 
 /// What `wildcert account deactivate` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deactivated {
     /// The account URL.
     pub url: String,
@@ -265,12 +258,11 @@ pub struct Deactivated {
 
 /// `wildcert account deactivate`: deactivate at the CA (irreversible), then move the account
 /// directory aside to `default.deactivated-<time>` so the next run registers a new account.
-pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
+pub async fn account_deactivate(cfg: &RunConfig, store: &Store) -> Result<Deactivated, IssueError> {
     let client = cfg.acme_client().await?;
-    let _lock = account_lock(&store, &client).await?;
-    finish_interrupted_rollover(&store, &client).await?;
-    let stored = stored_account(&store, &client)?;
+    let _lock = account_lock(store, &client).await?;
+    finish_interrupted_rollover(store, &client).await?;
+    let stored = stored_account(store, &client)?;
     let state = stored.account.deactivate().await.map_err(|e| {
         if e.is_problem(&ProblemType::Unauthorized) {
             IssueError::Command {
@@ -279,20 +271,20 @@ pub async fn account_deactivate(cfg: &RunConfig) -> Result<Deactivated, IssueErr
                     "it may be deactivated already; move {} aside so the next run registers a new account",
                     stored.dir.display()
                 ),
-                code: 4,
+                code: ExitCode::Ca,
             }
         } else {
             e.into()
         }
     })?;
-    let moved_to = move_aside(&store, &stored.dir, OffsetDateTime::now_utc()).map_err(|e| {
+    let moved_to = move_aside(store, &stored.dir, OffsetDateTime::now_utc()).map_err(|e| {
         IssueError::Command {
             message: format!("the account is deactivated at the CA, but {e}"),
             hint: format!(
                 "move {} aside by hand so the next run registers a new account",
                 stored.dir.display()
             ),
-            code: 5,
+            code: ExitCode::Store,
         }
     })?;
     Ok(Deactivated {

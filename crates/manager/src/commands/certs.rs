@@ -6,14 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::info;
 use wildcert_acme::{CertKey, ProblemType, RevocationReason, RevokeWith};
 
 use crate::commands::account::stored_account;
 use crate::config::RunConfig;
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::model::LOCK_WAIT;
 use crate::renew::plan::parse_time;
 use crate::renew::{Decision, cert_name, decide, recorded_settings};
@@ -22,7 +21,7 @@ use crate::store::{CERT_FILES, CertMeta, Store};
 use crate::verify::{inspect, rfc3339};
 
 /// One line of `wildcert list` (from `meta.json` alone).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSummary {
     /// Store name.
     pub name: String,
@@ -39,12 +38,10 @@ pub struct CertSummary {
     /// Key type.
     pub key_type: String,
     /// RFC 3339 time it was revoked through wildcert.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
     /// The last error, if the last attempt failed.
     pub last_error: Option<String>,
     /// Why `meta.json` could not be read (the other fields are then empty).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -90,7 +87,7 @@ pub fn list(store: &Store, now: OffsetDateTime) -> Result<Vec<CertSummary>, Issu
 }
 
 /// The parsed live certificate.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveCert {
     /// Issuer common name of the leaf.
     pub issuer: Option<String>,
@@ -109,10 +106,9 @@ pub struct LiveCert {
 }
 
 /// When the certificate is renewed.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenewalState {
     /// What `wildcert renew` would do now (`action`: issue | renew | skip, with reason or due).
-    #[serde(flatten)]
     pub decision: Decision,
     /// A `[[certificate]]` in the settings names this certificate (else the default rule
     /// applies and `renew` does not handle it).
@@ -122,8 +118,7 @@ pub struct RenewalState {
 }
 
 /// Where `renew` takes a certificate's request from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenewalSource {
     /// A `[[certificate]]` entry in the config (it wins over a recorded request).
     Config,
@@ -134,7 +129,7 @@ pub enum RenewalSource {
 }
 
 /// `wildcert show NAME`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CertDetails {
     /// Store name.
     pub name: String,
@@ -149,7 +144,6 @@ pub struct CertDetails {
     /// The live certificate, parsed.
     pub live: Option<LiveCert>,
     /// Why the live certificate could not be read, when it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub live_error: Option<String>,
     /// When it is renewed.
     pub renewal: RenewalState,
@@ -262,14 +256,13 @@ fn pem_count(pem: &str) -> usize {
 }
 
 /// What `wildcert delete` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deleted {
     /// Store name.
     pub name: String,
     /// The directory removed.
     pub dir: PathBuf,
     /// The revocation done first, with `--revoke`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revoked>,
 }
 
@@ -278,13 +271,13 @@ pub struct Deleted {
 /// refused (the next `renew` would issue it again).
 pub async fn delete(
     cfg: &RunConfig,
+    store: &Store,
     name: &str,
     certificates: &[CertificateSettings],
     revoke_first: bool,
 ) -> Result<Deleted, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
     if store.read_meta(name)?.is_none() {
-        return Err(unknown_certificate(&store, name));
+        return Err(unknown_certificate(store, name));
     }
     if certificates
         .iter()
@@ -297,11 +290,11 @@ pub async fn delete(
             hint: format!(
                 "remove its [[certificate]] entry from the --config file first, then run `wildcert delete {name}` again"
             ),
-            code: crate::exit::SETTINGS,
+            code: ExitCode::Settings,
         });
     }
     let revoked = if revoke_first {
-        Some(revoke(cfg, name, None, false).await?)
+        Some(revoke(cfg, store, name, None, false).await?)
     } else {
         None
     };
@@ -324,12 +317,12 @@ pub fn parse_reason(s: &str) -> Result<RevocationReason, IssueError> {
             "use unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation \
                (or a code 0-10); the CA may accept only some"
                 .into(),
-        code: 2,
+        code: ExitCode::Settings,
     })
 }
 
 /// What `wildcert revoke` did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revoked {
     /// Store name.
     pub name: String,
@@ -351,23 +344,23 @@ pub struct Revoked {
 /// for re-issue. `alreadyRevoked` from the CA still marks it.
 pub async fn revoke(
     cfg: &RunConfig,
+    store: &Store,
     name: &str,
     reason: Option<RevocationReason>,
     with_cert_key: bool,
 ) -> Result<Revoked, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
     if store.read_meta(name)?.is_none() {
-        return Err(unknown_certificate(&store, name));
+        return Err(unknown_certificate(store, name));
     }
     let _lock = store.lock(name, LOCK_WAIT).await?;
     // Re-read under the lock: a concurrent run may have replaced it.
     let meta = store
         .read_meta(name)?
-        .ok_or_else(|| unknown_certificate(&store, name))?;
+        .ok_or_else(|| unknown_certificate(store, name))?;
     let live = store.read_live(name)?.ok_or_else(|| IssueError::Command {
         message: format!("`{name}` has no live certificate to revoke"),
         hint: format!("`wildcert show {name}` shows its state"),
-        code: 2,
+        code: ExitCode::Settings,
     })?;
     let info = inspect(&live.cert).map_err(|e| IssueError::Command {
         message: format!("the live certificate of `{name}` cannot be read: {e}"),
@@ -378,7 +371,7 @@ pub async fn revoke(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         ),
-        code: 5,
+        code: ExitCode::Store,
     })?;
     // Revoke at the CA that issued it, with the configured trust settings.
     let mut ca = cfg.clone();
@@ -390,11 +383,11 @@ pub async fn revoke(
         let key = CertKey::from_pem(&live.privkey)?;
         client.revoke_with_cert_key(&live.cert, reason, &key).await
     } else {
-        let account = stored_account(&store, &client).map_err(|e| match e {
+        let account = stored_account(store, &client).map_err(|e| match e {
             IssueError::NoAccount(ca) => IssueError::Command {
                 message: format!("no ACME account is stored for {ca} to sign the revocation"),
                 hint: "add --with-cert-key to sign with the certificate's own key instead".into(),
-                code: 2,
+                code: ExitCode::Settings,
             },
             other => other,
         })?;
@@ -415,7 +408,7 @@ pub async fn revoke(
                 hint: "give another --reason (unspecified, keyCompromise, superseded, \
                        cessationOfOperation and affiliationChanged are the usual ones)"
                     .into(),
-                code: 2,
+                code: ExitCode::Settings,
             });
         }
         Err(e) if e.is_problem(&ProblemType::Unauthorized) && !with_cert_key => {
@@ -424,7 +417,7 @@ pub async fn revoke(
                 hint: "the account must be the one that issued it (or hold valid authorizations \
                        for its names); try --with-cert-key"
                     .into(),
-                code: 4,
+                code: ExitCode::Ca,
             });
         }
         Err(e) => return Err(e.into()),
@@ -553,9 +546,7 @@ mod tests {
         let d = show(&store, "x.example", &[c], now).expect("show");
         assert!(d.renewal.configured);
         assert!(matches!(d.renewal.decision, Decision::Issue { .. }));
-        let v = serde_json::to_value(&d.renewal).expect("json");
-        assert_eq!(v["action"], "issue");
-        assert_eq!(v["configured"], true);
+        assert_eq!(d.renewal.source, RenewalSource::Config);
     }
 
     #[test]
@@ -569,7 +560,7 @@ mod tests {
             RevocationReason::Superseded
         );
         let e = parse_reason("stolen").expect_err("unknown");
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.exit_code(), ExitCode::Settings);
         assert!(e.hint().contains("keyCompromise"));
     }
 }

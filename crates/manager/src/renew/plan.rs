@@ -6,7 +6,6 @@
 //!    most as often as the CA's `Retry-After` allows;
 //! 3. else at 1/3 of the lifetime remaining (1/2 for certificates of 10 days or less).
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wildcert_dns::Identifier;
@@ -17,8 +16,7 @@ use crate::store::CertMeta;
 use crate::verify::rfc3339;
 
 /// What to do with one certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Not in the store yet (or its names changed, or it was revoked): issue now.
     Issue {

@@ -5,14 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use wildcert_dns::PropagationProgress;
 
 use super::plan::{Decision, cert_name, decide, parse_time};
 use crate::config::{RunConfig, request_for};
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook, run_hook};
 use crate::install::install_all;
 use crate::issue::{self, Job};
@@ -26,8 +25,7 @@ use wildcert_acme::ValidationMethod;
 pub const ARI_DEFAULT_RECHECK: Duration = Duration::from_secs(6 * 3600);
 
 /// What became of one certificate in a `renew` round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Not in the store before: issued now.
     Issued,
@@ -52,7 +50,7 @@ impl Outcome {
 }
 
 /// One certificate's line in the summary.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct RenewOutcome {
     /// Store name.
     pub name: String,
@@ -61,20 +59,15 @@ pub struct RenewOutcome {
     /// Why (the decision's reason, or the error).
     pub detail: String,
     /// RFC 3339 time the certificate is next due (skipped ones), if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_due: Option<String>,
     /// The issued certificate, when one was stored.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Issued>,
     /// The deploy hook's report, when one ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hook: Option<HookReport>,
     /// Hint for a failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// Exit code of a failure.
-    #[serde(skip)]
-    pub code: i32,
+    pub code: ExitCode,
 }
 
 impl RenewOutcome {
@@ -87,7 +80,7 @@ impl RenewOutcome {
             certificate: None,
             hook: None,
             hint: None,
-            code: 0,
+            code: ExitCode::Ok,
         }
     }
 
@@ -135,6 +128,16 @@ pub struct RenewRound {
 }
 
 impl RenewRound {
+    /// The round's exit code: the first failed certificate's, else [`ExitCode::Hook`] when a
+    /// hook failed, else [`ExitCode::Ok`].
+    pub fn exit_code(&self) -> ExitCode {
+        match self.outcomes.iter().find(|o| o.outcome == Outcome::Failed) {
+            Some(o) => o.code.failure(),
+            None if self.failed_hooks().is_empty() => ExitCode::Ok,
+            None => ExitCode::Hook,
+        }
+    }
+
     /// Every hook report of the round that failed: the pre hook, each deploy hook (with its
     /// certificate's name), the post hook.
     pub fn failed_hooks(&self) -> Vec<(&'static str, Option<&str>, &HookReport)> {
@@ -198,12 +201,14 @@ struct Due {
     meta: Option<CertMeta>,
 }
 
-/// Run one round over `settings.certificates`. `provider_for` builds a provider by id; each
+/// Run one round over `settings.certificates` and what `issue` recorded in `store`.
+/// `provider_for` builds a provider by id; each
 /// id is built once per round. The pre hook runs once before the first due certificate is
 /// issued and the post hook once after every due one was tried; neither runs when nothing
 /// is due.
 pub async fn renew<F>(
     cfg: &RunConfig,
+    store: &Store,
     settings: &Settings,
     opts: &RenewOptions,
     provider_for: F,
@@ -211,7 +216,6 @@ pub async fn renew<F>(
 where
     F: Fn(&str, Option<&std::path::Path>) -> Result<NamedProvider, IssueError>,
 {
-    let store = Store::open(&cfg.state_dir)?;
     let now = OffsetDateTime::now_utc();
     let mut outcomes = Vec::new();
     let mut due: Vec<Due> = Vec::new();
@@ -224,7 +228,7 @@ where
         .filter_map(|c| cert_name(c).ok())
         .collect();
     let mut candidates: Vec<CertificateSettings> = settings.certificates.clone();
-    for (name, request) in recorded_requests(&store)? {
+    for (name, request) in recorded_requests(store)? {
         if configured.contains(&name) || (!opts.only.is_empty() && !opts.only.contains(&name)) {
             continue;
         }
@@ -302,7 +306,7 @@ where
         }
     }
     // Build each provider once; a job for every due certificate.
-    let mut providers: HashMap<String, Result<NamedProvider, (String, String, i32)>> =
+    let mut providers: HashMap<String, Result<NamedProvider, (String, String, ExitCode)>> =
         HashMap::new();
     let mut jobs = Vec::new();
     let mut reasons: HashMap<String, (Outcome, String, Option<String>)> = HashMap::new();
@@ -384,7 +388,7 @@ where
         });
     }
     if !standing.is_empty() {
-        check_standing(cfg, &store, &mut outcomes, &standing).await;
+        check_standing(cfg, store, &mut outcomes, &standing).await;
     }
     if jobs.is_empty() {
         return Ok(RenewRound {
@@ -568,5 +572,48 @@ async fn refresh_ari(client: &wildcert_acme::AcmeClient, meta: &mut CertMeta) ->
             meta.ari_next_check = Some(rfc3339(now + time::Duration::hours(1)));
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(ok: bool) -> HookReport {
+        HookReport {
+            command: "post".into(),
+            exit_code: Some(if ok { 0 } else { 1 }),
+            ok,
+            error: None,
+        }
+    }
+
+    fn outcome(outcome: Outcome, code: ExitCode) -> RenewOutcome {
+        RenewOutcome {
+            code,
+            ..RenewOutcome::new("a.test".into(), outcome, String::new())
+        }
+    }
+
+    #[test]
+    fn round_exit_code_first_failure_then_hooks() {
+        let mut round = RenewRound {
+            outcomes: vec![outcome(Outcome::Renewed, ExitCode::Ok)],
+            ..RenewRound::default()
+        };
+        assert_eq!(round.exit_code(), ExitCode::Ok);
+        round.post_hook = Some(hook(false));
+        assert_eq!(round.exit_code(), ExitCode::Hook);
+        round.outcomes.push(outcome(Outcome::Failed, ExitCode::Dns));
+        round.outcomes.push(outcome(Outcome::Failed, ExitCode::Ca));
+        assert_eq!(round.exit_code(), ExitCode::Dns, "the first failure's code");
+        // A failure classified as nothing to do is still a failed run.
+        round
+            .outcomes
+            .insert(0, outcome(Outcome::Failed, ExitCode::Ok));
+        assert_eq!(round.exit_code(), ExitCode::Internal);
+        round.outcomes.clear();
+        round.post_hook = Some(hook(true));
+        assert_eq!(round.exit_code(), ExitCode::Ok);
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use wildcert_manager::renew::{Outcome, RenewOptions, RenewOutcome};
 use wildcert_manager::session::Session;
-use wildcert_manager::{Loaded, exit};
+use wildcert_manager::{ExitCode, Loaded};
 use wildcert_testkit::{FaultProxy, PebbleOptions, ProxyMode};
 
 use crate::lab::{Lab, certificates};
@@ -71,10 +71,10 @@ async fn one_bad_certificate_among_good_ones_fails_alone_and_is_never_ordered() 
     let bad = outcome(&outcomes, "www.nosuch.test");
     assert_eq!(bad.outcome, Outcome::Failed, "{bad:?}");
     assert!(bad.detail.contains("nosuch.test"), "{}", bad.detail);
-    assert_eq!(bad.code, exit::DNS, "{bad:?}");
+    assert_eq!(bad.code, ExitCode::Dns, "{bad:?}");
     let too_long = outcome(&outcomes, &long);
     assert_eq!(too_long.outcome, Outcome::Failed, "{too_long:?}");
-    assert_eq!(too_long.code, exit::SETTINGS, "{too_long:?}");
+    assert_eq!(too_long.code, ExitCode::Settings, "{too_long:?}");
     // Nothing was ordered for them: no order to "resume" on the next run.
     for name in ["www.nosuch.test", long.as_str()] {
         let meta = lab
@@ -216,7 +216,7 @@ async fn a_ca_that_stops_answering_mid_run_ends_the_run_quickly_and_cleanly() {
             o.name,
             o.detail
         );
-        assert_eq!(o.code, exit::CA, "{o:?}");
+        assert_eq!(o.code, ExitCode::Ca, "{o:?}");
     }
     proxy.set_mode(ProxyMode::Pass);
     for n in &names {

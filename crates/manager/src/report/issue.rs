@@ -1,14 +1,14 @@
-//! The `--json` documents of `issue` and `renew`: types of the CLI's own, so the machine output
-//! is a contract that does not move when the engine's types do. Field names are those of the
-//! first release; add fields, never rename them.
+//! The documents of `issue` and `renew`.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
-use wildcert_manager::hooks::HookReport;
-use wildcert_manager::install::{InstallError, InstallReport};
-use wildcert_manager::model::{Issued, Timings};
-use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
+
+use crate::hooks::HookReport;
+use crate::install::{InstallError, InstallReport};
+use crate::model::{Issued, Timings};
+use crate::renew::{Outcome, RenewOutcome, RenewRound};
+use crate::session::IssueReport;
 
 /// A stored certificate.
 #[derive(Debug, Serialize)]
@@ -133,6 +133,18 @@ pub struct IssueDoc {
     pub install: Vec<Install>,
 }
 
+impl IssueDoc {
+    /// The document of an issuance: `ok` unless a hook or an install target failed.
+    pub fn of(r: &IssueReport) -> Self {
+        IssueDoc {
+            ok: r.exit_code().is_ok(),
+            certificate: (&r.issued).into(),
+            hook: r.hook.as_ref().map(Into::into),
+            install: r.installs.iter().map(Into::into).collect(),
+        }
+    }
+}
+
 /// One install target of `issue --json`.
 #[derive(Debug, Serialize)]
 pub struct Install {
@@ -239,6 +251,11 @@ pub struct RenewDoc {
 }
 
 impl RenewDoc {
+    /// The document of a round: `ok` when its exit code is.
+    pub fn of(round: &RenewRound) -> Self {
+        RenewDoc::new(&round.outcomes, round.exit_code().is_ok()).with_hooks(round)
+    }
+
     /// The document for a round's outcomes.
     pub fn new(outcomes: &[RenewOutcome], ok: bool) -> Self {
         let count = |k: Outcome| outcomes.iter().filter(|o| o.outcome == k).count();

@@ -1,9 +1,29 @@
-//! What every command that publishes records shares, written once: records left by runs that
-//! died are removed before the work starts; SIGINT/SIGTERM stop the work and remove what it
-//! published (from the journal); the deploy hook runs after a certificate is stored, for
-//! `issue` as for `renew`.
+//! The session: how every command reaches the engine. One [`Session`] per command (per round
+//! for `renew --until-next`) holds the settings, the run configuration, the store (opened once)
+//! and the providers; the commands are its methods, so the CLI parses flags, calls the session
+//! and prints [`crate::report`] documents.
+//!
+//! What every command that publishes records shares is written once here: records left by
+//! runs that died are removed before the work starts; SIGINT/SIGTERM stop the work and remove
+//! what it published (from the journal); the deploy hook runs after a certificate is stored,
+//! for `issue` as for `renew`; a dry run ([`DryRun`]) swaps the store for a throwaway one.
+//!
+//! - `issue`: `issue` (flags → request → issue, install, deploy hook);
+//! - `renew`: `renew` rounds, the metrics they leave and the `--until-next` schedule;
+//! - `check`: the one `check` flow (with or without a usable store);
+//! - `admin`: `list`, `show`, `revoke`, `delete`, `account …`, `persist`.
 //!
 //! [`request_for`]: crate::config::request_for
+
+mod admin;
+mod check;
+mod issue;
+mod renew;
+
+pub use admin::PersistCommand;
+pub use check::CheckCommand;
+pub use issue::{IssueCommand, PreparedIssue};
+pub use renew::{MAX_SLEEP, RETRY_AFTER_FAILURE, RenewCommand, RenewListener, next_wake};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,11 +31,11 @@ use std::sync::Arc;
 use tracing::{info, warn};
 use wildcert_dns::{Dns01, DnsSettings, PropagationProgress};
 
-use crate::config::{Loaded, RunConfig};
-use crate::error::IssueError;
+use crate::config::{DryRun, Loaded, RunConfig};
+use crate::error::{ExitCode, IssueError};
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
 use crate::install::{InstallError, InstallReport, InstallTarget, install_all};
-use crate::issue;
+
 use crate::journal;
 use crate::model::{IssueRequest, Issued, NamedProvider};
 use crate::providers::Providers;
@@ -48,15 +68,47 @@ pub struct Session<'a> {
     pub store: Store,
     /// The providers, built on first use.
     pub providers: Providers<'a>,
+    /// A dry run's throwaway store (removed when the session ends); `None` for a real run.
+    dry_run: Option<DryRun>,
 }
 
-/// What `issue` produced: the certificate and the deploy hook's report.
+/// Where a dry run goes, for the notice the CLI prints.
+#[derive(Debug, Clone, Copy)]
+pub struct DryRunTarget<'s> {
+    /// The directory URL it talks to.
+    pub directory: &'s str,
+    /// It is the CA's staging directory (not the configured one).
+    pub staging: bool,
+}
+
+/// What `issue` produced: the certificate, its install targets and the deploy hook's report.
 #[derive(Debug)]
 pub struct IssueReport {
     /// The stored certificate.
     pub issued: Issued,
     /// The deploy hook's report, when one ran.
     pub hook: Option<HookReport>,
+    /// One result per install target, in order.
+    pub installs: Vec<Result<InstallReport, InstallError>>,
+}
+
+impl IssueReport {
+    /// The run's exit code: [`ExitCode::Store`] when an install target could not be written,
+    /// else [`ExitCode::Hook`] when a reload or the deploy hook failed (the certificate is
+    /// stored either way), else [`ExitCode::Ok`].
+    pub fn exit_code(&self) -> ExitCode {
+        let reload_failed = self.installs.iter().any(|i| {
+            i.as_ref()
+                .is_ok_and(|r| r.reload.as_ref().is_some_and(|h| !h.ok))
+        });
+        if self.installs.iter().any(Result::is_err) {
+            ExitCode::Store
+        } else if reload_failed || self.hook.as_ref().is_some_and(|h| !h.ok) {
+            ExitCode::Hook
+        } else {
+            ExitCode::Ok
+        }
+    }
 }
 
 impl<'a> Session<'a> {
@@ -69,6 +121,29 @@ impl<'a> Session<'a> {
             cfg,
             store,
             providers: Providers::new(loaded),
+            dry_run: None,
+        })
+    }
+
+    /// [`Session::open`] for a run that may be a dry run: with `dry_run`, the settings first
+    /// become a dry run's ([`DryRun::prepare`]: the CA's staging directory, a throwaway store,
+    /// no hooks, no metrics file), kept until the session ends.
+    pub fn open_run(loaded: &'a mut Loaded, dry_run: bool) -> Result<Session<'a>, IssueError> {
+        let dry = match dry_run {
+            true => Some(DryRun::prepare(&mut loaded.settings)?),
+            false => None,
+        };
+        let loaded: &'a Loaded = loaded;
+        let mut session = Session::open(loaded)?;
+        session.dry_run = dry;
+        Ok(session)
+    }
+
+    /// The dry run this session is, if it is one.
+    pub fn dry_run(&self) -> Option<DryRunTarget<'_>> {
+        self.dry_run.as_ref().map(|d| DryRunTarget {
+            directory: &self.cfg.directory_url,
+            staging: d.staging.is_some(),
         })
     }
 
@@ -100,7 +175,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// `wildcert issue`: one certificate (its request made by [`request_for`] from settings
+    /// `wildcert issue`: one certificate (its request made by [`crate::config::request_for`] from settings
     /// built from the flags: the same path `renew` takes), then its deploy hook.
     pub async fn issue(
         &self,
@@ -108,22 +183,20 @@ impl<'a> Session<'a> {
         cert: &CertificateSettings,
         progress: Option<Arc<dyn PropagationProgress>>,
     ) -> Result<IssueReport, Stopped> {
-        self.issue_and_install(req, cert, &[], progress)
-            .await
-            .map(|(r, _)| r)
+        self.issue_and_install(req, cert, &[], progress).await
     }
 
     /// [`Session::issue`] with install targets (`issue --install-dir`, `[[certificate]]
     /// install`): once the certificate is stored its files are copied into each target and
     /// the target's `reload` run, then the deploy hook runs (so a hook sees the installed
-    /// files). One result per target, in order.
+    /// files). One result per target, in order, in [`IssueReport::installs`].
     pub async fn issue_and_install(
         &self,
         req: &IssueRequest,
         cert: &CertificateSettings,
         targets: &[InstallTarget],
         progress: Option<Arc<dyn PropagationProgress>>,
-    ) -> Result<(IssueReport, Vec<Result<InstallReport, InstallError>>), Stopped> {
+    ) -> Result<IssueReport, Stopped> {
         // dns-persist-01 publishes nothing: no provider is built, no credentials are read.
         let provider = if req.challenge.needs_provider() {
             self.providers
@@ -148,7 +221,7 @@ impl<'a> Session<'a> {
             dns_credentials: cert.dns_credentials.clone(),
         });
         let issued = self
-            .guard(issue::issue(&self.cfg, &req, provider, progress))
+            .guard(crate::issue::issue(&self.cfg, &req, provider, progress))
             .await??;
         // The certificate's own install targets (`install = […]`), then the command line's.
         let all: Vec<InstallTarget> = cert.install.iter().chain(targets).cloned().collect();
@@ -157,7 +230,11 @@ impl<'a> Session<'a> {
             Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
             None => None,
         };
-        Ok((IssueReport { issued, hook }, installs))
+        Ok(IssueReport {
+            issued,
+            hook,
+            installs,
+        })
     }
 
     /// `wildcert renew`: one round over the config's certificates (deploy hooks run per
@@ -167,6 +244,7 @@ impl<'a> Session<'a> {
         Ok(self
             .guard(renew(
                 &self.cfg,
+                &self.store,
                 &self.loaded.settings,
                 opts,
                 |id, creds| self.providers.get_with(id, creds),
@@ -239,5 +317,86 @@ pub async fn interrupted() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timings;
+
+    fn hook(ok: bool) -> HookReport {
+        HookReport {
+            command: "reload".into(),
+            exit_code: Some(if ok { 0 } else { 1 }),
+            ok,
+            error: (!ok).then(|| "exited with 1".into()),
+        }
+    }
+
+    fn report(
+        hook: Option<HookReport>,
+        installs: Vec<Result<InstallReport, InstallError>>,
+    ) -> IssueReport {
+        IssueReport {
+            issued: Issued {
+                cert_name: "example.test".into(),
+                version: 1,
+                live_dir: "/s/certs/example.test/live".into(),
+                names: vec!["example.test".into()],
+                key_type: "ec256".into(),
+                not_before: String::new(),
+                not_after: String::new(),
+                issuer: None,
+                serial: String::new(),
+                order_url: String::new(),
+                timings_ms: Timings::default(),
+                zones: Vec::new(),
+                acme_requests: 0,
+                dns_queries: 0,
+            },
+            hook,
+            installs,
+        }
+    }
+
+    fn installed(reload: Option<HookReport>) -> Result<InstallReport, InstallError> {
+        Ok(InstallReport {
+            dir: "/etc/nginx/ssl".into(),
+            files: Vec::new(),
+            reload,
+        })
+    }
+
+    fn unwritable() -> Result<InstallReport, InstallError> {
+        Err(InstallError::Settings {
+            dir: "/etc/nginx/ssl".into(),
+            message: "no such group".into(),
+        })
+    }
+
+    #[test]
+    fn issue_exit_code_store_before_hook() {
+        assert_eq!(report(None, Vec::new()).exit_code(), ExitCode::Ok);
+        assert_eq!(
+            report(Some(hook(true)), vec![installed(Some(hook(true)))]).exit_code(),
+            ExitCode::Ok
+        );
+        assert_eq!(
+            report(Some(hook(false)), Vec::new()).exit_code(),
+            ExitCode::Hook
+        );
+        assert_eq!(
+            report(None, vec![installed(Some(hook(false)))]).exit_code(),
+            ExitCode::Hook
+        );
+        assert_eq!(
+            report(
+                Some(hook(false)),
+                vec![installed(Some(hook(false))), unwritable()]
+            )
+            .exit_code(),
+            ExitCode::Store
+        );
     }
 }

@@ -1,0 +1,188 @@
+//! `wildcert issue`: the command line's certificate becomes settings, then a request (the same
+//! path `renew` takes), then an issuance with its install targets and deploy hook.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wildcert_dns::PropagationProgress;
+
+use super::{IssueReport, Session, Stopped};
+use crate::config::{DryRun, Loaded, request_for};
+use crate::error::IssueError;
+use crate::install::InstallTarget;
+use crate::model::IssueRequest;
+use crate::settings::CertificateSettings;
+
+/// What `wildcert issue` was asked.
+#[derive(Debug, Clone)]
+pub struct IssueCommand {
+    /// The certificate, as the settings its flags make.
+    pub cert: CertificateSettings,
+    /// The `--install-dir` targets.
+    pub install: Vec<InstallTarget>,
+    /// `--dry-run`: staging CA, throwaway store, no deploy hook, no install.
+    pub dry_run: bool,
+}
+
+/// `issue` with its request validated and its session open.
+pub struct PreparedIssue<'a> {
+    /// The session (a dry run's when asked).
+    pub session: Session<'a>,
+    req: IssueRequest,
+    cert: CertificateSettings,
+    install: Vec<InstallTarget>,
+}
+
+impl<'a> Session<'a> {
+    /// `wildcert issue`, before anything is sent: a dry run's settings when asked, the request
+    /// made and validated (bad names and settings are refused before anything else happens),
+    /// then the session opened.
+    pub fn prepare_issue(
+        loaded: &'a mut Loaded,
+        cmd: IssueCommand,
+    ) -> Result<PreparedIssue<'a>, IssueError> {
+        let IssueCommand {
+            mut cert,
+            mut install,
+            dry_run,
+        } = cmd;
+        let dry = match dry_run {
+            true => Some(DryRun::prepare(&mut loaded.settings)?),
+            false => None,
+        };
+        if dry.is_some() {
+            cert.deploy_hook = None;
+            install.clear();
+        }
+        // Absolute: the request is recorded, and `renew` reads it again from wherever it runs.
+        cert.dns_credentials = cert.dns_credentials.map(absolute);
+        let req = request_for(&loaded.settings, &cert)?;
+        let loaded: &'a Loaded = loaded;
+        let mut session = Session::open(loaded)?;
+        session.dry_run = dry;
+        Ok(PreparedIssue {
+            session,
+            req,
+            cert,
+            install,
+        })
+    }
+}
+
+impl PreparedIssue<'_> {
+    /// Issue the certificate, install it into each target, run the deploy hook.
+    pub async fn run(
+        &self,
+        progress: Option<Arc<dyn PropagationProgress>>,
+    ) -> Result<IssueReport, Stopped> {
+        self.session
+            .issue_and_install(&self.req, &self.cert, &self.install, progress)
+            .await
+    }
+
+    /// The request as validated (dry run applied).
+    pub fn request(&self) -> &IssueRequest {
+        &self.req
+    }
+
+    /// The certificate's settings as they will be used (dry run applied).
+    pub fn certificate(&self) -> &CertificateSettings {
+        &self.cert
+    }
+
+    /// The install targets as they will be used (none in a dry run).
+    pub fn install_targets(&self) -> &[InstallTarget] {
+        &self.install
+    }
+}
+
+/// `p` made absolute against the current directory (as given when that fails).
+pub(super) fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    fn loaded(state: &std::path::Path) -> Loaded {
+        let overrides = Overrides {
+            server: Some("https://127.0.0.1:14000/dir".into()),
+            state_dir: Some(state.to_path_buf()),
+            ..Overrides::default()
+        };
+        Loaded::load(None, Default::default(), &overrides).expect("settings")
+    }
+
+    fn command(dry_run: bool) -> IssueCommand {
+        IssueCommand {
+            cert: CertificateSettings {
+                name: None,
+                domains: vec!["*.Example.test".into()],
+                provider: "rfc2136".into(),
+                key_type: None,
+                profile: None,
+                preferred_chain: None,
+                key_group: None,
+                key_mode: None,
+                deploy_hook: Some("touch /nonexistent/hook".into()),
+                renew_before: None,
+                challenge: None,
+                install: Vec::new(),
+                dns_credentials: Some("creds.ini".into()),
+            },
+            install: vec![InstallTarget::dir("/etc/ssl/x")],
+            dry_run,
+        }
+    }
+
+    #[test]
+    fn a_dry_run_runs_no_hook_installs_nothing_and_uses_a_throwaway_store() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = tmp.path().join("state");
+        let mut l = loaded(&state);
+        let p = Session::prepare_issue(&mut l, command(true)).expect("prepared");
+        let dry = p.session.dry_run().expect("a dry run");
+        assert_eq!(dry.directory, "https://127.0.0.1:14000/dir");
+        assert!(
+            !dry.staging,
+            "a CA without a known staging directory is used as given"
+        );
+        assert!(p.certificate().deploy_hook.is_none());
+        assert!(p.install_targets().is_empty());
+        assert_ne!(p.session.cfg.state_dir, state);
+        assert!(!state.exists(), "the real store was not even created");
+        assert_eq!(
+            p.request().names.identifiers()[0].as_acme(),
+            "*.example.test"
+        );
+        assert!(
+            p.certificate()
+                .dns_credentials
+                .as_ref()
+                .is_some_and(|c| c.is_absolute()),
+            "recorded as an absolute path"
+        );
+    }
+
+    #[test]
+    fn a_real_run_keeps_hook_and_targets_and_refuses_bad_names_first() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = tmp.path().join("state");
+        let mut l = loaded(&state);
+        let p = Session::prepare_issue(&mut l, command(false)).expect("prepared");
+        assert!(p.session.dry_run().is_none());
+        assert!(p.certificate().deploy_hook.is_some());
+        assert_eq!(p.install_targets().len(), 1);
+        assert_eq!(p.session.cfg.state_dir, state);
+        drop(p);
+
+        let mut bad = command(false);
+        bad.cert.domains = vec!["192.0.2.1".into()];
+        let state = tmp.path().join("other");
+        let mut l = loaded(&state);
+        assert!(Session::prepare_issue(&mut l, bad).is_err());
+        assert!(!state.exists(), "refused before the store was opened");
+    }
+}
