@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every test against real servers
+# The whole test suite: formatting, lints, generated files, and every test against real servers
 # (Pebble, BIND 9, PowerDNS, moto) started on loopback by the test kit.
 # Needs root (or sudo) once to install the servers, and root to add loopback addresses.
 set -euo pipefail
@@ -9,6 +9,9 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo xtask gen --check"
+# The registry, workspace lines and provider docs generated from providers/ are up to date.
+cargo xtask gen --check
 echo "==> cargo test"
 export MOTO_SERVER="${MOTO_SERVER:-$PWD/target/venv-moto/bin/moto_server}"
 # The server-backed tests mostly wait on DNS and the CA: run more of them than there are cores.

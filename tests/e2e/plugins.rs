@@ -213,14 +213,18 @@ fn providers_json_comes_from_the_specs() {
         env_of("route53", "region"),
         ["AWS_REGION", "AWS_DEFAULT_REGION"]
     );
-    // lego's common variables, for every provider.
-    for (kind, prefix) in [
-        ("rfc2136", "RFC2136"),
-        ("pdns", "PDNS"),
-        ("cloudflare", "CLOUDFLARE"),
-        ("route53", "AWS"),
-        ("exec", "EXEC"),
-    ] {
+    // Every provider of the registry is listed, each with lego's common variables.
+    let listed: Vec<&str> = providers
+        .iter()
+        .filter_map(|p| p["kind"].as_str())
+        .collect();
+    let registered: Vec<&str> = wildcert_manager::providers::PROVIDERS
+        .iter()
+        .map(|r| r.spec.kind)
+        .collect();
+    assert_eq!(listed, registered);
+    for r in wildcert_manager::providers::PROVIDERS {
+        let (kind, prefix) = (r.spec.kind, r.spec.env_prefix);
         assert_eq!(
             env_of(kind, "propagation_timeout"),
             [format!("{prefix}_PROPAGATION_TIMEOUT")]
@@ -231,6 +235,8 @@ fn providers_json_comes_from_the_specs() {
         );
         assert_eq!(env_of(kind, "ttl"), [format!("{prefix}_TTL")]);
     }
+    // lego's prefix for Route 53 is AWS, not ROUTE53.
+    assert_eq!(env_of("route53", "ttl"), ["AWS_TTL"]);
     assert_eq!(env_of("cloudflare", "timeout"), ["CLOUDFLARE_HTTP_TIMEOUT"]);
     assert_eq!(env_of("pdns", "api_version"), ["PDNS_API_VERSION"]);
     // Secrets are marked as such; certbot keys are named.

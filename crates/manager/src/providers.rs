@@ -1,7 +1,8 @@
 //! The provider registry: builds a [`DnsProvider`] from `--dns NAME`, where NAME is either a
 //! `[providers.<id>]` section of the config file or a provider kind configured from the
 //! environment. Layering: a certbot credentials file < the file section < the provider's environment
-//! variables; every kind comes from its [`Registration`] in [`PROVIDERS`].
+//! variables; every kind comes from its [`Registration`] in [`PROVIDERS`], the list
+//! `cargo xtask gen` writes into the `wildcert-providers` crate.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,14 +16,7 @@ use crate::error::IssueError;
 use crate::model::NamedProvider;
 use crate::settings::{Settings, SettingsError, provider_key_line};
 
-/// Every provider kind this build knows: one line per provider crate.
-pub const PROVIDERS: &[Registration] = &[
-    wildcert_rfc2136::PROVIDER,
-    wildcert_pdns::PROVIDER,
-    wildcert_exec::PROVIDER,
-    wildcert_cloudflare::PROVIDER,
-    wildcert_route53::PROVIDER,
-];
+pub use wildcert_providers::PROVIDERS;
 
 /// The registry: every provider kind this build knows.
 pub fn registry() -> &'static [Registration] {
@@ -31,9 +25,8 @@ pub fn registry() -> &'static [Registration] {
 
 /// Look up a kind by name (any case).
 pub fn kind(name: &str) -> Option<&'static Registration> {
-    registry()
-        .iter()
-        .find(|k| k.spec.kind.eq_ignore_ascii_case(name))
+    registry();
+    wildcert_providers::kind(name)
 }
 
 /// Where a provider's file settings came from, for error messages.
@@ -220,100 +213,32 @@ impl<'a> Providers<'a> {
     }
 }
 
-/// The marker lines around the generated settings table of `docs/providers/KIND.md`.
-pub const DOC_TABLE_MARKERS: (&str, &str) = (
-    "<!-- settings table: generated from the provider's spec; do not edit by hand (WILDCERT_BLESS=1 cargo test -p wildcert-manager --lib provider_docs) -->",
-    "<!-- end of the settings table -->",
-);
-
-/// `page` with its generated settings table replaced by `table`; `None` without the markers.
-pub fn with_doc_table(page: &str, table: &str) -> Option<String> {
-    let (begin, end) = DOC_TABLE_MARKERS;
-    let a = page.find(begin)? + begin.len();
-    let b = a + page[a..].find(end)?;
-    Some(format!("{}\n\n{}\n{}", &page[..a], table, &page[b..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The committed pages carry exactly the tables the specs generate; with
-    /// `WILDCERT_BLESS=1` the pages are rewritten instead.
-    #[test]
-    fn provider_docs_match_their_specs() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let bless = std::env::var("WILDCERT_BLESS").is_ok_and(|v| v == "1");
-        for r in PROVIDERS {
-            let path = root.join(r.spec.doc);
-            let page = std::fs::read_to_string(&path).expect("provider page");
-            let want = with_doc_table(&page, &r.spec.markdown_table())
-                .unwrap_or_else(|| panic!("{} lacks the table markers", path.display()));
-            if bless {
-                std::fs::write(&path, &want).expect("write page");
-            } else {
-                assert!(
-                    page == want,
-                    "{} differs from its spec's table: run WILDCERT_BLESS=1 cargo test -p wildcert-manager --lib provider_docs",
-                    path.display()
-                );
-            }
-        }
-    }
-
     /// lego's `<PREFIX>_PROPAGATION_TIMEOUT`, `_POLLING_INTERVAL` and `_TTL` take effect for
-    /// every provider built through the registry (the pipeline reads `tuning()`).
+    /// every provider of the registry: its own spec layers them and [`Registration::create`]
+    /// attaches them to what it builds (the pipeline reads `tuning()`). The provider's own
+    /// build is replaced by a stand-in, so no provider needs settings here.
     #[test]
     fn lego_common_variables_reach_every_provider() {
-        let base: &[(&str, &[(&str, &str)])] = &[
-            (
-                "rfc2136",
-                &[
-                    ("RFC2136_NAMESERVER", "127.0.0.1"),
-                    ("RFC2136_INSECURE_UNSIGNED", "true"),
-                ],
-            ),
-            (
-                "pdns",
-                &[
-                    ("PDNS_API_URL", "http://127.0.0.1:1"),
-                    ("PDNS_API_KEY", "k"),
-                ],
-            ),
-            ("exec", &[("EXEC_PATH", "sh")]),
-            ("cloudflare", &[("CLOUDFLARE_DNS_API_TOKEN", "t")]),
-            (
-                "route53",
-                &[
-                    ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
-                    ("AWS_SECRET_ACCESS_KEY", "s"),
-                ],
-            ),
-        ];
-        assert_eq!(
-            base.len(),
-            PROVIDERS.len(),
-            "a provider without a case here"
-        );
-        for (kind_name, vars) in base {
-            let reg = kind(kind_name).expect("registered");
-            let prefix = reg.spec.env_prefix;
-            let mut env: HashMap<String, String> = vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        assert!(!PROVIDERS.is_empty());
+        for r in registry() {
+            let kind_name = r.spec.kind;
+            let stand_in = Registration {
+                spec: r.spec,
+                build: |_, _| Ok(crate::model::NamedProvider::none().dns),
+            };
+            let prefix = r.spec.env_prefix;
+            let mut env: HashMap<String, String> = HashMap::new();
             env.insert(format!("{prefix}_PROPAGATION_TIMEOUT"), "7".into());
             env.insert(format!("{prefix}_POLLING_INTERVAL"), "3".into());
             env.insert(format!("{prefix}_TTL"), "300".into());
-            let p = build(
-                kind_name,
-                &Settings::default(),
-                None,
-                &env,
-                ProviderContext::default(),
-            )
-            .unwrap_or_else(|e| panic!("{kind_name}: {e}"));
-            let t = p.tuning();
+            let t = stand_in
+                .from_env(&env)
+                .unwrap_or_else(|e| panic!("{kind_name}: {e}"))
+                .tuning();
             assert_eq!(
                 t.propagation_timeout,
                 Some(std::time::Duration::from_secs(7)),
@@ -324,21 +249,19 @@ mod tests {
                 Some(std::time::Duration::from_secs(3)),
                 "{kind_name}"
             );
-            if *kind_name != "cloudflare" {
-                // Cloudflare's ttl is its own setting, handed to the API as given.
+            if r.spec.settings.iter().any(|s| s.key == "ttl") {
+                // A provider declaring its own `ttl` (Cloudflare) gets it as a setting.
+                let layered = r.spec.layer(None, None, &env).expect("layers");
+                assert_eq!(layered.values.get("ttl"), Some(&300.into()), "{kind_name}");
+            } else {
                 assert_eq!(t.ttl, Some(300), "{kind_name}");
             }
             env.insert(format!("{prefix}_PROPAGATION_TIMEOUT"), "soon".into());
-            let e = build(
-                kind_name,
-                &Settings::default(),
-                None,
-                &env,
-                ProviderContext::default(),
-            )
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+            let e = stand_in
+                .from_env(&env)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(
                 e.contains(&format!("{prefix}_PROPAGATION_TIMEOUT")),
                 "{kind_name}: {e}"
