@@ -31,22 +31,10 @@ impl Route53Settings {
             &self.session_token,
             &self.session_token_file,
         )?;
-        let akid = self
-            .access_key_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let profile_name = self
-            .profile
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
+        let akid = nonempty(&self.access_key_id);
+        let profile_name = nonempty(&self.profile);
         let shared = SharedFiles::load(self)?;
-        let region = self
-            .region
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        let region = nonempty(&self.region)
             .map(str::to_string)
             .or_else(|| shared.region(profile_name.unwrap_or("default")))
             .unwrap_or_else(|| "us-east-1".to_string());
@@ -106,12 +94,7 @@ impl Route53Settings {
         }
 
         let (default_endpoint, signing_region) = partition(&region);
-        let endpoint_text = self
-            .endpoint_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(default_endpoint);
+        let endpoint_text = nonempty(&self.endpoint_url).unwrap_or(default_endpoint);
         let endpoint = reqwest::Url::parse(endpoint_text)
             .map_err(|e| bad(format!("endpoint_url `{endpoint_text}`: {e}")))?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
@@ -124,7 +107,7 @@ impl Route53Settings {
                 "endpoint_url `{endpoint_text}`: must not carry a query string"
             )));
         }
-        let hosted_zone_id = match self.hosted_zone_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let hosted_zone_id = match nonempty(&self.hosted_zone_id) {
             None => None,
             Some(id) => Some(normalize_zone_id(id).ok_or_else(|| {
                 bad(format!(
@@ -168,10 +151,6 @@ pub fn normalize_zone_id(id: &str) -> Option<String> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())).then(|| id.to_string())
 }
 
-fn read(path: &Path, what: &str) -> Result<String, ProviderError> {
-    read_setting_file(KIND, what, path)
-}
-
 /// A shared file: its path and sections when it exists, and the path searched.
 type Loaded = (Option<(PathBuf, profile::Sections)>, Option<PathBuf>);
 
@@ -191,13 +170,20 @@ impl SharedFiles {
                 match explicit {
                     // An explicitly named file must exist.
                     Some(p) => Ok((
-                        Some((p.clone(), profile::parse(&read(p, what)?))),
+                        Some((
+                            p.clone(),
+                            profile::parse(&read_setting_file(KIND, what, p)?),
+                        )),
                         Some(p.clone()),
                     )),
                     None => match home_file(name) {
-                        Some(p) if p.is_file() => {
-                            Ok((Some((p.clone(), profile::parse(&read(&p, what)?))), Some(p)))
-                        }
+                        Some(p) if p.is_file() => Ok((
+                            Some((
+                                p.clone(),
+                                profile::parse(&read_setting_file(KIND, what, &p)?),
+                            )),
+                            Some(p),
+                        )),
                         Some(p) => Ok((None, Some(p))),
                         None => Ok((None, None)),
                     },
@@ -312,13 +298,8 @@ impl Resolver<'_> {
             return Ok(c);
         }
         if amb.imds_disabled != Some(true) {
-            let e = amb
-                .imds_endpoint
-                .as_deref()
-                .map(str::trim)
-                .filter(|e| !e.is_empty());
             return Ok(Source::Imds {
-                endpoint: match e {
+                endpoint: match nonempty(&amb.imds_endpoint) {
                     Some(e) => endpoint("AWS_EC2_METADATA_SERVICE_ENDPOINT", e)?,
                     None => IMDS_ENDPOINT.to_string(),
                 },
