@@ -21,13 +21,17 @@
 //! Struct attribute `#[provider(…)]`: `kind`, `summary`, `env_prefix` (required); `doc` (the
 //! page, default `docs/providers/<kind>.md`); `certbot = [prefixes]`; `hint_auth`,
 //! `hint_zone_not_found`, `hint_rejected`, `hint_rate_limited`, `hint_unreachable`;
-//! `ignored(var = "…", reason = "…")`, repeatable.
+//! `ignored(var = "…", reason = "…")`, repeatable; `env_only = "path"`: a
+//! `fn(&mut Self, &HashMap<String, String>) -> Result<(), ProviderError>` reading what the
+//! provider takes from the environment besides its settings (`LayeredSettings::read_env_only`).
 //!
 //! Field attribute `#[setting(…)]` (optional): `required` or `required = "condition"`,
 //! `default = "…"`, `env = ["lego's name", "aliases"…]`, `certbot = "key"` (without the
 //! plugin prefix), `pair = "other_key"`, `ty = "text|secret|path|bool|seconds|number|duration"`
 //! (inferred from `Option<String|Secret|PathBuf|bool|u64…>`), `key = "…"` (the field name by
 //! default). The field's doc comment is the setting's one-line doc and must be there.
+//! `#[setting(skip)]` marks a field that is no setting (it must be `#[serde(skip)]` too): it is
+//! left out of the spec, and the provider fills it (from `env_only`, say).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
@@ -53,6 +57,7 @@ struct ProviderAttr {
     certbot: Vec<LitStr>,
     hints: Vec<(&'static str, LitStr)>,
     ignored: Vec<(LitStr, LitStr)>,
+    env_only: Option<syn::Path>,
 }
 
 const HINTS: &[&str] = &[
@@ -106,8 +111,18 @@ fn expand(input: &DeriveInput) -> Result<Tokens> {
     };
     let mut settings = Vec::new();
     for field in &fields.named {
-        settings.push(setting(field)?);
+        settings.extend(setting(field)?);
     }
+    let env_only = attr.env_only.as_ref().map(|f| {
+        quote! {
+            fn read_env_only(
+                &mut self,
+                env: &::std::collections::HashMap<::std::string::String, ::std::string::String>,
+            ) -> ::core::result::Result<(), ::wildcert_provider::ProviderError> {
+                #f(self, env)
+            }
+        }
+    });
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let kind_doc = format!(
         "The `{}` kind as its errors carry it (name and hints).",
@@ -125,6 +140,7 @@ fn expand(input: &DeriveInput) -> Result<Tokens> {
                 ignored_env: &[#(#ignored),*],
                 hints: ::wildcert_provider::Hints { #(#hints),* },
             };
+            #env_only
         }
 
         impl #impl_generics #name #ty_generics #where_clause {
@@ -151,6 +167,7 @@ fn provider_attr(input: &DeriveInput) -> Result<ProviderAttr> {
                 "summary" => out.summary = Some(meta.value()?.parse()?),
                 "doc" => out.doc = Some(meta.value()?.parse()?),
                 "env_prefix" => out.env_prefix = Some(meta.value()?.parse()?),
+                "env_only" => out.env_only = Some(meta.value()?.parse::<LitStr>()?.parse()?),
                 "certbot" => out.certbot = strings(&meta.value()?.parse::<Expr>()?)?,
                 "ignored" => {
                     let (mut var, mut reason) = (None, None);
@@ -176,7 +193,7 @@ fn provider_attr(input: &DeriveInput) -> Result<ProviderAttr> {
                     else {
                         return Err(meta.error(format!(
                             "unknown provider attribute `{other}` (kind, summary, doc, env_prefix, \
-                             certbot, ignored, hint_{})",
+                             certbot, ignored, env_only, hint_{})",
                             HINTS.join("|hint_")
                         )));
                     };
@@ -195,12 +212,15 @@ fn provider_attr(input: &DeriveInput) -> Result<ProviderAttr> {
     Ok(out)
 }
 
-/// One field as a `Setting` expression.
-fn setting(field: &syn::Field) -> Result<Tokens> {
+/// One field as a `Setting` expression; `None` for a `#[setting(skip)]` field.
+fn setting(field: &syn::Field) -> Result<Option<Tokens>> {
     let ident = field
         .ident
         .as_ref()
         .ok_or_else(|| Error::new(field.span(), "a named field"))?;
+    if skipped(field)? {
+        return Ok(None);
+    }
     let doc = doc_line(field)?;
     let mut key = LitStr::new(&ident.to_string(), ident.span());
     let mut required = LitStr::new("no", ident.span());
@@ -236,10 +256,11 @@ fn setting(field: &syn::Field) -> Result<Tokens> {
                 }
                 "ty" => ty = Some(meta.value()?.parse()?),
                 "key" => key = meta.value()?.parse()?,
+                "skip" => return Err(meta.error("#[setting(skip)] stands alone")),
                 other => {
                     return Err(meta.error(format!(
                         "unknown setting attribute `{other}` (required, default, env, certbot, \
-                         pair, ty, key)"
+                         pair, ty, key, skip)"
                     )));
                 }
             }
@@ -260,7 +281,7 @@ fn setting(field: &syn::Field) -> Result<Tokens> {
             )
         })?,
     };
-    Ok(quote! {
+    Ok(Some(quote! {
         ::wildcert_provider::Setting {
             key: #key,
             ty: ::wildcert_provider::Type::#ty,
@@ -271,7 +292,27 @@ fn setting(field: &syn::Field) -> Result<Tokens> {
             pair: #pair,
             doc: #doc,
         }
-    })
+    }))
+}
+
+/// True for a `#[setting(skip)]` field, which must also be `#[serde(skip)]`: no key of the
+/// section, so `deny_unknown_fields` refuses it.
+fn skipped(field: &syn::Field) -> Result<bool> {
+    let Some(attr) = field.attrs.iter().find(|a| {
+        a.path().is_ident("setting") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "skip")
+    }) else {
+        return Ok(false);
+    };
+    let serde_skip = field.attrs.iter().any(|a| {
+        a.path().is_ident("serde") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "skip")
+    });
+    if !serde_skip {
+        return Err(Error::new(
+            attr.span(),
+            "a #[setting(skip)] field must be #[serde(skip)] too: it is no key of the section",
+        ));
+    }
+    Ok(true)
 }
 
 /// The field's doc comment, joined into one line.

@@ -634,11 +634,23 @@ pub trait LayeredSettings: serde::de::DeserializeOwned + Default {
         layered.settings(Self::SPEC.provider())
     }
 
-    /// The provider's settings from an environment map alone (blank values count as unset).
-    /// lego's common tuning variables are not part of the struct: a [`Registration`] attaches
-    /// them to the provider.
+    /// Read what the provider takes from the environment besides its settings, into its
+    /// `#[setting(skip)]` fields (route53: the AWS credential chain's variables, which the AWS
+    /// SDKs read from the environment only). Nothing by default; the derive's
+    /// `#[provider(env_only = "path")]` names the function. [`Self::from_env_map`] calls it, and
+    /// a [`Registration`]'s build should with [`BuildContext::env`].
+    fn read_env_only(&mut self, env: &HashMap<String, String>) -> Result<(), ProviderError> {
+        let _ = env;
+        Ok(())
+    }
+
+    /// The provider's settings from an environment map alone (blank values count as unset),
+    /// with what [`Self::read_env_only`] reads. lego's common tuning variables are not part of
+    /// the struct: a [`Registration`] attaches them to the provider.
     fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ProviderError> {
-        Self::from_layered(&Self::SPEC.layer(None, None, env)?)
+        let mut settings = Self::from_layered(&Self::SPEC.layer(None, None, env)?)?;
+        settings.read_env_only(env)?;
+        Ok(settings)
     }
 
     /// The provider's settings from this process's environment (variables whose name or

@@ -23,6 +23,7 @@ use wildcert_provider::{ProviderError, Secret};
 
 use crate::settings::KIND;
 use crate::sigv4::{self, Credentials};
+use crate::xml;
 
 /// Temporary credentials are fetched again this long before they expire (the SDKs' window).
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(300);
@@ -384,7 +385,7 @@ async fn send_with(
     req: reqwest::RequestBuilder,
     target: &str,
 ) -> Result<(u16, String), String> {
-    match policy.send_builder(target, req, crate::verdict).await {
+    match policy.send_builder(target, req, xml::verdict).await {
         Ok(r) => Ok((r.status, r.text())),
         Err(ProviderError::Unreachable { message, .. }) => {
             Err(format!("{target} did not answer: {message}"))

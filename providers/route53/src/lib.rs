@@ -9,6 +9,7 @@
 //! policy of [`wildcert_provider::http`] (jittered, bounded in count and time, a run-wide budget).
 
 pub mod chain;
+pub mod config;
 pub mod profile;
 pub mod settings;
 pub mod sigv4;
@@ -19,12 +20,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Method;
-use wildcert_provider::http::{self, RateLimitBudget, Response, RetryPolicy, Verdict};
-use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
+use wildcert_provider::http::{self, RateLimitBudget, RetryPolicy};
+use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
+use wildcert_provider::{LayeredSettings, Registration, ZoneCache, ZoneLocks};
 
 pub use chain::{CredentialCache, Source};
-pub use settings::{KIND, PROVIDER, Route53Config, Route53Settings, SPEC};
+pub use config::Route53Config;
+pub use settings::{DEFAULT_RATE_LIMIT_WAIT, KIND, Route53Settings};
 pub use sigv4::Credentials;
+pub use xml::verdict;
 
 use xml::{Action, ApiError, Change};
 
@@ -37,14 +41,21 @@ const RETRY_BASE: Duration = Duration::from_millis(500);
 const RETRY_CAP: Duration = Duration::from_secs(10);
 /// Retries of a request that got no answer at all (connection refused, timeout).
 const TRANSPORT_RETRIES: u32 = 2;
-/// Default of the run's time for waiting out throttling;
-/// [`Route53Provider::with_rate_limit_budget`] replaces it.
-pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
 /// `GetChange` polling: first delay, growth, largest delay.
 const POLL_FIRST: Duration = Duration::from_millis(500);
 const POLL_CAP: Duration = Duration::from_secs(5);
 /// Zones asked for at once in `ListHostedZonesByName` (public and private zones may share a name).
 const ZONES_PER_PAGE: u32 = 10;
+
+/// The route53 provider as the registry lists it.
+pub const PROVIDER: Registration = Registration {
+    spec: Route53Settings::SPEC,
+    build: |layered, ctx| {
+        let mut settings = Route53Settings::from_layered(layered)?;
+        settings.read_env_only(ctx.env)?;
+        Ok(Arc::new(Route53Provider::new(&settings)?))
+    },
+};
 
 /// The Route53 provider.
 #[derive(Debug)]
@@ -55,8 +66,8 @@ pub struct Route53Provider {
     zones: ZoneCache,
     pace: Pace,
     creds: CredentialCache,
-    /// One read-modify-write per hosted zone at a time inside this instance.
-    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One read-modify-write per zone at a time inside this instance.
+    locks: ZoneLocks,
 }
 
 /// Route53's limits per `ChangeBatch`: 1,000 `ResourceRecord` elements and 32,000 characters
@@ -108,7 +119,7 @@ impl Route53Provider {
             zones: ZoneCache::default(),
             pace: Pace::new(),
             creds,
-            locks: std::sync::Mutex::new(std::collections::HashMap::new()),
+            locks: ZoneLocks::default(),
         })
     }
 
@@ -454,7 +465,7 @@ impl Route53Provider {
             .into_iter()
             .filter(|z| xml::normalize_name(&z.name) == name.as_str())
             .filter(|z| z.is_private() == self.config.private_zone)
-            .filter_map(|z| settings::normalize_zone_id(&z.id))
+            .filter_map(|z| config::normalize_zone_id(&z.id))
             .collect())
     }
 
@@ -466,7 +477,7 @@ impl Route53Provider {
         if let Some(id) = zone
             .provider_id
             .as_deref()
-            .and_then(settings::normalize_zone_id)
+            .and_then(config::normalize_zone_id)
         {
             return Ok(id);
         }
@@ -592,16 +603,6 @@ impl Route53Provider {
         Ok((!info.change_info.status.eq_ignore_ascii_case("INSYNC")).then_some(id))
     }
 
-    /// The lock serialising read-modify-writes of one hosted zone inside this instance.
-    fn zone_lock(&self, zone_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(zone_id.to_string())
-            .or_default()
-            .clone()
-    }
-
     /// Read, merge and write until the batch applies: re-read when another writer changed an
     /// RRset in between (bounded). The ids of the batches still `PENDING`.
     async fn swap(
@@ -611,8 +612,7 @@ impl Route53Provider {
         set: &TxtSet,
         add: bool,
     ) -> Result<Vec<String>, ProviderError> {
-        let lock = self.zone_lock(zone_id);
-        let _guard = lock.lock().await;
+        let _guard = self.locks.lock(zone).await;
         let mut pending = Vec::new();
         for attempt in 1..=SWAP_ATTEMPTS {
             let groups = if add {
@@ -836,26 +836,6 @@ fn is_swap_conflict(e: &ProviderError) -> bool {
         if message.contains("but it already exists")
             || message.contains("values provided do not match")
             || message.contains("but it was not found"))
-}
-
-/// Route53's classifier for the shared policy: throttling codes (HTTP 400 `Throttling` and
-/// friends) and 429 are rate limits; `PriorRequestNotComplete` and 5xx are retried.
-pub fn verdict(r: &Response) -> Verdict {
-    if r.is_success() {
-        return Verdict::Done;
-    }
-    let code = xml::parse_error(&r.text())
-        .map(|e| e.code)
-        .unwrap_or_default();
-    match code.as_str() {
-        "Throttling"
-        | "ThrottlingException"
-        | "RequestLimitExceeded"
-        | "TooManyRequestsException" => Verdict::RateLimited(format!("{code}, HTTP {}", r.status)),
-        "PriorRequestNotComplete" => Verdict::Retry,
-        c if c.contains("Throttl") => Verdict::RateLimited(format!("{code}, HTTP {}", r.status)),
-        _ => http::default_verdict(r),
-    }
 }
 
 /// Route53's use of the shared retry policy: `max_retries` bounds retries of one request

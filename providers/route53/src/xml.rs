@@ -1,9 +1,11 @@
 //! Route53's XML: the `ChangeResourceRecordSetsRequest` we send (formatted by hand, escaped),
-//! and the responses and errors we read (quick-xml + serde).
+//! the responses and errors we read (quick-xml + serde), and what an error answer means to the
+//! retry policy ([`verdict`]).
 //!
 //! API reference: Amazon Route 53 API, version 2013-04-01.
 
 use serde::Deserialize;
+use wildcert_provider::http::{self, Response, Verdict};
 
 /// XML namespace of the 2013-04-01 API.
 pub const NAMESPACE: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
@@ -308,6 +310,24 @@ pub fn parse_error(body: &str) -> Option<ApiError> {
         code: e.error.code,
         message: e.error.message.unwrap_or_default(),
     })
+}
+
+/// Route53's classifier for the shared policy: throttling codes (HTTP 400 `Throttling` and
+/// friends) and 429 are rate limits; `PriorRequestNotComplete` and 5xx are retried.
+pub fn verdict(r: &Response) -> Verdict {
+    if r.is_success() {
+        return Verdict::Done;
+    }
+    let code = parse_error(&r.text()).map(|e| e.code).unwrap_or_default();
+    match code.as_str() {
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException" => Verdict::RateLimited(format!("{code}, HTTP {}", r.status)),
+        "PriorRequestNotComplete" => Verdict::Retry,
+        c if c.contains("Throttl") => Verdict::RateLimited(format!("{code}, HTTP {}", r.status)),
+        _ => http::default_verdict(r),
+    }
 }
 
 #[cfg(test)]
