@@ -14,18 +14,19 @@ pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
+use wildcert_provider::http::RateLimitBudget;
+use wildcert_provider::record::{quote_txt, unquote_txt};
 use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{
-    Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, PROVIDER, SPEC,
-};
+pub use settings::{Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, PROVIDER};
 pub use state::{RecordStore, StoredRecord};
 
 use api::{ALREADY_EXISTS, Api, CallError, MAX_PAGES, RECORD_MISSING};
@@ -48,7 +49,7 @@ pub struct CloudflareProvider {
     store: Arc<RecordStore>,
     /// Identical records that existed before this run (81057/81058) and are not ours: used for
     /// validation, never deleted. (zone id, name, value)
-    foreign: std::sync::Mutex<BTreeSet<(String, String, String)>>,
+    foreign: Mutex<BTreeSet<(String, String, String)>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +83,28 @@ struct IdOnly {
     id: String,
 }
 
+fn other(message: String) -> ProviderError {
+    ProviderError::Other {
+        provider: KIND,
+        message,
+    }
+}
+
+/// The successes, and the first failure if any.
+fn settle<T>(results: Vec<Result<T, ProviderError>>) -> (Vec<T>, Option<ProviderError>) {
+    let mut first = None;
+    let ok = results
+        .into_iter()
+        .filter_map(|r| {
+            r.map_err(|e| {
+                first.get_or_insert(e);
+            })
+            .ok()
+        })
+        .collect();
+    (ok, first)
+}
+
 impl CloudflareProvider {
     /// Build from settings. With `state_dir` (the store's root), record ids are remembered in
     /// `<state_dir>/providers/cloudflare/<zone_id>.json` for cleanup after a crash.
@@ -97,7 +120,7 @@ impl CloudflareProvider {
         config: CloudflareConfig,
         state_dir: Option<&Path>,
     ) -> Result<Self, ProviderError> {
-        let api = Api::new(&config.base_url, config.timeout)?
+        let api = Api::new(config.base_url.as_str(), config.timeout)?
             .with_rate_limit_wait(config.rate_limit_wait);
         let dir = state_dir.map(|d| d.join("providers").join(KIND.name));
         Ok(CloudflareProvider {
@@ -111,10 +134,7 @@ impl CloudflareProvider {
 
     /// Wait out rate limits from `budget` instead of a `rate_limit_wait` of this provider's
     /// own (to share one budget between providers of a run).
-    pub fn with_rate_limit_budget(
-        mut self,
-        budget: wildcert_provider::http::RateLimitBudget,
-    ) -> Self {
+    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
         self.api = self.api.with_rate_limit_budget(budget);
         self
     }
@@ -143,54 +163,64 @@ impl CloudflareProvider {
     }
 
     fn err(&self, e: CallError, what: &str, zone: &str, zone_lookup: bool) -> ProviderError {
-        let auth = if zone_lookup {
-            &self.config.zone_auth
-        } else {
-            &self.config.auth
+        let auth = match zone_lookup {
+            true => &self.config.zone_auth,
+            false => &self.config.auth,
         };
-        e.into_provider(what, zone, auth, self.api.base())
+        e.into_provider(what, zone, auth, &self.api.base())
+    }
+
+    /// Every page of a list (`path` with `query`), up to [`MAX_PAGES`]; `what` names it in errors.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        per_page: u32,
+        (what, zone, zone_lookup): (&str, &str, bool),
+    ) -> Result<Vec<T>, ProviderError> {
+        let auth = match zone_lookup {
+            true => &self.config.zone_auth,
+            false => &self.config.auth,
+        };
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let mut q = query.to_vec();
+            q.extend([
+                ("page", page.to_string()),
+                ("per_page", per_page.to_string()),
+            ]);
+            let env = (self.api.call(Method::GET, path, &q, None, auth).await)
+                .map_err(|e| self.err(e, what, zone, zone_lookup))?;
+            let items: Vec<T> = serde_json::from_value(env.result)
+                .map_err(|e| other(format!("unexpected answer {what}: {e}")))?;
+            let n = items.len();
+            out.extend(items);
+            if n == 0 || page >= env.result_info.map_or(0, |i| i.total_pages) {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// One exact-name zone lookup, every page read.
     async fn find_zone(&self, name: &DnsName) -> Result<Option<String>, ProviderError> {
-        let mut page = 1u32;
-        loop {
-            let env = self
-                .api
-                .call(
-                    Method::GET,
-                    "/zones",
-                    &[
-                        ("name", name.to_string()),
-                        ("status", "active".into()),
-                        ("page", page.to_string()),
-                        ("per_page", ZONES_PER_PAGE.to_string()),
-                    ],
-                    None,
-                    &self.config.zone_auth,
-                )
-                .await
-                .map_err(|e| {
-                    self.err(e, &format!("looking up zone {name}"), name.as_str(), true)
-                })?;
-            let items: Vec<ZoneItem> =
-                serde_json::from_value(env.result).map_err(|e| ProviderError::Other {
-                    provider: KIND,
-                    message: format!("unexpected zone list for {name}: {e}"),
-                })?;
-            if let Some(z) = items.iter().find(|z| {
+        let query = [("name", name.to_string()), ("status", "active".into())];
+        let what = format!("looking up zone {name}");
+        let zones: Vec<ZoneItem> = (self.list(
+            "/zones",
+            &query,
+            ZONES_PER_PAGE,
+            (&what, name.as_str(), true),
+        ))
+        .await?;
+        Ok(zones
+            .into_iter()
+            .find(|z| {
                 z.name
                     .trim_end_matches('.')
                     .eq_ignore_ascii_case(name.as_str())
-            }) {
-                return Ok(Some(z.id.clone()));
-            }
-            let total = env.result_info.map(|i| i.total_pages).unwrap_or(0);
-            if page >= total || items.is_empty() || page >= MAX_PAGES {
-                return Ok(None);
-            }
-            page += 1;
-        }
+            })
+            .map(|z| z.id))
     }
 
     /// The TXT records at `name`, every page read.
@@ -200,74 +230,43 @@ impl CloudflareProvider {
         zone: &Zone,
         name: &DnsName,
     ) -> Result<Vec<RecordItem>, ProviderError> {
-        let mut out = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let env = self
-                .api
-                .call(
-                    Method::GET,
-                    &format!("/zones/{zone_id}/dns_records"),
-                    &[
-                        ("type", "TXT".into()),
-                        ("name", name.to_string()),
-                        ("page", page.to_string()),
-                        ("per_page", RECORDS_PER_PAGE.to_string()),
-                    ],
-                    None,
-                    &self.config.auth,
-                )
-                .await
-                .map_err(|e| {
-                    self.err(
-                        e,
-                        &format!("listing TXT records at {name}"),
-                        zone.name.as_str(),
-                        false,
-                    )
-                })?;
-            let items: Vec<RecordItem> =
-                serde_json::from_value(env.result).map_err(|e| ProviderError::Other {
-                    provider: KIND,
-                    message: format!("unexpected record list for {name}: {e}"),
-                })?;
-            let n = items.len();
-            out.extend(items.into_iter().filter(|r| {
+        let query = [("type", "TXT".into()), ("name", name.to_string())];
+        let what = format!("listing TXT records at {name}");
+        let path = format!("/zones/{zone_id}/dns_records");
+        let records: Vec<RecordItem> = (self.list(
+            &path,
+            &query,
+            RECORDS_PER_PAGE,
+            (&what, zone.name.as_str(), false),
+        ))
+        .await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| {
                 r.rtype.eq_ignore_ascii_case("TXT")
                     && r.name
                         .trim_end_matches('.')
                         .eq_ignore_ascii_case(name.as_str())
-            }));
-            let total = env.result_info.map(|i| i.total_pages).unwrap_or(0);
-            if page >= total || n == 0 || page >= MAX_PAGES {
-                return Ok(out);
-            }
-            page += 1;
-        }
+            })
+            .collect())
     }
 
-    async fn remember(&self, zone_id: &str, zone: &Zone, rec: StoredRecord) {
+    /// Run `f` on the record-id store off the runtime (file locks and fsync block).
+    async fn on_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&RecordStore) -> T + Send + 'static,
+    ) -> Option<T> {
         let store = self.store.clone();
-        let (zid, zname) = (zone_id.to_string(), zone.name.to_string());
-        let res = tokio::task::spawn_blocking(move || store.add(&zid, &zname, rec))
-            .await
-            .unwrap_or_else(|e| Err(format!("task failed: {e}")));
-        if let Err(e) = res {
-            // Not fatal: cleanup falls back to matching by name and value.
-            tracing::warn!("cloudflare: cannot remember a record id: {e}");
-        }
+        tokio::task::spawn_blocking(move || f(&store)).await.ok()
     }
 
-    async fn forget(&self, zone_id: &str, ids: Vec<String>) {
-        if ids.is_empty() {
-            return;
-        }
-        let store = self.store.clone();
-        let zid = zone_id.to_string();
-        let res = tokio::task::spawn_blocking(move || store.remove(&zid, &ids))
-            .await
-            .unwrap_or_else(|e| Err(format!("task failed: {e}")));
-        if let Err(e) = res {
+    /// Change the record-id file; a failure is not fatal (cleanup falls back to matching by
+    /// name and value).
+    async fn update_store(
+        &self,
+        f: impl FnOnce(&RecordStore) -> Result<(), String> + Send + 'static,
+    ) {
+        if let Err(e) = (self.on_store(f).await).unwrap_or_else(|| Err("task failed".into())) {
             tracing::warn!("cloudflare: cannot update the record-id file: {e}");
         }
     }
@@ -294,27 +293,19 @@ impl CloudflareProvider {
         let body = json!({
             "type": "TXT",
             "name": name.as_str(),
-            "content": quote(value),
+            "content": quote_txt(value),
             "ttl": ttl,
             "comment": COMMENT,
         });
+        let path = format!("/zones/{zone_id}/dns_records");
         let res = self
             .api
-            .call(
-                Method::POST,
-                &format!("/zones/{zone_id}/dns_records"),
-                &[],
-                Some(&body),
-                &self.config.auth,
-            )
-            .await;
-        let id = match res {
+            .call(Method::POST, &path, &[], Some(&body), &self.config.auth);
+        let what = format!("creating a TXT record at {name}");
+        let id = match res.await {
             Ok(env) => {
                 serde_json::from_value::<IdOnly>(env.result)
-                    .map_err(|e| ProviderError::Other {
-                        provider: KIND,
-                        message: format!("unexpected answer creating a TXT record at {name}: {e}"),
-                    })?
+                    .map_err(|e| other(format!("unexpected answer {what}: {e}")))?
                     .id
             }
             Err(e) if e.has_code(ALREADY_EXISTS) => {
@@ -322,21 +313,18 @@ impl CloudflareProvider {
                 let existing = self.list_txt(zone_id, zone, name).await?;
                 let rec = existing
                     .into_iter()
-                    .find(|r| unquote(&r.content) == value)
+                    .find(|r| unquote_txt(&r.content) == value)
                     .ok_or_else(|| ProviderError::Rejected {
                         provider: KIND,
                         message: format!(
-                            "creating a TXT record at {name}: Cloudflare says it already exists, but no TXT \
-                             record there has our value"
+                            "{what}: Cloudflare says it already exists, but no TXT record there has our value"
                         ),
                     })?;
-                let store = self.store.clone();
                 let zid = zone_id.to_string();
-                let journal = tokio::task::spawn_blocking(move || store.records(&zid))
-                    .await
-                    .unwrap_or_default();
-                let ours = rec.has_our_comment() || journal.iter().any(|r| r.id == rec.id);
-                if !ours {
+                let journal = self.on_store(move |s| s.records(&zid)).await;
+                if !rec.has_our_comment()
+                    && !journal.unwrap_or_default().iter().any(|r| r.id == rec.id)
+                {
                     tracing::info!(%name, id = %rec.id,
                         "cloudflare: an identical TXT record exists already (not created by wildcert); it serves \
                          validation and is left in place at cleanup");
@@ -348,40 +336,25 @@ impl CloudflareProvider {
                 }
                 rec.id
             }
-            Err(e) => {
-                return Err(self.err(
-                    e,
-                    &format!("creating a TXT record at {name}"),
-                    zone.name.as_str(),
-                    false,
-                ));
-            }
+            Err(e) => return Err(self.err(e, &what, zone.name.as_str(), false)),
         };
         tracing::debug!(%name, id = %id, "TXT record created");
-        self.remember(
-            zone_id,
-            zone,
-            StoredRecord {
-                id: id.clone(),
-                name: name.to_string(),
-                value: value.to_string(),
-            },
-        )
-        .await;
+        let (zid, zname) = (zone_id.to_string(), zone.name.to_string());
+        let rec = StoredRecord {
+            id: id.clone(),
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        self.update_store(move |s| s.add(&zid, &zname, rec)).await;
         Ok((id, true))
     }
 
     /// Delete one record by id; a record already gone is fine.
     async fn delete(&self, zone_id: &str, zone: &Zone, id: &str) -> Result<(), ProviderError> {
+        let path = format!("/zones/{zone_id}/dns_records/{id}");
         match self
             .api
-            .call(
-                Method::DELETE,
-                &format!("/zones/{zone_id}/dns_records/{id}"),
-                &[],
-                None,
-                &self.config.auth,
-            )
+            .call(Method::DELETE, &path, &[], None, &self.config.auth)
             .await
         {
             Ok(_) => Ok(()),
@@ -391,86 +364,37 @@ impl CloudflareProvider {
             }
             // A 404 without a zone-level code: the record is gone.
             Err(e) if e.status() == Some(404) && !e.has_code(&[7000, 7003]) => Ok(()),
-            Err(e) => Err(self.err(
-                e,
-                &format!("deleting TXT record {id}"),
-                zone.name.as_str(),
-                false,
-            )),
+            Err(e) => {
+                let what = format!("deleting TXT record {id}");
+                Err(self.err(e, &what, zone.name.as_str(), false))
+            }
         }
     }
 
+    /// Delete records by id, a few at a time, and forget those gone; the first failure.
     async fn delete_all(
         &self,
         zone_id: &str,
         zone: &Zone,
         ids: Vec<String>,
-    ) -> (Vec<String>, Option<ProviderError>) {
-        let results: Vec<(String, Result<(), ProviderError>)> = stream::iter(ids)
-            .map(|id| async move {
-                let r = self.delete(zone_id, zone, &id).await;
-                (id, r)
-            })
+    ) -> Option<ProviderError> {
+        let results = stream::iter(ids)
+            .map(|id| async move { self.delete(zone_id, zone, &id).await.map(|()| id) })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let mut gone = Vec::new();
-        let mut first = None;
-        for (id, r) in results {
-            match r {
-                Ok(()) => gone.push(id),
-                Err(e) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    }
-                }
-            }
+        let (gone, first) = settle(results);
+        if !gone.is_empty() {
+            let zid = zone_id.to_string();
+            self.update_store(move |s| s.remove(&zid, &gone)).await;
         }
-        (gone, first)
+        first
     }
 }
 
 /// TTL as Cloudflare takes it: 1 (automatic) or 60..=86400.
 fn cloudflare_ttl(ttl: u32) -> u32 {
     if ttl <= 1 { 1 } else { ttl.clamp(60, 86400) }
-}
-
-/// TXT content as Cloudflare documents it: a quoted character-string.
-pub fn quote(value: &str) -> String {
-    let mut s = String::with_capacity(value.len() + 2);
-    s.push('"');
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            s.push('\\');
-        }
-        s.push(c);
-    }
-    s.push('"');
-    s
-}
-
-/// The value of TXT content, quoted (`"a" "b"` joins to `ab`) or not.
-pub fn unquote(content: &str) -> String {
-    let t = content.trim();
-    if !t.starts_with('"') {
-        return t.to_string();
-    }
-    let mut out = String::new();
-    let mut in_q = false;
-    let mut chars = t.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => in_q = !in_q,
-            '\\' if in_q => {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            c if in_q => out.push(c),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[async_trait]
@@ -516,42 +440,26 @@ impl DnsProvider for CloudflareProvider {
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
         let zone_id = self.zone_id(zone)?;
         let ttl = self.config.ttl.unwrap_or_else(|| cloudflare_ttl(set.ttl));
-        for name in set.names() {
-            if !name.is_within(&zone.name) {
-                return Err(ProviderError::Other {
-                    provider: KIND,
-                    message: format!("{name} is not inside zone {zone}"),
-                });
-            }
+        if let Some(name) = set.names().find(|n| !n.is_within(&zone.name)) {
+            return Err(other(format!("{name} is not inside zone {zone}")));
         }
-        let pairs: Vec<(DnsName, String)> = set
-            .pairs()
-            .map(|(n, v)| (n.clone(), v.to_string()))
-            .collect();
         let zid = zone_id.as_str();
-        let results: Vec<Result<(String, bool), ProviderError>> = stream::iter(pairs)
+        let pairs: Vec<(DnsName, String)> =
+            set.pairs().map(|(n, v)| (n.clone(), v.into())).collect();
+        let results = stream::iter(pairs)
             .map(|(name, value)| async move { self.create(zid, zone, &name, &value, ttl).await })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let mut created = Vec::new();
-        let mut first = None;
-        for r in results {
-            match r {
-                Ok((id, true)) => created.push(id),
-                Ok((_, false)) => {}
-                Err(e) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    }
-                }
-            }
-        }
+        let (created, first) = settle(results);
+        let created: Vec<String> = created
+            .into_iter()
+            .filter(|(_, ours)| *ours)
+            .map(|(id, _)| id)
+            .collect();
         if let Some(e) = first {
             // Leave the zone as it was: the caller only cleans up zones that published.
-            let (gone, undo) = self.delete_all(zid, zone, created).await;
-            self.forget(zid, gone).await;
-            if let Some(u) = undo {
+            if let Some(u) = self.delete_all(zid, zone, created).await {
                 tracing::warn!(zone = %zone, "cloudflare: could not remove the records again: {u}");
             }
             return Err(e);
@@ -562,56 +470,52 @@ impl DnsProvider for CloudflareProvider {
 
     async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
         let zone_id = self.zone_id(zone)?;
-        let zid = zone_id.as_str();
-        let store = self.store.clone();
-        let zid_owned = zone_id.clone();
-        let remembered = tokio::task::spawn_blocking(move || store.records(&zid_owned))
+        let zid = zone_id.clone();
+        let remembered = self
+            .on_store(move |s| s.records(&zid))
             .await
             .unwrap_or_default();
         let mut ids: BTreeSet<String> = BTreeSet::new();
         let mut unknown: BTreeMap<DnsName, BTreeSet<String>> = BTreeMap::new();
         for (name, value) in set.pairs() {
-            if self.is_foreign(zid, name, value) {
+            if self.is_foreign(&zone_id, name, value) {
                 tracing::debug!(%name, "leaving the identical record that was there before");
                 continue;
             }
-            let found: Vec<&StoredRecord> = remembered
+            let found = remembered
                 .iter()
-                .filter(|r| r.name == name.as_str() && r.value == value)
-                .collect();
-            if found.is_empty() {
+                .filter(|r| r.name == name.as_str() && r.value == value);
+            let before = ids.len();
+            ids.extend(found.map(|r| r.id.clone()));
+            if ids.len() == before {
                 unknown
                     .entry(name.clone())
                     .or_default()
                     .insert(value.to_string());
-            } else {
-                ids.extend(found.into_iter().map(|r| r.id.clone()));
             }
         }
         let mut first = None;
         // Ids lost: find our values by name and content, never touching other content.
         for (name, values) in &unknown {
             tracing::debug!(%name, values = values.len(), "no remembered record id; matching by name and value");
-            match self.list_txt(zid, zone, name).await {
+            match self.list_txt(&zone_id, zone, name).await {
                 // Only records we created: they carry our comment.
                 Ok(list) => ids.extend(
                     list.into_iter()
-                        .filter(|r| r.has_our_comment() && values.contains(&unquote(&r.content)))
+                        .filter(|r| {
+                            r.has_our_comment() && values.contains(&unquote_txt(&r.content))
+                        })
                         .map(|r| r.id),
                 ),
                 Err(e) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    }
+                    first.get_or_insert(e);
                 }
             }
         }
-        let (gone, err) = self.delete_all(zid, zone, ids.into_iter().collect()).await;
-        self.forget(zid, gone).await;
-        match first.or(err) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        let err = self
+            .delete_all(&zone_id, zone, ids.into_iter().collect())
+            .await;
+        first.or(err).map_or(Ok(()), Err)
     }
 }
 
@@ -621,11 +525,11 @@ mod tests {
 
     #[test]
     fn quoting_round_trips() {
-        assert_eq!(quote("abc-_09"), "\"abc-_09\"");
-        assert_eq!(unquote("\"abc\""), "abc");
-        assert_eq!(unquote("abc"), "abc");
-        assert_eq!(unquote("\"ab\" \"cd\""), "abcd");
-        assert_eq!(unquote(&quote("a\"b\\c")), "a\"b\\c");
+        assert_eq!(quote_txt("abc-_09"), "\"abc-_09\"");
+        assert_eq!(unquote_txt("\"abc\""), "abc");
+        assert_eq!(unquote_txt("abc"), "abc");
+        assert_eq!(unquote_txt("\"ab\" \"cd\""), "abcd");
+        assert_eq!(unquote_txt(&quote_txt("a\"b\\c")), "a\"b\\c");
     }
 
     #[test]
