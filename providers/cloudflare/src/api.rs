@@ -9,7 +9,7 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::Value;
 use wildcert_provider::ProviderError;
-use wildcert_provider::api::{JsonApi, secret_header};
+use wildcert_provider::api::{JsonApi, secret_header, server_message};
 use wildcert_provider::http::RateLimitBudget;
 use wildcert_provider::settings::config_error;
 
@@ -41,14 +41,6 @@ pub struct ApiMessage {
     pub error_chain: Vec<ApiMessage>,
 }
 
-/// `result_info` of a list answer (only what we use).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ResultInfo {
-    /// Number of pages.
-    pub total_pages: u32,
-}
-
 /// The v4 envelope.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -59,8 +51,8 @@ pub struct Envelope {
     pub errors: Vec<ApiMessage>,
     /// The result.
     pub result: Value,
-    /// Paging information of list calls.
-    pub result_info: Option<ResultInfo>,
+    /// Paging information of list calls (`total_pages`, …).
+    pub result_info: Value,
 }
 
 /// A failed call, before it is given context.
@@ -72,7 +64,7 @@ pub enum CallError {
         status: u16,
         /// Envelope errors (empty when the body was not an envelope).
         errors: Vec<ApiMessage>,
-        /// Start of a non-envelope body, for the message.
+        /// A non-envelope body, cut short, for the message.
         body: String,
         /// Whether the body was JSON at all (Cloudflare's edge answers HTML).
         json: bool,
@@ -92,14 +84,6 @@ impl CallError {
         matches!(self, CallError::Api { errors, .. } if any(errors, codes))
     }
 
-    /// HTTP status of an API error.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            CallError::Api { status, .. } => Some(*status),
-            CallError::Failed(_) => None,
-        }
-    }
-
     /// Map to a [`ProviderError`]: `what` says what we were doing, `zone` which zone.
     pub fn into_provider(self, what: &str, zone: &str, auth: &Auth, base: &str) -> ProviderError {
         let (status, errors, body, json) = match self {
@@ -108,10 +92,11 @@ impl CallError {
                 target,
                 message,
             }) => {
+                let message = format!("{what}: {message}");
                 return ProviderError::Unreachable {
                     provider,
                     target,
-                    message: format!("{what}: {message}"),
+                    message,
                 };
             }
             CallError::Failed(e) => return e,
@@ -120,7 +105,7 @@ impl CallError {
                 ref errors,
                 ref body,
                 json,
-            } => (status, errors, body.trim(), json),
+            } => (status, errors, body, json),
         };
         let text = match errors.as_slice() {
             [] if body.is_empty() => format!("HTTP {status}"),
@@ -141,19 +126,20 @@ impl CallError {
                 format!("HTTP {status}: {}", parts.join("; "))
             }
         };
-        let refused = matches!(status, 401 | 403);
+        let (provider, refused) = (KIND, matches!(status, 401 | 403));
         if refused && !json && errors.is_empty() {
-            return ProviderError::Unreachable {
-                provider: KIND,
-                target: base.to_string(),
-                message: format!(
-                    "{what}: blocked before the API (HTTP {status}, not JSON — a firewall or WAF rule?); \
-                     the credentials were not checked. Look at the network path to {base} (proxy, egress \
-                     firewall, Cloudflare's own challenge page): {text}"
-                ),
-            };
-        }
-        if refused || self.has_code(AUTH_CODES) {
+            let message = format!(
+                "{what}: blocked before the API (HTTP {status}, not JSON — a firewall or WAF rule?); \
+                 the credentials were not checked. Look at the network path to {base} (proxy, egress \
+                 firewall, Cloudflare's own challenge page): {text}"
+            );
+            let target = base.to_string();
+            ProviderError::Unreachable {
+                provider,
+                target,
+                message,
+            }
+        } else if refused || self.has_code(AUTH_CODES) {
             let hint = match auth {
                 Auth::Token(_) => {
                     "check the API token: it must be active and have Zone:DNS:Edit on this zone \
@@ -164,36 +150,28 @@ impl CallError {
                     "check api_key (the Global API Key, not a token) and the account e-mail"
                 }
             };
+            let who = auth.describe();
+            let message = format!("{what} with the {who} was refused: {text}; {hint}");
+            ProviderError::Auth { provider, message }
+        } else if status == 404 || self.has_code(ZONE_CODES) {
             let message = format!(
-                "{what} with the {} was refused: {text}; {hint}",
-                auth.describe()
+                "{what}: {text}; check zone_id (32 hex digits from the zone's Overview page) \
+                 or that the zone is in this account"
             );
-            return ProviderError::Auth {
-                provider: KIND,
+            let zone = zone.to_string();
+            ProviderError::ZoneNotFound {
+                provider,
+                zone,
                 message,
-            };
-        }
-        if status == 404 || self.has_code(ZONE_CODES) {
-            return ProviderError::ZoneNotFound {
-                provider: KIND,
-                zone: zone.to_string(),
-                message: format!(
-                    "{what}: {text}; check zone_id (32 hex digits from the zone's Overview page) \
-                     or that the zone is in this account"
-                ),
-            };
-        }
-        if status >= 500 {
-            return ProviderError::Other {
-                provider: KIND,
-                message: format!(
-                    "{what}: Cloudflare answered {text} after retries (a problem on Cloudflare's side; try again later)"
-                ),
-            };
-        }
-        ProviderError::Rejected {
-            provider: KIND,
-            message: format!("{what}: {text}"),
+            }
+        } else if status >= 500 {
+            let message = format!(
+                "{what}: Cloudflare answered {text} after retries (a problem on Cloudflare's side; try again later)"
+            );
+            ProviderError::Other { provider, message }
+        } else {
+            let message = format!("{what}: {text}");
+            ProviderError::Rejected { provider, message }
         }
     }
 }
@@ -259,19 +237,21 @@ impl Api {
         let headers = headers(auth).map_err(CallError::Failed)?;
         let resp =
             (self.json.send_with(method, url, body, &headers).await).map_err(CallError::Failed)?;
-        match serde_json::from_slice::<Envelope>(&resp.body) {
-            Ok(env) if env.success && resp.status < 400 => Ok(env),
+        let (status, env) = (resp.status, serde_json::from_slice::<Envelope>(&resp.body));
+        let json = env.is_ok() || serde_json::from_slice::<Value>(&resp.body).is_ok();
+        match env {
+            Ok(env) if env.success && status < 400 => Ok(env),
             Ok(env) => Err(CallError::Api {
-                status: resp.status,
+                status,
                 errors: env.errors,
                 body: String::new(),
-                json: true,
+                json,
             }),
             Err(_) => Err(CallError::Api {
-                status: resp.status,
-                errors: Vec::new(),
-                body: snippet(&resp.body),
-                json: serde_json::from_slice::<Value>(&resp.body).is_ok(),
+                status,
+                errors: vec![],
+                body: server_message(&resp.body),
+                json,
             }),
         }
     }
@@ -291,17 +271,6 @@ fn headers(auth: &Auth) -> Result<HeaderMap, ProviderError> {
     };
     h.insert(name, value);
     Ok(h)
-}
-
-/// The start of a non-JSON body, on one line.
-fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 200 {
-        format!("{}…", one.chars().take(200).collect::<String>())
-    } else {
-        one
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub mod api;
 pub mod settings;
 pub mod state;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -52,14 +52,9 @@ pub struct CloudflareProvider {
     foreign: Mutex<BTreeSet<(String, String, String)>>,
 }
 
+/// A zone or a DNS record as Cloudflare returns it (only what we use).
 #[derive(Debug, Deserialize)]
-struct ZoneItem {
-    id: String,
-    name: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct RecordItem {
+struct Item {
     id: String,
     #[serde(default)]
     name: String,
@@ -67,40 +62,26 @@ struct RecordItem {
     rtype: String,
     #[serde(default)]
     content: String,
-    #[serde(default)]
     comment: Option<String>,
 }
 
-impl RecordItem {
-    /// Created by wildcert (it carries our comment).
-    fn has_our_comment(&self) -> bool {
-        self.comment.as_deref() == Some(COMMENT)
+impl Item {
+    /// Named `name` (Cloudflare writes names without the final dot, in any case).
+    fn is_named(&self, name: &DnsName) -> bool {
+        DnsName::parse(&self.name).is_ok_and(|n| n == *name)
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct IdOnly {
-    id: String,
 }
 
 fn other(message: String) -> ProviderError {
-    ProviderError::Other {
-        provider: KIND,
-        message,
-    }
+    let provider = KIND;
+    ProviderError::Other { provider, message }
 }
 
 /// The successes, and the first failure if any.
 fn settle<T>(results: Vec<Result<T, ProviderError>>) -> (Vec<T>, Option<ProviderError>) {
     let mut first = None;
-    let ok = results
-        .into_iter()
-        .filter_map(|r| {
-            r.map_err(|e| {
-                first.get_or_insert(e);
-            })
-            .ok()
-        })
+    let ok = (results.into_iter())
+        .filter_map(|r| r.map_err(|e| _ = first.get_or_insert(e)).ok())
         .collect();
     (ok, first)
 }
@@ -112,14 +93,7 @@ impl CloudflareProvider {
         settings: &CloudflareSettings,
         state_dir: Option<&Path>,
     ) -> Result<Self, ProviderError> {
-        Self::from_config(settings.validate()?, state_dir)
-    }
-
-    /// Build from a validated configuration.
-    pub fn from_config(
-        config: CloudflareConfig,
-        state_dir: Option<&Path>,
-    ) -> Result<Self, ProviderError> {
+        let config = settings.validate()?;
         let api = Api::new(config.base_url.as_str(), config.timeout)?
             .with_rate_limit_wait(config.rate_limit_wait);
         let dir = state_dir.map(|d| d.join("providers").join(KIND.name));
@@ -128,7 +102,7 @@ impl CloudflareProvider {
             api,
             zones: ZoneCache::default(),
             store: Arc::new(RecordStore::new(dir)),
-            foreign: Default::default(),
+            foreign: Mutex::default(),
         })
     }
 
@@ -139,35 +113,20 @@ impl CloudflareProvider {
         self
     }
 
-    /// The configuration in use.
-    pub fn config(&self) -> &CloudflareConfig {
-        &self.config
-    }
-
-    /// The remembered record ids.
-    pub fn store(&self) -> &RecordStore {
-        &self.store
-    }
-
     fn zone_id(&self, zone: &Zone) -> Result<String, ProviderError> {
-        zone.provider_id
-            .clone()
-            .or_else(|| self.config.zone_id.clone())
-            .ok_or_else(|| ProviderError::Config {
-                provider: KIND,
-                message: format!(
-                    "no Cloudflare zone id for {zone}: set zone_id (CLOUDFLARE_ZONE_ID), or give the token \
-                     Zone:Zone:Read so the zone can be looked up"
-                ),
-            })
+        let id = zone.provider_id.as_ref().or(self.config.zone_id.as_ref());
+        id.cloned().ok_or_else(|| ProviderError::Config {
+            provider: KIND,
+            message: format!(
+                "no Cloudflare zone id for {zone}: set zone_id (CLOUDFLARE_ZONE_ID), or give the token \
+                 Zone:Zone:Read so the zone can be looked up"
+            ),
+        })
     }
 
-    fn err(&self, e: CallError, what: &str, zone: &str, zone_lookup: bool) -> ProviderError {
-        let auth = match zone_lookup {
-            true => &self.config.zone_auth,
-            false => &self.config.auth,
-        };
-        e.into_provider(what, zone, auth, &self.api.base())
+    /// A failed call as a [`ProviderError`]: `what` we were doing in `zone` with `auth`.
+    fn err(&self, e: CallError, what: &str, zone: &DnsName, auth: &Auth) -> ProviderError {
+        e.into_provider(what, zone.as_str(), auth, &self.api.base())
     }
 
     /// Every page of a list (`path` with `query`), up to [`MAX_PAGES`]; `what` names it in errors.
@@ -176,26 +135,24 @@ impl CloudflareProvider {
         path: &str,
         query: &[(&str, String)],
         per_page: u32,
-        (what, zone, zone_lookup): (&str, &str, bool),
+        what: &str,
+        (zone, auth): (&DnsName, &Auth),
     ) -> Result<Vec<T>, ProviderError> {
-        let auth = match zone_lookup {
-            true => &self.config.zone_auth,
-            false => &self.config.auth,
-        };
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
-            let mut q = query.to_vec();
-            q.extend([
+            let paging = [
                 ("page", page.to_string()),
                 ("per_page", per_page.to_string()),
-            ]);
-            let env = (self.api.call(Method::GET, path, &q, None, auth).await)
-                .map_err(|e| self.err(e, what, zone, zone_lookup))?;
+            ];
+            let query = [query, &paging].concat();
+            let env = (self.api.call(Method::GET, path, &query, None, auth).await)
+                .map_err(|e| self.err(e, what, zone, auth))?;
             let items: Vec<T> = serde_json::from_value(env.result)
                 .map_err(|e| other(format!("unexpected answer {what}: {e}")))?;
             let n = items.len();
             out.extend(items);
-            if n == 0 || page >= env.result_info.map_or(0, |i| i.total_pages) {
+            let pages = env.result_info["total_pages"].as_u64().unwrap_or(0);
+            if n == 0 || u64::from(page) >= pages {
                 break;
             }
         }
@@ -204,23 +161,12 @@ impl CloudflareProvider {
 
     /// One exact-name zone lookup, every page read.
     async fn find_zone(&self, name: &DnsName) -> Result<Option<String>, ProviderError> {
-        let query = [("name", name.to_string()), ("status", "active".into())];
         let what = format!("looking up zone {name}");
-        let zones: Vec<ZoneItem> = (self.list(
-            "/zones",
-            &query,
-            ZONES_PER_PAGE,
-            (&what, name.as_str(), true),
-        ))
-        .await?;
-        Ok(zones
-            .into_iter()
-            .find(|z| {
-                z.name
-                    .trim_end_matches('.')
-                    .eq_ignore_ascii_case(name.as_str())
-            })
-            .map(|z| z.id))
+        let query = [("name", name.to_string()), ("status", "active".into())];
+        let auth = &self.config.zone_auth;
+        let zones: Vec<Item> =
+            (self.list("/zones", &query, ZONES_PER_PAGE, &what, (name, auth))).await?;
+        Ok(zones.into_iter().find(|z| z.is_named(name)).map(|z| z.id))
     }
 
     /// The TXT records at `name`, every page read.
@@ -229,59 +175,45 @@ impl CloudflareProvider {
         zone_id: &str,
         zone: &Zone,
         name: &DnsName,
-    ) -> Result<Vec<RecordItem>, ProviderError> {
-        let query = [("type", "TXT".into()), ("name", name.to_string())];
+    ) -> Result<Vec<Item>, ProviderError> {
         let what = format!("listing TXT records at {name}");
-        let path = format!("/zones/{zone_id}/dns_records");
-        let records: Vec<RecordItem> = (self.list(
-            &path,
-            &query,
-            RECORDS_PER_PAGE,
-            (&what, zone.name.as_str(), false),
-        ))
-        .await?;
-        Ok(records
-            .into_iter()
-            .filter(|r| {
-                r.rtype.eq_ignore_ascii_case("TXT")
-                    && r.name
-                        .trim_end_matches('.')
-                        .eq_ignore_ascii_case(name.as_str())
-            })
-            .collect())
+        let query = [("type", "TXT".into()), ("name", name.to_string())];
+        let (path, auth) = (format!("/zones/{zone_id}/dns_records"), &self.config.auth);
+        let records: Vec<Item> =
+            (self.list(&path, &query, RECORDS_PER_PAGE, &what, (&zone.name, auth))).await?;
+        let txt = |r: &Item| r.rtype.eq_ignore_ascii_case("TXT") && r.is_named(name);
+        Ok(records.into_iter().filter(txt).collect())
     }
 
-    /// Run `f` on the record-id store off the runtime (file locks and fsync block).
-    async fn on_store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&RecordStore) -> T + Send + 'static,
-    ) -> Option<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await.ok()
+    /// The records remembered for a zone (memory and disk; read off the runtime, as file
+    /// locks and fsync block).
+    async fn remembered(&self, zone_id: &str) -> Vec<StoredRecord> {
+        let (store, zid) = (self.store.clone(), zone_id.to_string());
+        let records = tokio::task::spawn_blocking(move || store.records(&zid));
+        records.await.unwrap_or_default()
     }
 
-    /// Change the record-id file; a failure is not fatal (cleanup falls back to matching by
-    /// name and value).
+    /// Change the record-id file (off the runtime); a failure is not fatal (cleanup falls
+    /// back to matching by name and value).
     async fn update_store(
         &self,
         f: impl FnOnce(&RecordStore) -> Result<(), String> + Send + 'static,
     ) {
-        if let Err(e) = (self.on_store(f).await).unwrap_or_else(|| Err("task failed".into())) {
+        let store = self.store.clone();
+        let done = tokio::task::spawn_blocking(move || f(&store)).await;
+        if let Err(e) = done.unwrap_or_else(|e| Err(e.to_string())) {
             tracing::warn!("cloudflare: cannot update the record-id file: {e}");
         }
     }
 
-    fn is_foreign(&self, zone_id: &str, name: &DnsName, value: &str) -> bool {
-        self.foreign
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&(zone_id.to_string(), name.to_string(), value.to_string()))
+    fn foreign(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String, String)>> {
+        self.foreign.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Create one TXT record: its id and whether we own it. An identical record that exists
-    /// already (81057/81058) serves validation as well; it is ours only when the record-id file
-    /// has it or it carries our comment (a run that crashed before writing the file), else it
-    /// belongs to someone else and is never deleted.
+    /// Create one TXT record: its id when it is ours. An identical record that exists already
+    /// (81057/81058) serves validation as well; it is ours only when the record-id file has it
+    /// or it carries our comment (a run that crashed before writing the file), else it belongs
+    /// to someone else and is never deleted.
     async fn create(
         &self,
         zone_id: &str,
@@ -289,7 +221,7 @@ impl CloudflareProvider {
         name: &DnsName,
         value: &str,
         ttl: u32,
-    ) -> Result<(String, bool), ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         let body = json!({
             "type": "TXT",
             "name": name.as_str(),
@@ -297,14 +229,15 @@ impl CloudflareProvider {
             "ttl": ttl,
             "comment": COMMENT,
         });
-        let path = format!("/zones/{zone_id}/dns_records");
-        let res = self
-            .api
-            .call(Method::POST, &path, &[], Some(&body), &self.config.auth);
+        let (path, auth) = (format!("/zones/{zone_id}/dns_records"), &self.config.auth);
         let what = format!("creating a TXT record at {name}");
-        let id = match res.await {
+        let id = match self
+            .api
+            .call(Method::POST, &path, &[], Some(&body), auth)
+            .await
+        {
             Ok(env) => {
-                serde_json::from_value::<IdOnly>(env.result)
+                serde_json::from_value::<Item>(env.result)
                     .map_err(|e| other(format!("unexpected answer {what}: {e}")))?
                     .id
             }
@@ -313,61 +246,54 @@ impl CloudflareProvider {
                 let existing = self.list_txt(zone_id, zone, name).await?;
                 let rec = existing
                     .into_iter()
-                    .find(|r| unquote_txt(&r.content) == value)
-                    .ok_or_else(|| ProviderError::Rejected {
-                        provider: KIND,
-                        message: format!(
-                            "{what}: Cloudflare says it already exists, but no TXT record there has our value"
-                        ),
-                    })?;
-                let zid = zone_id.to_string();
-                let journal = self.on_store(move |s| s.records(&zid)).await;
-                if !rec.has_our_comment()
-                    && !journal.unwrap_or_default().iter().any(|r| r.id == rec.id)
+                    .find(|r| unquote_txt(&r.content) == value);
+                let rec = rec.ok_or_else(|| ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!(
+                        "{what}: Cloudflare says it already exists, but no TXT record there has our value"
+                    ),
+                })?;
+                let journal = self.remembered(zone_id).await;
+                if rec.comment.as_deref() != Some(COMMENT)
+                    && !journal.iter().any(|r| r.id == rec.id)
                 {
                     tracing::info!(%name, id = %rec.id,
                         "cloudflare: an identical TXT record exists already (not created by wildcert); it serves \
                          validation and is left in place at cleanup");
-                    self.foreign
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert((zone_id.to_string(), name.to_string(), value.to_string()));
-                    return Ok((rec.id, false));
+                    self.foreign()
+                        .insert((zone_id.into(), name.to_string(), value.into()));
+                    return Ok(None);
                 }
                 rec.id
             }
-            Err(e) => return Err(self.err(e, &what, zone.name.as_str(), false)),
+            Err(e) => return Err(self.err(e, &what, &zone.name, auth)),
         };
         tracing::debug!(%name, id = %id, "TXT record created");
         let (zid, zname) = (zone_id.to_string(), zone.name.to_string());
         let rec = StoredRecord {
             id: id.clone(),
             name: name.to_string(),
-            value: value.to_string(),
+            value: value.into(),
         };
         self.update_store(move |s| s.add(&zid, &zname, rec)).await;
-        Ok((id, true))
+        Ok(Some(id))
     }
 
     /// Delete one record by id; a record already gone is fine.
     async fn delete(&self, zone_id: &str, zone: &Zone, id: &str) -> Result<(), ProviderError> {
-        let path = format!("/zones/{zone_id}/dns_records/{id}");
-        match self
-            .api
-            .call(Method::DELETE, &path, &[], None, &self.config.auth)
-            .await
-        {
+        let (path, auth) = (
+            format!("/zones/{zone_id}/dns_records/{id}"),
+            &self.config.auth,
+        );
+        match self.api.call(Method::DELETE, &path, &[], None, auth).await {
             Ok(_) => Ok(()),
             Err(e) if e.has_code(&[RECORD_MISSING]) => {
                 tracing::debug!(id, "record already gone");
                 Ok(())
             }
             // A 404 without a zone-level code: the record is gone.
-            Err(e) if e.status() == Some(404) && !e.has_code(&[7000, 7003]) => Ok(()),
-            Err(e) => {
-                let what = format!("deleting TXT record {id}");
-                Err(self.err(e, &what, zone.name.as_str(), false))
-            }
+            Err(e @ CallError::Api { status: 404, .. }) if !e.has_code(&[7000, 7003]) => Ok(()),
+            Err(e) => Err(self.err(e, &format!("deleting TXT record {id}"), &zone.name, auth)),
         }
     }
 
@@ -384,10 +310,8 @@ impl CloudflareProvider {
             .collect()
             .await;
         let (gone, first) = settle(results);
-        if !gone.is_empty() {
-            let zid = zone_id.to_string();
-            self.update_store(move |s| s.remove(&zid, &gone)).await;
-        }
+        let zid = zone_id.to_string();
+        self.update_store(move |s| s.remove(&zid, &gone)).await;
         first
     }
 }
@@ -416,10 +340,8 @@ impl DnsProvider for CloudflareProvider {
         for candidate in fqdn.ancestors().filter(|n| n.label_count() >= 2) {
             tried.push(candidate.to_string());
             if let Some(id) = self.find_zone(&candidate).await? {
-                let zone = Zone {
-                    name: candidate,
-                    provider_id: Some(id),
-                };
+                let mut zone = Zone::new(candidate);
+                zone.provider_id = Some(id);
                 tracing::debug!(%fqdn, zone = %zone, id = ?zone.provider_id, "zone found");
                 self.zones.insert(fqdn, &zone);
                 return Ok(Some(zone));
@@ -452,11 +374,7 @@ impl DnsProvider for CloudflareProvider {
             .collect()
             .await;
         let (created, first) = settle(results);
-        let created: Vec<String> = created
-            .into_iter()
-            .filter(|(_, ours)| *ours)
-            .map(|(id, _)| id)
-            .collect();
+        let created: Vec<String> = created.into_iter().flatten().collect();
         if let Some(e) = first {
             // Leave the zone as it was: the caller only cleans up zones that published.
             if let Some(u) = self.delete_all(zid, zone, created).await {
@@ -470,15 +388,12 @@ impl DnsProvider for CloudflareProvider {
 
     async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
         let zone_id = self.zone_id(zone)?;
-        let zid = zone_id.clone();
-        let remembered = self
-            .on_store(move |s| s.records(&zid))
-            .await
-            .unwrap_or_default();
+        let remembered = self.remembered(&zone_id).await;
         let mut ids: BTreeSet<String> = BTreeSet::new();
-        let mut unknown: BTreeMap<DnsName, BTreeSet<String>> = BTreeMap::new();
+        let mut unknown = TxtSet::new();
         for (name, value) in set.pairs() {
-            if self.is_foreign(&zone_id, name, value) {
+            let key = (zone_id.clone(), name.to_string(), value.to_string());
+            if self.foreign().contains(&key) {
                 tracing::debug!(%name, "leaving the identical record that was there before");
                 continue;
             }
@@ -488,28 +403,24 @@ impl DnsProvider for CloudflareProvider {
             let before = ids.len();
             ids.extend(found.map(|r| r.id.clone()));
             if ids.len() == before {
-                unknown
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(value.to_string());
+                unknown.insert(name.clone(), value);
             }
         }
         let mut first = None;
         // Ids lost: find our values by name and content, never touching other content.
-        for (name, values) in &unknown {
+        for (name, values) in unknown.iter() {
             tracing::debug!(%name, values = values.len(), "no remembered record id; matching by name and value");
             match self.list_txt(&zone_id, zone, name).await {
                 // Only records we created: they carry our comment.
                 Ok(list) => ids.extend(
                     list.into_iter()
                         .filter(|r| {
-                            r.has_our_comment() && values.contains(&unquote_txt(&r.content))
+                            r.comment.as_deref() == Some(COMMENT)
+                                && values.contains(&unquote_txt(&r.content))
                         })
                         .map(|r| r.id),
                 ),
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
+                Err(e) => _ = first.get_or_insert(e),
             }
         }
         let err = self

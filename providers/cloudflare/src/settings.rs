@@ -41,10 +41,8 @@ pub const PROVIDER: Registration = Registration {
             )));
         }
         let settings = CloudflareSettings::from_layered(layered)?;
-        Ok(std::sync::Arc::new(crate::CloudflareProvider::new(
-            &settings,
-            ctx.state_dir,
-        )?))
+        let provider = crate::CloudflareProvider::new(&settings, ctx.state_dir)?;
+        Ok(std::sync::Arc::new(provider))
     },
 };
 
@@ -66,43 +64,31 @@ pub const PROVIDER: Registration = Registration {
 pub struct CloudflareSettings {
     /// API token with Zone:DNS:Edit on the zone (and Zone:Zone:Read unless `zone_id` or
     /// `zone_api_token` is given)
-    #[setting(
-        required = "unless `api_key` + `email`",
-        env = ["CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN"],
-        certbot = "api_token",
-        pair = "api_token_file"
-    )]
+    #[setting(required = "unless `api_key` + `email`", certbot = "api_token", pair = "api_token_file",
+              env = ["CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN"])]
     pub api_token: Option<Secret>,
     /// File holding the API token (instead of `api_token`)
-    #[setting(env = ["CLOUDFLARE_DNS_API_TOKEN_FILE", "CF_DNS_API_TOKEN_FILE"], pair = "api_token")]
+    #[setting(pair = "api_token", env = ["CLOUDFLARE_DNS_API_TOKEN_FILE", "CF_DNS_API_TOKEN_FILE"])]
     pub api_token_file: Option<PathBuf>,
     /// Separate token with Zone:Zone:Read, used only to look zones up by name
-    #[setting(
-        default = "api_token",
-        env = ["CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN"],
-        pair = "zone_api_token_file"
-    )]
+    #[setting(default = "api_token", pair = "zone_api_token_file",
+              env = ["CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN"])]
     pub zone_api_token: Option<Secret>,
     /// File holding the zone-read token
-    #[setting(
-        env = ["CLOUDFLARE_ZONE_API_TOKEN_FILE", "CF_ZONE_API_TOKEN_FILE"],
-        pair = "zone_api_token"
-    )]
+    #[setting(pair = "zone_api_token",
+              env = ["CLOUDFLARE_ZONE_API_TOKEN_FILE", "CF_ZONE_API_TOKEN_FILE"])]
     pub zone_api_token_file: Option<PathBuf>,
     /// Zone id (dashboard: zone Overview, API section); no zone lookup is made, so a token
     /// without Zone:Read works
     #[setting(default = "looked up by name", env = ["CLOUDFLARE_ZONE_ID"])]
     pub zone_id: Option<String>,
     /// Account e-mail for the legacy Global API Key
-    #[setting(required = "with `api_key`", env = ["CLOUDFLARE_EMAIL", "CF_API_EMAIL"], certbot = "email")]
+    #[setting(required = "with `api_key`", certbot = "email",
+              env = ["CLOUDFLARE_EMAIL", "CF_API_EMAIL"])]
     pub email: Option<String>,
     /// Legacy Global API Key (full account access: prefer an API token)
-    #[setting(
-        required = "unless `api_token`",
-        env = ["CLOUDFLARE_API_KEY", "CF_API_KEY"],
-        certbot = "api_key",
-        pair = "api_key_file"
-    )]
+    #[setting(required = "unless `api_token`", certbot = "api_key", pair = "api_key_file",
+              env = ["CLOUDFLARE_API_KEY", "CF_API_KEY"])]
     pub api_key: Option<Secret>,
     /// File holding the Global API Key
     #[setting(env = ["CLOUDFLARE_API_KEY_FILE", "CF_API_KEY_FILE"], pair = "api_key")]
@@ -131,80 +117,69 @@ impl CloudflareSettings {
     /// Check the settings, read secret files, and build the provider's configuration.
     pub fn validate(&self) -> Result<CloudflareConfig, ProviderError> {
         let token = secret_or_file(KIND, "api_token", &self.api_token, &self.api_token_file)?;
-        let zone_token = secret_or_file(
-            KIND,
-            "zone_api_token",
-            &self.zone_api_token,
-            &self.zone_api_token_file,
-        )?;
+        let (zone_token, zone_token_file) = (&self.zone_api_token, &self.zone_api_token_file);
+        let zone_token = secret_or_file(KIND, "zone_api_token", zone_token, zone_token_file)?;
         let key = secret_or_file(KIND, "api_key", &self.api_key, &self.api_key_file)?;
         let email = self
             .email
             .as_deref()
             .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .map(str::to_string);
+            .filter(|e| !e.is_empty());
         let auth = match (token, key, email) {
             (Some(t), _, _) => Auth::Token(t),
-            (None, Some(key), Some(email)) => Auth::GlobalKey { email, key },
-            (None, Some(_), None) => {
-                return Err(bad(
-                    "api_key (CLOUDFLARE_API_KEY) is the legacy Global API Key and needs `email` \
-                     (CLOUDFLARE_EMAIL) too; better, create an API token with Zone:DNS:Edit and set api_token",
-                ));
-            }
-            (None, None, Some(_)) => {
-                return Err(bad(
-                    "email is set but no api_key; set api_key (CLOUDFLARE_API_KEY), or use an API token \
-                     (api_token / CLOUDFLARE_DNS_API_TOKEN) instead",
-                ));
-            }
-            (None, None, None) => {
-                return Err(bad(
-                    "no credentials: set api_token (CLOUDFLARE_DNS_API_TOKEN) to an API token with \
-                     Zone:DNS:Edit (and Zone:Zone:Read, or set zone_id), or api_key + email for the \
-                     legacy Global API Key",
-                ));
-            }
-        };
-        let zone_auth = match zone_token {
-            Some(t) => Auth::Token(t),
-            None => auth.clone(),
-        };
-        let zone_id = match self.zone_id.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(z) if z.chars().all(|c| c.is_ascii_alphanumeric()) && z.len() <= 64 => {
-                Some(z.to_string())
-            }
-            Some(z) => {
-                return Err(bad(format!(
-                    "zone_id `{z}` is not a zone id (32 hex digits, shown on the zone's Overview page)"
-                )));
+            (None, Some(key), Some(email)) => Auth::GlobalKey {
+                email: email.into(),
+                key,
+            },
+            (None, key, email) => {
+                return Err(bad(match (key, email) {
+                    (Some(_), _) => {
+                        "api_key (CLOUDFLARE_API_KEY) is the legacy Global API Key and needs `email` \
+                         (CLOUDFLARE_EMAIL) too; better, create an API token with Zone:DNS:Edit and set api_token"
+                    }
+                    (None, Some(_)) => {
+                        "email is set but no api_key; set api_key (CLOUDFLARE_API_KEY), or use an API token \
+                         (api_token / CLOUDFLARE_DNS_API_TOKEN) instead"
+                    }
+                    (None, None) => {
+                        "no credentials: set api_token (CLOUDFLARE_DNS_API_TOKEN) to an API token with \
+                         Zone:DNS:Edit (and Zone:Zone:Read, or set zone_id), or api_key + email for the \
+                         legacy Global API Key"
+                    }
+                }));
             }
         };
+        let zone_auth = zone_token.map_or_else(|| auth.clone(), Auth::Token);
+        let zone_id = self
+            .zone_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|z| !z.is_empty());
+        let id_like = |z: &&str| z.len() <= 64 && z.chars().all(|c| c.is_ascii_alphanumeric());
+        if let Some(z) = zone_id.filter(|z| !id_like(z)) {
+            return Err(bad(format!(
+                "zone_id `{z}` is not a zone id (32 hex digits, shown on the zone's Overview page)"
+            )));
+        }
         let url = self.base_url.as_deref().filter(|u| !u.trim().is_empty());
         let base_url = base_url(KIND, "base_url", url.unwrap_or(DEFAULT_BASE_URL), &[])?;
-        let ttl = match self.ttl {
-            None => None,
-            Some(t) if t == 1 || (30..=86400).contains(&t) => Some(t),
-            Some(t) => {
-                return Err(bad(format!(
-                    "ttl {t}: Cloudflare takes 1 (automatic) or 30..86400 seconds (below 60 on Enterprise zones only)"
-                )));
-            }
-        };
+        if let Some(t) = self.ttl.filter(|t| *t != 1 && !(30..=86400).contains(t)) {
+            return Err(bad(format!(
+                "ttl {t}: Cloudflare takes 1 (automatic) or 30..86400 seconds (below 60 on Enterprise zones only)"
+            )));
+        }
+        let timeout = self
+            .timeout
+            .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(t.max(1)));
+        let wait = self.rate_limit_wait.map(Duration::from_secs);
         Ok(CloudflareConfig {
             auth,
             zone_auth,
-            zone_id,
+            zone_id: zone_id.map(str::to_string),
             base_url,
-            timeout: self
-                .timeout
-                .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(t.max(1))),
-            ttl,
-            rate_limit_wait: self
-                .rate_limit_wait
-                .map_or(DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs),
+            timeout,
+            ttl: self.ttl,
+            rate_limit_wait: wait.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
         })
     }
 }
