@@ -79,9 +79,24 @@ impl JsonApi {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Response, ProviderError> {
+        self.send_with(method, url, body, &HeaderMap::new()).await
+    }
+
+    /// [`JsonApi::send`] with `headers` added to this request only: credentials that differ
+    /// from call to call (mark secret ones sensitive, as [`secret_header`] does).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        headers: &HeaderMap,
+    ) -> Result<Response, ProviderError> {
         let shown = redact_url(&url);
         let make = |attempt: u32| {
-            let mut req = self.client.request(method.clone(), url.clone());
+            let mut req = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if let Some(b) = body {
                 req = req.json(b);
             }

@@ -1,17 +1,20 @@
-//! The few Cloudflare API v4 calls we make, the response envelope, retries through the shared
-//! policy of [`wildcert_provider::http`] (429 with `Retry-After`, 5xx, transport errors) and the mapping of error codes to [`ProviderError`].
+//! The few Cloudflare API v4 calls we make: [`JsonApi`] (the shared retry policy: 429 with
+//! `Retry-After`, 5xx, transport errors) with each call's own credentials, the response
+//! envelope, and the mapping of Cloudflare's error codes to [`ProviderError`].
 
 use std::time::Duration;
 
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::Value;
 use wildcert_provider::ProviderError;
-use wildcert_provider::http::{self, RateLimitBudget, RetryPolicy};
+use wildcert_provider::api::{JsonApi, secret_header, server_message};
+use wildcert_provider::http::RateLimitBudget;
+use wildcert_provider::settings::config_error;
 
-use crate::settings::{Auth, KIND};
+use crate::settings::{Auth, DEFAULT_RATE_LIMIT_WAIT, KIND};
 
-/// Largest response body we read.
-const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Most pages we read from one list.
 pub const MAX_PAGES: u32 = 1000;
 
@@ -27,54 +30,29 @@ pub const ALREADY_EXISTS: &[i64] = &[81057, 81058];
 pub const RECORD_MISSING: i64 = 81044;
 
 /// One `errors[]` entry of the envelope.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct ApiMessage {
     /// Numeric code.
-    #[serde(default)]
     pub code: i64,
     /// Text.
-    #[serde(default)]
     pub message: String,
     /// Nested causes (Cloudflare's `error_chain`).
-    #[serde(default)]
     pub error_chain: Vec<ApiMessage>,
 }
 
-/// `result_info` of a list answer.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ResultInfo {
-    /// Page number (from 1).
-    #[serde(default)]
-    pub page: u32,
-    /// Items per page.
-    #[serde(default)]
-    pub per_page: u32,
-    /// Items on this page.
-    #[serde(default)]
-    pub count: u32,
-    /// Items in all pages.
-    #[serde(default)]
-    pub total_count: u32,
-    /// Number of pages.
-    #[serde(default)]
-    pub total_pages: u32,
-}
-
 /// The v4 envelope.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct Envelope {
     /// Whether the call succeeded.
-    #[serde(default)]
     pub success: bool,
     /// Errors, if any.
-    #[serde(default)]
     pub errors: Vec<ApiMessage>,
     /// The result.
-    #[serde(default)]
     pub result: Value,
-    /// Paging information of list calls.
-    #[serde(default)]
-    pub result_info: Option<ResultInfo>,
+    /// Paging information of list calls (`total_pages`, …).
+    pub result_info: Value,
 }
 
 /// A failed call, before it is given context.
@@ -86,15 +64,14 @@ pub enum CallError {
         status: u16,
         /// Envelope errors (empty when the body was not an envelope).
         errors: Vec<ApiMessage>,
-        /// Start of a non-envelope body, for the message.
+        /// A non-envelope body, cut short, for the message.
         body: String,
         /// Whether the body was JSON at all (Cloudflare's edge answers HTML).
         json: bool,
     },
-    /// Still rate limited after the bounded retries.
-    RateLimited(Option<Duration>),
-    /// No answer.
-    Transport(String),
+    /// No usable answer: rate limited or unreachable after the bounded retries, or
+    /// credentials that cannot be sent.
+    Failed(ProviderError),
 }
 
 impl CallError {
@@ -107,119 +84,94 @@ impl CallError {
         matches!(self, CallError::Api { errors, .. } if any(errors, codes))
     }
 
-    /// HTTP status of an API error.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            CallError::Api { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            CallError::Api {
-                status,
-                errors,
-                body,
-                ..
-            } => {
-                if errors.is_empty() {
-                    let body = body.trim();
-                    if body.is_empty() {
-                        format!("HTTP {status}")
-                    } else {
-                        format!("HTTP {status}: {body}")
-                    }
-                } else {
-                    let mut parts = Vec::new();
-                    for e in errors {
-                        let mut s =
-                            format!("{} (code {})", e.message.trim_end_matches('.'), e.code);
-                        for c in &e.error_chain {
-                            s.push_str(&format!(
-                                ": {} (code {})",
-                                c.message.trim_end_matches('.'),
-                                c.code
-                            ));
-                        }
-                        parts.push(s);
-                    }
-                    format!("HTTP {status}: {}", parts.join("; "))
-                }
-            }
-            CallError::RateLimited(_) => "rate limited".into(),
-            CallError::Transport(m) => m.clone(),
-        }
-    }
-
     /// Map to a [`ProviderError`]: `what` says what we were doing, `zone` which zone.
     pub fn into_provider(self, what: &str, zone: &str, auth: &Auth, base: &str) -> ProviderError {
-        let text = self.describe();
-        match &self {
-            CallError::RateLimited(after) => ProviderError::RateLimited {
-                provider: KIND,
-                retry_after: *after,
-            },
-            CallError::Transport(m) => ProviderError::Unreachable {
-                provider: KIND,
-                target: base.to_string(),
-                message: format!("{what}: {m}"),
-            },
+        let (status, errors, body, json) = match self {
+            CallError::Failed(ProviderError::Unreachable {
+                provider,
+                target,
+                message,
+            }) => {
+                let message = format!("{what}: {message}");
+                return ProviderError::Unreachable {
+                    provider,
+                    target,
+                    message,
+                };
+            }
+            CallError::Failed(e) => return e,
             CallError::Api {
                 status,
-                errors,
-                json: false,
-                ..
-            } if errors.is_empty() && matches!(status, 401 | 403) => ProviderError::Unreachable {
-                provider: KIND,
-                target: base.to_string(),
-                message: format!(
-                    "{what}: blocked before the API (HTTP {status}, not JSON — a firewall or WAF rule?); \
-                     the credentials were not checked. Look at the network path to {base} (proxy, egress \
-                     firewall, Cloudflare's own challenge page): {text}"
-                ),
-            },
-            CallError::Api { status, .. }
-                if self.has_code(AUTH_CODES) || matches!(status, 401 | 403) =>
-            {
-                let hint = match auth {
-                    Auth::Token(_) => {
-                        "check the API token: it must be active and have Zone:DNS:Edit on this zone \
-                         (and Zone:Zone:Read for the zone lookup, unless zone_id is set); a token \
-                         is not a Global API Key (that one goes in api_key with email)"
-                    }
-                    Auth::GlobalKey { .. } => {
-                        "check api_key (the Global API Key, not a token) and the account e-mail"
-                    }
+                ref errors,
+                ref body,
+                json,
+            } => (status, errors, body, json),
+        };
+        let text = match errors.as_slice() {
+            [] if body.is_empty() => format!("HTTP {status}"),
+            [] => format!("HTTP {status}: {body}"),
+            errors => {
+                let part = |e: &ApiMessage| {
+                    format!("{} (code {})", e.message.trim_end_matches('.'), e.code)
                 };
-                ProviderError::Auth {
-                    provider: KIND,
-                    message: format!(
-                        "{what} with the {} was refused: {text}; {hint}",
-                        auth.describe()
-                    ),
-                }
+                let parts: Vec<String> = errors
+                    .iter()
+                    .map(|e| {
+                        std::iter::once(part(e))
+                            .chain(e.error_chain.iter().map(part))
+                            .collect::<Vec<_>>()
+                            .join(": ")
+                    })
+                    .collect();
+                format!("HTTP {status}: {}", parts.join("; "))
             }
-            CallError::Api { status, .. } if self.has_code(ZONE_CODES) || *status == 404 => {
-                ProviderError::ZoneNotFound {
-                    provider: KIND,
-                    zone: zone.to_string(),
-                    message: format!(
-                        "{what}: {text}; check zone_id (32 hex digits from the zone's Overview page) \
-                         or that the zone is in this account"
-                    ),
-                }
+        };
+        let (provider, refused) = (KIND, matches!(status, 401 | 403));
+        if refused && !json && errors.is_empty() {
+            let message = format!(
+                "{what}: blocked before the API (HTTP {status}, not JSON — a firewall or WAF rule?); \
+                 the credentials were not checked. Look at the network path to {base} (proxy, egress \
+                 firewall, Cloudflare's own challenge page): {text}"
+            );
+            let target = base.to_string();
+            ProviderError::Unreachable {
+                provider,
+                target,
+                message,
             }
-            CallError::Api { status, .. } if *status >= 500 => ProviderError::Other {
-                provider: KIND,
-                message: format!(
-                    "{what}: Cloudflare answered {text} after retries (a problem on Cloudflare's side; try again later)"
-                ),
-            },
-            CallError::Api { .. } => ProviderError::Rejected {
-                provider: KIND,
-                message: format!("{what}: {text}"),
-            },
+        } else if refused || self.has_code(AUTH_CODES) {
+            let hint = match auth {
+                Auth::Token(_) => {
+                    "check the API token: it must be active and have Zone:DNS:Edit on this zone \
+                     (and Zone:Zone:Read for the zone lookup, unless zone_id is set); a token \
+                     is not a Global API Key (that one goes in api_key with email)"
+                }
+                Auth::GlobalKey { .. } => {
+                    "check api_key (the Global API Key, not a token) and the account e-mail"
+                }
+            };
+            let who = auth.describe();
+            let message = format!("{what} with the {who} was refused: {text}; {hint}");
+            ProviderError::Auth { provider, message }
+        } else if status == 404 || self.has_code(ZONE_CODES) {
+            let message = format!(
+                "{what}: {text}; check zone_id (32 hex digits from the zone's Overview page) \
+                 or that the zone is in this account"
+            );
+            let zone = zone.to_string();
+            ProviderError::ZoneNotFound {
+                provider,
+                zone,
+                message,
+            }
+        } else if status >= 500 {
+            let message = format!(
+                "{what}: Cloudflare answered {text} after retries (a problem on Cloudflare's side; try again later)"
+            );
+            ProviderError::Other { provider, message }
+        } else {
+            let message = format!("{what}: {text}");
+            ProviderError::Rejected { provider, message }
         }
     }
 }
@@ -227,25 +179,22 @@ impl CallError {
 /// A thin client of the v4 API.
 #[derive(Debug, Clone)]
 pub struct Api {
-    client: reqwest::Client,
-    base: String,
-    timeout: Duration,
-    policy: RetryPolicy,
+    json: JsonApi,
 }
 
 impl Api {
     /// A client for `base` (e.g. `https://api.cloudflare.com/client/v4`).
     pub fn new(base: &str, timeout: Duration) -> Result<Self, ProviderError> {
-        let client = http::client(KIND, timeout)?;
-        Ok(Api {
-            client,
-            base: base.to_string(),
-            timeout,
-            policy: policy(RateLimitBudget::new(
-                crate::settings::DEFAULT_RATE_LIMIT_WAIT,
-                "rate_limit_wait",
-            )),
-        })
+        let url =
+            Url::parse(base).map_err(|e| config_error(KIND, format!("base_url `{base}`: {e}")))?;
+        let budget = RateLimitBudget::new(DEFAULT_RATE_LIMIT_WAIT, "rate_limit_wait");
+        // The shared policy's defaults suit Cloudflare: 4 attempts on 5xx and transport errors
+        // within 180 s, up to 100 rate-limited answers per request (a five-minute block without
+        // `Retry-After` costs about 60-120 requests at 0.5-5 s each), 4 MiB answers.
+        let mut json = JsonApi::new(KIND, url, HeaderMap::new(), timeout, budget)?;
+        json.policy.rate_limit_note =
+            Some("over 1,200 requests in 5 minutes blocks the token for 5 minutes");
+        Ok(Api { json })
     }
 
     /// Bound the time all requests together may wait out rate limiting (a budget of its own).
@@ -255,117 +204,73 @@ impl Api {
 
     /// Wait out rate limits from `budget` (shared with whoever else holds a clone of it).
     pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
-        self.policy.budget = budget;
+        self.json.policy.budget = budget;
         self
     }
 
     /// Time spent waiting out rate limits so far.
     pub fn rate_limit_waited(&self) -> Duration {
-        self.policy.budget.waited()
+        self.json.policy.budget.waited()
     }
 
-    /// The endpoint.
-    pub fn base(&self) -> &str {
-        &self.base
+    /// The endpoint, for messages.
+    pub fn base(&self) -> String {
+        self.json.base()
     }
 
     /// Send one call through the shared retry policy (429 honouring `Retry-After` within
-    /// `rate_limit_wait`, 5xx and transport errors within bounds). `path` starts with `/`;
-    /// `query` pairs are encoded here.
+    /// `rate_limit_wait`, 5xx and transport errors within bounds). `path` is `/`-separated
+    /// segments; `query` pairs are encoded here.
     pub async fn call(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
         auth: &Auth,
     ) -> Result<Envelope, CallError> {
-        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
-            .map_err(|e| CallError::Transport(format!("bad URL {}{path}: {e}", self.base)))?;
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut url = self.json.url(&segments);
         if !query.is_empty() {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in query {
-                pairs.append_pair(k, v);
-            }
+            url.query_pairs_mut().extend_pairs(query);
         }
-        let make = |attempt: u32| {
-            let mut req = self.client.request(method.clone(), url.clone());
-            req = match auth {
-                Auth::Token(t) => req.bearer_auth(t.expose()),
-                Auth::GlobalKey { email, key } => req
-                    .header("X-Auth-Email", email.as_str())
-                    .header("X-Auth-Key", key.expose()),
-            };
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            tracing::debug!(%method, path = %url.path(), query = url.query().unwrap_or(""), attempt, "cloudflare request");
-            async move { Ok(req) }
-        };
-        let resp = match self
-            .policy
-            .send(&self.base, make, http::default_verdict)
-            .await
-        {
-            Ok(r) => r,
-            Err(ProviderError::RateLimited { retry_after, .. }) => {
-                return Err(CallError::RateLimited(retry_after));
-            }
-            Err(ProviderError::Unreachable { message, .. }) => {
-                return Err(CallError::Transport(message));
-            }
-            Err(e) => return Err(CallError::Transport(e.to_string())),
-        };
-        let (status, bytes) = (resp.status, resp.body);
-        let env: Option<Envelope> = serde_json::from_slice(&bytes).ok();
+        let headers = headers(auth).map_err(CallError::Failed)?;
+        let resp =
+            (self.json.send_with(method, url, body, &headers).await).map_err(CallError::Failed)?;
+        let (status, env) = (resp.status, serde_json::from_slice::<Envelope>(&resp.body));
+        let json = env.is_ok() || serde_json::from_slice::<Value>(&resp.body).is_ok();
         match env {
-            Some(env) if env.success && status < 400 => Ok(env),
-            Some(env) => Err(CallError::Api {
+            Ok(env) if env.success && status < 400 => Ok(env),
+            Ok(env) => Err(CallError::Api {
                 status,
                 errors: env.errors,
                 body: String::new(),
-                json: true,
+                json,
             }),
-            None => Err(CallError::Api {
+            Err(_) => Err(CallError::Api {
                 status,
-                errors: Vec::new(),
-                body: snippet(&bytes),
-                json: serde_json::from_slice::<Value>(&bytes).is_ok(),
+                errors: vec![],
+                body: server_message(&resp.body),
+                json,
             }),
         }
     }
-
-    /// Bound on one request.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
 }
 
-/// Cloudflare's use of the shared policy: 4 attempts on 5xx and transport errors within
-/// 180 s, up to 100 rate-limited answers per request (a five-minute block without
-/// `Retry-After` costs about 60-120 requests at 0.5-5 s each), 4 MiB answers.
-fn policy(budget: RateLimitBudget) -> RetryPolicy {
-    let mut p = RetryPolicy::new(KIND, budget);
-    p.max_attempts = 4;
-    p.max_transport_attempts = 4;
-    p.max_rate_limited = 100;
-    p.max_total = Duration::from_secs(180);
-    p.base = Duration::from_millis(500);
-    p.cap = Duration::from_secs(5);
-    p.body_limit = MAX_BODY;
-    p.rate_limit_note = Some("over 1,200 requests in 5 minutes blocks the token for 5 minutes");
-    p
-}
-
-/// The start of a non-JSON body, on one line.
-fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 200 {
-        format!("{}…", one.chars().take(200).collect::<String>())
-    } else {
-        one
-    }
+/// The credential headers of one call.
+fn headers(auth: &Auth) -> Result<HeaderMap, ProviderError> {
+    let mut h = HeaderMap::new();
+    let (name, value) = match auth {
+        Auth::Token(t) => secret_header(KIND, "authorization", "Bearer ", t, "api_token")?,
+        Auth::GlobalKey { email, key } => {
+            let email = HeaderValue::from_str(email)
+                .map_err(|_| config_error(KIND, "email is not a valid HTTP header value"))?;
+            h.insert("x-auth-email", email);
+            secret_header(KIND, "x-auth-key", "", key, "api_key")?
+        }
+    };
+    h.insert(name, value);
+    Ok(h)
 }
 
 #[cfg(test)]

@@ -12,20 +12,21 @@ pub mod api;
 pub mod settings;
 pub mod state;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
+use wildcert_provider::http::RateLimitBudget;
+use wildcert_provider::record::{quote_txt, unquote_txt};
 use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone, ZoneCache};
 
-pub use settings::{
-    Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, PROVIDER, SPEC,
-};
+pub use settings::{Auth, CloudflareConfig, CloudflareSettings, DEFAULT_BASE_URL, KIND, PROVIDER};
 pub use state::{RecordStore, StoredRecord};
 
 use api::{ALREADY_EXISTS, Api, CallError, MAX_PAGES, RECORD_MISSING};
@@ -48,17 +49,12 @@ pub struct CloudflareProvider {
     store: Arc<RecordStore>,
     /// Identical records that existed before this run (81057/81058) and are not ours: used for
     /// validation, never deleted. (zone id, name, value)
-    foreign: std::sync::Mutex<BTreeSet<(String, String, String)>>,
+    foreign: Mutex<BTreeSet<(String, String, String)>>,
 }
 
+/// A zone or a DNS record as Cloudflare returns it (only what we use).
 #[derive(Debug, Deserialize)]
-struct ZoneItem {
-    id: String,
-    name: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct RecordItem {
+struct Item {
     id: String,
     #[serde(default)]
     name: String,
@@ -66,20 +62,28 @@ struct RecordItem {
     rtype: String,
     #[serde(default)]
     content: String,
-    #[serde(default)]
     comment: Option<String>,
 }
 
-impl RecordItem {
-    /// Created by wildcert (it carries our comment).
-    fn has_our_comment(&self) -> bool {
-        self.comment.as_deref() == Some(COMMENT)
+impl Item {
+    /// Named `name` (Cloudflare writes names without the final dot, in any case).
+    fn is_named(&self, name: &DnsName) -> bool {
+        DnsName::parse(&self.name).is_ok_and(|n| n == *name)
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct IdOnly {
-    id: String,
+fn other(message: String) -> ProviderError {
+    let provider = KIND;
+    ProviderError::Other { provider, message }
+}
+
+/// The successes, and the first failure if any.
+fn settle<T>(results: Vec<Result<T, ProviderError>>) -> (Vec<T>, Option<ProviderError>) {
+    let mut first = None;
+    let ok = (results.into_iter())
+        .filter_map(|r| r.map_err(|e| _ = first.get_or_insert(e)).ok())
+        .collect();
+    (ok, first)
 }
 
 impl CloudflareProvider {
@@ -89,15 +93,8 @@ impl CloudflareProvider {
         settings: &CloudflareSettings,
         state_dir: Option<&Path>,
     ) -> Result<Self, ProviderError> {
-        Self::from_config(settings.validate()?, state_dir)
-    }
-
-    /// Build from a validated configuration.
-    pub fn from_config(
-        config: CloudflareConfig,
-        state_dir: Option<&Path>,
-    ) -> Result<Self, ProviderError> {
-        let api = Api::new(&config.base_url, config.timeout)?
+        let config = settings.validate()?;
+        let api = Api::new(config.base_url.as_str(), config.timeout)?
             .with_rate_limit_wait(config.rate_limit_wait);
         let dir = state_dir.map(|d| d.join("providers").join(KIND.name));
         Ok(CloudflareProvider {
@@ -105,92 +102,71 @@ impl CloudflareProvider {
             api,
             zones: ZoneCache::default(),
             store: Arc::new(RecordStore::new(dir)),
-            foreign: Default::default(),
+            foreign: Mutex::default(),
         })
     }
 
     /// Wait out rate limits from `budget` instead of a `rate_limit_wait` of this provider's
     /// own (to share one budget between providers of a run).
-    pub fn with_rate_limit_budget(
-        mut self,
-        budget: wildcert_provider::http::RateLimitBudget,
-    ) -> Self {
+    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
         self.api = self.api.with_rate_limit_budget(budget);
         self
     }
 
-    /// The configuration in use.
-    pub fn config(&self) -> &CloudflareConfig {
-        &self.config
-    }
-
-    /// The remembered record ids.
-    pub fn store(&self) -> &RecordStore {
-        &self.store
-    }
-
     fn zone_id(&self, zone: &Zone) -> Result<String, ProviderError> {
-        zone.provider_id
-            .clone()
-            .or_else(|| self.config.zone_id.clone())
-            .ok_or_else(|| ProviderError::Config {
-                provider: KIND,
-                message: format!(
-                    "no Cloudflare zone id for {zone}: set zone_id (CLOUDFLARE_ZONE_ID), or give the token \
-                     Zone:Zone:Read so the zone can be looked up"
-                ),
-            })
+        let id = zone.provider_id.as_ref().or(self.config.zone_id.as_ref());
+        id.cloned().ok_or_else(|| ProviderError::Config {
+            provider: KIND,
+            message: format!(
+                "no Cloudflare zone id for {zone}: set zone_id (CLOUDFLARE_ZONE_ID), or give the token \
+                 Zone:Zone:Read so the zone can be looked up"
+            ),
+        })
     }
 
-    fn err(&self, e: CallError, what: &str, zone: &str, zone_lookup: bool) -> ProviderError {
-        let auth = if zone_lookup {
-            &self.config.zone_auth
-        } else {
-            &self.config.auth
-        };
-        e.into_provider(what, zone, auth, self.api.base())
+    /// A failed call as a [`ProviderError`]: `what` we were doing in `zone` with `auth`.
+    fn err(&self, e: CallError, what: &str, zone: &DnsName, auth: &Auth) -> ProviderError {
+        e.into_provider(what, zone.as_str(), auth, &self.api.base())
+    }
+
+    /// Every page of a list (`path` with `query`), up to [`MAX_PAGES`]; `what` names it in errors.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        per_page: u32,
+        what: &str,
+        (zone, auth): (&DnsName, &Auth),
+    ) -> Result<Vec<T>, ProviderError> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let paging = [
+                ("page", page.to_string()),
+                ("per_page", per_page.to_string()),
+            ];
+            let query = [query, &paging].concat();
+            let env = (self.api.call(Method::GET, path, &query, None, auth).await)
+                .map_err(|e| self.err(e, what, zone, auth))?;
+            let items: Vec<T> = serde_json::from_value(env.result)
+                .map_err(|e| other(format!("unexpected answer {what}: {e}")))?;
+            let n = items.len();
+            out.extend(items);
+            let pages = env.result_info["total_pages"].as_u64().unwrap_or(0);
+            if n == 0 || u64::from(page) >= pages {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// One exact-name zone lookup, every page read.
     async fn find_zone(&self, name: &DnsName) -> Result<Option<String>, ProviderError> {
-        let mut page = 1u32;
-        loop {
-            let env = self
-                .api
-                .call(
-                    Method::GET,
-                    "/zones",
-                    &[
-                        ("name", name.to_string()),
-                        ("status", "active".into()),
-                        ("page", page.to_string()),
-                        ("per_page", ZONES_PER_PAGE.to_string()),
-                    ],
-                    None,
-                    &self.config.zone_auth,
-                )
-                .await
-                .map_err(|e| {
-                    self.err(e, &format!("looking up zone {name}"), name.as_str(), true)
-                })?;
-            let items: Vec<ZoneItem> =
-                serde_json::from_value(env.result).map_err(|e| ProviderError::Other {
-                    provider: KIND,
-                    message: format!("unexpected zone list for {name}: {e}"),
-                })?;
-            if let Some(z) = items.iter().find(|z| {
-                z.name
-                    .trim_end_matches('.')
-                    .eq_ignore_ascii_case(name.as_str())
-            }) {
-                return Ok(Some(z.id.clone()));
-            }
-            let total = env.result_info.map(|i| i.total_pages).unwrap_or(0);
-            if page >= total || items.is_empty() || page >= MAX_PAGES {
-                return Ok(None);
-            }
-            page += 1;
-        }
+        let what = format!("looking up zone {name}");
+        let query = [("name", name.to_string()), ("status", "active".into())];
+        let auth = &self.config.zone_auth;
+        let zones: Vec<Item> =
+            (self.list("/zones", &query, ZONES_PER_PAGE, &what, (name, auth))).await?;
+        Ok(zones.into_iter().find(|z| z.is_named(name)).map(|z| z.id))
     }
 
     /// The TXT records at `name`, every page read.
@@ -199,90 +175,45 @@ impl CloudflareProvider {
         zone_id: &str,
         zone: &Zone,
         name: &DnsName,
-    ) -> Result<Vec<RecordItem>, ProviderError> {
-        let mut out = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let env = self
-                .api
-                .call(
-                    Method::GET,
-                    &format!("/zones/{zone_id}/dns_records"),
-                    &[
-                        ("type", "TXT".into()),
-                        ("name", name.to_string()),
-                        ("page", page.to_string()),
-                        ("per_page", RECORDS_PER_PAGE.to_string()),
-                    ],
-                    None,
-                    &self.config.auth,
-                )
-                .await
-                .map_err(|e| {
-                    self.err(
-                        e,
-                        &format!("listing TXT records at {name}"),
-                        zone.name.as_str(),
-                        false,
-                    )
-                })?;
-            let items: Vec<RecordItem> =
-                serde_json::from_value(env.result).map_err(|e| ProviderError::Other {
-                    provider: KIND,
-                    message: format!("unexpected record list for {name}: {e}"),
-                })?;
-            let n = items.len();
-            out.extend(items.into_iter().filter(|r| {
-                r.rtype.eq_ignore_ascii_case("TXT")
-                    && r.name
-                        .trim_end_matches('.')
-                        .eq_ignore_ascii_case(name.as_str())
-            }));
-            let total = env.result_info.map(|i| i.total_pages).unwrap_or(0);
-            if page >= total || n == 0 || page >= MAX_PAGES {
-                return Ok(out);
-            }
-            page += 1;
-        }
+    ) -> Result<Vec<Item>, ProviderError> {
+        let what = format!("listing TXT records at {name}");
+        let query = [("type", "TXT".into()), ("name", name.to_string())];
+        let (path, auth) = (format!("/zones/{zone_id}/dns_records"), &self.config.auth);
+        let records: Vec<Item> =
+            (self.list(&path, &query, RECORDS_PER_PAGE, &what, (&zone.name, auth))).await?;
+        let txt = |r: &Item| r.rtype.eq_ignore_ascii_case("TXT") && r.is_named(name);
+        Ok(records.into_iter().filter(txt).collect())
     }
 
-    async fn remember(&self, zone_id: &str, zone: &Zone, rec: StoredRecord) {
-        let store = self.store.clone();
-        let (zid, zname) = (zone_id.to_string(), zone.name.to_string());
-        let res = tokio::task::spawn_blocking(move || store.add(&zid, &zname, rec))
-            .await
-            .unwrap_or_else(|e| Err(format!("task failed: {e}")));
-        if let Err(e) = res {
-            // Not fatal: cleanup falls back to matching by name and value.
-            tracing::warn!("cloudflare: cannot remember a record id: {e}");
-        }
+    /// The records remembered for a zone (memory and disk; read off the runtime, as file
+    /// locks and fsync block).
+    async fn remembered(&self, zone_id: &str) -> Vec<StoredRecord> {
+        let (store, zid) = (self.store.clone(), zone_id.to_string());
+        let records = tokio::task::spawn_blocking(move || store.records(&zid));
+        records.await.unwrap_or_default()
     }
 
-    async fn forget(&self, zone_id: &str, ids: Vec<String>) {
-        if ids.is_empty() {
-            return;
-        }
+    /// Change the record-id file (off the runtime); a failure is not fatal (cleanup falls
+    /// back to matching by name and value).
+    async fn update_store(
+        &self,
+        f: impl FnOnce(&RecordStore) -> Result<(), String> + Send + 'static,
+    ) {
         let store = self.store.clone();
-        let zid = zone_id.to_string();
-        let res = tokio::task::spawn_blocking(move || store.remove(&zid, &ids))
-            .await
-            .unwrap_or_else(|e| Err(format!("task failed: {e}")));
-        if let Err(e) = res {
+        let done = tokio::task::spawn_blocking(move || f(&store)).await;
+        if let Err(e) = done.unwrap_or_else(|e| Err(e.to_string())) {
             tracing::warn!("cloudflare: cannot update the record-id file: {e}");
         }
     }
 
-    fn is_foreign(&self, zone_id: &str, name: &DnsName, value: &str) -> bool {
-        self.foreign
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&(zone_id.to_string(), name.to_string(), value.to_string()))
+    fn foreign(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String, String)>> {
+        self.foreign.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Create one TXT record: its id and whether we own it. An identical record that exists
-    /// already (81057/81058) serves validation as well; it is ours only when the record-id file
-    /// has it or it carries our comment (a run that crashed before writing the file), else it
-    /// belongs to someone else and is never deleted.
+    /// Create one TXT record: its id when it is ours. An identical record that exists already
+    /// (81057/81058) serves validation as well; it is ours only when the record-id file has it
+    /// or it carries our comment (a run that crashed before writing the file), else it belongs
+    /// to someone else and is never deleted.
     async fn create(
         &self,
         zone_id: &str,
@@ -290,31 +221,24 @@ impl CloudflareProvider {
         name: &DnsName,
         value: &str,
         ttl: u32,
-    ) -> Result<(String, bool), ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         let body = json!({
             "type": "TXT",
             "name": name.as_str(),
-            "content": quote(value),
+            "content": quote_txt(value),
             "ttl": ttl,
             "comment": COMMENT,
         });
-        let res = self
+        let (path, auth) = (format!("/zones/{zone_id}/dns_records"), &self.config.auth);
+        let what = format!("creating a TXT record at {name}");
+        let id = match self
             .api
-            .call(
-                Method::POST,
-                &format!("/zones/{zone_id}/dns_records"),
-                &[],
-                Some(&body),
-                &self.config.auth,
-            )
-            .await;
-        let id = match res {
+            .call(Method::POST, &path, &[], Some(&body), auth)
+            .await
+        {
             Ok(env) => {
-                serde_json::from_value::<IdOnly>(env.result)
-                    .map_err(|e| ProviderError::Other {
-                        provider: KIND,
-                        message: format!("unexpected answer creating a TXT record at {name}: {e}"),
-                    })?
+                serde_json::from_value::<Item>(env.result)
+                    .map_err(|e| other(format!("unexpected answer {what}: {e}")))?
                     .id
             }
             Err(e) if e.has_code(ALREADY_EXISTS) => {
@@ -322,155 +246,79 @@ impl CloudflareProvider {
                 let existing = self.list_txt(zone_id, zone, name).await?;
                 let rec = existing
                     .into_iter()
-                    .find(|r| unquote(&r.content) == value)
-                    .ok_or_else(|| ProviderError::Rejected {
-                        provider: KIND,
-                        message: format!(
-                            "creating a TXT record at {name}: Cloudflare says it already exists, but no TXT \
-                             record there has our value"
-                        ),
-                    })?;
-                let store = self.store.clone();
-                let zid = zone_id.to_string();
-                let journal = tokio::task::spawn_blocking(move || store.records(&zid))
-                    .await
-                    .unwrap_or_default();
-                let ours = rec.has_our_comment() || journal.iter().any(|r| r.id == rec.id);
-                if !ours {
+                    .find(|r| unquote_txt(&r.content) == value);
+                let rec = rec.ok_or_else(|| ProviderError::Rejected {
+                    provider: KIND,
+                    message: format!(
+                        "{what}: Cloudflare says it already exists, but no TXT record there has our value"
+                    ),
+                })?;
+                let journal = self.remembered(zone_id).await;
+                if rec.comment.as_deref() != Some(COMMENT)
+                    && !journal.iter().any(|r| r.id == rec.id)
+                {
                     tracing::info!(%name, id = %rec.id,
                         "cloudflare: an identical TXT record exists already (not created by wildcert); it serves \
                          validation and is left in place at cleanup");
-                    self.foreign
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert((zone_id.to_string(), name.to_string(), value.to_string()));
-                    return Ok((rec.id, false));
+                    self.foreign()
+                        .insert((zone_id.into(), name.to_string(), value.into()));
+                    return Ok(None);
                 }
                 rec.id
             }
-            Err(e) => {
-                return Err(self.err(
-                    e,
-                    &format!("creating a TXT record at {name}"),
-                    zone.name.as_str(),
-                    false,
-                ));
-            }
+            Err(e) => return Err(self.err(e, &what, &zone.name, auth)),
         };
         tracing::debug!(%name, id = %id, "TXT record created");
-        self.remember(
-            zone_id,
-            zone,
-            StoredRecord {
-                id: id.clone(),
-                name: name.to_string(),
-                value: value.to_string(),
-            },
-        )
-        .await;
-        Ok((id, true))
+        let (zid, zname) = (zone_id.to_string(), zone.name.to_string());
+        let rec = StoredRecord {
+            id: id.clone(),
+            name: name.to_string(),
+            value: value.into(),
+        };
+        self.update_store(move |s| s.add(&zid, &zname, rec)).await;
+        Ok(Some(id))
     }
 
     /// Delete one record by id; a record already gone is fine.
     async fn delete(&self, zone_id: &str, zone: &Zone, id: &str) -> Result<(), ProviderError> {
-        match self
-            .api
-            .call(
-                Method::DELETE,
-                &format!("/zones/{zone_id}/dns_records/{id}"),
-                &[],
-                None,
-                &self.config.auth,
-            )
-            .await
-        {
+        let (path, auth) = (
+            format!("/zones/{zone_id}/dns_records/{id}"),
+            &self.config.auth,
+        );
+        match self.api.call(Method::DELETE, &path, &[], None, auth).await {
             Ok(_) => Ok(()),
             Err(e) if e.has_code(&[RECORD_MISSING]) => {
                 tracing::debug!(id, "record already gone");
                 Ok(())
             }
             // A 404 without a zone-level code: the record is gone.
-            Err(e) if e.status() == Some(404) && !e.has_code(&[7000, 7003]) => Ok(()),
-            Err(e) => Err(self.err(
-                e,
-                &format!("deleting TXT record {id}"),
-                zone.name.as_str(),
-                false,
-            )),
+            Err(e @ CallError::Api { status: 404, .. }) if !e.has_code(&[7000, 7003]) => Ok(()),
+            Err(e) => Err(self.err(e, &format!("deleting TXT record {id}"), &zone.name, auth)),
         }
     }
 
+    /// Delete records by id, a few at a time, and forget those gone; the first failure.
     async fn delete_all(
         &self,
         zone_id: &str,
         zone: &Zone,
         ids: Vec<String>,
-    ) -> (Vec<String>, Option<ProviderError>) {
-        let results: Vec<(String, Result<(), ProviderError>)> = stream::iter(ids)
-            .map(|id| async move {
-                let r = self.delete(zone_id, zone, &id).await;
-                (id, r)
-            })
+    ) -> Option<ProviderError> {
+        let results = stream::iter(ids)
+            .map(|id| async move { self.delete(zone_id, zone, &id).await.map(|()| id) })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let mut gone = Vec::new();
-        let mut first = None;
-        for (id, r) in results {
-            match r {
-                Ok(()) => gone.push(id),
-                Err(e) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    }
-                }
-            }
-        }
-        (gone, first)
+        let (gone, first) = settle(results);
+        let zid = zone_id.to_string();
+        self.update_store(move |s| s.remove(&zid, &gone)).await;
+        first
     }
 }
 
 /// TTL as Cloudflare takes it: 1 (automatic) or 60..=86400.
 fn cloudflare_ttl(ttl: u32) -> u32 {
     if ttl <= 1 { 1 } else { ttl.clamp(60, 86400) }
-}
-
-/// TXT content as Cloudflare documents it: a quoted character-string.
-pub fn quote(value: &str) -> String {
-    let mut s = String::with_capacity(value.len() + 2);
-    s.push('"');
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            s.push('\\');
-        }
-        s.push(c);
-    }
-    s.push('"');
-    s
-}
-
-/// The value of TXT content, quoted (`"a" "b"` joins to `ab`) or not.
-pub fn unquote(content: &str) -> String {
-    let t = content.trim();
-    if !t.starts_with('"') {
-        return t.to_string();
-    }
-    let mut out = String::new();
-    let mut in_q = false;
-    let mut chars = t.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => in_q = !in_q,
-            '\\' if in_q => {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            c if in_q => out.push(c),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[async_trait]
@@ -492,10 +340,8 @@ impl DnsProvider for CloudflareProvider {
         for candidate in fqdn.ancestors().filter(|n| n.label_count() >= 2) {
             tried.push(candidate.to_string());
             if let Some(id) = self.find_zone(&candidate).await? {
-                let zone = Zone {
-                    name: candidate,
-                    provider_id: Some(id),
-                };
+                let mut zone = Zone::new(candidate);
+                zone.provider_id = Some(id);
                 tracing::debug!(%fqdn, zone = %zone, id = ?zone.provider_id, "zone found");
                 self.zones.insert(fqdn, &zone);
                 return Ok(Some(zone));
@@ -516,42 +362,22 @@ impl DnsProvider for CloudflareProvider {
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
         let zone_id = self.zone_id(zone)?;
         let ttl = self.config.ttl.unwrap_or_else(|| cloudflare_ttl(set.ttl));
-        for name in set.names() {
-            if !name.is_within(&zone.name) {
-                return Err(ProviderError::Other {
-                    provider: KIND,
-                    message: format!("{name} is not inside zone {zone}"),
-                });
-            }
+        if let Some(name) = set.names().find(|n| !n.is_within(&zone.name)) {
+            return Err(other(format!("{name} is not inside zone {zone}")));
         }
-        let pairs: Vec<(DnsName, String)> = set
-            .pairs()
-            .map(|(n, v)| (n.clone(), v.to_string()))
-            .collect();
         let zid = zone_id.as_str();
-        let results: Vec<Result<(String, bool), ProviderError>> = stream::iter(pairs)
+        let pairs: Vec<(DnsName, String)> =
+            set.pairs().map(|(n, v)| (n.clone(), v.into())).collect();
+        let results = stream::iter(pairs)
             .map(|(name, value)| async move { self.create(zid, zone, &name, &value, ttl).await })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let mut created = Vec::new();
-        let mut first = None;
-        for r in results {
-            match r {
-                Ok((id, true)) => created.push(id),
-                Ok((_, false)) => {}
-                Err(e) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    }
-                }
-            }
-        }
+        let (created, first) = settle(results);
+        let created: Vec<String> = created.into_iter().flatten().collect();
         if let Some(e) = first {
             // Leave the zone as it was: the caller only cleans up zones that published.
-            let (gone, undo) = self.delete_all(zid, zone, created).await;
-            self.forget(zid, gone).await;
-            if let Some(u) = undo {
+            if let Some(u) = self.delete_all(zid, zone, created).await {
                 tracing::warn!(zone = %zone, "cloudflare: could not remove the records again: {u}");
             }
             return Err(e);
@@ -562,56 +388,45 @@ impl DnsProvider for CloudflareProvider {
 
     async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
         let zone_id = self.zone_id(zone)?;
-        let zid = zone_id.as_str();
-        let store = self.store.clone();
-        let zid_owned = zone_id.clone();
-        let remembered = tokio::task::spawn_blocking(move || store.records(&zid_owned))
-            .await
-            .unwrap_or_default();
+        let remembered = self.remembered(&zone_id).await;
         let mut ids: BTreeSet<String> = BTreeSet::new();
-        let mut unknown: BTreeMap<DnsName, BTreeSet<String>> = BTreeMap::new();
+        let mut unknown = TxtSet::new();
         for (name, value) in set.pairs() {
-            if self.is_foreign(zid, name, value) {
+            let key = (zone_id.clone(), name.to_string(), value.to_string());
+            if self.foreign().contains(&key) {
                 tracing::debug!(%name, "leaving the identical record that was there before");
                 continue;
             }
-            let found: Vec<&StoredRecord> = remembered
+            let found = remembered
                 .iter()
-                .filter(|r| r.name == name.as_str() && r.value == value)
-                .collect();
-            if found.is_empty() {
-                unknown
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(value.to_string());
-            } else {
-                ids.extend(found.into_iter().map(|r| r.id.clone()));
+                .filter(|r| r.name == name.as_str() && r.value == value);
+            let before = ids.len();
+            ids.extend(found.map(|r| r.id.clone()));
+            if ids.len() == before {
+                unknown.insert(name.clone(), value);
             }
         }
         let mut first = None;
         // Ids lost: find our values by name and content, never touching other content.
-        for (name, values) in &unknown {
+        for (name, values) in unknown.iter() {
             tracing::debug!(%name, values = values.len(), "no remembered record id; matching by name and value");
-            match self.list_txt(zid, zone, name).await {
+            match self.list_txt(&zone_id, zone, name).await {
                 // Only records we created: they carry our comment.
                 Ok(list) => ids.extend(
                     list.into_iter()
-                        .filter(|r| r.has_our_comment() && values.contains(&unquote(&r.content)))
+                        .filter(|r| {
+                            r.comment.as_deref() == Some(COMMENT)
+                                && values.contains(&unquote_txt(&r.content))
+                        })
                         .map(|r| r.id),
                 ),
-                Err(e) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    }
-                }
+                Err(e) => _ = first.get_or_insert(e),
             }
         }
-        let (gone, err) = self.delete_all(zid, zone, ids.into_iter().collect()).await;
-        self.forget(zid, gone).await;
-        match first.or(err) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        let err = self
+            .delete_all(&zone_id, zone, ids.into_iter().collect())
+            .await;
+        first.or(err).map_or(Ok(()), Err)
     }
 }
 
@@ -621,11 +436,11 @@ mod tests {
 
     #[test]
     fn quoting_round_trips() {
-        assert_eq!(quote("abc-_09"), "\"abc-_09\"");
-        assert_eq!(unquote("\"abc\""), "abc");
-        assert_eq!(unquote("abc"), "abc");
-        assert_eq!(unquote("\"ab\" \"cd\""), "abcd");
-        assert_eq!(unquote(&quote("a\"b\\c")), "a\"b\\c");
+        assert_eq!(quote_txt("abc-_09"), "\"abc-_09\"");
+        assert_eq!(unquote_txt("\"abc\""), "abc");
+        assert_eq!(unquote_txt("abc"), "abc");
+        assert_eq!(unquote_txt("\"ab\" \"cd\""), "abcd");
+        assert_eq!(unquote_txt(&quote_txt("a\"b\\c")), "a\"b\\c");
     }
 
     #[test]

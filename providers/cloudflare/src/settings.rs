@@ -1,5 +1,7 @@
-//! Settings of the cloudflare provider: config file keys, environment variables (lego's names),
-//! layering, and validation into a ready [`CloudflareConfig`].
+//! Settings of the cloudflare provider, declared once: `wildcert providers cloudflare`,
+//! docs/providers/cloudflare.md and the layering of section, certbot file and environment (lego's
+//! names) all come from [`CloudflareSettings`]; [`CloudflareSettings::validate`] makes a
+//! [`CloudflareConfig`].
 
 #[cfg(test)]
 use std::collections::HashMap;
@@ -7,13 +9,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::Kind;
-use wildcert_provider::settings::{check_kind, config_error, secret_or_file};
-use wildcert_provider::spec::{Hints, Registration, Setting, Spec, Type};
-use wildcert_provider::{LayeredSettings, ProviderError, Secret};
+use wildcert_provider::settings::{base_url, config_error, secret_or_file};
+use wildcert_provider::spec::{LayeredSettings, Registration};
+use wildcert_provider::{Kind, ProviderError, Secret};
 
 /// Provider kind name.
-pub const KIND: Kind = SPEC.provider();
+pub const KIND: Kind = CloudflareSettings::KIND;
 
 /// The public API endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -25,149 +26,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// 1,200 requests in five minutes; this outlasts one block.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(360);
 
-/// The cloudflare provider, declared once: `wildcert providers cloudflare`,
-/// docs/providers/cloudflare.md and the layering of its settings all come from here.
-pub const SPEC: &Spec = &Spec {
-    kind: "cloudflare",
-    summary: "Cloudflare API v4 (API token with DNS:Edit, or the legacy Global API Key)",
-    doc: "docs/providers/cloudflare.md",
-    env_prefix: "CLOUDFLARE",
-    certbot_prefixes: &["dns_cloudflare_"],
-    settings: &[
-        Setting {
-            required: "unless `api_key` + `email`",
-            env: &["CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN"],
-            certbot: Some("api_token"),
-            pair: Some("api_token_file"),
-            ..Setting::new(
-                "api_token",
-                Type::Secret,
-                "API token with Zone:DNS:Edit on the zone (and Zone:Zone:Read unless `zone_id` or `zone_api_token` is given)",
-            )
-        },
-        Setting {
-            env: &["CLOUDFLARE_DNS_API_TOKEN_FILE", "CF_DNS_API_TOKEN_FILE"],
-            pair: Some("api_token"),
-            ..Setting::new(
-                "api_token_file",
-                Type::Path,
-                "File holding the API token (instead of `api_token`)",
-            )
-        },
-        Setting {
-            default: "api_token",
-            env: &["CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN"],
-            pair: Some("zone_api_token_file"),
-            ..Setting::new(
-                "zone_api_token",
-                Type::Secret,
-                "Separate token with Zone:Zone:Read, used only to look zones up by name",
-            )
-        },
-        Setting {
-            env: &["CLOUDFLARE_ZONE_API_TOKEN_FILE", "CF_ZONE_API_TOKEN_FILE"],
-            pair: Some("zone_api_token"),
-            ..Setting::new(
-                "zone_api_token_file",
-                Type::Path,
-                "File holding the zone-read token",
-            )
-        },
-        Setting {
-            default: "looked up by name",
-            env: &["CLOUDFLARE_ZONE_ID"],
-            ..Setting::new(
-                "zone_id",
-                Type::Text,
-                "Zone id (dashboard: zone Overview, API section); no zone lookup is made, so a token without Zone:Read works",
-            )
-        },
-        Setting {
-            required: "with `api_key`",
-            env: &["CLOUDFLARE_EMAIL", "CF_API_EMAIL"],
-            certbot: Some("email"),
-            ..Setting::new(
-                "email",
-                Type::Text,
-                "Account e-mail for the legacy Global API Key",
-            )
-        },
-        Setting {
-            required: "unless `api_token`",
-            env: &["CLOUDFLARE_API_KEY", "CF_API_KEY"],
-            certbot: Some("api_key"),
-            pair: Some("api_key_file"),
-            ..Setting::new(
-                "api_key",
-                Type::Secret,
-                "Legacy Global API Key (full account access: prefer an API token)",
-            )
-        },
-        Setting {
-            env: &["CLOUDFLARE_API_KEY_FILE", "CF_API_KEY_FILE"],
-            pair: Some("api_key"),
-            ..Setting::new(
-                "api_key_file",
-                Type::Path,
-                "File holding the Global API Key",
-            )
-        },
-        Setting {
-            default: "the run's TTL, raised to 60 (1 = automatic)",
-            env: &["CLOUDFLARE_TTL"],
-            ..Setting::new(
-                "ttl",
-                Type::Number,
-                "TTL of the TXT records; set explicitly, 30 is allowed (Enterprise zones), else 60..86400 or 1",
-            )
-        },
-        Setting {
-            default: "30",
-            env: &["CLOUDFLARE_HTTP_TIMEOUT"],
-            ..Setting::new(
-                "timeout",
-                Type::Seconds,
-                "Seconds to wait for one API answer",
-            )
-        },
-        Setting {
-            default: "360",
-            env: &["CLOUDFLARE_RATE_LIMIT_WAIT"],
-            ..Setting::new(
-                "rate_limit_wait",
-                Type::Seconds,
-                "Seconds a run may spend waiting out Cloudflare's rate limit (HTTP 429; a five-minute block after 1,200 requests in five minutes), in all",
-            )
-        },
-        Setting {
-            default: DEFAULT_BASE_URL,
-            env: &["CLOUDFLARE_BASE_URL"],
-            ..Setting::new(
-                "base_url",
-                Type::Text,
-                "API endpoint (for proxies and tests)",
-            )
-        },
-    ],
-    ignored_env: &[],
-    hints: Hints {
-        auth: Some(
-            "check the API token: it needs Zone:DNS:Edit on this zone, and Zone:Zone:Read unless zone_id is set \
-             (dashboard: My Profile, API Tokens)",
-        ),
-        zone_not_found: Some(
-            "check that the zone is in the token's account and that the token's zone resources include it, or set zone_id",
-        ),
-        rate_limited: Some(
-            "Cloudflare blocks a token for five minutes after 1,200 requests in five minutes: wait, raise rate_limit_wait, or lower --parallel",
-        ),
-        ..Hints::NONE
-    },
-};
-
 /// The cloudflare provider as the registry lists it.
 pub const PROVIDER: Registration = Registration {
-    spec: SPEC,
+    spec: CloudflareSettings::SPEC,
     build: |layered, ctx| {
         if let Some(path) = &layered.credentials
             && layered.values.contains_key("api_token")
@@ -179,148 +40,146 @@ pub const PROVIDER: Registration = Registration {
                 path.display()
             )));
         }
-        let settings: CloudflareSettings = layered.settings(KIND)?;
-        Ok(std::sync::Arc::new(crate::CloudflareProvider::new(
-            &settings,
-            ctx.state_dir,
-        )?))
+        let settings = CloudflareSettings::from_layered(layered)?;
+        let provider = crate::CloudflareProvider::new(&settings, ctx.state_dir)?;
+        Ok(std::sync::Arc::new(provider))
     },
 };
 
-/// Settings as written in `[providers.<id>]` (with `kind = "cloudflare"`) or in the environment.
-/// Every field is optional so layers merge; [`CloudflareSettings::validate`] checks the result.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+/// Settings as written in `[providers.<id>]` (with `kind = "cloudflare"`), a certbot
+/// credentials file or the environment. Every field is optional so layers merge;
+/// [`CloudflareSettings::validate`] checks the result.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, wildcert_provider::LayeredSettings)]
 #[serde(deny_unknown_fields)]
+#[provider(
+    kind = "cloudflare",
+    summary = "Cloudflare API v4 (API token with DNS:Edit, or the legacy Global API Key)",
+    env_prefix = "CLOUDFLARE",
+    certbot = ["dns_cloudflare_"],
+    hint_auth = "check the API token: it needs Zone:DNS:Edit on this zone, and Zone:Zone:Read unless zone_id is set \
+                 (dashboard: My Profile, API Tokens)",
+    hint_zone_not_found = "check that the zone is in the token's account and that the token's zone resources include it, or set zone_id",
+    hint_rate_limited = "Cloudflare blocks a token for five minutes after 1,200 requests in five minutes: wait, raise rate_limit_wait, or lower --parallel"
+)]
 pub struct CloudflareSettings {
-    /// The section's `kind`; accepted so a whole `[providers.<id>]` section deserialises.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// API token (DNS:Edit).
+    /// API token with Zone:DNS:Edit on the zone (and Zone:Zone:Read unless `zone_id` or
+    /// `zone_api_token` is given)
+    #[setting(required = "unless `api_key` + `email`", certbot = "api_token", pair = "api_token_file",
+              env = ["CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN"])]
     pub api_token: Option<Secret>,
-    /// File holding the API token.
+    /// File holding the API token (instead of `api_token`)
+    #[setting(pair = "api_token", env = ["CLOUDFLARE_DNS_API_TOKEN_FILE", "CF_DNS_API_TOKEN_FILE"])]
     pub api_token_file: Option<PathBuf>,
-    /// Token used only for zone lookups (Zone:Read).
+    /// Separate token with Zone:Zone:Read, used only to look zones up by name
+    #[setting(default = "api_token", pair = "zone_api_token_file",
+              env = ["CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN"])]
     pub zone_api_token: Option<Secret>,
-    /// File holding the zone-read token.
+    /// File holding the zone-read token
+    #[setting(pair = "zone_api_token",
+              env = ["CLOUDFLARE_ZONE_API_TOKEN_FILE", "CF_ZONE_API_TOKEN_FILE"])]
     pub zone_api_token_file: Option<PathBuf>,
-    /// Zone id: no zone lookup at all.
+    /// Zone id (dashboard: zone Overview, API section); no zone lookup is made, so a token
+    /// without Zone:Read works
+    #[setting(default = "looked up by name", env = ["CLOUDFLARE_ZONE_ID"])]
     pub zone_id: Option<String>,
-    /// Account e-mail (global API key).
+    /// Account e-mail for the legacy Global API Key
+    #[setting(required = "with `api_key`", certbot = "email",
+              env = ["CLOUDFLARE_EMAIL", "CF_API_EMAIL"])]
     pub email: Option<String>,
-    /// Global API key.
+    /// Legacy Global API Key (full account access: prefer an API token)
+    #[setting(required = "unless `api_token`", certbot = "api_key", pair = "api_key_file",
+              env = ["CLOUDFLARE_API_KEY", "CF_API_KEY"])]
     pub api_key: Option<Secret>,
-    /// File holding the global API key.
+    /// File holding the Global API Key
+    #[setting(env = ["CLOUDFLARE_API_KEY_FILE", "CF_API_KEY_FILE"], pair = "api_key")]
     pub api_key_file: Option<PathBuf>,
-    /// API endpoint.
-    pub base_url: Option<String>,
-    /// TXT record TTL, explicitly.
+    /// TTL of the TXT records; set explicitly, 30 is allowed (Enterprise zones), else 60..86400
+    /// or 1
+    #[setting(default = "the run's TTL, raised to 60 (1 = automatic)", env = ["CLOUDFLARE_TTL"])]
     pub ttl: Option<u32>,
-    /// Seconds to wait for one API answer.
+    /// Seconds to wait for one API answer
+    #[setting(default = "30", env = ["CLOUDFLARE_HTTP_TIMEOUT"], ty = "seconds")]
     pub timeout: Option<u64>,
-    /// Seconds a run may wait out rate limiting, in all.
+    /// Seconds a run may spend waiting out Cloudflare's rate limit (HTTP 429; a five-minute
+    /// block after 1,200 requests in five minutes), in all
+    #[setting(default = "360", env = ["CLOUDFLARE_RATE_LIMIT_WAIT"], ty = "seconds")]
     pub rate_limit_wait: Option<u64>,
+    /// API endpoint (for proxies and tests)
+    #[setting(default = "https://api.cloudflare.com/client/v4", env = ["CLOUDFLARE_BASE_URL"])]
+    pub base_url: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
     config_error(KIND, message)
 }
 
-impl LayeredSettings for CloudflareSettings {
-    const SPEC: &'static Spec = SPEC;
-}
-
 impl CloudflareSettings {
     /// Check the settings, read secret files, and build the provider's configuration.
     pub fn validate(&self) -> Result<CloudflareConfig, ProviderError> {
-        check_kind(KIND, self.kind.as_deref())?;
         let token = secret_or_file(KIND, "api_token", &self.api_token, &self.api_token_file)?;
-        let zone_token = secret_or_file(
-            KIND,
-            "zone_api_token",
-            &self.zone_api_token,
-            &self.zone_api_token_file,
-        )?;
+        let (zone_token, zone_token_file) = (&self.zone_api_token, &self.zone_api_token_file);
+        let zone_token = secret_or_file(KIND, "zone_api_token", zone_token, zone_token_file)?;
         let key = secret_or_file(KIND, "api_key", &self.api_key, &self.api_key_file)?;
         let email = self
             .email
             .as_deref()
             .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .map(str::to_string);
+            .filter(|e| !e.is_empty());
         let auth = match (token, key, email) {
             (Some(t), _, _) => Auth::Token(t),
-            (None, Some(key), Some(email)) => Auth::GlobalKey { email, key },
-            (None, Some(_), None) => {
-                return Err(bad(
-                    "api_key (CLOUDFLARE_API_KEY) is the legacy Global API Key and needs `email` \
-                     (CLOUDFLARE_EMAIL) too; better, create an API token with Zone:DNS:Edit and set api_token",
-                ));
-            }
-            (None, None, Some(_)) => {
-                return Err(bad(
-                    "email is set but no api_key; set api_key (CLOUDFLARE_API_KEY), or use an API token \
-                     (api_token / CLOUDFLARE_DNS_API_TOKEN) instead",
-                ));
-            }
-            (None, None, None) => {
-                return Err(bad(
-                    "no credentials: set api_token (CLOUDFLARE_DNS_API_TOKEN) to an API token with \
-                     Zone:DNS:Edit (and Zone:Zone:Read, or set zone_id), or api_key + email for the \
-                     legacy Global API Key",
-                ));
-            }
-        };
-        let zone_auth = match zone_token {
-            Some(t) => Auth::Token(t),
-            None => auth.clone(),
-        };
-        let zone_id = match self.zone_id.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(z) if z.chars().all(|c| c.is_ascii_alphanumeric()) && z.len() <= 64 => {
-                Some(z.to_string())
-            }
-            Some(z) => {
-                return Err(bad(format!(
-                    "zone_id `{z}` is not a zone id (32 hex digits, shown on the zone's Overview page)"
-                )));
+            (None, Some(key), Some(email)) => Auth::GlobalKey {
+                email: email.into(),
+                key,
+            },
+            (None, key, email) => {
+                return Err(bad(match (key, email) {
+                    (Some(_), _) => {
+                        "api_key (CLOUDFLARE_API_KEY) is the legacy Global API Key and needs `email` \
+                         (CLOUDFLARE_EMAIL) too; better, create an API token with Zone:DNS:Edit and set api_token"
+                    }
+                    (None, Some(_)) => {
+                        "email is set but no api_key; set api_key (CLOUDFLARE_API_KEY), or use an API token \
+                         (api_token / CLOUDFLARE_DNS_API_TOKEN) instead"
+                    }
+                    (None, None) => {
+                        "no credentials: set api_token (CLOUDFLARE_DNS_API_TOKEN) to an API token with \
+                         Zone:DNS:Edit (and Zone:Zone:Read, or set zone_id), or api_key + email for the \
+                         legacy Global API Key"
+                    }
+                }));
             }
         };
-        let base_url = self
-            .base_url
+        let zone_auth = zone_token.map_or_else(|| auth.clone(), Auth::Token);
+        let zone_id = self
+            .zone_id
             .as_deref()
             .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .unwrap_or(DEFAULT_BASE_URL)
-            .trim_end_matches('/')
-            .to_string();
-        let parsed = reqwest::Url::parse(&base_url)
-            .map_err(|e| bad(format!("base_url `{base_url}`: {e}")))?;
-        if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+            .filter(|z| !z.is_empty());
+        let id_like = |z: &&str| z.len() <= 64 && z.chars().all(|c| c.is_ascii_alphanumeric());
+        if let Some(z) = zone_id.filter(|z| !id_like(z)) {
             return Err(bad(format!(
-                "base_url `{base_url}` must be an http(s) URL such as {DEFAULT_BASE_URL}"
+                "zone_id `{z}` is not a zone id (32 hex digits, shown on the zone's Overview page)"
             )));
         }
-        let ttl = match self.ttl {
-            None => None,
-            Some(t) if t == 1 || (30..=86400).contains(&t) => Some(t),
-            Some(t) => {
-                return Err(bad(format!(
-                    "ttl {t}: Cloudflare takes 1 (automatic) or 30..86400 seconds (below 60 on Enterprise zones only)"
-                )));
-            }
-        };
+        let url = self.base_url.as_deref().filter(|u| !u.trim().is_empty());
+        let base_url = base_url(KIND, "base_url", url.unwrap_or(DEFAULT_BASE_URL), &[])?;
+        if let Some(t) = self.ttl.filter(|t| *t != 1 && !(30..=86400).contains(t)) {
+            return Err(bad(format!(
+                "ttl {t}: Cloudflare takes 1 (automatic) or 30..86400 seconds (below 60 on Enterprise zones only)"
+            )));
+        }
+        let timeout = self
+            .timeout
+            .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(t.max(1)));
+        let wait = self.rate_limit_wait.map(Duration::from_secs);
         Ok(CloudflareConfig {
             auth,
             zone_auth,
-            zone_id,
+            zone_id: zone_id.map(str::to_string),
             base_url,
-            timeout: self
-                .timeout
-                .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(t.max(1))),
-            ttl,
-            rate_limit_wait: self
-                .rate_limit_wait
-                .map_or(DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs),
+            timeout,
+            ttl: self.ttl,
+            rate_limit_wait: wait.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
         })
     }
 }
@@ -359,7 +218,7 @@ pub struct CloudflareConfig {
     /// Configured zone id: no lookups.
     pub zone_id: Option<String>,
     /// API endpoint without a trailing slash.
-    pub base_url: String,
+    pub base_url: reqwest::Url,
     /// Bound on one request.
     pub timeout: Duration,
     /// TTL given explicitly (`ttl`), used as is.
@@ -388,15 +247,15 @@ mod tests {
             ("CF_DNS_API_TOKEN", "env-token"),
             ("CLOUDFLARE_BASE_URL", "http://127.0.0.1:1/client/v4/"),
         ]);
-        let merged: CloudflareSettings = SPEC
+        let merged = CloudflareSettings::SPEC
             .layer(Some(&file), None, &e)
-            .and_then(|l| l.settings(KIND))
+            .and_then(|l| CloudflareSettings::from_layered(&l))
             .expect("layers");
         let cfg = merged.validate().expect("valid");
         assert_eq!(cfg.auth, Auth::Token(Secret::new("env-token")));
         assert_eq!(cfg.zone_auth, cfg.auth);
         assert_eq!(cfg.zone_id.as_deref(), Some("abc123"));
-        assert_eq!(cfg.base_url, "http://127.0.0.1:1/client/v4");
+        assert_eq!(cfg.base_url.as_str(), "http://127.0.0.1:1/client/v4");
         assert!(!format!("{merged:?} {cfg:?}").contains("env-token"));
         // CLOUDFLARE_* wins over CF_*.
         let e = CloudflareSettings::from_env_map(&env(&[
@@ -464,9 +323,9 @@ mod tests {
             "CLOUDFLARE_DNS_API_TOKEN_FILE",
             p.to_str().expect("utf-8 path"),
         )]);
-        let layered: CloudflareSettings = SPEC
+        let layered = CloudflareSettings::SPEC
             .layer(Some(&lower), None, &upper)
-            .and_then(|l| l.settings(KIND))
+            .and_then(|l| CloudflareSettings::from_layered(&l))
             .expect("layers");
         assert!(layered.validate().is_ok());
     }

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -44,13 +45,8 @@ impl RecordStore {
     pub fn new(dir: Option<PathBuf>) -> Self {
         RecordStore {
             dir,
-            memory: Mutex::new(HashMap::new()),
+            memory: Mutex::default(),
         }
-    }
-
-    /// The directory holding the files, if any.
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
     }
 
     /// The file of a zone.
@@ -60,45 +56,11 @@ impl RecordStore {
 
     /// Remember a created record.
     pub fn add(&self, zone_id: &str, zone: &str, rec: StoredRecord) -> Result<(), String> {
-        {
-            let mut mem = self.memory.lock().unwrap_or_else(|p| p.into_inner());
-            let list = mem.entry(zone_id.to_string()).or_default();
+        self.change(zone_id, zone, |list| {
             if !list.iter().any(|r| r.id == rec.id) {
                 list.push(rec.clone());
             }
-        }
-        self.update_file(zone_id, zone, |f| {
-            if !f.records.iter().any(|r| r.id == rec.id) {
-                f.records.push(rec.clone());
-            }
         })
-    }
-
-    /// Every remembered record of a zone (memory and disk).
-    pub fn records(&self, zone_id: &str) -> Vec<StoredRecord> {
-        let mut out = self
-            .memory
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(zone_id)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(path) = self.path(zone_id) {
-            match read_zone_file(&path) {
-                Ok(Some(f)) => {
-                    for r in f.records {
-                        if !out.iter().any(|o| o.id == r.id) {
-                            out.push(r);
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(
-                    "cloudflare: {e}; falling back to matching records by name and value"
-                ),
-            }
-        }
-        out
     }
 
     /// Forget records by id (deleted, or found gone).
@@ -106,62 +68,85 @@ impl RecordStore {
         if ids.is_empty() {
             return Ok(());
         }
-        {
-            let mut mem = self.memory.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(list) = mem.get_mut(zone_id) {
-                list.retain(|r| !ids.contains(&r.id));
-            }
-        }
-        self.update_file(zone_id, "", |f| f.records.retain(|r| !ids.contains(&r.id)))
+        self.change(zone_id, "", |list| list.retain(|r| !ids.contains(&r.id)))
     }
 
-    fn update_file(
+    /// Every remembered record of a zone (memory and disk).
+    pub fn records(&self, zone_id: &str) -> Vec<StoredRecord> {
+        let mut out = self.memory().get(zone_id).cloned().unwrap_or_default();
+        let file = self.path(zone_id).map(|p| read_zone_file(&p)).transpose();
+        match file {
+            Ok(f) => {
+                for r in f.flatten().map(|f| f.records).unwrap_or_default() {
+                    if !out.iter().any(|o| o.id == r.id) {
+                        out.push(r);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                "cloudflare: {e}; falling back to matching records by name and value"
+            ),
+        }
+        out
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<StoredRecord>>> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Apply `change` to the zone's list in memory and, under the zone's lock file, on disk.
+    fn change(
         &self,
         zone_id: &str,
         zone: &str,
-        change: impl FnOnce(&mut ZoneFile),
+        change: impl Fn(&mut Vec<StoredRecord>),
     ) -> Result<(), String> {
+        change(self.memory().entry(zone_id.to_string()).or_default());
         let (Some(dir), Some(path)) = (self.dir.as_ref(), self.path(zone_id)) else {
             return Ok(());
         };
-        create_private_dir(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io("create", dir))?;
         let lock_path = dir.join(format!("{zone_id}.lock"));
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+            .map_err(io("open", &lock_path))?;
         // Blocks until another run sharing this zone has written its change (a short write).
-        fs4::FileExt::lock(&lock)
-            .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
-        let mut file = match read_zone_file(&path) {
-            Ok(Some(f)) => f,
-            Ok(None) => ZoneFile::default(),
-            Err(e) => {
-                tracing::warn!("cloudflare: {e}; starting that file afresh");
-                ZoneFile::default()
-            }
-        };
+        fs4::FileExt::lock(&lock).map_err(io("lock", &lock_path))?;
+        let mut file = read_zone_file(&path).unwrap_or_else(|e| {
+            tracing::warn!("cloudflare: {e}; starting that file afresh");
+            None
+        });
+        let file = file.get_or_insert_default();
         file.zone_id = zone_id.to_string();
         if !zone.is_empty() {
             file.zone = zone.to_string();
         }
-        change(&mut file);
+        change(&mut file.records);
         let result = if file.records.is_empty() {
             match fs::remove_file(&path) {
-                Ok(()) => fsync_dir(dir),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(io("remove", &path)(e)),
+                _ => fsync_dir(dir),
             }
         } else {
-            let data = serde_json::to_vec_pretty(&file)
-                .map_err(|e| format!("cannot encode {}: {e}", path.display()))?;
-            write_atomic(&path, &data)
+            serde_json::to_vec_pretty(&file)
+                .map_err(|e| format!("cannot encode {}: {e}", path.display()))
+                .and_then(|data| write_atomic(&path, &data))
         };
         let _ = fs4::FileExt::unlock(&lock);
         result
     }
+}
+
+/// An I/O error as a message naming what failed on which path.
+fn io<'a>(what: &'a str, p: &'a Path) -> impl Fn(std::io::Error) -> String + 'a {
+    move |e| format!("cannot {what} {}: {e}", p.display())
 }
 
 fn read_zone_file(path: &Path) -> Result<Option<ZoneFile>, String> {
@@ -169,47 +154,26 @@ fn read_zone_file(path: &Path) -> Result<Option<ZoneFile>, String> {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| format!("{} is not a record-id file: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Ok(()) => Ok(()),
-        Err(e) => Err(format!("cannot create {}: {e}", dir.display())),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("read", path)(e)),
     }
 }
 
 /// Temp file in the same directory, fsync, rename, fsync the directory; mode 0600.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("ids");
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        f.write_all(data)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .map_err(|e| format!("cannot rename into {}: {e}", path.display()))?;
-        fsync_dir(dir)
-    })();
+    let (pid, random) = (std::process::id(), rand::random::<u32>());
+    let tmp = dir.join(format!(".{name}.{pid}.{random}.tmp"));
+    let result = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
+        .map_err(io("write", &tmp))
+        .and_then(|()| fs::rename(&tmp, path).map_err(io("rename into", path)))
+        .and_then(|()| fsync_dir(dir));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -219,7 +183,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
 fn fsync_dir(dir: &Path) -> Result<(), String> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| format!("cannot fsync {}: {e}", dir.display()))
+        .map_err(io("fsync", dir))
 }
 
 #[cfg(test)]

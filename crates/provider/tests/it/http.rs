@@ -246,3 +246,51 @@ async fn an_absurd_retry_after_ends_the_request_at_once() {
         "nothing taken from the budget"
     );
 }
+
+#[tokio::test]
+async fn json_api_sends_per_request_headers_beside_its_fixed_ones() {
+    use reqwest::header::HeaderMap;
+    use wildcert_provider::Secret;
+    use wildcert_provider::api::{JsonApi, secret_header};
+    let s = server();
+    let mut fixed = HeaderMap::new();
+    fixed.insert("x-fixed", "f".parse().expect("header"));
+    let api = JsonApi::new(
+        TEST,
+        reqwest::Url::parse(&s.url()).expect("url"),
+        fixed,
+        Duration::from_secs(5),
+        RateLimitBudget::new(Duration::from_secs(1), "rate_limit_wait"),
+    )
+    .expect("api");
+    let mut own = HeaderMap::new();
+    let (name, value) = secret_header(
+        TEST,
+        "authorization",
+        "Bearer ",
+        &Secret::new("t1"),
+        "token",
+    )
+    .expect("header");
+    own.insert(name, value);
+    let header = |i: usize, name: &str| {
+        s.requests()[i]
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let r = api
+        .send_with(reqwest::Method::GET, api.url(&["a"]), None, &own)
+        .await
+        .expect("answer");
+    assert_eq!(r.status, 200);
+    assert_eq!(header(0, "authorization").as_deref(), Some("Bearer t1"));
+    assert_eq!(header(0, "x-fixed").as_deref(), Some("f"));
+    // The next request carries only the fixed headers.
+    api.send(reqwest::Method::GET, api.url(&["b"]), None)
+        .await
+        .expect("answer");
+    assert_eq!(header(1, "authorization"), None);
+    assert_eq!(header(1, "x-fixed").as_deref(), Some("f"));
+}
