@@ -303,53 +303,6 @@ mod tests {
         assert!(err.contains("cf.ini"), "{err}");
     }
 
-    /// Every key a spec declares deserialises into its settings struct, and the struct takes
-    /// no key the spec lacks (each provider's struct refuses unknown fields).
-    #[test]
-    fn specs_and_settings_structs_agree() {
-        for r in PROVIDERS {
-            let spec = r.spec;
-            let env: HashMap<String, String> = HashMap::new();
-            for (setting, _) in spec.all_settings() {
-                let value = match setting.ty {
-                    wildcert_dns::Type::Bool => serde_json::json!(true),
-                    wildcert_dns::Type::Seconds | wildcert_dns::Type::Number => {
-                        serde_json::json!(1)
-                    }
-                    _ => serde_json::json!("x"),
-                };
-                let mut section = serde_json::Map::new();
-                section.insert(setting.key.into(), value);
-                let layered = spec.layer(Some(&section), None, &env).expect("layers");
-                // Building may fail on validation, never on an unknown field.
-                if let Err(e) = (r.build)(
-                    &layered,
-                    &BuildContext {
-                        env: &env,
-                        state_dir: None,
-                    },
-                ) {
-                    let m = e.to_string();
-                    assert!(
-                        !m.contains("unknown field"),
-                        "{}: {}: {m}",
-                        spec.kind,
-                        setting.key
-                    );
-                }
-            }
-            let names: Vec<&str> = spec.all_settings().iter().map(|(s, _)| s.key).collect();
-            let mut sorted = names.clone();
-            sorted.sort();
-            sorted.dedup();
-            assert_eq!(
-                sorted.len(),
-                names.len(),
-                "{}: a key declared twice",
-                spec.kind
-            );
-        }
-    }
     use std::collections::BTreeMap;
     use std::io::Write;
 
