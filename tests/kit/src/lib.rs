@@ -20,24 +20,18 @@
 mod aws_creds;
 mod bind;
 mod challtestsrv;
-mod cloudflare;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 mod http;
 mod moto;
 mod nsupdate;
 mod pdns;
 mod pebble;
 mod proxy;
-mod route53;
+mod router;
 mod scripted;
 mod util;
 
 pub use aws_creds::{AwsCredentialOptions, AwsCredentialServer, CredentialRequest};
 pub use moto::{Moto, MotoRequest, moto_server_path, require_moto};
-pub use route53::{
-    Route53DnsBackend, Route53Fake, Route53FakeOptions, Route53Fault, Route53Request,
-};
 
 pub use pdns::{PowerDns, PowerDnsOptions, pdns_schema_path, require_pdns};
 
@@ -46,15 +40,20 @@ pub use bind::{
     txt_values_recursive,
 };
 pub use challtestsrv::ChallTestSrv;
-pub use cloudflare::{
-    CloudflareFake, CloudflareFakeOptions, FakeDnsBackend, FakeRecord, FakeRequest, FakeToken,
-};
 pub use pebble::{
     Pebble, PebbleFlavor, PebbleOptions, PebbleProfile, UPSTREAM_PEBBLE_ENV,
     require_pebble_upstream, upstream_pebble_path,
 };
 pub use proxy::{FaultProxy, HttpAnswer, ProxyMode};
+pub use router::{
+    Audited, Call, FakeServer, Reply, Router, ZoneMirror, fixture, now_rfc3339, paginate,
+    parse_query, percent_decode, random_id, txt_rdata, unquote_txt,
+};
 pub use scripted::{ScriptedHttp, ScriptedReply, ScriptedRequest, http_date};
+/// Reading and writing the XML of AWS-style APIs (moto, a Route53 fake), without a parser.
+pub mod xml {
+    pub use crate::moto::{tag_raw, tag_texts, xml_escape};
+}
 pub use util::{
     KitError, find_tool, free_port, free_tcp_port, install_crypto_provider, is_ci, is_root,
     require, require_bind, require_pebble,

@@ -1,11 +1,11 @@
 //! Integration tests of the cloudflare provider against the test kit's Cloudflare API fake
 //! (tests/kit/src/cloudflare.rs), once backed by a real BIND zone. The provider contract is
-//! the kit's conformance suite (`cargo test -p wildcert-cloudflare --test it conformance`);
+//! the conformance suite (`cargo test -p wildcert-cloudflare --test it conformance`);
 //! the tests here are Cloudflare's own (record ids on disk, 81058, pagination, the block).
 
 mod subject;
 
-wildcert_testkit::conformance_suite!(crate::subject::Cloudflare);
+wildcert_conformance::conformance_suite!(crate::subject::Cloudflare);
 
 use std::path::Path;
 use std::sync::Once;

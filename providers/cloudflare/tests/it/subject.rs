@@ -1,4 +1,4 @@
-//! The cloudflare provider as a subject of the kit's conformance suite: the kit's Cloudflare
+//! The cloudflare provider as a subject of the conformance suite: the kit's Cloudflare
 //! API fake, read back through the fake's own view (every record, duplicates included).
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wildcert_cloudflare::{CloudflareProvider, CloudflareSettings};
 use wildcert_dns::{DnsName, Secret};
-use wildcert_testkit::conformance::{
+use wildcert_conformance::{
     Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
 };
 use wildcert_testkit::{CloudflareFake, CloudflareFakeOptions};

@@ -1,4 +1,4 @@
-//! The exec provider as a subject of the kit's conformance suite: a shell script that runs
+//! The exec provider as a subject of the conformance suite: a shell script that runs
 //! `nsupdate` against the hidden primary of a real BIND topology (what exec users do).
 
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wildcert_dns::DnsName;
 use wildcert_exec::{ExecProvider, ExecSettings};
 use wildcert_testkit::BindTopology;
-use wildcert_testkit::conformance::{
+use wildcert_conformance::{
     Concurrency, ErrorProbe, Kind, Provider, Subject, Support, async_trait,
 };
 

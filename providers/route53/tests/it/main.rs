@@ -1,6 +1,6 @@
 //! Integration tests of the route53 provider: against moto (a real XML server; request
 //! shapes, the happy path) and against the in-repo fake (PENDING→INSYNC, throttling, SigV4
-//! verification, strict DELETE). The provider contract is the kit's conformance suite, run
+//! verification, strict DELETE). The provider contract is the conformance suite, run
 //! against both (`cargo test -p wildcert-route53 --test it conformance`).
 
 mod chain;
@@ -9,4 +9,4 @@ mod fake;
 mod moto;
 mod subject;
 
-wildcert_testkit::conformance_suite!(crate::subject::OnMoto);
+wildcert_conformance::conformance_suite!(crate::subject::OnMoto);

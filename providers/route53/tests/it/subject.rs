@@ -1,4 +1,4 @@
-//! The route53 provider as a subject of the kit's conformance suite, twice: against moto (a
+//! The route53 provider as a subject of the conformance suite, twice: against moto (a
 //! real XML server; its API reached through the kit's proxy, which plays Route53's
 //! throttling) and against the kit's fake (SigV4 checked, AWS's strict DELETE).
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use wildcert_dns::{DnsName, Secret};
 use wildcert_route53::{Route53Provider, Route53Settings};
-use wildcert_testkit::conformance::{
+use wildcert_conformance::{
     Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
 };
 use wildcert_testkit::{
@@ -206,5 +206,5 @@ impl Subject for OnFake {
 
 /// The suite against the fake (its tests are `conformance_fake::…`).
 pub mod conformance_fake {
-    wildcert_testkit::conformance_suite!(crate::subject::OnFake);
+    wildcert_conformance::conformance_suite!(crate::subject::OnFake);
 }
