@@ -26,6 +26,7 @@ mod nsupdate;
 mod pdns;
 mod pebble;
 mod proxy;
+mod records;
 mod router;
 mod scripted;
 mod util;
@@ -45,6 +46,9 @@ pub use pebble::{
     require_pebble_upstream, upstream_pebble_path,
 };
 pub use proxy::{FaultProxy, HttpAnswer, ProxyMode};
+pub use records::{
+    FakeRecord, FakeToken, FakeZone, HoldsRecords, RecordStore, absolute_name, dns_name, hex_id,
+};
 pub use router::{
     Audited, Call, FakeServer, Reply, Router, ZoneMirror, fixture, now_rfc3339, paginate,
     parse_query, percent_decode, random_id, txt_rdata, unquote_txt,

@@ -76,6 +76,21 @@ impl Call {
             .map(|(_, v)| v.as_str())
     }
 
+    /// `page` (from 1) and `per_page` of a paged list: `per_page` as asked or `default`,
+    /// clamped to `min..=max`.
+    pub fn page(&self, default: u32, min: u32, max: u32) -> (u32, u32) {
+        let get = |k: &str| self.query(k).and_then(|v| v.parse::<u32>().ok());
+        let per_page = get("per_page").unwrap_or(default).clamp(min, max.max(min));
+        (get("page").unwrap_or(1).max(1), per_page)
+    }
+
+    /// The token of an `Authorization: Bearer …` header.
+    pub fn bearer(&self) -> Option<&str> {
+        self.header("authorization")?
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+    }
+
     /// The body as JSON, if it is.
     pub fn json(&self) -> Option<Value> {
         serde_json::from_slice(&self.body).ok()
@@ -146,6 +161,20 @@ impl Reply {
     pub fn tag(mut self, tag: impl Into<String>) -> Reply {
         self.tag = Some(tag.into());
         self
+    }
+}
+
+impl From<std::result::Result<Reply, Reply>> for Reply {
+    /// A handler's answer, success or refusal alike.
+    fn from(r: std::result::Result<Reply, Reply>) -> Reply {
+        r.unwrap_or_else(|e| e)
+    }
+}
+
+impl From<KitError> for Reply {
+    /// The fake itself failed (its DNS mirror, its randomness): 500 with the reason.
+    fn from(e: KitError) -> Reply {
+        Reply::text(500, "text/plain", format!("the fake failed: {e}"))
     }
 }
 
@@ -237,18 +266,19 @@ impl<S: Send + 'static> Router<S> {
     }
 
     /// Route `spec` (`"GET /zones/{zone}"`; empty segments and a trailing `/` ignored) to
-    /// `handler`, which gets the state (locked) and the call. First match wins.
-    pub fn route(
+    /// `handler`, which gets the state (locked) and the call, and answers a [`Reply`] (or a
+    /// `Result<Reply, Reply>`). First match wins.
+    pub fn route<R: Into<Reply>>(
         mut self,
         spec: &str,
-        handler: impl Fn(&mut S, &Call) -> Reply + Send + Sync + 'static,
+        handler: impl Fn(&mut S, &Call) -> R + Send + Sync + 'static,
     ) -> Self {
         let (method, pattern) = spec.split_once(' ').unwrap_or(("GET", spec));
         self.routes.push(Route {
             method: method.to_ascii_uppercase(),
             segments: split_path(pattern).map(str::to_owned).collect(),
             name: pattern.to_owned(),
-            handler: Box::new(handler),
+            handler: Box::new(move |st, c| handler(st, c).into()),
         });
         self
     }
@@ -416,14 +446,33 @@ impl<S> FakeServer<S> {
         lock(&self.shared.control).block = Some((Instant::now() + d, Box::new(reply)));
     }
 
-    /// Every request so far, in order.
-    pub fn audit(&self) -> Vec<Audited> {
+    /// Every request so far, in order (the audit).
+    pub fn requests(&self) -> Vec<Audited> {
         lock(&self.shared.control).audit.clone()
     }
 
-    /// Forget the audit.
-    pub fn clear_audit(&self) {
+    /// Forget the requests so far.
+    pub fn clear_requests(&self) {
         lock(&self.shared.control).audit.clear();
+    }
+
+    /// Requests with this method and exactly this path (without prefix and query).
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.count_where(|a| a.method.eq_ignore_ascii_case(method) && a.path == path)
+    }
+
+    /// Requests with this method whose path starts with `prefix`.
+    pub fn count_prefix(&self, method: &str, prefix: &str) -> usize {
+        self.count_where(|a| a.method.eq_ignore_ascii_case(method) && a.path.starts_with(prefix))
+    }
+
+    /// Requests for which `f` holds.
+    pub fn count_where(&self, f: impl Fn(&Audited) -> bool) -> usize {
+        lock(&self.shared.control)
+            .audit
+            .iter()
+            .filter(|a| f(a))
+            .count()
     }
 }
 
@@ -905,7 +954,7 @@ mod tests {
         fake.block_for(Duration::ZERO, |_| Reply::json(500, &json!({})));
         assert_eq!(get("/notes".into()).await.0, 200);
 
-        let audit = fake.audit();
+        let audit = fake.requests();
         assert_eq!(audit[0].route.as_deref(), Some("/notes"));
         assert_eq!(audit[0].principal.as_deref(), Some("alice"));
         assert_eq!(audit[0].body, r#"{"text":"a b"}"#);
@@ -930,8 +979,10 @@ mod tests {
             2
         );
         assert_eq!(fake.with(|st| st.items.clone()), ["a b"]);
-        fake.clear_audit();
-        assert!(fake.audit().is_empty());
+        assert_eq!(fake.count("post", "/notes"), 2);
+        assert_eq!(fake.count_prefix("GET", "/notes/"), 2);
+        fake.clear_requests();
+        assert!(fake.requests().is_empty());
     }
 
     async fn futures_serial<F, Fut>(get: &F, n: usize) -> Vec<(u16, Option<String>)>
