@@ -29,6 +29,7 @@ mod proxy;
 mod records;
 mod router;
 mod scripted;
+mod sdk;
 mod util;
 
 pub use aws_creds::{AwsCredentialOptions, AwsCredentialServer, CredentialRequest};
@@ -54,6 +55,7 @@ pub use router::{
     parse_query, percent_decode, random_id, txt_rdata, unquote_txt,
 };
 pub use scripted::{ScriptedHttp, ScriptedReply, ScriptedRequest, http_date};
+pub use sdk::{check_fakes_script, prove_with_sdk, sdk_python};
 /// Reading and writing the XML of AWS-style APIs (moto, a Route53 fake), without a parser.
 pub mod xml {
     pub use crate::moto::{tag_raw, tag_texts, xml_escape};

@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 #[path = "../fake/mod.rs"]
 mod fake;
+mod sdk;
 mod subject;
 
 wildcert_conformance::conformance_suite!(crate::subject::Cloudflare);
