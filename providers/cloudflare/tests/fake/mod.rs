@@ -118,21 +118,12 @@ fn ok(result: Value) -> Answer {
     Ok(Reply::json(200, &body))
 }
 
-/// An HTML page from Cloudflare's edge, not the API.
-fn edge_page(status: u16) -> Reply {
-    let title = format!("<title>{status} | Cloudflare</title>");
-    let page = format!("<!DOCTYPE html><html><head>{title}</head><body>cloudflare</body></html>");
-    Reply::text(status, "text/html; charset=UTF-8", page)
-}
-
 impl CloudflareFake {
     /// Start on a free loopback port.
     pub fn start(opts: CloudflareFakeOptions) -> Result<CloudflareFake, KitError> {
         let store = RecordStore::new(&opts.zones, opts.dns.clone())?;
-        let (records, record) = (
-            "/zones/{zone}/dns_records",
-            "/zones/{zone}/dns_records/{record}",
-        );
+        let records = "/zones/{zone}/dns_records";
+        let record = "/zones/{zone}/dns_records/{record}";
         let router = Router::new("cloudflare").prefix(API_PREFIX);
         let server = router
             .auth(authenticate)
@@ -143,7 +134,10 @@ impl CloudflareFake {
             .route(&format!("GET {records}"), list_records)
             .route(&format!("POST {records}"), |st, c| write(st, c, "posts"))
             .route(&format!("POST {records}/batch"), batch)
-            .route(&format!("GET {record}"), get_record)
+            .route(&format!("GET {record}"), |st, c| {
+                let zone = st.zone(c, "read")?;
+                ok(record_json(&find(&st.store, &zone, c.param("record"))?))
+            })
             .route(&format!("PUT {record}"), |st, c| write(st, c, "puts"))
             .route(&format!("PATCH {record}"), |st, c| write(st, c, "patches"))
             .route(&format!("DELETE {record}"), |st, c| write(st, c, "deletes"))
@@ -171,13 +165,14 @@ impl CloudflareFake {
 
     /// Answer the next `n` requests with HTTP 502 (an HTML page, as Cloudflare's edge does).
     pub fn fail_next_with_5xx(&self, n: u32) {
-        self.fail_next(n, edge_page(502));
+        self.fail_next_with_html(502, n);
     }
 
     /// Answer the next `n` requests with `status` and an HTML page (an edge firewall / WAF
     /// block, before the API), not the JSON envelope.
     pub fn fail_next_with_html(&self, status: u16, n: u32) {
-        self.fail_next(n, edge_page(status));
+        let page = format!("<html><head><title>{status} | Cloudflare</title></head></html>");
+        self.fail_next(n, Reply::text(status, "text/html; charset=UTF-8", page));
     }
 
     /// Answer every request with 429 for `d` from now, as Cloudflare blocks a token for five
@@ -248,11 +243,10 @@ impl State {
         let (page, per_page) = c.page(default, 5, max);
         let per_page = per_page.min(forced);
         let (result, total_count) = (paginate(&items, page, per_page), items.len());
-        let total_pages = (total_count as u32).div_ceil(per_page).max(1);
-        let info = json!({ "page": page, "per_page": per_page, "count": result.len(),
-                           "total_count": total_count, "total_pages": total_pages });
-        let mut body = json!({ "success": true, "errors": [], "messages": [], "result": result });
-        body["result_info"] = info;
+        let (count, total_pages) = (result.len(), (total_count as u32).div_ceil(per_page));
+        let body = json!({ "success": true, "errors": [], "messages": [], "result": result,
+            "result_info": { "page": page, "per_page": per_page, "count": count,
+                "total_count": total_count, "total_pages": total_pages.max(1) } });
         Ok(Reply::json(200, &body))
     }
 }
@@ -273,14 +267,11 @@ fn record_json(r: &FakeRecord) -> Value {
 fn list_zones(st: &mut State, c: &Call) -> Answer {
     let (p, name) = (st.perms(c), c.query("name").map(dns_name));
     let active = c.query("status").is_none_or(|s| s == "active");
-    let wanted = |z: &&FakeZone| p.may(&z.name) && name.as_ref().is_none_or(|n| &z.name == n);
+    let named = |z: &FakeZone| name.as_ref().is_none_or(|n| &z.name == n);
+    let wanted = |z: &&FakeZone| active && p.may(&z.name) && named(z);
     let mut zones: Vec<&FakeZone> = st.store.zones.iter().filter(wanted).collect();
     zones.sort_by(|a, b| a.name.cmp(&b.name));
-    let zones = zones
-        .into_iter()
-        .filter(|_| active)
-        .map(zone_json)
-        .collect();
+    let zones = zones.into_iter().map(zone_json).collect();
     match p.zone_read {
         true => st.page(zones, c, 20, 50),
         false => Err(err("no_access", "")),
@@ -324,30 +315,22 @@ fn find(store: &RecordStore, zone: &FakeZone, id: &str) -> Made<FakeRecord> {
     found.ok_or_else(|| err("missing", ""))
 }
 
-fn get_record(st: &mut State, c: &Call) -> Answer {
-    let zone = st.zone(c, "read")?;
-    ok(record_json(&find(&st.store, &zone, c.param("record"))?))
-}
-
 /// The record a `posts`, `puts` or `patches` item asks for (replacing `old`), checked as
 /// Cloudflare checks it against the zone's records in `store`.
 type Item<'a> = (&'a str, &'a Value, Option<&'a FakeRecord>);
 
 fn build(store: &RecordStore, zone: &FakeZone, min_ttl: u32, item: Item) -> Made<FakeRecord> {
     let (key, v, old) = item;
-    let base = old
-        .filter(|_| key == "patches")
-        .map(record_json)
-        .unwrap_or_default();
+    let base = old.filter(|_| key == "patches").map(record_json);
+    let base = base.unwrap_or_default();
     let field = |k: &str| v.get(k).or(base.get(k)).cloned().unwrap_or_default();
     let text = |k: &str| field(k).as_str().map(str::to_owned);
     let rtype = text("type").unwrap_or_default().to_ascii_uppercase();
     // Cloudflare completes relative names and `@` with the zone name.
     let name = text("name").and_then(|n| absolute_name(&n, &zone.name));
     let content = text("content").filter(|c| rtype != "TXT" || (1..=4096).contains(&c.len()));
-    let ttl = field("ttl")
-        .as_u64()
-        .or(field("ttl").is_null().then_some(1));
+    let t = field("ttl");
+    let ttl = if t.is_null() { Some(1) } else { t.as_u64() };
     let ttl = ttl.filter(|t| *t == 1 || (u64::from(min_ttl)..=86400).contains(t));
     let (name, content, ttl) = match (TYPES.contains(&format!(" {rtype} ")), name, content, ttl) {
         (false, ..) => return Err(err("bad_type", "")),
@@ -381,13 +364,9 @@ fn apply(s: &mut RecordStore, (zone, ttl): (&FakeZone, u32), key: &str, v: &Valu
 /// A create, PUT, PATCH or DELETE of one record: a batch of one.
 fn write(st: &mut State, c: &Call, key: &str) -> Answer {
     let (zone, min_ttl) = (st.zone(c, "edit")?, st.opts.min_ttl);
-    let mut item = match key {
-        "deletes" => json!({}),
-        _ => c.json().ok_or_else(|| err("bad_body", ""))?,
-    };
-    if let Some(fields) = item.as_object_mut() {
-        fields.insert("id".into(), json!(c.param("record")));
-    }
+    let item = c.json().or((key == "deletes").then_some(Value::Null));
+    let item = item.ok_or_else(|| err("bad_body", ""))?;
+    let item = fixture(&item.to_string(), json!({ "id": c.param("record") }));
     let rec = st.store.edit(|s| apply(s, (&zone, min_ttl), key, &item))?;
     let id = json!({ "id": rec["id"] });
     ok(if key == "deletes" { id } else { rec })
@@ -399,12 +378,12 @@ fn batch(st: &mut State, c: &Call) -> Answer {
     let v = c.json().ok_or_else(|| err("bad_body", ""))?;
     let keys = ["deletes", "patches", "puts", "posts"];
     let mut result = BTreeMap::from(keys.map(|k| (k, Vec::new())));
+    let list = |k| v.get(k).and_then(Value::as_array).into_iter().flatten();
+    let items = keys.into_iter().flat_map(|k| list(k).map(move |i| (k, i)));
     st.store.edit(|s| {
-        for key in keys {
-            for item in v.get(key).and_then(Value::as_array).into_iter().flatten() {
-                let shown = apply(s, (&zone, min_ttl), key, item)?;
-                result.entry(key).or_default().push(shown);
-            }
+        for (key, item) in items {
+            let shown = apply(s, (&zone, min_ttl), key, item)?;
+            result.entry(key).or_default().push(shown);
         }
         Ok::<_, Reply>(())
     })?;
