@@ -9,6 +9,9 @@
 //! policy of [`wildcert_dns::http`] (jittered, bounded in count and time, a run-wide budget).
 
 pub mod chain;
+#[cfg(feature = "fake")]
+#[path = "../tests/fake/mod.rs"]
+pub mod fake;
 pub mod profile;
 pub mod settings;
 pub mod sigv4;

@@ -393,7 +393,7 @@ async fn expired_token_answer_fetches_fresh_credentials_once() {
         ..Default::default()
     })
     .expect("agent");
-    let fake = wildcert_testkit::Route53Fake::start(wildcert_testkit::Route53FakeOptions {
+    let fake = crate::route53_fake::Route53Fake::start(crate::route53_fake::Route53FakeOptions {
         extra_keys: (1..=3)
             .map(|n| (format!("ASIAEXP{n:04}"), format!("kit-secret-{n}")))
             .collect(),
