@@ -1,5 +1,9 @@
-//! Test kit for wildcert: starts real servers (Pebble, pebble-challtestsrv, BIND) on loopback,
-//! each torn down on drop (child killed, temp dir removed, added loopback addresses removed).
+//! Test kit for wildcert: starts real servers (Pebble, pebble-challtestsrv, BIND, PowerDNS, moto)
+//! on loopback, each torn down on drop (child killed, temp dir removed, added loopback addresses
+//! removed); a fault proxy; and what API fakes are built on — [`Router`] (routes, JSON fixtures,
+//! auth hook, fault injection, request audit), [`RecordStore`] with [`ZoneMirror`] (their TXT
+//! records in a real BIND zone) and [`prove_with_sdk`] (the host's own client). The fakes
+//! themselves live beside their providers (`providers/<kind>/tests/fake`).
 //!
 //! Every wait is bounded. Use [`require`] (or the `require_*` helpers) at the top of a test to
 //! skip when a tool is missing; under `CI=true` a missing tool panics instead.

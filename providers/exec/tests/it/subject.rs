@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wildcert_dns::DnsName;
-use wildcert_exec::{ExecProvider, ExecSettings};
-use wildcert_testkit::BindTopology;
 use wildcert_conformance::{
     Concurrency, ErrorProbe, Kind, Provider, Subject, Support, async_trait,
 };
+use wildcert_dns::DnsName;
+use wildcert_exec::{ExecProvider, ExecSettings};
+use wildcert_testkit::BindTopology;
 
 /// BIND serving `example.test`, and the scripts that change it.
 pub struct ExecOnBind {

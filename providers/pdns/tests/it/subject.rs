@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wildcert_dns::http::RateLimitBudget;
-use wildcert_dns::{DnsName, Secret};
-use wildcert_pdns::{PdnsProvider, PdnsSettings};
 use wildcert_conformance::{
     Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
 };
+use wildcert_dns::http::RateLimitBudget;
+use wildcert_dns::{DnsName, Secret};
+use wildcert_pdns::{PdnsProvider, PdnsSettings};
 use wildcert_testkit::{FaultProxy, HttpAnswer, PowerDns, PowerDnsOptions};
 
 /// PowerDNS serving `example.test`, behind a proxy.

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use wildcert_dns::{DnsName, Secret};
-use wildcert_rfc2136::{Rfc2136Provider, Rfc2136Settings};
-use wildcert_testkit::BindTopology;
 use wildcert_conformance::{
     Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
 };
+use wildcert_dns::{DnsName, Secret};
+use wildcert_rfc2136::{Rfc2136Provider, Rfc2136Settings};
+use wildcert_testkit::BindTopology;
 
 /// BIND serving `example.test`.
 pub struct Bind {
