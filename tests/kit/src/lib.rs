@@ -52,11 +52,12 @@ pub use pebble::{
 };
 pub use proxy::{FaultProxy, HttpAnswer, ProxyMode};
 pub use records::{
-    FakeRecord, FakeToken, FakeZone, HoldsRecords, RecordStore, absolute_name, dns_name, hex_id,
+    FakeRecord, FakeToken, FakeZone, HoldsRecords, RecordStore, ZoneMirror, absolute_name,
+    dns_name, hex_id, txt_rdata, unquote_txt,
 };
 pub use router::{
-    Audited, Call, FakeServer, Reply, Router, ZoneMirror, fixture, now_rfc3339, paginate,
-    parse_query, percent_decode, random_id, txt_rdata, unquote_txt,
+    Audited, Call, FakeServer, Reply, Router, fixture, now_rfc3339, paginate, parse_query,
+    percent_decode, random_id,
 };
 pub use scripted::{ScriptedHttp, ScriptedReply, ScriptedRequest, http_date};
 pub use sdk::{check_fakes_script, prove_with_sdk, sdk_python};

@@ -1,9 +1,15 @@
 //! Zones and records of a record-API fake (most DNS hosts' APIs: records with ids in zones),
-//! whose TXT sets land in a real zone through [`ZoneMirror`] before a change counts.
+//! whose TXT sets land in a real zone through [`ZoneMirror`] (RFC 2136 to the BIND topology's
+//! primary) before a change counts.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use crate::router::{FakeServer, ZoneMirror, now_rfc3339, random_id, txt_rdata, unquote_txt};
+use crate::BindTopology;
+use crate::nsupdate::nsupdate_blocking;
+use crate::router::{FakeServer, now_rfc3339, random_id};
 use crate::util::{KitError, Result};
 
 /// A zone of a fake.
@@ -240,6 +246,109 @@ impl RecordStore {
     }
 }
 
+/// TXT data as one presentation-form string: as given when already quoted (`"a" "b"`),
+/// otherwise quoted here (`"` and `\` escaped).
+pub fn txt_rdata(content: &str) -> String {
+    let t = content.trim();
+    if t.starts_with('"') {
+        return t.to_owned();
+    }
+    let mut s = String::from('"');
+    for c in t.chars() {
+        if c == '"' || c == '\\' {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('"');
+    s
+}
+
+/// TXT content without its quotes (`"a" "b"` → `ab`); unquoted content as it is.
+pub fn unquote_txt(content: &str) -> String {
+    let t = content.trim();
+    if !t.starts_with('"') {
+        return t.to_owned();
+    }
+    let (mut out, mut in_q, mut chars) = (String::new(), false, t.chars());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => in_q = !in_q,
+            '\\' if in_q => out.extend(chars.next()),
+            c if in_q => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Where a fake's TXT records land: a BIND primary taking TSIG-signed RFC 2136 updates for
+/// `zones` (names outside them stay in the fake only).
+#[derive(Debug, Clone)]
+pub struct ZoneMirror {
+    /// The primary (address and port).
+    pub server: SocketAddr,
+    /// A BIND key file (`tsig-keygen` output) allowed to change TXT records.
+    pub key_file: PathBuf,
+    /// The zones the primary serves, lower case, no trailing dot.
+    pub zones: Vec<String>,
+}
+
+impl ZoneMirror {
+    /// The topology's hidden primary, its zones and its TSIG key.
+    pub fn of(topo: &BindTopology) -> ZoneMirror {
+        ZoneMirror {
+            server: topo.primary_addr(),
+            key_file: topo.tsig_key_file_path().to_owned(),
+            zones: topo.zones().to_vec(),
+        }
+    }
+
+    /// The served zone holding `name` (the longest match).
+    pub fn zone_of(&self, name: &str) -> Option<&str> {
+        let n = name.trim_end_matches('.').to_ascii_lowercase();
+        self.zones
+            .iter()
+            .filter(|z| n == **z || n.ends_with(&format!(".{z}")))
+            .max_by_key(|z| z.len())
+            .map(String::as_str)
+    }
+
+    /// Make each TXT RRset `(name, ttl, rdata)` exactly `rdata` (presentation form, see
+    /// [`txt_rdata`]; empty: none), one UPDATE per zone, all in one `nsupdate` run bounded by
+    /// its 5 s per exchange. Names outside the zones are skipped.
+    pub fn set_txt(&self, sets: &[(String, u32, Vec<String>)]) -> Result<()> {
+        let mut script = String::new();
+        for zone in &self.zones {
+            let mine: Vec<_> = sets
+                .iter()
+                .filter(|(n, ..)| self.zone_of(n) == Some(zone))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                script,
+                "server {} {}\nzone {zone}.",
+                self.server.ip(),
+                self.server.port()
+            );
+            for (name, ttl, rdata) in mine {
+                let name = name.trim_end_matches('.');
+                let _ = writeln!(script, "update delete {name}. TXT");
+                for r in rdata {
+                    let _ = writeln!(script, "update add {name}. {ttl} TXT {r}");
+                }
+            }
+            script.push_str("send\n");
+        }
+        if script.is_empty() {
+            return Ok(());
+        }
+        nsupdate_blocking(&self.key_file, &script)
+    }
+}
+
 /// The state of a record-API fake: it holds a [`RecordStore`]. Its [`FakeServer`] then offers
 /// what every such fake's tests need (zone ids, records, TXT values, a foreign record).
 pub trait HoldsRecords {
@@ -358,6 +467,39 @@ mod tests {
         assert_eq!(
             sets["_acme-challenge.example.test"],
             (60, vec!["\"b\"".into()])
+        );
+    }
+
+    #[test]
+    fn token_scopes() {
+        let scoped = FakeToken {
+            zones: Some(vec!["example.test".into()]),
+            ..FakeToken::full("t")
+        };
+        assert!(scoped.may("Example.Test.") && !scoped.may("other.test"));
+        assert!(FakeToken::full("t").may("other.test"));
+    }
+
+    #[test]
+    fn txt_data_and_the_mirror_zones() {
+        assert_eq!(unquote_txt("\"a\" \"b\\\"\""), "ab\"");
+        assert_eq!(unquote_txt(" plain "), "plain");
+        assert_eq!(txt_rdata("v\"1"), "\"v\\\"1\"");
+        assert_eq!(txt_rdata("\"q\""), "\"q\"");
+        let m = ZoneMirror {
+            server: "127.0.0.1:53".parse().expect("addr"),
+            key_file: PathBuf::new(),
+            zones: vec!["test".into(), "example.test".into()],
+        };
+        assert_eq!(
+            m.zone_of("_acme-challenge.Example.Test."),
+            Some("example.test")
+        );
+        assert_eq!(m.zone_of("other.org"), None);
+        // Nothing served: nothing to run (no nsupdate needed).
+        assert!(
+            m.set_txt(&[("x.other.org".into(), 60, vec!["\"v\"".into()])])
+                .is_ok()
         );
     }
 }

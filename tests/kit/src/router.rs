@@ -2,26 +2,22 @@
 //! state, JSON bodies and fixtures, an auth hook, fault injection (the next `n` requests,
 //! after `k` good ones, or everything for a while — 429 with a `Retry-After` counting down),
 //! and an audit of every request (secret headers redacted). A fake beside its provider is
-//! then its routes, its state and the host's quirks; [`ZoneMirror`] puts its TXT records
-//! into a real BIND zone, so Pebble validates end to end through it.
+//! then its routes, its state and the host's quirks; [`crate::ZoneMirror`] puts its TXT
+//! records into a real BIND zone, so Pebble validates end to end through it.
 //!
 //! Served with keep-alive by the kit's HTTP/1.1 server on its own thread and runtime (sync
 //! and async tests alike); handlers run on the blocking pool, one at a time (the state is
-//! behind one lock), so they may call [`ZoneMirror`] directly. Stopped on drop.
+//! behind one lock), so they may call [`crate::ZoneMirror`] directly. Stopped on drop.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio::io::BufReader;
 
-use crate::BindTopology;
 use crate::http::{HttpServer, Request, read_request, write_response};
-use crate::nsupdate::nsupdate_blocking;
 use crate::util::{KitError, Result, free_tcp_port, random_bytes};
 
 /// How long a keep-alive connection may sit idle.
@@ -697,109 +693,6 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".into())
 }
 
-/// TXT data as one presentation-form string: as given when already quoted (`"a" "b"`),
-/// otherwise quoted here (`"` and `\` escaped).
-pub fn txt_rdata(content: &str) -> String {
-    let t = content.trim();
-    if t.starts_with('"') {
-        return t.to_owned();
-    }
-    let mut s = String::from('"');
-    for c in t.chars() {
-        if c == '"' || c == '\\' {
-            s.push('\\');
-        }
-        s.push(c);
-    }
-    s.push('"');
-    s
-}
-
-/// TXT content without its quotes (`"a" "b"` → `ab`); unquoted content as it is.
-pub fn unquote_txt(content: &str) -> String {
-    let t = content.trim();
-    if !t.starts_with('"') {
-        return t.to_owned();
-    }
-    let (mut out, mut in_q, mut chars) = (String::new(), false, t.chars());
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => in_q = !in_q,
-            '\\' if in_q => out.extend(chars.next()),
-            c if in_q => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Where a fake's TXT records land: a BIND primary taking TSIG-signed RFC 2136 updates for
-/// `zones` (names outside them stay in the fake only).
-#[derive(Debug, Clone)]
-pub struct ZoneMirror {
-    /// The primary (address and port).
-    pub server: SocketAddr,
-    /// A BIND key file (`tsig-keygen` output) allowed to change TXT records.
-    pub key_file: PathBuf,
-    /// The zones the primary serves, lower case, no trailing dot.
-    pub zones: Vec<String>,
-}
-
-impl ZoneMirror {
-    /// The topology's hidden primary, its zones and its TSIG key.
-    pub fn of(topo: &BindTopology) -> ZoneMirror {
-        ZoneMirror {
-            server: topo.primary_addr(),
-            key_file: topo.tsig_key_file_path().to_owned(),
-            zones: topo.zones().to_vec(),
-        }
-    }
-
-    /// The served zone holding `name` (the longest match).
-    pub fn zone_of(&self, name: &str) -> Option<&str> {
-        let n = name.trim_end_matches('.').to_ascii_lowercase();
-        self.zones
-            .iter()
-            .filter(|z| n == **z || n.ends_with(&format!(".{z}")))
-            .max_by_key(|z| z.len())
-            .map(String::as_str)
-    }
-
-    /// Make each TXT RRset `(name, ttl, rdata)` exactly `rdata` (presentation form, see
-    /// [`txt_rdata`]; empty: none), one UPDATE per zone, all in one `nsupdate` run bounded by
-    /// its 5 s per exchange. Names outside the zones are skipped.
-    pub fn set_txt(&self, sets: &[(String, u32, Vec<String>)]) -> Result<()> {
-        let mut script = String::new();
-        for zone in &self.zones {
-            let mine: Vec<_> = sets
-                .iter()
-                .filter(|(n, ..)| self.zone_of(n) == Some(zone))
-                .collect();
-            if mine.is_empty() {
-                continue;
-            }
-            let _ = writeln!(
-                script,
-                "server {} {}\nzone {zone}.",
-                self.server.ip(),
-                self.server.port()
-            );
-            for (name, ttl, rdata) in mine {
-                let name = name.trim_end_matches('.');
-                let _ = writeln!(script, "update delete {name}. TXT");
-                for r in rdata {
-                    let _ = writeln!(script, "update add {name}. {ttl} TXT {r}");
-                }
-            }
-            script.push_str("send\n");
-        }
-        if script.is_empty() {
-            return Ok(());
-        }
-        nsupdate_blocking(&self.key_file, &script)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1036,10 +929,6 @@ mod tests {
         let items: Vec<u32> = (1..=7).collect();
         assert_eq!(paginate(&items, 2, 3), [4, 5, 6]);
         assert!(paginate(&items, 4, 3).is_empty());
-        assert_eq!(unquote_txt("\"a\" \"b\\\"\""), "ab\"");
-        assert_eq!(unquote_txt(" plain "), "plain");
-        assert_eq!(txt_rdata("v\"1"), "\"v\\\"1\"");
-        assert_eq!(txt_rdata("\"q\""), "\"q\"");
         assert!(now_rfc3339().ends_with(".000000Z") && now_rfc3339().len() == 27);
         let id = random_id(32, b"0123456789abcdef").expect("rng");
         assert!(id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()));
@@ -1049,21 +938,6 @@ mod tests {
                 json!({"o":{"y":3},"b":true})
             ),
             json!({"a":1,"o":{"x":1,"y":3},"b":true})
-        );
-        let m = ZoneMirror {
-            server: "127.0.0.1:53".parse().expect("addr"),
-            key_file: PathBuf::new(),
-            zones: vec!["test".into(), "example.test".into()],
-        };
-        assert_eq!(
-            m.zone_of("_acme-challenge.Example.Test."),
-            Some("example.test")
-        );
-        assert_eq!(m.zone_of("other.org"), None);
-        // Nothing served: nothing to run (no nsupdate needed).
-        assert!(
-            m.set_txt(&[("x.other.org".into(), 60, vec!["\"v\"".into()])])
-                .is_ok()
         );
     }
 }
