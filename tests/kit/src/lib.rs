@@ -21,7 +21,6 @@
 //! let resolver = topo.start_resolver().expect("resolver");                // for Pebble -dnsserver
 //! ```
 
-mod aws_creds;
 mod bind;
 mod challtestsrv;
 mod http;
@@ -36,7 +35,6 @@ mod scripted;
 mod sdk;
 mod util;
 
-pub use aws_creds::{AwsCredentialOptions, AwsCredentialServer, CredentialRequest};
 pub use moto::{Moto, MotoRequest, moto_server_path, require_moto};
 
 pub use pdns::{PowerDns, PowerDnsOptions, pdns_schema_path, require_pdns};

@@ -10,7 +10,10 @@
 //! it with boto3. Each TXT value is a record of the kit's `RecordStore`; with
 //! [`Route53FakeOptions::backed_by`] every accepted change lands in the BIND topology's primary
 //! before the API answers, so Pebble validates end to end. Used by this provider's tests and,
-//! through the crate's `fake` feature, by the CLI's e2e tests.
+//! through the crate's `fake` feature, by the CLI's e2e tests. Beside it, [`aws_creds`]: the
+//! credential endpoints (IMDSv2, container, SSO portal) the credential chain's tests use.
+
+pub mod aws_creds;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -23,6 +26,8 @@ use wildcert_testkit::{
     BindTopology, Call, FakeRecord, FakeServer, FakeZone, HoldsRecords, KitError, RecordStore,
     Reply, Router, ZoneMirror, dns_name, percent_decode, random_id,
 };
+
+pub use aws_creds::{AwsCredentialOptions, AwsCredentialServer};
 
 const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -43,7 +48,7 @@ pub struct Route53FakeOptions {
     /// Apply changes to this DNS server.
     pub dns: Option<ZoneMirror>,
     /// More (access key id, secret) pairs accepted, e.g. temporary credentials handed out by
-    /// the kit's `AwsCredentialServer` (`<prefix><n>` / `kit-secret-<n>`).
+    /// [`AwsCredentialServer`] (`<prefix><n>` / `kit-secret-<n>`).
     pub extra_keys: Vec<(String, String)>,
     /// Access key ids answered with `ExpiredToken` (see [`Route53Fake::expire_key`]).
     pub expired_keys: Vec<String>,

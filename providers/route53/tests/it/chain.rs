@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use wildcert_dns::{DnsProvider, LayeredSettings, TxtSet};
 use wildcert_route53::{Route53Provider, Route53Settings};
-use wildcert_testkit::{AwsCredentialOptions, AwsCredentialServer, Moto};
+use wildcert_testkit::Moto;
+
+use crate::route53_fake::{AwsCredentialOptions, AwsCredentialServer};
 
 use crate::common::{init_tracing, name};
 
