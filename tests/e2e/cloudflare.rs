@@ -1,8 +1,9 @@
-//! `wildcert issue --dns cloudflare` end to end: the binary talks to the test kit's Cloudflare
-//! API fake, which applies every record change to the BIND topology's primary (RFC 2136);
+//! `wildcert issue --dns cloudflare` end to end: the binary talks to the provider's Cloudflare
+//! API fake (providers/cloudflare/tests/fake), which applies every record change to the BIND topology's primary (RFC 2136);
 //! Pebble validates against the lagging secondary.
 
-use wildcert_testkit::{BindOptions, CloudflareFake, CloudflareFakeOptions};
+use wildcert_cloudflare::fake::{CloudflareFake, CloudflareFakeOptions, FakeToken};
+use wildcert_testkit::BindOptions;
 
 use crate::lab::{Lab, json};
 
@@ -115,9 +116,9 @@ fn wrong_token_fails_clearly_and_leaves_nothing() {
 fn zone_id_with_a_dns_only_token() {
     let Some((lab, fake)) = start() else { return };
     let dns_only = "wildcert_fake_cloudflare_token_dnsedit01";
-    fake.add_token(wildcert_testkit::FakeToken {
+    fake.add_token(FakeToken {
         zone_read: false,
-        ..wildcert_testkit::FakeToken::full(dns_only)
+        ..FakeToken::full(dns_only)
     });
     let zone_id = fake.zone_id("example.test").expect("zone id");
     let base = fake.base_url();

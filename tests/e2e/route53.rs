@@ -1,9 +1,10 @@
-//! `wildcert issue --dns route53` end to end: the binary talks (SigV4-signed) to the test
-//! kit's Route53 fake through `AWS_ENDPOINT_URL`; the fake checks every signature, keeps each
+//! `wildcert issue --dns route53` end to end: the binary talks (SigV4-signed) to the
+//! provider's Route53 fake through `AWS_ENDPOINT_URL`; the fake checks every signature, keeps each
 //! change PENDING for a few `GetChange` polls, and applies it to the BIND topology's primary,
 //! so Pebble validates against the lagging secondary.
 
-use wildcert_testkit::{BindOptions, Route53Fake, Route53FakeOptions};
+use wildcert_route53::fake::{Route53Fake, Route53FakeOptions};
+use wildcert_testkit::BindOptions;
 
 use crate::lab::{Lab, json};
 

@@ -9,6 +9,9 @@
 //! validation but never deleted.
 
 pub mod api;
+#[cfg(feature = "fake")]
+#[path = "../tests/fake/mod.rs"]
+pub mod fake;
 pub mod settings;
 pub mod state;
 

@@ -10,6 +10,9 @@
 
 pub mod chain;
 pub mod config;
+#[cfg(feature = "fake")]
+#[path = "../tests/fake/mod.rs"]
+pub mod fake;
 pub mod profile;
 pub mod settings;
 pub mod sigv4;

@@ -1,7 +1,9 @@
-"""Drive the kit's API fakes with the official clients and fail on any difference from what
-those clients expect: the Cloudflare fake with the `cloudflare` Python SDK, the Route53 fake
-with boto3. Run by tests/kit/tests/sdk.rs (the fakes' addresses and keys come in the
-environment); exits non-zero with one line per failed check.
+"""Drive the API fakes with the official clients and fail on any difference from what those
+clients expect: the Cloudflare fake (providers/cloudflare/tests/fake) with the `cloudflare`
+Python SDK, the Route53 fake (providers/route53/tests/fake) with boto3. Run by each provider's
+tests through the kit's `prove_with_sdk` as `check_fakes.py cloudflare|route53` (the fake's
+address and keys come in the environment; no argument: both); exits non-zero with one line
+per failed check.
 
 Covers the calls the providers make and the error paths: duplicate, missing, bad token or key,
 paging.
@@ -278,8 +280,12 @@ def route53_checks():
 
 
 if __name__ == "__main__":
-    cloudflare_checks()
-    route53_checks()
+    sections = {"cloudflare": cloudflare_checks, "route53": route53_checks}
+    for section in sys.argv[1:] or list(sections):
+        if section not in sections:
+            print(f"unknown section {section!r}; known: {', '.join(sections)}")
+            sys.exit(2)
+        sections[section]()
     if FAILED:
         print(f"{len(FAILED)} check(s) failed: {', '.join(FAILED)}")
         sys.exit(1)

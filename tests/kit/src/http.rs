@@ -1,4 +1,4 @@
-//! The HTTP/1.1 plumbing the API fakes (Cloudflare, Route53) share: a server on its own thread
+//! The HTTP/1.1 plumbing of the fake router and the scripted server: a server on its own thread
 //! and tokio runtime, so it serves sync and async tests alike and stops on drop; reading one
 //! request (bounded head, `Content-Length` body); writing one response.
 

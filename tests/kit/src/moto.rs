@@ -372,7 +372,7 @@ impl Moto {
 }
 
 /// Escape `<`, `>`, `&` for XML text.
-pub(crate) fn xml_escape(s: &str) -> String {
+pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -414,7 +414,7 @@ pub(crate) fn xml_unescape(s: &str) -> String {
 
 /// Raw inner XML of every `<tag>…</tag>` (or `<tag attr…>…</tag>`) in `xml`, in document
 /// order; a small reader for the well-formed documents of these tests.
-pub(crate) fn tag_raw<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+pub fn tag_raw<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let open = format!("<{tag}");
     let close = format!("</{tag}>");
     let mut out = Vec::new();
@@ -442,7 +442,7 @@ pub(crate) fn tag_raw<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
 }
 
 /// Inner texts of every `<tag>` element, entities resolved.
-pub(crate) fn tag_texts(xml: &str, tag: &str) -> Vec<String> {
+pub fn tag_texts(xml: &str, tag: &str) -> Vec<String> {
     tag_raw(xml, tag).into_iter().map(xml_unescape).collect()
 }
 

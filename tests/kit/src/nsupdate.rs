@@ -1,36 +1,13 @@
-//! Running `nsupdate -k KEY_FILE` with a script on stdin: how the API fakes (Cloudflare,
-//! Route53) apply accepted changes to the BIND topology's primary.
+//! Running `nsupdate -k KEY_FILE` with a script on stdin: how [`crate::ZoneMirror`] applies a
+//! fake's accepted changes to the BIND topology's primary.
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::Duration;
-
-use tokio::io::AsyncWriteExt;
 
 use crate::util::{KitError, Result, tool};
 
-/// Run `script` (`server …`, `zone …`, `update …`, `send`) signed with the key in `key_file`,
-/// from async code; bounded to 15 s (and 5 s per server exchange).
-pub(crate) async fn nsupdate(key_file: &Path, script: &str) -> Result<()> {
-    let mut child = tokio::process::Command::new(tool("nsupdate")?)
-        .args(["-t", "5", "-k"])
-        .arg(key_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| KitError(format!("cannot run nsupdate: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).await?;
-    }
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
-        .await
-        .map_err(|_| KitError::new("nsupdate did not finish in 15 s"))??;
-    checked(&out, script)
-}
-
-/// [`nsupdate`] for sync code (seeding records before a test); `-t 5` bounds each exchange.
+/// Run `script` (`server …`, `zone …`, `update …`, `send`) signed with the key in `key_file`;
+/// `-t 5` bounds each exchange with the server.
 pub(crate) fn nsupdate_blocking(key_file: &Path, script: &str) -> Result<()> {
     use std::io::Write as _;
     let mut child = std::process::Command::new(tool("nsupdate")?)

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wildcert_testkit::{
-    BindOptions, BindTopology, ChallTestSrv, Pebble, PebbleOptions, ResolverOptions,
-    install_crypto_provider,
+    BindOptions, BindTopology, ChallTestSrv, FakeRecord, KitError, Pebble, PebbleOptions,
+    RecordStore, ResolverOptions, ZoneMirror, install_crypto_provider,
 };
 
 fn dig_txt(server: SocketAddr, name: &str) -> Vec<String> {
@@ -374,4 +374,57 @@ async fn upstream_pebble_starts_with_its_options() {
             .expect("json");
         assert!(dir.get("renewalInfo").is_none(), "{dir}");
     }
+}
+
+/// A fake's TXT records land in the real zone: each edit puts exactly the changed TXT sets
+/// into the primary before it counts, and a refused edit changes neither the store nor DNS.
+#[test]
+fn record_store_edits_are_mirrored_into_bind() {
+    if !wildcert_testkit::require_bind() {
+        return;
+    }
+    let topo = BindTopology::start(BindOptions::default()).expect("BIND topology");
+    let mirror = ZoneMirror::of(&topo);
+    let name = "_acme-challenge.example.test";
+    let mut store = RecordStore::new(
+        &["example.test".into(), "elsewhere.test".into()],
+        Some(mirror),
+    )
+    .expect("store");
+    let zone = store.zone_named("example.test").cloned().expect("zone");
+    let other = store.zone_named("elsewhere.test").cloned().expect("zone");
+    let a = FakeRecord::new(&zone, "TXT", name, "\"a\"", 60).expect("record");
+    let b = FakeRecord::new(&zone, "TXT", name, "b with \"quotes\"", 1).expect("record");
+    let (a_id, b_id) = (a.id.clone(), b.id.clone());
+    store.change(None, Some(a)).expect("add a");
+    store.change(None, Some(b)).expect("add b");
+    // A zone BIND does not serve stays in the fake only.
+    let outside = FakeRecord::new(&other, "TXT", "x.elsewhere.test", "o", 60).expect("record");
+    store.change(None, Some(outside)).expect("kept in the fake");
+    let mut served = topo.txt_values(topo.primary_addr(), name).expect("dig");
+    served.sort();
+    assert_eq!(served, ["a", "b with \"quotes\""]);
+    assert_eq!(store.txt_values(name), ["a", "b with \"quotes\""]);
+
+    let refused = store.edit(|s| {
+        s.put(Some(&a_id), None);
+        Err::<(), KitError>(KitError::new("refused by the host"))
+    });
+    assert!(refused.is_err());
+    assert_eq!(
+        topo.txt_values(topo.primary_addr(), name)
+            .expect("dig")
+            .len(),
+        2
+    );
+    assert_eq!(store.records.len(), 3);
+
+    store.change(Some(&a_id), None).expect("remove a");
+    store.change(Some(&b_id), None).expect("remove b");
+    assert!(
+        topo.txt_values(topo.primary_addr(), name)
+            .expect("dig")
+            .is_empty()
+    );
+    assert!(store.txt_values(name).is_empty());
 }

@@ -1,16 +1,16 @@
-//! The cloudflare provider as a subject of the kit's conformance suite: the kit's Cloudflare
+//! The cloudflare provider as a subject of the conformance suite: the provider's Cloudflare
 //! API fake, read back through the fake's own view (every record, duplicates included).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fake::{CloudflareFake, CloudflareFakeOptions};
 use wildcert_cloudflare::{CloudflareProvider, CloudflareSettings};
-use wildcert_dns::{DnsName, Secret};
-use wildcert_testkit::conformance::{
+use wildcert_conformance::{
     Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
 };
-use wildcert_testkit::{CloudflareFake, CloudflareFakeOptions};
+use wildcert_dns::{DnsName, Secret};
 
 /// The fake serving `example.test`, and one state directory per instance.
 pub struct Cloudflare {

@@ -1,10 +1,10 @@
 //! The exec provider running small shell scripts written to a temp dir. The provider contract
-//! is the kit's conformance suite, with a script running `nsupdate` against BIND
+//! is the conformance suite, with a script running `nsupdate` against BIND
 //! (`cargo test -p wildcert-exec --test it conformance`).
 
 mod subject;
 
-wildcert_testkit::conformance_suite!(crate::subject::ExecOnBind);
+wildcert_conformance::conformance_suite!(crate::subject::ExecOnBind);
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,15 +1,15 @@
-//! The exec provider as a subject of the kit's conformance suite: a shell script that runs
+//! The exec provider as a subject of the conformance suite: a shell script that runs
 //! `nsupdate` against the hidden primary of a real BIND topology (what exec users do).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use wildcert_conformance::{
+    Concurrency, ErrorProbe, Kind, Provider, Subject, Support, async_trait,
+};
 use wildcert_dns::DnsName;
 use wildcert_exec::{ExecProvider, ExecSettings};
 use wildcert_testkit::BindTopology;
-use wildcert_testkit::conformance::{
-    Concurrency, ErrorProbe, Kind, Provider, Subject, Support, async_trait,
-};
 
 /// BIND serving `example.test`, and the scripts that change it.
 pub struct ExecOnBind {

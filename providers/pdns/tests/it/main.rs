@@ -6,7 +6,7 @@
 
 mod subject;
 
-wildcert_testkit::conformance_suite!(crate::subject::Pdns);
+wildcert_conformance::conformance_suite!(crate::subject::Pdns);
 
 use std::sync::Once;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The pdns provider as a subject of the kit's conformance suite: a real `pdns_server`, its
+//! The pdns provider as a subject of the conformance suite: a real `pdns_server`, its
 //! API reached through the kit's proxy (which plays a rate-limiting reverse proxy: PowerDNS
 //! itself has no rate limit).
 
@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use wildcert_conformance::{
+    Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
+};
 use wildcert_dns::http::RateLimitBudget;
 use wildcert_dns::{DnsName, Secret};
 use wildcert_pdns::{PdnsProvider, PdnsSettings};
-use wildcert_testkit::conformance::{
-    Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
-};
 use wildcert_testkit::{FaultProxy, HttpAnswer, PowerDns, PowerDnsOptions};
 
 /// PowerDNS serving `example.test`, behind a proxy.

@@ -1,6 +1,6 @@
 //! Integration tests of the rfc2136 provider and the dns-01 pipeline against a real BIND
 //! topology. Skipped when BIND or root is missing, except under CI=true. The provider
-//! contract is the kit's conformance suite (`cargo test -p wildcert-rfc2136 --test it
+//! contract is the conformance suite (`cargo test -p wildcert-rfc2136 --test it
 //! conformance`); the tests here are RFC 2136's own (TSIG, splitting, refusals told apart).
 
 mod pipeline;
@@ -9,7 +9,7 @@ mod servers;
 mod subject;
 mod tuning;
 
-wildcert_testkit::conformance_suite!(crate::subject::Bind);
+wildcert_conformance::conformance_suite!(crate::subject::Bind);
 
 use std::sync::Once;
 

@@ -1,14 +1,14 @@
-//! The rfc2136 provider as a subject of the kit's conformance suite: the hidden primary of a
+//! The rfc2136 provider as a subject of the conformance suite: the hidden primary of a
 //! real BIND topology, read back with `dig`.
 
 use std::sync::Arc;
 
+use wildcert_conformance::{
+    Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
+};
 use wildcert_dns::{DnsName, Secret};
 use wildcert_rfc2136::{Rfc2136Provider, Rfc2136Settings};
 use wildcert_testkit::BindTopology;
-use wildcert_testkit::conformance::{
-    Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
-};
 
 /// BIND serving `example.test`.
 pub struct Bind {

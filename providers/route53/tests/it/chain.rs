@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use wildcert_dns::{DnsProvider, LayeredSettings, TxtSet};
 use wildcert_route53::{Route53Provider, Route53Settings};
-use wildcert_testkit::{AwsCredentialOptions, AwsCredentialServer, Moto};
+use wildcert_testkit::Moto;
+
+use crate::route53_fake::{AwsCredentialOptions, AwsCredentialServer};
 
 use crate::common::{init_tracing, name};
 
@@ -393,7 +395,7 @@ async fn expired_token_answer_fetches_fresh_credentials_once() {
         ..Default::default()
     })
     .expect("agent");
-    let fake = wildcert_testkit::Route53Fake::start(wildcert_testkit::Route53FakeOptions {
+    let fake = crate::route53_fake::Route53Fake::start(crate::route53_fake::Route53FakeOptions {
         extra_keys: (1..=3)
             .map(|n| (format!("ASIAEXP{n:04}"), format!("kit-secret-{n}")))
             .collect(),

@@ -1,10 +1,10 @@
-//! Against the in-repo Route53 fake: PENDING→INSYNC, throttling retries, SigV4 verification,
+//! Against the provider's Route53 fake (tests/fake): PENDING→INSYNC, throttling retries, SigV4 verification,
 //! strict DELETE, and the number of calls per zone.
 
 use std::time::{Duration, Instant};
 
+use crate::route53_fake::{Route53Fake, Route53FakeOptions, Route53Fault};
 use wildcert_dns::{DnsProvider, LayeredSettings, ProviderError, Secret, TxtSet, Zone};
-use wildcert_testkit::{Route53Fake, Route53FakeOptions, Route53Fault};
 
 use crate::common::{init_tracing, name, provider, settings, two_names};
 

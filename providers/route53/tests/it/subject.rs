@@ -1,18 +1,18 @@
-//! The route53 provider as a subject of the kit's conformance suite, twice: against moto (a
+//! The route53 provider as a subject of the conformance suite, twice: against moto (a
 //! real XML server; its API reached through the kit's proxy, which plays Route53's
-//! throttling) and against the kit's fake (SigV4 checked, AWS's strict DELETE).
+//! throttling) and against its own fake (SigV4 checked, AWS's strict DELETE).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use wildcert_dns::{DnsName, Secret};
-use wildcert_route53::{Route53Provider, Route53Settings};
-use wildcert_testkit::conformance::{
+use wildcert_conformance::{
     Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
 };
-use wildcert_testkit::{
-    FaultProxy, HttpAnswer, Moto, Route53Fake, Route53FakeOptions, Route53Fault,
-};
+use wildcert_dns::{DnsName, Secret};
+use wildcert_route53::{Route53Provider, Route53Settings};
+use wildcert_testkit::{FaultProxy, HttpAnswer, Moto};
+
+use crate::route53_fake::{Route53Fake, Route53FakeOptions, Route53Fault};
 
 use crate::common::{init_tracing, settings};
 
@@ -127,7 +127,7 @@ impl Subject for OnMoto {
     }
 }
 
-/// The kit's Route53 fake serving `example.test`.
+/// The provider's Route53 fake serving `example.test`.
 pub struct OnFake {
     fake: Route53Fake,
     zone_id: String,
@@ -206,5 +206,5 @@ impl Subject for OnFake {
 
 /// The suite against the fake (its tests are `conformance_fake::…`).
 pub mod conformance_fake {
-    wildcert_testkit::conformance_suite!(crate::subject::OnFake);
+    wildcert_conformance::conformance_suite!(crate::subject::OnFake);
 }

@@ -1,5 +1,5 @@
 //! The provider conformance suite: one contract test per case, run against every provider
-//! on its real server or fake (feature `conformance`).
+//! on its real server or fake (crate `wildcert-conformance`, a dev-dependency of each provider).
 //!
 //! A provider's tests implement [`Subject`] (start the server, build provider instances,
 //! read what the server holds, plant a foreign value, and the error probes) and call
@@ -191,14 +191,14 @@ impl Case {
 /// Writes one `#[tokio::test]` per [`Case`] for a [`Subject`] type, in a module `conformance`.
 ///
 /// ```text
-/// wildcert_testkit::conformance_suite!(crate::conformance_subject::Pdns);
+/// wildcert_conformance::conformance_suite!(crate::subject::Pdns);
 /// ```
 #[macro_export]
 macro_rules! conformance_suite {
     ($subject:ty) => {
-        /// The kit's provider conformance suite (tests/kit/src/conformance.rs).
+        /// The provider conformance suite (tests/conformance, crate wildcert-conformance).
         mod conformance {
-            use $crate::conformance::{Case, run};
+            use $crate::{Case, run};
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn wildcard_and_apex_beside_a_foreign_value() {
                 run::<$subject>(Case::WildcardAndApex).await
