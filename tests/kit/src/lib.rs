@@ -58,7 +58,7 @@ pub use router::{
     percent_decode, random_id,
 };
 pub use scripted::{ScriptedHttp, ScriptedReply, ScriptedRequest, http_date};
-pub use sdk::{check_fakes_script, prove_with_sdk, sdk_python};
+pub use sdk::{proof_helpers, prove_with_sdk, sdk_python};
 /// Reading and writing the XML of AWS-style APIs (moto, a Route53 fake), without a parser.
 pub mod xml {
     pub use crate::moto::{tag_raw, tag_texts, xml_escape};

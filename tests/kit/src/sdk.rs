@@ -1,7 +1,8 @@
-//! The host-SDK proof of the API fakes: `tests/kit/sdk/check_fakes.py SECTION` drives a fake
-//! with the host's own Python client (`cloudflare`, `boto3`; installed into
-//! `target/venv-moto` by `tests/setup.sh`) and fails on any difference from what that client
-//! expects. Each provider's tests start their fake and call [`prove_with_sdk`].
+//! The host-SDK proof of the API fakes: a provider's `tests/sdk/prove.py` drives its fake with
+//! the host's own Python client (listed in the folder's `tests/sdk/requirements.txt`, which
+//! `tests/setup.sh` installs into `target/venv-moto`) and fails on any difference from what that
+//! client expects. Each provider's tests start their fake and call [`prove_with_sdk`]; the
+//! scripts share `tests/kit/sdk/proof.py`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,9 +13,9 @@ use crate::util::is_ci;
 /// Bound on one run of the script.
 const LIMIT: Duration = Duration::from_secs(180);
 
-/// `tests/kit/sdk/check_fakes.py`.
-pub fn check_fakes_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/check_fakes.py")
+/// The folder of the proofs' shared helpers (`proof.py`), put on their `PYTHONPATH`.
+pub fn proof_helpers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk")
 }
 
 /// The venv's python (`WILDCERT_SDK_PYTHON` overrides) when every module of `modules` imports.
@@ -33,10 +34,11 @@ pub fn sdk_python(modules: &[&str]) -> Option<PathBuf> {
     ok.then_some(p)
 }
 
-/// Run `check_fakes.py section` with `env` (the fake's address and keys), no real AWS
+/// Run the provider's `tests/sdk/prove.py` (`provider_dir` is its crate folder, e.g.
+/// `env!("CARGO_MANIFEST_DIR")`) with `env` (the fake's address and keys), no real AWS
 /// configuration or proxy leaking in, bounded by 180 s. Panics with the script's output when a
 /// check fails (or, under `CI=true`, when the SDK is missing); false when skipped.
-pub fn prove_with_sdk(section: &str, modules: &[&str], env: &[(&str, String)]) -> bool {
+pub fn prove_with_sdk(provider_dir: &str, modules: &[&str], env: &[(&str, String)]) -> bool {
     let Some(py) = sdk_python(modules) else {
         let what = format!(
             "{} not in target/venv-moto (run tests/setup.sh)",
@@ -50,7 +52,8 @@ pub fn prove_with_sdk(section: &str, modules: &[&str], env: &[(&str, String)]) -
         return false;
     };
     let mut cmd = Command::new(&py);
-    cmd.arg(check_fakes_script()).arg(section);
+    cmd.arg(Path::new(provider_dir).join("tests/sdk/prove.py"))
+        .env("PYTHONPATH", proof_helpers());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -70,9 +73,9 @@ pub fn prove_with_sdk(section: &str, modules: &[&str], env: &[(&str, String)]) -
     std::thread::spawn(move || tx.send(child.wait_with_output()));
     let Ok(out) = rx.recv_timeout(LIMIT) else {
         let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        panic!("check_fakes.py {section} did not finish in {LIMIT:?}");
+        panic!("{provider_dir}/tests/sdk/prove.py did not finish in {LIMIT:?}");
     };
-    let out = out.expect("check_fakes.py output");
+    let out = out.expect("prove.py output");
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),

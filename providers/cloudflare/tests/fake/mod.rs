@@ -10,7 +10,7 @@
 //! 5xx/403 pages from the edge, and the errors of `errors.json` (81058 for an identical
 //! record, 81044, 9109, 7003, 6003/6111, …). It follows developers.cloudflare.com/api (no
 //! Cloudflare server can run here) and is proven against the official Python SDK by
-//! `tests/kit/sdk/check_fakes.py`. Responses are built from the JSON fixtures beside this file.
+//! `tests/sdk/prove.py`. Responses are built from the JSON fixtures beside this file.
 //!
 //! With [`CloudflareFakeOptions::backed_by`], every TXT change lands in the BIND topology's
 //! primary (the kit's `ZoneMirror`) before the API answers, so Pebble validates end to end.

@@ -1,4 +1,4 @@
-//! The fake proven by Cloudflare's own client: `tests/kit/sdk/check_fakes.py cloudflare` drives
+//! The fake proven by Cloudflare's own client: `tests/sdk/prove.py` drives
 //! it with the official `cloudflare` Python SDK (zones, records, filters, PATCH/PUT, batch,
 //! paging, 81058/81044, bad and prefixed tokens).
 
@@ -23,5 +23,5 @@ fn the_official_sdk_accepts_the_fake() {
         ("CF_ZONE", "example.test".into()),
         ("CF_ZONE_ID", cf.zone_id("example.test").expect("zone")),
     ];
-    wildcert_testkit::prove_with_sdk("cloudflare", &["cloudflare"], &env);
+    wildcert_testkit::prove_with_sdk(env!("CARGO_MANIFEST_DIR"), &["cloudflare"], &env);
 }

@@ -6,7 +6,7 @@
 //!
 //! Endpoints: `ListHostedZonesByName`, `ListResourceRecordSets`, `ChangeResourceRecordSets`
 //! (TXT only), `GetChange` — as boto3 speaks them too (`…/rrset/`, no `Content-Type`, errors in
-//! `<ErrorResponse>`, `NextRecordName` paging); `tests/kit/sdk/check_fakes.py route53` proves
+//! `<ErrorResponse>`, `NextRecordName` paging); `tests/sdk/prove.py` proves
 //! it with boto3. Each TXT value is a record of the kit's `RecordStore`; with
 //! [`Route53FakeOptions::backed_by`] every accepted change lands in the BIND topology's primary
 //! before the API answers, so Pebble validates end to end. Used by this provider's tests and,

@@ -1,4 +1,4 @@
-//! The fake proven by AWS's own client: `tests/kit/sdk/check_fakes.py route53` drives it with
+//! The fake proven by AWS's own client: `tests/sdk/prove.py` drives it with
 //! boto3 (zones, UPSERT, ListResourceRecordSets, GetChange, duplicate CREATE, strict DELETE,
 //! NextRecordName paging, bad key or secret, unknown zone).
 
@@ -15,5 +15,5 @@ fn boto3_accepts_the_fake() {
         ("R53_ZONE", "example.test".into()),
         ("R53_ZONE_ID", zone_id),
     ];
-    wildcert_testkit::prove_with_sdk("route53", &["boto3"], &env);
+    wildcert_testkit::prove_with_sdk(env!("CARGO_MANIFEST_DIR"), &["boto3"], &env);
 }
