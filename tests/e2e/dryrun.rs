@@ -142,3 +142,44 @@ fn renew_dry_run_leaves_live_and_hooks_untouched() {
     );
     assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
 }
+
+/// `renew --dry-run` with `install` targets: the live install directory keeps the real
+/// certificate and its `reload` does not run (a staging certificate in nginx's folder plus a
+/// reload is what a certbot admin hit).
+#[test]
+fn renew_dry_run_writes_no_install_target_and_runs_no_reload() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let site = lab.state_dir().join("site");
+    let reloaded = lab.state_dir().join("reloaded");
+    let config = lab.state_dir().join("wildcert.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[certificate]]\ndomains = [\"*.example.test\", \"example.test\"]\nprovider = \"rfc2136\"\ninstall = [{{ dir = \"{}\", reload = \"touch '{}'\" }}]\n",
+            site.display(),
+            reloaded.display()
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("utf-8");
+    let r = lab.wildcert(&["--config", cfg, "renew"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(reloaded.exists(), "the real run reloaded: {}", r.all());
+    std::fs::remove_file(&reloaded).expect("reset the reload marker");
+    let installed = snapshot(&site);
+    assert!(!installed.is_empty(), "the real run installed");
+
+    let r = lab.wildcert(&["--config", cfg, "renew", "--dry-run", "--force"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(
+        snapshot(&site),
+        installed,
+        "a dry run wrote into the install directory"
+    );
+    assert!(
+        !reloaded.exists(),
+        "a dry run ran the install target's reload"
+    );
+}

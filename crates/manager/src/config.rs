@@ -231,8 +231,10 @@ impl DryRun {
             s.acme.server = Some(st.to_string());
         }
         s.state_dir = Some(store.path().to_path_buf());
+        // A rehearsal touches nothing real: no hook, no install directory, no reload.
         for c in &mut s.certificates {
             c.deploy_hook = None;
+            c.install.clear();
         }
         s.renew.pre_hook = None;
         s.renew.post_hook = None;
@@ -379,6 +381,14 @@ mod tests {
         };
         let mut c = cert(&["example.com"]);
         c.deploy_hook = Some("systemctl reload nginx".into());
+        c.install = vec![crate::settings::InstallTarget {
+            dir: "/etc/nginx/tls".into(),
+            owner: None,
+            group: None,
+            key_mode: None,
+            reload: Some("systemctl reload nginx".into()),
+            layout: Default::default(),
+        }];
         s.certificates.push(c);
         s.renew.pre_hook = Some("pre".into());
         s.renew.post_hook = Some("post".into());
@@ -388,6 +398,10 @@ mod tests {
         assert_eq!(s.acme.server.as_deref(), Some(staging));
         assert_eq!(s.state_dir.as_deref(), Some(d.store.path()));
         assert!(s.certificates[0].deploy_hook.is_none());
+        assert!(
+            s.certificates[0].install.is_empty(),
+            "a rehearsal writes into no install directory and reloads nothing"
+        );
         assert!(s.renew.pre_hook.is_none() && s.renew.post_hook.is_none());
         assert!(
             s.metrics.textfile.is_none(),
