@@ -310,8 +310,8 @@ pub enum Dns01Error {
 
 impl Dns01Error {
     /// A short hint for the CLI's second line.
-    pub fn hint(&self) -> &'static str {
-        match self {
+    pub fn hint(&self) -> std::borrow::Cow<'static, str> {
+        let fixed = match self {
             Dns01Error::Discovery(DiscoveryError::NoZone { .. }) => {
                 "check the name's spelling and that its zone is delegated; give --resolver or the provider's zone setting"
             }
@@ -326,10 +326,11 @@ impl Dns01Error {
                 "give --resolver, or --authoritative for the propagation check"
             }
             Dns01Error::Provider { source, .. } | Dns01Error::ZoneLookup { source, .. } => {
-                source.hint()
+                return source.hint();
             }
             Dns01Error::Propagation(p) => p.hint(),
-        }
+        };
+        fixed.into()
     }
 }
 

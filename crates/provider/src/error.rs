@@ -1,6 +1,7 @@
 //! [`ProviderError`]: a provider failure phrased for the person who has to fix it, carrying
 //! the provider's [`Kind`] and with it the provider's own [`Hints`] (no registry to consult).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -159,7 +160,7 @@ pub enum ProviderError {
 impl ProviderError {
     /// A short hint on what to do about this error, for the CLI's second line: the provider's
     /// own hint for this kind of error when it declared one, else the generic one.
-    pub fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> Cow<'static, str> {
         let own = self.kind().hints;
         let own = match self {
             ProviderError::Auth { .. } => own.auth,
@@ -170,9 +171,15 @@ impl ProviderError {
             _ => None,
         };
         if let Some(h) = own {
-            return h;
+            return h.into();
         }
-        match self {
+        if let ProviderError::Config { provider, .. } = self {
+            return format!(
+                "see `wildcert providers {provider}` for the settings this provider needs"
+            )
+            .into();
+        }
+        let generic = match self {
             ProviderError::Auth { .. } => {
                 "check the credentials and that they may edit DNS records of this zone"
             }
@@ -186,11 +193,11 @@ impl ProviderError {
             ProviderError::Unreachable { .. } => {
                 "check the server address and port, and that it answers from this host"
             }
-            ProviderError::Config { .. } => {
-                "see `wildcert providers <NAME>` for the settings this provider needs"
+            ProviderError::Config { .. } | ProviderError::Other { .. } => {
+                "run again with -v for details"
             }
-            ProviderError::Other { .. } => "run again with -v for details",
-        }
+        };
+        generic.into()
     }
 
     /// The provider kind that reported the error.
@@ -246,5 +253,14 @@ mod tests {
         };
         assert!(plain.hint().starts_with("check the credentials"));
         assert_eq!(format!("{:?}", Kind::plain("plain")), "\"plain\"");
+        // A settings error names the provider to look up, not a placeholder.
+        let config = ProviderError::Config {
+            provider: kind,
+            message: "no".into(),
+        };
+        assert_eq!(
+            config.hint(),
+            "see `wildcert providers own` for the settings this provider needs"
+        );
     }
 }

@@ -454,6 +454,8 @@ impl Spec {
                             .map_err(|_| bad(format!("ttl {n}: larger than a TTL may be")))?,
                     )
                 }
+                // lego's `*_POLLING_INTERVAL=0` means its default interval.
+                "polling_interval" if n == 0 => {}
                 key => {
                     if n == 0 {
                         return Err(bad(format!("{key} must be at least 1 second")));
@@ -857,6 +859,15 @@ mod tests {
             .expect("layers");
         assert_eq!(l.tuning.ttl, Some(300));
         assert_eq!(l.tuning.polling_interval, Some(Duration::from_secs(4)));
+        // lego's `*_POLLING_INTERVAL=0` is its default, not an error; a zero timeout is refused.
+        let l = TEST
+            .layer(None, None, &env(&[("DEMO_POLLING_INTERVAL", "0")]))
+            .expect("lego's zero interval");
+        assert_eq!(l.tuning.polling_interval, None);
+        let e = TEST
+            .layer(None, None, &env(&[("DEMO_PROPAGATION_TIMEOUT", "0")]))
+            .expect_err("a zero timeout");
+        assert!(e.to_string().contains("propagation_timeout"), "{e}");
         assert!(!l.values.contains_key("ttl"));
         // Errors name the variable or key, and never echo a secret.
         let e = TEST
