@@ -183,3 +183,47 @@ fn renew_dry_run_writes_no_install_target_and_runs_no_reload() {
         "a dry run ran the install target's reload"
     );
 }
+
+/// A dry run whose cleanup fails: its journal goes with the throwaway store, so nothing would
+/// ever remove the records. The run fails (exit non-zero, also under `-q`) and names them.
+#[test]
+fn dry_run_cleanup_failure_fails_the_run_and_names_the_records() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    if !wildcert_testkit::require("nsupdate") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = dir.path().join("dns-hook.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -eu\ncase \"$1\" in\n  publish) printf 'server {} 53\\nupdate add %s 1 IN TXT \"%s\"\\nsend\\n' \"$2\" \"$3\" | nsupdate -t 5 -k '{}' ;;\n  *) echo 'the DNS API is down' >&2; exit 1 ;;\nesac\n",
+            lab.bind.primary_addr().ip(),
+            lab.bind.tsig_key_file_path().display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let r = lab.wildcert(
+        &[
+            "-q",
+            "issue",
+            "--dry-run",
+            "-d",
+            "example.test",
+            "--dns",
+            "exec",
+        ],
+        &[("EXEC_PATH", &script.display().to_string())],
+    );
+    assert_ne!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stderr.contains("dry run") && r.stderr.contains("_acme-challenge.example.test"),
+        "{}",
+        r.all()
+    );
+    assert!(!lab.primary_txt("_acme-challenge.example.test").is_empty());
+}

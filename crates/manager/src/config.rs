@@ -38,6 +38,9 @@ pub struct RunConfig {
     pub caa_check: bool,
     /// Bound on one HTTP request to the CA (`[acme] request_timeout`).
     pub request_timeout: Option<Duration>,
+    /// A dry run: its journal goes with its throwaway store, so a cleanup that fails fails the
+    /// run (the records left are named) instead of being left to the next run.
+    pub rehearsal: bool,
 }
 
 /// What the command line sets on top of the file and the environment (flags win).
@@ -326,6 +329,7 @@ impl RunConfig {
                     })
                 })
                 .transpose()?,
+            rehearsal: false,
         })
     }
 

@@ -16,7 +16,7 @@ use wildcert_dns::{Dns01, Dns01Error, DnsName, Plan, PropagationProgress, Publis
 
 use super::order::Ordered;
 use crate::config::RunConfig;
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::journal;
 use crate::model::{CA_WAIT, ms};
 use crate::store::Store;
@@ -110,6 +110,29 @@ pub(crate) async fn solve_group(
         Ok(()) => {
             if let Err(e) = entry.remove() {
                 warn!("{e}");
+            }
+        }
+        Err(e) if cfg.rehearsal => {
+            // The dry run's journal goes with its throwaway store: nothing would ever remove
+            // these records, so the run fails and names them.
+            let names: Vec<String> = plan
+                .zones
+                .iter()
+                .flat_map(|z| z.records.names().map(|n| n.to_string()))
+                .collect();
+            let failure = IssueError::Shared {
+                message: format!(
+                    "dry run: {e}; still published, and no journal keeps them: {}",
+                    names.join(", ")
+                ),
+                hint:
+                    "remove those TXT values by hand (a dry run's journal is not kept), then fix \
+                       what refused the cleanup"
+                        .into(),
+                code: ExitCode::Dns,
+            };
+            for f in failed.iter_mut().filter(|f| f.is_none()) {
+                *f = Some(failure.share());
             }
         }
         Err(e) => warn!("{e}; the journal keeps the records for the next run to remove"),

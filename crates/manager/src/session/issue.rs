@@ -59,6 +59,7 @@ impl<'a> Session<'a> {
         let req = request_for(&loaded.settings, &cert)?;
         let loaded: &'a Loaded = loaded;
         let mut session = Session::open(loaded)?;
+        session.cfg.rehearsal = dry.is_some();
         session.dry_run = dry;
         Ok(PreparedIssue {
             session,

@@ -135,6 +135,7 @@ impl<'a> Session<'a> {
         };
         let loaded: &'a Loaded = loaded;
         let mut session = Session::open(loaded)?;
+        session.cfg.rehearsal = dry.is_some();
         session.dry_run = dry;
         Ok(session)
     }
