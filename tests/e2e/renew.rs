@@ -219,3 +219,25 @@ fn until_next_issues_then_sleeps_and_stops_on_sigterm() {
         "a sleeping service stops cleanly on SIGTERM"
     );
 }
+
+/// `renew --cert-name` with a name that is neither configured nor stored is a typo: exit 2 with
+/// a did-you-mean, also under `-q` — never a silent "nothing due".
+#[test]
+fn renew_cert_name_that_names_nothing_is_exit_2() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let hook_out = lab.state_dir().join("hooks.log");
+    let config = write_config(&lab, &certs()[1..2], &hook_out);
+    let cfg = config.to_str().expect("utf-8");
+    let run = lab.wildcert(&["-q", "--config", cfg, "renew", "--cert-name", "ww"], &[]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("`ww`") && run.stderr.contains("www"),
+        "{}",
+        run.all()
+    );
+    // The configured name is fine (nothing stored yet: it is issued).
+    let run = lab.wildcert(&["-q", "--config", cfg, "renew", "--cert-name", "www"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}

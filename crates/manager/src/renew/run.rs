@@ -228,7 +228,23 @@ where
         .filter_map(|c| cert_name(c).ok())
         .collect();
     let mut candidates: Vec<CertificateSettings> = settings.certificates.clone();
-    for (name, request) in recorded_requests(store)? {
+    let recorded = recorded_requests(store)?;
+    // `--cert-name` naming no certificate is a typo, not "nothing due".
+    if let Some(unknown) = opts
+        .only
+        .iter()
+        .find(|n| !configured.contains(n) && !recorded.iter().any(|(r, _)| r == *n))
+    {
+        let known = configured
+            .iter()
+            .chain(recorded.iter().map(|(r, _)| r))
+            .map(String::as_str);
+        return Err(IssueError::UnknownCertificate {
+            name: unknown.clone(),
+            suggestion: crate::error::did_you_mean(unknown, known),
+        });
+    }
+    for (name, request) in recorded {
         if configured.contains(&name) || (!opts.only.is_empty() && !opts.only.contains(&name)) {
             continue;
         }
