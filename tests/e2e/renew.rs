@@ -241,3 +241,47 @@ fn renew_cert_name_that_names_nothing_is_exit_2() {
     let run = lab.wildcert(&["-q", "--config", cfg, "renew", "--cert-name", "www"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
 }
+
+/// Typos in the config fail the very next run, even when nothing is due (they used to pass with
+/// exit 0 until the certificate came due weeks later): an unknown key type, an unknown provider
+/// id and an unknown key in a provider section are each exit 2 naming the culprit.
+#[test]
+fn config_typos_fail_the_next_run_even_when_nothing_is_due() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let hook_out = lab.state_dir().join("hooks.log");
+    let config = write_config(&lab, &certs()[1..2], &hook_out);
+    let cfg = config.to_str().expect("utf-8");
+    let run = lab.wildcert(&["-q", "--config", cfg, "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let good = std::fs::read_to_string(&config).expect("config");
+    for (typo, from, to, named) in [
+        (
+            "key type",
+            "provider = \"lab\"\n",
+            "provider = \"lab\"\nkey_type = \"rsa\"\n",
+            "key_type",
+        ),
+        (
+            "provider id",
+            "provider = \"lab\"\n",
+            "provider = \"lbb\"\n",
+            "`lbb`",
+        ),
+        (
+            "provider key",
+            "kind = \"rfc2136\"\n",
+            "kind = \"rfc2136\"\ntsig_secretfile = \"/nope\"\n",
+            "tsig_secret_file",
+        ),
+    ] {
+        std::fs::write(&config, good.replacen(from, to, 1)).expect("typo");
+        let run = lab.wildcert(&["-q", "--config", cfg, "renew"], &[]);
+        assert_eq!(run.code, Some(2), "{typo}: {}", run.all());
+        assert!(run.stderr.contains(named), "{typo}: {}", run.all());
+    }
+    std::fs::write(&config, &good).expect("fixed");
+    let run = lab.wildcert(&["-q", "--config", cfg, "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}

@@ -168,7 +168,13 @@ impl Loaded {
 pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest, IssueError> {
     let mut req = IssueRequest::new(&c.domains, c.name.clone())?;
     if let Some(k) = &c.key_type {
-        req.key_type = k.parse().map_err(IssueError::Acme)?;
+        // A settings error (exit 2), not the CA's: nothing was sent.
+        req.key_type = k
+            .parse()
+            .map_err(|e: wildcert_acme::Error| SettingsError::Value {
+                key: "key_type".into(),
+                message: e.to_string(),
+            })?;
     }
     req.profile = c.profile.clone().or_else(|| s.acme.profile.clone());
     req.preferred_chain = c

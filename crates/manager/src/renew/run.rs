@@ -332,10 +332,26 @@ where
     for d in due {
         let (kind, reason) = match &d.decision {
             Decision::Skip { due, rule } => {
-                if let Ok(r) = request_for(settings, &d.settings)
-                    && r.challenge == ChallengeChoice::Method(ValidationMethod::DnsPersist01)
-                {
-                    standing.push((outcomes.len(), r.names));
+                // A typo or a misconfiguration fails the very next run, due or not: the request
+                // is made and the provider built (once) as for an issuance.
+                let checked = request_for(settings, &d.settings).and_then(|r| {
+                    if r.challenge.needs_provider() {
+                        provider_for(&d.settings.provider, d.settings.dns_credentials.as_deref())?;
+                    }
+                    Ok(r)
+                });
+                match checked {
+                    Err(e) => {
+                        outcomes.push(RenewOutcome::failed(d.name, &e));
+                        continue;
+                    }
+                    Ok(r)
+                        if r.challenge
+                            == ChallengeChoice::Method(ValidationMethod::DnsPersist01) =>
+                    {
+                        standing.push((outcomes.len(), r.names));
+                    }
+                    Ok(_) => {}
                 }
                 outcomes.push(RenewOutcome {
                     next_due: Some(due.clone()),
