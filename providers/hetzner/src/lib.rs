@@ -30,6 +30,8 @@ use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zo
 
 pub use settings::{DEFAULT_BASE_URL, HetznerConfig, HetznerSettings, KIND, PROVIDER};
 
+/// What Hetzner's rate limit is, for the progress line.
+const RATE_LIMIT: &str = "3,600 requests an hour per project, one more each second";
 /// Smallest TTL the API takes.
 pub const MIN_TTL: u32 = 60;
 /// Items asked for per list page (the API's maximum).
@@ -56,6 +58,20 @@ struct Action {
     error: Option<Value>,
 }
 
+fn other(message: String) -> ProviderError {
+    ProviderError::Other {
+        provider: KIND,
+        message,
+    }
+}
+
+fn rejected(message: String) -> ProviderError {
+    ProviderError::Rejected {
+        provider: KIND,
+        message,
+    }
+}
+
 impl HetznerProvider {
     /// Build from settings (reads the token file).
     pub fn new(settings: &HetznerSettings) -> Result<Self, ProviderError> {
@@ -64,30 +80,15 @@ impl HetznerProvider {
 
     /// Build from a validated configuration.
     pub fn from_config(config: HetznerConfig) -> Result<Self, ProviderError> {
-        let (name, value) = secret_header(
-            KIND,
-            "authorization",
-            "Bearer ",
-            &config.token,
-            "the API token",
-        )?;
-        let mut headers = HeaderMap::new();
-        headers.insert(name, value);
+        let token = &config.token;
+        let header = secret_header(KIND, "authorization", "Bearer ", token, "the API token")?;
+        let headers = HeaderMap::from_iter([header]);
         let budget = RateLimitBudget::new(config.rate_limit_wait, "rate_limit_wait");
-        let mut api = JsonApi::new(
-            KIND,
-            config.base_url.clone(),
-            headers,
-            config.timeout,
-            budget,
-        )?;
-        api.policy.rate_limit_note =
-            Some("3,600 requests an hour per project, one more each second");
-        Ok(HetznerProvider {
-            config,
-            api,
-            zones: ZoneCache::default(),
-        })
+        let (base, timeout) = (config.base_url.clone(), config.timeout);
+        let mut api = JsonApi::new(KIND, base, headers, timeout, budget)?;
+        api.policy.rate_limit_note = Some(RATE_LIMIT);
+        let zones = ZoneCache::default();
+        Ok(HetznerProvider { config, api, zones })
     }
 
     /// Use `budget` (shared with every holder of a clone) for waiting out rate limits.
@@ -104,135 +105,96 @@ impl HetznerProvider {
     /// A non-2xx answer (`{"error": {"code", "message"}}`), phrased for the person fixing it.
     fn error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
         let body: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-        let code = body
-            .pointer("/error/code")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let msg = server_message(&resp.body);
+        let code = body["error"]["code"].as_str().unwrap_or_default();
+        let (msg, provider) = (server_message(&resp.body), KIND);
         let message = match (resp.status, code) {
             (401, _) => format!(
-                "the Hetzner Cloud API refused the token (401 {msg}); use a Cloud project API token \
-                 (HETZNER_API_TOKEN): tokens of the old DNS Console no longer work"
+                "the Hetzner Cloud API refused the token (401 {msg}); use a Cloud project API \
+                 token (HETZNER_API_TOKEN): tokens of the old DNS Console no longer work"
             ),
             (403, "token_readonly" | "forbidden") => format!(
-                "the token may not change records (403 {code}: {msg}); create a project API token with Read & Write"
+                "the token may not change records (403 {code}: {msg}); create a project API \
+                 token with Read & Write"
             ),
             (404, _) => {
-                let zone = zone.map(|z| z.to_string()).unwrap_or_default();
+                let (zone, message) = (zone.map(Zone::to_string), format!("404 {code}: {msg}"));
+                let zone = zone.unwrap_or_default();
                 return ProviderError::ZoneNotFound {
-                    provider: KIND,
+                    provider,
                     zone,
-                    message: format!("404 {code}: {msg}"),
+                    message,
                 };
             }
             (422, "incorrect_zone_mode") => format!(
-                "the zone is in secondary mode (422 {msg}): change its records at its primary nameserver"
+                "the zone is in secondary mode (422 {msg}): change its records at its primary"
             ),
             _ => return self.api.status_error(resp, zone),
         };
         match resp.status {
-            401 | 403 => ProviderError::Auth {
-                provider: KIND,
-                message,
-            },
-            _ => ProviderError::Rejected {
-                provider: KIND,
-                message,
-            },
+            401 | 403 => ProviderError::Auth { provider, message },
+            _ => rejected(message),
         }
     }
 
     /// Send, require 2xx, parse JSON.
-    async fn call(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-        zone: Option<&Zone>,
-    ) -> Result<Value, ProviderError> {
-        let resp = self.api.send(method, url, body).await?;
+    async fn call(&self, req: (Method, Url), body: Option<&Value>, zone: Option<&Zone>) -> Answer {
+        let resp = self.api.send(req.0, req.1, body).await?;
         if !resp.is_success() {
             return Err(self.error(&resp, zone));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| ProviderError::Other {
-            provider: KIND,
-            message: format!("cannot parse the answer of {}: {e}", self.api.base()),
-        })
+        let base = self.api.base();
+        let parsed = serde_json::from_slice(&resp.body);
+        parsed.map_err(|e| other(format!("cannot parse the answer of {base}: {e}")))
     }
 
     /// Every item under `key` of a paginated list (`meta.pagination.next_page`).
     async fn list(
         &self,
-        segments: &[&str],
+        path: &[&str],
         query: &[(&str, &str)],
         key: &str,
         zone: Option<&Zone>,
     ) -> Result<Vec<Value>, ProviderError> {
         let (mut items, mut page) = (Vec::new(), 1u32);
         loop {
-            let mut url = self.api.url(segments);
-            url.query_pairs_mut()
-                .extend_pairs(query)
-                .append_pair("page", &page.to_string())
-                .append_pair("per_page", PER_PAGE);
-            let v = self.call(Method::GET, url, None, zone).await?;
-            items.extend(
-                v.get(key)
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            match v
-                .pointer("/meta/pagination/next_page")
-                .and_then(Value::as_u64)
-            {
+            let mut url = self.api.url(path);
+            let (p, n) = (page.to_string(), PER_PAGE);
+            let pairs = query
+                .iter()
+                .copied()
+                .chain([("page", p.as_str()), ("per_page", n)]);
+            url.query_pairs_mut().extend_pairs(pairs);
+            let v = self.call((Method::GET, url), None, zone).await?;
+            items.extend(v[key].as_array().cloned().unwrap_or_default());
+            match v["meta"]["pagination"]["next_page"].as_u64() {
                 Some(next) if next > u64::from(page) && page < MAX_PAGES => page = next as u32,
                 _ => return Ok(items),
             }
         }
     }
 
-    /// The zone's path segment: its id when looked up, else its name.
-    fn zone_ref(zone: &Zone) -> String {
-        zone.provider_id
-            .clone()
-            .unwrap_or_else(|| zone.name.to_string())
-    }
-
     /// The TXT values stored at each RRset name (relative, `@` for the apex), as stored.
-    async fn read_txt(
-        &self,
-        zone: &Zone,
-        names: &[String],
-    ) -> Result<HashMap<String, Vec<String>>, ProviderError> {
-        let id = Self::zone_ref(zone);
-        let segments = ["zones", id.as_str(), "rrsets"];
+    async fn read_txt(&self, zone: &Zone, names: &[&String]) -> Result<Stored, ProviderError> {
+        let id = zone_ref(zone);
+        let path = ["zones", id.as_str(), "rrsets"];
         let mut rrsets = Vec::new();
         if names.len() <= PER_NAME_READS {
             for n in names {
-                rrsets.extend(
-                    self.list(
-                        &segments,
-                        &[("type", "TXT"), ("name", n.as_str())],
-                        "rrsets",
-                        Some(zone),
-                    )
-                    .await?,
-                );
+                let q = [("type", "TXT"), ("name", n.as_str())];
+                rrsets.extend(self.list(&path, &q, "rrsets", Some(zone)).await?);
             }
         } else {
             rrsets = self
-                .list(&segments, &[("type", "TXT")], "rrsets", Some(zone))
+                .list(&path, &[("type", "TXT")], "rrsets", Some(zone))
                 .await?;
         }
-        let mut found: HashMap<String, Vec<String>> = HashMap::new();
+        let mut found = Stored::new();
         for rr in rrsets.iter().filter(|r| r["type"] == "TXT") {
-            let values = rr["records"].as_array().into_iter().flatten();
-            let values = values.filter_map(|r| r["value"].as_str().map(str::to_string));
+            let name = rr["name"].as_str().unwrap_or_default().to_string();
             found
-                .entry(rr["name"].as_str().unwrap_or_default().to_string())
+                .entry(name)
                 .or_default()
-                .extend(values);
+                .extend(values(&rr["records"]));
         }
         Ok(found)
     }
@@ -244,9 +206,9 @@ impl HetznerProvider {
         for (name, ours) in set.iter() {
             names.push((rrset_name(name, &zone.name)?, ours));
         }
-        let rel: Vec<String> = names.iter().map(|(n, _)| n.clone()).collect();
-        let current = self.read_txt(zone, &rel).await?;
-        let id = Self::zone_ref(zone);
+        let rel: Vec<&String> = names.iter().map(|n| &n.0).collect();
+        let (current, id) = (self.read_txt(zone, &rel).await?, zone_ref(zone));
+        let verb = if add { "add_records" } else { "remove_records" };
         let mut actions = Vec::new();
         for (name, ours) in &names {
             let stored = current.get(name).map(Vec::as_slice).unwrap_or_default();
@@ -259,62 +221,56 @@ impl HetznerProvider {
                 // Only for a new RRset: an existing one keeps the TTL its owner chose.
                 body["ttl"] = json!(set.ttl.max(MIN_TTL));
             }
-            let verb = if add { "add_records" } else { "remove_records" };
-            let url = self.api.url(&[
-                "zones",
-                id.as_str(),
-                "rrsets",
-                name.as_str(),
-                "TXT",
-                "actions",
-                verb,
-            ]);
+            let (z, n) = (id.as_str(), name.as_str());
+            let url = self
+                .api
+                .url(&["zones", z, "rrsets", n, "TXT", "actions", verb]);
             let v = self
-                .call(Method::POST, url, Some(&body), Some(zone))
+                .call((Method::POST, url), Some(&body), Some(zone))
                 .await?;
             actions.push(parse_action(&v)?);
         }
-        for action in actions {
-            self.wait_action(action, zone).await?;
+        for (i, action) in actions.into_iter().enumerate() {
+            self.wait_action(action, zone, i == 0).await?;
         }
         Ok(())
     }
 
-    /// Poll `GET /actions/{id}` until the action succeeds or fails, within `action_timeout`.
-    async fn wait_action(&self, mut action: Action, zone: &Zone) -> Result<(), ProviderError> {
-        let (start, mut pause) = (Instant::now(), Duration::from_millis(100));
+    /// Poll `GET /actions/{id}` until the action succeeds or fails, within `action_timeout`
+    /// (later actions of a batch are asked at once: they ran while the first was awaited).
+    async fn wait_action(
+        &self,
+        mut a: Action,
+        zone: &Zone,
+        first: bool,
+    ) -> Result<(), ProviderError> {
+        let (start, limit) = (Instant::now(), self.config.action_timeout);
+        let mut pause = Duration::from_millis(if first { 100 } else { 0 });
         loop {
-            match action.status.as_str() {
+            let id = a.id;
+            match a.status.as_str() {
                 "success" => return Ok(()),
                 "error" => {
-                    let e = action.error.unwrap_or_default();
+                    let e = a.error.unwrap_or_default();
                     let code = e["code"].as_str().unwrap_or("error");
-                    let message = e["message"].as_str().unwrap_or("no reason given");
-                    return Err(ProviderError::Rejected {
-                        provider: KIND,
-                        message: format!(
-                            "action {} on zone {zone} failed ({code}: {message})",
-                            action.id
-                        ),
-                    });
+                    let why = e["message"].as_str().unwrap_or("no reason given");
+                    return Err(rejected(format!(
+                        "action {id} on zone {zone} failed ({code}: {why})"
+                    )));
                 }
-                _ if start.elapsed() + pause > self.config.action_timeout => {
-                    return Err(ProviderError::Other {
-                        provider: KIND,
-                        message: format!(
-                            "action {} on zone {zone} still `{}` after {} s (action_timeout, HETZNER_ACTION_TIMEOUT)",
-                            action.id,
-                            action.status,
-                            self.config.action_timeout.as_secs()
-                        ),
-                    });
+                status if start.elapsed() + pause > limit => {
+                    let secs = limit.as_secs();
+                    return Err(other(format!(
+                        "action {id} on zone {zone} still `{status}` after {secs} s (action_timeout, \
+                         HETZNER_ACTION_TIMEOUT)"
+                    )));
                 }
                 _ => {}
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
-            let url = self.api.url(&["actions", &action.id.to_string()]);
-            action = parse_action(&self.call(Method::GET, url, None, Some(zone)).await?)?;
+            pause = (pause * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+            let url = self.api.url(&["actions", &id.to_string()]);
+            a = parse_action(&self.call((Method::GET, url), None, Some(zone)).await?)?;
         }
     }
 
@@ -327,29 +283,22 @@ impl HetznerProvider {
         let Some((name, z)) = visible.iter().find(|(n, _)| fqdn.is_within(n)) else {
             let mut seen: Vec<String> = visible.iter().map(|(n, _)| n.to_string()).collect();
             seen.sort();
-            let seen = if seen.is_empty() {
-                "none".to_string()
-            } else {
-                seen.join(", ")
-            };
+            let seen = Some(seen.join(", ")).filter(|s| !s.is_empty());
+            let seen = seen.unwrap_or_else(|| "none".into());
+            let (provider, zone) = (KIND, fqdn.to_string());
+            let message = format!("no zone the token can see holds {fqdn}; the token sees: {seen}");
             return Err(ProviderError::ZoneNotFound {
-                provider: KIND,
-                zone: fqdn.to_string(),
-                message: format!("no zone the token can see holds {fqdn}; the token sees: {seen}"),
+                provider,
+                zone,
+                message,
             });
         };
         if z["mode"] == "secondary" {
-            return Err(ProviderError::Rejected {
-                provider: KIND,
-                message: format!(
-                    "zone {name} is in secondary mode: change its records at its primary nameserver"
-                ),
-            });
+            let why = "change its records at its primary nameserver";
+            return Err(rejected(format!("zone {name} is in secondary mode: {why}")));
         }
-        let id = z["id"]
-            .as_u64()
-            .map(|i| i.to_string())
-            .or_else(|| z["id"].as_str().map(str::to_string));
+        let id = z["id"].as_u64().map(|i| i.to_string());
+        let id = id.or_else(|| z["id"].as_str().map(str::to_string));
         Ok(Zone {
             name: name.clone(),
             provider_id: id,
@@ -357,39 +306,59 @@ impl HetznerProvider {
     }
 }
 
+/// A parsed JSON answer.
+type Answer = Result<Value, ProviderError>;
+/// TXT values by RRset name, as stored.
+type Stored = HashMap<String, Vec<String>>;
+
+/// The zone's path segment: its id when looked up, else its name.
+fn zone_ref(zone: &Zone) -> String {
+    let id = zone.provider_id.clone();
+    id.unwrap_or_else(|| zone.name.to_string())
+}
+
+/// The `value`s of a list of records.
+fn values(records: &Value) -> Vec<String> {
+    let all = records.as_array().into_iter().flatten();
+    all.filter_map(|r| r["value"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// The RRset name of `name` in `zone`: relative, lower case, `@` for the apex.
 fn rrset_name(name: &DnsName, zone: &DnsName) -> Result<String, ProviderError> {
     if !name.is_within(zone) {
-        return Err(ProviderError::Other {
-            provider: KIND,
-            message: format!("{name} is not inside zone {zone}"),
-        });
+        return Err(other(format!("{name} is not inside zone {zone}")));
     }
-    let full = name.as_str().to_ascii_lowercase();
+    let (full, zone) = (
+        name.as_str().to_ascii_lowercase(),
+        zone.as_str().to_ascii_lowercase(),
+    );
     let rel = full
-        .strip_suffix(&zone.as_str().to_ascii_lowercase())
-        .unwrap_or_default();
-    Ok(match rel.trim_end_matches('.') {
-        "" => "@".to_string(),
-        r => r.to_string(),
+        .strip_suffix(&zone)
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    Ok(if rel.is_empty() {
+        "@".into()
+    } else {
+        rel.into()
     })
 }
 
 /// The `records` of an `add_records` (ours not yet served, quoted) or `remove_records` (the
 /// stored values that are ours, as stored) request.
 fn records_to_send(stored: &[String], ours: &BTreeSet<String>, add: bool) -> Vec<Value> {
-    let values: Vec<String> = if add {
-        let served: Vec<String> = stored.iter().map(|s| unquote_txt(s)).collect();
-        ours.iter()
+    let served: Vec<String> = stored.iter().map(|s| unquote_txt(s)).collect();
+    let values: Vec<String> = match add {
+        true => ours
+            .iter()
             .filter(|v| !served.contains(*v))
             .map(|v| quote_txt(v))
-            .collect()
-    } else {
-        stored
+            .collect(),
+        false => stored
             .iter()
             .filter(|s| ours.contains(&unquote_txt(s)))
             .cloned()
-            .collect()
+            .collect(),
     };
     values
         .into_iter()
@@ -398,10 +367,8 @@ fn records_to_send(stored: &[String], ours: &BTreeSet<String>, add: bool) -> Vec
 }
 
 fn parse_action(v: &Value) -> Result<Action, ProviderError> {
-    serde_json::from_value(v["action"].clone()).map_err(|e| ProviderError::Other {
-        provider: KIND,
-        message: format!("the answer holds no action: {e}"),
-    })
+    let action = serde_json::from_value(v["action"].clone());
+    action.map_err(|e| other(format!("the answer holds no action: {e}")))
 }
 
 #[async_trait]
@@ -413,12 +380,9 @@ impl DnsProvider for HetznerProvider {
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
         if let Some(zone) = &self.config.zone {
             if !fqdn.is_within(zone) {
-                let message =
-                    format!("{fqdn} is not inside the zone `{zone}` set in zone (HETZNER_ZONE)");
-                return Err(ProviderError::Config {
-                    provider: KIND,
-                    message,
-                });
+                let (provider, set) = (KIND, "set in zone (HETZNER_ZONE)");
+                let message = format!("{fqdn} is not inside the zone `{zone}` {set}");
+                return Err(ProviderError::Config { provider, message });
             }
             return Ok(Some(Zone::new(zone.clone())));
         }

@@ -123,7 +123,8 @@ async fn wildcard_and_apex_certificate_issued_through_the_fake_and_bind() {
         outcomes[0]
     );
     // Both values went in through add_records (one action for the name) and out again.
-    let done = |a: &&serde_json::Value| a["command"] == "add_rrset_records" && a["status"] == "success";
+    let done =
+        |a: &&serde_json::Value| a["command"] == "add_rrset_records" && a["status"] == "success";
     let adds = fake.actions().iter().filter(done).count();
     assert!(adds >= 1, "{:?}", fake.actions());
     assert_eq!(
