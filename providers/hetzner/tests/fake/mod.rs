@@ -63,12 +63,9 @@ impl Default for HetznerFakeOptions {
 impl HetznerFakeOptions {
     /// Options serving the topology's zones and mirroring TXT changes into them.
     pub fn backed_by(topo: &BindTopology) -> Self {
-        let (zones, dns) = (topo.zones().to_vec(), Some(ZoneMirror::of(topo)));
-        HetznerFakeOptions {
-            zones,
-            dns,
-            ..Default::default()
-        }
+        let mut o = HetznerFakeOptions::default();
+        (o.zones, o.dns) = (topo.zones().to_vec(), Some(ZoneMirror::of(topo)));
+        o
     }
 }
 
@@ -138,12 +135,12 @@ impl HetznerFake {
             .route(&format!("POST {rrset}/actions/{{verb}}"), rrset_action)
             .route("GET /actions/{id}", get_action)
             .fallback(|c, _| err("not_found", &format!("route {} {}", c.method, c.path)));
-        let actions = Vec::new();
-        Ok(HetznerFake(server.start(State {
+        let state = State {
             store,
             opts,
-            actions,
-        })?))
+            actions: vec![],
+        };
+        Ok(HetznerFake(server.start(state)?))
     }
 
     /// `http://127.0.0.1:PORT/v1`: what goes into `base_url` / `HETZNER_API_URL`.
@@ -191,7 +188,7 @@ fn authenticate(st: &State, c: &mut Call) -> Result<(), Reply> {
 /// The `value`s of a list of records.
 fn values(records: &Value) -> Vec<String> {
     let all = records.as_array().into_iter().flatten();
-    all.filter_map(|r| r["value"].as_str().map(str::to_string))
+    all.filter_map(|r| Some(r["value"].as_str()?.into()))
         .collect()
 }
 
@@ -246,13 +243,10 @@ impl State {
         sets
     }
 
-    /// The stored values of one RRset.
-    fn current(&self, z: &FakeZone, name: &str, rtype: &str) -> Vec<String> {
-        let sets = self.rrsets(z);
-        let found = sets
-            .iter()
-            .find(|r| r["name"] == name && r["type"] == rtype);
-        found.map(|r| values(&r["records"])).unwrap_or_default()
+    /// One RRset.
+    fn rrset(&self, z: &FakeZone, name: &str, rtype: &str) -> Option<Value> {
+        let mut sets = self.rrsets(z).into_iter();
+        sets.find(|r| r["name"] == name && r["type"] == rtype)
     }
 
     /// Apply every action whose time has come, in order (mirrored to DNS first).
@@ -325,11 +319,10 @@ fn get_rrset(st: &mut State, c: &Call) -> Answer {
     st.settle();
     let zone = st.zone(c, false)?;
     let (name, rtype) = (c.param("name"), c.param("type"));
-    let sets = st.rrsets(&zone);
-    let found = sets
-        .iter()
-        .find(|r| r["name"] == name && r["type"] == rtype);
-    ok(json!({ "rrset": found.ok_or_else(|| err("not_found", "rrset"))? }))
+    let found = st
+        .rrset(&zone, name, rtype)
+        .ok_or_else(|| err("not_found", "rrset"))?;
+    ok(json!({ "rrset": found }))
 }
 
 /// `add_records`, `remove_records`, `set_records` (the last replaces every value of the RRset:
@@ -345,7 +338,8 @@ fn rrset_action(st: &mut State, c: &Call) -> Answer {
         return Err(err("invalid_input", &what));
     }
     let body = c.json().ok_or_else(|| err("json_error", ""))?;
-    let (values, current) = (values(&body["records"]), st.current(&zone, name, rtype));
+    let current = st.rrset(&zone, name, rtype).map(|r| values(&r["records"]));
+    let (values, current) = (values(&body["records"]), current.unwrap_or_default());
     let bad = |m: &str| Err(err("invalid_input", &format!("'records': {m}")));
     let (add, remove, command) = match verb {
         "add_records" if values.iter().any(|v| current.contains(v)) => return bad("duplicate"),
@@ -365,14 +359,8 @@ fn rrset_action(st: &mut State, c: &Call) -> Answer {
     if !(60..=2_147_483_647).contains(&ttl) {
         return Err(err("invalid_input", "'ttl': must be at least 60"));
     }
-    let change = (
-        zone.name,
-        name.into(),
-        rtype.into(),
-        ttl as u32,
-        add,
-        remove,
-    );
+    let (name, rtype) = (name.to_string(), rtype.to_string());
+    let change = (zone.name, name, rtype, ttl as u32, add, remove);
     let zone_id = zone.id.parse::<u64>().ok();
     let doc = json!({ "id": st.actions.len() + 1, "command": command, "status": "running",
         "progress": 0, "started": now_rfc3339(), "finished": null,
@@ -386,10 +374,7 @@ fn get_action(st: &mut State, c: &Call) -> Answer {
     let id = c.param("id");
     let token = st.token(c);
     let mine = |a: &&FakeAction| a.1["id"].as_u64() == id.parse().ok() && token.may(&a.2.0);
-    let found = st
-        .actions
-        .iter()
-        .find(mine)
-        .map(|a| json!({ "action": a.1 }));
+    let found = st.actions.iter().find(mine);
+    let found = found.map(|a| json!({ "action": a.1 }));
     ok(found.ok_or_else(|| err("not_found", &format!("action with ID '{id}'")))?)
 }
