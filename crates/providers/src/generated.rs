@@ -4,6 +4,7 @@
 pub const PROVIDERS: &[Registration] = &[
     wildcert_cloudflare::PROVIDER,
     wildcert_exec::PROVIDER,
+    wildcert_hetzner::PROVIDER,
     wildcert_pdns::PROVIDER,
     wildcert_rfc2136::PROVIDER,
     wildcert_route53::PROVIDER,
