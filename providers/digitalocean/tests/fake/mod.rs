@@ -284,7 +284,10 @@ fn get_domain(st: &mut State, c: &Call) -> Answer {
 fn get_record(st: &mut State, c: &Call) -> Answer {
     let z = st.zone(c, false)?;
     let r = find(&st.store, &z, c)?;
-    Ok(Reply::json(200, &json!({ "domain_record": record_json(&r) })))
+    Ok(Reply::json(
+        200,
+        &json!({ "domain_record": record_json(&r) }),
+    ))
 }
 
 fn delete_record(st: &mut State, c: &Call) -> Answer {

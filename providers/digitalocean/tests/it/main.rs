@@ -78,7 +78,7 @@ async fn zone_of(p: &DigitalOceanProvider, fqdn: &str) -> Zone {
 
 /// Pages of the record list the provider asked for.
 fn pages_read(fake: &DoFake) -> Vec<String> {
-    let path = "/v2/domains/example.test/records";
+    let path = "/domains/example.test/records";
     let lists = fake
         .requests()
         .into_iter()
@@ -203,7 +203,7 @@ async fn cleanup_reads_every_page_and_removes_exactly_ours() {
     assert_eq!(left.len(), 45, "{left:?}");
     assert!(left.iter().all(|v| v.starts_with("foreign-")));
     assert_eq!(
-        fake.count_prefix("DELETE", "/v2/domains/example.test/records/"),
+        fake.count_prefix("DELETE", "/domains/example.test/records/"),
         2
     );
     // Publishing reads every page too: a value on page 3 is not created twice.
@@ -211,7 +211,7 @@ async fn cleanup_reads_every_page_and_removes_exactly_ours() {
     p.publish(&zone, &set(&[(NAME, "already-there")]))
         .await
         .expect("publish");
-    assert_eq!(fake.count("POST", "/v2/domains/example.test/records"), 0);
+    assert_eq!(fake.count("POST", "/domains/example.test/records"), 0);
 }
 
 #[tokio::test]
@@ -334,7 +334,7 @@ async fn longest_visible_domain_across_pages_and_names_only_when_missing() {
     let lists = fake
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/v2/domains")
+        .filter(|r| r.path == "/domains")
         .count();
     assert_eq!(lists, 4, "two pages per lookup (28 domains, 20 a page)");
     let e = p
@@ -361,7 +361,7 @@ async fn zone_setting_skips_the_lookup() {
     p.publish(&zone, &set(&[(NAME, "v")]))
         .await
         .expect("publish");
-    assert_eq!(fake.count("GET", "/v2/domains"), 0);
+    assert_eq!(fake.count("GET", "/domains"), 0);
     let e = p
         .zone_for(&name("_acme-challenge.other.test"))
         .await
