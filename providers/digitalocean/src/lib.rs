@@ -11,7 +11,6 @@
 pub mod settings;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -53,12 +52,6 @@ struct Record {
     data: String,
 }
 
-/// A domain (only what we use).
-#[derive(Debug, Deserialize)]
-struct Domain {
-    name: String,
-}
-
 impl DigitalOceanProvider {
     /// Build from settings (reads the token file).
     pub fn new(settings: &DigitalOceanSettings) -> Result<Self, ProviderError> {
@@ -84,21 +77,10 @@ impl DigitalOceanProvider {
         })
     }
 
-    /// Wait out rate limits from `budget` (shared with every holder of a clone).
-    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
-        self.api.policy.budget = budget;
-        self
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> &DoConfig {
-        &self.config
-    }
-
     /// A non-2xx answer, phrased for the person fixing it: an unknown token (401) is told
     /// apart from a token without the scope (403).
     fn error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
-        let msg = server_message(&resp.body);
+        let (msg, provider) = (server_message(&resp.body), KIND);
         let message = match resp.status {
             401 => format!(
                 "DigitalOcean refused the token (401 {msg}): it is unknown, expired or revoked; \
@@ -109,25 +91,19 @@ impl DigitalOceanProvider {
                  domain:update (a read-only token cannot change records)"
             ),
             404 if zone.is_some() => {
-                return ProviderError::ZoneNotFound {
-                    provider: KIND,
-                    zone: zone.map(ToString::to_string).unwrap_or_default(),
-                    message: format!(
-                        "DigitalOcean has no domain visible to this token (404 {msg})"
-                    ),
-                };
+                format!("DigitalOcean has no domain visible to this token (404 {msg})")
             }
-            422 => {
-                return ProviderError::Rejected {
-                    provider: KIND,
-                    message: format!("DigitalOcean refused the record (422): {msg}"),
-                };
-            }
+            422 => format!("DigitalOcean refused the record (422): {msg}"),
             _ => return self.api.status_error(resp, zone),
         };
-        ProviderError::Auth {
-            provider: KIND,
-            message,
+        match resp.status {
+            401 | 403 => ProviderError::Auth { provider, message },
+            404 => ProviderError::ZoneNotFound {
+                provider,
+                zone: zone.map(ToString::to_string).unwrap_or_default(),
+                message,
+            },
+            _ => ProviderError::Rejected { provider, message },
         }
     }
 
@@ -203,11 +179,9 @@ impl DigitalOceanProvider {
 
     /// The domains the token can see, every page.
     async fn domains(&self) -> Result<Vec<DnsName>, ProviderError> {
-        let all: Vec<Domain> = self.list_all(&["domains"], &[], "domains", None).await?;
-        Ok(all
-            .iter()
-            .filter_map(|d| DnsName::parse(&d.name).ok())
-            .collect())
+        let all: Vec<Value> = self.list_all(&["domains"], &[], "domains", None).await?;
+        let name = |d: &Value| DnsName::parse(d.get("name")?.as_str()?).ok();
+        Ok(all.iter().filter_map(name).collect())
     }
 
     /// Check that every name of `set` lies in `zone`.
@@ -325,12 +299,10 @@ impl DnsProvider for DigitalOceanProvider {
     }
 
     fn tuning(&self) -> ProviderTuning {
-        // lego's defaults for DigitalOcean: DO_TTL 30, DO_PROPAGATION_TIMEOUT 60 s,
-        // DO_POLLING_INTERVAL 5 s.
+        // DO_TTL (30 by default) unless the run sets `[dns] ttl`.
         ProviderTuning {
-            ttl: Some(MIN_TTL),
-            propagation_timeout: Some(Duration::from_secs(60)),
-            polling_interval: Some(Duration::from_secs(5)),
+            ttl: Some(self.config.ttl),
+            ..Default::default()
         }
     }
 }

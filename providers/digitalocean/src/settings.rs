@@ -66,6 +66,10 @@ pub struct DigitalOceanSettings {
     /// account that contains the name
     #[setting(env = ["DO_ZONE"])]
     pub zone: Option<String>,
+    /// TTL of the TXT records in seconds, at least 30 (DigitalOcean's minimum, and lego's
+    /// default); `[dns] ttl` wins when set, raised to 30
+    #[setting(default = "30", env = ["DO_TTL"])]
+    pub ttl: Option<u32>,
     /// Seconds to wait for one API answer
     #[setting(default = "30", env = ["DO_HTTP_TIMEOUT"], ty = "seconds")]
     pub timeout: Option<u64>,
@@ -110,8 +114,15 @@ impl DigitalOceanSettings {
             ),
             None => None,
         };
+        let ttl = self.ttl.unwrap_or(crate::MIN_TTL);
+        if ttl < crate::MIN_TTL {
+            return Err(bad(format!(
+                "ttl {ttl} (DO_TTL): DigitalOcean takes no TTL below 30 seconds"
+            )));
+        }
         Ok(DoConfig {
             token,
+            ttl,
             base_url: base,
             zone,
             timeout: Duration::from_secs(self.timeout.unwrap_or(30).max(1)),
@@ -127,6 +138,8 @@ pub struct DoConfig {
     pub token: Secret,
     /// API root (without `/v2`).
     pub base_url: reqwest::Url,
+    /// TTL of the records (at least 30).
+    pub ttl: u32,
     /// The zone given explicitly.
     pub zone: Option<DnsName>,
     /// Bound on one request.
@@ -155,6 +168,7 @@ mod tests {
             ("DO_API_URL", "http://127.0.0.1:9/v2/"),
             ("DO_HTTP_TIMEOUT", "7"),
             ("DO_ZONE", "Example.COM."),
+            ("DO_TTL", "120"),
         ]);
         let s = DigitalOceanSettings::SPEC
             .layer(Some(&file), None, &e)
@@ -164,6 +178,7 @@ mod tests {
         assert_eq!(cfg.token.expose(), "dop_v1_env");
         assert_eq!(cfg.base_url.as_str(), "http://127.0.0.1:9/");
         assert_eq!(cfg.timeout, Duration::from_secs(7));
+        assert_eq!(cfg.ttl, 120);
         assert_eq!(
             cfg.zone.map(|z| z.to_string()).as_deref(),
             Some("example.com")
@@ -195,6 +210,8 @@ mod tests {
         };
         let e = with(|s| s.base_url = Some("http://api.example.net".into()));
         assert!(e.contains("DO_API_URL") && e.contains("loopback"), "{e}");
+        let e = with(|s| s.ttl = Some(10));
+        assert!(e.contains("DO_TTL"), "{e}");
         let e = with(|s| s.zone = Some("exa mple..com".into()));
         assert!(e.contains("DO_ZONE"), "{e}");
         let e = with(|s| s.token = Some(Secret::new("dop_v1_s3cret\u{7f}")));
