@@ -153,30 +153,38 @@ impl JsonApi {
     /// ([`server_message`]) is kept.
     pub fn status_error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
         let msg = server_message(&resp.body);
-        let provider = self.kind;
         let status = resp.status;
-        match status {
-            401 | 403 => ProviderError::Auth {
-                provider,
-                message: format!("{} answered {status}: {msg}", self.base()),
-            },
+        let message = match status {
+            401 | 403 => format!("{} answered {status}: {msg}", self.base()),
+            404 => format!("{} answered 404: {msg}", self.base()),
+            400 | 409 | 412 | 422 => format!("HTTP {status}: {msg}"),
+            _ => format!("{} answered HTTP {status}: {msg}", self.base()),
+        };
+        self.status_error_saying(resp, zone, message)
+    }
+
+    /// [`JsonApi::status_error`]'s kind for the status, with the provider's own `message` (its
+    /// wording for a status it knows better); a 429 carries no message, only `Retry-After`.
+    pub fn status_error_saying(
+        &self,
+        resp: &Response,
+        zone: Option<&Zone>,
+        message: String,
+    ) -> ProviderError {
+        let provider = self.kind;
+        match resp.status {
+            401 | 403 => ProviderError::Auth { provider, message },
             404 => ProviderError::ZoneNotFound {
                 provider,
                 zone: zone.map(|z| z.to_string()).unwrap_or_default(),
-                message: format!("{} answered 404: {msg}", self.base()),
+                message,
             },
             429 => ProviderError::RateLimited {
                 provider,
                 retry_after: resp.retry_after(),
             },
-            400 | 409 | 412 | 422 => ProviderError::Rejected {
-                provider,
-                message: format!("HTTP {status}: {msg}"),
-            },
-            _ => ProviderError::Other {
-                provider,
-                message: format!("{} answered HTTP {status}: {msg}", self.base()),
-            },
+            400 | 409 | 412 | 422 => ProviderError::Rejected { provider, message },
+            _ => ProviderError::Other { provider, message },
         }
     }
 }

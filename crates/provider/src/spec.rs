@@ -776,6 +776,15 @@ impl DnsProvider for Tuned {
     }
 }
 
+/// An environment map from `(name, value)` pairs, as [`Spec::layer`] and
+/// [`LayeredSettings::from_env_map`] take it (tests, and callers that build one by hand).
+pub fn env_map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// The object inside `v` (an empty one for anything else): a section written as `json!({…})`.
 pub fn object(v: Value) -> Map<String, Value> {
     match v {
@@ -787,6 +796,7 @@ pub fn object(v: Value) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use env_map as env;
 
     static TEST: Spec = Spec {
         kind: "demo",
@@ -819,13 +829,6 @@ mod tests {
         ignored_env: &[],
         hints: Hints::NONE,
     };
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn layers_aliases_pairs_and_types() {

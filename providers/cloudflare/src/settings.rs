@@ -3,8 +3,6 @@
 //! names) all come from [`CloudflareSettings`]; [`CloudflareSettings::validate`] makes a
 //! [`CloudflareConfig`].
 
-#[cfg(test)]
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -231,12 +229,7 @@ pub struct CloudflareConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use wildcert_provider::spec::env_map as env;
 
     #[test]
     fn env_names_and_layering() {

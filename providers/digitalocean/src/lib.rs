@@ -80,7 +80,7 @@ impl DigitalOceanProvider {
     /// A non-2xx answer, phrased for the person fixing it: an unknown token (401) is told
     /// apart from a token without the scope (403).
     fn error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
-        let (msg, provider) = (server_message(&resp.body), KIND);
+        let msg = server_message(&resp.body);
         let message = match resp.status {
             401 => format!(
                 "DigitalOcean refused the token (401 {msg}): it is unknown, expired or revoked; \
@@ -96,15 +96,7 @@ impl DigitalOceanProvider {
             422 => format!("DigitalOcean refused the record (422): {msg}"),
             _ => return self.api.status_error(resp, zone),
         };
-        match resp.status {
-            401 | 403 => ProviderError::Auth { provider, message },
-            404 => ProviderError::ZoneNotFound {
-                provider,
-                zone: zone.map(ToString::to_string).unwrap_or_default(),
-                message,
-            },
-            _ => ProviderError::Rejected { provider, message },
-        }
+        self.api.status_error_saying(resp, zone, message)
     }
 
     /// Send; a 2xx answer (or 404 when `gone_ok`) is returned, anything else mapped.

@@ -2,8 +2,6 @@
 //! docs/providers/digitalocean.md and the layering of section, certbot file and environment
 //! (lego's `DO_*` names) come from [`DigitalOceanSettings`]; `validate` makes a [`DoConfig`].
 
-#[cfg(test)]
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -153,12 +151,7 @@ mod tests {
     use super::*;
     use wildcert_provider::spec::object;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use wildcert_provider::spec::env_map as env;
 
     #[test]
     fn lego_names_and_layers() {

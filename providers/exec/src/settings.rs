@@ -2,8 +2,6 @@
 //! docs/providers/exec.md and the layering of section and environment (lego's names) all come
 //! from [`ExecSettings`]; [`ExecSettings::validate`] makes an [`ExecConfig`].
 
-#[cfg(test)]
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -233,12 +231,7 @@ pub struct ExecConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use wildcert_provider::spec::env_map as env;
 
     #[test]
     fn layers_and_timeouts() {

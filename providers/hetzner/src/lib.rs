@@ -106,7 +106,7 @@ impl HetznerProvider {
     fn error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
         let body: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
         let code = body["error"]["code"].as_str().unwrap_or_default();
-        let (msg, provider) = (server_message(&resp.body), KIND);
+        let msg = server_message(&resp.body);
         let message = match (resp.status, code) {
             (401, _) => format!(
                 "the Hetzner Cloud API refused the token (401 {msg}); use a Cloud project API \
@@ -116,24 +116,13 @@ impl HetznerProvider {
                 "the token may not change records (403 {code}: {msg}); create a project API \
                  token with Read & Write"
             ),
-            (404, _) => {
-                let (zone, message) = (zone.map(Zone::to_string), format!("404 {code}: {msg}"));
-                let zone = zone.unwrap_or_default();
-                return ProviderError::ZoneNotFound {
-                    provider,
-                    zone,
-                    message,
-                };
-            }
+            (404, _) => format!("404 {code}: {msg}"),
             (422, "incorrect_zone_mode") => format!(
                 "the zone is in secondary mode (422 {msg}): change its records at its primary"
             ),
             _ => return self.api.status_error(resp, zone),
         };
-        match resp.status {
-            401 | 403 => ProviderError::Auth { provider, message },
-            _ => rejected(message),
-        }
+        self.api.status_error_saying(resp, zone, message)
     }
 
     /// Send, require 2xx, parse JSON.

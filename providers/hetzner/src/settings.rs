@@ -134,14 +134,8 @@ pub struct HetznerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use wildcert_provider::spec::env_map as env;
 
     #[test]
     fn lego_names_and_defaults() {

@@ -142,18 +142,7 @@ impl PdnsProvider {
             400 | 422 => format!("PowerDNS refused the change ({}): {msg}", resp.status),
             _ => return self.api.status_error(resp, zone),
         };
-        match self.api.status_error(resp, zone) {
-            ProviderError::Auth { provider, .. } => ProviderError::Auth { provider, message },
-            ProviderError::ZoneNotFound { provider, zone, .. } => ProviderError::ZoneNotFound {
-                provider,
-                zone,
-                message,
-            },
-            _ => ProviderError::Rejected {
-                provider: KIND,
-                message,
-            },
-        }
+        self.api.status_error_saying(resp, zone, message)
     }
 
     /// `zones/<id>/<extra…>`.

@@ -2,8 +2,6 @@
 //! docs/providers/pdns.md and the layering of section, certbot file and environment (lego's
 //! names) all come from [`PdnsSettings`]; [`PdnsSettings::validate`] makes a [`PdnsConfig`].
 
-#[cfg(test)]
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -152,12 +150,7 @@ mod tests {
     use super::*;
     use wildcert_provider::spec::object;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use wildcert_provider::spec::env_map as env;
 
     #[test]
     fn env_and_file_layers() {

@@ -617,15 +617,9 @@ pub struct Route53Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use wildcert_provider::LayeredSettings;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use wildcert_provider::spec::env_map as env;
 
     #[test]
     fn env_over_file_and_secrets_hidden() {

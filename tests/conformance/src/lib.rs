@@ -705,3 +705,18 @@ async fn rate_limit(subject: &impl Subject) -> bool {
     );
     true
 }
+
+/// Log to the test output (shown for failing tests), at `info` unless `RUST_LOG` says
+/// otherwise; once per test binary.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}

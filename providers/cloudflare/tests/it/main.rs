@@ -14,7 +14,6 @@ mod subject;
 wildcert_conformance::conformance_suite!(crate::subject::Cloudflare);
 
 use std::path::Path;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use wildcert_cloudflare::{CloudflareProvider, CloudflareSettings};
@@ -26,18 +25,7 @@ use crate::fake::{CloudflareFake, CloudflareFakeOptions, FakeToken};
 const NAME: &str = "_acme-challenge.example.test";
 const TOKEN: &str = "wildcert_fake_cloudflare_token_000000001";
 
-fn init_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .with_test_writer()
-            .try_init();
-    });
-}
+use wildcert_conformance::init_logs;
 
 /// A started fake.
 pub fn fake(opts: CloudflareFakeOptions) -> CloudflareFake {

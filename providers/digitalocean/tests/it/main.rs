@@ -10,7 +10,6 @@ mod subject;
 
 wildcert_conformance::conformance_suite!(crate::subject::DigitalOcean);
 
-use std::sync::Once;
 use std::time::Duration;
 
 use wildcert_acme::{
@@ -25,18 +24,7 @@ use crate::fake::{DEFAULT_TOKEN, DoFake, DoFakeOptions, FakeToken, record_id};
 
 const NAME: &str = "_acme-challenge.example.test";
 
-fn init_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .with_test_writer()
-            .try_init();
-    });
-}
+use wildcert_conformance::init_logs;
 
 /// A started fake.
 pub fn fake(opts: DoFakeOptions) -> DoFake {

@@ -13,19 +13,7 @@ use std::time::{Duration, Instant};
 use wildcert_dns::{DnsName, DnsProvider, ProviderError, TxtSet, Zone};
 use wildcert_exec::{ExecProvider, ExecSettings, TimeoutSetting};
 
-/// Log to the test output (shown for failing tests).
-pub fn init_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .with_test_writer()
-            .try_init();
-    });
-}
+pub use wildcert_conformance::init_logs;
 
 /// Writes an executable `/bin/sh` script into `dir`.
 pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {

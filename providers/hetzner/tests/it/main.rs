@@ -14,7 +14,6 @@ mod subject;
 wildcert_conformance::conformance_suite!(crate::subject::Hetzner);
 
 use std::collections::BTreeMap;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
@@ -25,17 +24,7 @@ use crate::fake::{DEFAULT_TOKEN, FakeToken, HetznerFake, HetznerFakeOptions};
 
 const NAME: &str = "_acme-challenge.example.test";
 
-fn init_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
-    });
-}
+use wildcert_conformance::init_logs;
 
 /// A started fake.
 pub fn fake(opts: HetznerFakeOptions) -> HetznerFake {

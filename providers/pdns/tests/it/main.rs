@@ -8,7 +8,6 @@ mod subject;
 
 wildcert_conformance::conformance_suite!(crate::subject::Pdns);
 
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
@@ -19,19 +18,7 @@ mod lego;
 
 const APEX: &str = "_acme-challenge.example.test";
 
-/// Log to the test output (shown for failing tests).
-pub fn init_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .with_test_writer()
-            .try_init();
-    });
-}
+pub use wildcert_conformance::init_logs;
 
 fn server_with(opts: PowerDnsOptions) -> Option<PowerDns> {
     init_logs();

@@ -11,25 +11,12 @@ mod tuning;
 
 wildcert_conformance::conformance_suite!(crate::subject::Bind);
 
-use std::sync::Once;
 
 use wildcert_dns::{DnsName, Secret, TxtSet, Zone};
 use wildcert_rfc2136::{Rfc2136Provider, Rfc2136Settings};
 use wildcert_testkit::{BindOptions, BindTopology};
 
-/// Log to the test output (shown for failing tests).
-pub fn init_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .with_test_writer()
-            .try_init();
-    });
-}
+pub use wildcert_conformance::init_logs;
 
 /// Start a topology, or `None` to skip.
 pub fn topology_with(opts: BindOptions) -> Option<BindTopology> {
