@@ -11,7 +11,6 @@ mod tuning;
 
 wildcert_conformance::conformance_suite!(crate::subject::Bind);
 
-
 use wildcert_dns::{DnsName, Secret, TxtSet, Zone};
 use wildcert_rfc2136::{Rfc2136Provider, Rfc2136Settings};
 use wildcert_testkit::{BindOptions, BindTopology};
