@@ -32,6 +32,8 @@ use wildcert_dns::{Applied, DnsName, DnsProvider, ProviderError, TxtSet, Zone};
 
 pub use async_trait::async_trait;
 
+pub mod issuance;
+
 /// Bound on one provider call (publish, unpublish, zone lookup, waiting for INSYNC).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bound on a call of the 600-value case (a paced API may need a while).

@@ -12,13 +12,9 @@ wildcert_conformance::conformance_suite!(crate::subject::DigitalOcean);
 
 use std::time::Duration;
 
-use wildcert_acme::{
-    AccountKey, AccountKeyType, AcmeClient, CertKey, CertKeyType, ClientConfig, Instant,
-    NewAccount, NewOrderOptions,
-};
+use wildcert_conformance::issuance;
 use wildcert_digitalocean::{DigitalOceanProvider, DigitalOceanSettings};
 use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
-use wildcert_testkit::{BindOptions, BindTopology, Pebble, PebbleOptions};
 
 use crate::fake::{DEFAULT_TOKEN, DoFake, DoFakeOptions, FakeToken, record_id};
 
@@ -77,83 +73,16 @@ fn pages_read(fake: &DoFake) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wildcard_and_apex_certificate_through_the_fake_and_bind() {
-    init_logs();
-    if !wildcert_testkit::require_bind() || !wildcert_testkit::require_pebble() {
+    let Some(topo) = issuance::topology() else {
         return;
-    }
-    let topo = BindTopology::start(BindOptions::default()).expect("BIND topology");
+    };
     let fake = fake(DoFakeOptions::backed_by(&topo));
     fake.seed("example.test", "TXT", NAME, "keep-me", 60);
-    let pebble = Pebble::start(PebbleOptions {
-        dns_server: Some(topo.primary_addr()),
-        ..Default::default()
-    })
-    .expect("pebble");
-    let client = AcmeClient::new(ClientConfig {
-        directory_url: pebble.directory_url(),
-        extra_roots_pem: Some(pebble.ca_cert_pem().as_bytes().to_vec()),
-        only_extra_roots: true,
-        ..Default::default()
-    })
-    .await
-    .expect("acme client");
-    let key = AccountKey::generate(AccountKeyType::EcdsaP256).expect("key");
-    let new = NewAccount {
-        terms_of_service_agreed: true,
-        ..Default::default()
-    };
-    let account = client.new_account(key, &new).await.expect("account");
-    let names = vec!["*.example.test".to_string(), "example.test".to_string()];
-    let order = account
-        .new_order(&names, &NewOrderOptions::default())
-        .await
-        .expect("order");
-    let authzs = account.authorizations(&order).await.expect("authzs");
-    let p = provider(&settings(&fake));
-    let mut values = TxtSet::with_ttl(60);
-    for a in &authzs {
-        let ch = a.require_dns01().expect("dns-01");
-        let fqdn = name(&a.dns01_record_name());
-        values.insert(fqdn, account.dns01_txt_value(ch).expect("value"));
-    }
-    let zone = zone_of(&p, NAME).await;
-    assert_eq!(zone.name, name("example.test"));
-    p.publish(&zone, &values).await.expect("publish");
-    let mut served = topo.txt_values(topo.primary_addr(), NAME).expect("dig");
-    served.sort();
-    assert_eq!(
-        served.len(),
-        3,
-        "two tokens and the foreign value in BIND: {served:?}"
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for a in &authzs {
-        account
-            .respond(a.require_dns01().expect("dns-01"))
-            .await
-            .expect("respond");
-    }
-    for a in &authzs {
-        let r = account.wait_authorization(&a.url, deadline).await;
-        r.unwrap_or_else(|e| panic!("{e}\n{}", pebble.log()));
-    }
-    let order = account
-        .wait_order_ready(&order.url, deadline)
-        .await
-        .expect("ready");
-    let cert_key = CertKey::generate(CertKeyType::Ec256).expect("cert key");
-    let order = account
-        .finalize_and_wait(&order, &cert_key, deadline)
-        .await
-        .expect("finalized");
-    let chain = account
-        .download_certificate(&order, None)
-        .await
-        .expect("chain");
-    let mut leaf = chain.leaf_dns_names().expect("names");
-    leaf.sort();
-    assert_eq!(leaf, ["*.example.test", "example.test"]);
-    p.unpublish(&zone, &values).await.expect("cleanup");
+    let env = [
+        ("DO_AUTH_TOKEN", DEFAULT_TOKEN.to_string()),
+        ("DO_API_URL", fake.base_url()),
+    ];
+    issuance::issue_wildcard_and_apex(&topo, "digitalocean", &env).await;
     assert_eq!(fake.txt_values(NAME), ["keep-me"], "no record of ours left");
     let dns = topo.txt_values(topo.primary_addr(), NAME).expect("dig");
     assert_eq!(dns, ["keep-me"]);

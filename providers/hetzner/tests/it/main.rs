@@ -13,12 +13,11 @@ mod subject;
 
 wildcert_conformance::conformance_suite!(crate::subject::Hetzner);
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use wildcert_conformance::issuance;
 use wildcert_dns::{DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone};
 use wildcert_hetzner::{HetznerProvider, HetznerSettings};
-use wildcert_testkit::{BindOptions, BindTopology, Pebble, PebbleOptions};
 
 use crate::fake::{DEFAULT_TOKEN, FakeToken, HetznerFake, HetznerFakeOptions};
 
@@ -66,51 +65,17 @@ async fn zone_of(p: &HetznerProvider, fqdn: &str) -> Zone {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wildcard_and_apex_certificate_issued_through_the_fake_and_bind() {
-    init_logs();
-    if !wildcert_testkit::require_bind() || !wildcert_testkit::require_pebble() {
+    let Some(topo) = issuance::topology() else {
         return;
-    }
-    let topo = BindTopology::start(BindOptions {
-        zones: vec!["example.test".into()],
-        ..Default::default()
-    })
-    .expect("BIND");
-    let pebble = Pebble::start(PebbleOptions {
-        dns_server: Some(topo.lagging_secondary_addr()),
-        ..Default::default()
-    })
-    .expect("pebble");
+    };
     let fake = fake(HetznerFakeOptions::backed_by(&topo));
     fake.seed_record("example.test", "TXT", NAME, "\"keep-me\"", 300)
         .expect("foreign value");
-    let state = tempfile::tempdir().expect("state");
-    let config = state.path().join("wildcert.toml");
-    let toml = "[[certificate]]\ndomains = [\"*.example.test\", \"example.test\"]\nprovider = \"hetzner\"\n";
-    std::fs::write(&config, toml).expect("config");
-    let env = BTreeMap::from([
-        ("HETZNER_API_TOKEN".to_string(), DEFAULT_TOKEN.to_string()),
-        ("HETZNER_API_URL".to_string(), fake.base_url()),
-    ]);
-    let o = wildcert_manager::Overrides {
-        server: Some(pebble.directory_url()),
-        ca_bundle: Some(pebble.ca_cert_path().to_path_buf()),
-        state_dir: Some(state.path().join("store")),
-        agree_tos: true,
-        resolvers: vec![topo.prompt_secondary_addr().to_string()],
-        ..Default::default()
-    };
-    let loaded = wildcert_manager::Loaded::load(Some(&config), env, &o).expect("settings");
-    let session = wildcert_manager::session::Session::open(&loaded).expect("session");
-    let opts = wildcert_manager::renew::RenewOptions::default();
-    let run = tokio::time::timeout(Duration::from_secs(240), session.renew(&opts)).await;
-    let outcomes = run.expect("within 240 s").expect("renew runs").outcomes;
-    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
-    assert_eq!(
-        outcomes[0].outcome,
-        wildcert_manager::renew::Outcome::Issued,
-        "{:?}",
-        outcomes[0]
-    );
+    let env = [
+        ("HETZNER_API_TOKEN", DEFAULT_TOKEN.to_string()),
+        ("HETZNER_API_URL", fake.base_url()),
+    ];
+    issuance::issue_wildcard_and_apex(&topo, "hetzner", &env).await;
     // Both values went in through add_records (one action for the name) and out again.
     let done =
         |a: &&serde_json::Value| a["command"] == "add_rrset_records" && a["status"] == "success";
