@@ -125,12 +125,13 @@ fn renew_without_config_renews_what_issue_made_with_its_recorded_request() {
         run.all()
     );
 
-    // A run against another CA does not renew it there; it says why.
+    // A run given another CA does not move it there: a failure that says why (issue 23:
+    // it was a silent skip with exit 0).
     let other = "https://127.0.0.1:9/dir";
     let run = lab.wildcert_at(other, &["--json", "renew", "--force"], &[]);
-    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.code, Some(2), "{}", run.all());
     let v = json(&run);
-    assert_eq!(v["certificates"][0]["outcome"], "skipped", "{}", run.all());
+    assert_eq!(v["certificates"][0]["outcome"], "failed", "{}", run.all());
     let detail = v["certificates"][0]["detail"].as_str().unwrap_or_default();
     assert!(
         detail.contains("recorded by `issue` with the CA") && detail.contains(other),

@@ -5,6 +5,7 @@
 
 mod admin;
 mod ari;
+mod asissued;
 mod check;
 mod cloudflare;
 mod dryrun;

@@ -128,6 +128,9 @@ pub struct Loaded {
     pub file: Option<(PathBuf, String)>,
     /// The process environment the settings were layered from (providers read theirs).
     pub env: BTreeMap<String, String>,
+    /// The command line's flags (already applied to `settings`): `renew` lets them win over
+    /// what `issue` recorded, for that run only.
+    pub overrides: Overrides,
 }
 
 impl Loaded {
@@ -148,6 +151,7 @@ impl Loaded {
             settings,
             file,
             env,
+            overrides: overrides.clone(),
         })
     }
 
@@ -337,6 +341,67 @@ impl RunConfig {
                 .transpose()?,
             rehearsal: false,
         })
+    }
+
+    /// The run a certificate that `issue` recorded renews with: its CA, CA bundle, resolvers,
+    /// authoritative servers and propagation timeout, unless this run's command line gave
+    /// the value (`flags`), which wins for this run only.
+    pub fn for_recorded(
+        &self,
+        r: &crate::store::RecordedRequest,
+        flags: &Overrides,
+    ) -> Result<RunConfig, IssueError> {
+        let mut run = self.clone();
+        let recorded = |what: &str, e: SettingsError| SettingsError::Value {
+            key: format!("{what} recorded with the certificate"),
+            message: e.to_string(),
+        };
+        if flags.server.is_none() {
+            run.directory_url = r.server.clone();
+            if flags.ca_bundle.is_none() {
+                run.ca_bundle = r.ca_bundle.clone();
+            }
+        }
+        if flags.resolvers.is_empty() && !r.resolvers.is_empty() {
+            run.dns.resolvers = r
+                .resolvers
+                .iter()
+                .map(|a| {
+                    parse_server_addr("dns.resolvers", a).map_err(|e| recorded("resolvers", e))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if flags.authoritative.is_empty() && !r.authoritative.is_empty() {
+            run.dns.authoritative = r
+                .authoritative
+                .iter()
+                .map(|a| {
+                    parse_server_addr("dns.authoritative", a)
+                        .map_err(|e| recorded("authoritative servers", e))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if flags.propagation_timeout.is_none()
+            && let Some(t) = &r.propagation_timeout
+        {
+            run.dns.propagation_timeout =
+                parse_duration(t).map_err(|message| SettingsError::Value {
+                    key: "propagation timeout recorded with the certificate".into(),
+                    message,
+                })?;
+            run.dns.explicit.propagation_timeout = true;
+        }
+        Ok(run)
+    }
+
+    /// Whether two runs talk to the same CA the same way (one account, one client) and look
+    /// at DNS the same way: their certificates can share one run of the issuance stages.
+    pub fn same_run(&self, other: &RunConfig) -> bool {
+        self.directory_url == other.directory_url
+            && self.ca_bundle == other.ca_bundle
+            && self.dns.resolvers == other.dns.resolvers
+            && self.dns.authoritative == other.dns.authoritative
+            && self.dns.propagation_timeout == other.dns.propagation_timeout
     }
 
     /// The ACME client for this run (reads the directory).

@@ -86,6 +86,8 @@ pub struct IssueRequest {
     pub challenge: ChallengeChoice,
     /// The request to record with the certificate (`issue`'s, carried forward by `renew`).
     pub recorded: Option<crate::store::RecordedRequest>,
+    /// The config file whose `[[certificate]]` entry asked for it (`renew`), recorded with it.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// The validation method asked for (`--challenge`, `challenge = "…"`).
@@ -168,6 +170,7 @@ impl IssueRequest {
             key_perms: crate::store::KeyPerms::default(),
             challenge: ChallengeChoice::default(),
             recorded: None,
+            config_file: None,
         })
     }
 }

@@ -233,6 +233,10 @@ pub struct CertMeta {
     /// in `meta.json` written before this field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RecordedRequest>,
+    /// The config file whose `[[certificate]]` entry it was last issued for (absolute): a
+    /// `renew` with that file that no longer names it says so on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PathBuf>,
 }
 
 /// The request `wildcert issue` recorded with a certificate (no secrets: the provider is an
@@ -270,6 +274,21 @@ pub struct RecordedRequest {
     /// The certbot credentials file the provider read (`issue --dns-credentials`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_credentials: Option<PathBuf>,
+    /// The CA bundle trusted for the CA's HTTPS (`--ca-bundle`), as an absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Resolvers for discovery (`--resolver`); empty: the system's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<String>,
+    /// Servers checked for propagation (`--authoritative`); empty: the zone's NS set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authoritative: Vec<String>,
+    /// Propagation timeout (`--propagation-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation_timeout: Option<String>,
+    /// Install targets given on the command line (`--install-dir`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub install: Vec<crate::settings::InstallTarget>,
 }
 
 /// The files of one issued certificate.

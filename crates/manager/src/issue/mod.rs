@@ -281,14 +281,21 @@ async fn stages(
     for o in &outcomes {
         if let Err(e) = &o.result
             && !matches!(e, IssueError::Busy { .. } | IssueError::Superseded(_))
-            && let Ok(Some(mut meta)) = store.read_meta(&o.cert_name)
         {
-            meta.last_error = Some(e.to_string());
-            meta.last_failure_at = Some(crate::verify::rfc3339(time::OffsetDateTime::now_utc()));
-            let _ = store.write_meta(&o.cert_name, &meta);
+            record_failure(store, &o.cert_name, e);
         }
     }
     outcomes
+}
+
+/// Record a failed attempt in a stored certificate's `meta.json` (its last error and when,
+/// for `show` and the metrics); a certificate not stored yet has nowhere to keep it.
+pub fn record_failure(store: &Store, cert_name: &str, e: &IssueError) {
+    if let Ok(Some(mut meta)) = store.read_meta(cert_name) {
+        meta.last_error = Some(e.to_string());
+        meta.last_failure_at = Some(crate::verify::rfc3339(time::OffsetDateTime::now_utc()));
+        let _ = store.write_meta(cert_name, &meta);
+    }
 }
 
 /// A transport failure of a run whose CA stopped answering, as "not answering".

@@ -10,13 +10,13 @@ use tracing::{info, warn};
 use wildcert_dns::PropagationProgress;
 
 use super::plan::{Decision, cert_name, decide, parse_time};
-use crate::config::{RunConfig, request_for};
+use crate::config::{Loaded, RunConfig, request_for};
 use crate::error::{ExitCode, IssueError};
 use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook, run_hook};
 use crate::install::install_all;
 use crate::issue::{self, Job};
 use crate::model::{ChallengeChoice, Issued, NamedProvider};
-use crate::settings::{CertificateSettings, Settings};
+use crate::settings::CertificateSettings;
 use crate::store::{CertMeta, RecordedRequest, Store};
 use crate::verify::rfc3339;
 use wildcert_acme::ValidationMethod;
@@ -188,8 +188,45 @@ pub fn recorded_settings(name: &str, r: &RecordedRequest) -> CertificateSettings
         key_group: r.key_group.clone(),
         key_mode: r.key_mode.clone(),
         challenge: r.challenge.clone(),
-        install: Vec::new(),
+        install: r.install.clone(),
         dns_credentials: r.dns_credentials.clone(),
+    }
+}
+
+/// The config file of a run, as an absolute path (what `meta.json` records).
+fn config_file(loaded: &Loaded) -> Option<std::path::PathBuf> {
+    let (path, _) = loaded.file.as_ref()?;
+    Some(std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+}
+
+/// Why `renew --server` does not renew a certificate `issue` made with another CA.
+fn other_ca(name: &str, recorded: &str, run: &str) -> IssueError {
+    IssueError::Command {
+        message: format!(
+            "{name}: recorded by `issue` with the CA {recorded}, and this run was given --server {run}: not renewed by this run"
+        ),
+        hint: format!(
+            "run `wildcert renew` without --server (each certificate `issue` made renews with its own CA), or move it to {run} with `wildcert issue --server {run}`"
+        ),
+        code: ExitCode::Settings,
+    }
+}
+
+/// Why a stored certificate that nothing names any more is a failure of every run.
+fn unhandled(name: &str, meta: &CertMeta) -> IssueError {
+    let expires = meta
+        .not_after
+        .as_deref()
+        .map(|t| format!("; it expires at {t}"))
+        .unwrap_or_default();
+    IssueError::Command {
+        message: format!(
+            "{name}: no [[certificate]] entry names it any more and `issue` recorded no request for it, so nothing renews it{expires}"
+        ),
+        hint: format!(
+            "put its [[certificate]] entry back in the config, or run `wildcert delete {name}` to stop renewing it on purpose"
+        ),
+        code: ExitCode::Settings,
     }
 }
 
@@ -209,13 +246,16 @@ struct Due {
 pub async fn renew<F>(
     cfg: &RunConfig,
     store: &Store,
-    settings: &Settings,
+    loaded: &Loaded,
     opts: &RenewOptions,
     provider_for: F,
 ) -> Result<RenewRound, IssueError>
 where
     F: Fn(&str, Option<&std::path::Path>) -> Result<NamedProvider, IssueError>,
 {
+    let settings = &loaded.settings;
+    let flags = &loaded.overrides;
+    let config_file = config_file(loaded);
     let now = OffsetDateTime::now_utc();
     let mut outcomes = Vec::new();
     let mut due: Vec<Due> = Vec::new();
@@ -244,22 +284,48 @@ where
             suggestion: crate::error::did_you_mean(unknown, known),
         });
     }
+    // A certificate this config file's entry made, that neither the config nor a recorded
+    // request names any more, is no longer renewed: said on every run, as a failure, until
+    // the entry is put back or the certificate deleted. (Another config file's certificates
+    // in the same store are that file's business.)
+    for name in store.list()? {
+        let selected = opts.only.is_empty() || opts.only.contains(&name);
+        if selected
+            && !configured.contains(&name)
+            && !recorded.iter().any(|(r, _)| *r == name)
+            && let Ok(Some(meta)) = store.read_meta(&name)
+            && meta.config.is_some()
+            && meta.config == config_file
+        {
+            outcomes.push(RenewOutcome::failed(name.clone(), &unhandled(&name, &meta)));
+        }
+    }
+    // A recorded certificate renews as it was issued: its own CA, bundle, resolvers.
+    let mut runs: HashMap<String, RunConfig> = HashMap::new();
     for (name, request) in recorded {
         if configured.contains(&name) || (!opts.only.is_empty() && !opts.only.contains(&name)) {
             continue;
         }
-        if request.server != cfg.directory_url {
-            outcomes.push(RenewOutcome::new(
-                name,
-                Outcome::Skipped,
-                format!(
-                    "recorded by `issue` with the CA {}, and this run uses {} (run `wildcert renew --server {}` for it)",
-                    request.server, cfg.directory_url, request.server
-                ),
-            ));
+        // `--server` naming another CA than the one that issued it: not moved silently.
+        if flags.server.is_some() && request.server != cfg.directory_url {
+            let e = other_ca(&name, &request.server, &cfg.directory_url);
+            outcomes.push(RenewOutcome::failed(name, &e));
             continue;
         }
+        match cfg.for_recorded(&request, flags) {
+            Ok(run) => {
+                runs.insert(name.clone(), run);
+            }
+            Err(e) => {
+                outcomes.push(RenewOutcome::failed(name, &e));
+                continue;
+            }
+        }
         let mut c = recorded_settings(&name, &request);
+        if cfg.rehearsal {
+            // A dry run installs nothing, recorded targets included.
+            c.install.clear();
+        }
         if let Some(m) = &opts.challenge {
             c.challenge = Some(m.clone());
         }
@@ -304,27 +370,33 @@ where
         }
     }
     // ARI: refresh windows whose re-check time has come (needs the CA; everything else is offline).
-    if !ari_due.is_empty() {
-        match cfg.acme_client().await {
-            Ok(client) => {
-                for i in ari_due {
-                    let d = &mut due[i];
-                    let Some(m) = d.meta.as_mut() else { continue };
-                    if refresh_ari(&client, m).await {
-                        let _ = store.write_meta(&d.name, m);
-                        if let Ok(decision) = decide(Some(m), &d.settings, now, opts.force) {
-                            d.decision = decision;
-                        }
-                    }
-                }
+    let mut clients: HashMap<String, Option<wildcert_acme::AcmeClient>> = HashMap::new();
+    for i in ari_due {
+        let d = &mut due[i];
+        let run = runs.get(&d.name).unwrap_or(cfg);
+        if !clients.contains_key(&run.directory_url) {
+            let client = run.acme_client().await;
+            if let Err(e) = &client {
+                warn!("renewal information (ARI) not refreshed: {e}");
             }
-            Err(e) => warn!("renewal information (ARI) not refreshed: {e}"),
+            clients.insert(run.directory_url.clone(), client.ok());
+        }
+        let Some(Some(client)) = clients.get(&run.directory_url) else {
+            continue;
+        };
+        let Some(m) = d.meta.as_mut() else { continue };
+        if refresh_ari(client, m).await {
+            let _ = store.write_meta(&d.name, m);
+            if let Ok(decision) = decide(Some(m), &d.settings, now, opts.force) {
+                d.decision = decision;
+            }
         }
     }
     // Build each provider once; a job for every due certificate.
     let mut providers: HashMap<String, Result<NamedProvider, (String, String, ExitCode)>> =
         HashMap::new();
-    let mut jobs = Vec::new();
+    // Due certificates by the run they renew with (most rounds: one group, `cfg`).
+    let mut groups: Vec<(RunConfig, Vec<Job>)> = Vec::new();
     let mut reasons: HashMap<String, (Outcome, String, Option<String>)> = HashMap::new();
     let mut install_targets: HashMap<String, Vec<crate::install::InstallTarget>> = HashMap::new();
     // Skipped certificates validated by a standing record: (outcome index, names).
@@ -363,9 +435,13 @@ where
             Decision::Renew { reason } => (Outcome::Renewed, reason.clone()),
         };
         let req = match request_for(settings, &d.settings) {
-            // What `issue` recorded stays recorded across renewals.
+            // What `issue` recorded stays recorded across renewals; a config entry's
+            // certificate remembers its config file.
             Ok(mut r) => {
                 r.recorded = d.meta.as_ref().and_then(|m| m.request.clone());
+                if configured.contains(&d.name) {
+                    r.config_file = config_file.clone();
+                }
                 r
             }
             Err(e) => {
@@ -411,25 +487,33 @@ where
         let if_version = Some(d.meta.as_ref().and_then(|m| m.version));
         reasons.insert(d.name.clone(), (kind, reason, hook));
         install_targets.insert(d.name.clone(), d.settings.install.clone());
-        jobs.push(Job {
+        let run = runs.get(&d.name).unwrap_or(cfg);
+        let job = Job {
             req,
             provider,
             replaces,
             if_version,
             skip_if_locked: true,
-        });
+        };
+        match groups.iter_mut().find(|(r, _)| r.same_run(run)) {
+            Some((_, jobs)) => jobs.push(job),
+            None => groups.push((run.clone(), vec![job])),
+        }
     }
     if !standing.is_empty() {
         check_standing(cfg, store, &mut outcomes, &standing).await;
     }
-    if jobs.is_empty() {
+    if groups.is_empty() {
         return Ok(RenewRound {
             outcomes,
             ..RenewRound::default()
         });
     }
-    info!(due = jobs.len(), "issuing and renewing");
-    let due_names: Vec<String> = jobs.iter().map(|j| j.req.cert_name.clone()).collect();
+    let due_names: Vec<String> = groups
+        .iter()
+        .flat_map(|(_, jobs)| jobs.iter().map(|j| j.req.cert_name.clone()))
+        .collect();
+    info!(due = due_names.len(), "issuing and renewing");
     let pre_hook = match opts.pre_hook.as_ref().or(settings.renew.pre_hook.as_ref()) {
         Some(cmd) => {
             let env = vec![("WILDCERT_DUE_CERTS".to_string(), due_names.join(" "))];
@@ -441,18 +525,22 @@ where
         .post_hook
         .as_ref()
         .or(settings.renew.post_hook.as_ref());
-    let results = match issue::run(cfg, jobs, opts.parallel.max(1), opts.progress.clone()).await {
-        Ok(r) => r,
-        Err(e) => {
-            // Nothing could start (store, CA, account): the post hook still undoes what
-            // the pre hook did.
-            if let Some(cmd) = post_hook {
-                let env = vec![("WILDCERT_DUE_CERTS".to_string(), due_names.join(" "))];
-                let _ = run_hook(cmd, &env, "post_hook", DEFAULT_HOOK_TIMEOUT).await;
+    let mut results = Vec::new();
+    for (run, jobs) in groups {
+        let names: Vec<String> = jobs.iter().map(|j| j.req.cert_name.clone()).collect();
+        match issue::run(&run, jobs, opts.parallel.max(1), opts.progress.clone()).await {
+            Ok(r) => results.extend(r),
+            // Nothing could start (store, CA, account): each of its certificates failed,
+            // recorded as such (metrics, the post hook's WILDCERT_FAILED_CERTS).
+            Err(e) => {
+                for name in names {
+                    issue::record_failure(store, &name, &e);
+                    reasons.remove(&name);
+                    outcomes.push(RenewOutcome::failed(name, &e));
+                }
             }
-            return Err(e);
         }
-    };
+    }
     for r in results {
         let (kind, reason, hook) =
             reasons

@@ -250,6 +250,21 @@ pub struct RecordedRequest {
     /// The certbot credentials file the provider read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_credentials: Option<PathBuf>,
+    /// The CA bundle trusted for the CA's HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Resolvers for discovery (empty: the system's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<String>,
+    /// Servers checked for propagation (empty: the zone's NS set).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authoritative: Vec<String>,
+    /// Propagation timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation_timeout: Option<String>,
+    /// Install targets given to `issue`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub install: Vec<crate::settings::InstallTarget>,
 }
 
 impl From<&StoredRequest> for RecordedRequest {
@@ -266,6 +281,11 @@ impl From<&StoredRequest> for RecordedRequest {
             key_group: r.key_group.clone(),
             key_mode: r.key_mode.clone(),
             dns_credentials: r.dns_credentials.clone(),
+            ca_bundle: r.ca_bundle.clone(),
+            resolvers: r.resolvers.clone(),
+            authoritative: r.authoritative.clone(),
+            propagation_timeout: r.propagation_timeout.clone(),
+            install: r.install.clone(),
         }
     }
 }

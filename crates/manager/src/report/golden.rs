@@ -74,7 +74,13 @@ fn full_meta() -> CertMeta {
             key_group: Some("www-data".into()),
             key_mode: Some("0640".into()),
             dns_credentials: Some("/etc/wildcert/rfc2136.ini".into()),
+            ca_bundle: Some("/etc/wildcert/ca.pem".into()),
+            resolvers: vec!["192.0.2.53:53".into()],
+            authoritative: vec!["192.0.2.1:53".into()],
+            propagation_timeout: Some("5m".into()),
+            install: vec![crate::settings::InstallTarget::dir("/etc/nginx/tls")],
         }),
+        config: None,
     }
 }
 
@@ -252,7 +258,7 @@ fn list_and_show() {
     let [full, bare, recorded] = <[CertDetails; 3]>::try_from(details()).expect("three");
     is(
         json_line(&ShowDoc::from(&full), None),
-        r#"{"certificate":{"archive_versions":[1,2,3],"dir":"/s/certs/example.test","files":{"cert":"/s/certs/x/live/cert.pem","privkey":"/s/certs/x/live/privkey.pem"},"live":{"chain_length":2,"days_left":-2,"issuer":"Pebble Intermediate CA","names":["example.test"],"not_after":"2027-03-01T10:00:00Z","not_before":"2026-12-01T10:00:00Z","serial":"3b4d"},"live_dir":"/s/certs/example.test/live","meta":{"ari_cert_id":"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE","ari_next_check":"2027-01-02T00:00:00Z","ari_renew_at":"2027-01-30T00:00:00Z","challenge":"dns-01","issued_at":"2026-12-01T10:00:00Z","key_type":"ec256","last_error":"timeout","last_failure_at":"2027-01-04T00:00:00Z","names":["*.example.test","example.test"],"not_after":"2027-03-01T10:00:00Z","not_before":"2026-12-01T10:00:00Z","order_url":"https://ca.test/order/9","pending_order":"https://ca.test/order/10","profile":"shortlived","provider":"rfc2136","request":{"challenge":"auto","deploy_hook":"systemctl reload nginx","dns_credentials":"/etc/wildcert/rfc2136.ini","domains":["*.example.test"],"key_group":"www-data","key_mode":"0640","key_type":"ec384","preferred_chain":"Root X2","profile":"shortlived","provider":"rfc2136","server":"https://ca.test/dir"},"revoked_at":"2027-01-03T00:00:00Z","server":"https://ca.test/dir","version":3},"name":"example.test","renewal":{"action":"skip","configured":true,"due":"2027-01-30T00:00:00Z","rule":"ARI window","source":"config"}},"ok":true}"#,
+        r#"{"certificate":{"archive_versions":[1,2,3],"dir":"/s/certs/example.test","files":{"cert":"/s/certs/x/live/cert.pem","privkey":"/s/certs/x/live/privkey.pem"},"live":{"chain_length":2,"days_left":-2,"issuer":"Pebble Intermediate CA","names":["example.test"],"not_after":"2027-03-01T10:00:00Z","not_before":"2026-12-01T10:00:00Z","serial":"3b4d"},"live_dir":"/s/certs/example.test/live","meta":{"ari_cert_id":"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE","ari_next_check":"2027-01-02T00:00:00Z","ari_renew_at":"2027-01-30T00:00:00Z","challenge":"dns-01","issued_at":"2026-12-01T10:00:00Z","key_type":"ec256","last_error":"timeout","last_failure_at":"2027-01-04T00:00:00Z","names":["*.example.test","example.test"],"not_after":"2027-03-01T10:00:00Z","not_before":"2026-12-01T10:00:00Z","order_url":"https://ca.test/order/9","pending_order":"https://ca.test/order/10","profile":"shortlived","provider":"rfc2136","request":{"authoritative":["192.0.2.1:53"],"ca_bundle":"/etc/wildcert/ca.pem","challenge":"auto","deploy_hook":"systemctl reload nginx","dns_credentials":"/etc/wildcert/rfc2136.ini","domains":["*.example.test"],"install":[{"dir":"/etc/nginx/tls","layout":"pem"}],"key_group":"www-data","key_mode":"0640","key_type":"ec384","preferred_chain":"Root X2","profile":"shortlived","propagation_timeout":"5m","provider":"rfc2136","resolvers":["192.0.2.53:53"],"server":"https://ca.test/dir"},"revoked_at":"2027-01-03T00:00:00Z","server":"https://ca.test/dir","version":3},"name":"example.test","renewal":{"action":"skip","configured":true,"due":"2027-01-30T00:00:00Z","rule":"ARI window","source":"config"}},"ok":true}"#,
     );
     is(
         json_line(&ShowDoc::from(&bare), None),

@@ -220,6 +220,18 @@ impl<'a> Session<'a> {
             key_group: cert.key_group.clone(),
             key_mode: cert.key_mode.clone(),
             dns_credentials: cert.dns_credentials.clone(),
+            ca_bundle: self.cfg.ca_bundle.clone().map(issue::absolute),
+            resolvers: self.loaded.settings.dns.resolvers.clone(),
+            authoritative: self.loaded.settings.dns.authoritative.clone(),
+            propagation_timeout: self.loaded.settings.dns.propagation_timeout.clone(),
+            install: targets
+                .iter()
+                .cloned()
+                .map(|mut t| {
+                    t.dir = issue::absolute(t.dir);
+                    t
+                })
+                .collect(),
         });
         let issued = self
             .guard(crate::issue::issue(&self.cfg, &req, provider, progress))
@@ -246,7 +258,7 @@ impl<'a> Session<'a> {
             .guard(renew(
                 &self.cfg,
                 &self.store,
-                &self.loaded.settings,
+                self.loaded,
                 opts,
                 |id, creds| self.providers.get_with(id, creds),
             ))

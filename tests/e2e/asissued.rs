@@ -1,0 +1,163 @@
+//! Issue 23: `renew` renews a certificate exactly as `issue` made it (its CA, CA bundle,
+//! resolvers and install directories, with no flag repeated), a run-level failure counts as
+//! the failure of every certificate it was due to handle (metrics, `WILDCERT_FAILED_CERTS`),
+//! and a certificate that `renew` no longer handles is reported on every run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use wildcert_testkit::BindOptions;
+
+use crate::lab::{Lab, RUN_LIMIT, Run, bin, run_bounded};
+
+/// `wildcert --state-dir STATE ARGS` with only the RFC 2136 credentials in the environment:
+/// no --server, --ca-bundle or --resolver (a cron line written after `issue`).
+fn bare(lab: &Lab, args: &[&str]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--state-dir")
+        .arg(lab.state_dir())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RFC2136_NAMESERVER", lab.bind.primary_addr().to_string())
+        .env("RFC2136_TSIG_FILE", lab.bind.tsig_key_file_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    run_bounded(cmd, RUN_LIMIT)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn renew_without_flags_renews_as_issued_with_its_ca_resolvers_and_install_dir() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let install = lab.state_dir().join("nginx");
+    let issued = lab.wildcert(
+        &[
+            "issue",
+            "-d",
+            "*.example.test",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+            "--install-dir",
+            install.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(issued.code, Some(0), "{}", issued.all());
+    let first = read(&install.join("fullchain.pem"));
+    // The cron line: no --server, --ca-bundle, --resolver. The recorded request supplies them.
+    let renewed = bare(&lab, &["renew", "--force"]);
+    assert_eq!(renewed.code, Some(0), "{}", renewed.all());
+    let live = read(&lab.live("example.test").join("fullchain.pem"));
+    assert_ne!(live, first, "a new certificate is live: {}", renewed.all());
+    assert_eq!(
+        read(&install.join("fullchain.pem")),
+        live,
+        "the install directory given to `issue` got the renewed certificate"
+    );
+    // `show` tells what renew uses.
+    let show = bare(&lab, &["--json", "show", "example.test"]);
+    let doc = crate::lab::json(&show);
+    let req = &doc["certificate"]["meta"]["request"];
+    assert_eq!(req["server"], lab.pebble.directory_url().as_str(), "{doc}");
+    assert!(
+        req["resolvers"].as_array().is_some_and(|r| !r.is_empty()),
+        "{doc}"
+    );
+    assert!(req["ca_bundle"].is_string(), "{doc}");
+    assert_eq!(
+        req["install"][0]["dir"],
+        install.to_str().expect("utf-8"),
+        "{doc}"
+    );
+}
+
+fn config(lab: &Lab, extra: &str, names: &[&str]) -> PathBuf {
+    let mut text = format!("[providers.lab]\nkind = \"rfc2136\"\n\n{extra}\n");
+    for n in names {
+        text.push_str(&format!(
+            "[[certificate]]\nname = \"{n}\"\ndomains = [\"{n}.example.test\"]\nprovider = \"lab\"\n\n"
+        ));
+    }
+    let path = lab.state_dir().join("wildcert.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The sample of `metric` for certificate `name` in a textfile.
+fn sample(text: &str, metric: &str, name: &str) -> Option<i64> {
+    let prefix = format!("{metric}{{name=\"{name}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_ca_that_cannot_be_reached_counts_every_due_certificate_as_failed() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let metrics = lab.state_dir().join("wildcert.prom");
+    let log = lab.state_dir().join("post.log");
+    let extra = format!(
+        "[metrics]\ntextfile = \"{}\"\n\n[renew]\npost_hook = \"echo \\\"failed=$WILDCERT_FAILED_CERTS\\\" >> {}\"\n",
+        metrics.display(),
+        log.display()
+    );
+    let cfg = config(&lab, &extra, &["a", "b"]);
+    let cfg = cfg.to_str().expect("utf-8");
+    let first = lab.wildcert(&["--config", cfg, "renew"], &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let text = read(&metrics);
+    assert_eq!(
+        sample(&text, "wildcert_renewal_last_failure_seconds", "a"),
+        Some(0)
+    );
+    // The CA is unreachable (nothing listens there): every due certificate failed.
+    let down = lab.wildcert_at(
+        "https://127.0.0.1:9/dir",
+        &["--config", cfg, "renew", "--force"],
+        &[],
+    );
+    assert_ne!(down.code, Some(0), "{}", down.all());
+    let text = read(&metrics);
+    for n in ["a", "b"] {
+        let t = sample(&text, "wildcert_renewal_last_failure_seconds", n);
+        assert!(t.is_some_and(|t| t > 0), "{n}: {text}\n{}", down.all());
+    }
+    let logged = read(&log);
+    let last = logged.lines().last().unwrap_or_default();
+    assert_eq!(last, "failed=a b", "{logged}\n{}", down.all());
+}
+
+#[test]
+fn a_certificate_whose_entry_was_removed_is_reported_on_every_run() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let cfg = config(&lab, "", &["a", "b"]);
+    let cfg_s = cfg.to_str().expect("utf-8");
+    let first = lab.wildcert(&["--config", cfg_s, "renew"], &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    // `b` leaves the config: renew no longer handles it, and says so every time.
+    config(&lab, "", &["a"]);
+    for _ in 0..2 {
+        let run = lab.wildcert(&["--config", cfg_s, "renew"], &[]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(run.stderr.contains("b"), "{}", run.all());
+        assert!(run.stderr.contains("wildcert delete"), "{}", run.all());
+    }
+    // Deleting it is the way to stop renewing it on purpose.
+    let del = lab.wildcert(&["delete", "b", "--yes"], &[]);
+    assert_eq!(del.code, Some(0), "{}", del.all());
+    let run = lab.wildcert(&["--config", cfg_s, "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}
