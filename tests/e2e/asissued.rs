@@ -161,3 +161,74 @@ fn a_certificate_whose_entry_was_removed_is_reported_on_every_run() {
     let run = lab.wildcert(&["--config", cfg_s, "renew"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
 }
+
+#[test]
+fn issue_never_drops_names_silently_and_never_reorders_a_valid_certificate() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let issue = |domains: &[&str], extra: &[&str]| {
+        let mut args = vec!["issue", "--dns", "rfc2136"];
+        for d in domains {
+            args.extend(["-d", d]);
+        }
+        args.extend_from_slice(extra);
+        lab.wildcert(&args, &[])
+    };
+    let live = || read(&lab.live("example.test").join("fullchain.pem"));
+    let first = issue(&["*.example.test", "example.test"], &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let v1 = live();
+    // Apex only, under the same name: refused, the dropped name listed, nothing changed.
+    let dropped = issue(&["example.test"], &[]);
+    assert_eq!(dropped.code, Some(2), "{}", dropped.all());
+    assert!(
+        dropped.stderr.contains("*.example.test"),
+        "{}",
+        dropped.all()
+    );
+    assert!(
+        dropped.stderr.contains("--replace-names"),
+        "{}",
+        dropped.all()
+    );
+    assert_eq!(live(), v1);
+    // The same names (in another order), valid and not due: nothing ordered, exit 0.
+    let again = issue(&["example.test", "*.example.test"], &[]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(again.stdout.contains("nothing ordered"), "{}", again.all());
+    assert_eq!(live(), v1, "no new certificate");
+    let doc = crate::lab::json(&lab.wildcert(
+        &[
+            "--json",
+            "issue",
+            "--dns",
+            "rfc2136",
+            "-d",
+            "*.example.test",
+            "-d",
+            "example.test",
+        ],
+        &[],
+    ));
+    assert_eq!(doc["ordered"], false, "{doc}");
+    assert!(doc["due"].is_string(), "{doc}");
+    // --force orders.
+    let forced = issue(&["*.example.test", "example.test"], &["--force"]);
+    assert_eq!(forced.code, Some(0), "{}", forced.all());
+    let v2 = live();
+    assert_ne!(v2, v1);
+    // A superset expands the certificate.
+    let more = issue(&["*.example.test", "example.test", "www.example.test"], &[]);
+    assert_eq!(more.code, Some(0), "{}", more.all());
+    assert_ne!(live(), v2);
+    // --replace-names drops on purpose.
+    let replaced = issue(&["example.test"], &["--replace-names"]);
+    assert_eq!(replaced.code, Some(0), "{}", replaced.all());
+    let show = crate::lab::json(&lab.wildcert(&["--json", "show", "example.test"], &[]));
+    assert_eq!(
+        show["certificate"]["meta"]["names"],
+        serde_json::json!(["example.test"]),
+        "{show}"
+    );
+}

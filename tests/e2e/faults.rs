@@ -356,7 +356,14 @@ fn unwritable_archive_fails_with_exit_5_and_keeps_the_old_certificate() {
         return;
     };
     let run = lab.wildcert(
-        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+            "--force",
+        ],
         &[],
     );
     drop(guard);
@@ -429,7 +436,14 @@ fn full_disk_fails_with_exit_5_and_keeps_the_old_certificate() {
     let run = lab_command(
         &lab,
         cmd,
-        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+            "--force",
+        ],
         &[],
     );
     if run.code == Some(97) {

@@ -464,7 +464,7 @@ fn terminal_output_honours_no_color_and_prints_each_event_once() {
     let issue = |n: &str| {
         lab.command_at(
             &lab.pebble.directory_url(),
-            &["issue", "-d", n, "--dns", "rfc2136"],
+            &["issue", "-d", n, "--dns", "rfc2136", "--force"],
             &[],
         )
     };

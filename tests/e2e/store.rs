@@ -55,7 +55,7 @@ impl Victim {
 }
 
 fn issue(lab: &Lab, name: &str) -> Run {
-    lab.wildcert(&["issue", "-d", name, "--dns", "rfc2136"], &[])
+    lab.wildcert(&["issue", "-d", name, "--dns", "rfc2136", "--force"], &[])
 }
 
 fn assert_refused(run: &Run, link: &Path, context: &str) {

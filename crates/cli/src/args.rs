@@ -329,6 +329,13 @@ pub struct IssueArgs {
     /// or lego (NAME.crt, NAME.key, NAME.issuer.crt).
     #[arg(long, value_name = "LAYOUT", value_parser = ["pem", "lego"], default_value = "pem", requires = "install_dirs")]
     pub install_layout: String,
+    /// Let this request drop names that the certificate of the same name holds (without it,
+    /// such an `issue` is refused and lists them).
+    #[arg(long)]
+    pub replace_names: bool,
+    /// Order even when a valid certificate with exactly these names exists and is not due.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `wildcert providers`.

@@ -25,6 +25,9 @@ pub async fn run(g: &Global, a: IssueArgs, out: &Output) -> ExitCode {
         Ok(p) => p,
         Err(e) => return out.failed(&e),
     };
+    if let Some(n) = prepared.not_due() {
+        return out.not_due(n);
+    }
     if let Some(d) = prepared.session.dry_run() {
         out.dry_run(d.directory, d.staging);
     }
@@ -71,5 +74,7 @@ fn command(a: IssueArgs) -> IssueCommand {
         },
         install,
         dry_run: a.dry_run,
+        replace_names: a.replace_names,
+        force: a.force,
     }
 }

@@ -15,9 +15,10 @@ use wildcert_manager::Issued;
 use wildcert_manager::hooks::HookReport;
 use wildcert_manager::renew::{Outcome, RenewOutcome, RenewRound};
 use wildcert_manager::report::{
-    self, ErrorDoc, ExitCode as Code, IssueDoc, Provider, ProviderDoc, ProvidersDoc, RenewDoc,
+    self, ErrorDoc, ExitCode as Code, IssueDoc, NotDueDoc, Provider, ProviderDoc, ProvidersDoc,
+    RenewDoc,
 };
-use wildcert_manager::session::IssueReport;
+use wildcert_manager::session::{IssueReport, NotDue};
 
 /// Where and how to print.
 pub struct Output {
@@ -114,6 +115,27 @@ impl Output {
             eprintln!("{}", hook_failure_line("deploy hook", Some(name), h));
         }
         r.exit_code().into()
+    }
+
+    /// `issue` for names a valid certificate already holds, not due: nothing ordered, exit 0.
+    pub fn not_due(&self, n: &NotDue) -> ExitCode {
+        if self.json {
+            self.print_json(&NotDueDoc::of(n));
+        } else if !self.quiet {
+            let until = n
+                .not_after
+                .as_deref()
+                .map(|t| format!(" is valid until {t} and"))
+                .unwrap_or_default();
+            println!(
+                "{}: the certificate for {}{until} is not due until {} ({}): nothing ordered (--force orders a new one)",
+                n.cert_name,
+                n.names.join(", "),
+                n.due,
+                n.rule
+            );
+        }
+        Code::Ok.into()
     }
 
     /// Print the summary of a `renew` round; returns its exit code ([`RenewRound::exit_code`]).

@@ -145,6 +145,41 @@ impl IssueDoc {
     }
 }
 
+/// `issue --json` when a valid certificate with the same names is not due: nothing ordered.
+#[derive(Debug, Serialize)]
+pub struct NotDueDoc {
+    /// Always true: nothing was wrong, nothing was ordered.
+    pub ok: bool,
+    /// Always false.
+    pub ordered: bool,
+    /// Store name.
+    pub name: String,
+    /// The names of the live certificate.
+    pub names: Vec<String>,
+    /// RFC 3339 notAfter of the live certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// RFC 3339 time it becomes due.
+    pub due: String,
+    /// The rule that made that time.
+    pub rule: String,
+}
+
+impl NotDueDoc {
+    /// The document of an `issue` that ordered nothing.
+    pub fn of(n: &crate::session::NotDue) -> Self {
+        NotDueDoc {
+            ok: true,
+            ordered: false,
+            name: n.cert_name.clone(),
+            names: n.names.clone(),
+            not_after: n.not_after.clone(),
+            due: n.due.clone(),
+            rule: n.rule.clone(),
+        }
+    }
+}
+
 /// One install target of `issue --json`.
 #[derive(Debug, Serialize)]
 pub struct Install {

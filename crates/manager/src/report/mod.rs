@@ -24,7 +24,9 @@ pub use certs::{
     RecordedRequest, RenewalPlan, Revocation, RevokeDoc, ShowDoc, ShownCertificate,
 };
 pub use check::{CheckDoc, CheckFinding};
-pub use issue::{Certificate, Hook, Install, IssueDoc, RenewDoc, Renewal, StageTimes, Summary};
+pub use issue::{
+    Certificate, Hook, Install, IssueDoc, NotDueDoc, RenewDoc, Renewal, StageTimes, Summary,
+};
 pub use persist::{PersistDoc, Persisted, PersistedRecord};
 pub use providers::{Provider, ProviderDoc, ProviderSetting, ProvidersDoc};
 

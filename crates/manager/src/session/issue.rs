@@ -8,7 +8,7 @@ use wildcert_dns::PropagationProgress;
 
 use super::{IssueReport, Session, Stopped};
 use crate::config::{DryRun, Loaded, request_for};
-use crate::error::IssueError;
+use crate::error::{ExitCode, IssueError};
 use crate::install::InstallTarget;
 use crate::model::IssueRequest;
 use crate::settings::CertificateSettings;
@@ -22,6 +22,26 @@ pub struct IssueCommand {
     pub install: Vec<InstallTarget>,
     /// `--dry-run`: staging CA, throwaway store, no deploy hook, no install.
     pub dry_run: bool,
+    /// `--replace-names`: a certificate of that name may lose names it holds.
+    pub replace_names: bool,
+    /// `--force`: order even when a valid certificate with these names is not due.
+    pub force: bool,
+}
+
+/// `issue` for names a valid certificate already holds, that is not due: nothing is ordered
+/// (a CA counts duplicate certificates against a weekly limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotDue {
+    /// Store name.
+    pub cert_name: String,
+    /// The names the live certificate holds.
+    pub names: Vec<String>,
+    /// RFC 3339 notAfter of the live certificate.
+    pub not_after: Option<String>,
+    /// RFC 3339 time it becomes due.
+    pub due: String,
+    /// The rule that made that time.
+    pub rule: String,
 }
 
 /// `issue` with its request validated and its session open.
@@ -31,6 +51,7 @@ pub struct PreparedIssue<'a> {
     req: IssueRequest,
     cert: CertificateSettings,
     install: Vec<InstallTarget>,
+    not_due: Option<NotDue>,
 }
 
 impl<'a> Session<'a> {
@@ -45,7 +66,19 @@ impl<'a> Session<'a> {
             mut cert,
             mut install,
             dry_run,
+            replace_names,
+            force,
         } = cmd;
+        // What the real store holds under that name: names that would be dropped are refused
+        // (unless --replace-names), and the same names, valid and not due, order nothing.
+        let existing = existing_meta(&loaded.state_dir(), &request_for(&loaded.settings, &cert)?)?;
+        let mut not_due = None;
+        if let Some(meta) = &existing {
+            names_guard(&cert, meta, replace_names)?;
+            if !dry_run && !force {
+                not_due = skip_if_not_due(&cert, meta)?;
+            }
+        }
         let dry = match dry_run {
             true => Some(DryRun::prepare(&mut loaded.settings)?),
             false => None,
@@ -59,6 +92,12 @@ impl<'a> Session<'a> {
         let req = request_for(&loaded.settings, &cert)?;
         let loaded: &'a Loaded = loaded;
         let mut session = Session::open(loaded)?;
+        // Nothing to order still checks the provider: a typo fails this run.
+        if not_due.is_some() && req.challenge.needs_provider() {
+            session
+                .providers
+                .get_with(&cert.provider, cert.dns_credentials.as_deref())?;
+        }
         session.cfg.rehearsal = dry.is_some();
         session.dry_run = dry;
         Ok(PreparedIssue {
@@ -66,7 +105,78 @@ impl<'a> Session<'a> {
             req,
             cert,
             install,
+            not_due,
         })
+    }
+}
+
+/// The `meta.json` of the certificate `req` names in the store at `state_dir`, if any (a
+/// missing store is not created).
+fn existing_meta(
+    state_dir: &std::path::Path,
+    req: &IssueRequest,
+) -> Result<Option<crate::store::CertMeta>, IssueError> {
+    let meta = state_dir
+        .join("certs")
+        .join(&req.cert_name)
+        .join("meta.json");
+    if !meta.exists() {
+        return Ok(None);
+    }
+    Ok(crate::store::Store::open(state_dir)?.read_meta(&req.cert_name)?)
+}
+
+/// Names `cert` would drop from the certificate stored under its name; refused unless
+/// `replace`.
+fn names_guard(
+    cert: &CertificateSettings,
+    meta: &crate::store::CertMeta,
+    replace: bool,
+) -> Result<(), IssueError> {
+    let asked: Vec<String> = cert
+        .domains
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    let dropped: Vec<&str> = meta
+        .names
+        .iter()
+        .filter(|n| !asked.contains(&n.to_ascii_lowercase()))
+        .map(String::as_str)
+        .collect();
+    if dropped.is_empty() || replace {
+        return Ok(());
+    }
+    let name = crate::renew::cert_name(cert)?;
+    Err(IssueError::Command {
+        message: format!(
+            "the certificate {name} holds {}; this request would drop {}",
+            meta.names.join(", "),
+            dropped.join(", ")
+        ),
+        hint: format!(
+            "add {} with -d to keep them, give --replace-names to drop them, or choose another --cert-name",
+            dropped.join(" ")
+        ),
+        code: ExitCode::Settings,
+    })
+}
+
+/// [`NotDue`] when the live certificate already has exactly these names and is not due.
+fn skip_if_not_due(
+    cert: &CertificateSettings,
+    meta: &crate::store::CertMeta,
+) -> Result<Option<NotDue>, IssueError> {
+    let now = time::OffsetDateTime::now_utc();
+    match crate::renew::decide(Some(meta), cert, now, false)? {
+        crate::renew::Decision::Skip { due, rule } => Ok(Some(NotDue {
+            cert_name: crate::renew::cert_name(cert)?,
+            names: meta.names.clone(),
+            not_after: meta.not_after.clone(),
+            due,
+            rule,
+        })),
+        _ => Ok(None),
     }
 }
 
@@ -79,6 +189,13 @@ impl PreparedIssue<'_> {
         self.session
             .issue_and_install(&self.req, &self.cert, &self.install, progress)
             .await
+    }
+
+    /// Set when a valid certificate with exactly these names is not due (and neither
+    /// `--force` nor `--dry-run` was given): [`PreparedIssue::run`] must not be called; nothing
+    /// is ordered.
+    pub fn not_due(&self) -> Option<&NotDue> {
+        self.not_due.as_ref()
     }
 
     /// The request as validated (dry run applied).
@@ -135,6 +252,8 @@ mod tests {
             },
             install: vec![InstallTarget::dir("/etc/ssl/x")],
             dry_run,
+            replace_names: false,
+            force: false,
         }
     }
 

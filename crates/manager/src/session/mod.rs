@@ -22,7 +22,7 @@ mod renew;
 
 pub use admin::PersistCommand;
 pub use check::CheckCommand;
-pub use issue::{IssueCommand, PreparedIssue};
+pub use issue::{IssueCommand, NotDue, PreparedIssue};
 pub use renew::{MAX_SLEEP, RETRY_AFTER_FAILURE, RenewCommand, RenewListener, next_wake};
 
 use std::future::Future;
