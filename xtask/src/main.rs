@@ -327,6 +327,27 @@ fn gen_files(root: &Path, check: bool) -> Result<Outcome, GenError> {
     Ok(Outcome::Written(done))
 }
 
+/// The workspace `cargo xtask` was run in: cargo's own answer for the current directory (one
+/// xtask binary built into a shared target dir serves several checkouts), else the checkout
+/// this binary was built from (xtask/ sits in its root).
+fn workspace_root() -> std::path::PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let located = std::process::Command::new(cargo)
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|p| std::path::PathBuf::from(p.trim()))
+        .and_then(|manifest| manifest.parent().map(Path::to_path_buf));
+    located.unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let check = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -339,11 +360,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // xtask/ sits in the workspace root.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."));
-    match gen_files(root, check) {
+    let root = workspace_root();
+    match gen_files(&root, check) {
         Ok(Outcome::Written(files)) if check || files.is_empty() => {
             println!("generated files are up to date");
             ExitCode::SUCCESS
