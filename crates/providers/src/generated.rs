@@ -9,4 +9,5 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_pdns::PROVIDER,
     wildcert_rfc2136::PROVIDER,
     wildcert_route53::PROVIDER,
+    wildcert_vultr::PROVIDER,
 ];
