@@ -246,10 +246,8 @@ impl State {
         let full = absolute_name(&full, &z.name).filter(|_| TYPES.contains(&format!(" {rtype} ")));
         let full =
             full.ok_or_else(|| err(400, &format!("Invalid record name or type: {name}/{rtype}")))?;
-        let found = self.rrsets(c, z).into_iter();
-        let found = found
-            .filter(|s| s["rrset_name"] == name && s["rrset_type"] == rtype)
-            .next();
+        let mut found = self.rrsets(c, z).into_iter();
+        let found = found.find(|s| s["rrset_name"] == name && s["rrset_type"] == rtype);
         Ok((found, full))
     }
 }
