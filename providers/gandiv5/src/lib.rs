@@ -88,17 +88,6 @@ impl GandiV5Provider {
         })
     }
 
-    /// Use `budget` (shared with every holder of a clone) for waiting out rate limits.
-    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
-        self.api.policy.budget = budget;
-        self
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> &GandiV5Config {
-        &self.config
-    }
-
     /// `{base}/segments…`, with `sharing_id` when one is set.
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.api.url(segments);
