@@ -4,6 +4,7 @@
 pub const PROVIDERS: &[Registration] = &[
     wildcert_cloudflare::PROVIDER,
     wildcert_digitalocean::PROVIDER,
+    wildcert_dnsimple::PROVIDER,
     wildcert_exec::PROVIDER,
     wildcert_gandiv5::PROVIDER,
     wildcert_hetzner::PROVIDER,
