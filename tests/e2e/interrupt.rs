@@ -527,3 +527,52 @@ fn the_states_a_kill_9_leaves_are_settled_by_the_next_run() {
     assert_store_settled(&lab, name, &run.all());
     assert_live_whole(&lab.live(name), &run.all());
 }
+
+/// Issue 23 item 9: SIGTERM after the pre hook (a pre hook that stops a service) still runs
+/// the post hook (which starts it again), once, after the records are removed.
+#[test]
+fn sigterm_after_the_pre_hook_still_runs_the_post_hook() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let log = lab.state_dir().join("hooks.log");
+    let cfg = lab.state_dir().join("wildcert.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[providers.lab]\nkind = \"rfc2136\"\n\n[renew]\npre_hook = \"echo pre >> {log}\"\npost_hook = \"echo post due=$WILDCERT_DUE_CERTS failed=$WILDCERT_FAILED_CERTS interrupted=$WILDCERT_INTERRUPTED >> {log}\"\n\n[[certificate]]\nname = \"web\"\ndomains = [\"*.example.test\", \"example.test\"]\nprovider = \"lab\"\n",
+            log = log.display()
+        ),
+    )
+    .expect("config");
+    let dead = dead_addr();
+    let cfg = cfg.display().to_string();
+    let args = [
+        "--config",
+        &cfg,
+        "--authoritative",
+        &dead,
+        "--propagation-timeout",
+        "60s",
+        "renew",
+    ];
+    let mut run = spawn(&lab, &args, "post-hook");
+    assert!(
+        run.wait_for(WAITING, Duration::from_secs(60)),
+        "never reached the propagation wait:\n{}",
+        run.stderr()
+    );
+    run.signal("TERM");
+    let (code, _out, err) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(130), "{err}");
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        logged.lines().collect::<Vec<_>>(),
+        ["pre", "post due=web failed=web interrupted=1"],
+        "{err}"
+    );
+    assert!(
+        lab.primary_txt("_acme-challenge.example.test").is_empty(),
+        "{err}"
+    );
+}

@@ -22,6 +22,7 @@ pub async fn run(g: &Global, a: RenewArgs, out: &Output) -> ExitCode {
             post_hook: a.post_hook,
             progress: out.progress(),
             challenge: a.challenge.clone(),
+            ..RenewOptions::default()
         },
         dry_run: a.dry_run,
         until_next: a.until_next,

@@ -7,6 +7,6 @@ pub mod run;
 
 pub use plan::{Decision, cert_name, decide};
 pub use run::{
-    ARI_DEFAULT_RECHECK, Outcome, RenewOptions, RenewOutcome, RenewRound, recorded_requests,
-    recorded_settings, renew,
+    ARI_DEFAULT_RECHECK, Outcome, OwedPostHook, RenewOptions, RenewOutcome, RenewRound,
+    recorded_requests, recorded_settings, renew,
 };

@@ -113,6 +113,19 @@ pub struct RenewOptions {
     /// `--challenge`: wins over the method `issue` recorded (the config's entries get it
     /// through [`crate::Overrides`]).
     pub challenge: Option<String>,
+    /// Set while the post hook is owed (the due certificates were started on and the post
+    /// hook has not run): a round stopped by a signal runs it from there
+    /// ([`crate::session::Session::renew`]).
+    pub post_hook_owed: Arc<std::sync::Mutex<Option<OwedPostHook>>>,
+}
+
+/// The post hook a round owes once its due certificates were started on.
+#[derive(Debug, Clone)]
+pub struct OwedPostHook {
+    /// The command.
+    pub command: String,
+    /// The due certificates (`WILDCERT_DUE_CERTS`).
+    pub due: Vec<String>,
 }
 
 /// What one `renew` round did: an outcome per certificate and the run's pre and post hooks
@@ -525,6 +538,12 @@ where
         .post_hook
         .as_ref()
         .or(settings.renew.post_hook.as_ref());
+    if let (Some(cmd), Ok(mut owed)) = (post_hook, opts.post_hook_owed.lock()) {
+        *owed = Some(OwedPostHook {
+            command: cmd.clone(),
+            due: due_names.clone(),
+        });
+    }
     let mut results = Vec::new();
     for (run, jobs) in groups {
         let names: Vec<String> = jobs.iter().map(|j| j.req.cert_name.clone()).collect();
@@ -593,6 +612,9 @@ where
             )),
             Err(e) => outcomes.push(RenewOutcome::failed(r.cert_name, &e)),
         }
+    }
+    if let Ok(mut owed) = opts.post_hook_owed.lock() {
+        *owed = None;
     }
     let post_hook = match post_hook {
         Some(cmd) => {

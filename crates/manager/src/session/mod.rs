@@ -33,13 +33,13 @@ use wildcert_dns::{Dns01, DnsSettings, PropagationProgress};
 
 use crate::config::{DryRun, Loaded, RunConfig};
 use crate::error::{ExitCode, IssueError};
-use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook};
+use crate::hooks::{DEFAULT_HOOK_TIMEOUT, HookReport, run_deploy_hook, run_hook};
 use crate::install::{InstallError, InstallReport, InstallTarget, install_all};
 
 use crate::journal;
 use crate::model::{IssueRequest, Issued, NamedProvider};
 use crate::providers::Providers;
-use crate::renew::{RenewOptions, RenewRound, renew};
+use crate::renew::{OwedPostHook, RenewOptions, RenewRound, renew};
 use crate::settings::CertificateSettings;
 use crate::store::{RecordedRequest, Store};
 
@@ -254,15 +254,60 @@ impl<'a> Session<'a> {
     /// certificate; the pre and post hooks once, around the due ones).
     pub async fn renew(&self, opts: &RenewOptions) -> Result<RenewRound, Stopped> {
         self.clean_orphans(false).await;
-        Ok(self
+        let started = time::OffsetDateTime::now_utc();
+        let mut opts = opts.clone();
+        opts.post_hook_owed = Default::default();
+        let run = self
             .guard(renew(
                 &self.cfg,
                 &self.store,
                 self.loaded,
-                opts,
+                &opts,
                 |id, creds| self.providers.get_with(id, creds),
             ))
-            .await??)
+            .await;
+        if matches!(run, Err(Stopped::Interrupted)) {
+            // Stopped after the pre hook: the post hook still undoes what it did (bounded),
+            // once the records are removed.
+            let owed = opts.post_hook_owed.lock().ok().and_then(|mut o| o.take());
+            if let Some(owed) = owed {
+                self.run_owed_post_hook(&owed, started).await;
+            }
+        }
+        Ok(run??)
+    }
+
+    /// The post hook of a round stopped by a signal: `WILDCERT_INTERRUPTED=1`, the due
+    /// certificates, those stored before the signal as renewed and the rest as failed.
+    async fn run_owed_post_hook(&self, owed: &OwedPostHook, started: time::OffsetDateTime) {
+        let stored = |name: &String| {
+            self.store
+                .read_meta(name)
+                .ok()
+                .flatten()
+                .and_then(|m| m.issued_at)
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .is_some_and(|t| t >= started)
+        };
+        let (renewed, failed): (Vec<&String>, Vec<&String>) =
+            owed.due.iter().partition(|n| stored(n));
+        let join = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+        let env = vec![
+            ("WILDCERT_DUE_CERTS".to_string(), owed.due.join(" ")),
+            ("WILDCERT_RENEWED_CERTS".to_string(), join(&renewed)),
+            ("WILDCERT_FAILED_CERTS".to_string(), join(&failed)),
+            ("WILDCERT_INTERRUPTED".to_string(), "1".to_string()),
+        ];
+        let report = run_hook(&owed.command, &env, "post_hook", DEFAULT_HOOK_TIMEOUT).await;
+        if !report.ok {
+            warn!(
+                "the post hook failed after the interruption: {:?}",
+                report.error
+            );
+        }
     }
 }
 
