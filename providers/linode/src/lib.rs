@@ -62,14 +62,13 @@ struct Domain {
 }
 
 /// A domain record (only what we use).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 struct Record {
     id: u64,
     #[serde(rename = "type")]
     rtype: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     target: String,
 }
 
@@ -86,11 +85,9 @@ pub fn reasons(body: &[u8]) -> String {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let errors = v.get("errors").and_then(Value::as_array);
     let line = |e: &Value| {
-        let reason = e.get("reason").and_then(Value::as_str)?;
-        Some(match e.get("field").and_then(Value::as_str) {
-            Some(f) => format!("{f}: {reason}"),
-            None => reason.to_string(),
-        })
+        let reason = e.get("reason")?.as_str()?;
+        let field = e.get("field").and_then(Value::as_str);
+        Some(field.map_or(reason.to_string(), |f| format!("{f}: {reason}")))
     };
     let all: Vec<String> = errors.into_iter().flatten().filter_map(line).collect();
     if all.is_empty() {
@@ -112,13 +109,8 @@ impl LinodeProvider {
         let mut headers = HeaderMap::new();
         headers.insert(name, value);
         let budget = RateLimitBudget::new(config.rate_limit_wait, "rate_limit_wait");
-        let api = JsonApi::new(
-            KIND,
-            config.base_url.clone(),
-            headers,
-            config.timeout,
-            budget,
-        )?;
+        let base = config.base_url.clone();
+        let api = JsonApi::new(KIND, base, headers, config.timeout, budget)?;
         Ok(LinodeProvider {
             config,
             api,
@@ -194,23 +186,17 @@ impl LinodeProvider {
             let resp = self
                 .call(Method::GET, url, None, Some(filter), zone)
                 .await?;
-            let doc: Page<T> =
-                serde_json::from_slice(&resp.body).map_err(|e| ProviderError::Other {
-                    provider: KIND,
-                    message: format!("cannot parse Linode's list {}: {e}", path.join("/")),
-                })?;
+            let doc: Page<T> = serde_json::from_slice(&resp.body)
+                .map_err(|e| other(format!("cannot parse the list {}: {e}", path.join("/"))))?;
             out.extend(doc.data);
             if doc.page >= doc.pages {
                 return Ok(out);
             }
         }
-        Err(ProviderError::Other {
-            provider: KIND,
-            message: format!(
-                "the list {} has more than {MAX_PAGES} pages",
-                path.join("/")
-            ),
-        })
+        let path = path.join("/");
+        Err(other(format!(
+            "the list {path} has more than {MAX_PAGES} pages"
+        )))
     }
 
     /// The domains the token can see (every page), those named `name` only when given.
@@ -223,24 +209,15 @@ impl LinodeProvider {
 
     /// The id of `zone`'s domain: from the lookup, else asked for by name.
     async fn domain_id(&self, zone: &Zone) -> Result<String, ProviderError> {
-        if let Some(id) = zone
-            .provider_id
-            .as_ref()
-            .filter(|i| i.parse::<u64>().is_ok())
-        {
-            return Ok(id.clone());
+        let given = zone.provider_id.clone();
+        if let Some(id) = given.filter(|i| i.parse::<u64>().is_ok()) {
+            return Ok(id);
         }
         let found = self.domains(Some(&zone.name)).await?;
-        let id = found
-            .into_iter()
-            .find(|(_, n)| n == &zone.name)
-            .map(|d| d.0);
-        id.map(|i| i.to_string())
-            .ok_or_else(|| ProviderError::ZoneNotFound {
-                provider: KIND,
-                zone: zone.name.to_string(),
-                message: "no domain of this name is visible to the token".into(),
-            })
+        let id = found.into_iter().find(|d| d.1 == zone.name);
+        let why = "no domain of this name is visible to the token";
+        id.map(|d| d.0.to_string())
+            .ok_or_else(|| not_found(&zone.name, why.into()))
     }
 
     /// The TXT records at `name` in domain `id` (every page).
@@ -262,13 +239,26 @@ impl LinodeProvider {
 
     /// Check that every name of `set` lies in `zone`.
     fn inside(zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
-        match set.names().find(|n| !n.is_within(&zone.name)) {
-            Some(n) => Err(ProviderError::Other {
-                provider: KIND,
-                message: format!("{n} is not inside domain {}", zone.name),
-            }),
-            None => Ok(()),
-        }
+        let out = set.names().find(|n| !n.is_within(&zone.name));
+        out.map_or(Ok(()), |n| {
+            Err(other(format!("{n} is not inside domain {zone}")))
+        })
+    }
+}
+
+fn other(message: String) -> ProviderError {
+    ProviderError::Other {
+        provider: KIND,
+        message,
+    }
+}
+
+fn not_found(zone: &DnsName, message: String) -> ProviderError {
+    let zone = zone.to_string();
+    ProviderError::ZoneNotFound {
+        provider: KIND,
+        zone,
+        message,
     }
 }
 
@@ -290,16 +280,10 @@ impl DnsProvider for LinodeProvider {
         if let Some(z) = self.zones.get(fqdn) {
             return Ok(Some(z));
         }
-        let not_found = |message: String| ProviderError::ZoneNotFound {
-            provider: KIND,
-            zone: fqdn.to_string(),
-            message,
-        };
         let given = self.config.zone.as_ref();
         if let Some(z) = given.filter(|z| !fqdn.is_within(z)) {
-            return Err(not_found(format!(
-                "{fqdn} is not inside zone {z} (LINODE_ZONE)"
-            )));
+            let why = format!("{fqdn} is not inside zone {z} (LINODE_ZONE)");
+            return Err(not_found(fqdn, why));
         }
         let domains = self.domains(given).await?;
         let best = fqdn
@@ -313,9 +297,8 @@ impl DnsProvider for LinodeProvider {
                 n if n > 20 => format!("{}, … ({n} in all)", names[..20].join(", ")),
                 _ => names.join(", "),
             };
-            not_found(format!(
-                "no domain of this token contains {fqdn}; it sees: {seen}"
-            ))
+            let why = format!("no domain of this token contains {fqdn}; it sees: {seen}");
+            not_found(fqdn, why)
         })?;
         let zone = Zone {
             name,
