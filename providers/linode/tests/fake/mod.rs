@@ -182,7 +182,7 @@ impl LinodeFake {
     pub fn seed(&self, zone: &str, rtype: &str, name: &str, target: &str, ttl: u32) -> u64 {
         let id = self.seed_record(zone, rtype, name, target, ttl);
         let id = id.unwrap_or_else(|e| panic!("seed {name}: {e}"));
-        self.with(|st| st.to_edge(name));
+        self.with(|st| st.send_to_edge(name));
         int_id(&id)
     }
 
@@ -263,7 +263,7 @@ impl State {
     }
 
     /// Send the TXT set now at `name` to the edge (when changes reach DNS late).
-    fn to_edge(&mut self, name: &str) {
+    fn send_to_edge(&mut self, name: &str) {
         let Some(edge) = &self.edge else { return };
         let name = wildcert_testkit::dns_name(name);
         let rdata = self
@@ -349,7 +349,7 @@ fn delete_record(st: &mut State, c: &Call) -> Answer {
     let z = st.zone(c, true)?;
     let r = find(&st.store, &z, c)?;
     st.store.change(Some(&r.id), None)?;
-    st.to_edge(&r.name);
+    st.send_to_edge(&r.name);
     Ok(Reply::json(200, &json!({})))
 }
 
@@ -383,6 +383,6 @@ fn create_record(st: &mut State, c: &Call) -> Answer {
     let ttl = ttl.ok_or_else(|| err(400, "Must be an integer", Some("ttl_sec")))?;
     let rec = FakeRecord::new(&z, &rtype, &full, &target, kept_ttl(ttl))?;
     st.store.change(None, Some(rec.clone()))?;
-    st.to_edge(&rec.name);
+    st.send_to_edge(&rec.name);
     Ok(Reply::json(200, &record_json(&rec)))
 }
