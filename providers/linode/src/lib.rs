@@ -290,6 +290,10 @@ impl DnsProvider for LinodeProvider {
             .ancestors()
             .find_map(|a| domains.iter().find(|(_, n)| *n == a).cloned());
         let (id, name) = best.ok_or_else(|| {
+            if let Some(z) = given {
+                let why = format!("no domain {z} (LINODE_ZONE) is visible to this token");
+                return not_found(fqdn, why);
+            }
             let mut names: Vec<String> = domains.iter().map(|d| d.1.to_string()).collect();
             names.sort();
             let seen = match names.len() {

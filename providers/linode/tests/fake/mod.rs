@@ -342,7 +342,7 @@ fn list_domains(st: &mut State, c: &Call) -> Answer {
 fn list_records(st: &mut State, c: &Call) -> Answer {
     let z = st.zone(c, false)?;
     let items = st.store.in_zone(&z.name).iter().map(record_json).collect();
-    page(c, items, &["name", "type", "tag"])
+    page(c, items, &["name", "type", "tag", "target"])
 }
 
 fn delete_record(st: &mut State, c: &Call) -> Answer {

@@ -327,6 +327,13 @@ async fn zone_setting_asks_for_that_domain_only() {
         .await
         .expect_err("outside");
     assert!(e.to_string().contains("LINODE_ZONE"), "{e}");
+    let unseen = provider(&LinodeSettings {
+        zone: Some("gone.test".into()),
+        ..settings(&fake)
+    });
+    let e = unseen.zone_for(&name("_acme-challenge.gone.test")).await;
+    let e = e.expect_err("not visible").to_string();
+    assert!(e.contains("gone.test (LINODE_ZONE) is visible"), "{e}");
     // A zone known by name only (found through DNS) is looked up by name; a gone one is named.
     let p = provider(&settings(&fake));
     let by_name = Zone::new(name("example.test"));
