@@ -8,6 +8,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_exec::PROVIDER,
     wildcert_gandiv5::PROVIDER,
     wildcert_hetzner::PROVIDER,
+    wildcert_linode::PROVIDER,
     wildcert_pdns::PROVIDER,
     wildcert_rfc2136::PROVIDER,
     wildcert_route53::PROVIDER,
