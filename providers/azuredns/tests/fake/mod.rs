@@ -9,7 +9,7 @@
 //! `ParentResourceNotFound`, the DNS RP's bare `{"code": "NotFound"}` for a missing set, 400
 //! `BadRequest`), 429 + `Retry-After`. Entra ID: `POST /{tenant}/oauth2/v2.0/token` (client
 //! secret, or a `jwt-bearer` client assertion: a federated token, or a certificate JWT whose
-//! header's `x5t` and claims are checked — not its signature), its OpenID discovery document,
+//! header's `x5t` / `x5t#S256` and claims are checked — not its signature), its OpenID discovery document,
 //! AADSTS errors; managed identity: IMDS (`Metadata: true`) and App Service (`X-IDENTITY-HEADER`).
 //! With [`AzureFakeOptions::backed_by`] every TXT change lands in BIND before the API answers.
 
@@ -219,18 +219,21 @@ fn token(st: &mut State, c: &Call) -> Answer {
     Ok(Reply::json(200, &json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": at })))
 }
 
-/// A federated token equal to `known`, or a certificate JWT (`x5t` = `known`, for the client,
-/// not expired).
+/// A federated token equal to `known`, or a certificate JWT for the client, not expired, whose
+/// thumbprint is `known`: RS256 with `x5t` (SHA-1), or PS256 with `x5t#S256` (MSAL's with a SHA-256 thumbprint).
 fn assertion_ok(jwt: &str, known: &str, client: &str) -> bool {
     use base64::Engine as _;
     let part = |i: usize| jwt.split('.').nth(i).and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok());
     let json = |i: usize| part(i).and_then(|b| serde_json::from_slice::<Value>(&b).ok()).unwrap_or_default();
     let (h, cl) = (json(0), json(1));
+    // MSAL pads the base64url thumbprint; Entra ID takes it either way.
+    let thumb = |k: &str| h[k].as_str().is_some_and(|t| t.trim_end_matches('=') == known);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     jwt == known
-        || (h["alg"] == "RS256" && h["x5t"] == known && cl["iss"] == client && cl["sub"] == client
+        || ((h["alg"] == "RS256" && thumb("x5t") || h["alg"] == "PS256" && thumb("x5t#S256"))
+            && cl["iss"] == client && cl["sub"] == client
             && cl["aud"].as_str().is_some_and(|a| a.ends_with(&format!("/{TENANT}/oauth2/v2.0/token")))
-            && cl["exp"].as_u64().is_some_and(|e| e > now)
+            && cl["exp"].as_f64().is_some_and(|e| e > now as f64)
             && part(2).is_some_and(|s| s.len() >= 256))
 }
 

@@ -60,6 +60,19 @@ async fn zone_of(p: &AzureDnsProvider, fqdn: &str) -> Result<Zone, ProviderError
     Ok(p.zone_for(&name(fqdn)).await?.expect("a zone"))
 }
 
+/// A self-signed client certificate and its RSA key in one PEM, its `x5t` (SHA-1) and
+/// `x5t#S256` thumbprints.
+pub fn client_certificate() -> (String, String, String) {
+    use base64::Engine as _;
+    let key = wildcert_acme::AccountKey::generate(wildcert_acme::AccountKeyType::Rsa2048).expect("rsa");
+    let kp = rcgen::KeyPair::from_pem(&key.to_pem()).expect("rcgen key");
+    let params = rcgen::CertificateParams::new(vec!["wildcert".into()]).expect("params");
+    let cert = params.self_signed(&kp).expect("cert");
+    let thumb = |alg| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(alg, cert.der()));
+    let pem = format!("{}{}", cert.pem(), key.to_pem());
+    (pem, thumb(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY), thumb(&ring::digest::SHA256))
+}
+
 /// Publish and remove one value through `p`, leaving the foreign one.
 async fn round_trip(fake: &AzureFake, p: &AzureDnsProvider) {
     let zone = zone_of(p, NAME).await.expect("zone");
@@ -209,14 +222,7 @@ async fn refused_sign_in_and_missing_role_are_told_apart() {
 
 #[tokio::test]
 async fn managed_workload_and_certificate_identities_sign_in() {
-    let key = wildcert_acme::AccountKey::generate(wildcert_acme::AccountKeyType::Rsa2048).expect("rsa");
-    let kp = rcgen::KeyPair::from_pem(&key.to_pem()).expect("rcgen key");
-    let cert = rcgen::CertificateParams::new(vec!["wildcert".into()]).expect("params").self_signed(&kp).expect("cert");
-    let x5t = {
-        use base64::Engine as _;
-        let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
-    };
+    let (pem, x5t, _) = client_certificate();
     let fake = fake(AzureFakeOptions {
         clients: vec![
             (CLIENT.0.into(), FakeToken::full(CLIENT.1)),
@@ -227,9 +233,9 @@ async fn managed_workload_and_certificate_identities_sign_in() {
     });
     fake.seed(NAME, "foreign");
     let dir = tempfile::tempdir().expect("tmp");
-    let (token_file, pem) = (dir.path().join("token"), dir.path().join("client.pem"));
+    let (token_file, pem_file) = (dir.path().join("token"), dir.path().join("client.pem"));
     std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.federated.sig\n").expect("write");
-    std::fs::write(&pem, format!("{}{}", cert.pem(), key.to_pem())).expect("write");
+    std::fs::write(&pem_file, pem).expect("write");
     let none = AzureDnsSettings { client_id: None, tenant_id: None, client_secret: None, ..settings(&fake) };
     let cases = [
         ("imds", AzureDnsSettings { imds_endpoint: Some(fake.base_url()), ..none.clone() }, "/metadata/identity/oauth2/token"),
@@ -238,7 +244,7 @@ async fn managed_workload_and_certificate_identities_sign_in() {
         ("workload", AzureDnsSettings { client_id: Some("workload".into()), tenant_id: Some(TENANT.into()),
             federated_token_file: Some(token_file.clone()), ..none.clone() }, "/oauth2/v2.0/token"),
         ("certificate", AzureDnsSettings { client_id: Some("certified".into()), tenant_id: Some(TENANT.into()),
-            client_certificate_path: Some(pem.clone()), ..none.clone() }, "/oauth2/v2.0/token"),
+            client_certificate_path: Some(pem_file.clone()), ..none.clone() }, "/oauth2/v2.0/token"),
     ];
     for (what, s, endpoint) in cases {
         fake.clear_requests();
