@@ -346,7 +346,9 @@ fn parse_token(resp: &Response) -> Result<Token, ProviderError> {
     let token = v["access_token"].as_str().filter(|t| !t.is_empty());
     let token = token.ok_or_else(|| other("the token answer holds no access_token".into()))?;
     let num = |k: &str| v[k].as_u64().or_else(|| v[k].as_str()?.parse().ok());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     // App Service sends only `expires_on` (Unix seconds).
     let secs = num("expires_in").or_else(|| num("expires_on").map(|on| on.saturating_sub(now)));
     Ok((Secret::new(token), Duration::from_secs(secs.unwrap_or(300))))

@@ -114,13 +114,13 @@ pub struct AzureDnsSettings {
     #[setting(default = "https://login.microsoftonline.com (by environment)", env = ["AZURE_AUTHORITY_HOST"])]
     pub authority_host: Option<String>,
     /// Instance metadata service root (managed identity on VMs)
-    #[setting(default = "http://169.254.169.254", env = ["AZURE_POD_IDENTITY_AUTHORITY_HOST", "IMDS_ENDPOINT"])]
+    #[setting(default = "http://169.254.169.254", env = ["AZURE_POD_IDENTITY_AUTHORITY_HOST"])]
     pub imds_endpoint: Option<String>,
-    /// Managed identity endpoint of App Service, Functions and Arc (with identity_header)
-    #[setting(env = ["IDENTITY_ENDPOINT", "MSI_ENDPOINT"])]
+    /// Managed identity endpoint of App Service and Functions (with identity_header)
+    #[setting(env = ["IDENTITY_ENDPOINT"])]
     pub identity_endpoint: Option<String>,
     /// Secret header value of the App Service managed identity endpoint
-    #[setting(env = ["IDENTITY_HEADER", "MSI_SECRET"])]
+    #[setting(env = ["IDENTITY_HEADER"])]
     pub identity_header: Option<Secret>,
     /// Seconds to wait for one API answer
     #[setting(default = "30", env = ["AZURE_HTTP_TIMEOUT"], ty = "seconds")]

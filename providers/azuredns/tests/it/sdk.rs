@@ -4,17 +4,31 @@
 //! sets get / create_or_update / delete with ETags, 412, 404, 401 and 403), through a TLS front
 //! the script starts (azure-core and MSAL insist on https).
 
-use crate::fake::{AzureFake, AzureFakeOptions, CLIENT, FakeToken, IDENTITY_HEADER, RG, SUB, TENANT};
+use crate::fake::{
+    AzureFake, AzureFakeOptions, CLIENT, FakeToken, IDENTITY_HEADER, RG, SUB, TENANT,
+};
 
 #[test]
 fn the_official_sdk_accepts_the_fake() {
     let (pem, sha1, _) = crate::client_certificate();
     let fake = AzureFake::start(AzureFakeOptions {
-        zones: (0..5).map(|i| format!("z{i}.test")).chain(["example.test".into()]).collect(),
+        zones: (0..5)
+            .map(|i| format!("z{i}.test"))
+            .chain(["example.test".into()])
+            .collect(),
         clients: vec![
             (CLIENT.0.into(), FakeToken::full(CLIENT.1)),
-            ("reader".into(), FakeToken { dns_edit: false, ..FakeToken::full("reader-secret") }),
-            ("workload".into(), FakeToken::full("eyJhbGciOiJSUzI1NiJ9.federated.sig")),
+            (
+                "reader".into(),
+                FakeToken {
+                    dns_edit: false,
+                    ..FakeToken::full("reader-secret")
+                },
+            ),
+            (
+                "workload".into(),
+                FakeToken::full("eyJhbGciOiJSUzI1NiJ9.federated.sig"),
+            ),
             ("certified".into(), FakeToken::full(&sha1)),
         ],
         ..Default::default()
@@ -40,5 +54,9 @@ fn the_official_sdk_accepts_the_fake() {
         ("AZ_FEDERATED_FILE", path(&token_file)),
         ("AZ_IDENTITY_HEADER", IDENTITY_HEADER.into()),
     ];
-    wildcert_testkit::prove_with_sdk(env!("CARGO_MANIFEST_DIR"), &["azure.mgmt.dns", "azure.identity"], &env);
+    wildcert_testkit::prove_with_sdk(
+        env!("CARGO_MANIFEST_DIR"),
+        &["azure.mgmt.dns", "azure.identity"],
+        &env,
+    );
 }

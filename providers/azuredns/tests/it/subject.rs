@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::fake::{AzureFake, AzureFakeOptions};
 use wildcert_azuredns::{AzureDnsProvider, AzureDnsSettings};
-use wildcert_conformance::{Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait};
+use wildcert_conformance::{
+    Case, Concurrency, ErrorProbe, Provider, Subject, Support, async_trait,
+};
 use wildcert_dns::{DnsName, Secret};
 
 /// The fake serving `example.test`.
@@ -21,7 +23,9 @@ fn build(s: &AzureDnsSettings) -> Provider {
 #[async_trait]
 impl Subject for Azure {
     async fn start() -> Option<Self> {
-        Some(Azure { fake: crate::fake(AzureFakeOptions::default()) })
+        Some(Azure {
+            fake: crate::fake(AzureFakeOptions::default()),
+        })
     }
 
     fn zone(&self) -> DnsName {
@@ -46,7 +50,10 @@ impl Subject for Azure {
     }
 
     fn bad_credentials(&self) -> Support<ErrorProbe> {
-        let s = AzureDnsSettings { client_secret: Some(Secret::new("wrong")), ..crate::settings(&self.fake) };
+        let s = AzureDnsSettings {
+            client_secret: Some(Secret::new("wrong")),
+            ..crate::settings(&self.fake)
+        };
         Support::Yes(ErrorProbe::contract(build(&s), Case::BadCredentials))
     }
 
@@ -58,7 +65,10 @@ impl Subject for Azure {
     async fn rate_limit(&self) -> Support<ErrorProbe> {
         // 429 to everything for two minutes, Retry-After counting down; 2 s of patience.
         self.fake.block_for(Duration::from_secs(120));
-        let s = AzureDnsSettings { rate_limit_wait: Some(2), ..crate::settings(&self.fake) };
+        let s = AzureDnsSettings {
+            rate_limit_wait: Some(2),
+            ..crate::settings(&self.fake)
+        };
         Support::Yes(ErrorProbe::contract(build(&s), Case::RateLimit))
     }
 }
