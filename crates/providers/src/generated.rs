@@ -2,6 +2,7 @@
 
 /// Every provider kind this build knows: one per folder under `providers/`, by kind.
 pub const PROVIDERS: &[Registration] = &[
+    wildcert_azuredns::PROVIDER,
     wildcert_cloudflare::PROVIDER,
     wildcert_digitalocean::PROVIDER,
     wildcert_dnsimple::PROVIDER,
