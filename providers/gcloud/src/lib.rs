@@ -95,17 +95,6 @@ impl GcloudProvider {
         })
     }
 
-    /// Use `budget` (shared with every holder of a clone) for waiting out rate limits.
-    pub fn with_rate_limit_budget(mut self, budget: RateLimitBudget) -> Self {
-        self.api.policy.budget = budget;
-        self
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> &GcloudConfig {
-        &self.config
-    }
-
     /// The project: configured, from the key, or the metadata server's.
     async fn project(&self) -> Result<&str, ProviderError> {
         let p = self.project.get_or_try_init(|| async {
@@ -127,32 +116,47 @@ impl GcloudProvider {
         Ok(self.api.url(&[&head[..], rest].concat()))
     }
 
-    /// Send with a fresh bearer token; a non-2xx answer is an error phrased for Cloud DNS.
-    async fn call(&self, m: Method, url: Url, body: Option<&Value>, zone: Option<&Zone>) -> Answer {
+    /// Send with a fresh bearer token, any answer.
+    async fn send(
+        &self,
+        m: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Response, ProviderError> {
         let token = self.tokens.token(&self.api).await?;
         let h = secret_header(KIND, "authorization", "Bearer ", &token, "the access token")?;
-        let resp = self
-            .api
+        self.api
             .send_with(m, url, body, &HeaderMap::from_iter([h]))
-            .await?;
+            .await
+    }
+
+    /// Send, require 2xx (else an error phrased for Cloud DNS), parse.
+    async fn call(
+        &self,
+        m: Method,
+        url: Url,
+        body: Option<&Value>,
+        zone: Option<&Zone>,
+    ) -> Result<Value, ProviderError> {
+        let resp = self.send(m, url, body).await?;
         if !resp.is_success() {
-            return Err(Failure::Status(self.error(&resp, zone), reason(&resp)));
+            return Err(self.error(&resp, zone));
         }
-        let parsed = serde_json::from_slice(&resp.body);
-        parsed.map_err(|e| Failure::from(other(format!("cannot parse the answer: {e}"))))
+        serde_json::from_slice(&resp.body)
+            .map_err(|e| other(format!("cannot parse the answer: {e}")))
     }
 
     /// A Google API error (`{"error": {"code", "message", "errors": [{"reason"}]}}`).
     fn error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
         let msg = server_message(&resp.body);
         let who = self.tokens.describe();
-        let message = match (resp.status, reason(resp).as_str()) {
-            (401, _) => format!("Cloud DNS refused the token of the {who} (401 {msg})"),
-            (403, _) => format!(
+        let message = match resp.status {
+            401 => format!("Cloud DNS refused the token of the {who} (401 {msg})"),
+            403 => format!(
                 "the {who} may not do this (403 {msg}); it needs roles/dns.admin on the project \
                  or the zone (listing zones needs dns.managedZones.list: or set GCE_ZONE_ID)"
             ),
-            (404, _) => format!("404 {msg} (project or managed zone)"),
+            404 => format!("404 {msg} (project or managed zone)"),
             _ => return self.api.status_error(resp, zone),
         };
         self.api.status_error_saying(resp, zone, message)
@@ -238,15 +242,17 @@ impl GcloudProvider {
                     "deletions": dels.into_iter().flatten().collect::<Vec<_>>(),
                     "additions": adds.into_iter().flatten().collect::<Vec<_>>() });
                 let url = self.url(&[&zone_ref(zone), "changes"]).await?;
-                match self.call(Method::POST, url, Some(&body), Some(zone)).await {
-                    Ok(c) => changes.push(c),
-                    Err(Failure::Status(_, r)) if conflict(&r) && round < CONFLICT_ROUNDS => {
-                        tracing::debug!(%zone, reason = %r, round, "gcloud: RRset changed meanwhile, again");
-                        changes.clear();
-                        break;
-                    }
-                    Err(f) => return Err(f.into()),
+                let resp = self.send(Method::POST, url, Some(&body)).await?;
+                if matches!(resp.status, 409 | 412) && round < CONFLICT_ROUNDS {
+                    // Another writer changed an RRset since we read it: read again.
+                    tracing::debug!(%zone, status = resp.status, round, "gcloud: RRset changed meanwhile");
+                    changes.clear();
+                    break;
+                } else if !resp.is_success() {
+                    return Err(self.error(&resp, Some(zone)));
                 }
+                let change = serde_json::from_slice(&resp.body);
+                changes.push(change.map_err(|e| other(format!("cannot parse the change: {e}")))?);
             }
             if changes.len() == edits.len().div_ceil(NAMES_PER_CHANGE) {
                 for c in changes {
@@ -295,12 +301,12 @@ impl GcloudProvider {
         let z = self
             .call(Method::GET, self.url(&[id]).await?, None, None)
             .await;
-        let z = z.map_err(|f| match f {
-            Failure::Status(ProviderError::ZoneNotFound { message, .. }, _) => not_found(
+        let z = z.map_err(|e| match e {
+            ProviderError::ZoneNotFound { message, .. } => not_found(
                 id.into(),
                 format!("zone_id (GCE_ZONE_ID) `{id}`: {message}"),
             ),
-            f => f.into(),
+            e => e,
         })?;
         let name =
             zone_name(&z).ok_or_else(|| other(format!("managed zone {id} has no dnsName")))?;
@@ -361,43 +367,6 @@ impl GcloudProvider {
             format!("no public zone of the project holds {fqdn}{why}; the project has: {names}");
         Err(not_found(fqdn.to_string(), message))
     }
-}
-
-/// A request's outcome: an error, with the Google error `reason` when the server gave one.
-enum Failure {
-    Status(ProviderError, String),
-    Plain(ProviderError),
-}
-
-impl From<ProviderError> for Failure {
-    fn from(e: ProviderError) -> Self {
-        Failure::Plain(e)
-    }
-}
-
-impl From<Failure> for ProviderError {
-    fn from(f: Failure) -> Self {
-        match f {
-            Failure::Status(e, _) | Failure::Plain(e) => e,
-        }
-    }
-}
-
-/// A parsed JSON answer.
-type Answer = Result<Value, Failure>;
-
-/// `errors[0].reason` of a Google error answer (with the status, for 409/412 without one).
-fn reason(resp: &Response) -> String {
-    let v: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-    let r = v["error"]["errors"][0]["reason"]
-        .as_str()
-        .unwrap_or_default();
-    format!("{} {r}", resp.status)
-}
-
-/// Another writer changed the RRset between our read and our change.
-fn conflict(reason: &str) -> bool {
-    reason.starts_with("409") || reason.starts_with("412")
 }
 
 /// The managed zone's path segment: its name (or id) when looked up, else the DNS name.
@@ -506,11 +475,5 @@ mod tests {
         assert!(edit("x.example.", None, &ours, false, 60).is_none());
         let both = (60, vec!["\"a\"".to_string(), "\"b\"".to_string()]);
         assert!(edit("x.example.", Some(&both), &ours, true, 60).is_none());
-    }
-
-    #[test]
-    fn conflicts_are_409_and_412() {
-        assert!(conflict("409 alreadyExists") && conflict("412 conditionNotMet"));
-        assert!(!conflict("400 invalid") && !conflict("403 forbidden"));
     }
 }

@@ -485,7 +485,8 @@ fn create_change(st: &mut State, c: &Call) -> Answer {
             };
             let mut have: Vec<String> = serde_json::from_value(current["rrdatas"].clone()).unwrap_or_default();
             let mut want = data.clone();
-            (have.sort(), want.sort());
+            have.sort();
+            want.sort();
             if current["ttl"] != json!(ttl) || have != want {
                 let m = format!("Precondition not met for 'entity.change.deletions[{i}]'");
                 return Err(Refused(gerr(412, "conditionNotMet", &m)));
