@@ -5,6 +5,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_cloudflare::PROVIDER,
     wildcert_digitalocean::PROVIDER,
     wildcert_exec::PROVIDER,
+    wildcert_gcloud::PROVIDER,
     wildcert_hetzner::PROVIDER,
     wildcert_pdns::PROVIDER,
     wildcert_rfc2136::PROVIDER,
