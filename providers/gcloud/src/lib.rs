@@ -229,13 +229,15 @@ impl GcloudProvider {
             .map(|n| n.to_fqdn().to_ascii_lowercase())
             .collect();
         let ours: Vec<&BTreeSet<String>> = set.iter().map(|(_, v)| v).collect();
+        // Changes made, in every round: each is waited for, even when a later batch conflicted.
+        let mut made = Vec::new();
         for round in 1..=CONFLICT_ROUNDS {
             let stored = self.read_txt(zone, &names).await?;
             let mut edits = Vec::new();
             for (name, ours) in names.iter().zip(&ours) {
                 edits.extend(edit(name, stored.get(name), ours, add, set.ttl));
             }
-            let mut changes = Vec::new();
+            let mut conflict = false;
             for batch in edits.chunks(NAMES_PER_CHANGE) {
                 let (dels, adds): (Vec<_>, Vec<_>) = batch.iter().cloned().unzip();
                 let body = json!({ "kind": "dns#change",
@@ -246,16 +248,16 @@ impl GcloudProvider {
                 if matches!(resp.status, 409 | 412) && round < CONFLICT_ROUNDS {
                     // Another writer changed an RRset since we read it: read again.
                     tracing::debug!(%zone, status = resp.status, round, "gcloud: RRset changed meanwhile");
-                    changes.clear();
+                    conflict = true;
                     break;
                 } else if !resp.is_success() {
                     return Err(self.error(&resp, Some(zone)));
                 }
                 let change = serde_json::from_slice(&resp.body);
-                changes.push(change.map_err(|e| other(format!("cannot parse the change: {e}")))?);
+                made.push(change.map_err(|e| other(format!("cannot parse the change: {e}")))?);
             }
-            if changes.len() == edits.len().div_ceil(NAMES_PER_CHANGE) {
-                for c in changes {
+            if !conflict {
+                for c in made {
                     self.wait_done(zone, c).await?;
                 }
                 return Ok(());
