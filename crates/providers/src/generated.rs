@@ -8,6 +8,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_dnsimple::PROVIDER,
     wildcert_exec::PROVIDER,
     wildcert_gandiv5::PROVIDER,
+    wildcert_gcloud::PROVIDER,
     wildcert_hetzner::PROVIDER,
     wildcert_linode::PROVIDER,
     wildcert_pdns::PROVIDER,
