@@ -182,10 +182,8 @@ impl DesecProvider {
                 _ => return Ok(items),
             }
         }
-        Err(other(format!(
-            "more than {MAX_PAGES} pages listing {}",
-            path.join("/")
-        )))
+        let what = path.join("/");
+        Err(other(format!("more than {MAX_PAGES} pages listing {what}")))
     }
 
     /// The domain's `minimum_ttl` (read once: `GET /domains/{name}/`).
@@ -336,41 +334,38 @@ fn next_cursor(resp: &Response) -> Option<String> {
 /// A 400 body (`{"field": ["…"]}`, or per RRset of a bulk request `[{}, {"ttl": ["…"]}]`) as
 /// one line naming the fields.
 fn field_errors(body: &[u8]) -> String {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return server_message(body);
-    };
-    let one = |o: &Value| -> Vec<String> {
-        let fields = o.as_object().into_iter().flatten();
-        let text = |m: &Value| match m {
-            Value::Array(a) => a
-                .iter()
-                .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
-                .collect::<Vec<_>>()
-                .join(" "),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        fields.map(|(k, m)| format!("{k}: {}", text(m))).collect()
+    let v: Value = serde_json::from_slice(body).unwrap_or_default();
+    let fields = |o: &Value| {
+        let all = o.as_object().into_iter().flatten();
+        let all = all.map(|(k, m)| format!("{k}: {}", messages(m)));
+        all.collect::<Vec<_>>().join("; ")
     };
     let parts: Vec<String> = match &v {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.as_object().is_some_and(|m| !m.is_empty()))
-            .map(|(i, o)| format!("RRset #{}: {}", i + 1, one(o).join("; ")))
-            .collect(),
-        _ => one(&v),
+        Value::Array(items) => {
+            let each = items.iter().map(fields).enumerate();
+            let each = each.filter(|(_, f)| !f.is_empty());
+            each.map(|(i, f)| format!("RRset #{}: {f}", i + 1))
+                .collect()
+        }
+        _ => vec![fields(&v)],
     };
-    let line = parts.join("; ");
-    let line: String = line
+    let line: String = parts
+        .join("; ")
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .filter(|c| !c.is_control())
         .take(400)
         .collect();
-    if line.is_empty() {
-        server_message(body)
-    } else {
-        line
+    Some(line)
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| server_message(body))
+}
+
+/// The text of field messages (strings, or lists of them).
+fn messages(m: &Value) -> String {
+    match m {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(messages).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
     }
 }
 

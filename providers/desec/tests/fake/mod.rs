@@ -17,7 +17,6 @@
 //! (the kit's `ZoneMirror`), so Pebble validates end to end.
 
 use std::collections::HashMap;
-use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -31,7 +30,7 @@ pub const DEFAULT_TOKEN: &str = "wildcertFakeDesecToken000001";
 /// Items in one list page.
 pub const PAGE: usize = 500;
 
-/// Options for [`DesecFake::start`].
+/// Options for [`start`].
 #[derive(Debug, Clone)]
 pub struct DesecFakeOptions {
     /// Domains of the account.
@@ -75,7 +74,8 @@ pub struct State {
     pub store: RecordStore,
     /// The options, changeable while running (tokens, `minimum_ttl`).
     pub opts: DesecFakeOptions,
-    writes: HashMap<String, Vec<Instant>>,
+    /// RRset writes per domain, for `write_limit`.
+    hits: HashMap<String, Vec<Instant>>,
 }
 
 impl HoldsRecords for State {
@@ -84,16 +84,8 @@ impl HoldsRecords for State {
     }
 }
 
-/// The running fake; stopped on drop.
-#[derive(Debug)]
-pub struct DesecFake(FakeServer<State>);
-
-impl Deref for DesecFake {
-    type Target = FakeServer<State>;
-    fn deref(&self) -> &FakeServer<State> {
-        &self.0
-    }
-}
+/// The running fake (its `url()` goes into `base_url` / `DESEC_API_URL`); stopped on drop.
+pub type DesecFake = FakeServer<State>;
 
 type Answer = Result<Reply, Reply>;
 
@@ -109,41 +101,30 @@ pub fn throttled(secs: u64) -> Reply {
     detail(429, &msg).header("Retry-After", secs.to_string())
 }
 
-impl DesecFake {
-    /// Start on a free loopback port.
-    pub fn start(opts: DesecFakeOptions) -> Result<DesecFake, KitError> {
-        let store = RecordStore::new(&opts.zones, opts.dns.clone())?;
-        let all = "/domains/{domain}/rrsets";
-        let one = format!("{all}/{{subname}}/{{type}}");
-        let router = Router::new("desec").prefix("/api/v1").auth(authenticate);
-        let mut router = router
-            .faults_after_auth()
-            .route("GET /domains", list_domains);
-        router = router.route("GET /domains/{domain}", get_domain);
-        router = router.route(&format!("GET {all}"), list_rrsets);
-        router = router.route(&format!("GET {one}"), get_rrset);
-        for route in ["POST", "PUT", "PATCH"].map(|m| format!("{m} {all}")) {
-            router = router.route(&route, write);
-        }
-        for route in ["PUT", "PATCH", "DELETE"].map(|m| format!("{m} {one}")) {
-            router = router.route(&route, write);
-        }
-        let router = router.fallback(|c, known| match known {
-            true => detail(405, &format!("Method \"{}\" not allowed.", c.method)),
-            false => detail(404, "Not found."),
-        });
-        let state = State {
-            store,
-            opts,
-            writes: HashMap::new(),
-        };
-        Ok(DesecFake(router.start(state)?))
+/// Start on a free loopback port.
+pub fn start(opts: DesecFakeOptions) -> Result<DesecFake, KitError> {
+    let store = RecordStore::new(&opts.zones, opts.dns.clone())?;
+    let all = "/domains/{domain}/rrsets";
+    let one = format!("{all}/{{subname}}/{{type}}");
+    let router = Router::new("desec").prefix("/api/v1").auth(authenticate);
+    let mut router = router
+        .faults_after_auth()
+        .route("GET /domains", list_domains);
+    router = router.route("GET /domains/{domain}", get_domain);
+    router = router.route(&format!("GET {all}"), list_rrsets);
+    router = router.route(&format!("GET {one}"), get_rrset);
+    for route in ["POST", "PUT", "PATCH"].map(|m| format!("{m} {all}")) {
+        router = router.route(&route, write);
     }
-
-    /// `http://127.0.0.1:PORT/api/v1`: what goes into `base_url` / `DESEC_API_URL`.
-    pub fn base_url(&self) -> String {
-        self.url()
+    for route in ["PUT", "PATCH", "DELETE"].map(|m| format!("{m} {one}")) {
+        router = router.route(&route, write);
     }
+    let router = router.fallback(|c, known| match known {
+        true => detail(405, &format!("Method \"{}\" not allowed.", c.method)),
+        false => detail(404, "Not found."),
+    });
+    let hits = HashMap::new();
+    router.start(State { store, opts, hits })
 }
 
 /// `Token …` of a known token; a token whose policy may not write may only read.
@@ -153,17 +134,14 @@ fn authenticate(st: &State, c: &mut Call) -> Result<(), Reply> {
     let mut tokens = st.opts.tokens.iter();
     let i = tokens.position(|t| Some(t.token.as_str()) == given);
     let Some(i) = i else {
-        let msg = match given {
-            Some(_) => "Invalid token.",
-            None => "Authentication credentials were not provided.",
-        };
+        let none = "Authentication credentials were not provided.";
+        let msg = given.map_or(none, |_| "Invalid token.");
         return Err(detail(401, msg).header("WWW-Authenticate", "Token"));
     };
     c.principal = Some(i.to_string());
-    match !st.opts.tokens[i].dns_edit && c.method != "GET" {
-        true => Err(detail(403, "Insufficient token permissions.")),
-        false => Ok(()),
-    }
+    let may = st.opts.tokens[i].dns_edit || c.method == "GET";
+    may.then_some(())
+        .ok_or_else(|| detail(403, "Insufficient token permissions."))
 }
 
 /// The subname of a URL segment: `@` and `...` are the apex, `x...` is `x`.
@@ -227,7 +205,7 @@ impl State {
         let Some((n, window)) = self.opts.write_limit else {
             return Ok(());
         };
-        let w = self.writes.entry(zone.into()).or_default();
+        let w = self.hits.entry(zone.into()).or_default();
         w.retain(|t| t.elapsed() < window);
         if w.len() >= n {
             let left = window.saturating_sub(w[0].elapsed()).as_secs_f64();
@@ -366,8 +344,8 @@ fn write(st: &mut State, c: &Call) -> Answer {
         (items[0]["subname"], items[0]["type"]) = (json!(url_sub), json!(url_type));
     }
     st.throttle(&z.name)?;
-    let method = (c.method != "DELETE").then_some(c.method.as_str());
-    let method = method.unwrap_or("PATCH");
+    let m = c.method.as_str();
+    let method = if m == "DELETE" { "PATCH" } else { m };
     let checked = items.iter().map(|i| check(st, &z, i, method));
     let checked: Vec<Result<Item, Value>> = checked.collect();
     if checked.iter().any(Result::is_err) {

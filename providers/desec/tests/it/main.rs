@@ -41,14 +41,14 @@ fn ttls(fake: &DesecFake, name: &str) -> Vec<u32> {
 /// A started fake.
 pub fn fake(opts: DesecFakeOptions) -> DesecFake {
     init_logs();
-    DesecFake::start(opts).expect("fake starts")
+    crate::fake::start(opts).expect("fake starts")
 }
 
 /// Settings for the fake's default token.
 pub fn settings(fake: &DesecFake) -> DesecSettings {
     DesecSettings {
         token: Some(Secret::new(DEFAULT_TOKEN)),
-        base_url: Some(fake.base_url()),
+        base_url: Some(fake.url()),
         ..Default::default()
     }
 }
@@ -86,7 +86,7 @@ async fn wildcard_and_apex_certificate_issued_through_the_fake_and_bind() {
         .expect("foreign value");
     let env = [
         ("DESEC_TOKEN", DEFAULT_TOKEN.to_string()),
-        ("DESEC_API_URL", fake.base_url()),
+        ("DESEC_API_URL", fake.url()),
     ];
     issuance::issue_wildcard_and_apex(&topo, "desec", &env).await;
     // Both values went in with one bulk PATCH and out with another.

@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use crate::fake::{DesecFake, DesecFakeOptions, FakeToken};
+use crate::fake::{DesecFakeOptions, FakeToken};
 
 const TOKEN: &str = crate::fake::DEFAULT_TOKEN;
 const READ_ONLY: &str = "wildcertFakeDesecReadOnly002";
 
 #[test]
 fn an_independent_client_accepts_the_fake() {
-    let fake = DesecFake::start(DesecFakeOptions {
+    let fake = crate::fake::start(DesecFakeOptions {
         zones: vec!["example.test".into(), "big.test".into()],
         tokens: vec![
             FakeToken::full(TOKEN),
@@ -33,7 +33,7 @@ fn an_independent_client_accepts_the_fake() {
             .expect("seed");
     }
     let env = [
-        ("DS_BASE_URL", fake.base_url()),
+        ("DS_BASE_URL", fake.url()),
         ("DS_TOKEN", TOKEN.into()),
         ("DS_TOKEN_READ_ONLY", READ_ONLY.into()),
     ];
