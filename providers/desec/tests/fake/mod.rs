@@ -147,7 +147,7 @@ fn authenticate(st: &State, c: &mut Call) -> Result<(), Reply> {
 /// The subname of a URL segment: `@` and `...` are the apex, `x...` is `x`.
 fn subname(p: &str) -> String {
     let p = p.strip_suffix("...").unwrap_or(p);
-    (p != "@").then(|| p.to_string()).unwrap_or_default()
+    if p == "@" { "" } else { p }.to_string()
 }
 
 impl State {
@@ -224,7 +224,9 @@ fn paged(items: Vec<Value>, c: &Call) -> Answer {
         let q = c.raw_query().split('&');
         let q = q.filter(|p| !p.is_empty() && !p.starts_with("cursor="));
         let q: String = q.map(|p| format!("{p}&")).collect();
-        let at = (at > 0).then(|| at.to_string()).unwrap_or_default();
+        let at = Some(at)
+            .filter(|a| *a > 0)
+            .map_or(String::new(), |a| a.to_string());
         format!("<http://{host}{path}?{q}cursor={at}>; rel=\"{rel}\"")
     };
     let n = items.len();
@@ -377,7 +379,8 @@ fn apply(s: &mut RecordStore, z: &FakeZone, item: &Item) -> Result<(), KitError>
     let old: Vec<FakeRecord> = s.records.iter().filter(|r| mine(r)).cloned().collect();
     let kept = || old.iter().map(|r| r.content.clone()).collect();
     let mut new: Vec<String> = records.clone().unwrap_or_else(kept);
-    (new.sort(), new.dedup());
+    new.sort();
+    new.dedup();
     let ttl = ttl.or(old.first().map(|r| r.ttl)).unwrap_or(3600);
     s.records.retain(|r| !mine(r));
     for content in new {
