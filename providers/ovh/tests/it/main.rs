@@ -1,0 +1,1 @@
+//! Integration tests of the ovh provider (the fake and the suite follow).
