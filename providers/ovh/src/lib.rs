@@ -193,17 +193,12 @@ impl OvhProvider {
         if let Some((t, _)) = cached.as_ref().filter(|(_, until)| Instant::now() < *until) {
             return Ok(t.clone());
         }
-        let mut form = url.clone();
-        form.query_pairs_mut()
-            .clear()
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", id)
-            .append_pair("client_secret", secret.expose())
-            .append_pair("scope", "all");
-        let body = form.query().unwrap_or_default().to_owned();
+        // RFC 6749 §4.4, the client authenticated with HTTP Basic (§2.3.1).
+        let form = "grant_type=client_credentials&scope=all";
         let resp = self
             .through_policy(url, |_| async {
-                let req = self.client.post(url.clone()).body(body.clone());
+                let req = self.client.post(url.clone()).body(form);
+                let req = req.basic_auth(id, Some(secret.expose()));
                 Ok(req.header(CONTENT_TYPE, "application/x-www-form-urlencoded"))
             })
             .await?;

@@ -19,11 +19,12 @@ use std::ops::Deref;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 pub use wildcert_testkit::FakeToken;
 use wildcert_testkit::{
     BindTopology, Call, FakeRecord, FakeServer, FakeZone, HoldsRecords, KitError, RecordStore,
-    Reply, Router, ZoneMirror, dns_name, parse_query, random_id, txt_rdata,
+    Reply, Router, ZoneMirror, absolute_name, dns_name, parse_query, random_id, txt_rdata,
 };
 
 /// The application every fake knows unless options say otherwise.
@@ -72,12 +73,9 @@ impl Default for OvhFakeOptions {
 impl OvhFakeOptions {
     /// Options serving the topology's zones and mirroring refreshed TXT sets into them.
     pub fn backed_by(topo: &BindTopology) -> Self {
-        let (zones, dns) = (topo.zones().to_vec(), Some(ZoneMirror::of(topo)));
-        OvhFakeOptions {
-            zones,
-            dns,
-            ..Default::default()
-        }
+        let mut o = OvhFakeOptions::default();
+        (o.zones, o.dns) = (topo.zones().to_vec(), Some(ZoneMirror::of(topo)));
+        o
     }
 }
 
@@ -108,8 +106,15 @@ impl Deref for OvhFake {
 
 type Answer = Result<Reply, Reply>;
 
-/// OVH's error body.
-fn err(status: u16, class: &str, code: &str, message: &str) -> Reply {
+/// OVH's error body: `class` from the status, `errorCode` where OVH's clients key on it.
+fn err(status: u16, code: &str, message: &str) -> Reply {
+    let class = match status {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        _ => "TooManyRequests",
+    };
     let mut body = json!({ "class": format!("Client::{class}"), "message": message });
     if !code.is_empty() {
         body["errorCode"] = code.into();
@@ -118,29 +123,19 @@ fn err(status: u16, class: &str, code: &str, message: &str) -> Reply {
 }
 
 fn not_found(message: &str) -> Reply {
-    err(404, "NotFound", "", message)
+    err(404, "", message)
 }
 
-fn not_granted() -> Reply {
-    err(
-        403,
-        "Forbidden",
-        "NOT_GRANTED_CALL",
-        "This call has not been granted",
-    )
+fn refused() -> Reply {
+    err(403, "NOT_GRANTED_CALL", "This call has not been granted")
 }
 
 /// OVH's request signature, computed here independently of the provider.
 pub fn sign(secret: &str, ck: &str, method: &str, url: &str, body: &str, ts: &str) -> String {
     let text = format!("{secret}+{ck}+{method}+{url}+{body}+{ts}");
     let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
-    format!(
-        "$1${}",
-        d.as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("$1${hex}")
 }
 
 /// The integer id OVH shows for a record (from the store's hex id).
@@ -153,10 +148,13 @@ impl OvhFake {
     pub fn start(opts: OvhFakeOptions) -> Result<OvhFake, KitError> {
         let store = RecordStore::new(&opts.zones, None)?;
         let served = RecordStore::new(&opts.zones, opts.dns.clone())?;
-        let (z, rec) = (
-            "/1.0/domain/zone/{zone}",
-            "/1.0/domain/zone/{zone}/record/{id}",
-        );
+        let z = "/1.0/domain/zone/{zone}";
+        let rec = format!("{z}/record/{{id}}");
+        let state = State {
+            store,
+            served,
+            opts,
+        };
         let server = Router::new("ovh")
             .auth(authenticate)
             .route("GET /1.0/auth/time", |st: &mut State, _: &Call| {
@@ -164,21 +162,13 @@ impl OvhFake {
             })
             .route("POST /auth/oauth2/token", oauth_token)
             .route("GET /1.0/domain/zone", list_zones)
-            .route(&format!("GET {z}"), get_zone)
             .route(&format!("GET {z}/record"), list_records)
             .route(&format!("POST {z}/record"), create_record)
             .route(&format!("GET {rec}"), get_record)
             .route(&format!("DELETE {rec}"), delete_record)
             .route(&format!("POST {z}/refresh"), refresh)
-            .fallback(|_, known| match known {
-                true => err(405, "MethodNotAllowed", "", "Method not allowed"),
-                false => not_found("Got an invalid (or empty) URL"),
-            })
-            .start(State {
-                store,
-                served,
-                opts,
-            })?;
+            .fallback(|_, _| not_found("Got an invalid (or empty) URL"))
+            .start(state)?;
         Ok(OvhFake(server))
     }
 
@@ -202,14 +192,11 @@ impl OvhFake {
         self.0.block_for(d, |left| too_many(left.as_secs().max(1)));
     }
 
-    /// Create a TXT record as the control panel would (which refreshes the zone); its id.
-    pub fn seed(&self, zone: &str, name: &str, target: &str, ttl: u32) -> u64 {
+    /// Create a TXT record as the control panel would (which refreshes the zone).
+    pub fn seed(&self, zone: &str, name: &str, target: &str, ttl: u32) {
         let id = self.seed_record(zone, "TXT", name, &txt_rdata(target), ttl);
-        let id = id.unwrap_or_else(|e| panic!("seed {name}: {e}"));
-        if let Err(e) = self.with(sync_served) {
-            panic!("refresh after seeding {name}: {e}");
-        }
-        u64::from_str_radix(id.get(..12).unwrap_or("0"), 16).unwrap_or(0)
+        let done = id.and_then(|_| self.with(sync_served));
+        done.unwrap_or_else(|e| panic!("seed {name}: {e}"));
     }
 
     /// TXT values at `name` as last refreshed: what OVH's nameservers serve.
@@ -219,13 +206,12 @@ impl OvhFake {
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    let d = SystemTime::now().duration_since(UNIX_EPOCH);
+    d.map_or(0, |d| d.as_secs() as i64)
 }
 
 fn too_many(secs: u64) -> Reply {
-    err(429, "TooManyRequests", "", "Too many requests").header("Retry-After", secs.to_string())
+    err(429, "", "Too many requests").header("Retry-After", secs.to_string())
 }
 
 /// The auth hook: OVH's signature (principal `ck:<i>`) or a bearer token (`bearer`).
@@ -233,107 +219,58 @@ fn authenticate(st: &State, c: &mut Call) -> Result<(), Reply> {
     if c.path == "/1.0/auth/time" || c.path == "/auth/oauth2/token" {
         return Ok(());
     }
-    if let Some(token) = c.bearer() {
-        if !st.opts.bearers.iter().any(|b| b == token) {
-            return Err(err(
-                401,
-                "Unauthorized",
-                "INVALID_CREDENTIAL",
-                "Invalid token",
-            ));
-        }
+    if let Some(ok) = c.bearer().map(|t| st.opts.bearers.iter().any(|b| b == t)) {
         c.principal = Some("bearer".into());
-        return Ok(());
+        let invalid = || err(401, "INVALID_CREDENTIAL", "Invalid token");
+        return ok.then_some(()).ok_or_else(invalid);
     }
-    let login = || {
-        err(
-            401,
-            "Unauthorized",
-            "NOT_AUTHENTICATED",
-            "You must login first",
-        )
-    };
-    let ak = c.header("x-ovh-application").ok_or_else(login)?;
-    if ak != APP_KEY {
-        return Err(err(
-            403,
-            "Forbidden",
-            "INVALID_KEY",
-            "This application key is invalid",
-        ));
+    let login = || err(401, "NOT_AUTHENTICATED", "You must login first");
+    if c.header("x-ovh-application").ok_or_else(login)? != APP_KEY {
+        return Err(err(403, "INVALID_KEY", "This application key is invalid"));
     }
     let get = |h: &str| c.header(h).map(str::to_owned).ok_or_else(login);
-    let (ck, ts, sig) = (
-        get("x-ovh-consumer")?,
-        get("x-ovh-timestamp")?,
-        get("x-ovh-signature")?,
-    );
-    let at: i64 = ts.parse().unwrap_or(0);
-    if (at - now() - st.opts.clock_offset).abs() > WINDOW {
-        return Err(err(
-            400,
-            "BadRequest",
-            "QUERY_TIME_OUT",
-            "Query out of time",
-        ));
+    let (ck, ts) = (get("x-ovh-consumer")?, get("x-ovh-timestamp")?);
+    let sig = get("x-ovh-signature")?;
+    if (ts.parse().unwrap_or(0) - now() - st.opts.clock_offset).abs() > WINDOW {
+        return Err(err(400, "QUERY_TIME_OUT", "Query out of time"));
     }
     let i = st.opts.consumers.iter().position(|t| t.token == ck);
-    let i = i.ok_or_else(|| {
-        err(
-            403,
-            "Forbidden",
-            "NOT_CREDENTIAL",
-            "This credential does not exist",
-        )
-    })?;
-    c.principal = Some(format!("ck:{i}"));
+    let gone = || err(403, "NOT_CREDENTIAL", "This credential does not exist");
+    c.principal = Some(format!("ck:{}", i.ok_or_else(gone)?));
     let url = format!(
         "http://{}{}",
         c.header("host").unwrap_or_default(),
         c.target
     );
     if sig != sign(APP_SECRET, &ck, &c.method, &url, &c.text(), &ts) {
-        return Err(err(
-            400,
-            "BadRequest",
-            "INVALID_SIGNATURE",
-            "Invalid signature",
-        ));
+        return Err(err(400, "INVALID_SIGNATURE", "Invalid signature"));
     }
     Ok(())
 }
 
 fn oauth_token(st: &mut State, c: &Call) -> Answer {
-    let form = parse_query(&c.text());
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let basic = c
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Basic "));
-    let basic = basic.and_then(|b| {
-        base64::engine::general_purpose::STANDARD
-            .decode(b.trim())
-            .ok()
-    });
-    let basic = basic.and_then(|b| String::from_utf8(b).ok());
-    let pair = basic.as_deref().and_then(|b| b.split_once(':'));
+    let grant = ("grant_type".to_owned(), "client_credentials".to_owned());
+    let auth = c.header("authorization").unwrap_or_default();
+    let basic = auth.trim_start_matches("Basic ");
+    let basic = STANDARD.decode(basic).unwrap_or_default();
+    let basic = String::from_utf8_lossy(&basic);
+    let pair = basic.split_once(':');
     let pair = pair.map(|(i, s)| (i.to_owned(), s.to_owned()));
     let oauth = |status, error: &str, d: &str| {
         Reply::json(status, &json!({ "error": error, "error_description": d })).tag(error)
     };
-    if field("grant_type").as_deref() != Some("client_credentials") {
-        return Err(oauth(
-            400,
-            "unsupported_grant_type",
-            "grant_type must be client_credentials",
-        ));
+    if !parse_query(&c.text()).contains(&grant) {
+        let why = "grant_type must be client_credentials";
+        return Err(oauth(400, "unsupported_grant_type", why));
     }
-    let given = pair.or_else(|| Some((field("client_id")?, field("client_secret")?)));
-    if !given.is_some_and(|g| st.opts.clients.contains(&g)) {
+    // RFC 6749 §2.3.1: HTTP Basic, as OVH's clients send it.
+    if !pair.is_some_and(|g| st.opts.clients.contains(&g)) {
         return Err(oauth(401, "invalid_client", "client authentication failed"));
     }
     let token = random_id(40, b"abcdefghijklmnopqrstuvwxyz0123456789")?;
     st.opts.bearers.push(token.clone());
-    let body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": 3599, "scope": "all" });
+    let body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": 3599,
+        "scope": "all" });
     Ok(Reply::json(200, &body))
 }
 
@@ -351,7 +288,7 @@ impl State {
         let t = self.rights(c);
         let name = dns_name(c.param("zone"));
         if !t.may(&name) || !(if edit { t.dns_edit } else { t.zone_read }) {
-            return Err(not_granted());
+            return Err(refused());
         }
         let z = self.store.zone_named(&name).cloned();
         z.ok_or_else(|| not_found(&format!("This service does not exist: {name}")))
@@ -369,18 +306,10 @@ fn sync_served(st: &mut State) -> Result<(), KitError> {
 fn list_zones(st: &mut State, c: &Call) -> Answer {
     let t = st.rights(c);
     if t.zones.is_some() || !t.zone_read {
-        return Err(not_granted());
+        return Err(refused());
     }
     let names: Vec<&str> = st.store.zones.iter().map(|z| z.name.as_str()).collect();
     Ok(Reply::json(200, &json!(names)))
-}
-
-fn get_zone(st: &mut State, c: &Call) -> Answer {
-    let z = st.zone(c, false)?;
-    let ns = [format!("dns1.{}", z.name), format!("ns1.{}", z.name)];
-    let body = json!({ "name": z.name, "hasDnsAnchor": false, "dnssecSupported": true,
-        "nameServers": ns, "lastUpdate": wildcert_testkit::now_rfc3339() });
-    Ok(Reply::json(200, &body))
 }
 
 /// The sub-domain of a record: its name relative to the zone, empty at the apex.
@@ -400,23 +329,15 @@ fn list_records(st: &mut State, c: &Call) -> Answer {
     let wanted = |r: &&FakeRecord| {
         ft.is_none_or(|t| r.rtype == t) && sub.as_ref().is_none_or(|s| &sub_domain(r) == s)
     };
-    let ids: Vec<u64> = st
-        .store
-        .in_zone(&z.name)
-        .iter()
-        .filter(wanted)
-        .map(record_id)
-        .collect();
+    let all = st.store.in_zone(&z.name);
+    let ids: Vec<u64> = all.iter().filter(wanted).map(record_id).collect();
     Ok(Reply::json(200, &json!(ids)))
 }
 
 fn find(st: &State, z: &FakeZone, c: &Call) -> Result<FakeRecord, Reply> {
     let id = c.param("id");
-    let r = st
-        .store
-        .in_zone(&z.name)
-        .into_iter()
-        .find(|r| record_id(r).to_string() == id);
+    let all = st.store.in_zone(&z.name);
+    let r = all.into_iter().find(|r| record_id(r).to_string() == id);
     r.ok_or_else(|| not_found(&format!("The requested object (id = {id}) does not exist")))
 }
 
@@ -435,47 +356,29 @@ fn delete_record(st: &mut State, c: &Call) -> Answer {
 /// `POST …/record`, checked as OVH checks it; not served until the zone is refreshed.
 fn create_record(st: &mut State, c: &Call) -> Answer {
     let z = st.zone(c, true)?;
-    let bad = |m: &str| err(400, "BadRequest", "", m);
-    let body = c
-        .json()
-        .filter(Value::is_object)
-        .ok_or_else(|| bad("Invalid JSON received"))?;
+    let bad = |m: &str| err(400, "", m);
+    let body = c.json().filter(Value::is_object);
+    let body = body.ok_or_else(|| bad("Invalid JSON received"))?;
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let ft = text("fieldType").ok_or_else(|| bad("[fieldType] Property is mandatory"))?;
     if !TYPES.contains(&ft.as_str()) {
-        let m = format!(
-            "[fieldType] Given data ({ft}) does not belong to the DnsRecordTypeEnum enumeration"
-        );
-        return Err(bad(&m));
+        let enumeration = "does not belong to the DnsRecordTypeEnum enumeration";
+        return Err(bad(&format!("[fieldType] Given data ({ft}) {enumeration}")));
     }
     let target = text("target").filter(|t| !t.is_empty());
     let target = target.ok_or_else(|| bad("[target] Property is mandatory"))?;
-    let sub = dns_name(&text("subDomain").unwrap_or_default());
-    let full = if sub.is_empty() {
-        z.name.clone()
-    } else {
-        format!("{sub}.{}", z.name)
+    let sub = text("subDomain").filter(|s| !s.is_empty());
+    let full = absolute_name(sub.as_deref().unwrap_or("@"), &z.name);
+    let full = full.ok_or_else(|| bad("[subDomain] Given data is not a valid name"))?;
+    let ttl = body.get("ttl").filter(|t| !t.is_null());
+    let ttl = ttl.map_or(Some(0), Value::as_u64);
+    let ttl = ttl.and_then(|t| u32::try_from(t).ok());
+    let ttl = ttl.ok_or_else(|| bad("[ttl] Given data is not a valid unsigned integer"))?;
+    let content = match ft.as_str() {
+        "TXT" => txt_rdata(&target),
+        _ => target,
     };
-    if !full.split('.').all(|l| (1..=63).contains(&l.len())) {
-        return Err(bad(&format!("Invalid subDomain: {sub}")));
-    }
-    let ttl = match body.get("ttl") {
-        None | Some(Value::Null) => 0,
-        Some(t) => t
-            .as_u64()
-            .filter(|t| *t <= u64::from(u32::MAX))
-            .ok_or_else(|| {
-                bad(&format!(
-                    "[ttl] Given data ({t}) is not a valid unsigned integer"
-                ))
-            })?,
-    };
-    let content = if ft == "TXT" {
-        txt_rdata(&target)
-    } else {
-        target
-    };
-    let rec = FakeRecord::new(&z, &ft, &full, &content, ttl as u32)?;
+    let rec = FakeRecord::new(&z, &ft, &full, &content, ttl)?;
     st.store.change(None, Some(rec.clone()))?;
     Ok(Reply::json(200, &record_json(&rec)))
 }

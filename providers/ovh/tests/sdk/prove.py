@@ -38,9 +38,7 @@ def ovh_checks():
     def zones():
         names = c.get("/domain/zone")
         expect(zone in names and "other.test" in names, names)
-        z = c.get(f"/domain/zone/{zone}")
-        expect(z["name"] == zone and z["nameServers"], z)
-        expect_raises(x.ResourceNotFoundError, lambda: c.get("/domain/zone/nowhere.test"))
+        expect_raises(x.ResourceNotFoundError, lambda: c.get("/domain/zone/nowhere.test/record"))
 
     def create_get():
         r = c.post(f"/domain/zone/{zone}/record", fieldType="TXT", subDomain="_acme-challenge", target="sdk-1", ttl=60)
