@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use reqwest::{Method, Url};
+use reqwest::{Method, RequestBuilder, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ use wildcert_provider::{
     Applied, DnsName, DnsProvider, ProviderError, Secret, TxtSet, Zone, ZoneCache,
 };
 
-pub use settings::{Credentials, ENDPOINTS, KIND, OvhConfig, OvhSettings, PROVIDER};
+pub use settings::{AppKeys, Credentials, ENDPOINTS, KIND, OvhConfig, OvhSettings, PROVIDER};
 
 /// The OVH provider.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ pub struct OvhProvider {
 }
 
 /// A zone record (only what we use).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Record {
     id: u64,
     #[serde(rename = "subDomain", default)]
@@ -55,16 +55,16 @@ struct Record {
     target: String,
 }
 
+/// An OAuth2 token answer (RFC 6749 §5.1).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
 /// OVH's request signature: `$1$` + hex SHA-1 of `AS+CK+METHOD+URL+BODY+TIMESTAMP`.
-pub fn signature(
-    secret: &str,
-    consumer: &str,
-    method: &str,
-    url: &str,
-    body: &str,
-    ts: i64,
-) -> String {
-    let text = format!("{secret}+{consumer}+{method}+{url}+{body}+{ts}");
+pub fn signature(secret: &str, ck: &str, method: &str, url: &str, body: &str, ts: i64) -> String {
+    let text = format!("{secret}+{ck}+{method}+{url}+{body}+{ts}");
     let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
     let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("$1${hex}")
@@ -72,23 +72,20 @@ pub fn signature(
 
 /// The sub-domain OVH takes: the name relative to the zone, empty for the apex.
 pub fn relative_name(name: &DnsName, zone: &DnsName) -> String {
-    match name.as_str().strip_suffix(zone.as_str()) {
-        Some(rest) => rest.trim_end_matches('.').to_string(),
-        None => name.as_str().to_string(),
-    }
+    let rest = name.as_str().strip_suffix(zone.as_str());
+    rest.unwrap_or(name.as_str())
+        .trim_end_matches('.')
+        .to_string()
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs() as i64)
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue, ProviderError> {
-    let mut v = HeaderValue::from_str(value).map_err(|_| ProviderError::Config {
-        provider: KIND,
-        message: "a credential is not a valid HTTP header value".into(),
-    })?;
+    let v = HeaderValue::from_str(value);
+    let mut v = v.map_err(|_| other("a credential is not a valid HTTP header value".into()))?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -100,19 +97,29 @@ fn other(message: String) -> ProviderError {
     }
 }
 
+fn auth(message: String) -> ProviderError {
+    ProviderError::Auth {
+        provider: KIND,
+        message,
+    }
+}
+
+fn parse<T: DeserializeOwned>(resp: &Response, what: &str) -> Result<T, ProviderError> {
+    let parsed = serde_json::from_slice(&resp.body);
+    parsed.map_err(|e| other(format!("cannot parse OVH's {what}: {e}")))
+}
+
 /// OVH's error code (`errorCode`, or known by its message in the newer `class` answers).
 fn error_code(resp: &Response) -> String {
     let doc: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-    if let Some(c) = doc.get("errorCode").and_then(Value::as_str) {
-        return c.to_owned();
-    }
-    match server_message(&resp.body).as_str() {
+    let code = doc.get("errorCode").and_then(Value::as_str);
+    let known = match server_message(&resp.body).as_str() {
         "Invalid signature" => "INVALID_SIGNATURE",
         "Query out of time" => "QUERY_TIME_OUT",
         "This call has not been granted" => "NOT_GRANTED_CALL",
         _ => "",
-    }
-    .to_owned()
+    };
+    code.unwrap_or(known).to_owned()
 }
 
 impl OvhProvider {
@@ -125,14 +132,17 @@ impl OvhProvider {
     pub fn from_config(config: OvhConfig) -> Result<Self, ProviderError> {
         let client = ClientBuilder::new(KIND, config.timeout).build()?;
         let budget = RateLimitBudget::new(config.rate_limit_wait, "rate_limit_wait");
-        Ok(OvhProvider {
-            policy: RetryPolicy::new(KIND, budget),
+        let (delta, bearer) = (OnceCell::new(), Mutex::new(None));
+        let (policy, zones) = (RetryPolicy::new(KIND, budget), ZoneCache::default());
+        let p = OvhProvider {
             config,
             client,
-            delta: OnceCell::new(),
-            bearer: Mutex::new(None),
-            zones: ZoneCache::default(),
-        })
+            policy,
+            delta,
+            bearer,
+            zones,
+        };
+        Ok(p)
     }
 
     /// `base/segment/…`, each segment percent-encoded.
@@ -144,19 +154,30 @@ impl OvhProvider {
         u
     }
 
-    /// One request through the retry policy, `make` building it afresh for every attempt.
-    async fn through_policy<F, Fut>(&self, url: &Url, make: F) -> Result<Response, ProviderError>
+    /// `base/domain/zone/{zone}/…`.
+    fn zone_url(&self, zone: &Zone, tail: &[&str]) -> Url {
+        let mut u = self.url(&["domain", "zone", zone.name.as_str()]);
+        if let Ok(mut p) = u.path_segments_mut() {
+            p.extend(tail);
+        }
+        u
+    }
+
+    /// One request through the retry policy, `make` building it afresh for every attempt
+    /// (a fresh timestamp and signature each time).
+    async fn send<F, Fut>(&self, url: &Url, make: F) -> Result<Response, ProviderError>
     where
         F: FnMut(u32) -> Fut,
-        Fut: Future<Output = Result<reqwest::RequestBuilder, ProviderError>>,
+        Fut: Future<Output = Result<RequestBuilder, ProviderError>>,
     {
-        let shown = redact_url(url);
-        let resp = self.policy.send(&shown, make, default_verdict).await?;
+        let target = redact_url(url);
+        let resp = self.policy.send(&target, make, default_verdict).await?;
         if default_verdict(&resp) == Verdict::Retry {
+            let message = format!("HTTP {}: {}", resp.status, server_message(&resp.body));
             return Err(ProviderError::Unreachable {
                 provider: KIND,
-                target: shown,
-                message: format!("HTTP {}: {}", resp.status, server_message(&resp.body)),
+                target,
+                message,
             });
         }
         Ok(resp)
@@ -166,15 +187,8 @@ impl OvhProvider {
     async fn delta(&self) -> Result<i64, ProviderError> {
         let ask = || async {
             let url = self.url(&["auth", "time"]);
-            let resp = self
-                .through_policy(&url, |_| async { Ok(self.client.get(url.clone())) })
-                .await?;
-            let server: i64 = serde_json::from_slice(&resp.body).map_err(|e| {
-                other(format!(
-                    "GET /auth/time answered {}: not a time ({e})",
-                    resp.status
-                ))
-            })?;
+            let get = |_| async { Ok(self.client.get(url.clone())) };
+            let server: i64 = parse(&self.send(&url, get).await?, "time (GET /auth/time)")?;
             let delta = server - now_secs();
             tracing::debug!(provider = KIND.name, delta, "OVH clock offset");
             Ok::<_, ProviderError>(delta)
@@ -182,7 +196,8 @@ impl OvhProvider {
         self.delta.get_or_try_init(ask).await.copied()
     }
 
-    /// An OAuth2 bearer token (client credentials), fetched again a minute before it expires.
+    /// An OAuth2 bearer token (client credentials, RFC 6749 §4.4, the client authenticated
+    /// with HTTP Basic), fetched again a minute before it expires.
     async fn oauth_token(
         &self,
         id: &str,
@@ -193,40 +208,32 @@ impl OvhProvider {
         if let Some((t, _)) = cached.as_ref().filter(|(_, until)| Instant::now() < *until) {
             return Ok(t.clone());
         }
-        // RFC 6749 §4.4, the client authenticated with HTTP Basic (§2.3.1).
-        let form = "grant_type=client_credentials&scope=all";
         let resp = self
-            .through_policy(url, |_| async {
-                let req = self.client.post(url.clone()).body(form);
-                let req = req.basic_auth(id, Some(secret.expose()));
-                Ok(req.header(CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .send(url, |_| async {
+                let req = self
+                    .client
+                    .post(url.clone())
+                    .basic_auth(id, Some(secret.expose()));
+                let req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Ok(req.body("grant_type=client_credentials&scope=all"))
             })
             .await?;
-        let doc: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-        let token = doc.get("access_token").and_then(Value::as_str);
-        let Some(token) = token.filter(|_| resp.is_success()) else {
-            let why = doc.get("error_description").and_then(Value::as_str);
+        if !resp.is_success() {
+            let (status, msg) = (resp.status, server_message(&resp.body));
             let message = format!(
-                "OVH refused the OAuth2 client ({} {}{}); check client_id / client_secret (OVH_CLIENT_ID / OVH_CLIENT_SECRET)",
-                resp.status,
-                server_message(&resp.body),
-                why.map(|w| format!(": {w}")).unwrap_or_default()
+                "OVH refused the OAuth2 client ({status} {msg}); check OVH_CLIENT_ID and OVH_CLIENT_SECRET"
             );
-            return Err(match resp.status {
-                400 | 401 | 403 => ProviderError::Auth {
-                    provider: KIND,
-                    message,
-                },
-                _ => other(message),
+            return Err(if status < 500 {
+                auth(message)
+            } else {
+                other(message)
             });
-        };
-        let life = doc
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .unwrap_or(3600);
-        let until = Instant::now() + Duration::from_secs(life.saturating_sub(60).max(1));
-        *cached = Some((Secret::new(token), until));
-        Ok(Secret::new(token))
+        }
+        let answer: TokenAnswer = parse(&resp, "OAuth2 token")?;
+        let life = answer.expires_in.unwrap_or(3600).saturating_sub(60).max(1);
+        let token = Secret::new(answer.access_token);
+        *cached = Some((token.clone(), Instant::now() + Duration::from_secs(life)));
+        Ok(token)
     }
 
     /// A request with its credentials: signed with the server's time, or a bearer token.
@@ -235,7 +242,7 @@ impl OvhProvider {
         method: &Method,
         url: &Url,
         body: &str,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+    ) -> Result<RequestBuilder, ProviderError> {
         let mut req = self.client.request(method.clone(), url.clone());
         if !body.is_empty() {
             req = req
@@ -243,100 +250,80 @@ impl OvhProvider {
                 .body(body.to_owned());
         }
         let bearer = match &self.config.credentials {
-            Credentials::Signed {
-                application_key,
-                application_secret,
-                consumer_key,
-            } => {
+            Credentials::Signed(k) => {
                 let ts = now_secs() + self.delta().await?;
-                let (s, c) = (application_secret.expose(), consumer_key.expose());
+                let (s, c) = (k.application_secret.expose(), k.consumer_key.expose());
                 let sig = signature(s, c, method.as_str(), url.as_str(), body, ts);
-                return Ok(req
-                    .header("X-Ovh-Application", application_key.as_str())
-                    .header("X-Ovh-Timestamp", ts.to_string())
-                    .header("X-Ovh-Consumer", sensitive(c)?)
-                    .header("X-Ovh-Signature", sensitive(&sig)?));
+                let req = req.header("X-Ovh-Application", k.application_key.as_str());
+                let req = req.header("X-Ovh-Timestamp", ts.to_string());
+                let req = req.header("X-Ovh-Consumer", sensitive(c)?);
+                return Ok(req.header("X-Ovh-Signature", sensitive(&sig)?));
             }
-            Credentials::OAuth2 {
-                client_id,
-                client_secret,
-                token_url,
-            } => {
-                self.oauth_token(client_id, client_secret, token_url)
-                    .await?
-            }
+            Credentials::OAuth2(id, secret, url) => self.oauth_token(id, secret, url).await?,
             Credentials::Token(t) => t.clone(),
         };
-        Ok(req.header(
-            AUTHORIZATION,
-            sensitive(&format!("Bearer {}", bearer.expose()))?,
-        ))
+        let value = sensitive(&format!("Bearer {}", bearer.expose()))?;
+        Ok(req.header(AUTHORIZATION, value))
     }
 
-    /// Which settings hold the credentials, for messages.
-    fn credential_vars(&self) -> &'static str {
-        match self.config.credentials {
-            Credentials::Signed { .. } => {
-                "OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET and OVH_CONSUMER_KEY"
-            }
-            Credentials::OAuth2 { .. } => "OVH_CLIENT_ID and OVH_CLIENT_SECRET",
-            Credentials::Token(_) => "OVH_ACCESS_TOKEN",
-        }
-    }
-
-    /// A non-2xx answer, phrased for the person fixing it: a wrong key, a consumer key that
-    /// may not do this, a bad signature and a skewed clock are told apart.
+    /// A non-2xx answer, phrased for the person fixing it: a wrong application key, a consumer
+    /// key unknown or without the right, a bad signature and a skewed clock are told apart.
     async fn error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
-        let msg = server_message(&resp.body);
-        let (status, vars) = (resp.status, self.credential_vars());
-        let auth = |message: String| ProviderError::Auth {
-            provider: KIND,
-            message,
-        };
-        match (status, error_code(resp).as_str()) {
-            (400, "INVALID_SIGNATURE") => auth(format!(
-                "OVH refused the request's signature (400 {msg}): the application secret or the consumer key \
-                 does not belong to the application key; check {vars}"
-            )),
-            (400, "QUERY_TIME_OUT") => auth(format!(
-                "OVH refused the request's timestamp (400 {msg}): the clock moved by more than OVH allows during the run"
-            )),
-            (401, _) => {
-                // An expired OAuth2 token is fetched again by the next request.
-                *self.bearer.lock().await = None;
-                auth(format!(
-                    "OVH did not accept the credentials (401 {msg}); check {vars}"
-                ))
+        let (status, msg) = (resp.status, server_message(&resp.body));
+        let why = match (status, error_code(resp).as_str()) {
+            (400, "INVALID_SIGNATURE") => {
+                "the signature does not match: wrong application secret or consumer key"
             }
-            (403, "NOT_GRANTED_CALL") => auth(format!(
-                "the credentials may not do this (403 {msg}): the consumer key (or IAM policy) needs \
-                 GET, POST and DELETE on /domain/zone/* (or at least /domain/zone/<zone>/*)"
-            )),
-            (403, "INVALID_KEY") => auth(format!(
-                "OVH does not know the application key (403 {msg}); check OVH_APPLICATION_KEY and the endpoint (OVH_ENDPOINT)"
-            )),
-            (403, "NOT_CREDENTIAL" | "INVALID_CREDENTIAL") => auth(format!(
-                "the consumer key is unknown, not validated yet or expired (403 {msg}); check OVH_CONSUMER_KEY"
-            )),
-            (403, _) => auth(format!("OVH refused the call (403 {msg}); check {vars}")),
-            (404, _) if zone.is_some() => ProviderError::ZoneNotFound {
-                provider: KIND,
-                zone: zone.map(|z| z.to_string()).unwrap_or_default(),
-                message: format!("OVH has no such DNS zone in this account (404 {msg})"),
-            },
-            (429, _) => ProviderError::RateLimited {
-                provider: KIND,
-                retry_after: resp.retry_after(),
-            },
-            (400 | 409 | 422, _) => ProviderError::Rejected {
-                provider: KIND,
-                message: format!("OVH refused the change ({status} {msg})"),
-            },
-            _ => other(format!(
-                "{} answered HTTP {status}: {msg}",
-                redact_url(&self.config.base_url)
-            )),
+            (400, "QUERY_TIME_OUT") => {
+                "OVH refused the timestamp (the clock jumped during the run)"
+            }
+            (401, _) => "OVH did not accept the credentials",
+            (403, "NOT_GRANTED_CALL") => {
+                "not granted: allow GET, POST, DELETE on /domain/zone/<zone>/*"
+            }
+            (403, "INVALID_KEY") => "OVH does not know the application key at this endpoint",
+            (403, "NOT_CREDENTIAL" | "INVALID_CREDENTIAL") => {
+                "the consumer key is unknown, not validated yet or expired"
+            }
+            (403, _) => "OVH refused the call",
+            (404, _) if zone.is_some() => {
+                let zone = zone.map(ToString::to_string).unwrap_or_default();
+                let message = format!("OVH has no such DNS zone in this account (404 {msg})");
+                return ProviderError::ZoneNotFound {
+                    provider: KIND,
+                    zone,
+                    message,
+                };
+            }
+            (429, _) => {
+                let retry_after = resp.retry_after();
+                return ProviderError::RateLimited {
+                    provider: KIND,
+                    retry_after,
+                };
+            }
+            (400 | 409 | 422, _) => {
+                let message = format!("OVH refused the change ({status} {msg})");
+                return ProviderError::Rejected {
+                    provider: KIND,
+                    message,
+                };
+            }
+            _ => return other(format!("OVH answered HTTP {status}: {msg}")),
+        };
+        let vars = match self.config.credentials {
+            Credentials::Signed(_) => {
+                "OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET, OVH_CONSUMER_KEY"
+            }
+            Credentials::OAuth2(..) => "OVH_CLIENT_ID, OVH_CLIENT_SECRET",
+            Credentials::Token(_) => "OVH_ACCESS_TOKEN",
+        };
+        if status == 401 {
+            *self.bearer.lock().await = None; // an expired OAuth2 token: fetch a new one
         }
+        auth(format!(
+            "{why} ({status} {msg}); check {vars} and OVH_ENDPOINT"
+        ))
     }
 
     /// Send; a 2xx answer (or 404 when `gone_ok`) is returned, anything else mapped.
@@ -345,55 +332,38 @@ impl OvhProvider {
         method: Method,
         url: Url,
         body: Option<&Value>,
-        zone: Option<&Zone>,
+        zone: &Zone,
         gone_ok: bool,
     ) -> Result<Response, ProviderError> {
         let body = body.map(Value::to_string).unwrap_or_default();
         let resp = self
-            .through_policy(&url, |_| self.request(&method, &url, &body))
+            .send(&url, |_| self.request(&method, &url, &body))
             .await?;
         match resp.status {
-            s if (200..300).contains(&s) => Ok(resp),
+            200..=299 => Ok(resp),
             404 if gone_ok => Ok(resp),
-            _ => Err(self.error(&resp, zone).await),
+            _ => Err(self.error(&resp, Some(zone)).await),
         }
     }
 
-    /// [`OvhProvider::call`] and parse the answer.
-    async fn json<T: DeserializeOwned>(
-        &self,
-        url: Url,
-        zone: Option<&Zone>,
-    ) -> Result<T, ProviderError> {
-        let resp = self.call(Method::GET, url, None, zone, false).await?;
-        serde_json::from_slice(&resp.body)
-            .map_err(|e| other(format!("cannot parse OVH's answer: {e}")))
-    }
-
-    /// The TXT records at `sub` in `zone`: the ids OVH lists, each read (the apex: every TXT
-    /// id of the zone, kept when its sub-domain is empty).
+    /// The TXT records at `sub` in `zone`: the ids OVH lists (all at once), each read (the
+    /// apex: every TXT id of the zone, kept when its sub-domain is empty).
     async fn txt_records(&self, zone: &Zone, sub: &str) -> Result<Vec<Record>, ProviderError> {
-        let mut url = self.url(&["domain", "zone", zone.name.as_str(), "record"]);
+        let mut url = self.zone_url(zone, &["record"]);
         url.query_pairs_mut().append_pair("fieldType", "TXT");
         if !sub.is_empty() {
             url.query_pairs_mut().append_pair("subDomain", sub);
         }
-        let ids: Vec<u64> = self.json(url, Some(zone)).await?;
+        let resp = self.call(Method::GET, url, None, zone, false).await?;
+        let ids: Vec<u64> = parse(&resp, "list of records")?;
         let mut out = Vec::new();
         for id in ids {
-            let url = self.url(&[
-                "domain",
-                "zone",
-                zone.name.as_str(),
-                "record",
-                &id.to_string(),
-            ]);
-            let resp = self.call(Method::GET, url, None, Some(zone), true).await?;
+            let url = self.zone_url(zone, &["record", &id.to_string()]);
+            let resp = self.call(Method::GET, url, None, zone, true).await?;
             if resp.status == 404 {
                 continue; // deleted meanwhile
             }
-            let r: Record = serde_json::from_slice(&resp.body)
-                .map_err(|e| other(format!("cannot parse OVH record {id}: {e}")))?;
+            let r: Record = parse(&resp, "record")?;
             if r.sub_domain
                 .as_deref()
                 .unwrap_or_default()
@@ -407,8 +377,8 @@ impl OvhProvider {
 
     /// `POST /domain/zone/{zone}/refresh`: without it no change reaches the nameservers.
     async fn refresh(&self, zone: &Zone) -> Result<(), ProviderError> {
-        let url = self.url(&["domain", "zone", zone.name.as_str(), "refresh"]);
-        self.call(Method::POST, url, None, Some(zone), false)
+        let url = self.zone_url(zone, &["refresh"]);
+        self.call(Method::POST, url, None, zone, false)
             .await
             .map(drop)
     }
@@ -434,37 +404,43 @@ impl DnsProvider for OvhProvider {
         }
         let url = self.url(&["domain", "zone"]);
         let resp = self
-            .through_policy(&url, |_| self.request(&Method::GET, &url, ""))
+            .send(&url, |_| self.request(&Method::GET, &url, ""))
             .await?;
         if resp.status == 403 && error_code(&resp) == "NOT_GRANTED_CALL" {
             // A consumer key limited to /domain/zone/<zone>/* may not list zones: use DNS.
             tracing::debug!(
                 provider = KIND.name,
-                "may not list zones; finding the zone through DNS"
+                "may not list zones; zone found through DNS"
             );
             return Ok(None);
         }
         if !resp.is_success() {
             return Err(self.error(&resp, None).await);
         }
-        let names: Vec<String> = serde_json::from_slice(&resp.body)
-            .map_err(|e| other(format!("cannot parse OVH's list of zones: {e}")))?;
-        let zones: Vec<DnsName> = names
+        let names: Vec<String> = parse(&resp, "list of zones")?;
+        let mut zones: Vec<DnsName> = names
             .iter()
             .filter_map(|n| DnsName::parse(n).ok())
             .collect();
         let Some(found) = fqdn.ancestors().find(|a| zones.contains(a)) else {
-            let mut names: Vec<String> = zones.iter().map(ToString::to_string).collect();
-            names.sort();
-            let seen = match names.len() {
-                0 => "none".to_string(),
-                n if n > 20 => format!("{}, … ({n} in all)", names[..20].join(", ")),
-                _ => names.join(", "),
+            zones.sort();
+            let names: Vec<String> = zones.iter().take(20).map(ToString::to_string).collect();
+            let more = if zones.len() > 20 {
+                format!(", … ({} in all)", zones.len())
+            } else {
+                String::new()
             };
+            let seen = if zones.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ") + &more
+            };
+            let message =
+                format!("no DNS zone of this OVH account contains {fqdn}; it has: {seen}");
             return Err(ProviderError::ZoneNotFound {
                 provider: KIND,
                 zone: fqdn.to_string(),
-                message: format!("no DNS zone of this OVH account contains {fqdn}; it has: {seen}"),
+                message,
             });
         };
         let zone = Zone {
@@ -477,14 +453,15 @@ impl DnsProvider for OvhProvider {
 
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
         Self::inside(zone, set)?;
-        let url = self.url(&["domain", "zone", zone.name.as_str(), "record"]);
         for (name, ours) in set.iter() {
             let sub = relative_name(name, &zone.name);
             let records = self.txt_records(zone, &sub).await?;
             let there: BTreeSet<String> = records.iter().map(|r| unquote_txt(&r.target)).collect();
             for value in ours.iter().filter(|v| !there.contains(*v)) {
-                let body = json!({ "fieldType": "TXT", "subDomain": sub, "target": value, "ttl": set.ttl });
-                self.call(Method::POST, url.clone(), Some(&body), Some(zone), false)
+                let body = json!({ "fieldType": "TXT", "subDomain": sub, "target": value,
+                    "ttl": set.ttl });
+                let url = self.zone_url(zone, &["record"]);
+                self.call(Method::POST, url, Some(&body), zone, false)
                     .await?;
             }
         }
@@ -499,10 +476,8 @@ impl DnsProvider for OvhProvider {
             let sub = relative_name(name, &zone.name);
             for r in self.txt_records(zone, &sub).await? {
                 if ours.contains(&unquote_txt(&r.target)) {
-                    let id = r.id.to_string();
-                    let url = self.url(&["domain", "zone", zone.name.as_str(), "record", &id]);
-                    self.call(Method::DELETE, url, None, Some(zone), true)
-                        .await?;
+                    let url = self.zone_url(zone, &["record", &r.id.to_string()]);
+                    self.call(Method::DELETE, url, None, zone, true).await?;
                 }
             }
         }
@@ -530,15 +505,10 @@ mod tests {
 
     #[test]
     fn signature_as_ovh_computes_it() {
-        // python3 -c 'import hashlib; print(hashlib.sha1(b"AS+CK+GET+https://eu.api.ovh.com/1.0/domain/zone++1700000000").hexdigest())'
-        let s = signature(
-            "AS",
-            "CK",
-            "GET",
-            "https://eu.api.ovh.com/1.0/domain/zone",
-            "",
-            1_700_000_000,
-        );
+        // python3 -c 'import hashlib; print(hashlib.sha1(
+        //   b"AS+CK+GET+https://eu.api.ovh.com/1.0/domain/zone++1700000000").hexdigest())'
+        let url = "https://eu.api.ovh.com/1.0/domain/zone";
+        let s = signature("AS", "CK", "GET", url, "", 1_700_000_000);
         assert_eq!(s, "$1$09deb620e4cc90d8141187a1746e56af76db079a");
     }
 
@@ -552,10 +522,11 @@ mod tests {
             ..Default::default()
         })
         .expect("provider");
-        let u = p.url(&["domain", "zone", "a/b", "record"]);
+        let zone = Zone::new(name("example.test"));
+        let u = p.zone_url(&zone, &["record", "1"]);
         assert_eq!(
             u.as_str(),
-            "http://127.0.0.1:9/1.0/domain/zone/a%2Fb/record"
+            "http://127.0.0.1:9/1.0/domain/zone/example.test/record/1"
         );
         let shown = format!("{p:?}");
         assert!(

@@ -95,27 +95,24 @@ pub struct OvhSettings {
     pub rate_limit_wait: Option<u64>,
 }
 
+/// OVH's application keys: every request is signed with the secret and the consumer key.
+#[derive(Clone, Debug)]
+pub struct AppKeys {
+    /// Application key (sent as `X-Ovh-Application`).
+    pub application_key: String,
+    /// Application secret (signs, never sent).
+    pub application_secret: Secret,
+    /// Consumer key (sent as `X-Ovh-Consumer`).
+    pub consumer_key: Secret,
+}
+
 /// How requests are authenticated.
 #[derive(Clone, Debug)]
 pub enum Credentials {
-    /// OVH's own scheme: every request signed with the application secret and consumer key.
-    Signed {
-        /// Application key (sent as `X-Ovh-Application`).
-        application_key: String,
-        /// Application secret (signs, never sent).
-        application_secret: Secret,
-        /// Consumer key (sent as `X-Ovh-Consumer`).
-        consumer_key: Secret,
-    },
-    /// OAuth2 client credentials, exchanged at `token_url` for bearer tokens.
-    OAuth2 {
-        /// Client id.
-        client_id: String,
-        /// Client secret.
-        client_secret: Secret,
-        /// Where tokens come from.
-        token_url: reqwest::Url,
-    },
+    /// OVH's own scheme, signed requests.
+    Signed(AppKeys),
+    /// OAuth2 client credentials (id, secret), exchanged at the token URL for bearer tokens.
+    OAuth2(String, Secret, reqwest::Url),
     /// A bearer token as given.
     Token(Secret),
 }
@@ -151,19 +148,16 @@ fn checked_url(key: &str, url: &str) -> Result<reqwest::Url, ProviderError> {
 }
 
 fn text(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    let v = v.as_deref().map(str::trim);
+    v.filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 impl OvhSettings {
     /// Check the settings, read secret files, and build the provider's configuration.
     pub fn validate(&self) -> Result<OvhConfig, ProviderError> {
         let endpoint = text(&self.base_url).unwrap_or_else(|| "ovh-eu".into());
-        let named = ENDPOINTS
-            .iter()
-            .find(|e| e.0 == endpoint.to_ascii_lowercase());
+        let lower = endpoint.to_ascii_lowercase();
+        let named = ENDPOINTS.iter().find(|e| e.0 == lower);
         let base = match named {
             Some(e) => checked_url("base_url (OVH_ENDPOINT)", &format!("https://{}/1.0", e.1))?,
             None if endpoint.contains("://") => checked_url("base_url (OVH_ENDPOINT)", &endpoint)?,
@@ -176,27 +170,16 @@ impl OvhSettings {
             }
         };
         let secret = |k, v, f| secret_or_file(KIND, k, v, f);
-        let app_secret = secret(
-            "application_secret",
-            &self.application_secret,
-            &self.application_secret_file,
-        )?;
+        let (app_secret, app_file) = (&self.application_secret, &self.application_secret_file);
+        let app_secret = secret("application_secret", app_secret, app_file)?;
         let consumer = secret("consumer_key", &self.consumer_key, &self.consumer_key_file)?;
-        let client_secret = secret(
-            "client_secret",
-            &self.client_secret,
-            &self.client_secret_file,
-        )?;
+        let (client_secret, client_file) = (&self.client_secret, &self.client_secret_file);
+        let client_secret = secret("client_secret", client_secret, client_file)?;
         let token = secret("access_token", &self.access_token, &self.access_token_file)?;
         let (app_key, client_id) = (text(&self.application_key), text(&self.client_id));
         let signed = app_key.is_some() || app_secret.is_some() || consumer.is_some();
         let oauth = client_id.is_some() || client_secret.is_some();
-        if [signed, oauth, token.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count()
-            > 1
-        {
+        if u8::from(signed) + u8::from(oauth) + u8::from(token.is_some()) > 1 {
             return Err(bad(
                 "give one way to sign in: OVH_APPLICATION_KEY + OVH_APPLICATION_SECRET + OVH_CONSUMER_KEY, \
                  or OVH_CLIENT_ID + OVH_CLIENT_SECRET, or OVH_ACCESS_TOKEN — not several",
@@ -204,25 +187,21 @@ impl OvhSettings {
         }
         let missing = |what: &str| bad(format!("{what} is missing"));
         let credentials = if signed {
-            Credentials::Signed {
-                application_key: app_key
-                    .ok_or_else(|| missing("application_key (OVH_APPLICATION_KEY)"))?,
-                application_secret: app_secret
-                    .ok_or_else(|| missing("application_secret (OVH_APPLICATION_SECRET)"))?,
-                consumer_key: consumer.ok_or_else(|| missing("consumer_key (OVH_CONSUMER_KEY)"))?,
-            }
+            Credentials::Signed(AppKeys {
+                application_key: app_key.ok_or_else(|| missing("OVH_APPLICATION_KEY"))?,
+                application_secret: app_secret.ok_or_else(|| missing("OVH_APPLICATION_SECRET"))?,
+                consumer_key: consumer.ok_or_else(|| missing("OVH_CONSUMER_KEY"))?,
+            })
         } else if oauth {
             let default = named.filter(|e| !e.2.is_empty());
             let default = default.map(|e| format!("https://{}/auth/oauth2/token", e.2));
             let url = text(&self.token_url).or(default).ok_or_else(|| {
                 bad(format!("OAuth2 needs a token URL for endpoint `{endpoint}`: set token_url (OVH_OAUTH2_TOKEN_URL)"))
             })?;
-            Credentials::OAuth2 {
-                client_id: client_id.ok_or_else(|| missing("client_id (OVH_CLIENT_ID)"))?,
-                client_secret: client_secret
-                    .ok_or_else(|| missing("client_secret (OVH_CLIENT_SECRET)"))?,
-                token_url: checked_url("token_url (OVH_OAUTH2_TOKEN_URL)", &url)?,
-            }
+            let id = client_id.ok_or_else(|| missing("OVH_CLIENT_ID"))?;
+            let secret = client_secret.ok_or_else(|| missing("OVH_CLIENT_SECRET"))?;
+            let url = checked_url("token_url (OVH_OAUTH2_TOKEN_URL)", &url)?;
+            Credentials::OAuth2(id, secret, url)
         } else {
             Credentials::Token(token.ok_or_else(|| {
                 bad("no credentials: set OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET and OVH_CONSUMER_KEY \
@@ -230,22 +209,12 @@ impl OvhSettings {
             })?)
         };
         let all: Vec<&str> = match &credentials {
-            Credentials::Signed {
-                application_key,
-                application_secret,
-                consumer_key,
-            } => {
-                vec![
-                    application_key,
-                    application_secret.expose(),
-                    consumer_key.expose(),
-                ]
-            }
-            Credentials::OAuth2 {
-                client_id,
-                client_secret,
-                ..
-            } => vec![client_id, client_secret.expose()],
+            Credentials::Signed(k) => vec![
+                &k.application_key,
+                k.application_secret.expose(),
+                k.consumer_key.expose(),
+            ],
+            Credentials::OAuth2(id, secret, _) => vec![id, secret.expose()],
             Credentials::Token(t) => vec![t.expose()],
         };
         if all.iter().any(|s| s.chars().any(|c| !c.is_ascii_graphic())) {
@@ -283,7 +252,7 @@ mod tests {
         let cfg = signed(&[("OVH_ENDPOINT", "ovh-ca"), ("OVH_HTTP_TIMEOUT", "7")]).expect("valid");
         assert_eq!(cfg.base_url.as_str(), "https://ca.api.ovh.com/1.0");
         assert_eq!(cfg.timeout, Duration::from_secs(7));
-        assert!(matches!(cfg.credentials, Credentials::Signed { .. }));
+        assert!(matches!(cfg.credentials, Credentials::Signed(_)));
         let cfg = signed(&[]).expect("valid");
         assert_eq!(cfg.base_url.as_str(), "https://eu.api.ovh.com/1.0");
         let cfg = signed(&[("OVH_ENDPOINT", "http://127.0.0.1:9/1.0/")]).expect("valid");
@@ -295,7 +264,7 @@ mod tests {
             .and_then(|l| OvhSettings::from_layered(&l))
             .expect("layers");
         match s.validate().expect("valid").credentials {
-            Credentials::OAuth2 { token_url, .. } => {
+            Credentials::OAuth2(_, _, token_url) => {
                 assert_eq!(
                     token_url.as_str(),
                     "https://us.ovhcloud.com/auth/oauth2/token"
@@ -368,9 +337,7 @@ mod tests {
             ..Default::default()
         };
         match s.validate().expect("valid").credentials {
-            Credentials::Signed { consumer_key, .. } => {
-                assert_eq!(consumer_key.expose(), "ck-from-file")
-            }
+            Credentials::Signed(k) => assert_eq!(k.consumer_key.expose(), "ck-from-file"),
             other => panic!("{other:?}"),
         }
     }
