@@ -6,6 +6,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_digitalocean::PROVIDER,
     wildcert_exec::PROVIDER,
     wildcert_hetzner::PROVIDER,
+    wildcert_ovh::PROVIDER,
     wildcert_pdns::PROVIDER,
     wildcert_rfc2136::PROVIDER,
     wildcert_route53::PROVIDER,
