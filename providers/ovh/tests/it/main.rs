@@ -160,6 +160,9 @@ async fn the_server_clock_is_used_and_a_local_one_is_refused() {
     assert_eq!(posts, 3, "one create, two refreshes");
 }
 
+/// A change to the settings.
+type Edit = fn(&mut OvhSettings);
+
 #[tokio::test]
 async fn wrong_keys_are_told_apart_and_never_printed() {
     let read_only = "ReadOnlyConsumerKey0000000000001";
@@ -173,12 +176,12 @@ async fn wrong_keys_are_told_apart_and_never_printed() {
         ],
         ..Default::default()
     });
-    let with = |f: fn(&mut OvhSettings)| {
+    let with = |f: Edit| {
         let mut s = settings(&fake);
         f(&mut s);
         provider(&s)
     };
-    let cases: [(fn(&mut OvhSettings), &str, &str); 3] = [
+    let cases: [(Edit, &str, &str); 3] = [
         (
             |s| s.application_key = Some("UnknownAppKey001".into()),
             "OVH_APPLICATION_KEY",
