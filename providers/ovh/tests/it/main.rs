@@ -367,7 +367,7 @@ async fn many_records_at_the_name_and_exactly_ours_removed() {
 }
 
 #[tokio::test]
-async fn rate_limits_are_waited_out_and_retries_signed_afresh() {
+async fn rate_limits_are_waited_out() {
     let fake = fake(OvhFakeOptions::default());
     let p = provider(&settings(&fake));
     let zone = zone_of(&p, NAME).await;
