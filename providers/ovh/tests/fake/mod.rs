@@ -237,11 +237,8 @@ fn authenticate(st: &State, c: &mut Call) -> Result<(), Reply> {
     let i = st.opts.consumers.iter().position(|t| t.token == ck);
     let gone = || err(403, "NOT_CREDENTIAL", "This credential does not exist");
     c.principal = Some(format!("ck:{}", i.ok_or_else(gone)?));
-    let url = format!(
-        "http://{}{}",
-        c.header("host").unwrap_or_default(),
-        c.target
-    );
+    let host = c.header("host").unwrap_or_default();
+    let url = format!("http://{host}{}", c.target);
     if sig != sign(APP_SECRET, &ck, &c.method, &url, &c.text(), &ts) {
         return Err(err(400, "INVALID_SIGNATURE", "Invalid signature"));
     }
