@@ -506,3 +506,42 @@ fn renew_installs_the_configured_targets_and_systemd_opens_them() {
         r.stdout
     );
 }
+
+/// Issue 23 item 8: the metrics textfile's directory is writable in the unit, and what the
+/// sandbox hides (credentials under /root or /home with ProtectHome, a store or textfile under
+/// /tmp with PrivateTmp) is said when the units are made, not at 3 am.
+#[test]
+fn systemd_units_let_the_metrics_file_be_written_and_warn_about_what_the_sandbox_hides() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("wildcert.toml");
+    std::fs::write(
+        &config,
+        "[metrics]\ntextfile = \"/var/lib/node-exporter/textfile/wildcert.prom\"\n\n\
+         [providers.lab]\nkind = \"rfc2136\"\nnameserver = \"192.0.2.1\"\ntsig_file = \"/root/tsig.key\"\n",
+    )
+    .expect("config");
+    let run = wildcert(&[
+        "--config",
+        &config.to_string_lossy(),
+        "--state-dir",
+        "/tmp/wildcert-store",
+        "systemd",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("\nReadWritePaths=-/var/lib/node-exporter/textfile\n"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("/root/tsig.key") && run.stderr.contains("ProtectHome"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("/tmp/wildcert-store") && run.stderr.contains("PrivateTmp"),
+        "{}",
+        run.all()
+    );
+}

@@ -120,23 +120,55 @@ pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
         .as_deref()
         .filter(|d| *d != Path::new(DEFAULT_STATE_DIR))
         .map(absolute);
+    // What `issue --install-dir` recorded in the store is installed by `renew` too.
+    let state = loaded.state_dir();
+    let recorded: Vec<PathBuf> = Some(state.as_path())
+        .filter(|d| d.exists())
+        .and_then(|d| wildcert_manager::store::Store::open(d).ok())
+        .and_then(|st| wildcert_manager::renew::recorded_requests(&st).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(_, r)| r.install.into_iter().map(|t| t.dir))
+        .collect();
+    // The metrics textfile is replaced by a rename in its directory.
+    let metrics_dir = loaded
+        .settings
+        .metrics
+        .textfile
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    let mut write_dirs: Vec<PathBuf> = Vec::new();
+    // --read-write-path, every configured install dir (`install = [{ dir = … }]`), the
+    // recorded ones, the metrics directory.
+    for d in a
+        .read_write_paths
+        .iter()
+        .chain(
+            loaded
+                .settings
+                .certificates
+                .iter()
+                .flat_map(|c| c.install.iter().map(|t| &t.dir)),
+        )
+        .chain(&recorded)
+        .chain(&metrics_dir)
+    {
+        let d = absolute(d);
+        if !write_dirs.contains(&d) {
+            write_dirs.push(d);
+        }
+    }
+    if !a.user && !out.is_quiet() {
+        for w in sandbox_warnings(&loaded) {
+            eprintln!("warning: {w}");
+        }
+    }
     let opts = UnitOptions {
         exe,
         config,
         state_dir,
-        // --read-write-path, then every configured install dir (`install = [{ dir = … }]`).
-        write_dirs: a
-            .read_write_paths
-            .iter()
-            .chain(
-                loaded
-                    .settings
-                    .certificates
-                    .iter()
-                    .flat_map(|c| c.install.iter().map(|t| &t.dir)),
-            )
-            .map(|d| absolute(d))
-            .collect(),
+        write_dirs,
         user: a.user,
     };
     let units = units(&opts);
@@ -178,6 +210,64 @@ pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
             }
         }
     }
+}
+
+/// What the system unit's sandbox would hide from a run with these settings: files under
+/// `/root` or `/home` (`ProtectHome=true`), a store or metrics file under `/tmp` or `/var/tmp`
+/// (`PrivateTmp=true`: a fresh, empty directory every run).
+fn sandbox_warnings(loaded: &wildcert_manager::Loaded) -> Vec<String> {
+    let s = &loaded.settings;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for (id, section) in &s.providers {
+        for (key, value) in &section.settings {
+            if let Some(v) = value.as_str().filter(|v| v.starts_with('/')) {
+                files.push((format!("[providers.{id}] {key}"), PathBuf::from(v)));
+            }
+        }
+    }
+    for c in &s.certificates {
+        if let Some(p) = &c.dns_credentials {
+            files.push(("a certificate's dns_credentials".into(), absolute(p)));
+        }
+    }
+    for (what, p) in [
+        ("[acme] ca_bundle", &s.acme.ca_bundle),
+        ("[acme] eab_hmac_key_file", &s.acme.eab_hmac_key_file),
+    ] {
+        if let Some(p) = p {
+            files.push((what.into(), absolute(p)));
+        }
+    }
+    let mut out = Vec::new();
+    for (what, p) in &files {
+        if p.starts_with("/root") || p.starts_with("/home") {
+            out.push(format!(
+                "{what} is {}: the unit's ProtectHome=true hides it, so the service cannot read it; move it under /etc/wildcert (or set ProtectHome=read-only)",
+                p.display()
+            ));
+        }
+    }
+    let tmp = |p: &Path| p.starts_with("/tmp") || p.starts_with("/var/tmp");
+    let state = absolute(&loaded.state_dir());
+    if tmp(&state) {
+        out.push(format!(
+            "the store is {}: the unit's PrivateTmp=true gives the service an empty /tmp on every run, so it never sees this store (and its certificates are lost after each run); use a directory such as /var/lib/wildcert",
+            state.display()
+        ));
+    }
+    if let Some(m) = s
+        .metrics
+        .textfile
+        .as_deref()
+        .map(absolute)
+        .filter(|m| tmp(m))
+    {
+        out.push(format!(
+            "[metrics] textfile is {}: the unit's PrivateTmp=true keeps it from the exporter; use a directory outside /tmp",
+            m.display()
+        ));
+    }
+    out
 }
 
 fn absolute(p: &Path) -> PathBuf {
