@@ -195,6 +195,38 @@ pub fn mode_if_open(path: &Path, mask: u32) -> Option<u32> {
     }
 }
 
+/// [`base_url`] for a hosted API reached over the internet: plain http is refused unless the
+/// host is a loopback address (a test fake, a local TLS proxy), so a token never travels in
+/// clear text by a typo.
+pub fn https_base_url(
+    provider: Kind,
+    key: &str,
+    url: &str,
+    strip: &[&str],
+) -> Result<reqwest::Url, ProviderError> {
+    let u = base_url(provider, key, url, strip)?;
+    if u.scheme() == "http" && !is_loopback(&u) {
+        return Err(config_error(
+            provider,
+            format!("{key} `{u}`: plain http is allowed only to a loopback address; use https"),
+        ));
+    }
+    Ok(u)
+}
+
+/// Whether `u`'s host is `localhost`, `127.0.0.0/8` or `::1`.
+fn is_loopback(u: &reqwest::Url) -> bool {
+    match u.host_str() {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
 /// A base URL given as setting `key`: http or https, a host, no query or fragment; a trailing
 /// `/` and any of `strip` (e.g. `/api/v1`) at the end of its path are dropped, so the user may
 /// paste either form. Warns when credentials would travel in clear text to another host.
@@ -223,9 +255,7 @@ pub fn base_url(
         }
     }
     u.set_path(&path);
-    let loopback = matches!(u.host_str(), Some("localhost" | "[::1]" | "::1"))
-        || u.host_str().is_some_and(|h| h.starts_with("127."));
-    if u.scheme() == "http" && !loopback {
+    if u.scheme() == "http" && !is_loopback(&u) {
         tracing::warn!(url = %u, "{provider}: credentials are sent in clear text over http; use https (a TLS proxy) or a private network");
     }
     Ok(u)
@@ -233,6 +263,29 @@ pub fn base_url(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn https_base_url_refuses_plain_http_except_to_loopback() {
+        let k = Kind::plain("example");
+        for ok in [
+            "https://api.example.com/v2",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3/x",
+            "http://[::1]:99",
+            "http://localhost:1",
+        ] {
+            assert!(https_base_url(k, "base_url", ok, &[]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.example.com",
+            "http://10.0.0.1",
+            "http://127.example.com",
+        ] {
+            let e = https_base_url(k, "base_url (X_API_URL)", bad, &[]).expect_err(bad);
+            assert!(e.to_string().contains("plain http"), "{e}");
+            assert!(e.to_string().contains("X_API_URL"), "{e}");
+        }
+    }
     use super::*;
 
     const P: Kind = Kind::plain("p");

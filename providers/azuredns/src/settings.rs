@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::settings::{base_url, config_error, read_secret_text, secret_or_file};
+use wildcert_provider::settings::{
+    base_url, config_error, https_base_url, read_secret_text, secret_or_file,
+};
 use wildcert_provider::spec::{LayeredSettings, Registration};
 use wildcert_provider::{DnsName, Kind, ProviderError, Secret};
 
@@ -166,7 +168,7 @@ impl AzureDnsSettings {
             ))
         })?;
         let url = |v: &Option<String>, default: &str, key: &str| {
-            base_url(KIND, key, &text(v).unwrap_or_else(|| default.into()), &[])
+            https_base_url(KIND, key, &text(v).unwrap_or_else(|| default.into()), &[])
         };
         let subscription = path_id(
             text(&self.subscription_id),

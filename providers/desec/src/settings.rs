@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::settings::{base_url, config_error, secret_or_file};
+use wildcert_provider::settings::{config_error, https_base_url, secret_or_file};
 use wildcert_provider::spec::{LayeredSettings, Registration};
 use wildcert_provider::{Kind, ProviderError, Secret};
 
@@ -85,7 +85,7 @@ impl DesecSettings {
         }
         let url = self.base_url.as_deref().filter(|u| !u.trim().is_empty());
         let key = "base_url (DESEC_API_URL)";
-        let base_url = base_url(KIND, key, url.unwrap_or(DEFAULT_BASE_URL), &[])?;
+        let base_url = https_base_url(KIND, key, url.unwrap_or(DEFAULT_BASE_URL), &[])?;
         let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
         Ok(DesecConfig {
             token,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::settings::{base_url, config_error, secret_or_file};
+use wildcert_provider::settings::{config_error, https_base_url, secret_or_file};
 use wildcert_provider::spec::{LayeredSettings, Registration};
 use wildcert_provider::{DnsName, Kind, ProviderError, Secret};
 
@@ -92,14 +92,12 @@ impl DigitalOceanSettings {
             ));
         }
         let url = self.base_url.as_deref().filter(|u| !u.trim().is_empty());
-        let base = base_url(KIND, "base_url", url.unwrap_or(DEFAULT_BASE_URL), &["/v2"])?;
-        let loopback = matches!(base.host_str(), Some("localhost" | "[::1]"))
-            || base.host_str().is_some_and(|h| h.starts_with("127."));
-        if base.scheme() == "http" && !loopback {
-            return Err(bad(format!(
-                "base_url (DO_API_URL) `{base}`: plain http is allowed only to a loopback address; use https"
-            )));
-        }
+        let base = https_base_url(
+            KIND,
+            "base_url (DO_API_URL)",
+            url.unwrap_or(DEFAULT_BASE_URL),
+            &["/v2"],
+        )?;
         let zone = match self
             .zone
             .as_deref()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::settings::{base_url, config_error, secret_or_file};
+use wildcert_provider::settings::{config_error, https_base_url, secret_or_file};
 use wildcert_provider::spec::{LayeredSettings, Registration};
 use wildcert_provider::{DnsName, Kind, ProviderError, Secret};
 
@@ -141,7 +141,7 @@ impl GandiV5Settings {
         };
         let url = self.base_url.as_deref().filter(|u| !u.trim().is_empty());
         let key = "base_url (GANDIV5_API_URL)";
-        let base_url = base_url(KIND, key, url.unwrap_or(DEFAULT_BASE_URL), &[])?;
+        let base_url = https_base_url(KIND, key, url.unwrap_or(DEFAULT_BASE_URL), &[])?;
         let zone = self
             .zone
             .as_deref()

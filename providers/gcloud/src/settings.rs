@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ring::signature::RsaKeyPair;
 use serde::Deserialize;
-use wildcert_provider::settings::{base_url, config_error, read_secret_text};
+use wildcert_provider::settings::{config_error, https_base_url, read_secret_text};
 use wildcert_provider::spec::{LayeredSettings, Registration};
 use wildcert_provider::{Kind, ProviderError, Secret};
 
@@ -183,7 +183,7 @@ impl GcloudSettings {
             }
         }
         let url = |v: &Option<String>, default: &str, key: &str| {
-            base_url(KIND, key, text(v).as_deref().unwrap_or(default), &[])
+            https_base_url(KIND, key, text(v).as_deref().unwrap_or(default), &[])
         };
         let host = text(&self.metadata_host).unwrap_or_else(|| DEFAULT_METADATA_HOST.into());
         let host = host.trim_start_matches("http://").trim_end_matches('/');
@@ -246,7 +246,7 @@ pub fn parse_key(json: &str, what: &str) -> Result<ServiceAccount, ProviderError
     let email = file.client_email.ok_or_else(|| lacks("client_email"))?;
     let pem = file.private_key.ok_or_else(|| lacks("private_key"))?;
     let uri = file.token_uri.ok_or_else(|| lacks("token_uri"))?;
-    let token_uri = base_url(KIND, &format!("token_uri of {what}"), &uri, &[])?;
+    let token_uri = https_base_url(KIND, &format!("token_uri of {what}"), &uri, &[])?;
     let der = pem_body(pem.expose()).ok_or_else(|| {
         bad(format!(
             "{what}: `private_key` is not a PEM `PRIVATE KEY` (PKCS#8)"

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wildcert_provider::settings::{base_url, config_error, secret_or_file};
+use wildcert_provider::settings::{config_error, https_base_url, secret_or_file};
 use wildcert_provider::spec::{LayeredSettings, Registration};
 use wildcert_provider::{Kind, ProviderError, Secret};
 
@@ -136,15 +136,7 @@ fn bad(message: impl Into<String>) -> ProviderError {
 
 /// An http URL is accepted only to a loopback address (credentials would travel in clear).
 fn checked_url(key: &str, url: &str) -> Result<reqwest::Url, ProviderError> {
-    let u = base_url(KIND, key, url, &[])?;
-    let host = u.host_str().unwrap_or_default();
-    let loopback = matches!(host, "localhost" | "[::1]") || host.starts_with("127.");
-    if u.scheme() == "http" && !loopback {
-        return Err(bad(format!(
-            "{key} `{u}`: plain http is allowed only to a loopback address; use https"
-        )));
-    }
-    Ok(u)
+    https_base_url(KIND, key, url, &[])
 }
 
 fn text(v: &Option<String>) -> Option<String> {
