@@ -376,7 +376,7 @@ fn issue_installs_files_with_group_and_mode_before_the_deploy_hook() {
         "{listed}"
     );
 
-    // Lego layout: NAME.crt (full chain), NAME.key, NAME.issuer.crt.
+    // Lego layout: DOMAIN.crt (full chain), DOMAIN.key, DOMAIN.issuer.crt, DOMAIN.json.
     let lego2 = tmp.path().join("lego2");
     let run = lab.wildcert(
         &[
@@ -404,8 +404,8 @@ fn issue_installs_files_with_group_and_mode_before_the_deploy_hook() {
     assert_eq!(doc["install"][0]["ok"], true, "{doc}");
     assert_eq!(
         doc["install"][0]["files"].as_array().map(Vec::len),
-        Some(3),
-        "{doc}"
+        Some(4),
+        "crt, issuer.crt, key and lego's json: {doc}"
     );
     let live = lab.live("api.example.test");
     let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

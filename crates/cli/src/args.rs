@@ -326,7 +326,7 @@ pub struct IssueArgs {
     #[arg(long = "install-dir", value_name = "DIR")]
     pub install_dirs: Vec<PathBuf>,
     /// File names in each --install-dir: pem (cert.pem, chain.pem, fullchain.pem, privkey.pem)
-    /// or lego (NAME.crt, NAME.key, NAME.issuer.crt).
+    /// or lego (DOMAIN.crt, DOMAIN.key, DOMAIN.issuer.crt, DOMAIN.json; `_.` for a wildcard).
     #[arg(long, value_name = "LAYOUT", value_parser = ["pem", "lego"], default_value = "pem", requires = "install_dirs")]
     pub install_layout: String,
     /// Let this request drop names that the certificate of the same name holds (without it,

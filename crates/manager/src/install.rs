@@ -120,8 +120,18 @@ fn lookup_user(name: &str) -> Option<u32> {
         })
 }
 
-/// The files of `issued`'s live directory under their names in `layout`: (source, target
-/// name, is the key).
+/// The base name lego gives a certificate's files: its first name, a wildcard's `*` as `_`
+/// (`_.example.org.crt`), as lego's `--path` layout has it.
+fn lego_name(issued: &Issued) -> String {
+    issued
+        .names
+        .first()
+        .map(|n| n.replace('*', "_"))
+        .unwrap_or_else(|| issued.cert_name.clone())
+}
+
+/// The files of `issued`'s live directory under their names in `layout` (`name`: lego's base
+/// name, [`lego_name`]): (source, target name, is the key).
 fn plan(layout: Layout, name: &str) -> Vec<(&'static str, String, bool)> {
     match layout {
         Layout::Pem => vec![
@@ -155,12 +165,22 @@ pub async fn install(t: &InstallTarget, issued: &Issued) -> Result<InstallReport
     };
     std::fs::create_dir_all(&t.dir).map_err(io("create", &t.dir))?;
     let mut files = Vec::new();
-    for (src, dst, is_key) in plan(t.layout, &issued.cert_name) {
+    for (src, dst, is_key) in plan(t.layout, &lego_name(issued)) {
         let from = issued.live_dir.join(src);
         let data = std::fs::read(&from).map_err(io("read", &from))?;
         let to = t.dir.join(&dst);
         let mode = if is_key { p.key_mode } else { 0o644 };
         write_atomic(&t.dir, &dst, &data, p.uid, p.gid, mode).map_err(io("write", &to))?;
+        files.push(to);
+    }
+    if t.layout == Layout::Lego {
+        // lego's `<domain>.json` beside the files (what lego's own tooling reads first).
+        let dst = format!("{}.json", lego_name(issued));
+        let doc =
+            serde_json::json!({ "domain": issued.names.first().unwrap_or(&issued.cert_name) });
+        let data = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+        let to = t.dir.join(&dst);
+        write_atomic(&t.dir, &dst, &data, p.uid, p.gid, 0o644).map_err(io("write", &to))?;
         files.push(to);
     }
     let dir_fd = std::fs::File::open(&t.dir).map_err(io("open", &t.dir))?;
@@ -321,10 +341,15 @@ mod tests {
         t.layout = Layout::Lego;
         install(&t, &i).await.expect("install");
         let read = |n: &str| std::fs::read_to_string(t.dir.join(n)).expect(n);
-        assert_eq!(read("site.crt"), "LEAF\nISSUER");
-        assert_eq!(read("site.issuer.crt"), "ISSUER");
-        assert_eq!(read("site.key"), "KEY");
-        let key = std::fs::metadata(t.dir.join("site.key")).expect("key");
+        // lego names the files after the first domain (issue 23: they were named after the
+        // store name, `site.crt`, where lego writes `site.test.crt`).
+        assert_eq!(read("site.test.crt"), "LEAF\nISSUER");
+        assert_eq!(read("site.test.issuer.crt"), "ISSUER");
+        assert_eq!(read("site.test.key"), "KEY");
+        let doc: serde_json::Value =
+            serde_json::from_str(&read("site.test.json")).expect("lego's json");
+        assert_eq!(doc["domain"], "site.test");
+        let key = std::fs::metadata(t.dir.join("site.test.key")).expect("key");
         assert_eq!(key.mode() & 0o7777, 0o600);
 
         t.key_mode = Some("0644".into());
@@ -336,6 +361,36 @@ mod tests {
         t.owner = Some("no-such-user-wildcert".into());
         let e = install(&t, &i).await.expect_err("unknown owner");
         assert!(e.to_string().contains("no-such-user-wildcert"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn lego_layout_names_a_wildcard_as_lego_does() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let live = tmp.path().join("live");
+        std::fs::create_dir(&live).expect("live");
+        let mut i = issued(&live);
+        i.cert_name = "lg.example.org".into();
+        i.names = vec!["*.lg.example.org".into(), "lg.example.org".into()];
+        let mut t = InstallTarget::dir(tmp.path().join("lego"));
+        t.layout = Layout::Lego;
+        let r = install(&t, &i).await.expect("install");
+        let mut names: Vec<String> = r
+            .files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "_.lg.example.org.crt",
+                "_.lg.example.org.issuer.crt",
+                "_.lg.example.org.json",
+                "_.lg.example.org.key"
+            ]
+        );
+        let doc = std::fs::read_to_string(t.dir.join("_.lg.example.org.json")).expect("json");
+        assert!(doc.contains("\"*.lg.example.org\""), "{doc}");
     }
 
     #[test]

@@ -729,7 +729,8 @@ pub enum Layout {
     /// `cert.pem`, `chain.pem`, `fullchain.pem`, `privkey.pem` (as in `live/`).
     #[default]
     Pem,
-    /// lego's `--path` layout: `<name>.crt` (full chain), `<name>.key`, `<name>.issuer.crt`.
+    /// lego's `--path` layout: `<domain>.crt` (full chain), `<domain>.key`, `<domain>.issuer.crt`,
+    /// `<domain>.json`; `<domain>` is the first name, `_.` for a wildcard.
     Lego,
 }
 

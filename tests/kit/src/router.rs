@@ -30,6 +30,10 @@ const SECRET_HEADERS: &[&str] = &[
     "x-auth-key",
     "x-api-key",
     "x-amz-security-token",
+    "x-ovh-application",
+    "x-ovh-consumer",
+    "x-ovh-signature",
+    "x-identity-header",
 ];
 
 /// One request as a handler sees it.
