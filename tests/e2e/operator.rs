@@ -593,3 +593,34 @@ fn completions_parse_and_version_names_commit_and_providers() {
         run.all()
     );
 }
+
+/// Issue 23 item 11: with `--json`, a usage error is one JSON document on stdout too (exit 2),
+/// so a script reading stdout never gets an empty string; `--help` stays help.
+#[test]
+fn json_usage_errors_print_one_json_document() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for args in [
+        &["--json", "issue", "--dns", "rfc2136"][..],
+        &["renew", "--json", "--no-such-flag"][..],
+        &["--json", "frobnicate"][..],
+    ] {
+        let run = offline(args, tmp.path());
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        let doc = crate::lab::json(&run);
+        assert_eq!(doc["ok"], false, "{args:?}: {doc}");
+        assert_eq!(doc["exit_code"], 2, "{args:?}: {doc}");
+        assert!(
+            doc["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty() && !e.contains('\n')),
+            "{args:?}: {doc}"
+        );
+        assert!(
+            doc["hint"].as_str().is_some_and(|h| h.contains("--help")),
+            "{doc}"
+        );
+    }
+    let help = offline(&["--json", "issue", "--help"], tmp.path());
+    assert_eq!(help.code, Some(0), "{}", help.all());
+    assert!(help.stdout.contains("Usage:"), "{}", help.all());
+}

@@ -26,7 +26,10 @@ use args::{Cli, Command, Global};
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging(&cli.global);
     // reqwest is built without a default crypto provider: rustls runs on ring, installed once.
     wildcert_dns::http::install_crypto();
@@ -41,6 +44,39 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(cli))
+}
+
+/// A command line clap refused (or `--help`/`--version`, which clap reports the same way).
+/// With `--json` anywhere on the line, a usage error is one JSON document on stdout (exit 2)
+/// like every other failure; otherwise clap's own message and exit code.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ErrorKind};
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    let help = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !json || help {
+        e.exit();
+    }
+    let message = e
+        .render()
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ")
+        .to_string();
+    let hint = match e.get(ContextKind::SuggestedArg) {
+        Some(s) => format!("did you mean {s}? see `wildcert --help`"),
+        None => "see `wildcert --help` (or `wildcert COMMAND --help`)".to_string(),
+    };
+    let doc = wildcert_manager::report::ErrorDoc::new(&message, &hint, Code::Settings);
+    println!("{}", wildcert_manager::report::json_line(&doc, None));
+    Code::Settings.into()
 }
 
 /// `wildcert list | head -1`: a reader that went away is not a crash. `println!` panics on
