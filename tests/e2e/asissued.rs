@@ -232,3 +232,30 @@ fn issue_never_drops_names_silently_and_never_reorders_a_valid_certificate() {
         "{show}"
     );
 }
+
+/// Issue 23 item 11: lego's `LEGO_CA_CERTIFICATES` names the private CA's roots (no
+/// `--ca-bundle`), so a lego user's environment works unchanged.
+#[test]
+fn lego_ca_certificates_is_honoured() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let mut cmd = Command::new(bin());
+    cmd.args(["--server", &lab.pebble.directory_url()])
+        .arg("--state-dir")
+        .arg(lab.state_dir())
+        .args(["--agree-tos", "--resolver"])
+        .arg(lab.bind.prompt_secondary_addr().to_string())
+        .args(["issue", "-d", "www.example.test", "--dns", "rfc2136"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RFC2136_NAMESERVER", lab.bind.primary_addr().to_string())
+        .env("RFC2136_TSIG_FILE", lab.bind.tsig_key_file_path())
+        .env("LEGO_CA_CERTIFICATES", lab.pebble.ca_cert_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let run = run_bounded(cmd, RUN_LIMIT);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(lab.live("www.example.test").join("fullchain.pem").exists());
+}

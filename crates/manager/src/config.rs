@@ -26,6 +26,8 @@ pub struct RunConfig {
     pub directory_url: String,
     /// Extra trusted roots (PEM file) for the CA's HTTPS.
     pub ca_bundle: Option<PathBuf>,
+    /// More PEM files of trusted roots (lego's `LEGO_CA_CERTIFICATES`), read with `ca_bundle`.
+    pub more_ca_bundles: Vec<PathBuf>,
     /// Allow `http://` on loopback.
     pub allow_insecure_http: bool,
     /// The store.
@@ -316,6 +318,7 @@ impl RunConfig {
         Ok(RunConfig {
             directory_url,
             ca_bundle: s.acme.ca_bundle.clone(),
+            more_ca_bundles: s.acme.lego_ca_certificates.clone(),
             allow_insecure_http: s.acme.allow_insecure_http.unwrap_or(false),
             state_dir: s
                 .state_dir
@@ -406,15 +409,23 @@ impl RunConfig {
 
     /// The ACME client for this run (reads the directory).
     pub async fn acme_client(&self) -> Result<AcmeClient, IssueError> {
-        let extra_roots_pem = match &self.ca_bundle {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
+        let files = self.ca_bundle.iter().map(|p| ("acme.ca_bundle", p)).chain(
+            self.more_ca_bundles
+                .iter()
+                .map(|p| ("LEGO_CA_CERTIFICATES", p)),
+        );
+        let mut extra_roots_pem: Option<Vec<u8>> = None;
+        for (key, path) in files {
+            let pem = std::fs::read(path).map_err(|e| {
                 IssueError::Settings(SettingsError::Value {
-                    key: "acme.ca_bundle".into(),
+                    key: key.into(),
                     message: format!("cannot read {}: {e}", path.display()),
                 })
-            })?),
-            None => None,
-        };
+            })?;
+            let all = extra_roots_pem.get_or_insert_with(Vec::new);
+            all.extend_from_slice(&pem);
+            all.push(b'\n');
+        }
         let config = ClientConfig {
             directory_url: self.directory_url.clone(),
             extra_roots_pem,

@@ -76,6 +76,10 @@ pub struct AcmeSettings {
     pub agree_tos: Option<bool>,
     /// Extra trusted roots (PEM) for the CA's HTTPS (Pebble, private CAs).
     pub ca_bundle: Option<PathBuf>,
+    /// lego's `LEGO_CA_CERTIFICATES` (PEM files separated by `:`), used when `ca_bundle` is
+    /// not set; not a config key.
+    #[serde(skip)]
+    pub lego_ca_certificates: Vec<PathBuf>,
     /// External account binding key id (RFC 8555 §7.3.4).
     pub eab_kid: Option<String>,
     /// External account binding HMAC key (base64url).
@@ -250,9 +254,20 @@ impl Settings {
                 .source(Some(ours)),
         );
         let built = builder.build().map_err(|e| from_config_error(file, e))?;
-        let settings = built
+        let mut settings = built
             .try_deserialize::<Settings>()
             .map_err(|e| from_config_error(file, e))?;
+        // lego's variable for a private CA's roots, so a lego user's environment works as is.
+        if settings.acme.ca_bundle.is_none()
+            && let Some(v) = env.get("LEGO_CA_CERTIFICATES")
+        {
+            settings.acme.lego_ca_certificates = v
+                .split(':')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect();
+        }
         // The file was checked above with its lines; what is wrong now came from the
         // environment.
         settings.validate(None).map_err(|e| match e {
