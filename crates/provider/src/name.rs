@@ -122,6 +122,18 @@ impl DnsName {
     }
 }
 
+/// The zones an account can see, for a "zone not found" message: sorted, the first 20, then
+/// `… (N in all)`; `none` when there are none. Names only, never ids.
+pub fn zone_listing<'a>(zones: impl IntoIterator<Item = &'a DnsName>) -> String {
+    let mut names: Vec<String> = zones.into_iter().map(ToString::to_string).collect();
+    names.sort();
+    match names.len() {
+        0 => "none".to_string(),
+        n if n > 20 => format!("{}, … ({n} in all)", names[..20].join(", ")),
+        _ => names.join(", "),
+    }
+}
+
 impl fmt::Display for DnsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -306,6 +318,19 @@ fn validate_labels(original: &str, ascii: &str, allow_underscore: bool) -> Resul
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn zone_listing_is_sorted_and_bounded() {
+        let n = |s: &str| DnsName::parse(s).expect("name");
+        assert_eq!(zone_listing([]), "none");
+        assert_eq!(zone_listing(&[n("b.test"), n("a.test")]), "a.test, b.test");
+        let many: Vec<DnsName> = (0..25).map(|i| n(&format!("z{i:02}.test"))).collect();
+        let l = zone_listing(&many);
+        assert!(
+            l.starts_with("z00.test, z01.test") && l.ends_with("z19.test, … (25 in all)"),
+            "{l}"
+        );
+    }
     use super::*;
 
     #[test]

@@ -230,13 +230,7 @@ impl DnsProvider for DigitalOceanProvider {
                 let domains = self.domains().await?;
                 let best = fqdn.ancestors().find(|a| domains.contains(a));
                 best.ok_or_else(|| {
-                    let mut names: Vec<String> = domains.iter().map(ToString::to_string).collect();
-                    names.sort();
-                    let seen = match names.len() {
-                        0 => "none".to_string(),
-                        n if n > 20 => format!("{}, … ({n} in all)", names[..20].join(", ")),
-                        _ => names.join(", "),
-                    };
+                    let seen = wildcert_provider::name::zone_listing(&domains);
                     not_found(format!(
                         "no domain of this token contains {fqdn}; it sees: {seen}"
                     ))

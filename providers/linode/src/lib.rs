@@ -294,13 +294,7 @@ impl DnsProvider for LinodeProvider {
                 let why = format!("no domain {z} (LINODE_ZONE) is visible to this token");
                 return not_found(fqdn, why);
             }
-            let mut names: Vec<String> = domains.iter().map(|d| d.1.to_string()).collect();
-            names.sort();
-            let seen = match names.len() {
-                0 => "none".to_string(),
-                n if n > 20 => format!("{}, … ({n} in all)", names[..20].join(", ")),
-                _ => names.join(", "),
-            };
+            let seen = wildcert_provider::name::zone_listing(domains.iter().map(|d| &d.1));
             let why = format!("no domain of this token contains {fqdn}; it sees: {seen}");
             not_found(fqdn, why)
         })?;

@@ -418,23 +418,12 @@ impl DnsProvider for OvhProvider {
             return Err(self.error(&resp, None).await);
         }
         let names: Vec<String> = parse(&resp, "list of zones")?;
-        let mut zones: Vec<DnsName> = names
+        let zones: Vec<DnsName> = names
             .iter()
             .filter_map(|n| DnsName::parse(n).ok())
             .collect();
         let Some(found) = fqdn.ancestors().find(|a| zones.contains(a)) else {
-            zones.sort();
-            let names: Vec<String> = zones.iter().take(20).map(ToString::to_string).collect();
-            let more = if zones.len() > 20 {
-                format!(", … ({} in all)", zones.len())
-            } else {
-                String::new()
-            };
-            let seen = if zones.is_empty() {
-                "none".into()
-            } else {
-                names.join(", ") + &more
-            };
+            let seen = wildcert_provider::name::zone_listing(&zones);
             let message =
                 format!("no DNS zone of this OVH account contains {fqdn}; it has: {seen}");
             return Err(ProviderError::ZoneNotFound {
