@@ -308,8 +308,11 @@ fn config_with_duplicate_names_or_bad_durations_is_refused_at_load() {
     );
 }
 
+/// A zone whose only server to check cannot be reached fails before anything is ordered
+/// (issue 23 item 10: it used to order, then wait 15 s of "unreachable"), naming the address
+/// given with --authoritative.
 #[test]
-fn zone_whose_servers_all_refuse_fails_after_15_s_not_the_whole_timeout() {
+fn zone_whose_servers_all_refuse_fails_before_the_order() {
     let Some(lab) = Lab::start(BindOptions::default(), false) else {
         return;
     };
@@ -342,13 +345,89 @@ fn zone_whose_servers_all_refuse_fails_after_15_s_not_the_whole_timeout() {
     );
     assert!(
         run.stderr.contains(&closed_s)
-            && run.stderr.contains("could be reached for 15 s")
+            && run.stderr.contains("none of its nameservers answered")
+            && run.stderr.contains("nothing was ordered")
             && run.stderr.contains("--authoritative")
             && run.stderr.contains("firewall"),
         "{}",
         run.all()
     );
-    // The records were removed.
+    // Nothing was published.
+    assert!(
+        lab.primary_txt("_acme-challenge.www.example.test")
+            .is_empty()
+    );
+}
+
+/// A UDP server on loopback that answers every query with `rcode` (QR set, no AA) for `bound`.
+fn rcode_server(rcode: u8, bound: std::time::Duration) -> std::net::SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < bound {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if n < 12 {
+                continue;
+            }
+            let mut reply = buf[..n].to_vec();
+            reply[2] |= 0x80;
+            reply[3] = (reply[3] & 0xf0) | rcode;
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+/// A server that answers REFUSED is fatal at once, before the order, with a hint about the
+/// address (issue 23 item 10: it used to be polled for the whole propagation timeout and end
+/// with "raise --propagation-timeout"). The real primary beside it does not excuse it.
+#[test]
+fn a_nameserver_that_answers_refused_fails_before_the_order() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let refusing = rcode_server(5, std::time::Duration::from_secs(60)).to_string();
+    let primary = lab.bind.primary_addr().to_string();
+    let run = lab.wildcert(
+        &[
+            "--authoritative",
+            &primary,
+            "--authoritative",
+            &refusing,
+            "--propagation-timeout",
+            "600s",
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let err: Vec<&str> = lines(&run.stderr)
+        .into_iter()
+        .filter(|l| l.starts_with("error:") || l.starts_with("hint:"))
+        .collect();
+    assert!(
+        err.first().is_some_and(|l| l.contains(&refusing)
+            && l.contains("answered REFUSED")
+            && l.contains("nothing was ordered")),
+        "{}",
+        run.all()
+    );
+    assert!(
+        err.get(1)
+            .is_some_and(|l| l.contains("--authoritative") && !l.contains("--propagation-timeout")),
+        "{}",
+        run.all()
+    );
     assert!(
         lab.primary_txt("_acme-challenge.www.example.test")
             .is_empty()
@@ -623,4 +702,122 @@ fn json_usage_errors_print_one_json_document() {
     let help = offline(&["--json", "issue", "--help"], tmp.path());
     assert_eq!(help.code, Some(0), "{}", help.all());
     assert!(help.stdout.contains("Usage:"), "{}", help.all());
+}
+
+/// The whole config is checked before any command does anything (issue 23 item 6): a typo in
+/// a provider section no certificate uses, a hook that cannot start, an install owner that does
+/// not exist, a metrics directory that is missing — each used to pass `list` (exit 0) and let
+/// `renew` go to the CA; now each is exit 2 at once, naming the culprit, and `wildcert config
+/// check` lists every problem (`--json` too), warning about unused sections.
+#[test]
+fn the_whole_config_is_checked_before_any_command() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cfg = tmp.path().join("c.toml");
+    let c = cfg.to_str().expect("utf-8");
+    let base = "[providers.lab]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1:53\"\ntsig_key = \"k\"\ntsig_secret = \"c2VjcmV0c2VjcmV0c2VjcmV0\"\n\n[[certificate]]\ndomains = [\"www.example.test\"]\nprovider = \"lab\"\n";
+    let missing_dir = tmp.path().join("no-such-dir");
+    for (what, extra, named) in [
+        (
+            "unused section typo",
+            "\n[providers.spare]\nkind = \"pdns\"\napi_urll = \"http://127.0.0.1:1\"\n".to_string(),
+            "`api_urll`",
+        ),
+        (
+            "deploy hook",
+            "deploy_hook = \"/nonexistent/reload.sh\"\n".to_string(),
+            "`/nonexistent/reload.sh` does not exist",
+        ),
+        (
+            "install owner",
+            "install = [{ dir = \"/tmp/x\", owner = \"no-such-user-here\" }]\n".to_string(),
+            "no user `no-such-user-here`",
+        ),
+        (
+            "reload command",
+            "install = [{ dir = \"/tmp/x\", reload = \"systemctll reload nginx\" }]\n".to_string(),
+            "`systemctll` is not found on PATH",
+        ),
+        (
+            "pre hook",
+            "\n[renew]\npre_hook = \"/nonexistent/stop.sh\"\n".to_string(),
+            "[renew] pre_hook",
+        ),
+        (
+            "metrics dir",
+            format!(
+                "\n[metrics]\ntextfile = \"{}/wildcert.prom\"\n",
+                missing_dir.display()
+            ),
+            "does not exist",
+        ),
+    ] {
+        std::fs::write(&cfg, format!("{base}{extra}")).expect("write");
+        for cmd in [&["list"][..], &["renew"][..]] {
+            let mut args = vec!["--config", c];
+            args.extend_from_slice(cmd);
+            let run = offline(&args, tmp.path());
+            assert_eq!(run.code, Some(2), "{what} {cmd:?}: {}", run.all());
+            assert!(run.stderr.contains(named), "{what} {cmd:?}: {}", run.all());
+            assert!(
+                !run.stderr.contains("127.0.0.1:9"),
+                "{what}: nothing may be sent before the config checks out: {}",
+                run.all()
+            );
+        }
+        let run = offline(&["--config", c, "config", "check"], tmp.path());
+        assert_eq!(run.code, Some(2), "{what}: {}", run.all());
+        assert!(
+            run.stderr.contains(named) && run.stdout.contains("1 error"),
+            "{what}: {}",
+            run.all()
+        );
+    }
+    // Two errors at once: both listed, the first refused with a count of the rest.
+    std::fs::write(
+        &cfg,
+        format!("{base}key_type = \"rsa\"\ndeploy_hook = \"/nonexistent/x\"\n"),
+    )
+    .expect("write");
+    let run = offline(&["--config", c, "list"], tmp.path());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("1 more problem: `wildcert config check`"),
+        "{}",
+        run.all()
+    );
+    let run = offline(&["--json", "--config", c, "config", "check"], tmp.path());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let doc: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON doc");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["errors"].as_array().map(Vec::len), Some(2), "{doc}");
+    // A clean config: OK; a section no certificate uses is a warning, not an error.
+    std::fs::write(
+        &cfg,
+        format!("{base}\n[providers.spare]\nkind = \"rfc2136\"\nnameserver = \"127.0.0.1:53\"\ntsig_key = \"k\"\ntsig_secret = \"c2VjcmV0c2VjcmV0c2VjcmV0\"\n"),
+    )
+    .expect("write");
+    let run = offline(&["--config", c, "config", "check"], tmp.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("OK, 1 warning")
+            && run
+                .stderr
+                .contains("[providers.spare] (kind = \"rfc2136\") is used by no [[certificate]]"),
+        "{}",
+        run.all()
+    );
+    let run = offline(&["--json", "--config", c, "config", "check"], tmp.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let doc: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON doc");
+    assert_eq!(
+        (
+            doc["ok"].as_bool(),
+            doc["warnings"].as_array().map(Vec::len)
+        ),
+        (Some(true), Some(1)),
+        "{doc}"
+    );
+    let run = offline(&["--config", c, "list"], tmp.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
 }

@@ -115,6 +115,17 @@ pub enum Command {
     Systemd(SystemdArgs),
     /// Remove a certificate from the store (and so from renewal); asks on a TTY unless --yes.
     Delete(DeleteArgs),
+    /// Check the config file: every section, provider, certificate, hook and install target.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `wildcert config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the whole config as every command does before it runs (nothing is sent or
+    /// written); lists every error and warning; exit 2 when there is an error.
+    Check,
 }
 
 /// `wildcert man [--dir DIR]`.
@@ -492,8 +503,18 @@ impl Global {
     }
 
     /// The settings: defaults < config file < environment < flags (`extra` adds a command's
-    /// own flags).
+    /// own flags), refused when the whole config does not check out
+    /// ([`wildcert_manager::validate::check`]): a typo fails the very next run of any command.
     pub fn load(&self, extra: impl FnOnce(&mut Overrides)) -> Result<Loaded, IssueError> {
+        let loaded = self.load_unchecked(extra)?;
+        match wildcert_manager::validate::check(&loaded).into_error() {
+            Some(e) => Err(e),
+            None => Ok(loaded),
+        }
+    }
+
+    /// The settings, not yet checked (`wildcert config check` reports every problem itself).
+    pub fn load_unchecked(&self, extra: impl FnOnce(&mut Overrides)) -> Result<Loaded, IssueError> {
         let mut o = self.overrides();
         extra(&mut o);
         Loaded::load(self.config.as_deref(), std::env::vars().collect(), &o)

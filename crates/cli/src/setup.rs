@@ -99,10 +99,17 @@ pub struct UnitOptions {
 
 /// `wildcert systemd`.
 pub fn systemd(g: &Global, a: &SystemdArgs, out: &Output) -> ExitCode {
-    let loaded = match g.load(|_| {}) {
+    // Units may be written before the config is complete (or on another host than the one
+    // that has the credentials): problems are warnings here; the service's runs refuse them.
+    let loaded = match g.load_unchecked(|_| {}) {
         Ok(l) => l,
         Err(e) => return out.failed(&e),
     };
+    if let Some(e) = wildcert_manager::validate::check(&loaded).into_error() {
+        tracing::warn!(
+            "the config does not check out, so the service will refuse to run until it does: {e} (`wildcert config check` lists every problem)"
+        );
+    }
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
@@ -407,6 +414,52 @@ pub fn units(o: &UnitOptions) -> Vec<(String, String)> {
         ("wildcert-renew.service".to_string(), s),
         ("wildcert-renew.timer".to_string(), t),
     ]
+}
+
+/// `wildcert config check`: every problem of the config, errors first (exit 2 when there is
+/// one); nothing is sent or written.
+pub fn config_check(g: &Global, out: &Output) -> ExitCode {
+    let loaded = match g.load_unchecked(|_| {}) {
+        Ok(l) => l,
+        Err(e) => return out.failed(&e),
+    };
+    let report = wildcert_manager::validate::check(&loaded);
+    let doc = wildcert_manager::report::ConfigCheckDoc::new(&report);
+    if out.is_json() {
+        out.print_json(&doc);
+        return doc.exit_code.into();
+    }
+    for (label, list) in [("error", &doc.errors), ("warning", &doc.warnings)] {
+        if label == "warning" && out.is_quiet() {
+            continue;
+        }
+        for f in list {
+            eprintln!(
+                "{label}: {}",
+                wildcert_manager::validate::with_place(&f.at, &f.message)
+            );
+            eprintln!("  hint: {}", f.hint);
+        }
+    }
+    if !out.is_quiet() {
+        let file = doc.config.as_deref().unwrap_or("no config file");
+        let verdict = match (doc.errors.len(), doc.warnings.len()) {
+            (0, 0) => "OK".to_string(),
+            (0, w) => format!("OK, {w} warning{}", if w == 1 { "" } else { "s" }),
+            (e, _) => format!(
+                "{e} error{}: every command refuses to run until they are fixed",
+                if e == 1 { "" } else { "s" }
+            ),
+        };
+        println!(
+            "{file}: {} certificate{}, {} provider section{}: {verdict}",
+            doc.certificates,
+            if doc.certificates == 1 { "" } else { "s" },
+            doc.providers.len(),
+            if doc.providers.len() == 1 { "" } else { "s" },
+        );
+    }
+    doc.exit_code.into()
 }
 
 #[cfg(test)]

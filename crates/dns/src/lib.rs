@@ -25,6 +25,7 @@ pub mod discovery;
 pub mod persist;
 pub mod propagation;
 pub mod query;
+pub mod reach;
 pub mod solver;
 
 pub use wildcert_provider::{error, http, ini, name, provider, record, settings, spec};
@@ -39,6 +40,7 @@ pub use propagation::{
     CheckTarget, CheckerSettings, PollSchedule, PropagationChecker, PropagationError,
     PropagationProgress, PropagationReport, ServerState, ServerVerdict,
 };
+pub use reach::ReachError;
 pub use solver::{
     CleanupError, Dns01, Dns01Error, DnsSettings, ExplicitSettings, Plan, PlannedZone, Published,
 };

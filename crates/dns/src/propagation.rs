@@ -182,6 +182,15 @@ pub enum ServerState {
 }
 
 impl ServerState {
+    /// Refused the zone: REFUSED, NOTAUTH, or an answer without authority.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ServerState::NotAuthoritative => true,
+            ServerState::Rcode { rcode } => rcode == "REFUSED" || rcode == "NOTAUTH",
+            _ => false,
+        }
+    }
+
     /// Ready, or skipped for lack of a route from this host.
     fn is_done(&self) -> bool {
         matches!(self, ServerState::Ready | ServerState::Skipped { .. })
@@ -282,6 +291,12 @@ impl PropagationError {
     /// A short hint for the CLI.
     pub fn hint(&self) -> &'static str {
         match self {
+            PropagationError::Timeout { pending, .. }
+                if !pending.is_empty() && pending.iter().all(|v| v.state.is_refusal()) =>
+            {
+                "a nameserver refuses the zone (REFUSED, NOTAUTH or no AA bit): waiting longer will not help; fix \
+                 --authoritative, or the zone's NS records or the server's allow-query ACL"
+            }
             PropagationError::Timeout { .. } => {
                 "raise --propagation-timeout for slow secondaries, or give --authoritative ADDRESS when the listed \
                  nameservers cannot be reached from here (split horizon, hidden primary)"

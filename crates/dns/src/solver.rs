@@ -306,6 +306,9 @@ pub enum Dns01Error {
     /// Not every server served every value in time.
     #[error(transparent)]
     Propagation(#[from] PropagationError),
+    /// Before the order: a zone's servers refuse it or none answers ([`crate::reach`]).
+    #[error(transparent)]
+    Reach(#[from] crate::reach::ReachError),
 }
 
 impl Dns01Error {
@@ -329,6 +332,7 @@ impl Dns01Error {
                 return source.hint();
             }
             Dns01Error::Propagation(p) => p.hint(),
+            Dns01Error::Reach(r) => r.hint(),
         };
         fixed.into()
     }
@@ -604,6 +608,12 @@ impl Dns01 {
             }
         }
         (published, failed)
+    }
+
+    /// Ask every authoritative server of every zone of `plan` once, before anything is
+    /// ordered or published ([`crate::reach::check_plan`]).
+    pub async fn check_reachable(&self, plan: &Plan) -> Result<(), Dns01Error> {
+        Ok(crate::reach::check_plan(plan, self.settings.query_timeout).await?)
     }
 
     /// Wait for the provider to apply each change (Route53 INSYNC), then until every

@@ -105,6 +105,12 @@ fn perms(t: &InstallTarget) -> Result<Perms, InstallError> {
     })
 }
 
+/// Check a target's owner, group and key mode without writing anything (`wildcert config
+/// check`).
+pub fn check_target(t: &InstallTarget) -> Result<(), InstallError> {
+    perms(t).map(|_| ())
+}
+
 fn lookup_user(name: &str) -> Option<u32> {
     if let Ok(n) = name.parse::<u32>() {
         return Some(n);

@@ -9,6 +9,7 @@
 //! - [`commands`] (list, show, revoke, delete, account) and [`check`] (the report only);
 //! - [`session`]: every command, over one store per run (journal recovery, signals, deploy
 //!   hooks, dry runs, the `renew --until-next` schedule, the one `check` flow);
+//! - [`validate`]: the whole config checked before any command runs (`wildcert config check`);
 //! - [`report`]: every `--json` document, converted from the types above, and the
 //!   [`ExitCode`].
 //!
@@ -33,6 +34,7 @@ pub mod report;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod validate;
 pub mod verify;
 
 pub use config::{Loaded, Overrides, RunConfig, request_for};

@@ -388,7 +388,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The store name of a certificate entry (`name`, or the first domain without `*.`), as
 /// [`crate::renew::cert_name`] computes it; `None` when the first domain is not a name (that
 /// is reported when the entry is used).
-fn store_name(c: &CertificateSettings) -> Option<String> {
+pub(crate) fn store_name(c: &CertificateSettings) -> Option<String> {
     if let Some(n) = &c.name {
         return Some(n.clone());
     }

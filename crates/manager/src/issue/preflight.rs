@@ -180,10 +180,16 @@ pub(crate) async fn prepare(
             ..Plan::default()
         }
     } else {
-        Dns01::new(job.provider.dns.clone(), cfg.dns.clone())
+        let dns = Dns01::new(job.provider.dns.clone(), cfg.dns.clone());
+        let plan = dns
             .plan(&placeholders)
             .await
-            .map_err(|e| fail(IssueError::Dns(e)))?
+            .map_err(|e| fail(IssueError::Dns(e)))?;
+        // Every server that will be checked answers for its zone before anything is ordered.
+        dns.check_reachable(&plan)
+            .await
+            .map_err(|e| fail(IssueError::Dns(e)))?;
+        plan
     };
     caa_gate(cfg, account, &job.req.names, publish_method)
         .await

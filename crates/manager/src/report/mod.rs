@@ -55,6 +55,68 @@ impl ErrorDoc {
     }
 }
 
+/// `wildcert config check --json`: `{"ok", "config", "certificates", "providers", "errors",
+/// "warnings"}`, each finding `{"at", "message", "hint"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigCheckDoc {
+    /// True when there is no error.
+    pub ok: bool,
+    /// The config file (null when none was given).
+    pub config: Option<String>,
+    /// How many `[[certificate]]` entries.
+    pub certificates: usize,
+    /// The `[providers.<id>]` ids.
+    pub providers: Vec<String>,
+    /// What makes every command refuse to run.
+    pub errors: Vec<ConfigFinding>,
+    /// What is worth fixing.
+    pub warnings: Vec<ConfigFinding>,
+    /// 0, or 2 when there are errors.
+    pub exit_code: ExitCode,
+}
+
+/// One finding of `wildcert config check`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigFinding {
+    /// `FILE:LINE` or the section.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+impl ConfigCheckDoc {
+    /// The document of a report.
+    pub fn new(r: &crate::validate::ConfigReport) -> Self {
+        use crate::validate::Severity;
+        let of = |sev: Severity| {
+            r.problems
+                .iter()
+                .filter(|p| p.severity == sev)
+                .map(|p| ConfigFinding {
+                    at: p.at.clone(),
+                    message: p.message.clone(),
+                    hint: p.hint.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        ConfigCheckDoc {
+            ok: r.ok(),
+            config: r.file.as_ref().map(|p| p.display().to_string()),
+            certificates: r.certificates,
+            providers: r.providers.clone(),
+            errors: of(Severity::Error),
+            warnings: of(Severity::Warning),
+            exit_code: if r.ok() {
+                ExitCode::Ok
+            } else {
+                ExitCode::Settings
+            },
+        }
+    }
+}
+
 /// `wildcert man --dir DIR --json`: the pages written.
 #[derive(Debug, Clone, Serialize)]
 pub struct ManDoc {
