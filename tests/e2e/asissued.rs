@@ -259,3 +259,83 @@ fn lego_ca_certificates_is_honoured() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(lab.live("www.example.test").join("fullchain.pem").exists());
 }
+
+/// `reuse_key` (issue 23 item 12): `issue --reuse-key` is recorded, and `renew` keeps the key
+/// (a TLSA `3 1 1` pin stays valid) while the certificate changes; a `[[certificate]]` with
+/// `reuse_key = true` keeps its key too, and without it every renewal makes a new key.
+#[test]
+fn reuse_key_keeps_the_key_across_renewals() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let issued = lab.wildcert(
+        &[
+            "issue",
+            "-d",
+            "www.example.test",
+            "--dns",
+            "rfc2136",
+            "--reuse-key",
+        ],
+        &[],
+    );
+    assert_eq!(issued.code, Some(0), "{}", issued.all());
+    let live = lab.live("www.example.test");
+    let key1 = read(&live.join("privkey.pem"));
+    let cert1 = read(&live.join("cert.pem"));
+    let renewed = lab.wildcert(&["renew", "--force"], &[]);
+    assert_eq!(renewed.code, Some(0), "{}", renewed.all());
+    assert_ne!(
+        read(&live.join("cert.pem")),
+        cert1,
+        "renewed: {}",
+        renewed.all()
+    );
+    assert_eq!(read(&live.join("privkey.pem")), key1, "the key is kept");
+
+    // From the config: kept with reuse_key = true, new without.
+    let cfg = lab.state_dir().join("w.toml");
+    let entry = |reuse: bool| {
+        format!(
+            "[providers.lab]\nkind = \"rfc2136\"\n\n[[certificate]]\ndomains = [\"api.example.test\"]\nprovider = \"lab\"\n{}",
+            if reuse { "reuse_key = true\n" } else { "" }
+        )
+    };
+    let c = cfg.to_str().expect("utf-8");
+    let api = lab.live("api.example.test");
+    std::fs::write(&cfg, entry(true)).expect("config");
+    let run = lab.wildcert(&["--config", c, "renew"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let k1 = read(&api.join("privkey.pem"));
+    let run = lab.wildcert(
+        &[
+            "--config",
+            c,
+            "renew",
+            "--force",
+            "--cert-name",
+            "api.example.test",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        read(&api.join("privkey.pem")),
+        k1,
+        "reuse_key = true keeps it"
+    );
+    std::fs::write(&cfg, entry(false)).expect("config");
+    let run = lab.wildcert(
+        &[
+            "--config",
+            c,
+            "renew",
+            "--force",
+            "--cert-name",
+            "api.example.test",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_ne!(read(&api.join("privkey.pem")), k1, "without it, a new key");
+}

@@ -347,6 +347,10 @@ pub struct IssueArgs {
     /// Order even when a valid certificate with exactly these names exists and is not due.
     #[arg(long)]
     pub force: bool,
+    /// Keep the private key of the live version (same key type) for this and every later
+    /// renewal: DANE/TLSA pins stay valid. Recorded for renew.
+    #[arg(long)]
+    pub reuse_key: bool,
 }
 
 /// `wildcert providers`.

@@ -71,6 +71,7 @@ fn command(a: IssueArgs) -> IssueCommand {
             challenge: None,
             install: Vec::new(),
             dns_credentials: a.dns_credentials,
+            reuse_key: a.reuse_key.then_some(true),
         },
         install,
         dry_run: a.dry_run,

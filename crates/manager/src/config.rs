@@ -182,6 +182,7 @@ pub fn request_for(s: &Settings, c: &CertificateSettings) -> Result<IssueRequest
                 message: e.to_string(),
             })?;
     }
+    req.reuse_key = c.reuse_key.unwrap_or(false);
     req.profile = c.profile.clone().or_else(|| s.acme.profile.clone());
     req.preferred_chain = c
         .preferred_chain
@@ -456,6 +457,7 @@ mod tests {
             challenge: None,
             install: Vec::new(),
             dns_credentials: None,
+            reuse_key: None,
         }
     }
 

@@ -88,6 +88,8 @@ pub struct IssueRequest {
     pub recorded: Option<crate::store::RecordedRequest>,
     /// The config file whose `[[certificate]]` entry asked for it (`renew`), recorded with it.
     pub config_file: Option<std::path::PathBuf>,
+    /// Finalize with the live version's key when it has the requested type (`reuse_key`).
+    pub reuse_key: bool,
 }
 
 /// The validation method asked for (`--challenge`, `challenge = "…"`).
@@ -170,6 +172,7 @@ impl IssueRequest {
             key_perms: crate::store::KeyPerms::default(),
             challenge: ChallengeChoice::default(),
             recorded: None,
+            reuse_key: false,
             config_file: None,
         })
     }

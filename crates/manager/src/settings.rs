@@ -170,6 +170,10 @@ pub struct CertificateSettings {
     /// it replaces the provider section's `credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_credentials: Option<PathBuf>,
+    /// Keep the private key across renewals (DANE/TLSA or HPKP-style pins; certbot's
+    /// `reuse_key`): a new key only when the key type changes or there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_key: Option<bool>,
 }
 
 /// A settings error, phrased so the user finds the mistake.

@@ -289,6 +289,9 @@ pub struct RecordedRequest {
     /// Install targets given on the command line (`--install-dir`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub install: Vec<crate::settings::InstallTarget>,
+    /// Keep the key across renewals (`--reuse-key`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reuse_key: bool,
 }
 
 /// The files of one issued certificate.

@@ -248,6 +248,7 @@ fn settings_from_meta(name: &str, meta: &CertMeta) -> CertificateSettings {
         challenge: None,
         install: Vec::new(),
         dns_credentials: None,
+        reuse_key: None,
     }
 }
 

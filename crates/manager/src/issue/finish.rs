@@ -23,7 +23,14 @@ pub(crate) async fn finish(
     let t = Instant::now();
     let deadline = wildcert_acme::Instant::now() + CA_WAIT;
     let order = account.wait_order_ready(&a.order.url, deadline).await?;
-    let key = CertKey::generate(a.req.key_type)?;
+    let key = match a
+        .req
+        .reuse_key
+        .then(|| reusable_key(store, &a.cert_name, a.req.key_type))
+    {
+        Some(Some(k)) => k,
+        _ => CertKey::generate(a.req.key_type)?,
+    };
     let order = account.finalize_and_wait(&order, &key, deadline).await?;
     // A preferred chain the CA does not offer: the library logs the one warning naming the
     // chains offered.
@@ -101,4 +108,35 @@ pub(crate) async fn finish(
         acme_requests: account.client().requests_sent(),
         dns_queries: a.dns_queries,
     })
+}
+
+/// The live version's key, for `reuse_key`, when it exists, parses and has the requested type;
+/// otherwise `None` (a new key), saying why.
+fn reusable_key(
+    store: &Store,
+    name: &str,
+    key_type: wildcert_acme::CertKeyType,
+) -> Option<CertKey> {
+    let pem = match store.read_live_file(name, "privkey.pem") {
+        Ok(Some(p)) => p,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(cert = %name, "reuse_key: cannot read the live key ({e}); a new key is made");
+            return None;
+        }
+    };
+    match CertKey::from_pem(&pem) {
+        Ok(k) if k.key_type() == key_type => {
+            info!(cert = %name, "reuse_key: the live key is kept");
+            Some(k)
+        }
+        Ok(k) => {
+            info!(cert = %name, "reuse_key: the key type changes from {} to {}: a new key is made", k.key_type().as_str(), key_type.as_str());
+            None
+        }
+        Err(e) => {
+            tracing::warn!(cert = %name, "reuse_key: the live key does not parse ({e}); a new key is made");
+            None
+        }
+    }
 }

@@ -203,6 +203,7 @@ pub fn recorded_settings(name: &str, r: &RecordedRequest) -> CertificateSettings
         challenge: r.challenge.clone(),
         install: r.install.clone(),
         dns_credentials: r.dns_credentials.clone(),
+        reuse_key: r.reuse_key.then_some(true),
     }
 }
 

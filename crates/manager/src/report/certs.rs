@@ -265,6 +265,9 @@ pub struct RecordedRequest {
     /// Install targets given to `issue`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub install: Vec<crate::settings::InstallTarget>,
+    /// Keep the key across renewals (only present when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reuse_key: bool,
 }
 
 impl From<&StoredRequest> for RecordedRequest {
@@ -286,6 +289,7 @@ impl From<&StoredRequest> for RecordedRequest {
             authoritative: r.authoritative.clone(),
             propagation_timeout: r.propagation_timeout.clone(),
             install: r.install.clone(),
+            reuse_key: r.reuse_key,
         }
     }
 }

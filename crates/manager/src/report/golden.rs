@@ -79,6 +79,7 @@ fn full_meta() -> CertMeta {
             authoritative: vec!["192.0.2.1:53".into()],
             propagation_timeout: Some("5m".into()),
             install: vec![crate::settings::InstallTarget::dir("/etc/nginx/tls")],
+            reuse_key: false,
         }),
         config: None,
     }

@@ -249,6 +249,7 @@ mod tests {
                 challenge: None,
                 install: Vec::new(),
                 dns_credentials: Some("creds.ini".into()),
+                reuse_key: None,
             },
             install: vec![InstallTarget::dir("/etc/ssl/x")],
             dry_run,

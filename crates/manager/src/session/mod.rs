@@ -220,6 +220,7 @@ impl<'a> Session<'a> {
             key_group: cert.key_group.clone(),
             key_mode: cert.key_mode.clone(),
             dns_credentials: cert.dns_credentials.clone(),
+            reuse_key: req.reuse_key,
             ca_bundle: self.cfg.ca_bundle.clone().map(issue::absolute),
             resolvers: self.loaded.settings.dns.resolvers.clone(),
             authoritative: self.loaded.settings.dns.authoritative.clone(),

@@ -350,6 +350,7 @@ mod tests {
                 challenge: None,
                 install: Vec::new(),
                 dns_credentials: None,
+                reuse_key: None,
             });
         }
         l
