@@ -12,6 +12,7 @@ mod dryrun;
 mod exec;
 mod faults;
 mod hostile;
+mod import;
 mod install;
 mod interrupt;
 mod lab;

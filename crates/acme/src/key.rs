@@ -372,6 +372,18 @@ fn der_write(tag: u8, value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A DER INTEGER's content for an unsigned big-endian number (a leading zero when the top
+/// bit is set).
+fn der_uint(b: &[u8]) -> Vec<u8> {
+    let b = strip_zeros(b);
+    let mut out = Vec::with_capacity(b.len() + 1);
+    if b.first().is_none_or(|&f| f >= 0x80) {
+        out.push(0);
+    }
+    out.extend_from_slice(b);
+    out
+}
+
 /// DER of the OIDs (tag and length included) we need for EC keys.
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -519,6 +531,55 @@ impl AccountKey {
         })
     }
 
+    /// Load a private JWK (RFC 7518 §6): RSA (`n`, `e`, `d`, `p`, `q`, `dp`, `dq`, `qi`) or EC
+    /// P-256/P-384 (`d`, `x`, `y`), as certbot keeps account keys (`private_key.json`).
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<Self> {
+        let bad = |what: String| Error::Key(format!("invalid private JWK: {what}"));
+        let field = |k: &str| -> Result<Vec<u8>> {
+            let s = jwk
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| bad(format!("no `{k}`")))?;
+            URL_SAFE_NO_PAD
+                .decode(s.trim_end_matches('='))
+                .map_err(|_| bad(format!("`{k}` is not base64url")))
+        };
+        match jwk.get("kty").and_then(serde_json::Value::as_str) {
+            Some("RSA") => {
+                let mut seq = der_write(0x02, &[0]);
+                for k in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
+                    seq.extend(der_write(0x02, &der_uint(&field(k)?)));
+                }
+                Self::from_pem(&pem_encode("RSA PRIVATE KEY", &der_write(0x30, &seq)))
+            }
+            Some("EC") => {
+                let (oid, len) = match jwk.get("crv").and_then(serde_json::Value::as_str) {
+                    Some("P-256") => (OID_P256, 32),
+                    Some("P-384") => (OID_P384, 48),
+                    other => return Err(bad(format!("unsupported curve {other:?}"))),
+                };
+                let fixed = |b: Vec<u8>| -> Result<Vec<u8>> {
+                    let b = strip_zeros(&b);
+                    if b.len() > len {
+                        return Err(bad("a coordinate is too long for the curve".into()));
+                    }
+                    let mut out = vec![0u8; len - b.len()];
+                    out.extend_from_slice(b);
+                    Ok(out)
+                };
+                let mut point = vec![0u8, 4];
+                point.extend(fixed(field("x")?)?);
+                point.extend(fixed(field("y")?)?);
+                let mut seq = der_write(0x02, &[1]);
+                seq.extend(der_write(0x04, &fixed(field("d")?)?));
+                seq.extend(der_write(0xa0, oid));
+                seq.extend(der_write(0xa1, &der_write(0x03, &point)));
+                Self::from_pkcs8_der(&sec1_to_pkcs8(&der_write(0x30, &seq))?)
+            }
+            other => Err(bad(format!("kty {other:?} (expected RSA or EC)"))),
+        }
+    }
+
     /// Export as PKCS#8 PEM (`PRIVATE KEY`). The result is secret.
     pub fn to_pem(&self) -> String {
         pem_encode("PRIVATE KEY", self.key.pkcs8_der())
@@ -570,6 +631,33 @@ impl fmt::Debug for SigningKey {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn a_private_ec_jwk_loads_as_the_same_key() {
+        for kind in [AccountKeyType::EcdsaP256, AccountKeyType::EcdsaP384] {
+            let key = AccountKey::generate(kind).expect("key");
+            // d from the PKCS#8's SEC1: SEQ { INT, SEQ alg, OCTET STRING { SEQ { INT 1, OCTET d … } } }.
+            let der = key.to_pkcs8_der();
+            let (_, body, _) = der_read(&der).expect("pkcs8");
+            let (_, _, rest) = der_read(body).expect("version");
+            let (_, _, rest) = der_read(rest).expect("alg");
+            let (_, sec1, _) = der_read(rest).expect("octets");
+            let (_, sec1, _) = der_read(sec1).expect("sec1");
+            let (_, _, rest) = der_read(sec1).expect("version");
+            let (_, d, _) = der_read(rest).expect("d");
+            let mut jwk = key.public_jwk();
+            jwk["d"] = serde_json::Value::String(URL_SAFE_NO_PAD.encode(d));
+            let loaded = AccountKey::from_jwk(&jwk).expect("loads");
+            assert_eq!(loaded.public_jwk(), key.public_jwk());
+            assert_eq!(loaded.algorithm(), key.algorithm());
+        }
+        let e = AccountKey::from_jwk(&serde_json::json!({"kty": "oct", "k": "x"}))
+            .expect_err("not a private key");
+        assert!(e.to_string().contains("kty"), "{e}");
+        let e = AccountKey::from_jwk(&serde_json::json!({"kty": "RSA", "n": "AQAB"}))
+            .expect_err("incomplete");
+        assert!(e.to_string().contains("`e`"), "{e}");
+    }
 
     #[test]
     fn thumbprint_matches_rfc7638_example() {

@@ -353,3 +353,69 @@ fn print_deactivated(d: &Deactivated) {
     println!("  moved to:    {}", d.moved_to.display());
     println!("The next `issue` or `renew` registers a new account.");
 }
+
+/// `wildcert import certbot|lego`.
+pub async fn import(g: &Global, a: crate::args::ImportCommand, out: &Output) -> ExitCode {
+    use wildcert_manager::import::ImportSource;
+    let (source, write_config) = match a {
+        crate::args::ImportCommand::Certbot {
+            config_dir,
+            write_config,
+        } => (ImportSource::Certbot { config_dir }, write_config),
+        crate::args::ImportCommand::Lego {
+            path,
+            dns,
+            write_config,
+        } => (ImportSource::Lego { path, dns }, write_config),
+    };
+    let loaded = match g.load(|_| {}) {
+        Ok(l) => l,
+        Err(e) => return out.failed(&e),
+    };
+    let report = match wildcert_manager::session::Session::open(&loaded) {
+        Ok(s) => s.import(&source, write_config.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return out.failed(&e),
+    };
+    let doc = wildcert_manager::report::ImportDoc::from(&report);
+    if out.is_json() {
+        out.print_json(&doc);
+    } else {
+        for c in &doc.certificates {
+            match &c.skipped {
+                Some(why) => eprintln!("skipped  {}: {why}", c.name),
+                None if !out.is_quiet() => println!(
+                    "imported {}: {} ({} version{}), renews with {} at {}",
+                    c.name,
+                    c.names.join(", "),
+                    c.versions,
+                    if c.versions == 1 { "" } else { "s" },
+                    c.provider.as_deref().unwrap_or("-"),
+                    c.server
+                ),
+                None => {}
+            }
+            if !out.is_quiet() {
+                for n in &c.not_carried {
+                    println!("  not carried over: {n}");
+                }
+            }
+        }
+        if !out.is_quiet() {
+            for a in &doc.accounts {
+                println!("account  {a}");
+            }
+            if let Some(c) = &doc.config {
+                println!("wrote {c}: check it with `wildcert --config {c} config check`");
+            }
+        }
+    }
+    if doc.ok {
+        ExitCode::SUCCESS
+    } else {
+        wildcert_manager::report::ExitCode::Settings.into()
+    }
+}

@@ -118,6 +118,37 @@ pub enum Command {
     /// Check the config file: every section, provider, certificate, hook and install target.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Bring certbot's or lego's certificates, keys, accounts and hooks into the store.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `wildcert import …`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// certbot's lineages (renewal/*.conf with a DNS plugin): every archive version, keys,
+    /// the account, the deploy hook; the source is never changed.
+    Certbot {
+        /// certbot's configuration directory.
+        #[arg(long, value_name = "DIR", default_value = "/etc/letsencrypt")]
+        config_dir: PathBuf,
+        /// Also write a config file with one [[certificate]] per lineage (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        write_config: Option<PathBuf>,
+    },
+    /// lego's certificates and account (give --server and --dns as lego had them, and its
+    /// variables in the environment); the source is never changed.
+    Lego {
+        /// lego's --path.
+        #[arg(long, value_name = "DIR", default_value = ".lego")]
+        path: PathBuf,
+        /// The DNS provider lego ran with (a kind, or an id from [providers.<id>]).
+        #[arg(long, value_name = "PROVIDER")]
+        dns: Option<String>,
+        /// Also write a config file with one [[certificate]] per certificate (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        write_config: Option<PathBuf>,
+    },
 }
 
 /// `wildcert config …`.

@@ -167,6 +167,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Man(a) => setup::man(&a, &out),
         Command::Systemd(a) => setup::systemd(&global, &a, &out),
         Command::Config(args::ConfigCommand::Check) => setup::config_check(&global, &out),
+        Command::Import(a) => admin::import(&global, a, &out).await,
         Command::Delete(a) => admin::run(&global, admin::AdminCommand::Delete(a), &out).await,
         Command::List(a) => {
             let cmd = admin::AdminCommand::List {

@@ -6,6 +6,7 @@
 //! - [`store`], [`journal`], [`verify`] (the state directory) → [`account`] (including the
 //!   recovery of an interrupted key rollover) → [`providers`] (the registry);
 //! - [`issue`] (preflight → order → solve → finish) → [`renew`] (plan, run) → [`hooks`];
+//! - [`import`] (certbot's and lego's state into the store);
 //! - [`commands`] (list, show, revoke, delete, account) and [`check`] (the report only);
 //! - [`session`]: every command, over one store per run (journal recovery, signals, deploy
 //!   hooks, dry runs, the `renew --until-next` schedule, the one `check` flow);
@@ -22,6 +23,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod hooks;
+pub mod import;
 pub mod install;
 pub mod issue;
 pub mod journal;

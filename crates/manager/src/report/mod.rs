@@ -117,6 +117,62 @@ impl ConfigCheckDoc {
     }
 }
 
+/// `wildcert import … --json`: `{"ok", "certificates":[{"name","names","versions","provider",
+/// "server","skipped","not_carried"}], "accounts", "config"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportDoc {
+    /// True when no lineage was skipped.
+    pub ok: bool,
+    /// One entry per lineage found.
+    pub certificates: Vec<ImportedCertificate>,
+    /// One line per account.
+    pub accounts: Vec<String>,
+    /// The config file written, if any.
+    pub config: Option<String>,
+}
+
+/// One lineage in [`ImportDoc`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportedCertificate {
+    /// Store name.
+    pub name: String,
+    /// Its names.
+    pub names: Vec<String>,
+    /// Versions imported.
+    pub versions: u32,
+    /// Provider it renews with.
+    pub provider: Option<String>,
+    /// CA it renews against.
+    pub server: String,
+    /// Why it was not imported.
+    pub skipped: Option<String>,
+    /// What could not be carried over.
+    pub not_carried: Vec<String>,
+}
+
+impl From<&crate::import::ImportReport> for ImportDoc {
+    fn from(r: &crate::import::ImportReport) -> Self {
+        ImportDoc {
+            ok: r.lineages.iter().all(|l| l.skipped.is_none()),
+            certificates: r
+                .lineages
+                .iter()
+                .map(|l| ImportedCertificate {
+                    name: l.name.clone(),
+                    names: l.names.clone(),
+                    versions: l.versions,
+                    provider: l.provider.clone(),
+                    server: l.server.clone(),
+                    skipped: l.skipped.clone(),
+                    not_carried: l.not_carried.clone(),
+                })
+                .collect(),
+            accounts: r.accounts.clone(),
+            config: r.config.as_ref().map(|p| p.display().to_string()),
+        }
+    }
+}
+
 /// `wildcert man --dir DIR --json`: the pages written.
 #[derive(Debug, Clone, Serialize)]
 pub struct ManDoc {

@@ -140,6 +140,23 @@ impl<'a> Session<'a> {
         Ok(session)
     }
 
+    /// `wildcert import certbot|lego`: another tool's certificates, keys, accounts and hooks
+    /// into this store ([`crate::import`]).
+    pub async fn import(
+        &self,
+        source: &crate::import::ImportSource,
+        write_config: Option<&std::path::Path>,
+    ) -> Result<crate::import::ImportReport, IssueError> {
+        crate::import::import(
+            &self.store,
+            &self.cfg,
+            source,
+            write_config,
+            &self.loaded.env,
+        )
+        .await
+    }
+
     /// The dry run this session is, if it is one.
     pub fn dry_run(&self) -> Option<DryRunTarget<'_>> {
         self.dry_run.as_ref().map(|d| DryRunTarget {
