@@ -120,9 +120,88 @@ fn man_pages_one_per_command_and_man_reads_them() {
             &format!("wildcert-account-{nested}"),
         );
     }
+    // What clap cannot know (issue 23 item 13): exit codes, the environment, the files,
+    // examples; every page has its exit status, the main commands their examples.
+    let top = std::fs::read_to_string(dir.join("wildcert.1")).expect("top page");
+    for section in [
+        ".SH \"EXIT STATUS\"",
+        ".SH \"ENVIRONMENT\"",
+        ".SH \"FILES\"",
+        ".SH \"EXAMPLES\"",
+        ".SH \"SEE ALSO\"",
+    ] {
+        assert!(top.contains(section), "{section} missing in wildcert.1");
+    }
+    for word in [
+        "RFC2136_NAMESERVER",
+        "WILDCERT_STATE_DIR",
+        "LEGO_CA_CERTIFICATES",
+        "/var/lib/wildcert/certs/NAME/live/",
+    ] {
+        assert!(
+            top.contains(&word.replace('-', "\\-")),
+            "{word} missing in wildcert.1"
+        );
+    }
+    assert!(
+        !top.contains("wildcert\\-help"),
+        "no page references wildcert-help(1)"
+    );
+    for c in &commands {
+        let page = std::fs::read_to_string(dir.join(format!("wildcert-{c}.1"))).expect("page");
+        assert!(
+            page.contains(".SH \"EXIT STATUS\""),
+            "wildcert-{c}.1 has no EXIT STATUS"
+        );
+    }
+    for c in [
+        "issue",
+        "renew",
+        "check",
+        "import-certbot",
+        "import-lego",
+        "config-check",
+    ] {
+        let page = std::fs::read_to_string(dir.join(format!("wildcert-{c}.1"))).expect("page");
+        assert!(
+            page.contains(".SH \"EXAMPLES\""),
+            "wildcert-{c}.1 has no EXAMPLES"
+        );
+    }
+    // The config format: wildcert.toml(5) in the sibling man5/.
+    let man5 = dir.parent().expect("share/man").join("man5");
+    let five = man5.join("wildcert.toml.5");
+    assert!(listed.contains(&five), "{}", run.stdout);
+    let text = std::fs::read_to_string(&five).expect("wildcert.toml.5");
+    assert!(text.starts_with(".TH wildcert.toml 5 "), "{text}");
+    for key in [
+        "[[certificate]]",
+        "reuse_key",
+        "propagation_timeout",
+        "[providers.ID]",
+    ] {
+        assert!(text.contains(key), "{key} missing in wildcert.toml(5)");
+    }
+    if tool("man") {
+        let o = std::process::Command::new("man")
+            .arg("--warnings")
+            .arg("-l")
+            .arg(&five)
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .output()
+            .expect("man runs");
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(String::from_utf8_lossy(&o.stdout).contains("wildcert.toml(5)"));
+    }
     // Every file written is listed, and no temporary file is left behind.
     let mut on_disk: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read dir")
+        .chain(std::fs::read_dir(&man5).expect("man5"))
         .map(|e| e.expect("entry").path())
         .collect();
     on_disk.sort();
@@ -137,6 +216,11 @@ fn man_pages_one_per_command_and_man_reads_them() {
     std::fs::write(&top, &run.stdout).expect("write");
     assert_page(&top, "wildcert");
     assert!(run.stdout.contains(".SH SUBCOMMANDS"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(".SH \"EXIT STATUS\"") && !run.stdout.contains("wildcert\\-help"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// `systemd-analyze verify` on unit files (for `--user`, against a throwaway runtime dir).

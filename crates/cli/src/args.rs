@@ -162,7 +162,8 @@ pub enum ConfigCommand {
 /// `wildcert man [--dir DIR]`.
 #[derive(Debug, Args)]
 pub struct ManArgs {
-    /// Write wildcert.1, wildcert-issue.1, … into this directory (e.g. /usr/local/share/man/man1).
+    /// Write wildcert.1, wildcert-issue.1, … into this directory (e.g. /usr/local/share/man/man1),
+    /// and wildcert.toml.5 into its sibling man5/ (or into DIR when it is not named man1).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }

@@ -8,6 +8,7 @@ mod admin;
 mod args;
 mod check;
 mod issue;
+mod manpages;
 mod output;
 mod persist;
 mod renew;

@@ -17,14 +17,18 @@ use crate::output::Output;
 /// `wildcert man`: wildcert(1) on stdout, or every page into `--dir`.
 pub fn man(a: &ManArgs, out: &Output) -> ExitCode {
     let Some(dir) = &a.dir else {
-        let mut page = Vec::new();
-        if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
-            return out.error(
-                &format!("cannot render the man page: {e}"),
-                "",
-                Code::Internal,
-            );
-        }
+        let mut cmd = Cli::command().disable_help_subcommand(true);
+        cmd.build();
+        let page = match crate::manpages::render(&cmd, "wildcert") {
+            Ok(p) => p,
+            Err(e) => {
+                return out.error(
+                    &format!("cannot render the man page: {e}"),
+                    "",
+                    Code::Internal,
+                );
+            }
+        };
         use std::io::Write as _;
         let mut stdout = std::io::stdout().lock();
         return match stdout.write_all(&page).and_then(|()| stdout.flush()) {
@@ -59,15 +63,23 @@ pub fn man(a: &ManArgs, out: &Output) -> ExitCode {
 /// Every page (`wildcert.1`, `wildcert-issue.1`, `wildcert-account-register.1`, …) into `dir`,
 /// created when missing; returns the files written.
 fn write_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    fn walk(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        let man = clap_mangen::Man::new(cmd.clone());
-        let mut page = Vec::new();
-        man.render(&mut page)?;
-        let path = dir.join(man.get_filename());
-        let tmp = dir.join(format!(".{}.tmp", man.get_filename()));
-        std::fs::write(&tmp, &page)?;
+    fn write(
+        dir: &Path,
+        file: &str,
+        page: &[u8],
+        written: &mut Vec<PathBuf>,
+    ) -> std::io::Result<()> {
+        let path = dir.join(file);
+        let tmp = dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, page)?;
         std::fs::rename(&tmp, &path)?;
         written.push(path);
+        Ok(())
+    }
+    fn walk(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let file = clap_mangen::Man::new(cmd.clone()).get_filename();
+        let name = file.trim_end_matches(".1").to_string();
+        write(dir, &file, &crate::manpages::render(cmd, &name)?, written)?;
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
             walk(sub, dir, written)?;
         }
@@ -78,6 +90,14 @@ fn write_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     cmd.build();
     let mut written = Vec::new();
     walk(&cmd, dir, &mut written)?;
+    // wildcert.toml(5) goes into the sibling man5/ of a man1/ directory, else beside the rest.
+    let man5 = match (dir.file_name(), dir.parent()) {
+        (Some(n), Some(parent)) if n == "man1" => parent.join("man5"),
+        _ => dir.to_path_buf(),
+    };
+    std::fs::create_dir_all(&man5)?;
+    let page = crate::manpages::config_page(env!("CARGO_PKG_VERSION"));
+    write(&man5, "wildcert.toml.5", page.as_bytes(), &mut written)?;
     Ok(written)
 }
 
