@@ -227,3 +227,32 @@ fn dry_run_cleanup_failure_fails_the_run_and_names_the_records() {
     );
     assert!(!lab.primary_txt("_acme-challenge.example.test").is_empty());
 }
+
+/// A certificate `issue` made (no config file: only its recorded request) is rehearsed by
+/// `renew --dry-run` too (it used to rehearse nothing and say so with exit 0), and the real
+/// store stays as it was.
+#[test]
+fn renew_dry_run_rehearses_what_issue_recorded() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let r = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let store_before = snapshot(&lab.state_dir().join("certs"));
+    let r = lab.wildcert(&["--json", "renew", "--dry-run"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v = json(&r);
+    assert!(v["dry_run"].is_string(), "{v}");
+    assert_eq!(
+        v["certificates"][0]["name"], "www.example.test",
+        "the recorded certificate was rehearsed: {v}"
+    );
+    assert!(
+        v["certificates"][0]["certificate"]["not_after"].is_string(),
+        "through finalize: {v}"
+    );
+    assert_eq!(snapshot(&lab.state_dir().join("certs")), store_before);
+}

@@ -114,9 +114,16 @@ fn open_round(loaded: &mut Loaded, dry_run: bool) -> Result<Session<'_>, IssueEr
         return Err(nothing_to_renew());
     }
     if dry_run {
-        if !configured && recorded_requests(&Store::open(loaded.state_dir())?)?.is_empty() {
+        // What `issue` (or an import) recorded in the real store is rehearsed too: the
+        // throwaway store holds none of it.
+        let recorded = match loaded.state_dir().exists() {
+            true => recorded_requests(&Store::open(loaded.state_dir())?)?,
+            false => Vec::new(),
+        };
+        if !configured && recorded.is_empty() {
             return Err(nothing_to_renew());
         }
+        rehearse_recorded(loaded, recorded)?;
         return Session::open_run(loaded, true);
     }
     let session = Session::open(loaded)?;
@@ -124,6 +131,40 @@ fn open_round(loaded: &mut Loaded, dry_run: bool) -> Result<Session<'_>, IssueEr
         return Err(nothing_to_renew());
     }
     Ok(session)
+}
+
+/// A dry run's entries for the certificates `issue` recorded (those of the run's CA that no
+/// `[[certificate]]` names): added as entries, which the dry run then strips of hooks and
+/// installs like any other.
+fn rehearse_recorded(
+    loaded: &mut Loaded,
+    recorded: Vec<(String, crate::store::RecordedRequest)>,
+) -> Result<(), IssueError> {
+    let server = crate::settings::resolve_server(loaded.settings.acme.server.as_deref())?;
+    for (name, r) in recorded {
+        let named = loaded
+            .settings
+            .certificates
+            .iter()
+            .any(|c| crate::settings::store_name(c).as_deref() == Some(name.as_str()));
+        if named {
+            continue;
+        }
+        if r.server != server {
+            warn!(
+                cert = %name,
+                "not rehearsed: issued by {} (give --server {} to rehearse it)",
+                r.server,
+                r.server
+            );
+            continue;
+        }
+        loaded
+            .settings
+            .certificates
+            .push(crate::renew::recorded_settings(&name, &r));
+    }
+    Ok(())
 }
 
 fn nothing_to_renew() -> IssueError {
