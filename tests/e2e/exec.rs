@@ -206,3 +206,46 @@ fn missing_program_is_a_settings_error() {
     );
     assert!(run.stderr.contains("hint:"), "{}", run.all());
 }
+
+/// The program starts from a clean environment (issue 24 item 3): another provider's
+/// credentials in wildcert's environment never reach it; `EXEC_PASS_ENV` passes named ones.
+#[test]
+fn the_program_gets_a_clean_environment() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    if !wildcert_testkit::require("nsupdate") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = nsupdate_script(&lab, dir.path(), lab.bind.tsig_key_file_path());
+    let dumped = dir.path().join("env.txt");
+    let text = std::fs::read_to_string(&script).expect("script");
+    std::fs::write(
+        &script,
+        text.replacen(
+            "set -eu\n",
+            &format!("set -eu\nenv >> '{}'\n", dumped.display()),
+            1,
+        ),
+    )
+    .expect("script");
+    let run = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "exec"],
+        &[
+            ("EXEC_PATH", &script.display().to_string()),
+            ("EXEC_PASS_ENV", "MY_DNS_TOKEN"),
+            ("MY_DNS_TOKEN", "passed-on-purpose"),
+            ("CLOUDFLARE_DNS_API_TOKEN", "cf-token-in-env"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-in-env"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let env = std::fs::read_to_string(&dumped).expect("the script ran");
+    assert!(
+        !env.contains("cf-token-in-env") && !env.contains("aws-secret-in-env"),
+        "{env}"
+    );
+    assert!(env.contains("MY_DNS_TOKEN=passed-on-purpose"), "{env}");
+    assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+}

@@ -277,3 +277,75 @@ fn secret_files_readable_by_others_are_warned_about() {
         assert_eq!(mode(&key), 0o600, "{}", key.display());
     }
 }
+
+/// Hooks start from a clean environment (issue 24 item 3: a deploy hook's environment carried
+/// `RFC2136_TSIG_SECRET`): the EAB key, the TSIG secret and any other provider credential in
+/// wildcert's environment stay out of the deploy hook, the reload and the pre/post hooks,
+/// which get `PATH`, `HOME`, the documented variables and what `[hooks] pass_env` names.
+#[test]
+fn hooks_get_a_clean_environment() {
+    let Some(lab) = eab_lab() else {
+        return;
+    };
+    let out = lab.state_dir().join("hook-env");
+    std::fs::create_dir_all(&out).expect("dir");
+    let dump = |name: &str| format!("env > {}", out.join(name).display());
+    let config = lab.state_dir().join("w.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hooks]\npass_env = [\"MY_PASSED\"]\n\n[renew]\npre_hook = \"{}\"\npost_hook = \"{}\"\n\n[[certificate]]\ndomains = [\"www.example.test\"]\nprovider = \"rfc2136\"\ndeploy_hook = \"{}\"\ninstall = [{{ dir = \"{}\", reload = \"{}\" }}]\n",
+            dump("pre"),
+            dump("post"),
+            dump("deploy"),
+            lab.state_dir().join("site").display(),
+            dump("reload"),
+        ),
+    )
+    .expect("config");
+    let tsig_secret = lab.bind.tsig_secret_b64().to_string();
+    let run = wildcert(
+        &lab,
+        &[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--eab-kid",
+            EAB_KID,
+            "renew",
+        ],
+        &[
+            ("WILDCERT_ACME__EAB_HMAC_KEY", EAB_KEY),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-in-env"),
+            ("CLOUDFLARE_DNS_API_TOKEN", "cf-token-in-env"),
+            ("UNRELATED_TSIG", &tsig_secret),
+            ("MY_PASSED", "passed-on-purpose"),
+            ("MY_NOT_PASSED", "kept-back"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    for hook in ["pre", "deploy", "reload", "post"] {
+        let env = std::fs::read_to_string(out.join(hook))
+            .unwrap_or_else(|e| panic!("{hook} hook did not run: {e}\n{}", run.all()));
+        for secret in [
+            EAB_KEY,
+            "aws-secret-in-env",
+            "cf-token-in-env",
+            &tsig_secret,
+            "kept-back",
+        ] {
+            assert!(!env.contains(secret), "{hook} hook saw a secret:\n{env}");
+        }
+        assert!(
+            env.contains("MY_PASSED=passed-on-purpose")
+                && env.lines().any(|l| l.starts_with("PATH=")),
+            "{hook}: {env}"
+        );
+        if hook == "deploy" || hook == "reload" {
+            assert!(
+                env.contains("WILDCERT_CERT_NAME=www.example.test"),
+                "{hook}: {env}"
+            );
+            assert!(env.contains("RENEWED_LINEAGE="), "{hook}: {env}");
+        }
+    }
+}

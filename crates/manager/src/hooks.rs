@@ -5,7 +5,9 @@
 //!   `RENEWED_LINEAGE` / `RENEWED_DOMAINS`); a failure is reported (exit code
 //!   [`crate::error::ExitCode::Hook`]) but never undoes the stored certificate;
 //! - `renew`'s pre and post hooks run once per run, around the certificates that are due
-//!   (certbot's semantics: neither runs when nothing is due).
+//!   (certbot's semantics: neither runs when nothing is due);
+//! - every hook starts from a clean environment: `PATH`, `HOME`, `LANG`, `LC_*` and the like,
+//!   the documented variables, and what `[hooks] pass_env` names — never a credential.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,6 +16,24 @@ use tokio::io::AsyncReadExt;
 use tracing::{debug, info, warn};
 
 use crate::model::Issued;
+
+/// Variables of wildcert's environment passed to hooks on purpose (`[hooks] pass_env`), set
+/// once per command by the session.
+static PASS_ENV: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Set the variables hooks get besides the allowed basics (`[hooks] pass_env`).
+pub fn set_pass_env(names: Vec<String>) {
+    if let Ok(mut p) = PASS_ENV.write() {
+        *p = names;
+    }
+}
+
+/// The environment every hook starts from: the allowed basics of ours
+/// ([`wildcert_dns::settings::child_env`]) and what `[hooks] pass_env` names.
+fn base_env() -> Vec<(String, String)> {
+    let pass = PASS_ENV.read().map(|p| p.clone()).unwrap_or_default();
+    wildcert_dns::settings::child_env(std::env::vars(), &pass)
+}
 
 /// Default bound on a hook's run time.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -76,8 +96,11 @@ pub async fn run_hook(
         error: None,
     };
     let mut cmd = tokio::process::Command::new("sh");
+    // A clean environment: no TSIG secret, API token or EAB key of ours reaches a hook.
     cmd.arg("-c")
         .arg(command)
+        .env_clear()
+        .envs(base_env())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

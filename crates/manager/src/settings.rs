@@ -42,6 +42,20 @@ pub struct Settings {
     /// `[metrics]`: Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// `[hooks]`: what hooks, reloads and `exec` see of wildcert's environment.
+    #[serde(default)]
+    pub hooks: HooksSection,
+}
+
+/// `[hooks]`: hooks and reload commands start from a clean environment (`PATH`, `HOME`,
+/// `LANG`, `LC_*`, … and the documented `WILDCERT_*`/`RENEWED_*`), never a credential a provider
+/// reads; `pass_env` names more variables to pass on purpose.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSection {
+    /// Variables of wildcert's environment passed to every hook and reload, e.g. `["VAULT_ADDR"]`.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
 }
 
 /// `[metrics]`: Prometheus metrics for node_exporter's textfile collector.

@@ -261,8 +261,61 @@ pub fn base_url(
     Ok(u)
 }
 
+/// Variables a hook or an `exec` program gets from wildcert's own environment: the system's
+/// basics and nothing a provider reads as a credential. `LC_*` pass too.
+pub const CHILD_ENV_ALLOWED: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TMPDIR",
+    "TERM",
+    "NO_COLOR",
+    "JOURNAL_STREAM",
+    "INVOCATION_ID",
+];
+
+/// The environment a child process (hook, `exec` program) starts from: the allowed variables
+/// ([`CHILD_ENV_ALLOWED`], `LC_*`) of `from`, plus the ones named in `pass` on purpose.
+pub fn child_env<'a>(
+    from: impl IntoIterator<Item = (String, String)>,
+    pass: &'a [String],
+) -> Vec<(String, String)> {
+    from.into_iter()
+        .filter(|(k, _)| {
+            CHILD_ENV_ALLOWED.contains(&k.as_str())
+                || k.starts_with("LC_")
+                || pass.iter().any(|p| p == k)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn children_get_the_basics_and_what_is_passed_on_purpose() {
+        let from = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/root"),
+            ("LC_TIME", "C"),
+            ("RFC2136_TSIG_SECRET", "c2VjcmV0"),
+            ("WILDCERT_ACME__EAB_HMAC_KEY", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("VAULT_ADDR", "https://vault"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let got = super::child_env(from.clone(), &[]);
+        let names: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["PATH", "HOME", "LC_TIME"]);
+        let got = super::child_env(from, &["VAULT_ADDR".to_string()]);
+        assert!(got.iter().any(|(k, _)| k == "VAULT_ADDR"));
+        assert!(!got.iter().any(|(k, _)| k.contains("SECRET")));
+    }
 
     #[test]
     fn https_base_url_refuses_plain_http_except_to_loopback() {

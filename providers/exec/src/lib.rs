@@ -74,7 +74,12 @@ impl ExecProvider {
         let program = self.program_name();
         let fq = fqdn.to_fqdn();
         tracing::debug!(%program, verb, fqdn = %fq, value, "exec: running");
-        let out = run_program(&self.config.program, &[verb, &fq, value], self.config.timeout)
+        let out = run_program(
+            &self.config.program,
+            &[verb, &fq, value],
+            self.config.timeout,
+            &self.config.pass_env,
+        )
             .await
             .map_err(|e| match e {
                 RunError::Spawn(err) => {
@@ -206,9 +211,16 @@ async fn run_program(
     program: &Path,
     args: &[&str],
     timeout: Duration,
+    pass_env: &[String],
 ) -> Result<RunOutput, RunError> {
     let mut cmd = tokio::process::Command::new(program);
+    // A clean environment: the program never sees another provider's credentials.
     cmd.args(args)
+        .env_clear()
+        .envs(wildcert_provider::settings::child_env(
+            std::env::vars(),
+            pass_env,
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -120,6 +120,11 @@ pub struct ExecSettings {
     /// supported)
     #[setting(default = "wildcert", env = ["EXEC_MODE"])]
     pub mode: Option<String>,
+    /// Variables of wildcert's environment the program gets on purpose, separated by commas
+    /// (e.g. `VAULT_ADDR,MY_DNS_TOKEN`); otherwise it gets only `PATH`, `HOME`, `LANG`, `LC_*`
+    /// and the like, never another provider's credentials
+    #[setting(env = ["EXEC_PASS_ENV"])]
+    pub pass_env: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> ProviderError {
@@ -142,10 +147,20 @@ impl ExecSettings {
             Some(t) => t.duration()?,
         };
         let mode = Mode::parse(self.mode.as_deref().unwrap_or(""))?;
+        let pass_env = self
+            .pass_env
+            .as_deref()
+            .unwrap_or("")
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect();
         Ok(ExecConfig {
             program,
             timeout,
             mode,
+            pass_env,
         })
     }
 }
@@ -225,6 +240,8 @@ pub struct ExecConfig {
     pub timeout: Duration,
     /// Action words.
     pub mode: Mode,
+    /// Variables passed to the program besides the allowed basics.
+    pub pass_env: Vec<String>,
 }
 
 #[cfg(test)]

@@ -115,6 +115,7 @@ impl<'a> Session<'a> {
     /// Resolve the run configuration and open the store.
     pub fn open(loaded: &'a Loaded) -> Result<Session<'a>, IssueError> {
         let cfg = RunConfig::from_settings(&loaded.settings)?;
+        crate::hooks::set_pass_env(loaded.settings.hooks.pass_env.clone());
         let store = Store::open(&cfg.state_dir)?;
         Ok(Session {
             loaded,
