@@ -281,9 +281,9 @@ pub const CHILD_ENV_ALLOWED: &[&str] = &[
 
 /// The environment a child process (hook, `exec` program) starts from: the allowed variables
 /// ([`CHILD_ENV_ALLOWED`], `LC_*`) of `from`, plus the ones named in `pass` on purpose.
-pub fn child_env<'a>(
+pub fn child_env(
     from: impl IntoIterator<Item = (String, String)>,
-    pass: &'a [String],
+    pass: &[String],
 ) -> Vec<(String, String)> {
     from.into_iter()
         .filter(|(k, _)| {
