@@ -289,6 +289,7 @@ mod tests {
             program: Some(p.into()),
             mode: m.map(String::from),
             timeout: t.map(|t| TimeoutSetting::Text(t.into())),
+            pass_env: None,
         };
         let e = s("wildcert-no-such-program", None, None)
             .validate()

@@ -29,6 +29,7 @@ fn provider(program: &Path, mode: Option<&str>, timeout: Option<&str>) -> ExecPr
         program: Some(program.display().to_string()),
         mode: mode.map(String::from),
         timeout: timeout.map(|t| TimeoutSetting::Text(t.into())),
+        pass_env: None,
     })
     .expect("valid settings")
 }
