@@ -435,6 +435,38 @@ fn interrupted_rollover_is_finished_or_undone_by_the_next_account_command() {
     );
 }
 
+/// A rollover killed after its rename leaves `key.pem.old-<time>` (a private key) and no
+/// `key.pem.new` (issue 24 item 4: present in 16 of 40 checks, and kept by later successful
+/// rollovers): the next account command or issuance removes it, and so does a rollover.
+#[test]
+fn copies_of_replaced_account_keys_do_not_stay_behind() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let run = lab.wildcert(&["account", "register"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let account_dir = ca_accounts(&lab).join("default");
+    let original = std::fs::read_to_string(account_dir.join("key.pem")).expect("key");
+    let plant = |stamp: &str| {
+        std::fs::write(account_dir.join(format!("key.pem.old-{stamp}")), &original).expect("write")
+    };
+    plant("20260101T000000Z");
+    let run = lab.wildcert(&["account", "show"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(entries(&account_dir), ["account.json", "key.pem"]);
+    plant("20260102T000000Z");
+    let run = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(entries(&account_dir), ["account.json", "key.pem"]);
+    plant("20260103T000000Z");
+    let run = lab.wildcert(&["account", "rollover"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(entries(&account_dir), ["account.json", "key.pem"]);
+}
+
 #[test]
 fn account_deactivate_needs_yes_then_next_issue_registers_anew() {
     let Some(lab) = Lab::start(BindOptions::default(), false) else {

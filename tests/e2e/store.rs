@@ -333,3 +333,57 @@ fn group_and_mode_survive_renew_force_and_key_settings_apply() {
         (0o640, web)
     );
 }
+
+/// A run killed while writing leaves `.<name>.<pid>.<rand>.tmp` (issue 24 item 5: one was left
+/// in 20 forced kill pairs): the next command removes those of dead processes wherever the
+/// store writes — the root, the journal, accounts and providers' state — and leaves a live
+/// process's alone.
+#[test]
+fn the_next_command_removes_what_a_killed_run_left() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::lab::bin());
+        cmd.arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        crate::lab::run_bounded(cmd, std::time::Duration::from_secs(30))
+    };
+    let first = run(&["list"]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let dirs = [
+        state.clone(),
+        state.join("journal"),
+        state.join("accounts/ca.example/default"),
+        state.join("providers/cloudflare"),
+    ];
+    // 4194304 is above Linux's pid_max: that process is never alive.
+    let mut dead = Vec::new();
+    for d in &dirs {
+        std::fs::create_dir_all(d).expect("dir");
+        std::os::unix::fs::PermissionsExt::set_mode(
+            &mut std::fs::metadata(d).expect("meta").permissions(),
+            0o700,
+        );
+        let _ = std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let p = d.join(".key.pem.4194304.0badcafe.tmp");
+        std::fs::write(&p, "half-written").expect("plant");
+        dead.push(p);
+    }
+    let alive = state.join(format!(
+        "journal/.x.json.{}.00000001.tmp",
+        std::process::id()
+    ));
+    std::fs::write(&alive, "in progress").expect("plant");
+    let second = run(&["list"]);
+    assert_eq!(second.code, Some(0), "{}", second.all());
+    for p in &dead {
+        assert!(!p.exists(), "{} was left", p.display());
+    }
+    assert!(alive.exists(), "a live process's file is left alone");
+}

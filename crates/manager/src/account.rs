@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tracing::warn;
+use tracing::{info, warn};
 use wildcert_acme::{
     Account, AccountKey, AccountKeyType, AcmeClient, Eab, NewAccount, ProblemType,
 };
@@ -84,6 +84,8 @@ pub async fn load_or_create(
     // (switch to the key the CA holds) before the key is used.
     if store.exists(&dir.join(NEW_KEY))? {
         finish_interrupted_rollover(store, client).await?;
+    } else {
+        remove_backups(store, &dir);
     }
     if let (Some(rec), Some(pem)) = (
         store.read_json::<AccountRecord>(&rec_path)?,
@@ -143,6 +145,9 @@ pub(crate) async fn finish_interrupted_rollover(
     let dir = account_dir(store, client)?;
     let new_path = dir.join(NEW_KEY);
     let Some(pem) = store.read_string(&new_path)? else {
+        // No rollover in flight: a copy of an old key left by one killed after its rename is
+        // a private key nobody needs.
+        remove_backups(store, &dir);
         return Ok(None);
     };
     let Some(record) = store.read_json::<AccountRecord>(&dir.join("account.json"))? else {
@@ -179,10 +184,14 @@ pub(crate) async fn finish_interrupted_rollover(
     Ok(Some(outcome))
 }
 
+/// Remove every `key.pem.old-<time>` (copies of replaced account keys) in `dir`.
 fn remove_backups(store: &Store, dir: &Path) {
     for n in store.list_dir(dir).unwrap_or_default() {
         if n.starts_with("key.pem.old-") {
-            let _ = store.remove_file(&dir.join(n));
+            match store.remove_file(&dir.join(&n)) {
+                Ok(()) => info!("removed {n}, a copy of a replaced account key"),
+                Err(e) => warn!("cannot remove {n}, a copy of a replaced account key: {e}"),
+            }
         }
     }
 }

@@ -159,6 +159,22 @@ pub fn write_textfile(path: &Path, text: &str) -> Result<(), MetricsError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| err(std::io::Error::other("the path names no file")))?;
+    // A run killed while writing left `.<file>.<pid>.tmp`: removed once that process is gone.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let pid = n
+                .strip_prefix(&format!(".{file_name}."))
+                .and_then(|r| r.strip_suffix(".tmp"))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && pid != std::process::id()
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
@@ -220,7 +236,18 @@ mod tests {
         assert_eq!(text.matches("# TYPE ").count(), 5, "{text}");
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         let path = tmp.path().join("wildcert.prom");
+        // A killed run's leftover (pid 4194304 is above Linux's pid_max: never alive) goes.
+        let stale = tmp.path().join(".wildcert.prom.4194304.tmp");
+        std::fs::write(&stale, "half").expect("plant");
+        let other = tmp.path().join(".other.prom.4194304.tmp");
+        std::fs::write(&other, "not ours").expect("plant");
         write_textfile(&path, &text).expect("write");
+        assert!(!stale.exists(), "the stale temporary file was removed");
+        assert!(
+            other.exists(),
+            "another file's temporary file is left alone"
+        );
+        std::fs::remove_file(&other).expect("remove");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
         let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);

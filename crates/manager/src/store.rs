@@ -1097,12 +1097,21 @@ impl Store {
         Ok(done)
     }
 
-    /// Remove stale `*.tmp` files of dead processes in `journal/` and `accounts/*/*`
-    /// (best effort: errors show up in the command that uses those directories).
+    /// Remove stale `*.tmp` files of dead processes in the root, `journal/`, `accounts/*/*` and
+    /// `providers/*` (best effort: errors show up in the command that uses those directories).
     fn sweep_shared(&self) {
+        let _ = sweep_tmp(&self.root_fd, &self.root, false);
         let journal = self.journal_dir();
         if let Ok(Some(fd)) = self.dir_fd(&journal, None) {
             let _ = sweep_tmp(&fd, &journal, false);
+        }
+        // What providers remember for cleanup (`providers/<kind>/`).
+        let providers = self.root.join("providers");
+        for kind in self.list_dir(&providers).unwrap_or_default() {
+            let p = providers.join(kind);
+            if let Ok(Some(fd)) = self.dir_fd(&p, None) {
+                let _ = sweep_tmp(&fd, &p, false);
+            }
         }
         let accounts = self.root.join("accounts");
         for ca in self.list_dir(&accounts).unwrap_or_default() {
