@@ -310,10 +310,10 @@ fn update_with_a_key_the_server_does_not_know_is_refused_clearly() {
 }
 
 /// Removes the immutable flag again on drop, so the temp dir can be deleted.
-struct Immutable(std::path::PathBuf);
+pub(crate) struct Immutable(std::path::PathBuf);
 
 impl Immutable {
-    fn set(path: &Path) -> Option<Immutable> {
+    pub(crate) fn set(path: &Path) -> Option<Immutable> {
         let ok = Command::new("chattr")
             .arg("+i")
             .arg(path)

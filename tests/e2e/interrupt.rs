@@ -123,8 +123,38 @@ fn stuck_args(dead: &str) -> Vec<String> {
     .collect()
 }
 
+/// A nameserver on loopback that answers every query authoritatively with no data (for 180 s):
+/// it passes the preflight's SOA question, then never serves the challenge values, so a run
+/// waits in the propagation check with its records published until it is interrupted.
 fn dead_addr() -> String {
-    format!("127.0.0.1:{}", wildcert_testkit::free_port().expect("port"))
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < Duration::from_secs(180) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            // Header and the one question; no answer, no EDNS.
+            let mut end = 12;
+            while end < n && buf[end] != 0 {
+                end += usize::from(buf[end]) + 1;
+            }
+            end += 5;
+            if n < 12 || end > n {
+                continue;
+            }
+            let mut reply = buf[..end].to_vec();
+            reply[2] = 0x84 | (reply[2] & 0x01);
+            reply[3] = 0;
+            reply[6..12].fill(0);
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    addr.to_string()
 }
 
 fn interrupt_while_waiting(sig: &str) {
@@ -575,4 +605,101 @@ fn sigterm_after_the_pre_hook_still_runs_the_post_hook() {
         lab.primary_txt("_acme-challenge.example.test").is_empty(),
         "{err}"
     );
+}
+
+/// Certificates Pebble issued so far (its log).
+fn issuances(lab: &Lab) -> usize {
+    std::fs::read_to_string(lab.pebble.log_path())
+        .unwrap_or_default()
+        .matches("Issued certificate serial")
+        .count()
+}
+
+/// The CA issued, then the run could not store (issue 24 item 1: the next run ordered again,
+/// a duplicate certificate): the key was journaled before finalize, so the next run fetches
+/// the certificate of that order — no second issuance, and the stored key matches it.
+#[test]
+fn a_certificate_issued_but_not_stored_is_fetched_not_ordered_again() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let name = "www.example.test";
+    let args = ["issue", "-d", name, "--dns", "rfc2136", "--force"];
+    let first = lab.wildcert(&args, &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let archive = lab.state_dir().join("certs").join(name).join("archive");
+    let Some(guard) = crate::faults::Immutable::set(&archive) else {
+        assert!(!wildcert_testkit::is_ci(), "chattr +i is needed under CI");
+        return;
+    };
+    let before = issuances(&lab);
+    let failed = lab.wildcert(&args, &[]);
+    drop(guard);
+    assert_eq!(failed.code, Some(5), "{}", failed.all());
+    assert_eq!(issuances(&lab), before + 1, "the CA issued once");
+    let next = lab.wildcert(&args, &[]);
+    assert_eq!(next.code, Some(0), "{}", next.all());
+    assert_eq!(
+        issuances(&lab),
+        before + 1,
+        "the issued certificate was fetched, not ordered again: {}",
+        next.all()
+    );
+    assert_eq!(versions(&lab, name), 2);
+    assert_live_whole(&lab.live(name), "after the fetch");
+    assert!(
+        !lab.state_dir()
+            .join("certs")
+            .join(name)
+            .join("pending-key.pem")
+            .exists(),
+        "the journaled key goes once the certificate is stored"
+    );
+}
+
+/// kill -9 at points across a forced renewal, each followed by a run that completes: every
+/// certificate the CA issued ends up stored (issuances == new versions per pair), so a kill
+/// never costs a duplicate issuance (issue 24 item 1: 8 of 33 pairs made 30 extra).
+#[test]
+fn kill_pairs_never_make_the_ca_issue_twice() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let name = "www.example.test";
+    let args = ["issue", "-d", name, "--dns", "rfc2136", "--force"];
+    let first = lab.wildcert(&args, &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let delays_ms = [150u64, 300, 450, 600, 800, 1000, 1300, 1700, 2200, 3000];
+    let mut pairs = Vec::new();
+    for (i, delay) in delays_ms.iter().enumerate() {
+        if Instant::now() > deadline {
+            break;
+        }
+        let (issued0, versions0) = (issuances(&lab), versions(&lab, name));
+        let mut run = spawn(&lab, &args, &format!("pair{i}"));
+        std::thread::sleep(Duration::from_millis(*delay));
+        if !matches!(run.child.try_wait(), Ok(Some(_))) {
+            run.signal("KILL");
+        }
+        let (_code, _out, err) = run.finish(RUN_LIMIT);
+        assert!(!err.contains("panicked"), "{err}");
+        let killed_issued = issuances(&lab) - issued0;
+        let next = lab.wildcert(&args, &[]);
+        assert_eq!(next.code, Some(0), "pair {i}: {}", next.all());
+        let issued = issuances(&lab) - issued0;
+        let stored = versions(&lab, name) - versions0;
+        pairs.push((delay, killed_issued, issued, stored));
+        assert_eq!(
+            issued,
+            stored,
+            "pair {i} (kill after {delay} ms): the CA issued {issued}, {stored} stored\n{}",
+            next.all()
+        );
+        assert_live_whole(&lab.live(name), &format!("pair {i}"));
+    }
+    eprintln!(
+        "kill pairs (delay ms, issued before the kill, issued in the pair, stored): {pairs:?}"
+    );
+    assert!(pairs.len() >= 5, "{pairs:?}");
 }

@@ -4,13 +4,17 @@
 use std::time::Instant;
 
 use tracing::info;
-use wildcert_acme::{Account, CertKey};
+use wildcert_acme::{Account, CertKey, OrderStatus};
 
 use super::solve::Solved;
 use crate::error::IssueError;
 use crate::model::{CA_WAIT, Issued, ms};
 use crate::store::{CertFiles, CertMeta, Store};
 use crate::verify;
+
+/// The certificate key of an order being finalized (`certs/<name>/pending-key.pem`, 0600),
+/// removed once the certificate is stored.
+pub(crate) const PENDING_KEY: &str = "pending-key.pem";
 
 /// Finalize, download, verify, store.
 pub(crate) async fn finish(
@@ -23,15 +27,38 @@ pub(crate) async fn finish(
     let t = Instant::now();
     let deadline = wildcert_acme::Instant::now() + CA_WAIT;
     let order = account.wait_order_ready(&a.order.url, deadline).await?;
-    let key = match a
-        .req
-        .reuse_key
-        .then(|| reusable_key(store, &a.cert_name, a.req.key_type))
-    {
-        Some(Some(k)) => k,
-        _ => CertKey::generate(a.req.key_type)?,
+    let pending_key = store.cert_dir(&a.cert_name)?.join(PENDING_KEY);
+    let (key, order) = match order.status() {
+        // Finalized by a run that was killed before it stored the certificate: the CA issued
+        // (or is issuing) for the key that run journaled; fetch it instead of ordering anew.
+        OrderStatus::Processing | OrderStatus::Valid => {
+            let pem = store.read_string(&pending_key)?.ok_or_else(|| {
+                IssueError::Order(format!(
+                    "order {} was finalized by an interrupted run whose key is not journaled",
+                    order.url
+                ))
+            })?;
+            let key = CertKey::from_pem(&pem)?;
+            info!(cert = %a.cert_name, order = %order.url, "fetching the certificate an interrupted run had the CA issue");
+            let order = account.wait_order_valid(&order.url, deadline).await?;
+            (key, order)
+        }
+        _ => {
+            let key = match a
+                .req
+                .reuse_key
+                .then(|| reusable_key(store, &a.cert_name, a.req.key_type))
+            {
+                Some(Some(k)) => k,
+                _ => CertKey::generate(a.req.key_type)?,
+            };
+            // Journaled before the CA sees it: a run killed after finalize lets the next one
+            // fetch this order's certificate (never a duplicate issuance).
+            store.write_atomic(&pending_key, key.to_pem().as_bytes(), 0o600)?;
+            let order = account.finalize_and_wait(&order, &key, deadline).await?;
+            (key, order)
+        }
     };
-    let order = account.finalize_and_wait(&order, &key, deadline).await?;
     // A preferred chain the CA does not offer: the library logs the one warning naming the
     // chains offered.
     let (chain, _chain_warning) = account
@@ -90,6 +117,10 @@ pub(crate) async fn finish(
     let version = store.install(&a.cert_name, &files, &meta, &a.req.key_perms)?;
     meta.version = Some(version);
     store.write_meta(&a.cert_name, &meta)?;
+    // Stored: the journaled key is in archive/<n>/privkey.pem now.
+    if let Err(e) = store.remove_file(&pending_key) {
+        tracing::warn!(cert = %a.cert_name, "cannot remove {}: {e}", pending_key.display());
+    }
     a.timings.total = ms(started);
     info!(cert = %a.cert_name, version, ms = a.timings.total, "certificate stored");
     Ok(Issued {

@@ -57,7 +57,13 @@ pub(crate) async fn place(
     let fail = |e: IssueError| (name.clone(), e);
     let t = Instant::now();
     let names = p.job.req.names.as_acme();
-    let order = match resume_order(account, p.meta.as_ref(), &p.job.req).await {
+    let finalized_key = store
+        .cert_dir(&name)
+        .map(|d| d.join(super::finish::PENDING_KEY))
+        .ok()
+        .and_then(|k| store.exists(&k).ok())
+        .unwrap_or(false);
+    let order = match resume_order(account, p.meta.as_ref(), &p.job.req, finalized_key).await {
         Some(o) => o,
         None => new_order(account, &names, &p.job).await.map_err(fail)?,
     };
@@ -161,17 +167,24 @@ fn choose(
 }
 
 /// A pending order from an earlier, interrupted run, when it still fits the request.
+/// With `key_journaled`, also one that run finalized (`processing` or `valid`): its
+/// certificate is fetched with the journaled key instead of being ordered again.
 async fn resume_order(
     account: &Account,
     meta: Option<&CertMeta>,
     req: &IssueRequest,
+    key_journaled: bool,
 ) -> Option<Order> {
     let url = meta?.pending_order.as_deref()?;
     let order = account.order(url).await.ok()?;
     let mut have = order.names();
     have.sort();
-    let usable = matches!(order.status(), OrderStatus::Pending | OrderStatus::Ready)
-        && req.names.sorted() == have;
+    let status_ok = match order.status() {
+        OrderStatus::Pending | OrderStatus::Ready => true,
+        OrderStatus::Processing | OrderStatus::Valid => key_journaled,
+        _ => false,
+    };
+    let usable = status_ok && req.names.sorted() == have;
     if usable {
         info!(order = %url, status = %order.status(), "resuming the order of an interrupted run");
         Some(order)
