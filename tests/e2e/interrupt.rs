@@ -703,3 +703,57 @@ fn kill_pairs_never_make_the_ca_issue_twice() {
     );
     assert!(pairs.len() >= 5, "{pairs:?}");
 }
+
+/// The new version went live, then `meta.json` could not be rewritten (issue 24 item 2: exit 5
+/// "failed", and the deploy hook ran neither then nor on the next run, which said "not
+/// due"): the certificate is stored, so the run succeeds and its deploy hook runs; the next
+/// run repairs meta.json. (meta.json is made immutable while the run waits for the lagging
+/// secondary, after the order recorded itself there.)
+#[test]
+fn a_failed_meta_rewrite_after_the_switch_still_runs_the_deploy_hook() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let name = "www.example.test";
+    let log = lab.state_dir().join("deployed.log");
+    let hook = format!("echo $WILDCERT_CERT_VERSION >> {}", log.display());
+    let args = [
+        "issue",
+        "-d",
+        name,
+        "--dns",
+        "rfc2136",
+        "--deploy-hook",
+        &hook,
+        "--force",
+    ];
+    let first = lab.wildcert(&args, &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let meta = lab.state_dir().join("certs").join(name).join("meta.json");
+    let mut run = spawn(&lab, &args, "meta");
+    assert!(
+        run.wait_for(WAITING, Duration::from_secs(60)),
+        "never reached the propagation wait:\n{}",
+        run.stderr()
+    );
+    let Some(guard) = crate::faults::Immutable::set(&meta) else {
+        assert!(!wildcert_testkit::is_ci(), "chattr +i is needed under CI");
+        return;
+    };
+    let (code, _out, err) = run.finish(RUN_LIMIT);
+    drop(guard);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("meta.json could not be rewritten"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .collect::<Vec<_>>(),
+        ["1", "2"],
+        "the deploy hook ran for the new version: {err}"
+    );
+    assert_live_whole(&lab.live(name), "after the switch");
+    let show = lab.wildcert(&["--json", "show", name], &[]);
+    assert_eq!(show.code, Some(0), "{}", show.all());
+    assert!(show.stdout.contains("\"version\":2"), "{}", show.all());
+}

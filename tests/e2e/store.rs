@@ -387,3 +387,116 @@ fn the_next_command_removes_what_a_killed_run_left() {
     }
     assert!(alive.exists(), "a live process's file is left alone");
 }
+
+/// Reads need no lock (issue 24 item 7): `account show`, `list` and `show` work on a store
+/// mounted read-only (a backup, a snapshot), where taking a lock fails.
+#[test]
+fn reads_work_on_a_read_only_store() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let run = lab.wildcert(
+        &["issue", "-d", "www.example.test", "--dns", "rfc2136"],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let ro = tempfile::tempdir().expect("mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["--bind", "-o", "ro"])
+        .arg(lab.state_dir())
+        .arg(ro.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            !wildcert_testkit::is_ci(),
+            "a read-only bind mount is needed under CI"
+        );
+        return;
+    }
+    // A bind mount ignores `ro` on some kernels until remounted.
+    let _ = std::process::Command::new("mount")
+        .args(["-o", "remount,bind,ro"])
+        .arg(ro.path())
+        .status();
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(ro.path().to_path_buf());
+    assert!(
+        std::fs::write(ro.path().join("probe"), "x").is_err(),
+        "the mount is read-only"
+    );
+    for args in [
+        &["account", "show"][..],
+        &["list"][..],
+        &["show", "www.example.test"][..],
+    ] {
+        let mut cmd = Command::new(crate::lab::bin());
+        cmd.arg("--server")
+            .arg(lab.pebble.directory_url())
+            .arg("--ca-bundle")
+            .arg(lab.pebble.ca_cert_path())
+            .arg("--state-dir")
+            .arg(ro.path())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let run = crate::lab::run_bounded(cmd, Duration::from_secs(60));
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.all());
+    }
+}
+
+/// Every directory of the store is checked like the top ones (issue 24 item 7: a certificate
+/// directory owned by another user was accepted): one owned by another user, or writable by
+/// its group, is refused with the fix.
+#[test]
+fn a_certificate_directory_of_another_user_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let cert = state.join("certs/www.example.test");
+    std::fs::create_dir_all(&cert).expect("dirs");
+    for d in [&state, &state.join("certs"), &cert] {
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("chmod");
+    }
+    std::fs::write(
+        cert.join("meta.json"),
+        r#"{"names":["www.example.test"],"key_type":"ec256","provider":"rfc2136"}"#,
+    )
+    .expect("meta");
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::lab::bin());
+        cmd.arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        crate::lab::run_bounded(cmd, std::time::Duration::from_secs(30))
+    };
+    let ok = run(&["show", "www.example.test"]);
+    assert_eq!(ok.code, Some(0), "{}", ok.all());
+    // Group-writable.
+    std::fs::set_permissions(&cert, std::os::unix::fs::PermissionsExt::from_mode(0o770))
+        .expect("chmod");
+    let bad = run(&["show", "www.example.test"]);
+    assert_eq!(bad.code, Some(5), "{}", bad.all());
+    assert!(bad.stderr.contains("chmod go-w"), "{}", bad.all());
+    std::fs::set_permissions(&cert, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    // Another user's (we run as root in CI; skip the chown elsewhere).
+    if std::os::unix::fs::chown(&cert, Some(65534), None).is_ok() {
+        let bad = run(&["show", "www.example.test"]);
+        assert_eq!(bad.code, Some(5), "{}", bad.all());
+        assert!(bad.stderr.contains("owned by uid 65534"), "{}", bad.all());
+    }
+}

@@ -135,6 +135,12 @@ impl StoreError {
         }
     }
 
+    /// True when the store cannot be written here: a read-only file system, or no permission.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied))
+    }
+
     /// A hint for the CLI's second line.
     pub fn hint(&self) -> String {
         match self {
@@ -1364,7 +1370,9 @@ fn open_subdir(
 ) -> Result<Option<OwnedFd>, StoreError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     match rustix::fs::openat(parent, name, flags, Mode::empty()) {
-        Ok(fd) => Ok(Some(fd)),
+        // Every directory of the store, not only the top ones: another user's (or a
+        // group-writable) certificate or account directory could swap what we read.
+        Ok(fd) => strict_modes(path, &fd).map(|()| Some(fd)),
         Err(Errno::NOENT) => {
             let Some(perms) = create else {
                 return Ok(None);

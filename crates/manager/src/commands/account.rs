@@ -173,8 +173,20 @@ pub async fn account_register(cfg: &RunConfig, store: &Store) -> Result<AccountI
 /// `wildcert account show`: the stored account and its state at the CA.
 pub async fn account_show(cfg: &RunConfig, store: &Store) -> Result<AccountInfo, IssueError> {
     let client = cfg.acme_client().await?;
-    let _lock = account_lock(store, &client).await?;
-    let recovered = finish_interrupted_rollover(store, &client).await?;
+    // A read needs no lock: on a store this user cannot write (a read-only mount, a backup,
+    // another user's), the account is shown without settling an interrupted rollover.
+    let lock = match account_lock(store, &client).await {
+        Ok(l) => Some(l),
+        Err(IssueError::Store(e)) if e.is_read_only() => {
+            tracing::debug!("account show without the account lock: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let recovered = match &lock {
+        Some(_) => finish_interrupted_rollover(store, &client).await?,
+        None => None,
+    };
     let stored = stored_account(store, &client)?;
     let ca = ca_state(&stored.account).await?;
     let mut info = account_info(&client, &stored, ca);

@@ -116,7 +116,13 @@ pub(crate) async fn finish(
     // top-level one follows (a crash in between is reconciled by the store's reader).
     let version = store.install(&a.cert_name, &files, &meta, &a.req.key_perms)?;
     meta.version = Some(version);
-    store.write_meta(&a.cert_name, &meta)?;
+    // `live` points at the new version now, and its own meta.json (in archive/<n>) is
+    // complete: the certificate is stored. A failure to rewrite the top-level copy (a full
+    // disk) must not report it as lost and skip its hooks; the store's reader reconciles
+    // meta.json from the live version, and the next writer repairs it.
+    if let Err(e) = store.write_meta(&a.cert_name, &meta) {
+        tracing::warn!(cert = %a.cert_name, version, "the certificate is stored and live, but meta.json could not be rewritten ({e}); the next run repairs it");
+    }
     // Stored: the journaled key is in archive/<n>/privkey.pem now.
     if let Err(e) = store.remove_file(&pending_key) {
         tracing::warn!(cert = %a.cert_name, "cannot remove {}: {e}", pending_key.display());
