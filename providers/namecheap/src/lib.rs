@@ -133,10 +133,11 @@ impl NamecheapProvider {
             .policy
             .send_builder(url.as_str(), req, http::default_verdict)
             .await;
-        let text = resp.map(|r| (r.status, r.text())).map_err(|e| {
-            other(format!(
+        let text = resp.map(|r| (r.status, r.text())).map_err(|e| match e {
+            ProviderError::RateLimited { .. } => e,
+            e => other(format!(
                 "cannot learn this host's public address from {url} ({e}); {fix}"
-            ))
+            )),
         })?;
         let ip = match text.1.trim().parse::<std::net::IpAddr>() {
             Ok(std::net::IpAddr::V4(ip)) if text.0 == 200 => ip,
