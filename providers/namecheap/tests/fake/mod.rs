@@ -12,15 +12,14 @@
 //! `Invalid request IP: <the address the request came from>` unless it is whitelisted,
 //! 1010105 no ClientIp, 2019166 / 2016166 unknown or foreign domain, 2030288 a domain on other
 //! nameservers). Rate limiting is 429 with `Retry-After` (Namecheap documents no form; this is
-//! a guess). Hosts are the kit's `FakeRecord`s (full names; `comment` holds the MXPref);
-//! dynamic-DNS hosts are marked. `GET /getip` (outside the endpoint) answers the address the
-//! fake sees, as Namecheap's dynamicdns.park-your-domain.com/getip does. Proven by
+//! a guess). Hosts are the kit's `FakeRecord`s (full names; `comment` holds the MXPref, and
+//! ` ddns` for a dynamic-DNS host, a flag setHosts never keeps). `GET /getip` (outside the
+//! endpoint) answers the address the fake sees, as dynamicdns.park-your-domain.com/getip does. Proven by
 //! dns-lexicon's namecheap provider (tests/sdk/prove.py). With
 //! [`NamecheapFakeOptions::backed_by`] every TXT change lands in the BIND topology's primary.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::time::Duration;
 
 use wildcert_testkit::{BindTopology, Call, FakeRecord, FakeServer, HoldsRecords, KitError};
 use wildcert_testkit::{RecordStore, Reply, Router, ZoneMirror, absolute_name, dns_name};
@@ -30,10 +29,7 @@ pub const USER: &str = "wildcert";
 /// Its API key (32 hex characters, as Namecheap's are).
 pub const KEY: &str = "0123456789abcdef0123456789abcdef";
 /// The record types setHosts takes.
-const TYPES: &[&str] = &[
-    "A", "AAAA", "ALIAS", "CAA", "CNAME", "MX", "MXE", "NS", "TXT", "URL", "URL301", "FRAME",
-];
-const NS: &str = "http://api.namecheap.com/xml.response";
+const TYPES: &str = " A AAAA ALIAS CAA CNAME MX MXE NS TXT URL URL301 FRAME ";
 
 /// Options for [`NamecheapFake::start`].
 #[derive(Debug, Clone)]
@@ -44,8 +40,6 @@ pub struct NamecheapFakeOptions {
     pub elsewhere: Vec<String>,
     /// Domains of another account (2016166).
     pub foreign: Vec<String>,
-    /// Accounts: `(ApiUser, ApiKey)`.
-    pub users: Vec<(String, String)>,
     /// Addresses allowed to call the API.
     pub whitelist: Vec<String>,
     /// The address the fake sees requests come from (a NAT's outside address, say).
@@ -60,7 +54,6 @@ impl Default for NamecheapFakeOptions {
             zones: vec!["example.test".into()],
             elsewhere: vec![],
             foreign: vec![],
-            users: vec![(USER.into(), KEY.into())],
             whitelist: vec!["127.0.0.1".into()],
             request_ip: "127.0.0.1".into(),
             dns: None,
@@ -71,12 +64,9 @@ impl Default for NamecheapFakeOptions {
 impl NamecheapFakeOptions {
     /// Options serving the topology's zones and mirroring TXT changes into them.
     pub fn backed_by(topo: &BindTopology) -> Self {
-        let (zones, dns) = (topo.zones().to_vec(), Some(ZoneMirror::of(topo)));
-        NamecheapFakeOptions {
-            zones,
-            dns,
-            ..Default::default()
-        }
+        let mut o = NamecheapFakeOptions::default();
+        (o.zones, o.dns) = (topo.zones().to_vec(), Some(ZoneMirror::of(topo)));
+        o
     }
 }
 
@@ -87,9 +77,6 @@ pub struct State {
     opts: NamecheapFakeOptions,
     /// `EmailType` per domain.
     email: BTreeMap<String, String>,
-    /// Ids of dynamic-DNS hosts.
-    ddns: BTreeSet<String>,
-    next_id: u64,
 }
 
 impl HoldsRecords for State {
@@ -113,34 +100,30 @@ impl Deref for NamecheapFake {
 pub type Shown = (String, String, String, String, u32, bool);
 
 fn esc(s: &str) -> String {
-    let s = s
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    s.replace('"', "&quot;")
+    let s = s.replace('&', "&amp;").replace('<', "&lt;");
+    s.replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// An answer document around `inner` (`Status="OK"`).
-fn ok(command: &str, inner: &str) -> Reply {
+/// An answer document: HTTP 200 whatever happened, `Status` `OK` or `ERROR`.
+fn doc(status: &str, errors: &str, command: &str, inner: &str) -> Reply {
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ApiResponse Status=\"OK\" xmlns=\"{NS}\">\
-         <Errors /><Warnings /><RequestedCommand>{command}</RequestedCommand>\
-         <CommandResponse Type=\"{command}\">{inner}</CommandResponse><Server>WILDCERT-FAKE</Server>\
-         <GMTTimeDifference>--5:00</GMTTimeDifference><ExecutionTime>0.012</ExecutionTime></ApiResponse>"
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ApiResponse Status=\"{status}\" \
+         xmlns=\"http://api.namecheap.com/xml.response\"><Errors{errors}<Warnings />\
+         <RequestedCommand>{command}</RequestedCommand>{inner}<Server>WILDCERT-FAKE</Server><GMTTimeDifference>--5:00</GMTTimeDifference>\
+         <ExecutionTime>0.012</ExecutionTime></ApiResponse>"
     );
     Reply::text(200, "text/xml; charset=utf-8", body)
 }
 
-/// An error answer: HTTP 200, `Status="ERROR"`, one `<Error>`.
+fn ok(command: &str, inner: &str) -> Reply {
+    let inner = format!("<CommandResponse Type=\"{command}\">{inner}</CommandResponse>");
+    doc("OK", " />", command, &inner)
+}
+
+/// An error answer: `<Error Number="…">text</Error>`.
 pub fn error(number: &str, text: &str) -> Reply {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ApiResponse Status=\"ERROR\" xmlns=\"{NS}\">\
-         <Errors><Error Number=\"{number}\">{}</Error></Errors><Warnings /><RequestedCommand />\
-         <Server>WILDCERT-FAKE</Server><GMTTimeDifference>--5:00</GMTTimeDifference>\
-         <ExecutionTime>0</ExecutionTime></ApiResponse>",
-        esc(text)
-    );
-    Reply::text(200, "text/xml; charset=utf-8", body).tag(number)
+    let errors = format!("><Error Number=\"{number}\">{}</Error></Errors>", esc(text));
+    doc("ERROR", &errors, "", "").tag(number)
 }
 
 /// The rate limit's answer (a guess: Namecheap documents none).
@@ -150,12 +133,11 @@ pub fn rate_limited() -> Reply {
 
 /// Query and form parameters, names lower case.
 fn params(c: &Call) -> BTreeMap<String, String> {
-    let form = match c.header("content-type") {
-        Some(t) if t.starts_with("application/x-www-form-urlencoded") => {
-            wildcert_testkit::parse_query(&c.text())
-        }
-        _ => vec![],
-    };
+    let form = c.header("content-type").unwrap_or_default();
+    let form = form.starts_with("application/x-www-form-urlencoded");
+    let form = wildcert_testkit::parse_query(&c.text())
+        .into_iter()
+        .filter(|_| form);
     let all = c.query.iter().cloned().chain(form);
     all.map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
 }
@@ -174,24 +156,11 @@ impl NamecheapFake {
             .route("POST /", command)
             .fallback(move |c, _| match c.path.as_str() {
                 "/getip" => Reply::text(200, "text/html", seen.clone()),
-                _ => Reply::text(
-                    404,
-                    "text/html",
-                    "<h1>404 - File or directory not found.</h1>",
-                ),
+                _ => Reply::text(404, "text/html", "404 - File or directory not found."),
             });
-        let email = names
-            .iter()
-            .map(|n| (dns_name(n), "NONE".to_string()))
-            .collect();
-        let (ddns, next_id) = (BTreeSet::new(), 1000);
-        Ok(NamecheapFake(server.start(State {
-            store,
-            opts,
-            email,
-            ddns,
-            next_id,
-        })?))
+        let email = names.iter().map(|n| (dns_name(n), "NONE".into())).collect();
+        let state = State { store, opts, email };
+        Ok(NamecheapFake(server.start(state)?))
     }
 
     /// `http://127.0.0.1:PORT/xml.response`: what goes into `base_url` / `NAMECHEAP_API_URL`.
@@ -208,18 +177,11 @@ impl NamecheapFake {
     pub fn seed_host(&self, zone: &str, host: (&str, &str, &str, &str), ttl: u32, ddns: bool) {
         let (name, rtype, address, pref) = host;
         self.with(|st| {
-            let z = st
-                .store
-                .zone_named(zone)
-                .cloned()
-                .expect("zone of the fake");
+            let z = st.store.zone_named(zone).cloned();
+            let z = z.expect("zone of the fake");
             let fqdn = absolute_name(name, zone).expect("host name");
             let mut rec = FakeRecord::new(&z, rtype, &fqdn, address, ttl).expect("record");
-            (rec.id, rec.comment) = (st.next_id.to_string(), Some(pref.to_string()));
-            st.next_id += 1;
-            if ddns {
-                st.ddns.insert(rec.id.clone());
-            }
+            rec.comment = Some(format!("{pref}{}", if ddns { " ddns" } else { "" }));
             st.store.change(None, Some(rec)).expect("mirrored");
         });
     }
@@ -236,99 +198,67 @@ impl NamecheapFake {
 
     /// Every host of `zone` as getHosts shows it, sorted.
     pub fn hosts(&self, zone: &str) -> Vec<Shown> {
-        self.with(|st| {
-            let mut v: Vec<Shown> = st.store.in_zone(zone).iter().map(|r| st.shown(r)).collect();
-            v.sort();
-            v
-        })
-    }
-
-    /// Answer every request with 429 for `d` from now.
-    pub fn rate_limit_for(&self, d: Duration) {
-        self.block_for(d, |_| rate_limited());
+        let mut v: Vec<Shown> = self.records(zone).iter().map(shown).collect();
+        v.sort();
+        v
     }
 }
 
-impl State {
-    fn shown(&self, r: &FakeRecord) -> Shown {
-        let rel = r
-            .name
-            .strip_suffix(&format!(".{}", r.zone_name))
-            .unwrap_or("@");
-        let pref = r.comment.clone().unwrap_or_else(|| "10".into());
-        let ddns = self.ddns.contains(&r.id);
-        (
-            rel.into(),
-            r.rtype.clone(),
-            r.content.clone(),
-            pref,
-            r.ttl,
-            ddns,
-        )
-    }
+/// A host as getHosts shows it (the record's `comment` holds `MXPref` and ` ddns`).
+fn shown(r: &FakeRecord) -> Shown {
+    let rel = r.name.strip_suffix(&format!(".{}", r.zone_name));
+    let comment = r.comment.clone().unwrap_or_else(|| "10".into());
+    let pref = comment.trim_end_matches(" ddns");
+    let ddns = comment.ends_with(" ddns");
+    let (t, a) = (r.rtype.clone(), r.content.clone());
+    (rel.unwrap_or("@").into(), t, a, pref.into(), r.ttl, ddns)
+}
 
+impl State {
     /// The account's domain named by `SLD` + `TLD` (or `DomainName`), on our nameservers.
-    fn domain(&self, p: &BTreeMap<String, String>, need_our_dns: bool) -> Result<String, Reply> {
-        let given = p.get("domainname").cloned();
-        let name = given.unwrap_or_else(|| {
-            format!(
-                "{}.{}",
-                p.get("sld").map_or("", |s| s),
-                p.get("tld").map_or("", |s| s)
-            )
-        });
-        let name = dns_name(&name);
+    fn domain(&self, p: &BTreeMap<String, String>, our_dns: bool) -> Result<String, Reply> {
+        let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+        let given = Some(get("domainname")).filter(|d| !d.is_empty());
+        let name = dns_name(&given.unwrap_or_else(|| format!("{}.{}", get("sld"), get("tld"))));
         let is = |l: &Vec<String>| l.iter().any(|z| dns_name(z) == name);
         if is(&self.opts.foreign) {
-            return Err(error(
-                "2016166",
-                "Domain is not associated with your account",
-            ));
+            let text = "Domain is not associated with your account";
+            return Err(error("2016166", text));
         }
         if !is(&self.opts.zones) && !is(&self.opts.elsewhere) {
             return Err(error("2019166", "Domain not found"));
         }
-        if need_our_dns && is(&self.opts.elsewhere) {
-            let text =
-                "Cannot complete this command as this domain is not using proper DNS servers";
-            return Err(error("2030288", text));
+        if our_dns && is(&self.opts.elsewhere) {
+            let text = "Cannot complete this command as this domain is not using proper DNS";
+            return Err(error("2030288", &format!("{text} servers")));
         }
         Ok(name)
+    }
+
+    fn email_of(&self, d: &str) -> &str {
+        self.email.get(d).map_or("NONE", |e| e.as_str())
     }
 }
 
 /// The global parameters: a known ApiUser with its key, from a whitelisted address.
 fn authenticate(st: &State, c: &mut Call) -> Result<(), Reply> {
     let p = params(c);
-    let user = p
-        .get("apiuser")
-        .ok_or_else(|| error("1010101", "Parameter APIUser is missing"))?;
+    let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+    let user = p.get("apiuser").cloned();
+    let user = user.ok_or_else(|| error("1010101", "Parameter APIUser is missing"))?;
     c.principal = Some(user.clone());
-    let key = p.get("apikey").map_or("", |k| k.as_str());
-    if !st
-        .opts
-        .users
-        .iter()
-        .any(|(u, k)| u.eq_ignore_ascii_case(user) && k == key)
-    {
-        return Err(error(
-            "1011102",
-            "API Key is invalid or API access has not been enabled",
-        ));
+    if !user.eq_ignore_ascii_case(USER) || get("apikey") != KEY {
+        let text = "API Key is invalid or API access has not been enabled";
+        return Err(error("1011102", text));
     }
-    if !st.opts.whitelist.contains(&st.opts.request_ip) {
-        return Err(error(
-            "1011150",
-            &format!("Invalid request IP: {}", st.opts.request_ip),
-        ));
+    let ip = &st.opts.request_ip;
+    if !st.opts.whitelist.contains(ip) {
+        return Err(error("1011150", &format!("Invalid request IP: {ip}")));
     }
-    if p.get("clientip").is_none_or(|ip| ip.is_empty()) {
+    if get("clientip").is_empty() {
         return Err(error("1010105", "Parameter ClientIP is missing"));
     }
-    match p
-        .get("username")
-        .is_some_and(|u| u.eq_ignore_ascii_case(user))
-    {
+    match get("username").eq_ignore_ascii_case(&user) {
         true => Ok(()),
         false => Err(error("1016103", "Parameter UserName is unauthorized")),
     }
@@ -341,17 +271,14 @@ fn command(st: &mut State, c: &Call) -> Result<Reply, Reply> {
         "namecheap.domains.getlist" => Ok(get_list(st, &p, cmd)),
         "namecheap.domains.getinfo" => {
             let d = st.domain(&p, false)?;
-            let (user, hosts) = (
-                c.principal.clone().unwrap_or_default(),
-                st.store.in_zone(&d).len(),
-            );
+            let (n, email) = (st.store.in_zone(&d).len(), st.email_of(&d));
             let our = st.opts.zones.iter().any(|z| dns_name(z) == d);
             let inner = format!(
-                "<DomainGetInfoResult Status=\"Ok\" ID=\"1\" DomainName=\"{d}\" OwnerName=\"{user}\" IsOwner=\"true\" \
-                 IsPremium=\"false\"><DnsDetails ProviderType=\"FREE\" IsUsingOurDNS=\"{our}\" HostCount=\"{hosts}\" \
-                 EmailType=\"{}\" DynamicDNSStatus=\"false\" IsFailover=\"false\"><Nameserver>dns1.registrar-servers.com\
-                 </Nameserver></DnsDetails></DomainGetInfoResult>",
-                st.email.get(&d).map_or("NONE", |e| e.as_str())
+                "<DomainGetInfoResult Status=\"Ok\" ID=\"1\" DomainName=\"{d}\" OwnerName=\"{USER}\" \
+                 IsOwner=\"true\" IsPremium=\"false\"><DnsDetails ProviderType=\"FREE\" \
+                 IsUsingOurDNS=\"{our}\" HostCount=\"{n}\" EmailType=\"{email}\" DynamicDNSStatus=\"false\" \
+                 IsFailover=\"false\"><Nameserver>dns1.registrar-servers.com</Nameserver></DnsDetails>\
+                 </DomainGetInfoResult>"
             );
             Ok(ok(cmd, &inner))
         }
@@ -359,24 +286,21 @@ fn command(st: &mut State, c: &Call) -> Result<Reply, Reply> {
             let d = st.domain(&p, true)?;
             let mut hosts = String::new();
             for r in st.store.in_zone(&d) {
-                let (name, rtype, address, pref, ttl, ddns) = st.shown(&r);
+                let (name, rtype, address, pref, ttl, ddns) = shown(&r);
+                let id = u64::from_str_radix(r.id.get(..8).unwrap_or("1"), 16).unwrap_or(1);
+                let (name, address) = (esc(&name), esc(&address));
                 hosts += &format!(
-                    "<host HostId=\"{}\" Name=\"{}\" Type=\"{rtype}\" Address=\"{}\" MXPref=\"{pref}\" TTL=\"{ttl}\" \
-                     AssociatedAppTitle=\"\" FriendlyName=\"\" IsActive=\"true\" IsDDNSEnabled=\"{ddns}\" />",
-                    r.id,
-                    esc(&name),
-                    esc(&address)
+                    "<host HostId=\"{id}\" Name=\"{name}\" Type=\"{rtype}\" Address=\"{address}\" \
+                     MXPref=\"{pref}\" TTL=\"{ttl}\" AssociatedAppTitle=\"\" FriendlyName=\"\" \
+                     IsActive=\"true\" IsDDNSEnabled=\"{ddns}\" />"
                 );
             }
-            let email = st.email.get(&d).map_or("NONE", |e| e.as_str());
-            let attrs = format!("Domain=\"{d}\" EmailType=\"{email}\" IsUsingOurDNS=\"true\"");
-            Ok(ok(
-                cmd,
-                &format!("<DomainDNSGetHostsResult {attrs}>{hosts}</DomainDNSGetHostsResult>"),
-            ))
+            let attrs = format!("Domain=\"{d}\" EmailType=\"{}\"", st.email_of(&d));
+            let result = "DomainDNSGetHostsResult";
+            let inner = format!("<{result} {attrs} IsUsingOurDNS=\"true\">{hosts}</{result}>");
+            Ok(ok(cmd, &inner))
         }
         "namecheap.domains.dns.sethosts" => set_hosts(st, &p, cmd),
-        "" => Err(error("1010104", "Parameter Command is missing")),
         _ => Err(error(
             "1010104",
             &format!("Parameter Command is invalid: {cmd}"),
@@ -399,9 +323,10 @@ fn get_list(st: &State, p: &BTreeMap<String, String>, cmd: &str) -> Reply {
             i + 1
         );
     }
+    let total = mine.len();
     let paging = format!(
-        "<Paging><TotalItems>{}</TotalItems><CurrentPage>{page}</CurrentPage><PageSize>{size}</PageSize></Paging>",
-        mine.len()
+        "<Paging><TotalItems>{total}</TotalItems><CurrentPage>{page}</CurrentPage>\
+         <PageSize>{size}</PageSize></Paging>"
     );
     ok(cmd, &format!("{inner}</DomainGetListResult>{paging}"))
 }
@@ -409,52 +334,34 @@ fn get_list(st: &State, p: &BTreeMap<String, String>, cmd: &str) -> Reply {
 /// Replace the domain's whole host list (and its email setting) by what was sent.
 fn set_hosts(st: &mut State, p: &BTreeMap<String, String>, cmd: &str) -> Result<Reply, Reply> {
     let d = st.domain(p, true)?;
-    let zone = st
-        .store
-        .zone_named(&d)
-        .cloned()
-        .ok_or_else(|| error("2019166", "Domain not found"))?;
-    let email = p
-        .get("emailtype")
-        .map(|e| e.to_ascii_uppercase())
-        .unwrap_or_else(|| "NONE".into());
+    let zone = st.store.zone_named(&d).cloned();
+    let zone = zone.ok_or_else(|| error("2019166", "Domain not found"))?;
+    let email = p.get("emailtype").map(|e| e.to_ascii_uppercase());
+    let email = email.filter(|e| !e.is_empty()).unwrap_or("NONE".into());
     if !["NONE", "MXE", "MX", "FWD", "OX", "GMAIL"].contains(&email.as_str()) {
         return Err(error("2011331", &format!("EmailType is invalid: {email}")));
     }
-    let mut n: Vec<u32> = p
+    let keys = p
         .keys()
-        .filter_map(|k| k.strip_prefix("hostname")?.parse().ok())
-        .collect();
+        .map(|k| k.strip_prefix("hostname").and_then(|n| n.parse().ok()));
+    let (mut n, mut hosts): (Vec<u32>, Vec<FakeRecord>) = (keys.flatten().collect(), vec![]);
     n.sort();
-    let mut hosts = Vec::new();
     for i in n {
         let get = |k: &str| p.get(&format!("{k}{i}")).cloned().unwrap_or_default();
-        let (rtype, ttl) = (get("recordtype").to_ascii_uppercase(), get("ttl"));
-        let ttl: u32 = if ttl.is_empty() {
-            1800
-        } else {
-            ttl.parse().unwrap_or(0)
-        };
-        let fqdn = absolute_name(&get("hostname"), &d);
-        let address = get("address");
-        if !TYPES.contains(&rtype.as_str())
-            || fqdn.is_none()
-            || address.is_empty()
-            || !(60..=60000).contains(&ttl)
-        {
+        let (rtype, address) = (get("recordtype").to_ascii_uppercase(), get("address"));
+        let ttl = Some(get("ttl")).filter(|t| !t.is_empty());
+        let ttl: u32 = ttl.map_or(1800, |t| t.parse().unwrap_or(0));
+        let fqdn = absolute_name(&get("hostname"), &d).filter(|_| !address.is_empty());
+        let valid = TYPES.contains(&format!(" {rtype} ")) && (60..=60000).contains(&ttl);
+        let Some(fqdn) = fqdn.filter(|_| valid) else {
             let what = format!("HostName{i}/RecordType{i}/Address{i}/TTL{i}");
             return Err(error("2050900", &format!("Invalid host record: {what}")));
-        }
-        let pref = Some(get("mxpref"))
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| "10".into());
+        };
         if (rtype == "MX" && email != "MX") || (rtype == "MXE" && email != "MXE") {
             continue; // MX hosts are kept only with the matching EmailType
         }
-        let fqdn = fqdn.unwrap_or_default();
         let mut rec = FakeRecord::new(&zone, &rtype, &fqdn, &address, ttl).map_err(Reply::from)?;
-        (rec.id, rec.comment) = (st.next_id.to_string(), Some(pref));
-        st.next_id += 1;
+        rec.comment = Some(get("mxpref")).filter(|m| !m.is_empty()); // a new host: no ddns
         hosts.push(rec);
     }
     st.store.edit(|s| {
@@ -463,8 +370,7 @@ fn set_hosts(st: &mut State, p: &BTreeMap<String, String>, cmd: &str) -> Result<
         Ok::<_, Reply>(())
     })?;
     st.email.insert(d.clone(), email);
-    let inner = format!(
-        "<DomainDNSSetHostsResult Domain=\"{d}\" IsSuccess=\"true\"><Warnings /></DomainDNSSetHostsResult>"
-    );
+    let result = "DomainDNSSetHostsResult";
+    let inner = format!("<{result} Domain=\"{d}\" IsSuccess=\"true\"><Warnings /></{result}>");
     Ok(ok(cmd, &inner))
 }

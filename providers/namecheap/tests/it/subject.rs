@@ -81,7 +81,8 @@ impl Subject for Namecheap {
 
     async fn rate_limit(&self) -> Support<ErrorProbe> {
         // 429 to everything for two minutes; the provider may wait 2 s in all.
-        self.fake.rate_limit_for(Duration::from_secs(120));
+        self.fake
+            .block_for(Duration::from_secs(120), |_| crate::fake::rate_limited());
         let s = NamecheapSettings {
             rate_limit_wait: Some(2),
             ..crate::settings(&self.fake)
