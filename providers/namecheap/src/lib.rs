@@ -21,6 +21,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use wildcert_provider::api::server_message;
 use wildcert_provider::http::{self, ClientBuilder, RateLimitBudget, RetryPolicy};
 use wildcert_provider::name::zone_listing;
+use wildcert_provider::settings::config_error;
 use wildcert_provider::{Applied, DnsName, DnsProvider, ProviderError, ProviderTuning, TxtSet};
 use wildcert_provider::{Zone, ZoneCache, ZoneLocks};
 
@@ -187,13 +188,7 @@ impl NamecheapProvider {
         let msg = || server_message(&resp.body);
         match resp.status {
             200 => {}
-            401 | 403 => {
-                return Err(auth(format!(
-                    "{base} answered HTTP {}: {}",
-                    resp.status,
-                    msg()
-                )));
-            }
+            s @ (401 | 403) => return Err(auth(format!("{base} answered HTTP {s}: {}", msg()))),
             s if s >= 500 => {
                 let (target, message) = (base.to_string(), format!("HTTP {s}: {}", msg()));
                 return Err(ProviderError::Unreachable {
@@ -337,12 +332,8 @@ fn api_error(number: &str, text: &str, ip: Ipv4Addr, command: &str) -> ProviderE
                 .next()
                 .filter(|s| s.parse::<Ipv4Addr>().is_ok());
             let seen = seen.unwrap_or("the address in the message");
-            let nat = match seen == ip.to_string() {
-                true => String::new(),
-                false => format!(
-                    " (not the ClientIp {ip} wildcert sent: a NAT, proxy or second address is in the way)"
-                ),
-            };
+            let nat = " (not the ClientIp sent: a NAT, proxy or second address is in the way)";
+            let nat = if seen == ip.to_string() { "" } else { nat };
             auth(format!(
                 "Namecheap refused the address the request came from: {said}; wildcert sent ClientIp={ip}. \
                  Whitelist {seen}{nat} under Profile, Tools, API Access, Whitelisted IPs"
@@ -376,42 +367,30 @@ pub fn parse_hosts(els: &[Element], zone: &Zone) -> Result<HostList, ProviderErr
             "getHosts for {zone}: {why}; nothing written (setHosts replaces the whole zone)"
         ))
     };
-    let mut results = els
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.is("DomainDNSGetHostsResult"));
+    let results = els.iter().enumerate();
+    let mut results = results.filter(|(_, e)| e.is("DomainDNSGetHostsResult"));
     let (Some((at, result)), None) = (results.next(), results.next()) else {
-        return Err(refuse(
-            "the answer holds no single DomainDNSGetHostsResult".into(),
-        ));
+        let why = "the answer holds no single DomainDNSGetHostsResult";
+        return Err(refuse(why.into()));
     };
     let domain = result.attr("Domain").unwrap_or_default();
-    if !domain
-        .trim_end_matches('.')
-        .eq_ignore_ascii_case(zone.name.as_str())
-    {
+    if !domain.eq_ignore_ascii_case(zone.name.as_str()) {
         return Err(refuse(format!("the answer is for `{domain}`")));
     }
-    if result
-        .attr("IsUsingOurDNS")
-        .is_some_and(|v| !v.eq_ignore_ascii_case("true"))
-    {
-        return Err(rejected(format!(
-            "{zone} does not use Namecheap's nameservers (IsUsingOurDNS=false)"
-        )));
+    let is = |attr: &str, v: &str| result.attr(attr).is_some_and(|a| a.eq_ignore_ascii_case(v));
+    if is("IsUsingOurDNS", "false") {
+        let why = "does not use Namecheap's nameservers (IsUsingOurDNS=false)";
+        return Err(rejected(format!("{zone} {why}")));
     }
-    let email_type = result
-        .attr("EmailType")
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let email_type = email_type
-        .ok_or_else(|| refuse("no EmailType: the email setting could not be kept".into()))?;
+    let email_type = result.attr("EmailType").filter(|t| !t.trim().is_empty());
+    let no_email = || refuse("no EmailType: the email setting could not be kept".into());
+    let email_type = email_type.ok_or_else(no_email)?;
     let mut hosts = Vec::new();
     for e in els[at + 1..].iter().take_while(|e| e.depth > result.depth) {
         if e.depth != result.depth + 1 || !e.is("host") {
+            let name = &e.name;
             return Err(refuse(format!(
-                "an element <{}> it does not understand",
-                e.name
+                "an element <{name}> it does not understand"
             )));
         }
         let get = |k: &str| {
@@ -428,23 +407,18 @@ pub fn parse_hosts(els: &[Element], zone: &Zone) -> Result<HostList, ProviderErr
         };
         let what = format!("the {} host `{}`", h.rtype, h.name);
         let number = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-        if !number(&h.mx_pref) || !number(&h.ttl) {
-            return Err(refuse(format!(
-                "{what} has MXPref `{}`, TTL `{}`",
-                h.mx_pref, h.ttl
-            )));
-        }
+        let (pref, ttl) = (&h.mx_pref, &h.ttl);
+        let mut why =
+            (!number(pref) || !number(ttl)).then(|| format!("MXPref `{pref}`, TTL `{ttl}`"));
         if !WRITABLE_TYPES.contains(&h.rtype.as_str()) {
-            return Err(refuse(format!(
-                "{what} has a type setHosts cannot write back"
-            )));
+            why = Some("a type setHosts cannot write back".into());
         }
         for (flag, bad) in [("IsDDNSEnabled", "true"), ("IsActive", "false")] {
-            if e.attr(flag).is_some_and(|v| v.eq_ignore_ascii_case(bad)) {
-                return Err(refuse(format!(
-                    "{what} has {flag}={bad}, which setHosts would not keep"
-                )));
-            }
+            let flagged = e.attr(flag).is_some_and(|v| v.eq_ignore_ascii_case(bad));
+            why = why.or(flagged.then(|| format!("{flag}={bad}, which setHosts would not keep")));
+        }
+        if let Some(why) = why {
+            return Err(refuse(format!("{what} has {why}")));
         }
         hosts.push(h);
     }
@@ -459,19 +433,10 @@ fn host_name(name: &DnsName, zone: &Zone) -> Result<String, ProviderError> {
     if !name.is_within(&zone.name) {
         return Err(other(format!("{name} is not inside zone {zone}")));
     }
-    let (full, apex) = (
-        name.as_str().to_ascii_lowercase(),
-        zone.name.as_str().to_ascii_lowercase(),
-    );
-    let rel = full
-        .strip_suffix(&apex)
-        .unwrap_or_default()
-        .trim_end_matches('.');
-    Ok(if rel.is_empty() {
-        "@".into()
-    } else {
-        rel.into()
-    })
+    let full = name.as_str().to_ascii_lowercase();
+    let rel = full.strip_suffix(&zone.name.as_str().to_ascii_lowercase());
+    let rel = rel.unwrap_or_default().trim_end_matches('.');
+    Ok(if rel.is_empty() { "@" } else { rel }.to_string())
 }
 
 /// `hosts` with our TXT values added (each once) or removed, every other host kept as it is;
@@ -521,13 +486,9 @@ impl DnsProvider for NamecheapProvider {
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
         if let Some(zone) = &self.config.zone {
             if !fqdn.is_within(zone) {
-                let message = format!(
-                    "{fqdn} is not inside the domain `{zone}` set in zone (NAMECHEAP_ZONE)"
-                );
-                return Err(ProviderError::Config {
-                    provider: KIND,
-                    message,
-                });
+                let set = "set in zone (NAMECHEAP_ZONE)";
+                let why = format!("{fqdn} is not inside the domain `{zone}` {set}");
+                return Err(config_error(KIND, why));
             }
             return Ok(Some(Zone::new(zone.clone())));
         }
