@@ -218,7 +218,15 @@ impl NetcupProvider {
                     r.text
                 );
                 *session = self.login().await?;
-                self.call(action, param, Some(session)).await
+                match self.call(action, param, Some(session)).await {
+                    Err(Failure::Refused(r)) if r.code == SESSION_GONE => {
+                        Err(Failure::Error(ProviderError::Auth {
+                            provider: KIND,
+                            message: format!("netcup ended a new API session at once ({})", r.text),
+                        }))
+                    }
+                    done => done,
+                }
             }
             done => done,
         }
