@@ -19,9 +19,8 @@ pub mod settings;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use reqwest::Url;
 use serde_json::{Map, Value, json};
-use wildcert_provider::api::server_message;
+use wildcert_provider::api::{redact_url, server_message};
 use wildcert_provider::http::{
     ClientBuilder, RateLimitBudget, Response, RetryPolicy, Verdict, default_verdict,
 };
@@ -50,33 +49,15 @@ pub struct NetcupProvider {
     locks: ZoneLocks,
 }
 
-/// An answer whose `status` is not `success`.
+/// An answer whose `status` is not `success`: netcup's status code and words.
 #[derive(Debug)]
 struct Refusal {
     code: i64,
-    text: String,
+    said: String,
 }
 
-/// A failed call: netcup's refusal, or an error already phrased.
-enum Failure {
-    Refused(Refusal),
-    Error(ProviderError),
-}
-
-impl From<ProviderError> for Failure {
-    fn from(e: ProviderError) -> Self {
-        Failure::Error(e)
-    }
-}
-
-/// A record as `infoDnsRecords` lists it (what we use of it).
-#[derive(Debug, Clone, PartialEq)]
-struct Record {
-    id: String,
-    hostname: String,
-    rtype: String,
-    destination: String,
-}
+/// A call's outcome: `responsedata`, or netcup's refusal (errors of the transport are outside).
+type Answer = Result<Value, Refusal>;
 
 fn other(message: String) -> ProviderError {
     ProviderError::Other {
@@ -121,13 +102,6 @@ impl NetcupProvider {
         })
     }
 
-    /// The endpoint without its query, for messages.
-    fn target(&self) -> String {
-        let mut u: Url = self.config.endpoint.clone();
-        u.set_query(None);
-        u.to_string()
-    }
-
     /// One action: its `responsedata`, or netcup's refusal. The credentials (and the session)
     /// go into `param`; nothing of the body is logged.
     async fn call(
@@ -135,7 +109,7 @@ impl NetcupProvider {
         action: &str,
         mut param: Map<String, Value>,
         session: Option<&Secret>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Answer, ProviderError> {
         let c = &self.config;
         param.insert("customernumber".into(), json!(c.customer_number));
         param.insert("apikey".into(), json!(c.api_key.expose()));
@@ -145,62 +119,47 @@ impl NetcupProvider {
         };
         let body = json!({ "action": action, "param": param });
         let req = self.client.post(c.endpoint.clone()).json(&body);
-        let target = self.target();
+        let target = redact_url(&c.endpoint);
         let resp = self.policy.send_builder(&target, req, verdict).await?;
-        let doc = serde_json::from_slice::<Value>(&resp.body).ok();
-        let doc = match (resp.status, doc) {
-            (200..=299, Some(doc)) if doc["status"].is_string() => doc,
-            (status, _) => {
-                let msg = server_message(&resp.body);
-                let message = format!("{target} answered HTTP {status} to {action}: {msg}");
-                return Err(Failure::Error(match status {
-                    401 | 403 => ProviderError::Auth {
-                        provider: KIND,
-                        message,
-                    },
-                    _ => other(message + " (is base_url / NETCUP_API_URL the CCP JSON endpoint?)"),
-                }));
-            }
-        };
+        let doc = serde_json::from_slice::<Value>(&resp.body).unwrap_or_default();
+        if !resp.is_success() || !doc["status"].is_string() {
+            let (status, msg) = (resp.status, server_message(&resp.body));
+            let message = format!("{target} answered HTTP {status} to {action}: {msg}");
+            return Err(match status {
+                401 | 403 => ProviderError::Auth {
+                    provider: KIND,
+                    message,
+                },
+                _ => other(message + " (is base_url / NETCUP_API_URL the CCP JSON endpoint?)"),
+            });
+        }
         let code = doc["statuscode"].as_i64().unwrap_or_default();
         tracing::debug!(provider = "netcup", action, statuscode = code, "answer");
         if doc["status"] == "success" {
-            return Ok(doc["responsedata"].clone());
+            return Ok(Ok(doc["responsedata"].clone()));
         }
-        let (short, long) = (&doc["shortmessage"], &doc["longmessage"]);
-        let text = format!(
-            "{} {}",
-            short.as_str().unwrap_or_default().trim(),
-            long.as_str().unwrap_or_default().trim()
-        );
-        Err(Failure::Refused(Refusal {
+        let words = |k: &str| doc[k].as_str().unwrap_or_default().trim().to_string();
+        let said = format!("{code}: {} {}", words("shortmessage"), words("longmessage"));
+        Ok(Err(Refusal {
             code,
-            text: text.trim().chars().take(300).collect(),
+            said: said.trim().chars().take(300).collect(),
         }))
     }
 
     /// `login`: a new session id (a secret: never logged, never in an error).
     async fn login(&self) -> Result<Secret, ProviderError> {
-        let refused = |r: Refusal| ProviderError::Auth {
-            provider: KIND,
-            message: format!(
-                "netcup refused the login of customer {} ({}: {}); netcup gives this answer to a wrong \
+        let data = self.call("login", Map::new(), None).await?.map_err(|r| {
+            let message = format!(
+                "netcup refused the login of customer {} ({}); netcup gives this answer to a wrong \
                  customer number (NETCUP_CUSTOMER_NUMBER), API key (NETCUP_API_KEY) or API password \
                  (NETCUP_API_PASSWORD)",
-                self.config.customer_number, r.code, r.text
-            ),
-        };
-        let data = match self.call("login", Map::new(), None).await {
-            Ok(d) => d,
-            Err(Failure::Refused(r)) => return Err(refused(r)),
-            Err(Failure::Error(e)) => return Err(e),
-        };
-        match data["apisessionid"].as_str().filter(|s| !s.is_empty()) {
-            Some(id) => Ok(Secret::new(id)),
-            None => Err(other(
-                "netcup's login answer carries no apisessionid".into(),
-            )),
-        }
+                self.config.customer_number, r.said
+            );
+            ProviderError::Auth { provider: KIND, message }
+        })?;
+        let id = data["apisessionid"].as_str().filter(|s| !s.is_empty());
+        id.map(Secret::new)
+            .ok_or_else(|| other("netcup's login answer has no apisessionid".into()))
     }
 
     /// An action in the session; a session netcup ended early (`4001`) is renewed once.
@@ -208,38 +167,34 @@ impl NetcupProvider {
         &self,
         session: &mut Secret,
         action: &str,
-        param: &Value,
-    ) -> Result<Value, Failure> {
+        param: Value,
+    ) -> Result<Answer, ProviderError> {
         let param = param.as_object().cloned().unwrap_or_default();
-        match self.call(action, param.clone(), Some(session)).await {
-            Err(Failure::Refused(r)) if r.code == SESSION_GONE => {
+        match self.call(action, param.clone(), Some(session)).await? {
+            Err(r) if r.code == SESSION_GONE => {
                 tracing::info!(
                     "netcup: the API session ended early ({}); logging in again",
-                    r.text
+                    r.said
                 );
                 *session = self.login().await?;
-                match self.call(action, param, Some(session)).await {
-                    Err(Failure::Refused(r)) if r.code == SESSION_GONE => {
-                        Err(Failure::Error(ProviderError::Auth {
-                            provider: KIND,
-                            message: format!("netcup ended a new API session at once ({})", r.text),
-                        }))
-                    }
-                    done => done,
+                match self.call(action, param, Some(session)).await? {
+                    Err(r) if r.code == SESSION_GONE => Err(ProviderError::Auth {
+                        provider: KIND,
+                        message: format!("netcup ended a new API session at once ({})", r.said),
+                    }),
+                    done => Ok(done),
                 }
             }
-            done => done,
+            done => Ok(done),
         }
     }
 
     /// `logout`; a failure is only logged (the session expires by itself).
     async fn logout(&self, session: &Secret) {
         match self.call("logout", Map::new(), Some(session)).await {
-            Ok(_) => tracing::debug!("netcup: logged out"),
-            Err(Failure::Refused(r)) => {
-                tracing::warn!("netcup: logout refused ({}: {})", r.code, r.text);
-            }
-            Err(Failure::Error(e)) => tracing::warn!("netcup: logout failed: {e}"),
+            Ok(Ok(_)) => tracing::debug!("netcup: logged out"),
+            Ok(Err(r)) => tracing::warn!("netcup: logout refused ({})", r.said),
+            Err(e) => tracing::warn!("netcup: logout failed: {e}"),
         }
     }
 
@@ -256,6 +211,7 @@ impl NetcupProvider {
         result
     }
 
+    /// The session's part of [`NetcupProvider::change`]: the number of records sent.
     async fn change_in(
         &self,
         session: &mut Secret,
@@ -264,47 +220,50 @@ impl NetcupProvider {
         add: bool,
     ) -> Result<usize, ProviderError> {
         let domain = json!({ "domainname": zone.name.as_str() });
-        match self.in_session(session, "infoDnsZone", &domain).await {
-            Ok(_) => {}
-            Err(Failure::Refused(r)) => {
-                return Err(ProviderError::ZoneNotFound {
-                    provider: KIND,
-                    zone: zone.to_string(),
-                    message: format!(
-                        "netcup has no DNS zone {zone} for customer {} ({}: {}); netcup's API lists \
-                         domains only to resellers: check the domain in the CCP",
-                        self.config.customer_number, r.code, r.text
-                    ),
-                });
-            }
-            Err(Failure::Error(e)) => return Err(e),
+        if let Err(r) = self
+            .in_session(session, "infoDnsZone", domain.clone())
+            .await?
+        {
+            let message = format!(
+                "netcup has no DNS zone {zone} for customer {} ({}); netcup's API lists domains only \
+                 to resellers: check the domain in the CCP",
+                self.config.customer_number, r.said
+            );
+            let zone = zone.to_string();
+            return Err(ProviderError::ZoneNotFound {
+                provider: KIND,
+                zone,
+                message,
+            });
         }
-        let data = match self.in_session(session, "infoDnsRecords", &domain).await {
+        let data = match self.in_session(session, "infoDnsRecords", domain).await? {
             Ok(d) => d,
-            Err(Failure::Refused(r)) if r.code == NO_RECORDS => Value::Null,
-            Err(Failure::Refused(r)) => {
+            Err(r) if r.code == NO_RECORDS => Value::Null,
+            Err(r) => {
                 return Err(other(format!(
-                    "netcup did not list the records of {zone} ({}: {})",
-                    r.code, r.text
+                    "netcup did not list the records of {zone} ({})",
+                    r.said
                 )));
             }
-            Err(Failure::Error(e)) => return Err(e),
         };
-        let current = records(&data);
+        let current = data["dnsrecords"].as_array().cloned().unwrap_or_default();
+        let text = |r: &Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
         let mut changes = Vec::new();
         for (host, values) in wanted {
-            let here = |r: &&Record| r.rtype == "TXT" && r.hostname.eq_ignore_ascii_case(host);
-            let held: Vec<&Record> = current.iter().filter(here).collect();
-            let holds =
-                |r: &Record, v: &str| r.destination == v || unquote_txt(&r.destination) == v;
             for v in values.iter() {
-                let matching = held.iter().filter(|r| holds(r, v));
-                if add && matching.clone().next().is_none() {
+                let ours = |r: &&Value| {
+                    let dest = text(r, "destination");
+                    text(r, "type").eq_ignore_ascii_case("TXT")
+                        && text(r, "hostname").eq_ignore_ascii_case(host)
+                        && (dest == *v || unquote_txt(&dest) == *v)
+                };
+                let mut held = current.iter().filter(ours).peekable();
+                if add && held.peek().is_none() {
                     changes.push(json!({ "hostname": host, "type": "TXT", "destination": v }));
                 } else if !add {
-                    changes.extend(matching.map(|r| {
-                        json!({ "id": r.id, "hostname": r.hostname, "type": "TXT",
-                            "destination": r.destination, "deleterecord": true })
+                    changes.extend(held.map(|r| {
+                        json!({ "id": r["id"], "hostname": r["hostname"],
+                        "type": r["type"], "destination": r["destination"], "deleterecord": true })
                     }));
                 }
             }
@@ -315,36 +274,17 @@ impl NetcupProvider {
         let n = changes.len();
         let param =
             json!({ "domainname": zone.name.as_str(), "dnsrecordset": { "dnsrecords": changes } });
-        match self.in_session(session, "updateDnsRecords", &param).await {
+        match self.in_session(session, "updateDnsRecords", param).await? {
             Ok(_) => Ok(n),
-            Err(Failure::Refused(r)) => Err(ProviderError::Rejected {
-                provider: KIND,
-                message: format!(
-                    "netcup refused the change of {zone} ({}: {})",
-                    r.code, r.text
-                ),
-            }),
-            Err(Failure::Error(e)) => Err(e),
+            Err(r) => {
+                let message = format!("netcup refused the change of {zone} ({})", r.said);
+                Err(ProviderError::Rejected {
+                    provider: KIND,
+                    message,
+                })
+            }
         }
     }
-}
-
-/// The records of an `infoDnsRecords` answer (`id` as netcup sends it: a string).
-fn records(data: &Value) -> Vec<Record> {
-    let list = data["dnsrecords"].as_array().cloned().unwrap_or_default();
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => String::new(),
-    };
-    list.iter()
-        .map(|r| Record {
-            id: text(&r["id"]),
-            hostname: text(&r["hostname"]),
-            rtype: text(&r["type"]).to_ascii_uppercase(),
-            destination: text(&r["destination"]),
-        })
-        .collect()
 }
 
 /// The netcup hostname of `name` in `zone`: relative, lower case, `@` for the apex.
@@ -450,18 +390,5 @@ mod tests {
             Verdict::RateLimited(_)
         ));
         assert_eq!(verdict(&resp(502, json!({}))), Verdict::Retry);
-    }
-
-    #[test]
-    fn records_read_string_and_number_ids() {
-        let data = json!({ "dnsrecords": [
-            { "id": "15812934", "hostname": "@", "type": "txt", "priority": "0", "destination": "v=spf1 -all",
-              "deleterecord": false, "state": "yes" },
-            { "id": 7, "hostname": "_acme-challenge", "type": "TXT", "destination": "x" } ] });
-        let r = records(&data);
-        assert_eq!(r.len(), 2);
-        assert_eq!((r[0].id.as_str(), r[0].rtype.as_str()), ("15812934", "TXT"));
-        assert_eq!(r[1].id, "7");
-        assert!(records(&Value::Null).is_empty());
     }
 }

@@ -2,15 +2,16 @@
 //! "DNS API" of the netcup help center; no netcup server can run here) on the kit's router:
 //! `POST /run/webservice/servers/endpoint.php?JSON` with `{"action", "param"}`, answered with
 //! HTTP 200 and `{"serverrequestid", "clientrequestid", "action", "status", "statuscode",
-//! "shortmessage", "longmessage", "responsedata"}` whatever happened. Actions: `login`
-//! (customernumber + apikey + apipassword → `apisessionid`; anything wrong → `4013`),
-//! `logout`, `infoDnsZone`, `infoDnsRecords` (`5029` for a zone without records) and
-//! `updateDnsRecords` (records without `id` created, with `id` changed, with `deleterecord`
-//! deleted — type, hostname and destination required even then; records not listed stay).
-//! Every other action needs a live session of the same customer and key (`4001` otherwise;
-//! sessions last 15 minutes). More than `requests_per_minute` (netcup: 180) requests within a
-//! minute get netcup's `4013` "More than 180 requests per minute". TXT destinations are kept
-//! without quotes, ids are decimal strings, the TTL is the zone's. Proven by dns-lexicon's
+//! "shortmessage", "longmessage", "responsedata"}` whatever happened (netcup's words in
+//! `answers.json`). Actions: `login` (customernumber + apikey + apipassword → `apisessionid`;
+//! anything wrong → `4013`), `logout`, `infoDnsZone` (`5031` unknown), `infoDnsRecords` (`5029`
+//! unknown or without records) and `updateDnsRecords` (records without `id` created, with `id`
+//! changed, with `deleterecord` deleted — type, hostname and destination required even then;
+//! records not listed stay; `5028` unknown zone or id). Every other action needs a live session
+//! of the same customer and key (`4001` otherwise; sessions last 15 minutes). More than
+//! `requests_per_minute` (netcup: 180) requests in a minute get netcup's `4013` "More than 180
+//! requests per minute". TXT destinations are kept without quotes, ids are decimal strings
+//! (seeded records keep the kit's hex ids), the TTL is the zone's. Proven by dns-lexicon's
 //! `netcup` provider (tests/sdk/prove.py).
 //!
 //! With [`NetcupFakeOptions::backed_by`] the records land in the BIND topology's primary (the
@@ -22,9 +23,9 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wildcert_testkit::{BindTopology, Call, FakeRecord, FakeServer, HoldsRecords, KitError};
-use wildcert_testkit::{RecordStore, Reply, Router, ZoneMirror, absolute_name, random_id};
-use wildcert_testkit::{txt_rdata, unquote_txt};
+use wildcert_testkit::{BindTopology, Call, FakeRecord, FakeServer, FakeZone, HoldsRecords};
+use wildcert_testkit::{KitError, RecordStore, Reply, Router, ZoneMirror, absolute_name};
+use wildcert_testkit::{random_id, txt_rdata, unquote_txt};
 
 /// The customer number every fake accepts unless told otherwise.
 pub const CUSTOMER: &str = "123456";
@@ -32,13 +33,11 @@ pub const CUSTOMER: &str = "123456";
 pub const API_KEY: &str = "wildcertFakeNetcupApiKey0123456789abcdefghijklmnop";
 /// The customer's API password.
 pub const API_PASSWORD: &str = "wildcertFakeNetcupApiPassword0123456789abcdefghij";
-/// netcup's answer when the limit is reached (also, by netcup, to some bad logins).
-pub const RATE_MESSAGE: &str = "More than 180 requests per minute. Please wait and retry later. \
-     Please contact our customer service to find out if the limitation of requests can be increased.";
 /// How long a session lives.
 const SESSION_LIFE: Duration = Duration::from_secs(15 * 60);
 /// The record types netcup takes.
 const TYPES: &str = " A AAAA MX CNAME CAA SRV TXT TLSA NS DS OPENPGPKEY SMIMEA SSHFP ";
+const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Options for [`NetcupFake::start`].
 #[derive(Debug, Clone)]
@@ -83,14 +82,14 @@ impl NetcupFakeOptions {
 }
 
 /// What the fake holds.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct State {
     store: RecordStore,
     opts: NetcupFakeOptions,
     /// Live sessions: id → (API key, started).
     sessions: HashMap<String, (String, Instant)>,
     hits: VecDeque<Instant>,
-    /// TXT names changed since the last reload.
+    /// TXT names changed through the API since the last reload.
     dirty: BTreeSet<String>,
     next_id: u64,
     logins: usize,
@@ -115,32 +114,25 @@ impl Deref for NetcupFake {
     }
 }
 
-/// netcup's answer document (always HTTP 200).
-pub fn answer(action: &str, code: u32, short: &str, long: &str, data: Value) -> Reply {
+/// netcup's answer `what` (a key of `answers.json`; `{d}`: `domain`), always HTTP 200.
+pub fn said(what: &str, action: &str, domain: &str, data: Value) -> Reply {
+    let a = &answers()[what];
+    let code = a[0].as_u64().unwrap_or(4013);
     let status = if code < 3000 { "success" } else { "error" };
-    let id = random_id(
-        27,
-        b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-    );
-    let body = json!({ "serverrequestid": id.unwrap_or_default(), "clientrequestid": "",
-        "action": action, "status": status, "statuscode": code, "shortmessage": short,
-        "longmessage": long, "responsedata": data });
+    let long = a[2].as_str().unwrap_or_default().replace("{d}", domain);
+    let body = json!({ "serverrequestid": random_id(27, ALNUM).unwrap_or_default(),
+        "clientrequestid": "", "action": action, "status": status, "statuscode": code,
+        "shortmessage": a[1], "longmessage": long, "responsedata": data });
     Reply::json(200, &body).tag(code.to_string())
 }
 
-fn refuse(action: &str, code: u32, short: &str, long: &str) -> Reply {
-    answer(action, code, short, long, json!(""))
+fn answers() -> Value {
+    serde_json::from_str(include_str!("answers.json")).unwrap_or_default()
 }
 
-/// netcup's rate-limit answer.
-pub fn rate_limited() -> Reply {
-    refuse("", 4013, "Validation Error.", RATE_MESSAGE)
-}
-
-/// netcup's answer to a session it does not know (also its early-expiry fault).
-pub fn session_gone(action: &str) -> Reply {
-    let long = "The session id is not in a valid format.";
-    refuse(action, 4001, "Api session id in invalid format", long)
+/// netcup's refusal `what` (no `responsedata`).
+pub fn refused(what: &str, action: &str, domain: &str) -> Reply {
+    said(what, action, domain, json!(""))
 }
 
 impl NetcupFake {
@@ -151,16 +143,12 @@ impl NetcupFake {
             .prefix("/run/webservice/servers")
             .route("POST /endpoint.php", handle)
             .fallback(|_, _| Reply::text(404, "text/html", "<h1>404 Not Found</h1>"));
-        let (sessions, hits, dirty) = Default::default();
+        let (next_id, d) = (1000, State::default());
         let state = State {
             store,
             opts,
-            sessions,
-            hits,
-            dirty,
-            next_id: 1000,
-            logins: 0,
-            early_ends: 0,
+            next_id,
+            ..d
         };
         Ok(NetcupFake(server.start(state)?))
     }
@@ -199,24 +187,19 @@ impl NetcupFake {
             let Some(m) = st.store.mirror.clone() else {
                 return Ok(());
             };
-            let sets: Vec<(String, u32, Vec<String>)> = (st.dirty.iter())
-                .map(|n| (n.clone(), 300, txt_of(&st.store, n)))
-                .collect();
-            m.set_txt(&sets)?;
+            let txt = |n: &String| {
+                let at = st
+                    .store
+                    .records
+                    .iter()
+                    .filter(|r| r.rtype == "TXT" && &r.name == n);
+                (n.clone(), 300, at.map(|r| txt_rdata(&r.content)).collect())
+            };
+            m.set_txt(&st.dirty.iter().map(txt).collect::<Vec<_>>())?;
             st.dirty.clear();
             Ok(())
         })
     }
-}
-
-/// The TXT data at `name`, presentation form, sorted.
-fn txt_of(store: &RecordStore, name: &str) -> Vec<String> {
-    let mut v: Vec<String> = (store.records.iter())
-        .filter(|r| r.rtype == "TXT" && r.name == name)
-        .map(|r| txt_rdata(&r.content))
-        .collect();
-    v.sort();
-    v
 }
 
 fn handle(st: &mut State, c: &Call) -> Reply {
@@ -224,136 +207,70 @@ fn handle(st: &mut State, c: &Call) -> Reply {
         return Reply::text(
             400,
             "text/xml",
-            "<SOAP-ENV:Fault>only ?JSON is served</SOAP-ENV:Fault>",
+            "<SOAP-ENV:Fault>a SOAP request</SOAP-ENV:Fault>",
         );
     }
     let now = Instant::now();
-    while st
-        .hits
-        .front()
-        .is_some_and(|t| now - *t > Duration::from_secs(60))
-    {
-        st.hits.pop_front();
-    }
+    st.hits.retain(|t| now - *t < Duration::from_secs(60));
     if st.hits.len() >= st.opts.requests_per_minute {
-        return rate_limited();
+        return refused("rate", "", "");
     }
     st.hits.push_back(now);
     let Some(body) = c.json() else {
-        let long = "Customer account not found. JSON decode failed while validating request.";
-        return refuse("", 4013, "Validation Error.", long);
+        return refused("bad-json", "", "");
     };
-    let action = body["action"].as_str().unwrap_or_default();
-    let p = &body["param"];
+    let (action, p) = (body["action"].as_str().unwrap_or_default(), &body["param"]);
     let text = |k: &str| match &p[k] {
         Value::Number(n) => n.to_string(),
         v => v.as_str().unwrap_or_default().to_string(),
     };
-    let (customer, key) = (text("customernumber"), text("apikey"));
+    let (customer, key, o) = (text("customernumber"), text("apikey"), &st.opts);
     if action == "login" {
-        let o = &st.opts;
-        let ok = customer == o.customer
-            && o.api_keys.contains(&key)
-            && text("apipassword") == o.api_password;
-        if !ok {
-            // Observed wording: netcup blames the customer account for a wrong key or password.
-            let long = "Customer account not found. JSON decode failed while validating request.";
-            return refuse(action, 4013, "Validation Error.", long);
+        let pw = text("apipassword");
+        if customer != o.customer || !o.api_keys.contains(&key) || pw != o.api_password {
+            return refused("bad-login", action, "");
         }
-        let id = random_id(
-            32,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-        );
-        let id = id.unwrap_or_default();
+        let id = random_id(32, ALNUM).unwrap_or_default();
         st.sessions.insert(id.clone(), (key, now));
         st.logins += 1;
-        let (short, long) = ("Login successful", "Session has been created successful.");
-        return answer(action, 2000, short, long, json!({ "apisessionid": id }));
+        return said("login", action, "", json!({ "apisessionid": id }));
     }
     let sid = text("apisessionid");
-    let live = st
+    let session = st
         .sessions
         .get(&sid)
-        .is_some_and(|(k, t)| *k == key && customer == st.opts.customer && now - *t < SESSION_LIFE);
+        .filter(|(k, t)| *k == key && now - *t < SESSION_LIFE);
+    let live = session.is_some() && customer == o.customer;
     if !live || (st.early_ends > 0 && action != "logout") {
         st.early_ends -= u32::from(live);
         st.sessions.remove(&sid);
-        return session_gone(action);
+        return refused("session", action, "");
     }
     let domain = text("domainname").to_ascii_lowercase();
     let zone = st.store.zone_named(&domain).cloned();
-    let bad_name = || {
-        let long = "Value in field domainname does not match requirements of type: domainname. ";
-        refuse(action, 4013, "Validation Error.", long)
-    };
-    match action {
-        "logout" => {
+    let valid = domain.contains('.') && absolute_name(&domain, &domain).is_some();
+    match (action, zone) {
+        ("logout", _) => {
             st.sessions.remove(&sid);
-            let (short, long) = (
-                "Logout successful",
-                "Session has been terminated successful.",
-            );
-            answer(action, 2000, short, long, json!(""))
+            refused("logout", action, "")
         }
-        "infoDnsZone" | "infoDnsRecords" | "updateDnsRecords"
-            if !domain.contains('.') || absolute_name(&domain, &domain).is_none() =>
-        {
-            bad_name()
+        ("infoDnsZone" | "infoDnsRecords" | "updateDnsRecords", _) if !valid => {
+            refused("bad-domain", action, "")
         }
-        "infoDnsZone" => match zone {
-            None => refuse(
-                action,
-                5031,
-                "Getting DNS zone failed",
-                &format!("Can not get DNS zone. The zone {domain} could not be found."),
-            ),
-            Some(z) => answer(
-                action,
-                2000,
-                "DNS zone found",
-                "DNS zone was found.",
-                json!({ "name": z.name, "ttl": "86400", "serial": "2026120701", "refresh": "28800",
-                    "retry": "7200", "expire": "1209600", "dnssecstatus": false }),
-            ),
+        ("infoDnsZone", None) => refused("no-zone", action, &domain),
+        ("infoDnsZone", Some(z)) => {
+            let mut data = answers()["zone-data"].clone();
+            data["name"] = json!(z.name);
+            said("zone", action, "", data)
+        }
+        ("infoDnsRecords", None) => refused("no-records", action, &domain),
+        ("infoDnsRecords", Some(z)) => match records_json(&st.store, &z.name) {
+            list if list.is_empty() => refused("empty", action, &domain),
+            list => said("records", action, "", json!({ "dnsrecords": list })),
         },
-        "infoDnsRecords" => {
-            let short = "Getting DNS records failed";
-            let Some(z) = zone else {
-                return refuse(
-                    action,
-                    5029,
-                    short,
-                    &format!(
-                        "Can not get DNS records for zone. The zone {domain} could not be found."
-                    ),
-                );
-            };
-            let list = records_json(&st.store, &z.name);
-            match list.is_empty() {
-                true => refuse(
-                    action,
-                    5029,
-                    short,
-                    &format!(
-                        "Can not get DNS records for zone.  The zone does not {domain} contain any DNS records."
-                    ),
-                ),
-                false => answer(
-                    action,
-                    2000,
-                    "DNS records found",
-                    "DNS Records for this zone were found.",
-                    json!({ "dnsrecords": list }),
-                ),
-            }
-        }
-        "updateDnsRecords" => update(st, p, zone, &domain),
-        _ => refuse(
-            action,
-            4013,
-            "Validation Error.",
-            "The given action does not exist.",
-        ),
+        ("updateDnsRecords", None) => refused("no-update", action, &domain),
+        ("updateDnsRecords", Some(z)) => update(st, p, &z),
+        _ => refused("bad-action", action, ""),
     }
 }
 
@@ -364,34 +281,21 @@ fn records_json(store: &RecordStore, zone: &str) -> Vec<Value> {
             .unwrap_or("@")
             .to_string()
     };
-    let records = store.in_zone(zone).into_iter();
-    records
-        .map(|r| {
-            let dest = if r.rtype == "TXT" {
-                unquote_txt(&r.content)
-            } else {
-                r.content
-            };
-            json!({ "id": r.id, "hostname": rel(&r.name), "type": r.rtype, "priority": "0",
-                "destination": dest, "deleterecord": false, "state": "yes" })
-        })
-        .collect()
+    let dest = |r: &FakeRecord| match r.rtype.as_str() {
+        "TXT" => unquote_txt(&r.content),
+        _ => r.content.clone(),
+    };
+    let all = store.in_zone(zone).into_iter();
+    all.map(|r| {
+        json!({ "id": r.id, "hostname": rel(&r.name), "type": r.rtype, "priority": "0",
+            "destination": dest(&r), "deleterecord": false, "state": "yes" })
+    })
+    .collect()
 }
 
 /// `updateDnsRecords`: create, change or delete the listed records, all or nothing.
-fn update(
-    st: &mut State,
-    p: &Value,
-    zone: Option<wildcert_testkit::FakeZone>,
-    domain: &str,
-) -> Reply {
+fn update(st: &mut State, p: &Value, z: &FakeZone) -> Reply {
     let action = "updateDnsRecords";
-    let failed = |long: &str| refuse(action, 5028, "Update of DNS records failed", long);
-    let Some(z) = zone else {
-        return failed(&format!(
-            "Can not update (all) DNS records for zone. The zone {domain} could not be found."
-        ));
-    };
     let list = p["dnsrecordset"]["dnsrecords"]
         .as_array()
         .cloned()
@@ -399,36 +303,20 @@ fn update(
     let mut plan = Vec::new();
     for r in &list {
         let field = |k: &str| r[k].as_str().map(str::trim).filter(|v| !v.is_empty());
-        let (host, rtype, dest) = (
-            field("hostname"),
-            field("type").map(str::to_ascii_uppercase),
-            field("destination"),
-        );
-        let (Some(host), Some(rtype), Some(dest)) = (host, rtype, dest) else {
-            return refuse(
-                action,
-                4013,
-                "Validation Error.",
-                "Value in field dnsrecord does not match requirements of type: dnsrecord. ",
-            );
-        };
+        let rtype = field("type")
+            .map(str::to_ascii_uppercase)
+            .unwrap_or_default();
+        let (host, dest) = (field("hostname").unwrap_or_default(), field("destination"));
         let name = absolute_name(host, &z.name).filter(|_| TYPES.contains(&format!(" {rtype} ")));
-        let Some(name) = name else {
-            return refuse(
-                action,
-                4013,
-                "Validation Error.",
-                "the host must not be empty or consist of special characters",
-            );
+        let (Some(name), Some(dest)) = (name, dest) else {
+            return refused("bad-record", action, "");
         };
         let id = field("id").map(str::to_string);
         if id
             .as_ref()
-            .is_some_and(|id| !st.store.in_zone(&z.name).iter().any(|x| &x.id == id))
+            .is_some_and(|id| !st.store.records.iter().any(|x| &x.id == id))
         {
-            return failed(
-                "Can not update (all) DNS records for zone. A given DNS record could not be found.",
-            );
+            return refused("no-record", action, "");
         }
         let content = if rtype == "TXT" {
             txt_rdata(dest)
@@ -442,18 +330,13 @@ fn update(
     let mut next_id = st.next_id;
     let result = st.store.edit(|s| {
         for (id, delete, rtype, name, content) in &plan {
-            let new = match delete {
-                true => None,
-                false => {
-                    let rec = FakeRecord::new(&z, rtype, name, content, 300)?;
-                    next_id += u64::from(id.is_none());
-                    Some(FakeRecord {
-                        id: id.clone().unwrap_or(next_id.to_string()),
-                        ..rec
-                    })
-                }
-            };
-            s.put(id.as_deref(), new);
+            let rec = FakeRecord::new(z, rtype, name, content, 300)?;
+            next_id += u64::from(id.is_none() && !delete);
+            let id_now = id.clone().unwrap_or(next_id.to_string());
+            s.put(
+                id.as_deref(),
+                (!delete).then_some(FakeRecord { id: id_now, ..rec }),
+            );
         }
         Ok::<_, KitError>(())
     });
@@ -462,16 +345,10 @@ fn update(
         st.dirty
             .extend(plan.iter().filter(|r| r.2 == "TXT").map(|r| r.3.clone()));
     }
-    if let Err(e) = result {
-        return failed(&e.to_string());
+    if result.is_err() {
+        return refused("no-update", action, &z.name);
     }
     st.next_id = next_id;
     let list = records_json(&st.store, &z.name);
-    answer(
-        action,
-        2000,
-        "DNS records successful updated",
-        "The given DNS records for this zone were updated.",
-        json!({ "dnsrecords": list }),
-    )
+    said("updated", action, "", json!({ "dnsrecords": list }))
 }

@@ -249,13 +249,7 @@ async fn sessions_are_logged_out_when_a_step_fails() {
     );
     assert_eq!(fake.open_sessions(), 0);
     // netcup refuses the update itself.
-    let refused = crate::fake::answer(
-        "updateDnsRecords",
-        5028,
-        "Update of DNS records failed",
-        "Can not update (all) DNS records for zone.",
-        serde_json::json!(""),
-    );
+    let refused = crate::fake::refused("no-update", "updateDnsRecords", "example.test");
     fake.fail_after(3, 1, refused);
     let err = p
         .publish(&zone(), &set(&[(NAME, "v")]))
@@ -291,7 +285,7 @@ async fn rate_limits_are_waited_out() {
     let fake = fake(NetcupFakeOptions::default());
     let p = provider(&settings(&fake));
     // netcup's own answer (HTTP 200, 4013), then a proxy's 429 with Retry-After.
-    fake.fail_next(2, crate::fake::rate_limited());
+    fake.fail_next(2, crate::fake::refused("rate", "", ""));
     fake.fail_after(
         2,
         1,
