@@ -95,6 +95,9 @@ pub struct NetcupSettings {
     /// --propagation-timeout win when set
     #[setting(default = "900", env = ["NETCUP_PROPAGATION_TIMEOUT"], ty = "seconds")]
     pub propagation_timeout: Option<u64>,
+    /// Not used: netcup has one TTL per zone (set in the CCP), none per record
+    #[setting(default = "the zone's TTL", env = ["NETCUP_TTL"])]
+    pub ttl: Option<u32>,
     /// Seconds to wait for one API answer
     #[setting(default = "30", env = ["NETCUP_HTTP_TIMEOUT"], ty = "seconds")]
     pub timeout: Option<u64>,
