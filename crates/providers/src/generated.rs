@@ -13,6 +13,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_hetzner::PROVIDER,
     wildcert_linode::PROVIDER,
     wildcert_namecheap::PROVIDER,
+    wildcert_netcup::PROVIDER,
     wildcert_ovh::PROVIDER,
     wildcert_pdns::PROVIDER,
     wildcert_rfc2136::PROVIDER,
