@@ -122,7 +122,10 @@ mod tests {
         let sig = |m: &str, path: &str, body: &[u8]| {
             let url = Url::parse(&format!("{base}{path}")).expect("url");
             let h = creds.authorization(m, &url, body, at, 2048);
-            h.rsplit("signature=").next().unwrap_or_default().to_string()
+            h.rsplit("signature=")
+                .next()
+                .unwrap_or_default()
+                .to_string()
         };
         assert_eq!(
             sig("GET", "/", b""),
@@ -133,7 +136,11 @@ mod tests {
             "hKDH1UlnQySSHjvIcZpDMbQHihTQ0XyVAKZaApabdeA="
         );
         assert_eq!(
-            sig("POST", "/testapi/v1/t3", &[b'd', b'a', b't', b'a'].repeat(8)),
+            sig(
+                "POST",
+                "/testapi/v1/t3",
+                &[b'd', b'a', b't', b'a'].repeat(8)
+            ),
             "hXm4iCxtpN22m4cbZb4lVLW5rhX8Ca82vCFqXzSTPe4="
         );
         assert_eq!(

@@ -65,28 +65,6 @@ struct RecordSet {
     rdata: Vec<String>,
 }
 
-/// One page of `GET /zones`.
-#[derive(Debug, Deserialize)]
-struct ZonePage {
-    #[serde(default)]
-    metadata: Option<Metadata>,
-    #[serde(default)]
-    zones: Vec<ZoneItem>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Metadata {
-    #[serde(default, rename = "totalElements")]
-    total: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ZoneItem {
-    zone: String,
-    #[serde(default, rename = "type")]
-    kind: String,
-}
-
 fn other(message: String) -> ProviderError {
     ProviderError::Other {
         provider: KIND,
@@ -146,7 +124,9 @@ impl EdgeDnsProvider {
             let req = HeaderValue::from_str(&auth).map(|mut v| {
                 v.set_sensitive(true);
                 let req = self.http.request(method.clone(), url.clone());
-                let req = req.header(AUTHORIZATION, v).header(ACCEPT, "application/json");
+                let req = req
+                    .header(AUTHORIZATION, v)
+                    .header(ACCEPT, "application/json");
                 match body {
                     Some(_) => req
                         .header(CONTENT_TYPE, "application/json")
@@ -154,11 +134,16 @@ impl EdgeDnsProvider {
                     None => req,
                 }
             });
-            let req = req.map_err(|_| other("the EdgeGrid credentials make no valid header".into()));
+            let req =
+                req.map_err(|_| other("the EdgeGrid credentials make no valid header".into()));
             tracing::debug!(provider = KIND.name, %method, url = %shown, attempt, "request");
             async move { req }
         };
-        let resp = self.api.policy.send(&shown, make, http::default_verdict).await?;
+        let resp = self
+            .api
+            .policy
+            .send(&shown, make, http::default_verdict)
+            .await?;
         tracing::debug!(provider = KIND.name, %method, url = %shown, status = resp.status, "answer");
         if http::default_verdict(&resp) == Verdict::Retry {
             return Err(ProviderError::Unreachable {
@@ -193,65 +178,57 @@ impl EdgeDnsProvider {
                 "the API client may not do this (403 {msg}): it needs READ-WRITE access to \"DNS—Zone Record \
                  Management\" on the contract holding the zone"
             ),
-            404 => format!(
-                "404 {msg}: the zone is not (or no longer) on Edge DNS for this API client"
-            ),
+            404 => {
+                format!("404 {msg}: the zone is not (or no longer) on Edge DNS for this API client")
+            }
             _ => return self.api.status_error(resp, zone),
         };
         self.api.status_error_saying(resp, zone, message)
     }
 
-    /// Every zone the API client sees, with its type (`GET /zones`, page by page until
-    /// `totalElements` is reached or a page comes back empty).
-    async fn zone_list(&self) -> Result<Vec<(DnsName, String)>, ProviderError> {
+    /// Every zone the API client sees (`GET /zones`, page by page, 25 a page by default,
+    /// until `metadata.totalElements` is reached or a page comes back empty).
+    async fn zone_list(&self) -> Result<Vec<DnsName>, ProviderError> {
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
             let mut url = self.url(&["zones"]);
-            let p = page.to_string();
-            url.query_pairs_mut()
-                .extend_pairs([("page", p.as_str()), ("showAll", "false")]);
+            url.query_pairs_mut().append_pair("page", &page.to_string());
             let resp = self.send(Method::GET, url, None).await?;
             if !resp.is_success() {
                 return Err(self.error(&resp, None));
             }
-            let list: ZonePage = serde_json::from_slice(&resp.body)
-                .map_err(|e| other(format!("cannot parse the zone list of {}: {e}", self.api.base())))?;
-            let n = list.zones.len();
-            for z in list.zones {
-                if let Ok(name) = DnsName::parse(&z.zone) {
-                    out.push((name, z.kind.to_ascii_uppercase()));
-                }
-            }
-            let total = list.metadata.and_then(|m| m.total).unwrap_or(0);
-            if n == 0 || out.len() >= total {
+            let list: Value = serde_json::from_slice(&resp.body).map_err(|e| {
+                other(format!(
+                    "cannot parse the zone list of {}: {e}",
+                    self.api.base()
+                ))
+            })?;
+            let zones = list["zones"].as_array().cloned().unwrap_or_default();
+            let names = zones.iter().filter_map(|z| z["zone"].as_str());
+            out.extend(names.filter_map(|z| DnsName::parse(z).ok()));
+            let total = list["metadata"]["totalElements"].as_u64().unwrap_or(0);
+            if zones.is_empty() || out.len() as u64 >= total {
                 break;
             }
         }
         Ok(out)
     }
 
-    /// The longest zone the API client sees that holds `fqdn`; it must be a primary zone.
+    /// The longest zone the API client sees that holds `fqdn`.
     async fn lookup_zone(&self, fqdn: &DnsName) -> Result<Zone, ProviderError> {
         let mut visible = self.zone_list().await?;
-        visible.sort_by_key(|(n, _)| std::cmp::Reverse(n.label_count()));
-        match visible.iter().find(|(n, _)| fqdn.is_within(n)) {
-            Some((name, kind)) if kind.is_empty() || kind == "PRIMARY" => Ok(Zone::new(name.clone())),
-            Some((name, kind)) => Err(ProviderError::Rejected {
-                provider: KIND,
-                message: format!(
-                    "{name} is a {kind} zone on Edge DNS: only PRIMARY zones take record sets through the API; \
-                     publish on the zone's primary nameserver, or delegate _acme-challenge (CNAME) to a primary zone"
-                ),
-            }),
-            None => Err(ProviderError::ZoneNotFound {
-                provider: KIND,
-                zone: fqdn.to_string(),
-                message: format!(
-                    "no Edge DNS zone the API client can see holds {fqdn}; it sees: {}",
-                    zone_listing(visible.iter().map(|(n, _)| n))
-                ),
-            }),
+        visible.sort_by_key(|n| std::cmp::Reverse(n.label_count()));
+        if let Some(name) = visible.iter().find(|n| fqdn.is_within(n)) {
+            return Ok(Zone::new(name.clone()));
         }
+        Err(ProviderError::ZoneNotFound {
+            provider: KIND,
+            zone: fqdn.to_string(),
+            message: format!(
+                "no Edge DNS zone the API client can see holds {fqdn}; it sees: {}",
+                zone_listing(&visible)
+            ),
+        })
     }
 
     /// Read, merge and write back (or delete) the TXT record set of every name of `set`,
@@ -264,18 +241,29 @@ impl EdgeDnsProvider {
                 return Err(other(format!("{name} is not inside zone {zone}")));
             }
             let fqdn = name.as_str().to_ascii_lowercase();
-            let path = ["zones", zname.as_str(), "names", fqdn.as_str(), "types", "TXT"];
+            let path = [
+                "zones",
+                zname.as_str(),
+                "names",
+                fqdn.as_str(),
+                "types",
+                "TXT",
+            ];
             for attempt in 1..=MAX_WRITE_TRIES {
                 let resp = self.send(Method::GET, self.url(&path), None).await?;
                 let current = match resp.status {
                     404 => None,
                     _ if resp.is_success() => Some(
-                        serde_json::from_slice::<RecordSet>(&resp.body)
-                            .map_err(|e| other(format!("cannot parse the TXT record set {fqdn}: {e}")))?,
+                        serde_json::from_slice::<RecordSet>(&resp.body).map_err(|e| {
+                            other(format!("cannot parse the TXT record set {fqdn}: {e}"))
+                        })?,
                     ),
                     _ => return Err(self.error(&resp, Some(zone))),
                 };
-                let stored = current.as_ref().map(|c| c.rdata.as_slice()).unwrap_or_default();
+                let stored = current
+                    .as_ref()
+                    .map(|c| c.rdata.as_slice())
+                    .unwrap_or_default();
                 let Some(values) = merged(stored, ours, op) else {
                     break;
                 };
@@ -322,8 +310,17 @@ impl EdgeDnsProvider {
 fn merged(stored: &[String], ours: &BTreeSet<String>, op: Change) -> Option<Vec<String>> {
     let served: Vec<String> = stored.iter().map(|s| unquote_txt(s)).collect();
     let out = merge_values(&served, ours, op)?;
-    let as_stored = |v: &String| served.iter().position(|s| s == v).map(|i| stored[i].clone());
-    Some(out.iter().map(|v| as_stored(v).unwrap_or_else(|| quote_txt(v))).collect())
+    let as_stored = |v: &String| {
+        served
+            .iter()
+            .position(|s| s == v)
+            .map(|i| stored[i].clone())
+    };
+    Some(
+        out.iter()
+            .map(|v| as_stored(v).unwrap_or_else(|| quote_txt(v)))
+            .collect(),
+    )
 }
 
 #[async_trait]
@@ -335,7 +332,8 @@ impl DnsProvider for EdgeDnsProvider {
     async fn zone_for(&self, fqdn: &DnsName) -> Result<Option<Zone>, ProviderError> {
         if let Some(zone) = &self.config.zone {
             if !fqdn.is_within(zone) {
-                let message = format!("{fqdn} is not inside the zone `{zone}` set in zone (AKAMAI_ZONE)");
+                let message =
+                    format!("{fqdn} is not inside the zone `{zone}` set in zone (AKAMAI_ZONE)");
                 return Err(ProviderError::Config {
                     provider: KIND,
                     message,
@@ -385,8 +383,14 @@ mod tests {
             merged(&stored, &ours, Change::Add),
             Some(vec!["\"keep\"".into(), "\"a\"".into(), "\"b\"".into()])
         );
-        assert_eq!(merged(&stored, &ours, Change::Remove), Some(vec!["\"keep\"".into()]));
+        assert_eq!(
+            merged(&stored, &ours, Change::Remove),
+            Some(vec!["\"keep\"".into()])
+        );
         assert_eq!(merged(&["plain".into()], &ours, Change::Remove), None);
-        assert_eq!(merged(&["\"a\"".into()], &ours, Change::Remove), Some(vec![]));
+        assert_eq!(
+            merged(&["\"a\"".into()], &ours, Change::Remove),
+            Some(vec![])
+        );
     }
 }

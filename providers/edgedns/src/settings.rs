@@ -112,7 +112,10 @@ pub struct Ambient {
 const PARTS: [&str; 4] = ["HOST", "CLIENT_TOKEN", "CLIENT_SECRET", "ACCESS_TOKEN"];
 
 /// edgegrid-golang's section variables: `AKAMAI_{SECTION}_…`, all four or none.
-fn section_env(s: &mut EdgeDnsSettings, env: &HashMap<String, String>) -> Result<(), ProviderError> {
+fn section_env(
+    s: &mut EdgeDnsSettings,
+    env: &HashMap<String, String>,
+) -> Result<(), ProviderError> {
     let section = s.section_name();
     if section != "default" {
         let prefix = format!("AKAMAI_{}", section.to_uppercase().replace('-', "_"));
@@ -157,10 +160,19 @@ pub fn read_edgerc(
         let (k, v) = line
             .split_once('=')
             .or_else(|| line.split_once(':'))
-            .ok_or_else(|| bad(format!("{} line {}: not `key = value`", path.display(), n + 1)))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "{} line {}: not `key = value`",
+                    path.display(),
+                    n + 1
+                ))
+            })?;
         if current == section {
             let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
             out.insert(k.trim().replace('-', "_").to_lowercase(), v.to_string());
         }
     }
@@ -189,8 +201,15 @@ impl EdgeDnsSettings {
 
     /// Host and credentials, from (in lego's order) the section's environment variables, the
     /// four settings, or the .edgerc section; and where they came from.
-    fn credentials(&self) -> Result<(String, EdgeGridCredentials, String, Option<String>), ProviderError> {
-        let secret = secret_or_file(KIND, "client_secret", &self.client_secret, &self.client_secret_file)?;
+    fn credentials(
+        &self,
+    ) -> Result<(String, EdgeGridCredentials, String, Option<String>), ProviderError> {
+        let secret = secret_or_file(
+            KIND,
+            "client_secret",
+            &self.client_secret,
+            &self.client_secret_file,
+        )?;
         if let Some((prefix, [h, ct, cs, at])) = &self.ambient.section {
             let creds = EdgeGridCredentials {
                 client_token: Secret::new(ct),
@@ -234,7 +253,10 @@ impl EdgeDnsSettings {
         }
         let get = |k: &str| {
             rc.get(k).filter(|v| !v.is_empty()).cloned().ok_or_else(|| {
-                bad(format!("`{k}` is missing from section [{section}] of {}", path.display()))
+                bad(format!(
+                    "`{k}` is missing from section [{section}] of {}",
+                    path.display()
+                ))
             })
         };
         let creds = EdgeGridCredentials {
@@ -266,12 +288,19 @@ impl EdgeDnsSettings {
             false => format!("https://{host}"),
         };
         let base_url = https_base_url(KIND, &from, &url, &[])?;
-        let zone = self.zone.as_deref().map(str::trim).filter(|z| !z.is_empty());
+        let zone = self
+            .zone
+            .as_deref()
+            .map(str::trim)
+            .filter(|z| !z.is_empty());
         let zone = zone
             .map(|z| DnsName::parse(z).map_err(|e| bad(format!("zone (AKAMAI_ZONE) `{z}`: {e}"))))
             .transpose()?;
         let key = self.account_switch_key.as_deref().map(str::trim);
-        let account_switch_key = key.filter(|k| !k.is_empty()).map(str::to_string).or(account_key);
+        let account_switch_key = key
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .or(account_key);
         let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d).max(1));
         Ok(EdgeDnsConfig {
             credentials,
@@ -326,13 +355,22 @@ mod tests {
     #[test]
     fn lego_variables_and_defaults() {
         let cfg = from_env(&FOUR).expect("valid");
-        assert_eq!(cfg.base_url.as_str(), "https://akab-host.luna.akamaiapis.net/");
+        assert_eq!(
+            cfg.base_url.as_str(),
+            "https://akab-host.luna.akamaiapis.net/"
+        );
         assert_eq!(cfg.credentials.client_secret, Secret::new("s3cret="));
         assert_eq!(cfg.propagation_timeout, Duration::from_secs(180));
         assert!(!format!("{cfg:?}").contains("s3cret"));
         let mut with = FOUR.to_vec();
-        with.extend([("AKAMAI_EDGERC_SECTION", "dns"), ("AKAMAI_DNS_HOST", "dns.example")]);
-        with.extend([("AKAMAI_DNS_CLIENT_TOKEN", "c"), ("AKAMAI_DNS_CLIENT_SECRET", "s")]);
+        with.extend([
+            ("AKAMAI_EDGERC_SECTION", "dns"),
+            ("AKAMAI_DNS_HOST", "dns.example"),
+        ]);
+        with.extend([
+            ("AKAMAI_DNS_CLIENT_TOKEN", "c"),
+            ("AKAMAI_DNS_CLIENT_SECRET", "s"),
+        ]);
         with.push(("AKAMAI_DNS_ACCESS_TOKEN", "a"));
         let cfg = from_env(&with).expect("section variables");
         assert_eq!(cfg.base_url.host_str(), Some("dns.example"));
@@ -354,13 +392,23 @@ mod tests {
         let cfg = from_env(&[("AKAMAI_EDGERC", &p)]).expect("default section");
         assert_eq!(cfg.base_url.as_str(), "https://a.example/");
         assert_eq!(cfg.credentials.client_secret, Secret::new("cs"));
-        let cfg = from_env(&[("AKAMAI_EDGERC", &p), ("AKAMAI_EDGERC_SECTION", "dns")]).expect("dns");
+        let cfg =
+            from_env(&[("AKAMAI_EDGERC", &p), ("AKAMAI_EDGERC_SECTION", "dns")]).expect("dns");
         assert_eq!(cfg.account_switch_key.as_deref(), Some("1-ABC"));
         let err = |pairs: &[(&str, &str)]| from_env(pairs).expect_err("invalid").to_string();
         let e = err(&[("AKAMAI_EDGERC", &p), ("AKAMAI_EDGERC_SECTION", "half")]);
-        assert!(e.contains("`client_token` is missing from section [half]"), "{e}");
-        assert!(err(&[("AKAMAI_EDGERC", &p), ("AKAMAI_EDGERC_SECTION", "x")]).contains("no section [x]"));
-        let e = err(&[("AKAMAI_EDGERC", "/nonexistent/edgerc"), ("AKAMAI_HOST", "h")]);
+        assert!(
+            e.contains("`client_token` is missing from section [half]"),
+            "{e}"
+        );
+        assert!(
+            err(&[("AKAMAI_EDGERC", &p), ("AKAMAI_EDGERC_SECTION", "x")])
+                .contains("no section [x]")
+        );
+        let e = err(&[
+            ("AKAMAI_EDGERC", "/nonexistent/edgerc"),
+            ("AKAMAI_HOST", "h"),
+        ]);
         assert!(
             e.contains("AKAMAI_CLIENT_TOKEN, AKAMAI_CLIENT_SECRET, AKAMAI_ACCESS_TOKEN")
                 && e.contains("/nonexistent/edgerc"),
@@ -374,6 +422,9 @@ mod tests {
         let mut bad_secret = FOUR.to_vec();
         bad_secret[2] = ("AKAMAI_CLIENT_SECRET", "two words");
         let e = err(&bad_secret);
-        assert!(e.contains("client_secret") && !e.contains("two words"), "{e}");
+        assert!(
+            e.contains("client_secret") && !e.contains("two words"),
+            "{e}"
+        );
     }
 }
