@@ -11,9 +11,9 @@
 //!
 //! Edge DNS serialises the writes of a zone: a write while another one to the same zone is in
 //! flight is refused with 409 `concurrentZoneModification`. Such a 409 (and the 409 of a POST
-//! beaten by another writer) makes the provider read, merge and write that name again after a
-//! jittered backoff, at most [`MAX_WRITE_TRIES`] times. Inside one process the writes of a zone
-//! are serialised ([`ZoneLocks`]). The zone is the longest one the API client sees (the zone
+//! or the 404 of a PUT beaten by another writer) makes the provider read, merge and write that
+//! name again after a jittered backoff, at most [`MAX_WRITE_TRIES`] times. Inside one process
+//! the writes of a zone are serialised ([`ZoneLocks`]). The zone is the longest one the API client sees (the zone
 //! list is paged, 25 a page by default: every page is read), or `zone` when set.
 
 pub mod edgegrid;
@@ -274,9 +274,11 @@ impl EdgeDnsProvider {
                     (false, None) => (Method::POST, Some(&body)),
                     (false, Some(_)) => (Method::PUT, Some(&body)),
                 };
+                let replaced = method == Method::PUT;
                 let resp = self.send(method, self.url(&path), body).await?;
                 match resp.status {
-                    409 if attempt < MAX_WRITE_TRIES => {
+                    // Busy zone, or the set created / deleted by another writer meanwhile.
+                    409 | 404 if attempt < MAX_WRITE_TRIES && (resp.status == 409 || replaced) => {
                         let wait = http::backoff(attempt, CONFLICT_BASE, CONFLICT_CAP);
                         tracing::debug!(zone = %zone, name = %fqdn, attempt, "edgedns: 409 {}; again in {wait:?}",
                             server_message(&resp.body));

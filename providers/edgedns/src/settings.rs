@@ -56,10 +56,11 @@ pub struct EdgeDnsSettings {
     )]
     pub host: Option<String>,
     /// EdgeGrid client token
-    #[setting(env = ["AKAMAI_CLIENT_TOKEN"], certbot = "client_token")]
+    #[setting(required = "with host", env = ["AKAMAI_CLIENT_TOKEN"], certbot = "client_token")]
     pub client_token: Option<Secret>,
     /// EdgeGrid client secret (the signing key; never sent)
     #[setting(
+        required = "with host (or client_secret_file)",
         env = ["AKAMAI_CLIENT_SECRET"],
         certbot = "client_secret",
         pair = "client_secret_file"
@@ -69,7 +70,7 @@ pub struct EdgeDnsSettings {
     #[setting(env = ["AKAMAI_CLIENT_SECRET_FILE"], pair = "client_secret")]
     pub client_secret_file: Option<PathBuf>,
     /// EdgeGrid access token
-    #[setting(env = ["AKAMAI_ACCESS_TOKEN"], certbot = "access_token")]
+    #[setting(required = "with host", env = ["AKAMAI_ACCESS_TOKEN"], certbot = "access_token")]
     pub access_token: Option<Secret>,
     /// The .edgerc file read when the four values above are not all given
     #[setting(default = "~/.edgerc", env = ["AKAMAI_EDGERC"], certbot = "edgerc_path")]
