@@ -7,6 +7,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_desec::PROVIDER,
     wildcert_digitalocean::PROVIDER,
     wildcert_dnsimple::PROVIDER,
+    wildcert_edgedns::PROVIDER,
     wildcert_exec::PROVIDER,
     wildcert_gandiv5::PROVIDER,
     wildcert_gcloud::PROVIDER,
