@@ -14,6 +14,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_linode::PROVIDER,
     wildcert_ovh::PROVIDER,
     wildcert_pdns::PROVIDER,
+    wildcert_porkbun::PROVIDER,
     wildcert_rfc2136::PROVIDER,
     wildcert_route53::PROVIDER,
     wildcert_vultr::PROVIDER,
