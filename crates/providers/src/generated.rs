@@ -3,6 +3,7 @@
 /// Every provider kind this build knows: one per folder under `providers/`, by kind.
 pub const PROVIDERS: &[Registration] = &[
     wildcert_azuredns::PROVIDER,
+    wildcert_bunny::PROVIDER,
     wildcert_cloudflare::PROVIDER,
     wildcert_desec::PROVIDER,
     wildcert_digitalocean::PROVIDER,
