@@ -3,6 +3,7 @@
 /// Every provider kind this build knows: one per folder under `providers/`, by kind.
 pub const PROVIDERS: &[Registration] = &[
     wildcert_azuredns::PROVIDER,
+    wildcert_bunny::PROVIDER,
     wildcert_cloudflare::PROVIDER,
     wildcert_desec::PROVIDER,
     wildcert_digitalocean::PROVIDER,
@@ -17,6 +18,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_netcup::PROVIDER,
     wildcert_ovh::PROVIDER,
     wildcert_pdns::PROVIDER,
+    wildcert_porkbun::PROVIDER,
     wildcert_rfc2136::PROVIDER,
     wildcert_route53::PROVIDER,
     wildcert_vultr::PROVIDER,
