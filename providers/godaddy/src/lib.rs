@@ -126,7 +126,10 @@ impl GoDaddyProvider {
                     format!("{path}: {}", f["message"].as_str().unwrap_or(""))
                 });
                 let fields: Vec<String> = fields.collect();
-                format!("GoDaddy refused the change (422 {code}: {msg} {})", fields.join("; "))
+                format!(
+                    "GoDaddy refused the change (422 {code}: {msg} {})",
+                    fields.join("; ")
+                )
             }
             _ => return self.api.status_error(resp, zone),
         };
@@ -162,7 +165,10 @@ impl GoDaddyProvider {
             }
             let resp = self.call(Method::GET, url, None, None).await?;
             let items: Vec<Value> = serde_json::from_slice(&resp.body).map_err(|e| {
-                other(format!("cannot parse the domain list of {}: {e}", self.api.base()))
+                other(format!(
+                    "cannot parse the domain list of {}: {e}",
+                    self.api.base()
+                ))
             })?;
             let page: Vec<&str> = items.iter().filter_map(|d| d["domain"].as_str()).collect();
             match page.last() {
@@ -200,7 +206,10 @@ fn record_name(name: &DnsName, zone: &DnsName) -> Result<String, ProviderError> 
         return Err(other(format!("{name} is not inside zone {zone}")));
     }
     let (full, zone) = (name.as_str(), zone.as_str());
-    let rel = full.strip_suffix(zone).unwrap_or_default().trim_end_matches('.');
+    let rel = full
+        .strip_suffix(zone)
+        .unwrap_or_default()
+        .trim_end_matches('.');
     Ok(match rel.is_empty() {
         true => "@".into(),
         false => rel.to_ascii_lowercase(),
@@ -252,8 +261,11 @@ impl DnsProvider for GoDaddyProvider {
         let mut missing = Vec::new();
         for (rel, ours) in names {
             let stored = self.read(zone, &rel).await?;
-            let new = ours.iter().filter(|v| !stored.iter().any(|r| &&r.data == v));
-            missing.extend(new.map(|v| json!({ "type": "TXT", "name": rel, "data": v, "ttl": ttl })));
+            let new = ours
+                .iter()
+                .filter(|v| !stored.iter().any(|r| &&r.data == v));
+            missing
+                .extend(new.map(|v| json!({ "type": "TXT", "name": rel, "data": v, "ttl": ttl })));
         }
         if !missing.is_empty() {
             let (n, url) = (missing.len(), self.url(&[zone.name.as_str(), "records"]));
@@ -336,8 +348,14 @@ mod tests {
         })
         .expect("valid");
         let shown = format!("{p:?}");
-        assert!(!shown.contains("k3y:") && !shown.contains("s3cret"), "{shown}");
-        assert_eq!(p.url(&["a.com", "records"]).path(), "/v1/domains/a.com/records");
+        assert!(
+            !shown.contains("k3y:") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert_eq!(
+            p.url(&["a.com", "records"]).path(),
+            "/v1/domains/a.com/records"
+        );
         let mut set = TxtSet::with_ttl(60);
         set.insert(name("_acme-challenge.a.com"), "v");
         assert_eq!((p.ttl(&set), p.tuning().ttl), (600, Some(600)));

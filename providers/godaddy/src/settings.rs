@@ -178,11 +178,17 @@ mod tests {
         assert_eq!(cfg.api_secret, Secret::new("Secr3tPart"));
         assert_eq!((cfg.timeout, cfg.ttl), (Duration::from_secs(7), 600));
         let shown = format!("{cfg:?} {s:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("Secr3t"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("Secr3t"),
+            "{shown}"
+        );
         let dir = tempfile::tempdir().expect("tmp");
         let ini = dir.path().join("godaddy.ini");
-        std::fs::write(&ini, "dns_godaddy_key = ini-key\ndns_godaddy_secret = ini-secret\n")
-            .expect("ini");
+        std::fs::write(
+            &ini,
+            "dns_godaddy_key = ini-key\ndns_godaddy_secret = ini-secret\n",
+        )
+        .expect("ini");
         let e = env(&[("GODADDY_API_URL", "http://127.0.0.1:9/v1/")]);
         let section = object(serde_json::json!({ "kind": "godaddy", "ttl": 3600 }));
         let l = GoDaddySettings::SPEC
@@ -224,11 +230,20 @@ mod tests {
         assert!(with(|s| s.api_secret = None).contains("GODADDY_API_SECRET"));
         assert!(with(|s| s.api_secret = Some(Secret::new(" "))).contains("GODADDY_API_SECRET"));
         let e = with(|s| s.api_key = Some(Secret::new("key:s3cret")));
-        assert!(e.contains("GODADDY_API_KEY") && !e.contains("s3cret"), "{e}");
+        assert!(
+            e.contains("GODADDY_API_KEY") && !e.contains("s3cret"),
+            "{e}"
+        );
         let e = with(|s| s.api_secret = Some(Secret::new("s3cret\u{e9}")));
-        assert!(e.contains("GODADDY_API_SECRET") && !e.contains("s3cret"), "{e}");
+        assert!(
+            e.contains("GODADDY_API_SECRET") && !e.contains("s3cret"),
+            "{e}"
+        );
         let e = with(|s| s.base_url = Some("http://api.godaddy.com".into()));
-        assert!(e.contains("GODADDY_API_URL") && e.contains("loopback"), "{e}");
+        assert!(
+            e.contains("GODADDY_API_URL") && e.contains("loopback"),
+            "{e}"
+        );
         let r = GoDaddySettings::from_env_map(&env(&[("GODADDY_TTL", "soon")]));
         assert!(r.expect_err("number").to_string().contains("GODADDY_TTL"));
         let r: Result<GoDaddySettings, _> =
