@@ -10,6 +10,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_exec::PROVIDER,
     wildcert_gandiv5::PROVIDER,
     wildcert_gcloud::PROVIDER,
+    wildcert_godaddy::PROVIDER,
     wildcert_hetzner::PROVIDER,
     wildcert_linode::PROVIDER,
     wildcert_ovh::PROVIDER,

@@ -55,15 +55,6 @@ struct Record {
     ttl: Option<u32>,
 }
 
-/// GoDaddy's error document: `{"code", "message", "fields": [{"path", "message"}]}`.
-#[derive(Debug, Default, Deserialize)]
-struct ApiError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    fields: Vec<Value>,
-}
-
 fn other(message: String) -> ProviderError {
     ProviderError::Other {
         provider: KIND,
@@ -98,11 +89,12 @@ impl GoDaddyProvider {
         self.api.url(&[&["v1", "domains"], segments].concat())
     }
 
-    /// A non-2xx answer, phrased for the person fixing it.
+    /// A non-2xx answer (`{"code", "message", "fields": [{"path", "message"}]}`), phrased for
+    /// the person fixing it.
     fn error(&self, resp: &Response, zone: Option<&Zone>) -> ProviderError {
         let msg = server_message(&resp.body);
-        let doc: ApiError = serde_json::from_slice(&resp.body).unwrap_or_default();
-        let code = doc.code;
+        let doc: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+        let code = doc["code"].as_str().unwrap_or("");
         let message = match resp.status {
             401 => format!(
                 "GoDaddy refused the API key (401 {code}: {msg}); check GODADDY_API_KEY and \
@@ -121,7 +113,7 @@ impl GoDaddyProvider {
                 zone.map(|z| z.to_string()).unwrap_or_default()
             ),
             422 => {
-                let fields = doc.fields.iter().map(|f| {
+                let fields = doc["fields"].as_array().into_iter().flatten().map(|f| {
                     let path = f["path"].as_str().unwrap_or("");
                     format!("{path}: {}", f["message"].as_str().unwrap_or(""))
                 });

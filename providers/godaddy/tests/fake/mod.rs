@@ -245,7 +245,7 @@ fn list_domains(st: &mut State, c: &Call) -> Answer {
         .into_iter()
         .filter(|z| marker.is_empty() || z.name > marker);
     let take = limit.unwrap_or(usize::MAX).min(st.opts.max_limit);
-    let page: Vec<Value> = after.take(take).map(|z| domain_json(z)).collect();
+    let page: Vec<Value> = after.take(take).map(domain_json).collect();
     Ok(Reply::json(200, &Value::Array(page)))
 }
 
