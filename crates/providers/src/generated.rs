@@ -12,6 +12,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_gcloud::PROVIDER,
     wildcert_godaddy::PROVIDER,
     wildcert_hetzner::PROVIDER,
+    wildcert_infomaniak::PROVIDER,
     wildcert_linode::PROVIDER,
     wildcert_ovh::PROVIDER,
     wildcert_pdns::PROVIDER,
