@@ -87,7 +87,7 @@ impl IonosSettings {
     pub fn validate(&self) -> Result<IonosConfig, ProviderError> {
         let key = match secret_or_file(KIND, "api_key", &self.api_key, &self.api_key_file)? {
             Some(k) => k,
-            None => self.from_parts()?,
+            None => self.key_from_parts()?,
         };
         let (prefix, secret) = key.expose().split_once('.').unwrap_or_default();
         if prefix.is_empty() || secret.is_empty() {
@@ -127,7 +127,7 @@ impl IonosSettings {
     }
 
     /// The key from `prefix` + `secret` (certbot-dns-ionos' and acme.sh's form).
-    fn from_parts(&self) -> Result<Secret, ProviderError> {
+    fn key_from_parts(&self) -> Result<Secret, ProviderError> {
         let prefix = self
             .prefix
             .as_deref()
