@@ -4,6 +4,7 @@
 pub const PROVIDERS: &[Registration] = &[
     wildcert_azuredns::PROVIDER,
     wildcert_cloudflare::PROVIDER,
+    wildcert_cloudns::PROVIDER,
     wildcert_desec::PROVIDER,
     wildcert_digitalocean::PROVIDER,
     wildcert_dnsimple::PROVIDER,
