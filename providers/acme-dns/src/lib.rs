@@ -22,7 +22,7 @@ pub mod setup;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -50,9 +50,17 @@ pub struct AcmeDnsProvider {
     bases: HashMap<String, String>,
     /// Values this instance sent and has not cleaned up, by registration (`fulldomain`).
     live: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// When this instance last updated each registration (`fulldomain`).
+    updated: Mutex<HashMap<String, Instant>>,
     /// Publishes of one instance run one at a time (the two-value count is checked, then sent).
     serial: tokio::sync::Mutex<()>,
 }
+
+/// acme-dns stamps a value with the second it came in and overwrites the row with the
+/// oldest stamp, taking the first row on a tie: a pair sent within the same second as the
+/// previous pair would overwrite its own first value. A new publish on a registration waits
+/// until this long after the previous update.
+pub const SAME_SECOND: Duration = Duration::from_millis(1100);
 
 fn rejected(message: String) -> ProviderError {
     ProviderError::Rejected {
@@ -121,6 +129,7 @@ impl AcmeDnsProvider {
             apis,
             bases,
             live: Mutex::default(),
+            updated: Mutex::default(),
             serial: tokio::sync::Mutex::new(()),
         })
     }
@@ -317,8 +326,23 @@ impl DnsProvider for AcmeDnsProvider {
                     .map(|v| (*domain, *acct, v.clone())),
             );
         }
+        let mut waited = BTreeSet::new();
         for (domain, acct, value) in sends {
+            let last = self
+                .updated
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&acct.fulldomain)
+                .copied();
+            if let Some(last) = last.filter(|_| waited.insert(domain)) {
+                tokio::time::sleep(SAME_SECOND.saturating_sub(last.elapsed())).await;
+            }
             self.update(domain, acct, &value).await?;
+            let now = Instant::now();
+            self.updated
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(acct.fulldomain.clone(), now);
             self.live()
                 .entry(acct.fulldomain.clone())
                 .or_default()

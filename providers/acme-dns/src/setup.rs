@@ -52,17 +52,28 @@ impl Registered {
 }
 
 /// Register every name that has no registration yet (one each; a wildcard shares its apex's)
-/// on `api_base` (else the settings' api_base) and keep it in the state dir; names with a
+/// on `api_base` (else the settings' api_base), accepting updates from `allowfrom` (else the
+/// settings' allowlist), and keep it in the state dir; names with a
 /// registration (wildcert's own, or the storage_path file's) keep theirs.
 pub async fn register(
     settings: &AcmeDnsSettings,
     api_base: Option<&str>,
+    allowfrom: Option<&[String]>,
     state_dir: &Path,
     names: &[String],
 ) -> Result<Vec<Registered>, ProviderError> {
     let config = settings.validate()?;
     let flag = api_base.map(|u| api_url("--api-base", u)).transpose()?;
     let base = flag.or(config.api_base.clone());
+    let allow = allowfrom
+        .map(<[String]>::to_vec)
+        .unwrap_or(config.allowlist.clone());
+    if let Some(bad) = allow.iter().find(|c| !crate::settings::valid_cidr(c)) {
+        return Err(config_error(
+            KIND,
+            format!("--allowfrom `{bad}` is not a network in CIDR form"),
+        ));
+    }
     let mut known: BTreeMap<String, (Account, PathBuf)> = BTreeMap::new();
     let own = accounts::state_file(state_dir);
     for (path, setting) in [
@@ -106,7 +117,7 @@ pub async fn register(
                 ),
             ));
         };
-        let acct = register_one(base, &config.allowlist, config.timeout).await?;
+        let acct = register_one(base, &allow, config.timeout).await?;
         let file = accounts::save(state_dir, &domain, &acct)?;
         tracing::info!(%domain, fulldomain = %acct.fulldomain, "acme-dns: registered");
         out.push(Registered {
