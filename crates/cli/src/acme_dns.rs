@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use wildcert_acme_dns::AcmeDnsSettings;
-use wildcert_dns::LayeredSettings as _;
 use wildcert_acme_dns::setup::{self, CheckOptions};
+use wildcert_dns::LayeredSettings as _;
 use wildcert_manager::IssueError;
 use wildcert_manager::report::ExitCode as Code;
 use wildcert_manager::settings::parse_server_addr;
