@@ -3,6 +3,7 @@
 //! Pebble validates against the *lagging* secondary, so an issuance only passes when the
 //! propagation checker really waited for every nameserver.
 
+mod acme_dns;
 mod admin;
 mod ari;
 mod asissued;

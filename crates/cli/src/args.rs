@@ -115,6 +115,9 @@ pub enum Command {
     Systemd(SystemdArgs),
     /// Remove a certificate from the store (and so from renewal); asks on a TTY unless --yes.
     Delete(DeleteArgs),
+    /// Set up the acme-dns provider: one registration per name and its _acme-challenge CNAME.
+    #[command(subcommand, name = "acme-dns")]
+    AcmeDns(AcmeDnsCommand),
     /// Check the config file: every section, provider, certificate, hook and install target.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -157,6 +160,31 @@ pub enum ConfigCommand {
     /// Validate the whole config as every command does before it runs (nothing is sent or
     /// written); lists every error and warning; exit 2 when there is an error.
     Check,
+}
+
+/// `wildcert acme-dns …`.
+#[derive(Debug, Subcommand)]
+pub enum AcmeDnsCommand {
+    /// Register one account per name on the acme-dns server (kept in the state dir), print the
+    /// _acme-challenge CNAME each name needs, and wait until every authoritative server serves it.
+    Register(AcmeDnsRegisterArgs),
+}
+
+/// `wildcert acme-dns register -d NAME… [--api-base URL]`.
+#[derive(Debug, Args)]
+pub struct AcmeDnsRegisterArgs {
+    /// A name (repeatable); `*.example.com` shares example.com's registration.
+    #[arg(short = 'd', long = "domain", value_name = "NAME", required = true)]
+    pub domains: Vec<String>,
+    /// The acme-dns server's API root [default: ACME_DNS_API_BASE].
+    #[arg(long, value_name = "URL")]
+    pub api_base: Option<String>,
+    /// A network (CIDR) new registrations accept updates from (repeatable) [default: ACME_DNS_ALLOWLIST, else any].
+    #[arg(long, value_name = "CIDR")]
+    pub allowfrom: Vec<String>,
+    /// How long to wait until every authoritative server serves the CNAMEs (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = wildcert_manager::settings::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 /// `wildcert man [--dir DIR]`.

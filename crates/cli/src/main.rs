@@ -4,6 +4,7 @@
 //! (`wildcert_manager::session`), print its results and `wildcert_manager::report`'s documents.
 //! Exit codes (`report::ExitCode`) are documented in docs/operations.md.
 
+mod acme_dns;
 mod admin;
 mod args;
 mod check;
@@ -135,6 +136,7 @@ fn log_filter(quiet: bool, verbose: u8) -> String {
         "wildcert_cloudflare",
         "wildcert_route53",
         "wildcert_exec",
+        "wildcert_acme_dns",
     ];
     let mut f = deps.to_string();
     for c in crates {
@@ -179,6 +181,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Show(a) => admin::run(&global, admin::AdminCommand::Show(a), &out).await,
         Command::Revoke(a) => admin::run(&global, admin::AdminCommand::Revoke(a), &out).await,
         Command::Account(a) => admin::run(&global, admin::AdminCommand::Account(a), &out).await,
+        Command::AcmeDns(a) => acme_dns::run(&global, a, &out).await,
     }
 }
 

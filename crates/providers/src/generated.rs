@@ -2,6 +2,7 @@
 
 /// Every provider kind this build knows: one per folder under `providers/`, by kind.
 pub const PROVIDERS: &[Registration] = &[
+    wildcert_acme_dns::PROVIDER,
     wildcert_azuredns::PROVIDER,
     wildcert_bunny::PROVIDER,
     wildcert_cloudflare::PROVIDER,
