@@ -53,12 +53,6 @@ fn other(message: String) -> ProviderError {
     }
 }
 
-/// What one write did: done, or lost a race (the record appeared or vanished meanwhile).
-enum Wrote {
-    Done,
-    Raced,
-}
-
 impl Ns1Provider {
     /// Build from settings (reads the key file).
     pub fn new(settings: &Ns1Settings) -> Result<Self, ProviderError> {
@@ -169,7 +163,8 @@ impl Ns1Provider {
         self.api.url(&["zones", z, name.as_str(), "TXT"])
     }
 
-    /// One round of read-merge-write of `ours` at `name`.
+    /// One round of read-merge-write of `ours` at `name`: true when done, false when the write
+    /// lost a race (the record appeared or vanished since the read).
     async fn round(
         &self,
         zone: &Zone,
@@ -177,21 +172,20 @@ impl Ns1Provider {
         ours: &BTreeSet<String>,
         op: Change,
         ttl: u32,
-    ) -> Result<Wrote, ProviderError> {
+    ) -> Result<bool, ProviderError> {
         let current = self.read(zone, name).await?;
         let answers = current.as_ref().map(|r| r["answers"].clone());
         let answers = answers
             .and_then(|a| a.as_array().cloned())
             .unwrap_or_default();
         let Some(next) = merge_answers(&answers, ours, op) else {
-            return Ok(Wrote::Done);
+            return Ok(true);
         };
         let url = self.record_url(zone, name);
         let z = zone.provider_id.as_deref().unwrap_or(zone.name.as_str());
         let body = json!({ "zone": z, "domain": name.as_str(), "type": "TXT", "answers": next });
         let (req, body, lost) = match (&current, next.is_empty()) {
-            (None, true) => return Ok(Wrote::Done),
-            (None, false) => {
+            (None, _) => {
                 let mut body = body;
                 body["ttl"] = json!(ttl);
                 ((Method::PUT, url), Some(body), "record already exists")
@@ -200,11 +194,7 @@ impl Ns1Provider {
             (Some(_), false) => ((Method::POST, url), Some(body), "record not found"),
         };
         let done = self.call(req, body.as_ref(), Some(zone), &[lost]).await?;
-        Ok(if done.is_some() {
-            Wrote::Done
-        } else {
-            Wrote::Raced
-        })
+        Ok(done.is_some())
     }
 
     /// Apply `op` of every value of `set`, name by name, under the zone's lock.
@@ -214,19 +204,16 @@ impl Ns1Provider {
         }
         let _guard = self.locks.lock(zone).await;
         for (name, ours) in set.iter() {
-            let mut done = false;
-            for _ in 0..MAX_ROUNDS {
-                if let Wrote::Done = self.round(zone, name, ours, op, set.ttl).await? {
-                    done = true;
-                    break;
-                }
+            let mut rounds = 1;
+            while !self.round(zone, name, ours, op, set.ttl).await? {
                 tracing::debug!(%name, "ns1: the record changed under us; reading it again");
-            }
-            if !done {
-                return Err(other(format!(
-                    "the TXT record {name} kept changing under us ({MAX_ROUNDS} rounds): another \
+                rounds += 1;
+                if rounds > MAX_ROUNDS {
+                    return Err(other(format!(
+                        "the TXT record {name} kept changing under us ({MAX_ROUNDS} rounds): another \
                      client is writing it"
-                )));
+                    )));
+                }
             }
         }
         Ok(())

@@ -117,13 +117,10 @@ impl Ns1Fake {
                     .record_json(&z, &key)
                     .ok_or_else(|| err(404, "record not found"))?)
             })
-            .route(&format!("PUT {record}"), |st, c| write(st, c, true))
-            .route(&format!("POST {record}"), |st, c| write(st, c, false))
-            .route(&format!("DELETE {record}"), delete)
-            .fallback(|_, known| match known {
-                true => err(405, "method not allowed"),
-                false => err(404, "Not Found"),
-            });
+            .route(&format!("PUT {record}"), write)
+            .route(&format!("POST {record}"), write)
+            .route(&format!("DELETE {record}"), write)
+            .fallback(|_, known| err([404, 405][usize::from(known)], "Not Found"));
         let ids = HashMap::new();
         Ok(Ns1Fake(server.start(State { store, opts, ids })?))
     }
@@ -224,59 +221,52 @@ fn get_zone(st: &mut State, c: &Call) -> Answer {
     paged(st.zone_json(&z, records), link)
 }
 
-/// `PUT` (create: 400 `record already exists` when it does) or `POST` (update: answers and TTL
-/// replaced as given, answers sent back with their id keep it).
-fn write(st: &mut State, c: &Call, create: bool) -> Answer {
+/// 400 for a request NS1 would not take.
+fn invalid(what: &str) -> Reply {
+    err(400, &format!("Input validation failed ({what})"))
+}
+
+/// `PUT` (create: 400 `record already exists` when it does), `POST` (update: answers and TTL
+/// replaced as given; answers sent back with their id keep it) or `DELETE` of a record.
+fn write(st: &mut State, c: &Call) -> Answer {
     let (z, key) = st.record(c)?;
     if !st.key(c).dns_edit {
         return Err(err(403, "insufficient permissions"));
     }
-    let exists = st.record_json(&z, &key).is_some();
-    match (create, exists) {
-        (true, true) => return Err(err(400, "record already exists")),
-        (false, false) => return Err(err(404, "record not found")),
+    let (old, create, delete) = (
+        st.answers(&z, &key),
+        c.method == "PUT",
+        c.method == "DELETE",
+    );
+    match (create, old.is_empty()) {
+        (true, false) => return Err(err(400, "record already exists")),
+        (false, true) => return Err(err(404, "record not found")),
         _ => {}
     }
     let body = c.json().filter(Value::is_object);
-    let body =
-        body.ok_or_else(|| err(400, "Input validation failed (body is not a JSON object)"))?;
-    for (field, want) in [
-        ("zone", z.name.as_str()),
-        ("domain", &key.0),
-        ("type", &key.1),
-    ] {
-        let given = body[field].as_str().map(dns_name);
-        if given.is_some_and(|g| !g.eq_ignore_ascii_case(want)) {
-            return Err(err(
-                400,
-                &format!("Input validation failed ({field} does not match the URL)"),
-            ));
-        }
-    }
-    let old: Vec<FakeRecord> = st.answers(&z, &key);
+    let body = match delete {
+        true => json!({ "answers": [] }),
+        false => body.ok_or_else(|| invalid("not a JSON object"))?,
+    };
     let ttl = body["ttl"].as_u64().map(|t| t as u32);
     let ttl = ttl.or(old.first().map(|r| r.ttl)).unwrap_or(3600);
     let answers = match (&body["answers"], create) {
         (Value::Array(a), _) => a.clone(),
         (Value::Null, false) => old.iter().map(answer_json).collect(),
-        _ => return Err(err(400, "Input validation failed (answers must be a list)")),
+        _ => return Err(invalid("answers must be a list")),
     };
     let mut new = Vec::new();
     for a in &answers {
         let rdata = a["answer"]
             .as_array()
-            .filter(|r| !r.is_empty() && r.iter().all(Value::is_string));
-        let rdata = rdata.ok_or_else(|| {
-            err(
-                400,
-                "Input validation failed (answer must be a list of strings)",
-            )
-        })?;
+            .filter(|r| r.iter().all(Value::is_string));
+        let rdata = rdata
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| invalid("bad answer"))?;
         let text: String = rdata.iter().filter_map(Value::as_str).collect();
         let mut rec = FakeRecord::new(&z, &key.1, &key.0, &text, ttl)?;
-        let id = a["id"]
-            .as_str()
-            .filter(|id| old.iter().any(|o| &o.id == id));
+        let kept = |id: &&str| old.iter().any(|o| o.id == *id);
+        let id = a["id"].as_str().filter(kept);
         rec.id = id.map_or_else(|| rec.id[..24].to_string(), str::to_string);
         rec.comment = a.get("meta").map(Value::to_string);
         new.push(rec);
@@ -291,25 +281,7 @@ fn write(st: &mut State, c: &Call, create: bool) -> Answer {
         let id = hex_id()?[..24].to_string();
         st.ids.insert(format!("{}|{}|{}", z.name, key.0, key.1), id);
     }
-    ok(st
-        .record_json(&z, &key)
-        .unwrap_or_else(|| json!({ "answers": [] })))
-}
-
-fn delete(st: &mut State, c: &Call) -> Answer {
-    let (z, key) = st.record(c)?;
-    if !st.key(c).dns_edit {
-        return Err(err(403, "insufficient permissions"));
-    }
-    let gone: Vec<String> = st.answers(&z, &key).iter().map(|r| r.id.clone()).collect();
-    if gone.is_empty() {
-        return Err(err(404, "record not found"));
-    }
-    st.store.edit(|s| {
-        s.records.retain(|r| !gone.contains(&r.id));
-        Ok::<(), KitError>(())
-    })?;
-    ok(json!({}))
+    ok(st.record_json(&z, &key).unwrap_or_else(|| json!({})))
 }
 
 /// One answer as NS1 serves it.
@@ -333,11 +305,9 @@ impl State {
 
     /// The route's zone, if the key may see it (else 404 `zone not found`, as NS1 hides it).
     fn zone(&self, c: &Call) -> Result<FakeZone, Reply> {
-        let z = self
-            .store
-            .zone_named(c.param("zone"))
-            .filter(|z| self.key(c).may(&z.name));
-        z.cloned().ok_or_else(|| err(404, "zone not found"))
+        let z = self.store.zone_named(c.param("zone")).cloned();
+        z.filter(|z| self.key(c).may(&z.name))
+            .ok_or_else(|| err(404, "zone not found"))
     }
 
     /// The route's zone and (domain, type); the domain must lie in the zone.
