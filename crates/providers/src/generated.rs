@@ -12,6 +12,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_gcloud::PROVIDER,
     wildcert_hetzner::PROVIDER,
     wildcert_linode::PROVIDER,
+    wildcert_ns1::PROVIDER,
     wildcert_ovh::PROVIDER,
     wildcert_pdns::PROVIDER,
     wildcert_rfc2136::PROVIDER,
