@@ -21,6 +21,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_linode::PROVIDER,
     wildcert_namecheap::PROVIDER,
     wildcert_netcup::PROVIDER,
+    wildcert_ns1::PROVIDER,
     wildcert_ovh::PROVIDER,
     wildcert_pdns::PROVIDER,
     wildcert_porkbun::PROVIDER,
