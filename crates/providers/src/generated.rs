@@ -11,6 +11,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_gandiv5::PROVIDER,
     wildcert_gcloud::PROVIDER,
     wildcert_hetzner::PROVIDER,
+    wildcert_httpreq::PROVIDER,
     wildcert_linode::PROVIDER,
     wildcert_ns1::PROVIDER,
     wildcert_ovh::PROVIDER,
