@@ -16,6 +16,7 @@ pub const PROVIDERS: &[Registration] = &[
     wildcert_gcloud::PROVIDER,
     wildcert_godaddy::PROVIDER,
     wildcert_hetzner::PROVIDER,
+    wildcert_httpreq::PROVIDER,
     wildcert_infomaniak::PROVIDER,
     wildcert_ionos::PROVIDER,
     wildcert_linode::PROVIDER,
