@@ -111,10 +111,12 @@ impl HttpreqSettings {
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         });
-        if auth.is_some() && endpoint.scheme() == "http" && !loopback {
+        // Plain http only to loopback, as for every provider's API: a password would travel
+        // in clear text, and an answer on the way could be forged.
+        if endpoint.scheme() == "http" && !loopback {
             return Err(bad(format!(
-                "endpoint (HTTPREQ_ENDPOINT) `{endpoint}`: the basic-authentication password would travel in \
-                 clear text; use https (plain http only to a loopback address)"
+                "endpoint (HTTPREQ_ENDPOINT) `{endpoint}`: plain http is accepted only to a loopback address \
+                 (a basic-authentication password would travel in clear text, and answers could be forged); use https"
             )));
         }
         Ok(HttpreqConfig {
@@ -162,8 +164,16 @@ mod tests {
         );
         assert_eq!(c.timeout, Duration::from_secs(7));
         assert!(!format!("{c:?}").contains("pw-secret"));
-        // lego's example: plain http to a host of the network, without credentials.
-        let c = settings(&[("HTTPREQ_ENDPOINT", "http://my.server.com:9090")]).expect("valid");
+        // lego's example uses plain http to a host of the network: refused here (https, or
+        // loopback), with or without credentials.
+        let e = settings(&[("HTTPREQ_ENDPOINT", "http://my.server.com:9090")])
+            .expect_err("plain http off loopback")
+            .to_string();
+        assert!(
+            e.contains("loopback") && e.contains("HTTPREQ_ENDPOINT"),
+            "{e}"
+        );
+        let c = settings(&[("HTTPREQ_ENDPOINT", "https://my.server.com:9090")]).expect("valid");
         assert!(c.auth.is_none());
     }
 

@@ -34,6 +34,9 @@ const SECRET_HEADERS: &[&str] = &[
     "x-ovh-consumer",
     "x-ovh-signature",
     "x-identity-header",
+    "x-nsone-key",
+    "accesskey",
+    "x-api-user",
 ];
 
 /// One request as a handler sees it.
