@@ -427,7 +427,7 @@ fn full_disk_fails_with_exit_5_and_keeps_the_old_certificate() {
     // In a private mount namespace, a full 16 KiB tmpfs over archive/: the new version cannot
     // be written. The mount vanishes with the namespace; the real archive is untouched.
     let script = format!(
-        "mount -t tmpfs -o size=16k tmpfs '{a}' || exit 97; head -c 1048576 /dev/zero > '{a}/fill' 2>/dev/null; exec \"$@\"",
+        "mount -t tmpfs -o size=16k,mode=0700 tmpfs '{a}' || exit 97; head -c 1048576 /dev/zero > '{a}/fill' 2>/dev/null; exec \"$@\"",
         a = archive.display()
     );
     let mut cmd = Command::new("unshare");

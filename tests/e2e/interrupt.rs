@@ -730,7 +730,11 @@ fn a_failed_meta_rewrite_after_the_switch_still_runs_the_deploy_hook() {
     let first = lab.wildcert(&args, &[]);
     assert_eq!(first.code, Some(0), "{}", first.all());
     let meta = lab.state_dir().join("certs").join(name).join("meta.json");
-    let mut run = spawn(&lab, &args, "meta");
+    // A name more: its authorization is new (a CA may reuse the first one's), so this run
+    // publishes and waits for the lagging secondary.
+    let mut more = args.to_vec();
+    more.extend(["-d", "api.example.test"]);
+    let mut run = spawn(&lab, &more, "meta");
     assert!(
         run.wait_for(WAITING, Duration::from_secs(60)),
         "never reached the propagation wait:\n{}",
