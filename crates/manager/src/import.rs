@@ -25,7 +25,7 @@ use wildcert_acme::{AccountKey, CertKey};
 use crate::account::{AccountRecord, ca_dir_name};
 use crate::config::RunConfig;
 use crate::error::{ExitCode, IssueError};
-use crate::store::{CertFiles, CertMeta, KeyPerms, RecordedRequest, Store};
+use crate::store::{CertFiles, CertMeta, KeyPerms, RecordedRequest, Store, shell_quote};
 use crate::verify;
 
 /// Where to import from.
@@ -306,20 +306,10 @@ fn hook_dir(dir: &Path) -> Vec<String> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
-        .map(|p| shell_quote(&p.display().to_string()))
+        .map(|p| shell_quote(&p))
         .collect();
     out.sort();
     out
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// Several commands as one hook that runs each (as certbot does) and fails if any failed.
@@ -823,6 +813,6 @@ mod tests {
             chain_hooks(&["a".into(), "b c".into()]).as_deref(),
             Some("rc=0; { a; } || rc=$?; { b c; } || rc=$?; exit $rc")
         );
-        assert_eq!(shell_quote("/etc/x y.sh"), "'/etc/x y.sh'");
+        assert_eq!(shell_quote(Path::new("/etc/x y.sh")), "'/etc/x y.sh'");
     }
 }

@@ -339,15 +339,7 @@ impl Settings {
         for (i, c) in self.certificates.iter().enumerate() {
             let Some(name) = store_name(c) else { continue };
             if let Some(first) = seen.insert(name.clone(), i) {
-                let header_lines: Vec<usize> = file
-                    .map(|(_, text)| {
-                        text.lines()
-                            .enumerate()
-                            .filter(|(_, l)| l.trim() == "[[certificate]]")
-                            .map(|(n, _)| n + 1)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let header_lines = certificate_lines(file.map(|(_, text)| text));
                 let message = format!(
                     "two [[certificate]] entries have the store name `{name}` (entries {} and {}{}); give each a distinct `name = \"…\"`, or merge their domains into one entry",
                     first + 1,
@@ -401,6 +393,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(t)
         .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `90s`, `2m` or `1h`"))
+}
+
+/// The 1-based lines of the `[[certificate]]` headers of a config file's text.
+pub(crate) fn certificate_lines(text: Option<&str>) -> Vec<usize> {
+    text.map(|t| {
+        t.lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == "[[certificate]]")
+            .map(|(n, _)| n + 1)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The store name of a certificate entry (`name`, or the first domain without `*.`), as

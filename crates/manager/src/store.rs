@@ -1280,7 +1280,8 @@ fn ensure_newline(s: &str) -> String {
 }
 
 /// `'path'` for a shell command line.
-fn shell_quote(p: &Path) -> String {
+/// `p` as one shell word: unchanged when it is plain, else in single quotes.
+pub(crate) fn shell_quote(p: &Path) -> String {
     let s = p.display().to_string();
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c))

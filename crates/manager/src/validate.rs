@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Loaded, request_for};
 use crate::error::IssueError;
 use crate::providers::{self, ConfigSource, ProviderContext};
-use crate::settings::store_name;
+use crate::settings::{certificate_lines, store_name};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,18 +301,6 @@ pub fn command_problem(cmd: &str, path_var: Option<&str>) -> Option<String> {
             path_var.unwrap_or("unset")
         )
     })
-}
-
-/// The 1-based lines of the `[[certificate]]` headers.
-fn certificate_lines(text: Option<&str>) -> Vec<usize> {
-    text.map(|t| {
-        t.lines()
-            .enumerate()
-            .filter(|(_, l)| l.trim() == "[[certificate]]")
-            .map(|(n, _)| n + 1)
-            .collect()
-    })
-    .unwrap_or_default()
 }
 
 #[cfg(test)]
