@@ -465,6 +465,131 @@ fn full_disk_fails_with_exit_5_and_keeps_the_old_certificate() {
     assert_nothing_left(&lab, &["www.example.test"], &run);
 }
 
+/// Copy a directory tree (`cp -a`), replacing `to`'s contents.
+fn replace_tree(from: &Path, to: &Path) {
+    std::fs::remove_dir_all(to).expect("clear");
+    std::fs::create_dir(to).expect("mkdir");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
+}
+
+/// Issue 24 item 2: disk full at every free-space level from 0 to 64 KiB in 4 KiB steps. The
+/// whole state directory sits on a small tmpfs (a bind mount of a directory on it, in a private
+/// mount namespace) with exactly that much free while `issue --force` renews a certificate with
+/// a deploy hook; then, with space again, a plain `renew`. Each level must end in one of the
+/// promised outcomes: the old version stays live and the run failed clearly (no hook for a new
+/// version), or the new version is live, recorded, and its deploy hook ran exactly once (in
+/// that run, or as pending in the next). Never a panic, a record left on the primary, a
+/// journal entry, a `*.tmp`, or meta.json disagreeing with live.
+#[test]
+fn disk_full_at_every_level_from_0_to_64_kib_keeps_one_promised_outcome() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    if !wildcert_testkit::require("unshare") {
+        return;
+    }
+    let name = "www.example.test";
+    let work = tempfile::tempdir().expect("work dir");
+    let log = work.path().join("deployed.log");
+    let hook = format!("echo $WILDCERT_CERT_VERSION >> {}", log.display());
+    let issue = [
+        "issue",
+        "-d",
+        name,
+        "--dns",
+        "rfc2136",
+        "--deploy-hook",
+        &hook,
+    ];
+    let first = lab.wildcert(&issue, &[]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let pristine = work.path().join("pristine");
+    std::fs::create_dir(&pristine).expect("mkdir");
+    replace_tree(lab.state_dir(), &pristine);
+    let live = lab.live(name);
+    // $1 state dir, $2 staging copy, $3 copy of the result, $4 KiB to leave free, $5 tmpfs.
+    let script = r#"S=$1 STAGE=$2 OUT=$3 L=$4 T=$5; shift 5
+cp -a "$S/." "$STAGE/" || exit 96
+mount -t tmpfs -o size=4m,mode=0700 tmpfs "$T" || exit 97
+mkdir -m 0700 "$T/state" && cp -a "$STAGE/." "$T/state/" && mount --bind "$T/state" "$S" || exit 96
+avail=$(( $(stat -f -c %a "$T") * $(stat -f -c %S "$T") )); want=$(( L * 1024 ))
+[ "$avail" -gt "$want" ] && head -c $(( avail - want )) /dev/zero > "$T/fill" 2>/dev/null
+"$@"; rc=$?
+rm -f "$T/fill"; cp -a "$S/." "$OUT/" || exit 96
+exit $rc"#;
+    let mut matrix = Vec::new();
+    for kib in (0..=64).step_by(4) {
+        replace_tree(&pristine, lab.state_dir());
+        let _ = std::fs::remove_file(&log);
+        let before = snapshot(&live);
+        let level = tempfile::tempdir().expect("level dir");
+        let (stage, out, mnt) = (
+            level.path().join("stage"),
+            level.path().join("out"),
+            level.path().join("mnt"),
+        );
+        for d in [&stage, &out, &mnt] {
+            std::fs::create_dir(d).expect("mkdir");
+        }
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+            .arg(lab.state_dir())
+            .args([&stage, &out])
+            .arg(kib.to_string())
+            .arg(&mnt)
+            .arg(env!("CARGO_BIN_EXE_wildcert"));
+        let mut forced = issue.to_vec();
+        forced.push("--force");
+        let run = lab_command(&lab, cmd, &forced, &[]);
+        if run.code == Some(97) {
+            assert!(
+                !wildcert_testkit::is_ci(),
+                "tmpfs mount is needed under CI: {}",
+                run.all()
+            );
+            return;
+        }
+        assert_ne!(run.code, Some(96), "the harness failed: {}", run.all());
+        let context = format!("{kib} KiB free: {}", run.all());
+        assert!(!run.stderr.contains("panicked"), "{context}");
+        replace_tree(&out, lab.state_dir());
+        let switched = snapshot(&live) != before;
+        let hooked_then = std::fs::read_to_string(&log).unwrap_or_default();
+        if run.code == Some(0) {
+            assert!(switched, "exit 0 but the old version is live; {context}");
+            assert_eq!(hooked_then.trim(), "2", "{context}");
+        } else {
+            assert_clear_error(&run);
+            if !switched {
+                assert_eq!(hooked_then, "", "a hook ran for no new version; {context}");
+            }
+        }
+        let next = lab.wildcert(&["renew"], &[]);
+        let context = format!("{context}\nnext run:\n{}", next.all());
+        assert_eq!(next.code, Some(0), "{context}");
+        crate::interrupt::assert_store_settled(&lab, name, &context);
+        assert_live_whole(&live, &context);
+        let hooked = std::fs::read_to_string(&log).unwrap_or_default();
+        let expect = if snapshot(&live) != before { "2\n" } else { "" };
+        assert_eq!(hooked, expect, "deploy hook runs: {context}");
+        assert_nothing_left(&lab, &[name], &next);
+        let outcome = match (run.code, switched, hooked_then.is_empty()) {
+            (Some(0), _, _) => "renewed".to_string(),
+            (c, false, _) => format!("old kept, exit {}", c.unwrap_or(-1)),
+            (c, true, false) => format!("new live + hook, exit {}", c.unwrap_or(-1)),
+            (c, true, true) => format!("new live, hook next run, exit {}", c.unwrap_or(-1)),
+        };
+        matrix.push(format!("{kib:>2} KiB: {outcome}"));
+    }
+    eprintln!("disk-full matrix:\n{}", matrix.join("\n"));
+}
+
 /// Run a prepared command (`cmd` = program + its own args, the wildcert binary last) with the
 /// lab's usual flags and environment plus `env`, bounded like [`Lab::wildcert`]. Output goes to
 /// files, so a chatty run (trace level) cannot fill a pipe and stall.

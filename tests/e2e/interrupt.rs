@@ -336,7 +336,7 @@ fn random_ms(lo: u64, hi: u64) -> u64 {
 
 /// After a run: `meta.json` names the version `live` points at, every archive version is
 /// complete (its own meta.json), none is newer than live, and no `*.tmp` is left anywhere.
-fn assert_store_settled(lab: &Lab, name: &str, context: &str) {
+pub(crate) fn assert_store_settled(lab: &Lab, name: &str, context: &str) {
     let dir = lab.state_dir().join("certs").join(name);
     let live = std::fs::read_link(dir.join("live")).expect("live is a link");
     let live_v: u32 = live
