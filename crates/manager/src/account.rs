@@ -2,7 +2,7 @@
 //! created on first use (RFC 8555 §7.3), and the recovery of a key rollover (§7.3.5) that was
 //! interrupted between the CA's answer and the rename on disk.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -12,7 +12,7 @@ use wildcert_acme::{
 };
 
 use crate::error::IssueError;
-use crate::store::Store;
+use crate::store::{Storage, StorageExt, Store, account_key};
 
 /// Name of the account key while a rollover is in flight (RFC 8555 §7.3.5).
 pub(crate) const NEW_KEY: &str = "key.pem.new";
@@ -65,15 +65,26 @@ pub fn account_dir(store: &Store, client: &AcmeClient) -> Result<PathBuf, IssueE
     Ok(store.account_dir(&ca_dir_name(client.directory_url()), "default")?)
 }
 
+/// The store key of `file` in the account of the CA at `directory_url`.
+pub(crate) fn account_file(directory_url: &str, file: &str) -> Result<String, IssueError> {
+    Ok(account_key(&ca_dir_name(directory_url), "default", file)?)
+}
+
+/// The stored account of the CA at `directory_url`, if any.
+pub(crate) fn stored_record(store: &Store, directory_url: &str) -> Option<AccountRecord> {
+    let key = account_file(directory_url, "account.json").ok()?;
+    store.load_json(&key).ok().flatten()
+}
+
 /// Load the stored account for this CA, or register a new one (RFC 8555 §7.3).
 pub async fn load_or_create(
     store: &Store,
     client: &AcmeClient,
     opts: &AccountOptions,
 ) -> Result<Account, IssueError> {
-    let dir = account_dir(store, client)?;
-    let key_path = dir.join("key.pem");
-    let rec_path = dir.join("account.json");
+    let url = client.directory_url();
+    let key_path = account_file(url, "key.pem")?;
+    let rec_path = account_file(url, "account.json")?;
     let _lock = store
         .lock(
             &format!("account-{}", ca_dir_name(client.directory_url())),
@@ -82,14 +93,14 @@ pub async fn load_or_create(
         .await?;
     // A key rollover interrupted between the CA's answer and the rename on disk: settle it
     // (switch to the key the CA holds) before the key is used.
-    if store.exists(&dir.join(NEW_KEY))? {
+    if store.load(&account_file(url, NEW_KEY)?)?.is_some() {
         finish_interrupted_rollover(store, client).await?;
     } else {
-        remove_backups(store, &dir);
+        remove_backups(store, url);
     }
     if let (Some(rec), Some(pem)) = (
-        store.read_json::<AccountRecord>(&rec_path)?,
-        store.read_string(&key_path)?,
+        store.load_json::<AccountRecord>(&rec_path)?,
+        store.load_string(&key_path)?,
     ) {
         let key = AccountKey::from_pem(&pem).map_err(IssueError::Acme)?;
         return Ok(client.account(key, rec.url));
@@ -103,14 +114,13 @@ pub async fn load_or_create(
     if meta.external_account_required && opts.eab.is_none() {
         return Err(IssueError::EabRequired);
     }
-    store.create_dir_private(&dir)?;
     // A key left by an earlier, interrupted registration is reused: the CA then returns the
     // same account instead of creating a second one.
-    let key = match store.read_string(&key_path)? {
+    let key = match store.load_string(&key_path)? {
         Some(pem) => AccountKey::from_pem(&pem).map_err(IssueError::Acme)?,
         None => {
             let key = AccountKey::generate(AccountKeyType::default()).map_err(IssueError::Acme)?;
-            store.write_atomic(&key_path, key.to_pem().as_bytes(), 0o600)?;
+            store.save(&key_path, key.to_pem().as_bytes(), true)?;
             key
         }
     };
@@ -131,7 +141,7 @@ pub async fn load_or_create(
         contact,
         created: Some(crate::verify::rfc3339(time::OffsetDateTime::now_utc())),
     };
-    store.write_json(&rec_path, &rec, 0o600)?;
+    store.save_json(&rec_path, &rec, true)?;
     tracing::debug!(account = %account.url(), "account stored");
     Ok(account)
 }
@@ -142,37 +152,37 @@ pub(crate) async fn finish_interrupted_rollover(
     store: &Store,
     client: &AcmeClient,
 ) -> Result<Option<&'static str>, IssueError> {
-    let dir = account_dir(store, client)?;
-    let new_path = dir.join(NEW_KEY);
-    let Some(pem) = store.read_string(&new_path)? else {
+    let url = client.directory_url();
+    let new_path = account_file(url, NEW_KEY)?;
+    let Some(pem) = store.load_string(&new_path)? else {
         // No rollover in flight: a copy of an old key left by one killed after its rename is
         // a private key nobody needs.
-        remove_backups(store, &dir);
+        remove_backups(store, url);
         return Ok(None);
     };
-    let Some(record) = store.read_json::<AccountRecord>(&dir.join("account.json"))? else {
+    let Some(record) = store.load_json::<AccountRecord>(&account_file(url, "account.json")?)?
+    else {
         return Ok(None);
     };
     let Ok(new_key) = AccountKey::from_pem(&pem) else {
-        let _ = store.remove_file(&new_path);
+        let _ = store.delete(&new_path);
         return Ok(Some("undone"));
     };
     let outcome = match client.find_account(new_key).await {
         Ok(acc) if acc.url() == record.url => {
-            let key_path = dir.join("key.pem");
-            store.rename(&new_path, &key_path)?;
+            store.replace(&new_path, &account_file(url, "key.pem")?)?;
             warn!("finished an interrupted account key rollover: the CA holds the new key");
             "completed"
         }
         Ok(_) => {
-            let _ = store.remove_file(&new_path);
+            let _ = store.delete(&new_path);
             "undone"
         }
         Err(e)
             if e.is_problem(&ProblemType::AccountDoesNotExist)
                 || e.is_problem(&ProblemType::Unauthorized) =>
         {
-            let _ = store.remove_file(&new_path);
+            let _ = store.delete(&new_path);
             warn!(
                 "dropped the key of an interrupted account key rollover: the CA kept the old key"
             );
@@ -180,15 +190,21 @@ pub(crate) async fn finish_interrupted_rollover(
         }
         Err(e) => return Err(e.into()),
     };
-    remove_backups(store, &dir);
+    remove_backups(store, url);
     Ok(Some(outcome))
 }
 
-/// Remove every `key.pem.old-<time>` (copies of replaced account keys) in `dir`.
-fn remove_backups(store: &Store, dir: &Path) {
-    for n in store.list_dir(dir).unwrap_or_default() {
+/// Remove every `key.pem.old-<time>` (copies of replaced account keys) of the account of the
+/// CA at `directory_url`.
+fn remove_backups(store: &Store, directory_url: &str) {
+    let Ok(dir) = account_key(&ca_dir_name(directory_url), "default", "x") else {
+        return;
+    };
+    let dir = dir.trim_end_matches("/x");
+    for n in Storage::list(store, dir).unwrap_or_default() {
         if n.starts_with("key.pem.old-") {
-            match store.remove_file(&dir.join(&n)) {
+            let removed = account_file(directory_url, &n).and_then(|k| Ok(store.delete(&k)?));
+            match removed {
                 Ok(()) => info!("removed {n}, a copy of a replaced account key"),
                 Err(e) => warn!("cannot remove {n}, a copy of a replaced account key: {e}"),
             }

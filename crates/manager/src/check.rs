@@ -25,7 +25,6 @@ use wildcert_dns::{
     ServerVerdict,
 };
 
-use crate::account::{AccountRecord, ca_dir_name};
 use crate::config::RunConfig;
 use crate::error::{ExitCode, IssueError};
 use crate::journal;
@@ -711,7 +710,8 @@ struct JournalSeen {
 /// Every journal entry (read only: `check` never removes anything but its own probe).
 fn journal_entries(store: &Store) -> Vec<JournalSeen> {
     let mut out = Vec::new();
-    for (path, entry) in journal::entries(store).unwrap_or_default() {
+    for (key, entry) in journal::entries(store).unwrap_or_default() {
+        let path = store.root().join(key);
         let alive = entry.pid != std::process::id()
             && std::path::Path::new(&format!("/proc/{}", entry.pid)).exists();
         out.push(JournalSeen { path, entry, alive });
@@ -1030,14 +1030,7 @@ async fn confirm_removed(
 
 /// The stored account URL for this CA, if any.
 fn stored_account_url(store: &Store, directory_url: &str) -> Option<String> {
-    let dir = store
-        .account_dir(&ca_dir_name(directory_url), "default")
-        .ok()?;
-    store
-        .read_json::<AccountRecord>(&dir.join("account.json"))
-        .ok()
-        .flatten()
-        .map(|r| r.url)
+    crate::account::stored_record(store, directory_url).map(|r| r.url)
 }
 
 async fn check_caa(

@@ -25,7 +25,9 @@ use wildcert_acme::{AccountKey, CertKey};
 use crate::account::{AccountRecord, ca_dir_name};
 use crate::config::RunConfig;
 use crate::error::{ExitCode, IssueError};
-use crate::store::{CertFiles, CertMeta, KeyPerms, RecordedRequest, Store, shell_quote};
+use crate::store::{
+    CertFiles, CertMeta, KeyPerms, RecordedRequest, Storage, StorageExt, Store, shell_quote,
+};
 use crate::verify;
 
 /// Where to import from.
@@ -248,21 +250,24 @@ fn import_account(
     url: &str,
     key: &AccountKey,
 ) -> Result<String, IssueError> {
-    let dir = store.account_dir(&ca_dir_name(server), "default")?;
-    if store.exists(&dir.join("key.pem"))? {
+    let key_file = crate::account::account_file(server, "key.pem")?;
+    if store.load(&key_file)?.is_some() {
         return Ok(format!(
             "{server}: kept the account wildcert already has for this CA (not {url})"
         ));
     }
-    store.create_dir_private(&dir)?;
-    store.write_atomic(&dir.join("key.pem"), key.to_pem().as_bytes(), 0o600)?;
+    store.save(&key_file, key.to_pem().as_bytes(), true)?;
     let rec = AccountRecord {
         url: url.to_string(),
         directory: server.to_string(),
         contact: Vec::new(),
         created: None,
     };
-    store.write_json(&dir.join("account.json"), &rec, 0o600)?;
+    store.save_json(
+        &crate::account::account_file(server, "account.json")?,
+        &rec,
+        true,
+    )?;
     Ok(format!("{server}: imported account {url}"))
 }
 

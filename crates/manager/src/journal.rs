@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use wildcert_dns::Plan;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Storage, StorageExt, Store, StoreError, journal_key};
 
 /// One journal entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,18 +29,18 @@ pub struct JournalEntry {
 #[derive(Debug)]
 pub struct JournalHandle {
     store: Store,
-    path: PathBuf,
+    key: String,
 }
 
 impl JournalHandle {
     /// Delete the entry.
     pub fn remove(self) -> Result<(), StoreError> {
-        self.store.remove_file(&self.path)
+        self.store.delete(&self.key)
     }
 
-    /// The entry's file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    /// Where the entry is (its file, for the filesystem store).
+    pub fn path(&self) -> PathBuf {
+        self.store.root().join(&self.key)
     }
 }
 
@@ -51,15 +51,13 @@ pub fn record(
     credentials: Option<&std::path::Path>,
     plan: &Plan,
 ) -> Result<JournalHandle, StoreError> {
-    let dir = store.journal_dir();
-    store.create_dir_private(&dir)?;
     let id = format!(
         "{}-{}-{:08x}",
         time::OffsetDateTime::now_utc().unix_timestamp(),
         std::process::id(),
         rand::random::<u32>()
     );
-    let path = dir.join(format!("{id}.json"));
+    let key = journal_key(&format!("{id}.json"))?;
     let entry = JournalEntry {
         provider: provider.to_string(),
         credentials: credentials.map(std::path::Path::to_path_buf),
@@ -67,10 +65,10 @@ pub fn record(
         pid: std::process::id(),
         created: crate::verify::rfc3339(time::OffsetDateTime::now_utc()),
     };
-    store.write_json(&path, &entry, 0o600)?;
+    store.save_json(&key, &entry, true)?;
     Ok(JournalHandle {
         store: store.clone(),
-        path,
+        key,
     })
 }
 
@@ -80,14 +78,14 @@ pub fn orphans(
     include_self: bool,
 ) -> Result<Vec<(JournalHandle, JournalEntry)>, StoreError> {
     let mut out = Vec::new();
-    for (path, j) in entries(store)? {
+    for (key, j) in entries(store)? {
         let mine = j.pid == std::process::id();
         let alive = !mine && PathBuf::from(format!("/proc/{}", j.pid)).exists();
         if (mine && include_self) || (!mine && !alive) {
             out.push((
                 JournalHandle {
                     store: store.clone(),
-                    path,
+                    key,
                 },
                 j,
             ));
@@ -96,17 +94,17 @@ pub fn orphans(
     Ok(out)
 }
 
-/// Every entry in `journal/` (read without following links: a link there is an error).
-pub fn entries(store: &Store) -> Result<Vec<(PathBuf, JournalEntry)>, StoreError> {
-    let dir = store.journal_dir();
+/// Every entry in `journal/`, by key (read without following links: a link there is an
+/// error).
+pub fn entries(store: &Store) -> Result<Vec<(String, JournalEntry)>, StoreError> {
     let mut out = Vec::new();
-    for name in store.list_dir(&dir)? {
+    for name in Storage::list(store, "journal")? {
         if !name.ends_with(".json") || name.starts_with('.') {
             continue;
         }
-        let path = dir.join(name);
-        if let Some(j) = store.read_json::<JournalEntry>(&path)? {
-            out.push((path, j));
+        let key = journal_key(&name)?;
+        if let Some(j) = store.load_json::<JournalEntry>(&key)? {
+            out.push((key, j));
         }
     }
     Ok(out)

@@ -16,7 +16,7 @@ use crate::commands::certs::rule_for;
 use crate::error::IssueError;
 use crate::renew::{Decision, decide};
 use crate::settings::CertificateSettings;
-use crate::store::Store;
+use crate::store::{StorageExt, Store};
 
 /// The last `renew` run, kept in the store (`last-run.json`) so that `list --prometheus`
 /// reports it too.
@@ -63,7 +63,7 @@ pub fn record_run(
         ended_at: crate::verify::rfc3339(now),
         duration_seconds: duration.as_secs_f64(),
     };
-    store.write_json(&store.root().join(LAST_RUN), &run, 0o600)?;
+    store.save_json(LAST_RUN, &run, true)?;
     Ok(())
 }
 
@@ -131,7 +131,7 @@ pub fn render(
         "When issuing or renewing the certificate last failed, Unix time (0: never).",
         &failure,
     );
-    let last: Option<LastRun> = store.read_json(&store.root().join(LAST_RUN))?;
+    let last: Option<LastRun> = store.load_json(LAST_RUN)?;
     let run: Vec<String> = last
         .map(|r| vec![format!(" {}", r.duration_seconds)])
         .unwrap_or_default();

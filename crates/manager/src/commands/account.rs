@@ -9,12 +9,12 @@ use tracing::info;
 use wildcert_acme::{AccountKey, AccountKeyType, AcmeClient, JwsAlgorithm, ProblemType};
 
 use crate::account::{
-    AccountRecord, NEW_KEY, account_dir, ca_dir_name, file_stamp, finish_interrupted_rollover,
-    load_or_create,
+    AccountRecord, NEW_KEY, account_dir, account_file, ca_dir_name, file_stamp,
+    finish_interrupted_rollover, load_or_create,
 };
 use crate::config::RunConfig;
 use crate::error::{ExitCode, IssueError};
-use crate::store::{Store, StoreLock};
+use crate::store::{Storage, StorageExt, Store, StoreLock};
 
 /// How long an account command waits for another run's account lock.
 pub const ACCOUNT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -96,8 +96,9 @@ pub(crate) struct Stored {
 
 pub(crate) fn stored_account(store: &Store, client: &AcmeClient) -> Result<Stored, IssueError> {
     let dir = account_dir(store, client)?;
-    let record = store.read_json::<AccountRecord>(&dir.join("account.json"))?;
-    let pem = store.read_string(&dir.join("key.pem"))?;
+    let url = client.directory_url();
+    let record = store.load_json::<AccountRecord>(&account_file(url, "account.json")?)?;
+    let pem = store.load_string(&account_file(url, "key.pem")?)?;
     let (Some(record), Some(pem)) = (record, pem) else {
         return Err(IssueError::NoAccount(client.directory_url().to_string()));
     };
@@ -225,18 +226,20 @@ pub async fn account_rollover(
     let stored = stored_account(store, &client)?;
     let old = stored.account.key();
     let new = AccountKey::generate(key_type.unwrap_or_else(|| key_type_of(&old)))?;
-    let key_path = stored.dir.join("key.pem");
-    let new_path = stored.dir.join(NEW_KEY);
-    let backup = stored.dir.join(format!(
-        "key.pem.old-{}",
-        file_stamp(OffsetDateTime::now_utc())
-    ));
-    store.write_atomic(&new_path, new.to_pem().as_bytes(), 0o600)?;
-    store.write_atomic(&backup, old.to_pem().as_bytes(), 0o600)?;
+    let url = client.directory_url();
+    let key_file = account_file(url, "key.pem")?;
+    let key_path = store.root().join(&key_file);
+    let new_path = account_file(url, NEW_KEY)?;
+    let backup = account_file(
+        url,
+        &format!("key.pem.old-{}", file_stamp(OffsetDateTime::now_utc())),
+    )?;
+    store.save(&new_path, new.to_pem().as_bytes(), true)?;
+    store.save(&backup, old.to_pem().as_bytes(), true)?;
     if let Err(e) = stored.account.rollover(new.clone()).await {
         // The CA kept the old key: so do we.
-        let _ = store.remove_file(&new_path);
-        let _ = store.remove_file(&backup);
+        let _ = store.delete(&new_path);
+        let _ = store.delete(&backup);
         return Err(IssueError::Command {
             message: format!("the CA refused the new account key: {e}"),
             hint: format!(
@@ -246,8 +249,8 @@ pub async fn account_rollover(
             code: ExitCode::Ca,
         });
     }
-    store.rename(&new_path, &key_path)?;
-    let _ = store.remove_file(&backup);
+    store.replace(&new_path, &key_file)?;
+    let _ = store.delete(&backup);
     info!(account = %stored.record.url, "account key replaced");
     Ok(RolledOver {
         url: stored.record.url.clone(),

@@ -9,7 +9,7 @@ use wildcert_acme::{Account, CertKey, OrderStatus};
 use super::solve::Solved;
 use crate::error::IssueError;
 use crate::model::{CA_WAIT, Issued, ms};
-use crate::store::{CertFiles, CertMeta, Store};
+use crate::store::{CertFiles, CertMeta, Storage, StorageExt, Store, cert_key};
 use crate::verify;
 
 /// The certificate key of an order being finalized (`certs/<name>/pending-key.pem`, 0600),
@@ -27,12 +27,12 @@ pub(crate) async fn finish(
     let t = Instant::now();
     let deadline = wildcert_acme::Instant::now() + CA_WAIT;
     let order = account.wait_order_ready(&a.order.url, deadline).await?;
-    let pending_key = store.cert_dir(&a.cert_name)?.join(PENDING_KEY);
+    let pending_key = cert_key(&a.cert_name, PENDING_KEY)?;
     let (key, order) = match order.status() {
         // Finalized by a run that was killed before it stored the certificate: the CA issued
         // (or is issuing) for the key that run journaled; fetch it instead of ordering anew.
         OrderStatus::Processing | OrderStatus::Valid => {
-            let pem = store.read_string(&pending_key)?.ok_or_else(|| {
+            let pem = store.load_string(&pending_key)?.ok_or_else(|| {
                 IssueError::Order(format!(
                     "order {} was finalized by an interrupted run whose key is not journaled",
                     order.url
@@ -54,7 +54,7 @@ pub(crate) async fn finish(
             };
             // Journaled before the CA sees it: a run killed after finalize lets the next one
             // fetch this order's certificate (never a duplicate issuance).
-            store.write_atomic(&pending_key, key.to_pem().as_bytes(), 0o600)?;
+            store.save(&pending_key, key.to_pem().as_bytes(), true)?;
             let order = account.finalize_and_wait(&order, &key, deadline).await?;
             (key, order)
         }
@@ -124,8 +124,8 @@ pub(crate) async fn finish(
         tracing::warn!(cert = %a.cert_name, version, "the certificate is stored and live, but meta.json could not be rewritten ({e}); the next run repairs it");
     }
     // Stored: the journaled key is in archive/<n>/privkey.pem now.
-    if let Err(e) = store.remove_file(&pending_key) {
-        tracing::warn!(cert = %a.cert_name, "cannot remove {}: {e}", pending_key.display());
+    if let Err(e) = store.delete(&pending_key) {
+        tracing::warn!(cert = %a.cert_name, "cannot remove {}: {e}", pending_key);
     }
     a.timings.total = ms(started);
     info!(cert = %a.cert_name, version, ms = a.timings.total, "certificate stored");

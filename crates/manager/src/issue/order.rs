@@ -57,12 +57,10 @@ pub(crate) async fn place(
     let fail = |e: IssueError| (name.clone(), e);
     let t = Instant::now();
     let names = p.job.req.names.as_acme();
-    let finalized_key = store
-        .cert_dir(&name)
-        .map(|d| d.join(super::finish::PENDING_KEY))
+    let finalized_key = crate::store::cert_key(&name, super::finish::PENDING_KEY)
         .ok()
-        .and_then(|k| store.exists(&k).ok())
-        .unwrap_or(false);
+        .and_then(|k| crate::store::Storage::load(store, &k).ok())
+        .is_some_and(|k| k.is_some());
     let order = match resume_order(account, p.meta.as_ref(), &p.job.req, finalized_key).await {
         Some(o) => o,
         None => new_order(account, &names, &p.job).await.map_err(fail)?,

@@ -666,15 +666,7 @@ async fn check_standing(
         }
     };
     let issuers = crate::persist::directory_issuers(&client);
-    let url = crate::account::account_dir(store, &client)
-        .ok()
-        .and_then(|d| {
-            store
-                .read_json::<crate::account::AccountRecord>(&d.join("account.json"))
-                .ok()
-                .flatten()
-        })
-        .map(|r| r.url);
+    let url = crate::account::stored_record(store, client.directory_url()).map(|r| r.url);
     let Some(url) = url else { return };
     for (i, names) in standing {
         for id in names.identifiers() {

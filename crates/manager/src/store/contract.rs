@@ -36,6 +36,9 @@ pub trait Storage: Send + Sync {
     fn save(&self, key: &str, value: &[u8], private: bool) -> Result<(), StoreError>;
     /// Remove the object at `key`; none there is fine.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Move the object at `from` to `to` in one atomic step, replacing what `to` held: a
+    /// reader sees `to`'s old value or `from`'s, never neither.
+    fn replace(&self, from: &str, to: &str) -> Result<(), StoreError>;
     /// The names directly below `prefix` (objects and deeper prefixes), sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Store a new, verified version of certificate `name` and make it live, all or nothing;
@@ -60,6 +63,67 @@ pub trait Storage: Send + Sync {
 pub trait Locker: Send + Sync {
     /// Take the lock `name`, waiting up to `wait`; released when the guard drops.
     async fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError>;
+}
+
+/// Typed reads and writes on any [`Storage`].
+pub trait StorageExt: Storage {
+    /// The object at `key` as UTF-8 text.
+    fn load_string(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self.load(key)? {
+            None => Ok(None),
+            Some(b) => String::from_utf8(b)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    path: key.into(),
+                    message: "not UTF-8 text".into(),
+                }),
+        }
+    }
+
+    /// The object at `key` as JSON.
+    fn load_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.load(key)? {
+            None => Ok(None),
+            Some(b) => super::parse_json(&b, Path::new(key)).map(Some),
+        }
+    }
+
+    /// Save `value` as JSON at `key`.
+    fn save_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        private: bool,
+    ) -> Result<(), StoreError> {
+        self.save(key, &super::to_json(value, Path::new(key))?, private)
+    }
+}
+
+impl<S: Storage + ?Sized> StorageExt for S {}
+
+/// `accounts/<ca-host>/<account>/<file>`.
+pub fn account_key(ca_host: &str, account: &str, file: &str) -> Result<String, StoreError> {
+    key_of(&["accounts", ca_host, account, file])
+}
+
+/// `certs/<name>/<file>`.
+pub fn cert_key(name: &str, file: &str) -> Result<String, StoreError> {
+    key_of(&["certs", name, file])
+}
+
+/// `journal/<file>`.
+pub fn journal_key(file: &str) -> Result<String, StoreError> {
+    key_of(&["journal", file])
+}
+
+fn key_of(parts: &[&str]) -> Result<String, StoreError> {
+    for p in parts {
+        super::check_name(p)?;
+    }
+    Ok(parts.join("/"))
 }
 
 /// A key as a relative path, each part a plain name (no `.`, `..`, empty or hidden part).
@@ -89,6 +153,11 @@ impl Storage for Store {
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.remove_file(&self.root().join(key_path(key)?))
+    }
+
+    fn replace(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let root = self.root();
+        self.rename(&root.join(key_path(from)?), &root.join(key_path(to)?))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -156,6 +225,22 @@ pub(crate) fn check_contract(s: &dyn Storage) {
     s.delete("journal/a.json")
         .expect("deleting what is gone is fine");
     assert_eq!(s.list("journal").expect("list"), ["b.json"]);
+    s.save("accounts/ca/default/key.pem", b"old", true)
+        .expect("save");
+    s.save("accounts/ca/default/key.pem.new", b"new", true)
+        .expect("save");
+    s.replace(
+        "accounts/ca/default/key.pem.new",
+        "accounts/ca/default/key.pem",
+    )
+    .expect("replace");
+    assert_eq!(
+        s.load("accounts/ca/default/key.pem")
+            .expect("load")
+            .as_deref(),
+        Some(&b"new"[..])
+    );
+    assert_eq!(s.list("accounts/ca/default").expect("list"), ["key.pem"]);
     assert_eq!(s.list("nothing/here").expect("list"), Vec::<String>::new());
     for bad in ["", "../x", "/etc/passwd", "a/../b", "a/.hidden", "./a"] {
         assert!(

@@ -36,7 +36,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use contract::{Locker, Storage};
+pub use contract::{Locker, Storage, StorageExt, account_key, cert_key, journal_key};
 pub use error::StoreError;
 pub use fs::Store;
 pub(crate) use fs::*;
