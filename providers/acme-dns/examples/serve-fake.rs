@@ -1,6 +1,6 @@
 //! The acme-dns fake (tests/fake) alone on a loopback port, for a client from outside this
-//! workspace; it made `tests/fixtures/lego-goacmedns.json` with goacmedns, the library lego
-//! writes `ACME_DNS_STORAGE_PATH` with (tests/fixtures/README.md):
+//! workspace: goacmedns (the library lego writes `ACME_DNS_STORAGE_PATH` with) registered on
+//! it to write the files in tests/fixtures (their README says how):
 //!
 //! `cargo run -p wildcert-acme-dns --example serve-fake`
 //!
