@@ -4,7 +4,8 @@
 //! - `POST /register`, an optional JSON body `{"allowfrom": [CIDR…]}` → 201 `{"username",
 //!   "password", "fulldomain", "subdomain", "allowfrom"}` (username and subdomain UUIDs, a
 //!   40-character password, `fulldomain` = `<subdomain>.<domain>`); 400 `malformed_json_payload`
-//!   or `invalid_allowfrom_cidr`; absent (404) when registration is disabled.
+//!   or `invalid_allowfrom_cidr`; absent (404) when registration is disabled. Bodies are read
+//!   as acme-dns's Go decoder reads them: `null` is no body, member names match in any case.
 //! - `POST /update` with `X-Api-User` / `X-Api-Key` and `{"subdomain", "txt"}` → 200
 //!   `{"txt": …}`; 401 `{"error": "forbidden"}` for an unknown user, a wrong key, a subdomain that
 //!   is not the user's, or a client address outside `allowfrom` (the peer address, or with
@@ -156,6 +157,19 @@ impl AcmeDnsFake {
         self.txt_values(fulldomain)
     }
 
+    /// A registration acme-dns already holds in its database (made on an earlier run of the
+    /// server, e.g. the one a client's registrations file names), with its credentials.
+    pub fn restore_registration(&self, username: &str, password: &str, subdomain: &str) {
+        let reg = Registration {
+            username: username.into(),
+            password: password.into(),
+            subdomain: subdomain.into(),
+            allowfrom: Vec::new(),
+            rows: Default::default(),
+        };
+        self.with(|st| st.regs.push(reg));
+    }
+
     /// A registration made directly (as another client would), with its `allowfrom`.
     pub fn add_registration(&self, allowfrom: &[&str]) -> Result<Value, KitError> {
         let body = json!({ "allowfrom": allowfrom });
@@ -216,14 +230,34 @@ fn new_registration(st: &mut State, body: &Value) -> Result<Value, KitError> {
     Ok(doc)
 }
 
+/// The member `name` of a JSON object as Go's `json.Unmarshal` fills a struct field: the exact
+/// key, else one differing only in case (goacmedns v0.1.1, lego 4.x up to 4.21, sends
+/// `{"SubDomain", "Txt"}` and `{"AllowFrom"}`); `null` for no member.
+fn field<'a>(body: &'a Value, name: &str) -> &'a Value {
+    let Some(obj) = body.as_object() else {
+        return &Value::Null;
+    };
+    obj.get(name)
+        .or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+        .unwrap_or(&Value::Null)
+}
+
 fn register(st: &mut State, c: &Call) -> Reply {
+    // acme-dns: `json.Unmarshal` into its struct when the body is not empty; JSON `null`
+    // (goacmedns v0.2.0's body without an allowfrom, as lego 4.22+ sends it) is no error.
     let body = match c.body.is_empty() {
         true => json!({}),
         false => match c.json() {
+            Some(Value::Null) => json!({}),
             Some(v) if v.is_object() => v,
             _ => return error(400, "malformed_json_payload"),
         },
     };
+    let body = json!({ "allowfrom": field(&body, "allowfrom") });
     let cidrs = body["allowfrom"].as_array().cloned().unwrap_or_default();
     if !cidrs.iter().all(|v| v.as_str().is_some_and(valid_cidr)) {
         return error(400, "invalid_allowfrom_cidr");
@@ -264,10 +298,10 @@ fn update(st: &mut State, c: &Call) -> Reply {
             .iter()
             .any(|ip| reg.allowfrom.iter().any(|n| in_cidr(*ip, n)));
     let body = c.json().unwrap_or_default();
-    if !allowed || body["subdomain"].as_str() != Some(reg.subdomain.as_str()) {
+    if !allowed || field(&body, "subdomain").as_str() != Some(reg.subdomain.as_str()) {
         return forbidden();
     }
-    let txt = body["txt"].as_str().unwrap_or_default().to_string();
+    let txt = field(&body, "txt").as_str().unwrap_or_default().to_string();
     if txt.chars().count() != 43
         || !txt
             .chars()

@@ -1,9 +1,9 @@
 //! Integration tests of the acme-dns provider against its acme-dns fake (tests/fake, on the
 //! kit's router), once backed by real BIND zones with Pebble validating a wildcard + apex
 //! certificate through the `_acme-challenge` CNAME: after `register` (the set-up command's
-//! library), and with a registrations file written by lego itself. The conformance cases that
-//! apply to acme-dns run from the suite; `not_applicable` says why the others cannot and the
-//! tests beside it check what acme-dns offers instead.
+//! library), and with a registrations file written by lego's own code (goacmedns, lego.rs). The
+//! conformance cases that apply to acme-dns run from the suite; `not_applicable` says why the
+//! others cannot and the tests beside it check what acme-dns offers instead.
 
 #[allow(dead_code)]
 #[path = "../fake/mod.rs"]
