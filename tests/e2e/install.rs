@@ -591,6 +591,58 @@ fn renew_installs_the_configured_targets_and_systemd_opens_them() {
     );
 }
 
+/// Issue 24 item 5: what an install killed between writing and renaming leaves in the target
+/// (`.<file>.<pid>.wildcert-tmp`, possibly a private key) is removed by the next run, even one
+/// with nothing due; a temporary file of a live writer is left alone. A dry run touches none.
+#[test]
+fn a_killed_installs_temporary_files_go_with_the_next_run() {
+    let Some(lab) = crate::lab::Lab::start(wildcert_testkit::BindOptions::default(), false) else {
+        return;
+    };
+    let target = lab.state_dir().join("srv");
+    let config = lab.state_dir().join("wildcert.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[certificate]]\ndomains = [\"www.example.test\"]\nprovider = \"rfc2136\"\ninstall = [{{ dir = \"{}\" }}]\n",
+            target.display()
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("utf-8");
+    let r = lab.wildcert(&["--config", cfg, "renew"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    // A dead writer's (no process has a pid above the kernel's maximum), one of an older
+    // wildcert (no pid in the name), and a live writer's (this test's own pid).
+    let dead = target.join(".privkey.pem.4194305.wildcert-tmp");
+    let legacy = target.join(".fullchain.pem.wildcert-tmp");
+    let live = target.join(format!(".cert.pem.{}.wildcert-tmp", std::process::id()));
+    for f in [&dead, &legacy, &live] {
+        std::fs::write(f, "-----BEGIN PRIVATE KEY-----\n").expect("plant");
+    }
+    let r = lab.wildcert(&["--config", cfg, "renew", "--dry-run"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(dead.exists() && legacy.exists(), "a dry run removed a file");
+    let r = lab.wildcert(&["--config", cfg, "renew"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.contains("not due") || r.stderr.contains("not due"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        !dead.exists(),
+        "a dead writer's temporary file stayed: {}",
+        r.all()
+    );
+    assert!(
+        !legacy.exists(),
+        "an older wildcert's temporary file stayed"
+    );
+    assert!(live.exists(), "a live writer's temporary file was removed");
+    assert!(r.stderr.contains("interrupted install"), "{}", r.all());
+}
+
 /// Issue 23 item 8: the metrics textfile's directory is writable in the unit, and what the
 /// sandbox hides (credentials under /root or /home with ProtectHome, a store or textfile under
 /// /tmp with PrivateTmp) is said when the units are made, not at 3 am.

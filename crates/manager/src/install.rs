@@ -218,6 +218,49 @@ pub async fn install_all(
     out
 }
 
+/// The end of an install's temporary file name: `.<file>.<pid>.wildcert-tmp`.
+const TMP_SUFFIX: &str = ".wildcert-tmp";
+
+/// Remove what installs killed between writing and renaming left in `t` (temporary files of
+/// writers that are gone, and those of older versions, which carried no pid); what was removed.
+/// Best effort: a directory that cannot be read is the next install's error to report.
+pub fn sweep(t: &InstallTarget) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&t.dir) else {
+        return removed;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(stem) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.strip_suffix(TMP_SUFFIX))
+        else {
+            continue;
+        };
+        let writer = stem
+            .rsplit_once('.')
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        let gone = match writer {
+            Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+            // `.<file>.wildcert-tmp`: written by a version that put no pid in the name.
+            None => true,
+        };
+        // Only plain files are ours; anything else is left for the admin.
+        if gone
+            && e.file_type().is_ok_and(|ft| ft.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            tracing::warn!(
+                "removed {}, left by an interrupted install",
+                e.path().display()
+            );
+            removed.push(e.path());
+        }
+    }
+    removed
+}
+
 fn write_atomic(
     dir: &Path,
     name: &str,
@@ -227,7 +270,7 @@ fn write_atomic(
     mode: u32,
 ) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = dir.join(format!(".{name}.wildcert-tmp"));
+    let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -345,6 +345,13 @@ where
         }
         candidates.push(c);
     }
+    // What killed installs left in the targets goes now, whether or not anything is due (a
+    // rehearsal touches no target).
+    if !cfg.rehearsal {
+        for t in candidates.iter().flat_map(|c| &c.install) {
+            crate::install::sweep(t);
+        }
+    }
     for c in &candidates {
         let name = match cert_name(c) {
             Ok(n) => n,
