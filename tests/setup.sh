@@ -23,7 +23,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pkg in pebble bind9 bind9-utils bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 iproute2 man-db systemd bsdutils certbot python3-certbot-dns-rfc2136 lego; do
+for pkg in pebble bind9 bind9-utils bind9-dnsutils knot pdns-server pdns-backend-sqlite3 sqlite3 iproute2 man-db systemd bsdutils certbot python3-certbot-dns-rfc2136 lego; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 

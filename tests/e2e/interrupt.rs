@@ -71,6 +71,10 @@ impl Running {
 }
 
 fn spawn(lab: &Lab, args: &[&str], tag: &str) -> Running {
+    spawn_with(lab, args, tag, &[])
+}
+
+fn spawn_with(lab: &Lab, args: &[&str], tag: &str, env: &[(&str, &str)]) -> Running {
     let stderr_path = lab.state_dir().join(format!("stderr-{tag}.log"));
     let file = std::fs::File::create(&stderr_path).expect("stderr file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wildcert"));
@@ -93,6 +97,9 @@ fn spawn(lab: &Lab, args: &[&str], tag: &str) -> Running {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(file));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     Running {
         child: cmd.spawn().expect("wildcert starts"),
         stderr_path,
@@ -191,6 +198,75 @@ fn interrupt_while_waiting(sig: &str) {
     );
     assert!(journal_entries(&lab).is_empty(), "{err}");
     assert!(!lab.live("example.test").exists());
+}
+
+#[test]
+fn sigterm_with_a_frozen_nameserver_says_the_records_stay_in_the_journal() {
+    let Some(lab) = lab_with(BindOptions::default(), PebbleOptions::default()) else {
+        return;
+    };
+    let dead = dead_addr();
+    let args = stuck_args(&dead);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = spawn_with(&lab, &argv, "frozen", &[("RFC2136_DNS_TIMEOUT", "2s")]);
+    assert!(
+        run.wait_for(WAITING, Duration::from_secs(60)),
+        "never reached the propagation wait:\n{}",
+        run.stderr()
+    );
+    assert_eq!(
+        lab.primary_txt("_acme-challenge.example.test").len(),
+        2,
+        "{}",
+        run.stderr()
+    );
+    // The primary hangs: the removal after the signal gets no answer.
+    let frozen = lab
+        .bind
+        .freeze(lab.bind.primary_addr())
+        .expect("freeze the primary");
+    let signalled = Instant::now();
+    run.signal("TERM");
+    let (code, _out, err) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(130), "{err}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(30),
+        "slow to stop: {err}"
+    );
+    let error = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_default();
+    assert!(error.contains("interrupted"), "{err}");
+    assert!(!error.contains("were removed"), "{err}");
+    assert!(
+        error.contains("still there") && error.contains("journal keeps them"),
+        "{err}"
+    );
+    assert!(hint.contains("next wildcert run removes them"), "{err}");
+    assert_eq!(journal_entries(&lab).len(), 1, "{err}");
+    // Thawed, the server may still apply the removal it had queued, or not: either way the
+    // next run settles the journal first, as the message promised.
+    drop(frozen);
+    let next = lab.wildcert(
+        &[
+            "issue",
+            "-d",
+            "*.example.test",
+            "-d",
+            "example.test",
+            "--dns",
+            "rfc2136",
+        ],
+        &[],
+    );
+    assert_eq!(next.code, Some(0), "{}", next.all());
+    assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
+    assert!(journal_entries(&lab).is_empty(), "{}", next.all());
 }
 
 #[test]

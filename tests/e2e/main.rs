@@ -18,6 +18,7 @@ mod install;
 mod interrupt;
 mod lab;
 mod lifecycle;
+mod messages;
 mod methods;
 mod operator;
 mod pdns;

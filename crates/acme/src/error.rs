@@ -45,11 +45,29 @@ pub enum Error {
         expected: &'static str,
     },
     /// A wait did not finish before its deadline.
-    #[error("timed out after {waited:?} waiting for {what} (last status: {last_status})")]
+    #[error("timed out after {} waiting for {what} (last status: {last_status})", fmt_wait(*.waited))]
     Timeout {
         /// What we waited for.
         what: String,
         /// How long we waited.
+        waited: Duration,
+        /// The last status seen.
+        last_status: String,
+    },
+    /// The CA's `Retry-After` points past the deadline: waiting it out would end in a timeout
+    /// without asking again, so the wait stops at once.
+    #[error(
+        "the CA asks to wait {} (Retry-After) before asking again about {what} ({last_status}), longer than the {} this run waits for it (waited {} so far)",
+        fmt_wait(*.retry_after), fmt_wait(round_secs(*.limit)), fmt_wait(*.waited)
+    )]
+    RetryAfterTooLong {
+        /// What we waited for.
+        what: String,
+        /// The CA's `Retry-After`.
+        retry_after: Duration,
+        /// How long this run waits in all.
+        limit: Duration,
+        /// How long it waited so far.
         waited: Duration,
         /// The last status seen.
         last_status: String,
@@ -296,6 +314,15 @@ impl Error {
             Error::EabRejected { .. } => {
                 "the CA did not accept the EAB key id or HMAC key: copy both again from the CA's dashboard (the HMAC key is base64url, as shown there) and check --server is that CA's directory"
             }
+            Error::RetryAfterTooLong { .. } => {
+                "the CA asked to be asked again later than this run waits: run again after that time (an order the CA is still processing is resumed, not ordered again)"
+            }
+            Error::Timeout { .. } => {
+                "the CA did not finish in time: run again later (an order the CA is still processing is resumed, not ordered again)"
+            }
+            Error::Eab(_) => {
+                "the EAB HMAC key must be the base64url string exactly as the CA shows it (letters, digits, `-` and `_`); copy --eab-hmac-key (or eab_hmac_key_file) again, and --eab-kid beside it"
+            }
             Error::MethodNotOffered { .. } => {
                 "choose a method the CA offers (the error lists them) with --challenge or `challenge = \"…\"`; dns-01 is the common one"
             }
@@ -316,6 +343,26 @@ impl Error {
             },
             _ => return None,
         })
+    }
+}
+
+/// `d` to the nearest whole second (a deadline measured a moment after it was set).
+pub(crate) fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs_f64().round() as u64)
+}
+
+/// `48 ms`, `12.5 s`, `300 s`, `11 d 13 h` (999999 s): a wait as a person reads it.
+pub(crate) fn fmt_wait(d: Duration) -> String {
+    let ms = d.as_millis();
+    let s = d.as_secs();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if s < 10 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else if s < 86_400 {
+        format!("{s} s")
+    } else {
+        format!("{s} s ({} d {} h)", s / 86_400, s % 86_400 / 3600)
     }
 }
 

@@ -203,9 +203,14 @@ struct Poll {
 
 impl Poll {
     fn new(deadline: Instant) -> Self {
+        Self::since(deadline, Instant::now())
+    }
+
+    /// A poll whose wait began at `started` (earlier pauses count in what a timeout reports).
+    fn since(deadline: Instant, started: Instant) -> Self {
         Poll {
             next: POLL_START,
-            started: Instant::now(),
+            started,
             deadline,
         }
     }
@@ -226,6 +231,16 @@ impl Poll {
             });
         }
         let pause = match retry_after {
+            // Sleeping to the deadline would only end in a timeout: say so now.
+            Some(d) if d > self.deadline - now => {
+                return Err(Error::RetryAfterTooLong {
+                    what: what.to_owned(),
+                    retry_after: d,
+                    limit: self.deadline - self.started,
+                    waited: now - self.started,
+                    last_status: status.to_owned(),
+                });
+            }
             Some(d) => d,
             None => {
                 let d = self.next;
@@ -444,7 +459,20 @@ impl Account {
         done: fn(OrderStatus) -> Option<bool>,
         expected: &'static str,
     ) -> Result<Order> {
-        let mut poll = Poll::new(deadline);
+        self.wait_order_since(url, deadline, Instant::now(), done, expected)
+            .await
+    }
+
+    /// [`Self::wait_order`] for a wait that began at `started`.
+    async fn wait_order_since(
+        &self,
+        url: &str,
+        deadline: Instant,
+        started: Instant,
+        done: fn(OrderStatus) -> Option<bool>,
+        expected: &'static str,
+    ) -> Result<Order> {
+        let mut poll = Poll::since(deadline, started);
         loop {
             let order = self.order(url).await?;
             debug!(order = url, status = %order.status(), "polled order");
@@ -527,13 +555,26 @@ impl Account {
             }),
             _ => {
                 // The CA says when the certificate will be ready: don't ask before (§7.4).
-                if let Some(wait) = finalized.retry_after {
-                    let now = Instant::now();
-                    if now < deadline {
-                        tokio::time::sleep(wait.min(deadline - now)).await;
-                    }
-                }
-                self.wait_order_valid(&order.url, deadline).await
+                let started = Instant::now();
+                let mut poll = Poll::since(deadline, started);
+                poll.wait(
+                    finalized.retry_after,
+                    &format!("order {}", order.url),
+                    finalized.status().as_str(),
+                )
+                .await?;
+                self.wait_order_since(
+                    &order.url,
+                    deadline,
+                    started,
+                    |s| match s {
+                        OrderStatus::Valid => Some(true),
+                        OrderStatus::Processing => None,
+                        _ => Some(false),
+                    },
+                    "processing or valid",
+                )
+                .await
             }
         }
     }
@@ -662,17 +703,41 @@ mod tests {
         assert!(ms(Instant::now() - t0).abs_diff(50) <= 1);
         poll.wait(None, "x", "pending").await.expect("waits");
         assert!(ms(Instant::now() - t0).abs_diff(130) <= 2);
-        // Retry-After wins but never crosses the deadline.
-        poll.wait(Some(Duration::from_secs(60)), "x", "pending")
+        // A Retry-After past the deadline ends the wait at once, naming it and the real wait.
+        let e = poll
+            .wait(Some(Duration::from_secs(999_999)), "order x", "processing")
+            .await
+            .expect_err("gives up");
+        assert!(matches!(e, Error::RetryAfterTooLong { .. }), "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "the CA asks to wait 999999 s (11 d 13 h) (Retry-After) before asking again about \
+                 order x (processing), longer than the 5.0 s this run waits for it (waited 13"
+            ),
+            "{e}"
+        );
+        assert!(ms(Instant::now() - t0).abs_diff(130) <= 2);
+        // One within the deadline wins over the backoff.
+        poll.wait(Some(Duration::from_secs(4)), "x", "pending")
             .await
             .expect("waits");
+        assert!(ms(Instant::now() - t0).abs_diff(4130) <= 2);
+        for _ in 0..20 {
+            if Instant::now() >= deadline {
+                break;
+            }
+            poll.wait(None, "x", "pending").await.expect("waits");
+        }
         assert_eq!(Instant::now(), deadline);
         let e = poll
             .wait(None, "order x", "processing")
             .await
             .expect_err("times out");
         assert!(matches!(e, Error::Timeout { .. }), "{e}");
-        assert!(e.to_string().contains("order x"));
+        assert_eq!(
+            e.to_string(),
+            "timed out after 5.0 s waiting for order x (last status: processing)"
+        );
     }
 
     #[test]

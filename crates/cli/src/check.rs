@@ -37,7 +37,11 @@ pub async fn run(g: &Global, a: CheckArgs, out: &Output) -> ExitCode {
             print_report(&report, out);
             report.exit_code.into()
         }
-        Err(Stopped::Interrupted) => out.interrupted("the probe record (if any) was removed"),
+        Err(Stopped::Interrupted { records_kept }) => out.interrupted(
+            records_kept,
+            "the probe record (if any) was removed",
+            "the probe record is still there",
+        ),
         Err(Stopped::Failed(e)) => out.failed(&e),
     }
 }

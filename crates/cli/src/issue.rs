@@ -34,7 +34,11 @@ pub async fn run(g: &Global, a: IssueArgs, out: &Output) -> ExitCode {
     match prepared.run(out.progress()).await {
         Ok(r) => out.issued(&r),
         Err(Stopped::Failed(e)) => out.failed(&e),
-        Err(Stopped::Interrupted) => out.interrupted("the records this run published were removed"),
+        Err(Stopped::Interrupted { records_kept }) => out.interrupted(
+            records_kept,
+            "the records this run published were removed",
+            "the records this run published are still there",
+        ),
     }
 }
 

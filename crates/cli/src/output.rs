@@ -173,8 +173,20 @@ impl Output {
         self.error(&e.to_string(), &e.hint(), e.exit_code())
     }
 
-    /// After SIGINT/SIGTERM, once what the run published (`removed` says what) is removed.
-    pub fn interrupted(&self, removed: &str) -> ExitCode {
+    /// After SIGINT/SIGTERM: `removed` says what was removed; when some removal was not
+    /// confirmed (`records_kept`), `kept` says what the journal keeps for the next run.
+    pub fn interrupted(&self, records_kept: bool, removed: &str, kept: &str) -> ExitCode {
+        if records_kept {
+            return self.error(
+                &format!(
+                    "interrupted; {kept}: their removal was not confirmed (the DNS server did not answer or refused), \
+                     so the journal keeps them"
+                ),
+                "the next wildcert run removes them before anything else: run the command again once the DNS server \
+                 answers (the warning above names the server)",
+                Code::Interrupted,
+            );
+        }
         self.error(
             &format!("interrupted; {removed}"),
             "run the command again",

@@ -49,9 +49,12 @@ impl RenewListener for Printer<'_> {
             Err(Stopped::Failed(e)) => {
                 self.0.failed(e);
             }
-            Err(Stopped::Interrupted) => {
-                self.0
-                    .interrupted("the records this run published were removed");
+            Err(Stopped::Interrupted { records_kept }) => {
+                self.0.interrupted(
+                    *records_kept,
+                    "the records this run published were removed",
+                    "the records this run published are still there",
+                );
             }
         }
     }

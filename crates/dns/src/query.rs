@@ -361,6 +361,7 @@ async fn drive(
     bg: impl std::future::Future<Output = ()>,
     timeout: Duration,
 ) -> Result<Message, QueryError> {
+    let started = std::time::Instant::now();
     let mut responses = client.send(request);
     let work = async {
         tokio::pin!(bg);
@@ -376,7 +377,15 @@ async fn drive(
             server,
             after: timeout,
         }),
-        // The transport gave up without a reply: on loopback, an ICMP port unreachable.
+        // The transport gave up without a reply. After the whole timeout, the server was
+        // silent (packets dropped); sooner, something said no: on loopback, an ICMP port
+        // unreachable, i.e. nothing listens there.
+        Ok(None) if started.elapsed() + Duration::from_millis(50) >= timeout => {
+            Err(QueryError::Timeout {
+                server,
+                after: timeout,
+            })
+        }
         Ok(None) => Err(QueryError::Io {
             server,
             message: "no answer (connection refused or closed)".into(),

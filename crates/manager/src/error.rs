@@ -26,7 +26,7 @@ pub enum ExitCode {
     Store,
     /// The certificate was stored, but a hook (deploy, pre or post) or an install failed (6).
     Hook,
-    /// Interrupted by SIGINT/SIGTERM; the records were removed (130).
+    /// Interrupted by SIGINT/SIGTERM; the records were removed, or kept in the journal (130).
     Interrupted,
 }
 
@@ -259,6 +259,8 @@ impl IssueError {
             | IssueError::UnknownProvider { .. } => ExitCode::Settings,
             IssueError::Provider(ProviderError::Config { .. }) => ExitCode::Settings,
             IssueError::TermsNotAgreed(_) | IssueError::EabRequired => ExitCode::Settings,
+            // A malformed EAB key is refused before anything is sent.
+            IssueError::Acme(wildcert_acme::Error::Eab(_)) => ExitCode::Settings,
             IssueError::Provider(_) | IssueError::Dns(_) => ExitCode::Dns,
             IssueError::Acme(_) | IssueError::Order(_) | IssueError::Verify(_) => ExitCode::Ca,
             IssueError::CaNotAnswering(_) => ExitCode::Ca,
@@ -276,6 +278,12 @@ impl IssueError {
 const CA_NOT_ANSWERING_HINT: &str = "the CA stopped answering during this run, so wildcert stopped sending it requests; \
      the records were removed — check --server, the network and the CA's status page, then run again \
      (docs/troubleshooting.md, \"The CA cannot be reached\")";
+
+const STALE_ACCOUNT_HINT: &str = "the CA does not know the account key stored for it (the account was \
+     deleted or deactivated there, or this store's key belongs to another CA or instance): move \
+     accounts/<ca-host>/default in the state directory aside, then run again or run `wildcert account \
+     register --agree-tos` to register a new account; or put back the key.pem and account.json the \
+     CA knows";
 
 fn acme_hint(e: &wildcert_acme::Error) -> String {
     use wildcert_acme::ProblemType as P;
@@ -299,8 +307,17 @@ fn acme_hint(e: &wildcert_acme::Error) -> String {
         },
         Some(P::Caa) => "a CAA record forbids this CA for the name; add an `issue`/`issuewild` entry for it".into(),
         Some(P::Dns) => "the CA could not read the TXT record: check that the zone's nameservers answer from the internet".into(),
-        Some(P::Unauthorized) => "the CA did not find the value: run `wildcert check` to see what each nameserver serves, and make sure no other client answers for the same name".into(),
         Some(P::ExternalAccountRequired) => "pass --eab-kid and --eab-hmac-key".into(),
+        Some(P::AccountDoesNotExist) => STALE_ACCOUNT_HINT.into(),
+        Some(P::Unauthorized)
+            if e.problem().is_some_and(|p| {
+                let d = p.detail.as_deref().unwrap_or_default().to_ascii_lowercase();
+                d.contains("account") && !d.contains("challenge")
+            }) =>
+        {
+            STALE_ACCOUNT_HINT.into()
+        }
+        Some(P::Unauthorized) => "the CA did not find the value: run `wildcert check` to see what each nameserver serves, and make sure no other client answers for the same name".into(),
         Some(P::RejectedIdentifier) => "the CA will not issue for this name".into(),
         _ => "check --server and --ca-bundle, then run again with -v".into(),
     }

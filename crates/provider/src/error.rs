@@ -147,6 +147,17 @@ pub enum ProviderError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A failure whose cause the provider names itself, with the hint that fits it (a server
+    /// that failed, a limit it enforces, a refusal whose cause cannot be told apart).
+    #[error("{provider}: {message}")]
+    Named {
+        /// Provider kind.
+        provider: Kind,
+        /// What happened.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// Anything else the provider reported.
     #[error("{provider}: {message}")]
     Other {
@@ -161,6 +172,9 @@ impl ProviderError {
     /// A short hint on what to do about this error, for the CLI's second line: the provider's
     /// own hint for this kind of error when it declared one, else the generic one.
     pub fn hint(&self) -> Cow<'static, str> {
+        if let ProviderError::Named { hint, .. } = self {
+            return hint.clone().into();
+        }
         let own = self.kind().hints;
         let own = match self {
             ProviderError::Auth { .. } => own.auth,
@@ -193,9 +207,9 @@ impl ProviderError {
             ProviderError::Unreachable { .. } => {
                 "check the server address and port, and that it answers from this host"
             }
-            ProviderError::Config { .. } | ProviderError::Other { .. } => {
-                "run again with -v for details"
-            }
+            ProviderError::Config { .. }
+            | ProviderError::Named { .. }
+            | ProviderError::Other { .. } => "run again with -v for details",
         };
         generic.into()
     }
@@ -209,6 +223,7 @@ impl ProviderError {
             | ProviderError::RateLimited { provider, .. }
             | ProviderError::Unreachable { provider, .. }
             | ProviderError::Config { provider, .. }
+            | ProviderError::Named { provider, .. }
             | ProviderError::Other { provider, .. } => *provider,
         }
     }

@@ -38,6 +38,41 @@ pub struct Rfc2136Provider {
     config: Rfc2136Config,
     server: OnceCell<SocketAddr>,
     zones: ZoneCache,
+    /// Sets whose publish the server refused as a whole (an UPDATE is all or nothing, RFC 2136
+    /// §3.7): nothing of them was written, so removing them sends nothing.
+    refused: std::sync::Mutex<Vec<(DnsName, TxtSet)>>,
+}
+
+/// Times an UPDATE answered SERVFAIL is sent in all (a server that failed for a moment, e.g.
+/// while it writes its journal or reloads, usually takes it the next time).
+const SERVFAIL_TRIES: u32 = 3;
+/// Pause before the first retry after SERVFAIL; doubled for each next one.
+const SERVFAIL_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+/// The default of BIND's `max-records-per-type` (9.18.28+, 9.20): an RRset of more records is
+/// refused (with SERVFAIL on an UPDATE).
+const BIND_MAX_RECORDS_PER_TYPE: usize = 100;
+
+/// Why an UPDATE was not taken, and whether the server said so (then nothing was applied).
+struct SendFailure {
+    error: ProviderError,
+    /// The server answered with an error: it applied nothing of this message.
+    nothing_applied: bool,
+}
+
+/// What a signed SOA query says about our key: the server's view of it, without an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyCheck {
+    /// The answer is signed with our key: the server knows the key and the secret matches.
+    Accepted,
+    /// TSIG error BADSIG: the server knows the key, the secret differs.
+    BadSig,
+    /// TSIG error BADKEY: the server has no key of this name and algorithm.
+    BadKey,
+    /// NOTAUTH without any TSIG to a signed query: the server rejects the key without saying
+    /// why (PowerDNS does so for an unknown key, a wrong secret or a wrong algorithm).
+    RejectedSilently,
+    /// No answer, or one that says nothing about the key (a server that ignores TSIG on queries).
+    Unknown,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,6 +93,7 @@ impl Rfc2136Provider {
             config,
             server: OnceCell::new(),
             zones: ZoneCache::default(),
+            refused: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -187,11 +223,11 @@ impl Rfc2136Provider {
     /// Send every value of `set`, in as many UPDATE messages as it takes for each to fit.
     /// Adding is all or nothing: when one message is refused, the messages the server took
     /// already are removed again, and the error says so. Deleting tries every message.
-    async fn send_update(&self, zone: &Zone, set: &TxtSet, op: Op) -> Result<(), ProviderError> {
+    async fn send_update(&self, zone: &Zone, set: &TxtSet, op: Op) -> Result<(), SendFailure> {
         if set.is_empty() {
             return Ok(());
         }
-        let server = self.server_addr().await?;
+        let server = self.server_addr().await.map_err(unknown_outcome)?;
         let parts = Self::split(zone, set);
         if parts.len() > 1 {
             tracing::info!(%server, zone = %zone, values = set.len(), messages = parts.len(),
@@ -213,6 +249,7 @@ impl Rfc2136Provider {
                             undo_failed.get_or_insert(u);
                         }
                     }
+                    let nothing_applied = undo_failed.is_none() && e.nothing_applied;
                     let note = match undo_failed {
                         None => format!(
                             " (message {} of {}; the {accepted} value(s) the server had taken \
@@ -222,12 +259,16 @@ impl Rfc2136Provider {
                         ),
                         Some(u) => format!(
                             " (message {} of {}; removing the {accepted} value(s) the server had \
-                             taken failed too: {u})",
+                             taken failed too: {})",
                             i + 1,
-                            parts.len()
+                            parts.len(),
+                            u.error
                         ),
                     };
-                    return Err(with_note(e, &note));
+                    return Err(SendFailure {
+                        error: with_note(e.error, &note),
+                        nothing_applied,
+                    });
                 }
                 Ok(())
             }
@@ -283,23 +324,44 @@ impl Rfc2136Provider {
         Ok((parsed, auth))
     }
 
+    /// Send one UPDATE; an answer of SERVFAIL is retried ([`SERVFAIL_TRIES`] times in all,
+    /// with a growing pause, within the configured timeout per try).
     async fn send_one(
         &self,
         server: SocketAddr,
         zone: &Zone,
         set: &TxtSet,
         op: Op,
-    ) -> Result<(), ProviderError> {
-        let msg = Self::update_message(zone, set, op)?;
+    ) -> Result<(), SendFailure> {
         let verb = if op == Op::Add { "add" } else { "delete" };
-        tracing::debug!(%server, zone = %zone, values = set.len(), "UPDATE ({verb})");
-        let (answer, auth) = self.exchange(server, msg).await?;
-        let code = answer.metadata.response_code;
-        if code == ResponseCode::NoError && matches!(auth, None | Some(AnswerAuth::Valid)) {
-            tracing::debug!(%server, zone = %zone, "UPDATE ({verb}) accepted");
-            return Ok(());
+        let mut pause = SERVFAIL_PAUSE;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let msg = Self::update_message(zone, set, op).map_err(unknown_outcome)?;
+            tracing::debug!(%server, zone = %zone, values = set.len(), "UPDATE ({verb})");
+            let (answer, auth) = self.exchange(server, msg).await.map_err(unknown_outcome)?;
+            let code = answer.metadata.response_code;
+            if code == ResponseCode::NoError && matches!(auth, None | Some(AnswerAuth::Valid)) {
+                tracing::debug!(%server, zone = %zone, "UPDATE ({verb}) accepted");
+                return Ok(());
+            }
+            let auth_ok = matches!(auth, None | Some(AnswerAuth::Valid | AnswerAuth::Unsigned));
+            if code == ResponseCode::ServFail && auth_ok && tries < SERVFAIL_TRIES {
+                tracing::info!(%server, zone = %zone, try_ = tries, "the server answered SERVFAIL to the UPDATE ({verb}); trying again in {} ms", pause.as_millis());
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                continue;
+            }
+            // An answer with an error rcode: the server applied nothing of this message
+            // (RFC 2136 §3.7). NOERROR with a signature that does not check out may have been.
+            let nothing_applied = code != ResponseCode::NoError;
+            let error = self.explain(server, code, auth, zone, set, tries).await;
+            return Err(SendFailure {
+                error,
+                nothing_applied,
+            });
         }
-        Err(self.explain(server, code, auth, zone, set).await)
     }
 
     fn key_desc(&self) -> String {
@@ -336,6 +398,7 @@ impl Rfc2136Provider {
         auth: Option<AnswerAuth>,
         zone: &Zone,
         set: &TxtSet,
+        tries: u32,
     ) -> ProviderError {
         let ns = self.config.nameserver.to_string();
         let rc = rcode_name(code);
@@ -346,17 +409,43 @@ impl Rfc2136Provider {
         };
         match auth {
             Some(AnswerAuth::BadSig) => {
-                return auth_error(format!(
-                    "wrong secret: {ns} answered {rc}/BADSIG: it knows TSIG {key} but the signature does not match, so \
-                     the secret differs from the server's; copy the `secret` of the server's key statement \
-                     (tsig_file, tsig_secret_file)"
-                ));
+                return self.wrong_secret(&format!("{rc}/BADSIG"));
             }
             Some(AnswerAuth::BadKey) => {
-                return auth_error(format!(
-                    "unknown key: {ns} answered {rc}/BADKEY: it has no TSIG {key}, neither that name nor that \
-                     algorithm; compare tsig_key and tsig_algorithm with the server's `key \"NAME\" {{ algorithm ...; }}` statement"
-                ));
+                // Knot answers an ACL refusal exactly like an unknown key (NOTAUTH/BADKEY,
+                // unsigned): ask whether the server takes the key on a query before blaming it.
+                return match self.check_key(server, zone).await {
+                    KeyCheck::Accepted => ProviderError::Rejected {
+                        provider: KIND,
+                        message: format!(
+                            "the server refused the update by its policy ({rc}/BADKEY): {ns} knows TSIG {key} (it signed \
+                             its answer to a query signed with it), yet answered this update with BADKEY, as Knot does \
+                             when its ACL refuses: no ACL of zone {zone} lets this key update TXT records at {}; allow \
+                             it (Knot: an acl with `key: {}`, `action: update`, and `update-type` including TXT; BIND: \
+                             update-policy)",
+                            self.names(set),
+                            self.key_name()
+                        ),
+                    },
+                    KeyCheck::BadSig => self.wrong_secret(&format!("{rc}/BADKEY to the update and BADSIG to a signed query")),
+                    KeyCheck::BadKey | KeyCheck::RejectedSilently => auth_error(format!(
+                        "unknown key: {ns} answered {rc}/BADKEY, to the update and to a signed query alike: it has no \
+                         TSIG {key}, neither that name nor that algorithm; compare tsig_key and tsig_algorithm with \
+                         the server's `key \"NAME\" {{ algorithm ...; }}` statement"
+                    )),
+                    KeyCheck::Unknown => ProviderError::Named {
+                        provider: KIND,
+                        message: format!(
+                            "{ns} answered {rc}/BADKEY for TSIG {key}: either it has no such key (name and algorithm), \
+                             or its ACL refuses this key the update of TXT records at {} (Knot answers both alike); \
+                             it did not answer a signed query in a way that tells which",
+                            self.names(set)
+                        ),
+                        hint: "compare tsig_key and tsig_algorithm with the server's key statement; if they match, \
+                               let the server's ACL / update-policy allow this key to update TXT records there"
+                            .into(),
+                    },
+                };
             }
             Some(AnswerAuth::BadTime {
                 server_time,
@@ -392,16 +481,7 @@ impl Rfc2136Provider {
                  out, so it cannot be trusted (a middlebox rewriting DNS?); the change may have been applied"
             ));
         }
-        let names = set
-            .names()
-            .map(DnsName::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let names = if names.len() > 300 {
-            format!("{} name(s)", set.names().count())
-        } else {
-            names
-        };
+        let names = self.names(set);
         match code {
             ResponseCode::NotAuth | ResponseCode::Refused => {}
             ResponseCode::NotZone => {
@@ -414,14 +494,7 @@ impl Rfc2136Provider {
                 };
             }
             ResponseCode::ServFail => {
-                return ProviderError::Rejected {
-                    provider: KIND,
-                    message: format!(
-                        "{ns} answered SERVFAIL for zone {zone}: the server failed to apply the update (a server-side \
-                         problem; see its log; BIND says `journal ... permission denied` when named cannot write the \
-                         zone's directory)"
-                    ),
-                };
+                return self.server_failed(server, zone, set, tries).await;
             }
             ResponseCode::NotImp => {
                 return ProviderError::Rejected {
@@ -456,6 +529,33 @@ impl Rfc2136Provider {
                      send updates to the zone's primary)"
                 ),
             };
+        }
+        // A signed update refused without a word about TSIG: PowerDNS answers so (NOTAUTH,
+        // unsigned) when the key name, secret or algorithm differ from its key. A signed query
+        // tells a key problem from a secondary or a policy.
+        if self.config.key.is_some() && !matches!(auth, Some(AnswerAuth::Valid)) {
+            match self.check_key(server, zone).await {
+                KeyCheck::BadSig => {
+                    return self
+                        .wrong_secret(&format!("{rc} to the update and BADSIG to a signed query"));
+                }
+                KeyCheck::BadKey => {
+                    return auth_error(format!(
+                        "unknown key: {ns} answered {rc} to the update and BADKEY to a signed query: it has no \
+                         TSIG {key}, neither that name nor that algorithm; compare tsig_key and tsig_algorithm \
+                         with the server's key"
+                    ));
+                }
+                KeyCheck::RejectedSilently => {
+                    return auth_error(format!(
+                        "{ns} does not accept TSIG {key}: it answered {rc}, unsigned, to the update and NOTAUTH, \
+                         unsigned, to a query signed with the key, so the key name, the secret or the algorithm \
+                         differs from the server's key (PowerDNS answers all three so; its log names which, \
+                         e.g. `Signature with TSIG key ... failed to validate`)"
+                    ));
+                }
+                KeyCheck::Accepted | KeyCheck::Unknown => {}
+            }
         }
         if self.config.key.is_none() {
             return ProviderError::Rejected {
@@ -507,6 +607,139 @@ impl Rfc2136Provider {
                  (or this address) nothing there, the zone is not dynamic there, or the server is a secondary \
                  (send updates to the primary)"
             ),
+        }
+    }
+
+    /// The names of `set`, listed (or counted when the list would be long).
+    fn names(&self, set: &TxtSet) -> String {
+        let names = set
+            .names()
+            .map(DnsName::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > 300 {
+            format!("{} name(s)", set.names().count())
+        } else {
+            names
+        }
+    }
+
+    fn key_name(&self) -> &str {
+        self.config
+            .key
+            .as_ref()
+            .map(|k| k.name.as_str())
+            .unwrap_or("KEY")
+    }
+
+    /// `answered`: what the server answered, e.g. `NOTAUTH/BADSIG`.
+    fn wrong_secret(&self, answered: &str) -> ProviderError {
+        ProviderError::Auth {
+            provider: KIND,
+            message: format!(
+                "wrong secret: {} answered {answered}: it knows TSIG {} but the signature does not match, so \
+                 the secret differs from the server's; copy the `secret` of the server's key statement \
+                 (tsig_file, tsig_secret_file)",
+                self.config.nameserver,
+                self.key_desc()
+            ),
+        }
+    }
+
+    /// Ask the zone's SOA with a query signed with our key: does the server take the key?
+    async fn check_key(&self, server: SocketAddr, zone: &Zone) -> KeyCheck {
+        let mut msg = Message::query();
+        msg.metadata.recursion_desired = false;
+        let mut q = Query::new();
+        q.set_name(to_hickory(&zone.name))
+            .set_query_class(DNSClass::IN)
+            .set_query_type(RecordType::SOA);
+        msg.add_query(q);
+        let (answer, auth) = match self.exchange(server, msg).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(%server, "signed SOA query failed: {e}");
+                return KeyCheck::Unknown;
+            }
+        };
+        let code = answer.metadata.response_code;
+        let verdict = match auth {
+            Some(AnswerAuth::Valid) => KeyCheck::Accepted,
+            Some(AnswerAuth::BadSig) => KeyCheck::BadSig,
+            Some(AnswerAuth::BadKey) => KeyCheck::BadKey,
+            Some(AnswerAuth::Unsigned) if code == ResponseCode::NotAuth => {
+                KeyCheck::RejectedSilently
+            }
+            _ => KeyCheck::Unknown,
+        };
+        tracing::debug!(%server, rcode = %rcode_name(code), ?verdict, "signed SOA query");
+        verdict
+    }
+
+    /// SERVFAIL after every try: the server failed, not its policy. A name that already holds
+    /// many TXT records points at a per-name limit (BIND's `max-records-per-type`).
+    async fn server_failed(
+        &self,
+        server: SocketAddr,
+        zone: &Zone,
+        set: &TxtSet,
+        tries: u32,
+    ) -> ProviderError {
+        let ns = &self.config.nameserver;
+        let mut crowded = Vec::new();
+        for name in set.names() {
+            let Some(m) = self.ask(server, name, RecordType::TXT).await else {
+                continue;
+            };
+            let held = m
+                .answers
+                .iter()
+                .filter(|r| r.record_type() == RecordType::TXT)
+                .count();
+            let ours = set.pairs().filter(|(n, _)| *n == name).count();
+            if held > 0 {
+                crowded.push((name.clone(), held, ours));
+            }
+        }
+        let answered = if tries > 1 {
+            format!("SERVFAIL {tries} times in a row")
+        } else {
+            "SERVFAIL".into()
+        };
+        if let Some((name, held, ours)) = crowded
+            .iter()
+            .find(|(_, held, ours)| held + ours > BIND_MAX_RECORDS_PER_TYPE)
+        {
+            return ProviderError::Named {
+                provider: KIND,
+                message: format!(
+                    "{ns} answered {answered} to adding {ours} TXT value(s) at {name}, which already holds {held} TXT \
+                     records: more than the {BIND_MAX_RECORDS_PER_TYPE} records per name and type that BIND \
+                     (9.18.28 and later, 9.20) allows by default (`max-records-per-type`; `max-types-per-name` \
+                     limits the types)"
+                ),
+                hint: format!(
+                    "remove the stale TXT values at {name} (old challenge values another client left), or raise \
+                     `max-records-per-type` in the server's options or zone; named's log says `too many records`"
+                ),
+            };
+        }
+        let note = match crowded.first() {
+            Some((name, held, _)) => format!(
+                "; {name} already holds {held} TXT record(s): if the server limits records per name (BIND's \
+                 `max-records-per-type`, its log then says `too many records`), remove stale values there"
+            ),
+            None => String::new(),
+        };
+        ProviderError::Named {
+            provider: KIND,
+            message: format!(
+                "the server failed: {ns} answered {answered} to the update of zone {zone}, so it could not apply \
+                 it (a fault of the server, not a refusal by its policy){note}"
+            ),
+            hint: "see the server's log for the cause (BIND says `journal ... permission denied` when named \
+                   cannot write the zone's directory), fix it, and run again"
+                .into(),
         }
     }
 
@@ -653,10 +886,19 @@ fn with_note(mut e: ProviderError, note: &str) -> ProviderError {
         | ProviderError::Rejected { message, .. }
         | ProviderError::Unreachable { message, .. }
         | ProviderError::Config { message, .. }
+        | ProviderError::Named { message, .. }
         | ProviderError::Other { message, .. } => message.push_str(note),
         _ => {}
     }
     e
+}
+
+/// A failure after which the server may have applied the message (no answer, a bad one).
+fn unknown_outcome(error: ProviderError) -> SendFailure {
+    SendFailure {
+        error,
+        nothing_applied: false,
+    }
 }
 
 fn unreachable(target: String, message: String) -> ProviderError {
@@ -694,12 +936,34 @@ impl DnsProvider for Rfc2136Provider {
     }
 
     async fn publish(&self, zone: &Zone, set: &TxtSet) -> Result<Applied, ProviderError> {
-        self.send_update(zone, set, Op::Add).await?;
-        Ok(Applied::default())
+        match self.send_update(zone, set, Op::Add).await {
+            Ok(()) => Ok(Applied::default()),
+            Err(f) => {
+                if f.nothing_applied
+                    && let Ok(mut refused) = self.refused.lock()
+                {
+                    refused.push((zone.name.clone(), set.clone()));
+                }
+                Err(f.error)
+            }
+        }
     }
 
     async fn unpublish(&self, zone: &Zone, set: &TxtSet) -> Result<(), ProviderError> {
-        self.send_update(zone, set, Op::Delete).await
+        // A set the server refused as a whole in this process was never written: nothing to
+        // remove (and a server that refused our key would refuse the removal too).
+        if let Ok(mut refused) = self.refused.lock()
+            && let Some(i) = refused
+                .iter()
+                .position(|(z, s)| *z == zone.name && s == set)
+        {
+            refused.remove(i);
+            tracing::debug!(zone = %zone, values = set.len(), "nothing to remove: the server refused the publish as a whole");
+            return Ok(());
+        }
+        self.send_update(zone, set, Op::Delete)
+            .await
+            .map_err(|f| f.error)
     }
 }
 
@@ -813,6 +1077,7 @@ mod tests {
                 Some(auth),
                 &zone,
                 &TxtSet::new(),
+                1,
             )
             .await;
         let text = err.to_string();

@@ -260,6 +260,30 @@ fn absolute(name: &str, zone: &str) -> String {
     }
 }
 
+/// A server frozen by [`BindTopology::freeze`]; thawed (SIGCONT) on drop.
+pub struct Frozen {
+    pid: u32,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = signal(self.pid, "CONT");
+    }
+}
+
+fn signal(pid: u32, sig: &str) -> Result<()> {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(())
+    } else {
+        Err(KitError(format!("kill -{sig} {pid} failed")))
+    }
+}
+
 /// The hidden primary, the prompt and the lagging secondary; all torn down on drop.
 pub struct BindTopology {
     primary: Named,
@@ -649,6 +673,21 @@ impl BindTopology {
             .ok_or_else(|| KitError(format!("{addr} is not part of this topology")))?;
         server.proc.kill();
         Ok(())
+    }
+
+    /// Freezes the server at `addr` (SIGSTOP): it keeps its address and port but answers
+    /// nothing, like a hung server; it runs again (SIGCONT) when the guard is dropped.
+    pub fn freeze(&self, addr: SocketAddr) -> Result<Frozen> {
+        let named = [&self.primary, &self.prompt, &self.lagging]
+            .into_iter()
+            .find(|n| n.sock() == addr)
+            .ok_or_else(|| KitError(format!("{addr} is not part of this topology")))?;
+        let pid = named
+            .proc
+            .pid()
+            .ok_or_else(|| KitError(format!("{addr} was stopped")))?;
+        signal(pid, "STOP")?;
+        Ok(Frozen { pid })
     }
 
     /// [`Self::stop_server`] restricted to a secondary.

@@ -1,4 +1,4 @@
-//! Test kit for wildcert: starts real servers (Pebble, pebble-challtestsrv, BIND, PowerDNS, moto)
+//! Test kit for wildcert: starts real servers (Pebble, pebble-challtestsrv, BIND, Knot, PowerDNS, moto)
 //! on loopback, each torn down on drop (child killed, temp dir removed, added loopback addresses
 //! removed); a fault proxy; and what API fakes are built on — [`Router`] (routes, JSON fixtures,
 //! auth hook, fault injection, request audit), [`RecordStore`] with [`ZoneMirror`] (their TXT
@@ -24,6 +24,7 @@
 mod bind;
 mod challtestsrv;
 mod http;
+mod knot;
 mod moto;
 mod nsupdate;
 mod pdns;
@@ -35,12 +36,13 @@ mod scripted;
 mod sdk;
 mod util;
 
+pub use knot::{Knot, KnotOptions, require_knot};
 pub use moto::{Moto, MotoRequest, moto_server_path, require_moto};
 
 pub use pdns::{PowerDns, PowerDnsOptions, pdns_schema_path, require_pdns};
 
 pub use bind::{
-    BindOptions, BindResolver, BindTopology, ResolverOptions, soa_serial, txt_values,
+    BindOptions, BindResolver, BindTopology, Frozen, ResolverOptions, soa_serial, txt_values,
     txt_values_recursive,
 };
 pub use challtestsrv::ChallTestSrv;

@@ -35,6 +35,9 @@ pub struct PowerDnsOptions {
     pub port53: bool,
     /// TTL of the SOA/NS/A records and SOA minimum.
     pub ttl: u32,
+    /// Take RFC 2136 updates signed with a TSIG key of its own (`dnsupdate=yes`, the key in
+    /// `TSIG-ALLOW-DNSUPDATE` of every zone); see [`PowerDns::tsig`].
+    pub dnsupdate_tsig: bool,
 }
 
 impl Default for PowerDnsOptions {
@@ -44,6 +47,7 @@ impl Default for PowerDnsOptions {
             kind: "Native".to_owned(),
             port53: false,
             ttl: 1,
+            dnsupdate_tsig: false,
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct PowerDns {
     // Released after the process is killed (fields drop in declaration order).
     _addr: Option<LoopbackAddr>,
     dir: TempDir,
+    /// (key name, base64 secret) of the hmac-sha256 key updates are signed with.
+    tsig: Option<(String, String)>,
 }
 
 /// The schema file of the gsqlite3 backend.
@@ -110,6 +116,11 @@ impl PowerDns {
             wport = api.port(),
             base = base.display(),
         );
+        let conf = if opts.dnsupdate_tsig {
+            format!("{conf}dnsupdate=yes\nallow-dnsupdate-from=127.0.0.0/8\n")
+        } else {
+            conf
+        };
         std::fs::write(base.join("pdns.conf"), conf)?;
         let mut cmd = Command::new(tool("pdns_server")?);
         cmd.current_dir(&base)
@@ -154,9 +165,14 @@ impl PowerDns {
                 .collect(),
             _addr: claimed,
             dir,
+            tsig: None,
         };
+        let mut server = server;
         for z in &server.zones {
             server.create_zone(z, &opts.kind, opts.ttl)?;
+        }
+        if opts.dnsupdate_tsig {
+            server.tsig = Some(server.add_update_key()?);
         }
         let zones = server.zones.clone();
         let res = wait_until(
@@ -173,6 +189,40 @@ impl PowerDns {
             return Err(server.proc.with_log(e));
         }
         Ok(server)
+    }
+
+    /// Create an hmac-sha256 TSIG key and allow it to update every zone.
+    fn add_update_key(&self) -> Result<(String, String)> {
+        use base64::Engine as _;
+        let name = "wildcert-pdns-key".to_string();
+        let secret = base64::engine::general_purpose::STANDARD.encode(random_bytes::<32>()?);
+        let body = serde_json::json!({ "name": name, "algorithm": "hmac-sha256", "key": secret });
+        let (status, text) = self.api_request("POST", "/tsigkeys", Some(&body.to_string()))?;
+        if status != 201 {
+            return Err(KitError(format!(
+                "creating TSIG key: HTTP {status}: {text}"
+            )));
+        }
+        for z in &self.zones {
+            let body = serde_json::json!({ "kind": "TSIG-ALLOW-DNSUPDATE", "metadata": [name] });
+            let (status, text) = self.api_request(
+                "POST",
+                &format!("/zones/{z}./metadata"),
+                Some(&body.to_string()),
+            )?;
+            if !(200..300).contains(&status) {
+                return Err(KitError(format!(
+                    "allowing updates of {z}: HTTP {status}: {text}"
+                )));
+            }
+        }
+        Ok((name, secret))
+    }
+
+    /// (key name, base64 secret) of the hmac-sha256 TSIG key updates may be signed with, when
+    /// started with [`PowerDnsOptions::dnsupdate_tsig`].
+    pub fn tsig(&self) -> Option<(&str, &str)> {
+        self.tsig.as_ref().map(|(n, s)| (n.as_str(), s.as_str()))
     }
 
     fn create_zone(&self, zone: &str, kind: &str, ttl: u32) -> Result<()> {

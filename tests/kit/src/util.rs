@@ -273,6 +273,11 @@ impl ChildProc {
         })
     }
 
+    /// The process id, while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The log file path.
     pub(crate) fn log_path(&self) -> &Path {
         &self.log

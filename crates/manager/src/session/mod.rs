@@ -48,8 +48,12 @@ use crate::store::{RecordedRequest, Store};
 pub enum Stopped {
     /// It failed.
     Failed(IssueError),
-    /// SIGINT or SIGTERM arrived; what it published was removed.
-    Interrupted,
+    /// SIGINT or SIGTERM arrived; what it published was removed, or kept in the journal
+    /// (`records_kept`) when its removal was not confirmed.
+    Interrupted {
+        /// Some records could not be removed: the journal keeps them for the next run.
+        records_kept: bool,
+    },
 }
 
 impl From<IssueError> for Stopped {
@@ -167,8 +171,8 @@ impl<'a> Session<'a> {
     }
 
     /// Remove records left in the journal by runs that died (and, with `include_self`, by
-    /// this one); problems are logged as warnings.
-    pub async fn clean_orphans(&self, include_self: bool) {
+    /// this one); problems are logged as warnings. True when every entry was removed.
+    pub async fn clean_orphans(&self, include_self: bool) -> bool {
         let problems = recover_journal(
             &self.store,
             include_self,
@@ -176,9 +180,11 @@ impl<'a> Session<'a> {
             &self.cfg.dns,
         )
         .await;
+        let clean = problems.is_empty();
         for p in problems {
             warn!("{p}");
         }
+        clean
     }
 
     /// Run `work`; on SIGINT/SIGTERM drop it and remove what it published (the journal
@@ -188,8 +194,8 @@ impl<'a> Session<'a> {
             r = work => Ok(r),
             () = interrupted() => {
                 // The work is dropped here; its journal entry says what it published.
-                self.clean_orphans(true).await;
-                Err(Stopped::Interrupted)
+                let removed = self.clean_orphans(true).await;
+                Err(Stopped::Interrupted { records_kept: !removed })
             }
         }
     }
@@ -223,7 +229,7 @@ impl<'a> Session<'a> {
         } else {
             NamedProvider::none()
         };
-        self.clean_orphans(false).await;
+        let _ = self.clean_orphans(false).await;
         // Recorded with the certificate: `renew` renews it the same way.
         let mut req = req.clone();
         req.recorded = Some(RecordedRequest {
@@ -272,7 +278,7 @@ impl<'a> Session<'a> {
     /// `wildcert renew`: one round over the config's certificates (deploy hooks run per
     /// certificate; the pre and post hooks once, around the due ones).
     pub async fn renew(&self, opts: &RenewOptions) -> Result<RenewRound, Stopped> {
-        self.clean_orphans(false).await;
+        let _ = self.clean_orphans(false).await;
         let started = time::OffsetDateTime::now_utc();
         let mut opts = opts.clone();
         opts.post_hook_owed = Default::default();
@@ -285,7 +291,7 @@ impl<'a> Session<'a> {
                 |id, creds| self.providers.get_with(id, creds),
             ))
             .await;
-        if matches!(run, Err(Stopped::Interrupted)) {
+        if matches!(run, Err(Stopped::Interrupted { .. })) {
             // Stopped after the pre hook: the post hook still undoes what it did (bounded),
             // once the records are removed.
             let owed = opts.post_hook_owed.lock().ok().and_then(|mut o| o.take());

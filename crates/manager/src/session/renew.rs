@@ -98,7 +98,7 @@ async fn round(
     }
     let started = Instant::now();
     let result = session.renew(&opts).await;
-    if !matches!(result, Err(Stopped::Interrupted)) {
+    if !matches!(result, Err(Stopped::Interrupted { .. })) {
         session.write_metrics(started.elapsed());
     }
     result
@@ -202,7 +202,7 @@ where
                 r.exit_code(),
                 next_wake(&r.outcomes, OffsetDateTime::now_utc()),
             ),
-            Err(Stopped::Interrupted) => return ExitCode::Interrupted,
+            Err(Stopped::Interrupted { .. }) => return ExitCode::Interrupted,
             Err(Stopped::Failed(e)) => (e.exit_code(), RETRY_AFTER_FAILURE),
         };
         if !until_next {
@@ -306,7 +306,9 @@ mod tests {
                 let r = rounds
                     .borrow_mut()
                     .pop_front()
-                    .unwrap_or(Err(Stopped::Interrupted));
+                    .unwrap_or(Err(Stopped::Interrupted {
+                        records_kept: false,
+                    }));
                 async move { r }
             },
             |d| {
@@ -365,7 +367,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_interrupted_round_ends_the_run() {
-        let (code, waits, ran) = run_script(true, vec![Err(Stopped::Interrupted)], 9).await;
+        let (code, waits, ran) = run_script(
+            true,
+            vec![Err(Stopped::Interrupted {
+                records_kept: false,
+            })],
+            9,
+        )
+        .await;
         assert_eq!((code, waits.len(), ran), (ExitCode::Interrupted, 0, 1));
     }
 
