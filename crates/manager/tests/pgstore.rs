@@ -34,9 +34,35 @@ async fn schema_is_migrated_once_by_racing_bastions_and_put_many_is_atomic() {
     }
     let (pg, url) = cluster();
     let cfg = PgConfig::from_url(Some(&url)).unwrap();
-    // Two bastions start at once on an empty database.
-    let (a, b) = tokio::join!(PgStore::connect(&cfg, None), PgStore::connect(&cfg, None));
-    let (a, b) = (a.unwrap(), b.unwrap());
+    // Two bastions start at once on an empty database. To make them really overlap, a third
+    // session holds an uncommitted table of the schema's name; both starters queue behind it.
+    let (raw, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    raw.batch_execute("BEGIN; CREATE TABLE wildcert_objects (x int)")
+        .await
+        .unwrap();
+    let (ca, cb) = (cfg.clone(), cfg.clone());
+    let a = tokio::spawn(async move { PgStore::connect(&ca, None).await });
+    let b = tokio::spawn(async move { PgStore::connect(&cb, None).await });
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'wc' AND wait_event_type = 'Lock'";
+    let mut queued = 0;
+    for _ in 0..500 {
+        // pg_stat_activity is a snapshot per transaction: refresh it on each look.
+        raw.execute("SELECT pg_stat_clear_snapshot()", &[])
+            .await
+            .unwrap();
+        queued = raw.query_one(waiting, &[]).await.unwrap().get::<_, i64>(0);
+        if queued >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(queued, 2, "both starters should be waiting");
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
     assert_eq!(a.schema_version().await.unwrap(), 1);
     assert_eq!(
         pg.psql("wc", "SELECT count(*) FROM wildcert_schema")

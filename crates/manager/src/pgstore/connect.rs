@@ -109,15 +109,11 @@ impl PgConfig {
                 );
             }
         }
-        if pg.get_user().is_none() {
-            if let Some(u) = env("PGUSER").or_else(|| env("USER")) {
-                pg.user(u);
-            }
+        if let (None, Some(u)) = (pg.get_user(), env("PGUSER").or_else(|| env("USER"))) {
+            pg.user(u);
         }
-        if pg.get_dbname().is_none() {
-            if let Some(d) = env("PGDATABASE") {
-                pg.dbname(d);
-            }
+        if let (None, Some(d)) = (pg.get_dbname(), env("PGDATABASE")) {
+            pg.dbname(d);
         }
         if pg.get_password().is_none() {
             let file = passfile
@@ -380,6 +376,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
