@@ -134,7 +134,7 @@ async fn leases_grow_their_token_expire_by_the_database_clock_and_fence_stale_wr
     if !require_postgres() {
         return;
     }
-    let (_pg, url) = cluster();
+    let (pg, url) = cluster();
     let (a, b) = (store(&url, None).await, store(&url, None).await);
 
     // Two lockers at once: exactly one wins.
@@ -218,26 +218,37 @@ async fn leases_grow_their_token_expire_by_the_database_clock_and_fence_stale_wr
     let renewed = b.renew(&new).await.unwrap();
     assert!(renewed.expires_at >= new.expires_at && renewed.token == new.token);
 
-    // An expired lease that nobody took yet still fences its holder.
+    // A lease that expired (by the database's clock) with nobody taking it over still fences
+    // its holder and cannot be renewed; the lock is then free for anyone.
     let short = a
-        .lock("c2", "bastion-a", Duration::from_millis(1), Duration::ZERO)
+        .lock("c2", "bastion-a", LONG, Duration::ZERO)
         .await
         .unwrap();
-    let again = a
-        .lock(
-            "c2",
-            "bastion-a",
-            Duration::from_millis(1),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    assert!(again.token > short.token);
+    pg.psql(
+        "wc",
+        "UPDATE wildcert_leases SET expires_at = now() - interval '1 second' WHERE name = 'c2'",
+    )
+    .unwrap();
     let e = a
         .put("certs/c2/cert.pem", b"late", false, &short)
         .await
         .unwrap_err();
-    assert!(matches!(e, PgStoreError::StaleFence { .. }), "{e:?}");
+    assert!(
+        matches!(e, PgStoreError::StaleFence { holder: None, .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("expired"), "{e}");
+    let e = a.renew(&short).await.unwrap_err();
+    assert!(
+        matches!(e, PgStoreError::LeaseLost { holder: None, .. }),
+        "{e:?}"
+    );
+    let again = b
+        .lock("c2", "bastion-b", LONG, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(again.token > short.token);
+    assert_eq!(b.get("certs/c2/cert.pem").await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,6 +125,11 @@ impl Postgres {
             .arg(&log)
             .arg("start"));
         if let Err(e) = started {
+            // pg_ctl may have timed out on a server that is still coming up: stop it.
+            let _ = run(as_pg(&bin.join("pg_ctl"))
+                .args(["-m", "immediate", "-D"])
+                .arg(&data)
+                .arg("stop"));
             let tail = log_tail(&log, 40);
             // Tell retry_port_clash to try another port.
             let clash = if tail.contains("Address already in use") {
