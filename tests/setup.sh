@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite and the quick start need, when missing:
 #   Debian packages: pebble, bind9, bind9-utils, bind9-dnsutils, pdns-server, pdns-backend-sqlite3, sqlite3, iproute2,
+#   postgresql (the kit's throwaway cluster for the shared store),
 #   man-db, systemd, bsdutils (man -l, systemd-analyze verify and script for the operator tests)
 #   PyPI: moto[server] in a venv at target/venv-moto (the Route53 test server), and there every
 #   provider's tests/sdk/requirements.txt (the hosts' own clients that check the API fakes)
@@ -23,7 +24,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pkg in pebble bind9 bind9-utils bind9-dnsutils knot pdns-server pdns-backend-sqlite3 sqlite3 iproute2 man-db systemd bsdutils certbot python3-certbot-dns-rfc2136 lego; do
+for pkg in pebble bind9 bind9-utils bind9-dnsutils knot pdns-server pdns-backend-sqlite3 sqlite3 postgresql iproute2 man-db systemd bsdutils certbot python3-certbot-dns-rfc2136 lego; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 

@@ -29,6 +29,7 @@ mod moto;
 mod nsupdate;
 mod pdns;
 mod pebble;
+mod postgres;
 mod proxy;
 mod records;
 mod router;
@@ -50,6 +51,7 @@ pub use pebble::{
     Pebble, PebbleFlavor, PebbleOptions, PebbleProfile, UPSTREAM_PEBBLE_ENV,
     require_pebble_upstream, upstream_pebble_path,
 };
+pub use postgres::{Postgres, postgres_bin_dir, require_postgres};
 pub use proxy::{FaultProxy, HttpAnswer, ProxyMode};
 pub use records::{
     FakeRecord, FakeToken, FakeZone, HoldsRecords, RecordStore, ZoneMirror, absolute_name,

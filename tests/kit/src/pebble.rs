@@ -160,7 +160,7 @@ pub struct Pebble {
 }
 
 /// Listener TLS material: CA certificate PEM, leaf certificate PEM, leaf key PEM.
-fn make_tls() -> Result<(String, String, String)> {
+pub(crate) fn make_tls() -> Result<(String, String, String)> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params

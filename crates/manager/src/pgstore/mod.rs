@@ -1,0 +1,511 @@
+//! The PostgreSQL store: key/value objects, leased locks with fencing tokens, private keys
+//! sealed at rest. Several bastions share one database.
+//!
+//! # The contract
+//! - **Objects** are `key → bytes`. [`PgStore::put`], [`PgStore::put_many`] and
+//!   [`PgStore::delete`] are each one transaction: a `put_many` stores all its objects or none.
+//!   Reads see only committed writes.
+//! - **Locks are leases.** [`PgStore::lock`] grants a lock by name to one holder until
+//!   `expires_at`, by the *database's* clock (`now()`), never a host's. Each grant carries a
+//!   token from one sequence, so a later grant always has a larger token.
+//! - **The holder renews** ([`PgStore::renew`]) before half the lease has passed; a renewal
+//!   succeeds only while the lease is unexpired and still carries its token.
+//! - **Fencing.** Every write names the lease it is done under. In the write's transaction the
+//!   lease row is read (and share-locked): if its token is not the lease's, or it has expired,
+//!   the write is refused with [`PgStoreError::StaleFence`] and nothing is written. A holder that
+//!   paused past its lease (SIGSTOP, VM pause, partition) can thus never overwrite what the next
+//!   holder stored; each object records the token it was written under (`fence`).
+//! - **A lost lease** shows as [`PgStoreError::LeaseLost`] on renewal or `StaleFence` on a
+//!   write: stop working on that lock's objects, re-read them, and take the lock again.
+//! - **Sealing.** Values flagged sealed, and every key ending in `key.pem`, are stored
+//!   AES-256-GCM sealed ([`seal`]) with a data key kept in a file, never in the database.
+//! - **Schema.** [`PgStore::connect`] creates and migrates the schema (versioned) in one
+//!   transaction under an advisory lock, so bastions starting together do not race.
+
+mod connect;
+mod error;
+pub mod seal;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Transaction};
+
+pub use connect::{PgConfig, SslMode};
+pub use error::PgStoreError;
+pub use seal::DataKey;
+
+/// Result of the PostgreSQL store.
+pub type Result<T> = std::result::Result<T, PgStoreError>;
+
+/// The schema, one migration per version (version = index + 1). Never edit one; add another.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE wildcert_objects (
+        key text PRIMARY KEY,
+        value bytea NOT NULL,
+        sealed boolean NOT NULL DEFAULT false,
+        written_at timestamptz NOT NULL DEFAULT now(),
+        fence bigint NOT NULL
+    );
+    CREATE TABLE wildcert_leases (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        expires_at timestamptz NOT NULL,
+        token bigint NOT NULL
+    );
+    CREATE SEQUENCE wildcert_fence;
+"];
+
+/// Advisory lock key serialising migrations ("wildcert" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7769_6c64_6365_7274;
+
+/// Longest wait for one statement before the database counts as unavailable.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest pause between two attempts of a waiting [`PgStore::lock`].
+const LOCK_POLL: Duration = Duration::from_millis(250);
+
+/// A granted lock: exclusive to `holder` until `expires_at` (database clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The lock's name.
+    pub name: String,
+    /// Who holds it (e.g. `host pid 123`).
+    pub holder: String,
+    /// The fencing token: larger than every earlier grant's.
+    pub token: i64,
+    /// When the lease ends unless renewed.
+    pub expires_at: OffsetDateTime,
+    /// The lease length, applied again by each renewal.
+    pub ttl: Duration,
+}
+
+/// A connection to the PostgreSQL store.
+pub struct PgStore {
+    client: tokio::sync::Mutex<Client>,
+    role: String,
+    target: String,
+    key: Option<DataKey>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .field("role", &self.role)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects, then creates or migrates the schema; `key` seals and opens private keys.
+    pub async fn connect(config: &PgConfig, key: Option<DataKey>) -> Result<PgStore> {
+        let role = config.user().unwrap_or("(default)").to_owned();
+        let target = config.target();
+        let map = |e| map_err(&role, &target, e);
+        let client = tokio::time::timeout(STATEMENT_TIMEOUT, config.connect(map))
+            .await
+            .map_err(|_| PgStoreError::Unavailable {
+                target: target.clone(),
+                detail: "no answer in time".into(),
+            })??;
+        let mut store = PgStore {
+            client: tokio::sync::Mutex::new(client),
+            role,
+            target,
+            key,
+        };
+        let client = store.client.get_mut();
+        store.role = within(
+            &store.role,
+            &store.target,
+            client.query_one("SELECT current_user::text", &[]),
+        )
+        .await?
+        .get(0);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The role connected as.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// The schema version in the database (0 when none).
+    pub async fn schema_version(&self) -> Result<i32> {
+        let client = self.client.lock().await;
+        match client
+            .query_one("SELECT coalesce(max(version), 0) FROM wildcert_schema", &[])
+            .await
+        {
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(0),
+            other => Ok(other.map_err(|e| self.err(e))?.get(0)),
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let known = MIGRATIONS.len() as i32;
+        if self.schema_version().await? == known {
+            return Ok(()); // also lets a read-only role in
+        }
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.db(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]))
+            .await?;
+        self.db(tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS wildcert_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+        ))
+        .await?;
+        let found: i32 = self
+            .db(tx.query_one("SELECT coalesce(max(version), 0) FROM wildcert_schema", &[]))
+            .await?
+            .get(0);
+        if found > known {
+            return Err(PgStoreError::SchemaTooNew { found, known });
+        }
+        for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
+            self.db(tx.batch_execute(sql)).await?;
+            self.db(tx.execute(
+                "INSERT INTO wildcert_schema (version) VALUES ($1)",
+                &[&version],
+            ))
+            .await?;
+            tracing::info!("store schema migrated to version {version}");
+        }
+        self.db(tx.commit()).await
+    }
+
+    /// The value at `key` (opened when sealed), or `None`.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let client = self.client.lock().await;
+        let row = self
+            .db(client.query_opt(
+                "SELECT value, sealed FROM wildcert_objects WHERE key = $1",
+                &[&key],
+            ))
+            .await?;
+        drop(client);
+        match row {
+            None => Ok(None),
+            Some(row) if row.get::<_, bool>(1) => {
+                Ok(Some(self.data_key(key)?.open(key, row.get(0))?))
+            }
+            Some(row) => Ok(Some(row.get(0))),
+        }
+    }
+
+    /// The keys beginning with `prefix`, sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let client = self.client.lock().await;
+        let rows = self
+            .db(client.query(
+                "SELECT key FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
+                &[&prefix],
+            ))
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Stores one object under `lease` (see [`PgStore::put_many`]).
+    pub async fn put(&self, key: &str, value: &[u8], sealed: bool, lease: &Lease) -> Result<()> {
+        self.put_many(&[(key, value, sealed)], lease).await
+    }
+
+    /// Stores `(key, value, sealed)` objects in one transaction, only while `lease` is current.
+    /// Keys naming a private key (`…key.pem`) are sealed whatever `sealed` says.
+    pub async fn put_many(&self, objects: &[(&str, &[u8], bool)], lease: &Lease) -> Result<()> {
+        let mut rows = Vec::with_capacity(objects.len());
+        for &(key, value, sealed) in objects {
+            let sealed = sealed || seal::is_private_key(key);
+            let value = if sealed {
+                self.data_key(key)?.seal(key, value)?
+            } else {
+                value.to_vec()
+            };
+            rows.push((key, value, sealed));
+        }
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.check_fence(&tx, lease).await?;
+        for (key, value, sealed) in &rows {
+            self.db(tx.execute(
+                "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence) VALUES ($1, $2, $3, now(), $4)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed,
+                     written_at = excluded.written_at, fence = excluded.fence",
+                &[key, value, sealed, &lease.token],
+            ))
+            .await?;
+        }
+        self.db(tx.commit()).await
+    }
+
+    /// Deletes `key` under `lease`; true when it existed.
+    pub async fn delete(&self, key: &str, lease: &Lease) -> Result<bool> {
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.check_fence(&tx, lease).await?;
+        let n = self
+            .db(tx.execute("DELETE FROM wildcert_objects WHERE key = $1", &[&key]))
+            .await?;
+        self.db(tx.commit()).await?;
+        Ok(n > 0)
+    }
+
+    /// Refuses the transaction's writes unless `lease` is the current, unexpired grant.
+    async fn check_fence(&self, tx: &Transaction<'_>, lease: &Lease) -> Result<()> {
+        let row = self
+            .db(tx.query_opt(
+                "SELECT holder, token, expires_at > now() FROM wildcert_leases WHERE name = $1 FOR SHARE",
+                &[&lease.name],
+            ))
+            .await?;
+        let (holder, token, live) = match row {
+            Some(r) => (
+                Some(r.get::<_, String>(0)),
+                r.get::<_, i64>(1),
+                r.get::<_, bool>(2),
+            ),
+            None => (None, 0, false),
+        };
+        if token == lease.token && live {
+            return Ok(());
+        }
+        let holder = holder.filter(|_| token != lease.token);
+        tracing::warn!(
+            "write under stale lease `{}` (token {}) refused",
+            lease.name,
+            lease.token
+        );
+        Err(PgStoreError::StaleFence {
+            name: lease.name.clone(),
+            token: lease.token,
+            holder,
+        })
+    }
+
+    /// Takes lock `name` for `holder` for `ttl`, waiting at most `wait` while another holds it
+    /// ([`PgStoreError::Locked`] after that). Free or expired locks are taken in one statement.
+    pub async fn lock(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<Lease> {
+        let ms = ttl.as_millis().clamp(1, i64::MAX as u128) as i64;
+        let start = Instant::now();
+        let max_polls = wait.as_millis() / 20 + 3;
+        let mut last = None;
+        for _ in 0..max_polls {
+            let client = self.client.lock().await;
+            let granted = self
+                .db(client.query_opt(
+                    "INSERT INTO wildcert_leases AS l (name, holder, expires_at, token)
+                     VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond', nextval('wildcert_fence'))
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                         expires_at = excluded.expires_at, token = excluded.token
+                     WHERE l.expires_at <= now()
+                     RETURNING token, expires_at",
+                    &[&name, &holder, &ms],
+                ))
+                .await?;
+            if let Some(row) = granted {
+                let (token, expires_at) = (row.get(0), row.get(1));
+                return Ok(Lease {
+                    name: name.into(),
+                    holder: holder.into(),
+                    token,
+                    expires_at,
+                    ttl,
+                });
+            }
+            let held = self
+                .db(client.query_opt(
+                    "SELECT holder, expires_at, greatest(0, extract(epoch FROM expires_at - now()) * 1000)::bigint
+                     FROM wildcert_leases WHERE name = $1",
+                    &[&name],
+                ))
+                .await?;
+            drop(client);
+            let Some(row) = held else { continue }; // released meanwhile: try again now
+            let left = Duration::from_millis(row.get::<_, i64>(2) as u64 + 5);
+            last = Some((row.get::<_, String>(0), row.get::<_, OffsetDateTime>(1)));
+            let Some(remaining) = wait.checked_sub(start.elapsed()).filter(|r| !r.is_zero()) else {
+                break;
+            };
+            tokio::time::sleep(
+                left.min(LOCK_POLL)
+                    .min(remaining)
+                    .max(Duration::from_millis(20)),
+            )
+            .await;
+        }
+        let (holder, expires_at) =
+            last.unwrap_or_else(|| ("(unknown)".into(), OffsetDateTime::UNIX_EPOCH));
+        Err(PgStoreError::Locked {
+            name: name.into(),
+            holder,
+            expires_at,
+        })
+    }
+
+    /// Extends the lease by its `ttl` from now, only while it is unexpired and still ours.
+    pub async fn renew(&self, lease: &Lease) -> Result<Lease> {
+        let ms = lease.ttl.as_millis().clamp(1, i64::MAX as u128) as i64;
+        let client = self.client.lock().await;
+        let row = self
+            .db(client.query_opt(
+                "UPDATE wildcert_leases SET expires_at = now() + $3::bigint * interval '1 millisecond'
+                 WHERE name = $1 AND token = $2 AND expires_at > now() RETURNING expires_at",
+                &[&lease.name, &lease.token, &ms],
+            ))
+            .await?;
+        if let Some(row) = row {
+            return Ok(Lease {
+                expires_at: row.get(0),
+                ..lease.clone()
+            });
+        }
+        let now = self
+            .db(client.query_opt("SELECT holder FROM wildcert_leases WHERE name = $1 AND token <> $2 AND expires_at > now()", &[&lease.name, &lease.token]))
+            .await?;
+        Err(PgStoreError::LeaseLost {
+            name: lease.name.clone(),
+            token: lease.token,
+            holder: now.map(|r| r.get(0)),
+        })
+    }
+
+    /// Releases the lock if this lease still holds it (a lost lease is left to its new holder).
+    pub async fn unlock(&self, lease: &Lease) -> Result<()> {
+        let client = self.client.lock().await;
+        self.db(client.execute(
+            "DELETE FROM wildcert_leases WHERE name = $1 AND token = $2",
+            &[&lease.name, &lease.token],
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Re-seals every sealed object from `old` to `new` in one transaction (writes are blocked
+    /// meanwhile); objects already sealed by `new` are left. Returns how many were re-sealed.
+    pub async fn rotate(&self, old: &DataKey, new: &DataKey) -> Result<u64> {
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.db(tx.batch_execute("LOCK TABLE wildcert_objects IN EXCLUSIVE MODE"))
+            .await?;
+        let rows = self
+            .db(tx.query("SELECT key, value FROM wildcert_objects WHERE sealed", &[]))
+            .await?;
+        let mut count = 0;
+        for row in rows {
+            let (key, value): (String, Vec<u8>) = (row.get(0), row.get(1));
+            let plain = match old.open(&key, &value) {
+                Err(PgStoreError::WrongDataKey { .. }) if new.open(&key, &value).is_ok() => {
+                    continue;
+                }
+                other => other?,
+            };
+            let value = new.seal(&key, &plain)?;
+            self.db(tx.execute(
+                "UPDATE wildcert_objects SET value = $2 WHERE key = $1",
+                &[&key, &value],
+            ))
+            .await?;
+            count += 1;
+        }
+        self.db(tx.commit()).await?;
+        Ok(count)
+    }
+
+    fn data_key(&self, key: &str) -> Result<&DataKey> {
+        self.key
+            .as_ref()
+            .ok_or_else(|| PgStoreError::NoDataKey { key: key.into() })
+    }
+
+    fn err(&self, e: tokio_postgres::Error) -> PgStoreError {
+        map_err(&self.role, &self.target, e)
+    }
+
+    /// One database step, bounded in time, its error typed.
+    async fn db<T>(
+        &self,
+        step: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        within(&self.role, &self.target, step).await
+    }
+}
+
+async fn within<T>(
+    role: &str,
+    target: &str,
+    step: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(STATEMENT_TIMEOUT, step).await {
+        Ok(r) => r.map_err(|e| map_err(role, target, e)),
+        Err(_) => Err(PgStoreError::Unavailable {
+            target: target.into(),
+            detail: format!("no answer within {STATEMENT_TIMEOUT:?}"),
+        }),
+    }
+}
+
+/// Types a client error: privileges, logins, a server gone, or anything else.
+fn map_err(role: &str, target: &str, e: tokio_postgres::Error) -> PgStoreError {
+    let detail = match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            for _ in 0..8 {
+                let Some(inner) = source else { break };
+                text.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            text
+        }
+    };
+    let code = e.code().map(|c| c.code()).unwrap_or("");
+    let mut source = std::error::Error::source(&e);
+    for _ in 0..8 {
+        let Some(inner) = source else { break };
+        // io::Error's source() skips the error it wraps: look inside too.
+        let wrapped = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if inner.is::<rustls::Error>() || wrapped.is_some_and(|w| w.is::<rustls::Error>()) {
+            return PgStoreError::Tls {
+                target: target.into(),
+                detail,
+            };
+        }
+        source = inner.source();
+    }
+    if code == SqlState::INSUFFICIENT_PRIVILEGE.code() {
+        PgStoreError::PermissionDenied {
+            role: role.into(),
+            detail,
+        }
+    } else if code.starts_with("28") {
+        PgStoreError::Auth {
+            role: role.into(),
+            detail,
+        }
+    } else if e.is_closed()
+        || e.as_db_error().is_none()
+        || code.starts_with("08")
+        || code.starts_with("57P")
+    {
+        PgStoreError::Unavailable {
+            target: target.into(),
+            detail,
+        }
+    } else {
+        PgStoreError::Database { detail }
+    }
+}

@@ -1,0 +1,499 @@
+//! The PostgreSQL store against a real throwaway cluster (Debian's PostgreSQL, started by the kit).
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use wildcert_manager::pgstore::{DataKey, PgConfig, PgStore, PgStoreError};
+use wildcert_testkit::{Postgres, require_postgres};
+
+const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
+const LONG: Duration = Duration::from_secs(60);
+
+/// A cluster with database `wc` owned by role `owner`; the owner's URL.
+fn cluster() -> (Postgres, String) {
+    let pg = Postgres::start().unwrap();
+    let url = pg.create_owner("owner", "wc").unwrap();
+    (pg, url)
+}
+
+async fn store(url: &str, key: Option<DataKey>) -> PgStore {
+    PgStore::connect(&PgConfig::from_url(Some(url)).unwrap(), key)
+        .await
+        .unwrap()
+}
+
+fn data_key() -> DataKey {
+    DataKey::generate().unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_is_migrated_once_by_racing_bastions_and_put_many_is_atomic() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    let cfg = PgConfig::from_url(Some(&url)).unwrap();
+    // Two bastions start at once on an empty database. To make them really overlap, a third
+    // session holds an uncommitted table of the schema's name; both starters queue behind it.
+    let (raw, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    raw.batch_execute("BEGIN; CREATE TABLE wildcert_objects (x int)")
+        .await
+        .unwrap();
+    let (ca, cb) = (cfg.clone(), cfg.clone());
+    let a = tokio::spawn(async move { PgStore::connect(&ca, None).await });
+    let b = tokio::spawn(async move { PgStore::connect(&cb, None).await });
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'wc' AND wait_event_type = 'Lock'";
+    let mut queued = 0;
+    for _ in 0..500 {
+        // pg_stat_activity is a snapshot per transaction: refresh it on each look.
+        raw.execute("SELECT pg_stat_clear_snapshot()", &[])
+            .await
+            .unwrap();
+        queued = raw.query_one(waiting, &[]).await.unwrap().get::<_, i64>(0);
+        if queued >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(queued, 2, "both starters should be waiting");
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    assert_eq!(a.schema_version().await.unwrap(), 1);
+    assert_eq!(
+        pg.psql("wc", "SELECT count(*) FROM wildcert_schema")
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    drop(b);
+    // A third start finds the schema current and changes nothing.
+    store(&url, None).await;
+    assert_eq!(
+        pg.psql("wc", "SELECT count(*) FROM wildcert_schema")
+            .unwrap()
+            .trim(),
+        "1"
+    );
+
+    let lease = a
+        .lock("cert/example", "bastion-a", LONG, Duration::ZERO)
+        .await
+        .unwrap();
+    a.put_many(
+        &[
+            ("certs/example/meta.json", b"{}", false),
+            ("certs/example/cert.pem", b"PEM", false),
+        ],
+        &lease,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.get("certs/example/cert.pem").await.unwrap().as_deref(),
+        Some(&b"PEM"[..])
+    );
+    assert_eq!(
+        a.list("certs/example/").await.unwrap(),
+        ["certs/example/cert.pem", "certs/example/meta.json"]
+    );
+    // The second object is refused by the database (NUL in text): the first is not stored either.
+    let e = a
+        .put_many(
+            &[
+                ("certs/example/new.json", b"1", false),
+                ("bad\0key", b"2", false),
+            ],
+            &lease,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PgStoreError::Database { .. }), "{e:?}");
+    assert_eq!(a.get("certs/example/new.json").await.unwrap(), None);
+    assert!(a.delete("certs/example/meta.json", &lease).await.unwrap());
+    assert_eq!(a.get("certs/example/meta.json").await.unwrap(), None);
+    let fence = pg
+        .psql(
+            "wc",
+            "SELECT fence FROM wildcert_objects WHERE key = 'certs/example/cert.pem'",
+        )
+        .unwrap();
+    assert_eq!(
+        fence.trim(),
+        lease.token.to_string(),
+        "each object records the token it was written under"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_grow_their_token_expire_by_the_database_clock_and_fence_stale_writers() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    let (a, b) = (store(&url, None).await, store(&url, None).await);
+
+    // Two lockers at once: exactly one wins.
+    let (ra, rb) = tokio::join!(
+        a.lock("c1", "bastion-a", LONG, Duration::ZERO),
+        b.lock("c1", "bastion-b", LONG, Duration::ZERO)
+    );
+    assert_eq!(ra.is_ok() as u8 + rb.is_ok() as u8, 1, "{ra:?} {rb:?}");
+    let (winner, loser) = if ra.is_ok() { (&a, &b) } else { (&b, &a) };
+    let lease = ra.or(rb).unwrap();
+    let e = loser
+        .lock("c1", "late", LONG, Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::Locked { holder, .. } if *holder == lease.holder),
+        "{e:?}"
+    );
+    winner.unlock(&lease).await.unwrap();
+
+    // A holds a short lease and stalls; B waits for it to expire, then takes it.
+    let old = a
+        .lock(
+            "c1",
+            "bastion-a",
+            Duration::from_millis(300),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert!(old.token > lease.token);
+    a.put("certs/c1/cert.pem", b"from A", false, &old)
+        .await
+        .unwrap();
+    let new = b
+        .lock("c1", "bastion-b", LONG, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        new.token > old.token,
+        "tokens only grow: {} then {}",
+        old.token,
+        new.token
+    );
+    b.put("certs/c1/cert.pem", b"from B", false, &new)
+        .await
+        .unwrap();
+
+    // A wakes up: its write is refused, naming the holder, and nothing is written.
+    let e = a
+        .put_many(
+            &[
+                ("certs/c1/cert.pem", b"stale A", false),
+                ("certs/c1/x", b"x", false),
+            ],
+            &old,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::StaleFence { holder: Some(h), .. } if h == "bastion-b"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("bastion-b"), "{e}");
+    assert_eq!(
+        b.get("certs/c1/cert.pem").await.unwrap().as_deref(),
+        Some(&b"from B"[..])
+    );
+    assert_eq!(b.get("certs/c1/x").await.unwrap(), None);
+    assert!(matches!(
+        a.delete("certs/c1/cert.pem", &old).await,
+        Err(PgStoreError::StaleFence { .. })
+    ));
+    let e = a.renew(&old).await.unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::LeaseLost { holder: Some(h), .. } if h == "bastion-b"),
+        "{e:?}"
+    );
+    // A's unlock of its lost lease leaves B's lease alone.
+    a.unlock(&old).await.unwrap();
+    let renewed = b.renew(&new).await.unwrap();
+    assert!(renewed.expires_at >= new.expires_at && renewed.token == new.token);
+
+    // A lease that expired (by the database's clock) with nobody taking it over still fences
+    // its holder and cannot be renewed; the lock is then free for anyone.
+    let short = a
+        .lock("c2", "bastion-a", LONG, Duration::ZERO)
+        .await
+        .unwrap();
+    pg.psql(
+        "wc",
+        "UPDATE wildcert_leases SET expires_at = now() - interval '1 second' WHERE name = 'c2'",
+    )
+    .unwrap();
+    let e = a
+        .put("certs/c2/cert.pem", b"late", false, &short)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, PgStoreError::StaleFence { holder: None, .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("expired"), "{e}");
+    let e = a.renew(&short).await.unwrap_err();
+    assert!(
+        matches!(e, PgStoreError::LeaseLost { holder: None, .. }),
+        "{e:?}"
+    );
+    let again = b
+        .lock("c2", "bastion-b", LONG, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(again.token > short.token);
+    assert_eq!(b.get("certs/c2/cert.pem").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_keys_are_sealed_at_rest() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("store.key");
+    let s = store(&url, Some(DataKey::load_or_create(&key_file).unwrap())).await;
+    let lease = s.lock("c", "a", LONG, Duration::ZERO).await.unwrap();
+    // Not flagged sealed by the caller: the name alone makes the store seal it.
+    s.put(
+        "certs/c/archive/1/privkey.pem",
+        KEY_PEM.as_bytes(),
+        false,
+        &lease,
+    )
+    .await
+    .unwrap();
+    s.put(
+        "accounts/ca/acct/account.json",
+        b"{\"secret\":1}",
+        true,
+        &lease,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get("certs/c/archive/1/privkey.pem")
+            .await
+            .unwrap()
+            .unwrap(),
+        KEY_PEM.as_bytes()
+    );
+
+    let dump = pg.pg_dump("wc").unwrap();
+    assert!(
+        dump.contains("wildcert_objects"),
+        "the dump holds the table"
+    );
+    assert!(
+        !dump.contains("PRIVATE KEY") && !dump.contains("secret"),
+        "plaintext in the dump"
+    );
+
+    // Another data key: a clear error naming both key ids.
+    let other = store(&url, Some(data_key())).await;
+    let e = other
+        .get("certs/c/archive/1/privkey.pem")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, PgStoreError::WrongDataKey { .. })
+            && e.to_string().contains("sealed with data key"),
+        "{e}"
+    );
+    // No data key at all (a consumer without the file).
+    let e = store(&url, None)
+        .await
+        .get("certs/c/archive/1/privkey.pem")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PgStoreError::NoDataKey { .. }), "{e:?}");
+
+    // A value moved to another key, and a flipped byte, do not open.
+    pg.psql("wc", "INSERT INTO wildcert_objects SELECT 'certs/d/privkey.pem', value, sealed, written_at, fence FROM wildcert_objects WHERE key = 'certs/c/archive/1/privkey.pem'").unwrap();
+    assert!(matches!(
+        s.get("certs/d/privkey.pem").await,
+        Err(PgStoreError::Unseal { .. })
+    ));
+    pg.psql("wc", "UPDATE wildcert_objects SET value = set_byte(value, 40, get_byte(value, 40) # 1) WHERE key = 'accounts/ca/acct/account.json'").unwrap();
+    let e = s.get("accounts/ca/acct/account.json").await.unwrap_err();
+    assert!(
+        matches!(e, PgStoreError::Unseal { .. }) && e.to_string().contains("altered"),
+        "{e}"
+    );
+    pg.psql("wc", "DELETE FROM wildcert_objects WHERE key IN ('certs/d/privkey.pem', 'accounts/ca/acct/account.json')").unwrap();
+
+    // Rotation re-seals every sealed row; afterwards only the new key opens them.
+    let old = DataKey::load(&key_file).unwrap();
+    let (new, text) = DataKey::generate().unwrap();
+    let new_file = dir.path().join("new.key");
+    std::fs::write(&new_file, text).unwrap();
+    std::fs::set_permissions(&new_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(s.rotate(&old, &new).await.unwrap(), 1);
+    assert_eq!(
+        s.rotate(&old, &new).await.unwrap(),
+        0,
+        "a second rotation finds nothing left"
+    );
+    let rotated = store(&url, Some(DataKey::load(&new_file).unwrap())).await;
+    assert_eq!(
+        rotated
+            .get("certs/c/archive/1/privkey.pem")
+            .await
+            .unwrap()
+            .unwrap(),
+        KEY_PEM.as_bytes()
+    );
+    assert!(matches!(
+        s.get("certs/c/archive/1/privkey.pem").await,
+        Err(PgStoreError::WrongDataKey { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_role_reads_and_every_write_is_a_typed_permission_error() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    let reader_url = pg.create_reader("reader", "wc", "owner").unwrap();
+    let owner = store(&url, Some(DataKey::from_bytes(&[7; 32]).unwrap())).await;
+    let lease = owner.lock("c", "a", LONG, Duration::ZERO).await.unwrap();
+    owner
+        .put("certs/c/privkey.pem", KEY_PEM.as_bytes(), false, &lease)
+        .await
+        .unwrap();
+
+    let reader = store(&reader_url, Some(DataKey::from_bytes(&[7; 32]).unwrap())).await;
+    assert_eq!(reader.role(), "reader");
+    assert_eq!(
+        reader.get("certs/c/privkey.pem").await.unwrap().unwrap(),
+        KEY_PEM.as_bytes()
+    );
+    let e = reader
+        .lock("c2", "consumer", LONG, Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::PermissionDenied { role, .. } if role == "reader"),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("reader") && e.hint().contains("read-only"),
+        "{e} / {}",
+        e.hint()
+    );
+    let e = reader
+        .put("certs/c/cert.pem", b"x", false, &lease)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::PermissionDenied { role, .. } if role == "reader"),
+        "{e:?}"
+    );
+    assert_eq!(owner.get("certs/c/cert.pem").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_going_away_is_a_clear_typed_error() {
+    if !require_postgres() {
+        return;
+    }
+    let (mut pg, url) = cluster();
+    let s = store(&url, None).await;
+    let lease = s.lock("c", "a", LONG, Duration::ZERO).await.unwrap();
+    pg.stop().unwrap();
+    let e = s
+        .put("certs/c/cert.pem", b"x", false, &lease)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PgStoreError::Unavailable { .. }), "{e:?}");
+    let e = s.get("certs/c/cert.pem").await.unwrap_err();
+    assert!(matches!(e, PgStoreError::Unavailable { .. }), "{e:?}");
+    let e = PgStore::connect(&PgConfig::from_url(Some(&url)).unwrap(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::Unavailable { target, .. } if target.starts_with("127.0.0.1:")),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("postgresql://"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_modes_password_file_and_no_password_in_errors() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pg.ca_cert_pem()).unwrap();
+    let base = url.trim_end_matches("?sslmode=disable");
+    let (password, port) = {
+        let creds = base.strip_prefix("postgresql://owner:").unwrap();
+        let (pw, rest) = creds.split_once('@').unwrap();
+        (
+            pw.to_owned(),
+            rest.trim_start_matches("127.0.0.1:")
+                .trim_end_matches("/wc")
+                .to_owned(),
+        )
+    };
+    let connect =
+        |u: String| async move { PgStore::connect(&PgConfig::from_url(Some(&u))?, None).await };
+    let ca_s = ca.display().to_string();
+
+    connect(format!("{base}?sslmode=verify-full&sslrootcert={ca_s}"))
+        .await
+        .unwrap();
+    connect(format!("{base}?sslmode=require")).await.unwrap();
+    connect(format!("{base}?sslmode=prefer")).await.unwrap();
+    // A name the certificate does not hold: verify-ca passes, verify-full refuses.
+    let wrong = format!("postgresql://owner:{password}@wrong.example:{port}/wc?hostaddr=127.0.0.1");
+    connect(format!("{wrong}&sslmode=verify-ca&sslrootcert={ca_s}"))
+        .await
+        .unwrap();
+    let e = connect(format!("{wrong}&sslmode=verify-full&sslrootcert={ca_s}"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PgStoreError::Tls { .. }), "{e:?}");
+    // The system roots do not know the throwaway CA.
+    let e = connect(format!("{base}?sslmode=verify-full"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PgStoreError::Tls { .. }), "{e:?}");
+
+    // A password file (libpq format, 0600) instead of a password in the URL.
+    let passfile = dir.path().join("pgpass");
+    std::fs::write(&passfile, format!("127.0.0.1:{port}:wc:owner:{password}\n")).unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let no_pw = format!(
+        "postgresql://owner@127.0.0.1:{port}/wc?sslmode=disable&passfile={}",
+        passfile.display()
+    );
+    let s = connect(no_pw).await.unwrap();
+    assert!(!format!("{s:?}").contains(&password));
+
+    // A wrong password: a typed login error that shows neither password.
+    let bad = url.replace(&password, "Wr0ngSecretValue");
+    let cfg = PgConfig::from_url(Some(&bad)).unwrap();
+    assert!(!format!("{cfg:?}").contains("Wr0ngSecretValue"));
+    let e = PgStore::connect(&cfg, None).await.unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::Auth { role, .. } if role == "owner"),
+        "{e:?}"
+    );
+    for text in [e.to_string(), format!("{e:?}"), e.hint()] {
+        assert!(
+            !text.contains("Wr0ngSecretValue") && !text.contains(&password),
+            "{text}"
+        );
+    }
+}
