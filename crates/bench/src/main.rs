@@ -31,6 +31,10 @@ struct Args {
     /// Keep the config and the store in this directory (default: a removed temporary one).
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
+    /// Write the client's log here (the filter: `RUST_LOG`, else `wildcert renew`'s default);
+    /// default: the log is formatted as usual and dropped.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
     /// Internal: serve the stubs on loopback until stdin closes.
     #[arg(long, hide = true)]
     serve_stub: bool,
@@ -79,15 +83,26 @@ fn main() -> ExitCode {
 fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> Result<(), BenchError> {
     // The client logs as `wildcert renew` does by default (info for ours, warn for the rest),
     // into a sink: formatting is the client's cost, a terminal's speed is not.
-    let filter = tracing_subscriber::EnvFilter::new(
-        "warn,wildcert=info,wildcert_acme=info,wildcert_dns=info,wildcert_manager=info,wildcert_rfc2136=info",
-    );
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::sink)
+    const DEFAULT_FILTER: &str = "warn,wildcert=info,wildcert_acme=info,wildcert_dns=info,wildcert_manager=info,wildcert_rfc2136=info";
+    let fmt = tracing_subscriber::fmt()
         .with_target(false)
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    match &args.log {
+        Some(path) => {
+            let file = std::fs::File::create(path)?;
+            let filter = std::env::var("RUST_LOG")
+                .ok()
+                .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+                .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
+            fmt.with_env_filter(filter)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => fmt
+            .with_env_filter(tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
+            .with_writer(std::io::sink)
+            .init(),
+    }
 
     let exe = std::env::current_exe()?;
     let mut child = std::process::Command::new(exe)

@@ -174,7 +174,11 @@ impl StubDns {
         };
         let name = q.name();
         if !self.zone.zone_of(name) {
-            return ResponseCode::Refused;
+            // The zone's parents (the CAA walk climbs to them): nothing there.
+            return match name.zone_of(&self.zone) {
+                true => ResponseCode::NoError,
+                false => ResponseCode::Refused,
+            };
         }
         let apex = *name == self.zone;
         match q.query_type() {

@@ -75,7 +75,10 @@ pub(crate) async fn place(
         ..Default::default()
     });
     meta.pending_order = Some(order.url.clone());
-    store.write_meta(&name, &meta).map_err(|e| fail(e.into()))?;
+    let (n, m) = (name.clone(), meta.clone());
+    super::on_store(store, move |s| s.write_meta(&n, &m))
+        .await
+        .map_err(|e| fail(e.into()))?;
 
     let collected = async {
         let authzs = account.authorizations(&order).await?;
