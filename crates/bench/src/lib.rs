@@ -128,7 +128,11 @@ pub fn cert_domain(i: usize) -> String {
 /// The config file of a run: the stubs, the rfc2136 provider, `n` certificates.
 pub fn config_text(stubs: &StubEndpoints, work: &Path, n: usize) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "state_dir = {:?}", work.join("state").display().to_string());
+    let _ = writeln!(
+        t,
+        "state_dir = {:?}",
+        work.join("state").display().to_string()
+    );
     let _ = writeln!(t, "\n[acme]\nserver = {:?}", stubs.directory);
     let _ = writeln!(
         t,

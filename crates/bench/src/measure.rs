@@ -50,10 +50,9 @@ impl ProcStats {
     /// (user, system) seconds since `earlier`, this process and its waited-for children.
     pub fn cpu_since(&self, earlier: &ProcStats) -> (f64, f64) {
         let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
-        let user = (self.user + self.children_user)
-            .saturating_sub(earlier.user + earlier.children_user);
-        let sys =
-            (self.sys + self.children_sys).saturating_sub(earlier.sys + earlier.children_sys);
+        let user =
+            (self.user + self.children_user).saturating_sub(earlier.user + earlier.children_user);
+        let sys = (self.sys + self.children_sys).saturating_sub(earlier.sys + earlier.children_sys);
         (user as f64 / hz, sys as f64 / hz)
     }
 }
@@ -67,7 +66,10 @@ mod tests {
         let stat = "42 (a b) c) S 1 1 1 0 -1 0 0 0 0 0 150 25 3 4 20 0 1 0 0 0 0";
         let status = "Name:\tx\nVmHWM:\t  12345 kB\nVmRSS:\t 100 kB\n";
         let s = ProcStats::parse(stat, status).expect("parses");
-        assert_eq!((s.user, s.sys, s.children_user, s.children_sys), (150, 25, 3, 4));
+        assert_eq!(
+            (s.user, s.sys, s.children_user, s.children_sys),
+            (150, 25, 3, 4)
+        );
         assert_eq!(s.peak_rss_kb, 12345);
     }
 }

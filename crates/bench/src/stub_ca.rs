@@ -337,7 +337,9 @@ impl StubCa {
         csr.params.distinguished_name = DistinguishedName::new();
         let serial = self.nonce.fetch_add(1, Ordering::Relaxed);
         csr.params.serial_number = Some(serial.into());
-        let leaf = csr.signed_by(&self.identity.issuer).map_err(|e| e.to_string())?;
+        let leaf = csr
+            .signed_by(&self.identity.issuer)
+            .map_err(|e| e.to_string())?;
         Ok(format!("{}{}", leaf.pem(), self.identity.ca_pem))
     }
 

@@ -110,11 +110,7 @@ impl StubDns {
     /// The answer to one message, in wire form (`None`: not a DNS message).
     fn answer(&self, wire: &[u8], udp: bool) -> Option<Vec<u8>> {
         let req = Message::from_vec(wire).ok()?;
-        let mut resp = Message::new(
-            req.metadata.id,
-            MessageType::Response,
-            req.metadata.op_code,
-        );
+        let mut resp = Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
         resp.metadata.authoritative = true;
         resp.metadata.recursion_desired = req.metadata.recursion_desired;
         resp.add_queries(req.queries.iter().cloned());
@@ -225,7 +221,8 @@ impl StubDns {
     }
 
     fn soa(&self) -> Record {
-        let rname = Name::from_ascii(format!("hostmaster.{ZONE}.")).unwrap_or_else(|_| Name::root());
+        let rname =
+            Name::from_ascii(format!("hostmaster.{ZONE}.")).unwrap_or_else(|_| Name::root());
         Record::from_rdata(
             self.zone.clone(),
             300,

@@ -142,8 +142,7 @@ pub fn check(loaded: &Loaded) -> ConfigReport {
     }
     // Each (provider, credentials) pair is built once, not once per entry: 10,000 entries
     // share one provider (wildcert-bench, docs/benchmarks.md).
-    let mut built: HashMap<(&str, Option<&std::path::Path>), Option<IssueError>> =
-        HashMap::new();
+    let mut built: HashMap<(&str, Option<&std::path::Path>), Option<IssueError>> = HashMap::new();
     for (i, c) in s.certificates.iter().enumerate() {
         let at = entry_at(i);
         if let Err(e) = request_for(s, c) {

@@ -17,14 +17,20 @@ fn json_run_with_a_few_certificates_has_the_documented_keys() {
     let fs = &doc["filesystem"];
     assert_eq!(fs["certs"], 3);
     for key in ["wall_s", "cpu_ms_per_cert", "peak_rss_mb"] {
-        assert!(fs[key].as_f64().is_some_and(|v| v >= 0.0), "filesystem.{key}: {doc}");
+        assert!(
+            fs[key].as_f64().is_some_and(|v| v >= 0.0),
+            "filesystem.{key}: {doc}"
+        );
     }
     assert!(fs["peak_rss_mb"].as_f64().is_some_and(|v| v > 1.0), "{doc}");
     assert!(doc["none_due"]["wall_s"].as_f64().is_some(), "{doc}");
     assert_eq!(doc["none_due"]["certs"], 3);
     // No PostgreSQL backend yet: the member says why, with no figures.
     let pg = doc["postgresql"].as_object().expect("postgresql member");
-    assert!(pg.contains_key("skipped") && !pg.contains_key("wall_s"), "{doc}");
+    assert!(
+        pg.contains_key("skipped") && !pg.contains_key("wall_s"),
+        "{doc}"
+    );
     // The store really holds the three certificates, each with its key.
     for i in 0..3 {
         let live = dir
