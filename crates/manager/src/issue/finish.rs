@@ -55,7 +55,11 @@ pub(crate) async fn finish(
             // Journaled before the CA sees it: a run killed after finalize lets the next one
             // fetch this order's certificate (never a duplicate issuance).
             let (path, pem) = (pending_key.clone(), key.to_pem());
-            super::on_store(store, move |s| s.write_atomic(&path, pem.as_bytes(), 0o600)).await?;
+            let ((), lock) = super::on_store(store, a._lock, move |s| {
+                s.write_atomic(&path, pem.as_bytes(), 0o600)
+            })
+            .await?;
+            a._lock = lock;
             let order = account.finalize_and_wait(&order, &key, deadline).await?;
             (key, order)
         }
@@ -116,7 +120,8 @@ pub(crate) async fn finish(
     // The version's own meta.json is written inside archive/<n> before live flips; the
     // top-level one follows (a crash in between is reconciled by the store's reader).
     let (name, perms) = (a.cert_name.clone(), a.req.key_perms);
-    let version = super::on_store(store, move |store| {
+    // The lock goes with the writes, and is held until the certificate is reported.
+    let (version, _lock) = super::on_store(store, a._lock, move |store| {
         let version = store.install(&name, &files, &meta, &perms)?;
         meta.version = Some(version);
         // `live` points at the new version now, and its own meta.json (in archive/<n>) is

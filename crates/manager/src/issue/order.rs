@@ -76,7 +76,7 @@ pub(crate) async fn place(
     });
     meta.pending_order = Some(order.url.clone());
     let (n, m) = (name.clone(), meta.clone());
-    super::on_store(store, move |s| s.write_meta(&n, &m))
+    let ((), lock) = super::on_store(store, p.lock, move |s| s.write_meta(&n, &m))
         .await
         .map_err(|e| fail(e.into()))?;
 
@@ -137,7 +137,7 @@ pub(crate) async fn place(
         names,
         req: p.job.req,
         provider: p.job.provider,
-        _lock: p.lock,
+        _lock: lock,
         order,
         pending,
         plan,
