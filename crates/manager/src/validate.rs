@@ -140,6 +140,9 @@ pub fn check(loaded: &Loaded) -> ConfigReport {
             hint: "give a readable PEM file with the CA's root certificate (--ca-bundle or [acme] ca_bundle)".into(),
         });
     }
+    // Each (provider, credentials) pair is built once, not once per entry: 10,000 entries
+    // share one provider (wildcert-bench, docs/benchmarks.md).
+    let mut built: HashMap<(&str, Option<&std::path::Path>), Option<IssueError>> = HashMap::new();
     for (i, c) in s.certificates.iter().enumerate() {
         let at = entry_at(i);
         if let Err(e) = request_for(s, c) {
@@ -147,12 +150,18 @@ pub fn check(loaded: &Loaded) -> ConfigReport {
         }
         if !c.provider.trim().is_empty() {
             used.insert(c.provider.as_str());
-            let ctx = ProviderContext {
-                state_dir: Some(&state_dir),
-                credentials: c.dns_credentials.as_deref(),
-            };
-            if let Err(e) = providers::build(&c.provider, s, source, &env, ctx) {
-                push(error(at.clone(), &e));
+            let credentials = c.dns_credentials.as_deref();
+            let failure = built
+                .entry((c.provider.as_str(), credentials))
+                .or_insert_with(|| {
+                    let ctx = ProviderContext {
+                        state_dir: Some(&state_dir),
+                        credentials,
+                    };
+                    providers::build(&c.provider, s, source, &env, ctx).err()
+                });
+            if let Some(e) = failure {
+                push(error(at.clone(), e));
             }
         }
         let name = store_name(c).unwrap_or_default();

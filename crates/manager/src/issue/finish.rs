@@ -54,7 +54,11 @@ pub(crate) async fn finish(
             };
             // Journaled before the CA sees it: a run killed after finalize lets the next one
             // fetch this order's certificate (never a duplicate issuance).
-            store.save(&pending_key, key.to_pem().as_bytes(), true)?;
+            let (path, pem) = (pending_key.clone(), key.to_pem());
+            let ((), lock) =
+                super::on_store(store, a._lock, move |s| s.save(&path, pem.as_bytes(), true))
+                    .await?;
+            a._lock = lock;
             let order = account.finalize_and_wait(&order, &key, deadline).await?;
             (key, order)
         }
@@ -114,19 +118,25 @@ pub(crate) async fn finish(
     };
     // The version's own meta.json is written inside archive/<n> before live flips; the
     // top-level one follows (a crash in between is reconciled by the store's reader).
-    let version = store.install(&a.cert_name, &files, &meta, &a.req.key_perms)?;
-    meta.version = Some(version);
-    // `live` points at the new version now, and its own meta.json (in archive/<n>) is
-    // complete: the certificate is stored. A failure to rewrite the top-level copy (a full
-    // disk) must not report it as lost and skip its hooks; the store's reader reconciles
-    // meta.json from the live version, and the next writer repairs it.
-    if let Err(e) = store.write_meta(&a.cert_name, &meta) {
-        tracing::warn!(cert = %a.cert_name, version, "the certificate is stored and live, but meta.json could not be rewritten ({e}); the next run repairs it");
-    }
-    // Stored: the journaled key is in archive/<n>/privkey.pem now.
-    if let Err(e) = store.delete(&pending_key) {
-        tracing::warn!(cert = %a.cert_name, "cannot remove {}: {e}", pending_key);
-    }
+    let (name, perms) = (a.cert_name.clone(), a.req.key_perms);
+    // The lock goes with the writes, and is held until the certificate is reported.
+    let (version, _lock) = super::on_store(store, a._lock, move |store| {
+        let version = store.install(&name, &files, &meta, &perms)?;
+        meta.version = Some(version);
+        // `live` points at the new version now, and its own meta.json (in archive/<n>) is
+        // complete: the certificate is stored. A failure to rewrite the top-level copy (a full
+        // disk) must not report it as lost and skip its hooks; the store's reader reconciles
+        // meta.json from the live version, and the next writer repairs it.
+        if let Err(e) = store.write_meta(&name, &meta) {
+            tracing::warn!(cert = %name, version, "the certificate is stored and live, but meta.json could not be rewritten ({e}); the next run repairs it");
+        }
+        // Stored: the journaled key is in archive/<n>/privkey.pem now.
+        if let Err(e) = store.delete(&pending_key) {
+            tracing::warn!(cert = %name, "cannot remove {}: {e}", pending_key);
+        }
+        Ok(version)
+    })
+    .await?;
     a.timings.total = ms(started);
     info!(cert = %a.cert_name, version, ms = a.timings.total, "certificate stored");
     Ok(Issued {

@@ -32,7 +32,7 @@ use crate::account;
 use crate::config::RunConfig;
 use crate::error::IssueError;
 use crate::model::{IssueRequest, Issued, NamedProvider};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How often a run says what it is waiting for (stderr, through the log).
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -286,6 +286,31 @@ async fn stages(
         }
     }
     outcomes
+}
+
+/// Run blocking store work (files written and fsynced) on tokio's blocking pool. Every stage
+/// drives its certificates in one task (`buffer_unordered`), so an fsync run there stalls all
+/// of them: a run's `parallel` certificates were stored one after the other, each waiting for
+/// the disk (wildcert-bench, docs/benchmarks.md).
+///
+/// `held` (the certificate's lock) goes with the work and comes back after it: a run dropped
+/// meanwhile (a signal) cannot release the lock while the files are still being written.
+pub(crate) async fn on_store<T: Send + 'static, H: Send + 'static>(
+    store: &Store,
+    held: H,
+    work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<(T, H), StoreError> {
+    let store = store.clone();
+    let root = store.root().to_path_buf();
+    match tokio::task::spawn_blocking(move || (work(&store), held)).await {
+        Ok((Ok(t), held)) => Ok((t, held)),
+        Ok((Err(e), _)) => Err(e),
+        Err(e) => Err(StoreError::Io {
+            op: "write the store",
+            path: root,
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
 }
 
 /// Record a failed attempt in a stored certificate's `meta.json` (its last error and when,

@@ -73,7 +73,10 @@ pub(crate) async fn place(
         ..Default::default()
     });
     meta.pending_order = Some(order.url.clone());
-    store.write_meta(&name, &meta).map_err(|e| fail(e.into()))?;
+    let (n, m) = (name.clone(), meta.clone());
+    let ((), lock) = super::on_store(store, p.lock, move |s| s.write_meta(&n, &m))
+        .await
+        .map_err(|e| fail(e.into()))?;
 
     let collected = async {
         let authzs = account.authorizations(&order).await?;
@@ -132,7 +135,7 @@ pub(crate) async fn place(
         names,
         req: p.job.req,
         provider: p.job.provider,
-        _lock: p.lock,
+        _lock: lock,
         order,
         pending,
         plan,

@@ -595,8 +595,10 @@ impl Store {
             }
         };
         let fullchain = format!("{}{}", ensure_newline(&files.cert), files.chain);
-        let write =
-            |f: &str, data: &[u8], p: Perms| write_in(&vfd, OsStr::new(f), &vdir.join(f), data, p);
+        // The version directory is fsynced once, after its last file (below).
+        let write = |f: &str, data: &[u8], p: Perms| {
+            write_in_then(&vfd, OsStr::new(f), &vdir.join(f), data, p, false)
+        };
         write("privkey.pem", files.privkey.as_bytes(), key)?;
         write("cert.pem", files.cert.as_bytes(), public("cert.pem"))?;
         write("chain.pem", files.chain.as_bytes(), public("chain.pem"))?;
@@ -616,6 +618,7 @@ impl Store {
                 gid: None,
             },
         )?;
+        fsync_fd(&vfd, &vdir)?;
         fsync_fd(&archive_fd, &archive)?;
         switch_live(&cert_fd, &dir, version)?;
         Ok(version)
@@ -958,6 +961,20 @@ pub(super) fn write_in(
     data: &[u8],
     perms: Perms,
 ) -> Result<(), StoreError> {
+    write_in_then(dir, name, path, data, perms, true)
+}
+
+/// [`write_in`], with the directory's fsync left to the caller when `sync_dir` is false (a
+/// new version directory: its files are each fsynced, and the directory once, after the last
+/// one and before `live` can point at it).
+pub(super) fn write_in_then(
+    dir: &OwnedFd,
+    name: &OsStr,
+    path: &Path,
+    data: &[u8],
+    perms: Perms,
+    sync_dir: bool,
+) -> Result<(), StoreError> {
     match entry_type(dir, name, path)? {
         Some(FileType::Symlink) => {
             return Err(StoreError::Symlink {
@@ -993,7 +1010,10 @@ pub(super) fn write_in(
         f.sync_all().map_err(StoreError::io("fsync", &tmp))?;
         rustix::fs::renameat(dir, tmp_name.as_str(), dir, name)
             .map_err(StoreError::errno("rename into", path))?;
-        fsync_fd(dir, path)
+        match sync_dir {
+            true => fsync_fd(dir, path),
+            false => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = rustix::fs::unlinkat(dir, tmp_name.as_str(), AtFlags::empty());

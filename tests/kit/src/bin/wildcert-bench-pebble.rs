@@ -1,9 +1,9 @@
-//! `wildcert-bench`: the benchmark of issue 6, against a local Pebble (`PEBBLE_VA_NOSLEEP`) and
+//! `wildcert-bench-pebble`: the benchmark of issue 6, against a local Pebble (`PEBBLE_VA_NOSLEEP`) and
 //! BIND 9 started by the test kit. Runs the release `wildcert` binary found next to this one.
 //!
 //! ```text
-//! cargo build --release -p wildcert -p wildcert-testkit --bin wildcert --bin wildcert-bench
-//! sudo target/release/wildcert-bench [--runs 10] [--certs 100] [--parallel 16] [--stored 10000]
+//! cargo build --release -p wildcert -p wildcert-testkit --bin wildcert --bin wildcert-bench-pebble
+//! sudo target/release/wildcert-bench-pebble [--runs 10] [--certs 100] [--parallel 16] [--stored 10000]
 //! ```
 //! Prints, for N = 1 and N = certs: wall time, p50/p95 per-certificate latency, certificates per
 //! second, peak RSS, HTTP requests per certificate, DNS messages; then the renew check over
@@ -168,12 +168,12 @@ fn main() {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("wildcert-bench: {e}");
+            eprintln!("wildcert-bench-pebble: {e}");
             std::process::exit(2);
         }
     };
     if let Err(e) = run(&args) {
-        eprintln!("wildcert-bench: {e}");
+        eprintln!("wildcert-bench-pebble: {e}");
         std::process::exit(1);
     }
 }
