@@ -185,7 +185,7 @@ impl RenewListener for Tally {
                 Ok(counts)
             }
             Err(Stopped::Failed(e)) => Err(e.to_string()),
-            Err(Stopped::Interrupted) => Err("interrupted".into()),
+            Err(Stopped::Interrupted { .. }) => Err("interrupted".into()),
         };
         if let Ok(mut rounds) = self.rounds.lock() {
             rounds.push(r);
