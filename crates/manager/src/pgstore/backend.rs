@@ -256,7 +256,11 @@ impl Storage for PgBackend {
         let lease = self
             .lease_for(&live)?
             .ok_or_else(|| StoreError::BadName(name.into()))?;
-        let fullchain = format!("{}{}", crate::store::ensure_newline(&files.cert), files.chain);
+        let fullchain = format!(
+            "{}{}",
+            crate::store::ensure_newline(&files.cert),
+            files.chain
+        );
         let build = |version: u32| {
             let mut vmeta = meta.clone();
             vmeta.version = Some(version);
@@ -269,7 +273,11 @@ impl Storage for PgBackend {
                 ("cert.pem".into(), files.cert.clone().into_bytes(), false),
                 ("chain.pem".into(), files.chain.clone().into_bytes(), false),
                 ("fullchain.pem".into(), fullchain.into_bytes(), false),
-                ("privkey.pem".into(), files.privkey.clone().into_bytes(), true),
+                (
+                    "privkey.pem".into(),
+                    files.privkey.clone().into_bytes(),
+                    true,
+                ),
                 ("meta.json".into(), json, false),
             ])
         };

@@ -273,9 +273,11 @@ impl PgStore {
             };
             highest = highest.max(n.unwrap_or(0));
         }
-        let version = highest.checked_add(1).ok_or_else(|| PgStoreError::Database {
-            detail: format!("`{dir}` has no version number left"),
-        })?;
+        let version = highest
+            .checked_add(1)
+            .ok_or_else(|| PgStoreError::Database {
+                detail: format!("`{dir}` has no version number left"),
+            })?;
         let files = build(version)?;
         let mut objects: Vec<(String, Vec<u8>, bool)> = files
             .into_iter()
@@ -373,7 +375,8 @@ impl PgStore {
             value
         };
         let rows = self.sealed_rows([(to, &value[..], sealed)].into_iter())?;
-        self.insert(&tx, &rows, lease.map_or(0, |l| l.token)).await?;
+        self.insert(&tx, &rows, lease.map_or(0, |l| l.token))
+            .await?;
         self.db(tx.commit()).await?;
         Ok(true)
     }

@@ -141,7 +141,10 @@ impl StoreError {
     pub fn is_read_only(&self) -> bool {
         matches!(self, StoreError::Io { source, .. }
             if matches!(source.kind(), io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied))
-            || matches!(self, StoreError::Database(PgStoreError::PermissionDenied { .. }))
+            || matches!(
+                self,
+                StoreError::Database(PgStoreError::PermissionDenied { .. })
+            )
     }
 
     /// A hint for the CLI's second line.

@@ -128,9 +128,14 @@ pub struct StoreLock {
 
 #[derive(Debug)]
 enum Held {
-    File { file: File, path: PathBuf },
+    File {
+        file: File,
+        path: PathBuf,
+    },
     /// Held for its `Drop` (stops renewing, releases the lease).
-    Lease { _guard: crate::pgstore::LeaseGuard },
+    Lease {
+        _guard: crate::pgstore::LeaseGuard,
+    },
 }
 
 impl StoreLock {
