@@ -328,6 +328,8 @@ impl Storage for PgBackend {
 impl Locker for PgBackend {
     async fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
         crate::store::check_name(name)?;
+        // Not `Handle::current()`: polled outside tokio, that would panic.
+        let handle = Handle::try_current().map_err(|_| PgStoreError::NeedsMultiThreadRuntime)?;
         let store = &self.shared.store;
         let lease = store
             .lock(name, &self.holder, self.leases.ttl, wait)
@@ -340,7 +342,7 @@ impl Locker for PgBackend {
                 lost: lost.clone(),
             },
         );
-        let renewal = tokio::spawn(renew(
+        let renewal = handle.spawn(renew(
             self.shared.clone(),
             lease.clone(),
             self.leases.renew_every,
@@ -350,7 +352,7 @@ impl Locker for PgBackend {
             shared: self.shared.clone(),
             lease,
             renewal,
-            handle: Handle::current(),
+            handle,
         }))
     }
 }

@@ -15,6 +15,8 @@
 //!   the write is refused with [`PgStoreError::StaleFence`] and nothing is written. A holder that
 //!   paused past its lease (SIGSTOP, VM pause, partition) can thus never overwrite what the next
 //!   holder stored; each object records the token it was written under (`fence`).
+//!   Writes outside any lock ([`PgStore::put_unfenced`]) record fence 0: only for keys no two
+//!   holders write at once (a run's own journal records).
 //! - **A lost lease** shows as [`PgStoreError::LeaseLost`] on renewal or `StaleFence` on a
 //!   write: stop working on that lock's objects, re-read them, and take the lock again.
 //! - **Sealing.** Values flagged sealed, and every key ending in `key.pem`, are stored

@@ -164,7 +164,7 @@ impl StoreError {
                 "wait for the other run (pid {pid}) to finish; the lock is released when it exits"
             ),
             StoreError::Locked { .. } => {
-                "wait for the other run to finish; the lock is released when it exits".into()
+                "wait for the other run to finish; the lock is released when it exits (a database lease at the latest when it expires)".into()
             }
             StoreError::BadName(_) => "choose another --cert-name".into(),
             StoreError::Symlink { path } => format!(
