@@ -581,6 +581,14 @@ async fn the_backend_keeps_the_storage_contract_and_no_private_key_reaches_a_dum
     ));
     // Journal records need no lock.
     a.save("journal/run-1.json", b"{}", false).unwrap();
+    // From the blocking pool, as the manager calls its store.
+    let a = std::sync::Arc::new(a);
+    let pooled = a.clone();
+    let got = tokio::task::spawn_blocking(move || pooled.load("journal/run-1.json"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.as_deref(), Some(&b"{}"[..]));
 
     // Outside a multi-thread runtime: a clear error, not a panic.
     std::thread::scope(|scope| {
@@ -684,6 +692,32 @@ async fn two_backends_exclude_each_other_and_a_holder_past_its_lease_writes_noth
     assert_eq!(b.list("certs/c.example/archive").unwrap(), [v.to_string()]);
     assert_eq!(b.load("certs/c.example/meta.json").unwrap(), None);
     drop((stale, fresh));
+
+    // A holder whose renewal finds the lease taken says so on its next write.
+    let c = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings {
+            ttl: Duration::from_millis(300),
+            renew_every: Duration::from_millis(600),
+        },
+    );
+    let lost = c.lock("z", Duration::ZERO).await.unwrap();
+    let taker = b.lock("z", Duration::from_secs(10)).await.unwrap();
+    let mut reported = false;
+    for _ in 0..200 {
+        match c.save("certs/z/meta.json", b"{}", false) {
+            Err(StoreError::Database(PgStoreError::LeaseLost { .. })) => {
+                reported = true;
+                break;
+            }
+            Err(StoreError::Database(PgStoreError::StaleFence { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reported, "the renewal never reported the lease lost");
+    assert_eq!(b.load("certs/z/meta.json").unwrap(), None);
+    drop((lost, taker));
 }
 
 /// One data key file both bastions load (every host gets a copy).
