@@ -4,7 +4,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use wildcert_manager::pgstore::{DataKey, PgConfig, PgStore, PgStoreError};
+use wildcert_manager::pgstore::{
+    DataKey, LeaseSettings, PgBackend, PgConfig, PgStore, PgStoreError,
+};
+use wildcert_manager::store::{
+    CertFiles, CertMeta, KeyPerms, Locker, Storage, StoreError, check_contract,
+};
 use wildcert_testkit::{Postgres, require_postgres};
 
 const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
@@ -495,5 +500,237 @@ async fn tls_modes_password_file_and_no_password_in_errors() {
             !text.contains("Wr0ngSecretValue") && !text.contains(&password),
             "{text}"
         );
+    }
+}
+
+fn cert_files(tag: &str, privkey: &str) -> CertFiles {
+    CertFiles {
+        cert: format!("CERT {tag}\n"),
+        chain: format!("CHAIN {tag}\n"),
+        privkey: privkey.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_keeps_the_storage_contract_and_no_private_key_reaches_a_dump() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    let a = PgBackend::new(
+        store(&url, Some(data_key())).await,
+        LeaseSettings::default(),
+    );
+    let account = a.lock("account-ca", Duration::ZERO).await.unwrap();
+    let cert = a.lock("c.example", Duration::ZERO).await.unwrap();
+    assert_eq!(cert.path(), None, "a lease is no file");
+    check_contract(&a);
+
+    let meta = CertMeta {
+        names: vec!["c.example".into()],
+        ..CertMeta::default()
+    };
+    let v = a
+        .install(
+            "c.example",
+            &cert_files("3", KEY_PEM),
+            &meta,
+            &KeyPerms::default(),
+        )
+        .unwrap();
+    assert_eq!(a.read_live("c.example").unwrap().unwrap().privkey, KEY_PEM);
+    assert_eq!(a.list("certs/c.example").unwrap(), ["archive", "live"]);
+    assert_eq!(
+        a.list(&format!("certs/c.example/archive/{v}")).unwrap(),
+        [
+            "cert.pem",
+            "chain.pem",
+            "fullchain.pem",
+            "meta.json",
+            "privkey.pem"
+        ]
+    );
+    let dump = pg.pg_dump("wc").unwrap();
+    assert!(dump.contains(&format!("certs/c.example/archive/{v}/privkey.pem")));
+    assert!(!dump.contains("PRIVATE KEY"), "a private key in the dump");
+
+    // A write of a locked name without its lock held here is refused, never written unfenced.
+    let e = a.save("certs/other/meta.json", b"{}", false).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::NotLocked { lock, .. } if lock == "other"),
+        "{e:?}"
+    );
+    assert!(matches!(
+        a.install(
+            "other",
+            &cert_files("x", KEY_PEM),
+            &meta,
+            &KeyPerms::default()
+        ),
+        Err(StoreError::NotLocked { .. })
+    ));
+    assert!(matches!(
+        a.save("accounts/other-ca/default/key.pem", b"k", true),
+        Err(StoreError::NotLocked { lock, .. }) if lock == "account-other-ca"
+    ));
+    assert_eq!(a.load("certs/other/meta.json").unwrap(), None);
+    drop((cert, account));
+    assert!(matches!(
+        a.save("certs/c.example/meta.json", b"{}", false),
+        Err(StoreError::NotLocked { .. })
+    ));
+    // Journal records need no lock.
+    a.save("journal/run-1.json", b"{}", false).unwrap();
+    // From the blocking pool, as the manager calls its store.
+    let a = std::sync::Arc::new(a);
+    let pooled = a.clone();
+    let got = tokio::task::spawn_blocking(move || pooled.load("journal/run-1.json"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.as_deref(), Some(&b"{}"[..]));
+
+    // Outside a multi-thread runtime: a clear error, not a panic.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let e = a.load("journal/run-1.json").unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        StoreError::Database(PgStoreError::NeedsMultiThreadRuntime)
+                    ),
+                    "{e:?}"
+                );
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let e = rt
+                    .block_on(async { a.load("journal/run-1.json") })
+                    .unwrap_err();
+                assert!(e.to_string().contains("multi-thread"), "{e}");
+            })
+            .join()
+            .unwrap();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_backends_exclude_each_other_and_a_holder_past_its_lease_writes_nothing() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let key = dir_key();
+    // `b` renews every ttl/3; `a` never renews: a bastion frozen past its lease.
+    let b = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings::with_ttl(Duration::from_secs(2)),
+    );
+    let a = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings {
+            ttl: Duration::from_millis(400),
+            renew_every: Duration::from_secs(3600),
+        },
+    );
+
+    // Exclusive, and kept past its ttl by renewal.
+    let held = b.lock("x", Duration::ZERO).await.unwrap();
+    let e = a.lock("x", Duration::from_secs(3)).await.unwrap_err();
+    assert!(matches!(&e, StoreError::Locked { .. }), "{e:?}");
+    assert!(e.to_string().contains("pid"), "names the holder: {e}");
+    // Dropping the guard releases the lease at once, not at its expiry.
+    let start = std::time::Instant::now();
+    drop(held);
+    let x = a.lock("x", Duration::from_secs(10)).await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(x);
+
+    // `a` takes the certificate, then freezes; `b` takes over once the lease has expired.
+    let stale = a.lock("c.example", Duration::ZERO).await.unwrap();
+    let fresh = b.lock("c.example", Duration::from_secs(10)).await.unwrap();
+    let meta = CertMeta::default();
+    let v = b
+        .install(
+            "c.example",
+            &cert_files("b", KEY_PEM),
+            &meta,
+            &KeyPerms::default(),
+        )
+        .unwrap();
+    // The frozen holder wakes up: its install and its writes are refused, nothing written.
+    let e = a
+        .install(
+            "c.example",
+            &cert_files("a", KEY_PEM),
+            &meta,
+            &KeyPerms::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            StoreError::Database(PgStoreError::StaleFence {
+                holder: Some(_),
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert!(matches!(
+        a.save("certs/c.example/meta.json", b"{}", false),
+        Err(StoreError::Database(PgStoreError::StaleFence { .. }))
+    ));
+    assert_eq!(b.live_version("c.example").unwrap(), Some(v));
+    assert_eq!(a.read_live("c.example").unwrap().unwrap().cert, "CERT b\n");
+    assert_eq!(b.list("certs/c.example/archive").unwrap(), [v.to_string()]);
+    assert_eq!(b.load("certs/c.example/meta.json").unwrap(), None);
+    drop((stale, fresh));
+
+    // A holder whose renewal finds the lease taken says so on its next write.
+    let c = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings {
+            ttl: Duration::from_millis(300),
+            renew_every: Duration::from_millis(600),
+        },
+    );
+    let lost = c.lock("z", Duration::ZERO).await.unwrap();
+    let taker = b.lock("z", Duration::from_secs(10)).await.unwrap();
+    let mut reported = false;
+    for _ in 0..200 {
+        match c.save("certs/z/meta.json", b"{}", false) {
+            Err(StoreError::Database(PgStoreError::LeaseLost { .. })) => {
+                reported = true;
+                break;
+            }
+            Err(StoreError::Database(PgStoreError::StaleFence { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reported, "the renewal never reported the lease lost");
+    assert_eq!(b.load("certs/z/meta.json").unwrap(), None);
+    drop((lost, taker));
+}
+
+/// One data key file both bastions load (every host gets a copy).
+struct SharedKey(tempfile::TempDir);
+
+fn dir_key() -> SharedKey {
+    let dir = tempfile::tempdir().unwrap();
+    DataKey::load_or_create(&dir.path().join("store.key")).unwrap();
+    SharedKey(dir)
+}
+
+impl SharedKey {
+    fn load(&self) -> DataKey {
+        DataKey::load_or_create(&self.0.path().join("store.key")).unwrap()
     }
 }

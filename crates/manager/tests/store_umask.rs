@@ -36,7 +36,7 @@ async fn modes_are_exact_under_umask_000_and_locks_never_truncate() {
     rustix::process::umask(old);
     let (store, lock) = result.expect("store under umask 000");
     assert_eq!(mode(store.root()), 0o700);
-    assert_eq!(mode(lock.path()), 0o600);
+    assert_eq!(mode(lock.path().expect("a lock file")), 0o600);
     assert_eq!(mode(&store.root().join("locks")), 0o700);
     let dir = store.cert_dir("example.com").expect("dir");
     assert_eq!(mode(&dir), 0o700);
@@ -44,7 +44,7 @@ async fn modes_are_exact_under_umask_000_and_locks_never_truncate() {
     assert_eq!(mode(&dir.join("archive/1/privkey.pem")), 0o600);
     assert_eq!(mode(&dir.join("archive/1/meta.json")), 0o600);
     assert_eq!(mode(&dir.join("archive/1/cert.pem")), 0o644);
-    let path = lock.path().to_path_buf();
+    let path = lock.path().expect("a lock file").to_path_buf();
     drop(lock);
     // A longer, older record is overwritten in place, never truncated away.
     let long = "x".repeat(200);

@@ -132,6 +132,10 @@ pub enum PgStoreError {
         /// The object key.
         key: String,
     },
+    /// A synchronous store call made outside tokio's multi-thread runtime, where it cannot
+    /// wait for the database without stalling the runtime.
+    #[error("the PostgreSQL store was called outside a multi-thread tokio runtime")]
+    NeedsMultiThreadRuntime,
     /// The system random number generator or the cipher failed.
     #[error("cryptography failed: {0}")]
     Crypto(&'static str),
@@ -178,6 +182,9 @@ impl PgStoreError {
                 "the stored value was altered: restore it from a backup or issue the certificate again".into()
             }
             PgStoreError::NoDataKey { .. } => "set [store] key_file (the same file on every host)".into(),
+            PgStoreError::NeedsMultiThreadRuntime => {
+                "this is a wildcert bug (the CLI runs on the multi-thread runtime): please report it".into()
+            }
             PgStoreError::Crypto(_) => "check the system's random number source".into(),
         }
     }

@@ -15,6 +15,8 @@
 //!   the write is refused with [`PgStoreError::StaleFence`] and nothing is written. A holder that
 //!   paused past its lease (SIGSTOP, VM pause, partition) can thus never overwrite what the next
 //!   holder stored; each object records the token it was written under (`fence`).
+//!   Writes outside any lock ([`PgStore::put_unfenced`]) record fence 0: only for keys no two
+//!   holders write at once (a run's own journal records).
 //! - **A lost lease** shows as [`PgStoreError::LeaseLost`] on renewal or `StaleFence` on a
 //!   write: stop working on that lock's objects, re-read them, and take the lock again.
 //! - **Sealing.** Values flagged sealed, and every key ending in `key.pem`, are stored
@@ -22,6 +24,7 @@
 //! - **Schema.** [`PgStore::connect`] creates and migrates the schema (versioned) in one
 //!   transaction under an advisory lock, so bastions starting together do not race.
 
+mod backend;
 mod connect;
 mod error;
 pub mod seal;
@@ -33,6 +36,8 @@ use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
+pub(crate) use backend::LeaseGuard;
+pub use backend::{LeaseSettings, PgBackend};
 pub use connect::{PgConfig, SslMode};
 pub use error::PgStoreError;
 pub use seal::DataKey;
@@ -218,8 +223,82 @@ impl PgStore {
     /// Stores `(key, value, sealed)` objects in one transaction, only while `lease` is current.
     /// Keys naming a private key (`…key.pem`) are sealed whatever `sealed` says.
     pub async fn put_many(&self, objects: &[(&str, &[u8], bool)], lease: &Lease) -> Result<()> {
-        let mut rows = Vec::with_capacity(objects.len());
-        for &(key, value, sealed) in objects {
+        let rows = self.sealed_rows(objects.iter().map(|&(k, v, s)| (k, v, s)))?;
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.check_fence(&tx, lease).await?;
+        self.insert(&tx, &rows, lease.token).await?;
+        self.db(tx.commit()).await
+    }
+
+    /// Stores one object outside any lock (fence 0). Safe only for keys no two holders write
+    /// at once: a run's own records under unique names (`journal/<id>.json`) and summaries
+    /// where the last writer wins by design (`last-run.json`). Never for certificates or
+    /// accounts, whose writes must be fenced.
+    pub async fn put_unfenced(&self, key: &str, value: &[u8], sealed: bool) -> Result<()> {
+        let rows = self.sealed_rows([(key, value, sealed)].into_iter())?;
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.insert(&tx, &rows, 0).await?;
+        self.db(tx.commit()).await
+    }
+
+    /// Stores version `n` of the objects under `dir` and points `<dir>/live` at it, in one
+    /// transaction under `lease`: `n` is one more than the highest `<dir>/archive/<n>/…` or
+    /// `<dir>/live`, read in that transaction, so versions only grow. `build(n)` gives the
+    /// version's `(file, value, sealed)` objects, stored as `<dir>/archive/<n>/<file>`.
+    pub async fn put_version(
+        &self,
+        dir: &str,
+        lease: &Lease,
+        build: impl FnOnce(u32) -> Result<Vec<(String, Vec<u8>, bool)>>,
+    ) -> Result<u32> {
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.check_fence(&tx, lease).await?;
+        let archive = format!("{dir}/archive/");
+        let live = format!("{dir}/live");
+        let rows = self
+            .db(tx.query(
+                "SELECT key, value FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2",
+                &[&archive, &live],
+            ))
+            .await?;
+        let mut highest = 0u32;
+        for row in &rows {
+            let key: &str = row.get(0);
+            let n = match key.strip_prefix(&archive) {
+                Some(rest) => rest.split('/').next().and_then(|n| n.parse().ok()),
+                None => std::str::from_utf8(row.get::<_, &[u8]>(1))
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok()),
+            };
+            highest = highest.max(n.unwrap_or(0));
+        }
+        let version = highest
+            .checked_add(1)
+            .ok_or_else(|| PgStoreError::Database {
+                detail: format!("`{dir}` has no version number left"),
+            })?;
+        let files = build(version)?;
+        let mut objects: Vec<(String, Vec<u8>, bool)> = files
+            .into_iter()
+            .map(|(f, v, s)| (format!("{archive}{version}/{f}"), v, s))
+            .collect();
+        objects.push((live, version.to_string().into_bytes(), false));
+        let rows = self.sealed_rows(objects.iter().map(|(k, v, s)| (k.as_str(), &v[..], *s)))?;
+        self.insert(&tx, &rows, lease.token).await?;
+        self.db(tx.commit()).await?;
+        Ok(version)
+    }
+
+    /// Seals what must be sealed: flagged values and every `…key.pem`.
+    fn sealed_rows<'a>(
+        &self,
+        objects: impl Iterator<Item = (&'a str, &'a [u8], bool)>,
+    ) -> Result<Vec<(&'a str, Vec<u8>, bool)>> {
+        let mut rows = Vec::new();
+        for (key, value, sealed) in objects {
             let sealed = sealed || seal::is_private_key(key);
             let value = if sealed {
                 self.data_key(key)?.seal(key, value)?
@@ -228,31 +307,80 @@ impl PgStore {
             };
             rows.push((key, value, sealed));
         }
-        let mut client = self.client.lock().await;
-        let tx = self.db(client.transaction()).await?;
-        self.check_fence(&tx, lease).await?;
-        for (key, value, sealed) in &rows {
+        Ok(rows)
+    }
+
+    async fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        rows: &[(&str, Vec<u8>, bool)],
+        fence: i64,
+    ) -> Result<()> {
+        for (key, value, sealed) in rows {
             self.db(tx.execute(
                 "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence) VALUES ($1, $2, $3, now(), $4)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed,
                      written_at = excluded.written_at, fence = excluded.fence",
-                &[key, value, sealed, &lease.token],
+                &[key, value, sealed, &fence],
             ))
             .await?;
         }
-        self.db(tx.commit()).await
+        Ok(())
     }
 
     /// Deletes `key` under `lease`; true when it existed.
     pub async fn delete(&self, key: &str, lease: &Lease) -> Result<bool> {
+        self.delete_under(key, Some(lease)).await
+    }
+
+    /// Deletes `key` outside any lock (for the keys [`PgStore::put_unfenced`] writes; removing
+    /// a record twice is harmless); true when it existed.
+    pub async fn delete_unfenced(&self, key: &str) -> Result<bool> {
+        self.delete_under(key, None).await
+    }
+
+    async fn delete_under(&self, key: &str, lease: Option<&Lease>) -> Result<bool> {
         let mut client = self.client.lock().await;
         let tx = self.db(client.transaction()).await?;
-        self.check_fence(&tx, lease).await?;
+        if let Some(lease) = lease {
+            self.check_fence(&tx, lease).await?;
+        }
         let n = self
             .db(tx.execute("DELETE FROM wildcert_objects WHERE key = $1", &[&key]))
             .await?;
         self.db(tx.commit()).await?;
         Ok(n > 0)
+    }
+
+    /// Moves the object at `from` to `to` (replacing it) in one transaction, re-sealed for its
+    /// new key, under `lease` or, when `None`, unfenced as [`PgStore::put_unfenced`]; false
+    /// when there is nothing at `from`.
+    pub async fn rename(&self, from: &str, to: &str, lease: Option<&Lease>) -> Result<bool> {
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        if let Some(lease) = lease {
+            self.check_fence(&tx, lease).await?;
+        }
+        let Some(row) = self
+            .db(tx.query_opt(
+                "DELETE FROM wildcert_objects WHERE key = $1 RETURNING value, sealed",
+                &[&from],
+            ))
+            .await?
+        else {
+            return Ok(false);
+        };
+        let (value, sealed): (Vec<u8>, bool) = (row.get(0), row.get(1));
+        let value = if sealed {
+            self.data_key(from)?.open(from, &value)?
+        } else {
+            value
+        };
+        let rows = self.sealed_rows([(to, &value[..], sealed)].into_iter())?;
+        self.insert(&tx, &rows, lease.map_or(0, |l| l.token))
+            .await?;
+        self.db(tx.commit()).await?;
+        Ok(true)
     }
 
     /// Refuses the transaction's writes unless `lease` is the current, unexpired grant.

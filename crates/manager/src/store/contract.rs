@@ -195,9 +195,10 @@ impl Locker for Store {
 }
 
 /// The suite every backend passes: objects replace whole, list sorted, keys stay inside,
-/// versions go live whole and in order. `s` is an empty store of the backend.
-#[cfg(test)]
-pub(crate) fn check_contract(s: &dyn Storage) {
+/// versions go live whole and in order. `s` is an empty store of the backend, holding locks
+/// `c.example` and `account-ca` when its writes are fenced. For backends' tests: it panics
+/// on the first breach.
+pub fn check_contract(s: &dyn Storage) {
     let files = |tag: &str| CertFiles {
         cert: format!("CERT {tag}\n"),
         chain: format!("CHAIN {tag}\n"),

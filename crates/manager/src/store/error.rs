@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rustix::io::Errno;
 
 use super::shell_quote;
+use crate::pgstore::PgStoreError;
 
 /// A store error; each names the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +33,7 @@ pub enum StoreError {
     /// Another run holds the lock.
     #[error("{} is locked by another wildcert run{}", path.display(), holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Locked {
-        /// The lock file.
+        /// The lock file (for a database lease: `locks/<name>`, not a file).
         path: PathBuf,
         /// What the holder wrote into the lock (`pid <n> since <time>`), if readable.
         holder: Option<String>,
@@ -77,6 +78,40 @@ pub enum StoreError {
     /// A `key_group` / `key_mode` setting that cannot be used.
     #[error("{0}")]
     BadPerms(String),
+    /// The database store failed (unavailable, refused, a stale lease fenced off, …).
+    #[error(transparent)]
+    Database(PgStoreError),
+    /// A write of a locked name without its lock held here: refused, never written unfenced.
+    #[error("write of `{key}` refused: this process does not hold lock `{lock}`")]
+    NotLocked {
+        /// The object key.
+        key: String,
+        /// The lock its writes need.
+        lock: String,
+    },
+}
+
+impl From<PgStoreError> for StoreError {
+    /// A held lock stays [`StoreError::Locked`] (callers skip such certificates, as with a
+    /// `flock`); everything else is [`StoreError::Database`].
+    fn from(e: PgStoreError) -> StoreError {
+        match e {
+            PgStoreError::Locked {
+                name,
+                holder,
+                expires_at,
+            } => StoreError::Locked {
+                path: PathBuf::from("locks").join(&name),
+                holder: Some(format!(
+                    "{holder}, lease until {}",
+                    crate::verify::rfc3339(expires_at)
+                )),
+                pid: None,
+                since: None,
+            },
+            other => StoreError::Database(other),
+        }
+    }
 }
 
 impl StoreError {
@@ -106,6 +141,10 @@ impl StoreError {
     pub fn is_read_only(&self) -> bool {
         matches!(self, StoreError::Io { source, .. }
             if matches!(source.kind(), io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied))
+            || matches!(
+                self,
+                StoreError::Database(PgStoreError::PermissionDenied { .. })
+            )
     }
 
     /// A hint for the CLI's second line.
@@ -125,7 +164,7 @@ impl StoreError {
                 "wait for the other run (pid {pid}) to finish; the lock is released when it exits"
             ),
             StoreError::Locked { .. } => {
-                "wait for the other run to finish; the lock is released when it exits".into()
+                "wait for the other run to finish; the lock is released when it exits (a database lease at the latest when it expires)".into()
             }
             StoreError::BadName(_) => "choose another --cert-name".into(),
             StoreError::Symlink { path } => format!(
@@ -138,6 +177,10 @@ impl StoreError {
             ),
             StoreError::Unsafe { fix, .. } => format!("run: {fix}"),
             StoreError::Outside { .. } => "keep every store path below --state-dir".into(),
+            StoreError::Database(e) => e.hint(),
+            StoreError::NotLocked { lock, .. } => format!(
+                "take lock `{lock}` before writing it (this is a wildcert bug: please report it)"
+            ),
             StoreError::BadPerms(_) => {
                 "key_group is a group name or number; key_mode an octal mode without world bits, such as \"0640\""
                     .into()

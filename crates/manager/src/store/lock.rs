@@ -73,7 +73,9 @@ impl Store {
         record.push('\n');
         rustix::io::pwrite(&file, record.as_bytes(), 0)
             .map_err(StoreError::errno("write lock", &path))?;
-        let lock = StoreLock { _file: file, path };
+        let lock = StoreLock {
+            held: Held::File { file, path },
+        };
         if self
             .cert_dir(name)
             .is_ok_and(|d| self.exists(&d).unwrap_or(false))
@@ -117,22 +119,47 @@ impl Store {
     }
 }
 
-/// An exclusive lock held until dropped (advisory `flock`; released by the kernel on exit).
+/// An exclusive lock held until dropped: a `flock`ed file (released by the kernel on exit) or
+/// a database lease (renewed while held; see [`crate::pgstore::PgBackend`]).
 #[derive(Debug)]
 pub struct StoreLock {
-    _file: File,
-    path: PathBuf,
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    File {
+        file: File,
+        path: PathBuf,
+    },
+    /// Held for its `Drop` (stops renewing, releases the lease).
+    Lease {
+        _guard: crate::pgstore::LeaseGuard,
+    },
 }
 
 impl StoreLock {
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The lock file; `None` for a database lease.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.held {
+            Held::File { path, .. } => Some(path),
+            Held::Lease { .. } => None,
+        }
+    }
+
+    /// A lock that is a database lease.
+    pub(crate) fn lease(guard: crate::pgstore::LeaseGuard) -> StoreLock {
+        StoreLock {
+            held: Held::Lease { _guard: guard },
+        }
     }
 }
 
 impl Drop for StoreLock {
     fn drop(&mut self) {
-        let _ = FileExt::unlock(&self._file);
+        // A lease stops renewing and unlocks when its guard drops.
+        if let Held::File { file, .. } = &self.held {
+            let _ = FileExt::unlock(file);
+        }
     }
 }

@@ -36,7 +36,10 @@ mod tests;
 
 use std::path::Path;
 
-pub use contract::{Locker, Storage, StorageExt, account_key, cert_key, journal_key};
+pub(crate) use contract::key_path;
+pub use contract::{
+    Locker, Storage, StorageExt, account_key, cert_key, check_contract, journal_key,
+};
 pub use error::StoreError;
 pub use fs::Store;
 pub(crate) use fs::*;
@@ -46,7 +49,7 @@ pub use meta::{CertFiles, CertMeta, KeyPerms, RecordedRequest};
 /// File names in `live/` and in each archive version (the names certbot users know).
 pub const CERT_FILES: [&str; 4] = ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"];
 
-pub(super) fn check_name(name: &str) -> Result<(), StoreError> {
+pub(crate) fn check_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
@@ -62,7 +65,7 @@ pub(super) fn check_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-pub(super) fn ensure_newline(s: &str) -> String {
+pub(crate) fn ensure_newline(s: &str) -> String {
     if s.ends_with('\n') {
         s.to_string()
     } else {

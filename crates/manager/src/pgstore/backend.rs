@@ -1,0 +1,419 @@
+//! [`PgBackend`]: the storage + locker contract ([`Storage`], [`Locker`]) on PostgreSQL.
+//!
+//! - **Sync over async.** The contract is synchronous (the filesystem store is, and the
+//!   manager calls it from async code on the CLI's multi-thread runtime, often from
+//!   `spawn_blocking`); the database client is async. Each call runs its database step with
+//!   `block_in_place(|| handle.block_on(…))`: the worker hands its other tasks to the pool
+//!   while it waits, so the runtime is never stalled. `block_in_place` panics on a
+//!   current-thread runtime, so a call outside a multi-thread runtime (or outside any) is
+//!   refused with [`PgStoreError::NeedsMultiThreadRuntime`] instead.
+//! - **Layout.** The filesystem's keys: a version is `certs/<name>/archive/<n>/{cert.pem,
+//!   chain.pem,fullchain.pem,privkey.pem,meta.json}` and `certs/<name>/live` holds `<n>`; an
+//!   install writes all of them in ONE transaction ([`PgStore::put_version`]), `<n>` chosen
+//!   inside it under the lease, so a version is whole or absent and numbers only grow.
+//!   Hence [`Storage::recover`] has nothing to settle and returns nothing.
+//! - **Fencing.** Writes of `certs/<name>/…` carry the lease of lock `<name>`, writes of
+//!   `accounts/<ca>/…` that of `account-<ca>` (the names the manager locks). The backend keeps
+//!   the leases its [`Locker::lock`] took; a write of such a key without its lease held here is
+//!   refused ([`StoreError::NotLocked`]), never written unfenced. Other keys (`journal/<id>.json`,
+//!   `last-run.json`) are written unfenced: no two runs write one journal record, and the last
+//!   run's summary is last-writer-wins by design.
+//! - **Leases** last [`LeaseSettings::ttl`] and are renewed every `renew_every` by a task; a
+//!   renewal that finds the lease lost stops and marks it, and later writes under it fail
+//!   with [`PgStoreError::LeaseLost`] (the database refuses them anyway: fencing). Dropping
+//!   the lock stops the renewal and releases the lease (best effort: a spawned task; a lease
+//!   not released expires).
+//! - `KeyPerms` (`key_group`, `key_mode`) are file modes: they apply where files are written
+//!   (a consumer's `sync`), not in the database, where private keys are sealed instead.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use super::{Lease, PgStore, PgStoreError};
+use crate::store::{
+    CertFiles, CertMeta, KeyPerms, Locker, Storage, StoreError, StoreLock, cert_key,
+};
+
+/// Lease timing of a [`PgBackend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// How long a lock outlives a holder that stops renewing it (default 60 s): another
+    /// bastion picks a dead one's certificates up within this.
+    pub ttl: Duration,
+    /// How often the holder renews (default `ttl / 3`). Tests set it past `ttl` to play a
+    /// holder frozen past its lease.
+    pub renew_every: Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        LeaseSettings::with_ttl(Duration::from_secs(60))
+    }
+}
+
+impl LeaseSettings {
+    /// A lease of `ttl`, renewed every `ttl / 3`.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        LeaseSettings {
+            ttl,
+            renew_every: ttl / 3,
+        }
+    }
+}
+
+/// Shortest lease and renewal interval taken (a zero would spin).
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Failed renewals in a row (not a lost lease: the database unreachable) after which the
+/// lease counts as lost: by then it has expired.
+const MAX_RENEW_FAILURES: u32 = 3;
+
+/// The PostgreSQL store behind the storage + locker contract (see the module doc).
+pub struct PgBackend {
+    shared: Arc<Shared>,
+    leases: LeaseSettings,
+    holder: String,
+}
+
+struct Shared {
+    store: PgStore,
+    held: Mutex<HashMap<String, HeldLease>>,
+}
+
+#[derive(Clone)]
+struct HeldLease {
+    lease: Lease,
+    lost: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PgBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgBackend")
+            .field("store", &self.shared.store)
+            .field("leases", &self.leases)
+            .field("holder", &self.holder)
+            .finish()
+    }
+}
+
+impl PgBackend {
+    /// The backend on a connected store; its leases are held as `<host> pid <pid>`.
+    pub fn new(store: PgStore, leases: LeaseSettings) -> PgBackend {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown-host".into());
+        PgBackend {
+            shared: Arc::new(Shared {
+                store,
+                held: Mutex::new(HashMap::new()),
+            }),
+            leases: LeaseSettings {
+                ttl: leases.ttl.max(MIN_INTERVAL),
+                renew_every: leases.renew_every.max(MIN_INTERVAL),
+            },
+            holder: format!("{host} pid {}", std::process::id()),
+        }
+    }
+
+    /// The database store underneath.
+    pub fn store(&self) -> &PgStore {
+        &self.shared.store
+    }
+
+    /// Runs one database step to completion from sync code (see the module doc).
+    fn run<T>(&self, step: impl Future<Output = super::Result<T>>) -> Result<T, StoreError> {
+        let handle = match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => h,
+            _ => return Err(PgStoreError::NeedsMultiThreadRuntime.into()),
+        };
+        Ok(tokio::task::block_in_place(|| handle.block_on(step))?)
+    }
+
+    /// The lease a write of `key` must carry: `None` for unfenced keys (see the module doc).
+    fn lease_for(&self, key: &str) -> Result<Option<Lease>, StoreError> {
+        let Some(lock) = lock_for(key) else {
+            return Ok(None);
+        };
+        match self.shared.held().get(&lock) {
+            Some(h) if h.lost.load(Ordering::SeqCst) => Err(PgStoreError::LeaseLost {
+                name: lock,
+                token: h.lease.token,
+                holder: None,
+            }
+            .into()),
+            Some(h) => Ok(Some(h.lease.clone())),
+            None => Err(StoreError::NotLocked {
+                key: key.into(),
+                lock,
+            }),
+        }
+    }
+
+    fn text(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<String>, StoreError> {
+        bytes
+            .map(|b| {
+                String::from_utf8(b).map_err(|_| StoreError::Corrupt {
+                    path: key.into(),
+                    message: "not UTF-8 text".into(),
+                })
+            })
+            .transpose()
+    }
+}
+
+impl Shared {
+    fn held(&self) -> MutexGuard<'_, HashMap<String, HeldLease>> {
+        // A panic elsewhere while holding it leaves the map itself consistent.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The lock whose lease fences writes of `key`: `certs/<name>/…` → `<name>`,
+/// `accounts/<ca>/…` → `account-<ca>`; `None` for the rest.
+fn lock_for(key: &str) -> Option<String> {
+    let mut parts = key.split('/');
+    match (parts.next(), parts.next()) {
+        (Some("certs"), Some(name)) => Some(name.to_owned()),
+        (Some("accounts"), Some(ca)) => Some(format!("account-{ca}")),
+        _ => None,
+    }
+}
+
+impl Storage for PgBackend {
+    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::store::key_path(key)?;
+        self.run(self.shared.store.get(key))
+    }
+
+    fn save(&self, key: &str, value: &[u8], private: bool) -> Result<(), StoreError> {
+        crate::store::key_path(key)?;
+        let store = &self.shared.store;
+        match self.lease_for(key)? {
+            Some(lease) => self.run(store.put(key, value, private, &lease)),
+            None => self.run(store.put_unfenced(key, value, private)),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        crate::store::key_path(key)?;
+        let store = &self.shared.store;
+        match self.lease_for(key)? {
+            Some(lease) => self.run(store.delete(key, &lease)).map(drop),
+            None => self.run(store.delete_unfenced(key)).map(drop),
+        }
+    }
+
+    fn replace(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        crate::store::key_path(from)?;
+        crate::store::key_path(to)?;
+        if lock_for(from) != lock_for(to) {
+            return Err(PgStoreError::Database {
+                detail: format!("moving `{from}` to `{to}` crosses two locks"),
+            }
+            .into());
+        }
+        let lease = self.lease_for(to)?;
+        if self.run(self.shared.store.rename(from, to, lease.as_ref()))? {
+            Ok(())
+        } else {
+            Err(StoreError::Io {
+                op: "rename",
+                path: from.into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            })
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        crate::store::key_path(prefix)?;
+        let dir = format!("{prefix}/");
+        let keys = self.run(self.shared.store.list(&dir))?;
+        let mut names: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(&dir)?.split('/').next())
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn install(
+        &self,
+        name: &str,
+        files: &CertFiles,
+        meta: &CertMeta,
+        _perms: &KeyPerms,
+    ) -> Result<u32, StoreError> {
+        let live = cert_key(name, "live")?;
+        let lease = self
+            .lease_for(&live)?
+            .ok_or_else(|| StoreError::BadName(name.into()))?;
+        let fullchain = format!(
+            "{}{}",
+            crate::store::ensure_newline(&files.cert),
+            files.chain
+        );
+        let build = |version: u32| {
+            let mut vmeta = meta.clone();
+            vmeta.version = Some(version);
+            let mut json =
+                serde_json::to_vec_pretty(&vmeta).map_err(|e| PgStoreError::Database {
+                    detail: format!("meta.json of `{name}`: {e}"),
+                })?;
+            json.push(b'\n');
+            Ok(vec![
+                ("cert.pem".into(), files.cert.clone().into_bytes(), false),
+                ("chain.pem".into(), files.chain.clone().into_bytes(), false),
+                ("fullchain.pem".into(), fullchain.into_bytes(), false),
+                (
+                    "privkey.pem".into(),
+                    files.privkey.clone().into_bytes(),
+                    true,
+                ),
+                ("meta.json".into(), json, false),
+            ])
+        };
+        let dir = format!("certs/{name}");
+        self.run(self.shared.store.put_version(&dir, &lease, build))
+    }
+
+    fn live_version(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        let key = cert_key(name, "live")?;
+        let Some(text) = Self::text(&key, self.run(self.shared.store.get(&key))?)? else {
+            return Ok(None);
+        };
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt {
+                path: key.into(),
+                message: format!("`{}` is not a version number", text.trim()),
+            })
+    }
+
+    fn read_live(&self, name: &str) -> Result<Option<CertFiles>, StoreError> {
+        let Some(version) = self.live_version(name)? else {
+            return Ok(None);
+        };
+        let read = |file: &str| {
+            let key = format!("certs/{name}/archive/{version}/{file}");
+            Self::text(&key, self.run(self.shared.store.get(&key))?)
+        };
+        match (read("cert.pem")?, read("chain.pem")?, read("privkey.pem")?) {
+            (Some(cert), Some(chain), Some(privkey)) => Ok(Some(CertFiles {
+                cert,
+                chain,
+                privkey,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Nothing to settle: a version is written in one transaction, whole or not at all.
+    fn recover(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        cert_key(name, "live")?;
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait::async_trait]
+impl Locker for PgBackend {
+    async fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
+        crate::store::check_name(name)?;
+        // Not `Handle::current()`: polled outside tokio, that would panic.
+        let handle = Handle::try_current().map_err(|_| PgStoreError::NeedsMultiThreadRuntime)?;
+        let store = &self.shared.store;
+        let lease = store
+            .lock(name, &self.holder, self.leases.ttl, wait)
+            .await?;
+        let lost = Arc::new(AtomicBool::new(false));
+        self.shared.held().insert(
+            name.to_owned(),
+            HeldLease {
+                lease: lease.clone(),
+                lost: lost.clone(),
+            },
+        );
+        let renewal = handle.spawn(renew(
+            self.shared.clone(),
+            lease.clone(),
+            self.leases.renew_every,
+            lost,
+        ));
+        Ok(StoreLock::lease(LeaseGuard {
+            shared: self.shared.clone(),
+            lease,
+            renewal,
+            handle,
+        }))
+    }
+}
+
+/// Renews `lease` every `every` until the guard aborts it or the lease is lost.
+async fn renew(shared: Arc<Shared>, mut lease: Lease, every: Duration, lost: Arc<AtomicBool>) {
+    let mut failures = 0;
+    while failures < MAX_RENEW_FAILURES {
+        tokio::time::sleep(every).await;
+        match shared.store.renew(&lease).await {
+            Ok(renewed) => {
+                lease = renewed;
+                failures = 0;
+            }
+            Err(e @ PgStoreError::LeaseLost { .. }) => {
+                tracing::warn!("{e}: this run's further writes of it are refused");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!("renewing lease `{}` failed: {e}", lease.name);
+                failures += 1;
+            }
+        }
+    }
+    lost.store(true, Ordering::SeqCst);
+}
+
+/// A held lease: renewed by a task while held; dropping it stops the renewal and releases the
+/// lease (best effort, in a spawned task).
+pub(crate) struct LeaseGuard {
+    shared: Arc<Shared>,
+    lease: Lease,
+    renewal: tokio::task::JoinHandle<()>,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for LeaseGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseGuard")
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        {
+            let mut held = self.shared.held();
+            if held
+                .get(&self.lease.name)
+                .is_some_and(|h| h.lease.token == self.lease.token)
+            {
+                held.remove(&self.lease.name);
+            }
+        }
+        let (shared, lease) = (self.shared.clone(), self.lease.clone());
+        self.handle.spawn(async move {
+            if let Err(e) = shared.store.unlock(&lease).await {
+                tracing::debug!("releasing lease `{}`: {e} (it expires)", lease.name);
+            }
+        });
+    }
+}
