@@ -30,7 +30,6 @@ pub mod journal;
 pub mod metrics;
 pub mod model;
 pub mod persist;
-pub mod pgstore;
 pub mod providers;
 pub mod renew;
 pub mod report;

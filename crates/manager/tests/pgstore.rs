@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use wildcert_manager::pgstore::{
+use wildcert_manager::store::pg::{
     DataKey, LeaseSettings, PgBackend, PgConfig, PgStore, PgStoreError,
 };
 use wildcert_manager::store::{

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rustix::io::Errno;
 
 use super::shell_quote;
-use crate::pgstore::PgStoreError;
+use crate::store::pg::PgStoreError;
 
 /// A store error; each names the path involved.
 #[derive(Debug, thiserror::Error)]

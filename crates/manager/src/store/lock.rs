@@ -120,7 +120,7 @@ impl Store {
 }
 
 /// An exclusive lock held until dropped: a `flock`ed file (released by the kernel on exit) or
-/// a database lease (renewed while held; see [`crate::pgstore::PgBackend`]).
+/// a database lease (renewed while held; see [`crate::store::pg::PgBackend`]).
 #[derive(Debug)]
 pub struct StoreLock {
     held: Held,
@@ -134,7 +134,7 @@ enum Held {
     },
     /// Held for its `Drop` (stops renewing, releases the lease).
     Lease {
-        _guard: crate::pgstore::LeaseGuard,
+        _guard: crate::store::pg::LeaseGuard,
     },
 }
 
@@ -148,7 +148,7 @@ impl StoreLock {
     }
 
     /// A lock that is a database lease.
-    pub(crate) fn lease(guard: crate::pgstore::LeaseGuard) -> StoreLock {
+    pub(crate) fn lease(guard: crate::store::pg::LeaseGuard) -> StoreLock {
         StoreLock {
             held: Held::Lease { _guard: guard },
         }

@@ -31,6 +31,7 @@ mod error;
 mod fs;
 mod lock;
 mod meta;
+pub mod pg;
 #[cfg(test)]
 mod tests;
 
