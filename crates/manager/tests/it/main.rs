@@ -4,4 +4,5 @@
 mod isolation;
 mod lab;
 mod methods;
+mod pgstore;
 mod structure;
