@@ -12,7 +12,7 @@ use wildcert_acme::{
 };
 
 use crate::error::IssueError;
-use crate::store::{Storage, StorageExt, Store, account_key};
+use crate::store::{Storage, StorageExt, Store, account_key, account_prefix};
 
 /// Name of the account key while a rollover is in flight (RFC 8555 §7.3.5).
 pub(crate) const NEW_KEY: &str = "key.pem.new";
@@ -197,11 +197,10 @@ pub(crate) async fn finish_interrupted_rollover(
 /// Remove every `key.pem.old-<time>` (copies of replaced account keys) of the account of the
 /// CA at `directory_url`.
 fn remove_backups(store: &Store, directory_url: &str) {
-    let Ok(dir) = account_key(&ca_dir_name(directory_url), "default", "x") else {
+    let Ok(dir) = account_prefix(&ca_dir_name(directory_url), "default") else {
         return;
     };
-    let dir = dir.trim_end_matches("/x");
-    for n in Storage::list(store, dir).unwrap_or_default() {
+    for n in Storage::list(store, &dir).unwrap_or_default() {
         if n.starts_with("key.pem.old-") {
             let removed = account_file(directory_url, &n).and_then(|k| Ok(store.delete(&k)?));
             match removed {

@@ -25,6 +25,13 @@ pub struct JournalEntry {
     pub created: String,
 }
 
+impl JournalEntry {
+    /// True when another process that is still running wrote it (its records may be in use).
+    pub fn writer_alive(&self) -> bool {
+        self.pid != std::process::id() && PathBuf::from(format!("/proc/{}", self.pid)).exists()
+    }
+}
+
 /// A handle on one written entry; `remove` deletes it after a successful cleanup.
 #[derive(Debug)]
 pub struct JournalHandle {
@@ -80,8 +87,7 @@ pub fn orphans(
     let mut out = Vec::new();
     for (key, j) in entries(store)? {
         let mine = j.pid == std::process::id();
-        let alive = !mine && PathBuf::from(format!("/proc/{}", j.pid)).exists();
-        if (mine && include_self) || (!mine && !alive) {
+        if (mine && include_self) || (!mine && !j.writer_alive()) {
             out.push((
                 JournalHandle {
                     store: store.clone(),

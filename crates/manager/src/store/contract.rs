@@ -69,15 +69,7 @@ pub trait Locker: Send + Sync {
 pub trait StorageExt: Storage {
     /// The object at `key` as UTF-8 text.
     fn load_string(&self, key: &str) -> Result<Option<String>, StoreError> {
-        match self.load(key)? {
-            None => Ok(None),
-            Some(b) => String::from_utf8(b)
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt {
-                    path: key.into(),
-                    message: "not UTF-8 text".into(),
-                }),
-        }
+        super::utf8(self.load(key)?, Path::new(key))
     }
 
     /// The object at `key` as JSON.
@@ -107,6 +99,11 @@ impl<S: Storage + ?Sized> StorageExt for S {}
 /// `accounts/<ca-host>/<account>/<file>`.
 pub fn account_key(ca_host: &str, account: &str, file: &str) -> Result<String, StoreError> {
     key_of(&["accounts", ca_host, account, file])
+}
+
+/// `accounts/<ca-host>/<account>`: the prefix of that account's objects.
+pub fn account_prefix(ca_host: &str, account: &str) -> Result<String, StoreError> {
+    key_of(&["accounts", ca_host, account])
 }
 
 /// `certs/<name>/<file>`.

@@ -195,15 +195,7 @@ impl Store {
 
     /// Read a text file; `None` when it does not exist.
     pub fn read_string(&self, path: &Path) -> Result<Option<String>, StoreError> {
-        match self.read_file(path)? {
-            None => Ok(None),
-            Some(b) => String::from_utf8(b)
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    message: "not UTF-8 text".into(),
-                }),
-        }
+        super::utf8(self.read_file(path)?, path)
     }
 
     /// True when a file or directory exists at `path`; a link there is an error.

@@ -39,13 +39,25 @@ use std::path::Path;
 
 pub(crate) use contract::key_path;
 pub use contract::{
-    Locker, Storage, StorageExt, account_key, cert_key, check_contract, journal_key,
+    Locker, Storage, StorageExt, account_key, account_prefix, cert_key, check_contract, journal_key,
 };
 pub use error::StoreError;
 pub use fs::Store;
 pub(crate) use fs::*;
 pub use lock::StoreLock;
 pub use meta::{CertFiles, CertMeta, KeyPerms, RecordedRequest};
+
+/// `bytes` as UTF-8 text; `what` (a path or key) names it when it is not.
+pub(crate) fn utf8(bytes: Option<Vec<u8>>, what: &Path) -> Result<Option<String>, StoreError> {
+    bytes
+        .map(|b| {
+            String::from_utf8(b).map_err(|_| StoreError::Corrupt {
+                path: what.to_path_buf(),
+                message: "not UTF-8 text".into(),
+            })
+        })
+        .transpose()
+}
 
 /// File names in `live/` and in each archive version (the names certbot users know).
 pub const CERT_FILES: [&str; 4] = ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"];

@@ -157,14 +157,7 @@ impl PgBackend {
     }
 
     fn text(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<String>, StoreError> {
-        bytes
-            .map(|b| {
-                String::from_utf8(b).map_err(|_| StoreError::Corrupt {
-                    path: key.into(),
-                    message: "not UTF-8 text".into(),
-                })
-            })
-            .transpose()
+        crate::store::utf8(bytes, std::path::Path::new(key))
     }
 }
 
