@@ -712,7 +712,7 @@ fn journal_entries(store: &Store) -> Vec<JournalSeen> {
     let mut out = Vec::new();
     for (key, entry) in journal::entries(store).unwrap_or_default() {
         let path = store.root().join(key);
-        let alive = entry.writer_alive();
+        let alive = entry.writer_alive(store);
         out.push(JournalSeen { path, entry, alive });
     }
     out

@@ -32,6 +32,8 @@ pub struct RunConfig {
     pub allow_insecure_http: bool,
     /// The store.
     pub state_dir: PathBuf,
+    /// Where the store's objects live (`[store]`): the state directory, or PostgreSQL.
+    pub store: crate::store::StoreConfig,
     /// Account creation options.
     pub account: AccountOptions,
     /// DNS discovery and propagation settings.
@@ -247,6 +249,8 @@ impl DryRun {
             s.acme.server = Some(st.to_string());
         }
         s.state_dir = Some(store.path().to_path_buf());
+        // The throwaway store is a directory: a shared database is not touched either.
+        s.store = Default::default();
         // A rehearsal touches nothing real: no hook, no install directory, no reload.
         for c in &mut s.certificates {
             c.deploy_hook = None;
@@ -325,6 +329,7 @@ impl RunConfig {
                 .state_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            store: crate::store::StoreConfig::from_settings(&s.store)?,
             account: AccountOptions {
                 email: s.acme.email.clone(),
                 agree_tos: s.acme.agree_tos.unwrap_or(false),

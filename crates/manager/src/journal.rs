@@ -21,14 +21,39 @@ pub struct JournalEntry {
     pub plan: Plan,
     /// Process that wrote the entry.
     pub pid: u32,
+    /// The lease holder of the run that wrote it (`<host> pid <n>`), when the store is shared
+    /// by more than one host: the writer is alive while it holds a lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
     /// RFC 3339 time of writing.
     pub created: String,
 }
 
 impl JournalEntry {
-    /// True when another process that is still running wrote it (its records may be in use).
-    pub fn writer_alive(&self) -> bool {
-        self.pid != std::process::id() && PathBuf::from(format!("/proc/{}", self.pid)).exists()
+    /// True when this process wrote it.
+    pub fn mine(&self, store: &Store) -> bool {
+        match (&self.holder, store.shared()) {
+            (Some(h), Some(pg)) => h == pg.holder(),
+            _ => self.pid == std::process::id(),
+        }
+    }
+
+    /// True when another process that is still running wrote it (its records may be in use):
+    /// on this host, its pid is alive; on a shared store, it also still holds a lease (a run on
+    /// another host that died, or was frozen past its lease, has none).
+    pub fn writer_alive(&self, store: &Store) -> bool {
+        if self.mine(store) {
+            return false;
+        }
+        if let (Some(h), Some(pg)) = (&self.holder, store.shared()) {
+            // Unknown (the database not answering): alive, so nothing is removed in doubt.
+            let leased = pg.holder_alive(h).unwrap_or(true);
+            let same_host = h.rsplit_once(" pid ").map(|(host, _)| host)
+                == pg.holder().rsplit_once(" pid ").map(|(host, _)| host);
+            let pid_alive = PathBuf::from(format!("/proc/{}", self.pid)).exists();
+            return leased || (same_host && pid_alive);
+        }
+        PathBuf::from(format!("/proc/{}", self.pid)).exists()
     }
 }
 
@@ -70,6 +95,7 @@ pub fn record(
         credentials: credentials.map(std::path::Path::to_path_buf),
         plan: plan.clone(),
         pid: std::process::id(),
+        holder: store.shared().map(|pg| pg.holder().to_owned()),
         created: crate::verify::rfc3339(time::OffsetDateTime::now_utc()),
     };
     store.save_json(&key, &entry, true)?;
@@ -86,8 +112,8 @@ pub fn orphans(
 ) -> Result<Vec<(JournalHandle, JournalEntry)>, StoreError> {
     let mut out = Vec::new();
     for (key, j) in entries(store)? {
-        let mine = j.pid == std::process::id();
-        if (mine && include_self) || (!mine && !j.writer_alive()) {
+        let mine = j.mine(store);
+        if (mine && include_self) || (!mine && !j.writer_alive(store)) {
             out.push((
                 JournalHandle {
                     store: store.clone(),

@@ -45,6 +45,26 @@ pub struct Settings {
     /// `[hooks]`: what hooks, reloads and `exec` see of wildcert's environment.
     #[serde(default)]
     pub hooks: HooksSection,
+    /// `[store]`: a PostgreSQL store shared by more than one host.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`: where certificates, accounts, the journal and locks live when more than one host
+/// works on them (docs/multi-host.md). Without `url` the state directory holds everything.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `postgresql://user[:password]@host[:port]/db[?sslmode=…&sslrootcert=…]` (libpq's URL
+    /// form; `PG*` variables and the password file fill what it leaves out).
+    /// `WILDCERT_STORE_URL` sets it from the environment.
+    pub url: Option<Secret>,
+    /// The data key sealing private keys in the database: 32 random bytes, base64 on one line,
+    /// mode 0600 (default `<state_dir>/store.key`, created on first use by a bastion).
+    pub key_file: Option<PathBuf>,
+    /// How long a lock outlives a bastion that stopped renewing it (`60s` by default): a
+    /// standby picks a dead bastion's certificates up within this.
+    pub lease: Option<String>,
 }
 
 /// `[hooks]`: hooks and reload commands start from a clean environment (`PATH`, `HOME`,
@@ -256,6 +276,7 @@ impl Settings {
                         || rest.starts_with("DNS__")
                         || rest.starts_with("PROVIDERS__")
                         || rest.starts_with("METRICS__")
+                        || rest.starts_with("STORE__")
                         || rest == "STATE_DIR"
                 })
             })
@@ -285,6 +306,12 @@ impl Settings {
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from)
                 .collect();
+        }
+        // The variable the docs name (`WILDCERT_STORE__URL` works too, as every nested key).
+        if settings.store.url.is_none()
+            && let Some(v) = env.get("WILDCERT_STORE_URL").filter(|v| !v.is_empty())
+        {
+            settings.store.url = Some(Secret::new(v.clone()));
         }
         // The file was checked above with its lines; what is wrong now came from the
         // environment.
@@ -332,8 +359,23 @@ impl Settings {
                 durations.push(("certificate.renew_before", v));
             }
         }
+        if let Some(v) = &self.store.lease {
+            durations.push(("store.lease", v));
+        }
         for (key, value) in durations {
-            parse_duration(value).map_err(|m| at(key, value, m))?;
+            let d = parse_duration(value).map_err(|m| at(key, value, m))?;
+            if key == "store.lease" && d < Duration::from_secs(1) {
+                return Err(at(
+                    key,
+                    value,
+                    "a lease shorter than 1s cannot be renewed in time; the default is 60s".into(),
+                ));
+            }
+        }
+        if let Some(url) = &self.store.url {
+            // A typo fails this run, not the first one that needs the database.
+            crate::store::pg::PgConfig::resolve(Some(url.expose()), |_| None)
+                .map_err(|e| at("store.url", "", e.to_string()))?;
         }
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for (i, c) in self.certificates.iter().enumerate() {

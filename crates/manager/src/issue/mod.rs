@@ -98,7 +98,7 @@ pub async fn run(
     parallel: usize,
     progress: Option<Arc<dyn PropagationProgress>>,
 ) -> Result<Vec<JobOutcome>, IssueError> {
-    let store = Store::open(&cfg.state_dir)?;
+    let store = Store::open_with(&cfg.state_dir, &cfg.store)?;
     let client = cfg.acme_client().await?;
     let account = account::load_or_create(&store, &client, &cfg.account).await?;
     Ok(run_with(cfg, &store, &account, jobs, parallel, progress).await)

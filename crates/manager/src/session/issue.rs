@@ -71,7 +71,7 @@ impl<'a> Session<'a> {
         } = cmd;
         // What the real store holds under that name: names that would be dropped are refused
         // (unless --replace-names), and the same names, valid and not due, order nothing.
-        let existing = existing_meta(&loaded.state_dir(), &request_for(&loaded.settings, &cert)?)?;
+        let existing = existing_meta(loaded, &request_for(&loaded.settings, &cert)?)?;
         let mut not_due = None;
         if let Some(meta) = &existing {
             names_guard(&cert, meta, replace_names)?;
@@ -113,17 +113,22 @@ impl<'a> Session<'a> {
 /// The `meta.json` of the certificate `req` names in the store at `state_dir`, if any (a
 /// missing store is not created).
 fn existing_meta(
-    state_dir: &std::path::Path,
+    loaded: &Loaded,
     req: &IssueRequest,
 ) -> Result<Option<crate::store::CertMeta>, IssueError> {
-    let meta = state_dir
-        .join("certs")
-        .join(&req.cert_name)
-        .join("meta.json");
-    if !meta.exists() {
-        return Ok(None);
+    let state_dir = loaded.state_dir();
+    let config = crate::store::StoreConfig::from_settings(&loaded.settings.store)?;
+    if config.url.is_none() {
+        // Nothing is created for a look: no state directory yet, no certificate yet.
+        let meta = state_dir
+            .join("certs")
+            .join(&req.cert_name)
+            .join("meta.json");
+        if !meta.exists() {
+            return Ok(None);
+        }
     }
-    Ok(crate::store::Store::open(state_dir)?.read_meta(&req.cert_name)?)
+    Ok(crate::store::Store::open_with(state_dir, &config)?.read_meta(&req.cert_name)?)
 }
 
 /// Names `cert` would drop from the certificate stored under its name; refused unless

@@ -120,7 +120,7 @@ impl<'a> Session<'a> {
     pub fn open(loaded: &'a Loaded) -> Result<Session<'a>, IssueError> {
         let cfg = RunConfig::from_settings(&loaded.settings)?;
         crate::hooks::set_pass_env(loaded.settings.hooks.pass_env.clone());
-        let store = Store::open(&cfg.state_dir)?;
+        let store = Store::open_with(&cfg.state_dir, &cfg.store)?;
         Ok(Session {
             loaded,
             cfg,

@@ -117,7 +117,10 @@ fn open_round(loaded: &mut Loaded, dry_run: bool) -> Result<Session<'_>, IssueEr
         // What `issue` (or an import) recorded in the real store is rehearsed too: the
         // throwaway store holds none of it.
         let recorded = match loaded.state_dir().exists() {
-            true => recorded_requests(&Store::open(loaded.state_dir())?)?,
+            true => recorded_requests(&Store::open_with(
+                loaded.state_dir(),
+                &crate::store::StoreConfig::from_settings(&loaded.settings.store)?,
+            )?)?,
             false => Vec::new(),
         };
         if !configured && recorded.is_empty() {

@@ -140,24 +140,39 @@ pub(crate) fn key_path(key: &str) -> Result<&Path, StoreError> {
 
 impl Storage for Store {
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.load(key);
+        }
         self.read_file(&self.root().join(key_path(key)?))
     }
 
     fn save(&self, key: &str, value: &[u8], private: bool) -> Result<(), StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.save(key, value, private);
+        }
         let mode = if private { 0o600 } else { 0o644 };
         self.write_atomic(&self.root().join(key_path(key)?), value, mode)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.delete(key);
+        }
         self.remove_file(&self.root().join(key_path(key)?))
     }
 
     fn replace(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.replace(from, to);
+        }
         let root = self.root();
         self.rename(&root.join(key_path(from)?), &root.join(key_path(to)?))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return Storage::list(&**pg, prefix);
+        }
         self.list_dir(&self.root().join(key_path(prefix)?))
     }
 

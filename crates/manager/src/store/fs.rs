@@ -32,6 +32,9 @@ pub struct Store {
     pub(super) root_fd: Arc<OwnedFd>,
     /// `certs/`, opened (without following links) the first time it is needed and found.
     pub(super) certs_fd: Arc<std::sync::OnceLock<OwnedFd>>,
+    /// The database holding certificates, accounts, the journal and locks, when the store is
+    /// shared by more than one host (`[store] url`); every object call goes there.
+    pub(super) shared: Option<Arc<pg::PgBackend>>,
 }
 
 impl Store {
@@ -60,6 +63,7 @@ impl Store {
             root,
             root_fd: Arc::new(fd),
             certs_fd: Arc::default(),
+            shared: None,
         };
         for top in ["certs", "accounts", "locks", "journal"] {
             let path = store.root.join(top);
@@ -287,6 +291,9 @@ impl Store {
     /// (a crash between the switch and the rewrite), the live version's own metadata is
     /// returned, and `meta.json` is repaired if no other run holds the certificate's lock.
     pub fn read_meta(&self, name: &str) -> Result<Option<CertMeta>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.read_meta(name);
+        }
         let (meta, suspect) = self.meta_at_a_glance(name)?;
         if !suspect {
             return Ok(meta);
@@ -407,6 +414,9 @@ impl Store {
 
     /// Write `meta.json` atomically.
     pub fn write_meta(&self, name: &str, meta: &CertMeta) -> Result<(), StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.write_meta(name, meta);
+        }
         let dir = self.cert_dir(name)?;
         self.create_dir_private(&dir)?;
         self.write_json(&dir.join("meta.json"), meta, 0o600)
@@ -414,6 +424,9 @@ impl Store {
 
     /// Names of every certificate in the store.
     pub fn list(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.list_certs();
+        }
         let certs = self.root.join("certs");
         let Some(fd) = self.dir_fd(&certs, None)? else {
             return Ok(Vec::new());
@@ -437,6 +450,9 @@ impl Store {
 
     /// The archive version `live` points at, if any (read with `readlinkat`, never followed).
     pub fn live_version(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return Storage::live_version(&**pg, name);
+        }
         let dir = self.cert_dir(name)?;
         let Some(fd) = self.dir_fd(&dir, None)? else {
             return Ok(None);
@@ -477,6 +493,35 @@ impl Store {
         files: &CertFiles,
         meta: &CertMeta,
         perms: &KeyPerms,
+    ) -> Result<u32, StoreError> {
+        if let Some(pg) = &self.shared {
+            let version = Storage::install(&**pg, name, files, meta, perms)?;
+            // The state directory keeps a copy of what this bastion installed, under the same
+            // number, so that `live/`, install targets and hooks read files as on one host.
+            if let Err(e) = self.local().install_at(name, files, meta, perms, version) {
+                tracing::warn!(cert = %name, version, "version {version} is stored and live in the database, but its copy in {} was not written: {e}", self.root.display());
+            }
+            return Ok(version);
+        }
+        self.install_at(name, files, meta, perms, 1)
+    }
+
+    /// This store without its database: the state directory alone.
+    pub(super) fn local(&self) -> Store {
+        Store {
+            shared: None,
+            ..self.clone()
+        }
+    }
+
+    /// [`Store::install`] on the filesystem, numbering the version at least `at_least`.
+    fn install_at(
+        &self,
+        name: &str,
+        files: &CertFiles,
+        meta: &CertMeta,
+        perms: &KeyPerms,
+        at_least: u32,
     ) -> Result<u32, StoreError> {
         let dir = self.cert_dir(name)?;
         let archive = dir.join("archive");
@@ -521,7 +566,7 @@ impl Store {
             })
         };
 
-        let mut version = 1;
+        let mut version = at_least;
         for (n, t) in entries(&archive_fd, &archive)? {
             let Ok(v) = n.parse::<u32>() else { continue };
             if t == Some(FileType::Symlink) {
@@ -618,6 +663,9 @@ impl Store {
 
     /// Read the live files of a certificate, if any.
     pub fn read_live(&self, name: &str) -> Result<Option<CertFiles>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return Storage::read_live(&**pg, name);
+        }
         let read = |f: &str| self.read_live_file(name, f);
         match (read("cert.pem")?, read("chain.pem")?, read("privkey.pem")?) {
             (Some(cert), Some(chain), Some(privkey)) => Ok(Some(CertFiles {
@@ -631,6 +679,9 @@ impl Store {
 
     /// Read one file of the live version (`fullchain.pem`, …); `None` when there is none.
     pub fn read_live_file(&self, name: &str, file: &str) -> Result<Option<String>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.read_live_file(name, file);
+        }
         let Some(v) = self.live_version(name)? else {
             return Ok(None);
         };
@@ -644,6 +695,9 @@ impl Store {
 
     /// The archive versions of a certificate, ascending.
     pub fn archive_versions(&self, name: &str) -> Result<Vec<u32>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.archive_versions(name);
+        }
         let mut v: Vec<u32> = self
             .list_dir(&self.cert_dir(name)?.join("archive"))?
             .iter()
@@ -657,6 +711,9 @@ impl Store {
     /// `meta.json` goes first, so a crash half-way leaves no certificate that `list` or
     /// `renew` would see; links (`live`) are removed, never followed. Returns whether it existed.
     pub fn delete_cert(&self, name: &str) -> Result<bool, StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.delete_cert(name);
+        }
         let dir = self.cert_dir(name)?;
         let Some(cert_fd) = self.dir_fd(&dir, None)? else {
             return Ok(false);
@@ -686,6 +743,9 @@ impl Store {
     /// held): roll a complete but unswitched version forward, remove half-written versions and
     /// stale `*.tmp` files, and rewrite `meta.json` to agree with `live`. Returns what it did.
     pub fn recover(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return Storage::recover(&**pg, name);
+        }
         let mut done = Vec::new();
         let dir = self.cert_dir(name)?;
         let Some(cert_fd) = self.dir_fd(&dir, None)? else {

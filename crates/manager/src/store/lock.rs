@@ -18,6 +18,9 @@ impl Store {
     /// blocking the runtime. A certificate's leftovers from a killed run are settled
     /// ([`Store::recover`]) as soon as its lock is taken.
     pub async fn lock(&self, name: &str, wait: Duration) -> Result<StoreLock, StoreError> {
+        if let Some(pg) = &self.shared {
+            return Locker::lock(&**pg, name, wait).await;
+        }
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {

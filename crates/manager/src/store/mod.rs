@@ -35,7 +35,83 @@ pub mod pg;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a store's objects live (`[store]`): with `url`, a PostgreSQL database shared by more
+/// than one host (the state directory then keeps only local files); without, the state
+/// directory holds everything.
+#[derive(Debug, Clone, Default)]
+pub struct StoreConfig {
+    /// `[store] url` / `WILDCERT_STORE_URL` (holds a password: never printed).
+    pub url: Option<crate::settings::Secret>,
+    /// `[store] key_file` (default `<state_dir>/store.key`).
+    pub key_file: Option<PathBuf>,
+    /// `[store] lease` (default 60 s).
+    pub lease: Option<Duration>,
+}
+
+impl StoreConfig {
+    /// From the settings (`[store]`; durations were checked when they were loaded).
+    pub fn from_settings(s: &crate::settings::StoreSection) -> Result<StoreConfig, StoreError> {
+        let lease = s
+            .lease
+            .as_deref()
+            .map(|v| {
+                crate::settings::parse_duration(v).map_err(|message| {
+                    StoreError::Database(pg::PgStoreError::BadUrl(format!(
+                        "[store] lease `{v}`: {message}"
+                    )))
+                })
+            })
+            .transpose()?;
+        Ok(StoreConfig {
+            url: s.url.clone(),
+            key_file: s.key_file.clone(),
+            lease,
+        })
+    }
+
+    /// The data key file: `key_file`, or `store.key` in the state directory.
+    pub fn key_file_in(&self, state_dir: &Path) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| state_dir.join("store.key"))
+    }
+
+    /// Connect to the database of `url` (a bastion: creates the data key file when missing).
+    fn connect(&self, url: &str, state_dir: &Path) -> Result<Arc<pg::PgBackend>, StoreError> {
+        let handle = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => h,
+            _ => return Err(pg::PgStoreError::NeedsMultiThreadRuntime.into()),
+        };
+        let config = pg::PgConfig::from_url(Some(url))?;
+        let key = pg::DataKey::load_or_create(&self.key_file_in(state_dir))?;
+        let store = tokio::task::block_in_place(|| {
+            handle.block_on(pg::PgStore::connect(&config, Some(key)))
+        })?;
+        let leases = pg::LeaseSettings::with_ttl(self.lease.unwrap_or(Duration::from_secs(60)));
+        Ok(Arc::new(pg::PgBackend::new(store, leases)))
+    }
+}
+
+impl Store {
+    /// Open the store `config` selects: the state directory at `root` (created 0700), and the
+    /// PostgreSQL database when `config.url` is set.
+    pub fn open_with(root: impl Into<PathBuf>, config: &StoreConfig) -> Result<Store, StoreError> {
+        let mut store = Store::open(root)?;
+        if let Some(url) = &config.url {
+            store.shared = Some(config.connect(url.expose(), &store.root)?);
+        }
+        Ok(store)
+    }
+
+    /// The PostgreSQL backend, when the store is shared.
+    pub fn shared(&self) -> Option<&pg::PgBackend> {
+        self.shared.as_deref()
+    }
+}
 
 pub(crate) use contract::key_path;
 pub use contract::{

@@ -156,6 +156,96 @@ impl PgBackend {
         }
     }
 
+    /// `meta.json` of certificate `name`, reconciled with `live` as on the filesystem: when it
+    /// names another version than `live` (a run that stopped between the install and the
+    /// rewrite), the live version's own metadata.
+    pub fn read_meta(&self, name: &str) -> Result<Option<CertMeta>, StoreError> {
+        use crate::store::StorageExt;
+        let top: Option<CertMeta> = self.load_json(&cert_key(name, "meta.json")?)?;
+        let Some(live) = self.live_version(name)? else {
+            return Ok(top);
+        };
+        if top.as_ref().and_then(|m| m.version) == Some(live) {
+            return Ok(top);
+        }
+        let vm: Option<CertMeta> =
+            self.load_json(&format!("certs/{name}/archive/{live}/meta.json"))?;
+        Ok(match vm {
+            Some(mut vm) => {
+                vm.version = Some(live);
+                Some(vm)
+            }
+            None => top,
+        })
+    }
+
+    /// Replace `meta.json` of certificate `name` (under its lease).
+    pub fn write_meta(&self, name: &str, meta: &CertMeta) -> Result<(), StoreError> {
+        use crate::store::StorageExt;
+        self.save_json(&cert_key(name, "meta.json")?, meta, false)
+    }
+
+    /// Every certificate with metadata or a live version, sorted.
+    pub fn list_certs(&self) -> Result<Vec<String>, StoreError> {
+        let keys = self.run(self.shared.store.list("certs/"))?;
+        let mut names: Vec<String> = keys
+            .iter()
+            .filter_map(|k| {
+                let rest = k.strip_prefix("certs/")?;
+                let (name, file) = rest.split_once('/')?;
+                (file == "meta.json" || file == "live").then(|| name.to_owned())
+            })
+            .filter(|n| crate::store::check_name(n).is_ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// `file` (`cert.pem`, `fullchain.pem`, …) of the live version of `name`.
+    pub fn read_live_file(&self, name: &str, file: &str) -> Result<Option<String>, StoreError> {
+        crate::store::check_name(file)?;
+        let Some(version) = self.live_version(name)? else {
+            return Ok(None);
+        };
+        let key = format!("certs/{name}/archive/{version}/{file}");
+        Self::text(&key, self.run(self.shared.store.get(&key))?)
+    }
+
+    /// The stored version numbers of `name`, ascending.
+    pub fn archive_versions(&self, name: &str) -> Result<Vec<u32>, StoreError> {
+        let mut v: Vec<u32> = self
+            .list(&cert_key(name, "archive")?)?
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// Remove certificate `name` and every version of it (under its lease); whether there
+    /// was anything.
+    pub fn delete_cert(&self, name: &str) -> Result<bool, StoreError> {
+        crate::store::check_name(name)?;
+        let dir = format!("certs/{name}/");
+        let keys = self.run(self.shared.store.list(&dir))?;
+        for key in &keys {
+            self.delete(key)?;
+        }
+        Ok(!keys.is_empty())
+    }
+
+    /// Whether a run holding leases as `holder` still holds an unexpired one (a journal
+    /// entry's writer on another host is alive while it does).
+    pub fn holder_alive(&self, holder: &str) -> Result<bool, StoreError> {
+        self.run(self.shared.store.holder_alive(holder))
+    }
+
+    /// Who this process's leases name as their holder (`<host> pid <pid>`).
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
     fn text(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<String>, StoreError> {
         crate::store::utf8(bytes, std::path::Path::new(key))
     }
@@ -323,10 +413,17 @@ impl Locker for PgBackend {
         crate::store::check_name(name)?;
         // Not `Handle::current()`: polled outside tokio, that would panic.
         let handle = Handle::try_current().map_err(|_| PgStoreError::NeedsMultiThreadRuntime)?;
-        let store = &self.shared.store;
-        let lease = store
-            .lock(name, &self.holder, self.leases.ttl, wait)
-            .await?;
+        // On a task of its own: the store's one connection is held across the awaits of a
+        // waiting lock, and a future of the caller's that holds it while the caller's thread
+        // blocks in another store call (`block_in_place`) would never be polled again.
+        let (shared, holder, ttl) = (self.shared.clone(), self.holder.clone(), self.leases.ttl);
+        let owned = name.to_owned();
+        let lease = handle
+            .spawn(async move { shared.store.lock(&owned, &holder, ttl, wait).await })
+            .await
+            .map_err(|e| PgStoreError::Database {
+                detail: format!("taking lock `{name}`: {e}"),
+            })??;
         let lost = Arc::new(AtomicBool::new(false));
         self.shared.held().insert(
             name.to_owned(),

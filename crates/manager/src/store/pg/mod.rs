@@ -215,6 +215,18 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// Whether `holder` holds a lease that has not expired (database clock).
+    pub async fn holder_alive(&self, holder: &str) -> Result<bool> {
+        let client = self.client.lock().await;
+        let row = self
+            .db(client.query_one(
+                "SELECT EXISTS (SELECT 1 FROM wildcert_leases WHERE holder = $1 AND expires_at > now())",
+                &[&holder],
+            ))
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// Stores one object under `lease` (see [`PgStore::put_many`]).
     pub async fn put(&self, key: &str, value: &[u8], sealed: bool, lease: &Lease) -> Result<()> {
         self.put_many(&[(key, value, sealed)], lease).await

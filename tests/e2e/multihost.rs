@@ -1,0 +1,152 @@
+//! More than one bastion on one PostgreSQL store (`[store] url`, docs/multi-host.md): each
+//! bastion is a `wildcert` process with its own state directory; certificates, accounts, the
+//! journal and locks live in a throwaway PostgreSQL 15 cluster started by the kit.
+
+use std::path::{Path, PathBuf};
+
+use wildcert_testkit::{BindOptions, Postgres};
+
+use crate::lab::{Lab, Run, json};
+
+/// A database shared by the bastions of one test.
+pub struct Shared {
+    pub pg: Postgres,
+    /// The owner role's URL (password inside).
+    pub url: String,
+    /// The data key file every bastion is given (created by the first run).
+    pub key_file: PathBuf,
+    pub keys: tempfile::TempDir,
+}
+
+impl Shared {
+    /// `None` when PostgreSQL is missing outside CI.
+    pub fn start() -> Option<Shared> {
+        if !wildcert_testkit::require_postgres() {
+            return None;
+        }
+        let pg = Postgres::start().expect("PostgreSQL starts");
+        let url = pg.create_owner("bastion", "wildcert").expect("owner role");
+        let keys = tempfile::tempdir().expect("key dir");
+        Some(Shared {
+            pg,
+            url,
+            key_file: keys.path().join("store.key"),
+            keys,
+        })
+    }
+}
+
+/// A config naming `certs` (`name` → domains) through the lab's RFC 2136 provider, on the
+/// shared store with a `lease`.
+pub fn config(dir: &Path, shared: &Shared, lease: &str, certs: &[(&str, Vec<String>)]) -> PathBuf {
+    let mut text = format!(
+        "[store]\nurl = \"{}\"\nkey_file = \"{}\"\nlease = \"{lease}\"\n\n[providers.lab]\nkind = \"rfc2136\"\n\n",
+        shared.url,
+        shared.key_file.display()
+    );
+    for (name, domains) in certs {
+        let list: Vec<String> = domains.iter().map(|d| format!("\"{d}\"")).collect();
+        text.push_str(&format!(
+            "[[certificate]]\nname = \"{name}\"\ndomains = [{}]\nprovider = \"lab\"\n\n",
+            list.join(", ")
+        ));
+    }
+    let path = dir.join("wildcert.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Runs `wildcert` as a bastion with its own state directory `state`.
+pub fn bastion(lab: &Lab, state: &Path, args: &[&str]) -> Run {
+    let mut cmd = lab.command_at(&lab.pebble.directory_url(), args, &[]);
+    // The lab's --state-dir comes first; the last one given wins.
+    cmd.arg("--state-dir").arg(state);
+    crate::lab::run_bounded(cmd, crate::lab::RUN_LIMIT)
+}
+
+/// Certificates issued by Pebble so far.
+pub fn issued_at_ca(lab: &Lab) -> usize {
+    lab.pebble
+        .log()
+        .matches("Issued certificate serial")
+        .count()
+}
+
+#[test]
+fn a_second_bastion_finds_what_the_first_stored_and_no_dump_holds_a_private_key() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let Some(shared) = Shared::start() else {
+        return;
+    };
+    let certs = vec![
+        ("apex", vec!["*.example.test".into(), "example.test".into()]),
+        ("www", vec!["www.example.test".into()]),
+    ];
+    let a = tempfile::tempdir().expect("a");
+    let b = tempfile::tempdir().expect("b");
+    let cfg_a = config(a.path(), &shared, "60s", &certs);
+    let cfg_b = config(b.path(), &shared, "60s", &certs);
+
+    let run = bastion(
+        &lab,
+        a.path(),
+        &[
+            "--config",
+            cfg_a.to_str().expect("utf-8"),
+            "--json",
+            "renew",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(json(&run)["summary"]["issued"], 2, "{}", run.all());
+    assert_eq!(issued_at_ca(&lab), 2);
+    // The bastion keeps a copy for its hooks and install targets.
+    assert!(a.path().join("certs/apex/live/fullchain.pem").exists());
+
+    // Another bastion (its own empty state directory) sees both as stored and orders nothing.
+    let run = bastion(
+        &lab,
+        b.path(),
+        &[
+            "--config",
+            cfg_b.to_str().expect("utf-8"),
+            "--json",
+            "renew",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(json(&run)["summary"]["skipped"], 2, "{}", run.all());
+    assert_eq!(issued_at_ca(&lab), 2, "{}", run.all());
+    let run = bastion(
+        &lab,
+        b.path(),
+        &[
+            "--config",
+            cfg_b.to_str().expect("utf-8"),
+            "--json",
+            "show",
+            "apex",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+
+    // Nothing in the database is a usable key, nor is the URL's password in any output.
+    let dump = shared.pg.pg_dump("wildcert").expect("pg_dump");
+    assert!(
+        dump.contains("certs/apex/archive/1/privkey.pem"),
+        "the key is in the dump, sealed"
+    );
+    assert!(!dump.contains("PRIVATE KEY"), "a private key in the dump");
+    let pw = shared
+        .url
+        .split(':')
+        .nth(2)
+        .and_then(|s| s.split('@').next())
+        .expect("password");
+    assert!(!run.all().contains(pw));
+    // The journal is empty and no record is left.
+    assert!(!dump.contains("journal/"), "{dump}");
+    assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
+}
