@@ -15,7 +15,8 @@ pub struct Shared {
     pub url: String,
     /// The data key file every bastion is given (created by the first run).
     pub key_file: PathBuf,
-    pub keys: tempfile::TempDir,
+    /// Holds the key file's directory for the test's lifetime.
+    pub _keys: tempfile::TempDir,
 }
 
 impl Shared {
@@ -31,7 +32,7 @@ impl Shared {
             pg,
             url,
             key_file: keys.path().join("store.key"),
-            keys,
+            _keys: keys,
         })
     }
 }
