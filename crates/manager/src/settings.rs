@@ -593,6 +593,55 @@ mod tests {
     }
 
     #[test]
+    fn the_store_section_comes_from_the_file_or_the_environment_and_typos_fail_now() {
+        let pw = "s3cret-pw";
+        let f = write(&format!(
+            "[store]\nurl = \"postgresql://bastion:{pw}@db.internal/wildcert?sslmode=verify-full\"\nkey_file = \"/etc/wildcert/store.key\"\nlease = \"90s\"\n"
+        ));
+        let s = Settings::load_with_env(Some(f.path()), &BTreeMap::new()).expect("valid");
+        assert_eq!(s.store.lease.as_deref(), Some("90s"));
+        assert_eq!(
+            s.store.key_file.as_deref(),
+            Some(Path::new("/etc/wildcert/store.key"))
+        );
+        assert!(
+            !format!("{s:?}").contains(pw),
+            "the URL's password in Debug"
+        );
+
+        // The documented variable, and the nested form.
+        for var in ["WILDCERT_STORE_URL", "WILDCERT_STORE__URL"] {
+            let env = BTreeMap::from([(var.to_string(), "postgresql://u@h/db".to_string())]);
+            let s = Settings::load_with_env(None, &env).expect(var);
+            assert_eq!(
+                s.store
+                    .url
+                    .as_ref()
+                    .map(|u| u.expose().to_owned())
+                    .as_deref(),
+                Some("postgresql://u@h/db"),
+                "{var}"
+            );
+        }
+
+        // Each typo fails the run that reads it, with the file, line and key.
+        for (text, needle) in [
+            ("[store]\nulr = \"postgresql://h/db\"\n", "ulr"),
+            ("[store]\nurl = \"postgres:/h/db\"\n", "store.url"),
+            ("[store]\nurl = \"mysql://h/db\"\n", "postgresql://"),
+            ("[store]\nlease = \"ten seconds\"\n", "store.lease"),
+            ("[store]\nlease = \"200ms\"\n", "shorter than 1s"),
+        ] {
+            let f = write(text);
+            let err = Settings::load_with_env(Some(f.path()), &BTreeMap::new())
+                .expect_err(text)
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+            assert!(err.contains(&f.path().display().to_string()), "{err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_key() {
         let f = write("[acme]\nemail = \"a@example.com\"\nemial = \"typo\"\n");
         let err =
