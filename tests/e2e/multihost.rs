@@ -151,3 +151,57 @@ fn a_second_bastion_finds_what_the_first_stored_and_no_dump_holds_a_private_key(
     assert!(!dump.contains("journal/"), "{dump}");
     assert!(lab.primary_txt("_acme-challenge.example.test").is_empty());
 }
+
+#[test]
+fn a_bastion_given_another_data_key_is_refused_before_it_orders_anything() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let Some(shared) = Shared::start() else {
+        return;
+    };
+    let certs = vec![("www", vec!["www.example.test".to_string()])];
+    let a = tempfile::tempdir().expect("a");
+    let cfg_a = config(a.path(), &shared, "60s", &certs);
+    let run = bastion(
+        &lab,
+        a.path(),
+        &["--config", cfg_a.to_str().expect("utf-8"), "renew"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+
+    // Bastion B was not given the key file: its first run must not make a key of its own
+    // (the versions it sealed could be opened by no other host).
+    let b = tempfile::tempdir().expect("b");
+    let mut text = std::fs::read_to_string(&cfg_a).expect("config");
+    let own_key = b.path().join("store.key");
+    text = text.replace(
+        &shared.key_file.display().to_string(),
+        &own_key.display().to_string(),
+    );
+    let cfg_b = b.path().join("wildcert.toml");
+    std::fs::write(&cfg_b, text).expect("config b");
+    let run = bastion(
+        &lab,
+        b.path(),
+        &[
+            "--config",
+            cfg_b.to_str().expect("utf-8"),
+            "renew",
+            "--force",
+        ],
+    );
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(run.stderr.contains("data key"), "{}", run.all());
+    assert!(
+        run.stderr.contains("copy the data key file"),
+        "the hint says what to do: {}",
+        run.all()
+    );
+    assert_eq!(issued_at_ca(&lab), 1, "nothing ordered: {}", run.all());
+    assert!(
+        !own_key.exists(),
+        "the key made for it is not left behind: {}",
+        run.all()
+    );
+}

@@ -374,8 +374,16 @@ impl Settings {
         }
         if let Some(url) = &self.store.url {
             // A typo fails this run, not the first one that needs the database.
-            crate::store::pg::PgConfig::resolve(Some(url.expose()), |_| None)
-                .map_err(|e| at("store.url", "", e.to_string()))?;
+            // (The rest of the URL is parsed where it is used: the store needs settings, not the
+            // other way round.)
+            let u = url.expose();
+            if !u.starts_with("postgresql://") && !u.starts_with("postgres://") {
+                return Err(at(
+                    "store.url",
+                    "",
+                    "it must begin with postgresql:// (libpq's URL form)".into(),
+                ));
+            }
         }
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for (i, c) in self.certificates.iter().enumerate() {

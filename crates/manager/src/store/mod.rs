@@ -87,10 +87,27 @@ impl StoreConfig {
             _ => return Err(pg::PgStoreError::NeedsMultiThreadRuntime.into()),
         };
         let config = pg::PgConfig::from_url(Some(url))?;
-        let key = pg::DataKey::load_or_create(&self.key_file_in(state_dir))?;
+        let key_file = self.key_file_in(state_dir);
+        let created = !key_file.exists();
+        let key = pg::DataKey::load_or_create(&key_file)?;
         let store = tokio::task::block_in_place(|| {
-            handle.block_on(pg::PgStore::connect(&config, Some(key)))
-        })?;
+            handle.block_on(async {
+                let store = pg::PgStore::connect(&config, Some(key)).await?;
+                store.check_data_key().await?;
+                Ok::<_, pg::PgStoreError>(store)
+            })
+        });
+        let store = match store {
+            Ok(s) => s,
+            Err(e) => {
+                if created {
+                    // A key made for a database that already has one would only mislead the
+                    // next run: it goes, and the error says to copy the right one.
+                    let _ = std::fs::remove_file(&key_file);
+                }
+                return Err(e.into());
+            }
+        };
         let leases = pg::LeaseSettings::with_ttl(self.lease.unwrap_or(Duration::from_secs(60)));
         Ok(Arc::new(pg::PgBackend::new(store, leases)))
     }

@@ -215,6 +215,28 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// Refuses a data key other than the one the stored private keys are sealed with: a
+    /// bastion given a new key would seal versions that no other host can open.
+    pub async fn check_data_key(&self) -> Result<()> {
+        let Some(data_key) = &self.key else {
+            return Ok(());
+        };
+        let row = {
+            let client = self.client.lock().await;
+            self.db(client.query_opt(
+                "SELECT key, value FROM wildcert_objects WHERE sealed ORDER BY written_at DESC LIMIT 1",
+                &[],
+            ))
+            .await?
+        };
+        if let Some(row) = row {
+            let key: String = row.get(0);
+            let value: Vec<u8> = row.get(1);
+            data_key.open(&key, &value)?;
+        }
+        Ok(())
+    }
+
     /// Whether `holder` holds a lease that has not expired (database clock).
     pub async fn holder_alive(&self, holder: &str) -> Result<bool> {
         let client = self.client.lock().await;
