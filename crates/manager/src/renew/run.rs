@@ -584,7 +584,7 @@ where
                 // Files where servers want them (`install = […]`), before the deploy hook.
                 let targets = install_targets.remove(&r.cert_name).unwrap_or_default();
                 let install_failure =
-                    install_all(&targets, &issued)
+                    install_all(&targets, &issued, store)
                         .await
                         .into_iter()
                         .find_map(|r| match r {
