@@ -86,7 +86,10 @@ fn statuses(doc: &serde_json::Value) -> Vec<(String, String)> {
 
 fn no_secret(run: &Run, password: &str) {
     let all = run.all();
-    assert!(!all.contains("PRIVATE KEY"), "a private key in the output: {all}");
+    assert!(
+        !all.contains("PRIVATE KEY"),
+        "a private key in the output: {all}"
+    );
     assert!(!all.contains(password), "the password in the output: {all}");
 }
 
@@ -240,12 +243,21 @@ fn a_read_only_consumer_syncs_what_the_bastion_renews_and_reloads_once_per_chang
     assert!(read(&lego.join("_.example.test.json")).contains("\"*.example.test\""));
     let k = std::fs::metadata(lego.join("_.example.test.key")).expect("key");
     assert_eq!(k.mode() & 0o7777, 0o600, "the default key mode");
-    assert!(!lego.join("www.example.test.crt").exists(), "only --cert-name");
+    assert!(
+        !lego.join("www.example.test.crt").exists(),
+        "only --cert-name"
+    );
     // An unknown name is an error, and nothing is written.
     let run = consumer(
         &cfg,
         &state,
-        &["sync", "--to", lego.to_str().expect("utf-8"), "--cert-name", "nope"],
+        &[
+            "sync",
+            "--to",
+            lego.to_str().expect("utf-8"),
+            "--cert-name",
+            "nope",
+        ],
     );
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("nope"), "{}", run.all());
@@ -346,13 +358,22 @@ fn a_read_only_role_cannot_write_and_a_consumer_needs_the_data_key() {
     let cfg_s = cfg.to_str().expect("utf-8");
     for args in [
         &["--config", cfg_s, "renew", "--force"][..],
-        &["--config", cfg_s, "issue", "-d", "new.example.test", "--dns", "rfc2136"][..],
+        &[
+            "--config",
+            cfg_s,
+            "issue",
+            "-d",
+            "new.example.test",
+            "--dns",
+            "rfc2136",
+        ][..],
         &["--config", cfg_s, "delete", "www", "--yes"][..],
     ] {
         let run = bastion(&lab, &state, args);
         assert_eq!(run.code, Some(5), "{args:?}: {}", run.all());
         assert!(
-            run.stderr.contains("role `consumer` may only read the store")
+            run.stderr
+                .contains("role `consumer` may only read the store")
                 && run.stderr.contains("INSERT on wildcert_objects"),
             "{args:?}: {}",
             run.all()

@@ -49,7 +49,10 @@ pub async fn run(g: &Global, a: SyncArgs, out: &Output) -> ExitCode {
 fn render(r: &SyncReport) -> (String, String) {
     let (mut out, mut err) = (String::new(), String::new());
     for c in &r.certs {
-        let v = c.version.map(|v| format!(" version {v}")).unwrap_or_default();
+        let v = c
+            .version
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default();
         match c.status {
             SyncStatus::Written => out.push_str(&format!(
                 "{}:{v} written into {}\n",

@@ -268,8 +268,7 @@ pub fn write_files(
     for (src, dst, is_key) in plan(t.layout, &base) {
         let to = t.dir.join(&dst);
         let mode = if is_key { p.key_mode } else { 0o644 };
-        write_atomic(&t.dir, &dst, files.get(src), p.uid, p.gid, mode)
-            .map_err(io("write", &to))?;
+        write_atomic(&t.dir, &dst, files.get(src), p.uid, p.gid, mode).map_err(io("write", &to))?;
         written.push(to);
     }
     if t.layout == Layout::Lego {
@@ -538,7 +537,9 @@ mod tests {
         ));
         t.key_mode = None;
         t.owner = Some("no-such-user-wildcert".into());
-        let e = install(&t, &i, &files(&i)).await.expect_err("unknown owner");
+        let e = install(&t, &i, &files(&i))
+            .await
+            .expect_err("unknown owner");
         assert!(e.to_string().contains("no-such-user-wildcert"), "{e}");
     }
 

@@ -188,7 +188,10 @@ pub async fn sync(
     let wanted: Vec<&String> = if opts.cert_names.is_empty() {
         known.iter().collect()
     } else {
-        known.iter().filter(|n| opts.cert_names.contains(n)).collect()
+        known
+            .iter()
+            .filter(|n| opts.cert_names.contains(n))
+            .collect()
     };
 
     std::fs::create_dir_all(&opts.to)
@@ -279,7 +282,10 @@ pub async fn sync(
             .map(|c| c.name.as_str())
             .collect();
         let env = vec![
-            ("WILDCERT_SYNC_DIR".to_string(), opts.to.display().to_string()),
+            (
+                "WILDCERT_SYNC_DIR".to_string(),
+                opts.to.display().to_string(),
+            ),
             ("WILDCERT_SYNCED_CERTS".to_string(), synced.join(" ")),
         ];
         let hook = run_hook(cmd, &env, "sync reload", RELOAD_TIMEOUT).await;
@@ -331,8 +337,12 @@ fn write_cert(
         .and_then(|(_, v)| serde_json::from_slice::<CertMeta>(v).ok())
         .map(|m| m.names)
         .unwrap_or_default();
-    let files = VersionFiles::from_objects(objects)
-        .ok_or_else(|| format!("version {} of `{name}` is incomplete in the store", stamp.version))?;
+    let files = VersionFiles::from_objects(objects).ok_or_else(|| {
+        format!(
+            "version {} of `{name}` is incomplete in the store",
+            stamp.version
+        )
+    })?;
     let dir = match opts.layout {
         Layout::Pem => opts.to.join(name),
         Layout::Lego => opts.to.clone(),
@@ -376,7 +386,10 @@ async fn lock_dir(dir: &Path) -> Result<std::fs::File, IssueError> {
                 });
             }
             Err(TryLockError::Error(e)) => {
-                return Err(dir_error(dir, format!("cannot lock {}: {e}", path.display())));
+                return Err(dir_error(
+                    dir,
+                    format!("cannot lock {}: {e}", path.display()),
+                ));
             }
         }
     }
@@ -388,7 +401,10 @@ fn read_state(dir: &Path) -> SyncState {
     let path = dir.join(STATE_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            tracing::warn!("{} is not understood ({e}): every certificate is written again", path.display());
+            tracing::warn!(
+                "{} is not understood ({e}): every certificate is written again",
+                path.display()
+            );
             SyncState::default()
         }),
         Err(_) => SyncState::default(),

@@ -130,7 +130,10 @@ impl<'a> Session<'a> {
 
     fn open_for(
         loaded: &'a Loaded,
-        open: fn(std::path::PathBuf, &crate::store::StoreConfig) -> Result<Store, crate::store::StoreError>,
+        open: fn(
+            std::path::PathBuf,
+            &crate::store::StoreConfig,
+        ) -> Result<Store, crate::store::StoreError>,
     ) -> Result<Session<'a>, IssueError> {
         let cfg = RunConfig::from_settings(&loaded.settings)?;
         crate::hooks::set_pass_env(loaded.settings.hooks.pass_env.clone());
