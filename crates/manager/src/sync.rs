@@ -289,8 +289,10 @@ pub async fn sync(
             ("WILDCERT_SYNCED_CERTS".to_string(), synced.join(" ")),
         ];
         let hook = run_hook(cmd, &env, "sync reload", RELOAD_TIMEOUT).await;
-        if state.reload_owed != !hook.ok {
-            state.reload_owed = !hook.ok;
+        // Owed again when it failed; paid when it succeeded.
+        let owed = !hook.ok;
+        if state.reload_owed != owed {
+            state.reload_owed = owed;
             write_state(&opts.to, &state)?;
         }
         report.reload = Some(hook);

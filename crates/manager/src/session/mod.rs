@@ -119,13 +119,13 @@ impl<'a> Session<'a> {
     /// Resolve the run configuration and open the store for a command that may write it: a
     /// shared store's read-only role is refused here, before anything is done.
     pub fn open(loaded: &'a Loaded) -> Result<Session<'a>, IssueError> {
-        Session::open_for(loaded, |r, c| Store::open_with(r, c))
+        Session::open_for(loaded, Store::open_with)
     }
 
     /// [`Session::open`] for a command that only reads the store (`list`, `show`): a shared
     /// store's read-only role is welcome.
     pub fn open_reading(loaded: &'a Loaded) -> Result<Session<'a>, IssueError> {
-        Session::open_for(loaded, |r, c| Store::open_reading(r, c))
+        Session::open_for(loaded, Store::open_reading)
     }
 
     fn open_for(
