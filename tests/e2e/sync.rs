@@ -119,10 +119,23 @@ fn a_read_only_consumer_syncs_what_the_bastion_renews_and_reloads_once_per_chang
     ];
     let b = tempfile::tempdir().expect("bastion");
     let cfg_b = config(b.path(), &shared, "60s", &certs);
+    // The bastion's own install target (of `www`, the last entry): on a shared store its
+    // files are read from the database.
+    let target = b.path().join("target");
+    let mut text = read(&cfg_b);
+    text.push_str(&format!(
+        "install = [{{ dir = \"{}\", layout = \"lego\" }}]\n",
+        target.display()
+    ));
+    std::fs::write(&cfg_b, text).expect("config");
     let cfg_b = cfg_b.to_str().expect("utf-8");
     let run = bastion(&lab, b.path(), &["--config", cfg_b, "--json", "renew"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(issued_at_ca(&lab), 2);
+    assert_eq!(
+        read(&target.join("www.example.test.key")),
+        read(&b.path().join("certs/www/live/privkey.pem"))
+    );
 
     // The web server: its own (empty) state directory, a copy of the data key, the reader.
     let web = tempfile::tempdir().expect("web");
