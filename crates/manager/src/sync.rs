@@ -9,7 +9,8 @@
 //! - **Atomic.** Each file is written as install targets write theirs
 //!   ([`crate::install::write_files`]: a temporary file with owner, group and mode set before
 //!   the bytes, fsynced, renamed); the state file is replaced after a certificate's files.
-//!   A run killed in between writes them again next time.
+//!   A run killed in between writes them again next time, and removes the temporary files
+//!   it left.
 //! - **One run at a time.** An exclusive `flock` on `DIR/.wildcert-sync.lock` (released by
 //!   the kernel when the holder exits): a second run waits for the first (bounded), then finds
 //!   nothing left to do.
@@ -197,6 +198,14 @@ pub async fn sync(
     std::fs::create_dir_all(&opts.to)
         .map_err(|e| dir_error(&opts.to, format!("cannot create it: {e}")))?;
     let _lock = lock_dir(&opts.to).await?;
+    // Temporary files of a sync killed mid-write (never another run's: we hold the lock).
+    let mut dirs = vec![opts.to.clone()];
+    if opts.layout == Layout::Pem {
+        dirs.extend(wanted.iter().map(|n| opts.to.join(n)));
+    }
+    for d in dirs {
+        crate::install::sweep(&target(opts, &d));
+    }
     let mut state = read_state(&opts.to);
     let how = How {
         layout: layout_name(opts.layout).into(),
