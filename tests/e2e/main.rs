@@ -29,3 +29,4 @@ mod rfc2136;
 mod route53;
 mod secrets;
 mod store;
+mod sync;

@@ -58,7 +58,13 @@ pub async fn run(g: &Global, cmd: AdminCommand, out: &Output) -> ExitCode {
     {
         return code;
     }
-    let done = match Session::open(&loaded) {
+    // `list` and `show` only read: a consumer's read-only role may run them.
+    let reads_only = matches!(cmd, AdminCommand::List { .. } | AdminCommand::Show(_));
+    let opened = match reads_only {
+        true => Session::open_reading(&loaded),
+        false => Session::open(&loaded),
+    };
+    let done = match opened {
         Ok(session) => dispatch(cmd, &session, out).await,
         Err(e) => Err(e),
     };

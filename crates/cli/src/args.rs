@@ -115,6 +115,9 @@ pub enum Command {
     Systemd(SystemdArgs),
     /// Remove a certificate from the store (and so from renewal); asks on a TTY unless --yes.
     Delete(DeleteArgs),
+    /// On a server that uses the certificates: pull the live versions from the shared store
+    /// ([store] url, a role that may only read) into DIR when they changed; safe from cron.
+    Sync(SyncArgs),
     /// Set up the acme-dns provider: one registration per name and its _acme-challenge CNAME.
     #[command(subcommand, name = "acme-dns")]
     AcmeDns(AcmeDnsCommand),
@@ -537,6 +540,37 @@ pub struct DeleteArgs {
     /// Do not ask (needed when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `wildcert sync --to DIR`.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "On a server that uses the certificates (a consumer): pull the live version of each certificate from the shared store ([store] url or WILDCERT_STORE_URL; a database role that may only read is enough) into DIR, atomically, when it differs from what DIR holds, then run --reload once. Nothing changed: nothing is written, no reload, exit 0 — safe to run from cron every minute; two runs into one DIR take turns.\n\nThe data key ([store] key_file, default STATE_DIR/store.key) must be a copy of the bastions' (mode 0600): sync never creates one. DIR/.wildcert-sync.json records the version DIR holds of each certificate."
+)]
+pub struct SyncArgs {
+    /// Where the files go: DIR/NAME/{cert,chain,fullchain,privkey}.pem (pem), or lego's
+    /// DIR/DOMAIN.{crt,issuer.crt,key,json} (lego).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Only these certificates (by name; repeatable) [default: every certificate in the store].
+    #[arg(long = "cert-name", value_name = "NAME")]
+    pub cert_names: Vec<String>,
+    /// File names in DIR: pem (a directory per certificate) or lego (`_.` for a wildcard).
+    #[arg(long, value_name = "LAYOUT", value_parser = ["pem", "lego"], default_value = "pem")]
+    pub layout: String,
+    /// Owner of the files written (a user name or number).
+    #[arg(long, value_name = "USER")]
+    pub owner: Option<String>,
+    /// Group of the files written (e.g. www-data).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Mode of the private key, octal without world bits (e.g. 0640) [default: 0600].
+    #[arg(long, value_name = "MODE")]
+    pub key_mode: Option<String>,
+    /// Run once after a run that wrote something, never when nothing changed (environment:
+    /// WILDCERT_SYNC_DIR, WILDCERT_SYNCED_CERTS); run again by the next sync if it failed.
+    #[arg(long, value_name = "CMD")]
+    pub reload: Option<String>,
 }
 
 /// `wildcert list`.

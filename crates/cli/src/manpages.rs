@@ -52,7 +52,7 @@ fn exit_status() -> String {
         (Code::Ca, "the CA refused or failed, or CAA forbids it"),
         (
             Code::Store,
-            "the store (state directory) or an install target could not be written",
+            "the store (state directory or database: unavailable, or a role that may only read asked to write) or an install target or sync directory could not be written",
         ),
         (
             Code::Hook,
@@ -194,6 +194,22 @@ fn examples_for(name: &str) -> Option<String> {
             "Check the config before a deploy (exit 2 and every problem listed when it fails):",
             &["wildcert --config /etc/wildcert/wildcert.toml config check"],
         )],
+        "wildcert-sync" => &[
+            (
+                "On a web server, every minute from cron, with a role that may only read the store; nginx reloads only when a certificate changed:",
+                &[
+                    "* * * * * root wildcert --config /etc/wildcert/consumer.toml sync --to /etc/nginx/tls --group www-data --key-mode 0640 --reload 'systemctl reload nginx' -q",
+                ],
+            ),
+            (
+                "The consumer's config file: the store and a copy of the bastions' data key (never created by sync):",
+                &[
+                    "[store]",
+                    "url = \"postgresql://reader@db.example.com/wildcert?sslmode=verify-full\"",
+                    "key_file = \"/etc/wildcert/store.key\"",
+                ],
+            ),
+        ],
         "wildcert-systemd" => &[(
             "Install the renew timer:",
             &[
@@ -235,6 +251,7 @@ pub fn render(cmd: &clap::Command, name: &str) -> std::io::Result<Vec<u8>> {
             "wildcert-renew(1)",
             "wildcert-config-check(1)",
             "wildcert-import(1)",
+            "wildcert-sync(1)",
         ]
     } else {
         &[]
@@ -325,6 +342,14 @@ pub fn config_page(version: &str) -> String {
             "pre_hook, post_hook",
             "run once around the certificates that are due (not run when nothing is due)",
         )],
+    ));
+    body.push_str(&sect(
+        "[store]",
+        &[
+            ("url", "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]: a database shared by several bastions and consumers (also WILDCERT_STORE_URL); without it the state directory holds everything"),
+            ("key_file", "the data key sealing private keys in the database (default STATE_DIR/store.key; created by the first bastion, copied to every other host: `sync` never creates one)"),
+            ("lease", "how long a lock outlives a bastion that stopped renewing it (default \"60s\")"),
+        ],
     ));
     body.push_str(&sect(
         "[metrics]",

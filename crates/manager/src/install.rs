@@ -45,6 +45,14 @@ pub enum InstallError {
         /// What is wrong.
         message: String,
     },
+    /// The version's files could not be read from the store.
+    #[error("install into {dir}: {message}")]
+    Source {
+        /// The target directory.
+        dir: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("install into {dir}: cannot {action} {path}: {source}")]
     Io {
@@ -63,7 +71,9 @@ impl InstallError {
     /// The target directory.
     pub fn dir(&self) -> &Path {
         match self {
-            InstallError::Settings { dir, .. } | InstallError::Io { dir, .. } => dir,
+            InstallError::Settings { dir, .. }
+            | InstallError::Source { dir, .. }
+            | InstallError::Io { dir, .. } => dir,
         }
     }
 }
@@ -128,17 +138,16 @@ fn lookup_user(name: &str) -> Option<u32> {
 
 /// The base name lego gives a certificate's files: its first name, a wildcard's `*` as `_`
 /// (`_.example.org.crt`), as lego's `--path` layout has it.
-fn lego_name(issued: &Issued) -> String {
-    issued
-        .names
+pub fn lego_name(cert_name: &str, names: &[String]) -> String {
+    names
         .first()
         .map(|n| n.replace('*', "_"))
-        .unwrap_or_else(|| issued.cert_name.clone())
+        .unwrap_or_else(|| cert_name.to_owned())
 }
 
-/// The files of `issued`'s live directory under their names in `layout` (`name`: lego's base
-/// name, [`lego_name`]): (source, target name, is the key).
-fn plan(layout: Layout, name: &str) -> Vec<(&'static str, String, bool)> {
+/// The files of a version under their names in `layout` (`name`: lego's base name,
+/// [`lego_name`]): (file of the version, target name, is the key).
+pub fn plan(layout: Layout, name: &str) -> Vec<(&'static str, String, bool)> {
     match layout {
         Layout::Pem => vec![
             ("cert.pem", "cert.pem".into(), false),
@@ -154,10 +163,94 @@ fn plan(layout: Layout, name: &str) -> Vec<(&'static str, String, bool)> {
     }
 }
 
-/// Copy `issued`'s live files into `t.dir` (atomically, owner/group/modes set before the
-/// bytes), then run `t.reload`. The files are written even when the reload then fails; the
-/// report says so.
-pub async fn install(t: &InstallTarget, issued: &Issued) -> Result<InstallReport, InstallError> {
+/// The files of one certificate version, as install targets and `wildcert sync` write them:
+/// read from the state directory's `live/` or from the shared store. `Debug` never shows
+/// the key.
+#[derive(Clone)]
+pub struct VersionFiles {
+    cert: Vec<u8>,
+    chain: Vec<u8>,
+    fullchain: Vec<u8>,
+    privkey: Vec<u8>,
+}
+
+impl std::fmt::Debug for VersionFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionFiles")
+            .field("cert", &self.cert.len())
+            .field("chain", &self.chain.len())
+            .field("fullchain", &self.fullchain.len())
+            .field("privkey", &"(hidden)")
+            .finish()
+    }
+}
+
+impl VersionFiles {
+    /// The four files of a version directory (`live/`, `archive/<n>/`).
+    pub fn read_dir(dir: &Path) -> Result<VersionFiles, (PathBuf, std::io::Error)> {
+        let read = |f: &str| {
+            let p = dir.join(f);
+            std::fs::read(&p).map_err(|e| (p, e))
+        };
+        Ok(VersionFiles {
+            cert: read("cert.pem")?,
+            chain: read("chain.pem")?,
+            fullchain: read("fullchain.pem")?,
+            privkey: read("privkey.pem")?,
+        })
+    }
+
+    /// From a version's objects by file name (what the shared store holds); `None` when one
+    /// of the four is missing.
+    pub fn from_objects(objects: Vec<(String, Vec<u8>)>) -> Option<VersionFiles> {
+        let mut map: std::collections::HashMap<String, Vec<u8>> = objects.into_iter().collect();
+        Some(VersionFiles {
+            cert: map.remove("cert.pem")?,
+            chain: map.remove("chain.pem")?,
+            fullchain: map.remove("fullchain.pem")?,
+            privkey: map.remove("privkey.pem")?,
+        })
+    }
+
+    /// The version `issued` installed: from the shared store when there is one (so a
+    /// bastion's targets never depend on its local copy), else from its `live/` directory.
+    pub fn of(store: &crate::store::Store, issued: &Issued) -> Result<VersionFiles, String> {
+        match store.shared() {
+            Some(pg) => pg
+                .read_version(&issued.cert_name, issued.version)
+                .map_err(|e| e.to_string())
+                .and_then(|o| {
+                    VersionFiles::from_objects(o).ok_or_else(|| {
+                        format!(
+                            "version {} of `{}` is not in the store",
+                            issued.version, issued.cert_name
+                        )
+                    })
+                }),
+            None => VersionFiles::read_dir(&issued.live_dir)
+                .map_err(|(p, e)| format!("cannot read {}: {e}", p.display())),
+        }
+    }
+
+    fn get(&self, file: &str) -> &[u8] {
+        match file {
+            "cert.pem" => &self.cert,
+            "chain.pem" => &self.chain,
+            "fullchain.pem" => &self.fullchain,
+            _ => &self.privkey,
+        }
+    }
+}
+
+/// Write `files` into `t.dir` under `t.layout`'s names (atomically, owner/group/modes set
+/// before the bytes; the directory created when missing and fsynced at the end); no reload.
+/// `cert_name` and `names` name lego's files. The paths written, in order.
+pub fn write_files(
+    t: &InstallTarget,
+    files: &VersionFiles,
+    cert_name: &str,
+    names: &[String],
+) -> Result<Vec<PathBuf>, InstallError> {
     let p = perms(t)?;
     let io = |action: &'static str, path: &Path| {
         let dir = t.dir.clone();
@@ -170,27 +263,37 @@ pub async fn install(t: &InstallTarget, issued: &Issued) -> Result<InstallReport
         }
     };
     std::fs::create_dir_all(&t.dir).map_err(io("create", &t.dir))?;
-    let mut files = Vec::new();
-    for (src, dst, is_key) in plan(t.layout, &lego_name(issued)) {
-        let from = issued.live_dir.join(src);
-        let data = std::fs::read(&from).map_err(io("read", &from))?;
+    let base = lego_name(cert_name, names);
+    let mut written = Vec::new();
+    for (src, dst, is_key) in plan(t.layout, &base) {
         let to = t.dir.join(&dst);
         let mode = if is_key { p.key_mode } else { 0o644 };
-        write_atomic(&t.dir, &dst, &data, p.uid, p.gid, mode).map_err(io("write", &to))?;
-        files.push(to);
+        write_atomic(&t.dir, &dst, files.get(src), p.uid, p.gid, mode).map_err(io("write", &to))?;
+        written.push(to);
     }
     if t.layout == Layout::Lego {
         // lego's `<domain>.json` beside the files (what lego's own tooling reads first).
-        let dst = format!("{}.json", lego_name(issued));
-        let doc =
-            serde_json::json!({ "domain": issued.names.first().unwrap_or(&issued.cert_name) });
+        let dst = format!("{base}.json");
+        let domain = names.first().map(String::as_str).unwrap_or(cert_name);
+        let doc = serde_json::json!({ "domain": domain });
         let data = serde_json::to_vec_pretty(&doc).unwrap_or_default();
         let to = t.dir.join(&dst);
         write_atomic(&t.dir, &dst, &data, p.uid, p.gid, 0o644).map_err(io("write", &to))?;
-        files.push(to);
+        written.push(to);
     }
     let dir_fd = std::fs::File::open(&t.dir).map_err(io("open", &t.dir))?;
     dir_fd.sync_all().map_err(io("sync", &t.dir))?;
+    Ok(written)
+}
+
+/// Write `files` (the version `issued`) into `t.dir` ([`write_files`]), then run `t.reload`.
+/// The files are written even when the reload then fails; the report says so.
+pub async fn install(
+    t: &InstallTarget,
+    issued: &Issued,
+    files: &VersionFiles,
+) -> Result<InstallReport, InstallError> {
+    let written = write_files(t, files, &issued.cert_name, &issued.names)?;
     let reload = match &t.reload {
         Some(cmd) => {
             let mut env = hook_env(issued);
@@ -201,19 +304,39 @@ pub async fn install(t: &InstallTarget, issued: &Issued) -> Result<InstallReport
     };
     Ok(InstallReport {
         dir: t.dir.clone(),
-        files,
+        files: written,
         reload,
     })
 }
 
 /// Every target of a certificate, in order; a failing target does not stop the next one.
+/// The files are read once, from `store` ([`VersionFiles::of`]), and only when there is a
+/// target.
 pub async fn install_all(
     targets: &[InstallTarget],
     issued: &Issued,
+    store: &crate::store::Store,
 ) -> Vec<Result<InstallReport, InstallError>> {
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let files = match VersionFiles::of(store, issued) {
+        Ok(f) => f,
+        Err(message) => {
+            return targets
+                .iter()
+                .map(|t| {
+                    Err(InstallError::Source {
+                        dir: t.dir.clone(),
+                        message: message.clone(),
+                    })
+                })
+                .collect();
+        }
+    };
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
-        out.push(install(t, issued).await);
+        out.push(install(t, issued, &files).await);
     }
     out
 }
@@ -261,7 +384,9 @@ pub fn sweep(t: &InstallTarget) -> Vec<PathBuf> {
     removed
 }
 
-fn write_atomic(
+/// Write `data` as `dir/name` atomically: a temporary file created 0600, owner, group and
+/// `mode` set before the bytes, fsynced, renamed over the old one.
+pub(crate) fn write_atomic(
     dir: &Path,
     name: &str,
     data: &[u8],
@@ -328,6 +453,10 @@ mod tests {
         }
     }
 
+    fn files(i: &Issued) -> VersionFiles {
+        VersionFiles::read_dir(&i.live_dir).expect("live files")
+    }
+
     #[tokio::test]
     async fn pem_layout_with_group_mode_and_reload() {
         let tmp = tempfile::tempdir().expect("tmp");
@@ -353,7 +482,7 @@ mod tests {
             )),
             layout: Layout::Pem,
         };
-        let r = install(&t, &i).await.expect("install");
+        let r = install(&t, &i, &files(&i)).await.expect("install");
         assert_eq!(r.files.len(), 4);
         let key = std::fs::metadata(t.dir.join("privkey.pem")).expect("key");
         assert_eq!(key.mode() & 0o7777, 0o640);
@@ -388,7 +517,7 @@ mod tests {
         let i = issued(&live);
         let mut t = InstallTarget::dir(tmp.path().join("lego"));
         t.layout = Layout::Lego;
-        install(&t, &i).await.expect("install");
+        install(&t, &i, &files(&i)).await.expect("install");
         let read = |n: &str| std::fs::read_to_string(t.dir.join(n)).expect(n);
         // lego names the files after the first domain (issue 23: they were named after the
         // store name, `site.crt`, where lego writes `site.test.crt`).
@@ -403,12 +532,14 @@ mod tests {
 
         t.key_mode = Some("0644".into());
         assert!(matches!(
-            install(&t, &i).await,
+            install(&t, &i, &files(&i)).await,
             Err(InstallError::Settings { .. })
         ));
         t.key_mode = None;
         t.owner = Some("no-such-user-wildcert".into());
-        let e = install(&t, &i).await.expect_err("unknown owner");
+        let e = install(&t, &i, &files(&i))
+            .await
+            .expect_err("unknown owner");
         assert!(e.to_string().contains("no-such-user-wildcert"), "{e}");
     }
 
@@ -422,7 +553,7 @@ mod tests {
         i.names = vec!["*.lg.example.org".into(), "lg.example.org".into()];
         let mut t = InstallTarget::dir(tmp.path().join("lego"));
         t.layout = Layout::Lego;
-        let r = install(&t, &i).await.expect("install");
+        let r = install(&t, &i, &files(&i)).await.expect("install");
         let mut names: Vec<String> = r
             .files
             .iter()

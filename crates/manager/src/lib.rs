@@ -36,6 +36,7 @@ pub mod report;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod validate;
 pub mod verify;
 

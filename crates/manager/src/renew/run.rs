@@ -583,19 +583,18 @@ where
             Ok(issued) => {
                 // Files where servers want them (`install = […]`), before the deploy hook.
                 let targets = install_targets.remove(&r.cert_name).unwrap_or_default();
-                let install_failure =
-                    install_all(&targets, &issued)
-                        .await
-                        .into_iter()
-                        .find_map(|r| match r {
-                            Err(e) => Some(HookReport {
-                                command: "install".into(),
-                                exit_code: None,
-                                ok: false,
-                                error: Some(e.to_string()),
-                            }),
-                            Ok(rep) => rep.reload.filter(|h| !h.ok),
-                        });
+                let install_failure = install_all(&targets, &issued, store)
+                    .await
+                    .into_iter()
+                    .find_map(|r| match r {
+                        Err(e) => Some(HookReport {
+                            command: "install".into(),
+                            exit_code: None,
+                            ok: false,
+                            error: Some(e.to_string()),
+                        }),
+                        Ok(rep) => rep.reload.filter(|h| !h.ok),
+                    });
                 let mut hook = match &hook {
                     Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
                     None => None,

@@ -12,6 +12,7 @@ mod check;
 mod issue;
 mod persist;
 mod providers;
+mod sync;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -29,6 +30,7 @@ pub use issue::{
 };
 pub use persist::{PersistDoc, Persisted, PersistedRecord};
 pub use providers::{Provider, ProviderDoc, ProviderSetting, ProvidersDoc};
+pub use sync::{SyncDoc, Synced};
 
 /// A failed command: `{"ok": false, "error", "hint", "exit_code"}`.
 #[derive(Debug, Clone, Serialize)]

@@ -116,11 +116,28 @@ impl IssueReport {
 }
 
 impl<'a> Session<'a> {
-    /// Resolve the run configuration and open the store.
+    /// Resolve the run configuration and open the store for a command that may write it: a
+    /// shared store's read-only role is refused here, before anything is done.
     pub fn open(loaded: &'a Loaded) -> Result<Session<'a>, IssueError> {
+        Session::open_for(loaded, Store::open_with)
+    }
+
+    /// [`Session::open`] for a command that only reads the store (`list`, `show`): a shared
+    /// store's read-only role is welcome.
+    pub fn open_reading(loaded: &'a Loaded) -> Result<Session<'a>, IssueError> {
+        Session::open_for(loaded, Store::open_reading)
+    }
+
+    fn open_for(
+        loaded: &'a Loaded,
+        open: fn(
+            std::path::PathBuf,
+            &crate::store::StoreConfig,
+        ) -> Result<Store, crate::store::StoreError>,
+    ) -> Result<Session<'a>, IssueError> {
         let cfg = RunConfig::from_settings(&loaded.settings)?;
         crate::hooks::set_pass_env(loaded.settings.hooks.pass_env.clone());
-        let store = Store::open_with(&cfg.state_dir, &cfg.store)?;
+        let store = open(cfg.state_dir.clone(), &cfg.store)?;
         Ok(Session {
             loaded,
             cfg,
@@ -263,7 +280,7 @@ impl<'a> Session<'a> {
             .await??;
         // The certificate's own install targets (`install = […]`), then the command line's.
         let all: Vec<InstallTarget> = cert.install.iter().chain(targets).cloned().collect();
-        let installs = install_all(&all, &issued).await;
+        let installs = install_all(&all, &issued, &self.store).await;
         let hook = match &cert.deploy_hook {
             Some(cmd) => Some(run_deploy_hook(cmd, &issued, DEFAULT_HOOK_TIMEOUT).await),
             None => None,
@@ -334,6 +351,17 @@ impl<'a> Session<'a> {
             );
         }
     }
+}
+
+/// `wildcert sync --to DIR`: a consumer pulls the live versions from the shared store
+/// (`[store]`, read-only) into DIR ([`crate::sync`]). Needs no CA, account or provider.
+pub async fn sync(
+    loaded: &Loaded,
+    opts: &crate::sync::SyncOptions,
+) -> Result<crate::sync::SyncReport, IssueError> {
+    crate::hooks::set_pass_env(loaded.settings.hooks.pass_env.clone());
+    let store = crate::store::StoreConfig::from_settings(&loaded.settings.store)?;
+    crate::sync::sync(&store, &loaded.state_dir(), opts).await
 }
 
 /// Remove records left in the journal by runs that died (and, with `include_self`, by this

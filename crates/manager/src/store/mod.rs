@@ -80,19 +80,28 @@ impl StoreConfig {
             .unwrap_or_else(|| state_dir.join("store.key"))
     }
 
-    /// Connect to the database of `url` (a bastion: creates the data key file when missing).
-    fn connect(&self, url: &str, state_dir: &Path) -> Result<Arc<pg::PgBackend>, StoreError> {
+    /// Connect to the database of `url`: a bastion ([`pg::Access::Write`]) creates the data
+    /// key file when missing; a consumer ([`pg::Access::Read`]) must have been given a copy.
+    fn connect(
+        &self,
+        url: &str,
+        state_dir: &Path,
+        access: pg::Access,
+    ) -> Result<Arc<pg::PgBackend>, StoreError> {
         let handle = match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => h,
             _ => return Err(pg::PgStoreError::NeedsMultiThreadRuntime.into()),
         };
         let config = pg::PgConfig::from_url(Some(url))?;
         let key_file = self.key_file_in(state_dir);
-        let created = !key_file.exists();
-        let key = pg::DataKey::load_or_create(&key_file)?;
+        let created = access == pg::Access::Write && !key_file.exists();
+        let key = match access {
+            pg::Access::Write => pg::DataKey::load_or_create(&key_file)?,
+            pg::Access::Read => pg::DataKey::load_given(&key_file)?,
+        };
         let store = tokio::task::block_in_place(|| {
             handle.block_on(async {
-                let store = pg::PgStore::connect(&config, Some(key)).await?;
+                let store = pg::PgStore::connect_as(&config, Some(key), access).await?;
                 store.check_data_key().await?;
                 Ok::<_, pg::PgStoreError>(store)
             })
@@ -111,15 +120,51 @@ impl StoreConfig {
         let leases = pg::LeaseSettings::with_ttl(self.lease.unwrap_or(Duration::from_secs(60)));
         Ok(Arc::new(pg::PgBackend::new(store, leases)))
     }
+
+    /// A consumer's read-only connection to the shared store (`wildcert sync`): nothing is
+    /// created, neither the state directory nor the data key file (`[store] key_file`, by
+    /// default `store.key` in `state_dir`, must be a copy of the bastions'); a role that may
+    /// write is used read-only all the same. `None` without `[store] url`.
+    pub fn open_consumer(
+        &self,
+        state_dir: &Path,
+    ) -> Result<Option<Arc<pg::PgBackend>>, StoreError> {
+        self.url
+            .as_ref()
+            .map(|url| self.connect(url.expose(), state_dir, pg::Access::Read))
+            .transpose()
+    }
 }
 
 impl Store {
     /// Open the store `config` selects: the state directory at `root` (created 0700), and the
     /// PostgreSQL database when `config.url` is set.
+    ///
+    /// A database role that may only read (a consumer's) is refused here, before the command
+    /// does anything ([`pg::PgStoreError::ReadOnly`]); commands that only read open the store
+    /// with [`Store::open_reading`].
     pub fn open_with(root: impl Into<PathBuf>, config: &StoreConfig) -> Result<Store, StoreError> {
+        Store::open_for(root, config, pg::Access::Write)
+    }
+
+    /// [`Store::open_with`] for a command that only reads (`list`, `show`): a read-only
+    /// database role is welcome, the schema is never migrated and the data key file is never
+    /// created.
+    pub fn open_reading(
+        root: impl Into<PathBuf>,
+        config: &StoreConfig,
+    ) -> Result<Store, StoreError> {
+        Store::open_for(root, config, pg::Access::Read)
+    }
+
+    fn open_for(
+        root: impl Into<PathBuf>,
+        config: &StoreConfig,
+        access: pg::Access,
+    ) -> Result<Store, StoreError> {
         let mut store = Store::open(root)?;
         if let Some(url) = &config.url {
-            store.shared = Some(config.connect(url.expose(), &store.root)?);
+            store.shared = Some(config.connect(url.expose(), &store.root, access)?);
         }
         Ok(store)
     }

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use wildcert_manager::store::pg::{
-    DataKey, LeaseSettings, PgBackend, PgConfig, PgStore, PgStoreError,
+    Access, DataKey, LeaseSettings, LiveStamp, PgBackend, PgConfig, PgStore, PgStoreError,
 };
 use wildcert_manager::store::{
     CertFiles, CertMeta, KeyPerms, Locker, Storage, StoreError, check_contract,
@@ -375,8 +375,41 @@ async fn a_read_only_role_reads_and_every_write_is_a_typed_permission_error() {
         .await
         .unwrap();
 
-    let reader = store(&reader_url, Some(DataKey::from_bytes(&[7; 32]).unwrap())).await;
+    // Opened for writing (what every command but sync, list and show does), the role is
+    // refused at once, naming it and what it lacks.
+    let reader_cfg = PgConfig::from_url(Some(&reader_url)).unwrap();
+    let e = PgStore::connect(&reader_cfg, None).await.unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::ReadOnly { role, missing } if role == "reader" && missing.contains("INSERT on wildcert_objects")),
+        "{e:?}"
+    );
+    assert!(e.hint().contains("sync"), "{}", e.hint());
+    let reader = PgStore::connect_as(
+        &reader_cfg,
+        Some(DataKey::from_bytes(&[7; 32]).unwrap()),
+        Access::Read,
+    )
+    .await
+    .unwrap();
     assert_eq!(reader.role(), "reader");
+    // One query gives every live version and the token it was written under.
+    owner
+        .put_version("certs/c", &lease, |_| {
+            Ok(vec![("cert.pem".into(), b"C".to_vec(), false)])
+        })
+        .await
+        .unwrap();
+    let stamps = reader.live_stamps().await.unwrap();
+    assert_eq!(
+        stamps,
+        [(
+            "c".to_string(),
+            LiveStamp {
+                version: 1,
+                token: lease.token
+            }
+        )]
+    );
     assert_eq!(
         reader.get("certs/c/privkey.pem").await.unwrap().unwrap(),
         KEY_PEM.as_bytes()
@@ -403,6 +436,29 @@ async fn a_read_only_role_reads_and_every_write_is_a_typed_permission_error() {
         "{e:?}"
     );
     assert_eq!(owner.get("certs/c/cert.pem").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_never_migrates_the_schema() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, _url) = cluster();
+    let reader_url = pg.create_reader("reader", "wc", "owner").unwrap();
+    let cfg = PgConfig::from_url(Some(&reader_url)).unwrap();
+    let e = PgStore::connect_as(&cfg, None, Access::Read)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PgStoreError::SchemaNotCurrent { role, found: 0, .. } if role == "reader"),
+        "{e:?}"
+    );
+    assert!(e.hint().contains("bastion"), "{}", e.hint());
+    let dump = pg.pg_dump("wc").unwrap();
+    assert!(
+        !dump.contains("wildcert_schema"),
+        "a reader created nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

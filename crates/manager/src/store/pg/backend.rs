@@ -235,6 +235,28 @@ impl PgBackend {
         Ok(!keys.is_empty())
     }
 
+    /// The live version of every certificate, by name, in one query (`wildcert sync`).
+    pub fn live_stamps(&self) -> Result<Vec<(String, super::LiveStamp)>, StoreError> {
+        self.run(self.shared.store.live_stamps())
+    }
+
+    /// Every file of version `version` of certificate `name` (`cert.pem`, `chain.pem`,
+    /// `fullchain.pem`, `privkey.pem` opened, `meta.json`) by file name, in one query; empty
+    /// when there is no such version.
+    pub fn read_version(
+        &self,
+        name: &str,
+        version: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        crate::store::check_name(name)?;
+        let dir = format!("certs/{name}/archive/{version}/");
+        let objects = self.run(self.shared.store.get_prefix(&dir))?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(&dir)?.to_owned(), v)))
+            .collect())
+    }
+
     /// Whether a run holding leases as `holder` still holds an unexpired one (a journal
     /// entry's writer on another host is alive while it does).
     pub fn holder_alive(&self, holder: &str) -> Result<bool, StoreError> {

@@ -51,6 +51,28 @@ pub enum PgStoreError {
         /// The server's message (which table, which privilege).
         detail: String,
     },
+    /// A writing command was run with a role that may only read the store (a consumer's
+    /// role): refused when the store is opened, before anything is done.
+    #[error("role `{role}` may only read the store (it lacks {missing}): this command writes")]
+    ReadOnly {
+        /// The role connected as.
+        role: String,
+        /// The privileges it lacks (`wildcert_objects INSERT`, …).
+        missing: String,
+    },
+    /// A reader found the schema older than this wildcert's (or absent): only a role that
+    /// may write it migrates it.
+    #[error(
+        "the store's schema is at version {found}, this wildcert expects {known}, and role `{role}` only reads"
+    )]
+    SchemaNotCurrent {
+        /// The role connected as.
+        role: String,
+        /// Version found in the database (0: no schema yet).
+        found: i32,
+        /// The version this build expects.
+        known: i32,
+    },
     /// Any other error reported by the database.
     #[error("PostgreSQL error: {detail}")]
     Database {
@@ -166,6 +188,12 @@ impl PgStoreError {
             PgStoreError::PermissionDenied { role, .. } => format!(
                 "role `{role}` is read-only here: run writing commands with the role that owns the schema"
             ),
+            PgStoreError::ReadOnly { role, .. } => format!(
+                "role `{role}` is a consumer's: it may run `wildcert sync`, `list` and `show`; run issue, renew, delete, revoke and account commands on a bastion, with the role that owns the schema"
+            ),
+            PgStoreError::SchemaNotCurrent { .. } => {
+                "run wildcert once on a bastion (with the role that owns the schema) to create or migrate it, then sync again".into()
+            }
             PgStoreError::Database { .. } => "see the server's log for details".into(),
             PgStoreError::SchemaTooNew { .. } => "upgrade wildcert on this host to the version the others run".into(),
             PgStoreError::Locked { .. } => {

@@ -105,9 +105,43 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// What a connection is for: a bastion writes (and creates or migrates the schema), a
+/// consumer (`wildcert sync`, `list`, `show`) only reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Writes: the role must be allowed to write the store's tables; the schema is created
+    /// or migrated when it is not current.
+    Write,
+    /// Reads only: the schema is never touched and must be current.
+    Read,
+}
+
+/// A certificate's live version as the database holds it: its number and the fencing token
+/// its writer held. Numbers restart at 1 when a certificate is deleted and issued again;
+/// tokens only grow, so the pair names one version for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveStamp {
+    /// The version number (`certs/<name>/archive/<n>`).
+    pub version: u32,
+    /// The fencing token under which `live` was written.
+    pub token: i64,
+}
+
 impl PgStore {
-    /// Connects, then creates or migrates the schema; `key` seals and opens private keys.
+    /// Connects for writing (see [`PgStore::connect_as`]).
     pub async fn connect(config: &PgConfig, key: Option<DataKey>) -> Result<PgStore> {
+        PgStore::connect_as(config, key, Access::Write).await
+    }
+
+    /// Connects; `key` seals and opens private keys. For [`Access::Write`] a role that may not
+    /// write the store's tables is refused at once ([`PgStoreError::ReadOnly`]), before any
+    /// work starts, then the schema is created or migrated; for [`Access::Read`] the schema
+    /// must already be current ([`PgStoreError::SchemaNotCurrent`]) and is never changed.
+    pub async fn connect_as(
+        config: &PgConfig,
+        key: Option<DataKey>,
+        access: Access,
+    ) -> Result<PgStore> {
         let role = config.user().unwrap_or("(default)").to_owned();
         let target = config.target();
         let map = |e| map_err(&role, &target, e);
@@ -131,8 +165,127 @@ impl PgStore {
         )
         .await?
         .get(0);
-        store.migrate().await?;
+        match access {
+            Access::Write => {
+                store.check_writable().await?;
+                store.migrate().await?;
+            }
+            Access::Read => {
+                let (found, known) = (store.schema_version().await?, MIGRATIONS.len() as i32);
+                if found > known {
+                    return Err(PgStoreError::SchemaTooNew { found, known });
+                }
+                if found < known {
+                    return Err(PgStoreError::SchemaNotCurrent {
+                        role: store.role.clone(),
+                        found,
+                        known,
+                    });
+                }
+            }
+        }
         Ok(store)
+    }
+
+    /// Refuses a role that may read but not write the store's tables (a consumer's role),
+    /// naming it, before anything is done. A database without the tables yet is left to the
+    /// migration (which fails with [`PgStoreError::PermissionDenied`] for such a role).
+    async fn check_writable(&self) -> Result<()> {
+        let client = self.client.lock().await;
+        let row = self
+            .db(client.query_one(
+                "SELECT to_regclass('wildcert_objects') IS NOT NULL,
+                        to_regclass('wildcert_leases') IS NOT NULL",
+                &[],
+            ))
+            .await?;
+        let (objects, leases): (bool, bool) = (row.get(0), row.get(1));
+        if !objects || !leases {
+            return Ok(());
+        }
+        let missing: Vec<String> = self
+            .db(client.query_one(
+                "SELECT array_remove(ARRAY[
+                    CASE WHEN has_table_privilege(current_user, 'wildcert_objects', 'INSERT') THEN NULL ELSE 'INSERT on wildcert_objects' END,
+                    CASE WHEN has_table_privilege(current_user, 'wildcert_objects', 'UPDATE') THEN NULL ELSE 'UPDATE on wildcert_objects' END,
+                    CASE WHEN has_table_privilege(current_user, 'wildcert_objects', 'DELETE') THEN NULL ELSE 'DELETE on wildcert_objects' END,
+                    CASE WHEN has_table_privilege(current_user, 'wildcert_leases', 'INSERT') THEN NULL ELSE 'INSERT on wildcert_leases' END,
+                    CASE WHEN has_table_privilege(current_user, 'wildcert_leases', 'UPDATE') THEN NULL ELSE 'UPDATE on wildcert_leases' END,
+                    CASE WHEN has_sequence_privilege(current_user, 'wildcert_fence', 'USAGE') THEN NULL ELSE 'USAGE on wildcert_fence' END
+                 ], NULL)",
+                &[],
+            ))
+            .await?
+            .get(0);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(PgStoreError::ReadOnly {
+            role: self.role.clone(),
+            missing: missing.join(", "),
+        })
+    }
+
+    /// The live version of every certificate, by name, in one query (what a consumer's
+    /// `sync` compares with what it wrote last).
+    pub async fn live_stamps(&self) -> Result<Vec<(String, LiveStamp)>> {
+        let client = self.client.lock().await;
+        let rows = self
+            .db(client.query(
+                "SELECT key, value, fence FROM wildcert_objects
+                 WHERE starts_with(key, 'certs/') AND key LIKE 'certs/%/live' ORDER BY key",
+                &[],
+            ))
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: &str = row.get(0);
+            let Some(name) = key
+                .strip_prefix("certs/")
+                .and_then(|k| k.strip_suffix("/live"))
+                .filter(|n| !n.contains('/'))
+            else {
+                continue;
+            };
+            let Some(version) = std::str::from_utf8(row.get::<_, &[u8]>(1))
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+            else {
+                continue;
+            };
+            out.push((
+                name.to_owned(),
+                LiveStamp {
+                    version,
+                    token: row.get(2),
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Every object whose key begins with `prefix`, opened when sealed, in one query.
+    pub async fn get_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let client = self.client.lock().await;
+        let rows = self
+            .db(client.query(
+                "SELECT key, value, sealed FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
+                &[&prefix],
+            ))
+            .await?;
+        drop(client);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.get(0);
+            let value: Vec<u8> = row.get(1);
+            let value = if row.get::<_, bool>(2) {
+                self.data_key(&key)?.open(&key, &value)?
+            } else {
+                value
+            };
+            out.push((key, value));
+        }
+        Ok(out)
     }
 
     /// The role connected as.

@@ -100,6 +100,20 @@ impl DataKey {
         DataKey::load(path)
     }
 
+    /// Reads the key file a consumer was given: never created here; a missing file says to
+    /// copy the bastions' (a new key could open nothing they sealed).
+    pub fn load_given(path: &Path) -> Result<DataKey, PgStoreError> {
+        if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            return Err(key_file_err(
+                path,
+                "is missing ([store] key_file): a host that only reads never creates one".into(),
+                "copy the data key file from a bastion (mode 0600) and point [store] key_file at it",
+            ));
+        }
+        DataKey::load(path)
+    }
+
     /// Reads the key file; refused when group or others have access or it is malformed.
     pub fn load(path: &Path) -> Result<DataKey, PgStoreError> {
         let shown = path.display();
