@@ -66,6 +66,40 @@ impl LeaseSettings {
     }
 }
 
+/// Runs `step` to completion from sync code on a multi-thread runtime: in `block_in_place`
+/// (the worker hands its other tasks on), polled on this thread, which parks between polls
+/// with std's park rather than tokio's.
+///
+/// Not `Handle::block_on`: on the thread of a `Runtime::block_on` (the CLI's main thread,
+/// where a command's future runs) the nested `block_on` parks on the same tokio park as the
+/// outer one and consumes the wake-ups meant for it; the outer future then slept until some
+/// timer woke it. Two bastions over 50 certificates stalled in 30 s steps (the heartbeat) or
+/// for good.
+pub(crate) fn block_in_place_on<F: Future>(handle: &Handle, step: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    tokio::task::block_in_place(|| {
+        // block_in_place leaves the runtime's context: timers and the client need it.
+        let _context = handle.enter();
+        let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut step = std::pin::pin!(step);
+        loop {
+            if let std::task::Poll::Ready(v) = step.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    })
+}
+
 /// Shortest lease and renewal interval taken (a zero would spin).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -133,7 +167,7 @@ impl PgBackend {
             Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => h,
             _ => return Err(PgStoreError::NeedsMultiThreadRuntime.into()),
         };
-        Ok(tokio::task::block_in_place(|| handle.block_on(step))?)
+        Ok(block_in_place_on(&handle, step)?)
     }
 
     /// The lease a write of `key` must carry: `None` for unfenced keys (see the module doc).
