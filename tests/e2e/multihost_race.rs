@@ -59,11 +59,12 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
 impl Bastion {
     /// `wildcert --config CONFIG --json renew` with its own state directory.
     fn renew(lab: &Lab, state: &Path, config: &str) -> Bastion {
-        let mut cmd: Command = lab.command_at(
-            &lab.pebble.directory_url(),
-            &["--config", config, "--json", "renew"],
-            &[],
-        );
+        Bastion::spawn(lab, state, &["--config", config, "--json", "renew"])
+    }
+
+    /// `wildcert ARGS` with its own state directory.
+    fn spawn(lab: &Lab, state: &Path, args: &[&str]) -> Bastion {
+        let mut cmd: Command = lab.command_at(&lab.pebble.directory_url(), args, &[]);
         // The lab's --state-dir comes first; the last one given wins.
         cmd.arg("--state-dir").arg(state);
         let mut child = cmd.spawn().expect("wildcert starts");
@@ -124,6 +125,12 @@ fn count(shared: &Shared, sql: &str) -> usize {
     out.trim()
         .parse()
         .unwrap_or_else(|_| panic!("`{sql}` gave {out:?}"))
+}
+
+/// Journal entries, or `None` before the first bastion created the schema.
+fn journal_polled(shared: &Shared) -> Option<usize> {
+    let sql = "SELECT count(*) FROM wildcert_objects WHERE key ~ '^journal/'";
+    shared.pg.psql("wildcert", sql).ok()?.trim().parse().ok()
 }
 
 fn keys_like(shared: &Shared, pattern: &str) -> usize {
@@ -267,7 +274,11 @@ fn assert_settled(lab: &Lab, shared: &Shared, n: usize, context: &str) {
     let orders = stored_orders(shared);
     assert_eq!(orders.len(), n, "{orders:?}");
     let distinct: BTreeSet<&String> = orders.values().collect();
-    assert_eq!(distinct.len(), n, "two certificates share an order: {orders:?}");
+    assert_eq!(
+        distinct.len(),
+        n,
+        "two certificates share an order: {orders:?}"
+    );
     for (name, url) in &orders {
         let id = url.rsplit('/').next().unwrap_or_default();
         assert!(
@@ -300,7 +311,10 @@ fn two_bastions_racing_over_fifty_certificates_order_each_once() {
         return;
     };
     let certs = certs(50);
-    let (a, b) = (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
     let cfg_a = config_for(a.path(), &shared, "60s", &certs);
     let cfg_b = config_for(b.path(), &shared, "60s", &certs);
 
@@ -310,15 +324,16 @@ fn two_bastions_racing_over_fifty_certificates_order_each_once() {
     let run_a = first.wait(RUN_LIMIT);
     let run_b = second.wait(RUN_LIMIT);
     let wall = start.elapsed();
-    let both = format!("--- bastion a\n{}\n--- bastion b\n{}", run_a.all(), run_b.all());
+    let both = format!(
+        "--- bastion a\n{}\n--- bastion b\n{}",
+        run_a.all(),
+        run_b.all()
+    );
     assert_eq!(run_a.code, Some(0), "{both}");
     assert_eq!(run_b.code, Some(0), "{both}");
     // About 10 s here; a bastion whose main thread lost a wake-up (a nested block_on on it)
     // sat until its 30 s heartbeat, or for good.
-    assert!(
-        wall < Duration::from_secs(30),
-        "{wall:?}: stalled\n{both}"
-    );
+    assert!(wall < Duration::from_secs(30), "{wall:?}: stalled\n{both}");
     let issued = summary(&run_a, "issued") + summary(&run_b, "issued");
     let skipped = summary(&run_a, "skipped") + summary(&run_b, "skipped");
     assert_eq!((issued, skipped), (50, 50), "{both}");
@@ -350,21 +365,32 @@ fn a_bastion_killed_mid_run_is_finished_by_the_other_after_the_lease_without_a_s
     };
     let n = 10;
     let certs = certs(n);
-    let (a, b) = (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
     // A short lease: the dead bastion's certificates are free again 6 s after its last renewal.
     let cfg_a = config_for(a.path(), &shared, "6s", &certs);
     let cfg_b = config_for(b.path(), &shared, "6s", &certs);
 
     let doomed = Bastion::renew(&lab, a.path(), &cfg_a);
-    poll_until("bastion a publishes its records", Duration::from_secs(60), || {
-        journal(&shared) > 0
-    });
+    poll_until(
+        "bastion a publishes its records",
+        Duration::from_secs(60),
+        || journal_polled(&shared).is_some_and(|n| n > 0),
+    );
     let killed = doomed.kill9();
     assert_eq!(killed.code, None, "killed by a signal\n{}", killed.all());
     let published = zone_txt(&lab);
-    assert!(!published.is_empty(), "killed before anything was published");
+    assert!(
+        !published.is_empty(),
+        "killed before anything was published"
+    );
     let held = leases_held(&shared);
-    assert!(held > 0, "the dead bastion's leases lasted less than the test's reaction");
+    assert!(
+        held > 0,
+        "the dead bastion's leases lasted less than the test's reaction"
+    );
     let live_at_kill = live(&shared);
 
     // While the dead bastion's leases last: its certificates are another bastion's, skipped.
@@ -380,12 +406,18 @@ fn a_bastion_killed_mid_run_is_finished_by_the_other_after_the_lease_without_a_s
         "said who holds them\n{}",
         run.all()
     );
-    assert_eq!(at_ca(&lab).orders, n, "the held certificates were ordered again");
+    assert_eq!(
+        at_ca(&lab).orders,
+        n,
+        "the held certificates were ordered again"
+    );
 
     // After the lease: any bastion may take them over (and clean up after the dead one).
-    poll_until("the dead bastion's leases expire", Duration::from_secs(20), || {
-        leases_held(&shared) == 0
-    });
+    poll_until(
+        "the dead bastion's leases expire",
+        Duration::from_secs(20),
+        || leases_held(&shared) == 0,
+    );
     let run = Bastion::renew(&lab, b.path(), &cfg_b).wait(RUN_LIMIT);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(
@@ -395,7 +427,8 @@ fn a_bastion_killed_mid_run_is_finished_by_the_other_after_the_lease_without_a_s
         run.all()
     );
     assert!(
-        run.stderr.contains("resuming the order of an interrupted run"),
+        run.stderr
+            .contains("resuming the order of an interrupted run"),
         "{}",
         run.all()
     );
@@ -422,31 +455,60 @@ fn the_database_going_away_mid_run_fails_cleanly_and_the_next_run_recovers() {
     let n = 6;
     let certs = certs(n);
     let a = tempfile::tempdir().expect("a");
-    let cfg = config_for(a.path(), &shared, "60s", &certs);
+    // The failed run cannot release its leases (the database is away when it ends): they
+    // expire. A short lease keeps the wait short.
+    let cfg = config_for(a.path(), &shared, "5s", &certs);
 
-    let bastion = Bastion::renew(&lab, a.path(), &cfg);
-    poll_until("the run publishes its records", Duration::from_secs(60), || {
-        journal(&shared) > 0
-    });
+    // Said to a person (not --json): the one failure line is what this test reads.
+    let bastion = Bastion::spawn(&lab, a.path(), &["--config", &cfg, "renew"]);
+    poll_until(
+        "the run publishes its records",
+        Duration::from_secs(60),
+        || journal_polled(&shared).is_some_and(|n| n > 0),
+    );
     shared.pg.stop().expect("the database stops");
     let run = bastion.wait(Duration::from_secs(90));
     let target = format!("127.0.0.1:{}", shared.pg.port());
-    assert!(run.code.is_some(), "the run hung without its database\n{}", run.all());
-    assert_ne!(run.code, Some(0), "{}", run.all());
     assert!(
-        run.stderr.contains(&format!("PostgreSQL at {target} is unavailable")),
+        run.code.is_some(),
+        "the run hung without its database\n{}",
+        run.all()
+    );
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    // One line names the database and every certificate it failed, one hint follows.
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.all());
+    assert!(
+        failed[0].contains(&format!("PostgreSQL at {target} is unavailable")),
         "names the database\n{}",
         run.all()
     );
-    assert!(
-        run.stderr.contains("check that the server runs and is reachable"),
-        "with a hint\n{}",
-        run.all()
-    );
+    let hints: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .starts_with("hint: check that the server runs and is reachable")
+        })
+        .collect();
+    assert_eq!(hints.len(), 1, "with a hint\n{}", run.all());
     assert!(!run.all().contains("panicked"), "{}", run.all());
 
     shared.pg.start_again().expect("the database comes back");
-    assert!(versions_whole(&shared).is_ok(), "{:?}", versions_whole(&shared));
+    assert!(
+        versions_whole(&shared).is_ok(),
+        "{:?}",
+        versions_whole(&shared)
+    );
+    poll_until(
+        "the failed run's leases expire",
+        Duration::from_secs(20),
+        || leases_held(&shared) == 0,
+    );
 
     let run = Bastion::renew(&lab, a.path(), &cfg).wait(RUN_LIMIT);
     assert_eq!(run.code, Some(0), "{}", run.all());

@@ -649,7 +649,9 @@ impl BindTopology {
             .arg("-b")
             .arg(self.prompt.addr.to_string())
             .arg(format!("@{}", self.primary.addr))
-            .args(["-p", "53", "+tries=1", "+time=5", "+nocmd", "+nostats", "+onesoa"])
+            .args([
+                "-p", "53", "+tries=1", "+time=5", "+nocmd", "+nostats", "+onesoa",
+            ])
             .args(["AXFR", &format!("{zone}.")]))?;
         if out.contains("Transfer failed") || !out.contains("SOA") {
             return Err(KitError(format!("zone transfer of {zone} failed:\n{out}")));

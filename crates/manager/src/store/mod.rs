@@ -88,8 +88,7 @@ impl StoreConfig {
         };
         let config = pg::PgConfig::from_url(Some(url))?;
         let key = pg::DataKey::load_or_create(&self.key_file_in(state_dir))?;
-        let store =
-            pg::block_in_place_on(&handle, pg::PgStore::connect(&config, Some(key)))?;
+        let store = pg::block_in_place_on(&handle, pg::PgStore::connect(&config, Some(key)))?;
         let leases = pg::LeaseSettings::with_ttl(self.lease.unwrap_or(Duration::from_secs(60)));
         Ok(Arc::new(pg::PgBackend::new(store, leases)))
     }
