@@ -91,6 +91,7 @@ pub(crate) fn block_in_place_on<F: Future>(handle: &Handle, step: F) -> F::Outpu
         let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
         let mut cx = std::task::Context::from_waker(&waker);
         let mut step = std::pin::pin!(step);
+        // Bounded by the step itself: every database step has its own timeout.
         loop {
             if let std::task::Poll::Ready(v) = step.as_mut().poll(&mut cx) {
                 return v;
@@ -539,5 +540,50 @@ impl Drop for LeaseGuard {
                 tracing::debug!("releasing lease `{}`: {e} (it expires)", lease.name);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::block_in_place_on;
+
+    /// The CLI's shape: a command's future on the main thread (`Runtime::block_on`), one part
+    /// of it waiting for a wake-up while another makes a sync store call. The wake-up that
+    /// comes during the call must not be lost (with `Handle::block_on` it was: the future slept
+    /// until the next timer, here a 5 s bound).
+    #[test]
+    fn a_wake_up_during_a_store_call_on_the_main_thread_is_not_lost() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = rt.handle().clone();
+        let took = rt.block_on(async move {
+            let start = Instant::now();
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            // Polled after `woken` registered its wake-up (join! polls in order first); the
+            // step wakes it, then waits once itself.
+            let call = async {
+                block_in_place_on(&handle, async move {
+                    let _ = tx.send(());
+                    tokio::task::yield_now().await;
+                });
+            };
+            let woken = async {
+                tokio::select! {
+                    _ = rx => {}
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            };
+            tokio::join!(woken, call);
+            start.elapsed()
+        });
+        assert!(
+            took < Duration::from_secs(2),
+            "the wake-up was lost: {took:?}"
+        );
     }
 }
