@@ -396,6 +396,8 @@ fn a_bastion_killed_mid_run_is_finished_by_the_other_after_the_lease_without_a_s
     // While the dead bastion's leases last: its certificates are another bastion's, skipped.
     let run = Bastion::renew(&lab, b.path(), &cfg_b).wait(RUN_LIMIT);
     assert_eq!(run.code, Some(0), "{}", run.all());
+    // Its records stay while its lease says it may be alive (it may be on another host).
+    assert!(!zone_txt(&lab).is_empty(), "{}", run.all());
     assert!(
         summary(&run, "skipped") as usize >= held.min(n - live_at_kill),
         "{}",
@@ -430,6 +432,12 @@ fn a_bastion_killed_mid_run_is_finished_by_the_other_after_the_lease_without_a_s
         run.stderr
             .contains("resuming the order of an interrupted run"),
         "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .contains("removing records left by an interrupted run"),
+        "the dead bastion's records were removed by this one\n{}",
         run.all()
     );
     assert_settled(&lab, &shared, n, &run.all());
