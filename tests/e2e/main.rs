@@ -21,6 +21,7 @@ mod lifecycle;
 mod messages;
 mod methods;
 mod multihost;
+mod multihost_race;
 mod operator;
 mod pdns;
 mod plugins;

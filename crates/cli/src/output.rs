@@ -336,9 +336,32 @@ pub fn render_issued(r: &Issued, hook: Option<&HookReport>) -> String {
 /// The human summary of a `renew` round: (stdout, stderr); failures go to stderr.
 pub fn render_renewed(outcomes: &[RenewOutcome], quiet: bool) -> (String, String) {
     let (mut out, mut err) = (String::new(), String::new());
+    // The store failing (a shared database gone away) fails every certificate the same way:
+    // one line names them all, with one hint, at the first one's place.
+    let store_failure = |o: &RenewOutcome| o.outcome == Outcome::Failed && o.code == Code::Store;
+    let mut said: Vec<(&str, Option<&str>)> = Vec::new();
     for o in outcomes {
         if quiet && o.outcome != Outcome::Failed {
             continue;
+        }
+        if store_failure(o) {
+            let key = (o.detail.as_str(), o.hint.as_deref());
+            if said.contains(&key) {
+                continue;
+            }
+            said.push(key);
+            let names: Vec<&str> = outcomes
+                .iter()
+                .filter(|x| store_failure(x) && (x.detail.as_str(), x.hint.as_deref()) == key)
+                .map(|x| x.name.as_str())
+                .collect();
+            if names.len() > 1 {
+                let _ = writeln!(err, "{:<8} {:<32} {}", "failed", names.join(", "), o.detail);
+                if let Some(h) = &o.hint {
+                    let _ = writeln!(err, "{:<8} {:<32} hint: {h}", "", "");
+                }
+                continue;
+            }
         }
         let word = o.outcome.as_str();
         let line = match o.outcome {

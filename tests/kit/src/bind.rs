@@ -640,6 +640,36 @@ impl BindTopology {
         txt_values(server, name)
     }
 
+    /// Every TXT record of `zone` on the primary, as `(owner name without the trailing dot,
+    /// value)`: a zone transfer from the primary, sent from the prompt secondary's address
+    /// (the only sources `allow-transfer` admits besides the lagging one).
+    pub fn zone_txt(&self, zone: &str) -> Result<Vec<(String, String)>> {
+        let zone = self.zone_for(zone)?;
+        let out = run(Command::new(tool("dig")?)
+            .arg("-b")
+            .arg(self.prompt.addr.to_string())
+            .arg(format!("@{}", self.primary.addr))
+            .args([
+                "-p", "53", "+tries=1", "+time=5", "+nocmd", "+nostats", "+onesoa",
+            ])
+            .args(["AXFR", &format!("{zone}.")]))?;
+        if out.contains("Transfer failed") || !out.contains("SOA") {
+            return Err(KitError(format!("zone transfer of {zone} failed:\n{out}")));
+        }
+        Ok(out
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let owner = f.next()?;
+                let (_ttl, _class, rtype) = (f.next()?, f.next()?, f.next()?);
+                // Only the quoted strings count, and an owner name holds no quote.
+                (rtype == "TXT")
+                    .then(|| (owner.trim_end_matches('.').to_owned(), parse_txt_line(l)))
+            })
+            .collect())
+    }
+
     /// SOA serial of `zone` at `server`, `None` if it does not answer.
     pub fn soa_serial(&self, server: SocketAddr, zone: &str) -> Result<Option<u32>> {
         soa_serial(server, zone)

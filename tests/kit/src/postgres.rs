@@ -260,6 +260,29 @@ impl Postgres {
             .arg("stop"))
         .map(|_| ())
     }
+
+    /// Starts the stopped server again on the same data directory and port (a database that
+    /// went away and came back); waits (at most 30 s) until it accepts connections. A no-op
+    /// while it runs.
+    pub fn start_again(&mut self) -> Result<()> {
+        if self.running {
+            return Ok(());
+        }
+        run(as_pg(&self.bin.join("pg_ctl"))
+            .args(["-w", "-t", "30", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.log_path())
+            .arg("start"))
+        .map_err(|e| {
+            KitError(format!(
+                "pg_ctl start (again) failed: {e}; log:\n{}",
+                log_tail(&self.log_path(), 40)
+            ))
+        })?;
+        self.running = true;
+        Ok(())
+    }
 }
 
 impl Drop for Postgres {

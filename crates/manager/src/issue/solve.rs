@@ -109,7 +109,9 @@ pub(crate) async fn solve_group(
     match dns.cleanup(&plan).await {
         Ok(()) => {
             if let Err(e) = entry.remove() {
-                warn!("{e}");
+                warn!(
+                    "the records were removed, but not their journal entry ({e}); the next run removes it"
+                );
             }
         }
         Err(e) if cfg.rehearsal => {

@@ -99,12 +99,10 @@ impl StoreConfig {
             pg::Access::Write => pg::DataKey::load_or_create(&key_file)?,
             pg::Access::Read => pg::DataKey::load_given(&key_file)?,
         };
-        let store = tokio::task::block_in_place(|| {
-            handle.block_on(async {
-                let store = pg::PgStore::connect_as(&config, Some(key), access).await?;
-                store.check_data_key().await?;
-                Ok::<_, pg::PgStoreError>(store)
-            })
+        let store = pg::block_in_place_on(&handle, async {
+            let store = pg::PgStore::connect_as(&config, Some(key), access).await?;
+            store.check_data_key().await?;
+            Ok::<_, pg::PgStoreError>(store)
         });
         let store = match store {
             Ok(s) => s,

@@ -66,6 +66,41 @@ impl LeaseSettings {
     }
 }
 
+/// Runs `step` to completion from sync code on a multi-thread runtime: in `block_in_place`
+/// (the worker hands its other tasks on), polled on this thread, which parks between polls
+/// with std's park rather than tokio's.
+///
+/// Not `Handle::block_on`: on the thread of a `Runtime::block_on` (the CLI's main thread,
+/// where a command's future runs) the nested `block_on` parks on the same tokio park as the
+/// outer one and consumes the wake-ups meant for it; the outer future then slept until some
+/// timer woke it. Two bastions over 50 certificates stalled in 30 s steps (the heartbeat) or
+/// for good.
+pub(crate) fn block_in_place_on<F: Future>(handle: &Handle, step: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    tokio::task::block_in_place(|| {
+        // block_in_place leaves the runtime's context: timers and the client need it.
+        let _context = handle.enter();
+        let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut step = std::pin::pin!(step);
+        // Bounded by the step itself: every database step has its own timeout.
+        loop {
+            if let std::task::Poll::Ready(v) = step.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    })
+}
+
 /// Shortest lease and renewal interval taken (a zero would spin).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -133,7 +168,7 @@ impl PgBackend {
             Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => h,
             _ => return Err(PgStoreError::NeedsMultiThreadRuntime.into()),
         };
-        Ok(tokio::task::block_in_place(|| handle.block_on(step))?)
+        Ok(block_in_place_on(&handle, step)?)
     }
 
     /// The lease a write of `key` must carry: `None` for unfenced keys (see the module doc).
@@ -522,10 +557,69 @@ impl Drop for LeaseGuard {
             }
         }
         let (shared, lease) = (self.shared.clone(), self.lease.clone());
-        self.handle.spawn(async move {
-            if let Err(e) = shared.store.unlock(&lease).await {
-                tracing::debug!("releasing lease `{}`: {e} (it expires)", lease.name);
+        let release = async move {
+            match tokio::time::timeout(RELEASE_WAIT, shared.store.unlock(&lease)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("releasing lease `{}`: {e} (it expires)", lease.name),
+                Err(_) => tracing::debug!("releasing lease `{}`: no answer (it expires)", lease.name),
             }
+        };
+        // Released before the guard is gone: a task spawned for it would not run when the
+        // process exits right after (the last certificate of a run), and the next run on any
+        // host would find the certificate held until the lease expired.
+        match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                block_in_place_on(&h, release)
+            }
+            _ => drop(self.handle.spawn(release)),
+        }
+    }
+}
+
+/// Longest wait for a lease's release when its guard drops (it expires anyway).
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::block_in_place_on;
+
+    /// The CLI's shape: a command's future on the main thread (`Runtime::block_on`), one part
+    /// of it waiting for a wake-up while another makes a sync store call. The wake-up that
+    /// comes during the call must not be lost (with `Handle::block_on` it was: the future slept
+    /// until the next timer, here a 5 s bound).
+    #[test]
+    fn a_wake_up_during_a_store_call_on_the_main_thread_is_not_lost() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = rt.handle().clone();
+        let took = rt.block_on(async move {
+            let start = Instant::now();
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            // Polled after `woken` registered its wake-up (join! polls in order first); the
+            // step wakes it, then waits once itself.
+            let call = async {
+                block_in_place_on(&handle, async move {
+                    let _ = tx.send(());
+                    tokio::task::yield_now().await;
+                });
+            };
+            let woken = async {
+                tokio::select! {
+                    _ = rx => {}
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            };
+            tokio::join!(woken, call);
+            start.elapsed()
         });
+        assert!(
+            took < Duration::from_secs(2),
+            "the wake-up was lost: {took:?}"
+        );
     }
 }

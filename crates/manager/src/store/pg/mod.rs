@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
-pub(crate) use backend::LeaseGuard;
+pub(crate) use backend::{LeaseGuard, block_in_place_on};
 pub use backend::{LeaseSettings, PgBackend};
 pub use connect::{PgConfig, SslMode};
 pub use error::PgStoreError;
