@@ -205,3 +205,51 @@ fn a_bastion_given_another_data_key_is_refused_before_it_orders_anything() {
         run.all()
     );
 }
+
+#[test]
+fn a_run_that_ended_leaves_no_lease_behind_for_the_next_bastion() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let Some(shared) = Shared::start() else {
+        return;
+    };
+    let certs = vec![("www", vec!["www.example.test".to_string()])];
+    let a = tempfile::tempdir().expect("a");
+    let b = tempfile::tempdir().expect("b");
+    // A long lease: a lease left held would make the next run skip the certificate.
+    let cfg_a = config(a.path(), &shared, "300s", &certs);
+    let cfg_b = config(b.path(), &shared, "300s", &certs);
+    let run = bastion(
+        &lab,
+        a.path(),
+        &["--config", cfg_a.to_str().expect("utf-8"), "renew"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let held = shared
+        .pg
+        .psql(
+            "wildcert",
+            "SELECT count(*) FROM wildcert_leases WHERE expires_at > now()",
+        )
+        .expect("psql");
+    assert!(
+        held.trim().lines().any(|l| l.trim() == "0"),
+        "leases still held after the run: {held}"
+    );
+
+    let run = bastion(
+        &lab,
+        b.path(),
+        &[
+            "--config",
+            cfg_b.to_str().expect("utf-8"),
+            "--json",
+            "renew",
+            "--force",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(json(&run)["summary"]["issued"], 1, "{}", run.all());
+    assert_eq!(issued_at_ca(&lab), 2);
+}

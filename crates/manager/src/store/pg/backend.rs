@@ -561,7 +561,9 @@ impl Drop for LeaseGuard {
             match tokio::time::timeout(RELEASE_WAIT, shared.store.unlock(&lease)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!("releasing lease `{}`: {e} (it expires)", lease.name),
-                Err(_) => tracing::debug!("releasing lease `{}`: no answer (it expires)", lease.name),
+                Err(_) => {
+                    tracing::debug!("releasing lease `{}`: no answer (it expires)", lease.name)
+                }
             }
         };
         // Released before the guard is gone: a task spawned for it would not run when the
