@@ -16,6 +16,7 @@ mod renew;
 mod setup;
 #[cfg(test)]
 mod snapshots;
+mod store;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -182,6 +183,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Revoke(a) => admin::run(&global, admin::AdminCommand::Revoke(a), &out).await,
         Command::Account(a) => admin::run(&global, admin::AdminCommand::Account(a), &out).await,
         Command::AcmeDns(a) => acme_dns::run(&global, a, &out).await,
+        Command::Store(a) => store::run(&global, a, &out).await,
     }
 }
 

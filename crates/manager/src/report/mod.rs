@@ -12,6 +12,7 @@ mod check;
 mod issue;
 mod persist;
 mod providers;
+mod store;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -28,6 +29,7 @@ pub use issue::{
     Certificate, Hook, Install, IssueDoc, NotDueDoc, RenewDoc, Renewal, StageTimes, Summary,
 };
 pub use persist::{PersistDoc, Persisted, PersistedRecord};
+pub use store::{MigrateDoc, MigratedDoc};
 pub use providers::{Provider, ProviderDoc, ProviderSetting, ProvidersDoc};
 
 /// A failed command: `{"ok": false, "error", "hint", "exit_code"}`.
