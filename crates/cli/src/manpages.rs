@@ -204,7 +204,9 @@ fn examples_for(name: &str) -> Option<String> {
             ),
             (
                 "Back out of the database into a fresh directory, then remove [store] url and set state_dir:",
-                &["wildcert --config /etc/wildcert/wildcert.toml store migrate --to /var/lib/wildcert-fs"],
+                &[
+                    "wildcert --config /etc/wildcert/wildcert.toml store migrate --to /var/lib/wildcert-fs",
+                ],
             ),
         ],
         "wildcert-systemd" => &[(

@@ -18,10 +18,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::config::RunConfig;
 use crate::error::{ExitCode, IssueError};
 use crate::model::LOCK_WAIT;
+
+/// The lease length when `[store] lease` is not set (as the backend's default).
+const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 use crate::settings::Secret;
 use crate::store::{KeyPerms, Storage, Store, StoreConfig, StoreError, cert_key};
 
@@ -158,9 +162,8 @@ pub async fn migrate(
             };
             let source = Store::open_with(state_dir, &cfg.store)?;
             let target = Store::open(dir)?;
-            let mut switch = vec![
-                "remove [store] url (and WILDCERT_STORE_URL from the environment)".to_owned(),
-            ];
+            let mut switch =
+                vec!["remove [store] url (and WILDCERT_STORE_URL from the environment)".to_owned()];
             if target.root() != state_dir.as_path() {
                 switch.push(format!("state_dir = \"{}\"", target.root().display()));
             }
@@ -219,8 +222,11 @@ pub async fn migrate(
         switch,
         key_file,
     };
+    // A lock of a holder that died is free on the filesystem at once, in the database when
+    // its lease expires: wait that long.
+    let wait = LOCK_WAIT.max(cfg.store.lease.unwrap_or(DEFAULT_LEASE) + Duration::from_secs(2));
     for name in &certs {
-        let item = match copy_cert(&source, &target, name, replace).await {
+        let item = match copy_cert(&source, &target, name, replace, wait).await {
             Ok(item) => item,
             Err(e) => failed(name, &e),
         };
@@ -228,13 +234,33 @@ pub async fn migrate(
     }
     for (ca, account) in &accounts {
         let name = format!("{ca}/{account}");
-        let item = match copy_account(&source, &target, ca, account, replace).await {
+        let item = match copy_account(&source, &target, ca, account, replace, wait).await {
             Ok(item) => item,
             Err(e) => failed(&name, &e),
         };
         report.accounts.push(item);
     }
+    for store in [&source, &target] {
+        released(store).await;
+    }
     Ok(report)
+}
+
+/// Waits (at most 2 s) until the database confirms this process's leases released: a lease
+/// is released by a task when its lock drops, and the process must not exit before that,
+/// or the next run would wait for the lease to expire.
+async fn released(store: &Store) {
+    let Some(pg) = store.shared() else { return };
+    for _ in 0..100 {
+        match pg.holder_alive(pg.holder()) {
+            Ok(true) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(false) => return,
+            Err(e) => {
+                tracing::debug!("checking this run's leases: {e}");
+                return;
+            }
+        }
+    }
 }
 
 fn refused(message: &str, hint: &str) -> IssueError {
@@ -370,10 +396,12 @@ fn write_cert(
     }
     // The live version first: a copy cut short leaves it complete, so the store's recovery
     // (which rolls the newest complete version forward) never makes an older one live.
-    let order = tree
-        .live
-        .into_iter()
-        .chain(tree.versions.keys().copied().filter(|v| Some(*v) != tree.live));
+    let order = tree.live.into_iter().chain(
+        tree.versions
+            .keys()
+            .copied()
+            .filter(|v| Some(*v) != tree.live),
+    );
     for n in order {
         let Some(files) = tree.versions.get(&n) else {
             continue;
@@ -423,7 +451,11 @@ fn differences(source: &CertTree, copy: &CertTree) -> Vec<String> {
             copy.versions.get(n),
         );
     }
-    for n in copy.versions.keys().filter(|n| !source.versions.contains_key(n)) {
+    for n in copy
+        .versions
+        .keys()
+        .filter(|n| !source.versions.contains_key(n))
+    {
         out.push(format!("archive/{n} is not in the source"));
     }
     out
@@ -435,9 +467,10 @@ async fn copy_cert(
     target: &Store,
     name: &str,
     replace: bool,
+    wait: Duration,
 ) -> Result<MigratedItem, StoreError> {
-    let _source_lock = source.lock(name, LOCK_WAIT).await?;
-    let _target_lock = target.lock(name, LOCK_WAIT).await?;
+    let _source_lock = source.lock(name, wait).await?;
+    let _target_lock = target.lock(name, wait).await?;
     let tree = read_cert(source, name)?;
     let existed = !Storage::list(target, &cert_prefix(name)?)?.is_empty();
     if existed && !replace {
@@ -490,10 +523,11 @@ async fn copy_account(
     ca: &str,
     account: &str,
     replace: bool,
+    wait: Duration,
 ) -> Result<MigratedItem, StoreError> {
     let lock = format!("account-{ca}");
-    let _source_lock = source.lock(&lock, LOCK_WAIT).await?;
-    let _target_lock = target.lock(&lock, LOCK_WAIT).await?;
+    let _source_lock = source.lock(&lock, wait).await?;
+    let _target_lock = target.lock(&lock, wait).await?;
     let dir = account_prefix(ca, account)?;
     let read = |store: &Store| -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
         let mut files = BTreeMap::new();
@@ -580,13 +614,20 @@ mod tests {
             for t in ["1", "2", "3"] {
                 a.install("c", &files(t), &meta, &perms).expect("install");
             }
-            let item = copy_cert(&a, &b, "c", false).await.expect("copy");
+            let item = copy_cert(&a, &b, "c", false, LOCK_WAIT)
+                .await
+                .expect("copy");
             assert_eq!(item.status, CopyStatus::Copied, "{item:?}");
             assert_eq!((item.versions.len(), item.live), (3, Some(3)));
-            assert_eq!(read_cert(&a, "c").expect("a"), read_cert(&b, "c").expect("b"));
+            assert_eq!(
+                read_cert(&a, "c").expect("a"),
+                read_cert(&b, "c").expect("b")
+            );
             // A target that has it is refused unless replacing.
-            assert!(copy_cert(&a, &b, "c", false).await.is_err());
-            let item = copy_cert(&a, &b, "c", true).await.expect("replace");
+            assert!(copy_cert(&a, &b, "c", false, LOCK_WAIT).await.is_err());
+            let item = copy_cert(&a, &b, "c", true, LOCK_WAIT)
+                .await
+                .expect("replace");
             assert_eq!(item.status, CopyStatus::Replaced);
         });
     }

@@ -29,8 +29,8 @@ pub use issue::{
     Certificate, Hook, Install, IssueDoc, NotDueDoc, RenewDoc, Renewal, StageTimes, Summary,
 };
 pub use persist::{PersistDoc, Persisted, PersistedRecord};
-pub use store::{MigrateDoc, MigratedDoc};
 pub use providers::{Provider, ProviderDoc, ProviderSetting, ProvidersDoc};
+pub use store::{MigrateDoc, MigratedDoc};
 
 /// A failed command: `{"ok": false, "error", "hint", "exit_code"}`.
 #[derive(Debug, Clone, Serialize)]
