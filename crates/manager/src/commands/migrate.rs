@@ -595,6 +595,37 @@ mod tests {
     }
 
     #[test]
+    fn verification_names_every_difference() {
+        let file = |b: &[u8]| BTreeMap::from([("cert.pem".to_owned(), b.to_vec())]);
+        let source = CertTree {
+            top: BTreeMap::from([("meta.json".to_owned(), b"{}".to_vec())]),
+            versions: BTreeMap::from([(1, file(b"one")), (2, file(b"two"))]),
+            live: Some(2),
+        };
+        assert!(differences(&source, &source).is_empty());
+        let mut copy = CertTree {
+            top: BTreeMap::new(),
+            versions: BTreeMap::from([(2, file(b"tw0")), (3, file(b"x"))]),
+            live: Some(3),
+        };
+        copy.versions
+            .get_mut(&2)
+            .expect("2")
+            .insert("extra.pem".into(), Vec::new());
+        let found = differences(&source, &copy).join("; ");
+        for want in [
+            "live is Some(3), not Some(2)",
+            "meta.json is missing",
+            "archive/1/cert.pem is missing",
+            "archive/2/cert.pem differs",
+            "archive/2/extra.pem is not in the source",
+            "archive/3 is not in the source",
+        ] {
+            assert!(found.contains(want), "{want}: {found}");
+        }
+    }
+
+    #[test]
     fn a_filesystem_copy_keeps_every_version_and_live_and_verifies() {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
