@@ -30,21 +30,28 @@ pub async fn run(g: &Global, cmd: StoreCommand, out: &Output) -> ExitCode {
         out.print_json(&doc);
         return doc.exit_code.into();
     }
+    let (text, errors) = render_migrate(&doc);
+    eprint!("{errors}");
+    if !out.is_quiet() || !doc.ok {
+        print!("{text}");
+    }
+    doc.exit_code.into()
+}
+
+/// The human report of `store migrate`: (stdout, stderr).
+pub(crate) fn render_migrate(doc: &MigrateDoc) -> (String, String) {
+    use std::fmt::Write as _;
+    let (mut out, mut err) = (String::new(), String::new());
     for c in doc.certificates.iter().chain(&doc.accounts) {
         if let Some(e) = &c.error {
-            eprintln!("failed   {}: {e}", c.name);
+            let _ = writeln!(err, "failed   {}: {e}", c.name);
         }
     }
-    if out.is_quiet() {
-        return doc.exit_code.into();
-    }
-    println!("From {} to {}:", doc.from, doc.to);
-    for c in &doc.certificates {
-        if c.error.is_some() {
-            continue;
-        }
+    let _ = writeln!(out, "From {} to {}:", doc.from, doc.to);
+    for c in doc.certificates.iter().filter(|c| c.error.is_none()) {
         let versions: Vec<String> = c.versions.iter().map(u32::to_string).collect();
-        println!(
+        let _ = writeln!(
+            out,
             "{:<8} certificate {}: version{} {} (live {}), {} files verified",
             c.status,
             c.name,
@@ -55,27 +62,33 @@ pub async fn run(g: &Global, cmd: StoreCommand, out: &Output) -> ExitCode {
         );
     }
     for a in doc.accounts.iter().filter(|a| a.error.is_none()) {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<8} account {}: {} files verified",
             a.status, a.name, a.files
         );
     }
     if !doc.ok {
-        eprintln!(
+        let _ = writeln!(
+            err,
             "error: not everything was copied (see above); what failed is not in the target, the source is unchanged"
         );
-        eprintln!("hint: fix the cause and run again with --replace");
-        return doc.exit_code.into();
+        let _ = writeln!(err, "hint: fix the cause and run again with --replace");
+        return (out, err);
     }
-    println!("The source is unchanged. To switch this host over, in the config file:");
+    let _ = writeln!(
+        out,
+        "The source is unchanged. To switch this host over, in the config file:"
+    );
     for line in &doc.switch {
-        println!("  {line}");
+        let _ = writeln!(out, "  {line}");
     }
     if let Some(k) = &doc.key_file {
-        println!(
+        let _ = writeln!(
+            out,
             "Give every bastion and consumer a copy of the data key file {} (mode 0600): the private keys in the database are sealed with it.",
             k.display()
         );
     }
-    doc.exit_code.into()
+    (out, err)
 }
