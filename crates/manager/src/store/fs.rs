@@ -716,19 +716,19 @@ impl Store {
         fsync_fd(&archive_fd, &archive)
     }
 
-    /// Point `live` of `name` at its complete archive version `version` (one atomic switch;
-    /// call with the certificate's lock held). Filesystem only: for `store migrate`.
+    /// Point `live` of `name` at its archive version `version`, which holds the four PEM files
+    /// (one atomic switch; call with the certificate's lock held). Filesystem only: for
+    /// `store migrate` (a version from before archive metadata may lack `meta.json`).
     pub fn set_live(&self, name: &str, version: u32) -> Result<(), StoreError> {
         let dir = self.cert_dir(name)?;
-        let vmeta = dir
-            .join("archive")
-            .join(version.to_string())
-            .join(VERSION_META);
-        if !self.exists(&vmeta)? {
-            return Err(StoreError::NotPlain {
-                path: vmeta,
-                what: "is missing: the version is not complete".into(),
-            });
+        let vdir = dir.join("archive").join(version.to_string());
+        for file in CERT_FILES {
+            if !self.exists(&vdir.join(file))? {
+                return Err(StoreError::NotPlain {
+                    path: vdir.join(file),
+                    what: "is missing: the version is not complete".into(),
+                });
+            }
         }
         let cert_fd = self
             .dir_fd(&dir, None)?
