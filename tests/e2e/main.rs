@@ -20,6 +20,7 @@ mod lab;
 mod lifecycle;
 mod messages;
 mod methods;
+mod migrate;
 mod multihost;
 mod multihost_race;
 mod operator;

@@ -127,6 +127,41 @@ pub enum Command {
     /// Bring certbot's or lego's certificates, keys, accounts and hooks into the store.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// The store itself: move it between the state directory and PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `wildcert store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the state directory into PostgreSQL (--to postgresql://…), or the configured
+    /// PostgreSQL store into a directory (--to DIR), verified.
+    ///
+    /// Every certificate (every archive version under its number, which one is live, its
+    /// meta.json) and every account are copied, each certificate under its lock on both sides
+    /// (on PostgreSQL its lease), then read back from the target and compared byte for byte,
+    /// file by file (the private key as the database opens it). Private keys are sealed in the
+    /// database with the data key of [store] key_file (created when missing: give every host a
+    /// copy). The source is never changed; the output says which config lines switch over.
+    /// Refused, with nothing copied, when the journal holds entries (DNS records may still be
+    /// published: run `renew` first) or when the target holds a certificate or account of
+    /// the same name (unless --replace). A certificate that fails to copy or verify is not
+    /// left in the target; exit 5 then.
+    Migrate(StoreMigrateArgs),
+}
+
+/// `wildcert store migrate --to postgresql://…|DIR [--replace]`.
+#[derive(Debug, Args)]
+pub struct StoreMigrateArgs {
+    /// The target: a PostgreSQL URL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…],
+    /// the data key from [store] key_file, created when missing) or a directory.
+    #[arg(long, value_name = "URL|DIR", hide_env_values = true)]
+    pub to: String,
+    /// Replace what the target holds under the same certificate or account names (the
+    /// target's copy is removed first; without this the migration is refused).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// `wildcert import …`.

@@ -16,6 +16,7 @@ mod renew;
 mod setup;
 #[cfg(test)]
 mod snapshots;
+mod store;
 mod sync;
 
 use std::io::IsTerminal;
@@ -184,6 +185,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Account(a) => admin::run(&global, admin::AdminCommand::Account(a), &out).await,
         Command::AcmeDns(a) => acme_dns::run(&global, a, &out).await,
         Command::Sync(a) => sync::run(&global, a, &out).await,
+        Command::Store(a) => store::run(&global, a, &out).await,
     }
 }
 

@@ -210,6 +210,21 @@ fn examples_for(name: &str) -> Option<String> {
                 ],
             ),
         ],
+        "wildcert-store-migrate" | "wildcert-store" => &[
+            (
+                "Move this host's state directory into PostgreSQL (run `renew` first so the journal is empty, stop its timer meanwhile), then switch the config to the database:",
+                &[
+                    "wildcert --config /etc/wildcert/wildcert.toml store migrate --to 'postgresql://wildcert@db.example.com/wildcert?sslmode=verify-full'",
+                    "# then in wildcert.toml: [store] url = \"postgresql://…\" and key_file (copy it to every host)",
+                ],
+            ),
+            (
+                "Back out of the database into a fresh directory, then remove [store] url and set state_dir:",
+                &[
+                    "wildcert --config /etc/wildcert/wildcert.toml store migrate --to /var/lib/wildcert-fs",
+                ],
+            ),
+        ],
         "wildcert-systemd" => &[(
             "Install the renew timer:",
             &[

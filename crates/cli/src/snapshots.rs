@@ -207,3 +207,48 @@ fn json_documents_keep_their_fields() {
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     );
 }
+
+#[test]
+fn store_migrate_report() {
+    use wildcert_manager::report::{ExitCode, MigrateDoc, MigratedDoc};
+    let cert = |name: &str, versions: Vec<u32>, error: Option<&str>| MigratedDoc {
+        name: name.into(),
+        status: if error.is_some() { "failed" } else { "copied" },
+        verified: error.is_none(),
+        live: versions.last().copied(),
+        files: 1 + versions.len() * 5,
+        versions,
+        error: error.map(Into::into),
+    };
+    let mut doc = MigrateDoc {
+        ok: true,
+        from: "/var/lib/wildcert".into(),
+        to: "postgresql://bastion:…@db.example:5432/wildcert?sslmode=verify-full".into(),
+        certificates: vec![
+            cert("example.com", vec![1], None),
+            cert("www", vec![1, 2], None),
+        ],
+        accounts: vec![MigratedDoc {
+            files: 2,
+            ..cert("acme-v02.api.letsencrypt.org/default", vec![], None)
+        }],
+        switch: vec![
+            "[store]".into(),
+            "url = \"postgresql://bastion:…@db.example:5432/wildcert?sslmode=verify-full\"".into(),
+            "key_file = \"/var/lib/wildcert/store.key\"".into(),
+        ],
+        key_file: Some("/var/lib/wildcert/store.key".into()),
+        exit_code: ExitCode::Ok,
+    };
+    let (out, err) = crate::store::render_migrate(&doc);
+    insta::assert_snapshot!("store_migrate", format!("{out}--- stderr\n{err}"));
+    doc.ok = false;
+    doc.exit_code = ExitCode::Store;
+    doc.certificates[1] = cert(
+        "www",
+        vec![1, 2],
+        Some("the copy does not verify: archive/2/cert.pem differs"),
+    );
+    let (out, err) = crate::store::render_migrate(&doc);
+    insta::assert_snapshot!("store_migrate_failed", format!("{out}--- stderr\n{err}"));
+}

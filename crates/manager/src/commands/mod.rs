@@ -1,9 +1,10 @@
 //! The commands over what a run left behind: the certificates in the store ([`certs`]:
 //! `list`, `show`, `revoke`) and the ACME account ([`account`]: register, show, rollover,
-//! deactivate).
+//! deactivate), and moving the store between the filesystem and PostgreSQL ([`migrate`]).
 
 pub mod account;
 pub mod certs;
+pub mod migrate;
 
 pub use account::{
     ACCOUNT_LOCK_WAIT, AccountAtCa, AccountInfo, Deactivated, KeyInfo, RolledOver,

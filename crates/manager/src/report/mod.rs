@@ -12,6 +12,7 @@ mod check;
 mod issue;
 mod persist;
 mod providers;
+mod store;
 mod sync;
 
 use serde::Serialize;
@@ -30,6 +31,7 @@ pub use issue::{
 };
 pub use persist::{PersistDoc, Persisted, PersistedRecord};
 pub use providers::{Provider, ProviderDoc, ProviderSetting, ProvidersDoc};
+pub use store::{MigrateDoc, MigratedDoc};
 pub use sync::{SyncDoc, Synced};
 
 /// A failed command: `{"ok": false, "error", "hint", "exit_code"}`.

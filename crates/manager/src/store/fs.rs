@@ -661,6 +661,81 @@ impl Store {
         Ok(version)
     }
 
+    /// Write archive version `version` of `name` with exactly these files (`(file, bytes)`;
+    /// `meta.json` is written last, so its presence still marks the version complete), without
+    /// switching `live`; refused when that version exists. Keys are 0600 (or `perms`), the
+    /// metadata 0600, the rest 0644. For `store migrate`, which keeps version numbers. Call
+    /// with the certificate's lock held; filesystem only.
+    pub fn write_version(
+        &self,
+        name: &str,
+        version: u32,
+        files: &[(String, Vec<u8>)],
+        perms: &KeyPerms,
+    ) -> Result<(), StoreError> {
+        let archive = self.cert_dir(name)?.join("archive");
+        let private = Some(Perms {
+            mode: 0o700,
+            gid: None,
+        });
+        let archive_fd = self
+            .dir_fd(&archive, private)?
+            .ok_or_else(|| StoreError::Outside {
+                path: archive.clone(),
+            })?;
+        let vname = version.to_string();
+        let vdir = archive.join(&vname);
+        rustix::fs::mkdirat(&archive_fd, vname.as_str(), Mode::from_raw_mode(0o700))
+            .map_err(StoreError::errno("create directory", &vdir))?;
+        let vfd =
+            open_subdir(archive_fd.as_fd(), OsStr::new(&vname), &vdir, None)?.ok_or_else(|| {
+                StoreError::Io {
+                    op: "open directory",
+                    path: vdir.clone(),
+                    source: io::ErrorKind::NotFound.into(),
+                }
+            })?;
+        let ordered = files
+            .iter()
+            .filter(|(f, _)| f != VERSION_META)
+            .chain(files.iter().filter(|(f, _)| f == VERSION_META));
+        for (file, data) in ordered {
+            check_name(file)?;
+            let mode = match file.as_str() {
+                "privkey.pem" => perms.mode.unwrap_or(0o600) & 0o660,
+                VERSION_META => 0o600,
+                _ => 0o644,
+            };
+            let p = Perms {
+                mode,
+                gid: perms.group,
+            };
+            write_in_then(&vfd, OsStr::new(file), &vdir.join(file), data, p, false)?;
+        }
+        fsync_fd(&vfd, &vdir)?;
+        fsync_fd(&archive_fd, &archive)
+    }
+
+    /// Point `live` of `name` at its archive version `version`, which holds the four PEM files
+    /// (one atomic switch; call with the certificate's lock held). Filesystem only: for
+    /// `store migrate` (a version from before archive metadata may lack `meta.json`).
+    pub fn set_live(&self, name: &str, version: u32) -> Result<(), StoreError> {
+        let dir = self.cert_dir(name)?;
+        let vdir = dir.join("archive").join(version.to_string());
+        for file in CERT_FILES {
+            if !self.exists(&vdir.join(file))? {
+                return Err(StoreError::NotPlain {
+                    path: vdir.join(file),
+                    what: "is missing: the version is not complete".into(),
+                });
+            }
+        }
+        let cert_fd = self
+            .dir_fd(&dir, None)?
+            .ok_or_else(|| StoreError::Outside { path: dir.clone() })?;
+        switch_live(&cert_fd, &dir, version)
+    }
+
     /// Read the live files of a certificate, if any.
     pub fn read_live(&self, name: &str) -> Result<Option<CertFiles>, StoreError> {
         if let Some(pg) = &self.shared {

@@ -790,3 +790,56 @@ impl SharedKey {
         DataKey::load_or_create(&self.0.path().join("store.key")).unwrap()
     }
 }
+
+/// `store migrate`'s write: a certificate whole, under its own version numbers, in one fenced
+/// transaction; refused (nothing written) where the name is taken unless replacing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_is_stored_whole_under_its_lease_and_never_over_one_that_exists() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    let a = PgBackend::new(
+        store(&url, Some(data_key())).await,
+        LeaseSettings::default(),
+    );
+    let tree = |tag: &str| -> Vec<(String, Vec<u8>, bool)> {
+        vec![
+            ("certs/c/archive/4/cert.pem".into(), tag.into(), false),
+            (
+                "certs/c/archive/4/privkey.pem".into(),
+                KEY_PEM.into(),
+                false,
+            ),
+            ("certs/c/archive/7/cert.pem".into(), tag.into(), false),
+            ("certs/c/live".into(), b"7".to_vec(), false),
+        ]
+    };
+    // Without the lease: refused.
+    let e = a.put_tree("certs/c", &tree("one"), false).unwrap_err();
+    assert!(matches!(e, StoreError::NotLocked { .. }), "{e}");
+    let lock = a.lock("c", Duration::ZERO).await.unwrap();
+    a.put_tree("certs/c", &tree("one"), false).unwrap();
+    assert_eq!(a.live_version("c").unwrap(), Some(7), "numbers kept");
+    assert_eq!(a.archive_versions("c").unwrap(), [4, 7]);
+    assert_eq!(
+        a.load("certs/c/archive/4/privkey.pem").unwrap().unwrap(),
+        KEY_PEM.as_bytes(),
+        "opened as stored"
+    );
+    assert!(!pg.pg_dump("wc").unwrap().contains("PRIVATE KEY"), "sealed");
+    // A key outside the tree is refused.
+    let outside = vec![("certs/d/live".to_owned(), b"1".to_vec(), false)];
+    assert!(a.put_tree("certs/c", &outside, true).is_err());
+    // Taken: refused and nothing written; replacing removes what was there.
+    let e = a.put_tree("certs/c", &tree("two")[..1], false).unwrap_err();
+    assert!(e.to_string().contains("already holds `certs/c/"), "{e}");
+    assert_eq!(
+        a.load("certs/c/archive/7/cert.pem").unwrap().unwrap(),
+        b"one"
+    );
+    a.put_tree("certs/c", &tree("two")[..1], true).unwrap();
+    assert_eq!(a.archive_versions("c").unwrap(), [4]);
+    assert_eq!(a.live_version("c").unwrap(), None);
+    drop(lock);
+}

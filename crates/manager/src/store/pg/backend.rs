@@ -292,6 +292,32 @@ impl PgBackend {
             .collect())
     }
 
+    /// Store `objects` (keys below `prefix`, a certificate's `certs/<name>/` or an account's
+    /// `accounts/<ca>/<account>/`) as the whole of `prefix` in one transaction under the lease
+    /// that fences `prefix` ([`PgStore::put_tree`]); `replace` removes what was there first.
+    pub fn put_tree(
+        &self,
+        prefix: &str,
+        objects: &[(String, Vec<u8>, bool)],
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let dir = prefix.trim_end_matches('/');
+        crate::store::key_path(dir)?;
+        let prefix = format!("{dir}/");
+        let lease = self
+            .lease_for(&prefix)?
+            .ok_or_else(|| StoreError::BadName(dir.into()))?;
+        let mut rows = Vec::with_capacity(objects.len());
+        for (key, value, private) in objects {
+            crate::store::key_path(key)?;
+            if !key.starts_with(&prefix) {
+                return Err(StoreError::BadName(key.clone()));
+            }
+            rows.push((key.as_str(), &value[..], *private));
+        }
+        self.run(self.shared.store.put_tree(&prefix, &rows, replace, &lease))
+    }
+
     /// Whether a run holding leases as `holder` still holds an unexpired one (a journal
     /// entry's writer on another host is alive while it does).
     pub fn holder_alive(&self, holder: &str) -> Result<bool, StoreError> {

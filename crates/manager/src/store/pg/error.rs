@@ -161,6 +161,12 @@ pub enum PgStoreError {
     /// The system random number generator or the cipher failed.
     #[error("cryptography failed: {0}")]
     Crypto(&'static str),
+    /// Objects already exist where a whole tree was to be stored without replacing.
+    #[error("the database already holds `{prefix}…`")]
+    Exists {
+        /// The key prefix (`certs/<name>/`, `accounts/<ca>/<account>/`).
+        prefix: String,
+    },
 }
 
 fn now_held(holder: &Option<String>) -> String {
@@ -214,6 +220,9 @@ impl PgStoreError {
                 "this is a wildcert bug (the CLI runs on the multi-thread runtime): please report it".into()
             }
             PgStoreError::Crypto(_) => "check the system's random number source".into(),
+            PgStoreError::Exists { .. } => {
+                "nothing was written; `wildcert store migrate --replace` replaces what is there".into()
+            }
         }
     }
 }

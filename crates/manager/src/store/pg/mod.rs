@@ -479,6 +479,45 @@ impl PgStore {
         Ok(version)
     }
 
+    /// Stores `objects` as the whole of `prefix` (a certificate's or an account's objects), in
+    /// one transaction under `lease`: with `replace`, what `prefix` held before is removed;
+    /// without, a `prefix` that holds anything is refused ([`PgStoreError::Exists`]) and
+    /// nothing is written. For `store migrate`, which keeps version numbers as they were.
+    pub async fn put_tree(
+        &self,
+        prefix: &str,
+        objects: &[(&str, &[u8], bool)],
+        replace: bool,
+        lease: &Lease,
+    ) -> Result<()> {
+        let rows = self.sealed_rows(objects.iter().copied())?;
+        let mut client = self.client.lock().await;
+        let tx = self.db(client.transaction()).await?;
+        self.check_fence(&tx, lease).await?;
+        if replace {
+            self.db(tx.execute(
+                "DELETE FROM wildcert_objects WHERE starts_with(key, $1)",
+                &[&prefix],
+            ))
+            .await?;
+        } else {
+            let held: bool = self
+                .db(tx.query_one(
+                    "SELECT EXISTS (SELECT 1 FROM wildcert_objects WHERE starts_with(key, $1))",
+                    &[&prefix],
+                ))
+                .await?
+                .get(0);
+            if held {
+                return Err(PgStoreError::Exists {
+                    prefix: prefix.into(),
+                });
+            }
+        }
+        self.insert(&tx, &rows, lease.token).await?;
+        self.db(tx.commit()).await
+    }
+
     /// Seals what must be sealed: flagged values and every `…key.pem`.
     fn sealed_rows<'a>(
         &self,
