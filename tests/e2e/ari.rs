@@ -7,7 +7,7 @@ use wildcert_testkit::{BindOptions, BindTopology, Pebble, PebbleOptions};
 use crate::lab::{Lab, json};
 
 /// A lab whose CA is the upstream Pebble; `None` when BIND or that build is missing.
-fn upstream_lab() -> Option<Lab> {
+pub(crate) fn upstream_lab() -> Option<Lab> {
     if !wildcert_testkit::require_bind() || !wildcert_testkit::require_pebble_upstream() {
         return None;
     }

@@ -28,4 +28,5 @@ mod renew;
 mod rfc2136;
 mod route53;
 mod secrets;
+mod standby;
 mod store;

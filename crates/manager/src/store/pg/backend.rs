@@ -69,6 +69,9 @@ impl LeaseSettings {
 /// Shortest lease and renewal interval taken (a zero would spin).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
+/// Longest wait for the release of a lease when its guard drops (it expires anyway).
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
 /// Failed renewals in a row (not a lost lease: the database unreachable) after which the
 /// lease counts as lost: by then it has expired.
 const MAX_RENEW_FAILURES: u32 = 3;
@@ -443,6 +446,12 @@ impl Locker for PgBackend {
             lease,
             renewal,
             handle,
+            lost: self
+                .shared
+                .held()
+                .get(name)
+                .map(|h| h.lost.clone())
+                .unwrap_or_default(),
         }))
     }
 }
@@ -477,6 +486,21 @@ pub(crate) struct LeaseGuard {
     lease: Lease,
     renewal: tokio::task::JoinHandle<()>,
     handle: Handle,
+    lost: Arc<AtomicBool>,
+}
+
+impl LeaseGuard {
+    /// [`PgStoreError::LeaseLost`] once the renewal found the lease taken (or the database
+    /// gone past the lease): the work under it should stop, its writes are refused.
+    pub(crate) fn lost_error(&self) -> Option<PgStoreError> {
+        self.lost
+            .load(Ordering::SeqCst)
+            .then(|| PgStoreError::LeaseLost {
+                name: self.lease.name.clone(),
+                token: self.lease.token,
+                holder: None,
+            })
+    }
 }
 
 impl std::fmt::Debug for LeaseGuard {
@@ -500,10 +524,28 @@ impl Drop for LeaseGuard {
             }
         }
         let (shared, lease) = (self.shared.clone(), self.lease.clone());
-        self.handle.spawn(async move {
-            if let Err(e) = shared.store.unlock(&lease).await {
-                tracing::debug!("releasing lease `{}`: {e} (it expires)", lease.name);
+        let release = async move {
+            match tokio::time::timeout(RELEASE_WAIT, shared.store.unlock(&lease)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!("releasing lease `{}`: {e} (it expires)", lease.name)
+                }
+                Err(_) => {
+                    tracing::debug!("releasing lease `{}` timed out (it expires)", lease.name)
+                }
             }
-        });
+        };
+        // Released before the guard is gone where the runtime allows it: a release left to a
+        // spawned task was lost when the process exited right after (the end of every run),
+        // and the lock then stayed held for a whole lease, every other bastion skipping the
+        // certificate (and its ARI poll) meanwhile.
+        match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| h.block_on(release))
+            }
+            _ => {
+                self.handle.spawn(release);
+            }
+        }
     }
 }
