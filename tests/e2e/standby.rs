@@ -272,7 +272,10 @@ fn a_bastion_frozen_past_its_lease_writes_nothing_and_the_other_bastions_version
         .filter(|l| l.contains("lease `frozen`") && l.contains("was lost"))
         .collect();
     assert!(!told.is_empty(), "the lost lease is not said:\n{out}");
-    eprintln!("A woke up and exited {code:?} after {:?}:\n{out}", woke.elapsed());
+    eprintln!(
+        "A woke up and exited {code:?} after {:?}:\n{out}",
+        woke.elapsed()
+    );
     assert!(
         !a.path().join("certs/frozen/live/cert.pem").exists(),
         "A installed a copy:\n{out}"
