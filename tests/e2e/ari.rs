@@ -81,6 +81,14 @@ fn renew_follows_the_real_ari_window() {
             .join("certs/ari/archive/2/cert.pem")
             .exists()
     );
+    // Pebble writes that line from the goroutine that finishes the order, possibly after the
+    // client has its certificate: looked for with a bound.
+    let start = std::time::Instant::now();
+    while !lab.pebble.log().contains("has been marked as replaced")
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(
         lab.pebble.log().contains("has been marked as replaced"),
         "the renewal order did not carry `replaces`:\n{}",

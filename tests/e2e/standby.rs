@@ -421,7 +421,13 @@ fn two_standby_bastions_never_share_a_certificate_and_one_takes_over_a_dead_ones
             "{n}"
         );
     }
-    // B is still up (it sleeps until the next certificate is due) and stops cleanly.
+    // B is still up, asleep until the next certificate is due (12 h at most), and stops
+    // cleanly (a signal during a round would be exit 130: interrupted).
+    assert!(
+        standby.wait_for("next round in 43200 s", Duration::from_secs(30)),
+        "{}",
+        standby.output()
+    );
     assert!(standby.running(), "{}", standby.output());
     standby.signal("TERM");
     assert_eq!(

@@ -60,6 +60,9 @@ pub struct RenewOutcome {
     pub detail: String,
     /// RFC 3339 time the certificate is next due (skipped ones), if known.
     pub next_due: Option<String>,
+    /// Skipped because another run holds it: look again after this long (`--until-next`; a
+    /// standby takes a dead holder's certificates over this way).
+    pub retry_after: Option<Duration>,
     /// The issued certificate, when one was stored.
     pub certificate: Option<Issued>,
     /// The deploy hook's report, when one ran.
@@ -77,6 +80,7 @@ impl RenewOutcome {
             outcome,
             detail,
             next_due: None,
+            retry_after: None,
             certificate: None,
             hook: None,
             hint: None,
@@ -644,7 +648,7 @@ where
             Err(IssueError::Busy { holder, .. }) => outcomes.push(RenewOutcome {
                 // Looked at again within the holder's lease (`--until-next`): a standby
                 // bastion takes a dead holder's certificates over once its lease runs out.
-                next_due: Some(rfc3339(OffsetDateTime::now_utc() + busy_retry(cfg))),
+                retry_after: Some(busy_retry(cfg)),
                 ..RenewOutcome::new(
                     r.cert_name,
                     Outcome::Skipped,
