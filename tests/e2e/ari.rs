@@ -7,7 +7,7 @@ use wildcert_testkit::{BindOptions, BindTopology, Pebble, PebbleOptions};
 use crate::lab::{Lab, json};
 
 /// A lab whose CA is the upstream Pebble; `None` when BIND or that build is missing.
-fn upstream_lab() -> Option<Lab> {
+pub(crate) fn upstream_lab() -> Option<Lab> {
     if !wildcert_testkit::require_bind() || !wildcert_testkit::require_pebble_upstream() {
         return None;
     }
@@ -81,6 +81,14 @@ fn renew_follows_the_real_ari_window() {
             .join("certs/ari/archive/2/cert.pem")
             .exists()
     );
+    // Pebble writes that line from the goroutine that finishes the order, possibly after the
+    // client has its certificate: looked for with a bound.
+    let start = std::time::Instant::now();
+    while !lab.pebble.log().contains("has been marked as replaced")
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(
         lab.pebble.log().contains("has been marked as replaced"),
         "the renewal order did not carry `replaces`:\n{}",

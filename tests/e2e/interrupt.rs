@@ -107,7 +107,7 @@ fn spawn_with(lab: &Lab, args: &[&str], tag: &str, env: &[(&str, &str)]) -> Runn
     }
 }
 
-const WAITING: &str = "waiting until every authoritative";
+pub(crate) const WAITING: &str = "waiting until every authoritative";
 
 /// A dead address as the only server the propagation check asks: the run waits there
 /// (up to 60 s) with its records published, until we interrupt it.
@@ -133,7 +133,7 @@ fn stuck_args(dead: &str) -> Vec<String> {
 /// A nameserver on loopback that answers every query authoritatively with no data (for 180 s):
 /// it passes the preflight's SOA question, then never serves the challenge values, so a run
 /// waits in the propagation check with its records published until it is interrupted.
-fn dead_addr() -> String {
+pub(crate) fn dead_addr() -> String {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");

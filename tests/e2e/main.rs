@@ -30,5 +30,6 @@ mod renew;
 mod rfc2136;
 mod route53;
 mod secrets;
+mod standby;
 mod store;
 mod sync;

@@ -56,6 +56,7 @@ fn outcome(name: &str, outcome: Outcome, detail: &str) -> RenewOutcome {
         outcome,
         detail: detail.into(),
         next_due: None,
+        retry_after: None,
         certificate: None,
         hook: None,
         hint: None,

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::{join_all, try_join_all};
 use tracing::{info, warn};
@@ -97,6 +97,7 @@ pub(crate) async fn solve_group(
     let t = Instant::now();
     let queries = wait(&dns, &members, &mut failed, published).await;
     let propagation_ms = ms(t);
+    charge_lost(&members, &mut failed);
     let answers = join_all(members.iter().zip(&failed).map(|(m, f)| async move {
         match f {
             Some(_) => None,
@@ -168,7 +169,17 @@ async fn wait(
         if published.plan.is_empty() {
             return 0;
         }
-        match dns.wait_propagated(&published).await {
+        // A bastion frozen past its leases (SIGSTOP, a paused VM) wakes up here with its
+        // certificates renewed by another: it stops waiting for them at once.
+        let waited = tokio::select! {
+            r = dns.wait_propagated(&published) => Some(r),
+            () = leases_lost(members, failed) => None,
+        };
+        let Some(waited) = waited else {
+            charge_lost(members, failed);
+            return 0;
+        };
+        match waited {
             Ok(report) => {
                 info!(
                     ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -213,6 +224,39 @@ async fn wait(
         }
     }
     0
+}
+
+/// How often a propagation wait looks whether its certificates' leases were lost.
+const LEASE_CHECK: Duration = Duration::from_millis(250);
+
+/// Resolves once every member still in the race has lost its certificate's lease (a
+/// database lock taken over by another bastion); never for file locks.
+async fn leases_lost(members: &[Ordered], failed: &[Option<IssueError>]) {
+    let mut tick = tokio::time::interval(LEASE_CHECK);
+    loop {
+        tick.tick().await;
+        let mut racing = members
+            .iter()
+            .zip(failed)
+            .filter(|(_, f)| f.is_none())
+            .peekable();
+        if racing.peek().is_some() && racing.all(|(m, _)| m._lock.lost().is_some()) {
+            return;
+        }
+    }
+}
+
+/// Charge every member whose lease was lost with that: nothing more is done for it (its
+/// challenges are not answered, nothing is stored), its records are removed with the rest.
+fn charge_lost(members: &[Ordered], failed: &mut [Option<IssueError>]) {
+    for (m, f) in members.iter().zip(failed.iter_mut()) {
+        if f.is_none()
+            && let Some(e) = m._lock.lost()
+        {
+            warn!(cert = %m.cert_name, "stopped: {e}");
+            *f = Some(IssueError::Store(e));
+        }
+    }
 }
 
 /// True when one of the plan's (published name, value) pairs is in `unserved`.

@@ -17,7 +17,7 @@ use crate::install::install_all;
 use crate::issue::{self, Job};
 use crate::model::{ChallengeChoice, Issued, NamedProvider};
 use crate::settings::CertificateSettings;
-use crate::store::{CertMeta, RecordedRequest, Store};
+use crate::store::{CertMeta, RecordedRequest, Store, StoreError};
 use crate::verify::rfc3339;
 use wildcert_acme::ValidationMethod;
 
@@ -60,6 +60,9 @@ pub struct RenewOutcome {
     pub detail: String,
     /// RFC 3339 time the certificate is next due (skipped ones), if known.
     pub next_due: Option<String>,
+    /// Skipped because another run holds it: look again after this long (`--until-next`; a
+    /// standby takes a dead holder's certificates over this way).
+    pub retry_after: Option<Duration>,
     /// The issued certificate, when one was stored.
     pub certificate: Option<Issued>,
     /// The deploy hook's report, when one ran.
@@ -77,6 +80,7 @@ impl RenewOutcome {
             outcome,
             detail,
             next_due: None,
+            retry_after: None,
             certificate: None,
             hook: None,
             hint: None,
@@ -397,9 +401,37 @@ where
         }
     }
     // ARI: refresh windows whose re-check time has come (needs the CA; everything else is offline).
+    // The answer is shared by every bastion of a store: polled and written under the
+    // certificate's lock (taken without waiting; a bastion holding it polls, or renews, for
+    // all), after re-reading what another bastion may have stored since this round read it.
     let mut clients: HashMap<String, Option<wildcert_acme::AcmeClient>> = HashMap::new();
     for i in ari_due {
         let d = &mut due[i];
+        let _lock = match store.lock(&d.name, Duration::ZERO).await {
+            Ok(l) => l,
+            Err(StoreError::Locked { .. }) => continue,
+            Err(e) => {
+                warn!(cert = %d.name, "renewal information (ARI) not refreshed: {e}");
+                continue;
+            }
+        };
+        match store.read_meta(&d.name) {
+            Ok(Some(fresh)) => {
+                let polled = parse_time(&fresh.ari_next_check).is_none_or(|t| t > now);
+                d.meta = Some(fresh);
+                if polled {
+                    if let Ok(decision) = decide(d.meta.as_ref(), &d.settings, now, opts.force) {
+                        d.decision = decision;
+                    }
+                    continue;
+                }
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                warn!(cert = %d.name, "renewal information (ARI) not refreshed: {e}");
+                continue;
+            }
+        }
         let run = runs.get(&d.name).unwrap_or(cfg);
         if !clients.contains_key(&run.directory_url) {
             let client = run.acme_client().await;
@@ -413,7 +445,9 @@ where
         };
         let Some(m) = d.meta.as_mut() else { continue };
         if refresh_ari(client, m).await {
-            let _ = store.write_meta(&d.name, m);
+            if let Err(e) = store.write_meta(&d.name, m) {
+                warn!(cert = %d.name, "renewal information (ARI) not stored: {e}");
+            }
             if let Ok(decision) = decide(Some(m), &d.settings, now, opts.force) {
                 d.decision = decision;
             }
@@ -610,14 +644,19 @@ where
                     ..RenewOutcome::new(r.cert_name, kind, reason)
                 });
             }
-            Err(IssueError::Busy { holder, .. }) => outcomes.push(RenewOutcome::new(
-                r.cert_name,
-                Outcome::Skipped,
-                match holder {
-                    Some(h) => format!("another run ({h}) is working on it"),
-                    None => "another run is working on it".into(),
-                },
-            )),
+            Err(IssueError::Busy { holder, .. }) => outcomes.push(RenewOutcome {
+                // Looked at again within the holder's lease (`--until-next`): a standby
+                // bastion takes a dead holder's certificates over once its lease runs out.
+                retry_after: Some(busy_retry(cfg)),
+                ..RenewOutcome::new(
+                    r.cert_name,
+                    Outcome::Skipped,
+                    match holder {
+                        Some(h) => format!("another run ({h}) is working on it"),
+                        None => "another run is working on it".into(),
+                    },
+                )
+            }),
             Err(IssueError::Superseded(_)) => outcomes.push(RenewOutcome::new(
                 r.cert_name,
                 Outcome::Skipped,
@@ -658,6 +697,16 @@ where
         post_hook,
     })
 }
+
+/// When a certificate another run holds is looked at again: half the store's lease
+/// (`[store] lease`, 60 s by default), so a standby takes over within about one lease of the
+/// holder's death.
+fn busy_retry(cfg: &RunConfig) -> Duration {
+    cfg.store.lease.unwrap_or(DEFAULT_LEASE) / 2
+}
+
+/// `[store] lease` when none is set.
+const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// For certificates not due that renew from a standing dns-persist-01 record: check the
 /// record now (every authoritative server), so a `persistUntil` less than 30 days away, or a

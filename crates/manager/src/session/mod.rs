@@ -315,6 +315,10 @@ impl<'a> Session<'a> {
             if let Some(owed) = owed {
                 self.run_owed_post_hook(&owed, started).await;
             }
+        } else if self.store.shared().is_some() {
+            // A bastion whose lease ran out during the round (a standby took its certificates
+            // over) left records that should not wait for the next round, hours away.
+            let _ = self.clean_orphans(false).await;
         }
         Ok(run??)
     }

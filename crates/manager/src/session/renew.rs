@@ -220,19 +220,22 @@ where
 }
 
 /// How long after a round at `now` the next one is due: the earliest time a skipped
-/// certificate becomes due, [`RETRY_AFTER_FAILURE`] after a failure, at most [`MAX_SLEEP`],
+/// certificate becomes due (or, held by another run, is to be looked at again), [`RETRY_AFTER_FAILURE`] after a failure, at most [`MAX_SLEEP`],
 /// at least a second.
 pub fn next_wake(outcomes: &[RenewOutcome], now: OffsetDateTime) -> Duration {
     let mut next = MAX_SLEEP;
     for o in outcomes {
         let wait = match o.outcome {
             Outcome::Failed => RETRY_AFTER_FAILURE,
-            Outcome::Skipped => o
-                .next_due
-                .as_deref()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-                .map(|t| Duration::try_from(t - now).unwrap_or(Duration::ZERO))
-                .unwrap_or(MAX_SLEEP),
+            Outcome::Skipped => match o.retry_after {
+                Some(d) => d,
+                None => o
+                    .next_due
+                    .as_deref()
+                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                    .map(|t| Duration::try_from(t - now).unwrap_or(Duration::ZERO))
+                    .unwrap_or(MAX_SLEEP),
+            },
             _ => continue,
         };
         next = next.min(wait);
@@ -255,6 +258,7 @@ mod tests {
             outcome,
             detail: String::new(),
             next_due: next_due.map(String::from),
+            retry_after: None,
             certificate: None,
             hook: None,
             hint: None,
@@ -288,6 +292,11 @@ mod tests {
             Duration::from_secs(1),
             "overdue: at once, not in a loop"
         );
+        // Held by another run (a standby's view): looked at again after its retry time.
+        let mut busy = outcome(Outcome::Skipped, None);
+        busy.retry_after = Some(Duration::from_secs(30));
+        let far = outcome(Outcome::Skipped, Some("2027-01-01T05:00:00Z"));
+        assert_eq!(next_wake(&[far, busy], now), Duration::from_secs(30));
         let unknown = outcome(Outcome::Skipped, Some("not a time"));
         let renewed = outcome(Outcome::Renewed, None);
         assert_eq!(next_wake(&[unknown, renewed], now), MAX_SLEEP);

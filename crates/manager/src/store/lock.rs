@@ -150,6 +150,15 @@ impl StoreLock {
         }
     }
 
+    /// Why the work under this lock must stop: a database lease found lost (taken by another
+    /// bastion after this one paused past it); `None` while held, and always for a file lock.
+    pub fn lost(&self) -> Option<StoreError> {
+        match &self.held {
+            Held::File { .. } => None,
+            Held::Lease { _guard: guard } => guard.lost_error().map(StoreError::from),
+        }
+    }
+
     /// A lock that is a database lease.
     pub(crate) fn lease(guard: crate::store::pg::LeaseGuard) -> StoreLock {
         StoreLock {

@@ -104,6 +104,9 @@ pub(crate) fn block_in_place_on<F: Future>(handle: &Handle, step: F) -> F::Outpu
 /// Shortest lease and renewal interval taken (a zero would spin).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
+/// Longest wait for the release of a lease when its guard drops (it expires anyway).
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
 /// Failed renewals in a row (not a lost lease: the database unreachable) after which the
 /// lease counts as lost: by then it has expired.
 const MAX_RENEW_FAILURES: u32 = 3;
@@ -526,6 +529,12 @@ impl Locker for PgBackend {
             lease,
             renewal,
             handle,
+            lost: self
+                .shared
+                .held()
+                .get(name)
+                .map(|h| h.lost.clone())
+                .unwrap_or_default(),
         }))
     }
 }
@@ -560,6 +569,21 @@ pub(crate) struct LeaseGuard {
     lease: Lease,
     renewal: tokio::task::JoinHandle<()>,
     handle: Handle,
+    lost: Arc<AtomicBool>,
+}
+
+impl LeaseGuard {
+    /// [`PgStoreError::LeaseLost`] once the renewal found the lease taken (or the database
+    /// gone past the lease): the work under it should stop, its writes are refused.
+    pub(crate) fn lost_error(&self) -> Option<PgStoreError> {
+        self.lost
+            .load(Ordering::SeqCst)
+            .then(|| PgStoreError::LeaseLost {
+                name: self.lease.name.clone(),
+                token: self.lease.token,
+                holder: None,
+            })
+    }
 }
 
 impl std::fmt::Debug for LeaseGuard {
@@ -603,9 +627,6 @@ impl Drop for LeaseGuard {
         }
     }
 }
-
-/// Longest wait for a lease's release when its guard drops (it expires anyway).
-const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
