@@ -88,8 +88,10 @@ impl StoreConfig {
         };
         let config = pg::PgConfig::from_url(Some(url))?;
         let key = pg::DataKey::load_or_create(&self.key_file_in(state_dir))?;
+        // Not `handle.block_on`: see `pg::wait_for`.
         let store = tokio::task::block_in_place(|| {
-            handle.block_on(pg::PgStore::connect(&config, Some(key)))
+            let _entered = handle.enter();
+            pg::wait_for(pg::PgStore::connect(&config, Some(key)))
         })?;
         let leases = pg::LeaseSettings::with_ttl(self.lease.unwrap_or(Duration::from_secs(60)));
         Ok(Arc::new(pg::PgBackend::new(store, leases)))

@@ -133,7 +133,10 @@ impl PgBackend {
             Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => h,
             _ => return Err(PgStoreError::NeedsMultiThreadRuntime.into()),
         };
-        Ok(tokio::task::block_in_place(|| handle.block_on(step))?)
+        Ok(tokio::task::block_in_place(|| {
+            let _entered = handle.enter();
+            wait_for(step)
+        })?)
     }
 
     /// The lease a write of `key` must carry: `None` for unfenced keys (see the module doc).
@@ -268,6 +271,47 @@ impl PgBackend {
         bytes
             .map(|b| crate::store::parse_json(&b, std::path::Path::new(key)))
             .transpose()
+    }
+}
+
+/// Drives `step` to completion on this thread, parking it with `std::thread::park` and a
+/// waker of its own.
+///
+/// Not `Handle::block_on`: on the thread that runs the runtime's own `block_on` (the CLI's
+/// main future, where `renew`'s stages run), `Handle::block_on` parks on the same per-thread
+/// parker as that outer future, and swallows the wake-ups meant for it that arrive meanwhile
+/// (an HTTP answer, a finished blocking task): the outer future then slept until an unrelated
+/// timer fired (the 30 s heartbeat), which stalled a run of many certificates for minutes.
+/// Ends when `step` does: every database step in it is bounded by the statement timeout.
+pub(crate) fn wait_for<F: Future>(step: F) -> F::Output {
+    struct Unpark {
+        thread: std::thread::Thread,
+        woken: AtomicBool,
+    }
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.woken.store(true, Ordering::SeqCst);
+            self.thread.unpark();
+        }
+    }
+    let unpark = Arc::new(Unpark {
+        thread: std::thread::current(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = std::task::Waker::from(unpark.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut step = std::pin::pin!(step);
+    loop {
+        if let std::task::Poll::Ready(v) = step.as_mut().poll(&mut cx) {
+            return v;
+        }
+        // `park` may return spuriously: only our flag says we were woken.
+        while !unpark.woken.swap(false, Ordering::SeqCst) {
+            std::thread::park();
+        }
     }
 }
 

@@ -37,7 +37,7 @@ use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 
-pub(crate) use backend::LeaseGuard;
+pub(crate) use backend::{LeaseGuard, wait_for};
 pub use backend::{LeaseSettings, PgBackend};
 pub use connect::{PgConfig, SslMode};
 pub use error::PgStoreError;
