@@ -10,11 +10,12 @@
 //! (`VmHWM`).
 //!
 //! Phases: the first round issues every certificate into a filesystem store in a temporary
-//! directory; a second round over the same store finds none due (`none_due`). The PostgreSQL
-//! store is measured here once the store seam has a PostgreSQL backend (issue 25); until then
-//! its member says why it is absent.
+//! directory; a second round over the same store finds none due (`none_due`). Then the same
+//! two rounds on the PostgreSQL store ([`pg`]: a throwaway cluster, `[store] url`), when one
+//! can start here; otherwise its member says why it is absent.
 
 pub mod measure;
+pub mod pg;
 pub mod stub_ca;
 pub mod stub_dns;
 
@@ -116,10 +117,6 @@ pub struct BenchOptions {
     pub keep: Option<PathBuf>,
 }
 
-/// Why the PostgreSQL member has no figures yet.
-pub const POSTGRESQL_SKIPPED: &str = "no PostgreSQL store backend in this build yet (issue 25 items 1-2); \
-     the filesystem figures are the only ones measured";
-
 /// The certificate names of a run of `n` (one name each, in [`stub_dns::ZONE`]).
 pub fn cert_domain(i: usize) -> String {
     format!("c{i:05}.{}", stub_dns::ZONE)
@@ -161,7 +158,7 @@ pub fn config_text(stubs: &StubEndpoints, work: &Path, n: usize) -> String {
 
 /// Counts what each round did.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     rounds: Mutex<Vec<Result<BTreeMap<&'static str, usize>, String>>>,
     failures: Mutex<Vec<String>>,
 }
@@ -195,7 +192,7 @@ impl RenewListener for Tally {
 
 impl Tally {
     /// The last round's counts, or why it failed (with the first failures).
-    fn last(&self) -> Result<BTreeMap<&'static str, usize>, BenchError> {
+    pub(crate) fn last(&self) -> Result<BTreeMap<&'static str, usize>, BenchError> {
         let last = self.rounds.lock().ok().and_then(|mut r| r.pop());
         let failures = self
             .failures
@@ -215,7 +212,7 @@ impl Tally {
 }
 
 /// Run one `renew` round as the CLI does (settings loaded and checked, then the session).
-async fn renew_round(config: &Path, parallel: usize, tally: &Tally) {
+pub(crate) async fn renew_round(config: &Path, parallel: usize, tally: &Tally) {
     let load = || {
         let loaded = Loaded::load(Some(config), BTreeMap::new(), &Overrides::default())?;
         match wildcert_manager::validate::check(&loaded).into_error() {
@@ -299,7 +296,7 @@ pub async fn run_filesystem(
     Ok((fs, none_due))
 }
 
-fn secs(d: Duration) -> f64 {
+pub(crate) fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
@@ -342,12 +339,7 @@ pub fn render(report: &BenchReport, stub: &StubUsage) -> String {
         "filesystem store: {} certificates in {:.2} s wall; CPU {:.3} ms per certificate ({:.2} s user, {:.2} s system); peak memory {:.1} MB",
         f.certs, f.wall_s, f.cpu_ms_per_cert, f.user_s, f.sys_s, f.peak_rss_mb
     );
-    let pg = report
-        .postgresql
-        .get("skipped")
-        .and_then(|v| v.as_str())
-        .map(|why| format!("postgresql: skipped ({why})"))
-        .unwrap_or_else(|| format!("postgresql: {}", report.postgresql));
+    let pg = pg::render(&report.postgresql);
     let _ = writeln!(s, "{pg}");
     let _ = writeln!(
         s,

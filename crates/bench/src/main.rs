@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 
 use clap::Parser;
-use wildcert_bench::{
-    BenchError, BenchOptions, BenchReport, POSTGRESQL_SKIPPED, StubEndpoints, StubUsage,
-};
+use wildcert_bench::{BenchError, BenchOptions, BenchReport, StubEndpoints, StubUsage};
 
 /// wildcert's own cost for many certificates, against an instant stub CA and an in-memory DNS
 /// side.
@@ -129,6 +127,11 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> Result<(), BenchError>
         keep: args.keep.clone(),
     };
     let result = runtime.block_on(wildcert_bench::run_filesystem(&opts, &stubs));
+    // The PostgreSQL store after the filesystem's (skipped when its figures failed).
+    let postgresql = match &result {
+        Ok(_) => runtime.block_on(wildcert_bench::pg::run_postgresql(&opts, &stubs)),
+        Err(_) => Ok(serde_json::json!({ "skipped": "the filesystem round failed" })),
+    };
 
     // Stop the stubs (closing their stdin), read their usage, reap them.
     drop(child.stdin.take());
@@ -139,9 +142,10 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> Result<(), BenchError>
         .unwrap_or_default();
     let _ = child.wait();
     let (filesystem, none_due) = result?;
+    let postgresql = postgresql?;
     let report = BenchReport {
         filesystem,
-        postgresql: serde_json::json!({ "skipped": POSTGRESQL_SKIPPED }),
+        postgresql,
         none_due,
     };
     let mut out = std::io::stdout().lock();

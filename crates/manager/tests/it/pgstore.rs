@@ -843,3 +843,43 @@ async fn a_tree_is_stored_whole_under_its_lease_and_never_over_one_that_exists()
     assert_eq!(a.live_version("c").unwrap(), None);
     drop(lock);
 }
+
+/// A sync store call made from the runtime's own `block_on` future (where the CLI's `renew`
+/// stages run) must not swallow a wake-up meant for that future: before the fix, the store
+/// call's `Handle::block_on` parked on the same per-thread parker, and the other branch slept
+/// until an unrelated timer (here the 5 s guard; in `renew` the 30 s heartbeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_call_on_the_main_future_keeps_its_other_wake_ups() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let a = PgBackend::new(
+        store(&url, Some(data_key())).await,
+        LeaseSettings::default(),
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let _ = tx.send(());
+    });
+    let start = std::time::Instant::now();
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::join!(rx, async {
+            // Store calls for at least 200 ms: the other branch's wake-up arrives meanwhile.
+            for _ in 0..10_000 {
+                a.load("journal/none.json").unwrap();
+                if start.elapsed() > Duration::from_millis(200) {
+                    break;
+                }
+            }
+        })
+    })
+    .await;
+    assert!(answered.is_ok(), "the main future was never woken again");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "woken only after {:?}",
+        start.elapsed()
+    );
+}

@@ -198,16 +198,22 @@ impl PgBackend {
     /// names another version than `live` (a run that stopped between the install and the
     /// rewrite), the live version's own metadata.
     pub fn read_meta(&self, name: &str) -> Result<Option<CertMeta>, StoreError> {
-        use crate::store::StorageExt;
-        let top: Option<CertMeta> = self.load_json(&cert_key(name, "meta.json")?)?;
-        let Some(live) = self.live_version(name)? else {
+        let (meta_key, live_key) = (cert_key(name, "meta.json")?, cert_key(name, "live")?);
+        // Both in one statement: the common case (meta.json names the live version) costs one
+        // round trip.
+        let mut both = self
+            .run(self.shared.store.get_many(&[&meta_key, &live_key]))?
+            .into_iter();
+        let (top, live) = (both.next().flatten(), both.next().flatten());
+        let top: Option<CertMeta> = Self::json(&meta_key, top)?;
+        let Some(live) = Self::version(&live_key, live)? else {
             return Ok(top);
         };
         if top.as_ref().and_then(|m| m.version) == Some(live) {
             return Ok(top);
         }
-        let vm: Option<CertMeta> =
-            self.load_json(&format!("certs/{name}/archive/{live}/meta.json"))?;
+        let key = format!("certs/{name}/archive/{live}/meta.json");
+        let vm: Option<CertMeta> = Self::json(&key, self.run(self.shared.store.get(&key))?)?;
         Ok(match vm {
             Some(mut vm) => {
                 vm.version = Some(live);
@@ -225,18 +231,8 @@ impl PgBackend {
 
     /// Every certificate with metadata or a live version, sorted.
     pub fn list_certs(&self) -> Result<Vec<String>, StoreError> {
-        let keys = self.run(self.shared.store.list("certs/"))?;
-        let mut names: Vec<String> = keys
-            .iter()
-            .filter_map(|k| {
-                let rest = k.strip_prefix("certs/")?;
-                let (name, file) = rest.split_once('/')?;
-                (file == "meta.json" || file == "live").then(|| name.to_owned())
-            })
-            .filter(|n| crate::store::check_name(n).is_ok())
-            .collect();
-        names.sort();
-        names.dedup();
+        let mut names = self.run(self.shared.store.cert_names())?;
+        names.retain(|n| crate::store::check_name(n).is_ok());
         Ok(names)
     }
 
@@ -334,6 +330,30 @@ impl PgBackend {
 
     fn text(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<String>, StoreError> {
         crate::store::utf8(bytes, std::path::Path::new(key))
+    }
+
+    /// The version number a `live` object holds.
+    fn version(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<u32>, StoreError> {
+        let Some(text) = Self::text(key, bytes)? else {
+            return Ok(None);
+        };
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt {
+                path: key.into(),
+                message: format!("`{}` is not a version number", text.trim()),
+            })
+    }
+
+    /// A JSON object as [`crate::store::StorageExt::load_json`] reads it.
+    fn json<T: serde::de::DeserializeOwned>(
+        key: &str,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Option<T>, StoreError> {
+        bytes
+            .map(|b| crate::store::parse_json(&b, std::path::Path::new(key)))
+            .transpose()
     }
 }
 
@@ -456,16 +476,7 @@ impl Storage for PgBackend {
 
     fn live_version(&self, name: &str) -> Result<Option<u32>, StoreError> {
         let key = cert_key(name, "live")?;
-        let Some(text) = Self::text(&key, self.run(self.shared.store.get(&key))?)? else {
-            return Ok(None);
-        };
-        text.trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| StoreError::Corrupt {
-                path: key.into(),
-                message: format!("`{}` is not a version number", text.trim()),
-            })
+        Self::version(&key, self.run(self.shared.store.get(&key))?)
     }
 
     fn read_live(&self, name: &str) -> Result<Option<CertFiles>, StoreError> {

@@ -29,12 +29,13 @@ mod connect;
 mod error;
 pub mod seal;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 
 pub(crate) use backend::{LeaseGuard, block_in_place_on};
 pub use backend::{LeaseSettings, PgBackend};
@@ -90,6 +91,10 @@ pub struct Lease {
 /// A connection to the PostgreSQL store.
 pub struct PgStore {
     client: tokio::sync::Mutex<Client>,
+    /// Statements prepared on `client`, by their text: each later use is one round trip
+    /// (bind + execute) instead of two (parse + describe first), and the server plans it
+    /// once.
+    prepared: std::sync::Mutex<HashMap<&'static str, Statement>>,
     role: String,
     target: String,
     key: Option<DataKey>,
@@ -153,6 +158,7 @@ impl PgStore {
             })??;
         let mut store = PgStore {
             client: tokio::sync::Mutex::new(client),
+            prepared: std::sync::Mutex::new(HashMap::new()),
             role,
             target,
             key,
@@ -342,7 +348,12 @@ impl PgStore {
         let client = self.client.lock().await;
         let row = self
             .db(client.query_opt(
-                "SELECT value, sealed FROM wildcert_objects WHERE key = $1",
+                &self
+                    .st(
+                        &*client,
+                        "SELECT value, sealed FROM wildcert_objects WHERE key = $1",
+                    )
+                    .await?,
                 &[&key],
             ))
             .await?;
@@ -356,12 +367,66 @@ impl PgStore {
         }
     }
 
+    /// The values at `keys` (opened when sealed), in the order asked, in one statement.
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        let client = self.client.lock().await;
+        let rows = self
+            .db(client.query(
+                &self
+                    .st(
+                        &*client,
+                        "SELECT key, value, sealed FROM wildcert_objects WHERE key = ANY($1::text[])",
+                    )
+                    .await?,
+                &[&keys],
+            ))
+            .await?;
+        drop(client);
+        let mut found: HashMap<String, (Vec<u8>, bool)> = rows
+            .into_iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        keys.iter()
+            .map(|key| match found.remove(*key) {
+                None => Ok(None),
+                Some((value, true)) => Ok(Some(self.data_key(key)?.open(key, &value)?)),
+                Some((value, false)) => Ok(Some(value)),
+            })
+            .collect()
+    }
+
+    /// The names `<name>` of every `certs/<name>/meta.json` and `certs/<name>/live`, sorted,
+    /// without duplicates: the keys are picked by the server, not every key of every
+    /// certificate sent over.
+    pub async fn cert_names(&self) -> Result<Vec<String>> {
+        let client = self.client.lock().await;
+        let rows = self
+            .db(client.query(
+                &self
+                    .st(
+                        &*client,
+                        "SELECT DISTINCT split_part(key, '/', 2) AS name FROM wildcert_objects
+                         WHERE starts_with(key, 'certs/') AND key ~ '^certs/[^/]+/(meta\\.json|live)$'
+                         ORDER BY name",
+                    )
+                    .await?,
+                &[],
+            ))
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// The keys beginning with `prefix`, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let client = self.client.lock().await;
         let rows = self
             .db(client.query(
-                "SELECT key FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
+                &self
+                    .st(
+                        &*client,
+                        "SELECT key FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
+                    )
+                    .await?,
                 &[&prefix],
             ))
             .await?;
@@ -395,7 +460,7 @@ impl PgStore {
         let client = self.client.lock().await;
         let row = self
             .db(client.query_one(
-                "SELECT EXISTS (SELECT 1 FROM wildcert_leases WHERE holder = $1 AND expires_at > now())",
+                &self.st(&*client, "SELECT EXISTS (SELECT 1 FROM wildcert_leases WHERE holder = $1 AND expires_at > now())").await?,
                 &[&holder],
             ))
             .await?;
@@ -447,7 +512,7 @@ impl PgStore {
         let live = format!("{dir}/live");
         let rows = self
             .db(tx.query(
-                "SELECT key, value FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2",
+                &self.st(&tx, "SELECT key, value FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2").await?,
                 &[&archive, &live],
             ))
             .await?;
@@ -544,9 +609,9 @@ impl PgStore {
     ) -> Result<()> {
         for (key, value, sealed) in rows {
             self.db(tx.execute(
-                "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence) VALUES ($1, $2, $3, now(), $4)
+                &self.st(tx, "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence) VALUES ($1, $2, $3, now(), $4)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed,
-                     written_at = excluded.written_at, fence = excluded.fence",
+                     written_at = excluded.written_at, fence = excluded.fence").await?,
                 &[key, value, sealed, &fence],
             ))
             .await?;
@@ -572,7 +637,12 @@ impl PgStore {
             self.check_fence(&tx, lease).await?;
         }
         let n = self
-            .db(tx.execute("DELETE FROM wildcert_objects WHERE key = $1", &[&key]))
+            .db(tx.execute(
+                &self
+                    .st(&tx, "DELETE FROM wildcert_objects WHERE key = $1")
+                    .await?,
+                &[&key],
+            ))
             .await?;
         self.db(tx.commit()).await?;
         Ok(n > 0)
@@ -589,7 +659,12 @@ impl PgStore {
         }
         let Some(row) = self
             .db(tx.query_opt(
-                "DELETE FROM wildcert_objects WHERE key = $1 RETURNING value, sealed",
+                &self
+                    .st(
+                        &tx,
+                        "DELETE FROM wildcert_objects WHERE key = $1 RETURNING value, sealed",
+                    )
+                    .await?,
                 &[&from],
             ))
             .await?
@@ -613,7 +688,7 @@ impl PgStore {
     async fn check_fence(&self, tx: &Transaction<'_>, lease: &Lease) -> Result<()> {
         let row = self
             .db(tx.query_opt(
-                "SELECT holder, token, expires_at > now() FROM wildcert_leases WHERE name = $1 FOR SHARE",
+                &self.st(tx, "SELECT holder, token, expires_at > now() FROM wildcert_leases WHERE name = $1 FOR SHARE").await?,
                 &[&lease.name],
             ))
             .await?;
@@ -658,12 +733,12 @@ impl PgStore {
             let client = self.client.lock().await;
             let granted = self
                 .db(client.query_opt(
-                    "INSERT INTO wildcert_leases AS l (name, holder, expires_at, token)
+                    &self.st(&*client, "INSERT INTO wildcert_leases AS l (name, holder, expires_at, token)
                      VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond', nextval('wildcert_fence'))
                      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
                          expires_at = excluded.expires_at, token = excluded.token
                      WHERE l.expires_at <= now()
-                     RETURNING token, expires_at",
+                     RETURNING token, expires_at").await?,
                     &[&name, &holder, &ms],
                 ))
                 .await?;
@@ -679,8 +754,8 @@ impl PgStore {
             }
             let held = self
                 .db(client.query_opt(
-                    "SELECT holder, expires_at, greatest(0, extract(epoch FROM expires_at - now()) * 1000)::bigint
-                     FROM wildcert_leases WHERE name = $1",
+                    &self.st(&*client, "SELECT holder, expires_at, greatest(0, extract(epoch FROM expires_at - now()) * 1000)::bigint
+                     FROM wildcert_leases WHERE name = $1").await?,
                     &[&name],
                 ))
                 .await?;
@@ -713,8 +788,8 @@ impl PgStore {
         let client = self.client.lock().await;
         let row = self
             .db(client.query_opt(
-                "UPDATE wildcert_leases SET expires_at = now() + $3::bigint * interval '1 millisecond'
-                 WHERE name = $1 AND token = $2 AND expires_at > now() RETURNING expires_at",
+                &self.st(&*client, "UPDATE wildcert_leases SET expires_at = now() + $3::bigint * interval '1 millisecond'
+                 WHERE name = $1 AND token = $2 AND expires_at > now() RETURNING expires_at").await?,
                 &[&lease.name, &lease.token, &ms],
             ))
             .await?;
@@ -725,7 +800,7 @@ impl PgStore {
             });
         }
         let now = self
-            .db(client.query_opt("SELECT holder FROM wildcert_leases WHERE name = $1 AND token <> $2 AND expires_at > now()", &[&lease.name, &lease.token]))
+            .db(client.query_opt(&self.st(&*client, "SELECT holder FROM wildcert_leases WHERE name = $1 AND token <> $2 AND expires_at > now()").await?, &[&lease.name, &lease.token]))
             .await?;
         Err(PgStoreError::LeaseLost {
             name: lease.name.clone(),
@@ -738,7 +813,12 @@ impl PgStore {
     pub async fn unlock(&self, lease: &Lease) -> Result<()> {
         let client = self.client.lock().await;
         self.db(client.execute(
-            "DELETE FROM wildcert_leases WHERE name = $1 AND token = $2",
+            &self
+                .st(
+                    &*client,
+                    "DELETE FROM wildcert_leases WHERE name = $1 AND token = $2",
+                )
+                .await?,
             &[&lease.name, &lease.token],
         ))
         .await?;
@@ -774,6 +854,27 @@ impl PgStore {
         }
         self.db(tx.commit()).await?;
         Ok(count)
+    }
+
+    /// `sql` prepared on this store's connection (once; then from the cache). Prepared
+    /// statements belong to the session, not to a transaction: one prepared inside a
+    /// transaction that rolls back stays valid.
+    async fn st(&self, c: &impl GenericClient, sql: &'static str) -> Result<Statement> {
+        let cached = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(st) = cached {
+            return Ok(st);
+        }
+        let st = self.db(c.prepare(sql)).await?;
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sql, st.clone());
+        Ok(st)
     }
 
     fn data_key(&self, key: &str) -> Result<&DataKey> {
