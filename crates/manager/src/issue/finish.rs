@@ -14,7 +14,7 @@ use crate::verify;
 
 /// The certificate key of an order being finalized (`certs/<name>/pending-key.pem`, 0600),
 /// removed once the certificate is stored.
-pub(crate) const PENDING_KEY: &str = "pending-key.pem";
+pub(crate) const PENDING_KEY: &str = crate::store::PENDING_KEY;
 
 /// Finalize, download, verify, store.
 pub(crate) async fn finish(
