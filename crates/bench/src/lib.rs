@@ -275,9 +275,36 @@ pub async fn run_filesystem(
         sys_s: sys,
     };
 
+    let none_due = run_none_due(&config, opts, &tally).await?;
+    Ok((fs, none_due))
+}
+
+/// The none-due round alone, over the store a kept work directory (`--keep DIR` of an earlier
+/// run) holds: `DIR/wildcert.toml`, every certificate stored. Nothing is asked of the stubs in
+/// a none-due round, so none run.
+pub async fn run_none_due_only(
+    opts: &BenchOptions,
+    work: &Path,
+) -> Result<NoneDueFigures, BenchError> {
+    let config = work.join("wildcert.toml");
+    if !config.is_file() {
+        return Err(BenchError::Round(format!(
+            "{} is missing: run once with --keep {} first",
+            config.display(),
+            work.display()
+        )));
+    }
+    run_none_due(&config, opts, &Tally::default()).await
+}
+
+async fn run_none_due(
+    config: &Path,
+    opts: &BenchOptions,
+    tally: &Tally,
+) -> Result<NoneDueFigures, BenchError> {
     let before = ProcStats::now()?;
     let t = Instant::now();
-    renew_round(&config, opts.parallel, &tally).await;
+    renew_round(config, opts.parallel, tally).await;
     let wall = t.elapsed();
     let after = ProcStats::now()?;
     let skipped = tally.last()?;
@@ -288,12 +315,11 @@ pub async fn run_filesystem(
         )));
     }
     let (user, sys) = after.cpu_since(&before);
-    let none_due = NoneDueFigures {
+    Ok(NoneDueFigures {
         wall_s: secs(wall),
         cpu_ms: (user + sys) * 1000.0,
         certs: s,
-    };
-    Ok((fs, none_due))
+    })
 }
 
 pub(crate) fn secs(d: Duration) -> f64 {

@@ -33,6 +33,10 @@ struct Args {
     /// default: the log is formatted as usual and dropped.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Only the none-due round, over the store an earlier run left in `--keep DIR` (for
+    /// iterating on that round; no stubs are started).
+    #[arg(long, requires = "keep")]
+    none_due_only: bool,
     /// Internal: serve the stubs on loopback until stdin closes.
     #[arg(long, hide = true)]
     serve_stub: bool,
@@ -100,6 +104,29 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> Result<(), BenchError>
             .with_env_filter(tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
             .with_writer(std::io::sink)
             .init(),
+    }
+
+    if args.none_due_only {
+        let opts = BenchOptions {
+            certs: args.certs,
+            parallel: args.parallel.max(1),
+            keep: args.keep.clone(),
+        };
+        let dir = args.keep.clone().unwrap_or_default();
+        let figures = runtime.block_on(wildcert_bench::run_none_due_only(&opts, &dir))?;
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            let doc = serde_json::to_string_pretty(&serde_json::json!({ "none_due": figures }))
+                .map_err(|e| BenchError::Stub(format!("JSON: {e}")))?;
+            writeln!(out, "{doc}")?;
+        } else {
+            writeln!(
+                out,
+                "none-due renew over {} certificates: {:.3} s wall, {:.0} ms CPU",
+                figures.certs, figures.wall_s, figures.cpu_ms
+            )?;
+        }
+        return Ok(());
     }
 
     let exe = std::env::current_exe()?;

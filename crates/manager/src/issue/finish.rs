@@ -14,7 +14,7 @@ use crate::verify;
 
 /// The certificate key of an order being finalized (`certs/<name>/pending-key.pem`, 0600),
 /// removed once the certificate is stored.
-pub(crate) const PENDING_KEY: &str = "pending-key.pem";
+pub(crate) const PENDING_KEY: &str = crate::store::PENDING_KEY;
 
 /// Finalize, download, verify, store.
 pub(crate) async fn finish(
@@ -103,11 +103,7 @@ pub(crate) async fn finish(
         profile: order.profile().or(a.order.profile()).map(str::to_string),
         request: a.req.recorded.clone(),
         config: a.req.config_file.clone(),
-        last_failure_at: store
-            .read_meta(&a.cert_name)
-            .ok()
-            .flatten()
-            .and_then(|m| m.last_failure_at),
+        last_failure_at: a.last_failure_at.take(),
         ari_next_check: account
             .client()
             .directory()

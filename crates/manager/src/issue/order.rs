@@ -45,6 +45,9 @@ pub(crate) struct Ordered {
     pub dns_queries: u64,
     /// The methods its authorizations are validated with.
     pub methods: BTreeSet<ValidationMethod>,
+    /// When an earlier attempt last failed (`meta.json` as read under the lock), carried into
+    /// the stored version's metadata without reading `meta.json` again.
+    pub last_failure_at: Option<String>,
 }
 
 /// Place (or resume) the order of a prepared certificate and plan its records.
@@ -73,8 +76,9 @@ pub(crate) async fn place(
         ..Default::default()
     });
     meta.pending_order = Some(order.url.clone());
-    let (n, m) = (name.clone(), meta.clone());
-    let ((), lock) = super::on_store(store, p.lock, move |s| s.write_meta(&n, &m))
+    let last_failure_at = meta.last_failure_at.clone();
+    let n = name.clone();
+    let ((), lock) = super::on_store(store, p.lock, move |s| s.write_meta(&n, &meta))
         .await
         .map_err(|e| fail(e.into()))?;
 
@@ -143,6 +147,7 @@ pub(crate) async fn place(
         zones: Vec::new(),
         dns_queries: 0,
         methods,
+        last_failure_at,
     })
 }
 

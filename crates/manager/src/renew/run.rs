@@ -177,17 +177,38 @@ impl RenewRound {
 /// Every certificate in the store with the request `issue` recorded, sorted by name
 /// (certificates whose `meta.json` cannot be read are left to the config's entries and `list`).
 pub fn recorded_requests(store: &Store) -> Result<Vec<(String, RecordedRequest)>, IssueError> {
+    Ok(recorded_in(&stored_metas(store)?))
+}
+
+/// What a round reads of the store once: every stored certificate's name and its `meta.json`
+/// (or why it cannot be read), sorted by name. A round over 10,000 certificates read each one
+/// twice before (for the recorded requests, then for the decision).
+type StoredMetas = Vec<(String, Result<Option<CertMeta>, StoreError>)>;
+
+fn stored_metas(store: &Store) -> Result<StoredMetas, IssueError> {
+    Ok(store
+        .list()?
+        .into_iter()
+        .map(|name| {
+            let meta = store.read_meta(&name);
+            (name, meta)
+        })
+        .collect())
+}
+
+/// The recorded requests among `stored`.
+fn recorded_in(stored: &StoredMetas) -> Vec<(String, RecordedRequest)> {
     let mut out = Vec::new();
-    for name in store.list()? {
-        match store.read_meta(&name) {
+    for (name, meta) in stored {
+        match meta {
             Ok(Some(CertMeta {
                 request: Some(r), ..
-            })) => out.push((name, r)),
+            })) => out.push((name.clone(), r.clone())),
             Ok(_) => {}
             Err(e) => warn!(cert = %name, "not renewed from its recorded request: {e}"),
         }
     }
-    Ok(out)
+    out
 }
 
 /// A recorded request as a certificate's settings (the same path to a request as the
@@ -286,7 +307,9 @@ where
         .filter_map(|c| cert_name(c).ok())
         .collect();
     let mut candidates: Vec<CertificateSettings> = settings.certificates.clone();
-    let recorded = recorded_requests(store)?;
+    // Every stored certificate's meta.json, read once for the whole round.
+    let mut stored = stored_metas(store)?;
+    let recorded = recorded_in(&stored);
     // Looked up once per stored certificate: sets, not lists (a list made a round over
     // 10,000 certificates quadratic).
     let is_configured: HashSet<&str> = configured.iter().map(String::as_str).collect();
@@ -310,16 +333,16 @@ where
     // request names any more, is no longer renewed: said on every run, as a failure, until
     // the entry is put back or the certificate deleted. (Another config file's certificates
     // in the same store are that file's business.)
-    for name in store.list()? {
-        let selected = opts.only.is_empty() || opts.only.contains(&name);
+    for (name, meta) in &stored {
+        let selected = opts.only.is_empty() || opts.only.contains(name);
         if selected
             && !is_configured.contains(name.as_str())
             && !is_recorded.contains(name.as_str())
-            && let Ok(Some(meta)) = store.read_meta(&name)
+            && let Ok(Some(meta)) = meta
             && meta.config.is_some()
             && meta.config == config_file
         {
-            outcomes.push(RenewOutcome::failed(name.clone(), &unhandled(&name, &meta)));
+            outcomes.push(RenewOutcome::failed(name.clone(), &unhandled(name, meta)));
         }
     }
     // A recorded certificate renews as it was issued: its own CA, bundle, resolvers.
@@ -362,6 +385,7 @@ where
             crate::install::sweep(t);
         }
     }
+    let mut taken = vec![false; stored.len()];
     for c in &candidates {
         let name = match cert_name(c) {
             Ok(n) => n,
@@ -376,7 +400,17 @@ where
         if !opts.only.is_empty() && !opts.only.contains(&name) {
             continue;
         }
-        let meta = match store.read_meta(&name) {
+        // Read above when the certificate is stored (moved out the first time its name comes
+        // up); a name not stored yet is read now (nothing there, or what a killed first
+        // issuance left, which read_meta settles).
+        let read = match stored.binary_search_by(|(n, _)| n.as_str().cmp(name.as_str())) {
+            Ok(i) if !taken[i] => {
+                taken[i] = true;
+                std::mem::replace(&mut stored[i].1, Ok(None))
+            }
+            _ => store.read_meta(&name),
+        };
+        let meta = match read {
             Ok(m) => m,
             Err(e) => {
                 outcomes.push(RenewOutcome::failed(name, &e.into()));

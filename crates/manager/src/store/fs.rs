@@ -19,6 +19,10 @@ use super::*;
 /// The per-version metadata file inside `archive/<n>/` (its presence marks the version complete).
 pub(super) const VERSION_META: &str = "meta.json";
 
+/// The certificate key an order is finalized with, journaled before the CA sees it
+/// (`certs/<name>/pending-key.pem`, 0600) and removed once the certificate is stored.
+pub(crate) const PENDING_KEY: &str = "pending-key.pem";
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Perms {
     mode: u32,
@@ -636,7 +640,12 @@ impl Store {
         let write = |f: &str, data: &[u8], p: Perms| {
             write_in_then(&vfd, OsStr::new(f), &vdir.join(f), data, p, false)
         };
-        write("privkey.pem", files.privkey.as_bytes(), key)?;
+        // The journaled key, when it is this version's key with the key's mode and group, is
+        // linked in rather than written again (it was fsynced when journaled): no new inode,
+        // no second write of it, and none freed when the journal entry is removed.
+        if !link_pending_key(&cert_fd, &dir, &vfd, &vdir, files.privkey.as_bytes(), key) {
+            write("privkey.pem", files.privkey.as_bytes(), key)?;
+        }
         write("cert.pem", files.cert.as_bytes(), public("cert.pem"))?;
         write("chain.pem", files.chain.as_bytes(), public("chain.pem"))?;
         write(
@@ -1146,6 +1155,61 @@ pub(super) fn write_in_then(
         let _ = rustix::fs::unlinkat(dir, tmp_name.as_str(), AtFlags::empty());
     }
     result
+}
+
+/// Hard-link `certs/<name>/pending-key.pem` as `privkey.pem` into the new (not yet live)
+/// version directory `vfd`, when it is a regular file of ours with one link, holds exactly
+/// `key` and has `perms` already. The link's inode is fsynced (its link count is on disk with
+/// the version directory's fsync that follows). `false`, with nothing left behind, when any of
+/// that does not hold or a step fails: the caller writes the key as any other file.
+fn link_pending_key(
+    cert_fd: &OwnedFd,
+    dir: &Path,
+    vfd: &OwnedFd,
+    vdir: &Path,
+    key: &[u8],
+    perms: Perms,
+) -> bool {
+    let Ok(fd) = rustix::fs::openat(
+        cert_fd,
+        PENDING_KEY,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let Ok(st) = rustix::fs::fstat(&fd) else {
+        return false;
+    };
+    let ours = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+        && st.st_nlink == 1
+        && st.st_uid == rustix::process::geteuid().as_raw()
+        && st.st_mode & 0o7777 == perms.mode
+        && perms.gid.is_none_or(|g| g == st.st_gid);
+    if !ours || usize::try_from(st.st_size).ok() != Some(key.len()) {
+        return false;
+    }
+    let mut held = Vec::with_capacity(key.len());
+    let mut file = File::from(fd);
+    if file.read_to_end(&mut held).is_err() || held != key {
+        return false;
+    }
+    if rustix::fs::linkat(cert_fd, PENDING_KEY, vfd, "privkey.pem", AtFlags::empty()).is_err() {
+        return false;
+    }
+    // The name in the version must be the file read above, not one swapped in meanwhile.
+    let same = rustix::fs::statat(vfd, "privkey.pem", AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|l| l.st_ino == st.st_ino && l.st_dev == st.st_dev);
+    if same && file.sync_all().is_ok() {
+        return true;
+    }
+    let _ = rustix::fs::unlinkat(vfd, "privkey.pem", AtFlags::empty());
+    tracing::debug!(
+        "{} not linked into {}; written instead",
+        dir.join(PENDING_KEY).display(),
+        vdir.display()
+    );
+    false
 }
 
 /// `live -> archive/<n>`: a new link beside it, renamed over the old one, directory fsynced.

@@ -502,3 +502,62 @@ fn key_perms_parse() {
     }
     assert!(KeyPerms::parse(Some("no-such-group-here"), None).is_err());
 }
+
+#[test]
+fn the_journaled_key_is_linked_into_the_new_version_and_survives_a_crash_before_live() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(tmp.path().join("state")).expect("open");
+    let pending = cert_key("example.com", PENDING_KEY).expect("key");
+    let dir = store.cert_dir("example.com").expect("dir");
+    let journaled = dir.join(PENDING_KEY);
+    let ino = |p: &Path| fs::symlink_metadata(p).expect("stat").ino();
+
+    // Journaled as `finish` does, then stored: the version's key is that file, not a copy.
+    store.save(&pending, b"KEY 1\n", true).expect("journal");
+    install(&store, "1").expect("v1");
+    let key1 = dir.join("archive/1/privkey.pem");
+    assert_eq!(ino(&key1), ino(&journaled), "linked, not written again");
+    assert_eq!(mode(&key1), 0o600);
+    // The journal entry removed as `finish` does: the version keeps its key, with one link.
+    store.delete(&pending).expect("remove");
+    assert_eq!(fs::read_to_string(&key1).expect("read"), "KEY 1\n");
+    assert_eq!(fs::symlink_metadata(&key1).expect("stat").nlink(), 1);
+
+    // A journaled key that is not this version's is left alone; the version's key is written.
+    store.save(&pending, b"KEY other\n", true).expect("journal");
+    install(&store, "2").expect("v2");
+    let key2 = dir.join("archive/2/privkey.pem");
+    assert_eq!(fs::read_to_string(&key2).expect("read"), "KEY 2\n");
+    assert_ne!(ino(&key2), ino(&journaled));
+    assert_eq!(fs::read_to_string(&journaled).expect("read"), "KEY other\n");
+
+    // `key_mode = "0640"`: the journal entry keeps 0600 (no link that would widen it).
+    store.save(&pending, b"KEY 3\n", true).expect("journal");
+    let perms = KeyPerms {
+        group: None,
+        mode: Some(0o640),
+    };
+    store
+        .install("example.com", &files("3"), &meta("3"), &perms)
+        .expect("v3");
+    let key3 = dir.join("archive/3/privkey.pem");
+    assert_eq!(mode(&key3), 0o640);
+    assert_eq!(mode(&journaled), 0o600);
+    assert_ne!(ino(&key3), ino(&journaled));
+
+    // Killed after the link, before the version was complete: the next run removes the
+    // half-written version, and the journaled key is still there for it (the CA may have
+    // issued for it).
+    store.save(&pending, b"KEY 4\n", true).expect("journal");
+    let half = dir.join("archive/4");
+    fs::create_dir(&half).expect("mkdir");
+    fs::set_permissions(&half, fs::Permissions::from_mode(0o700)).expect("chmod");
+    fs::hard_link(&journaled, half.join("privkey.pem")).expect("link");
+    fs::write(half.join("cert.pem"), "CERT 4\n").expect("write");
+    let done = store.recover("example.com").expect("recover");
+    assert!(done.iter().any(|d| d.contains("half-written")), "{done:?}");
+    assert!(!half.exists());
+    assert_eq!(fs::read_to_string(&journaled).expect("read"), "KEY 4\n");
+    assert_eq!(fs::symlink_metadata(&journaled).expect("stat").nlink(), 1);
+    assert_eq!(store.live_version("example.com").expect("live"), Some(3));
+}
