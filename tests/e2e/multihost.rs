@@ -250,7 +250,7 @@ fn a_run_that_ended_leaves_no_lease_behind_for_the_next_bastion() {
         ],
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
-    assert_eq!(json(&run)["summary"]["issued"], 1, "{}", run.all());
+    assert_eq!(json(&run)["summary"]["renewed"], 1, "{}", run.all());
     assert_eq!(issued_at_ca(&lab), 2);
 }
 
