@@ -226,17 +226,45 @@ fn a_run_that_ended_leaves_no_lease_behind_for_the_next_bastion() {
         &["--config", cfg_a.to_str().expect("utf-8"), "renew"],
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
-    let held = shared
-        .pg
-        .psql(
-            "wildcert",
-            "SELECT count(*) FROM wildcert_leases WHERE expires_at > now()",
-        )
-        .expect("psql");
-    assert!(
-        held.trim().lines().any(|l| l.trim() == "0"),
-        "leases still held after the run: {held}"
+    let held = || {
+        shared
+            .pg
+            .psql(
+                "wildcert",
+                "SELECT count(*) FROM wildcert_leases WHERE expires_at > now()",
+            )
+            .expect("psql")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(held(), "0", "leases still held after the run");
+    // A command whose last step is under a lock (the guard drops just before the process
+    // exits): `show` takes none, `delete` does.
+    let bare = tempfile::tempdir().expect("bare");
+    let cfg_bare = config(bare.path(), &shared, "300s", &[]);
+    let run = bastion(
+        &lab,
+        a.path(),
+        &[
+            "--config",
+            cfg_bare.to_str().expect("utf-8"),
+            "delete",
+            "www",
+            "--yes",
+        ],
     );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        held(),
+        "0",
+        "the lease of `delete` is still held after it exited"
+    );
+    let run = bastion(
+        &lab,
+        a.path(),
+        &["--config", cfg_a.to_str().expect("utf-8"), "renew"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
 
     let run = bastion(
         &lab,
@@ -251,7 +279,7 @@ fn a_run_that_ended_leaves_no_lease_behind_for_the_next_bastion() {
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(json(&run)["summary"]["renewed"], 1, "{}", run.all());
-    assert_eq!(issued_at_ca(&lab), 2);
+    assert_eq!(issued_at_ca(&lab), 3);
 }
 
 #[test]
