@@ -226,17 +226,45 @@ fn a_run_that_ended_leaves_no_lease_behind_for_the_next_bastion() {
         &["--config", cfg_a.to_str().expect("utf-8"), "renew"],
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
-    let held = shared
-        .pg
-        .psql(
-            "wildcert",
-            "SELECT count(*) FROM wildcert_leases WHERE expires_at > now()",
-        )
-        .expect("psql");
-    assert!(
-        held.trim().lines().any(|l| l.trim() == "0"),
-        "leases still held after the run: {held}"
+    let held = || {
+        shared
+            .pg
+            .psql(
+                "wildcert",
+                "SELECT count(*) FROM wildcert_leases WHERE expires_at > now()",
+            )
+            .expect("psql")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(held(), "0", "leases still held after the run");
+    // A command whose last step is under a lock (the guard drops just before the process
+    // exits): `show` takes none, `delete` does.
+    let bare = tempfile::tempdir().expect("bare");
+    let cfg_bare = config(bare.path(), &shared, "300s", &[]);
+    let run = bastion(
+        &lab,
+        a.path(),
+        &[
+            "--config",
+            cfg_bare.to_str().expect("utf-8"),
+            "delete",
+            "www",
+            "--yes",
+        ],
     );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        held(),
+        "0",
+        "the lease of `delete` is still held after it exited"
+    );
+    let run = bastion(
+        &lab,
+        a.path(),
+        &["--config", cfg_a.to_str().expect("utf-8"), "renew"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
 
     let run = bastion(
         &lab,
@@ -250,6 +278,95 @@ fn a_run_that_ended_leaves_no_lease_behind_for_the_next_bastion() {
         ],
     );
     assert_eq!(run.code, Some(0), "{}", run.all());
-    assert_eq!(json(&run)["summary"]["issued"], 1, "{}", run.all());
+    assert_eq!(json(&run)["summary"]["renewed"], 1, "{}", run.all());
+    assert_eq!(issued_at_ca(&lab), 3);
+}
+
+#[test]
+fn rotating_the_data_key_reseals_every_key_and_a_host_left_with_the_old_one_is_refused() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let Some(shared) = Shared::start() else {
+        return;
+    };
+    let certs = vec![("www", vec!["www.example.test".to_string()])];
+    let a = tempfile::tempdir().expect("a");
+    let cfg_a = config(a.path(), &shared, "60s", &certs);
+    let cfg = cfg_a.to_str().expect("utf-8");
+    let run = bastion(&lab, a.path(), &["--config", cfg, "renew"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let sealed_before = shared.pg.pg_dump("wildcert").expect("dump");
+
+    // The key in use is not a new key.
+    let same = shared.key_file.to_str().expect("utf-8");
+    let run = bastion(
+        &lab,
+        a.path(),
+        &[
+            "--config",
+            cfg,
+            "store",
+            "rotate-key",
+            "--new-key-file",
+            same,
+        ],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+
+    let new_key = a.path().join("new.key");
+    let run = bastion(
+        &lab,
+        a.path(),
+        &[
+            "--config",
+            cfg,
+            "--json",
+            "store",
+            "rotate-key",
+            "--new-key-file",
+            new_key.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let v = json(&run);
+    // Every sealed object: the certificate's key, the account's key and its registration.
+    let sealed = shared
+        .pg
+        .psql(
+            "wildcert",
+            "SELECT count(*) FROM wildcert_objects WHERE sealed",
+        )
+        .expect("psql");
+    assert_eq!(v["resealed"].to_string(), sealed.trim(), "{}", run.all());
+    assert!(
+        v["resealed"].as_u64().is_some_and(|n| n >= 2),
+        "{}",
+        run.all()
+    );
+    assert_ne!(v["old_key_id"], v["new_key_id"]);
+    let dump = shared.pg.pg_dump("wildcert").expect("dump");
+    assert_ne!(dump, sealed_before, "the sealed values changed");
+    assert!(!dump.contains("PRIVATE KEY"));
+
+    // A host still given the old key: refused before it orders anything.
+    let run = bastion(&lab, a.path(), &["--config", cfg, "renew", "--force"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(run.stderr.contains("sealed with data key"), "{}", run.all());
+    assert_eq!(issued_at_ca(&lab), 1);
+
+    // With the new key, everything opens: a forced renewal reuses the account.
+    let text = std::fs::read_to_string(&cfg_a).expect("config").replace(
+        &shared.key_file.display().to_string(),
+        &new_key.display().to_string(),
+    );
+    std::fs::write(&cfg_a, text).expect("config");
+    let run = bastion(
+        &lab,
+        a.path(),
+        &["--config", cfg, "--json", "renew", "--force"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(json(&run)["summary"]["renewed"], 1, "{}", run.all());
     assert_eq!(issued_at_ca(&lab), 2);
 }

@@ -149,6 +149,24 @@ pub enum StoreCommand {
     /// the same name (unless --replace). A certificate that fails to copy or verify is not
     /// left in the target; exit 5 then.
     Migrate(StoreMigrateArgs),
+    /// Re-seal every private key in the PostgreSQL store with a new data key, in one
+    /// transaction.
+    ///
+    /// The current key is [store] key_file; the new one is --new-key-file (32 random bytes,
+    /// base64, mode 0600; created when missing). Afterwards only the new key opens the stored
+    /// keys: stop the bastions' timers first, rotate, copy the new file to every bastion and
+    /// consumer as their [store] key_file, start again. A host left with the old key is
+    /// refused when it connects ("sealed with data key …"), before it orders anything.
+    /// Database dumps taken before the rotation still need the old key: keep it with them.
+    RotateKey(StoreRotateKeyArgs),
+}
+
+/// `wildcert store rotate-key --new-key-file FILE`.
+#[derive(Debug, Args)]
+pub struct StoreRotateKeyArgs {
+    /// The new data key file (created, 0600, when missing; refused when others may read it).
+    #[arg(long, value_name = "FILE")]
+    pub new_key_file: PathBuf,
 }
 
 /// `wildcert store migrate --to postgresql://…|DIR [--replace]`.

@@ -12,7 +12,10 @@ use crate::output::Output;
 
 /// Run one `store` command.
 pub async fn run(g: &Global, cmd: StoreCommand, out: &Output) -> ExitCode {
-    let StoreCommand::Migrate(a) = cmd;
+    let a = match cmd {
+        StoreCommand::Migrate(a) => a,
+        StoreCommand::RotateKey(a) => return rotate(g, &a.new_key_file, out).await,
+    };
     let loaded = match g.load(|_| {}) {
         Ok(l) => l,
         Err(e) => return out.failed(&e),
@@ -91,4 +94,43 @@ pub(crate) fn render_migrate(doc: &MigrateDoc) -> (String, String) {
         );
     }
     (out, err)
+}
+
+/// `store rotate-key`.
+async fn rotate(g: &Global, new_key_file: &std::path::Path, out: &Output) -> ExitCode {
+    let loaded = match g.load(|_| {}) {
+        Ok(l) => l,
+        Err(e) => return out.failed(&e),
+    };
+    let cfg = match RunConfig::from_settings(&loaded.settings) {
+        Ok(c) => c,
+        Err(e) => return out.failed(&e),
+    };
+    let r = match wildcert_manager::commands::rotate::rotate_key(&cfg, new_key_file).await {
+        Ok(r) => r,
+        Err(e) => return out.failed(&e),
+    };
+    if out.is_json() {
+        out.print_json(&serde_json::json!({
+            "ok": true,
+            "resealed": r.resealed,
+            "old_key_id": r.old_id,
+            "new_key_id": r.new_id,
+            "new_key_file": r.new_key_file,
+        }));
+    } else if !out.is_quiet() {
+        println!(
+            "re-sealed {} private key{} with data key {} (was {})",
+            r.resealed,
+            if r.resealed == 1 { "" } else { "s" },
+            r.new_id,
+            r.old_id
+        );
+        println!(
+            "next: copy {} to every bastion and consumer and point [store] key_file at it (now {}); a host with the old key is refused until then",
+            r.new_key_file.display(),
+            r.old_key_file.display()
+        );
+    }
+    ExitCode::SUCCESS
 }

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod certs;
 pub mod migrate;
+pub mod rotate;
 
 pub use account::{
     ACCOUNT_LOCK_WAIT, AccountAtCa, AccountInfo, Deactivated, KeyInfo, RolledOver,
