@@ -106,7 +106,14 @@ impl Moto {
             Duration::from_millis(50),
             || {
                 proc.check_alive()?;
-                Ok(tcp_open(addr))
+                // Our own server must say it listens: another test's moto that took the same
+                // free port answers too, and two tests then shared one moto (two hosted zones
+                // of one name made the Route 53 conformance tests fail at random).
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                if said.contains("Address already in use") {
+                    return Err(KitError::new("moto: address already in use"));
+                }
+                Ok(said.contains(&format!("Running on http://{addr}")) && tcp_open(addr))
             },
         );
         if let Err(e) = ready {
