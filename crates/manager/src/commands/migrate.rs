@@ -24,8 +24,6 @@ use crate::config::RunConfig;
 use crate::error::{ExitCode, IssueError};
 use crate::model::LOCK_WAIT;
 
-/// The lease length when `[store] lease` is not set (as the backend's default).
-const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 use crate::settings::Secret;
 use crate::store::{KeyPerms, Storage, Store, StoreConfig, StoreError, cert_key};
 
@@ -224,7 +222,7 @@ pub async fn migrate(
     };
     // A lock of a holder that died is free on the filesystem at once, in the database when
     // its lease expires: wait that long.
-    let wait = LOCK_WAIT.max(cfg.store.lease.unwrap_or(DEFAULT_LEASE) + Duration::from_secs(2));
+    let wait = LOCK_WAIT.max(cfg.store.lease() + Duration::from_secs(2));
     for name in &certs {
         let item = match copy_cert(&source, &target, name, replace, wait).await {
             Ok(item) => item,

@@ -736,11 +736,8 @@ where
 /// (`[store] lease`, 60 s by default), so a standby takes over within about one lease of the
 /// holder's death.
 fn busy_retry(cfg: &RunConfig) -> Duration {
-    cfg.store.lease.unwrap_or(DEFAULT_LEASE) / 2
+    cfg.store.lease() / 2
 }
-
-/// `[store] lease` when none is set.
-const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// For certificates not due that renew from a standing dns-persist-01 record: check the
 /// record now (every authoritative server), so a `persistUntil` less than 30 days away, or a

@@ -73,6 +73,11 @@ impl StoreConfig {
         })
     }
 
+    /// `[store] lease`, or its default.
+    pub fn lease(&self) -> Duration {
+        self.lease.unwrap_or(pg::DEFAULT_LEASE)
+    }
+
     /// The data key file: `key_file`, or `store.key` in the state directory.
     pub fn key_file_in(&self, state_dir: &Path) -> PathBuf {
         self.key_file
@@ -115,7 +120,7 @@ impl StoreConfig {
                 return Err(e.into());
             }
         };
-        let leases = pg::LeaseSettings::with_ttl(self.lease.unwrap_or(Duration::from_secs(60)));
+        let leases = pg::LeaseSettings::with_ttl(self.lease());
         Ok(Arc::new(pg::PgBackend::new(store, leases)))
     }
 

@@ -52,7 +52,7 @@ pub struct LeaseSettings {
 
 impl Default for LeaseSettings {
     fn default() -> Self {
-        LeaseSettings::with_ttl(Duration::from_secs(60))
+        LeaseSettings::with_ttl(DEFAULT_LEASE)
     }
 }
 
@@ -100,6 +100,9 @@ pub(crate) fn block_in_place_on<F: Future>(handle: &Handle, step: F) -> F::Outpu
         }
     })
 }
+
+/// The lease length when `[store] lease` is not set.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// Shortest lease and renewal interval taken (a zero would spin).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);

@@ -37,8 +37,8 @@ use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 
+pub use backend::{DEFAULT_LEASE, LeaseSettings, PgBackend};
 pub(crate) use backend::{LeaseGuard, block_in_place_on};
-pub use backend::{LeaseSettings, PgBackend};
 pub use connect::{PgConfig, SslMode};
 pub use error::PgStoreError;
 pub use seal::DataKey;
