@@ -345,26 +345,7 @@ impl PgStore {
 
     /// The value at `key` (opened when sealed), or `None`.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let client = self.client.lock().await;
-        let row = self
-            .db(client.query_opt(
-                &self
-                    .st(
-                        &*client,
-                        "SELECT value, sealed FROM wildcert_objects WHERE key = $1",
-                    )
-                    .await?,
-                &[&key],
-            ))
-            .await?;
-        drop(client);
-        match row {
-            None => Ok(None),
-            Some(row) if row.get::<_, bool>(1) => {
-                Ok(Some(self.data_key(key)?.open(key, row.get(0))?))
-            }
-            Some(row) => Ok(Some(row.get(0))),
-        }
+        Ok(self.get_many(&[key]).await?.into_iter().next().flatten())
     }
 
     /// The values at `keys` (opened when sealed), in the order asked, in one statement.
