@@ -37,6 +37,10 @@ struct Args {
     /// iterating on that round; no stubs are started).
     #[arg(long, requires = "keep")]
     none_due_only: bool,
+    /// Leave the PostgreSQL store out (its member says `{"skipped": …}`): for iterating on
+    /// the filesystem's figures.
+    #[arg(long)]
+    no_postgresql: bool,
     /// Internal: serve the stubs on loopback until stdin closes.
     #[arg(long, hide = true)]
     serve_stub: bool,
@@ -156,6 +160,7 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> Result<(), BenchError>
     let result = runtime.block_on(wildcert_bench::run_filesystem(&opts, &stubs));
     // The PostgreSQL store after the filesystem's (skipped when its figures failed).
     let postgresql = match &result {
+        Ok(_) if args.no_postgresql => Ok(serde_json::json!({ "skipped": "--no-postgresql" })),
         Ok(_) => runtime.block_on(wildcert_bench::pg::run_postgresql(&opts, &stubs)),
         Err(_) => Ok(serde_json::json!({ "skipped": "the filesystem round failed" })),
     };

@@ -186,14 +186,9 @@ pub fn recorded_requests(store: &Store) -> Result<Vec<(String, RecordedRequest)>
 type StoredMetas = Vec<(String, Result<Option<CertMeta>, StoreError>)>;
 
 fn stored_metas(store: &Store) -> Result<StoredMetas, IssueError> {
-    Ok(store
-        .list()?
-        .into_iter()
-        .map(|name| {
-            let meta = store.read_meta(&name);
-            (name, meta)
-        })
-        .collect())
+    let names = store.list()?;
+    let metas = store.read_metas(&names);
+    Ok(names.into_iter().zip(metas).collect())
 }
 
 /// The recorded requests among `stored`.

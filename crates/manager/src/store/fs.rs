@@ -309,6 +309,46 @@ impl Store {
         Ok(self.reconciled_meta(name)?.0)
     }
 
+    /// [`Store::read_meta`] of each of `names`, in that order: the same read and the same
+    /// reconciliation with `live`. On the filesystem, a long list (a `renew` over thousands of
+    /// certificates) is read by a few threads at once, each taking a contiguous part.
+    pub fn read_metas(&self, names: &[String]) -> Vec<Result<Option<CertMeta>, StoreError>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(READ_THREADS);
+        if self.shared.is_some() || threads < 2 || names.len() < PARALLEL_READS_FROM {
+            return names.iter().map(|n| self.read_meta(n)).collect();
+        }
+        let read = |part: &[String]| -> Vec<_> { part.iter().map(|n| self.read_meta(n)).collect() };
+        let span = tracing::Span::current();
+        std::thread::scope(|scope| {
+            let mut parts = names.chunks(names.len().div_ceil(threads));
+            // The first part on this thread, the others on their own.
+            let first = parts.next().unwrap_or_default();
+            let others: Vec<_> = parts
+                .map(|part| {
+                    let span = span.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("wildcert-read".into())
+                        .spawn_scoped(scope, move || span.in_scope(|| read(part)));
+                    // No thread to be had: read that part here.
+                    spawned.map_err(|_| part)
+                })
+                .collect();
+            let mut out = read(first);
+            for handle in others {
+                match handle {
+                    Ok(h) => match h.join() {
+                        Ok(metas) => out.extend(metas),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    Err(part) => out.extend(read(part)),
+                }
+            }
+            out
+        })
+    }
+
     /// The common case in one walk (`renew` reads thousands of these): the certificate's
     /// directory is opened once, and `live`, `meta.json` and the listings are read through that
     /// handle. `true` when anything looks off (meta.json lags `live`, a version newer than
@@ -331,7 +371,7 @@ impl Store {
             return Ok((None, false));
         };
         // One listing says what there is to read.
-        let listing = entries(&cfd, &dir)?;
+        let listing = fresh_entries(&cfd, &dir)?;
         let has = |n: &str| listing.iter().any(|(e, _)| e == n);
         let meta_path = dir.join("meta.json");
         let top: Option<CertMeta> = if has("meta.json") {
@@ -368,7 +408,7 @@ impl Store {
         let Some(afd) = open_subdir(cfd.as_fd(), OsStr::new("archive"), &adir, None)? else {
             return Ok((top, false));
         };
-        let versions = entries(&afd, &adir)?;
+        let versions = fresh_entries(&afd, &adir)?;
         let newer = versions.iter().any(|(n, _)| {
             tmp(n)
                 || n.parse::<u32>()
@@ -381,7 +421,7 @@ impl Store {
         if let Some(l) = live {
             let ldir = adir.join(l.to_string());
             if let Some(lfd) = open_subdir(afd.as_fd(), OsStr::new(&l.to_string()), &ldir, None)?
-                && entries(&lfd, &ldir)?.iter().any(|(n, _)| tmp(n))
+                && fresh_entries(&lfd, &ldir)?.iter().any(|(n, _)| tmp(n))
             {
                 return Ok((top, true));
             }
@@ -444,7 +484,19 @@ impl Store {
             if check_name(&n).is_err() || t != Some(FileType::Directory) {
                 continue;
             }
-            if self.exists(&path.join("meta.json"))? || self.live_version(&n)?.is_some() {
+            // The certificate's directory is opened once (without following a link), and
+            // `meta.json` and `live` looked up through it: the same answer as a walk from the
+            // root for each (`exists`, `live_version`), a third of the system calls.
+            let Some(cfd) = open_subdir(fd.as_fd(), OsStr::new(&n), &path, None)? else {
+                continue;
+            };
+            let meta_path = path.join("meta.json");
+            let has_meta = match entry_type(&cfd, OsStr::new("meta.json"), &meta_path)? {
+                None => false,
+                Some(FileType::Symlink) => return Err(StoreError::Symlink { path: meta_path }),
+                Some(_) => true,
+            };
+            if has_meta || live_in(&cfd, &path)?.is_some() {
                 names.push(n);
             }
         }
@@ -461,27 +513,7 @@ impl Store {
         let Some(fd) = self.dir_fd(&dir, None)? else {
             return Ok(None);
         };
-        let live = dir.join("live");
-        let target = match rustix::fs::readlinkat(&fd, "live", Vec::new()) {
-            Ok(t) => t,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(Errno::INVAL) => {
-                return Err(StoreError::NotPlain {
-                    path: live,
-                    what: "is not the symbolic link wildcert makes (live -> archive/<n>)".into(),
-                });
-            }
-            Err(e) => return Err(StoreError::errno("read link", &live)(e)),
-        };
-        let target = target.to_string_lossy();
-        target
-            .strip_prefix("archive/")
-            .and_then(|n| n.parse::<u32>().ok())
-            .map(Some)
-            .ok_or_else(|| StoreError::NotPlain {
-                path: live,
-                what: format!("points at `{target}`, not at archive/<n>"),
-            })
+        live_in(&fd, &dir)
     }
 
     /// Store a new, already verified version and switch `live/` to it in one atomic step.
@@ -963,6 +995,32 @@ pub(super) fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
+/// The archive version the `live` link in the certificate directory `cfd` (at `dir`) points
+/// at, if any (read with `readlinkat`, never followed).
+pub(super) fn live_in(cfd: &OwnedFd, dir: &Path) -> Result<Option<u32>, StoreError> {
+    let live = dir.join("live");
+    let target = match rustix::fs::readlinkat(cfd, "live", Vec::new()) {
+        Ok(t) => t,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::INVAL) => {
+            return Err(StoreError::NotPlain {
+                path: live,
+                what: "is not the symbolic link wildcert makes (live -> archive/<n>)".into(),
+            });
+        }
+        Err(e) => return Err(StoreError::errno("read link", &live)(e)),
+    };
+    let target = target.to_string_lossy();
+    target
+        .strip_prefix("archive/")
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(Some)
+        .ok_or_else(|| StoreError::NotPlain {
+            path: live,
+            what: format!("points at `{target}`, not at archive/<n>"),
+        })
+}
+
 /// Map an `openat` failure: a link there becomes [`StoreError::Symlink`].
 pub(super) fn classify(
     dir: &impl AsFd,
@@ -1059,6 +1117,13 @@ pub(super) fn check_own_file(fd: &OwnedFd, path: &Path) -> Result<(), StoreError
     Ok(())
 }
 
+/// Threads [`Store::read_metas`] reads with at most, and the list length from which it does.
+const READ_THREADS: usize = 4;
+const PARALLEL_READS_FROM: usize = 256;
+
+/// The largest file the store reads (its files are a few KiB): a bound on the read loop.
+const MAX_FILE: usize = 64 << 20;
+
 pub(super) fn read_in(
     dir: &OwnedFd,
     name: &OsStr,
@@ -1081,10 +1146,29 @@ pub(super) fn read_in(
             what: "is not a regular file".into(),
         });
     }
-    let mut buf = Vec::new();
-    File::from(fd)
-        .read_to_end(&mut buf)
-        .map_err(StoreError::io("read", path))?;
+    // Sized from the fstat above: `read_to_end` would ask the size again (`statx`, `lseek`).
+    // A file that grew meanwhile is still read to its end.
+    let size = usize::try_from(st.st_size).unwrap_or(0);
+    let mut buf = vec![0u8; size.saturating_add(1).max(64)];
+    let mut filled = 0;
+    loop {
+        if filled > MAX_FILE {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("larger than {} MiB", MAX_FILE >> 20),
+            });
+        }
+        if filled == buf.len() {
+            buf.resize(buf.len().saturating_mul(2), 0);
+        }
+        match rustix::io::read(&fd, &mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(StoreError::errno("read", path)(e)),
+        }
+    }
+    buf.truncate(filled);
     Ok(Some(buf))
 }
 
@@ -1256,6 +1340,39 @@ pub(super) fn entries(
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// [`entries`] of a directory handle opened for this listing alone (never listed before, its
+/// position never used after): read with `getdents` on the handle itself, without the second
+/// handle (`fcntl`, `openat(".")`, `close`) [`entries`] opens. Unsorted.
+pub(super) fn fresh_entries(
+    fd: &OwnedFd,
+    path: &Path,
+) -> Result<Vec<(String, Option<FileType>)>, StoreError> {
+    let mut out = Vec::new();
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+    let mut dir = rustix::fs::RawDir::new(fd, &mut buf);
+    // Bounded: a directory ends; this bound is far above what a store directory holds.
+    for _ in 0..1_000_000 {
+        let Some(entry) = dir.next() else {
+            return Ok(out);
+        };
+        let entry = entry.map_err(StoreError::errno("list", path))?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let name = OsStr::from_bytes(name).to_string_lossy().into_owned();
+        let t = match entry.file_type() {
+            FileType::Unknown => entry_type(fd, OsStr::new(&name), &path.join(&name))?,
+            t => Some(t),
+        };
+        out.push((name, t));
+    }
+    Err(StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: "more than 1,000,000 entries".into(),
+    })
 }
 
 /// Remove the stale temporary files (`.<name>.<pid>.<rand>.tmp`) in a directory: those of
