@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde::{Deserialize, Serialize};
@@ -684,21 +685,28 @@ fn snapshot(shared: &Mutex<Vec<ServerVerdict>>) -> Vec<ServerVerdict> {
     shared.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-/// Ask one server (RD=0) for every name in `expected` once and say what it lacks.
+/// Queries one poll of one server has in flight at most: a round over 10,000 names held
+/// 10,000 sockets and answers at once (most of a 10,000-certificate run's peak memory).
+pub const QUERIES_IN_FLIGHT: usize = 128;
+
+/// Ask one server (RD=0) for every name in `expected` once and say what it lacks. At most
+/// [`QUERIES_IN_FLIGHT`] queries are in flight; each answer is looked at (and dropped) as
+/// it comes, in the names' order.
 pub async fn check_server(
     addr: std::net::SocketAddr,
     expected: &TxtSet,
     timeout: Duration,
 ) -> ServerState {
-    let answers = join_all(expected.names().map(|name| async move {
-        (
-            name,
-            query::query(addr, name, RecordType::TXT, false, timeout).await,
-        )
-    }))
-    .await;
+    let mut answers = stream::iter(expected.names())
+        .map(|name| async move {
+            (
+                name,
+                query::query(addr, name, RecordType::TXT, false, timeout).await,
+            )
+        })
+        .buffered(QUERIES_IN_FLIGHT);
     let mut missing = Vec::new();
-    for (name, answer) in answers {
+    while let Some((name, answer)) = answers.next().await {
         let m = match answer {
             Ok(m) => m,
             Err(e) if addr.is_ipv6() && e.is_no_route() => {
