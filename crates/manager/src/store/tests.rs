@@ -561,3 +561,46 @@ fn the_journaled_key_is_linked_into_the_new_version_and_survives_a_crash_before_
     assert_eq!(fs::symlink_metadata(&journaled).expect("stat").nlink(), 1);
     assert_eq!(store.live_version("example.com").expect("live"), Some(3));
 }
+
+/// `read_metas` over a long list (read by several threads) says what `read_meta` says of each
+/// name, in order, and settles what a killed run left on the way, as `read_meta` does.
+#[test]
+fn read_metas_of_many_is_read_meta_of_each_in_order() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(tmp.path()).expect("open");
+    let names: Vec<String> = (0..300).map(|i| format!("c{i:03}.example")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let mut m = meta("1");
+        m.names = vec![n.clone()];
+        m.not_after = Some(format!("2030-01-01T00:00:{:02}Z", i % 60));
+        store
+            .install(n, &files("1"), &m, &KeyPerms::default())
+            .expect("install");
+        if i % 7 != 3 {
+            m.version = Some(1);
+            store.write_meta(n, &m).expect("meta");
+        }
+    }
+    // Leftovers of a killed run in one certificate of the last part.
+    let dir = store.cert_dir("c299.example").expect("dir");
+    fs::create_dir(dir.join("archive/2")).expect("mkdir");
+    fs::write(dir.join("archive/1/.cert.pem.999999.0.tmp"), "half").expect("write");
+    // One more name with nothing stored.
+    let mut asked = names.clone();
+    asked.push("absent.example".into());
+    let many = store.read_metas(&asked);
+    assert_eq!(many.len(), asked.len());
+    assert!(!dir.join("archive/2").exists(), "half-written version left");
+    assert!(!dir.join("archive/1/.cert.pem.999999.0.tmp").exists());
+    for (n, got) in asked.iter().zip(many) {
+        let got = got.expect("read");
+        let one = store.read_meta(n).expect("read");
+        assert_eq!(
+            got.as_ref().map(|m| (&m.names, &m.not_after, m.version)),
+            one.as_ref().map(|m| (&m.names, &m.not_after, m.version)),
+            "{n}"
+        );
+        assert_eq!(got.is_none(), n == "absent.example", "{n}");
+    }
+    assert_eq!(store.list().expect("list"), names);
+}
