@@ -807,6 +807,48 @@ mod tests {
         );
     }
 
+    /// A round over many names never has more than QUERIES_IN_FLIGHT queries out at once
+    /// (it had one per name: 10,000 sockets and answers alive together at 10,000
+    /// certificates). A server that never answers sees the first QUERIES_IN_FLIGHT queries,
+    /// and the poll fails at the first name's timeout.
+    #[tokio::test]
+    async fn a_poll_over_many_names_has_a_bounded_number_of_queries_in_flight() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        let addr = sock.local_addr().expect("addr");
+        let seen = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = {
+            let (seen, done) = (seen.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                let start = std::time::Instant::now();
+                while !done.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(30) {
+                    if sock.recv_from(&mut buf).is_ok() {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
+        let mut expected = TxtSet::new();
+        for i in 0..(3 * QUERIES_IN_FLIGHT) {
+            expected.insert(
+                DnsName::parse(&format!("_acme-challenge.c{i}.example.test")).expect("name"),
+                "v",
+            );
+        }
+        let state = check_server(addr, &expected, Duration::from_millis(300)).await;
+        assert!(matches!(state, ServerState::Failed { .. }), "{state:?}");
+        done.store(true, Ordering::Relaxed);
+        server.join().expect("server thread");
+        let seen = seen.load(Ordering::Relaxed);
+        assert!(
+            (1..=QUERIES_IN_FLIGHT as u64).contains(&seen),
+            "{seen} queries in flight at once"
+        );
+    }
+
     #[tokio::test]
     async fn zone_whose_servers_all_refuse_fails_early_naming_them() {
         // Two closed loopback ports: every poll is refused at once.
