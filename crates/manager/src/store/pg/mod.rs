@@ -743,7 +743,11 @@ impl PgStore {
             drop(client);
             let Some(row) = held else { continue }; // released meanwhile: try again now
             let left = Duration::from_millis(row.get::<_, i64>(2) as u64 + 5);
-            last = Some((row.get::<_, String>(0), row.get::<_, OffsetDateTime>(1)));
+            last = Some((
+                row.get::<_, String>(0),
+                row.get::<_, OffsetDateTime>(1),
+                left,
+            ));
             let Some(remaining) = wait.checked_sub(start.elapsed()).filter(|r| !r.is_zero()) else {
                 break;
             };
@@ -754,12 +758,18 @@ impl PgStore {
             )
             .await;
         }
-        let (holder, expires_at) =
-            last.unwrap_or_else(|| ("(unknown)".into(), OffsetDateTime::UNIX_EPOCH));
+        let (holder, expires_at, left) = last.unwrap_or_else(|| {
+            (
+                "(unknown)".into(),
+                OffsetDateTime::UNIX_EPOCH,
+                Duration::ZERO,
+            )
+        });
         Err(PgStoreError::Locked {
             name: name.into(),
             holder,
             expires_at,
+            left,
         })
     }
 
