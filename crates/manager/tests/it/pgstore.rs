@@ -68,20 +68,34 @@ async fn schema_is_migrated_once_by_racing_bastions_and_put_many_is_atomic() {
     assert_eq!(queued, 2, "both starters should be waiting");
     raw.batch_execute("ROLLBACK").await.unwrap();
     let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
-    assert_eq!(a.schema_version().await.unwrap(), 1);
-    assert_eq!(
-        pg.psql("wc", "SELECT count(*) FROM wildcert_schema")
-            .unwrap()
-            .trim(),
-        "1"
-    );
+    assert_eq!(a.schema_version().await.unwrap(), 2);
+    let versions = || {
+        pg.psql(
+            "wc",
+            "SELECT string_agg(version::text, ' ' ORDER BY version) FROM wildcert_schema",
+        )
+        .unwrap()
+    };
+    assert_eq!(versions().trim(), "1 2");
     drop(b);
     // A third start finds the schema current and changes nothing.
     store(&url, None).await;
+    assert_eq!(versions().trim(), "1 2");
+    // A database an earlier wildcert left at version 1 is brought to 2 (the prefix index).
+    pg.psql(
+        "wc",
+        "DROP INDEX wildcert_objects_key_bytes; DELETE FROM wildcert_schema WHERE version = 2",
+    )
+    .unwrap();
+    store(&url, None).await;
+    assert_eq!(versions().trim(), "1 2");
     assert_eq!(
-        pg.psql("wc", "SELECT count(*) FROM wildcert_schema")
-            .unwrap()
-            .trim(),
+        pg.psql(
+            "wc",
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'wildcert_objects_key_bytes'"
+        )
+        .unwrap()
+        .trim(),
         "1"
     );
 
@@ -881,5 +895,89 @@ async fn a_store_call_on_the_main_future_keeps_its_other_wake_ups() {
         start.elapsed() < Duration::from_secs(2),
         "woken only after {:?}",
         start.elapsed()
+    );
+}
+
+/// A store of many certificates: what one certificate's calls read must not grow with the
+/// store. In a database with the collation Debian's `pg_createcluster` gives on most systems
+/// (`C.UTF-8`, not `C`), with 20,000 other objects, the planner's choice for every prefix read
+/// (a version's install, listings, a tree's replacement; each more than five times, past
+/// PostgreSQL's switch to generic plans for prepared statements) is logged by `auto_explain`:
+/// an index range, never a scan of the whole table (which made issuing N certificates cost N²
+/// row reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_certificates_prefix_reads_do_not_scan_the_whole_store() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    pg.psql(
+        "postgres",
+        "CREATE DATABASE wcu OWNER owner TEMPLATE template0 ENCODING 'UTF8'
+           LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'",
+    )
+    .unwrap();
+    let url = url.replacen("/wc?", "/wcu?", 1);
+    assert!(url.contains("/wcu?"), "{url}");
+    drop(store(&url, Some(data_key())).await); // the schema
+    pg.psql(
+        "wcu",
+        "INSERT INTO wildcert_objects (key, value, fence)
+           SELECT 'certs/other' || g || '/' || f, '\\x00'::bytea, 0
+           FROM generate_series(1, 5000) g, unnest(ARRAY['live', 'meta.json',
+                'archive/1/cert.pem', 'archive/1/meta.json']) f;
+         ANALYZE wildcert_objects;
+         ALTER ROLE owner SET session_preload_libraries = 'auto_explain';
+         ALTER ROLE owner SET auto_explain.log_min_duration = 0;",
+    )
+    .unwrap();
+    let key = dir_key();
+    let a = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings::default(),
+    );
+    let lock = a.lock("c.example", Duration::ZERO).await.unwrap();
+    let log = || std::fs::read_to_string(pg.log_path()).unwrap();
+    let before = log().len();
+
+    let meta = CertMeta::default();
+    for v in 1..=7 {
+        let tag = v.to_string();
+        a.install(
+            "c.example",
+            &cert_files(&tag, KEY_PEM),
+            &meta,
+            &KeyPerms::default(),
+        )
+        .unwrap();
+        assert_eq!(a.archive_versions("c.example").unwrap().len(), v);
+        assert_eq!(a.list("certs/c.example").unwrap(), ["archive", "live"]);
+        let raw = a.store();
+        let live = raw.get_prefix("certs/c.example/live").await.unwrap();
+        assert_eq!(live.len(), 1);
+    }
+    let tree = vec![("certs/c.example/live".to_owned(), b"2".to_vec(), false)];
+    a.put_tree("certs/c.example", &tree, true).unwrap();
+    let raw = a.store();
+    assert_eq!(
+        raw.list("certs/c.example/").await.unwrap(),
+        ["certs/c.example/live"]
+    );
+    assert_eq!(raw.get_prefix("certs/c.example/").await.unwrap().len(), 1);
+    drop(lock);
+
+    let explained = log()[before..].to_string();
+    assert!(
+        explained.contains("Query Text:") && explained.contains("wildcert_objects"),
+        "auto_explain logged no plan:\n{explained}"
+    );
+    let scans: Vec<&str> = explained
+        .split("Query Text:")
+        .filter(|entry| entry.contains("Seq Scan on wildcert_objects"))
+        .collect();
+    assert!(
+        scans.is_empty(),
+        "whole-table scans:\n{}",
+        scans.join("\n---\n")
     );
 }

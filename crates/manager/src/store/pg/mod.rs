@@ -47,7 +47,8 @@ pub use seal::DataKey;
 pub type Result<T> = std::result::Result<T, PgStoreError>;
 
 /// The schema, one migration per version (version = index + 1). Never edit one; add another.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE wildcert_objects (
         key text PRIMARY KEY,
         value bytea NOT NULL,
@@ -62,7 +63,43 @@ const MIGRATIONS: &[&str] = &["
         token bigint NOT NULL
     );
     CREATE SEQUENCE wildcert_fence;
-"];
+",
+    "
+    CREATE INDEX wildcert_objects_key_bytes ON wildcert_objects (key COLLATE \"C\");
+",
+];
+
+/// SQL for the keys beginning with a prefix: `$1` the prefix, `$2` [`prefix_end`] of it. A
+/// byte-wise range that the index of migration 2 serves (`starts_with` or `LIKE` under the
+/// primary key's collation read every row of the table, for every certificate stored:
+/// quadratic in the store's size).
+macro_rules! under {
+    () => {
+        r#"(key COLLATE "C" >= $1 AND key COLLATE "C" < $2)"#
+    };
+}
+
+/// The least string above every string that begins with `prefix`, in byte (code point) order:
+/// its last character raised by one (a last `char::MAX` dropped first). Empty when there is
+/// none (`prefix` empty or all `char::MAX`): then `U+10FFFF`, above every key (keys are ASCII).
+fn prefix_end(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return chars.into_iter().collect();
+        }
+    }
+    char::MAX.to_string()
+}
+
+/// [`under!`] for the keys of every certificate (`certs/`).
+macro_rules! under_certs {
+    () => {
+        r#"(key COLLATE "C" >= 'certs/' AND key COLLATE "C" < 'certs0')"#
+    };
+}
 
 /// Advisory lock key serialising migrations ("wildcert" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7769_6c64_6365_7274;
@@ -238,8 +275,11 @@ impl PgStore {
         let client = self.client.lock().await;
         let rows = self
             .db(client.query(
-                "SELECT key, value, fence FROM wildcert_objects
-                 WHERE starts_with(key, 'certs/') AND key LIKE 'certs/%/live' ORDER BY key",
+                concat!(
+                    "SELECT key, value, fence FROM wildcert_objects WHERE ",
+                    under_certs!(),
+                    " AND key LIKE 'certs/%/live' ORDER BY key"
+                ),
                 &[],
             ))
             .await?;
@@ -275,8 +315,12 @@ impl PgStore {
         let client = self.client.lock().await;
         let rows = self
             .db(client.query(
-                "SELECT key, value, sealed FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
-                &[&prefix],
+                concat!(
+                    "SELECT key, value, sealed FROM wildcert_objects WHERE ",
+                    under!(),
+                    " ORDER BY key"
+                ),
+                &[&prefix, &prefix_end(prefix)],
             ))
             .await?;
         drop(client);
@@ -386,9 +430,11 @@ impl PgStore {
                 &self
                     .st(
                         &*client,
-                        "SELECT DISTINCT split_part(key, '/', 2) AS name FROM wildcert_objects
-                         WHERE starts_with(key, 'certs/') AND key ~ '^certs/[^/]+/(meta\\.json|live)$'
-                         ORDER BY name",
+                        concat!(
+                            "SELECT DISTINCT split_part(key, '/', 2) AS name FROM wildcert_objects WHERE ",
+                            under_certs!(),
+                            " AND key ~ '^certs/[^/]+/(meta\\.json|live)$' ORDER BY name"
+                        ),
                     )
                     .await?,
                 &[],
@@ -405,10 +451,14 @@ impl PgStore {
                 &self
                     .st(
                         &*client,
-                        "SELECT key FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
+                        concat!(
+                            "SELECT key FROM wildcert_objects WHERE ",
+                            under!(),
+                            " ORDER BY key"
+                        ),
                     )
                     .await?,
-                &[&prefix],
+                &[&prefix, &prefix_end(prefix)],
             ))
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -493,8 +543,17 @@ impl PgStore {
         let live = format!("{dir}/live");
         let rows = self
             .db(tx.query(
-                &self.st(&tx, "SELECT key, value FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2").await?,
-                &[&archive, &live],
+                &self
+                    .st(
+                        &tx,
+                        concat!(
+                            "SELECT key, value FROM wildcert_objects WHERE ",
+                            under!(),
+                            " OR key = $3"
+                        ),
+                    )
+                    .await?,
+                &[&archive, &prefix_end(&archive), &live],
             ))
             .await?;
         let mut highest = 0u32;
@@ -542,15 +601,19 @@ impl PgStore {
         self.check_fence(&tx, lease).await?;
         if replace {
             self.db(tx.execute(
-                "DELETE FROM wildcert_objects WHERE starts_with(key, $1)",
-                &[&prefix],
+                concat!("DELETE FROM wildcert_objects WHERE ", under!()),
+                &[&prefix, &prefix_end(prefix)],
             ))
             .await?;
         } else {
             let held: bool = self
                 .db(tx.query_one(
-                    "SELECT EXISTS (SELECT 1 FROM wildcert_objects WHERE starts_with(key, $1))",
-                    &[&prefix],
+                    concat!(
+                        "SELECT EXISTS (SELECT 1 FROM wildcert_objects WHERE ",
+                        under!(),
+                        ")"
+                    ),
+                    &[&prefix, &prefix_end(prefix)],
                 ))
                 .await?
                 .get(0);
@@ -953,5 +1016,32 @@ fn map_err(role: &str, target: &str, e: tokio_postgres::Error) -> PgStoreError {
         }
     } else {
         PgStoreError::Database { detail }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_end_is_above_every_key_under_the_prefix_and_below_the_rest() {
+        assert_eq!(prefix_end("certs/a/archive/"), "certs/a/archive0");
+        assert_eq!(prefix_end("certs/"), "certs0");
+        assert_eq!(prefix_end("x\u{10FFFF}"), "y");
+        assert_eq!(prefix_end("\u{D7FF}"), "\u{E000}");
+        assert_eq!(prefix_end(""), "\u{10FFFF}");
+        for (key, under) in [
+            ("certs/a/archive/1/cert.pem", true),
+            ("certs/a/archive/", true),
+            ("certs/a/archive", false),
+            ("certs/a/archive0", false),
+            ("certs/a/archivez", false),
+            ("certs/a/live", false),
+        ] {
+            let p = "certs/a/archive/";
+            let in_range = key >= p && key < prefix_end(p).as_str();
+            assert_eq!(in_range, under, "{key}");
+            assert_eq!(key.starts_with(p), under, "{key}");
+        }
     }
 }
