@@ -18,11 +18,11 @@
 //!   refused ([`StoreError::NotLocked`]), never written unfenced. Other keys (`journal/<id>.json`,
 //!   `last-run.json`) are written unfenced: no two runs write one journal record, and the last
 //!   run's summary is last-writer-wins by design.
-//! - **Leases** last [`LeaseSettings::ttl`] and are renewed every `renew_every` by a task; a
-//!   renewal that finds the lease lost stops and marks it, and later writes under it fail
-//!   with [`PgStoreError::LeaseLost`] (the database refuses them anyway: fencing). Dropping
-//!   the lock stops the renewal and releases the lease (best effort: a spawned task; a lease
-//!   not released expires).
+//! - **Leases** last [`LeaseSettings::ttl`] and are renewed every `renew_every` by one task
+//!   per backend, all held leases in one statement; a lease the renewal finds lost is marked,
+//!   and later writes under it fail with [`PgStoreError::LeaseLost`] (the database refuses
+//!   them anyway: fencing). Dropping the lock releases the lease (bounded; a lease not
+//!   released expires).
 //! - `KeyPerms` (`key_group`, `key_mode`) are file modes: they apply where files are written
 //!   (a consumer's `sync`), not in the database, where private keys are sealed instead.
 
@@ -124,6 +124,8 @@ pub struct PgBackend {
 struct Shared {
     store: PgStore,
     held: Mutex<HashMap<String, HeldLease>>,
+    /// Whether the task renewing the held leases runs (it ends when none is held).
+    renewing: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -154,6 +156,7 @@ impl PgBackend {
             shared: Arc::new(Shared {
                 store,
                 held: Mutex::new(HashMap::new()),
+                renewing: AtomicBool::new(false),
             }),
             leases: LeaseSettings {
                 ttl: leases.ttl.max(MIN_INTERVAL),
@@ -525,63 +528,99 @@ impl Locker for PgBackend {
                 detail: format!("taking lock `{name}`: {e}"),
             })??;
         let lost = Arc::new(AtomicBool::new(false));
-        self.shared.held().insert(
-            name.to_owned(),
-            HeldLease {
-                lease: lease.clone(),
-                lost: lost.clone(),
-            },
-        );
-        let renewal = handle.spawn(renew(
-            self.shared.clone(),
-            lease.clone(),
-            self.leases.renew_every,
-            lost,
-        ));
+        {
+            let mut held = self.shared.held();
+            held.insert(
+                name.to_owned(),
+                HeldLease {
+                    lease: lease.clone(),
+                    lost: lost.clone(),
+                },
+            );
+            // Under the same mutex the renewer checks before it ends: never a held lease
+            // without a renewer.
+            if !self.shared.renewing.swap(true, Ordering::SeqCst) {
+                drop(handle.spawn(renew_held(
+                    self.shared.clone(),
+                    self.leases.ttl,
+                    self.leases.renew_every,
+                )));
+            }
+        }
         Ok(StoreLock::lease(LeaseGuard {
             shared: self.shared.clone(),
             lease,
-            renewal,
             handle,
-            lost: self
-                .shared
-                .held()
-                .get(name)
-                .map(|h| h.lost.clone())
-                .unwrap_or_default(),
+            lost,
         }))
     }
 }
 
-/// Renews `lease` every `every` until the guard aborts it or the lease is lost.
-async fn renew(shared: Arc<Shared>, mut lease: Lease, every: Duration, lost: Arc<AtomicBool>) {
+/// Renews every lease this process holds, all in one statement, every `every`, while any is
+/// held (one statement per round, not one per lease: a run holding 10,000 leases renewed
+/// them one by one, 18 statements per certificate, and the longer the run the more). A lease
+/// the database did not renew (expired, or taken) is marked lost; after
+/// [`MAX_RENEW_FAILURES`] failed rounds in a row (the database away) every held lease is.
+async fn renew_held(shared: Arc<Shared>, ttl: Duration, every: Duration) {
     let mut failures = 0;
-    while failures < MAX_RENEW_FAILURES {
+    loop {
         tokio::time::sleep(every).await;
-        match shared.store.renew(&lease).await {
-            Ok(renewed) => {
-                lease = renewed;
-                failures = 0;
+        let leases: Vec<Lease> = {
+            let held = shared.held();
+            if held.is_empty() {
+                shared.renewing.store(false, Ordering::SeqCst);
+                return;
             }
-            Err(e @ PgStoreError::LeaseLost { .. }) => {
-                tracing::warn!("{e}: this run's further writes of it are refused");
-                break;
+            held.values()
+                .filter(|h| !h.lost.load(Ordering::SeqCst))
+                .map(|h| h.lease.clone())
+                .collect()
+        };
+        match shared.store.renew_many(&leases, ttl).await {
+            Ok(renewed) => {
+                failures = 0;
+                let mut held = shared.held();
+                for lease in &leases {
+                    let Some(h) = held
+                        .get_mut(&lease.name)
+                        .filter(|h| h.lease.token == lease.token)
+                    else {
+                        continue; // released meanwhile
+                    };
+                    match renewed.iter().find(|r| r.name == lease.name) {
+                        Some(r) => h.lease.expires_at = r.expires_at,
+                        None => {
+                            tracing::warn!(
+                                "{}: this run's further writes of it are refused",
+                                PgStoreError::LeaseLost {
+                                    name: lease.name.clone(),
+                                    token: lease.token,
+                                    holder: None,
+                                }
+                            );
+                            h.lost.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
             }
             Err(e) => {
-                tracing::warn!("renewing lease `{}` failed: {e}", lease.name);
                 failures += 1;
+                tracing::warn!("renewing {} leases failed: {e}", leases.len());
+                if failures >= MAX_RENEW_FAILURES {
+                    for h in shared.held().values() {
+                        h.lost.store(true, Ordering::SeqCst);
+                    }
+                }
             }
         }
     }
-    lost.store(true, Ordering::SeqCst);
 }
 
-/// A held lease: renewed by a task while held; dropping it stops the renewal and releases the
-/// lease (best effort, in a spawned task).
+/// A held lease: renewed (with every other lease held here) while held; dropping it releases
+/// the lease.
 pub(crate) struct LeaseGuard {
     shared: Arc<Shared>,
     lease: Lease,
-    renewal: tokio::task::JoinHandle<()>,
     handle: Handle,
     lost: Arc<AtomicBool>,
 }
@@ -610,7 +649,6 @@ impl std::fmt::Debug for LeaseGuard {
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        self.renewal.abort();
         {
             let mut held = self.shared.held();
             if held
