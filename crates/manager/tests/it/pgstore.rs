@@ -883,3 +883,76 @@ async fn a_store_call_on_the_main_future_keeps_its_other_wake_ups() {
         start.elapsed()
     );
 }
+
+/// `renew`'s batched read of every certificate's metadata gives what `read_meta` gives one by
+/// one: `meta.json` lagging `live` reconciled from the live version, a certificate with only
+/// `meta.json`, one whose `meta.json` is broken (its own error, the others still read), names
+/// in the same order as `list_certs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batched_metadata_read_is_read_meta_for_every_certificate() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let a = PgBackend::new(
+        store(&url, Some(data_key())).await,
+        LeaseSettings::default(),
+    );
+    let meta = |n: &str, tag: &str| CertMeta {
+        names: vec![n.into()],
+        provider: tag.into(),
+        ..CertMeta::default()
+    };
+    let names = ["b.example", "a-b.example", "a.example", "a.b.example"];
+    for n in names {
+        let _l = a.lock(n, Duration::ZERO).await.unwrap();
+        let v = a
+            .install(n, &cert_files(n, KEY_PEM), &meta(n, "v1"), &KeyPerms::default())
+            .unwrap();
+        let mut m = meta(n, "top");
+        m.version = Some(v);
+        a.write_meta(n, &m).unwrap();
+    }
+    // a.example: a second version whose top-level meta.json was never rewritten.
+    {
+        let _l = a.lock("a.example", Duration::ZERO).await.unwrap();
+        a.install(
+            "a.example",
+            &cert_files("2", KEY_PEM),
+            &meta("a.example", "v2"),
+            &KeyPerms::default(),
+        )
+        .unwrap();
+    }
+    // Only meta.json (an order recorded, nothing issued yet), and a broken one.
+    {
+        let _l = a.lock("pending.example", Duration::ZERO).await.unwrap();
+        a.write_meta("pending.example", &meta("pending.example", "pending"))
+            .unwrap();
+        let _b = a.lock("broken.example", Duration::ZERO).await.unwrap();
+        a.save("certs/broken.example/meta.json", b"{not json", false)
+            .unwrap();
+    }
+    let batched = a.list_with_meta().unwrap();
+    let listed: Vec<String> = batched.iter().map(|(n, _)| n.clone()).collect();
+    let mut sorted = a.list_certs().unwrap();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    for (name, got) in &batched {
+        match (got, a.read_meta(name)) {
+            (Ok(got), Ok(one)) => assert_eq!(got, &one, "{name}"),
+            (Err(got), Err(one)) => {
+                assert_eq!(name, "broken.example");
+                assert_eq!(got.to_string(), one.to_string());
+            }
+            (got, one) => panic!("{name}: batched {got:?}, one by one {one:?}"),
+        }
+    }
+    let a2 = batched
+        .iter()
+        .find(|(n, _)| n == "a.example")
+        .and_then(|(_, m)| m.as_ref().ok().cloned().flatten())
+        .unwrap();
+    assert_eq!((a2.provider.as_str(), a2.version), ("v2", Some(2)));
+}

@@ -88,6 +88,17 @@ pub struct Lease {
     pub ttl: Duration,
 }
 
+/// A certificate's `meta.json` and `live` objects as stored ([`PgStore::cert_heads`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertHead {
+    /// The certificate's name.
+    pub name: String,
+    /// `certs/<name>/meta.json`, if any.
+    pub meta: Option<Vec<u8>>,
+    /// `certs/<name>/live` (the live version's number as text), if any.
+    pub live: Option<Vec<u8>>,
+}
+
 /// A connection to the PostgreSQL store.
 pub struct PgStore {
     client: tokio::sync::Mutex<Client>,
@@ -395,6 +406,54 @@ impl PgStore {
             ))
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// `certs/<name>/meta.json` and `certs/<name>/live` (opened when sealed) of every
+    /// certificate that has either, by name, sorted, in one statement: what a `renew` round
+    /// decides from (one read per certificate before).
+    pub async fn cert_heads(&self) -> Result<Vec<CertHead>> {
+        let client = self.client.lock().await;
+        let rows = self
+            .db(client.query(
+                &self
+                    .st(
+                        &*client,
+                        "SELECT key, value, sealed FROM wildcert_objects
+                         WHERE starts_with(key, 'certs/') AND key ~ '^certs/[^/]+/(meta\\.json|live)$'",
+                    )
+                    .await?,
+                &[],
+            ))
+            .await?;
+        drop(client);
+        // Grouped here, sorted as Rust sorts (the database's collation may order `a.b/…`
+        // between `a/live` and `a/meta.json`).
+        let mut heads: std::collections::BTreeMap<String, CertHead> = Default::default();
+        for row in rows {
+            let key: String = row.get(0);
+            let Some((name, file)) = key
+                .strip_prefix("certs/")
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            let value: Vec<u8> = row.get(1);
+            let value = if row.get::<_, bool>(2) {
+                self.data_key(&key)?.open(&key, &value)?
+            } else {
+                value
+            };
+            let head = heads.entry(name.to_owned()).or_insert_with(|| CertHead {
+                name: name.to_owned(),
+                meta: None,
+                live: None,
+            });
+            match file {
+                "live" => head.live = Some(value),
+                _ => head.meta = Some(value),
+            }
+        }
+        Ok(heads.into_values().collect())
     }
 
     /// The keys beginning with `prefix`, sorted.
