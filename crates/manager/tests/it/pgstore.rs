@@ -907,7 +907,12 @@ async fn the_batched_metadata_read_is_read_meta_for_every_certificate() {
     for n in names {
         let _l = a.lock(n, Duration::ZERO).await.unwrap();
         let v = a
-            .install(n, &cert_files(n, KEY_PEM), &meta(n, "v1"), &KeyPerms::default())
+            .install(
+                n,
+                &cert_files(n, KEY_PEM),
+                &meta(n, "v1"),
+                &KeyPerms::default(),
+            )
             .unwrap();
         let mut m = meta(n, "top");
         m.version = Some(v);
@@ -955,4 +960,38 @@ async fn the_batched_metadata_read_is_read_meta_for_every_certificate() {
         .and_then(|(_, m)| m.as_ref().ok().cloned().flatten())
         .unwrap();
     assert_eq!((a2.provider.as_str(), a2.version), ("v2", Some(2)));
+}
+
+/// A bastion's store has more than one connection: a call does not queue behind another
+/// call's open transaction (here a version being built under its lease, held until the read
+/// answered). With one connection the read waited for the writer, which waited for the read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_does_not_queue_behind_an_open_write() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let s = std::sync::Arc::new(store(&url, Some(data_key())).await);
+    let lease = s
+        .lock("c.example", "h", LONG, Duration::ZERO)
+        .await
+        .unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (inside, building) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.put_version("certs/c.example", &lease, move |_| {
+                let _ = inside.send(());
+                let _ = tokio::task::block_in_place(|| wait.recv_timeout(LONG));
+                Ok(vec![("cert.pem".into(), b"CERT\n".to_vec(), false)])
+            })
+            .await
+        })
+    };
+    building.await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.get("certs/c.example/live")).await;
+    go.send(()).unwrap();
+    assert!(matches!(read, Ok(Ok(None))), "{read:?}");
+    assert_eq!(writer.await.unwrap().unwrap(), 1);
 }

@@ -581,9 +581,10 @@ impl Locker for PgBackend {
         crate::store::check_name(name)?;
         // Not `Handle::current()`: polled outside tokio, that would panic.
         let handle = Handle::try_current().map_err(|_| PgStoreError::NeedsMultiThreadRuntime)?;
-        // On a task of its own: the store's one connection is held across the awaits of a
+        // On a task of its own: a connection of the store is held across the awaits of a
         // waiting lock, and a future of the caller's that holds it while the caller's thread
-        // blocks in another store call (`block_in_place`) would never be polled again.
+        // blocks in another store call (`block_in_place`) would never be polled again (with
+        // every connection held so, the other call waits for good).
         let (shared, holder, ttl) = (self.shared.clone(), self.holder.clone(), self.leases.ttl);
         let owned = name.to_owned();
         let lease = handle

@@ -99,13 +99,29 @@ pub struct CertHead {
     pub live: Option<Vec<u8>>,
 }
 
-/// A connection to the PostgreSQL store.
-pub struct PgStore {
-    client: tokio::sync::Mutex<Client>,
+/// Connections a bastion's store keeps (a consumer's: one). Any connection serves any call:
+/// leases are rows, not session state; only the schema migration's advisory lock is held
+/// by one connection, inside its one transaction.
+pub const CONNECTIONS: usize = 4;
+
+/// One connection and the statements prepared on it.
+struct Conn {
+    client: Client,
     /// Statements prepared on `client`, by their text: each later use is one round trip
     /// (bind + execute) instead of two (parse + describe first), and the server plans it
-    /// once.
-    prepared: std::sync::Mutex<HashMap<&'static str, Statement>>,
+    /// once. Prepared statements belong to their connection.
+    prepared: Prepared,
+}
+
+type Prepared = std::sync::Mutex<HashMap<&'static str, Statement>>;
+
+/// Connections to the PostgreSQL store.
+pub struct PgStore {
+    /// A small fixed set: `renew --parallel N` stores N certificates at once, which one
+    /// connection behind one lock made queue.
+    conns: Vec<tokio::sync::Mutex<Conn>>,
+    /// Where the next call starts looking for a free connection.
+    next: std::sync::atomic::AtomicUsize,
     role: String,
     target: String,
     key: Option<DataKey>,
@@ -168,13 +184,16 @@ impl PgStore {
                 detail: "no answer in time".into(),
             })??;
         let mut store = PgStore {
-            client: tokio::sync::Mutex::new(client),
-            prepared: std::sync::Mutex::new(HashMap::new()),
+            conns: vec![tokio::sync::Mutex::new(Conn {
+                client,
+                prepared: Prepared::default(),
+            })],
+            next: Default::default(),
             role,
             target,
             key,
         };
-        let client = store.client.get_mut();
+        let client = &store.conns[0].get_mut().client;
         store.role = within(
             &store.role,
             &store.target,
@@ -201,14 +220,46 @@ impl PgStore {
                 }
             }
         }
+        if access == Access::Write {
+            // The rest of a bastion's connections, once the schema is current.
+            let (role, target) = (store.role.clone(), store.target.clone());
+            for _ in 1..CONNECTIONS {
+                let client = tokio::time::timeout(
+                    STATEMENT_TIMEOUT,
+                    config.connect(|e| map_err(&role, &target, e)),
+                )
+                .await
+                .map_err(|_| PgStoreError::Unavailable {
+                    target: target.clone(),
+                    detail: "no answer in time".into(),
+                })??;
+                store.conns.push(tokio::sync::Mutex::new(Conn {
+                    client,
+                    prepared: Prepared::default(),
+                }));
+            }
+        }
         Ok(store)
+    }
+
+    /// A connection for one call: the first free one, else the next one's turn.
+    async fn conn(&self) -> tokio::sync::MutexGuard<'_, Conn> {
+        let n = self.conns.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+        for i in 0..n {
+            if let Ok(conn) = self.conns[(start + i) % n].try_lock() {
+                return conn;
+            }
+        }
+        self.conns[start].lock().await
     }
 
     /// Refuses a role that may read but not write the store's tables (a consumer's role),
     /// naming it, before anything is done. A database without the tables yet is left to the
     /// migration (which fails with [`PgStoreError::PermissionDenied`] for such a role).
     async fn check_writable(&self) -> Result<()> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let row = self
             .db(client.query_one(
                 "SELECT to_regclass('wildcert_objects') IS NOT NULL,
@@ -246,7 +297,8 @@ impl PgStore {
     /// The live version of every certificate, by name, in one query (what a consumer's
     /// `sync` compares with what it wrote last).
     pub async fn live_stamps(&self) -> Result<Vec<(String, LiveStamp)>> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let rows = self
             .db(client.query(
                 "SELECT key, value, fence FROM wildcert_objects
@@ -283,14 +335,15 @@ impl PgStore {
 
     /// Every object whose key begins with `prefix`, opened when sealed, in one query.
     pub async fn get_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let rows = self
             .db(client.query(
                 "SELECT key, value, sealed FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
                 &[&prefix],
             ))
             .await?;
-        drop(client);
+        drop(conn);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let key: String = row.get(0);
@@ -312,7 +365,8 @@ impl PgStore {
 
     /// The schema version in the database (0 when none).
     pub async fn schema_version(&self) -> Result<i32> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         match client
             .query_one("SELECT coalesce(max(version), 0) FROM wildcert_schema", &[])
             .await
@@ -327,7 +381,8 @@ impl PgStore {
         if self.schema_version().await? == known {
             return Ok(()); // also lets a read-only role in
         }
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, .. } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
         self.db(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]))
             .await?;
@@ -361,19 +416,21 @@ impl PgStore {
 
     /// The values at `keys` (opened when sealed), in the order asked, in one statement.
     pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let rows = self
             .db(client.query(
                 &self
                     .st(
-                        &*client,
+                        &conn.prepared,
+                        client,
                         "SELECT key, value, sealed FROM wildcert_objects WHERE key = ANY($1::text[])",
                     )
                     .await?,
                 &[&keys],
             ))
             .await?;
-        drop(client);
+        drop(conn);
         let mut found: HashMap<String, (Vec<u8>, bool)> = rows
             .into_iter()
             .map(|r| (r.get(0), (r.get(1), r.get(2))))
@@ -391,12 +448,14 @@ impl PgStore {
     /// without duplicates: the keys are picked by the server, not every key of every
     /// certificate sent over.
     pub async fn cert_names(&self) -> Result<Vec<String>> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let rows = self
             .db(client.query(
                 &self
                     .st(
-                        &*client,
+                        &conn.prepared,
+                        client,
                         "SELECT DISTINCT split_part(key, '/', 2) AS name FROM wildcert_objects
                          WHERE starts_with(key, 'certs/') AND key ~ '^certs/[^/]+/(meta\\.json|live)$'
                          ORDER BY name",
@@ -412,12 +471,14 @@ impl PgStore {
     /// certificate that has either, by name, sorted, in one statement: what a `renew` round
     /// decides from (one read per certificate before).
     pub async fn cert_heads(&self) -> Result<Vec<CertHead>> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let rows = self
             .db(client.query(
                 &self
                     .st(
-                        &*client,
+                        &conn.prepared,
+                        client,
                         "SELECT key, value, sealed FROM wildcert_objects
                          WHERE starts_with(key, 'certs/') AND key ~ '^certs/[^/]+/(meta\\.json|live)$'",
                     )
@@ -425,7 +486,7 @@ impl PgStore {
                 &[],
             ))
             .await?;
-        drop(client);
+        drop(conn);
         // Grouped here, sorted as Rust sorts (the database's collation may order `a.b/…`
         // between `a/live` and `a/meta.json`).
         let mut heads: std::collections::BTreeMap<String, CertHead> = Default::default();
@@ -458,12 +519,14 @@ impl PgStore {
 
     /// The keys beginning with `prefix`, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let rows = self
             .db(client.query(
                 &self
                     .st(
-                        &*client,
+                        &conn.prepared,
+                        client,
                         "SELECT key FROM wildcert_objects WHERE starts_with(key, $1) ORDER BY key",
                     )
                     .await?,
@@ -480,7 +543,8 @@ impl PgStore {
             return Ok(());
         };
         let row = {
-            let client = self.client.lock().await;
+            let conn = self.conn().await;
+            let client = &conn.client;
             self.db(client.query_opt(
                 "SELECT key, value FROM wildcert_objects WHERE sealed ORDER BY written_at DESC LIMIT 1",
                 &[],
@@ -497,10 +561,11 @@ impl PgStore {
 
     /// Whether `holder` holds a lease that has not expired (database clock).
     pub async fn holder_alive(&self, holder: &str) -> Result<bool> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let row = self
             .db(client.query_one(
-                &self.st(&*client, "SELECT EXISTS (SELECT 1 FROM wildcert_leases WHERE holder = $1 AND expires_at > now())").await?,
+                &self.st(&conn.prepared, client, "SELECT EXISTS (SELECT 1 FROM wildcert_leases WHERE holder = $1 AND expires_at > now())").await?,
                 &[&holder],
             ))
             .await?;
@@ -516,10 +581,11 @@ impl PgStore {
     /// Keys naming a private key (`…key.pem`) are sealed whatever `sealed` says.
     pub async fn put_many(&self, objects: &[(&str, &[u8], bool)], lease: &Lease) -> Result<()> {
         let rows = self.sealed_rows(objects.iter().map(|&(k, v, s)| (k, v, s)))?;
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
-        self.check_fence(&tx, lease).await?;
-        self.insert(&tx, &rows, lease.token).await?;
+        self.check_fence(prepared, &tx, lease).await?;
+        self.insert(prepared, &tx, &rows, lease.token).await?;
         self.db(tx.commit()).await
     }
 
@@ -529,9 +595,10 @@ impl PgStore {
     /// accounts, whose writes must be fenced.
     pub async fn put_unfenced(&self, key: &str, value: &[u8], sealed: bool) -> Result<()> {
         let rows = self.sealed_rows([(key, value, sealed)].into_iter())?;
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
-        self.insert(&tx, &rows, 0).await?;
+        self.insert(prepared, &tx, &rows, 0).await?;
         self.db(tx.commit()).await
     }
 
@@ -545,14 +612,15 @@ impl PgStore {
         lease: &Lease,
         build: impl FnOnce(u32) -> Result<Vec<(String, Vec<u8>, bool)>>,
     ) -> Result<u32> {
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
-        self.check_fence(&tx, lease).await?;
+        self.check_fence(prepared, &tx, lease).await?;
         let archive = format!("{dir}/archive/");
         let live = format!("{dir}/live");
         let rows = self
             .db(tx.query(
-                &self.st(&tx, "SELECT key, value FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2").await?,
+                &self.st(prepared, &tx, "SELECT key, value FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2").await?,
                 &[&archive, &live],
             ))
             .await?;
@@ -579,7 +647,7 @@ impl PgStore {
             .collect();
         objects.push((live, version.to_string().into_bytes(), false));
         let rows = self.sealed_rows(objects.iter().map(|(k, v, s)| (k.as_str(), &v[..], *s)))?;
-        self.insert(&tx, &rows, lease.token).await?;
+        self.insert(prepared, &tx, &rows, lease.token).await?;
         self.db(tx.commit()).await?;
         Ok(version)
     }
@@ -596,9 +664,10 @@ impl PgStore {
         lease: &Lease,
     ) -> Result<()> {
         let rows = self.sealed_rows(objects.iter().copied())?;
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
-        self.check_fence(&tx, lease).await?;
+        self.check_fence(prepared, &tx, lease).await?;
         if replace {
             self.db(tx.execute(
                 "DELETE FROM wildcert_objects WHERE starts_with(key, $1)",
@@ -619,7 +688,7 @@ impl PgStore {
                 });
             }
         }
-        self.insert(&tx, &rows, lease.token).await?;
+        self.insert(prepared, &tx, &rows, lease.token).await?;
         self.db(tx.commit()).await
     }
 
@@ -643,13 +712,14 @@ impl PgStore {
 
     async fn insert(
         &self,
+        prepared: &Prepared,
         tx: &Transaction<'_>,
         rows: &[(&str, Vec<u8>, bool)],
         fence: i64,
     ) -> Result<()> {
         for (key, value, sealed) in rows {
             self.db(tx.execute(
-                &self.st(tx, "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence) VALUES ($1, $2, $3, now(), $4)
+                &self.st(prepared, tx, "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence) VALUES ($1, $2, $3, now(), $4)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed,
                      written_at = excluded.written_at, fence = excluded.fence").await?,
                 &[key, value, sealed, &fence],
@@ -671,15 +741,16 @@ impl PgStore {
     }
 
     async fn delete_under(&self, key: &str, lease: Option<&Lease>) -> Result<bool> {
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
         if let Some(lease) = lease {
-            self.check_fence(&tx, lease).await?;
+            self.check_fence(prepared, &tx, lease).await?;
         }
         let n = self
             .db(tx.execute(
                 &self
-                    .st(&tx, "DELETE FROM wildcert_objects WHERE key = $1")
+                    .st(prepared, &tx, "DELETE FROM wildcert_objects WHERE key = $1")
                     .await?,
                 &[&key],
             ))
@@ -692,15 +763,17 @@ impl PgStore {
     /// new key, under `lease` or, when `None`, unfenced as [`PgStore::put_unfenced`]; false
     /// when there is nothing at `from`.
     pub async fn rename(&self, from: &str, to: &str, lease: Option<&Lease>) -> Result<bool> {
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
         if let Some(lease) = lease {
-            self.check_fence(&tx, lease).await?;
+            self.check_fence(prepared, &tx, lease).await?;
         }
         let Some(row) = self
             .db(tx.query_opt(
                 &self
                     .st(
+                        prepared,
                         &tx,
                         "DELETE FROM wildcert_objects WHERE key = $1 RETURNING value, sealed",
                     )
@@ -718,17 +791,22 @@ impl PgStore {
             value
         };
         let rows = self.sealed_rows([(to, &value[..], sealed)].into_iter())?;
-        self.insert(&tx, &rows, lease.map_or(0, |l| l.token))
+        self.insert(prepared, &tx, &rows, lease.map_or(0, |l| l.token))
             .await?;
         self.db(tx.commit()).await?;
         Ok(true)
     }
 
     /// Refuses the transaction's writes unless `lease` is the current, unexpired grant.
-    async fn check_fence(&self, tx: &Transaction<'_>, lease: &Lease) -> Result<()> {
+    async fn check_fence(
+        &self,
+        prepared: &Prepared,
+        tx: &Transaction<'_>,
+        lease: &Lease,
+    ) -> Result<()> {
         let row = self
             .db(tx.query_opt(
-                &self.st(tx, "SELECT holder, token, expires_at > now() FROM wildcert_leases WHERE name = $1 FOR SHARE").await?,
+                &self.st(prepared, tx, "SELECT holder, token, expires_at > now() FROM wildcert_leases WHERE name = $1 FOR SHARE").await?,
                 &[&lease.name],
             ))
             .await?;
@@ -770,10 +848,11 @@ impl PgStore {
         let max_polls = wait.as_millis() / 20 + 3;
         let mut last = None;
         for _ in 0..max_polls {
-            let client = self.client.lock().await;
+            let conn = self.conn().await;
+            let client = &conn.client;
             let granted = self
                 .db(client.query_opt(
-                    &self.st(&*client, "INSERT INTO wildcert_leases AS l (name, holder, expires_at, token)
+                    &self.st(&conn.prepared, client, "INSERT INTO wildcert_leases AS l (name, holder, expires_at, token)
                      VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond', nextval('wildcert_fence'))
                      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
                          expires_at = excluded.expires_at, token = excluded.token
@@ -794,12 +873,12 @@ impl PgStore {
             }
             let held = self
                 .db(client.query_opt(
-                    &self.st(&*client, "SELECT holder, expires_at, greatest(0, extract(epoch FROM expires_at - now()) * 1000)::bigint
+                    &self.st(&conn.prepared, client, "SELECT holder, expires_at, greatest(0, extract(epoch FROM expires_at - now()) * 1000)::bigint
                      FROM wildcert_leases WHERE name = $1").await?,
                     &[&name],
                 ))
                 .await?;
-            drop(client);
+            drop(conn);
             let Some(row) = held else { continue }; // released meanwhile: try again now
             let left = Duration::from_millis(row.get::<_, i64>(2) as u64 + 5);
             last = Some((row.get::<_, String>(0), row.get::<_, OffsetDateTime>(1)));
@@ -825,10 +904,11 @@ impl PgStore {
     /// Extends the lease by its `ttl` from now, only while it is unexpired and still ours.
     pub async fn renew(&self, lease: &Lease) -> Result<Lease> {
         let ms = lease.ttl.as_millis().clamp(1, i64::MAX as u128) as i64;
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         let row = self
             .db(client.query_opt(
-                &self.st(&*client, "UPDATE wildcert_leases SET expires_at = now() + $3::bigint * interval '1 millisecond'
+                &self.st(&conn.prepared, client, "UPDATE wildcert_leases SET expires_at = now() + $3::bigint * interval '1 millisecond'
                  WHERE name = $1 AND token = $2 AND expires_at > now() RETURNING expires_at").await?,
                 &[&lease.name, &lease.token, &ms],
             ))
@@ -840,7 +920,7 @@ impl PgStore {
             });
         }
         let now = self
-            .db(client.query_opt(&self.st(&*client, "SELECT holder FROM wildcert_leases WHERE name = $1 AND token <> $2 AND expires_at > now()").await?, &[&lease.name, &lease.token]))
+            .db(client.query_opt(&self.st(&conn.prepared, client, "SELECT holder FROM wildcert_leases WHERE name = $1 AND token <> $2 AND expires_at > now()").await?, &[&lease.name, &lease.token]))
             .await?;
         Err(PgStoreError::LeaseLost {
             name: lease.name.clone(),
@@ -851,11 +931,13 @@ impl PgStore {
 
     /// Releases the lock if this lease still holds it (a lost lease is left to its new holder).
     pub async fn unlock(&self, lease: &Lease) -> Result<()> {
-        let client = self.client.lock().await;
+        let conn = self.conn().await;
+        let client = &conn.client;
         self.db(client.execute(
             &self
                 .st(
-                    &*client,
+                    &conn.prepared,
+                    client,
                     "DELETE FROM wildcert_leases WHERE name = $1 AND token = $2",
                 )
                 .await?,
@@ -868,7 +950,8 @@ impl PgStore {
     /// Re-seals every sealed object from `old` to `new` in one transaction (writes are blocked
     /// meanwhile); objects already sealed by `new` are left. Returns how many were re-sealed.
     pub async fn rotate(&self, old: &DataKey, new: &DataKey) -> Result<u64> {
-        let mut client = self.client.lock().await;
+        let mut conn = self.conn().await;
+        let Conn { client, .. } = &mut *conn;
         let tx = self.db(client.transaction()).await?;
         self.db(tx.batch_execute("LOCK TABLE wildcert_objects IN EXCLUSIVE MODE"))
             .await?;
@@ -899,9 +982,13 @@ impl PgStore {
     /// `sql` prepared on this store's connection (once; then from the cache). Prepared
     /// statements belong to the session, not to a transaction: one prepared inside a
     /// transaction that rolls back stays valid.
-    async fn st(&self, c: &impl GenericClient, sql: &'static str) -> Result<Statement> {
-        let cached = self
-            .prepared
+    async fn st(
+        &self,
+        prepared: &Prepared,
+        c: &impl GenericClient,
+        sql: &'static str,
+    ) -> Result<Statement> {
+        let cached = prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(sql)
@@ -910,7 +997,7 @@ impl PgStore {
             return Ok(st);
         }
         let st = self.db(c.prepare(sql)).await?;
-        self.prepared
+        prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(sql, st.clone());
