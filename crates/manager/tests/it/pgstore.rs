@@ -213,6 +213,11 @@ async fn leases_grow_their_token_expire_by_the_database_clock_and_fence_stale_wr
         a.delete("certs/c1/cert.pem", &old).await,
         Err(PgStoreError::StaleFence { .. })
     ));
+    assert_eq!(
+        b.get("certs/c1/cert.pem").await.unwrap().as_deref(),
+        Some(&b"from B"[..]),
+        "a refused delete removed nothing"
+    );
     let e = a.renew(&old).await.unwrap_err();
     assert!(
         matches!(&e, PgStoreError::LeaseLost { holder: Some(h), .. } if h == "bastion-b"),
@@ -963,10 +968,10 @@ async fn the_batched_metadata_read_is_read_meta_for_every_certificate() {
 }
 
 /// A bastion's store has more than one connection: a call does not queue behind another
-/// call's open transaction (here a version being built under its lease, held until the read
-/// answered). With one connection the read waited for the writer, which waited for the read.
+/// that waits in the database (here a fenced write waiting for the lease row another session
+/// locked). With one connection the read waited for the writer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_does_not_queue_behind_an_open_write() {
+async fn a_read_does_not_queue_behind_a_waiting_write() {
     if !require_postgres() {
         return;
     }
@@ -976,22 +981,48 @@ async fn a_read_does_not_queue_behind_an_open_write() {
         .lock("c.example", "h", LONG, Duration::ZERO)
         .await
         .unwrap();
-    let (go, wait) = std::sync::mpsc::channel::<()>();
-    let (inside, building) = tokio::sync::oneshot::channel::<()>();
+    let (mut other, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = other.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM wildcert_leases WHERE name = 'c.example' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
     let writer = {
         let s = s.clone();
+        let lease = lease.clone();
         tokio::spawn(async move {
-            s.put_version("certs/c.example", &lease, move |_| {
-                let _ = inside.send(());
-                let _ = tokio::task::block_in_place(|| wait.recv_timeout(LONG));
-                Ok(vec![("cert.pem".into(), b"CERT\n".to_vec(), false)])
-            })
-            .await
+            s.put("certs/c.example/meta.json", b"{}", false, &lease)
+                .await
         })
     };
-    building.await.unwrap();
-    let read = tokio::time::timeout(Duration::from_secs(10), s.get("certs/c.example/live")).await;
-    go.send(()).unwrap();
+    // Until the write waits for the row lock (each look a round trip; bounded: 10 s).
+    let mut waiting = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let row = tx
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'wc'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            waiting = true;
+            break;
+        }
+    }
+    assert!(waiting, "the write never waited for the lease row");
+    let read = tokio::time::timeout(Duration::from_secs(10), s.get("journal/none.json")).await;
+    tx.rollback().await.unwrap();
     assert!(matches!(read, Ok(Ok(None))), "{read:?}");
-    assert_eq!(writer.await.unwrap().unwrap(), 1);
+    writer.await.unwrap().unwrap();
+    assert_eq!(
+        s.get("certs/c.example/meta.json").await.unwrap().as_deref(),
+        Some(&b"{}"[..])
+    );
 }

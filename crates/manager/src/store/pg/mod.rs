@@ -3,15 +3,17 @@
 //!
 //! # The contract
 //! - **Objects** are `key → bytes`. [`PgStore::put`], [`PgStore::put_many`] and
-//!   [`PgStore::delete`] are each one transaction: a `put_many` stores all its objects or none.
+//!   [`PgStore::delete`] are each one statement: a `put_many` stores all its objects or none.
 //!   Reads see only committed writes.
 //! - **Locks are leases.** [`PgStore::lock`] grants a lock by name to one holder until
 //!   `expires_at`, by the *database's* clock (`now()`), never a host's. Each grant carries a
 //!   token from one sequence, so a later grant always has a larger token.
 //! - **The holder renews** ([`PgStore::renew`]) before half the lease has passed; a renewal
 //!   succeeds only while the lease is unexpired and still carries its token.
-//! - **Fencing.** Every write names the lease it is done under. In the write's transaction the
-//!   lease row is read (and share-locked): if its token is not the lease's, or it has expired,
+//! - **Fencing.** Every write names the lease it is done under. In the write's own statement
+//!   (one statement for the check and the write: [`FENCED_INSERT`]; the lease is checked first
+//!   in the rarer writes that take a transaction) the lease row is read and share-locked: if
+//!   its token is not the lease's, or it has expired,
 //!   the write is refused with [`PgStoreError::StaleFence`] and nothing is written. A holder that
 //!   paused past its lease (SIGSTOP, VM pause, partition) can thus never overwrite what the next
 //!   holder stored; each object records the token it was written under (`fence`).
@@ -63,6 +65,75 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE SEQUENCE wildcert_fence;
 "];
+
+/// Stores rows `($1 key, $2 value, $3 sealed)[]` with fence `$4` in one statement.
+const INSERT_ROWS: &str = "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence)
+    SELECT o.key, o.value, o.sealed, now(), $4::bigint
+    FROM unnest($1::text[], $2::bytea[], $3::boolean[]) AS o(key, value, sealed)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed,
+        written_at = excluded.written_at, fence = excluded.fence";
+
+/// The lease check of a fenced statement: lease `$1` with token `$2`, unexpired, share-locked
+/// for the statement (a grant to another holder waits for it, and a grant that committed
+/// meanwhile is seen: the row is re-checked once locked).
+macro_rules! lease_cte {
+    () => {
+        "WITH lease AS (
+            SELECT token FROM wildcert_leases
+            WHERE name = $1 AND token = $2 AND expires_at > now() FOR SHARE
+        )"
+    };
+}
+
+/// What a fenced statement answers: whether the lease held, the rows written, and who holds
+/// the lock now (holder, token) for the refusal's message.
+macro_rules! fenced_answer {
+    ($written:literal) => {
+        concat!(
+            "SELECT EXISTS (SELECT 1 FROM lease), (SELECT count(*) FROM ",
+            $written,
+            "),
+                (SELECT holder FROM wildcert_leases WHERE name = $1),
+                (SELECT token FROM wildcert_leases WHERE name = $1)"
+        )
+    };
+}
+
+/// Stores rows `($3 key, $4 value, $5 sealed)[]` under the lease `($1, $2)`, checked in the
+/// same statement: nothing is written unless the lease is current. One round trip where a
+/// transaction took four (`BEGIN`, the check, the write, `COMMIT`).
+const FENCED_INSERT: &str = concat!(
+    lease_cte!(),
+    ", written AS (
+        INSERT INTO wildcert_objects (key, value, sealed, written_at, fence)
+        SELECT o.key, o.value, o.sealed, now(), $2
+        FROM unnest($3::text[], $4::bytea[], $5::boolean[]) AS o(key, value, sealed)
+        WHERE EXISTS (SELECT 1 FROM lease)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed,
+            written_at = excluded.written_at, fence = excluded.fence
+        RETURNING 1
+    ) ",
+    fenced_answer!("written")
+);
+
+/// Deletes key `$3` under the lease `($1, $2)`, checked in the same statement.
+const FENCED_DELETE: &str = concat!(
+    lease_cte!(),
+    ", gone AS (
+        DELETE FROM wildcert_objects WHERE key = $3 AND EXISTS (SELECT 1 FROM lease)
+        RETURNING 1
+    ) ",
+    fenced_answer!("gone")
+);
+
+/// `rows` as the three arrays [`INSERT_ROWS`] and [`FENCED_INSERT`] take.
+#[allow(clippy::type_complexity)]
+fn columns<'a>(rows: &'a [(&'a str, Vec<u8>, bool)]) -> (Vec<&'a str>, Vec<&'a [u8]>, Vec<bool>) {
+    let keys = rows.iter().map(|r| r.0).collect();
+    let values = rows.iter().map(|r| &r.1[..]).collect();
+    let sealed = rows.iter().map(|r| r.2).collect();
+    (keys, values, sealed)
+}
 
 /// Advisory lock key serialising migrations ("wildcert" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7769_6c64_6365_7274;
@@ -577,60 +648,68 @@ impl PgStore {
         self.put_many(&[(key, value, sealed)], lease).await
     }
 
-    /// Stores `(key, value, sealed)` objects in one transaction, only while `lease` is current.
-    /// Keys naming a private key (`…key.pem`) are sealed whatever `sealed` says.
+    /// Stores `(key, value, sealed)` objects in one statement, only while `lease` is current
+    /// (the lease check is part of the statement: [`FENCED_INSERT`]). Keys naming a private
+    /// key (`…key.pem`) are sealed whatever `sealed` says; of a key given twice the last value
+    /// is stored.
     pub async fn put_many(&self, objects: &[(&str, &[u8], bool)], lease: &Lease) -> Result<()> {
-        let rows = self.sealed_rows(objects.iter().map(|&(k, v, s)| (k, v, s)))?;
-        let mut conn = self.conn().await;
-        let Conn { client, prepared } = &mut *conn;
-        let tx = self.db(client.transaction()).await?;
-        self.check_fence(prepared, &tx, lease).await?;
-        self.insert(prepared, &tx, &rows, lease.token).await?;
-        self.db(tx.commit()).await
+        let rows = self.sealed_rows(objects.iter().copied())?;
+        self.insert_fenced(&rows, lease).await
     }
 
-    /// Stores one object outside any lock (fence 0). Safe only for keys no two holders write
-    /// at once: a run's own records under unique names (`journal/<id>.json`) and summaries
-    /// where the last writer wins by design (`last-run.json`). Never for certificates or
-    /// accounts, whose writes must be fenced.
+    /// Stores one object outside any lock (fence 0), in one statement. Safe only for keys no
+    /// two holders write at once: a run's own records under unique names
+    /// (`journal/<id>.json`) and summaries where the last writer wins by design
+    /// (`last-run.json`). Never for certificates or accounts, whose writes must be fenced.
     pub async fn put_unfenced(&self, key: &str, value: &[u8], sealed: bool) -> Result<()> {
         let rows = self.sealed_rows([(key, value, sealed)].into_iter())?;
-        let mut conn = self.conn().await;
-        let Conn { client, prepared } = &mut *conn;
-        let tx = self.db(client.transaction()).await?;
-        self.insert(prepared, &tx, &rows, 0).await?;
-        self.db(tx.commit()).await
+        let (keys, values, sealed) = columns(&rows);
+        let conn = self.conn().await;
+        let client = &conn.client;
+        self.db(client.execute(
+            &self.st(&conn.prepared, client, INSERT_ROWS).await?,
+            &[&keys, &values, &sealed, &0i64],
+        ))
+        .await?;
+        Ok(())
     }
 
-    /// Stores version `n` of the objects under `dir` and points `<dir>/live` at it, in one
-    /// transaction under `lease`: `n` is one more than the highest `<dir>/archive/<n>/…` or
-    /// `<dir>/live`, read in that transaction, so versions only grow. `build(n)` gives the
-    /// version's `(file, value, sealed)` objects, stored as `<dir>/archive/<n>/<file>`.
+    /// Stores version `n` of the objects under `dir` and points `<dir>/live` at it, under
+    /// `lease`: `n` is one more than the highest `<dir>/archive/<n>/…` or `<dir>/live`, so
+    /// versions only grow. `build(n)` gives the version's `(file, value, sealed)` objects,
+    /// stored as `<dir>/archive/<n>/<file>`, all of them and `live` in one statement.
+    ///
+    /// Two statements, no transaction around them: the highest number is read, then the
+    /// version written with the lease checked in the same statement. Between the two only a
+    /// holder of the lease writes `<dir>`: had another taken it (ours expired), our token
+    /// would never be current again and the write is refused, so the number read still holds
+    /// when the write goes through.
     pub async fn put_version(
         &self,
         dir: &str,
         lease: &Lease,
         build: impl FnOnce(u32) -> Result<Vec<(String, Vec<u8>, bool)>>,
     ) -> Result<u32> {
-        let mut conn = self.conn().await;
-        let Conn { client, prepared } = &mut *conn;
-        let tx = self.db(client.transaction()).await?;
-        self.check_fence(prepared, &tx, lease).await?;
         let archive = format!("{dir}/archive/");
         let live = format!("{dir}/live");
-        let rows = self
-            .db(tx.query(
-                &self.st(prepared, &tx, "SELECT key, value FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2").await?,
+        let rows = {
+            let conn = self.conn().await;
+            let client = &conn.client;
+            // Keys only, and the value of `live`: not every stored version's files.
+            self.db(client.query(
+                &self.st(&conn.prepared, client, "SELECT key, CASE WHEN key = $2 THEN value END FROM wildcert_objects WHERE starts_with(key, $1) OR key = $2").await?,
                 &[&archive, &live],
             ))
-            .await?;
+            .await?
+        };
         let mut highest = 0u32;
         for row in &rows {
             let key: &str = row.get(0);
             let n = match key.strip_prefix(&archive) {
                 Some(rest) => rest.split('/').next().and_then(|n| n.parse().ok()),
-                None => std::str::from_utf8(row.get::<_, &[u8]>(1))
-                    .ok()
+                None => row
+                    .get::<_, Option<&[u8]>>(1)
+                    .and_then(|v| std::str::from_utf8(v).ok())
                     .and_then(|v| v.trim().parse().ok()),
             };
             highest = highest.max(n.unwrap_or(0));
@@ -647,9 +726,47 @@ impl PgStore {
             .collect();
         objects.push((live, version.to_string().into_bytes(), false));
         let rows = self.sealed_rows(objects.iter().map(|(k, v, s)| (k.as_str(), &v[..], *s)))?;
-        self.insert(prepared, &tx, &rows, lease.token).await?;
-        self.db(tx.commit()).await?;
+        self.insert_fenced(&rows, lease).await?;
         Ok(version)
+    }
+
+    /// Stores `rows` (sealed already) under `lease` in one statement ([`FENCED_INSERT`]).
+    async fn insert_fenced(&self, rows: &[(&str, Vec<u8>, bool)], lease: &Lease) -> Result<()> {
+        let (keys, values, sealed) = columns(rows);
+        let row = {
+            let conn = self.conn().await;
+            let client = &conn.client;
+            self.db(client.query_one(
+                &self.st(&conn.prepared, client, FENCED_INSERT).await?,
+                &[&lease.name, &lease.token, &keys, &values, &sealed],
+            ))
+            .await?
+        };
+        self.fenced(&row, lease).map(drop)
+    }
+
+    /// What a fenced statement's row (`lease held`, `rows written`, current holder, current
+    /// token) says: how many rows it wrote, or [`PgStoreError::StaleFence`] (nothing written).
+    fn fenced(&self, row: &tokio_postgres::Row, lease: &Lease) -> Result<u64> {
+        if row.get::<_, bool>(0) {
+            return Ok(row.get::<_, i64>(1).max(0) as u64);
+        }
+        let (holder, token): (Option<String>, Option<i64>) = (row.get(2), row.get(3));
+        Err(self.stale(lease, holder.filter(|_| token != Some(lease.token))))
+    }
+
+    /// A write under `lease` refused; `holder` holds the lock now (when another does).
+    fn stale(&self, lease: &Lease, holder: Option<String>) -> PgStoreError {
+        tracing::warn!(
+            "write under stale lease `{}` (token {}) refused",
+            lease.name,
+            lease.token
+        );
+        PgStoreError::StaleFence {
+            name: lease.name.clone(),
+            token: lease.token,
+            holder,
+        }
     }
 
     /// Stores `objects` as the whole of `prefix` (a certificate's or an account's objects), in
@@ -692,12 +809,14 @@ impl PgStore {
         self.db(tx.commit()).await
     }
 
-    /// Seals what must be sealed: flagged values and every `…key.pem`.
+    /// Seals what must be sealed: flagged values and every `…key.pem`. A key given twice is
+    /// kept once, with its last value (one statement may not write a row twice).
     fn sealed_rows<'a>(
         &self,
         objects: impl Iterator<Item = (&'a str, &'a [u8], bool)>,
     ) -> Result<Vec<(&'a str, Vec<u8>, bool)>> {
-        let mut rows = Vec::new();
+        let mut rows: Vec<(&'a str, Vec<u8>, bool)> = Vec::new();
+        let mut at: HashMap<&'a str, usize> = HashMap::new();
         for (key, value, sealed) in objects {
             let sealed = sealed || seal::is_private_key(key);
             let value = if sealed {
@@ -705,11 +824,18 @@ impl PgStore {
             } else {
                 value.to_vec()
             };
-            rows.push((key, value, sealed));
+            match at.get(key) {
+                Some(&i) => rows[i] = (key, value, sealed),
+                None => {
+                    at.insert(key, rows.len());
+                    rows.push((key, value, sealed));
+                }
+            }
         }
         Ok(rows)
     }
 
+    /// Stores `rows` in a transaction (its lease checked already) in one statement.
     async fn insert(
         &self,
         prepared: &Prepared,
@@ -717,15 +843,12 @@ impl PgStore {
         rows: &[(&str, Vec<u8>, bool)],
         fence: i64,
     ) -> Result<()> {
-        for (key, value, sealed) in rows {
-            self.db(tx.execute(
-                &self.st(prepared, tx, "INSERT INTO wildcert_objects (key, value, sealed, written_at, fence) VALUES ($1, $2, $3, now(), $4)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed,
-                     written_at = excluded.written_at, fence = excluded.fence").await?,
-                &[key, value, sealed, &fence],
-            ))
-            .await?;
-        }
+        let (keys, values, sealed) = columns(rows);
+        self.db(tx.execute(
+            &self.st(prepared, tx, INSERT_ROWS).await?,
+            &[&keys, &values, &sealed, &fence],
+        ))
+        .await?;
         Ok(())
     }
 
@@ -740,23 +863,33 @@ impl PgStore {
         self.delete_under(key, None).await
     }
 
+    /// One statement either way: unfenced, a `DELETE`; under a lease, [`FENCED_DELETE`].
     async fn delete_under(&self, key: &str, lease: Option<&Lease>) -> Result<bool> {
-        let mut conn = self.conn().await;
-        let Conn { client, prepared } = &mut *conn;
-        let tx = self.db(client.transaction()).await?;
-        if let Some(lease) = lease {
-            self.check_fence(prepared, &tx, lease).await?;
-        }
-        let n = self
-            .db(tx.execute(
-                &self
-                    .st(prepared, &tx, "DELETE FROM wildcert_objects WHERE key = $1")
-                    .await?,
-                &[&key],
+        let conn = self.conn().await;
+        let client = &conn.client;
+        let Some(lease) = lease else {
+            let n = self
+                .db(client.execute(
+                    &self
+                        .st(
+                            &conn.prepared,
+                            client,
+                            "DELETE FROM wildcert_objects WHERE key = $1",
+                        )
+                        .await?,
+                    &[&key],
+                ))
+                .await?;
+            return Ok(n > 0);
+        };
+        let row = self
+            .db(client.query_one(
+                &self.st(&conn.prepared, client, FENCED_DELETE).await?,
+                &[&lease.name, &lease.token, &key],
             ))
             .await?;
-        self.db(tx.commit()).await?;
-        Ok(n > 0)
+        drop(conn);
+        Ok(self.fenced(&row, lease)? > 0)
     }
 
     /// Moves the object at `from` to `to` (replacing it) in one transaction, re-sealed for its
@@ -821,17 +954,7 @@ impl PgStore {
         if token == lease.token && live {
             return Ok(());
         }
-        let holder = holder.filter(|_| token != lease.token);
-        tracing::warn!(
-            "write under stale lease `{}` (token {}) refused",
-            lease.name,
-            lease.token
-        );
-        Err(PgStoreError::StaleFence {
-            name: lease.name.clone(),
-            token: lease.token,
-            holder,
-        })
+        Err(self.stale(lease, holder.filter(|_| token != lease.token)))
     }
 
     /// Takes lock `name` for `holder` for `ttl`, waiting at most `wait` while another holds it
