@@ -11,7 +11,7 @@
 //! - **The holder renews** ([`PgStore::renew`]) before half the lease has passed; a renewal
 //!   succeeds only while the lease is unexpired and still carries its token.
 //! - **Fencing.** Every write names the lease it is done under. In the write's own statement
-//!   (one statement for the check and the write: [`FENCED_INSERT`]; the lease is checked first
+//!   (one statement for the check and the write: `FENCED_INSERT`; the lease is checked first
 //!   in the rarer writes that take a transaction) the lease row is read and share-locked: if
 //!   its token is not the lease's, or it has expired,
 //!   the write is refused with [`PgStoreError::StaleFence`] and nothing is written. A holder that
@@ -649,7 +649,7 @@ impl PgStore {
     }
 
     /// Stores `(key, value, sealed)` objects in one statement, only while `lease` is current
-    /// (the lease check is part of the statement: [`FENCED_INSERT`]). Keys naming a private
+    /// (the lease check is part of the statement: `FENCED_INSERT`). Keys naming a private
     /// key (`…key.pem`) are sealed whatever `sealed` says; of a key given twice the last value
     /// is stored.
     pub async fn put_many(&self, objects: &[(&str, &[u8], bool)], lease: &Lease) -> Result<()> {
