@@ -186,14 +186,8 @@ pub fn recorded_requests(store: &Store) -> Result<Vec<(String, RecordedRequest)>
 type StoredMetas = Vec<(String, Result<Option<CertMeta>, StoreError>)>;
 
 fn stored_metas(store: &Store) -> Result<StoredMetas, IssueError> {
-    Ok(store
-        .list()?
-        .into_iter()
-        .map(|name| {
-            let meta = store.read_meta(&name);
-            (name, meta)
-        })
-        .collect())
+    // On PostgreSQL one statement for every certificate (two per certificate before).
+    Ok(store.list_with_meta()?)
 }
 
 /// The recorded requests among `stored`.

@@ -227,6 +227,11 @@ async fn leases_grow_their_token_expire_by_the_database_clock_and_fence_stale_wr
         a.delete("certs/c1/cert.pem", &old).await,
         Err(PgStoreError::StaleFence { .. })
     ));
+    assert_eq!(
+        b.get("certs/c1/cert.pem").await.unwrap().as_deref(),
+        Some(&b"from B"[..]),
+        "a refused delete removed nothing"
+    );
     let e = a.renew(&old).await.unwrap_err();
     assert!(
         matches!(&e, PgStoreError::LeaseLost { holder: Some(h), .. } if h == "bastion-b"),
@@ -1037,4 +1042,142 @@ async fn the_leases_a_run_holds_are_renewed_together_in_one_statement() {
         "{updates} renewal statements in {rounds} rounds for 40 leases"
     );
     drop(guards);
+}
+
+/// `renew`'s batched read of every certificate's metadata gives what `read_meta` gives one by
+/// one: `meta.json` lagging `live` reconciled from the live version, a certificate with only
+/// `meta.json`, one whose `meta.json` is broken (its own error, the others still read), names
+/// in the same order as `list_certs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batched_metadata_read_is_read_meta_for_every_certificate() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let a = PgBackend::new(
+        store(&url, Some(data_key())).await,
+        LeaseSettings::default(),
+    );
+    let meta = |n: &str, tag: &str| CertMeta {
+        names: vec![n.into()],
+        provider: tag.into(),
+        ..CertMeta::default()
+    };
+    let names = ["b.example", "a-b.example", "a.example", "a.b.example"];
+    for n in names {
+        let _l = a.lock(n, Duration::ZERO).await.unwrap();
+        let v = a
+            .install(
+                n,
+                &cert_files(n, KEY_PEM),
+                &meta(n, "v1"),
+                &KeyPerms::default(),
+            )
+            .unwrap();
+        let mut m = meta(n, "top");
+        m.version = Some(v);
+        a.write_meta(n, &m).unwrap();
+    }
+    // a.example: a second version whose top-level meta.json was never rewritten.
+    {
+        let _l = a.lock("a.example", Duration::ZERO).await.unwrap();
+        a.install(
+            "a.example",
+            &cert_files("2", KEY_PEM),
+            &meta("a.example", "v2"),
+            &KeyPerms::default(),
+        )
+        .unwrap();
+    }
+    // Only meta.json (an order recorded, nothing issued yet), and a broken one.
+    {
+        let _l = a.lock("pending.example", Duration::ZERO).await.unwrap();
+        a.write_meta("pending.example", &meta("pending.example", "pending"))
+            .unwrap();
+        let _b = a.lock("broken.example", Duration::ZERO).await.unwrap();
+        a.save("certs/broken.example/meta.json", b"{not json", false)
+            .unwrap();
+    }
+    let batched = a.list_with_meta().unwrap();
+    let listed: Vec<String> = batched.iter().map(|(n, _)| n.clone()).collect();
+    let mut sorted = a.list_certs().unwrap();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    for (name, got) in &batched {
+        match (got, a.read_meta(name)) {
+            (Ok(got), Ok(one)) => assert_eq!(got, &one, "{name}"),
+            (Err(got), Err(one)) => {
+                assert_eq!(name, "broken.example");
+                assert_eq!(got.to_string(), one.to_string());
+            }
+            (got, one) => panic!("{name}: batched {got:?}, one by one {one:?}"),
+        }
+    }
+    let a2 = batched
+        .iter()
+        .find(|(n, _)| n == "a.example")
+        .and_then(|(_, m)| m.as_ref().ok().cloned().flatten())
+        .unwrap();
+    assert_eq!((a2.provider.as_str(), a2.version), ("v2", Some(2)));
+}
+
+/// A bastion's store has more than one connection: a call does not queue behind another
+/// that waits in the database (here a fenced write waiting for the lease row another session
+/// locked). With one connection the read waited for the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_does_not_queue_behind_a_waiting_write() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let s = std::sync::Arc::new(store(&url, Some(data_key())).await);
+    let lease = s
+        .lock("c.example", "h", LONG, Duration::ZERO)
+        .await
+        .unwrap();
+    let (mut other, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = other.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM wildcert_leases WHERE name = 'c.example' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    let writer = {
+        let s = s.clone();
+        let lease = lease.clone();
+        tokio::spawn(async move {
+            s.put("certs/c.example/meta.json", b"{}", false, &lease)
+                .await
+        })
+    };
+    // Until the write waits for the row lock (each look a round trip; bounded: 10 s).
+    let mut waiting = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let row = tx
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'wc'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            waiting = true;
+            break;
+        }
+    }
+    assert!(waiting, "the write never waited for the lease row");
+    let read = tokio::time::timeout(Duration::from_secs(10), s.get("journal/none.json")).await;
+    tx.rollback().await.unwrap();
+    assert!(matches!(read, Ok(Ok(None))), "{read:?}");
+    writer.await.unwrap().unwrap();
+    assert_eq!(
+        s.get("certs/c.example/meta.json").await.unwrap().as_deref(),
+        Some(&b"{}"[..])
+    );
 }

@@ -211,15 +211,75 @@ impl PgBackend {
             .run(self.shared.store.get_many(&[&meta_key, &live_key]))?
             .into_iter();
         let (top, live) = (both.next().flatten(), both.next().flatten());
+        match Self::head(name, top, live)? {
+            Head::Settled(meta) => Ok(meta),
+            Head::Lagging { live, top } => {
+                let key = format!("certs/{name}/archive/{live}/meta.json");
+                let vm = self.run(self.shared.store.get(&key))?;
+                Self::settle(&key, live, top, vm)
+            }
+        }
+    }
+
+    /// Every certificate (as [`PgBackend::list_certs`]) with its `meta.json` as
+    /// [`PgBackend::read_meta`] reads it (or why it cannot be read), sorted by name: one
+    /// statement for all of them, and one more for those whose `meta.json` lags `live`.
+    #[allow(clippy::type_complexity)]
+    pub fn list_with_meta(
+        &self,
+    ) -> Result<Vec<(String, Result<Option<CertMeta>, StoreError>)>, StoreError> {
+        let heads = self.run(self.shared.store.cert_heads())?;
+        let mut out: Vec<(String, Result<Option<CertMeta>, StoreError>)> =
+            Vec::with_capacity(heads.len());
+        // (index in `out`, live version, top-level meta, key of the live version's meta.json)
+        let mut lagging = Vec::new();
+        for head in heads {
+            if crate::store::check_name(&head.name).is_err() {
+                continue;
+            }
+            match Self::head(&head.name, head.meta, head.live) {
+                Ok(Head::Lagging { live, top }) => {
+                    let key = format!("certs/{}/archive/{live}/meta.json", head.name);
+                    lagging.push((out.len(), live, top, key));
+                    out.push((head.name, Ok(None)));
+                }
+                Ok(Head::Settled(meta)) => out.push((head.name, Ok(meta))),
+                Err(e) => out.push((head.name, Err(e))),
+            }
+        }
+        if !lagging.is_empty() {
+            let keys: Vec<&str> = lagging.iter().map(|(_, _, _, k)| k.as_str()).collect();
+            let found = self.run(self.shared.store.get_many(&keys))?;
+            for ((i, live, top, key), vm) in lagging.into_iter().zip(found) {
+                out[i].1 = Self::settle(&key, live, top, vm);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What `meta.json` and `live` of `name` say: settled, or `meta.json` lags `live` and the
+    /// live version's own metadata is needed.
+    fn head(name: &str, top: Option<Vec<u8>>, live: Option<Vec<u8>>) -> Result<Head, StoreError> {
+        let (meta_key, live_key) = (cert_key(name, "meta.json")?, cert_key(name, "live")?);
         let top: Option<CertMeta> = Self::json(&meta_key, top)?;
         let Some(live) = Self::version(&live_key, live)? else {
-            return Ok(top);
+            return Ok(Head::Settled(top));
         };
         if top.as_ref().and_then(|m| m.version) == Some(live) {
-            return Ok(top);
+            return Ok(Head::Settled(top));
         }
-        let key = format!("certs/{name}/archive/{live}/meta.json");
-        let vm: Option<CertMeta> = Self::json(&key, self.run(self.shared.store.get(&key))?)?;
+        Ok(Head::Lagging { live, top })
+    }
+
+    /// The metadata of a certificate whose `meta.json` (`top`) lags version `live`: that
+    /// version's own `meta.json` (`vm`, at `key`), else `top`.
+    fn settle(
+        key: &str,
+        live: u32,
+        top: Option<CertMeta>,
+        vm: Option<Vec<u8>>,
+    ) -> Result<Option<CertMeta>, StoreError> {
+        let vm: Option<CertMeta> = Self::json(key, vm)?;
         Ok(match vm {
             Some(mut vm) => {
                 vm.version = Some(live);
@@ -361,6 +421,14 @@ impl PgBackend {
             .map(|b| crate::store::parse_json(&b, std::path::Path::new(key)))
             .transpose()
     }
+}
+
+/// A certificate's `meta.json` against its `live` ([`PgBackend::head`]).
+enum Head {
+    /// The metadata as it stands (`meta.json` names the live version, or there is none).
+    Settled(Option<CertMeta>),
+    /// `meta.json` (`top`) names another version than `live`.
+    Lagging { live: u32, top: Option<CertMeta> },
 }
 
 impl Shared {
@@ -516,9 +584,10 @@ impl Locker for PgBackend {
         crate::store::check_name(name)?;
         // Not `Handle::current()`: polled outside tokio, that would panic.
         let handle = Handle::try_current().map_err(|_| PgStoreError::NeedsMultiThreadRuntime)?;
-        // On a task of its own: the store's one connection is held across the awaits of a
+        // On a task of its own: a connection of the store is held across the awaits of a
         // waiting lock, and a future of the caller's that holds it while the caller's thread
-        // blocks in another store call (`block_in_place`) would never be polled again.
+        // blocks in another store call (`block_in_place`) would never be polled again (with
+        // every connection held so, the other call waits for good).
         let (shared, holder, ttl) = (self.shared.clone(), self.holder.clone(), self.leases.ttl);
         let owned = name.to_owned();
         let lease = handle
