@@ -522,3 +522,120 @@ fn the_database_going_away_mid_run_fails_cleanly_and_the_next_run_recovers() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_settled(&lab, &shared, n, &run.all());
 }
+
+/// A bastion killed after the CA issued its certificate, while the version is being stored
+/// (held there: another session locks the certificate's `live` row until the kill): no partial
+/// version, whatever the database did with the write in flight; the next run on the other
+/// bastion orders nothing again and leaves no record or journal entry behind.
+#[test]
+fn a_bastion_killed_while_storing_an_issued_certificate_leaves_no_partial_version_and_no_second_order()
+ {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let Some(shared) = Shared::start() else {
+        return;
+    };
+    let certs = certs(1);
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let cfg_a = config_for(a.path(), &shared, "3s", &certs);
+    let cfg_b = config_for(b.path(), &shared, "3s", &certs);
+    let run = Bastion::renew(&lab, a.path(), &cfg_a).wait(RUN_LIMIT);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(at_ca(&lab).issued.len(), 1, "{}", run.all());
+
+    // Another session holds `live` of c01 (an open transaction, `FOR UPDATE`).
+    let mut holder = Command::new(shared.pg.bin_dir().join("psql"))
+        .arg(&shared.url)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    std::io::Write::write_all(
+        &mut stdin,
+        b"BEGIN;\nSELECT 1 FROM wildcert_objects WHERE key = 'certs/c01/live' FOR UPDATE;\n",
+    )
+    .expect("to psql");
+    poll_until("the row lock is held", Duration::from_secs(20), || {
+        count(
+            &shared,
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'",
+        ) == 1
+    });
+
+    // A forced renewal: ordered, validated, issued by the CA, then held storing the version.
+    let doomed = Bastion::spawn(
+        &lab,
+        a.path(),
+        &["--config", &cfg_a, "--json", "renew", "--force"],
+    );
+    poll_until(
+        "the CA issues and the bastion waits storing it",
+        Duration::from_secs(60),
+        || {
+            at_ca(&lab).issued.len() == 2
+                && count(
+                    &shared,
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                ) >= 1
+        },
+    );
+    let killed = doomed.kill9();
+    assert_eq!(killed.code, None, "killed by a signal\n{}", killed.all());
+    // Let the write in flight go on (or not): the row lock ends.
+    std::io::Write::write_all(&mut stdin, b"ROLLBACK;\n").expect("to psql");
+    drop(stdin);
+    let _ = holder.wait();
+    poll_until(
+        "the dead bastion's session ends",
+        Duration::from_secs(20),
+        || {
+            count(
+                &shared,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'wildcert' AND pid <> pg_backend_pid()",
+            ) == 0
+        },
+    );
+    assert_eq!(versions_whole(&shared).map(|n| n >= 1), Ok(true));
+
+    // After the lease: the other bastion's renew orders nothing (the certificate is not due)
+    // and removes what the dead one left.
+    poll_until(
+        "the dead bastion's leases expire",
+        Duration::from_secs(20),
+        || leases_held(&shared) == 0,
+    );
+    let run = Bastion::renew(&lab, b.path(), &cfg_b).wait(RUN_LIMIT);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(summary(&run, "skipped"), 1, "{}", run.all());
+    let ca = at_ca(&lab);
+    assert_eq!((ca.orders, ca.issued.len()), (2, 2), "{}", run.all());
+    assert_eq!(live(&shared), 1);
+    assert!(
+        versions_whole(&shared).is_ok(),
+        "{:?}",
+        versions_whole(&shared)
+    );
+    assert_eq!(
+        zone_txt(&lab),
+        Vec::new(),
+        "TXT records left\n{}",
+        run.all()
+    );
+    assert_eq!(journal(&shared), 0, "journal entries left\n{}", run.all());
+    // The forced renewal's journaled key stays (sealed) until the certificate's next
+    // issuance, which replaces and removes it (docs/multi-host.md, "Failure cases").
+    assert!(keys_like(&shared, "^certs/[^/]+/pending-key.pem$") <= 1);
+    assert!(
+        !shared
+            .pg
+            .pg_dump("wildcert")
+            .expect("pg_dump")
+            .contains("PRIVATE KEY")
+    );
+}

@@ -366,14 +366,22 @@ fn two_standby_bastions_never_share_a_certificate_and_one_takes_over_a_dead_ones
     );
     let out = standby.output();
     assert!(out.contains("working on it"), "{out}");
+    // Looked at again when A's lease would run out (A renews it meanwhile).
+    let next: f64 = out
+        .split("next round in ")
+        .nth(1)
+        .and_then(|t| t.split(" s").next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no wait said:\n{out}"));
     assert!(
-        out.contains("next round in 1 s"),
+        next <= LEASE.as_secs_f64() + 0.1,
         "a certificate another bastion holds must be looked at again within its lease:\n{out}"
     );
     assert_eq!(issued_at_ca(&lab), 0, "{out}");
     assert!(first.running() && standby.running());
 
-    // A dies; B takes every certificate over within about one lease.
+    // A dies; B takes every certificate over within one lease (A renewed it at most a lease
+    // before; B looks again when it runs out).
     first.signal("KILL");
     let killed = Instant::now();
     assert!(first.finish(Duration::from_secs(10)).is_none_or(|c| c != 0));
@@ -385,7 +393,7 @@ fn two_standby_bastions_never_share_a_certificate_and_one_takes_over_a_dead_ones
     let took = took.unwrap_or_else(|| panic!("B never took over:\n{}", standby.output()));
     eprintln!("standby took over {took:?} after the kill (lease {LEASE:?})");
     assert!(
-        took <= LEASE * 2 + Duration::from_secs(1),
+        took <= LEASE + Duration::from_secs(1),
         "B took {took:?} to take over (lease {LEASE:?}):\n{}",
         standby.output()
     );
@@ -490,4 +498,100 @@ fn an_ari_answer_one_bastion_polled_serves_the_others() {
     assert_eq!(json(&run)["summary"]["skipped"], 1, "{}", run.all());
     assert_eq!(polls(), issued + 1, "B polled ARI again:\n{}", run.all());
     assert_eq!(issued_at_ca(&lab), 1);
+}
+
+#[test]
+fn a_standby_looks_again_when_the_holders_lease_runs_out_not_after_its_own_half_lease() {
+    let Some(lab) = Lab::start(BindOptions::default(), false) else {
+        return;
+    };
+    let Some(shared) = Shared::start() else {
+        return;
+    };
+    let certs = vec![("ghost", vec!["ghost.example.test".to_string()])];
+    let b = tempfile::tempdir().expect("b");
+    // B's own lease is the default minute; the holder's (a bastion that died holding the
+    // certificate, with a shorter lease of its own) runs out in 2 s.
+    // A run with nothing configured (so nothing to renew, exit 2) creates the schema and the
+    // data key.
+    let empty = config(b.path(), &shared, "60s", &[]);
+    let run = bastion(
+        &lab,
+        b.path(),
+        &["--config", empty.to_str().expect("utf-8"), "renew"],
+    );
+    assert!(
+        run.all().contains("store schema migrated") && shared.key_file.exists(),
+        "{}",
+        run.all()
+    );
+    let cfg_b = config(b.path(), &shared, "60s", &certs);
+    const LEFT: Duration = Duration::from_secs(2);
+    rows(
+        &shared,
+        &format!(
+            "INSERT INTO wildcert_leases (name, holder, expires_at, token)
+             VALUES ('ghost', 'gone.example pid 4242', now() + interval '{} milliseconds',
+                     nextval('wildcert_fence'))",
+            LEFT.as_millis()
+        ),
+    );
+    let planted = Instant::now();
+    let mut standby = Background::start(
+        &lab,
+        b.path(),
+        &[
+            "--config",
+            cfg_b.to_str().expect("utf-8"),
+            "renew",
+            "--until-next",
+        ],
+        "b",
+    );
+    assert!(
+        standby.wait_for("next round in", Duration::from_secs(60)),
+        "{}",
+        standby.output()
+    );
+    let out = standby.output();
+    assert!(out.contains("gone.example pid 4242"), "{out}");
+    // B took the certificate over once the dead holder's lease ran out: not half its own
+    // lease (30 s) later.
+    let b_pid = format!("pid {}", standby.pid());
+    let took = poll(Duration::from_secs(40), || {
+        (holder(&shared, "ghost").is_some_and(|h| h.ends_with(&b_pid)) || issued_at_ca(&lab) > 0)
+            .then(|| planted.elapsed())
+    });
+    let took = took.unwrap_or_else(|| panic!("B never took over:\n{}", standby.output()));
+    eprintln!("standby took over {took:?} after a lease with {LEFT:?} left was planted");
+    assert!(
+        took <= LEFT + Duration::from_millis(1500),
+        "B took {took:?} for a lease that ran out after {LEFT:?}:\n{}",
+        standby.output()
+    );
+    assert!(
+        poll(Duration::from_secs(30), || (!keys(
+            &shared,
+            "certs/ghost/live"
+        )
+        .is_empty())
+        .then_some(()))
+        .is_some(),
+        "{}",
+        standby.output()
+    );
+    assert_eq!(issued_at_ca(&lab), 1, "{}", standby.output());
+    // Stopped between rounds (a signal during one would be exit 130: interrupted).
+    assert!(
+        standby.wait_for("next round in 43200 s", Duration::from_secs(30)),
+        "{}",
+        standby.output()
+    );
+    standby.signal("TERM");
+    assert_eq!(
+        standby.finish(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        standby.output()
+    );
 }

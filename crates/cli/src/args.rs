@@ -346,8 +346,8 @@ pub struct RenewArgs {
     ///
     /// With a shared store (`[store] url`), run it on two or more bastions as standbys: at most
     /// one works on a certificate at a time (the others skip it), and a certificate another
-    /// bastion holds is looked at again every half lease, so when that bastion dies (or is
-    /// frozen) another takes its certificates over within about one lease. `[store] lease`
+    /// bastion holds is looked at again when its lease would run out, so when that bastion dies
+    /// (or is frozen) another takes its certificates over within one lease. `[store] lease`
     /// (60s by default) is how long a lock outlives a bastion that stopped renewing it; a
     /// bastion that wakes up after its lease was taken stops that certificate and writes
     /// nothing (the new holder's version stands).

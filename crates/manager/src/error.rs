@@ -166,6 +166,8 @@ pub enum IssueError {
         name: String,
         /// Who holds the lock, as far as known (`pid 4242, since 2026-…Z`).
         holder: Option<String>,
+        /// When the holder's database lease runs out unless renewed (`None` for a `flock`).
+        free_in: Option<std::time::Duration>,
     },
     /// dns-persist-01: some authoritative server does not serve a record that authorizes this
     /// account of this CA for a name; nothing was ordered.

@@ -136,10 +136,16 @@ pub(crate) async fn prepare(
     };
     let lock = match store.lock(&name, wait).await {
         Ok(l) => l,
-        Err(StoreError::Locked { path, holder, .. }) if job.skip_if_locked => {
+        Err(StoreError::Locked {
+            path,
+            holder,
+            free_in,
+            ..
+        }) if job.skip_if_locked => {
             return Err(fail(IssueError::Busy {
                 name: name.clone(),
                 holder: crate::error::lock_holder(&path, holder.as_deref()),
+                free_in,
             }));
         }
         Err(e) => return Err(fail(e.into())),

@@ -186,9 +186,8 @@ pub fn recorded_requests(store: &Store) -> Result<Vec<(String, RecordedRequest)>
 type StoredMetas = Vec<(String, Result<Option<CertMeta>, StoreError>)>;
 
 fn stored_metas(store: &Store) -> Result<StoredMetas, IssueError> {
-    let names = store.list()?;
-    let metas = store.read_metas(&names);
-    Ok(names.into_iter().zip(metas).collect())
+    // On PostgreSQL one statement for every certificate (two per certificate before).
+    Ok(store.list_with_meta()?)
 }
 
 /// The recorded requests among `stored`.
@@ -673,10 +672,12 @@ where
                     ..RenewOutcome::new(r.cert_name, kind, reason)
                 });
             }
-            Err(IssueError::Busy { holder, .. }) => outcomes.push(RenewOutcome {
-                // Looked at again within the holder's lease (`--until-next`): a standby
-                // bastion takes a dead holder's certificates over once its lease runs out.
-                retry_after: Some(busy_retry(cfg)),
+            Err(IssueError::Busy {
+                holder, free_in, ..
+            }) => outcomes.push(RenewOutcome {
+                // Looked at again when the holder's lease runs out (`--until-next`): a
+                // standby bastion takes a dead holder's certificates over then.
+                retry_after: Some(busy_retry(cfg, free_in)),
                 ..RenewOutcome::new(
                     r.cert_name,
                     Outcome::Skipped,
@@ -727,12 +728,21 @@ where
     })
 }
 
-/// When a certificate another run holds is looked at again: half the store's lease
-/// (`[store] lease`, 60 s by default), so a standby takes over within about one lease of the
-/// holder's death.
-fn busy_retry(cfg: &RunConfig) -> Duration {
-    cfg.store.lease() / 2
+/// When a certificate another run holds is looked at again. A database lease: just after it
+/// runs out (`free_in`, the database's reckoning, plus [`BUSY_MARGIN`]) — a living holder has
+/// renewed it by then and it is looked at again at its new end; a dead holder's lease is taken
+/// over at once, so a standby takes over within one of the holder's leases of its death. A
+/// `flock` (no end known): half the store's lease (`[store] lease`, 60 s by default).
+fn busy_retry(cfg: &RunConfig, free_in: Option<Duration>) -> Duration {
+    match free_in {
+        Some(left) => left + BUSY_MARGIN,
+        None => cfg.store.lease() / 2,
+    }
 }
+
+/// How long after a holder's lease ends a standby looks again (the database decides expiry
+/// to the millisecond; this covers the round trip).
+const BUSY_MARGIN: Duration = Duration::from_millis(50);
 
 /// For certificates not due that renew from a standing dns-persist-01 record: check the
 /// record now (every authoritative server), so a `persistUntil` less than 30 days away, or a

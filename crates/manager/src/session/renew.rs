@@ -212,35 +212,49 @@ where
             return code;
         }
         let sleep = next.min(MAX_SLEEP);
-        info!("next round in {} s", sleep.as_secs());
+        info!("next round in {}", seconds(sleep));
         if !wait(sleep).await {
             return ExitCode::Ok;
         }
     }
 }
 
+/// `12 s`, or with a tenth below ten seconds (`1.4 s`: a standby's wait for a short lease).
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
+/// The shortest wait for a certificate another run holds (its lease is about to run out).
+const MIN_BUSY_WAIT: Duration = Duration::from_millis(100);
+
 /// How long after a round at `now` the next one is due: the earliest time a skipped
-/// certificate becomes due (or, held by another run, is to be looked at again), [`RETRY_AFTER_FAILURE`] after a failure, at most [`MAX_SLEEP`],
-/// at least a second.
+/// certificate becomes due (at least a second, so an overdue one is not a busy loop) or,
+/// held by another run, is to be looked at again (its `retry_after`, at least
+/// [`MIN_BUSY_WAIT`]); [`RETRY_AFTER_FAILURE`] after a failure; at most [`MAX_SLEEP`].
 pub fn next_wake(outcomes: &[RenewOutcome], now: OffsetDateTime) -> Duration {
     let mut next = MAX_SLEEP;
     for o in outcomes {
         let wait = match o.outcome {
             Outcome::Failed => RETRY_AFTER_FAILURE,
             Outcome::Skipped => match o.retry_after {
-                Some(d) => d,
+                Some(d) => d.max(MIN_BUSY_WAIT),
                 None => o
                     .next_due
                     .as_deref()
                     .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
                     .map(|t| Duration::try_from(t - now).unwrap_or(Duration::ZERO))
-                    .unwrap_or(MAX_SLEEP),
+                    .unwrap_or(MAX_SLEEP)
+                    .max(Duration::from_secs(1)),
             },
             _ => continue,
         };
         next = next.min(wait);
     }
-    next.max(Duration::from_secs(1))
+    next
 }
 
 #[cfg(test)]
@@ -297,6 +311,17 @@ mod tests {
         busy.retry_after = Some(Duration::from_secs(30));
         let far = outcome(Outcome::Skipped, Some("2027-01-01T05:00:00Z"));
         assert_eq!(next_wake(&[far, busy], now), Duration::from_secs(30));
+        // A lease about to run out is looked at again right then, not a second later; a
+        // lease that ran out just now is not a busy loop either.
+        let mut soon = outcome(Outcome::Skipped, None);
+        soon.retry_after = Some(Duration::from_millis(350));
+        let overdue = outcome(Outcome::Skipped, Some("2026-12-31T00:00:00Z"));
+        assert_eq!(next_wake(&[overdue, soon], now), Duration::from_millis(350));
+        let mut now_free = outcome(Outcome::Skipped, None);
+        now_free.retry_after = Some(Duration::ZERO);
+        assert_eq!(next_wake(&[now_free], now), MIN_BUSY_WAIT);
+        assert_eq!(seconds(Duration::from_millis(1450)), "1.4 s");
+        assert_eq!(seconds(Duration::from_secs(43200)), "43200 s");
         let unknown = outcome(Outcome::Skipped, Some("not a time"));
         let renewed = outcome(Outcome::Renewed, None);
         assert_eq!(next_wake(&[unknown, renewed], now), MAX_SLEEP);

@@ -41,6 +41,9 @@ pub enum StoreError {
         pid: Option<u32>,
         /// Since when (RFC 3339) the holder has the lock, if readable.
         since: Option<String>,
+        /// For a database lease: how long until it runs out unless its holder renews it
+        /// (`None` for a `flock`, held until its holder exits).
+        free_in: Option<std::time::Duration>,
     },
     /// A certificate name that cannot be a directory name.
     #[error("`{0}` cannot be used as a certificate name (letters, digits, `.`, `-`, `_` only)")]
@@ -100,6 +103,7 @@ impl From<PgStoreError> for StoreError {
                 name,
                 holder,
                 expires_at,
+                left,
             } => StoreError::Locked {
                 path: PathBuf::from("locks").join(&name),
                 holder: Some(format!(
@@ -108,6 +112,7 @@ impl From<PgStoreError> for StoreError {
                 )),
                 pid: None,
                 since: None,
+                free_in: Some(left),
             },
             other => StoreError::Database(other),
         }

@@ -466,6 +466,22 @@ impl Store {
         self.write_json(&dir.join("meta.json"), meta, 0o600)
     }
 
+    /// Every certificate in the store ([`Store::list`]) with its `meta.json` as
+    /// [`Store::read_meta`] reads it, or why it cannot be read, sorted by name. On PostgreSQL
+    /// one statement for all (and one more for any whose `meta.json` lags `live`).
+    #[allow(clippy::type_complexity)]
+    pub fn list_with_meta(
+        &self,
+    ) -> Result<Vec<(String, Result<Option<CertMeta>, StoreError>)>, StoreError> {
+        if let Some(pg) = &self.shared {
+            return pg.list_with_meta();
+        }
+        // On a few threads for a large store (`read_metas`).
+        let names = self.list()?;
+        let metas = self.read_metas(&names);
+        Ok(names.into_iter().zip(metas).collect())
+    }
+
     /// Names of every certificate in the store.
     pub fn list(&self) -> Result<Vec<String>, StoreError> {
         if let Some(pg) = &self.shared {

@@ -113,6 +113,7 @@ impl Store {
             holder,
             pid,
             since,
+            free_in: None,
         }
     }
 

@@ -68,20 +68,34 @@ async fn schema_is_migrated_once_by_racing_bastions_and_put_many_is_atomic() {
     assert_eq!(queued, 2, "both starters should be waiting");
     raw.batch_execute("ROLLBACK").await.unwrap();
     let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
-    assert_eq!(a.schema_version().await.unwrap(), 1);
-    assert_eq!(
-        pg.psql("wc", "SELECT count(*) FROM wildcert_schema")
-            .unwrap()
-            .trim(),
-        "1"
-    );
+    assert_eq!(a.schema_version().await.unwrap(), 2);
+    let versions = || {
+        pg.psql(
+            "wc",
+            "SELECT string_agg(version::text, ' ' ORDER BY version) FROM wildcert_schema",
+        )
+        .unwrap()
+    };
+    assert_eq!(versions().trim(), "1 2");
     drop(b);
     // A third start finds the schema current and changes nothing.
     store(&url, None).await;
+    assert_eq!(versions().trim(), "1 2");
+    // A database an earlier wildcert left at version 1 is brought to 2 (the prefix index).
+    pg.psql(
+        "wc",
+        "DROP INDEX wildcert_objects_key_bytes; DELETE FROM wildcert_schema WHERE version = 2",
+    )
+    .unwrap();
+    store(&url, None).await;
+    assert_eq!(versions().trim(), "1 2");
     assert_eq!(
-        pg.psql("wc", "SELECT count(*) FROM wildcert_schema")
-            .unwrap()
-            .trim(),
+        pg.psql(
+            "wc",
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'wildcert_objects_key_bytes'"
+        )
+        .unwrap()
+        .trim(),
         "1"
     );
 
@@ -213,6 +227,11 @@ async fn leases_grow_their_token_expire_by_the_database_clock_and_fence_stale_wr
         a.delete("certs/c1/cert.pem", &old).await,
         Err(PgStoreError::StaleFence { .. })
     ));
+    assert_eq!(
+        b.get("certs/c1/cert.pem").await.unwrap().as_deref(),
+        Some(&b"from B"[..]),
+        "a refused delete removed nothing"
+    );
     let e = a.renew(&old).await.unwrap_err();
     assert!(
         matches!(&e, PgStoreError::LeaseLost { holder: Some(h), .. } if h == "bastion-b"),
@@ -881,5 +900,284 @@ async fn a_store_call_on_the_main_future_keeps_its_other_wake_ups() {
         start.elapsed() < Duration::from_secs(2),
         "woken only after {:?}",
         start.elapsed()
+    );
+}
+
+/// A store of many certificates: what one certificate's calls read must not grow with the
+/// store. In a database with the collation Debian's `pg_createcluster` gives on most systems
+/// (`C.UTF-8`, not `C`), with 20,000 other objects, the planner's choice for every prefix read
+/// (a version's install, listings, a tree's replacement; each more than five times, past
+/// PostgreSQL's switch to generic plans for prepared statements) is logged by `auto_explain`:
+/// an index range, never a scan of the whole table (which made issuing N certificates cost N²
+/// row reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_certificates_prefix_reads_do_not_scan_the_whole_store() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    pg.psql(
+        "postgres",
+        "CREATE DATABASE wcu OWNER owner TEMPLATE template0 ENCODING 'UTF8'
+           LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'",
+    )
+    .unwrap();
+    let url = url.replacen("/wc?", "/wcu?", 1);
+    assert!(url.contains("/wcu?"), "{url}");
+    drop(store(&url, Some(data_key())).await); // the schema
+    pg.psql(
+        "wcu",
+        "INSERT INTO wildcert_objects (key, value, fence)
+           SELECT 'certs/other' || g || '/' || f, '\\x00'::bytea, 0
+           FROM generate_series(1, 5000) g, unnest(ARRAY['live', 'meta.json',
+                'archive/1/cert.pem', 'archive/1/meta.json']) f;
+         ANALYZE wildcert_objects;
+         ALTER ROLE owner SET session_preload_libraries = 'auto_explain';
+         ALTER ROLE owner SET auto_explain.log_min_duration = 0;",
+    )
+    .unwrap();
+    let key = dir_key();
+    let a = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings::default(),
+    );
+    let lock = a.lock("c.example", Duration::ZERO).await.unwrap();
+    let log = || std::fs::read_to_string(pg.log_path()).unwrap();
+    let before = log().len();
+
+    let meta = CertMeta::default();
+    for v in 1..=7 {
+        let tag = v.to_string();
+        a.install(
+            "c.example",
+            &cert_files(&tag, KEY_PEM),
+            &meta,
+            &KeyPerms::default(),
+        )
+        .unwrap();
+        assert_eq!(a.archive_versions("c.example").unwrap().len(), v);
+        assert_eq!(a.list("certs/c.example").unwrap(), ["archive", "live"]);
+        let raw = a.store();
+        let live = raw.get_prefix("certs/c.example/live").await.unwrap();
+        assert_eq!(live.len(), 1);
+    }
+    let tree = vec![("certs/c.example/live".to_owned(), b"2".to_vec(), false)];
+    a.put_tree("certs/c.example", &tree, true).unwrap();
+    let raw = a.store();
+    assert_eq!(
+        raw.list("certs/c.example/").await.unwrap(),
+        ["certs/c.example/live"]
+    );
+    assert_eq!(raw.get_prefix("certs/c.example/").await.unwrap().len(), 1);
+    drop(lock);
+
+    let explained = log()[before..].to_string();
+    assert!(
+        explained.contains("Query Text:") && explained.contains("wildcert_objects"),
+        "auto_explain logged no plan:\n{explained}"
+    );
+    let scans: Vec<&str> = explained
+        .split("Query Text:")
+        .filter(|entry| entry.contains("Seq Scan on wildcert_objects"))
+        .collect();
+    assert!(
+        scans.is_empty(),
+        "whole-table scans:\n{}",
+        scans.join("\n---\n")
+    );
+}
+
+/// A run holds a lease per certificate it works on (thousands in a large store): they are
+/// renewed together, one statement per round, not one per lease (which made the renewals a
+/// third of a 10,000-certificate run's statements, more the longer it ran). Every lease stays
+/// held across the rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leases_a_run_holds_are_renewed_together_in_one_statement() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, url) = cluster();
+    drop(store(&url, Some(data_key())).await); // the schema
+    pg.psql(
+        "wc",
+        "ALTER ROLE owner SET session_preload_libraries = 'auto_explain';
+         ALTER ROLE owner SET auto_explain.log_min_duration = 0;",
+    )
+    .unwrap();
+    let key = dir_key();
+    let ttl = Duration::from_millis(900);
+    let a = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings::with_ttl(ttl),
+    );
+    let other = PgBackend::new(
+        store(&url, Some(key.load())).await,
+        LeaseSettings::with_ttl(Duration::from_secs(30)),
+    );
+    let log = || std::fs::read_to_string(pg.log_path()).unwrap();
+    let renewals = |text: &str| {
+        text.split("Query Text:")
+            .filter(|e| e.trim_start().starts_with("UPDATE wildcert_leases"))
+            .count()
+    };
+    let before = log().len();
+    let mut guards = Vec::new();
+    for i in 0..40 {
+        guards.push(a.lock(&format!("c{i}"), Duration::ZERO).await.unwrap());
+    }
+    // Four lease lengths: without renewal every lease would have run out three times over.
+    let start = std::time::Instant::now();
+    tokio::time::sleep(ttl * 4).await;
+    let rounds = (start.elapsed().as_millis() / (ttl / 3).as_millis()) as usize;
+    for i in 0..40 {
+        let e = other
+            .lock(&format!("c{i}"), Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Locked { .. }), "c{i}: {e}");
+    }
+    let updates = renewals(&log()[before..]);
+    assert!(
+        (1..=rounds + 2).contains(&updates),
+        "{updates} renewal statements in {rounds} rounds for 40 leases"
+    );
+    drop(guards);
+}
+
+/// `renew`'s batched read of every certificate's metadata gives what `read_meta` gives one by
+/// one: `meta.json` lagging `live` reconciled from the live version, a certificate with only
+/// `meta.json`, one whose `meta.json` is broken (its own error, the others still read), names
+/// in the same order as `list_certs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batched_metadata_read_is_read_meta_for_every_certificate() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let a = PgBackend::new(
+        store(&url, Some(data_key())).await,
+        LeaseSettings::default(),
+    );
+    let meta = |n: &str, tag: &str| CertMeta {
+        names: vec![n.into()],
+        provider: tag.into(),
+        ..CertMeta::default()
+    };
+    let names = ["b.example", "a-b.example", "a.example", "a.b.example"];
+    for n in names {
+        let _l = a.lock(n, Duration::ZERO).await.unwrap();
+        let v = a
+            .install(
+                n,
+                &cert_files(n, KEY_PEM),
+                &meta(n, "v1"),
+                &KeyPerms::default(),
+            )
+            .unwrap();
+        let mut m = meta(n, "top");
+        m.version = Some(v);
+        a.write_meta(n, &m).unwrap();
+    }
+    // a.example: a second version whose top-level meta.json was never rewritten.
+    {
+        let _l = a.lock("a.example", Duration::ZERO).await.unwrap();
+        a.install(
+            "a.example",
+            &cert_files("2", KEY_PEM),
+            &meta("a.example", "v2"),
+            &KeyPerms::default(),
+        )
+        .unwrap();
+    }
+    // Only meta.json (an order recorded, nothing issued yet), and a broken one.
+    {
+        let _l = a.lock("pending.example", Duration::ZERO).await.unwrap();
+        a.write_meta("pending.example", &meta("pending.example", "pending"))
+            .unwrap();
+        let _b = a.lock("broken.example", Duration::ZERO).await.unwrap();
+        a.save("certs/broken.example/meta.json", b"{not json", false)
+            .unwrap();
+    }
+    let batched = a.list_with_meta().unwrap();
+    let listed: Vec<String> = batched.iter().map(|(n, _)| n.clone()).collect();
+    let mut sorted = a.list_certs().unwrap();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    for (name, got) in &batched {
+        match (got, a.read_meta(name)) {
+            (Ok(got), Ok(one)) => assert_eq!(got, &one, "{name}"),
+            (Err(got), Err(one)) => {
+                assert_eq!(name, "broken.example");
+                assert_eq!(got.to_string(), one.to_string());
+            }
+            (got, one) => panic!("{name}: batched {got:?}, one by one {one:?}"),
+        }
+    }
+    let a2 = batched
+        .iter()
+        .find(|(n, _)| n == "a.example")
+        .and_then(|(_, m)| m.as_ref().ok().cloned().flatten())
+        .unwrap();
+    assert_eq!((a2.provider.as_str(), a2.version), ("v2", Some(2)));
+}
+
+/// A bastion's store has more than one connection: a call does not queue behind another
+/// that waits in the database (here a fenced write waiting for the lease row another session
+/// locked). With one connection the read waited for the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_does_not_queue_behind_a_waiting_write() {
+    if !require_postgres() {
+        return;
+    }
+    let (_pg, url) = cluster();
+    let s = std::sync::Arc::new(store(&url, Some(data_key())).await);
+    let lease = s
+        .lock("c.example", "h", LONG, Duration::ZERO)
+        .await
+        .unwrap();
+    let (mut other, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = other.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM wildcert_leases WHERE name = 'c.example' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    let writer = {
+        let s = s.clone();
+        let lease = lease.clone();
+        tokio::spawn(async move {
+            s.put("certs/c.example/meta.json", b"{}", false, &lease)
+                .await
+        })
+    };
+    // Until the write waits for the row lock (each look a round trip; bounded: 10 s).
+    let mut waiting = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let row = tx
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'wc'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            waiting = true;
+            break;
+        }
+    }
+    assert!(waiting, "the write never waited for the lease row");
+    let read = tokio::time::timeout(Duration::from_secs(10), s.get("journal/none.json")).await;
+    tx.rollback().await.unwrap();
+    assert!(matches!(read, Ok(Ok(None))), "{read:?}");
+    writer.await.unwrap().unwrap();
+    assert_eq!(
+        s.get("certs/c.example/meta.json").await.unwrap().as_deref(),
+        Some(&b"{}"[..])
     );
 }

@@ -96,6 +96,9 @@ pub enum PgStoreError {
         holder: String,
         /// When its lease ends (database clock).
         expires_at: OffsetDateTime,
+        /// How long its lease had left when last looked at (the database's own reckoning, so
+        /// no clock difference between hosts enters it).
+        left: std::time::Duration,
     },
     /// A lease could not be renewed: it expired or another holder took it.
     #[error("lease `{name}` (token {token}) was lost{}", now_held(holder))]
