@@ -81,6 +81,23 @@ async fn a_registrations_file_lego_wrote_is_used_as_it_is() {
     // The CNAME lego's ErrCNAMERequired asked for, added by the user.
     let cname = format!("_acme-challenge 60 CNAME {target}.");
     topo.add_records("example.test", &[&cname]).expect("cname");
+    // As a user would (`wildcert acme-dns register --wait` does it for its own CNAMEs): the
+    // CA's resolver sits in front of the lagging secondary, which must have the CNAME first.
+    let primary = topo
+        .soa_serial(topo.primary_addr(), "example.test")
+        .expect("soa");
+    let start = std::time::Instant::now();
+    while topo
+        .soa_serial(topo.lagging_secondary_addr(), "example.test")
+        .expect("soa")
+        < primary
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the lagging secondary never took the CNAME"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let dir = tempfile::tempdir().expect("dir");
     let (storage, mtime) = lego_file(dir.path(), GOACMEDNS_0_2_0);
     let env = [
