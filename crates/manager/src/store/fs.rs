@@ -628,18 +628,7 @@ impl Store {
             }
             version = version.max(v + 1);
         }
-        let vname = version.to_string();
-        let vdir = archive.join(&vname);
-        rustix::fs::mkdirat(&archive_fd, vname.as_str(), Mode::from_raw_mode(0o700))
-            .map_err(StoreError::errno("create directory", &vdir))?;
-        let vfd =
-            open_subdir(archive_fd.as_fd(), OsStr::new(&vname), &vdir, None)?.ok_or_else(|| {
-                StoreError::Io {
-                    op: "open directory",
-                    path: vdir.clone(),
-                    source: io::ErrorKind::NotFound.into(),
-                }
-            })?;
+        let (vdir, vfd) = new_version_dir(archive_fd.as_fd(), &archive, version)?;
         // The version directory: as the previous one was (certbot keeps the admin's chgrp /
         // chmod), never writable by others.
         let mut dir_perms = match &prev_fd {
@@ -740,18 +729,7 @@ impl Store {
             .ok_or_else(|| StoreError::Outside {
                 path: archive.clone(),
             })?;
-        let vname = version.to_string();
-        let vdir = archive.join(&vname);
-        rustix::fs::mkdirat(&archive_fd, vname.as_str(), Mode::from_raw_mode(0o700))
-            .map_err(StoreError::errno("create directory", &vdir))?;
-        let vfd =
-            open_subdir(archive_fd.as_fd(), OsStr::new(&vname), &vdir, None)?.ok_or_else(|| {
-                StoreError::Io {
-                    op: "open directory",
-                    path: vdir.clone(),
-                    source: io::ErrorKind::NotFound.into(),
-                }
-            })?;
+        let (vdir, vfd) = new_version_dir(archive_fd.as_fd(), &archive, version)?;
         let ordered = files
             .iter()
             .filter(|(f, _)| f != VERSION_META)
@@ -1074,6 +1052,27 @@ pub(super) fn entry_type(
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(StoreError::errno("stat", path)(e)),
     }
+}
+
+/// Creates `archive/<version>` (0700, not yet linked from `live`) and opens it without
+/// following links: its path and handle.
+fn new_version_dir(
+    archive_fd: BorrowedFd<'_>,
+    archive: &Path,
+    version: u32,
+) -> Result<(PathBuf, OwnedFd), StoreError> {
+    let vname = version.to_string();
+    let vdir = archive.join(&vname);
+    rustix::fs::mkdirat(archive_fd, vname.as_str(), Mode::from_raw_mode(0o700))
+        .map_err(StoreError::errno("create directory", &vdir))?;
+    let vfd = open_subdir(archive_fd, OsStr::new(&vname), &vdir, None)?.ok_or_else(|| {
+        StoreError::Io {
+            op: "open directory",
+            path: vdir.clone(),
+            source: io::ErrorKind::NotFound.into(),
+        }
+    })?;
+    Ok((vdir, vfd))
 }
 
 /// Open (or, with `create`, make) one directory below `parent` without following a link.

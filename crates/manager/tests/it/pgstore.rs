@@ -903,6 +903,27 @@ async fn a_store_call_on_the_main_future_keeps_its_other_wake_ups() {
     );
 }
 
+/// From its next connection on, role `owner`'s every statement has its plan logged
+/// (`auto_explain`: `Query Text: …` and the plan, in the server's log).
+fn explain_owners_statements(pg: &Postgres) {
+    pg.psql(
+        "postgres",
+        "ALTER ROLE owner SET session_preload_libraries = 'auto_explain';
+         ALTER ROLE owner SET auto_explain.log_min_duration = 0;",
+    )
+    .unwrap();
+}
+
+/// The server log's length now (where [`log_since`] starts).
+fn log_len(pg: &Postgres) -> usize {
+    std::fs::read_to_string(pg.log_path()).unwrap().len()
+}
+
+/// What the server logged after `from` bytes.
+fn log_since(pg: &Postgres, from: usize) -> String {
+    std::fs::read_to_string(pg.log_path()).unwrap()[from..].to_string()
+}
+
 /// A store of many certificates: what one certificate's calls read must not grow with the
 /// store. In a database with the collation Debian's `pg_createcluster` gives on most systems
 /// (`C.UTF-8`, not `C`), with 20,000 other objects, the planner's choice for every prefix read
@@ -931,19 +952,17 @@ async fn one_certificates_prefix_reads_do_not_scan_the_whole_store() {
            SELECT 'certs/other' || g || '/' || f, '\\x00'::bytea, 0
            FROM generate_series(1, 5000) g, unnest(ARRAY['live', 'meta.json',
                 'archive/1/cert.pem', 'archive/1/meta.json']) f;
-         ANALYZE wildcert_objects;
-         ALTER ROLE owner SET session_preload_libraries = 'auto_explain';
-         ALTER ROLE owner SET auto_explain.log_min_duration = 0;",
+         ANALYZE wildcert_objects;",
     )
     .unwrap();
+    explain_owners_statements(&pg);
     let key = dir_key();
     let a = PgBackend::new(
         store(&url, Some(key.load())).await,
         LeaseSettings::default(),
     );
     let lock = a.lock("c.example", Duration::ZERO).await.unwrap();
-    let log = || std::fs::read_to_string(pg.log_path()).unwrap();
-    let before = log().len();
+    let before = log_len(&pg);
 
     let meta = CertMeta::default();
     for v in 1..=7 {
@@ -971,7 +990,7 @@ async fn one_certificates_prefix_reads_do_not_scan_the_whole_store() {
     assert_eq!(raw.get_prefix("certs/c.example/").await.unwrap().len(), 1);
     drop(lock);
 
-    let explained = log()[before..].to_string();
+    let explained = log_since(&pg, before);
     assert!(
         explained.contains("Query Text:") && explained.contains("wildcert_objects"),
         "auto_explain logged no plan:\n{explained}"
@@ -998,12 +1017,7 @@ async fn the_leases_a_run_holds_are_renewed_together_in_one_statement() {
     }
     let (pg, url) = cluster();
     drop(store(&url, Some(data_key())).await); // the schema
-    pg.psql(
-        "wc",
-        "ALTER ROLE owner SET session_preload_libraries = 'auto_explain';
-         ALTER ROLE owner SET auto_explain.log_min_duration = 0;",
-    )
-    .unwrap();
+    explain_owners_statements(&pg);
     let key = dir_key();
     let ttl = Duration::from_millis(900);
     let a = PgBackend::new(
@@ -1014,13 +1028,7 @@ async fn the_leases_a_run_holds_are_renewed_together_in_one_statement() {
         store(&url, Some(key.load())).await,
         LeaseSettings::with_ttl(Duration::from_secs(30)),
     );
-    let log = || std::fs::read_to_string(pg.log_path()).unwrap();
-    let renewals = |text: &str| {
-        text.split("Query Text:")
-            .filter(|e| e.trim_start().starts_with("UPDATE wildcert_leases"))
-            .count()
-    };
-    let before = log().len();
+    let before = log_len(&pg);
     let mut guards = Vec::new();
     for i in 0..40 {
         guards.push(a.lock(&format!("c{i}"), Duration::ZERO).await.unwrap());
@@ -1036,7 +1044,10 @@ async fn the_leases_a_run_holds_are_renewed_together_in_one_statement() {
             .unwrap_err();
         assert!(matches!(e, StoreError::Locked { .. }), "c{i}: {e}");
     }
-    let updates = renewals(&log()[before..]);
+    let updates = log_since(&pg, before)
+        .split("Query Text:")
+        .filter(|e| e.trim_start().starts_with("UPDATE wildcert_leases"))
+        .count();
     assert!(
         (1..=rounds + 2).contains(&updates),
         "{updates} renewal statements in {rounds} rounds for 40 leases"

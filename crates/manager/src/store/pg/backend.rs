@@ -656,8 +656,9 @@ async fn renew_held(shared: Arc<Shared>, ttl: Duration, every: Duration) {
                     else {
                         continue; // released meanwhile
                     };
-                    match renewed.iter().find(|r| r.name == lease.name) {
-                        Some(r) => h.lease.expires_at = r.expires_at,
+                    // By name: a lookup, not a scan of the answer for each of thousands.
+                    match renewed.get(&lease.name) {
+                        Some(&expires_at) => h.lease.expires_at = expires_at,
                         None => {
                             tracing::warn!(
                                 "{}: this run's further writes of it are refused",

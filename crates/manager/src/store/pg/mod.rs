@@ -1130,11 +1130,15 @@ impl PgStore {
     }
 
     /// Extends every lease in `leases` by `ttl` from now, in one statement, each only while it
-    /// is unexpired and still ours. Returns the leases renewed (with their new end); a lease
-    /// missing from the answer was lost (expired, or taken by another holder).
-    pub async fn renew_many(&self, leases: &[Lease], ttl: Duration) -> Result<Vec<Lease>> {
+    /// is unexpired and still ours. Returns the new end of each lease renewed, by name (a name
+    /// is one lease row); a lease missing from the answer was lost (expired, or taken).
+    pub async fn renew_many(
+        &self,
+        leases: &[Lease],
+        ttl: Duration,
+    ) -> Result<HashMap<String, OffsetDateTime>> {
         if leases.is_empty() {
-            return Ok(Vec::new());
+            return Ok(HashMap::new());
         }
         let ms = ttl.as_millis().clamp(1, i64::MAX as u128) as i64;
         let names: Vec<&str> = leases.iter().map(|l| l.name.as_str()).collect();
@@ -1146,26 +1150,11 @@ impl PgStore {
                 &self.st(&conn.prepared, client, "UPDATE wildcert_leases AS l SET expires_at = now() + $3::bigint * interval '1 millisecond'
                  FROM unnest($1::text[], $2::bigint[]) AS held (name, token)
                  WHERE l.name = held.name AND l.token = held.token AND l.expires_at > now()
-                 RETURNING l.name, l.token, l.expires_at").await?,
+                 RETURNING l.name, l.expires_at").await?,
                 &[&names, &tokens, &ms],
             ))
             .await?;
-        let renewed: HashMap<(String, i64), OffsetDateTime> = rows
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-            .collect();
-        Ok(leases
-            .iter()
-            .filter_map(|l| {
-                renewed
-                    .get(&(l.name.clone(), l.token))
-                    .map(|&expires_at| Lease {
-                        expires_at,
-                        ttl,
-                        ..l.clone()
-                    })
-            })
-            .collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// Releases the lock if this lease still holds it (a lost lease is left to its new holder).
